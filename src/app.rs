@@ -1,0 +1,168 @@
+//! Builds the poem app; used by `zmg serve` and by the tests (which bind port 0).
+
+use std::{sync::Arc, time::Instant};
+
+use deadpool_postgres::Pool;
+use poem::{
+    get, handler,
+    http::{HeaderValue, StatusCode},
+    listener::{Acceptor, Listener, TcpListener},
+    web::Data,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+};
+use tracing::Instrument;
+
+use crate::{
+    auth::sms::{self, SmsSender},
+    authz::{operations::OperationTable, Authorizer},
+    config::Config,
+    context::{self, RequestInfo},
+    db,
+    error::ApiError,
+    gate, migrate, openapi,
+    storage::Storage,
+};
+
+/// Everything a handler may need, shared by reference.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Arc<Config>,
+    pub storage: Storage,
+    pub sms: Arc<dyn SmsSender>,
+    pub ops: Arc<OperationTable>,
+    pub authz: Arc<Authorizer>,
+}
+
+impl AppState {
+    /// Connects (creating the database if needed) and migrates the platform and every tenant.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let pool = db::connect(&config.database_url, config.database_pool_size).await?;
+        migrate::migrate_all(&pool).await?;
+        Self::with_pool(config, pool).await
+    }
+
+    pub async fn with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
+        let ops = OperationTable::from_spec(&openapi::service().spec())?;
+        let authz = Authorizer::new(&ops).await?;
+        Ok(Self {
+            storage: Storage::from_config(&config)?,
+            sms: sms::from_config(&config.sms),
+            config: Arc::new(config),
+            pool,
+            ops: Arc::new(ops),
+            authz: Arc::new(authz),
+        })
+    }
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn readyz(state: Data<&AppState>) -> Response {
+    let ready = match state.pool.get().await {
+        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
+    };
+    if ready {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    }
+}
+
+pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
+    let service = openapi::service();
+    let gate_state = state.clone();
+    Route::new()
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .at("/openapi.yaml", service.spec_endpoint_yaml())
+        .nest("/docs", service.swagger_ui())
+        .nest("/", service)
+        .around(move |ep, req| gate::gate(gate_state.clone(), ep, req))
+        .data(state)
+        .around(request_context)
+}
+
+/// Request id, language, one log line per request, and every error rendered as `ErrorBody`.
+async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let english = context::prefers_english(req.headers().get("accept-language").and_then(|v| v.to_str().ok()));
+    let info = RequestInfo { id: id.clone(), english };
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let started = Instant::now();
+    let response = context::scope(info, async move {
+        match ep.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => render_error(e),
+        }
+    })
+    .instrument(span.clone())
+    .await;
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request finished")
+    });
+    Ok(response)
+}
+
+/// Errors raised outside our handlers (routing, body parsing) get the same shape as ours.
+fn render_error(err: poem::Error) -> Response {
+    if err.is::<ApiError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let detail = err.to_string();
+    let api = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "route.method_not_allowed", "不支持该请求方法", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "request.too_large", "请求内容过大", "Request too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(status, "request.unsupported_media_type", "请求内容类型不支持", "Unsupported content type")
+        }
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized("auth.required", "请先登录", "Please log in first"),
+        s if s.is_client_error() => ApiError::field(
+            "request",
+            "request.invalid",
+            format!("请求内容有误：{detail}"),
+            format!("Invalid request: {detail}"),
+        ),
+        _ => ApiError::internal(detail),
+    };
+    api.into_response()
+}
+
+/// A running server (tests start it on port 0).
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+}
+
+pub async fn spawn(state: AppState, listen: &str) -> anyhow::Result<Running> {
+    let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
+    let ep = endpoint(state.clone());
+    tokio::spawn(async move {
+        if let Err(e) = poem::Server::new_with_acceptor(acceptor).run(ep).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Running { addr, state })
+}

@@ -1,0 +1,106 @@
+//! A multipart upload read as a stream: the size limit is enforced while reading, so an
+//! oversized file is refused without being buffered whole.
+
+use poem::{web::Multipart, FromRequest, Request, RequestBody};
+use poem_openapi::{
+    impl_apirequest_for_payload,
+    payload::{ParsePayload, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::multipart::Upload,
+    Multipart as MultipartSchema,
+};
+use tokio::io::AsyncReadExt;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Only for the spec: the form the endpoint reads (purpose, then file).
+#[derive(MultipartSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// proof | signature | document
+    purpose: String,
+    /// The file itself.
+    file: Upload,
+}
+
+pub struct StreamedUpload(pub Multipart);
+
+impl Payload for StreamedUpload {
+    const CONTENT_TYPE: &'static str = "multipart/form-data";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.starts_with("multipart/form-data")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        UploadForm::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        UploadForm::register(registry);
+    }
+}
+
+impl ParsePayload for StreamedUpload {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(StreamedUpload(Multipart::from_request(request, body).await?))
+    }
+}
+
+impl_apirequest_for_payload!(StreamedUpload);
+
+pub struct ReceivedFile {
+    pub purpose: Option<String>,
+    pub file_name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+fn malformed(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("upload.malformed", format!("上传内容格式错误：{e}"), format!("Malformed upload: {e}"))
+}
+
+pub fn too_large(limit: usize) -> ApiError {
+    let mib = limit as f64 / 1024.0 / 1024.0;
+    ApiError::new(
+        poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "upload.too_large",
+        format!("文件过大，单个文件不能超过 {mib:.0} MB"),
+        format!("File too large; the limit is {mib:.0} MiB"),
+    )
+}
+
+impl StreamedUpload {
+    /// Reads the `purpose` field and the `file` field, stopping as soon as the file passes `limit`.
+    pub async fn receive(mut self, limit: usize) -> ApiResult<ReceivedFile> {
+        let mut received = ReceivedFile { purpose: None, file_name: None, bytes: Vec::new() };
+        let mut saw_file = false;
+        while let Some(field) = self.0.next_field().await.map_err(malformed)? {
+            match field.name() {
+                Some("purpose") => received.purpose = Some(field.text().await.map_err(malformed)?.trim().to_string()),
+                Some("file") if !saw_file => {
+                    saw_file = true;
+                    received.file_name = field.file_name().map(str::to_owned);
+                    let mut reader = Box::pin(field.into_async_read());
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = reader.read(&mut chunk).await.map_err(malformed)?;
+                        if n == 0 {
+                            break;
+                        }
+                        if received.bytes.len() + n > limit {
+                            return Err(too_large(limit));
+                        }
+                        received.bytes.extend_from_slice(&chunk[..n]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !saw_file {
+            return Err(ApiError::field("file", "upload.file_missing", "请选择要上传的文件", "No file was sent"));
+        }
+        Ok(received)
+    }
+}

@@ -1,0 +1,291 @@
+//! Owners (mini-program): register, log in by password or SMS code, profile, password.
+
+use chrono::{Duration, Utc};
+use poem::web::Data;
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    login::{self, AccountTable},
+    password, phone,
+    principal::{Principal, SessionToken},
+    required, sessions,
+    sms_code::{self, SmsPurpose},
+    BearerAuth, ClientIp, TokenResponse,
+};
+use crate::{
+    app::AppState,
+    error::{ApiError, ApiResult, FieldIssue},
+    openapi::ApiTags,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Object)]
+pub struct SmsCodeRequest {
+    /// 11-digit mainland mobile number.
+    pub phone: String,
+    pub purpose: SmsPurpose,
+}
+
+#[derive(Object)]
+pub struct RegisterRequest {
+    /// 真实姓名: must match the housing roll when verifying a unit later.
+    pub real_name: String,
+    pub phone: String,
+    pub sms_code: String,
+    /// At least 8 characters with upper case, lower case and a digit.
+    pub password: String,
+    /// The user agreement (用户协议) must be accepted.
+    pub accept_agreement: bool,
+}
+
+#[derive(Object)]
+pub struct OwnerLoginRequest {
+    pub phone: String,
+    /// Give either the password or an SMS code (purpose `login`).
+    pub password: Option<String>,
+    pub sms_code: Option<String>,
+    pub accept_agreement: bool,
+}
+
+#[derive(Object)]
+pub struct OwnerProfile {
+    pub id: Uuid,
+    pub real_name: String,
+    /// Masked (138****8888).
+    pub phone: String,
+    pub nickname: String,
+    pub agreement_accepted_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Object)]
+pub struct OwnerProfileUpdate {
+    /// 昵称. The real name is a legal identity checked against the roll and is not editable here.
+    pub nickname: String,
+}
+
+#[derive(Object)]
+pub struct PasswordChange {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// The code was sent (or, for an unknown phone asking to log in, silently not sent).
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(ApiResponse)]
+pub enum Registered {
+    #[oai(status = 201)]
+    Created(Json<TokenResponse>),
+}
+
+fn agreement_issue(accepted: bool) -> Option<FieldIssue> {
+    (!accepted).then(|| FieldIssue::new("accept_agreement", "agreement.required", "请先阅读并同意用户协议", "Accept the user agreement first"))
+}
+
+async fn profile(conn: &TenantConn, id: Uuid) -> ApiResult<OwnerProfile> {
+    let row = conn
+        .query_one("SELECT id, real_name, phone, nickname, agreement_accepted_at FROM owners WHERE id = $1", &[&id])
+        .await?;
+    Ok(OwnerProfile {
+        id: row.get(0),
+        real_name: row.get(1),
+        phone: phone::mask(row.get(2)),
+        nickname: row.get(3),
+        agreement_accepted_at: row.get(4),
+    })
+}
+
+fn owner_id(principal: &Principal) -> ApiResult<Uuid> {
+    match principal {
+        Principal::Owner { id } => Ok(*id),
+        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
+    }
+}
+
+pub struct OwnerApi;
+
+#[OpenApi(tag = "ApiTags::Owners")]
+impl OwnerApi {
+    /// 获取短信验证码 / Send an SMS code (6 digits, valid 5 minutes).
+    #[oai(path = "/api/auth/sms-codes", method = "post", operation_id = "sms_code_send")]
+    async fn send_code(&self, state: Data<&AppState>, tenant: Data<&Tenant>, ip: Data<&ClientIp>, body: Json<SmsCodeRequest>) -> ApiResult<Accepted> {
+        if let Some(issue) = phone::issue("phone", &body.phone) {
+            return Err(ApiError::validation(vec![issue]));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let registered = conn.query_opt("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone]).await?.is_some();
+        match body.purpose {
+            SmsPurpose::Register if registered => {
+                return Err(ApiError::conflict("owner.phone_taken", "该手机号已注册，请直接登录", "This phone is already registered"));
+            }
+            SmsPurpose::Login if !registered => return Ok(Accepted::Accepted),
+            _ => {}
+        }
+        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &body.phone, body.purpose, &ip.0 .0).await?;
+        conn.commit().await?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// 业主注册 / Register as an owner.
+    #[oai(path = "/api/owners/register", method = "post", operation_id = "owner_register")]
+    async fn register(&self, state: Data<&AppState>, tenant: Data<&Tenant>, body: Json<RegisterRequest>) -> ApiResult<Registered> {
+        let mut issues = Vec::new();
+        required(&mut issues, "real_name", &body.real_name);
+        issues.extend(phone::issue("phone", &body.phone));
+        required(&mut issues, "sms_code", &body.sms_code);
+        issues.extend(password::strength_issue("password", &body.password));
+        issues.extend(agreement_issue(body.accept_agreement));
+        if !issues.is_empty() {
+            return Err(ApiError::validation(issues));
+        }
+        let hash = password::hash(body.password.clone()).await?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        if let Err(refusal) = sms_code::verify(&conn, &body.phone, SmsPurpose::Register, &body.sms_code).await? {
+            conn.commit().await?;
+            return Err(refusal);
+        }
+        let id = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())",
+            &[&id, &body.real_name.trim(), &body.phone, &hash],
+        )
+        .await?;
+        let token = sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours).await?;
+        conn.commit().await?;
+        Ok(Registered::Created(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.owner_token_hours) })))
+    }
+
+    /// 业主登录 / Owner login by password or SMS code.
+    #[oai(path = "/api/auth/owner/login", method = "post", operation_id = "owner_login")]
+    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, body: Json<OwnerLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+        let mut issues: Vec<FieldIssue> = phone::issue("phone", &body.phone).into_iter().collect();
+        issues.extend(agreement_issue(body.accept_agreement));
+        if body.password.as_deref().unwrap_or("").is_empty() && body.sms_code.as_deref().unwrap_or("").is_empty() {
+            issues.push(FieldIssue::new("password", "required", "请输入密码或短信验证码", "Give a password or an SMS code"));
+        }
+        if !issues.is_empty() {
+            return Err(ApiError::validation(issues));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let verdict = match (&body.password, &body.sms_code) {
+            (Some(pw), _) if !pw.is_empty() => {
+                login::check_password(&conn, AccountTable("owners"), "phone", &body.phone, pw.clone()).await?
+            }
+            (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, code).await? {
+                Ok(()) => conn
+                    .query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone])
+                    .await?
+                    .map(|r| r.get(0))
+                    .ok_or_else(login::invalid_credentials),
+                Err(e) => Err(e),
+            },
+            _ => unreachable!("checked above"),
+        };
+        let id = match verdict {
+            Ok(id) => id,
+            Err(refusal) => {
+                conn.commit().await?;
+                return Err(refusal);
+            }
+        };
+        conn.execute("UPDATE owners SET agreement_accepted_at = now() WHERE id = $1", &[&id]).await?;
+        let token = sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours).await?;
+        conn.commit().await?;
+        Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.owner_token_hours) }))
+    }
+
+    /// 退出登录 / Log out (revokes this token; owners and staff).
+    #[oai(path = "/api/auth/logout", method = "post", operation_id = "auth_logout")]
+    async fn logout(&self, state: Data<&AppState>, tenant: Data<&Tenant>, token: Data<&SessionToken>, _auth: BearerAuth) -> ApiResult<NoContent> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        sessions::revoke_tenant_token(&conn, &token).await?;
+        conn.commit().await?;
+        Ok(NoContent::Done)
+    }
+
+    /// 个人资料 / My profile.
+    #[oai(path = "/api/me", method = "get", operation_id = "owner_profile_get")]
+    async fn me(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<OwnerProfile>> {
+        let id = owner_id(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let p = profile(&conn, id).await?;
+        conn.commit().await?;
+        Ok(Json(p))
+    }
+
+    /// 修改个人资料 / Edit my profile.
+    #[oai(path = "/api/me", method = "patch", operation_id = "owner_profile_update")]
+    async fn update_me(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<OwnerProfileUpdate>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<OwnerProfile>> {
+        let id = owner_id(&principal)?;
+        if body.nickname.chars().count() > 30 {
+            return Err(ApiError::field("nickname", "nickname.too_long", "昵称不能超过 30 个字", "Nickname is at most 30 characters"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        conn.execute("UPDATE owners SET nickname = $2, updated_at = now() WHERE id = $1", &[&id, &body.nickname.trim()]).await?;
+        let p = profile(&conn, id).await?;
+        conn.commit().await?;
+        Ok(Json(p))
+    }
+
+    /// 修改密码 / Change my password (every session of mine ends).
+    #[oai(path = "/api/me/password", method = "post", operation_id = "owner_password_change")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<PasswordChange>,
+        _auth: BearerAuth,
+    ) -> ApiResult<NoContent> {
+        let id = owner_id(&principal)?;
+        change_tenant_password(&state, &tenant, AccountTable("owners"), "owner", id, &body).await?;
+        Ok(NoContent::Done)
+    }
+}
+
+/// Shared by owners and staff: check the old password, store the new one, revoke every token.
+pub async fn change_tenant_password(
+    state: &AppState,
+    tenant: &Tenant,
+    table: AccountTable,
+    kind: &str,
+    id: Uuid,
+    body: &PasswordChange,
+) -> ApiResult<()> {
+    if let Some(issue) = password::strength_issue("new_password", &body.new_password) {
+        return Err(ApiError::validation(vec![issue]));
+    }
+    let hash = password::hash(body.new_password.clone()).await?;
+    let conn = TenantConn::begin(&state.pool, tenant).await?;
+    let id_text = id.to_string();
+    if let Err(refusal) = login::check_password(&conn, table, "id::text", &id_text, body.old_password.clone()).await? {
+        conn.commit().await?;
+        return Err(if refusal.code == "auth.invalid_credentials" {
+            ApiError::field("old_password", "password.old_wrong", "原密码错误", "The current password is wrong")
+        } else {
+            refusal
+        });
+    }
+    conn.execute(&format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0), &[&id, &hash]).await?;
+    sessions::revoke_all_tenant(&conn, kind, id).await?;
+    conn.commit().await?;
+    Ok(())
+}

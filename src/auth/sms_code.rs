@@ -1,0 +1,131 @@
+//! SMS verification codes: 6 digits, valid 5 minutes, single use, at most 5 wrong tries,
+//! resend after 60 s, daily caps per phone and per client IP. Only a hash of the code is kept.
+
+use chrono::{Duration, Utc};
+use poem_openapi::Enum;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use super::sms::SmsSender;
+use crate::{
+    config::SmsConfig,
+    error::{ApiError, ApiResult},
+    tenancy::conn::TenantConn,
+};
+
+pub const VALID_MINUTES: i64 = 5;
+pub const MAX_WRONG_TRIES: i32 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SmsPurpose {
+    /// 注册
+    Register,
+    /// 验证码登录
+    Login,
+}
+
+impl SmsPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsPurpose::Register => "register",
+            SmsPurpose::Login => "login",
+        }
+    }
+}
+
+fn code_hash(phone: &str, code: &str) -> Vec<u8> {
+    Sha256::digest(format!("{phone}:{code}").as_bytes()).to_vec()
+}
+
+/// Issues a code after checking the resend interval and the daily caps.
+pub async fn send(
+    conn: &TenantConn,
+    sender: &dyn SmsSender,
+    limits: &SmsConfig,
+    phone: &str,
+    purpose: SmsPurpose,
+    client_ip: &str,
+) -> ApiResult<()> {
+    // One sender at a time per phone, so two parallel requests cannot both pass the checks.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('sms:' || $1))", &[&phone]).await?;
+    let row = conn
+        .query_one(
+            "SELECT
+                (SELECT max(created_at) FROM sms_codes WHERE phone = $1),
+                (SELECT count(*) FROM sms_codes WHERE phone = $1 AND created_at > now() - interval '1 day'),
+                (SELECT count(*) FROM sms_codes WHERE client_ip = $2 AND created_at > now() - interval '1 day')",
+            &[&phone, &client_ip],
+        )
+        .await?;
+    if let Some(last) = row.get::<_, Option<chrono::DateTime<Utc>>>(0) {
+        let wait = limits.resend_after_seconds - (Utc::now() - last).num_seconds();
+        if wait > 0 {
+            return Err(ApiError::too_many(
+                "sms.too_soon",
+                format!("验证码发送太频繁，请 {wait} 秒后再试"),
+                format!("Please wait {wait} s before requesting another code"),
+            ));
+        }
+    }
+    if row.get::<_, i64>(1) >= limits.daily_limit_per_phone {
+        return Err(ApiError::too_many(
+            "sms.daily_limit_phone",
+            "该手机号今天获取验证码的次数已达上限，请明天再试",
+            "Daily code limit reached for this phone",
+        ));
+    }
+    if row.get::<_, i64>(2) >= limits.daily_limit_per_ip {
+        return Err(ApiError::too_many(
+            "sms.daily_limit_ip",
+            "当前网络今天获取验证码的次数已达上限，请明天再试",
+            "Daily code limit reached for this network",
+        ));
+    }
+    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+    let expires = Utc::now() + Duration::minutes(VALID_MINUTES);
+    conn.execute(
+        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&phone, &purpose.as_str(), &code_hash(phone, &code), &client_ip, &expires],
+    )
+    .await?;
+    sender.send_code(conn, phone, &code).await.map_err(|e| {
+        tracing::warn!(error = %e, "sms provider failed");
+        ApiError::unavailable("sms.unavailable", "短信发送失败，请稍后重试", "SMS could not be sent, try again later")
+    })
+}
+
+fn wrong_code() -> ApiError {
+    ApiError::field("sms_code", "sms.code_invalid", "验证码错误或已失效，请重新获取", "The code is wrong or expired")
+}
+
+/// Consumes the latest live code for (phone, purpose). The outer result is a database failure;
+/// the inner one the verdict, returned after the try counter was written so the caller can
+/// commit it even when refusing.
+pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, code: &str) -> ApiResult<Result<(), ApiError>> {
+    let row = conn
+        .query_opt(
+            "SELECT id, code_hash, attempts FROM sms_codes
+              WHERE phone = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+              ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+            &[&phone, &purpose.as_str()],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(Err(wrong_code())) };
+    let id: i64 = row.get(0);
+    if row.get::<_, i32>(2) >= MAX_WRONG_TRIES {
+        return Ok(Err(ApiError::field(
+            "sms_code",
+            "sms.too_many_tries",
+            "验证码输错次数过多，请重新获取",
+            "Too many wrong tries, request a new code",
+        )));
+    }
+    let expected: Vec<u8> = row.get(1);
+    if expected != code_hash(phone, code.trim()) {
+        conn.execute("UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1", &[&id]).await?;
+        return Ok(Err(wrong_code()));
+    }
+    conn.execute("UPDATE sms_codes SET used_at = now() WHERE id = $1", &[&id]).await?;
+    Ok(Ok(()))
+}

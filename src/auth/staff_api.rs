@@ -1,0 +1,247 @@
+//! Street-office and residents'-committee staff (console): log in, password, accounts.
+
+use chrono::{DateTime, Duration, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    login::{self, AccountTable},
+    owner_api::{change_tenant_password, NoContent, PasswordChange},
+    password, phone,
+    principal::{Principal, StaffRole},
+    required, sessions, BearerAuth, TokenResponse,
+};
+use crate::{
+    app::AppState,
+    audit,
+    error::{ApiError, ApiResult, FieldIssue},
+    openapi::ApiTags,
+    paging::Paging,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Object)]
+pub struct StaffLoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum StaffRoleName {
+    /// 街道工作人员: the whole street office.
+    StreetStaff,
+    /// 居委会工作人员: one residents' committee.
+    RcStaff,
+}
+
+impl From<StaffRoleName> for StaffRole {
+    fn from(r: StaffRoleName) -> Self {
+        match r {
+            StaffRoleName::StreetStaff => StaffRole::StreetStaff,
+            StaffRoleName::RcStaff => StaffRole::RcStaff,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct StaffCreateRequest {
+    /// Login name: 3–32 letters, digits or underscores.
+    pub username: String,
+    pub display_name: String,
+    pub phone: Option<String>,
+    pub role: StaffRoleName,
+    /// Jurisdiction: required for residents'-committee staff, absent for street staff.
+    pub rc_id: Option<Uuid>,
+}
+
+#[derive(Object)]
+pub struct StaffView {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    /// Masked.
+    pub phone: String,
+    pub role: StaffRoleName,
+    pub rc_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+pub struct StaffCreated {
+    pub staff: StaffView,
+    /// Shown once: hand it to the person, who should change it at first login.
+    pub initial_password: String,
+}
+
+#[derive(Object)]
+pub struct StaffPage {
+    pub items: Vec<StaffView>,
+    pub total: i64,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    #[oai(status = 201)]
+    Created(Json<StaffCreated>),
+}
+
+const COLUMNS: &str = "id, username, display_name, phone, role, rc_id, created_at";
+
+fn view(row: &tokio_postgres::Row) -> StaffView {
+    StaffView {
+        id: row.get(0),
+        username: row.get(1),
+        display_name: row.get(2),
+        phone: if row.get::<_, &str>(3).is_empty() { String::new() } else { phone::mask(row.get(3)) },
+        role: if row.get::<_, &str>(4) == "street_staff" { StaffRoleName::StreetStaff } else { StaffRoleName::RcStaff },
+        rc_id: row.get(5),
+        created_at: row.get(6),
+    }
+}
+
+pub fn valid_username(u: &str) -> bool {
+    (3..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Creates a staff account with a generated password; shared with tenant provisioning.
+pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiResult<StaffCreated> {
+    let mut issues = Vec::new();
+    if !valid_username(&req.username) {
+        issues.push(FieldIssue::new("username", "username.invalid", "账号须为 3–32 位字母、数字或下划线", "3–32 letters, digits or underscores"));
+    }
+    required(&mut issues, "display_name", &req.display_name);
+    if let Some(p) = req.phone.as_deref().filter(|p| !p.is_empty()) {
+        issues.extend(phone::issue("phone", p));
+    }
+    match (req.role, req.rc_id) {
+        (StaffRoleName::RcStaff, None) => issues.push(FieldIssue::new("rc_id", "required", "居委会工作人员须指定所属居委会", "Residents'-committee staff need rc_id")),
+        (StaffRoleName::StreetStaff, Some(_)) => issues.push(FieldIssue::new("rc_id", "rc_id.not_allowed", "街道工作人员管辖整个街道，不能指定居委会", "Street staff cover the whole street; omit rc_id")),
+        (_, Some(rc)) => {
+            if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc]).await?.is_none() {
+                issues.push(FieldIssue::new("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
+            }
+        }
+        _ => {}
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::validation(issues));
+    }
+    let initial_password = password::generate();
+    let hash = password::hash(initial_password.clone()).await?;
+    let row = conn
+        .query_one(
+            &format!(
+                "INSERT INTO staff (id, username, display_name, phone, role, rc_id, password_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+            ),
+            &[
+                &Uuid::new_v4(),
+                &req.username,
+                &req.display_name.trim(),
+                &req.phone.clone().unwrap_or_default(),
+                &StaffRole::from(req.role).as_str(),
+                &req.rc_id,
+                &hash,
+            ],
+        )
+        .await?;
+    Ok(StaffCreated { staff: view(&row), initial_password })
+}
+
+fn staff_id(principal: &Principal) -> ApiResult<Uuid> {
+    match principal {
+        Principal::Staff { id, .. } => Ok(*id),
+        _ => Err(ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only")),
+    }
+}
+
+pub struct StaffApi;
+
+#[OpenApi(tag = "ApiTags::Staff")]
+impl StaffApi {
+    /// 工作人员登录 / Staff login with account and password.
+    #[oai(path = "/api/auth/staff/login", method = "post", operation_id = "staff_login")]
+    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+        let mut issues = Vec::new();
+        required(&mut issues, "username", &body.username);
+        required(&mut issues, "password", &body.password);
+        if !issues.is_empty() {
+            return Err(ApiError::validation(issues));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let id = match login::check_password(&conn, AccountTable("staff"), "username", &body.username, body.password.clone()).await? {
+            Ok(id) => id,
+            Err(refusal) => {
+                conn.commit().await?;
+                return Err(refusal);
+            }
+        };
+        let token = sessions::issue_tenant(&conn, &tenant, "staff", id, state.config.staff_token_hours).await?;
+        conn.commit().await?;
+        Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.staff_token_hours) }))
+    }
+
+    /// 当前工作人员 / Who am I (staff).
+    #[oai(path = "/api/staff/me", method = "get", operation_id = "staff_me")]
+    async fn me(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<StaffView>> {
+        let id = staff_id(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let row = conn.query_one(&format!("SELECT {COLUMNS} FROM staff WHERE id = $1"), &[&id]).await?;
+        conn.commit().await?;
+        Ok(Json(view(&row)))
+    }
+
+    /// 修改密码 / Change my password (every session of mine ends).
+    #[oai(path = "/api/staff/me/password", method = "post", operation_id = "staff_password_change")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<PasswordChange>,
+        _auth: BearerAuth,
+    ) -> ApiResult<NoContent> {
+        let id = staff_id(&principal)?;
+        change_tenant_password(&state, &tenant, AccountTable("staff"), "staff", id, &body).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// 工作人员列表 / Staff accounts of this street office.
+    #[oai(path = "/api/staff", method = "get", operation_id = "staff_list")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<StaffPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let total: i64 = conn.query_one("SELECT count(*) FROM staff", &[]).await?.get(0);
+        let rows = conn
+            .query(&format!("SELECT {COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"), &[&paging.limit(), &paging.offset()])
+            .await?;
+        conn.commit().await?;
+        Ok(Json(StaffPage { items: rows.iter().map(view).collect(), total }))
+    }
+
+    /// 新建工作人员账号 / Create a staff account (its initial password is shown once).
+    #[oai(path = "/api/staff", method = "post", operation_id = "staff_create")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<StaffCreateRequest>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Created> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let created = create_staff(&conn, &body).await?;
+        audit::record(&conn, &principal, "staff", &created.staff.id.to_string()).await?;
+        conn.commit().await?;
+        Ok(Created::Created(Json(created)))
+    }
+}

@@ -1,0 +1,220 @@
+//! One typed configuration, layered: defaults → optional TOML file → `ZMG_*` environment.
+
+use std::{fmt, path::PathBuf};
+
+use serde::Deserialize;
+
+/// A secret value: usable, but never printed by `Debug`, so config dumps and logs stay clean.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// PostgreSQL connection URL; the database is created when missing.
+    pub database_url: String,
+    pub database_pool_size: usize,
+    pub listen: String,
+    /// Tenants may be named by the first host label under this domain (e.g. `demo.zmg.example.cn`).
+    pub base_domain: Option<String>,
+    /// Tenant used when a request names none (the demo sets `demo` so /docs works as is).
+    pub default_tenant: Option<String>,
+    /// Development mode: exposes the SMS outbox endpoint. Never enable in production.
+    pub dev_mode: bool,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub storage_dir: PathBuf,
+    pub s3: Option<S3Config>,
+    pub upload_limit_bytes: usize,
+    /// Lifetime of signed download URLs (S3 only).
+    pub signed_url_seconds: u64,
+    pub owner_token_hours: i64,
+    pub staff_token_hours: i64,
+    pub sms: SmsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: Secret,
+    pub secret_key: Secret,
+    #[serde(default = "yes")]
+    pub path_style: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// `outbox` (development: messages land in a table) or `tencent` (Tencent Cloud SMS).
+    pub provider: String,
+    pub daily_limit_per_phone: i64,
+    pub daily_limit_per_ip: i64,
+    pub resend_after_seconds: i64,
+    pub tencent: TencentSmsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TencentSmsConfig {
+    pub endpoint: String,
+    pub region: String,
+    pub secret_id: Secret,
+    pub secret_key: Secret,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub template_id: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/zhimaguan".into(),
+            database_pool_size: 16,
+            listen: "127.0.0.1:8080".into(),
+            base_domain: None,
+            default_tenant: None,
+            dev_mode: false,
+            log_format: "text".into(),
+            storage_dir: PathBuf::from("./var/objects"),
+            s3: None,
+            upload_limit_bytes: 20 * 1024 * 1024,
+            signed_url_seconds: 300,
+            owner_token_hours: 24 * 7,
+            staff_token_hours: 12,
+            sms: SmsConfig::default(),
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: "outbox".into(),
+            daily_limit_per_phone: 10,
+            daily_limit_per_ip: 50,
+            resend_after_seconds: 60,
+            tencent: TencentSmsConfig::default(),
+        }
+    }
+}
+
+impl Default for TencentSmsConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "https://sms.tencentcloudapi.com".into(),
+            region: "ap-guangzhou".into(),
+            secret_id: Secret::default(),
+            secret_key: Secret::default(),
+            sdk_app_id: String::new(),
+            sign_name: String::new(),
+            template_id: String::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Environment overrides; `lookup` is injectable so tests need not touch the process env.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let parse_num = |name: &str, v: String| -> anyhow::Result<i64> {
+            v.parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}"))
+        };
+        if let Some(v) = lookup("ZMG_DATABASE_URL") { self.database_url = v; }
+        if let Some(v) = lookup("ZMG_DATABASE_POOL_SIZE") { self.database_pool_size = parse_num("ZMG_DATABASE_POOL_SIZE", v)? as usize; }
+        if let Some(v) = lookup("ZMG_LISTEN") { self.listen = v; }
+        if let Some(v) = lookup("ZMG_BASE_DOMAIN") { self.base_domain = Some(v).filter(|s| !s.is_empty()); }
+        if let Some(v) = lookup("ZMG_DEFAULT_TENANT") { self.default_tenant = Some(v).filter(|s| !s.is_empty()); }
+        if let Some(v) = lookup("ZMG_DEV_MODE") { self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes"); }
+        if let Some(v) = lookup("ZMG_LOG_FORMAT") { self.log_format = v; }
+        if let Some(v) = lookup("ZMG_STORAGE_DIR") { self.storage_dir = PathBuf::from(v); }
+        if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") { self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize; }
+        if let Some(v) = lookup("ZMG_SMS_PROVIDER") { self.sms.provider = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_ENDPOINT") { self.sms.tencent.endpoint = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_ID") { self.sms.tencent.secret_id = Secret(v); }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_KEY") { self.sms.tencent.secret_key = Secret(v); }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SDK_APP_ID") { self.sms.tencent.sdk_app_id = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SIGN_NAME") { self.sms.tencent.sign_name = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_TEMPLATE_ID") { self.sms.tencent.template_id = v; }
+        if let Some(endpoint) = lookup("ZMG_S3_ENDPOINT") {
+            let get = |name: &str| lookup(name).ok_or_else(|| anyhow::anyhow!("ZMG_S3_ENDPOINT is set, so {name} is required"));
+            self.s3 = Some(S3Config {
+                endpoint,
+                bucket: get("ZMG_S3_BUCKET")?,
+                region: lookup("ZMG_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                access_key: Secret(get("ZMG_S3_ACCESS_KEY")?),
+                secret_key: Secret(get("ZMG_S3_SECRET_KEY")?),
+                path_style: lookup("ZMG_S3_PATH_STYLE").map(|v| v != "false").unwrap_or(true),
+            });
+        }
+        if !matches!(self.sms.provider.as_str(), "outbox" | "tencent") {
+            anyhow::bail!("ZMG_SMS_PROVIDER must be `outbox` or `tencent`, got {:?}", self.sms.provider);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults_and_secrets_stay_hidden() {
+        let mut c = Config::default();
+        let env = [
+            ("ZMG_LISTEN", "0.0.0.0:9000"),
+            ("ZMG_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("ZMG_S3_BUCKET", "b"),
+            ("ZMG_S3_ACCESS_KEY", "AKID"),
+            ("ZMG_S3_SECRET_KEY", "very-secret"),
+        ];
+        c.apply_env(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        let s3 = c.s3.as_ref().unwrap();
+        assert_eq!(s3.region, "us-east-1");
+        assert!(s3.path_style);
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("very-secret"), "secret leaked: {dump}");
+    }
+
+    #[test]
+    fn s3_needs_all_its_settings() {
+        let mut c = Config::default();
+        let err = c.apply_env(|k| (k == "ZMG_S3_ENDPOINT").then(|| "http://x".to_string())).unwrap_err();
+        assert!(err.to_string().contains("ZMG_S3_BUCKET"));
+    }
+
+    #[test]
+    fn file_layer_reads_toml() {
+        let c: Config = toml::from_str("listen = \"127.0.0.1:1\"\n[sms]\nprovider = \"tencent\"\n").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+        assert_eq!(c.sms.provider, "tencent");
+        assert_eq!(c.upload_limit_bytes, 20 * 1024 * 1024);
+    }
+}

@@ -1,0 +1,38 @@
+//! Development-only endpoints (ZMG_DEV_MODE / `zmg serve --demo`): 404 otherwise.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
+
+use crate::{
+    app::AppState,
+    error::{ApiError, ApiResult},
+    openapi::ApiTags,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Object)]
+pub struct OutboxMessage {
+    pub phone: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct DevApi;
+
+#[OpenApi(tag = "ApiTags::Dev")]
+impl DevApi {
+    /// 开发用短信发件箱 / SMS messages the development provider "sent" (development mode only).
+    #[oai(path = "/api/dev/sms-outbox", method = "get", operation_id = "dev_sms_outbox_list")]
+    async fn outbox(&self, state: Data<&AppState>, tenant: Data<&Tenant>, phone: Query<String>) -> ApiResult<Json<Vec<OutboxMessage>>> {
+        if !state.config.dev_mode {
+            return Err(ApiError::not_found("dev.disabled", "仅开发模式可用", "Only available in development mode"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let rows = conn
+            .query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone.0])
+            .await?;
+        conn.commit().await?;
+        Ok(Json(rows.iter().map(|r| OutboxMessage { phone: r.get(0), content: r.get(1), created_at: r.get(2) }).collect()))
+    }
+}

@@ -1,0 +1,249 @@
+//! One error type for the whole API: HTTP status + stable machine code + a message in Chinese
+//! (English when the request asks for it with `Accept-Language: en`).
+
+use std::borrow::Cow;
+
+use poem::{http::StatusCode, IntoResponse, Response};
+use poem_openapi::{
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    ApiResponse, Object,
+};
+
+use crate::context;
+
+type Text = Cow<'static, str>;
+
+/// A problem with one input field; 422 responses list every one of them.
+#[derive(Debug, Clone)]
+pub struct FieldIssue {
+    pub field: String,
+    pub code: &'static str,
+    zh: Text,
+    en: Text,
+}
+
+impl FieldIssue {
+    pub fn new(field: impl Into<String>, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self { field: field.into(), code, zh: zh.into(), en: en.into() }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    zh: Text,
+    en: Text,
+    pub fields: Vec<FieldIssue>,
+}
+
+/// Body of every error response.
+#[derive(Debug, Object)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `tenant.not_found`.
+    pub code: String,
+    /// Human-readable message (zh-CN by default, English with `Accept-Language: en`).
+    pub message: String,
+    /// Request id, also sent as the `x-request-id` header; quote it when reporting a problem.
+    pub request_id: String,
+    /// Every failing field (validation errors only).
+    #[oai(skip_serializing_if_is_empty)]
+    pub fields: Vec<FieldErrorBody>,
+}
+
+#[derive(Debug, Object)]
+pub struct FieldErrorBody {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self { status, code, zh: zh.into(), en: en.into(), fields: Vec::new() }
+    }
+
+    pub fn bad_request(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, zh, en)
+    }
+    pub fn unauthorized(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, zh, en)
+    }
+    pub fn forbidden(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, zh, en)
+    }
+    pub fn not_found(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, zh, en)
+    }
+    pub fn conflict(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, zh, en)
+    }
+    pub fn too_many(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, zh, en)
+    }
+    pub fn unavailable(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, zh, en)
+    }
+
+    /// 422 with every failing field.
+    pub fn validation(fields: Vec<FieldIssue>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.validation_failed",
+            "提交的内容有误，请按提示修改",
+            "Some fields are invalid",
+        );
+        e.fields = fields;
+        e
+    }
+
+    /// A single-field validation failure.
+    pub fn field(field: &str, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+        Self::validation(vec![FieldIssue::new(field, code, zh, en)])
+    }
+
+    /// Anything unexpected: logged in full, reported to the caller without internals.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后重试", "Internal server error")
+    }
+
+    pub fn message(&self) -> &str {
+        if context::english() { &self.en } else { &self.zh }
+    }
+
+    fn body(&self) -> ErrorBody {
+        let en = context::english();
+        ErrorBody {
+            code: self.code.to_string(),
+            message: self.message().to_string(),
+            request_id: context::request_id(),
+            fields: self
+                .fields
+                .iter()
+                .map(|f| FieldErrorBody {
+                    field: f.field.clone(),
+                    code: f.code.to_string(),
+                    message: if en { f.en.to_string() } else { f.zh.to_string() },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.en)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+    fn as_response(&self) -> Response {
+        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.body())).unwrap_or_default();
+        Response::builder()
+            .status(self.status)
+            .content_type("application/json; charset=utf-8")
+            .body(body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
+/// Statuses any operation may answer with; documented on every operation.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (400, "请求格式错误 / Malformed request"),
+    (401, "未登录或登录已失效 / Not authenticated"),
+    (403, "无权操作，或街道已停用 / Forbidden, or tenant suspended"),
+    (404, "不存在 / Not found (including unknown tenant)"),
+    (409, "与现有数据冲突 / Conflict"),
+    (413, "内容过大 / Payload too large"),
+    (422, "字段校验失败，列出每个字段 / Validation failed, every field listed"),
+    (429, "请求过于频繁 / Rate limited"),
+    (500, "服务器内部错误 / Internal error"),
+    (503, "依赖服务不可用 / A dependency is unavailable"),
+];
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: <ErrorBody as poem_openapi::types::Type>::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <ErrorBody as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if let Some(db) = err.as_db_error() {
+            if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
+                let field = unique_field(db.table(), db.constraint());
+                let mut e = ApiError::conflict(
+                    "conflict.duplicate",
+                    format!("{field} 已存在，不能重复"),
+                    format!("{field} already exists"),
+                );
+                e.fields.push(FieldIssue::new(field, "duplicate", "已存在", "already exists"));
+                return e;
+            }
+        }
+        if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
+            return ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable");
+        }
+        ApiError::internal(err)
+    }
+}
+
+/// Postgres names unique constraints `<table>_<columns>_key`; the columns are the field.
+fn unique_field(table: Option<&str>, constraint: Option<&str>) -> String {
+    let constraint = constraint.unwrap_or("value");
+    let trimmed = constraint.strip_suffix("_key").unwrap_or(constraint);
+    match table.and_then(|t| trimmed.strip_prefix(&format!("{t}_"))) {
+        Some(field) => field.to_string(),
+        None => trimmed.to_string(),
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        tracing::warn!(error = %err, "database pool error");
+        ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_field;
+
+    #[test]
+    fn unique_constraint_names_the_field() {
+        assert_eq!(unique_field(Some("owners"), Some("owners_phone_key")), "phone");
+        assert_eq!(unique_field(Some("staff"), Some("staff_username_key")), "username");
+        assert_eq!(unique_field(None, Some("weird")), "weird");
+    }
+}

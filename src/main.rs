@@ -1,0 +1,145 @@
+//! `zmg`: serve | migrate | tenant … | platform-staff … | openapi
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use zhimaguan::{app, config::Config, db, migrate, openapi, platform, tenancy};
+
+#[derive(Parser)]
+#[command(name = "zmg", about = "Zhimaguan (社区芝麻官) API service", version)]
+struct Cli {
+    /// Optional TOML config file (also ZMG_CONFIG); ZMG_* environment variables override it.
+    #[arg(long, env = "ZMG_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Development demo: ensure the demo tenant exists, print its admin login, enable dev mode.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Migrate the platform schema and every tenant schema.
+    Migrate,
+    /// Street offices (tenants).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Platform-staff accounts.
+    PlatformStaff {
+        #[command(subcommand)]
+        command: PlatformStaffCommand,
+    },
+    /// Print the OpenAPI spec as YAML.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create or update a tenant from a manifest (see tenants/).
+    Apply { manifest: PathBuf },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum PlatformStaffCommand {
+    /// Create a platform-staff account; its password is printed once.
+    Create {
+        username: String,
+        #[arg(long, default_value = "平台管理员")]
+        display_name: String,
+    },
+}
+
+const DEMO_MANIFEST: &str = include_str!("../tenants/demo.toml");
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", openapi::spec_yaml());
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    match cli.command {
+        Command::Serve { demo } => {
+            if demo {
+                config.dev_mode = true;
+                config.default_tenant.get_or_insert_with(|| "demo".into());
+            }
+            let state = app::AppState::new(config.clone()).await?;
+            if demo {
+                prepare_demo(&state).await?;
+            }
+            let running = app::spawn(state, &config.listen).await?;
+            tracing::info!(addr = %running.addr, "listening; API docs at /docs");
+            eprintln!("Zhimaguan listening on http://{}  (docs: http://{}/docs)", running.addr, running.addr);
+            tokio::signal::ctrl_c().await?;
+            tracing::info!("shutting down");
+        }
+        Command::Migrate => {
+            let pool = db::connect(&config.database_url, 2).await?;
+            let n = migrate::migrate_all(&pool).await?;
+            println!("platform and {n} tenant schema(s) are up to date");
+        }
+        Command::Tenant { command: TenantCommand::Apply { manifest } } => {
+            let pool = db::connect(&config.database_url, 2).await?;
+            migrate::migrate_platform(&pool).await?;
+            let text = std::fs::read_to_string(&manifest)?;
+            let applied = tenancy::manifest::apply(&pool, &tenancy::manifest::parse(&text)?).await?;
+            println!("tenant {} ({}) applied", applied.tenant.slug, applied.tenant.name);
+            if let Some(admin) = applied.created_admin {
+                println!("first street-staff admin: {} / {}  (shown once: change it after logging in)", admin.staff.username, admin.initial_password);
+            }
+        }
+        Command::Tenant { command: TenantCommand::List } => {
+            let pool = db::connect(&config.database_url, 2).await?;
+            migrate::migrate_platform(&pool).await?;
+            for t in tenancy::list(&pool).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!("{}\t{:?}\t{}", t.slug, t.status, t.name);
+            }
+        }
+        Command::PlatformStaff { command: PlatformStaffCommand::Create { username, display_name } } => {
+            let pool = db::connect(&config.database_url, 2).await?;
+            migrate::migrate_platform(&pool).await?;
+            let password = platform::create_staff(&pool, &username, &display_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("platform staff {username} created; password (shown once): {password}");
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// Applies the demo manifest and gives its admin a fresh password printed to the console, so a
+/// newcomer can log in at once. Only ever done with `--demo`.
+async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
+    let applied = tenancy::manifest::apply(&state.pool, &tenancy::manifest::parse(DEMO_MANIFEST)?).await?;
+    let password = zhimaguan::auth::password::generate();
+    let hash = zhimaguan::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let conn = tenancy::conn::TenantConn::begin(&state.pool, &applied.tenant).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    conn.execute(
+        "UPDATE staff SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE username = 'admin'",
+        &[&hash],
+    )
+    .await?;
+    conn.commit().await?;
+    eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Pagination shared by every list: `page` from 1, `page_size` 1..=100 (default 20).
+
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Paging {
+    pub page: i64,
+    pub page_size: i64,
+}
+
+impl Paging {
+    pub fn new(page: Option<i64>, page_size: Option<i64>) -> ApiResult<Self> {
+        let page = page.unwrap_or(1);
+        let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut issues = Vec::new();
+        if page < 1 {
+            issues.push(crate::error::FieldIssue::new("page", "page.invalid", "页码从 1 开始", "page starts at 1"));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            issues.push(crate::error::FieldIssue::new(
+                "page_size",
+                "page_size.invalid",
+                format!("每页条数须在 1 到 {MAX_PAGE_SIZE} 之间"),
+                format!("page_size must be 1..={MAX_PAGE_SIZE}"),
+            ));
+        }
+        if issues.is_empty() { Ok(Self { page, page_size }) } else { Err(ApiError::validation(issues)) }
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.page_size
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * self.page_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_bounded() {
+        let p = Paging::new(Some(3), Some(10)).unwrap();
+        assert_eq!((p.limit(), p.offset()), (10, 20));
+        let e = Paging::new(Some(0), Some(1000)).unwrap_err();
+        assert_eq!(e.fields.len(), 2);
+    }
+}

@@ -1,0 +1,76 @@
+//! Platform staff: log in, log out, change password.
+
+use chrono::{Duration, Utc};
+use poem::web::Data;
+use poem_openapi::{payload::Json, OpenApi};
+
+use crate::{
+    app::AppState,
+    auth::{
+        login::{self, AccountTable},
+        owner_api::{NoContent, PasswordChange},
+        password,
+        principal::{Principal, SessionToken},
+        sessions,
+        staff_api::StaffLoginRequest,
+        BearerAuth, TokenResponse,
+    },
+    error::{ApiError, ApiResult},
+    openapi::ApiTags,
+};
+
+const TABLE: AccountTable = AccountTable("platform.staff");
+
+pub struct PlatformAuthApi;
+
+#[OpenApi(tag = "ApiTags::Platform")]
+impl PlatformAuthApi {
+    /// 平台人员登录 / Platform staff login.
+    #[oai(path = "/api/platform/auth/login", method = "post", operation_id = "platform_login")]
+    async fn login(&self, state: Data<&AppState>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        let id = match login::check_password(&tx, TABLE, "username", &body.username, body.password.clone()).await? {
+            Ok(id) => id,
+            Err(refusal) => {
+                tx.commit().await?;
+                return Err(refusal);
+            }
+        };
+        let token = sessions::issue_platform(&tx, id, state.config.staff_token_hours).await?;
+        tx.commit().await?;
+        Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.staff_token_hours) }))
+    }
+
+    /// 退出登录 / Log out.
+    #[oai(path = "/api/platform/auth/logout", method = "post", operation_id = "platform_logout")]
+    async fn logout(&self, state: Data<&AppState>, token: Data<&SessionToken>, _auth: BearerAuth) -> ApiResult<NoContent> {
+        let client = state.pool.get().await?;
+        client
+            .execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0 .0])
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// 修改密码 / Change my password (every session of mine ends).
+    #[oai(path = "/api/platform/me/password", method = "post", operation_id = "platform_password_change")]
+    async fn change_password(&self, state: Data<&AppState>, principal: Data<&Principal>, body: Json<PasswordChange>, _auth: BearerAuth) -> ApiResult<NoContent> {
+        let Principal::Platform { id } = *principal else {
+            return Err(ApiError::forbidden("authz.forbidden", "仅平台人员可以操作", "Platform staff only"));
+        };
+        if let Some(issue) = password::strength_issue("new_password", &body.new_password) {
+            return Err(ApiError::validation(vec![issue]));
+        }
+        let hash = password::hash(body.new_password.clone()).await?;
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Err(refusal) = login::check_password(&tx, TABLE, "id::text", &id.to_string(), body.old_password.clone()).await? {
+            tx.commit().await?;
+            return Err(refusal);
+        }
+        tx.execute("UPDATE platform.staff SET password_hash = $2 WHERE id = $1", &[&id, &hash]).await?;
+        tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&id]).await?;
+        tx.commit().await?;
+        Ok(NoContent::Done)
+    }
+}

@@ -1,0 +1,114 @@
+//! Platform staff onboard and manage street offices.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{find_by_slug, not_found, provision, Tenant, TenantStatus};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{principal::Principal, BearerAuth},
+    error::ApiResult,
+    openapi::ApiTags,
+};
+
+#[derive(Object)]
+pub struct TenantCreateRequest {
+    /// Short identifier used in `X-Tenant` and the subdomain: 2–31 of a–z, 0–9, _.
+    pub slug: String,
+    /// 街道办事处名称.
+    pub name: String,
+    /// Login name of the first street-staff admin (default `admin`).
+    pub admin_username: Option<String>,
+}
+
+#[derive(Object)]
+pub struct TenantView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+}
+
+#[derive(Object)]
+pub struct InitialAdmin {
+    pub username: String,
+    /// Shown once only.
+    pub initial_password: String,
+}
+
+#[derive(Object)]
+pub struct TenantCreated {
+    pub tenant: TenantView,
+    pub admin: InitialAdmin,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    #[oai(status = 201)]
+    Created(Json<TenantCreated>),
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        TenantView { id: t.id, slug: t.slug, name: t.name, status: t.status }
+    }
+}
+
+pub struct TenantsApi;
+
+#[OpenApi(tag = "ApiTags::Platform")]
+impl TenantsApi {
+    /// 开通街道 / Onboard a street office (tenant) with its first admin.
+    #[oai(path = "/api/platform/tenants", method = "post", operation_id = "tenant_create")]
+    async fn create(&self, state: Data<&AppState>, principal: Data<&Principal>, body: Json<TenantCreateRequest>, _auth: BearerAuth) -> ApiResult<Created> {
+        let admin_username = body.admin_username.clone().unwrap_or_else(|| "admin".into());
+        let (tenant, admin) = provision::create(&state.pool, &body.slug, &body.name, &admin_username).await?;
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        audit::record_platform(&tx, &principal, "tenant", &tenant.slug).await?;
+        tx.commit().await?;
+        Ok(Created::Created(Json(TenantCreated {
+            tenant: tenant.into(),
+            admin: InitialAdmin { username: admin.staff.username, initial_password: admin.initial_password },
+            created_at: Utc::now(),
+        })))
+    }
+
+    /// 街道列表 / All street offices.
+    #[oai(path = "/api/platform/tenants", method = "get", operation_id = "tenant_list")]
+    async fn list(&self, state: Data<&AppState>, _auth: BearerAuth) -> ApiResult<Json<Vec<TenantView>>> {
+        Ok(Json(super::list(&state.pool).await?.into_iter().map(Into::into).collect()))
+    }
+
+    /// 街道详情 / One street office.
+    #[oai(path = "/api/platform/tenants/:slug", method = "get", operation_id = "tenant_get")]
+    async fn get(&self, state: Data<&AppState>, slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
+        let tenant = find_by_slug(&state.pool, &slug).await?.ok_or_else(|| not_found(&slug))?;
+        Ok(Json(tenant.into()))
+    }
+
+    /// 停用街道 / Suspend a street office: every request to it is refused until reactivated.
+    #[oai(path = "/api/platform/tenants/:slug/suspend", method = "post", operation_id = "tenant_suspend")]
+    async fn suspend(&self, state: Data<&AppState>, principal: Data<&Principal>, slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
+        set_status(&state, &principal, &slug, TenantStatus::Suspended).await
+    }
+
+    /// 恢复街道 / Reactivate a suspended street office.
+    #[oai(path = "/api/platform/tenants/:slug/activate", method = "post", operation_id = "tenant_activate")]
+    async fn activate(&self, state: Data<&AppState>, principal: Data<&Principal>, slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
+        set_status(&state, &principal, &slug, TenantStatus::Active).await
+    }
+}
+
+async fn set_status(state: &AppState, principal: &Principal, slug: &str, status: TenantStatus) -> ApiResult<Json<TenantView>> {
+    let tenant = provision::set_status(&state.pool, slug, status).await?;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    audit::record_platform(&tx, principal, "tenant", slug).await?;
+    tx.commit().await?;
+    Ok(Json(tenant.into()))
+}
