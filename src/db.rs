@@ -60,12 +60,12 @@ impl Db for crate::tenancy::conn::TenantConn {
 #[async_trait::async_trait]
 impl Db for deadpool_postgres::Transaction<'_> {
     async fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        deadpool_postgres::Transaction::query(self, sql, params).await
+        tokio_postgres::Transaction::query(self, sql, params).await
     }
     async fn query_opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
-        deadpool_postgres::Transaction::query_opt(self, sql, params).await
+        tokio_postgres::Transaction::query_opt(self, sql, params).await
     }
     async fn execute(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
-        deadpool_postgres::Transaction::execute(self, sql, params).await
+        tokio_postgres::Transaction::execute(self, sql, params).await
     }
 }

@@ -215,7 +215,10 @@ impl From<tokio_postgres::Error> for ApiError {
         if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
             return ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable");
         }
-        ApiError::internal(err)
+        match err.as_db_error() {
+            Some(db) => ApiError::internal(format!("{}: {} ({:?})", db.code().code(), db.message(), db.detail())),
+            None => ApiError::internal(format!("{err:?}")),
+        }
     }
 }
 

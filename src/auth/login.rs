@@ -67,7 +67,7 @@ async fn record_failure(db: &dyn Db, table: AccountTable, id: Uuid) -> ApiResult
         .query_opt(
             &format!(
                 "UPDATE {} SET failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-                               locked_until  = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE NULL END
+                               locked_until  = CASE WHEN failed_logins + 1 >= $2 THEN $3::timestamptz ELSE NULL END
                  WHERE id = $1 RETURNING locked_until",
                 table.0
             ),

@@ -1,0 +1,82 @@
+//! Walks every operation of the spec × every role over HTTP and compares what gets through with
+//! tests/expected_access.csv, the reviewed statement of who may do what.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{phone, TestApp};
+use reqwest::Method;
+use serde_json::json;
+use zhimaguan::{auth::principal::ROLES, authz::{operations::Scope, policy_operations}};
+
+fn expected_table() -> BTreeMap<String, BTreeMap<String, bool>> {
+    let text = include_str!("expected_access.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[1..], ROLES, "table columns must be exactly the roles");
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let row = header[1..].iter().zip(&cells[1..]).map(|(role, c)| (role.to_string(), *c == "Y")).collect();
+            (cells[0].to_string(), row)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_operation_is_in_the_table_and_policy_names_only_real_operations() {
+    let app = TestApp::start().await;
+    let spec_ops: BTreeSet<String> = app.state.ops.operations.iter().map(|o| o.id.clone()).collect();
+    let table_ops: BTreeSet<String> = expected_table().keys().cloned().collect();
+    let missing: Vec<_> = spec_ops.difference(&table_ops).collect();
+    assert!(missing.is_empty(), "operations missing from tests/expected_access.csv: {missing:?}");
+    let stale: Vec<_> = table_ops.difference(&spec_ops).collect();
+    assert!(stale.is_empty(), "tests/expected_access.csv names unknown operations: {stale:?}");
+    let unknown: Vec<_> = policy_operations().into_iter().filter(|o| !spec_ops.contains(o)).collect();
+    assert!(unknown.is_empty(), "policies/policy.csv names unknown operations: {unknown:?}");
+}
+
+#[tokio::test]
+async fn role_by_operation_matches_the_expected_table() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = t.tenant.slug.clone();
+    let (rc, _) = app.add_rc_with_estate(&t.tenant, "权限").await;
+    let owner_phone = phone();
+    let owner = app.owner(&t.tenant, &owner_phone, "Passw0rd!").await;
+    let rc_staff = app.staff(&t, "rc_staff", Some(rc)).await;
+    let platform = app.platform_token().await;
+    let tokens: BTreeMap<&str, Option<String>> = BTreeMap::from([
+        ("anonymous", None),
+        ("owner", Some(owner)),
+        ("street_staff", Some(t.admin_token.clone())),
+        ("rc_staff", Some(rc_staff)),
+        ("platform_staff", Some(platform)),
+    ]);
+    let table = expected_table();
+    // Logging out ends the token, so those operations go last (the platform's very last).
+    let mut ops = app.state.ops.operations.clone();
+    ops.sort_by_key(|o| (o.id.ends_with("logout"), o.id == "platform_logout"));
+    let mut mismatches = Vec::new();
+    for op in &ops {
+        let path = op.path.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
+        for role in ROLES {
+            let tenant = (op.scope == Scope::Tenant).then_some(slug.as_str());
+            let mut rb = app.request(op.method.clone(), &path, tenant, tokens[role].as_deref());
+            if op.method != Method::GET {
+                rb = rb.json(&json!({}));
+            }
+            let (status, body) = common::read(rb.send().await.unwrap()).await;
+            let code = body["code"].as_str().unwrap_or("");
+            // Refused by policy, or (a tenant token on a platform operation) by the token's issuer.
+            let refused = matches!((status, code), (401, "auth.required") | (403, "authz.forbidden") | (403, "auth.wrong_tenant"));
+            let expected = table[&op.id][*role];
+            if expected == refused {
+                mismatches.push(format!("{} as {role}: expected {}, got {status} {code}", op.id, if expected { "access" } else { "refusal" }));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "access differs from tests/expected_access.csv:\n{}", mismatches.join("\n"));
+}

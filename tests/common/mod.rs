@@ -1,0 +1,192 @@
+//! Shared test harness: the real app on port 0, against the real PostgreSQL (and, where a test
+//! asks for it, the real S3-compatible server started by scripts/test.sh). Every test makes its
+//! own tenants with unique slugs, so tests run in parallel without seeing each other.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use uuid::Uuid;
+use zhimaguan::{
+    app::{self, AppState},
+    config::{Config, S3Config, Secret},
+    db, migrate, platform,
+    tenancy::{conn::TenantConn, provision, Tenant},
+};
+
+pub fn database_url() -> String {
+    std::env::var("ZMG_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/zhimaguan_test".into())
+}
+
+/// The S3 server scripts/test.sh starts. Tests that need it fail loudly without it.
+pub fn s3_config() -> S3Config {
+    let get = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh, which starts the S3 server"))
+    };
+    S3Config {
+        endpoint: get("ZMG_TEST_S3_ENDPOINT"),
+        bucket: get("ZMG_TEST_S3_BUCKET"),
+        region: "us-east-1".into(),
+        access_key: Secret(get("ZMG_TEST_S3_ACCESS_KEY")),
+        secret_key: Secret(get("ZMG_TEST_S3_SECRET_KEY")),
+        path_style: true,
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.database_url = database_url();
+    config.database_pool_size = 8;
+    config.dev_mode = true;
+    config.base_domain = Some("zmg.test".into());
+    config.storage_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("objects-"));
+    config
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+}
+
+pub struct TestTenant {
+    pub tenant: Tenant,
+    pub admin_token: String,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(test_config()).await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let pool = db::connect(&config.database_url, config.database_pool_size).await.expect("database");
+        migrate::migrate_platform(&pool).await.expect("platform migrations");
+        let state = AppState::with_pool(config, pool).await.expect("app state");
+        let running = app::spawn(state, "127.0.0.1:0").await.expect("server");
+        TestApp { base: format!("http://{}", running.addr), http: reqwest::Client::new(), state: running.state }
+    }
+
+    pub fn request(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>) -> RequestBuilder {
+        let mut rb = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = tenant {
+            rb = rb.header("X-Tenant", t);
+        }
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    pub async fn call(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self.request(method, path, tenant, token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        read(rb.send().await.expect("request")).await
+    }
+
+    pub async fn tenant(&self) -> TestTenant {
+        let slug = unique("t");
+        let (tenant, admin) = provision::create(&self.state.pool, &slug, "测试街道办事处", "admin").await.expect("provision");
+        let admin_token = self.staff_login(&slug, "admin", &admin.initial_password).await;
+        TestTenant { tenant, admin_token }
+    }
+
+    pub async fn staff_login(&self, slug: &str, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(Method::POST, "/api/auth/staff/login", Some(slug), None, Some(json!({"username": username, "password": password})))
+            .await;
+        assert_eq!(status, 200, "staff login: {body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn conn(&self, tenant: &Tenant) -> TenantConn {
+        TenantConn::begin(&self.state.pool, tenant).await.expect("tenant conn")
+    }
+
+    /// Adds a residents' committee with one estate; returns (rc_id, estate_id).
+    pub async fn add_rc_with_estate(&self, tenant: &Tenant, name: &str) -> (Uuid, Uuid) {
+        let conn = self.conn(tenant).await;
+        let (rc, estate) = (Uuid::new_v4(), Uuid::new_v4());
+        conn.execute("INSERT INTO residents_committees (id, name) VALUES ($1, $2)", &[&rc, &format!("{name}居委会")]).await.unwrap();
+        conn.execute("INSERT INTO estates (id, rc_id, name) VALUES ($1, $2, $3)", &[&estate, &rc, &format!("{name}小区")]).await.unwrap();
+        conn.commit().await.unwrap();
+        (rc, estate)
+    }
+
+    /// Creates a staff account through the API and logs it in.
+    pub async fn staff(&self, t: &TestTenant, role: &str, rc_id: Option<Uuid>) -> String {
+        let username = unique("u");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/staff",
+                Some(&t.tenant.slug),
+                Some(&t.admin_token),
+                Some(json!({"username": username, "display_name": "测试人员", "role": role, "rc_id": rc_id})),
+            )
+            .await;
+        assert_eq!(status, 201, "create staff: {body}");
+        self.staff_login(&t.tenant.slug, &username, body["initial_password"].as_str().unwrap()).await
+    }
+
+    /// The last code the development outbox holds for `phone`.
+    pub async fn last_code(&self, tenant: &Tenant, phone: &str) -> String {
+        let conn = self.conn(tenant).await;
+        let row = conn
+            .query_one("SELECT content FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 1", &[&phone])
+            .await
+            .expect("an SMS in the outbox");
+        conn.commit().await.unwrap();
+        let content: String = row.get(0);
+        content.chars().filter(|c| c.is_ascii_digit()).take(6).collect()
+    }
+
+    /// Registers an owner through the API (SMS code from the outbox); returns the token.
+    pub async fn owner(&self, tenant: &Tenant, phone: &str, password: &str) -> String {
+        let slug = Some(tenant.slug.as_str());
+        let (s, b) = self.call(Method::POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": phone, "purpose": "register"}))).await;
+        assert_eq!(s, 202, "send code: {b}");
+        let code = self.last_code(tenant, phone).await;
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/api/owners/register",
+                slug,
+                None,
+                Some(json!({"real_name": "张三", "phone": phone, "sms_code": code, "password": password, "accept_agreement": true})),
+            )
+            .await;
+        assert_eq!(s, 201, "register: {b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+
+    /// A platform-staff account created the way the CLI does it, logged in.
+    pub async fn platform_token(&self) -> String {
+        let username = unique("p");
+        let password = platform::create_staff(&self.state.pool, &username, "平台测试").await.expect("platform staff");
+        let (s, b) = self
+            .call(Method::POST, "/api/platform/auth/login", None, None, Some(json!({"username": username, "password": password})))
+            .await;
+        assert_eq!(s, 200, "platform login: {b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+}
+
+pub async fn read(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// A unique mainland mobile number.
+pub fn phone() -> String {
+    let n = u32::from_le_bytes(Uuid::new_v4().as_bytes()[..4].try_into().unwrap());
+    format!("139{:08}", n % 100_000_000)
+}
