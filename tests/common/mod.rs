@@ -148,6 +148,13 @@ impl TestApp {
         content.chars().filter(|c| c.is_ascii_digit()).take(6).collect()
     }
 
+    /// Moves `phone`'s earlier codes back past the resend interval, as if a minute had passed.
+    pub async fn age_sms_codes(&self, tenant: &Tenant, phone: &str) {
+        let conn = self.conn(tenant).await;
+        conn.execute("UPDATE sms_codes SET created_at = created_at - interval '2 minutes' WHERE phone = $1", &[&phone]).await.unwrap();
+        conn.commit().await.unwrap();
+    }
+
     /// Registers an owner through the API (SMS code from the outbox); returns the token.
     pub async fn owner(&self, tenant: &Tenant, phone: &str, password: &str) -> String {
         let slug = Some(tenant.slug.as_str());

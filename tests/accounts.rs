@@ -1,0 +1,268 @@
+//! Accounts: owners, staff and platform staff; SMS code rules, lockout, token revocation.
+
+mod common;
+
+use common::{phone, unique, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const POST: Method = Method::POST;
+const GET: Method = Method::GET;
+
+fn codes(body: &Value) -> Vec<(String, String)> {
+    body["fields"]
+        .as_array()
+        .map(|f| f.iter().map(|x| (x["field"].as_str().unwrap().to_string(), x["code"].as_str().unwrap().to_string())).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn owner_registers_then_logs_in_by_password_and_by_sms() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let p = phone();
+    let token = app.owner(&t.tenant, &p, "Passw0rd").await;
+
+    let (s, me) = app.call(GET, "/api/me", slug, Some(&token), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(me["real_name"], "张三");
+    assert_eq!(me["phone"], format!("{}****{}", &p[..3], &p[7..]), "phones are masked");
+
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": p, "password": "Passw0rd", "accept_agreement": true}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["token"].as_str().unwrap().starts_with("t1."));
+
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": p, "password": "Passw0rd", "accept_agreement": false}))).await;
+    assert_eq!(s, 422);
+    assert_eq!(codes(&b), vec![("accept_agreement".to_string(), "agreement.required".to_string())]);
+
+    // SMS login: the code from the outbox, once.
+    app.age_sms_codes(&t.tenant, &p).await;
+    let (s, _) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": p, "purpose": "login"}))).await;
+    assert_eq!(s, 202);
+    let code = app.last_code(&t.tenant, &p).await;
+    let login = json!({"phone": p, "sms_code": code, "accept_agreement": true});
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(login.clone())).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(login)).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("sms.code_invalid")), "codes are single use");
+
+    let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": p, "purpose": "register"}))).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("owner.phone_taken")));
+}
+
+#[tokio::test]
+async fn registration_reports_every_bad_field_in_chinese_or_english() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let body = json!({"real_name": " ", "phone": "12345", "sms_code": "", "password": "short", "accept_agreement": false});
+    let (s, b) = app.call(POST, "/api/owners/register", Some(&t.tenant.slug), None, Some(body.clone())).await;
+    assert_eq!(s, 422);
+    let fields: Vec<String> = codes(&b).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["real_name", "phone", "sms_code", "password", "accept_agreement"]);
+    assert!(b["fields"][3]["message"].as_str().unwrap().contains("大写字母"));
+
+    let resp = app.request(POST, "/api/owners/register", Some(&t.tenant.slug), None).header("Accept-Language", "en-US,en;q=0.9").json(&body).send().await.unwrap();
+    let (_, b) = common::read(resp).await;
+    assert!(b["fields"][3]["message"].as_str().unwrap().contains("upper case"), "{b}");
+
+    // A body that is not even the right shape still gets our error format.
+    let (s, b) = app.call(POST, "/api/owners/register", Some(&t.tenant.slug), None, Some(json!({"phone": 5}))).await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["code"], "request.validation_failed");
+}
+
+#[tokio::test]
+async fn sms_codes_expire_allow_five_wrong_tries_and_wait_before_resending() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let p = phone();
+    let send = json!({"phone": p, "purpose": "register"});
+    let (s, _) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(send.clone())).await;
+    assert_eq!(s, 202);
+    let code = app.last_code(&t.tenant, &p).await;
+    assert_eq!(code.len(), 6);
+
+    let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(send.clone())).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("sms.too_soon")), "resend within 60 s");
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let register = |c: &str| json!({"real_name": "李四", "phone": p, "sms_code": c, "password": "Passw0rd", "accept_agreement": true});
+    for _ in 0..5 {
+        let (s, b) = app.call(POST, "/api/owners/register", slug, None, Some(register(wrong))).await;
+        assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("sms.code_invalid")));
+    }
+    let (s, b) = app.call(POST, "/api/owners/register", slug, None, Some(register(&code))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("sms.too_many_tries")), "the right code after 5 wrong tries");
+
+    // A fresh code (after the resend interval) that has expired is refused too.
+    app.age_sms_codes(&t.tenant, &p).await;
+    let (s, _) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(send.clone())).await;
+    assert_eq!(s, 202);
+    let code = app.last_code(&t.tenant, &p).await;
+    let conn = app.conn(&t.tenant).await;
+    conn.execute("UPDATE sms_codes SET expires_at = now() - interval '1 second' WHERE phone = $1", &[&p]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, b) = app.call(POST, "/api/owners/register", slug, None, Some(register(&code))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("sms.code_invalid")), "expired");
+}
+
+#[tokio::test]
+async fn sms_daily_caps_per_phone_and_per_ip() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let limits = &app.state.config.sms;
+    let (p, other) = (phone(), phone());
+    // Earlier today's codes, old enough not to trip the resend interval.
+    let conn = app.conn(&t.tenant).await;
+    conn.execute(
+        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at, created_at)
+         SELECT $1, 'register', '\\x00', '10.0.0.1', now(), now() - interval '1 hour' FROM generate_series(1, $2)",
+        &[&p, &(limits.daily_limit_per_phone as i32)],
+    )
+    .await
+    .unwrap();
+    conn.commit().await.unwrap();
+    let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": p, "purpose": "register"}))).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("sms.daily_limit_phone")));
+
+    let conn = app.conn(&t.tenant).await;
+    conn.execute(
+        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at, created_at)
+         SELECT '13000000000', 'register', '\\x00', '127.0.0.1', now(), now() - interval '1 hour' FROM generate_series(1, $1)",
+        &[&(limits.daily_limit_per_ip as i32)],
+    )
+    .await
+    .unwrap();
+    conn.commit().await.unwrap();
+    let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": other, "purpose": "register"}))).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("sms.daily_limit_ip")));
+}
+
+#[tokio::test]
+async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let p = phone();
+    app.owner(&t.tenant, &p, "Passw0rd").await;
+    let attempt = |pw: &str| json!({"phone": p, "password": pw, "accept_agreement": true});
+    for i in 1..=5 {
+        let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(attempt("Wrong000"))).await;
+        let expected = if i < 5 { (401, "auth.invalid_credentials") } else { (403, "auth.account_locked") };
+        assert_eq!((s, b["code"].as_str().unwrap()), expected, "attempt {i}");
+    }
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(attempt("Passw0rd"))).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("auth.account_locked")), "even the right password while locked");
+    assert!(b["message"].as_str().unwrap().contains("15 分钟"), "{b}");
+
+    let conn = app.conn(&t.tenant).await;
+    conn.execute("UPDATE owners SET locked_until = now() - interval '1 second' WHERE phone = $1", &[&p]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, _) = app.call(POST, "/api/auth/owner/login", slug, None, Some(attempt("Passw0rd"))).await;
+    assert_eq!(s, 200, "unlocked after the lock expires");
+
+    // Unknown accounts get the same answer as wrong passwords.
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": phone(), "password": "Passw0rd", "accept_agreement": true}))).await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_credentials")));
+}
+
+#[tokio::test]
+async fn logout_and_password_change_revoke_tokens() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let p = phone();
+    let first = app.owner(&t.tenant, &p, "Passw0rd").await;
+    let (_, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": p, "password": "Passw0rd", "accept_agreement": true}))).await;
+    let second = b["token"].as_str().unwrap().to_string();
+
+    let (s, _) = app.call(POST, "/api/auth/logout", slug, Some(&first), None).await;
+    assert_eq!(s, 204);
+    let (s, b) = app.call(GET, "/api/me", slug, Some(&first), None).await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_token")));
+    let (s, _) = app.call(GET, "/api/me", slug, Some(&second), None).await;
+    assert_eq!(s, 200, "other sessions survive a logout");
+
+    let change = |old: &str, new: &str| json!({"old_password": old, "new_password": new});
+    let (s, b) = app.call(POST, "/api/me/password", slug, Some(&second), Some(change("Nope1234", "NewPassw0rd"))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("password.old_wrong")));
+    let (s, b) = app.call(POST, "/api/me/password", slug, Some(&second), Some(change("Passw0rd", "weak"))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("password.weak")));
+    let (s, _) = app.call(POST, "/api/me/password", slug, Some(&second), Some(change("Passw0rd", "NewPassw0rd"))).await;
+    assert_eq!(s, 204);
+    let (s, _) = app.call(GET, "/api/me", slug, Some(&second), None).await;
+    assert_eq!(s, 401, "password change ends every session");
+    let (s, _) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": p, "password": "Passw0rd", "accept_agreement": true}))).await;
+    assert_eq!(s, 401);
+    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": p, "password": "NewPassw0rd", "accept_agreement": true}))).await;
+    assert_eq!(s, 200, "{b}");
+    let token = b["token"].as_str().unwrap();
+    let (s, me) = app.call(Method::PATCH, "/api/me", slug, Some(token), Some(json!({"nickname": "老张"}))).await;
+    assert_eq!((s, me["nickname"].as_str()), (200, Some("老张")));
+}
+
+#[tokio::test]
+async fn staff_accounts_have_roles_and_jurisdictions() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let (rc_east, _) = app.add_rc_with_estate(&t.tenant, "东区").await;
+    app.add_rc_with_estate(&t.tenant, "西区").await;
+    let rc_token = app.staff(&t, "rc_staff", Some(rc_east)).await;
+
+    let (_, all) = app.call(GET, "/api/estates", slug, Some(&t.admin_token), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "street staff see the whole street");
+    let (_, mine) = app.call(GET, "/api/estates", slug, Some(&rc_token), None).await;
+    let names: Vec<&str> = mine.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["东区小区"], "committee staff see only their committee's estates");
+
+    let (s, me) = app.call(GET, "/api/staff/me", slug, Some(&rc_token), None).await;
+    assert_eq!((s, me["role"].as_str(), me["rc_id"].as_str()), (200, Some("rc_staff"), Some(rc_east.to_string().as_str())));
+
+    let dup = json!({"username": "admin", "display_name": "重复", "role": "street_staff"});
+    let (s, b) = app.call(POST, "/api/staff", slug, Some(&t.admin_token), Some(dup)).await;
+    assert_eq!((s, b["code"].as_str(), b["fields"][0]["field"].as_str()), (409, Some("conflict.duplicate"), Some("username")));
+
+    let bad = json!({"username": unique("u"), "display_name": "无居委会", "role": "rc_staff", "rc_id": uuid::Uuid::new_v4()});
+    let (s, b) = app.call(POST, "/api/staff", slug, Some(&t.admin_token), Some(bad)).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("rc.not_found")));
+
+    let (s, b) = app.call(POST, "/api/staff/me/password", slug, Some(&rc_token), Some(json!({"old_password": "x", "new_password": "Another1pass"}))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("password.old_wrong")));
+}
+
+#[tokio::test]
+async fn platform_staff_onboard_a_tenant_whose_admin_can_log_in() {
+    let app = TestApp::start().await;
+    let platform = app.platform_token().await;
+    let slug = unique("n");
+    let (s, b) = app.call(POST, "/api/platform/tenants", None, Some(&platform), Some(json!({"slug": slug, "name": "新开街道"}))).await;
+    assert_eq!(s, 201, "{b}");
+    let password = b["admin"]["initial_password"].as_str().unwrap();
+    app.staff_login(&slug, "admin", password).await;
+
+    let (s, b) = app.call(POST, "/api/platform/tenants", None, Some(&platform), Some(json!({"slug": slug, "name": "重复"}))).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (409, Some("slug")));
+    let (s, b) = app.call(POST, "/api/platform/tenants", None, Some(&platform), Some(json!({"slug": "Bad-Slug", "name": ""}))).await;
+    assert_eq!(s, 422);
+    assert_eq!(codes(&b).len(), 2, "{b}");
+
+    let (s, b) = app.call(GET, &format!("/api/platform/tenants/{slug}"), None, Some(&platform), None).await;
+    assert_eq!((s, b["name"].as_str(), b["status"].as_str()), (200, Some("新开街道"), Some("active")));
+    let (_, list) = app.call(GET, "/api/platform/tenants", None, Some(&platform), None).await;
+    assert!(list.as_array().unwrap().iter().any(|t| t["slug"] == slug.as_str()));
+
+    let client = app.state.pool.get().await.unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM platform.audit_log WHERE operation = 'tenant_create' AND object_id = $1", &[&slug])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "platform writes are audited");
+    let err = client.execute("DELETE FROM platform.audit_log WHERE object_id = $1", &[&slug]).await.unwrap_err();
+    assert!(err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"));
+}

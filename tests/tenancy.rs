@@ -1,0 +1,163 @@
+//! Tenant isolation: TenantConn on a shared pool, tenant resolution, cross-tenant tokens.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{phone, unique, TestApp};
+use reqwest::Method;
+use serde_json::json;
+use zhimaguan::{authz::operations::Scope, db, tenancy::conn::TenantConn};
+
+#[tokio::test]
+async fn one_pooled_connection_serves_tenant_a_then_b_with_only_bs_rows() {
+    let app = TestApp::start().await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    app.add_rc_with_estate(&a.tenant, "甲").await;
+    app.add_rc_with_estate(&b.tenant, "乙").await;
+    // A pool of exactly one connection: both transactions must run on it.
+    let pool = db::connect(&common::database_url(), 1).await.unwrap();
+
+    let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
+    let pid_a: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let names_a: Vec<String> = conn.query("SELECT name FROM residents_committees", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    conn.commit().await.unwrap();
+
+    let conn = TenantConn::begin(&pool, &b.tenant).await.unwrap();
+    let pid_b: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let names_b: Vec<String> = conn.query("SELECT name FROM residents_committees", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    conn.commit().await.unwrap();
+
+    assert_eq!(pid_a, pid_b, "the same pooled connection served both tenants");
+    assert_eq!(names_a, vec!["甲居委会".to_string()]);
+    assert_eq!(names_b, vec!["乙居委会".to_string()]);
+
+    // After commit the connection carries no tenant setting.
+    let client = pool.get().await.unwrap();
+    let path: String = client.query_one("SHOW search_path", &[]).await.unwrap().get(0);
+    assert!(!path.contains(&b.tenant.schema), "search_path leaked: {path}");
+}
+
+#[tokio::test]
+async fn a_cancelled_transaction_leaves_no_tenant_setting_or_write_behind() {
+    let app = TestApp::start().await;
+    let a = app.tenant().await;
+    let pool = db::connect(&common::database_url(), 1).await.unwrap();
+    let marker = unique("取消");
+    let work = async {
+        let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
+        conn.execute("INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)", &[&marker]).await.unwrap();
+        conn.query("SELECT pg_sleep(10)", &[]).await.unwrap();
+        conn.commit().await.unwrap();
+    };
+    // The request is cancelled mid-transaction (client gone, timeout): the future is dropped.
+    assert!(tokio::time::timeout(Duration::from_millis(300), work).await.is_err());
+
+    let client = pool.get().await.unwrap();
+    let path: String = client.query_one("SHOW search_path", &[]).await.unwrap().get(0);
+    assert!(!path.contains(&a.tenant.schema), "search_path leaked onto the pool: {path}");
+    // The cancelled transaction had written a row, so it held a transaction id; none may remain.
+    let xid: Option<String> = client.query_one("SELECT pg_current_xact_id_if_assigned()::text", &[]).await.unwrap().get(0);
+    assert_eq!(xid, None, "the cancelled transaction is still open on the pooled connection");
+    drop(client);
+    let conn = app.conn(&a.tenant).await;
+    let n: i64 = conn.query_one("SELECT count(*) FROM residents_committees WHERE name = $1", &[&marker]).await.unwrap().get(0);
+    assert_eq!(n, 0, "the cancelled write must not be committed");
+}
+
+#[tokio::test]
+async fn unknown_and_suspended_tenants_are_refused_clearly() {
+    let app = TestApp::start().await;
+    let (s, b) = app.call(Method::GET, "/api/estates", Some("nosuchtenant"), None, None).await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("tenant.not_found")));
+    assert!(b["message"].as_str().unwrap().contains("nosuchtenant"));
+
+    let (s, b) = app.call(Method::GET, "/api/estates", None, None, None).await;
+    assert_eq!((s, b["code"].as_str()), (400, Some("tenant.missing")));
+
+    let t = app.tenant().await;
+    let platform = app.platform_token().await;
+    let path = format!("/api/platform/tenants/{}/suspend", t.tenant.slug);
+    let (s, b) = app.call(Method::POST, &path, None, Some(&platform), None).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("suspended")), "{b}");
+    let (s, b) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("tenant.suspended")));
+    let (s, b) = app
+        .request(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token))
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    let body: serde_json::Value = b.json().await.unwrap();
+    assert_eq!(s, 403);
+    assert!(body["message"].as_str().unwrap().contains("suspended"), "English message: {body}");
+
+    let path = format!("/api/platform/tenants/{}/activate", t.tenant.slug);
+    let (s, _) = app.call(Method::POST, &path, None, Some(&platform), None).await;
+    assert_eq!(s, 200);
+    let (s, _) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn the_host_subdomain_names_the_tenant() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    app.add_rc_with_estate(&t.tenant, "域名").await;
+    let resp = app
+        .http
+        .get(format!("{}/api/estates", app.base))
+        .header("Host", format!("{}.zmg.test", t.tenant.slug))
+        .bearer_auth(&t.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = common::read(resp).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b[0]["name"], "域名小区");
+}
+
+#[tokio::test]
+async fn tokens_from_tenant_b_are_refused_by_every_operation_of_tenant_a() {
+    let app = TestApp::start().await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    let b_owner = app.owner(&b.tenant, &phone(), "Passw0rd!").await;
+    let mut leaks = Vec::new();
+    for op in app.state.ops.operations.iter().filter(|o| o.scope == Scope::Tenant) {
+        let path = op.path.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
+        for token in [&b.admin_token, &b_owner] {
+            let mut rb = app.request(op.method.clone(), &path, Some(&a.tenant.slug), Some(token));
+            if op.method != Method::GET {
+                rb = rb.json(&json!({}));
+            }
+            let (s, body) = common::read(rb.send().await.unwrap()).await;
+            if (s, body["code"].as_str()) != (403, Some("auth.wrong_tenant")) {
+                leaks.push(format!("{} answered {s} {body}", op.id));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "tenant B's tokens got into tenant A:\n{}", leaks.join("\n"));
+}
+
+#[tokio::test]
+async fn lists_never_show_another_tenants_rows() {
+    let app = TestApp::start().await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    let (rc_a, _) = app.add_rc_with_estate(&a.tenant, "甲方").await;
+    app.add_rc_with_estate(&b.tenant, "乙方").await;
+    app.staff(&a, "rc_staff", Some(rc_a)).await; // an audited write in A
+
+    let (_, estates) = app.call(Method::GET, "/api/estates", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
+    let names: Vec<&str> = estates.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["乙方小区"]);
+
+    let (_, staff) = app.call(Method::GET, "/api/staff", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
+    assert_eq!(staff["total"], 1, "only B's admin: {staff}");
+
+    let (_, audit_b) = app.call(Method::GET, "/api/audit-log", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
+    assert_eq!(audit_b["total"], 0, "{audit_b}");
+    let (_, audit_a) = app.call(Method::GET, "/api/audit-log", Some(&a.tenant.slug), Some(&a.admin_token), None).await;
+    assert_eq!(audit_a["total"], 1, "{audit_a}");
+    assert_eq!(audit_a["items"][0]["operation"], "staff_create");
+}
