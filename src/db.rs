@@ -27,7 +27,9 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
         match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
             Ok(()) => tracing::info!(database = %name, "created database"),
             // Another process created it between our check and our create.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                    || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    param::Path as PathParam,
+    param::Path,
     payload::{Binary, Json},
     ApiResponse, Object, OpenApi,
 };
@@ -156,13 +156,13 @@ impl AttachmentsApi {
 
     /// 附件信息 / Attachment metadata.
     #[oai(path = "/api/attachments/:id", method = "get", operation_id = "attachment_get")]
-    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: PathParam<Uuid>) -> ApiResult<Json<AttachmentView>> {
+    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>) -> ApiResult<Json<AttachmentView>> {
         Ok(Json(readable(&state, &tenant, &principal, id.0).await?.0))
     }
 
     /// 下载附件 / Download the file through the API.
     #[oai(path = "/api/attachments/:id/content", method = "get", operation_id = "attachment_download")]
-    async fn download(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: PathParam<Uuid>) -> ApiResult<Content> {
+    async fn download(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>) -> ApiResult<Content> {
         let (attachment, key) = readable(&state, &tenant, &principal, id.0).await?;
         let key = object_store::path::Path::parse(key).map_err(ApiError::internal)?;
         let bytes = state.storage.get(&key).await?;
@@ -172,7 +172,7 @@ impl AttachmentsApi {
 
     /// 下载链接 / A download link: a short-lived signed URL on S3, else the API content path.
     #[oai(path = "/api/attachments/:id/link", method = "get", operation_id = "attachment_link")]
-    async fn link(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: PathParam<Uuid>) -> ApiResult<Json<DownloadLink>> {
+    async fn link(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>) -> ApiResult<Json<DownloadLink>> {
         let (attachment, key) = readable(&state, &tenant, &principal, id.0).await?;
         let key = object_store::path::Path::parse(key).map_err(ApiError::internal)?;
         Ok(Json(match state.storage.signed_url(&key).await? {
