@@ -8,7 +8,7 @@ use poem::{
     http::{HeaderValue, StatusCode},
     listener::{Acceptor, Listener, TcpListener},
     web::Data,
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+    Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
 };
 use tracing::Instrument;
 
@@ -77,6 +77,8 @@ async fn readyz(state: Data<&AppState>) -> Response {
 pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
     let service = openapi::service();
     let gate_state = state.clone();
+    // No body may be larger than the largest upload plus its form overhead.
+    let body_limit = state.config.upload_limit_bytes as u64 + 64 * 1024;
     Route::new()
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
@@ -84,8 +86,23 @@ pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
         .around(move |ep, req| gate::gate(gate_state.clone(), ep, req))
+        .around(move |ep, req| limit_body(body_limit, ep, req))
         .data(state)
         .around(request_context)
+}
+
+/// A declared length over `limit` is refused at once; an undeclared (chunked) body is cut off
+/// after `limit` bytes, so no request can make the server buffer more than that.
+async fn limit_body<E: Endpoint>(limit: u64, ep: E, mut req: Request) -> poem::Result<Response> {
+    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(crate::attachments::upload::too_large(limit as usize).into());
+    }
+    if declared.is_none() {
+        let body = req.take_body().into_async_read();
+        req.set_body(Body::from_async_read(tokio::io::AsyncReadExt::take(body, limit + 1)));
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Request id, language, one log line per request, and every error rendered as `ErrorBody`.

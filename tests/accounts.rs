@@ -233,6 +233,16 @@ async fn staff_accounts_have_roles_and_jurisdictions() {
 
     let (s, b) = app.call(POST, "/api/staff/me/password", slug, Some(&rc_token), Some(json!({"old_password": "x", "new_password": "Another1pass"}))).await;
     assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("password.old_wrong")));
+
+    let change = json!({"old_password": t.admin_password, "new_password": "Street2Admin"});
+    let (s, _) = app.call(POST, "/api/staff/me/password", slug, Some(&t.admin_token), Some(change)).await;
+    assert_eq!(s, 204);
+    let (s, _) = app.call(GET, "/api/staff", slug, Some(&t.admin_token), None).await;
+    assert_eq!(s, 401, "the old token ended with the password");
+    let admin = app.staff_login(&t.tenant.slug, "admin", "Street2Admin").await;
+    let (_, audit) = app.call(GET, "/api/audit-log?operation=staff_password_change", slug, Some(&admin), None).await;
+    assert_eq!(audit["total"], 1, "staff writes are audited: {audit}");
+    assert!(audit["items"][0]["request_id"].as_str().is_some_and(|r| !r.is_empty()));
 }
 
 #[tokio::test]

@@ -120,6 +120,11 @@ async fn too_large_wrong_type_and_missing_file_are_refused() {
     let (s, b) = upload(&app, slug, &t.admin_token, multipart::Form::new().text("purpose", "proof")).await;
     assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("upload.file_missing")));
     assert_eq!(count_rows(&app, &t.tenant).await, 0);
+
+    // Any other body past the limit (plus form overhead) is refused before it is read.
+    let huge = serde_json::json!({"nickname": "长".repeat(40_000)});
+    let (s, b) = common::read(app.request(Method::PATCH, "/api/me", Some(slug), None).json(&huge).send().await.unwrap()).await;
+    assert_eq!((s, b["code"].as_str()), (413, Some("upload.too_large")));
 }
 
 #[tokio::test]

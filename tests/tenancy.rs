@@ -161,3 +161,28 @@ async fn lists_never_show_another_tenants_rows() {
     assert_eq!(audit_a["total"], 1, "{audit_a}");
     assert_eq!(audit_a["items"][0]["operation"], "staff_create");
 }
+
+#[tokio::test]
+async fn an_abandoned_transaction_is_rolled_back_and_its_connection_reused_clean() {
+    let app = TestApp::start().await;
+    let a = app.tenant().await;
+    let pool = db::connect(&common::database_url(), 1).await.unwrap();
+    let marker = unique("放弃");
+    let pid: i32 = {
+        let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
+        conn.execute("INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)", &[&marker]).await.unwrap();
+        // A handler returning an error with `?` drops its TenantConn like this.
+        conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0)
+    };
+    let client = pool.get().await.unwrap();
+    let again: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    assert_eq!(pid, again, "the connection went back to the pool");
+    let path: String = client.query_one("SHOW search_path", &[]).await.unwrap().get(0);
+    assert!(!path.contains(&a.tenant.schema), "search_path leaked onto the pool: {path}");
+    let xid: Option<String> = client.query_one("SELECT pg_current_xact_id_if_assigned()::text", &[]).await.unwrap().get(0);
+    assert_eq!(xid, None, "no transaction left open");
+    drop(client);
+    let conn = app.conn(&a.tenant).await;
+    let n: i64 = conn.query_one("SELECT count(*) FROM residents_committees WHERE name = $1", &[&marker]).await.unwrap().get(0);
+    assert_eq!(n, 0, "the abandoned write was rolled back");
+}

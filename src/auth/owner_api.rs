@@ -256,20 +256,22 @@ impl OwnerApi {
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = owner_id(&principal)?;
-        change_tenant_password(&state, &tenant, AccountTable("owners"), "owner", id, &body).await?;
+        change_tenant_password(&state, &tenant, AccountTable("owners"), &principal, id, &body).await?;
         Ok(NoContent::Done)
     }
 }
 
 /// Shared by owners and staff: check the old password, store the new one, revoke every token.
+/// Staff changes are audited (every staff write is).
 pub async fn change_tenant_password(
     state: &AppState,
     tenant: &Tenant,
     table: AccountTable,
-    kind: &str,
+    principal: &Principal,
     id: Uuid,
     body: &PasswordChange,
 ) -> ApiResult<()> {
+    let (kind, _) = principal.actor();
     if let Some(issue) = password::strength_issue("new_password", &body.new_password) {
         return Err(ApiError::validation(vec![issue]));
     }
@@ -286,6 +288,9 @@ pub async fn change_tenant_password(
     }
     conn.execute(&format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0), &[&id, &hash]).await?;
     sessions::revoke_all_tenant(&conn, kind, id).await?;
+    if matches!(principal, Principal::Staff { .. }) {
+        crate::audit::record(&conn, principal, "staff", &id.to_string()).await?;
+    }
     conn.commit().await?;
     Ok(())
 }

@@ -204,7 +204,7 @@ impl StaffApi {
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = staff_id(&principal)?;
-        change_tenant_password(&state, &tenant, AccountTable("staff"), "staff", id, &body).await?;
+        change_tenant_password(&state, &tenant, AccountTable("staff"), &principal, id, &body).await?;
         Ok(NoContent::Done)
     }
 

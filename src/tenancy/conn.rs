@@ -2,6 +2,11 @@
 //! connection whose search_path is set *locally* (SET LOCAL semantics) to the tenant's schema,
 //! so nothing tenant-specific survives the transaction on the pooled connection.
 
+use std::{
+    future::Future,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::{types::ToSql, Row};
 
@@ -10,14 +15,17 @@ use super::Tenant;
 pub struct TenantConn {
     client: Option<Object>,
     finished: bool,
+    /// A statement has been sent and its answer not yet read: if we are dropped now (the
+    /// request was cancelled), the connection's state is unknown.
+    in_flight: AtomicBool,
 }
 
 impl TenantConn {
     /// Opens a transaction and scopes it to `tenant`'s schema (taken from the registry).
     pub async fn begin(pool: &Pool, tenant: &Tenant) -> Result<Self, crate::error::ApiError> {
         let client = pool.get().await?;
-        // From here on, dropping `conn` before commit/rollback discards the connection.
-        let conn = TenantConn { client: Some(client), finished: false };
+        // From here on, dropping `conn` before commit/rollback rolls back (see Drop).
+        let conn = TenantConn { client: Some(client), finished: false, in_flight: AtomicBool::new(false) };
         conn.batch_execute("BEGIN").await?;
         conn.query_one("SELECT set_config('search_path', $1, true)", &[&tenant.schema]).await?;
         Ok(conn)
@@ -27,44 +35,62 @@ impl TenantConn {
         self.client.as_ref().expect("TenantConn used after it finished")
     }
 
+    async fn tracked<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.in_flight.store(true, Ordering::Release);
+        let out = fut.await;
+        self.in_flight.store(false, Ordering::Release);
+        out
+    }
+
     pub async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
-        self.client().batch_execute("COMMIT").await?;
+        self.tracked(self.client().batch_execute("COMMIT")).await?;
         self.finished = true;
         Ok(())
     }
 
     pub async fn rollback(mut self) -> Result<(), tokio_postgres::Error> {
-        self.client().batch_execute("ROLLBACK").await?;
+        self.tracked(self.client().batch_execute("ROLLBACK")).await?;
         self.finished = true;
         Ok(())
     }
 
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.client().query(sql, params).await
+        self.tracked(self.client().query(sql, params)).await
     }
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
-        self.client().query_one(sql, params).await
+        self.tracked(self.client().query_one(sql, params)).await
     }
     pub async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, tokio_postgres::Error> {
-        self.client().query_opt(sql, params).await
+        self.tracked(self.client().query_opt(sql, params)).await
     }
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
-        self.client().execute(sql, params).await
+        self.tracked(self.client().execute(sql, params)).await
     }
     pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
-        self.client().batch_execute(sql).await
+        self.tracked(self.client().batch_execute(sql)).await
     }
 }
 
 impl Drop for TenantConn {
     fn drop(&mut self) {
-        if !self.finished {
-            // Dropped mid-transaction (error path or a cancelled request). Rather than hand a
-            // connection with an open transaction back to the pool, detach and close it: the
-            // server rolls the transaction back and no tenant setting can leak to the next user.
-            if let Some(client) = self.client.take() {
-                drop(Object::take(client));
+        if self.finished {
+            return;
+        }
+        let Some(client) = self.client.take() else { return };
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            // An error path left the transaction open between statements: roll it back, then
+            // the connection returns to the pool clean (search_path was local to the transaction).
+            Ok(handle) if !self.in_flight.load(Ordering::Acquire) => {
+                handle.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(client));
+                    }
+                });
             }
+            // Cancelled mid-statement (or no runtime): the connection's state is unknown, so
+            // it is closed instead of reused; the server rolls the transaction back.
+            _ => drop(Object::take(client)),
         }
     }
 }

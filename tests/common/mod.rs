@@ -56,6 +56,7 @@ pub struct TestApp {
 
 pub struct TestTenant {
     pub tenant: Tenant,
+    pub admin_password: String,
     pub admin_token: String,
 }
 
@@ -95,7 +96,7 @@ impl TestApp {
         let slug = unique("t");
         let (tenant, admin) = provision::create(&self.state.pool, &slug, "测试街道办事处", "admin").await.expect("provision");
         let admin_token = self.staff_login(&slug, "admin", &admin.initial_password).await;
-        TestTenant { tenant, admin_token }
+        TestTenant { tenant, admin_password: admin.initial_password, admin_token }
     }
 
     pub async fn staff_login(&self, slug: &str, username: &str, password: &str) -> String {
