@@ -12,6 +12,7 @@ pub mod dev;
 pub mod error;
 pub mod estates;
 pub mod gate;
+pub mod housing;
 pub mod migrate;
 pub mod openapi;
 pub mod paging;

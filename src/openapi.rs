@@ -7,7 +7,8 @@ use crate::{
     audit::api::AuditApi,
     auth::{owner_api::OwnerApi, staff_api::StaffApi},
     dev::DevApi,
-    estates::api::EstatesApi,
+    estates::{api::EstatesApi, oc_api::OcApi, rc_api::RcApi},
+    housing::{co_owners::CoOwnerApi, owner_api::HousingOwnerApi, staff_api::HousingStaffApi},
     platform::api::PlatformAuthApi,
     tenancy::api::TenantsApi,
 };
@@ -18,8 +19,12 @@ pub enum ApiTags {
     Owners,
     /// 工作人员 / Street and residents'-committee staff (console)
     Staff,
-    /// 小区 / Estates
+    /// 居委会与小区 / Residents' committees and estates
     Estates,
+    /// 房屋信息 / The housing roll (console)
+    Housing,
+    /// 业主认证与共有人 / Owner verification, my properties, co-owners (mini-program)
+    Verification,
     /// 附件 / Attachments
     Attachments,
     /// 审计日志 / Audit log
@@ -30,7 +35,10 @@ pub enum ApiTags {
     Dev,
 }
 
-pub type Apis = (OwnerApi, StaffApi, EstatesApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi);
+pub type Apis = (
+    (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
+    (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
+);
 
 const DESCRIPTION: &str = "社区芝麻官 API。\n\n\
 Every tenant-scoped operation names its street office with the `X-Tenant: <slug>` header (or the \
@@ -39,7 +47,10 @@ Errors carry a stable `code` and a Chinese `message` (English with `Accept-Langu
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (OwnerApi, StaffApi, EstatesApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
+        (
+            (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
+            (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
+        ),
         "Zhimaguan 社区芝麻官",
         env!("CARGO_PKG_VERSION"),
     )

@@ -215,9 +215,9 @@ async fn staff_accounts_have_roles_and_jurisdictions() {
     let rc_token = app.staff(&t, "rc_staff", Some(rc_east)).await;
 
     let (_, all) = app.call(GET, "/api/estates", slug, Some(&t.admin_token), None).await;
-    assert_eq!(all.as_array().unwrap().len(), 2, "street staff see the whole street");
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "street staff see the whole street");
     let (_, mine) = app.call(GET, "/api/estates", slug, Some(&rc_token), None).await;
-    let names: Vec<&str> = mine.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["东区小区"], "committee staff see only their committee's estates");
 
     let (s, me) = app.call(GET, "/api/staff/me", slug, Some(&rc_token), None).await;

@@ -115,7 +115,7 @@ async fn the_host_subdomain_names_the_tenant() {
         .unwrap();
     let (s, b) = common::read(resp).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(b[0]["name"], "域名小区");
+    assert_eq!(b["items"][0]["name"], "域名小区");
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn lists_never_show_another_tenants_rows() {
     app.staff(&a, "rc_staff", Some(rc_a)).await; // an audited write in A
 
     let (_, estates) = app.call(Method::GET, "/api/estates", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
-    let names: Vec<&str> = estates.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = estates["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["乙方小区"]);
 
     let (_, staff) = app.call(Method::GET, "/api/staff", Some(&b.tenant.slug), Some(&b.admin_token), None).await;

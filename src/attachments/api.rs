@@ -16,6 +16,7 @@ use crate::{
     app::AppState,
     audit,
     auth::principal::Principal,
+    authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     openapi::ApiTags,
     storage::Storage,
@@ -58,7 +59,7 @@ pub enum Content {
 
 pub struct AttachmentsApi;
 
-const COLUMNS: &str = "id, purpose, file_name, size_bytes, content_type, sha256, uploader_kind, uploader_id, created_at, object_key";
+const COLUMNS: &str = "id, purpose, file_name, size_bytes, content_type, sha256, uploader_kind, uploader_id, created_at, object_key, estate_id";
 
 fn view(row: &tokio_postgres::Row) -> AttachmentView {
     AttachmentView {
@@ -74,22 +75,28 @@ fn view(row: &tokio_postgres::Row) -> AttachmentView {
     }
 }
 
-/// The uploader and the tenant's staff may read an attachment; nobody else.
+/// Who may read an attachment: its uploader and the tenant's staff; personal documents tied
+/// to an estate (ID cards, deeds) only that estate's staff, and every such read is audited.
 async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(AttachmentView, String)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let row = conn.query_opt(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"), &[&id]).await?;
-    conn.commit().await?;
     let missing = || ApiError::not_found("attachment.not_found", "附件不存在", "Attachment not found");
     let row = row.ok_or_else(missing)?;
     let attachment = view(&row);
-    let allowed = match principal {
-        Principal::Staff { .. } => true,
-        Principal::Owner { id } => attachment.uploader_kind == "owner" && attachment.uploader_id == *id,
+    let estate: Option<Uuid> = row.get(10);
+    let allowed = match (principal, estate) {
+        (Principal::Staff { rc_id, .. }, Some(estate)) => Jurisdiction { rc_id: *rc_id }.check_estate(&conn, estate).await.is_ok(),
+        (Principal::Staff { .. }, None) => true,
+        (Principal::Owner { id }, None) => attachment.uploader_kind == "owner" && attachment.uploader_id == *id,
         _ => false,
     };
     if !allowed {
         return Err(missing());
     }
+    if estate.is_some() {
+        audit::record(&conn, principal, "attachment", &id.to_string()).await?;
+    }
+    conn.commit().await?;
     Ok((attachment, row.get(9)))
 }
 
@@ -166,8 +173,7 @@ impl AttachmentsApi {
         let (attachment, key) = readable(&state, &tenant, &principal, id.0).await?;
         let key = object_store::path::Path::parse(key).map_err(ApiError::internal)?;
         let bytes = state.storage.get(&key).await?;
-        let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&attachment.file_name));
-        Ok(Content::Ok(Binary(bytes), attachment.content_type, disposition))
+        Ok(Content::Ok(Binary(bytes), attachment.content_type, disposition(&attachment.file_name)))
     }
 
     /// 下载链接 / A download link: a short-lived signed URL on S3, else the API content path.
@@ -182,7 +188,11 @@ impl AttachmentsApi {
     }
 }
 
-/// RFC 5987 encoding for a Chinese file name in Content-Disposition.
+/// `Content-Disposition` for a download, with the (often Chinese) name RFC 5987-encoded.
+pub fn disposition(file_name: &str) -> String {
+    format!("attachment; filename*=UTF-8''{}", percent_encode(file_name))
+}
+
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

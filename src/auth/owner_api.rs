@@ -20,11 +20,21 @@ use crate::{
     tenancy::{conn::TenantConn, Tenant},
 };
 
+/// What an account code is for (unit verification codes have their own operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AccountCodePurpose {
+    /// 注册
+    Register,
+    /// 验证码登录
+    Login,
+}
+
 #[derive(Object)]
 pub struct SmsCodeRequest {
     /// 11-digit mainland mobile number.
     pub phone: String,
-    pub purpose: SmsPurpose,
+    pub purpose: AccountCodePurpose,
 }
 
 #[derive(Object)]
@@ -125,14 +135,15 @@ impl OwnerApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let registered = conn.query_opt("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone]).await?.is_some();
-        match body.purpose {
-            SmsPurpose::Register if registered => {
+        let purpose = match body.purpose {
+            AccountCodePurpose::Register if registered => {
                 return Err(ApiError::conflict("owner.phone_taken", "该手机号已注册，请直接登录", "This phone is already registered"));
             }
-            SmsPurpose::Login if !registered => return Ok(Accepted::Accepted),
-            _ => {}
-        }
-        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &body.phone, body.purpose, &ip.0 .0).await?;
+            AccountCodePurpose::Login if !registered => return Ok(Accepted::Accepted),
+            AccountCodePurpose::Register => SmsPurpose::Register,
+            AccountCodePurpose::Login => SmsPurpose::Login,
+        };
+        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &body.phone, purpose, &ip.0 .0).await?;
         conn.commit().await?;
         Ok(Accepted::Accepted)
     }

@@ -2,7 +2,6 @@
 //! resend after 60 s, daily caps per phone and per client IP. Only a hash of the code is kept.
 
 use chrono::{Duration, Utc};
-use poem_openapi::Enum;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -16,13 +15,14 @@ use crate::{
 pub const VALID_MINUTES: i64 = 5;
 pub const MAX_WRONG_TRIES: i32 = 5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmsPurpose {
     /// 注册
     Register,
     /// 验证码登录
     Login,
+    /// 业主认证: sent to a unit's registered phone
+    VerifyUnit,
 }
 
 impl SmsPurpose {
@@ -30,6 +30,7 @@ impl SmsPurpose {
         match self {
             SmsPurpose::Register => "register",
             SmsPurpose::Login => "login",
+            SmsPurpose::VerifyUnit => "verify_unit",
         }
     }
 }

@@ -1,11 +1,13 @@
-//! Which estates a staff member may act on, as a SQL condition. Street staff: the whole
-//! tenant; residents'-committee staff: the estates of their committee.
+//! Which estates a staff member may act on, enforced in SQL. Street staff: the whole tenant;
+//! residents'-committee staff: the estates of their committee. Anything outside the
+//! jurisdiction answers "not found", so its existence is not revealed.
 
 use uuid::Uuid;
 
 use crate::{
     auth::principal::Principal,
     error::{ApiError, ApiResult},
+    tenancy::conn::TenantConn,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -17,11 +19,45 @@ pub struct Jurisdiction {
 /// SQL condition on an estates row aliased `e`, bound to the jurisdiction's `rc_id` as `$1`.
 pub const ESTATE_IN_SCOPE: &str = "($1::uuid IS NULL OR e.rc_id = $1)";
 
+/// The same condition with the jurisdiction bound as `$n`, for queries with other parameters first.
+pub fn estate_in_scope(n: usize) -> String {
+    format!("(${n}::uuid IS NULL OR e.rc_id = ${n})")
+}
+
+pub fn estate_not_found() -> ApiError {
+    ApiError::not_found("estate.not_found", "小区不存在或不在您的管辖范围内", "Estate not found or outside your jurisdiction")
+}
+
 impl Jurisdiction {
     pub fn of(principal: &Principal) -> ApiResult<Self> {
         match principal {
             Principal::Staff { rc_id, .. } => Ok(Jurisdiction { rc_id: *rc_id }),
             _ => Err(ApiError::forbidden("authz.forbidden", "只有街道或居委会工作人员可以操作", "Staff only")),
+        }
+    }
+
+    /// The whole street office (street staff).
+    pub fn is_street(&self) -> bool {
+        self.rc_id.is_none()
+    }
+
+    /// 404 unless `estate_id` lies within the jurisdiction.
+    pub async fn check_estate(&self, conn: &TenantConn, estate_id: Uuid) -> ApiResult<()> {
+        let found = conn
+            .query_opt(&format!("SELECT 1 FROM estates e WHERE e.id = $2 AND {ESTATE_IN_SCOPE}"), &[&self.rc_id, &estate_id])
+            .await?;
+        found.map(|_| ()).ok_or_else(estate_not_found)
+    }
+
+    /// 404 unless the residents' committee is within the jurisdiction.
+    pub fn check_rc(&self, rc_id: Uuid) -> ApiResult<()> {
+        match self.rc_id {
+            Some(mine) if mine != rc_id => Err(ApiError::not_found(
+                "rc.not_found",
+                "居委会不存在或不在您的管辖范围内",
+                "Residents' committee not found or outside your jurisdiction",
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -1,15 +1,84 @@
+//! Estates: list with computed verification figures, create, read and edit their settings.
+
 use poem::web::Data;
-use poem_openapi::{payload::Json, Object, OpenApi};
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi,
+};
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::{principal::Principal, BearerAuth},
-    authz::jurisdiction::{Jurisdiction, ESTATE_IN_SCOPE},
-    error::ApiResult,
+    audit,
+    auth::{principal::Principal, required, BearerAuth},
+    authz::jurisdiction::{estate_in_scope, estate_not_found, Jurisdiction},
+    error::{ApiError, ApiResult, FieldIssue},
+    housing::area,
     openapi::ApiTags,
+    paging::Paging,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+/// Which local regulation presets the participation and pass rules of later votes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LocalityRule {
+    /// 民法典（全国）
+    National,
+    Beijing,
+    Shanghai,
+    Shandong,
+    Qingdao,
+    Hangzhou,
+}
+
+impl LocalityRule {
+    fn as_str(self) -> &'static str {
+        match self {
+            LocalityRule::National => "national",
+            LocalityRule::Beijing => "beijing",
+            LocalityRule::Shanghai => "shanghai",
+            LocalityRule::Shandong => "shandong",
+            LocalityRule::Qingdao => "qingdao",
+            LocalityRule::Hangzhou => "hangzhou",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        [Self::Beijing, Self::Shanghai, Self::Shandong, Self::Qingdao, Self::Hangzhou].into_iter().find(|r| r.as_str() == s).unwrap_or(Self::National)
+    }
+}
+
+#[derive(Object)]
+pub struct EstateInput {
+    pub rc_id: Uuid,
+    pub name: String,
+    #[oai(default)]
+    pub address: String,
+    #[oai(default)]
+    pub phone: String,
+    /// 总户数
+    #[oai(default)]
+    pub total_households: i32,
+    /// 总建筑面积 (m², at most two decimals), as text to stay exact: "12345.67".
+    #[oai(default)]
+    pub total_area: String,
+    #[oai(default)]
+    pub has_owners_committee: bool,
+    /// 是否开启共有人认证
+    #[oai(default)]
+    pub co_owner_verification: bool,
+    /// 议事是否需要街道/居委会审核
+    #[oai(default)]
+    pub deliberation_needs_approval: bool,
+    /// 车位面积是否计入表决面积
+    #[oai(default)]
+    pub parking_counts: bool,
+    /// 储藏室面积是否计入表决面积
+    #[oai(default)]
+    pub storage_counts: bool,
+    pub locality_rule: Option<LocalityRule>,
+}
 
 #[derive(Object)]
 pub struct EstateView {
@@ -18,32 +87,224 @@ pub struct EstateView {
     pub rc_name: String,
     pub name: String,
     pub address: String,
+    pub phone: String,
+    pub total_households: i32,
+    pub total_area: String,
+    pub has_owners_committee: bool,
+    pub co_owner_verification: bool,
+    pub deliberation_needs_approval: bool,
+    pub parking_counts: bool,
+    pub storage_counts: bool,
+    pub locality_rule: LocalityRule,
+    /// Units imported from the roll.
+    pub unit_count: i64,
+    /// 已认证户数: units with a verified owner (computed).
+    pub verified_households: i64,
+    /// 已认证面积 (computed, m²).
+    pub verified_area: String,
+}
+
+#[derive(Object)]
+pub struct EstatePage {
+    pub items: Vec<EstateView>,
+    pub total: i64,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    #[oai(status = 201)]
+    Created(Json<EstateView>),
+}
+
+const SELECT: &str = "
+    SELECT e.id, e.rc_id, rc.name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
+           e.has_owners_committee, e.co_owner_verification, e.deliberation_needs_approval,
+           e.parking_counts, e.storage_counts, e.locality_rule,
+           (SELECT count(*) FROM units u WHERE u.estate_id = e.id),
+           (SELECT count(*) FROM units u JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
+             WHERE u.estate_id = e.id),
+           (SELECT coalesce(sum(u.area_centi), 0)::bigint FROM units u
+              JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
+             WHERE u.estate_id = e.id)
+      FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id";
+
+fn view(r: &tokio_postgres::Row) -> EstateView {
+    EstateView {
+        id: r.get(0),
+        rc_id: r.get(1),
+        rc_name: r.get(2),
+        name: r.get(3),
+        address: r.get(4),
+        phone: r.get(5),
+        total_households: r.get(6),
+        total_area: area::format(r.get(7)),
+        has_owners_committee: r.get(8),
+        co_owner_verification: r.get(9),
+        deliberation_needs_approval: r.get(10),
+        parking_counts: r.get(11),
+        storage_counts: r.get(12),
+        locality_rule: LocalityRule::parse(r.get(13)),
+        unit_count: r.get(14),
+        verified_households: r.get(15),
+        verified_area: area::format(r.get(16)),
+    }
+}
+
+async fn one(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<EstateView> {
+    let row = conn.query_opt(&format!("{SELECT} WHERE e.id = $2 AND {}", estate_in_scope(1)), &[&scope.rc_id, &id]).await?;
+    row.as_ref().map(view).ok_or_else(estate_not_found)
+}
+
+/// Checks the input and returns the exact total area.
+fn validate(input: &EstateInput) -> ApiResult<i64> {
+    let mut issues: Vec<FieldIssue> = Vec::new();
+    required(&mut issues, "name", &input.name);
+    if input.total_households < 0 {
+        issues.push(FieldIssue::new("total_households", "negative", "总户数不能为负数", "must not be negative"));
+    }
+    let total_area = if input.total_area.trim().is_empty() {
+        0
+    } else {
+        area::parse_text(&input.total_area).unwrap_or_else(|_| {
+            issues.push(FieldIssue::new("total_area", "area.invalid", "总建筑面积须为大于 0 的数字，最多两位小数", "a positive number with at most two decimals"));
+            0
+        })
+    };
+    if issues.is_empty() { Ok(total_area) } else { Err(ApiError::validation(issues)) }
 }
 
 pub struct EstatesApi;
 
 #[OpenApi(tag = "ApiTags::Estates")]
 impl EstatesApi {
-    /// 小区列表 / Estates within my jurisdiction.
+    /// 小区列表 / Estates within my jurisdiction, with verified households and area.
     #[oai(path = "/api/estates", method = "get", operation_id = "estate_list")]
-    async fn list(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<EstateView>>> {
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        /// Part of the name.
+        name: Query<Option<String>>,
+        phone: Query<Option<String>>,
+        has_owners_committee: Query<Option<bool>>,
+        rc_id: Query<Option<Uuid>>,
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<EstatePage>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        let filter = format!(
+            "WHERE {} AND ($2::text IS NULL OR e.name LIKE '%' || $2 || '%') AND ($3::text IS NULL OR e.phone = $3)
+               AND ($4::bool IS NULL OR e.has_owners_committee = $4) AND ($5::uuid IS NULL OR e.rc_id = $5)",
+            estate_in_scope(1)
+        );
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [&scope.rc_id, &name.0, &phone.0, &has_owners_committee.0, &rc_id.0];
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let total: i64 = conn.query_one(&format!("SELECT count(*) FROM estates e {filter}"), &params).await?.get(0);
+        let mut with_paging: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
+        let (limit, offset) = (paging.limit(), paging.offset());
+        with_paging.push(&limit);
+        with_paging.push(&offset);
+        let rows = conn.query(&format!("{SELECT} {filter} ORDER BY rc.name, e.name LIMIT $6 OFFSET $7"), &with_paging).await?;
+        conn.commit().await?;
+        Ok(Json(EstatePage { items: rows.iter().map(view).collect(), total }))
+    }
+
+    /// 小区详情 / One estate.
+    #[oai(path = "/api/estates/:id", method = "get", operation_id = "estate_get")]
+    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<EstateView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query(
-                &format!(
-                    "SELECT e.id, e.rc_id, rc.name, e.name, e.address
-                       FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id
-                      WHERE {ESTATE_IN_SCOPE} ORDER BY rc.name, e.name"
-                ),
-                &[&scope.rc_id],
-            )
-            .await?;
+        let estate = one(&conn, scope, id.0).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.iter()
-                .map(|r| EstateView { id: r.get(0), rc_id: r.get(1), rc_name: r.get(2), name: r.get(3), address: r.get(4) })
-                .collect(),
-        ))
+        Ok(Json(estate))
+    }
+
+    /// 新建小区 / Create an estate (committee staff: in their own committee).
+    #[oai(path = "/api/estates", method = "post", operation_id = "estate_create")]
+    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: Json<EstateInput>, _auth: BearerAuth) -> ApiResult<Created> {
+        let scope = Jurisdiction::of(&principal)?;
+        let total_area = validate(&body)?;
+        scope.check_rc(body.rc_id)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&body.rc_id]).await?.is_none() {
+            return Err(ApiError::field("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
+        }
+        let id = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
+                                  co_owner_verification, deliberation_needs_approval, parking_counts, storage_counts, locality_rule)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &id,
+                &body.rc_id,
+                &body.name.trim(),
+                &body.address.trim(),
+                &body.phone.trim(),
+                &body.total_households,
+                &total_area,
+                &body.has_owners_committee,
+                &body.co_owner_verification,
+                &body.deliberation_needs_approval,
+                &body.parking_counts,
+                &body.storage_counts,
+                &body.locality_rule.unwrap_or(LocalityRule::National).as_str(),
+            ],
+        )
+        .await?;
+        audit::record(&conn, &principal, "estate", &id.to_string()).await?;
+        let estate = one(&conn, scope, id).await?;
+        conn.commit().await?;
+        Ok(Created::Created(Json(estate)))
+    }
+
+    /// 编辑小区 / Edit an estate's details and settings.
+    #[oai(path = "/api/estates/:id", method = "put", operation_id = "estate_update")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<EstateInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<EstateView>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let total_area = validate(&body)?;
+        scope.check_rc(body.rc_id)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&body.rc_id]).await?.is_none() {
+            return Err(ApiError::field("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
+        }
+        conn.execute(
+            "UPDATE estates SET rc_id = $2, name = $3, address = $4, phone = $5, total_households = $6, total_area_centi = $7,
+                    has_owners_committee = $8, co_owner_verification = $9, deliberation_needs_approval = $10,
+                    parking_counts = $11, storage_counts = $12, locality_rule = $13, updated_at = now()
+              WHERE id = $1",
+            &[
+                &id.0,
+                &body.rc_id,
+                &body.name.trim(),
+                &body.address.trim(),
+                &body.phone.trim(),
+                &body.total_households,
+                &total_area,
+                &body.has_owners_committee,
+                &body.co_owner_verification,
+                &body.deliberation_needs_approval,
+                &body.parking_counts,
+                &body.storage_counts,
+                &body.locality_rule.unwrap_or(LocalityRule::National).as_str(),
+            ],
+        )
+        .await?;
+        audit::record(&conn, &principal, "estate", &id.0.to_string()).await?;
+        let estate = one(&conn, scope, id.0).await?;
+        conn.commit().await?;
+        Ok(Json(estate))
     }
 }

@@ -1,4 +1,6 @@
-//! Estates (小区). This issue lists them within the caller's jurisdiction; the housing issue
-//! builds the rest of the capability here.
+//! Residents' committees (居委会) and estates (小区), with each estate's voting settings and
+//! its owners'-committee members.
 
 pub mod api;
+pub mod oc_api;
+pub mod rc_api;
