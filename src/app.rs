@@ -151,12 +151,12 @@ fn render_error(err: poem::Error) -> Response {
             ApiError::new(status, "request.unsupported_media_type", "请求内容类型不支持", "Unsupported content type")
         }
         StatusCode::UNAUTHORIZED => ApiError::unauthorized("auth.required", "请先登录", "Please log in first"),
-        s if s.is_client_error() => ApiError::field(
-            "request",
-            "request.invalid",
-            format!("请求内容有误：{detail}"),
-            format!("Invalid request: {detail}"),
-        ),
+        // Body or parameter that does not parse: the parser's words name the field.
+        s if s.is_client_error() => {
+            let mut e = ApiError::new(s, "request.invalid", "请求格式不正确，请检查提交的字段", "Malformed request");
+            e.fields.push(crate::error::FieldIssue::new("request", "request.invalid", detail.clone(), detail));
+            e
+        }
         _ => ApiError::internal(detail),
     };
     api.into_response()

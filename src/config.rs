@@ -24,6 +24,8 @@ pub struct Config {
     pub listen: String,
     /// Tenants may be named by the first host label under this domain (e.g. `demo.zmg.example.cn`).
     pub base_domain: Option<String>,
+    /// Reverse proxies (ingress) whose `X-Forwarded-For` is believed, by IP address.
+    pub trusted_proxies: Vec<String>,
     /// Tenant used when a request names none (the demo sets `demo` so /docs works as is).
     pub default_tenant: Option<String>,
     /// Development mode: exposes the SMS outbox endpoint. Never enable in production.
@@ -87,6 +89,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             base_domain: None,
             default_tenant: None,
+            trusted_proxies: Vec::new(),
             dev_mode: false,
             log_format: "text".into(),
             storage_dir: PathBuf::from("./var/objects"),
@@ -150,6 +153,9 @@ impl Config {
         if let Some(v) = lookup("ZMG_DATABASE_POOL_SIZE") { self.database_pool_size = parse_num("ZMG_DATABASE_POOL_SIZE", v)? as usize; }
         if let Some(v) = lookup("ZMG_LISTEN") { self.listen = v; }
         if let Some(v) = lookup("ZMG_BASE_DOMAIN") { self.base_domain = Some(v).filter(|s| !s.is_empty()); }
+        if let Some(v) = lookup("ZMG_TRUSTED_PROXIES") {
+            self.trusted_proxies = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        }
         if let Some(v) = lookup("ZMG_DEFAULT_TENANT") { self.default_tenant = Some(v).filter(|s| !s.is_empty()); }
         if let Some(v) = lookup("ZMG_DEV_MODE") { self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes"); }
         if let Some(v) = lookup("ZMG_LOG_FORMAT") { self.log_format = v; }

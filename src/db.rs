@@ -7,7 +7,13 @@ pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Pool> {
     ensure_database(url).await?;
     let pg: tokio_postgres::Config = url.parse()?;
     let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Ok(Pool::builder(manager).max_size(max_size).build()?)
+    // Waiting for a connection is bounded: a saturated pool answers 503 instead of hanging.
+    Ok(Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .build()?)
 }
 
 /// Creates the configured database if it does not exist, connecting to `postgres` to do so.

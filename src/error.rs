@@ -216,7 +216,8 @@ impl From<tokio_postgres::Error> for ApiError {
             return ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable");
         }
         match err.as_db_error() {
-            Some(db) => ApiError::internal(format!("{}: {} ({:?})", db.code().code(), db.message(), db.detail())),
+            // Never the detail: Postgres puts the failing row (phones, hashes) there.
+            Some(db) => ApiError::internal(format!("{}: {} (constraint {:?})", db.code().code(), db.message(), db.constraint())),
             None => ApiError::internal(format!("{err:?}")),
         }
     }

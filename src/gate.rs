@@ -2,7 +2,7 @@
 //! authorization. Handlers then find `Tenant`, `Principal`, `SessionToken` and `ClientIp` in
 //! the request data. An operation missing from the policy is refused to everyone.
 
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{http::Method, Endpoint, IntoResponse, Request, Response};
 
 use crate::{
     app::AppState,
@@ -14,8 +14,14 @@ use crate::{
 };
 
 pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem::Result<Response> {
-    let Some(op) = state.ops.find(req.method(), req.uri().path()) else {
-        // Not an API operation (docs, health, or an unknown path that will 404).
+    // poem answers HEAD with the GET handler, so HEAD is authorized as GET.
+    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+    let Some(op) = state.ops.find(&method, req.uri().path()) else {
+        if req.uri().path().starts_with("/api/") {
+            // Fail closed: nothing under /api/ runs unless it is an operation of the spec.
+            return Err(ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint").into());
+        }
+        // Docs, spec and health checks.
         return ep.call(req).await.map(IntoResponse::into_response);
     };
     let (op_id, scope) = (op.id.clone(), op.scope);
@@ -45,11 +51,27 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         }
         .into());
     }
-    let ip = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(principal);
     if let Some(t) = tenant {
         req.extensions_mut().insert(t);
     }
     context::with_operation(op_id, ep.call(req)).await.map(IntoResponse::into_response)
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy (an ingress), in which
+/// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+fn client_ip(req: &Request, trusted: &[String]) -> String {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
+    forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .find(|hop| !hop.is_empty() && !trusted.iter().any(|t| t == hop))
+        .map(str::to_owned)
+        .unwrap_or(peer)
 }

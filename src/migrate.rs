@@ -16,7 +16,7 @@ macro_rules! migrations {
     };
 }
 
-pub const PLATFORM: &[Migration] = migrations!("platform": "0001_init");
+pub const PLATFORM: &[Migration] = migrations!("platform": "0001_init", "0002_sms_sends");
 pub const TENANT: &[Migration] = migrations!("tenant": "0001_init", "0002_housing");
 
 /// Serialises concurrent migrators (several app instances or test processes) across the cluster.

@@ -4,6 +4,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
+pub const MAX_PAGE: i64 = 1_000_000;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Paging {
@@ -16,8 +17,8 @@ impl Paging {
         let page = page.unwrap_or(1);
         let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         let mut issues = Vec::new();
-        if page < 1 {
-            issues.push(crate::error::FieldIssue::new("page", "page.invalid", "页码从 1 开始", "page starts at 1"));
+        if !(1..=MAX_PAGE).contains(&page) {
+            issues.push(crate::error::FieldIssue::new("page", "page.invalid", format!("页码须在 1 到 {MAX_PAGE} 之间"), format!("page must be 1..={MAX_PAGE}")));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             issues.push(crate::error::FieldIssue::new(
@@ -49,5 +50,6 @@ mod tests {
         assert_eq!((p.limit(), p.offset()), (10, 20));
         let e = Paging::new(Some(0), Some(1000)).unwrap_err();
         assert_eq!(e.fields.len(), 2);
+        assert!(Paging::new(Some(i64::MAX), Some(100)).is_err(), "no offset overflow");
     }
 }

@@ -76,7 +76,32 @@ async fn role_by_operation_matches_the_expected_table() {
             if expected == refused {
                 mismatches.push(format!("{} as {role}: expected {}, got {status} {code}", op.id, if expected { "access" } else { "refusal" }));
             }
+            // Let through means the handler ran: an answer of its own, never a crash or a miss.
+            if !refused && (status >= 500 || code == "route.not_found") {
+                mismatches.push(format!("{} as {role}: let through but answered {status} {code}", op.id));
+            }
+            // HEAD is authorized exactly like GET.
+            if op.method == Method::GET && !expected {
+                let head = app.request(Method::HEAD, &path, tenant, tokens[role].as_deref()).send().await.unwrap().status().as_u16();
+                if !matches!(head, 401 | 403) {
+                    mismatches.push(format!("HEAD {} as {role}: expected refusal, got {head}", op.id));
+                }
+            }
         }
     }
     assert!(mismatches.is_empty(), "access differs from tests/expected_access.csv:\n{}", mismatches.join("\n"));
+}
+
+#[tokio::test]
+async fn nothing_under_api_runs_unless_it_is_an_operation() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    for (method, path) in [
+        (Method::GET, "/api/platform/tenants//suspend".to_string()),
+        (Method::POST, format!("/api/platform/tenants/{}//suspend", t.tenant.slug)),
+        (Method::GET, "/api/nothing-here".to_string()),
+    ] {
+        let (s, b) = common::read(app.request(method, &path, Some(&t.tenant.slug), Some(&t.admin_token)).send().await.unwrap()).await;
+        assert_eq!((s, b["code"].as_str()), (404, Some("route.not_found")), "{path}");
+    }
 }

@@ -38,7 +38,7 @@ async fn owner_registers_then_logs_in_by_password_and_by_sms() {
     assert_eq!(codes(&b), vec![("accept_agreement".to_string(), "agreement.required".to_string())]);
 
     // SMS login: the code from the outbox, once.
-    app.age_sms_codes(&t.tenant, &p).await;
+    app.age_sms_sends(&p, 61).await;
     let (s, _) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": p, "purpose": "login"}))).await;
     assert_eq!(s, 202);
     let code = app.last_code(&t.tenant, &p).await;
@@ -69,8 +69,8 @@ async fn registration_reports_every_bad_field_in_chinese_or_english() {
 
     // A body that is not even the right shape still gets our error format.
     let (s, b) = app.call(POST, "/api/owners/register", Some(&t.tenant.slug), None, Some(json!({"phone": 5}))).await;
-    assert_eq!(s, 422, "{b}");
-    assert_eq!(b["code"], "request.validation_failed");
+    assert_eq!((s, b["code"].as_str()), (400, Some("request.invalid")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("请求格式不正确"));
 }
 
 #[tokio::test]
@@ -84,9 +84,25 @@ async fn sms_codes_expire_allow_five_wrong_tries_and_wait_before_resending() {
     assert_eq!(s, 202);
     let code = app.last_code(&t.tenant, &p).await;
     assert_eq!(code.len(), 6);
+    let conn = app.conn(&t.tenant).await;
+    let validity: f64 = conn
+        .query_one("SELECT extract(epoch FROM expires_at - created_at)::float8 FROM sms_codes WHERE phone = $1", &[&p])
+        .await
+        .unwrap()
+        .get(0);
+    conn.commit().await.unwrap();
+    assert!((validity - 300.0).abs() < 1.0, "valid 5 minutes, got {validity} s");
 
     let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(send.clone())).await;
-    assert_eq!((s, b["code"].as_str()), (429, Some("sms.too_soon")), "resend within 60 s");
+    assert_eq!((s, b["code"].as_str()), (429, Some("sms.too_soon")), "resend at once");
+    app.age_sms_sends(&p, 58).await;
+    let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(send.clone())).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("sms.too_soon")), "resend after 58 s");
+    assert!(b["message"].as_str().unwrap().contains("2 秒"), "{b}");
+    // Another street office is no way around the interval.
+    let other = app.tenant().await;
+    let (s, _) = app.call(POST, "/api/auth/sms-codes", Some(&other.tenant.slug), None, Some(send.clone())).await;
+    assert_eq!(s, 429, "limits hold across tenants");
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let register = |c: &str| json!({"real_name": "李四", "phone": p, "sms_code": c, "password": "Passw0rd", "accept_agreement": true});
@@ -98,7 +114,7 @@ async fn sms_codes_expire_allow_five_wrong_tries_and_wait_before_resending() {
     assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("sms.too_many_tries")), "the right code after 5 wrong tries");
 
     // A fresh code (after the resend interval) that has expired is refused too.
-    app.age_sms_codes(&t.tenant, &p).await;
+    app.age_sms_sends(&p, 61).await;
     let (s, _) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(send.clone())).await;
     assert_eq!(s, 202);
     let code = app.last_code(&t.tenant, &p).await;
@@ -111,35 +127,41 @@ async fn sms_codes_expire_allow_five_wrong_tries_and_wait_before_resending() {
 
 #[tokio::test]
 async fn sms_daily_caps_per_phone_and_per_ip() {
-    let app = TestApp::start().await;
+    let mut config = common::test_config();
+    config.sms.daily_limit_per_ip = 3;
+    let app = TestApp::start_with(config).await;
     let t = app.tenant().await;
     let slug = Some(t.tenant.slug.as_str());
     let limits = &app.state.config.sms;
-    let (p, other) = (phone(), phone());
-    // Earlier today's codes, old enough not to trip the resend interval.
-    let conn = app.conn(&t.tenant).await;
-    conn.execute(
-        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at, created_at)
-         SELECT $1, 'register', '\\x00', '10.0.0.1', now(), now() - interval '1 hour' FROM generate_series(1, $2)",
-        &[&p, &(limits.daily_limit_per_phone as i32)],
-    )
-    .await
-    .unwrap();
-    conn.commit().await.unwrap();
+    let p = phone();
+    // Earlier today's sends, old enough not to trip the resend interval.
+    let client = app.state.pool.get().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO platform.sms_sends (phone, client_ip, created_at)
+             SELECT $1, '10.0.0.1', now() - interval '1 hour' FROM generate_series(1, $2)",
+            &[&p, &(limits.daily_limit_per_phone as i32)],
+        )
+        .await
+        .unwrap();
     let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": p, "purpose": "register"}))).await;
     assert_eq!((s, b["code"].as_str()), (429, Some("sms.daily_limit_phone")));
 
-    let conn = app.conn(&t.tenant).await;
-    conn.execute(
-        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at, created_at)
-         SELECT '13000000000', 'register', '\\x00', '127.0.0.1', now(), now() - interval '1 hour' FROM generate_series(1, $1)",
-        &[&(limits.daily_limit_per_ip as i32)],
-    )
-    .await
-    .unwrap();
-    conn.commit().await.unwrap();
-    let (s, b) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": other, "purpose": "register"}))).await;
+    // A client behind the (trusted) ingress is known by its forwarded address.
+    let address = format!("198.18.{}.{}", rand_byte(), rand_byte());
+    let send = |ph: String| app.request(POST, "/api/auth/sms-codes", slug, None).header("X-Forwarded-For", format!("203.0.113.9, {address}")).json(&json!({"phone": ph, "purpose": "register"})).send();
+    for _ in 0..3 {
+        let (s, b) = common::read(send(phone()).await.unwrap()).await;
+        assert_eq!(s, 202, "{b}");
+    }
+    let (s, b) = common::read(send(phone()).await.unwrap()).await;
     assert_eq!((s, b["code"].as_str()), (429, Some("sms.daily_limit_ip")));
+    let n: i64 = client.query_one("SELECT count(*) FROM platform.sms_sends WHERE client_ip = $1", &[&address]).await.unwrap().get(0);
+    assert_eq!(n, 3, "the forwarded address, not the proxy's, was counted");
+}
+
+fn rand_byte() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
 }
 
 #[tokio::test]

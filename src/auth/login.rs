@@ -79,3 +79,21 @@ async fn record_failure(db: &dyn Db, table: AccountTable, id: Uuid) -> ApiResult
         None => invalid_credentials(),
     }))
 }
+
+/// On a password change, a wrong current password is a field error, not "logged out".
+pub fn old_password_refusal(refusal: ApiError) -> ApiError {
+    if refusal.code == "auth.invalid_credentials" {
+        ApiError::field("old_password", "password.old_wrong", "原密码错误", "The current password is wrong")
+    } else {
+        refusal
+    }
+}
+
+/// Refuses while the account is locked (SMS-code login honours the lock too).
+pub async fn ensure_unlocked(db: &dyn Db, table: AccountTable, id: Uuid) -> ApiResult<Result<(), ApiError>> {
+    let row = db.query_opt(&format!("SELECT locked_until FROM {} WHERE id = $1", table.0), &[&id]).await?;
+    Ok(match row.and_then(|r| r.get::<_, Option<DateTime<Utc>>>(0)).filter(|u| *u > Utc::now()) {
+        Some(until) => Err(locked(until)),
+        None => Ok(()),
+    })
+}

@@ -194,11 +194,10 @@ impl OwnerApi {
                 login::check_password(&conn, AccountTable("owners"), "phone", &body.phone, pw.clone()).await?
             }
             (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, code).await? {
-                Ok(()) => conn
-                    .query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone])
-                    .await?
-                    .map(|r| r.get(0))
-                    .ok_or_else(login::invalid_credentials),
+                Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
+                    Some(row) => login::ensure_unlocked(&conn, AccountTable("owners"), row.get(0)).await?.map(|()| row.get(0)),
+                    None => Err(login::invalid_credentials()),
+                },
                 Err(e) => Err(e),
             },
             _ => unreachable!("checked above"),
@@ -291,11 +290,7 @@ pub async fn change_tenant_password(
     let id_text = id.to_string();
     if let Err(refusal) = login::check_password(&conn, table, "id::text", &id_text, body.old_password.clone()).await? {
         conn.commit().await?;
-        return Err(if refusal.code == "auth.invalid_credentials" {
-            ApiError::field("old_password", "password.old_wrong", "原密码错误", "The current password is wrong")
-        } else {
-            refusal
-        });
+        return Err(login::old_password_refusal(refusal));
     }
     conn.execute(&format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0), &[&id, &hash]).await?;
     sessions::revoke_all_tenant(&conn, kind, id).await?;

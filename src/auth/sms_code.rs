@@ -1,7 +1,6 @@
 //! SMS verification codes: 6 digits, valid 5 minutes, single use, at most 5 wrong tries,
 //! resend after 60 s, daily caps per phone and per client IP. Only a hash of the code is kept.
 
-use chrono::{Duration, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -48,19 +47,22 @@ pub async fn send(
     purpose: SmsPurpose,
     client_ip: &str,
 ) -> ApiResult<()> {
-    // One sender at a time per phone, so two parallel requests cannot both pass the checks.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('sms:' || $1))", &[&phone]).await?;
+    // The limits count sends across every tenant (platform.sms_sends), one sender at a time
+    // per phone and per address (always locked in this order), so parallel requests cannot
+    // both slip under a limit.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('sms-phone:' || $1))", &[&phone]).await?;
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('sms-ip:' || $1))", &[&client_ip]).await?;
     let row = conn
         .query_one(
             "SELECT
-                (SELECT max(created_at) FROM sms_codes WHERE phone = $1),
-                (SELECT count(*) FROM sms_codes WHERE phone = $1 AND created_at > now() - interval '1 day'),
-                (SELECT count(*) FROM sms_codes WHERE client_ip = $2 AND created_at > now() - interval '1 day')",
+                (SELECT extract(epoch FROM now() - max(created_at))::float8 FROM platform.sms_sends WHERE phone = $1),
+                (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day'),
+                (SELECT count(*) FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day')",
             &[&phone, &client_ip],
         )
         .await?;
-    if let Some(last) = row.get::<_, Option<chrono::DateTime<Utc>>>(0) {
-        let wait = limits.resend_after_seconds - (Utc::now() - last).num_seconds();
+    if let Some(elapsed) = row.get::<_, Option<f64>>(0) {
+        let wait = (limits.resend_after_seconds as f64 - elapsed).ceil() as i64;
         if wait > 0 {
             return Err(ApiError::too_many(
                 "sms.too_soon",
@@ -83,11 +85,12 @@ pub async fn send(
             "Daily code limit reached for this network",
         ));
     }
+    conn.execute("INSERT INTO platform.sms_sends (phone, client_ip) VALUES ($1, $2)", &[&phone, &client_ip]).await?;
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-    let expires = Utc::now() + Duration::minutes(VALID_MINUTES);
+    // Expiry on the database clock, like every other time comparison here.
     conn.execute(
-        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        &[&phone, &purpose.as_str(), &code_hash(phone, &code), &client_ip, &expires],
+        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, now() + make_interval(mins => $5))",
+        &[&phone, &purpose.as_str(), &code_hash(phone, &code), &client_ip, &(VALID_MINUTES as i32)],
     )
     .await?;
     sender.send_code(conn, phone, &code).await.map_err(|e| {

@@ -66,7 +66,7 @@ impl PlatformAuthApi {
         let tx = client.transaction().await?;
         if let Err(refusal) = login::check_password(&tx, TABLE, "id::text", &id.to_string(), body.old_password.clone()).await? {
             tx.commit().await?;
-            return Err(refusal);
+            return Err(login::old_password_refusal(refusal));
         }
         tx.execute("UPDATE platform.staff SET password_hash = $2 WHERE id = $1", &[&id, &hash]).await?;
         tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&id]).await?;

@@ -66,11 +66,7 @@ impl TenantsApi {
     #[oai(path = "/api/platform/tenants", method = "post", operation_id = "tenant_create")]
     async fn create(&self, state: Data<&AppState>, principal: Data<&Principal>, body: Json<TenantCreateRequest>, _auth: BearerAuth) -> ApiResult<Created> {
         let admin_username = body.admin_username.clone().unwrap_or_else(|| "admin".into());
-        let (tenant, admin) = provision::create(&state.pool, &body.slug, &body.name, &admin_username).await?;
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
-        audit::record_platform(&tx, &principal, "tenant", &tenant.slug).await?;
-        tx.commit().await?;
+        let (tenant, admin) = provision::create(&state.pool, &body.slug, &body.name, &admin_username, Some(&principal)).await?;
         Ok(Created::Created(Json(TenantCreated {
             tenant: tenant.into(),
             admin: InitialAdmin { username: admin.staff.username, initial_password: admin.initial_password },

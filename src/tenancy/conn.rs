@@ -88,9 +88,18 @@ impl Drop for TenantConn {
                     }
                 });
             }
-            // Cancelled mid-statement (or no runtime): the connection's state is unknown, so
-            // it is closed instead of reused; the server rolls the transaction back.
-            _ => drop(Object::take(client)),
+            // Cancelled mid-statement: the connection's state is unknown, so it is closed
+            // instead of reused, after asking the server to stop the statement (it would
+            // otherwise run on, holding its locks, until it next talks to the socket).
+            Ok(handle) => {
+                let cancel = client.cancel_token();
+                let connection = Object::take(client);
+                handle.spawn(async move {
+                    let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+                    drop(connection);
+                });
+            }
+            Err(_) => drop(Object::take(client)),
         }
     }
 }

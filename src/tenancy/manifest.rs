@@ -75,7 +75,7 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
             (t, None)
         }
         None => {
-            let (t, admin) = provision::create(pool, &manifest.slug, &manifest.name, &manifest.admin_username).await.map_err(api)?;
+            let (t, admin) = provision::create(pool, &manifest.slug, &manifest.name, &manifest.admin_username, None).await.map_err(api)?;
             (t, Some(admin))
         }
     };

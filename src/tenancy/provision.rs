@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use super::{conn::TenantConn, valid_slug, Tenant, TenantStatus};
 use crate::{
+    audit,
+    auth::principal::Principal,
     auth::staff_api::{create_staff, StaffCreateRequest, StaffCreated, StaffRoleName},
     error::{ApiError, ApiResult, FieldIssue},
     migrate,
@@ -28,7 +30,8 @@ pub fn validate(slug: &str, name: &str) -> ApiResult<()> {
 }
 
 /// Creates the tenant and returns it with its first admin (whose password is shown once).
-pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str) -> ApiResult<(Tenant, StaffCreated)> {
+/// `actor` (platform staff through the API) is audited in the same transaction.
+pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, actor: Option<&Principal>) -> ApiResult<(Tenant, StaffCreated)> {
     validate(slug, name)?;
     let tenant = Tenant {
         id: Uuid::new_v4(),
@@ -57,6 +60,9 @@ pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str) -
         },
     )
     .await?;
+    if let Some(actor) = actor {
+        audit::record_platform(&conn, actor, "tenant", &tenant.slug).await?;
+    }
     conn.commit().await?;
     tracing::info!(tenant = %tenant.slug, "tenant created");
     Ok((tenant, admin))

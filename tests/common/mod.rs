@@ -45,6 +45,10 @@ pub fn test_config() -> Config {
     config.dev_mode = true;
     config.base_domain = Some("zmg.test".into());
     config.storage_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("objects-"));
+    // Every test connects from 127.0.0.1 and the per-address cap counts across runs, so tests
+    // that exercise it name their own address through the (trusted) local proxy header.
+    config.trusted_proxies = vec!["127.0.0.1".into()];
+    config.sms.daily_limit_per_ip = 1_000_000;
     config
 }
 
@@ -94,7 +98,7 @@ impl TestApp {
 
     pub async fn tenant(&self) -> TestTenant {
         let slug = unique("t");
-        let (tenant, admin) = provision::create(&self.state.pool, &slug, "测试街道办事处", "admin").await.expect("provision");
+        let (tenant, admin) = provision::create(&self.state.pool, &slug, "测试街道办事处", "admin", None).await.expect("provision");
         let admin_token = self.staff_login(&slug, "admin", &admin.initial_password).await;
         TestTenant { tenant, admin_password: admin.initial_password, admin_token }
     }
@@ -146,14 +150,17 @@ impl TestApp {
             .expect("an SMS in the outbox");
         conn.commit().await.unwrap();
         let content: String = row.get(0);
-        content.chars().filter(|c| c.is_ascii_digit()).take(6).collect()
+        let after = content.split("验证码为 ").nth(1).expect("the code in the message");
+        after.chars().take_while(char::is_ascii_digit).collect()
     }
 
-    /// Moves `phone`'s earlier codes back past the resend interval, as if a minute had passed.
-    pub async fn age_sms_codes(&self, tenant: &Tenant, phone: &str) {
-        let conn = self.conn(tenant).await;
-        conn.execute("UPDATE sms_codes SET created_at = created_at - interval '2 minutes' WHERE phone = $1", &[&phone]).await.unwrap();
-        conn.commit().await.unwrap();
+    /// Moves `phone`'s last sends `seconds` into the past (the resend interval counts from them).
+    pub async fn age_sms_sends(&self, phone: &str, seconds: i32) {
+        let client = self.state.pool.get().await.unwrap();
+        client
+            .execute("UPDATE platform.sms_sends SET created_at = now() - make_interval(secs => $2) WHERE phone = $1", &[&phone, &(seconds as f64)])
+            .await
+            .unwrap();
     }
 
     /// Registers an owner through the API (SMS code from the outbox); returns the token.
