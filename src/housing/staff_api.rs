@@ -462,6 +462,12 @@ impl HousingStaffApi {
     async fn transfers(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<TransferView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let in_scope = conn
+            .query_opt(&format!("SELECT 1 FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}", estate_in_scope(1)), &[&scope.rc_id, &id.0])
+            .await?;
+        if in_scope.is_none() {
+            return Err(unit_not_found());
+        }
         let rows = conn
             .query(
                 &format!(
