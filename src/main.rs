@@ -141,5 +141,9 @@ async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
     .await?;
     conn.commit().await?;
     eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
+    eprintln!(
+        "demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}",
+        zhimaguan::housing::demo::DEMO_OWNER_PASSWORD
+    );
     Ok(())
 }

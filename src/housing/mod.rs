@@ -3,6 +3,7 @@
 
 pub mod area;
 pub mod co_owners;
+pub mod demo;
 pub mod owner_api;
 pub mod sheet;
 pub mod staff_api;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{conn::TenantConn, find_by_slug, provision, Tenant};
-use crate::{auth::staff_api::StaffCreated, error::ApiError};
+use crate::{auth::staff_api::StaffCreated, error::ApiError, housing::demo::{self, DemoHousing}};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +41,8 @@ pub struct EstateManifest {
     pub address: String,
     #[serde(default)]
     pub phone: String,
+    /// Demo only: generate a roll and verified owners when the estate has no units.
+    pub demo_housing: Option<DemoHousing>,
 }
 
 fn default_admin() -> String {
@@ -91,12 +93,18 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
             .await?
             .get(0);
         for estate in &rc.estates {
-            conn.execute(
-                "INSERT INTO estates (id, rc_id, name, address, phone) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (name) DO UPDATE SET rc_id = EXCLUDED.rc_id, address = EXCLUDED.address, phone = EXCLUDED.phone",
-                &[&Uuid::new_v4(), &rc_id, &estate.name, &estate.address, &estate.phone],
-            )
-            .await?;
+            let estate_id: Uuid = conn
+                .query_one(
+                    "INSERT INTO estates (id, rc_id, name, address, phone) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (name) DO UPDATE SET rc_id = EXCLUDED.rc_id, address = EXCLUDED.address, phone = EXCLUDED.phone
+                     RETURNING id",
+                    &[&Uuid::new_v4(), &rc_id, &estate.name, &estate.address, &estate.phone],
+                )
+                .await?
+                .get(0);
+            if let Some(spec) = &estate.demo_housing {
+                demo::seed(&conn, estate_id, spec).await.map_err(api)?;
+            }
         }
     }
     conn.commit().await?;
@@ -111,5 +119,7 @@ mod tests {
         assert_eq!(m.slug, "demo");
         assert!(!m.residents_committees.is_empty());
         assert!(m.residents_committees.iter().any(|rc| !rc.estates.is_empty()));
+        let housing = m.residents_committees[0].estates[0].demo_housing.as_ref().expect("the demo estate has housing");
+        assert!(housing.buildings * housing.entrances * housing.floors * housing.rooms_per_floor >= 200, "a few hundred units");
     }
 }
