@@ -186,3 +186,19 @@ async fn an_abandoned_transaction_is_rolled_back_and_its_connection_reused_clean
     let n: i64 = conn.query_one("SELECT count(*) FROM residents_committees WHERE name = $1", &[&marker]).await.unwrap().get(0);
     assert_eq!(n, 0, "the abandoned write was rolled back");
 }
+
+#[tokio::test]
+async fn another_tenants_attachment_ids_lead_nowhere() {
+    let app = TestApp::start().await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let form = reqwest::multipart::Form::new().text("purpose", "proof").part("file", reqwest::multipart::Part::bytes(png).file_name("b.png"));
+    let resp = app.request(Method::POST, "/api/attachments", Some(&b.tenant.slug), Some(&b.admin_token)).multipart(form).send().await.unwrap();
+    let (s, uploaded) = common::read(resp).await;
+    assert_eq!(s, 201);
+    let id = uploaded["id"].as_str().unwrap();
+    for suffix in ["", "/content", "/link"] {
+        let (s, body) = app.call(Method::GET, &format!("/api/attachments/{id}{suffix}"), Some(&a.tenant.slug), Some(&a.admin_token), None).await;
+        assert_eq!((s, body["code"].as_str()), (404, Some("attachment.not_found")), "B's attachment through A ({suffix})");
+    }
+}
