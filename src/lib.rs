@@ -19,3 +19,4 @@ pub mod paging;
 pub mod platform;
 pub mod storage;
 pub mod tenancy;
+pub mod voting;

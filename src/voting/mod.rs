@@ -1,0 +1,8 @@
+//! Owners' decisions: the law (rule sets) and the pure engine that applies it. The matters,
+//! casting, ledger and HTTP API build on these (issue 4).
+
+pub mod rules;
+pub mod tally;
+
+#[cfg(test)]
+mod statute_tests;
