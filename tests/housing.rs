@@ -189,10 +189,20 @@ async fn committee_staff_reach_nothing_of_another_committee() {
     // Committee Y with its own estate and unit.
     let (_, y) = w.app.call(POST, "/api/residents-committees", slug, Some(admin), Some(json!({"name": "西山社区居委会"}))).await;
     let y = y["id"].as_str().unwrap().to_string();
-    let (_, ye) = w.app.call(POST, "/api/estates", slug, Some(admin), Some(json!({"rc_id": y, "name": "西山苑"}))).await;
+    let (_, ye) = w.app.call(POST, "/api/estates", slug, Some(admin), Some(json!({"rc_id": y, "name": "西山苑", "co_owner_verification": true}))).await;
     let y_estate = Uuid::parse_str(ye["id"].as_str().unwrap()).unwrap();
-    assert_eq!(w.import(admin, y_estate, roll(&[["9", "1", "901", "住宅", "70", "周九", "13900000009", ""]])).await.0, 200);
+    let y_phone = phone();
+    assert_eq!(w.import(admin, y_estate, roll(&[["9", "1", "901", "住宅", "70", "周九", &y_phone, ""]])).await.0, 200);
     let y_unit = w.unit_id("9", "901").await;
+    // Y's owner, with a co-owner application and a seat on Y's owners' committee.
+    let zhou = w.owner_named("周九", &phone()).await;
+    assert_eq!(w.verify(&zhou, y_unit, &y_phone).await.0, 201);
+    let proof = w.upload_proof(&zhou).await;
+    let (_, y_app) = w.app.call(POST, &format!("/api/me/properties/{y_unit}/co-owners"), slug, Some(&zhou), Some(json!({"name": "周妻", "phone": phone(), "proof_attachment_ids": [proof]}))).await;
+    let y_app = y_app["id"].as_str().unwrap().to_string();
+    let conn = w.app.conn(&w.t.tenant).await;
+    let zhou_id: Uuid = conn.query_one("SELECT owner_id FROM unit_holders WHERE unit_id = $1", &[&y_unit]).await.unwrap().get(0);
+    conn.commit().await.unwrap();
 
     let x_staff = w.app.staff(&w.t, "rc_staff", Some(w.rc)).await;
     let x = Some(x_staff.as_str());
@@ -208,6 +218,11 @@ async fn committee_staff_reach_nothing_of_another_committee() {
         w.import(&x_staff, y_estate, roll(&[["9", "1", "902", "住宅", "70", "吴十", "13900000010", ""]])).await,
         w.app.call(GET, &format!("/api/units/{y_unit}/transfers"), slug, x, None).await,
         w.app.call(GET, &format!("/api/estates/{y_estate}/oc-members"), slug, x, None).await,
+        w.app.call(POST, &format!("/api/estates/{y_estate}/oc-members"), slug, x, Some(json!({"owner_id": zhou_id}))).await,
+        w.app.call(POST, &format!("/api/co-owner-applications/{y_app}/approve"), slug, x, None).await,
+        w.app.call(POST, &format!("/api/co-owner-applications/{y_app}/reject"), slug, x, Some(json!({"reason": "越权"}))).await,
+        w.app.call(Method::DELETE, &format!("/api/co-owner-applications/{y_app}"), slug, x, None).await,
+        w.app.call(GET, &format!("/api/attachments/{proof}"), slug, x, None).await,
     ];
     for (i, (s, b)) in refusals.iter().enumerate() {
         assert_eq!(*s, 404, "attempt {i} reached committee Y: {b}");
@@ -224,7 +239,11 @@ async fn committee_staff_reach_nothing_of_another_committee() {
     let (s, _) = w.app.call(POST, &format!("/api/units/{y_unit}/transfer"), slug, x, Some(transfer)).await;
     assert_eq!(s, 404);
     let (_, apps) = w.app.call(GET, "/api/co-owner-applications", slug, x, None).await;
-    assert_eq!(apps["total"], 0);
+    assert_eq!(apps["total"], 0, "Y's pending application is not listed");
+    let (_, all_apps) = w.app.call(GET, "/api/co-owner-applications", slug, Some(admin), None).await;
+    assert_eq!(all_apps["total"], 1, "street staff do see it");
+    let resp = w.app.request(GET, &format!("/api/units/export?estate_id={y_estate}"), slug, x).send().await.unwrap();
+    assert_eq!(sheet_rows(&resp.bytes().await.unwrap()).len(), 1, "the export holds only the header");
 }
 
 #[tokio::test]
@@ -336,11 +355,64 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
     let rejected = mine.as_array().unwrap().iter().find(|a| a["id"] == id_b).unwrap();
     assert_eq!((rejected["status"].as_str(), rejected["reject_reason"].as_str()), (Some("rejected"), Some("证明材料不清晰")));
 
+    // A co-owner who already has an account is linked the moment staff approve.
+    let registered = phone();
+    let existing = w.owner_named("刘母", &registered).await;
+    let proof = w.upload_proof(&liu).await;
+    let (_, app_c) = w.app.call(POST, &format!("/api/me/properties/{unit}/co-owners"), slug, Some(&liu), Some(json!({"name": "刘母", "phone": registered, "proof_attachment_ids": [proof]}))).await;
+    let (s, b) = w.app.call(POST, &format!("/api/co-owner-applications/{}/approve", app_c["id"].as_str().unwrap()), slug, Some(&w.t.admin_token), None).await;
+    assert_eq!((s, b["linked"].as_bool()), (200, Some(true)));
+    let (_, hers) = w.app.call(GET, "/api/me/properties", slug, Some(&existing), None).await;
+    assert_eq!(hers[0]["role"], "co_owner");
+
     // Deleting the approved application ends the co-owner's holding.
     let (s, _) = w.app.call(Method::DELETE, &format!("/api/co-owner-applications/{id}"), slug, Some(&w.t.admin_token), None).await;
     assert_eq!(s, 204);
     let (_, theirs) = w.app.call(GET, "/api/me/properties", slug, Some(&he), None).await;
     assert_eq!(theirs.as_array().unwrap().len(), 0);
+
+    // The owner unbinds the sold unit: the remaining co-owner's holding ends with it.
+    let (s, _) = w.app.call(Method::DELETE, &format!("/api/me/properties/{unit}"), slug, Some(&liu), None).await;
+    assert_eq!(s, 204);
+    let (_, hers) = w.app.call(GET, "/api/me/properties", slug, Some(&existing), None).await;
+    assert_eq!(hers.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn two_owners_confirming_one_unit_at_once_yield_one_verified_owner() {
+    let w = World::new(false).await;
+    let p = phone();
+    assert_eq!(w.import(&w.t.admin_token, w.estate, roll(&[["6", "1", "601", "住宅", "88", "同名", &p, ""]])).await.0, 200);
+    let unit = w.unit_id("6", "601").await;
+    let (a, b) = (w.owner_named("同名", &phone()).await, w.owner_named("同名", &phone()).await);
+    let (s, _) = w.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), w.slug(), Some(&a), None).await;
+    assert_eq!(s, 202);
+    let code = w.app.last_code(&w.t.tenant, &p).await;
+    let path = format!("/api/verification/units/{unit}");
+    let body = json!({"sms_code": code});
+    let ((sa, _), (sb, _)) = tokio::join!(
+        w.app.call(POST, &path, w.slug(), Some(&a), Some(body.clone())),
+        w.app.call(POST, &path, w.slug(), Some(&b), Some(body.clone()))
+    );
+    let mut statuses = [sa, sb];
+    statuses.sort();
+    assert_eq!(statuses[0], 201, "one of them verifies");
+    assert!(matches!(statuses[1], 409 | 422), "the other is refused: {statuses:?}");
+    let conn = w.app.conn(&w.t.tenant).await;
+    let n: i64 = conn.query_one("SELECT count(*) FROM unit_holders WHERE unit_id = $1 AND ended_at IS NULL", &[&unit]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn two_imports_at_once_never_add_a_unit_twice() {
+    let w = World::new(false).await;
+    let file = roll(&[["1", "1", "101", "住宅", "80", "甲", "13900000001", ""], ["1", "1", "102", "住宅", "80", "乙", "13900000002", ""]]);
+    let ((sa, _), (sb, _)) = tokio::join!(w.import(&w.t.admin_token, w.estate, file.clone()), w.import(&w.t.admin_token, w.estate, file.clone()));
+    let mut statuses = [sa, sb];
+    statuses.sort();
+    assert_eq!(statuses, [200, 422]);
+    let (_, units) = w.app.call(GET, "/api/units", w.slug(), Some(&w.t.admin_token), None).await;
+    assert_eq!(units["total"], 2);
 }
 
 #[tokio::test]
@@ -366,8 +438,19 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
     assert_eq!(w.verify(&old, unit, &p).await.0, 201);
     let slug = w.slug();
 
+    // The old household has an approved co-owner.
+    let spouse = phone();
+    let proof = w.upload_proof(&old).await;
+    let (_, application) = w.app.call(POST, &format!("/api/me/properties/{unit}/co-owners"), slug, Some(&old), Some(json!({"name": "旧配偶", "phone": spouse, "proof_attachment_ids": [proof]}))).await;
+    let (s, _) = w.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&w.t.admin_token), None).await;
+    assert_eq!(s, 200);
+    let spouse_token = w.owner_named("旧配偶", &spouse).await;
+
     let id_card = w.upload_proof(&w.t.admin_token).await;
     let deed = w.upload_proof(&w.t.admin_token).await;
+    let colleague = w.app.staff(&w.t, "street_staff", None).await;
+    let (s, _) = w.app.call(GET, &format!("/api/attachments/{id_card}"), slug, Some(&colleague), None).await;
+    assert_eq!(s, 404, "an unused ID card stays with the staff member who uploaded it");
     let new_phone = phone();
     let body = json!({"new_owner_name": "新业主", "new_owner_phone": new_phone, "id_card_attachment_id": id_card, "deed_attachment_id": deed});
     let (s, b) = w.app.call(POST, &format!("/api/units/{unit}/transfer"), slug, Some(&w.t.admin_token), Some(body.clone())).await;
@@ -377,6 +460,12 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
 
     let (_, mine) = w.app.call(GET, "/api/me/properties", slug, Some(&old), None).await;
     assert_eq!(mine.as_array().unwrap().len(), 0, "the old owner's verification ended");
+    let (_, theirs) = w.app.call(GET, "/api/me/properties", slug, Some(&spouse_token), None).await;
+    assert_eq!(theirs.as_array().unwrap().len(), 0, "and so did the co-owner's");
+    let conn = w.app.conn(&w.t.tenant).await;
+    let kept: i64 = conn.query_one("SELECT count(*) FROM unit_holders WHERE unit_id = $1 AND end_reason = 'transferred'", &[&unit]).await.unwrap().get(0);
+    conn.commit().await.unwrap();
+    assert_eq!(kept, 2, "both holdings are kept as history");
     let (_, units) = w.app.call(GET, &format!("/api/units?room=702"), slug, Some(&w.t.admin_token), None).await;
     assert_eq!((units["items"][0]["owner_name"].as_str(), units["items"][0]["verified"].as_bool()), (Some("新业主"), Some(false)));
     let (_, history) = w.app.call(GET, &format!("/api/units/{unit}/transfers"), slug, Some(&w.t.admin_token), None).await;

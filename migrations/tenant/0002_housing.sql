@@ -70,6 +70,7 @@ CREATE TABLE co_owner_applications (
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX ON co_owner_applications (phone) WHERE status = 'approved';
+CREATE UNIQUE INDEX co_owner_applications_open ON co_owner_applications (unit_id, phone) WHERE status IN ('pending', 'approved');
 
 CREATE TABLE unit_transfers (
     id              uuid PRIMARY KEY,
@@ -103,11 +104,12 @@ ALTER TABLE sms_codes ADD CONSTRAINT sms_codes_purpose_check CHECK (purpose IN (
 -- Someone registering with a phone that staff approved as a unit's co-owner is linked at once.
 CREATE FUNCTION link_approved_co_owner() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Same lock as approving and deleting an application for this phone: no race loses a link.
+    PERFORM pg_advisory_xact_lock(hashtext('co-owner:' || NEW.phone));
     INSERT INTO unit_holders (id, unit_id, owner_id, role)
     SELECT gen_random_uuid(), a.unit_id, NEW.id, 'co_owner'
-      FROM co_owner_applications a
-     WHERE a.phone = NEW.phone AND a.status = 'approved'
-       AND NOT EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = a.unit_id AND h.owner_id = NEW.id AND h.ended_at IS NULL);
+      FROM (SELECT DISTINCT unit_id FROM co_owner_applications WHERE phone = NEW.phone AND status = 'approved') a
+     WHERE NOT EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = a.unit_id AND h.owner_id = NEW.id AND h.ended_at IS NULL);
     RETURN NEW;
 END $$;
 CREATE TRIGGER owners_link_co_owner AFTER INSERT ON owners FOR EACH ROW EXECUTE FUNCTION link_approved_co_owner();

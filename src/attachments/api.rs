@@ -75,8 +75,9 @@ fn view(row: &tokio_postgres::Row) -> AttachmentView {
     }
 }
 
-/// Who may read an attachment: its uploader and the tenant's staff; personal documents tied
-/// to an estate (ID cards, deeds) only that estate's staff, and every such read is audited.
+/// Who may read an attachment: its uploader, and the tenant's staff for documents and
+/// signatures; personal documents tied to an estate (ID cards, deeds, co-owner proofs) only
+/// that estate's staff, and every such read is audited.
 async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(AttachmentView, String)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let row = conn.query_opt(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"), &[&id]).await?;
@@ -86,7 +87,10 @@ async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: 
     let estate: Option<Uuid> = row.get(10);
     let allowed = match (principal, estate) {
         (Principal::Staff { rc_id, .. }, Some(estate)) => Jurisdiction { rc_id: *rc_id }.check_estate(&conn, estate).await.is_ok(),
-        (Principal::Staff { .. }, None) => true,
+        // Unbound proofs (ID cards, deeds about to be used) stay with their uploader.
+        (Principal::Staff { id: me, .. }, None) => {
+            attachment.purpose != Purpose::Proof || (attachment.uploader_kind == "staff" && attachment.uploader_id == *me)
+        }
         (Principal::Owner { id }, None) => attachment.uploader_kind == "owner" && attachment.uploader_id == *id,
         _ => false,
     };

@@ -98,9 +98,9 @@ pub struct EstateView {
     pub locality_rule: LocalityRule,
     /// Units imported from the roll.
     pub unit_count: i64,
-    /// 已认证户数: units with a verified owner (computed).
+    /// 已认证户数: homes and shops with a verified owner (computed; parking and storage are not households).
     pub verified_households: i64,
-    /// 已认证面积 (computed, m²).
+    /// 已认证面积 (computed, m²): parking and storage only where the estate counts them.
     pub verified_area: String,
 }
 
@@ -122,10 +122,11 @@ const SELECT: &str = "
            e.parking_counts, e.storage_counts, e.locality_rule,
            (SELECT count(*) FROM units u WHERE u.estate_id = e.id),
            (SELECT count(*) FROM units u JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-             WHERE u.estate_id = e.id),
+             WHERE u.estate_id = e.id AND u.kind IN ('residential', 'commercial')),
            (SELECT coalesce(sum(u.area_centi), 0)::bigint FROM units u
               JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-             WHERE u.estate_id = e.id)
+             WHERE u.estate_id = e.id
+               AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND e.parking_counts) OR (u.kind = 'storage' AND e.storage_counts)))
       FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id";
 
 fn view(r: &tokio_postgres::Row) -> EstateView {

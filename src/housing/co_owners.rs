@@ -126,20 +126,29 @@ fn not_found() -> ApiError {
     ApiError::not_found("co_owner.application_not_found", "共有人申请不存在", "Co-owner application not found")
 }
 
-/// The application, locked, if it lies within the staff member's jurisdiction.
-async fn application_in_scope(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<(Uuid, String, String)> {
-    let row = conn
+/// The application, if it lies within the staff member's jurisdiction, locked in the order a
+/// change of owner locks (unit, then application) and under its phone's lock (see the
+/// registration trigger), so review, transfer and registration never interleave.
+async fn application_in_scope(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<(Uuid, String, String, Uuid)> {
+    let unit: Uuid = conn
         .query_opt(
             &format!(
-                "SELECT a.unit_id, a.phone, a.status FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id
-                  WHERE a.id = $2 AND {} FOR UPDATE OF a",
+                "SELECT a.unit_id FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id
+                  WHERE a.id = $2 AND {}",
                 estate_in_scope(1)
             ),
             &[&scope.rc_id, &id],
         )
         .await?
-        .ok_or_else(not_found)?;
-    Ok((row.get(0), row.get(1), row.get(2)))
+        .ok_or_else(not_found)?
+        .get(0);
+    conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&unit]).await?;
+    let row = conn
+        .query_one("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE", &[&id])
+        .await?;
+    let phone: String = row.get(0);
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))", &[&phone]).await?;
+    Ok((unit, phone, row.get(1), row.get(2)))
 }
 
 async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<ApplicationView> {
@@ -177,7 +186,8 @@ impl CoOwnerApi {
             .query_opt(
                 "SELECT u.estate_id, e.co_owner_verification, o.phone FROM unit_holders h JOIN units u ON u.id = h.unit_id
                    JOIN estates e ON e.id = u.estate_id JOIN owners o ON o.id = h.owner_id
-                  WHERE h.unit_id = $1 AND h.owner_id = $2 AND h.role = 'owner' AND h.ended_at IS NULL",
+                  WHERE h.unit_id = $1 AND h.owner_id = $2 AND h.role = 'owner' AND h.ended_at IS NULL
+                  FOR UPDATE OF u",
                 &[&unit_id.0, &owner],
             )
             .await?
@@ -188,14 +198,9 @@ impl CoOwnerApi {
         if unit.get::<_, &str>(2) == body.phone {
             issues.push(FieldIssue::new("phone", "co_owner.self", "共有人不能是您本人", "the co-owner cannot be yourself"));
         }
-        let valid_proofs: i64 = conn
-            .query_one(
-                "SELECT count(*) FROM attachments WHERE id = ANY($1) AND purpose = 'proof' AND uploader_kind = 'owner' AND uploader_id = $2 AND estate_id IS NULL",
-                &[&body.proof_attachment_ids, &owner],
-            )
-            .await?
-            .get(0);
-        if valid_proofs as usize != body.proof_attachment_ids.len() {
+        // The proofs become personal documents of this estate: only its staff may read them.
+        let estate: Uuid = unit.get(0);
+        if !bind_proofs(&conn, estate, &body.proof_attachment_ids, "owner", owner).await? {
             issues.push(FieldIssue::new("proof_attachment_ids", "proof.invalid", "证明材料须是您本人上传的图片（用途 proof），且未被使用过", "proofs must be your own unused proof uploads"));
         }
         let open = conn
@@ -207,9 +212,6 @@ impl CoOwnerApi {
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
-        let estate: Uuid = unit.get(0);
-        // The proofs are personal documents of this estate from now on.
-        conn.execute("UPDATE attachments SET estate_id = $1 WHERE id = ANY($2)", &[&estate, &body.proof_attachment_ids]).await?;
         let id = Uuid::new_v4();
         conn.execute(
             "INSERT INTO co_owner_applications (id, unit_id, applicant_id, name, phone, proof_ids) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -275,9 +277,15 @@ impl CoOwnerApi {
     async fn approve(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ApplicationView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let (unit, phone, status) = application_in_scope(&conn, scope, id.0).await?;
+        let (unit, phone, status, applicant) = application_in_scope(&conn, scope, id.0).await?;
         if status != "pending" {
             return Err(not_pending());
+        }
+        let applicant_holds = conn
+            .query_opt("SELECT 1 FROM unit_holders WHERE unit_id = $1 AND owner_id = $2 AND role = 'owner' AND ended_at IS NULL", &[&unit, &applicant])
+            .await?;
+        if applicant_holds.is_none() {
+            return Err(ApiError::conflict("co_owner.applicant_gone", "申请人已不是这套房屋的认证业主，不能通过", "The applicant no longer holds the unit"));
         }
         let (_, staff) = principal.actor();
         conn.execute(
@@ -317,7 +325,7 @@ impl CoOwnerApi {
             return Err(ApiError::validation(issues));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let (_, _, status) = application_in_scope(&conn, scope, id.0).await?;
+        let (_, _, status, _) = application_in_scope(&conn, scope, id.0).await?;
         if status != "pending" {
             return Err(not_pending());
         }
@@ -338,7 +346,7 @@ impl CoOwnerApi {
     async fn delete(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Deleted> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let (unit, phone, status) = application_in_scope(&conn, scope, id.0).await?;
+        let (unit, phone, status, _) = application_in_scope(&conn, scope, id.0).await?;
         if status == "deleted" {
             return Err(not_found());
         }
@@ -353,4 +361,20 @@ impl CoOwnerApi {
         conn.commit().await?;
         Ok(Deleted::Deleted)
     }
+}
+
+/// Ties unused `proof` uploads of `uploader` to an estate, all or none (their first use wins).
+pub async fn bind_proofs(conn: &TenantConn, estate: Uuid, ids: &[Uuid], uploader_kind: &str, uploader: Uuid) -> ApiResult<bool> {
+    let mut distinct = ids.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    let bound = conn
+        .query(
+            "UPDATE attachments SET estate_id = $1
+              WHERE id = ANY($2) AND estate_id IS NULL AND purpose = 'proof' AND uploader_kind = $3 AND uploader_id = $4
+              RETURNING id",
+            &[&estate, &distinct, &uploader_kind, &uploader],
+        )
+        .await?;
+    Ok(bound.len() == ids.len())
 }

@@ -278,15 +278,32 @@ impl HousingOwnerApi {
     async fn unbind(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, unit_id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Done> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let n = conn
-            .execute(
-                "UPDATE unit_holders SET ended_at = now(), end_reason = 'unbound' WHERE unit_id = $1 AND owner_id = $2 AND ended_at IS NULL",
+        let held = conn
+            .query_opt(
+                "UPDATE unit_holders h SET ended_at = now(), end_reason = 'unbound' FROM units u
+                  WHERE u.id = h.unit_id AND h.unit_id = $1 AND h.owner_id = $2 AND h.ended_at IS NULL
+                  RETURNING h.role, u.estate_id",
                 &[&unit_id.0, &owner],
             )
+            .await?
+            .ok_or_else(|| ApiError::not_found("property.not_found", "您没有绑定这套房屋", "You hold no such unit"))?;
+        let estate: Uuid = held.get(1);
+        if held.get::<_, &str>(0) == "owner" {
+            // A sold unit: its co-owners and open applications end with the owner's holding.
+            conn.execute(
+                "UPDATE unit_holders SET ended_at = now(), end_reason = 'unbound' WHERE unit_id = $1 AND role = 'co_owner' AND ended_at IS NULL",
+                &[&unit_id.0],
+            )
             .await?;
-        if n == 0 {
-            return Err(ApiError::not_found("property.not_found", "您没有绑定这套房屋", "You hold no such unit"));
+            conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&unit_id.0])
+                .await?;
         }
+        conn.execute(
+            "UPDATE oc_members m SET revoked_at = now() WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $2 AND u.estate_id = $1 AND h.ended_at IS NULL)",
+            &[&estate, &owner],
+        )
+        .await?;
         conn.commit().await?;
         Ok(Done::Done)
     }

@@ -140,15 +140,34 @@ fn header_matches(cell: &str, expected: &str) -> bool {
     cell == expected || (cell.starts_with(expected) && matches!(&cell[expected.len()..], "（㎡）" | "(㎡)" | "（m²）" | "(m²)" | "（平方米）" | "(平方米)"))
 }
 
-/// Reads the first sheet and checks every row; returns all valid rows, or every error.
-/// Entirely blank rows are skipped. Units repeated within the file are errors.
-pub fn read(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
-    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-        .map_err(|_| vec![RowError::new(1, None, "文件无法读取，请上传用模板填写的 .xlsx 文件", "Not a readable .xlsx file")])?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| vec![RowError::new(1, None, "文件中没有工作表", "The file has no sheet")])?
-        .map_err(|_| vec![RowError::new(1, None, "工作表无法读取", "The sheet cannot be read")])?;
+pub type UnitKey = (String, String, String);
+
+/// What an uploaded roll holds: the valid rows, every error, and the unit key of every row
+/// that names one (valid or not), so units already on the roll are reported in the same pass.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub rows: Vec<RollRow>,
+    pub errors: Vec<RowError>,
+    pub keys: Vec<(u32, UnitKey)>,
+}
+
+impl Parsed {
+    fn failed(error: RowError) -> Self {
+        Parsed { errors: vec![error], ..Parsed::default() }
+    }
+}
+
+/// Reads the first sheet and checks every row. Entirely blank rows are skipped; units
+/// repeated within the file are errors.
+pub fn read(bytes: &[u8]) -> Parsed {
+    let Ok(mut workbook) = calamine::open_workbook_from_rs::<Xlsx<_>, _>(Cursor::new(bytes)) else {
+        return Parsed::failed(RowError::new(1, None, "文件无法读取，请上传用模板填写的 .xlsx 文件", "Not a readable .xlsx file"));
+    };
+    let range = match workbook.worksheet_range_at(0) {
+        Some(Ok(range)) => range,
+        Some(Err(_)) => return Parsed::failed(RowError::new(1, None, "工作表无法读取", "The sheet cannot be read")),
+        None => return Parsed::failed(RowError::new(1, None, "文件中没有工作表", "The file has no sheet")),
+    };
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
     let mut rows = range.rows();
     let header: Vec<String> = rows.next().map(|r| r.iter().map(text).collect()).unwrap_or_default();
@@ -157,42 +176,48 @@ pub fn read(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
         && COLUMNS.iter().enumerate().all(|(i, (h, _))| header_matches(&header[i], h));
     if !header_ok {
         let expected: Vec<&str> = COLUMNS.iter().map(|(h, _)| *h).collect();
-        return Err(vec![RowError::new(
+        return Parsed::failed(RowError::new(
             first_row + 1,
             None,
             format!("表头不正确，应为：{}。请下载最新模板填写", expected.join("、")),
             format!("Wrong headers; expected: {}", COLUMNS.iter().map(|(_, k)| *k).collect::<Vec<_>>().join(", ")),
-        )]);
+        ));
     }
-    let mut valid = Vec::new();
-    let mut errors = Vec::new();
-    let mut seen: HashMap<(String, String, String), u32> = HashMap::new();
+    let mut out = Parsed::default();
+    let mut seen: HashMap<UnitKey, u32> = HashMap::new();
     for (i, cells) in rows.enumerate() {
         let row = first_row + 2 + i as u32;
         let values: Vec<String> = (0..COLUMNS.len()).map(|c| cells.get(c).map(text).unwrap_or_default()).collect();
         if values.iter().all(String::is_empty) {
             continue;
         }
-        match check_row(row, cells, &values) {
-            Ok(parsed) => {
-                if let Some(first) = seen.insert(parsed.key(), row) {
-                    errors.push(RowError::new(
-                        row,
-                        Some(2),
-                        format!("与第 {first} 行是同一套房屋（楼号+单元号+户号重复）"),
-                        format!("same unit as row {first}"),
-                    ));
-                } else {
-                    valid.push(parsed);
-                }
+        let mut duplicate = false;
+        if values[..3].iter().all(|v| !v.is_empty()) {
+            let key = (values[0].clone(), values[1].clone(), values[2].clone());
+            if let Some(first) = seen.get(&key) {
+                duplicate = true;
+                out.errors.push(RowError::new(
+                    row,
+                    Some(2),
+                    format!("与第 {first} 行是同一套房屋（楼号+单元号+户号重复）"),
+                    format!("same unit as row {first}"),
+                ));
+            } else {
+                seen.insert(key.clone(), row);
+                out.keys.push((row, key));
             }
-            Err(mut e) => errors.append(&mut e),
+        }
+        match check_row(row, cells, &values) {
+            Ok(parsed) if !duplicate => out.rows.push(parsed),
+            Ok(_) => {}
+            Err(mut e) => out.errors.append(&mut e),
         }
     }
-    if valid.is_empty() && errors.is_empty() {
-        errors.push(RowError::new(first_row + 2, None, "文件中没有房屋数据", "The file has no units"));
+    if out.rows.is_empty() && out.errors.is_empty() {
+        out.errors.push(RowError::new(first_row + 2, None, "文件中没有房屋数据", "The file has no units"));
     }
-    if errors.is_empty() { Ok(valid) } else { Err(errors) }
+    out.errors.sort_by_key(|e| (e.row, e.column));
+    out
 }
 
 fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowError>> {
@@ -284,7 +309,7 @@ mod tests {
 
     #[test]
     fn the_template_reads_back_as_its_example_row() {
-        let rows = read(&template().unwrap()).unwrap();
+        let rows = read(&template().unwrap()).rows;
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].room.as_str(), rows[0].area_centi, rows[0].kind), ("101", 8955, UnitKind::Residential));
     }
@@ -292,8 +317,8 @@ mod tests {
     #[test]
     fn numbers_typed_as_numbers_or_text_read_the_same() {
         let data = vec![header(), vec!["1", "2", "301", "住宅", "120.5", "李四", "13900139000", ""]];
-        let as_text = read(&book(&data, false)).unwrap();
-        let as_numbers = read(&book(&data, true)).unwrap();
+        let as_text = read(&book(&data, false)).rows;
+        let as_numbers = read(&book(&data, true)).rows;
         assert_eq!(as_text, as_numbers);
         assert_eq!(as_text[0].area_centi, 12050);
         assert_eq!(as_text[0].owner_phone, "13900139000");
@@ -309,14 +334,14 @@ mod tests {
             vec!["1", "1", "101", "商业", "50", "王五", "13700137000", ""],
             vec!["1", "1", "103", "车位", "12.345", "赵六", "13600136000", "是"],
         ];
-        let errors = read(&book(&data, false)).unwrap_err();
+        let errors = read(&book(&data, false)).errors;
         let fields: Vec<String> = errors.iter().map(RowError::field).collect();
         assert_eq!(
             fields,
             [
-                "rows.4.owner_name",
                 "rows.4.kind",
                 "rows.4.area",
+                "rows.4.owner_name",
                 "rows.4.owner_phone",
                 "rows.4.developer_unsold",
                 "rows.5.room",
@@ -327,11 +352,24 @@ mod tests {
     }
 
     #[test]
+    fn a_repeat_of_an_invalid_row_is_reported_too() {
+        let data = vec![
+            header(),
+            vec!["1", "1", "101", "住宅", "-5", "张三", "13800138000", ""],
+            vec!["1", "1", "101", "住宅", "80", "张三", "13800138000", ""],
+        ];
+        let parsed = read(&book(&data, false));
+        let fields: Vec<String> = parsed.errors.iter().map(RowError::field).collect();
+        assert_eq!(fields, ["rows.2.area", "rows.3.room"]);
+        assert_eq!(parsed.keys.len(), 1, "the key of the invalid row is known for the roll check");
+    }
+
+    #[test]
     fn wrong_headers_and_non_xlsx_files_are_refused() {
-        let errors = read(&book(&[vec!["楼", "单元", "户"], vec!["1", "1", "101"]], false)).unwrap_err();
+        let errors = read(&book(&[vec!["楼", "单元", "户"], vec!["1", "1", "101"]], false)).errors;
         assert_eq!(errors.len(), 1);
         assert!(errors[0].zh.contains("表头不正确"));
-        assert!(read(b"not a spreadsheet").unwrap_err()[0].zh.contains(".xlsx"));
-        assert!(read(&book(&[header()], false)).unwrap_err()[0].zh.contains("没有房屋数据"));
+        assert!(read(b"not a spreadsheet").errors[0].zh.contains(".xlsx"));
+        assert!(read(&book(&[header()], false)).errors[0].zh.contains("没有房屋数据"));
     }
 }

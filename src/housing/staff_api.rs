@@ -10,7 +10,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{area, sheet, store, UnitKind};
+use super::{area, co_owners, sheet, store, UnitKind};
 use crate::{
     app::AppState,
     attachments::upload::StreamedUpload,
@@ -256,12 +256,8 @@ impl HousingStaffApi {
         scope.check_estate(&conn, id.0).await?;
         // One import per estate at a time, so "already imported" stays true until commit.
         conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&id.0]).await?;
-        let mut errors = match &parsed {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors.clone(),
-        };
-        let rows = parsed.unwrap_or_default();
-        errors.extend(store::already_imported(&conn, id.0, &rows).await?);
+        let sheet::Parsed { rows, mut errors, keys } = parsed;
+        errors.extend(store::already_imported(&conn, id.0, &keys).await?);
         if !errors.is_empty() {
             errors.sort_by_key(|e| (e.row, e.column));
             return Err(ApiError::validation(
@@ -385,28 +381,32 @@ impl HousingStaffApi {
             .await?
             .ok_or_else(unit_not_found)?;
         let estate_id: Uuid = unit.get(0);
-        for (field, attachment) in [("id_card_attachment_id", body.id_card_attachment_id), ("deed_attachment_id", body.deed_attachment_id)] {
-            let ok = conn
-                .query_opt(
-                    "SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'proof' AND uploader_kind = 'staff' AND estate_id IS NULL",
-                    &[&attachment],
-                )
-                .await?
-                .is_some();
-            if !ok {
-                issues.push(FieldIssue::new(field, "attachment.invalid", "请先上传证件图片（用途 proof），且每张图片只能使用一次", "upload a proof image first; each image is used once"));
-            }
-        }
         if body.id_card_attachment_id == body.deed_attachment_id {
             issues.push(FieldIssue::new("deed_attachment_id", "attachment.same", "身份证和房产证须为两张不同的图片", "two different images are needed"));
+        }
+        // The documents now belong to this estate: only its staff may read them.
+        let (_, staff_id) = principal.actor();
+        let staff_id = staff_id.ok_or_else(|| ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only"))?;
+        let docs = [body.id_card_attachment_id, body.deed_attachment_id];
+        if issues.is_empty() && !co_owners::bind_proofs(&conn, estate_id, &docs, "staff", staff_id).await? {
+            issues.push(FieldIssue::new(
+                "id_card_attachment_id",
+                "attachment.invalid",
+                "请先由您本人上传证件图片（用途 proof），且每张图片只能使用一次",
+                "upload the proof images yourself first; each image is used once",
+            ));
         }
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
-        // The documents now belong to this estate: only its staff may read them.
+        // Owners'-committee members who held nothing else in the estate leave the committee.
         conn.execute(
-            "UPDATE attachments SET estate_id = $1 WHERE id = ANY($2)",
-            &[&estate_id, &vec![body.id_card_attachment_id, body.deed_attachment_id]],
+            "UPDATE oc_members m SET revoked_at = now()
+              WHERE m.estate_id = $2 AND m.revoked_at IS NULL
+                AND m.owner_id IN (SELECT owner_id FROM unit_holders WHERE unit_id = $1 AND ended_at IS NULL)
+                AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id
+                                 WHERE h.owner_id = m.owner_id AND u.estate_id = $2 AND h.ended_at IS NULL AND h.unit_id <> $1)",
+            &[&id.0, &estate_id],
         )
         .await?;
         conn.execute(
@@ -425,7 +425,6 @@ impl HousingStaffApi {
         )
         .await?;
         let transfer_id = Uuid::new_v4();
-        let (_, staff_id) = principal.actor();
         let row = conn
             .query_one(
                 "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id)

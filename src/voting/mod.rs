@@ -3,6 +3,7 @@
 
 pub mod ledger;
 pub mod rules;
+pub mod service;
 pub mod tally;
 
 #[cfg(test)]

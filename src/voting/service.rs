@@ -1,0 +1,300 @@
+//! Matters in the database: opening (the roll snapshot), the ledger, and tallying through the
+//! pure engine. Handlers call these inside their `TenantConn` transaction.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    ledger::{self, Entry, EntryKind, PublishedLedger, PublishedUnit},
+    rules::RuleSet,
+    tally::{resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
+};
+use crate::{
+    error::{ApiError, ApiResult},
+    tenancy::conn::TenantConn,
+};
+
+/// What a matter stores besides its rule set: the engine settings and the channel rule.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct MatterSettings {
+    pub engine: Settings,
+    pub channel_rule: ChannelRule,
+}
+
+pub struct Matter {
+    pub id: Uuid,
+    pub estate_id: Uuid,
+    pub status: String,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub signature_required: bool,
+    pub rule_set: RuleSet,
+    pub settings: MatterSettings,
+    pub salt: String,
+}
+
+pub fn not_found() -> ApiError {
+    ApiError::not_found("matter.not_found", "议事事项不存在", "Matter not found")
+}
+
+fn parse_channel(s: &str) -> Channel {
+    match s {
+        "paper" => Channel::Paper,
+        "on_site" => Channel::OnSite,
+        _ => Channel::Online,
+    }
+}
+
+pub fn channel_str(c: Channel) -> &'static str {
+    match c {
+        Channel::Online => "online",
+        Channel::Paper => "paper",
+        Channel::OnSite => "on_site",
+    }
+}
+
+pub fn parse_choice(s: &str) -> Choice {
+    match s {
+        "agree" => Choice::Agree,
+        "disagree" => Choice::Disagree,
+        _ => Choice::Abstain,
+    }
+}
+
+pub fn choice_str(c: Choice) -> &'static str {
+    match c {
+        Choice::Agree => "agree",
+        Choice::Disagree => "disagree",
+        Choice::Abstain => "abstain",
+    }
+}
+
+fn class_of(kind: &str) -> UnitClass {
+    match kind {
+        "commercial" => UnitClass::Commercial,
+        "parking" => UnitClass::Parking,
+        "storage" => UnitClass::Storage,
+        _ => UnitClass::Residential,
+    }
+}
+
+fn class_str(c: UnitClass) -> &'static str {
+    match c {
+        UnitClass::Residential => "residential",
+        UnitClass::Commercial => "commercial",
+        UnitClass::Parking => "parking",
+        UnitClass::Storage => "storage",
+    }
+}
+
+/// Loads the matter; `lock` takes a share lock (casting) or an update lock (state changes).
+pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> {
+    let row = conn
+        .query_opt(
+            &format!(
+                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt
+                   FROM matters WHERE id = $1 {lock}"
+            ),
+            &[&id],
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    let rule_set: serde_json::Value = row.get(6);
+    let settings: serde_json::Value = row.get(7);
+    Ok(Matter {
+        id: row.get(0),
+        estate_id: row.get(1),
+        status: row.get(2),
+        opens_at: row.get(3),
+        closes_at: row.get(4),
+        signature_required: row.get(5),
+        rule_set: serde_json::from_value(rule_set).map_err(ApiError::internal)?,
+        settings: serde_json::from_value(settings).map_err(ApiError::internal)?,
+        salt: row.get(8),
+    })
+}
+
+/// Opens an approved matter whose voting window has begun: freezes the roll (VOTING-RULES §2)
+/// once, under the matter's row lock. Returns the matter as it now stands.
+pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
+    let m = load(conn, id, "").await?;
+    if m.status != "approved" || Utc::now() < m.opens_at {
+        return Ok(m);
+    }
+    let m = load(conn, id, "FOR UPDATE").await?;
+    if m.status != "approved" {
+        return Ok(m);
+    }
+    conn.execute(
+        "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key)
+         SELECT m.id, u.id, u.building || '-' || u.entrance || '-' || u.room, u.building, u.area_centi, u.kind,
+                CASE WHEN u.developer_unsold THEN 'developer'
+                     ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END
+           FROM matters m JOIN units u ON u.estate_id = m.estate_id
+          WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))",
+        &[&id],
+    )
+    .await?;
+    conn.execute("UPDATE matters SET status = 'open', updated_at = now() WHERE id = $1", &[&id]).await?;
+    tracing::info!(matter = %id, "voting opened; roll frozen");
+    load(conn, id, "").await
+}
+
+/// Appends a ledger entry for a ballot and returns its hash.
+pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind) -> ApiResult<Entry> {
+    let b = conn
+        .query_one(
+            "SELECT b.holder_key, b.channel, b.choice,
+                    (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                    (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                    -- A cast keeps its ballot's sequence number, so the ledger orders ballots exactly
+                    -- as the live tally does; voids and supersessions get their own.
+                    CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END, date_trunc('milliseconds', now())
+               FROM ballots b WHERE b.id = $1",
+            &[&ballot, &(kind == EntryKind::Cast)],
+        )
+        .await?;
+    let at: DateTime<Utc> = b.get(6);
+    let mut entry = Entry {
+        seq: b.get(5),
+        kind,
+        ballot_id: ballot.to_string(),
+        person_code: ledger::person_code(&m.salt, b.get(0)),
+        unit_codes: b.get::<_, Option<String>>(3).unwrap_or_default(),
+        area_centi: b.get(4),
+        channel: parse_channel(b.get(1)),
+        choice: parse_choice(b.get(2)),
+        at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        hash: String::new(),
+    };
+    entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
+    let kind_str = match kind {
+        EntryKind::Cast => "cast",
+        EntryKind::Void => "void",
+        EntryKind::Superseded => "superseded",
+    };
+    conn.execute(
+        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[&entry.seq, &m.id, &ballot, &kind_str, &entry.person_code, &entry.unit_codes, &entry.area_centi, &channel_str(entry.channel), &choice_str(entry.choice), &at, &entry.hash],
+    )
+    .await?;
+    Ok(entry)
+}
+
+/// After a new cast for `holder_key`, records which of that person's ballots the channel rule
+/// now sets aside (each only once).
+pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+    let rows = conn
+        .query(
+            "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
+                    (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
+                    EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded')
+               FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2",
+            &[&m.id, &holder_key],
+        )
+        .await?;
+    let casts: Vec<Cast> = rows
+        .iter()
+        .map(|r| Cast {
+            id: r.get::<_, Uuid>(0).to_string(),
+            holder: Holder::Owner(holder_key.to_string()),
+            channel: parse_channel(r.get(1)),
+            seq: r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX),
+            choice: parse_choice(r.get(2)),
+            voided: r.get(3),
+        })
+        .collect();
+    let already: Vec<String> = rows.iter().filter(|r| r.get::<_, bool>(5)).map(|r| r.get::<_, Uuid>(0).to_string()).collect();
+    for loser in resolve(&casts, m.settings.channel_rule).superseded {
+        if !already.contains(&loser.id) {
+            append(conn, m, Uuid::parse_str(&loser.id).map_err(ApiError::internal)?, EntryKind::Superseded).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The published ledger of a matter (roll, entries, root): no names, no phones.
+pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
+    let roll = conn
+        .query("SELECT unit_code, area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code", &[&m.id])
+        .await?
+        .iter()
+        .map(|r| PublishedUnit {
+            unit_code: r.get(0),
+            area_centi: r.get(1),
+            class: class_of(r.get(2)),
+            person_code: ledger::person_code(&m.salt, r.get(3)),
+        })
+        .collect();
+    let entries: Vec<Entry> = conn
+        .query(
+            "SELECT seq, kind, ballot_id, person_code, unit_codes, area_centi, channel, choice, at, hash
+               FROM ledger_entries WHERE matter_id = $1 ORDER BY seq",
+            &[&m.id],
+        )
+        .await?
+        .iter()
+        .map(|r| Entry {
+            seq: r.get(0),
+            kind: match r.get::<_, &str>(1) {
+                "void" => EntryKind::Void,
+                "superseded" => EntryKind::Superseded,
+                _ => EntryKind::Cast,
+            },
+            ballot_id: r.get::<_, Uuid>(2).to_string(),
+            person_code: r.get(3),
+            unit_codes: r.get(4),
+            area_centi: r.get(5),
+            channel: parse_channel(r.get(6)),
+            choice: parse_choice(r.get(7)),
+            at: r.get::<_, DateTime<Utc>>(8).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            hash: r.get(9),
+        })
+        .collect();
+    let root = ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
+    Ok(PublishedLedger {
+        matter_id: m.id.to_string(),
+        rule_set: m.rule_set.clone(),
+        settings: m.settings.engine,
+        channel_rule: m.settings.channel_rule,
+        roll,
+        entries,
+        root,
+    })
+}
+
+/// The live tally from the database (the ballots table, not the ledger).
+pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
+    let units: Vec<RollUnit> = conn
+        .query("SELECT unit_code, area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1", &[&m.id])
+        .await?
+        .iter()
+        .map(|r| RollUnit { unit: r.get(0), area_centi: r.get(1), class: class_of(r.get(2)), holder: holder(r.get(3)) })
+        .collect();
+    let casts: Vec<Cast> = conn
+        .query("SELECT id, holder_key, channel, seq, choice, voided_at IS NOT NULL FROM ballots WHERE matter_id = $1", &[&m.id])
+        .await?
+        .iter()
+        .map(|r| Cast {
+            id: r.get::<_, Uuid>(0).to_string(),
+            holder: holder(r.get(1)),
+            channel: parse_channel(r.get(2)),
+            seq: r.get(3),
+            choice: parse_choice(r.get(4)),
+            voided: r.get(5),
+        })
+        .collect();
+    let effective: Vec<_> = resolve(&casts, m.settings.channel_rule).effective.iter().map(Cast::ballot).collect();
+    tally(&snapshot(&units, &m.settings.engine), &m.rule_set, &effective, &m.settings.engine, &Default::default())
+        .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
+}
+
+fn holder(key: &str) -> Holder {
+    if key == "developer" { Holder::Developer } else { Holder::Owner(key.to_string()) }
+}
+
+pub fn unit_class_str(c: UnitClass) -> &'static str {
+    class_str(c)
+}
