@@ -11,6 +11,7 @@ use crate::{
     housing::{co_owners::CoOwnerApi, owner_api::HousingOwnerApi, staff_api::HousingStaffApi},
     platform::api::PlatformAuthApi,
     tenancy::api::TenantsApi,
+    voting::{api::MattersApi, ballots_api::BallotsApi},
 };
 
 #[derive(Tags)]
@@ -27,6 +28,8 @@ pub enum ApiTags {
     Verification,
     /// 附件 / Attachments
     Attachments,
+    /// 议事与表决 / Deliberation matters, ballots, tallies and the ballot ledger
+    Matters,
     /// 审计日志 / Audit log
     Audit,
     /// 平台 / Platform staff: tenants
@@ -38,6 +41,7 @@ pub enum ApiTags {
 pub type Apis = (
     (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
     (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
+    (MattersApi, BallotsApi),
 );
 
 const DESCRIPTION: &str = "社区芝麻官 API。\n\n\
@@ -50,6 +54,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
             (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
+            (MattersApi, BallotsApi),
         ),
         "Zhimaguan 社区芝麻官",
         env!("CARGO_PKG_VERSION"),

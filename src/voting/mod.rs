@@ -1,6 +1,8 @@
 //! Owners' decisions: the law (rule sets) and the pure engine that applies it. The matters,
 //! casting, ledger and HTTP API build on these (issue 4).
 
+pub mod api;
+pub mod ballots_api;
 pub mod ledger;
 pub mod rules;
 pub mod service;

@@ -70,6 +70,10 @@ impl TestApp {
     }
 
     pub async fn start_with(config: Config) -> Self {
+        // `RUST_LOG=warn cargo nextest run … --no-capture` shows the server's logs.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+        }
         let pool = db::connect(&config.database_url, config.database_pool_size).await.expect("database");
         migrate::migrate_platform(&pool).await.expect("platform migrations");
         let state = AppState::with_pool(config, pool).await.expect("app state");

@@ -1,0 +1,534 @@
+//! Deliberation matters (议事): create, review, list, read, extend, cancel, close.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi,
+};
+use uuid::Uuid;
+
+use super::{
+    rules::{ApprovalBase, Comparison, RuleSet, Threshold},
+    service::{self, MatterSettings},
+    tally::{ChannelRule, Settings},
+};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{principal::Principal, required, BearerAuth},
+    authz::jurisdiction::{estate_in_scope, Jurisdiction},
+    error::{ApiError, ApiResult, FieldIssue},
+    openapi::ApiTags,
+    paging::Paging,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Importance {
+    Normal,
+    Important,
+    Urgent,
+}
+
+#[derive(Object, Clone)]
+pub struct ThresholdInput {
+    pub num: i64,
+    pub den: i64,
+    /// `at_least` (以上, ≥) or `more_than` (过半数/超过, >).
+    pub comparison: String,
+}
+
+#[derive(Object)]
+pub struct CustomRules {
+    /// Omit for no separate participation test.
+    pub participation: Option<ThresholdInput>,
+    pub approval: ThresholdInput,
+    /// `participants` (Civil Code) or `all_in_scope` (pre-2021 law, order 165).
+    pub approval_base: String,
+}
+
+#[derive(Object)]
+pub struct MatterInput {
+    pub estate_id: Uuid,
+    /// 事项类型, from the estate's editable list (new names are added to it).
+    pub type_name: String,
+    pub title: String,
+    pub content: String,
+    pub importance: Importance,
+    /// Buildings whose units vote; omit for the whole estate.
+    pub scope_buildings: Option<Vec<String>>,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    #[oai(default)]
+    pub signature_required: bool,
+    /// Civil Code art. 278 item (1–9): presets the rule set.
+    pub law_item: u8,
+    /// Another named rule set (see `matter_rule_set_list`), or custom fractions…
+    pub rule_set_id: Option<String>,
+    pub custom_rules: Option<CustomRules>,
+    /// …with the reason, required whenever the preset is changed.
+    pub rule_change_reason: Option<String>,
+    /// Up to 5 uploaded `document` attachments.
+    #[oai(default)]
+    pub attachment_ids: Vec<Uuid>,
+}
+
+#[derive(Object)]
+pub struct RuleSetView {
+    pub id: String,
+    pub name: String,
+    pub participation: Option<String>,
+    pub approval: String,
+    pub approval_base: String,
+}
+
+#[derive(Object)]
+pub struct MatterView {
+    pub id: Uuid,
+    pub estate_id: Uuid,
+    pub type_name: String,
+    pub title: String,
+    pub content: String,
+    pub importance: Importance,
+    pub scope_buildings: Option<Vec<String>>,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub signature_required: bool,
+    pub law_item: i16,
+    pub rule_set: RuleSetView,
+    pub rule_change_reason: Option<String>,
+    pub attachment_ids: Vec<Uuid>,
+    /// pending_approval | rejected | approved | open | closed | cancelled
+    pub status: String,
+    pub review_reason: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+pub struct MatterPage {
+    pub items: Vec<MatterView>,
+    pub total: i64,
+}
+
+#[derive(Object)]
+pub struct ReasonInput {
+    pub reason: String,
+}
+
+#[derive(Object)]
+pub struct DeadlineInput {
+    pub closes_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    #[oai(status = 201)]
+    Created(Json<MatterView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    #[oai(status = 204)]
+    Deleted,
+}
+
+fn describe(t: &Threshold) -> String {
+    let op = if t.comparison == Comparison::AtLeast { "≥" } else { ">" };
+    format!("{op} {}/{}", t.num, t.den)
+}
+
+pub fn rule_view(r: &RuleSet) -> RuleSetView {
+    RuleSetView {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        participation: r.participation.as_ref().map(describe),
+        approval: describe(&r.approval),
+        approval_base: if r.approval_base == ApprovalBase::Participants { "participants".into() } else { "all_in_scope".into() },
+    }
+}
+
+fn threshold(input: &ThresholdInput) -> Option<Threshold> {
+    let comparison = match input.comparison.as_str() {
+        "at_least" => Comparison::AtLeast,
+        "more_than" => Comparison::MoreThan,
+        _ => return None,
+    };
+    Some(Threshold { num: input.num, den: input.den, comparison })
+}
+
+/// The rule set a matter will use: the preset of its item unless staff chose another.
+fn choose_rules(input: &MatterInput, issues: &mut Vec<FieldIssue>) -> Option<RuleSet> {
+    let preset = RuleSet::for_matter_item(input.law_item);
+    if preset.is_none() {
+        issues.push(FieldIssue::new("law_item", "matter.law_item", "事项类别须为民法典第二百七十八条第一至九项之一", "law_item must be 1–9"));
+    }
+    let chosen = match (&input.rule_set_id, &input.custom_rules) {
+        (Some(id), _) => RuleSet::by_id(id).or_else(|| {
+            issues.push(FieldIssue::new("rule_set_id", "matter.rule_set_unknown", "没有这个表决规则", "unknown rule set"));
+            None
+        }),
+        (None, Some(c)) => {
+            let base = match c.approval_base.as_str() {
+                "participants" => Some(ApprovalBase::Participants),
+                "all_in_scope" => Some(ApprovalBase::AllInScope),
+                _ => None,
+            };
+            let participation = c.participation.as_ref().map(threshold);
+            match (base, threshold(&c.approval), participation) {
+                (Some(base), Some(approval), None) => RuleSet::custom(None, approval, base),
+                (Some(base), Some(approval), Some(Some(p))) => RuleSet::custom(Some(p), approval, base),
+                _ => None,
+            }
+            .or_else(|| {
+                issues.push(FieldIssue::new("custom_rules", "matter.rules_invalid", "自定义规则须为 0 到 1 之间的分数", "fractions must lie in (0, 1]"));
+                None
+            })
+        }
+        (None, None) => preset.clone(),
+    }?;
+    if Some(&chosen) != preset.as_ref() && input.rule_change_reason.as_deref().unwrap_or("").trim().is_empty() {
+        issues.push(FieldIssue::new("rule_change_reason", "required", "修改表决规则须填写原因", "give the reason for changing the rules"));
+    }
+    Some(chosen)
+}
+
+const SELECT: &str = "SELECT id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at,
+                             signature_required, law_item, rule_set, rule_change_reason, attachment_ids, status,
+                             review_reason, cancel_reason, created_at
+                        FROM matters m";
+
+fn view(r: &tokio_postgres::Row) -> MatterView {
+    let rules: RuleSet = serde_json::from_value(r.get(11)).unwrap_or_else(|_| RuleSet::civil_code_ordinary());
+    MatterView {
+        id: r.get(0),
+        estate_id: r.get(1),
+        type_name: r.get(2),
+        title: r.get(3),
+        content: r.get(4),
+        importance: match r.get::<_, &str>(5) {
+            "important" => Importance::Important,
+            "urgent" => Importance::Urgent,
+            _ => Importance::Normal,
+        },
+        scope_buildings: r.get(6),
+        opens_at: r.get(7),
+        closes_at: r.get(8),
+        signature_required: r.get(9),
+        law_item: r.get(10),
+        rule_set: rule_view(&rules),
+        rule_change_reason: r.get(12),
+        attachment_ids: r.get(13),
+        status: r.get(14),
+        review_reason: r.get(15),
+        cancel_reason: r.get(16),
+        created_at: r.get(17),
+    }
+}
+
+pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {
+    conn.query_opt(&format!("{SELECT} WHERE id = $1"), &[&id]).await?.as_ref().map(view).ok_or_else(service::not_found)
+}
+
+/// Staff of the estate's jurisdiction, or an owners'-committee member of that estate.
+async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> ApiResult<()> {
+    match principal {
+        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await,
+        Principal::Owner { id } => conn
+            .query_opt("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND revoked_at IS NULL", &[&estate, id])
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only this estate's committee members may")),
+        _ => Err(ApiError::forbidden("authz.forbidden", "无权操作", "Forbidden")),
+    }
+}
+
+/// Locks the matter and checks the caller is staff with the estate in their jurisdiction.
+async fn staff_matter(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> {
+    let scope = Jurisdiction::of(principal)?;
+    let row = conn
+        .query_opt(
+            &format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND {} FOR UPDATE OF m", estate_in_scope(1)),
+            &[&scope.rc_id, &id],
+        )
+        .await?
+        .ok_or_else(service::not_found)?;
+    Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+}
+
+fn wrong_state(zh: &str, en: &str) -> ApiError {
+    ApiError::conflict("matter.wrong_state", zh.to_string(), en.to_string())
+}
+
+pub struct MattersApi;
+
+#[OpenApi(tag = "ApiTags::Matters")]
+impl MattersApi {
+    /// 表决规则 / The named rule sets.
+    #[oai(path = "/api/matters/rule-sets", method = "get", operation_id = "matter_rule_set_list")]
+    async fn rule_sets(&self, _auth: BearerAuth) -> ApiResult<Json<Vec<RuleSetView>>> {
+        Ok(Json(RuleSet::presets().iter().map(rule_view).collect()))
+    }
+
+    /// 发起议事 / Create a matter (staff, or owners'-committee members of the estate).
+    #[oai(path = "/api/matters", method = "post", operation_id = "matter_create")]
+    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: Json<MatterInput>, _auth: BearerAuth) -> ApiResult<Created> {
+        let mut issues = Vec::new();
+        required(&mut issues, "title", &body.title);
+        required(&mut issues, "type_name", &body.type_name);
+        if body.closes_at <= body.opens_at {
+            issues.push(FieldIssue::new("closes_at", "matter.window", "截止时间须晚于开始时间", "closes_at must follow opens_at"));
+        }
+        if body.attachment_ids.len() > 5 {
+            issues.push(FieldIssue::new("attachment_ids", "matter.attachments", "附件最多 5 个", "at most 5 attachments"));
+        }
+        let rules = choose_rules(&body, &mut issues);
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        may_manage(&conn, &principal, body.estate_id).await?;
+        let estate = conn
+            .query_one("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1", &[&body.estate_id])
+            .await?;
+        if !body.attachment_ids.is_empty() {
+            let n: i64 = conn.query_one("SELECT count(*) FROM attachments WHERE id = ANY($1) AND purpose = 'document'", &[&body.attachment_ids]).await?.get(0);
+            if n as usize != body.attachment_ids.len() {
+                issues.push(FieldIssue::new("attachment_ids", "attachment.invalid", "附件须先上传（用途 document）", "upload the documents first"));
+            }
+        }
+        let Some(rules) = rules.filter(|_| issues.is_empty()) else {
+            return Err(ApiError::validation(issues));
+        };
+        let settings = MatterSettings {
+            engine: Settings { parking_counts: estate.get(0), storage_counts: estate.get(1), ..Settings::defaults() },
+            channel_rule: ChannelRule::OnlineWins,
+        };
+        // Committee-initiated matters wait for the street or residents' committee where the
+        // estate requires it; staff-initiated ones are approved by their creation.
+        let status = if estate.get::<_, bool>(2) && matches!(*principal, Principal::Owner { .. }) { "pending_approval" } else { "approved" };
+        let (kind, creator) = principal.actor();
+        let id = Uuid::new_v4();
+        let salt = Uuid::new_v4().simple().to_string();
+        let importance = match body.importance {
+            Importance::Normal => "normal",
+            Importance::Important => "important",
+            Importance::Urgent => "urgent",
+        };
+        conn.execute("INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&body.estate_id, &body.type_name.trim()]).await?;
+        conn.execute(
+            "INSERT INTO matters (id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at, signature_required,
+                                  law_item, rule_set, rule_change_reason, settings, ledger_salt, attachment_ids, status, created_by_kind, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            &[
+                &id,
+                &body.estate_id,
+                &body.type_name.trim(),
+                &body.title.trim(),
+                &body.content,
+                &importance,
+                &body.scope_buildings,
+                &body.opens_at,
+                &body.closes_at,
+                &body.signature_required,
+                &(body.law_item as i16),
+                &serde_json::to_value(&rules).map_err(ApiError::internal)?,
+                &body.rule_change_reason,
+                &serde_json::to_value(settings).map_err(ApiError::internal)?,
+                &salt,
+                &body.attachment_ids,
+                &status,
+                &kind,
+                &creator,
+            ],
+        )
+        .await?;
+        audit::record(&conn, &principal, "matter", &id.to_string()).await?;
+        let v = one(&conn, id).await?;
+        conn.commit().await?;
+        Ok(Created::Created(Json(v)))
+    }
+
+    /// 议事列表 / Matters in my jurisdiction.
+    #[oai(path = "/api/matters", method = "get", operation_id = "matter_list")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        estate_id: Query<Option<Uuid>>,
+        status: Query<Option<String>>,
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterPage>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        let filter = format!(
+            "JOIN estates e ON e.id = m.estate_id WHERE {} AND ($2::uuid IS NULL OR m.estate_id = $2) AND ($3::text IS NULL OR m.status = $3)",
+            estate_in_scope(1)
+        );
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let total: i64 = conn.query_one(&format!("SELECT count(*) FROM matters m {filter}"), &[&scope.rc_id, &estate_id.0, &status.0]).await?.get(0);
+        let rows = conn
+            .query(
+                &format!("{} {filter} ORDER BY m.created_at DESC LIMIT $4 OFFSET $5", SELECT.replace("id, estate_id", "m.id, m.estate_id").replace("created_at\n", "m.created_at\n")),
+                &[&scope.rc_id, &estate_id.0, &status.0, &paging.limit(), &paging.offset()],
+            )
+            .await?;
+        conn.commit().await?;
+        Ok(Json(MatterPage { items: rows.iter().map(view).collect(), total }))
+    }
+
+    /// 我的议事 / Matters owners of my estates can see (approved and later).
+    #[oai(path = "/api/me/matters", method = "get", operation_id = "my_matter_list")]
+    async fn mine(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<MatterView>>> {
+        let Principal::Owner { id: owner } = *principal else {
+            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以查看", "Owners only"));
+        };
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let rows = conn
+            .query(
+                &format!(
+                    "{SELECT} WHERE status IN ('approved', 'open', 'closed', 'cancelled') AND estate_id IN (
+                        SELECT u.estate_id FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND h.ended_at IS NULL)
+                     ORDER BY created_at DESC"
+                ),
+                &[&owner],
+            )
+            .await?;
+        conn.commit().await?;
+        Ok(Json(rows.iter().map(view).collect()))
+    }
+
+    /// 议事详情 / One matter (staff of its jurisdiction, or owners of its estate once visible).
+    #[oai(path = "/api/matters/:id", method = "get", operation_id = "matter_get")]
+    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        service::open_if_due(&conn, id.0).await?;
+        let v = one(&conn, id.0).await?;
+        visible_to(&conn, &principal, v.estate_id, &v.status).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 审核通过 / Approve a committee's matter so owners see it.
+    #[oai(path = "/api/matters/:id/approve", method = "post", operation_id = "matter_approve")]
+    async fn approve(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+        review(&state, &tenant, &principal, id.0, "approved", None).await
+    }
+
+    /// 审核驳回 / Reject a committee's matter with a reason.
+    #[oai(path = "/api/matters/:id/reject", method = "post", operation_id = "matter_reject")]
+    async fn reject(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReasonInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+        review(&state, &tenant, &principal, id.0, "rejected", Some(&body.reason)).await
+    }
+
+    /// 修改截止时间 / Extend the deadline (logged).
+    #[oai(path = "/api/matters/:id/deadline", method = "post", operation_id = "matter_deadline_extend")]
+    async fn deadline(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<DeadlineInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
+        if matches!(status.as_str(), "closed" | "cancelled" | "rejected") {
+            return Err(wrong_state("事项已结束，不能修改截止时间", "The matter has ended"));
+        }
+        if body.closes_at <= closes || body.closes_at <= Utc::now() {
+            return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later"));
+        }
+        let (_, staff) = principal.actor();
+        conn.execute("INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)", &[&id.0, &closes, &body.closes_at, &staff]).await?;
+        conn.execute("UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1", &[&id.0, &body.closes_at]).await?;
+        audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
+        let v = one(&conn, id.0).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 删除 / Delete a matter before voting opens.
+    #[oai(path = "/api/matters/:id", method = "delete", operation_id = "matter_delete")]
+    async fn delete(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Deleted> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let (_, status, opens, _) = staff_matter(&conn, &principal, id.0).await?;
+        if !matches!(status.as_str(), "pending_approval" | "rejected" | "approved") || Utc::now() >= opens {
+            return Err(wrong_state("投票已开始，不能删除，只能撤销并说明原因", "Voting has opened: cancel it with a reason instead"));
+        }
+        conn.execute("DELETE FROM matters WHERE id = $1", &[&id.0]).await?;
+        audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
+        conn.commit().await?;
+        Ok(Deleted::Deleted)
+    }
+
+    /// 撤销 / Cancel an opened matter with a reason (kept, with its ballots).
+    #[oai(path = "/api/matters/:id/cancel", method = "post", operation_id = "matter_cancel")]
+    async fn cancel(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReasonInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+        if body.reason.trim().is_empty() {
+            return Err(ApiError::field("reason", "required", "请填写撤销原因", "A reason is required"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let (_, status, _, _) = staff_matter(&conn, &principal, id.0).await?;
+        if matches!(status.as_str(), "closed" | "cancelled") {
+            return Err(wrong_state("事项已结束", "The matter has ended"));
+        }
+        conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&id.0, &body.reason.trim()]).await?;
+        audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
+        let v = one(&conn, id.0).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 结束表决 / Close after the deadline: the result is computed and kept.
+    #[oai(path = "/api/matters/:id/close", method = "post", operation_id = "matter_close")]
+    async fn close(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        service::open_if_due(&conn, id.0).await?;
+        let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
+        if status != "open" || Utc::now() < closes {
+            return Err(wrong_state("只有已到截止时间的表决才能结束", "Only an open matter past its deadline can be closed"));
+        }
+        let m = service::load(&conn, id.0, "").await?;
+        let tally = service::live_tally(&conn, &m).await?;
+        let root = service::published(&conn, &m).await?.root;
+        let result = serde_json::json!({"tally": tally, "ledger_root": root});
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, updated_at = now() WHERE id = $1", &[&id.0, &result]).await?;
+        audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
+        let v = one(&conn, id.0).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+}
+
+async fn review(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid, to: &str, reason: Option<&str>) -> ApiResult<Json<MatterView>> {
+    if reason.is_some_and(|r| r.trim().is_empty()) {
+        return Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required"));
+    }
+    let conn = TenantConn::begin(&state.pool, tenant).await?;
+    let (_, status, _, _) = staff_matter(&conn, principal, id).await?;
+    if status != "pending_approval" {
+        return Err(wrong_state("该事项不在待审核状态", "The matter is not awaiting approval"));
+    }
+    conn.execute("UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1", &[&id, &to, &reason.map(str::trim)]).await?;
+    audit::record(&conn, principal, "matter", &id.to_string()).await?;
+    let v = one(&conn, id).await?;
+    conn.commit().await?;
+    Ok(Json(v))
+}
+
+/// Staff of the jurisdiction see every matter; owners see approved (or later) matters of the
+/// estates they hold a unit in.
+pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, status: &str) -> ApiResult<()> {
+    match principal {
+        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await.map_err(|_| service::not_found()),
+        Principal::Owner { id } => {
+            let holds = conn
+                .query_opt(
+                    "SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL",
+                    &[id, &estate],
+                )
+                .await?
+                .is_some();
+            let member = conn.query_opt("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND revoked_at IS NULL", &[&estate, id]).await?.is_some();
+            if (holds && !matches!(status, "pending_approval" | "rejected")) || member { Ok(()) } else { Err(service::not_found()) }
+        }
+        _ => Err(service::not_found()),
+    }
+}

@@ -1,0 +1,449 @@
+//! Ballots: cast online (owners), entered from paper (staff), voided; the live tally, the
+//! units yet to vote, and the public, verifiable ledger.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    api::visible_to,
+    ledger::{self, EntryKind},
+    service::{self, choice_str, Matter},
+    tally::{Check, Choice, Counts, Tally},
+};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{principal::Principal, BearerAuth},
+    authz::jurisdiction::Jurisdiction,
+    error::{ApiError, ApiResult},
+    housing::area,
+    openapi::ApiTags,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ChoiceInput {
+    /// 同意
+    Agree,
+    /// 反对
+    Disagree,
+    /// 弃权
+    Abstain,
+}
+
+impl From<ChoiceInput> for Choice {
+    fn from(c: ChoiceInput) -> Self {
+        match c {
+            ChoiceInput::Agree => Choice::Agree,
+            ChoiceInput::Disagree => Choice::Disagree,
+            ChoiceInput::Abstain => Choice::Abstain,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct CastInput {
+    pub choice: ChoiceInput,
+    /// An uploaded `signature` image, where the matter requires a signature.
+    pub signature_attachment_id: Option<Uuid>,
+    /// Client-chosen key: retrying with it returns the same receipt instead of a second ballot.
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaperChannel {
+    Paper,
+    OnSite,
+}
+
+#[derive(Object)]
+pub struct PaperInput {
+    /// Any unit of the voter (the ballot carries all the voter's units).
+    pub unit_id: Uuid,
+    pub choice: ChoiceInput,
+    pub channel: PaperChannel,
+    /// The scanned paper ballot (an uploaded `document` or image).
+    pub scan_attachment_id: Uuid,
+}
+
+#[derive(Object)]
+pub struct VoidInput {
+    pub reason: String,
+}
+
+#[derive(Object)]
+pub struct Receipt {
+    pub ballot_id: Uuid,
+    pub matter_id: Uuid,
+    /// The ledger entry that records this ballot: find it in the published ledger.
+    pub ledger_seq: i64,
+    pub entry_hash: String,
+    pub unit_codes: String,
+    /// m², exact.
+    pub area: String,
+    pub choice: ChoiceInput,
+    pub cast_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum Cast {
+    #[oai(status = 201)]
+    Created(Json<Receipt>),
+    /// The same idempotency key again: the original receipt.
+    #[oai(status = 200)]
+    Repeated(Json<Receipt>),
+}
+
+#[derive(Object)]
+pub struct CountsView {
+    pub heads: i64,
+    /// m², exact.
+    pub area: String,
+}
+
+#[derive(Object)]
+pub struct CheckView {
+    pub passed: bool,
+    pub value: CountsView,
+    pub base: CountsView,
+    pub required: CountsView,
+    /// More persons needed (for approval: more agreeing voters); absent when unreachable.
+    pub shortfall_heads: Option<i64>,
+    pub shortfall_area: Option<String>,
+}
+
+#[derive(Object)]
+pub struct TallyView {
+    pub rule_set: String,
+    pub totals: CountsView,
+    pub participants: CountsView,
+    pub agree: CountsView,
+    pub disagree: CountsView,
+    pub abstain: CountsView,
+    pub invalid: CountsView,
+    pub participation: Option<CheckView>,
+    pub approval: CheckView,
+    pub passed: bool,
+    pub status: String,
+}
+
+#[derive(Object)]
+pub struct BuildingToVisit {
+    pub building: String,
+    /// Units whose owner has not voted (for door-to-door visits).
+    pub unit_codes: Vec<String>,
+}
+
+#[derive(Object)]
+pub struct LedgerVerification {
+    pub altered_entries: Vec<i64>,
+    pub root_matches: bool,
+    pub recomputed_root: String,
+    /// The tally recomputed from the published ledger alone equals the live tally.
+    pub tally_matches: bool,
+    pub recomputed: Option<TallyView>,
+}
+
+fn counts(c: Counts) -> CountsView {
+    CountsView { heads: c.heads, area: area::format(c.area_centi) }
+}
+
+fn check(c: &Check) -> CheckView {
+    CheckView {
+        passed: c.passed,
+        value: counts(c.value),
+        base: counts(c.base),
+        required: counts(c.required),
+        shortfall_heads: c.shortfall_heads,
+        shortfall_area: c.shortfall_area_centi.map(area::format),
+    }
+}
+
+fn tally_view(t: &Tally, status: &str) -> TallyView {
+    TallyView {
+        rule_set: t.rule_set.clone(),
+        totals: counts(t.totals),
+        participants: counts(t.participants),
+        agree: counts(t.agree),
+        disagree: counts(t.disagree),
+        abstain: counts(t.abstain),
+        invalid: counts(t.invalid),
+        participation: t.participation.as_ref().map(check),
+        approval: check(&t.approval),
+        passed: t.passed,
+        status: status.to_string(),
+    }
+}
+
+fn choice_input(s: &str) -> ChoiceInput {
+    match s {
+        "agree" => ChoiceInput::Agree,
+        "disagree" => ChoiceInput::Disagree,
+        _ => ChoiceInput::Abstain,
+    }
+}
+
+async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receipt> {
+    let r = conn
+        .query_one(
+            "SELECT b.id, b.matter_id, l.seq, l.hash, l.unit_codes, l.area_centi, b.choice, b.cast_at
+               FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' WHERE b.id = $1",
+            &[&ballot],
+        )
+        .await?;
+    Ok(Receipt {
+        ballot_id: r.get(0),
+        matter_id: r.get(1),
+        ledger_seq: r.get(2),
+        entry_hash: r.get(3),
+        unit_codes: r.get(4),
+        area: area::format(r.get(5)),
+        choice: choice_input(r.get(6)),
+        cast_at: r.get(7),
+    })
+}
+
+fn not_open() -> ApiError {
+    ApiError::conflict("ballot.not_open", "当前不在投票时间内", "Voting is not open")
+}
+
+/// The matter, opened if due, share-locked so it cannot close or be cancelled mid-cast.
+async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
+    service::open_if_due(conn, id).await?;
+    let m = service::load(conn, id, "FOR SHARE").await?;
+    let now = Utc::now();
+    if m.status != "open" || now < m.opens_at || now >= m.closes_at {
+        return Err(not_open());
+    }
+    Ok(m)
+}
+
+async fn insert_ballot(
+    conn: &TenantConn,
+    m: &Matter,
+    holder_key: &str,
+    channel: &str,
+    choice: Choice,
+    voter: Option<Uuid>,
+    entered_by: Option<Uuid>,
+    signature: Option<Uuid>,
+    scan: Option<Uuid>,
+    idempotency_key: Option<&str>,
+) -> ApiResult<Uuid> {
+    let id = Uuid::new_v4();
+    conn.execute(
+        "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key)
+         VALUES ($1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[&id, &m.id, &holder_key, &channel, &choice_str(choice), &voter, &entered_by, &signature, &scan, &idempotency_key],
+    )
+    .await?;
+    service::append(conn, m, id, EntryKind::Cast).await?;
+    service::mark_superseded(conn, m, holder_key).await?;
+    Ok(id)
+}
+
+pub struct BallotsApi;
+
+#[OpenApi(tag = "ApiTags::Matters")]
+impl BallotsApi {
+    /// 投票 / Cast my ballot: one per person per matter, carrying all my units in scope.
+    #[oai(path = "/api/matters/:id/ballots", method = "post", operation_id = "ballot_cast")]
+    async fn cast(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<CastInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+        let Principal::Owner { id: owner } = *principal else {
+            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以投票", "Owners only"));
+        };
+        let owner: Uuid = *owner;
+        let key = body.idempotency_key.trim();
+        if key.is_empty() || key.len() > 100 {
+            return Err(ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = open_matter(&conn, id.0).await?;
+        // One voter at a time per matter and owner: a retry waits for the first attempt.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&m.id, &owner]).await?;
+        if let Some(row) = conn.query_opt("SELECT id, voter_owner_id FROM ballots WHERE matter_id = $1 AND idempotency_key = $2", &[&m.id, &key]).await? {
+            if row.get::<_, Option<Uuid>>(1) == Some(owner) {
+                let r = receipt(&conn, row.get(0)).await?;
+                conn.commit().await?;
+                return Ok(Cast::Repeated(Json(r)));
+            }
+            return Err(ApiError::conflict("ballot.key_reused", "请求标识已被使用", "This idempotency key was used by someone else"));
+        }
+        // The persons (holder keys) of the units I hold now, within the frozen roll.
+        let holders: Vec<String> = conn
+            .query(
+                "SELECT DISTINCT r.holder_key FROM matter_roll r JOIN unit_holders h ON h.unit_id = r.unit_id
+                  WHERE r.matter_id = $1 AND h.owner_id = $2 AND h.ended_at IS NULL",
+                &[&m.id, &owner],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let [holder] = holders.as_slice() else {
+            return Err(if holders.is_empty() {
+                ApiError::forbidden("ballot.not_a_voter", "您在本次表决范围内没有已认证的房屋", "You hold no verified unit in this vote's scope")
+            } else {
+                ApiError::conflict("ballot.several_persons", "您名下的房屋登记在不同业主名下，请联系居委会现场投票", "Your units belong to different registered owners; vote in person")
+            });
+        };
+        let voted = conn
+            .query_opt(
+                "SELECT o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key)
+                   FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
+                  WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.channel = 'online'",
+                &[&m.id, holder],
+            )
+            .await?;
+        if let Some(v) = voted {
+            let who: Option<String> = v.get(0);
+            let units: Option<String> = v.get(1);
+            return Err(ApiError::conflict(
+                "ballot.already_cast",
+                format!("房屋 {} 已由{}投票，每套房屋只能投一票", units.unwrap_or_default(), who.map(|n| format!(" {n} ")).unwrap_or_else(|| "他人".into())),
+                "This unit has already voted",
+            ));
+        }
+        if m.signature_required {
+            let ok = match body.signature_attachment_id {
+                Some(sig) => conn
+                    .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &owner])
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            if !ok {
+                return Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "本次表决需要手写签名，请先上传签名图片", "A signature image is required"));
+            }
+        }
+        let ballot = insert_ballot(&conn, &m, holder, "online", body.choice.into(), Some(owner), None, body.signature_attachment_id, None, Some(key)).await?;
+        let r = receipt(&conn, ballot).await?;
+        conn.commit().await?;
+        Ok(Cast::Created(Json(r)))
+    }
+
+    /// 录入纸质票 / Enter a paper or on-site ballot with its scan (the channel rule decides).
+    #[oai(path = "/api/matters/:id/paper-ballots", method = "post", operation_id = "ballot_enter_paper")]
+    async fn paper(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PaperInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = open_matter(&conn, id.0).await?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        let holder: String = conn
+            .query_opt("SELECT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = $2", &[&m.id, &body.unit_id])
+            .await?
+            .ok_or_else(|| ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次表决范围内", "The unit is not in this vote's scope"))?
+            .get(0);
+        let scan_ok = conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.scan_attachment_id]).await?.is_some();
+        if !scan_ok {
+            return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
+        }
+        let channel = if body.channel == PaperChannel::Paper { "paper" } else { "on_site" };
+        let (_, staff) = principal.actor();
+        let ballot = insert_ballot(&conn, &m, &holder, channel, body.choice.into(), None, staff, None, Some(body.scan_attachment_id), None)
+            .await
+            .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
+        audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;
+        let r = receipt(&conn, ballot).await?;
+        conn.commit().await?;
+        Ok(Cast::Created(Json(r)))
+    }
+
+    /// 作废选票 / Void a ballot with a reason (kept, counted as invalid).
+    #[oai(path = "/api/ballots/:id/void", method = "post", operation_id = "ballot_void")]
+    async fn void(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<VoidInput>, _auth: BearerAuth) -> ApiResult<Json<Receipt>> {
+        let scope = Jurisdiction::of(&principal)?;
+        if body.reason.trim().is_empty() {
+            return Err(ApiError::field("reason", "required", "请填写作废原因", "A reason is required"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let matter: Uuid = conn
+            .query_opt("SELECT matter_id FROM ballots WHERE id = $1", &[&id.0])
+            .await?
+            .ok_or_else(|| ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found"))?
+            .get(0);
+        let m = open_matter(&conn, matter).await?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found"))?;
+        let n = conn
+            .execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()])
+            .await?;
+        if n == 0 {
+            return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "Already voided"));
+        }
+        service::append(&conn, &m, id.0, EntryKind::Void).await?;
+        audit::record(&conn, &principal, "ballot", &id.0.to_string()).await?;
+        let r = receipt(&conn, id.0).await?;
+        conn.commit().await?;
+        Ok(Json(r))
+    }
+
+    /// 实时统计 / Live tally (after close: the result).
+    #[oai(path = "/api/matters/:id/tally", method = "get", operation_id = "matter_tally")]
+    async fn tally(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<TallyView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = service::open_if_due(&conn, id.0).await?;
+        visible_to(&conn, &principal, m.estate_id, &m.status).await?;
+        let t = service::live_tally(&conn, &m).await?;
+        conn.commit().await?;
+        Ok(Json(tally_view(&t, &m.status)))
+    }
+
+    /// 未投票房屋 / Units not yet voted, by building (staff, for door-to-door visits).
+    #[oai(path = "/api/matters/:id/not-voted", method = "get", operation_id = "matter_not_voted")]
+    async fn not_voted(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<BuildingToVisit>>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = service::open_if_due(&conn, id.0).await?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        let rows = conn
+            .query(
+                "SELECT r.building, array_agg(r.unit_code ORDER BY length(r.unit_code), r.unit_code) FROM matter_roll r
+                  WHERE r.matter_id = $1 AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = r.matter_id AND b.holder_key = r.holder_key)
+                  GROUP BY r.building ORDER BY length(r.building), r.building",
+                &[&m.id],
+            )
+            .await?;
+        conn.commit().await?;
+        Ok(Json(rows.iter().map(|r| BuildingToVisit { building: r.get(0), unit_codes: r.get(1) }).collect()))
+    }
+
+    /// 公开账本 / The published ledger: roll (unit, area), entries (unit, area, choice,
+    /// hashes) and the Merkle root. No names or phones.
+    #[oai(path = "/api/matters/:id/ledger", method = "get", operation_id = "matter_ledger")]
+    async fn ledger(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<serde_json::Value>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = service::open_if_due(&conn, id.0).await?;
+        visible_to(&conn, &principal, m.estate_id, &m.status).await?;
+        let published = service::published(&conn, &m).await?;
+        conn.commit().await?;
+        Ok(Json(serde_json::to_value(published).map_err(ApiError::internal)?))
+    }
+
+    /// 验证账本 / Recompute every hash, the root and the tally from the published ledger alone.
+    #[oai(path = "/api/matters/:id/ledger/verification", method = "get", operation_id = "matter_ledger_verify")]
+    async fn verify(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<LedgerVerification>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = service::open_if_due(&conn, id.0).await?;
+        visible_to(&conn, &principal, m.estate_id, &m.status).await?;
+        let published = service::published(&conn, &m).await?;
+        let live = service::live_tally(&conn, &m).await?;
+        conn.commit().await?;
+        let v = ledger::verify(&published);
+        Ok(Json(LedgerVerification {
+            tally_matches: v.tally.as_ref().is_some_and(|t| same_result(t, &live)),
+            altered_entries: v.altered_entries,
+            root_matches: v.root_matches,
+            recomputed_root: v.recomputed_root,
+            recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status)),
+        }))
+    }
+}
+
+/// The ledger groups persons by pseudonymous codes, so compare the figures, not the keys.
+fn same_result(a: &Tally, b: &Tally) -> bool {
+    (a.totals, a.participants, a.agree, a.disagree, a.abstain, a.invalid, a.passed) == (b.totals, b.participants, b.agree, b.disagree, b.abstain, b.invalid, b.passed)
+}

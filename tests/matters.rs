@@ -1,0 +1,279 @@
+//! Deliberation matters end to end: creation and review, the frozen roll, online and paper
+//! ballots, one ballot per person, idempotent retries, the live tally and the ledger.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{phone, TestApp, TestTenant};
+use reqwest::{multipart, Method};
+use rust_xlsxwriter::Workbook;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
+
+struct Estate {
+    app: TestApp,
+    t: TestTenant,
+    id: Uuid,
+    /// (unit id, registered name, registered phone)
+    units: Vec<(Uuid, String, String)>,
+}
+
+impl Estate {
+    /// An estate of `n` units of 90.00 m², one registered owner each.
+    async fn new(n: usize, needs_approval: bool) -> Self {
+        let app = TestApp::start().await;
+        let t = app.tenant().await;
+        let slug = Some(t.tenant.slug.as_str());
+        let (_, rc) = app.call(POST, "/api/residents-committees", slug, Some(&t.admin_token), Some(json!({"name": "议事居委会"}))).await;
+        let (_, e) = app
+            .call(POST, "/api/estates", slug, Some(&t.admin_token), Some(json!({"rc_id": rc["id"], "name": "议事花园", "co_owner_verification": true, "deliberation_needs_approval": needs_approval})))
+            .await;
+        let id = Uuid::parse_str(e["id"].as_str().unwrap()).unwrap();
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        let mut rows = Vec::new();
+        for i in 0..n {
+            let (name, ph) = (format!("业主{i}"), phone());
+            for (c, v) in ["1", "1", &format!("{}", 101 + i), "住宅", "90", &name, &ph, "否"].iter().enumerate() {
+                ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
+            }
+            rows.push((name, ph));
+        }
+        let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
+        let resp = app.request(POST, &format!("/api/estates/{id}/units/import"), slug, Some(&t.admin_token)).multipart(form).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let (_, units) = app.call(GET, "/api/units?page_size=100", slug, Some(&t.admin_token), None).await;
+        let units = rows
+            .into_iter()
+            .map(|(name, ph)| {
+                let u = units["items"].as_array().unwrap().iter().find(|u| u["owner_name"] == name.as_str()).unwrap();
+                (Uuid::parse_str(u["id"].as_str().unwrap()).unwrap(), name, ph)
+            })
+            .collect();
+        Estate { app, t, id, units }
+    }
+
+    fn slug(&self) -> Option<&str> {
+        Some(self.t.tenant.slug.as_str())
+    }
+
+    /// Registers and verifies the registered owner of unit `i`.
+    async fn owner(&self, i: usize) -> String {
+        let (unit, name, registered) = &self.units[i];
+        let slug = self.slug();
+        let own_phone = phone();
+        let (s, _) = self.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own_phone, "purpose": "register"}))).await;
+        assert_eq!(s, 202);
+        let code = self.app.last_code(&self.t.tenant, &own_phone).await;
+        let (_, b) = self
+            .app
+            .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": name, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
+            .await;
+        let token = b["token"].as_str().unwrap().to_string();
+        let (s, _) = self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&token), None).await;
+        assert_eq!(s, 202);
+        let code = self.app.last_code(&self.t.tenant, registered).await;
+        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&token), Some(json!({"sms_code": code}))).await;
+        assert_eq!(s, 201, "{b}");
+        token
+    }
+
+    /// A matter whose voting window is open now.
+    async fn matter(&self, token: &str, law_item: u8) -> (u16, Value) {
+        let body = json!({
+            "estate_id": self.id, "type_name": "公共收益", "title": "是否更换电梯", "content": "详见附件", "importance": "important",
+            "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": law_item
+        });
+        self.app.call(POST, "/api/matters", self.slug(), Some(token), Some(body)).await
+    }
+
+    async fn cast(&self, token: &str, matter: &str, choice: &str, key: &str) -> (u16, Value) {
+        self.app.call(POST, &format!("/api/matters/{matter}/ballots"), self.slug(), Some(token), Some(json!({"choice": choice, "idempotency_key": key}))).await
+    }
+
+    async fn tally(&self, matter: &str) -> Value {
+        let (s, t) = self.app.call(GET, &format!("/api/matters/{matter}/tally"), self.slug(), Some(&self.t.admin_token), None).await;
+        assert_eq!(s, 200, "{t}");
+        t
+    }
+}
+
+#[tokio::test]
+async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies() {
+    let e = Estate::new(3, false).await;
+    let (a, b) = (e.owner(0).await, e.owner(1).await);
+    let (s, m) = e.matter(&e.t.admin_token, 4).await;
+    assert_eq!((s, m["status"].as_str(), m["rule_set"]["id"].as_str()), (201, Some("approved"), Some("civil_code_2021_ordinary")), "{m}");
+    let matter = m["id"].as_str().unwrap().to_string();
+
+    let (s, receipt) = e.cast(&a, &matter, "agree", "a-1").await;
+    assert_eq!(s, 201, "{receipt}");
+    assert_eq!((receipt["unit_codes"].as_str(), receipt["area"].as_str()), (Some("1-1-101"), Some("90.00")));
+    let (s, again) = e.cast(&a, &matter, "agree", "a-1").await;
+    assert_eq!((s, &again["ballot_id"]), (200, &receipt["ballot_id"]), "a retry returns the same receipt");
+    let (s, twice) = e.cast(&a, &matter, "disagree", "a-2").await;
+    assert_eq!((s, twice["code"].as_str()), (409, Some("ballot.already_cast")));
+
+    let t = e.tally(&matter).await;
+    assert_eq!((t["participants"]["heads"].as_i64(), t["participation"]["passed"].as_bool()), (Some(1), Some(false)));
+    assert_eq!(t["participation"]["shortfall_heads"], 1, "one more owner must take part");
+
+    let (s, _) = e.cast(&b, &matter, "disagree", "b-1").await;
+    assert_eq!(s, 201);
+    let t = e.tally(&matter).await;
+    assert_eq!(t["participation"]["passed"], true, "2 of 3 is exactly two thirds");
+    assert_eq!(t["approval"]["passed"], false, "1 of 2 is exactly half: not 过半数");
+
+    let (_, not_voted) = e.app.call(GET, &format!("/api/matters/{matter}/not-voted"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(not_voted, json!([{"building": "1", "unit_codes": ["1-1-103"]}]));
+
+    // The third owner votes on paper; staff enter it with the scan.
+    let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
+    let resp = e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap();
+    let (_, scan) = common::read(resp).await;
+    let paper = json!({"unit_id": e.units[2].0, "choice": "agree", "channel": "paper", "scan_attachment_id": scan["id"]});
+    let (s, p) = e.app.call(POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
+    assert_eq!(s, 201, "{p}");
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["passed"].as_bool()), (Some(2), Some(true)));
+
+    // Voiding a ballot keeps it, as invalid: 1 agree of 3 participants.
+    let (s, _) = e.app.call(POST, &format!("/api/ballots/{}/void", receipt["ballot_id"].as_str().unwrap()), e.slug(), Some(&e.t.admin_token), Some(json!({"reason": "签名不符"}))).await;
+    assert_eq!(s, 200);
+    let t = e.tally(&matter).await;
+    assert_eq!((t["invalid"]["heads"].as_i64(), t["participants"]["heads"].as_i64(), t["passed"].as_bool()), (Some(1), Some(3), Some(false)));
+
+    // The published ledger names no one and recomputes to the same result.
+    let (_, ledger) = e.app.call(GET, &format!("/api/matters/{matter}/ledger"), e.slug(), Some(&a), None).await;
+    let text = ledger.to_string();
+    assert!(!text.contains("业主0") && !text.contains(&e.units[0].2), "no names or phones in the ledger");
+    assert_eq!(ledger["entries"].as_array().unwrap().len(), 4, "three casts and a void");
+    assert!(ledger["entries"].as_array().unwrap().iter().any(|x| x["hash"] == receipt["entry_hash"]), "the receipt finds its entry");
+    let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&b), None).await;
+    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["altered_entries"].as_array().map(Vec::len)), (Some(true), Some(true), Some(0)), "{v}");
+
+    // Entries cannot be changed afterwards.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let err = conn.execute("UPDATE ledger_entries SET choice = 'agree'", &[]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("append-only"));
+}
+
+#[tokio::test]
+async fn co_owners_share_their_units_single_ballot() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    // The spouse becomes an approved co-owner.
+    let slug = e.slug();
+    let spouse_phone = phone();
+    let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("结婚证.png"));
+    let (_, proof) = common::read(e.app.request(POST, "/api/attachments", slug, Some(&owner)).multipart(form).send().await.unwrap()).await;
+    let (_, application) = e
+        .app
+        .call(POST, &format!("/api/me/properties/{}/co-owners", e.units[0].0), slug, Some(&owner), Some(json!({"name": "配偶", "phone": spouse_phone, "proof_attachment_ids": [proof["id"]]})))
+        .await;
+    e.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&e.t.admin_token), None).await;
+    let (s, _) = e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": spouse_phone, "purpose": "register"}))).await;
+    assert_eq!(s, 202);
+    let code = e.app.last_code(&e.t.tenant, &spouse_phone).await;
+    let (_, b) = e
+        .app
+        .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": "配偶", "phone": spouse_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
+        .await;
+    let spouse = b["token"].as_str().unwrap().to_string();
+
+    let (_, m) = e.matter(&e.t.admin_token, 1).await;
+    let matter = m["id"].as_str().unwrap();
+    let (s, _) = e.cast(&spouse, matter, "agree", "spouse").await;
+    assert_eq!(s, 201, "an approved co-owner may vote for the unit");
+    let (s, b) = e.cast(&owner, matter, "disagree", "owner").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")));
+    assert!(b["message"].as_str().unwrap().contains("配偶"), "the refusal names who voted: {b}");
+    let t = e.tally(matter).await;
+    assert_eq!((t["participants"]["heads"].as_i64(), t["totals"]["heads"].as_i64()), (Some(1), Some(2)), "the unit counts once");
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_count_once() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    let (_, m) = e.matter(&e.t.admin_token, 2).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let (first, second) = tokio::join!(e.cast(&owner, &matter, "agree", "same"), e.cast(&owner, &matter, "agree", "same"));
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 201], "the same key twice at once: one ballot, the same receipt");
+    assert_eq!(first.1["ballot_id"], second.1["ballot_id"]);
+    let (third, fourth) = tokio::join!(e.cast(&owner, &matter, "agree", "k3"), e.cast(&owner, &matter, "disagree", "k4"));
+    assert_eq!((third.0, fourth.0), (409, 409), "no second ballot under another key");
+    assert_eq!(e.tally(&matter).await["participants"]["heads"], 1);
+}
+
+#[tokio::test]
+async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&owner, &matter, "agree", "online").await.0, 201);
+    let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
+    let (_, scan) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
+    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan["id"]});
+    let (s, _) = e.app.call(POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
+    assert_eq!(s, 201);
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(1), Some(0)), "online wins by default");
+    let (_, ledger) = e.app.call(GET, &format!("/api/matters/{matter}/ledger"), e.slug(), Some(&e.t.admin_token), None).await;
+    let kinds: Vec<&str> = ledger["entries"].as_array().unwrap().iter().map(|x| x["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["cast", "cast", "superseded"]);
+    let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(v["tally_matches"], true);
+}
+
+#[tokio::test]
+async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
+    let e = Estate::new(2, true).await;
+    let member = e.owner(0).await;
+    let neighbour = e.owner(1).await;
+    let (s, b) = e.matter(&member, 1).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("matter.not_oc_member")));
+    let conn = e.app.conn(&e.t.tenant).await;
+    let member_id: Uuid = conn.query_one("SELECT owner_id FROM unit_holders WHERE unit_id = $1", &[&e.units[0].0]).await.unwrap().get(0);
+    conn.commit().await.unwrap();
+    let (s, _) = e.app.call(POST, &format!("/api/estates/{}/oc-members", e.id), e.slug(), Some(&e.t.admin_token), Some(json!({"owner_id": member_id}))).await;
+    assert_eq!(s, 201);
+    let (s, m) = e.matter(&member, 6).await;
+    assert_eq!((s, m["status"].as_str(), m["rule_set"]["id"].as_str()), (201, Some("pending_approval"), Some("civil_code_2021_special")));
+    let matter = m["id"].as_str().unwrap();
+    let (_, visible) = e.app.call(GET, "/api/me/matters", e.slug(), Some(&neighbour), None).await;
+    assert_eq!(visible.as_array().unwrap().len(), 0, "owners do not see it before approval");
+    let (s, b) = e.cast(&neighbour, matter, "agree", "early").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.not_open")));
+    let (s, _) = e.app.call(POST, &format!("/api/matters/{matter}/approve"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 200);
+    let (_, visible) = e.app.call(GET, "/api/me/matters", e.slug(), Some(&neighbour), None).await;
+    assert_eq!(visible.as_array().unwrap().len(), 1);
+
+    // Changing the preset rules needs a reason.
+    let body = json!({
+        "estate_id": e.id, "type_name": "其他", "title": "规则", "content": "", "importance": "normal",
+        "opens_at": Utc::now() + Duration::days(1), "closes_at": Utc::now() + Duration::days(8), "law_item": 9, "rule_set_id": "civil_code_2021_special"
+    });
+    let (s, b) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body.clone())).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("rule_change_reason")));
+    let mut with_reason = body;
+    with_reason["rule_change_reason"] = json!("业主大会议事规则第十条");
+    let (s, later) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(with_reason)).await;
+    assert_eq!(s, 201);
+    let later = later["id"].as_str().unwrap();
+    let (s, _) = e.app.call(POST, &format!("/api/matters/{later}/close"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 409, "not before its deadline");
+    let (s, _) = e.app.call(Method::DELETE, &format!("/api/matters/{later}"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 204, "deleted before voting opens");
+}
