@@ -20,3 +20,4 @@ pub mod platform;
 pub mod storage;
 pub mod tenancy;
 pub mod voting;
+pub mod xlsx;

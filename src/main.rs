@@ -37,6 +37,9 @@ enum Command {
     },
     /// Print the OpenAPI spec as YAML.
     Openapi,
+    /// Check a published ballot ledger (GET /api/matters/{id}/ledger saved as JSON): every
+    /// entry hash, the root, and the tally recomputed from the ledger alone.
+    VerifyMatter { ledger: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -72,9 +75,13 @@ fn init_logging(config: &Config) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Openapi = cli.command {
-        print!("{}", openapi::spec_yaml());
-        return Ok(());
+    match &cli.command {
+        Command::Openapi => {
+            print!("{}", openapi::spec_yaml());
+            return Ok(());
+        }
+        Command::VerifyMatter { ledger } => return verify_matter(ledger),
+        _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
@@ -122,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
             let password = platform::create_staff(&pool, &username, &display_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("platform staff {username} created; password (shown once): {password}");
         }
-        Command::Openapi => unreachable!("handled above"),
+        Command::Openapi | Command::VerifyMatter { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
@@ -145,5 +152,29 @@ async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
         "demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}",
         zhimaguan::housing::demo::DEMO_OWNER_PASSWORD
     );
+    Ok(())
+}
+
+/// Offline check of a published ledger; exits non-zero when anything does not verify.
+fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let published: zhimaguan::voting::ledger::PublishedLedger = serde_json::from_str(&text)?;
+    let v = zhimaguan::voting::ledger::verify(&published);
+    println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
+    println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
+    if let Some(t) = &v.tally {
+        println!(
+            "tally ({}): participants {} heads / {} m2, agree {} / {}, passed: {}",
+            t.rule_set,
+            t.participants.heads,
+            zhimaguan::housing::area::format(t.participants.area_centi),
+            t.agree.heads,
+            zhimaguan::housing::area::format(t.agree.area_centi),
+            t.passed
+        );
+    }
+    if !v.altered_entries.is_empty() || !v.root_matches || v.tally.is_none() {
+        anyhow::bail!("the ledger does not verify");
+    }
     Ok(())
 }

@@ -159,6 +159,29 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&b), None).await;
     assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["altered_entries"].as_array().map(Vec::len)), (Some(true), Some(true), Some(0)), "{v}");
 
+    // Anyone can check the published ledger offline with `zmg verify-matter`.
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ledger-{matter}.json"));
+    std::fs::write(&file, ledger.to_string()).unwrap();
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let mut tampered = ledger.clone();
+    tampered["entries"][1]["choice"] = json!("agree");
+    std::fs::write(&file, tampered.to_string()).unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
+    assert!(!bad.status.success(), "a changed entry is detected");
+
+    // Staff export every ballot (an audited inspection).
+    let resp = e.app.request(GET, &format!("/api/matters/{matter}/ballots/export"), e.slug(), Some(&e.t.admin_token)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.unwrap();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    use calamine::Reader;
+    let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
+    let statuses: Vec<String> = sheet.rows().skip(1).map(|r| r[6].to_string()).collect();
+    assert_eq!(statuses, ["作废", "有效", "有效"]);
+    let (_, audit) = e.app.call(GET, "/api/audit-log?operation=ballot_export", e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(audit["total"], 1);
+
     // Entries cannot be changed afterwards.
     let conn = e.app.conn(&e.t.tenant).await;
     let err = conn.execute("UPDATE ledger_entries SET choice = 'agree'", &[]).await.unwrap_err();
@@ -276,4 +299,48 @@ async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
     assert_eq!(s, 409, "not before its deadline");
     let (s, _) = e.app.call(Method::DELETE, &format!("/api/matters/{later}"), e.slug(), Some(&e.t.admin_token), None).await;
     assert_eq!(s, 204, "deleted before voting opens");
+}
+
+#[tokio::test]
+async fn a_unit_sold_mid_vote_votes_once_old_owner_first_else_new_owner() {
+    let e = Estate::new(3, false).await;
+    let (first_seller, second_seller) = (e.owner(0).await, e.owner(1).await);
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    e.tally(&matter).await; // voting opens, the roll is frozen
+    assert_eq!(e.cast(&first_seller, &matter, "agree", "before-sale").await.0, 201);
+
+    // Both units are sold; the buyers verify against the new registration.
+    let slug = e.slug();
+    let mut buyers = Vec::new();
+    for (i, unit) in [(0usize, e.units[0].0), (1, e.units[1].0)] {
+        let proof = |name: &'static str| {
+            let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
+            e.app.request(POST, "/api/attachments", slug, Some(&e.t.admin_token)).multipart(form).send()
+        };
+        let (_, id_card) = common::read(proof("身份证.png").await.unwrap()).await;
+        let (_, deed) = common::read(proof("房产证.png").await.unwrap()).await;
+        let new_phone = phone();
+        let buyer_name = format!("买家{i}");
+        let body = json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": id_card["id"], "deed_attachment_id": deed["id"]});
+        let (s, _) = e.app.call(POST, &format!("/api/units/{unit}/transfer"), slug, Some(&e.t.admin_token), Some(body)).await;
+        assert_eq!(s, 200);
+        let own = phone();
+        e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
+        let code = e.app.last_code(&e.t.tenant, &own).await;
+        let (_, b) = e.app.call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true}))).await;
+        let buyer = b["token"].as_str().unwrap().to_string();
+        e.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&buyer), None).await;
+        let code = e.app.last_code(&e.t.tenant, &new_phone).await;
+        let (s, _) = e.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&buyer), Some(json!({"sms_code": code}))).await;
+        assert_eq!(s, 201);
+        buyers.push(buyer);
+    }
+    let (s, b) = e.cast(&buyers[0], &matter, "disagree", "after-sale").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "the seller's ballot before the sale stands");
+    let (s, b) = e.cast(&second_seller, &matter, "agree", "too-late").await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("ballot.not_a_voter")), "a seller who had not voted no longer may");
+    assert_eq!(e.cast(&buyers[1], &matter, "disagree", "buyer").await.0, 201, "the buyer votes instead");
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64(), t["totals"]["heads"].as_i64()), (Some(1), Some(1), Some(3)));
 }

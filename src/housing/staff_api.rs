@@ -1,12 +1,11 @@
 //! Staff side of the housing roll: template, import, search, export, change of owner.
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
     param::{Path, Query},
-    payload::{Binary, Json},
-    ApiResponse, Enum, Object, OpenApi,
+    payload::Json,
+    Enum, Object, OpenApi,
 };
 use uuid::Uuid;
 
@@ -14,6 +13,7 @@ use super::{area, co_owners, sheet, store, UnitKind};
 use crate::{
     app::AppState,
     attachments::upload::StreamedUpload,
+    xlsx::{self, XlsxFile},
     audit,
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
@@ -22,19 +22,6 @@ use crate::{
     paging::Paging,
     tenancy::{conn::TenantConn, Tenant},
 };
-
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
-#[derive(ApiResponse)]
-pub enum XlsxFile {
-    /// An .xlsx workbook.
-    #[oai(status = 200)]
-    Ok(Binary<Bytes>, #[oai(header = "content-type")] String, #[oai(header = "content-disposition")] String),
-}
-
-fn xlsx(bytes: Vec<u8>, file_name: &str) -> XlsxFile {
-    XlsxFile::Ok(Binary(Bytes::from(bytes)), XLSX.to_string(), crate::attachments::api::disposition(file_name))
-}
 
 #[derive(Object)]
 pub struct ImportResult {
@@ -234,7 +221,7 @@ impl HousingStaffApi {
     /// 下载房屋导入模板 / The housing roll template (xlsx with instructions).
     #[oai(path = "/api/housing/template", method = "get", operation_id = "housing_template_download")]
     async fn template(&self, _auth: BearerAuth) -> ApiResult<XlsxFile> {
-        Ok(xlsx(sheet::template().map_err(ApiError::internal)?, "房屋信息导入模板.xlsx"))
+        Ok(xlsx::file(sheet::template().map_err(ApiError::internal)?, "房屋信息导入模板.xlsx"))
     }
 
     /// 导入房屋信息 / Import an estate's housing roll (multipart `file`): all rows or none.
@@ -354,7 +341,7 @@ impl HousingStaffApi {
         let (units, _) = search(&conn, scope, &filters, None).await?;
         conn.commit().await?;
         let bytes = tokio::task::spawn_blocking(move || export_workbook(&units)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
-        Ok(xlsx(bytes, "房屋信息导出.xlsx"))
+        Ok(xlsx::file(bytes, "房屋信息导出.xlsx"))
     }
 
     /// 过户 / Change of owner after a sale: the unit's verification and co-owners end.

@@ -411,6 +411,36 @@ impl BallotsApi {
         Ok(Json(rows.iter().map(|r| BuildingToVisit { building: r.get(0), unit_codes: r.get(1) }).collect()))
     }
 
+    /// 导出选票 / Every ballot with voter, channel, choice and status as xlsx (staff; audited).
+    #[oai(path = "/api/matters/:id/ballots/export", method = "get", operation_id = "ballot_export")]
+    async fn export(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<crate::xlsx::XlsxFile> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = service::open_if_due(&conn, id.0).await?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        let rows = conn
+            .query(
+                "SELECT b.id, b.seq,
+                        (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                        (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                        o.real_name, b.channel, b.choice, b.voided_at, b.void_reason, b.cast_at
+                   FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
+                  WHERE b.matter_id = $1 ORDER BY b.seq",
+                &[&m.id],
+            )
+            .await?;
+        let superseded: std::collections::BTreeSet<Uuid> = conn
+            .query("SELECT ballot_id FROM ledger_entries WHERE matter_id = $1 AND kind = 'superseded'", &[&m.id])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
+        conn.commit().await?;
+        let bytes = tokio::task::spawn_blocking(move || ballots_workbook(&rows, &superseded)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+        Ok(crate::xlsx::file(bytes, "选票明细.xlsx"))
+    }
+
     /// 公开账本 / The published ledger: roll (unit, area), entries (unit, area, choice,
     /// hashes) and the Merkle root. No names or phones.
     #[oai(path = "/api/matters/:id/ledger", method = "get", operation_id = "matter_ledger")]
@@ -441,6 +471,49 @@ impl BallotsApi {
             recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status)),
         }))
     }
+}
+
+/// Every ballot of the matter as an xlsx sheet (names included: an inspection, audited).
+fn ballots_workbook(rows: &[tokio_postgres::Row], superseded: &std::collections::BTreeSet<Uuid>) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("选票明细")?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let headers = ["序号", "房屋", "面积（㎡）", "投票人", "渠道", "选择", "状态", "作废原因", "投票时间"];
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, &bold)?;
+        ws.set_column_width(c as u16, 16)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let id: Uuid = r.get(0);
+        let voided: Option<DateTime<Utc>> = r.get(7);
+        let status = if voided.is_some() { "作废" } else if superseded.contains(&id) { "被取代" } else { "有效" };
+        let channel = match r.get::<_, &str>(5) {
+            "paper" => "纸质票",
+            "on_site" => "现场投票",
+            _ => "线上",
+        };
+        let choice = match r.get::<_, &str>(6) {
+            "agree" => "同意",
+            "disagree" => "反对",
+            _ => "弃权",
+        };
+        let cells = [
+            r.get::<_, i64>(1).to_string(),
+            r.get::<_, Option<String>>(2).unwrap_or_default(),
+            area::format(r.get(3)),
+            r.get::<_, Option<String>>(4).unwrap_or_else(|| "（工作人员录入）".into()),
+            channel.into(),
+            choice.into(),
+            status.into(),
+            r.get::<_, Option<String>>(8).unwrap_or_default(),
+            r.get::<_, DateTime<Utc>>(9).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M:%S").to_string(),
+        ];
+        for (c, v) in cells.iter().enumerate() {
+            ws.write_string(i as u32 + 1, c as u16, v)?;
+        }
+    }
+    wb.save_to_buffer()
 }
 
 /// The ledger groups persons by pseudonymous codes, so compare the figures, not the keys.
