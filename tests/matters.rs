@@ -257,6 +257,19 @@ async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
     assert_eq!(kinds, ["cast", "cast", "superseded"]);
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
     assert_eq!(v["tally_matches"], true);
+
+    // A matter whose procedural rules let the signed paper ballot win.
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "纸质优先", "content": "", "importance": "normal",
+        "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": 4, "channel_rule": "in_person_wins"
+    });
+    let (_, m2) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    let second = m2["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&owner, &second, "agree", "online-2").await.0, 201);
+    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan["id"]});
+    e.app.call(POST, &format!("/api/matters/{second}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
+    let t = e.tally(&second).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(0), Some(1)), "the paper ballot wins here");
 }
 
 #[tokio::test]

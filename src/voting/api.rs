@@ -74,6 +74,21 @@ pub struct MatterInput {
     /// Up to 5 uploaded `document` attachments.
     #[oai(default)]
     pub attachment_ids: Vec<Uuid>,
+    /// Which ballot counts when an owner voted on two channels (default: online wins).
+    pub channel_rule: Option<ChannelRuleInput>,
+    /// Whether invalid (voided) ballots count toward participation (default: yes).
+    pub invalid_ballots_participate: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ChannelRuleInput {
+    /// 线上优先 (Shenzhen)
+    OnlineWins,
+    /// 纸质/现场优先
+    InPersonWins,
+    /// 先投为准
+    FirstWins,
 }
 
 #[derive(Object)]
@@ -301,8 +316,17 @@ impl MattersApi {
             return Err(ApiError::validation(issues));
         };
         let settings = MatterSettings {
-            engine: Settings { parking_counts: estate.get(0), storage_counts: estate.get(1), ..Settings::defaults() },
-            channel_rule: ChannelRule::OnlineWins,
+            engine: Settings {
+                parking_counts: estate.get(0),
+                storage_counts: estate.get(1),
+                invalid_ballots_participate: body.invalid_ballots_participate.unwrap_or(true),
+                ..Settings::defaults()
+            },
+            channel_rule: match body.channel_rule.unwrap_or(ChannelRuleInput::OnlineWins) {
+                ChannelRuleInput::OnlineWins => ChannelRule::OnlineWins,
+                ChannelRuleInput::InPersonWins => ChannelRule::InPersonWins,
+                ChannelRuleInput::FirstWins => ChannelRule::FirstWins,
+            },
         };
         // Committee-initiated matters wait for the street or residents' committee where the
         // estate requires it; staff-initiated ones are approved by their creation.
