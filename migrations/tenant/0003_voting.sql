@@ -99,5 +99,6 @@ CREATE TABLE ledger_entries (
     hash         text NOT NULL
 );
 CREATE INDEX ON ledger_entries (matter_id, seq);
+CREATE INDEX ON ledger_entries (ballot_id);
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION audit_log_forbid_change();
