@@ -293,6 +293,10 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
     assert_eq!(mine.as_array().unwrap().len(), 1);
     let (_, estate) = w.app.call(GET, &format!("/api/estates/{}", w.estate), slug, Some(&w.t.admin_token), None).await;
     assert_eq!((estate["verified_households"].as_i64(), estate["verified_area"].as_str()), (Some(1), Some("89.55")));
+    let (_, found) = w.app.call(GET, "/api/estates?min_verified_households=1&min_verified_area=89.55", slug, Some(&w.t.admin_token), None).await;
+    assert_eq!(found["total"], 1);
+    let (_, none) = w.app.call(GET, "/api/estates?min_verified_area=89.56", slug, Some(&w.t.admin_token), None).await;
+    assert_eq!(none["total"], 0, "filters on the computed verified area");
 
     // Someone else cannot verify the same unit; a name that does not match is refused clearly.
     let other = w.owner_named("张伟", &phone()).await;

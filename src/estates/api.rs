@@ -116,18 +116,25 @@ pub enum Created {
     Created(Json<EstateView>),
 }
 
-const SELECT: &str = "
-    SELECT e.id, e.rc_id, rc.name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
-           e.has_owners_committee, e.co_owner_verification, e.deliberation_needs_approval,
-           e.parking_counts, e.storage_counts, e.locality_rule,
-           (SELECT count(*) FROM units u WHERE u.estate_id = e.id),
-           (SELECT count(*) FROM units u JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-             WHERE u.estate_id = e.id AND u.kind IN ('residential', 'commercial')),
-           (SELECT coalesce(sum(u.area_centi), 0)::bigint FROM units u
-              JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-             WHERE u.estate_id = e.id
-               AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND e.parking_counts) OR (u.kind = 'storage' AND e.storage_counts)))
-      FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id";
+/// Homes and shops with a verified owner (parking and storage are not households).
+const VERIFIED_HOUSEHOLDS: &str = "(SELECT count(*) FROM units u JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
+     WHERE u.estate_id = e.id AND u.kind IN ('residential', 'commercial'))";
+
+/// Their area, with parking and storage where the estate counts them.
+const VERIFIED_AREA: &str = "(SELECT coalesce(sum(u.area_centi), 0)::bigint FROM units u
+      JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
+     WHERE u.estate_id = e.id
+       AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND e.parking_counts) OR (u.kind = 'storage' AND e.storage_counts)))";
+
+fn select() -> String {
+    format!(
+        "SELECT e.id, e.rc_id, rc.name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
+                e.has_owners_committee, e.co_owner_verification, e.deliberation_needs_approval,
+                e.parking_counts, e.storage_counts, e.locality_rule,
+                (SELECT count(*) FROM units u WHERE u.estate_id = e.id), {VERIFIED_HOUSEHOLDS}, {VERIFIED_AREA}
+           FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id"
+    )
+}
 
 fn view(r: &tokio_postgres::Row) -> EstateView {
     EstateView {
@@ -152,7 +159,7 @@ fn view(r: &tokio_postgres::Row) -> EstateView {
 }
 
 async fn one(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<EstateView> {
-    let row = conn.query_opt(&format!("{SELECT} WHERE e.id = $2 AND {}", estate_in_scope(1)), &[&scope.rc_id, &id]).await?;
+    let row = conn.query_opt(&format!("{} WHERE e.id = $2 AND {}", select(), estate_in_scope(1)), &[&scope.rc_id, &id]).await?;
     row.as_ref().map(view).ok_or_else(estate_not_found)
 }
 
@@ -191,25 +198,37 @@ impl EstatesApi {
         phone: Query<Option<String>>,
         has_owners_committee: Query<Option<bool>>,
         rc_id: Query<Option<Uuid>>,
+        /// At least this many verified households.
+        min_verified_households: Query<Option<i64>>,
+        /// At least this verified area (m², e.g. "1000.5").
+        min_verified_area: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<EstatePage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
+        let min_area = match min_verified_area.0.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(text) => Some(area::parse_text(text).map_err(|_| {
+                ApiError::field("min_verified_area", "area.invalid", "面积须为大于 0 的数字，最多两位小数", "a positive number with at most two decimals")
+            })?),
+        };
         let filter = format!(
             "WHERE {} AND ($2::text IS NULL OR e.name LIKE '%' || $2 || '%') AND ($3::text IS NULL OR e.phone = $3)
-               AND ($4::bool IS NULL OR e.has_owners_committee = $4) AND ($5::uuid IS NULL OR e.rc_id = $5)",
+               AND ($4::bool IS NULL OR e.has_owners_committee = $4) AND ($5::uuid IS NULL OR e.rc_id = $5)
+               AND ($6::bigint IS NULL OR {VERIFIED_HOUSEHOLDS} >= $6) AND ($7::bigint IS NULL OR {VERIFIED_AREA} >= $7)",
             estate_in_scope(1)
         );
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [&scope.rc_id, &name.0, &phone.0, &has_owners_committee.0, &rc_id.0];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&scope.rc_id, &name.0, &phone.0, &has_owners_committee.0, &rc_id.0, &min_verified_households.0, &min_area];
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let total: i64 = conn.query_one(&format!("SELECT count(*) FROM estates e {filter}"), &params).await?.get(0);
         let mut with_paging: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
         let (limit, offset) = (paging.limit(), paging.offset());
         with_paging.push(&limit);
         with_paging.push(&offset);
-        let rows = conn.query(&format!("{SELECT} {filter} ORDER BY rc.name, e.name LIMIT $6 OFFSET $7"), &with_paging).await?;
+        let rows = conn.query(&format!("{} {filter} ORDER BY rc.name, e.name LIMIT $8 OFFSET $9", select()), &with_paging).await?;
         conn.commit().await?;
         Ok(Json(EstatePage { items: rows.iter().map(view).collect(), total }))
     }
