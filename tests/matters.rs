@@ -357,3 +357,50 @@ async fn a_unit_sold_mid_vote_votes_once_old_owner_first_else_new_owner() {
     let t = e.tally(&matter).await;
     assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64(), t["totals"]["heads"].as_i64()), (Some(1), Some(1), Some(3)));
 }
+
+#[tokio::test]
+async fn where_allowed_a_voter_changes_their_vote_once() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "可改票", "content": "", "importance": "normal",
+        "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": 4, "allow_vote_change": true
+    });
+    let (_, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&owner, &matter, "disagree", "first").await.0, 201);
+    assert_eq!(e.cast(&owner, &matter, "agree", "second").await.0, 201, "one change");
+    let (s, b) = e.cast(&owner, &matter, "disagree", "third").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")));
+    assert!(b["message"].as_str().unwrap().contains("改过一次"));
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(1), Some(0)), "the changed vote counts");
+    let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&owner), None).await;
+    assert_eq!((v["tally_matches"].as_bool(), v["root_matches"].as_bool()), (Some(true), Some(true)));
+    // By default there is no change of vote.
+    let (_, plain) = e.matter(&e.t.admin_token, 4).await;
+    let plain = plain["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&owner, &plain, "disagree", "p1").await.0, 201);
+    assert_eq!(e.cast(&owner, &plain, "agree", "p2").await.0, 409);
+}
+
+#[tokio::test]
+async fn a_signature_is_required_where_the_matter_says_so() {
+    let e = Estate::new(1, false).await;
+    let owner = e.owner(0).await;
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "需签名", "content": "", "importance": "normal",
+        "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": 4, "signature_required": true
+    });
+    let (_, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let (s, b) = e.cast(&owner, &matter, "agree", "unsigned").await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("ballot.signature_required")));
+    let form = multipart::Form::new().text("purpose", "signature").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("签名.png"));
+    let (_, sig) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&owner)).multipart(form).send().await.unwrap()).await;
+    let (s, _) = e
+        .app
+        .call(POST, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(&owner), Some(json!({"choice": "agree", "idempotency_key": "signed", "signature_attachment_id": sig["id"]})))
+        .await;
+    assert_eq!(s, 201);
+}

@@ -76,11 +76,13 @@ CREATE TABLE ballots (
     idempotency_key   text,
     voided_at         timestamptz,
     void_reason       text,
+    -- Set when the voter used their one permitted change: the newer ballot takes the slot.
+    replaced_at       timestamptz,
     cast_at           timestamptz NOT NULL DEFAULT now(),
     UNIQUE (matter_id, idempotency_key)
 );
 -- One ballot per person per channel; the channel rule picks between channels at tally.
-CREATE UNIQUE INDEX ballots_one_per_channel ON ballots (matter_id, holder_key, channel);
+CREATE UNIQUE INDEX ballots_one_per_channel ON ballots (matter_id, holder_key, channel) WHERE replaced_at IS NULL;
 CREATE SEQUENCE ballot_seq;
 
 -- The public, append-only ledger: one entry per cast, void or supersession, each hashed on its

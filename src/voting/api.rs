@@ -78,6 +78,9 @@ pub struct MatterInput {
     pub channel_rule: Option<ChannelRuleInput>,
     /// Whether invalid (voided) ballots count toward participation (default: yes).
     pub invalid_ballots_participate: Option<bool>,
+    /// Allow each voter one change of vote before close (default: no).
+    #[oai(default)]
+    pub allow_vote_change: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -327,6 +330,7 @@ impl MattersApi {
                 ChannelRuleInput::InPersonWins => ChannelRule::InPersonWins,
                 ChannelRuleInput::FirstWins => ChannelRule::FirstWins,
             },
+            allow_vote_change: body.allow_vote_change,
         };
         // Committee-initiated matters wait for the street or residents' committee where the
         // estate requires it; staff-initiated ones are approved by their creation.

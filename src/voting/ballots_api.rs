@@ -291,22 +291,37 @@ impl BallotsApi {
                 ApiError::conflict("ballot.several_persons", "您名下的房屋登记在不同业主名下，请联系居委会现场投票", "Your units belong to different registered owners; vote in person")
             });
         };
-        let voted = conn
-            .query_opt(
-                "SELECT o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key)
+        let earlier = conn
+            .query(
+                "SELECT b.id, o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                        b.replaced_at IS NULL, b.voter_owner_id
                    FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
-                  WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.channel = 'online'",
+                  WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.channel = 'online' ORDER BY b.seq",
                 &[&m.id, holder],
             )
             .await?;
-        if let Some(v) = voted {
-            let who: Option<String> = v.get(0);
-            let units: Option<String> = v.get(1);
-            return Err(ApiError::conflict(
-                "ballot.already_cast",
-                format!("房屋 {} 已由{}投票，每套房屋只能投一票", units.unwrap_or_default(), who.map(|n| format!(" {n} ")).unwrap_or_else(|| "他人".into())),
-                "This unit has already voted",
-            ));
+        // Where the matter allows it, the voter who cast the standing ballot may change it once.
+        let mut replaces = None;
+        if let Some(current) = earlier.iter().find(|r| r.get::<_, bool>(3)) {
+            let mine = current.get::<_, Option<Uuid>>(4) == Some(owner);
+            if m.settings.allow_vote_change && mine && earlier.len() == 1 {
+                replaces = Some(current.get::<_, Uuid>(0));
+            } else {
+                let who: Option<String> = current.get(1);
+                let units: Option<String> = current.get(2);
+                let (zh, en) = if mine && m.settings.allow_vote_change {
+                    ("您已改过一次票，不能再改".to_string(), "You have already changed your vote once")
+                } else {
+                    (
+                        format!("房屋 {} 已由{}投票，每套房屋只能投一票", units.unwrap_or_default(), who.map(|n| format!(" {n} ")).unwrap_or_else(|| "他人".into())),
+                        "This unit has already voted",
+                    )
+                };
+                return Err(ApiError::conflict("ballot.already_cast", zh, en));
+            }
+        }
+        if let Some(old) = replaces {
+            conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&old]).await?;
         }
         if m.signature_required {
             let ok = match body.signature_attachment_id {

@@ -20,6 +20,9 @@ use crate::{
 pub struct MatterSettings {
     pub engine: Settings,
     pub channel_rule: ChannelRule,
+    /// One change of vote before close (Wuhan); default not allowed (Beijing).
+    #[serde(default)]
+    pub allow_vote_change: bool,
 }
 
 pub struct Matter {
