@@ -404,3 +404,29 @@ async fn a_signature_is_required_where_the_matter_says_so() {
         .await;
     assert_eq!(s, 201);
 }
+
+#[tokio::test]
+async fn delivered_non_voters_follow_the_majority_where_the_covenant_says_so() {
+    let e = Estate::new(4, false).await;
+    let (a, b, c) = (e.owner(0).await, e.owner(1).await, e.owner(2).await);
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "从众", "content": "", "importance": "normal",
+        "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": 4, "non_voters_follow_majority": true
+    });
+    let (_, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    for (token, choice, key) in [(&a, "agree", "a"), (&b, "agree", "b"), (&c, "disagree", "c")] {
+        assert_eq!(e.cast(token, &matter, choice, key).await.0, 201);
+    }
+    let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("送达.png"));
+    let (_, proof) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
+    let (s, _) = e
+        .app
+        .call(POST, &format!("/api/matters/{matter}/deliveries"), e.slug(), Some(&e.t.admin_token), Some(json!({"unit_id": e.units[3].0, "proof_attachment_id": proof["id"]})))
+        .await;
+    assert_eq!(s, 204);
+    let t = e.tally(&matter).await;
+    assert_eq!((t["followers"]["heads"].as_i64(), t["agree"]["heads"].as_i64(), t["participants"]["heads"].as_i64()), (Some(1), Some(3), Some(4)));
+    let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(v["tally_matches"], true, "the published ledger carries the deliveries: {v}");
+}

@@ -85,6 +85,17 @@ CREATE TABLE ballots (
 CREATE UNIQUE INDEX ballots_one_per_channel ON ballots (matter_id, holder_key, channel) WHERE replaced_at IS NULL;
 CREATE SEQUENCE ballot_seq;
 
+-- 从众: proof that a unit's ballot was delivered, for non-voters to follow the majority where
+-- the estate's covenant says so.
+CREATE TABLE matter_deliveries (
+    matter_id  uuid NOT NULL REFERENCES matters(id),
+    unit_id    uuid NOT NULL REFERENCES units(id),
+    proof_id   uuid NOT NULL REFERENCES attachments(id),
+    staff_id   uuid NOT NULL REFERENCES staff(id),
+    at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (matter_id, unit_id)
+);
+
 -- The public, append-only ledger: one entry per cast, void or supersession, each hashed on its
 -- own (no hot "last hash" row); the Merkle root over entries in order commits to all of them.
 CREATE TABLE ledger_entries (

@@ -81,6 +81,10 @@ pub struct MatterInput {
     /// Allow each voter one change of vote before close (default: no).
     #[oai(default)]
     pub allow_vote_change: bool,
+    /// 从众条款: only where the estate's covenant says so; delivered non-voters then follow
+    /// the majority once participation passes (default: no).
+    #[oai(default)]
+    pub non_voters_follow_majority: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -323,6 +327,7 @@ impl MattersApi {
                 parking_counts: estate.get(0),
                 storage_counts: estate.get(1),
                 invalid_ballots_participate: body.invalid_ballots_participate.unwrap_or(true),
+                non_voters_follow_majority: body.non_voters_follow_majority,
                 ..Settings::defaults()
             },
             channel_rule: match body.channel_rule.unwrap_or(ChannelRuleInput::OnlineWins) {

@@ -71,6 +71,19 @@ pub struct PaperInput {
 }
 
 #[derive(Object)]
+pub struct DeliveryInput {
+    pub unit_id: Uuid,
+    /// Proof of delivery (a photo or signed receipt), uploaded by staff.
+    pub proof_attachment_id: Uuid,
+}
+
+#[derive(ApiResponse)]
+pub enum Recorded {
+    #[oai(status = 204)]
+    Recorded,
+}
+
+#[derive(Object)]
 pub struct VoidInput {
     pub reason: String,
 }
@@ -125,6 +138,8 @@ pub struct TallyView {
     pub disagree: CountsView,
     pub abstain: CountsView,
     pub invalid: CountsView,
+    /// Delivered non-voters counted with the majority (从众), where the matter allows it.
+    pub followers: CountsView,
     pub participation: Option<CheckView>,
     pub approval: CheckView,
     pub passed: bool,
@@ -172,6 +187,7 @@ fn tally_view(t: &Tally, status: &str) -> TallyView {
         disagree: counts(t.disagree),
         abstain: counts(t.abstain),
         invalid: counts(t.invalid),
+        followers: counts(t.followers),
         participation: t.participation.as_ref().map(check),
         approval: check(&t.approval),
         passed: t.passed,
@@ -394,6 +410,30 @@ impl BallotsApi {
         let r = receipt(&conn, id.0).await?;
         conn.commit().await?;
         Ok(Json(r))
+    }
+
+    /// 送达记录 / Record that a unit's ballot was delivered (for the 从众 clause).
+    #[oai(path = "/api/matters/:id/deliveries", method = "post", operation_id = "matter_delivery_record")]
+    async fn delivery(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<DeliveryInput>, _auth: BearerAuth) -> ApiResult<Recorded> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = open_matter(&conn, id.0).await?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        if conn.query_opt("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND unit_id = $2", &[&m.id, &body.unit_id]).await?.is_none() {
+            return Err(ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次表决范围内", "The unit is not in this vote's scope"));
+        }
+        if conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.proof_attachment_id]).await?.is_none() {
+            return Err(ApiError::field("proof_attachment_id", "delivery.proof_required", "请先上传送达凭证", "Upload the proof of delivery first"));
+        }
+        let (_, staff) = principal.actor();
+        conn.execute(
+            "INSERT INTO matter_deliveries (matter_id, unit_id, proof_id, staff_id) VALUES ($1, $2, $3, $4) ON CONFLICT (matter_id, unit_id) DO NOTHING",
+            &[&m.id, &body.unit_id, &body.proof_attachment_id, &staff],
+        )
+        .await?;
+        audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
+        conn.commit().await?;
+        Ok(Recorded::Recorded)
     }
 
     /// 实时统计 / Live tally (after close: the result).

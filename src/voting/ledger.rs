@@ -52,6 +52,9 @@ pub struct PublishedLedger {
     pub channel_rule: ChannelRule,
     pub roll: Vec<PublishedUnit>,
     pub entries: Vec<Entry>,
+    /// Persons with recorded delivery of their ballot (only used under the 从众 clause).
+    #[serde(default)]
+    pub delivered: Vec<String>,
     pub root: String,
 }
 
@@ -150,7 +153,8 @@ fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
         })
         .collect();
     let effective: Vec<_> = resolve(&casts, ledger.channel_rule).effective.iter().map(Cast::ballot).collect();
-    tally(&snapshot(&units, &ledger.settings), &ledger.rule_set, &effective, &ledger.settings, &Default::default()).ok()
+    let delivered = ledger.delivered.iter().map(|p| Holder::Owner(p.clone())).collect();
+    tally(&snapshot(&units, &ledger.settings), &ledger.rule_set, &effective, &ledger.settings, &delivered).ok()
 }
 
 #[cfg(test)]
@@ -187,6 +191,7 @@ mod tests {
             channel_rule: ChannelRule::OnlineWins,
             roll,
             entries,
+            delivered: Vec::new(),
             root,
         }
     }

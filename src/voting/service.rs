@@ -257,6 +257,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
         })
         .collect();
     let root = ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
+    let delivered = delivered_keys(conn, m).await?.iter().map(|k| ledger::person_code(&m.salt, k)).collect();
     Ok(PublishedLedger {
         matter_id: m.id.to_string(),
         rule_set: m.rule_set.clone(),
@@ -264,6 +265,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
         channel_rule: m.settings.channel_rule,
         roll,
         entries,
+        delivered,
         root,
     })
 }
@@ -290,8 +292,23 @@ pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
         })
         .collect();
     let effective: Vec<_> = resolve(&casts, m.settings.channel_rule).effective.iter().map(Cast::ballot).collect();
-    tally(&snapshot(&units, &m.settings.engine), &m.rule_set, &effective, &m.settings.engine, &Default::default())
+    let delivered = delivered_keys(conn, m).await?.iter().map(|k| holder(k)).collect();
+    tally(&snapshot(&units, &m.settings.engine), &m.rule_set, &effective, &m.settings.engine, &delivered)
         .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
+}
+
+/// Holder keys of the units whose ballot delivery was recorded.
+async fn delivered_keys(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<String>> {
+    Ok(conn
+        .query(
+            "SELECT DISTINCT r.holder_key FROM matter_deliveries d JOIN matter_roll r ON r.matter_id = d.matter_id AND r.unit_id = d.unit_id
+              WHERE d.matter_id = $1",
+            &[&m.id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 fn holder(key: &str) -> Holder {
