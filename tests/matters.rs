@@ -296,6 +296,15 @@ async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
     let (_, visible) = e.app.call(GET, "/api/me/matters", e.slug(), Some(&neighbour), None).await;
     assert_eq!(visible.as_array().unwrap().len(), 1);
 
+    // The estate's matter types grow as matters use them; staff edit the list.
+    let types_path = format!("/api/estates/{}/matter-types", e.id);
+    let (_, types) = e.app.call(GET, &types_path, e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(types, json!(["公共收益"]));
+    let (_, types) = e.app.call(POST, &types_path, e.slug(), Some(&e.t.admin_token), Some(json!({"name": "维修改造"}))).await;
+    assert_eq!(types, json!(["公共收益", "维修改造"]));
+    let (s, _) = e.app.call(Method::DELETE, &format!("{types_path}/{}", "%E7%BB%B4%E4%BF%AE%E6%94%B9%E9%80%A0"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 204);
+
     // Changing the preset rules needs a reason.
     let body = json!({
         "estate_id": e.id, "type_name": "其他", "title": "规则", "content": "", "importance": "normal",

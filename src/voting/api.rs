@@ -142,6 +142,11 @@ pub struct ReasonInput {
 }
 
 #[derive(Object)]
+pub struct TypeInput {
+    pub name: String,
+}
+
+#[derive(Object)]
 pub struct DeadlineInput {
     pub closes_at: DateTime<Utc>,
 }
@@ -293,6 +298,48 @@ impl MattersApi {
     #[oai(path = "/api/matters/rule-sets", method = "get", operation_id = "matter_rule_set_list")]
     async fn rule_sets(&self, _auth: BearerAuth) -> ApiResult<Json<Vec<RuleSetView>>> {
         Ok(Json(RuleSet::presets().iter().map(rule_view).collect()))
+    }
+
+    /// 事项类型 / The estate's editable list of matter types.
+    #[oai(path = "/api/estates/:id/matter-types", method = "get", operation_id = "matter_type_list")]
+    async fn types(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<String>>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        visible_to(&conn, &principal, id.0, "approved").await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
+        let rows = conn.query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name", &[&id.0]).await?;
+        conn.commit().await?;
+        Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
+    /// 添加事项类型 / Add a matter type to the estate's list.
+    #[oai(path = "/api/estates/:id/matter-types", method = "post", operation_id = "matter_type_create")]
+    async fn add_type(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<TypeInput>, _auth: BearerAuth) -> ApiResult<Json<Vec<String>>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let name = body.name.trim();
+        if name.is_empty() || name.chars().count() > 30 {
+            return Err(ApiError::field("name", "matter.type_invalid", "类型名称须为 1–30 个字", "1–30 characters"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        conn.execute("INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id.0, &name]).await?;
+        audit::record(&conn, &principal, "matter_type", name).await?;
+        let rows = conn.query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name", &[&id.0]).await?;
+        conn.commit().await?;
+        Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
+    /// 删除事项类型 / Remove a matter type from the list (existing matters keep theirs).
+    #[oai(path = "/api/estates/:id/matter-types/:name", method = "delete", operation_id = "matter_type_delete")]
+    async fn remove_type(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, name: Path<String>, _auth: BearerAuth) -> ApiResult<Deleted> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        let n = conn.execute("DELETE FROM matter_types WHERE estate_id = $1 AND name = $2", &[&id.0, &name.0]).await?;
+        if n == 0 {
+            return Err(ApiError::not_found("matter.type_not_found", "没有这个事项类型", "No such matter type"));
+        }
+        audit::record(&conn, &principal, "matter_type", &name.0).await?;
+        conn.commit().await?;
+        Ok(Deleted::Deleted)
     }
 
     /// 发起议事 / Create a matter (staff, or owners'-committee members of the estate).
