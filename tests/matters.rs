@@ -439,3 +439,95 @@ async fn delivered_non_voters_follow_the_majority_where_the_covenant_says_so() {
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
     assert_eq!(v["tally_matches"], true, "the published ledger carries the deliveries: {v}");
 }
+
+#[tokio::test]
+async fn a_buyer_of_one_unit_votes_with_that_unit_only() {
+    let e = Estate::new(2, false).await;
+    let slug = e.slug();
+    // Owner 0 also holds a second unit under the same registration: one person, two units.
+    let (name, registered) = (e.units[0].1.clone(), e.units[0].2.clone());
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    for (c, v) in ["2", "1", "201", "住宅", "60", &name, &registered, "否"].iter().enumerate() {
+        ws.write_string(1, c as u16, *v).unwrap();
+    }
+    let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("more.xlsx"));
+    let resp = e.app.request(POST, &format!("/api/estates/{}/units/import", e.id), slug, Some(&e.t.admin_token)).multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, found) = e.app.call(GET, "/api/units?building=2&room=201", slug, Some(&e.t.admin_token), None).await;
+    let second = found["items"][0]["id"].as_str().unwrap().to_string();
+    let seller = e.owner(0).await;
+    e.app.age_sms_sends(&registered, 61).await;
+    e.app.call(POST, &format!("/api/verification/units/{second}/sms-code"), slug, Some(&seller), None).await;
+    let code = e.app.last_code(&e.t.tenant, &registered).await;
+    let (s, _) = e.app.call(POST, &format!("/api/verification/units/{second}"), slug, Some(&seller), Some(json!({"sms_code": code}))).await;
+    assert_eq!(s, 201);
+
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let t = e.tally(&matter).await;
+    assert_eq!((t["totals"]["heads"].as_i64(), t["totals"]["area"].as_str()), (Some(2), Some("240.00")), "three units, two persons");
+
+    // The second unit is sold before its seller votes; the buyer verifies and votes.
+    let proof = |file: &'static str| {
+        let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(file));
+        e.app.request(POST, "/api/attachments", slug, Some(&e.t.admin_token)).multipart(form).send()
+    };
+    let (_, id_card) = common::read(proof("身份证.png").await.unwrap()).await;
+    let (_, deed) = common::read(proof("房产证.png").await.unwrap()).await;
+    let buyer_phone = phone();
+    let body = json!({"new_owner_name": "买家", "new_owner_phone": buyer_phone, "id_card_attachment_id": id_card["id"], "deed_attachment_id": deed["id"]});
+    assert_eq!(e.app.call(POST, &format!("/api/units/{second}/transfer"), slug, Some(&e.t.admin_token), Some(body)).await.0, 200);
+    let own = phone();
+    e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
+    let code = e.app.last_code(&e.t.tenant, &own).await;
+    let (_, b) = e.app.call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": "买家", "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true}))).await;
+    let buyer = b["token"].as_str().unwrap().to_string();
+    e.app.call(POST, &format!("/api/verification/units/{second}/sms-code"), slug, Some(&buyer), None).await;
+    let code = e.app.last_code(&e.t.tenant, &buyer_phone).await;
+    assert_eq!(e.app.call(POST, &format!("/api/verification/units/{second}"), slug, Some(&buyer), Some(json!({"sms_code": code}))).await.0, 201);
+
+    let (s, receipt) = e.cast(&buyer, &matter, "disagree", "buyer").await;
+    assert_eq!((s, receipt["area"].as_str()), (201, Some("60.00")), "the buyer carries only the bought unit: {receipt}");
+    let (s, receipt) = e.cast(&seller, &matter, "agree", "seller").await;
+    assert_eq!((s, receipt["area"].as_str()), (201, Some("90.00")), "the seller still votes with the unit kept");
+    let t = e.tally(&matter).await;
+    assert_eq!((t["totals"]["heads"].as_i64(), t["agree"]["area"].as_str(), t["disagree"]["area"].as_str()), (Some(3), Some("90.00"), Some("60.00")));
+}
+
+#[tokio::test]
+async fn a_closed_matter_keeps_its_result_and_root_and_later_entries_are_detected() {
+    let e = Estate::new(2, false).await;
+    let (a, b) = (e.owner(0).await, e.owner(1).await);
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&a, &matter, "agree", "a").await.0, 201);
+    assert_eq!(e.cast(&b, &matter, "agree", "b").await.0, 201);
+    let conn = e.app.conn(&e.t.tenant).await;
+    let id = Uuid::parse_str(&matter).unwrap();
+    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second', opens_at = now() - interval '1 day' WHERE id = $1", &[&id]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, b2) = e.cast(&b, &matter, "disagree", "late").await;
+    assert_eq!((s, b2["code"].as_str()), (409, Some("ballot.not_open")), "no ballots after the deadline");
+    let (s, closed) = e.app.call(POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!((s, closed["status"].as_str()), (200, Some("closed")));
+    let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&a), None).await;
+    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool()), (Some(true), Some(true)));
+
+    // An entry slipped in after the close no longer matches the root declared with the result.
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute(
+        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash)
+         SELECT nextval('ballot_seq'), matter_id, ballot_id, 'void', person_code, unit_codes, area_centi, channel, choice, at, hash
+           FROM ledger_entries WHERE matter_id = $1 LIMIT 1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    conn.commit().await.unwrap();
+    let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&a), None).await;
+    assert_eq!(v["root_matches"], false, "{v}");
+}

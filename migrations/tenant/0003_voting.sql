@@ -30,6 +30,7 @@ CREATE TABLE matters (
     review_reason       text,
     cancel_reason       text,
     result              jsonb,
+    opened_at           timestamptz,
     created_by_kind     text NOT NULL CHECK (created_by_kind IN ('staff', 'owner')),
     created_by          uuid NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
@@ -79,7 +80,7 @@ CREATE TABLE ballots (
     -- Set when the voter used their one permitted change: the newer ballot takes the slot.
     replaced_at       timestamptz,
     cast_at           timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (matter_id, idempotency_key)
+    UNIQUE (matter_id, voter_owner_id, idempotency_key)
 );
 -- One ballot per person per channel; the channel rule picks between channels at tally.
 CREATE UNIQUE INDEX ballots_one_per_channel ON ballots (matter_id, holder_key, channel) WHERE replaced_at IS NULL;

@@ -509,8 +509,8 @@ impl MattersApi {
     async fn deadline(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<DeadlineInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
-        if matches!(status.as_str(), "closed" | "cancelled" | "rejected") {
-            return Err(wrong_state("事项已结束，不能修改截止时间", "The matter has ended"));
+        if matches!(status.as_str(), "closed" | "cancelled" | "rejected") || closes <= Utc::now() {
+            return Err(wrong_state("事项已结束或已过截止时间，不能修改截止时间", "The matter has ended or passed its deadline"));
         }
         if body.closes_at <= closes || body.closes_at <= Utc::now() {
             return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later"));

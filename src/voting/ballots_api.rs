@@ -238,6 +238,11 @@ async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     Ok(m)
 }
 
+async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))", &[&m.id, &holder_key]).await?;
+    Ok(())
+}
+
 async fn insert_ballot(
     conn: &TenantConn,
     m: &Matter,
@@ -279,16 +284,29 @@ impl BallotsApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
-        // One voter at a time per matter and owner: a retry waits for the first attempt.
+        // A retry waits for the first attempt (same owner), then finds its receipt.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&m.id, &owner]).await?;
-        if let Some(row) = conn.query_opt("SELECT id, voter_owner_id FROM ballots WHERE matter_id = $1 AND idempotency_key = $2", &[&m.id, &key]).await? {
-            if row.get::<_, Option<Uuid>>(1) == Some(owner) {
-                let r = receipt(&conn, row.get(0)).await?;
-                conn.commit().await?;
-                return Ok(Cast::Repeated(Json(r)));
-            }
-            return Err(ApiError::conflict("ballot.key_reused", "请求标识已被使用", "This idempotency key was used by someone else"));
+        if let Some(row) = conn
+            .query_opt("SELECT id FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&m.id, &owner, &key])
+            .await?
+        {
+            let r = receipt(&conn, row.get(0)).await?;
+            conn.commit().await?;
+            return Ok(Cast::Repeated(Json(r)));
         }
+        // A unit sold after voting opened whose seller had not voted before the sale now votes
+        // on its own, for its new owner, with its own area only (VOTING-RULES §2, Beijing).
+        conn.execute(
+            "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
+               FROM matters m
+              WHERE m.id = r.matter_id AND r.matter_id = $1 AND r.holder_key NOT LIKE 'unit:%'
+                AND r.unit_id IN (SELECT unit_id FROM unit_holders WHERE owner_id = $2 AND ended_at IS NULL)
+                AND EXISTS (SELECT 1 FROM unit_transfers t WHERE t.unit_id = r.unit_id AND t.created_at > m.opened_at)
+                AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = r.matter_id AND b.holder_key = r.holder_key
+                                   AND b.cast_at < (SELECT min(t.created_at) FROM unit_transfers t WHERE t.unit_id = r.unit_id AND t.created_at > m.opened_at))",
+            &[&m.id, &owner],
+        )
+        .await?;
         // The persons (holder keys) of the units I hold now, within the frozen roll.
         let holders: Vec<String> = conn
             .query(
@@ -307,6 +325,8 @@ impl BallotsApi {
                 ApiError::conflict("ballot.several_persons", "您名下的房屋登记在不同业主名下，请联系居委会现场投票", "Your units belong to different registered owners; vote in person")
             });
         };
+        // One decision per person at a time: co-owners, and a paper entry, wait for each other.
+        lock_person(&conn, &m, holder).await?;
         let earlier = conn
             .query(
                 "SELECT b.id, o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
@@ -369,6 +389,7 @@ impl BallotsApi {
             .await?
             .ok_or_else(|| ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次表决范围内", "The unit is not in this vote's scope"))?
             .get(0);
+        lock_person(&conn, &m, &holder).await?;
         let scan_ok = conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.scan_attachment_id]).await?.is_some();
         if !scan_ok {
             return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));

@@ -135,11 +135,13 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
                 CASE WHEN u.developer_unsold THEN 'developer'
                      ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END
            FROM matters m JOIN units u ON u.estate_id = m.estate_id
-          WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))",
-        &[&id],
+          WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
+            -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
+            AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))",
+        &[&id, &m.settings.engine.parking_counts, &m.settings.engine.storage_counts],
     )
     .await?;
-    conn.execute("UPDATE matters SET status = 'open', updated_at = now() WHERE id = $1", &[&id]).await?;
+    conn.execute("UPDATE matters SET status = 'open', opened_at = now(), updated_at = now() WHERE id = $1", &[&id]).await?;
     tracing::info!(matter = %id, "voting opened; roll frozen");
     load(conn, id, "").await
 }
@@ -256,7 +258,13 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
             hash: r.get(9),
         })
         .collect();
-    let root = ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
+    // Once closed, the root declared with the result is what the ledger must match; while
+    // voting runs, the current root (owners check their entries by receipt hash).
+    let declared: Option<String> = conn
+        .query_one("SELECT result->>'ledger_root' FROM matters WHERE id = $1", &[&m.id])
+        .await?
+        .get(0);
+    let root = declared.unwrap_or_else(|| ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>()));
     let delivered = delivered_keys(conn, m).await?.iter().map(|k| ledger::person_code(&m.salt, k)).collect();
     Ok(PublishedLedger {
         matter_id: m.id.to_string(),

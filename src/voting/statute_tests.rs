@@ -165,6 +165,16 @@ fn case_6_paper_and_online_ballots_for_one_unit_count_once_by_the_channel_rule()
 }
 
 #[test]
+fn a_voided_ballot_does_not_beat_a_valid_one_on_another_channel() {
+    let online = Cast { id: "online".into(), holder: owner(0), channel: Channel::Online, seq: 1, choice: Choice::Agree, voided: true };
+    let paper = Cast { id: "paper".into(), holder: owner(0), channel: Channel::Paper, seq: 2, choice: Choice::Disagree, voided: false };
+    let r = resolve(&[online.clone(), paper], ChannelRule::OnlineWins);
+    assert_eq!(r.effective[0].id, "paper");
+    let r = resolve(&[online], ChannelRule::OnlineWins);
+    assert!(r.effective[0].voided, "alone, the voided ballot counts as invalid");
+}
+
+#[test]
 fn a_permitted_change_of_vote_replaces_the_earlier_ballot() {
     let first = Cast { id: "1".into(), holder: owner(0), channel: Channel::Online, seq: 1, choice: Choice::Disagree, voided: false };
     let second = Cast { id: "2".into(), seq: 5, choice: Choice::Agree, ..first.clone() };
@@ -245,7 +255,33 @@ fn vote() -> impl Strategy<Value = (Vec<RollUnit>, Vec<Ballot>)> {
         })
 }
 
+fn channel() -> impl Strategy<Value = Channel> {
+    prop_oneof![Just(Channel::Online), Just(Channel::Paper), Just(Channel::OnSite)]
+}
+
 proptest! {
+    #[test]
+    fn channel_resolution_does_not_depend_on_input_order(
+        casts in proptest::collection::vec((0usize..8, channel(), choice(), proptest::bool::weighted(0.2)), 1..40),
+        rule in prop_oneof![Just(ChannelRule::OnlineWins), Just(ChannelRule::InPersonWins), Just(ChannelRule::FirstWins)],
+    ) {
+        let casts: Vec<Cast> = casts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (p, channel, choice, voided))| Cast { id: format!("c{i}"), holder: owner(p), channel, seq: i as i64, choice, voided })
+            .collect();
+        let mut reversed = casts.clone();
+        reversed.reverse();
+        let ids = |r: super::tally::Resolution| {
+            let mut e: Vec<String> = r.effective.into_iter().map(|c| c.id).collect();
+            e.sort();
+            e
+        };
+        let forward = ids(resolve(&casts, rule));
+        prop_assert_eq!(forward.len(), casts.iter().map(|c| &c.holder).collect::<BTreeSet<_>>().len(), "one effective ballot per person");
+        prop_assert_eq!(forward, ids(resolve(&reversed, rule)));
+    }
+
     #[test]
     fn results_do_not_depend_on_ballot_order((roll, ballots) in vote(), seed in any::<u64>()) {
         let rules = RuleSet::civil_code_ordinary();

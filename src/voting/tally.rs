@@ -286,19 +286,21 @@ pub fn resolve(casts: &[Cast], rule: ChannelRule) -> Resolution {
     let mut superseded = Vec::new();
     for (_, mut list) in by_person {
         list.sort_by_key(|c| c.seq);
+        // A voided ballot only counts (as invalid) when the person has no valid one.
+        let contenders: Vec<&Cast> = if list.iter().any(|c| !c.voided) { list.iter().copied().filter(|c| !c.voided).collect() } else { list.clone() };
         let winner = match rule {
             ChannelRule::FirstWins => {
-                let first_channel = list[0].channel;
-                list.iter().filter(|c| c.channel == first_channel).max_by_key(|c| c.seq)
+                let first_channel = contenders[0].channel;
+                contenders.iter().filter(|c| c.channel == first_channel).max_by_key(|c| c.seq)
             }
             ChannelRule::OnlineWins | ChannelRule::InPersonWins => {
                 let online = |c: &&&Cast| c.channel == Channel::Online;
                 let preferred: Vec<&&Cast> = if rule == ChannelRule::OnlineWins {
-                    list.iter().filter(online).collect()
+                    contenders.iter().filter(online).collect()
                 } else {
-                    list.iter().filter(|c| !online(c)).collect()
+                    contenders.iter().filter(|c| !online(c)).collect()
                 };
-                let pool: Vec<&&Cast> = if preferred.is_empty() { list.iter().collect() } else { preferred };
+                let pool: Vec<&&Cast> = if preferred.is_empty() { contenders.iter().collect() } else { preferred };
                 pool.into_iter().max_by_key(|c| c.seq)
             }
         }
