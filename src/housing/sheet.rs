@@ -49,12 +49,6 @@ pub struct RollRow {
     pub developer_unsold: bool,
 }
 
-impl RollRow {
-    pub fn key(&self) -> (String, String, String) {
-        (self.building.clone(), self.entrance.clone(), self.room.clone())
-    }
-}
-
 /// A problem in one cell (or the whole row when `column` is None).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowError {

@@ -82,15 +82,6 @@ fn class_of(kind: &str) -> UnitClass {
     }
 }
 
-fn class_str(c: UnitClass) -> &'static str {
-    match c {
-        UnitClass::Residential => "residential",
-        UnitClass::Commercial => "commercial",
-        UnitClass::Parking => "parking",
-        UnitClass::Storage => "storage",
-    }
-}
-
 /// Loads the matter; `lock` takes a share lock (casting) or an update lock (state changes).
 pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> {
     let row = conn
@@ -321,8 +312,4 @@ async fn delivered_keys(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<String>>
 
 fn holder(key: &str) -> Holder {
     if key == "developer" { Holder::Developer } else { Holder::Owner(key.to_string()) }
-}
-
-pub fn unit_class_str(c: UnitClass) -> &'static str {
-    class_str(c)
 }
