@@ -84,6 +84,7 @@ CREATE TABLE unit_transfers (
     staff_id        uuid NOT NULL REFERENCES staff(id),
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX ON unit_transfers (unit_id);
 
 -- Personal documents (ID cards, deeds) are tied to an estate: only its staff may read them.
 ALTER TABLE attachments ADD COLUMN estate_id uuid REFERENCES estates(id);

@@ -298,12 +298,11 @@ impl BallotsApi {
         // on its own, for its new owner, with its own area only (VOTING-RULES §2, Beijing).
         conn.execute(
             "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
-               FROM matters m
-              WHERE m.id = r.matter_id AND r.matter_id = $1 AND r.holder_key NOT LIKE 'unit:%'
-                AND r.unit_id IN (SELECT unit_id FROM unit_holders WHERE owner_id = $2 AND ended_at IS NULL)
-                AND EXISTS (SELECT 1 FROM unit_transfers t WHERE t.unit_id = r.unit_id AND t.created_at > m.opened_at)
-                AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = r.matter_id AND b.holder_key = r.holder_key
-                                   AND b.cast_at < (SELECT min(t.created_at) FROM unit_transfers t WHERE t.unit_id = r.unit_id AND t.created_at > m.opened_at))",
+               FROM unit_holders h, matters m, unit_transfers t
+              WHERE h.owner_id = $2 AND h.ended_at IS NULL
+                AND r.matter_id = $1 AND r.unit_id = h.unit_id AND r.holder_key NOT LIKE 'unit:%'
+                AND m.id = $1 AND t.unit_id = h.unit_id AND t.created_at > m.opened_at
+                AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = r.holder_key AND b.cast_at < t.created_at)",
             &[&m.id, &owner],
         )
         .await?;
