@@ -181,6 +181,41 @@ fn validate(input: &EstateInput) -> ApiResult<i64> {
     if issues.is_empty() { Ok(total_area) } else { Err(ApiError::validation(issues)) }
 }
 
+/// Creates the estate `id`, or rewrites it (callers check the jurisdiction first).
+async fn save(conn: &TenantConn, id: Uuid, body: &EstateInput, total_area: i64) -> ApiResult<()> {
+    if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&body.rc_id]).await?.is_none() {
+        return Err(ApiError::field("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
+    }
+    conn.execute(
+        "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
+                              co_owner_verification, deliberation_needs_approval, parking_counts, storage_counts, locality_rule)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (id) DO UPDATE SET
+            rc_id = EXCLUDED.rc_id, name = EXCLUDED.name, address = EXCLUDED.address, phone = EXCLUDED.phone,
+            total_households = EXCLUDED.total_households, total_area_centi = EXCLUDED.total_area_centi,
+            has_owners_committee = EXCLUDED.has_owners_committee, co_owner_verification = EXCLUDED.co_owner_verification,
+            deliberation_needs_approval = EXCLUDED.deliberation_needs_approval, parking_counts = EXCLUDED.parking_counts,
+            storage_counts = EXCLUDED.storage_counts, locality_rule = EXCLUDED.locality_rule, updated_at = now()",
+        &[
+            &id,
+            &body.rc_id,
+            &body.name.trim(),
+            &body.address.trim(),
+            &body.phone.trim(),
+            &body.total_households,
+            &total_area,
+            &body.has_owners_committee,
+            &body.co_owner_verification,
+            &body.deliberation_needs_approval,
+            &body.parking_counts,
+            &body.storage_counts,
+            &body.locality_rule.unwrap_or(LocalityRule::National).as_str(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 pub struct EstatesApi;
 
 #[OpenApi(tag = "ApiTags::Estates")]
@@ -250,31 +285,8 @@ impl EstatesApi {
         let total_area = validate(&body)?;
         scope.check_rc(body.rc_id)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&body.rc_id]).await?.is_none() {
-            return Err(ApiError::field("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
-        }
         let id = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
-                                  co_owner_verification, deliberation_needs_approval, parking_counts, storage_counts, locality_rule)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            &[
-                &id,
-                &body.rc_id,
-                &body.name.trim(),
-                &body.address.trim(),
-                &body.phone.trim(),
-                &body.total_households,
-                &total_area,
-                &body.has_owners_committee,
-                &body.co_owner_verification,
-                &body.deliberation_needs_approval,
-                &body.parking_counts,
-                &body.storage_counts,
-                &body.locality_rule.unwrap_or(LocalityRule::National).as_str(),
-            ],
-        )
-        .await?;
+        save(&conn, id, &body, total_area).await?;
         audit::record(&conn, &principal, "estate", &id.to_string()).await?;
         let estate = one(&conn, scope, id).await?;
         conn.commit().await?;
@@ -297,31 +309,7 @@ impl EstatesApi {
         scope.check_rc(body.rc_id)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&body.rc_id]).await?.is_none() {
-            return Err(ApiError::field("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
-        }
-        conn.execute(
-            "UPDATE estates SET rc_id = $2, name = $3, address = $4, phone = $5, total_households = $6, total_area_centi = $7,
-                    has_owners_committee = $8, co_owner_verification = $9, deliberation_needs_approval = $10,
-                    parking_counts = $11, storage_counts = $12, locality_rule = $13, updated_at = now()
-              WHERE id = $1",
-            &[
-                &id.0,
-                &body.rc_id,
-                &body.name.trim(),
-                &body.address.trim(),
-                &body.phone.trim(),
-                &body.total_households,
-                &total_area,
-                &body.has_owners_committee,
-                &body.co_owner_verification,
-                &body.deliberation_needs_approval,
-                &body.parking_counts,
-                &body.storage_counts,
-                &body.locality_rule.unwrap_or(LocalityRule::National).as_str(),
-            ],
-        )
-        .await?;
+        save(&conn, id.0, &body, total_area).await?;
         audit::record(&conn, &principal, "estate", &id.0.to_string()).await?;
         let estate = one(&conn, scope, id.0).await?;
         conn.commit().await?;
