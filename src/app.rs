@@ -176,6 +176,7 @@ pub async fn spawn(state: AppState, listen: &str) -> anyhow::Result<Running> {
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| anyhow::anyhow!("no local address"))?;
     let ep = endpoint(state.clone());
+    crate::voting::checkpointer::spawn(state.clone());
     tokio::spawn(async move {
         if let Err(e) = poem::Server::new_with_acceptor(acceptor).run(ep).await {
             tracing::error!(error = %e, "server stopped");

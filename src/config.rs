@@ -39,6 +39,8 @@ pub struct Config {
     pub signed_url_seconds: u64,
     pub owner_token_hours: i64,
     pub staff_token_hours: i64,
+    /// How often open matters' ledgers are sealed by a Merkle checkpoint.
+    pub ledger_checkpoint_seconds: u64,
     pub sms: SmsConfig,
 }
 
@@ -98,6 +100,7 @@ impl Default for Config {
             signed_url_seconds: 300,
             owner_token_hours: 24 * 7,
             staff_token_hours: 12,
+            ledger_checkpoint_seconds: 60,
             sms: SmsConfig::default(),
         }
     }
@@ -159,6 +162,7 @@ impl Config {
         if let Some(v) = lookup("ZMG_DEFAULT_TENANT") { self.default_tenant = Some(v).filter(|s| !s.is_empty()); }
         if let Some(v) = lookup("ZMG_DEV_MODE") { self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes"); }
         if let Some(v) = lookup("ZMG_LOG_FORMAT") { self.log_format = v; }
+        if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") { self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64; }
         if let Some(v) = lookup("ZMG_STORAGE_DIR") { self.storage_dir = PathBuf::from(v); }
         if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") { self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize; }
         if let Some(v) = lookup("ZMG_SMS_PROVIDER") { self.sms.provider = v; }

@@ -161,6 +161,8 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
     let published: zhimaguan::voting::ledger::PublishedLedger = serde_json::from_str(&text)?;
     let v = zhimaguan::voting::ledger::verify(&published);
     println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
+    println!("opening (roll, rules, settings): {}", if v.opening_matches { "match" } else { "MISMATCH" });
+    println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
     println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
     if let Some(t) = &v.tally {
         println!(
@@ -173,7 +175,7 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
             t.passed
         );
     }
-    if !v.altered_entries.is_empty() || !v.root_matches || v.tally.is_none() {
+    if !v.intact() {
         anyhow::bail!("the ledger does not verify");
     }
     Ok(())

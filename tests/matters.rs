@@ -66,7 +66,6 @@ impl Estate {
 
     /// Registers and verifies the registered owner of unit `i`.
     async fn owner(&self, i: usize) -> String {
-        let (unit, name, registered) = &self.units[i];
         let slug = self.slug();
         let own_phone = phone();
         let (s, _) = self.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own_phone, "purpose": "register"}))).await;
@@ -74,15 +73,41 @@ impl Estate {
         let code = self.app.last_code(&self.t.tenant, &own_phone).await;
         let (_, b) = self
             .app
-            .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": name, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
+            .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": self.units[i].1, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
             .await;
         let token = b["token"].as_str().unwrap().to_string();
-        let (s, _) = self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&token), None).await;
+        self.verify(&token, i).await;
+        token
+    }
+
+    /// Verifies unit `i` for the owner holding `token` (an SMS to the unit's registered phone).
+    async fn verify(&self, token: &str, i: usize) {
+        let (unit, _, registered) = &self.units[i];
+        let slug = self.slug();
+        let (s, _) = self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(token), None).await;
         assert_eq!(s, 202);
         let code = self.app.last_code(&self.t.tenant, registered).await;
-        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&token), Some(json!({"sms_code": code}))).await;
+        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(token), Some(json!({"sms_code": code}))).await;
         assert_eq!(s, 201, "{b}");
-        token
+    }
+
+    /// A staff upload of a scanned paper ballot.
+    async fn scan(&self) -> Value {
+        let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
+        let (_, scan) = common::read(self.app.request(POST, "/api/attachments", self.slug(), Some(&self.t.admin_token)).multipart(form).send().await.unwrap()).await;
+        scan["id"].clone()
+    }
+
+    async fn ledger(&self, matter: &str) -> Value {
+        let (s, l) = self.app.call(GET, &format!("/api/matters/{matter}/ledger"), self.slug(), Some(&self.t.admin_token), None).await;
+        assert_eq!(s, 200, "{l}");
+        l
+    }
+
+    async fn verification(&self, matter: &str) -> Value {
+        let (s, v) = self.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), self.slug(), Some(&self.t.admin_token), None).await;
+        assert_eq!(s, 200, "{v}");
+        v
     }
 
     /// A matter whose voting window is open now.
@@ -135,10 +160,7 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     assert_eq!(not_voted, json!([{"building": "1", "unit_codes": ["1-1-103"]}]));
 
     // The third owner votes on paper; staff enter it with the scan.
-    let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
-    let resp = e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap();
-    let (_, scan) = common::read(resp).await;
-    let paper = json!({"unit_id": e.units[2].0, "choice": "agree", "channel": "paper", "scan_attachment_id": scan["id"]});
+    let paper = json!({"unit_id": e.units[2].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await});
     let (s, p) = e.app.call(POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
     assert_eq!(s, 201, "{p}");
     let t = e.tally(&matter).await;
@@ -245,9 +267,8 @@ async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
     let (_, m) = e.matter(&e.t.admin_token, 4).await;
     let matter = m["id"].as_str().unwrap().to_string();
     assert_eq!(e.cast(&owner, &matter, "agree", "online").await.0, 201);
-    let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
-    let (_, scan) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
-    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan["id"]});
+    let scan = e.scan().await;
+    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan});
     let (s, _) = e.app.call(POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
     assert_eq!(s, 201);
     let t = e.tally(&matter).await;
@@ -266,7 +287,7 @@ async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
     let (_, m2) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
     let second = m2["id"].as_str().unwrap().to_string();
     assert_eq!(e.cast(&owner, &second, "agree", "online-2").await.0, 201);
-    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan["id"]});
+    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan});
     e.app.call(POST, &format!("/api/matters/{second}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
     let t = e.tally(&second).await;
     assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(0), Some(1)), "the paper ballot wins here");
@@ -362,9 +383,19 @@ async fn a_unit_sold_mid_vote_votes_once_old_owner_first_else_new_owner() {
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "the seller's ballot before the sale stands");
     let (s, b) = e.cast(&second_seller, &matter, "agree", "too-late").await;
     assert_eq!((s, b["code"].as_str()), (403, Some("ballot.not_a_voter")), "a seller who had not voted no longer may");
-    assert_eq!(e.cast(&buyers[1], &matter, "disagree", "buyer").await.0, 201, "the buyer votes instead");
+    // A paper ballot for the sold unit is the buyer's, for that unit alone.
+    let paper = json!({"unit_id": e.units[1].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await});
+    let (s, p) = e.app.call(POST, &format!("/api/matters/{matter}/paper-ballots"), slug, Some(&e.t.admin_token), Some(paper)).await;
+    assert_eq!((s, p["unit_codes"].as_str()), (201, Some("1-1-102")), "{p}");
+    assert_eq!(e.cast(&buyers[1], &matter, "disagree", "buyer").await.0, 201, "the buyer votes online too: online wins");
     let t = e.tally(&matter).await;
     assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64(), t["totals"]["heads"].as_i64()), (Some(1), Some(1), Some(3)));
+    let ledger = e.ledger(&matter).await;
+    let regroups: Vec<&Value> = ledger["entries"].as_array().unwrap().iter().filter(|x| x["kind"] == "regroup").collect();
+    assert_eq!(regroups.len(), 1, "only the unit whose seller had not voted splits off: {regroups:?}");
+    assert_eq!(regroups[0]["unit_codes"], "1-1-102");
+    let v = e.verification(&matter).await;
+    assert_eq!((v["tally_matches"].as_bool(), v["root_matches"].as_bool(), v["opening_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
 }
 
 #[tokio::test]
@@ -530,4 +561,87 @@ async fn a_closed_matter_keeps_its_result_and_root_and_later_entries_are_detecte
     conn.commit().await.unwrap();
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&a), None).await;
     assert_eq!(v["root_matches"], false, "{v}");
+}
+
+#[tokio::test]
+async fn one_owner_whose_units_are_registered_differently_votes_once_for_all_of_them() {
+    let e = Estate::new(3, false).await;
+    // Units 0 and 1 belong to the same person, registered with two phones.
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE units SET owner_name = $2 WHERE id = $1", &[&e.units[1].0, &e.units[0].1]).await.unwrap();
+    conn.commit().await.unwrap();
+    let owner = e.owner(0).await;
+    e.verify(&owner, 1).await;
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    assert_eq!(e.tally(&matter).await["totals"]["heads"], 3, "the roll alone cannot tell they are one person");
+
+    let (s, r) = e.cast(&owner, &matter, "agree", "both").await;
+    assert_eq!((s, r["unit_codes"].as_str(), r["area"].as_str()), (201, Some("1-1-101,1-1-102"), Some("180.00")), "{r}");
+    let t = e.tally(&matter).await;
+    assert_eq!((t["totals"]["heads"].as_i64(), t["agree"]["heads"].as_i64(), t["agree"]["area"].as_str()), (Some(2), Some(1), Some("180.00")));
+    let (s, b) = e.cast(&owner, &matter, "agree", "again").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "one ballot for both units");
+    let ledger = e.ledger(&matter).await;
+    assert_eq!(ledger["entries"].as_array().unwrap().iter().filter(|x| x["kind"] == "regroup").count(), 1);
+    let v = e.verification(&matter).await;
+    assert_eq!((v["tally_matches"].as_bool(), v["root_matches"].as_bool()), (Some(true), Some(true)), "{v}");
+}
+
+#[tokio::test]
+async fn checkpoints_seal_entries_as_they_commit_and_the_roll_and_ballots_cannot_be_rewritten() {
+    let e = Estate::new(3, false).await;
+    let (a, b, c) = (e.owner(0).await, e.owner(1).await, e.owner(2).await);
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let id = Uuid::parse_str(&matter).unwrap();
+    assert_eq!(e.cast(&a, &matter, "agree", "a").await.0, 201);
+    assert_eq!(e.cast(&b, &matter, "agree", "b").await.0, 201);
+    let sealed = zhimaguan::voting::checkpointer::seal_tenant(&e.app.state, &e.t.tenant).await.unwrap();
+    assert_eq!(sealed, 1);
+    assert_eq!(zhimaguan::voting::checkpointer::seal_tenant(&e.app.state, &e.t.tenant).await.unwrap(), 0, "nothing new, nothing sealed");
+    assert_eq!(e.cast(&c, &matter, "disagree", "c").await.0, 201);
+
+    let ledger = e.ledger(&matter).await;
+    let counts: Vec<i64> = ledger["checkpoints"].as_array().unwrap().iter().map(|c| c["entries"].as_i64().unwrap()).collect();
+    assert_eq!(counts, [0, 2], "the opening, then the first two ballots");
+    let positions: Vec<Value> = ledger["entries"].as_array().unwrap().iter().map(|x| x["position"].clone()).collect();
+    assert_eq!(positions, [json!(1), json!(2), Value::Null], "the third awaits the next checkpoint");
+    let v = e.verification(&matter).await;
+    assert_eq!((v["opening_matches"].as_bool(), v["broken_checkpoints"].as_array().map(Vec::len), v["tally_matches"].as_bool()), (Some(true), Some(0), Some(true)), "{v}");
+
+    // The frozen roll and the ballots refuse to be rewritten.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let err = conn.execute("UPDATE matter_roll SET area_centi = area_centi + 100 WHERE matter_id = $1", &[&id]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("frozen roll"), "{err:?}");
+    drop(conn);
+    let conn = e.app.conn(&e.t.tenant).await;
+    let err = conn.execute("UPDATE ballots SET choice = 'agree' WHERE matter_id = $1 AND choice = 'disagree'", &[&id]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("cannot be changed"), "{err:?}");
+    drop(conn);
+    let conn = e.app.conn(&e.t.tenant).await;
+    assert!(conn.execute("DELETE FROM ballots WHERE matter_id = $1", &[&id]).await.is_err());
+    drop(conn);
+
+    // Closing seals the rest; the declared root is the last checkpoint's.
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second', opens_at = now() - interval '1 day' WHERE id = $1", &[&id]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, closed) = e.app.call(POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 200, "{closed}");
+    let ledger = e.ledger(&matter).await;
+    let last = ledger["checkpoints"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["entries"].as_i64(), &last["root"]), (Some(3), &ledger["root"]));
+
+    // Offline, the same checks; a roll changed in the published file breaks the opening.
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ledger-{matter}.json"));
+    std::fs::write(&file, ledger.to_string()).unwrap();
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let mut tampered = ledger.clone();
+    tampered["roll"][0]["area_centi"] = json!(18000);
+    std::fs::write(&file, tampered.to_string()).unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("opening (roll, rules, settings): MISMATCH"));
 }

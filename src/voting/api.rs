@@ -276,6 +276,8 @@ async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> A
 /// Locks the matter and checks the caller is staff with the estate in their jurisdiction.
 async fn staff_matter(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> {
     let scope = Jurisdiction::of(principal)?;
+    // Waits for ballots in flight: none is accepted once a close or cancel has begun.
+    service::lock_matter(conn, id, true).await?;
     let row = conn
         .query_opt(
             &format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND {} FOR UPDATE OF m", estate_in_scope(1)),
@@ -550,6 +552,8 @@ impl MattersApi {
             return Err(wrong_state("事项已结束", "The matter has ended"));
         }
         conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&id.0, &body.reason.trim()]).await?;
+        // Ballots already cast are kept: seal them for good.
+        service::checkpoint(&conn, id.0).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;
@@ -567,6 +571,8 @@ impl MattersApi {
         }
         let m = service::load(&conn, id.0, "").await?;
         let tally = service::live_tally(&conn, &m).await?;
+        // The final checkpoint seals every entry; its root is declared with the result.
+        service::checkpoint(&conn, m.id).await?;
         let root = service::published(&conn, &m).await?.root;
         let result = serde_json::json!({"tally": tally, "ledger_root": root});
         conn.execute("UPDATE matters SET status = 'closed', result = $2, updated_at = now() WHERE id = $1", &[&id.0, &result]).await?;

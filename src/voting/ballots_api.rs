@@ -155,7 +155,12 @@ pub struct BuildingToVisit {
 
 #[derive(Object)]
 pub struct LedgerVerification {
+    /// Sequence numbers of entries whose content no longer matches their hash.
     pub altered_entries: Vec<i64>,
+    /// The frozen roll, rule set and settings still hash to the opening checkpoint.
+    pub opening_matches: bool,
+    /// Checkpoints (by number of entries covered) the published entries no longer reproduce.
+    pub broken_checkpoints: Vec<i64>,
     pub root_matches: bool,
     pub recomputed_root: String,
     /// The tally recomputed from the published ledger alone equals the live tally.
@@ -227,10 +232,11 @@ fn not_open() -> ApiError {
     ApiError::conflict("ballot.not_open", "当前不在投票时间内", "Voting is not open")
 }
 
-/// The matter, opened if due, share-locked so it cannot close or be cancelled mid-cast.
+/// The matter, opened if due, locked shared so it cannot close or be cancelled mid-cast.
 async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     service::open_if_due(conn, id).await?;
-    let m = service::load(conn, id, "FOR SHARE").await?;
+    service::lock_matter(conn, id, false).await?;
+    let m = service::load(conn, id, "").await?;
     let now = Utc::now();
     if m.status != "open" || now < m.opens_at || now >= m.closes_at {
         return Err(not_open());
@@ -240,6 +246,61 @@ async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
 
 async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))", &[&m.id, &holder_key]).await?;
+    Ok(())
+}
+
+/// A unit sold after voting opened whose seller had not voted before the sale votes on its
+/// own, for its new owner, with its own area only (VOTING-RULES §2, Beijing). Each split is a
+/// regroup entry in the ledger.
+async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<()> {
+    let split = conn
+        .query(
+            "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
+               FROM matters m, unit_transfers t
+              WHERE r.matter_id = $1 AND r.unit_id = ANY($2) AND r.holder_key NOT LIKE 'unit:%'
+                AND m.id = $1 AND t.unit_id = r.unit_id AND t.created_at > m.opened_at
+                AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = r.holder_key AND b.cast_at < t.created_at)
+          RETURNING r.unit_id",
+            &[&m.id, &units],
+        )
+        .await?;
+    for row in split {
+        service::append_unit_event(conn, m, row.get(0), EntryKind::Regroup).await?;
+    }
+    Ok(())
+}
+
+/// All units one owner holds count as one person (VOTING-RULES §2) even when the roll
+/// registers them differently (another phone, say): before that owner's first ballot, their
+/// registrations are joined into one, each moved unit a regroup entry. Once any of them has
+/// voted the roll stays as it is.
+async fn join_registrations(conn: &TenantConn, m: &Matter, owned: &[Uuid]) -> ApiResult<()> {
+    let mut keys: Vec<String> = conn
+        .query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)", &[&m.id, &owned])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if keys.len() < 2 {
+        return Ok(());
+    }
+    keys.sort();
+    for k in &keys {
+        lock_person(conn, m, k).await?;
+    }
+    let voted = conn.query_opt("SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = ANY($2) LIMIT 1", &[&m.id, &keys]).await?;
+    if voted.is_some() {
+        return Ok(());
+    }
+    let moved = conn
+        .query(
+            "UPDATE matter_roll SET holder_key = $2 WHERE matter_id = $1 AND holder_key = ANY($3) RETURNING unit_id",
+            &[&m.id, &keys[0], &&keys[1..]],
+        )
+        .await?;
+    for row in moved {
+        service::append_unit_event(conn, m, row.get(0), EntryKind::Regroup).await?;
+    }
     Ok(())
 }
 
@@ -294,25 +355,23 @@ impl BallotsApi {
             conn.commit().await?;
             return Ok(Cast::Repeated(Json(r)));
         }
-        // A unit sold after voting opened whose seller had not voted before the sale now votes
-        // on its own, for its new owner, with its own area only (VOTING-RULES §2, Beijing).
-        conn.execute(
-            "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
-               FROM unit_holders h, matters m, unit_transfers t
-              WHERE h.owner_id = $2 AND h.ended_at IS NULL
-                AND r.matter_id = $1 AND r.unit_id = h.unit_id AND r.holder_key NOT LIKE 'unit:%'
-                AND m.id = $1 AND t.unit_id = h.unit_id AND t.created_at > m.opened_at
-                AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = r.holder_key AND b.cast_at < t.created_at)",
-            &[&m.id, &owner],
-        )
-        .await?;
-        // The persons (holder keys) of the units I hold now, within the frozen roll.
-        let holders: Vec<String> = conn
+        let mine: Vec<(Uuid, bool)> = conn
             .query(
-                "SELECT DISTINCT r.holder_key FROM matter_roll r JOIN unit_holders h ON h.unit_id = r.unit_id
-                  WHERE r.matter_id = $1 AND h.owner_id = $2 AND h.ended_at IS NULL",
+                "SELECT h.unit_id, h.role = 'owner' FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
+                  WHERE h.owner_id = $2 AND h.ended_at IS NULL",
                 &[&m.id, &owner],
             )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let units: Vec<Uuid> = mine.iter().map(|u| u.0).collect();
+        split_sold_units(&conn, &m, &units).await?;
+        let owned: Vec<Uuid> = mine.iter().filter(|u| u.1).map(|u| u.0).collect();
+        join_registrations(&conn, &m, &owned).await?;
+        // The persons (holder keys) of the units I hold now, within the frozen roll.
+        let holders: Vec<String> = conn
+            .query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)", &[&m.id, &units])
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -321,7 +380,11 @@ impl BallotsApi {
             return Err(if holders.is_empty() {
                 ApiError::forbidden("ballot.not_a_voter", "您在本次表决范围内没有已认证的房屋", "You hold no verified unit in this vote's scope")
             } else {
-                ApiError::conflict("ballot.several_persons", "您名下的房屋登记在不同业主名下，请联系居委会现场投票", "Your units belong to different registered owners; vote in person")
+                ApiError::conflict(
+                    "ballot.several_persons",
+                    "您名下的房屋分属不同的投票人（您是他人房屋的共有人，或其中部分房屋已投票），请联系居委会现场核实后投票",
+                    "Your units belong to different voters (you co-own someone else's unit, or some already voted); vote in person",
+                )
             });
         };
         // One decision per person at a time: co-owners, and a paper entry, wait for each other.
@@ -383,6 +446,7 @@ impl BallotsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
         scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        split_sold_units(&conn, &m, &[body.unit_id]).await?;
         let holder: String = conn
             .query_opt("SELECT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = $2", &[&m.id, &body.unit_id])
             .await?
@@ -446,11 +510,15 @@ impl BallotsApi {
             return Err(ApiError::field("proof_attachment_id", "delivery.proof_required", "请先上传送达凭证", "Upload the proof of delivery first"));
         }
         let (_, staff) = principal.actor();
-        conn.execute(
-            "INSERT INTO matter_deliveries (matter_id, unit_id, proof_id, staff_id) VALUES ($1, $2, $3, $4) ON CONFLICT (matter_id, unit_id) DO NOTHING",
-            &[&m.id, &body.unit_id, &body.proof_attachment_id, &staff],
-        )
-        .await?;
+        let recorded = conn
+            .execute(
+                "INSERT INTO matter_deliveries (matter_id, unit_id, proof_id, staff_id) VALUES ($1, $2, $3, $4) ON CONFLICT (matter_id, unit_id) DO NOTHING",
+                &[&m.id, &body.unit_id, &body.proof_attachment_id, &staff],
+            )
+            .await?;
+        if recorded == 1 {
+            service::append_unit_event(&conn, &m, body.unit_id, EntryKind::Delivery).await?;
+        }
         audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
         conn.commit().await?;
         Ok(Recorded::Recorded)
@@ -541,6 +609,8 @@ impl BallotsApi {
         Ok(Json(LedgerVerification {
             tally_matches: v.tally.as_ref().is_some_and(|t| same_result(t, &live)),
             altered_entries: v.altered_entries,
+            opening_matches: v.opening_matches,
+            broken_checkpoints: v.broken_checkpoints,
             root_matches: v.root_matches,
             recomputed_root: v.recomputed_root,
             recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status)),

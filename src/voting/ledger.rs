@@ -1,7 +1,12 @@
 //! The verifiable ballot ledger. Each entry is hashed on its own (so casting needs no shared
-//! "last hash" row), and a Merkle root over the entries in sequence order commits to all of
-//! them: changing, dropping or reordering any entry changes the root. Anyone holding the
-//! published ledger can recompute every hash, the root and the tally.
+//! "last hash" row). The Merkle leaves are the opening hash (which commits to the frozen roll,
+//! the rule set and the settings) followed by the entry hashes in position order; positions are
+//! handed out by periodic checkpoints in the order entries were committed, and each checkpoint
+//! stores the root over its prefix. Changing, dropping or reordering anything a checkpoint
+//! covers changes that checkpoint's root. Anyone holding the published ledger can recompute
+//! every hash, every checkpoint, the root and the tally.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,19 +22,28 @@ pub enum EntryKind {
     Cast,
     Void,
     Superseded,
+    /// A unit's vote moved to another person (sold mid-vote, or one owner's registrations joined).
+    Regroup,
+    /// The unit's ballot was delivered (counts only under the 从众 clause).
+    Delivery,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub seq: i64,
+    /// Fixed by a checkpoint; absent while the entry awaits the next one.
+    #[serde(default)]
+    pub position: Option<i64>,
     pub kind: EntryKind,
+    /// Empty for regroup and delivery entries.
     pub ballot_id: String,
-    /// Pseudonymous person: groups one person's ballots without naming them.
+    /// Pseudonymous person: groups one person's ballots without naming them. For a regroup,
+    /// the unit's new person.
     pub person_code: String,
     pub unit_codes: String,
     pub area_centi: i64,
-    pub channel: Channel,
-    pub choice: Choice,
+    pub channel: Option<Channel>,
+    pub choice: Option<Choice>,
     /// RFC 3339, as stored.
     pub at: String,
     pub hash: String,
@@ -40,7 +54,16 @@ pub struct PublishedUnit {
     pub unit_code: String,
     pub area_centi: i64,
     pub class: UnitClass,
+    /// The person the unit voted for when the roll was frozen.
     pub person_code: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// How many positioned entries it covers (0: the opening).
+    pub entries: i64,
+    pub root: String,
+    pub at: String,
 }
 
 /// Everything needed to check a matter's result without the database.
@@ -50,11 +73,13 @@ pub struct PublishedLedger {
     pub rule_set: RuleSet,
     pub settings: Settings,
     pub channel_rule: ChannelRule,
+    /// The roll as frozen when voting opened.
     pub roll: Vec<PublishedUnit>,
+    pub opening_hash: String,
+    /// Positioned entries in position order, then pending ones in sequence order.
     pub entries: Vec<Entry>,
-    /// Persons with recorded delivery of their ballot (only used under the 从众 clause).
-    #[serde(default)]
-    pub delivered: Vec<String>,
+    pub checkpoints: Vec<Checkpoint>,
+    /// After close, the root declared with the result; before, the root over all entries.
     pub root: String,
 }
 
@@ -75,7 +100,7 @@ fn label<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// The entry's hash over every field but the hash itself.
+/// The entry's hash over every field but its position and the hash itself.
 pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     hex_sha256(&[
         "zmg-ledger-v1",
@@ -92,12 +117,27 @@ pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     ])
 }
 
-/// Merkle root over entry hashes in sequence order (an odd node is carried up unchanged).
-pub fn merkle_root(hashes: &[String]) -> String {
-    if hashes.is_empty() {
+/// Commits to what decides the count before any ballot: rules, settings and the frozen roll.
+pub fn opening_hash(matter_id: &str, rule_set: &RuleSet, settings: &Settings, channel_rule: ChannelRule, roll: &[PublishedUnit]) -> String {
+    let mut units: Vec<&PublishedUnit> = roll.iter().collect();
+    units.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
+    let lines: Vec<String> =
+        units.iter().map(|u| format!("{}|{}|{}|{}", u.unit_code, u.area_centi, label(&u.class), u.person_code)).collect();
+    let rules = serde_json::to_string(rule_set).unwrap_or_default();
+    let settings = serde_json::to_string(settings).unwrap_or_default();
+    let mut parts = vec!["zmg-opening-v1", matter_id, &rules, &settings];
+    let channel = label(&channel_rule);
+    parts.push(&channel);
+    parts.extend(lines.iter().map(String::as_str));
+    hex_sha256(&parts)
+}
+
+/// Merkle root over the leaves in order (an odd node is carried up unchanged).
+pub fn merkle_root(leaves: &[String]) -> String {
+    if leaves.is_empty() {
         return hex_sha256(&["empty"]);
     }
-    let mut level: Vec<String> = hashes.to_vec();
+    let mut level: Vec<String> = leaves.to_vec();
     while level.len() > 1 {
         level = level
             .chunks(2)
@@ -111,49 +151,92 @@ pub fn merkle_root(hashes: &[String]) -> String {
     level.remove(0)
 }
 
+/// The leaves: the opening hash, then entry hashes in the order given.
+pub fn leaves<'a>(opening: &str, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<String> {
+    std::iter::once(opening.to_string()).chain(entries.into_iter().map(|e| e.hash.clone())).collect()
+}
+
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
-    /// Entries whose content no longer matches their hash.
+    /// Sequence numbers of entries whose content no longer matches their hash.
     pub altered_entries: Vec<i64>,
+    /// The opening hash recomputed from the published roll, rules and settings matches.
+    pub opening_matches: bool,
+    /// Checkpoints (by entry count) whose root the published entries no longer reproduce.
+    pub broken_checkpoints: Vec<i64>,
     pub root_matches: bool,
     pub recomputed_root: String,
     /// The tally recomputed from the ledger alone.
     pub tally: Option<Tally>,
 }
 
-/// Checks every entry hash and the root, then recounts from the ledger alone.
+impl Verification {
+    pub fn intact(&self) -> bool {
+        self.altered_entries.is_empty() && self.opening_matches && self.broken_checkpoints.is_empty() && self.root_matches && self.tally.is_some()
+    }
+}
+
+/// Checks every entry hash, the opening, each checkpoint and the root, then recounts from the
+/// ledger alone.
 pub fn verify(ledger: &PublishedLedger) -> Verification {
     let mut entries = ledger.entries.clone();
-    entries.sort_by_key(|e| e.seq);
+    entries.sort_by_key(|e| (e.position.unwrap_or(i64::MAX), e.seq));
     let altered_entries: Vec<i64> = entries.iter().filter(|e| entry_hash(&ledger.matter_id, e) != e.hash).map(|e| e.seq).collect();
-    let recomputed_root = merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
+    let opening = opening_hash(&ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll);
+    let opening_matches = opening == ledger.opening_hash;
+    let all = leaves(&opening, &entries);
+    // Positions must run 1, 2, 3… so a checkpoint's prefix is well defined.
+    let positioned = entries.iter().take_while(|e| e.position.is_some()).count();
+    let positions_ok = entries.iter().take(positioned).enumerate().all(|(i, e)| e.position == Some(i as i64 + 1));
+    let broken_checkpoints = ledger
+        .checkpoints
+        .iter()
+        .filter(|c| {
+            let n = c.entries as usize;
+            !positions_ok || n > positioned || merkle_root(&all[..=n]) != c.root
+        })
+        .map(|c| c.entries)
+        .collect();
+    let recomputed_root = merkle_root(&all);
     let root_matches = recomputed_root == ledger.root;
     let tally = recount(ledger, &entries);
-    Verification { altered_entries, root_matches, recomputed_root, tally }
+    Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally }
 }
 
 fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
+    // The roll as it stands after every recorded regroup, applied in the order they happened.
+    let mut person: BTreeMap<&str, &str> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.person_code.as_str())).collect();
+    let mut regroups: Vec<&Entry> = entries.iter().filter(|e| e.kind == EntryKind::Regroup).collect();
+    regroups.sort_by_key(|e| e.seq);
+    for e in regroups {
+        *person.get_mut(e.unit_codes.as_str())? = &e.person_code;
+    }
     let units: Vec<RollUnit> = ledger
         .roll
         .iter()
-        .map(|u| RollUnit { unit: u.unit_code.clone(), area_centi: u.area_centi, class: u.class, holder: Holder::Owner(u.person_code.clone()) })
+        .map(|u| RollUnit { unit: u.unit_code.clone(), area_centi: u.area_centi, class: u.class, holder: Holder::Owner(person[u.unit_code.as_str()].to_string()) })
         .collect();
-    let voided: std::collections::BTreeSet<&str> =
-        entries.iter().filter(|e| e.kind == EntryKind::Void).map(|e| e.ballot_id.as_str()).collect();
-    let casts: Vec<Cast> = entries
+    let voided: BTreeSet<&str> = entries.iter().filter(|e| e.kind == EntryKind::Void).map(|e| e.ballot_id.as_str()).collect();
+    let casts = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Cast)
-        .map(|e| Cast {
-            id: e.ballot_id.clone(),
-            holder: Holder::Owner(e.person_code.clone()),
-            channel: e.channel,
-            seq: e.seq,
-            choice: e.choice,
-            voided: voided.contains(e.ballot_id.as_str()),
+        .map(|e| {
+            Some(Cast {
+                id: e.ballot_id.clone(),
+                holder: Holder::Owner(e.person_code.clone()),
+                channel: e.channel?,
+                seq: e.seq,
+                choice: e.choice?,
+                voided: voided.contains(e.ballot_id.as_str()),
+            })
         })
-        .collect();
+        .collect::<Option<Vec<Cast>>>()?;
     let effective: Vec<_> = resolve(&casts, ledger.channel_rule).effective.iter().map(Cast::ballot).collect();
-    let delivered = ledger.delivered.iter().map(|p| Holder::Owner(p.clone())).collect();
+    let delivered = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Delivery)
+        .map(|e| person.get(e.unit_codes.as_str()).map(|p| Holder::Owner(p.to_string())))
+        .collect::<Option<_>>()?;
     tally(&snapshot(&units, &ledger.settings), &ledger.rule_set, &effective, &ledger.settings, &delivered).ok()
 }
 
@@ -161,45 +244,53 @@ fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
 mod tests {
     use super::*;
 
+    fn entry(seq: i64, kind: EntryKind, ballot: &str, person: &str, unit: &str, choice: Option<Choice>) -> Entry {
+        let mut e = Entry {
+            seq,
+            position: Some(seq),
+            kind,
+            ballot_id: ballot.into(),
+            person_code: person.into(),
+            unit_codes: unit.into(),
+            area_centi: 9000,
+            channel: choice.map(|_| Channel::Online),
+            choice,
+            at: "2026-11-27T04:00:00.000Z".into(),
+            hash: String::new(),
+        };
+        e.hash = entry_hash("m1", &e);
+        e
+    }
+
+    /// Re-seals the ledger after a test changed it on purpose: new root and one final checkpoint.
+    fn seal(l: &mut PublishedLedger) {
+        let all = leaves(&l.opening_hash, &l.entries);
+        l.root = merkle_root(&all);
+        l.checkpoints.push(Checkpoint { entries: l.entries.len() as i64, root: l.root.clone(), at: String::new() });
+    }
+
+    /// Three units of three persons; two agree, one disagrees; a checkpoint after two entries.
     fn ledger() -> PublishedLedger {
-        let matter = "m1".to_string();
-        let roll = (0..3)
-            .map(|i| PublishedUnit { unit_code: format!("1-1-10{i}"), area_centi: 9000 + i, class: UnitClass::Residential, person_code: format!("p{i}") })
+        let roll: Vec<PublishedUnit> = (0..3)
+            .map(|i| PublishedUnit { unit_code: format!("1-1-10{i}"), area_centi: 9000, class: UnitClass::Residential, person_code: format!("p{i}") })
             .collect();
-        let mut entries: Vec<Entry> = (0..3)
-            .map(|i| Entry {
-                seq: i + 1,
-                kind: EntryKind::Cast,
-                ballot_id: format!("b{i}"),
-                person_code: format!("p{i}"),
-                unit_codes: format!("1-1-10{i}"),
-                area_centi: 9000 + i,
-                channel: Channel::Online,
-                choice: if i == 2 { Choice::Disagree } else { Choice::Agree },
-                at: "2026-11-27T04:00:00Z".into(),
-                hash: String::new(),
-            })
+        let entries: Vec<Entry> = (0..3)
+            .map(|i| entry(i + 1, EntryKind::Cast, &format!("b{i}"), &format!("p{i}"), &format!("1-1-10{i}"), Some(if i == 2 { Choice::Disagree } else { Choice::Agree })))
             .collect();
-        for e in &mut entries {
-            e.hash = entry_hash(&matter, e);
-        }
-        let root = merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
-        PublishedLedger {
-            matter_id: matter,
-            rule_set: RuleSet::civil_code_ordinary(),
-            settings: Settings::defaults(),
-            channel_rule: ChannelRule::OnlineWins,
-            roll,
-            entries,
-            delivered: Vec::new(),
-            root,
-        }
+        let (rule_set, settings, channel_rule) = (RuleSet::civil_code_ordinary(), Settings::defaults(), ChannelRule::OnlineWins);
+        let opening_hash = opening_hash("m1", &rule_set, &settings, channel_rule, &roll);
+        let all = leaves(&opening_hash, &entries);
+        let checkpoints = vec![
+            Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new() },
+            Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new() },
+        ];
+        PublishedLedger { matter_id: "m1".into(), rule_set, settings, channel_rule, roll, opening_hash, entries, checkpoints, root: merkle_root(&all) }
     }
 
     #[test]
     fn an_untouched_ledger_verifies_and_recounts() {
         let v = verify(&ledger());
-        assert!(v.altered_entries.is_empty() && v.root_matches);
+        assert!(v.intact(), "{v:?}");
         let t = v.tally.unwrap();
         assert_eq!((t.agree.heads, t.disagree.heads, t.passed), (2, 1, true));
     }
@@ -207,31 +298,88 @@ mod tests {
     #[test]
     fn any_change_is_detected() {
         let mut changed = ledger();
-        changed.entries[2].choice = Choice::Agree;
+        changed.entries[2].choice = Some(Choice::Agree);
         assert_eq!(verify(&changed).altered_entries, vec![3], "a changed choice breaks its hash");
 
         let mut rehashed = ledger();
-        rehashed.entries[2].choice = Choice::Agree;
-        rehashed.entries[2].hash = entry_hash("m1", &rehashed.entries[2]);
-        assert!(!verify(&rehashed).root_matches, "re-hashing the entry still changes the root");
+        rehashed.entries[1].choice = Some(Choice::Disagree);
+        rehashed.entries[1].hash = entry_hash("m1", &rehashed.entries[1]);
+        let v = verify(&rehashed);
+        assert!(!v.root_matches, "re-hashing the entry still changes the root");
+        assert_eq!(v.broken_checkpoints, vec![2], "and the checkpoint that covered it");
 
         let mut dropped = ledger();
-        dropped.entries.remove(1);
+        dropped.entries.remove(2);
+        dropped.entries.iter_mut().for_each(|e| e.position = Some(e.seq));
         assert!(!verify(&dropped).root_matches, "a dropped entry changes the root");
+
+        let mut reordered = ledger();
+        reordered.entries.swap(0, 1);
+        let (a, b) = (reordered.entries[0].position, reordered.entries[1].position);
+        reordered.entries[0].position = b;
+        reordered.entries[1].position = a;
+        reordered.root = merkle_root(&leaves(&reordered.opening_hash, &reordered.entries));
+        assert_eq!(verify(&reordered).broken_checkpoints, vec![2], "moving entries under a checkpoint is detected even with a new root");
+    }
+
+    #[test]
+    fn the_roll_and_rules_are_committed_by_the_opening() {
+        let mut bigger = ledger();
+        bigger.roll[0].area_centi += 1;
+        let v = verify(&bigger);
+        assert!(!v.opening_matches && v.broken_checkpoints.contains(&0), "{v:?}");
+
+        let mut laxer = ledger();
+        laxer.rule_set = RuleSet::legacy_ordinary();
+        assert!(!verify(&laxer).opening_matches);
+
+        let mut reopened = ledger();
+        reopened.roll[0].area_centi += 1;
+        reopened.opening_hash = opening_hash("m1", &reopened.rule_set, &reopened.settings, reopened.channel_rule, &reopened.roll);
+        assert!(!verify(&reopened).broken_checkpoints.is_empty(), "a new opening hash no longer matches the checkpoints");
     }
 
     #[test]
     fn a_void_entry_turns_its_ballot_invalid_in_the_recount() {
         let mut l = ledger();
-        let mut void = l.entries[0].clone();
-        void.seq = 4;
-        void.kind = EntryKind::Void;
-        void.hash = entry_hash("m1", &void);
-        l.entries.push(void);
-        l.root = merkle_root(&l.entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
-        let t = verify(&l).tally.unwrap();
+        l.entries.push(entry(4, EntryKind::Void, "b0", "p0", "1-1-100", Some(Choice::Agree)));
+        seal(&mut l);
+        let v = verify(&l);
+        assert!(v.intact(), "{v:?}");
+        let t = v.tally.unwrap();
         assert_eq!((t.agree.heads, t.invalid.heads), (1, 1));
         assert!(!t.passed, "1 agree of 3 participants");
+    }
+
+    #[test]
+    fn regroup_entries_move_a_unit_to_its_new_person() {
+        // Unit 1-1-102 is sold before p2 voted: it votes for its buyer q, who agrees.
+        let mut l = ledger();
+        l.entries.truncate(2);
+        l.checkpoints.truncate(1);
+        l.entries.push(entry(3, EntryKind::Regroup, "", "q", "1-1-102", None));
+        l.entries.push(entry(4, EntryKind::Cast, "b3", "q", "1-1-102", Some(Choice::Agree)));
+        seal(&mut l);
+        let t = verify(&l).tally.unwrap();
+        assert_eq!((t.agree.heads, t.participants.heads, t.totals.heads), (3, 3, 3));
+
+        // Joining p1's unit into p0: one person, two units.
+        let mut joined = ledger();
+        joined.entries.truncate(1);
+        joined.checkpoints.truncate(1);
+        joined.entries.push(entry(2, EntryKind::Regroup, "", "p0", "1-1-101", None));
+        seal(&mut joined);
+        let t = verify(&joined).tally.unwrap();
+        assert_eq!((t.totals.heads, t.agree.heads, t.agree.area_centi), (2, 1, 18000));
+    }
+
+    #[test]
+    fn pending_entries_follow_the_positioned_ones() {
+        let mut l = ledger();
+        l.entries[2].position = None;
+        assert!(verify(&l).intact(), "an entry awaiting its checkpoint still counts and roots");
+        l.entries[2].position = Some(5);
+        assert_eq!(verify(&l).broken_checkpoints, vec![0, 2], "positions must run without gaps");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod ballots_api;
+pub mod checkpointer;
 pub mod ledger;
 pub mod rules;
 pub mod service;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    ledger::{self, Entry, EntryKind, PublishedLedger, PublishedUnit},
+    ledger::{self, Checkpoint, Entry, EntryKind, PublishedLedger, PublishedUnit},
     rules::RuleSet,
     tally::{resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
 };
@@ -121,11 +121,11 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
         return Ok(m);
     }
     conn.execute(
-        "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key)
-         SELECT m.id, u.id, u.building || '-' || u.entrance || '-' || u.room, u.building, u.area_centi, u.kind,
-                CASE WHEN u.developer_unsold THEN 'developer'
-                     ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END
-           FROM matters m JOIN units u ON u.estate_id = m.estate_id
+        "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
+         SELECT m.id, u.id, u.building || '-' || u.entrance || '-' || u.room, u.building, u.area_centi, u.kind, k.key, k.key
+           FROM matters m JOIN units u ON u.estate_id = m.estate_id,
+                LATERAL (SELECT CASE WHEN u.developer_unsold THEN 'developer'
+                                     ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END AS key) k
           WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
             -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
             AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))",
@@ -133,11 +133,42 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     )
     .await?;
     conn.execute("UPDATE matters SET status = 'open', opened_at = now(), updated_at = now() WHERE id = $1", &[&id]).await?;
+    // The opening checkpoint commits to the roll, rules and settings before any ballot.
+    let opening = ledger::opening_hash(&id.to_string(), &m.rule_set, &m.settings.engine, m.settings.channel_rule, &frozen_roll(conn, &m).await?);
+    conn.execute("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, 0, $2)", &[&id, &opening]).await?;
     tracing::info!(matter = %id, "voting opened; roll frozen");
     load(conn, id, "").await
 }
 
-/// Appends a ledger entry for a ballot and returns its hash.
+/// Casting, entering and voiding hold the matter's lock shared; closing and cancelling take it
+/// exclusively, so they wait for every ballot in flight (no row lock on the matter is taken by
+/// ballots: shared row locks on one hot row are costly in PostgreSQL).
+pub async fn lock_matter(conn: &TenantConn, id: Uuid, exclusive: bool) -> ApiResult<()> {
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock(hashtext('zmg-matter'), hashtext($1::uuid::text))"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtext('zmg-matter'), hashtext($1::uuid::text))"
+    };
+    conn.execute(sql, &[&id]).await?;
+    Ok(())
+}
+
+/// The roll as frozen when voting opened, with pseudonymous persons.
+async fn frozen_roll(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<PublishedUnit>> {
+    Ok(conn
+        .query("SELECT unit_code, area_centi, class, frozen_holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code", &[&m.id])
+        .await?
+        .iter()
+        .map(|r| PublishedUnit {
+            unit_code: r.get(0),
+            area_centi: r.get(1),
+            class: class_of(r.get(2)),
+            person_code: ledger::person_code(&m.salt, r.get(3)),
+        })
+        .collect())
+}
+
+/// Appends a ledger entry for a ballot and returns it.
 pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind) -> ApiResult<Entry> {
     let b = conn
         .query_one(
@@ -151,32 +182,125 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
             &[&ballot, &(kind == EntryKind::Cast)],
         )
         .await?;
-    let at: DateTime<Utc> = b.get(6);
-    let mut entry = Entry {
+    let entry = Entry {
         seq: b.get(5),
+        position: None,
         kind,
         ballot_id: ballot.to_string(),
         person_code: ledger::person_code(&m.salt, b.get(0)),
         unit_codes: b.get::<_, Option<String>>(3).unwrap_or_default(),
         area_centi: b.get(4),
-        channel: parse_channel(b.get(1)),
-        choice: parse_choice(b.get(2)),
-        at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        channel: Some(parse_channel(b.get(1))),
+        choice: Some(parse_choice(b.get(2))),
+        at: String::new(),
         hash: String::new(),
     };
-    entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
-    let kind_str = match kind {
+    insert_entry(conn, m, entry, b.get(6)).await
+}
+
+/// Appends a unit's roll event: a regroup (to its current person) or a delivery.
+pub async fn append_unit_event(conn: &TenantConn, m: &Matter, unit: Uuid, kind: EntryKind) -> ApiResult<Entry> {
+    let r = conn
+        .query_one(
+            "SELECT holder_key, unit_code, area_centi, nextval('ballot_seq'), date_trunc('milliseconds', now())
+               FROM matter_roll WHERE matter_id = $1 AND unit_id = $2",
+            &[&m.id, &unit],
+        )
+        .await?;
+    let entry = Entry {
+        seq: r.get(3),
+        position: None,
+        kind,
+        ballot_id: String::new(),
+        person_code: ledger::person_code(&m.salt, r.get(0)),
+        unit_codes: r.get(1),
+        area_centi: r.get(2),
+        channel: None,
+        choice: None,
+        at: String::new(),
+        hash: String::new(),
+    };
+    insert_entry(conn, m, entry, r.get(4)).await
+}
+
+fn kind_str(kind: EntryKind) -> &'static str {
+    match kind {
         EntryKind::Cast => "cast",
         EntryKind::Void => "void",
         EntryKind::Superseded => "superseded",
-    };
+        EntryKind::Regroup => "regroup",
+        EntryKind::Delivery => "delivery",
+    }
+}
+
+fn parse_kind(s: &str) -> EntryKind {
+    match s {
+        "void" => EntryKind::Void,
+        "superseded" => EntryKind::Superseded,
+        "regroup" => EntryKind::Regroup,
+        "delivery" => EntryKind::Delivery,
+        _ => EntryKind::Cast,
+    }
+}
+
+async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateTime<Utc>) -> ApiResult<Entry> {
+    entry.at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
+    let ballot = Uuid::parse_str(&entry.ballot_id).ok();
     conn.execute(
         "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[&entry.seq, &m.id, &ballot, &kind_str, &entry.person_code, &entry.unit_codes, &entry.area_centi, &channel_str(entry.channel), &choice_str(entry.choice), &at, &entry.hash],
+        &[
+            &entry.seq,
+            &m.id,
+            &ballot,
+            &kind_str(entry.kind),
+            &entry.person_code,
+            &entry.unit_codes,
+            &entry.area_centi,
+            &entry.channel.map(channel_str),
+            &entry.choice.map(choice_str),
+            &at,
+            &entry.hash,
+        ],
     )
     .await?;
     Ok(entry)
+}
+
+/// Seals the matter's ledger so far: gives every committed entry without a position the next
+/// one (in sequence order), and records the root over the positioned prefix. Checkpointers of
+/// one matter take turns; casting never waits for them. Returns the new checkpoint, if any
+/// entry was added since the last.
+pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Checkpoint>> {
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('zmg-checkpoint'), hashtext($1::uuid::text))", &[&matter]).await?;
+    let added = conn
+        .execute(
+            "INSERT INTO ledger_positions (matter_id, position, seq)
+             SELECT $1, coalesce((SELECT max(position) FROM ledger_positions WHERE matter_id = $1), 0) + row_number() OVER (ORDER BY e.seq), e.seq
+               FROM ledger_entries e
+              WHERE e.matter_id = $1 AND NOT EXISTS (SELECT 1 FROM ledger_positions p WHERE p.seq = e.seq)",
+            &[&matter],
+        )
+        .await?;
+    if added == 0 {
+        return Ok(None);
+    }
+    let opening: String = conn.query_one("SELECT root FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0", &[&matter]).await?.get(0);
+    let hashes: Vec<String> = conn
+        .query("SELECT e.hash FROM ledger_positions p JOIN ledger_entries e ON e.seq = p.seq WHERE p.matter_id = $1 ORDER BY p.position", &[&matter])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let leaves: Vec<String> = std::iter::once(opening).chain(hashes).collect();
+    let root = ledger::merkle_root(&leaves);
+    let entries = leaves.len() as i64 - 1;
+    let at: DateTime<Utc> = conn
+        .query_one("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, $2, $3) RETURNING at", &[&matter, &entries, &root])
+        .await?
+        .get(0);
+    Ok(Some(Checkpoint { entries, root, at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }))
 }
 
 /// After a new cast for `holder_key`, records which of that person's ballots the channel rule
@@ -211,60 +335,56 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
     Ok(())
 }
 
-/// The published ledger of a matter (roll, entries, root): no names, no phones.
+/// The published ledger of a matter (frozen roll, entries, checkpoints, root): no names, no
+/// phones.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
-    let roll = conn
-        .query("SELECT unit_code, area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code", &[&m.id])
-        .await?
-        .iter()
-        .map(|r| PublishedUnit {
-            unit_code: r.get(0),
-            area_centi: r.get(1),
-            class: class_of(r.get(2)),
-            person_code: ledger::person_code(&m.salt, r.get(3)),
-        })
-        .collect();
+    let roll = frozen_roll(conn, m).await?;
     let entries: Vec<Entry> = conn
         .query(
-            "SELECT seq, kind, ballot_id, person_code, unit_codes, area_centi, channel, choice, at, hash
-               FROM ledger_entries WHERE matter_id = $1 ORDER BY seq",
+            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash
+               FROM ledger_entries e LEFT JOIN ledger_positions p ON p.seq = e.seq
+              WHERE e.matter_id = $1 ORDER BY p.position NULLS LAST, e.seq",
             &[&m.id],
         )
         .await?
         .iter()
         .map(|r| Entry {
             seq: r.get(0),
-            kind: match r.get::<_, &str>(1) {
-                "void" => EntryKind::Void,
-                "superseded" => EntryKind::Superseded,
-                _ => EntryKind::Cast,
-            },
-            ballot_id: r.get::<_, Uuid>(2).to_string(),
-            person_code: r.get(3),
-            unit_codes: r.get(4),
-            area_centi: r.get(5),
-            channel: parse_channel(r.get(6)),
-            choice: parse_choice(r.get(7)),
-            at: r.get::<_, DateTime<Utc>>(8).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            hash: r.get(9),
+            position: r.get(1),
+            kind: parse_kind(r.get(2)),
+            ballot_id: r.get::<_, Option<Uuid>>(3).map(|b| b.to_string()).unwrap_or_default(),
+            person_code: r.get(4),
+            unit_codes: r.get(5),
+            area_centi: r.get(6),
+            channel: r.get::<_, Option<&str>>(7).map(parse_channel),
+            choice: r.get::<_, Option<&str>>(8).map(parse_choice),
+            at: r.get::<_, DateTime<Utc>>(9).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            hash: r.get(10),
         })
         .collect();
+    let checkpoints: Vec<Checkpoint> = conn
+        .query("SELECT entries, root, at FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries", &[&m.id])
+        .await?
+        .iter()
+        .map(|r| Checkpoint { entries: r.get(0), root: r.get(1), at: r.get::<_, DateTime<Utc>>(2).to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })
+        .collect();
+    let opening_hash = checkpoints.first().filter(|c| c.entries == 0).map(|c| c.root.clone()).unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
-    // voting runs, the current root (owners check their entries by receipt hash).
+    // voting runs, the root over every entry so far (owners check theirs by receipt hash).
     let declared: Option<String> = conn
         .query_one("SELECT result->>'ledger_root' FROM matters WHERE id = $1", &[&m.id])
         .await?
         .get(0);
-    let root = declared.unwrap_or_else(|| ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>()));
-    let delivered = delivered_keys(conn, m).await?.iter().map(|k| ledger::person_code(&m.salt, k)).collect();
+    let root = declared.unwrap_or_else(|| ledger::merkle_root(&ledger::leaves(&opening_hash, &entries)));
     Ok(PublishedLedger {
         matter_id: m.id.to_string(),
         rule_set: m.rule_set.clone(),
         settings: m.settings.engine,
         channel_rule: m.settings.channel_rule,
         roll,
+        opening_hash,
         entries,
-        delivered,
+        checkpoints,
         root,
     })
 }

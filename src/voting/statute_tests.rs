@@ -67,6 +67,21 @@ fn case_1_exactly_three_quarters_pass_a_special_matter() {
 }
 
 #[test]
+fn a_shortfall_only_the_remaining_non_voters_could_not_make_up_is_reported_as_unreachable() {
+    let roll = estate(10, 10000);
+    // 7 of 10 voted, 3 agree: two more agreeing voters would pass it (5 of 9 > half).
+    let mut b = ballots(0..3, Choice::Agree);
+    b.extend(ballots(3..7, Choice::Disagree));
+    assert_eq!(run(&roll, &RuleSet::civil_code_ordinary(), &b).approval.shortfall_heads, Some(2));
+    // 1 agrees, 6 disagree: six more would be needed, and only three have not voted.
+    let mut b = ballots(0..1, Choice::Agree);
+    b.extend(ballots(1..7, Choice::Disagree));
+    let t = run(&roll, &RuleSet::civil_code_ordinary(), &b);
+    assert_eq!((t.approval.shortfall_heads, t.approval.shortfall_area_centi), (None, None));
+    assert!(t.participation.unwrap().passed);
+}
+
+#[test]
 fn areas_decide_too_not_only_heads() {
     // 3 owners agree with 60 m² each; 1 big owner of 300 m² disagrees: heads pass, area fails.
     let mut roll = estate(3, 6000);

@@ -121,6 +121,14 @@ pub struct Check {
     pub passed: bool,
 }
 
+impl Check {
+    /// A shortfall larger than what the remaining non-voters hold can never be made up.
+    fn cap_by(&mut self, remaining: Counts) {
+        self.shortfall_heads = self.shortfall_heads.filter(|s| *s <= remaining.heads);
+        self.shortfall_area_centi = self.shortfall_area_centi.filter(|s| *s <= remaining.area_centi);
+    }
+}
+
 fn check_against(t: &Threshold, value: Counts, base: Counts, joining: bool) -> Check {
     let passed = t.met(value.heads, base.heads) && t.met(value.area_centi, base.area_centi);
     let shortfall = |v: i64, b: i64| if joining { t.joining_shortfall(v, b) } else { Some((t.minimum(b) - v).max(0)) };
@@ -218,6 +226,15 @@ pub fn tally(
         }
         participants = participants_of(agree, disagree);
         (participation, approval) = evaluate(agree, participants);
+    }
+    // Only persons who have not voted can still make up a shortfall.
+    let mut remaining = snap.totals;
+    for w in voted.iter().filter_map(|h| snap.persons.get(h)).chain([&followers]) {
+        remaining.heads -= w.heads;
+        remaining.area_centi -= w.area_centi;
+    }
+    for c in participation.iter_mut().chain([&mut approval]) {
+        c.cap_by(remaining);
     }
     let passed = participation.as_ref().is_none_or(|p| p.passed) && approval.passed;
     Ok(Tally {
