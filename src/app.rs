@@ -1,6 +1,9 @@
 //! Builds the poem app; used by `zmg serve` and by the tests (which bind port 0).
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::Pool;
 use poem::{
@@ -37,7 +40,7 @@ pub struct AppState {
 impl AppState {
     /// Connects (creating the database if needed) and migrates the platform and every tenant.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect(&config.database_url, config.database_pool_size).await?;
+        let pool = db::connect_with(&config.database_url, config.database_pool_size, Some(config.statement_timeout_ms)).await?;
         migrate::migrate_all(&pool).await?;
         Self::with_pool(config, pool).await
     }
@@ -82,6 +85,7 @@ pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
     Route::new()
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics))
         .at("/openapi.yaml", service.spec_endpoint_yaml())
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
@@ -115,7 +119,9 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let english = context::prefers_english(req.headers().get("accept-language").and_then(|v| v.to_str().ok()));
-    let info = RequestInfo { id: id.clone(), english };
+    let info = RequestInfo { id: id.clone(), english, ..Default::default() };
+    let operation = info.operation.clone();
+    let route = fixed_route_name(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
     let response = context::scope(info, async move {
@@ -130,10 +136,38 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request finished")
-    });
+    let elapsed = started.elapsed();
+    crate::metrics::observe_request(operation.get().map(String::as_str).unwrap_or(route), response.status().as_u16(), elapsed.as_secs_f64());
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request finished"));
     Ok(response)
+}
+
+/// Metric label for requests that are not spec operations: a fixed set, so arbitrary paths
+/// cannot blow up the number of series.
+fn fixed_route_name(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        "/openapi.yaml" => "openapi",
+        p if p == "/docs" || p.starts_with("/docs/") => "docs",
+        _ => "unmatched",
+    }
+}
+
+/// Prometheus scrape. With `metrics_token` set, only a scraper presenting it may read.
+#[handler]
+async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
+    if let Some(expected) = state.config.metrics_token.as_ref().filter(|t| !t.0.is_empty()) {
+        let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Comparing digests, not the secrets, leaks nothing through timing.
+        let digest = |v: &str| <sha2::Sha256 as sha2::Digest>::digest(v.as_bytes());
+        if !given.is_some_and(|g| digest(g) == digest(&expected.0)) {
+            return ApiError::unauthorized("auth.required", "请提供监控令牌", "A metrics token is required").into_response();
+        }
+    }
+    let body = crate::metrics::render(&state.pool).await;
+    Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }
 
 /// Errors raised outside our handlers (routing, body parsing) get the same shape as ours.
@@ -169,6 +203,19 @@ pub struct Running {
 }
 
 pub async fn spawn(state: AppState, listen: &str) -> anyhow::Result<Running> {
+    let (running, server) = bind(state, listen, std::future::pending(), Duration::ZERO).await?;
+    tokio::spawn(server);
+    Ok(running)
+}
+
+/// Binds `listen` and returns the server to run. When `shutdown` completes the server stops
+/// accepting connections and gives requests in flight up to `grace` to finish.
+pub async fn bind(
+    state: AppState,
+    listen: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<(Running, impl std::future::Future<Output = ()> + Send)> {
     let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
     let addr = acceptor
         .local_addr()
@@ -177,10 +224,10 @@ pub async fn spawn(state: AppState, listen: &str) -> anyhow::Result<Running> {
         .ok_or_else(|| anyhow::anyhow!("no local address"))?;
     let ep = endpoint(state.clone());
     crate::voting::checkpointer::spawn(state.clone());
-    tokio::spawn(async move {
-        if let Err(e) = poem::Server::new_with_acceptor(acceptor).run(ep).await {
+    let server = async move {
+        if let Err(e) = poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(ep, shutdown, Some(grace)).await {
             tracing::error!(error = %e, "server stopped");
         }
-    });
-    Ok(Running { addr, state })
+    };
+    Ok((Running { addr, state }, server))
 }

@@ -39,6 +39,12 @@ pub struct Config {
     pub signed_url_seconds: u64,
     pub owner_token_hours: i64,
     pub staff_token_hours: i64,
+    /// After SIGTERM, how long requests in flight may take to finish.
+    pub shutdown_grace_seconds: u64,
+    /// Longest a single SQL statement may run before PostgreSQL cancels it.
+    pub statement_timeout_ms: u64,
+    /// When set, `/metrics` answers only scrapers that present it as a bearer token.
+    pub metrics_token: Option<Secret>,
     /// How often open matters' ledgers are sealed by a Merkle checkpoint.
     pub ledger_checkpoint_seconds: u64,
     pub sms: SmsConfig,
@@ -100,6 +106,9 @@ impl Default for Config {
             signed_url_seconds: 300,
             owner_token_hours: 24 * 7,
             staff_token_hours: 12,
+            shutdown_grace_seconds: 25,
+            statement_timeout_ms: 30_000,
+            metrics_token: None,
             ledger_checkpoint_seconds: 60,
             sms: SmsConfig::default(),
         }
@@ -162,6 +171,9 @@ impl Config {
         if let Some(v) = lookup("ZMG_DEFAULT_TENANT") { self.default_tenant = Some(v).filter(|s| !s.is_empty()); }
         if let Some(v) = lookup("ZMG_DEV_MODE") { self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes"); }
         if let Some(v) = lookup("ZMG_LOG_FORMAT") { self.log_format = v; }
+        if let Some(v) = lookup("ZMG_SHUTDOWN_GRACE_SECONDS") { self.shutdown_grace_seconds = parse_num("ZMG_SHUTDOWN_GRACE_SECONDS", v)?.max(0) as u64; }
+        if let Some(v) = lookup("ZMG_STATEMENT_TIMEOUT_MS") { self.statement_timeout_ms = parse_num("ZMG_STATEMENT_TIMEOUT_MS", v)?.max(0) as u64; }
+        if let Some(v) = lookup("ZMG_METRICS_TOKEN") { self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty()); }
         if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") { self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64; }
         if let Some(v) = lookup("ZMG_STORAGE_DIR") { self.storage_dir = PathBuf::from(v); }
         if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") { self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize; }

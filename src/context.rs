@@ -1,12 +1,17 @@
 //! Per-request facts every layer may need (request id, language), kept in a task-local so the
 //! error type can render itself without threading the request through every call.
 
-use std::future::Future;
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock},
+};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RequestInfo {
     pub id: String,
     pub english: bool,
+    /// Filled in by the gate once it knows the spec operation (metrics label by it).
+    pub operation: Arc<OnceLock<String>>,
 }
 
 tokio::task_local! {
@@ -35,6 +40,11 @@ pub fn prefers_english(accept_language: Option<&str>) -> bool {
 
 tokio::task_local! {
     static OPERATION: String;
+}
+
+/// Tells the request's outer layers which operation it is.
+pub fn set_operation(operation_id: &str) {
+    let _ = REQUEST.try_with(|r| r.operation.set(operation_id.to_string()));
 }
 
 /// Runs the handler with its operation id known (audit entries name it).

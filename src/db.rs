@@ -4,8 +4,18 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Pool> {
+    connect_with(url, max_size, None).await
+}
+
+/// The service's pool: every statement is cancelled by PostgreSQL after `statement_timeout_ms`
+/// (0: no limit), so a stuck query frees its connection instead of holding it forever.
+pub async fn connect_with(url: &str, max_size: usize, statement_timeout_ms: Option<u64>) -> anyhow::Result<Pool> {
     ensure_database(url).await?;
-    let pg: tokio_postgres::Config = url.parse()?;
+    let mut pg: tokio_postgres::Config = url.parse()?;
+    if let Some(ms) = statement_timeout_ms {
+        let options = format!("{} -c statement_timeout={ms}", pg.get_options().unwrap_or_default());
+        pg.options(options.trim());
+    }
     let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     // Waiting for a connection is bounded: a saturated pool answers 503 instead of hanging.
     Ok(Pool::builder(manager)

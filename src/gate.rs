@@ -25,6 +25,7 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         return ep.call(req).await.map(IntoResponse::into_response);
     };
     let (op_id, scope) = (op.id.clone(), op.scope);
+    context::set_operation(&op_id);
     let tenant = match scope {
         Scope::Tenant => Some(resolve::resolve(&state.pool, &req, &state.config).await?),
         Scope::Platform => None,

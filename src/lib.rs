@@ -13,6 +13,7 @@ pub mod error;
 pub mod estates;
 pub mod gate;
 pub mod housing;
+pub mod metrics;
 pub mod migrate;
 pub mod openapi;
 pub mod paging;

@@ -95,11 +95,12 @@ async fn main() -> anyhow::Result<()> {
             if demo {
                 prepare_demo(&state).await?;
             }
-            let running = app::spawn(state, &config.listen).await?;
+            let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+            let (running, server) = app::bind(state, &config.listen, shutdown_signal(), grace).await?;
             tracing::info!(addr = %running.addr, "listening; API docs at /docs");
             eprintln!("Zhimaguan listening on http://{}  (docs: http://{}/docs)", running.addr, running.addr);
-            tokio::signal::ctrl_c().await?;
-            tracing::info!("shutting down");
+            server.await;
+            tracing::info!("stopped");
         }
         Command::Migrate => {
             let pool = db::connect(&config.database_url, 2).await?;
@@ -153,6 +154,23 @@ async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
         zhimaguan::housing::demo::DEMO_OWNER_PASSWORD
     );
     Ok(())
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C: stop accepting, finish what is in flight.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
 }
 
 /// Offline check of a published ledger; exits non-zero when anything does not verify.

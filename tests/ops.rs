@@ -62,3 +62,98 @@ async fn expired_tokens_are_refused() {
     let (s, b) = app.call(Method::GET, "/api/staff/me", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
     assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_token")));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_operation_and_status_with_latency() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    for _ in 0..3 {
+        let (s, _) = app.call(Method::GET, "/api/estates", slug, Some(&t.admin_token), None).await;
+        assert_eq!(s, 200);
+    }
+    let (s, _) = app.call(Method::GET, "/api/estates", slug, None, None).await;
+    assert_eq!(s, 401);
+    app.call(Method::GET, "/api/no/such/thing", slug, None, None).await;
+
+    let text = app.request(Method::GET, "/metrics", None, None).send().await.unwrap().text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("{series} missing in:\n{text}"))
+    };
+    assert_eq!(value("zmg_http_requests_total{operation=\"estate_list\",status=\"200\"}"), 3.0);
+    assert_eq!(value("zmg_http_requests_total{operation=\"estate_list\",status=\"401\"}"), 1.0);
+    assert_eq!(value("zmg_http_requests_total{operation=\"unmatched\",status=\"404\"}"), 1.0, "unknown paths share one label");
+    assert_eq!(value("zmg_http_request_duration_seconds_count{operation=\"estate_list\"}"), 4.0);
+    assert_eq!(value("zmg_http_request_duration_seconds_bucket{operation=\"estate_list\",le=\"+Inf\"}"), 4.0);
+    assert!(value("zmg_http_request_duration_seconds_sum{operation=\"estate_list\"}") > 0.0);
+    assert_eq!(value("zmg_db_pool_connections{state=\"max\"}"), 8.0);
+    assert!(value("zmg_tenants{status=\"active\"}") >= 1.0);
+    assert!(text.contains("# TYPE zmg_ballots_cast_total counter"));
+
+    // With a token configured, anonymous scrapes are refused.
+    let mut config = common::test_config();
+    config.metrics_token = Some(zhimaguan::config::Secret("scrape-secret".into()));
+    let guarded = TestApp::start_with(config).await;
+    assert_eq!(guarded.request(Method::GET, "/metrics", None, None).send().await.unwrap().status(), 401);
+    let ok = guarded.request(Method::GET, "/metrics", None, Some("scrape-secret")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+/// `zmg serve` as operators run it: SIGTERM stops new connections but lets a request that is
+/// still sending its body finish.
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let storage = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(common::unique("graceful-"));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zmg"))
+        .arg("serve")
+        .env("ZMG_DATABASE_URL", common::database_url())
+        .env("ZMG_LISTEN", "127.0.0.1:0")
+        .env("ZMG_STORAGE_DIR", &storage)
+        .env("ZMG_SHUTDOWN_GRACE_SECONDS", "20")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The address is printed once the server listens.
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut line).await.unwrap() > 0, "server exited early");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    tokio::spawn(async move { while tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut String::new()).await.is_ok_and(|n| n > 0) {} });
+
+    // An upload whose body is only half sent when the signal arrives.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\ndocument\r\n");
+    body.extend_from_slice(b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n");
+    body.extend_from_slice(png);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let head = format!(
+        "POST /api/attachments HTTP/1.1\r\nHost: {addr}\r\nX-Tenant: {}\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        t.tenant.slug,
+        t.admin_token,
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..40]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err(), "no new connections after SIGTERM");
+    stream.write_all(&body[40..]).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "the request in flight completed: {answer}");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.expect("exits after the last request").unwrap();
+    assert!(status.success(), "{status:?}");
+}

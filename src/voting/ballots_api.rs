@@ -436,6 +436,7 @@ impl BallotsApi {
         let ballot = insert_ballot(&conn, &m, holder, "online", body.choice.into(), Some(owner), None, body.signature_attachment_id, None, Some(key)).await?;
         let r = receipt(&conn, ballot).await?;
         conn.commit().await?;
+        crate::metrics::ballot_cast("online");
         Ok(Cast::Created(Json(r)))
     }
 
@@ -465,6 +466,7 @@ impl BallotsApi {
         audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;
         let r = receipt(&conn, ballot).await?;
         conn.commit().await?;
+        crate::metrics::ballot_cast(channel);
         Ok(Cast::Created(Json(r)))
     }
 
