@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs and starts what the tests need (an
 # S3-compatible server, cargo-nextest), then runs every test against the real PostgreSQL on
-# 127.0.0.1:5432 and that S3 server. Extra arguments go to `cargo nextest run`.
+# 127.0.0.1:5432 and that S3 server. A full run (no arguments) then checks the Helm chart,
+# fuzzes the API with schemathesis and runs the fault test (PostgreSQL restarted under load,
+# object store stopped during uploads). Extra arguments go to `cargo nextest run` alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +30,16 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-cargo nextest run --no-fail-fast "$@"
+if [ $# -gt 0 ]; then
+  cargo nextest run --no-fail-fast "$@"
+  exit 0
+fi
+status=0
+cargo nextest run --no-fail-fast || status=1
+for suite in scripts/check-chart.sh scripts/fuzz-api.sh scripts/fault-test.py; do
+  echo "== $suite"
+  started=$SECONDS
+  "$suite" || { echo "== $suite FAILED"; status=1; }
+  echo "== $suite took $((SECONDS - started)) s"
+done
+exit $status

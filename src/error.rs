@@ -39,6 +39,7 @@ pub struct ApiError {
 
 /// Body of every error response.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `tenant.not_found`.
     pub code: String,
@@ -46,12 +47,13 @@ pub struct ErrorBody {
     pub message: String,
     /// Request id, also sent as the `x-request-id` header; quote it when reporting a problem.
     pub request_id: String,
-    /// Every failing field (validation errors only).
-    #[oai(skip_serializing_if_is_empty)]
+    /// Every failing field (validation errors only; absent otherwise).
+    #[oai(default, skip_serializing_if_is_empty)]
     pub fields: Vec<FieldErrorBody>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldErrorBody {
     pub field: String,
     pub code: String,
@@ -168,6 +170,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (404, "不存在 / Not found (including unknown tenant)"),
     (409, "与现有数据冲突 / Conflict"),
     (413, "内容过大 / Payload too large"),
+    (415, "不支持的内容类型 / Unsupported content type"),
     (422, "字段校验失败，列出每个字段 / Validation failed, every field listed"),
     (429, "请求过于频繁 / Rate limited"),
     (500, "服务器内部错误 / Internal error"),
@@ -212,6 +215,9 @@ impl From<tokio_postgres::Error> for ApiError {
                 return e;
             }
         }
+        if let Some(e) = err.as_db_error().and_then(|db| rejected_value(db.code().code())) {
+            return e;
+        }
         if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
             return ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable");
         }
@@ -221,6 +227,22 @@ impl From<tokio_postgres::Error> for ApiError {
             None => ApiError::internal(format!("{err:?}")),
         }
     }
+}
+
+/// Values PostgreSQL refuses to store are the client's to fix, not a server fault: a NUL or
+/// other character text columns cannot hold, a number or date out of range, text too long to
+/// index. A cancelled statement (the statement timeout) is a dependency running slow.
+fn rejected_value(sqlstate: &str) -> Option<ApiError> {
+    let (code, zh, en) = match sqlstate {
+        "22021" | "22P05" => ("request.invalid_character", "提交的文字中含有不允许的控制字符（如空字符），请删除后重试", "The text contains a character that cannot be stored (such as NUL)"),
+        "22001" | "54000" => ("request.too_long", "提交的内容过长，请缩短后重试", "A value is too long"),
+        "22003" | "22008" | "22007" => ("request.out_of_range", "提交的数字或日期超出允许范围", "A number or date is out of range"),
+        "57014" => return Some(ApiError::unavailable("db.timeout", "数据库处理超时，请稍后重试", "The database took too long; try again")),
+        _ => return None,
+    };
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en);
+    e.fields.push(FieldIssue::new("request", code, zh, en));
+    Some(e)
 }
 
 /// Postgres names unique constraints `<table>_<columns>_key`; the columns are the field.
@@ -242,7 +264,14 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::unique_field;
+    use super::{rejected_value, unique_field};
+
+    #[test]
+    fn values_postgres_refuses_are_the_clients_to_fix() {
+        assert_eq!(rejected_value("22021").map(|e| (e.status.as_u16(), e.code)), Some((422, "request.invalid_character")));
+        assert_eq!(rejected_value("57014").map(|e| e.status.as_u16()), Some(503));
+        assert!(rejected_value("23503").is_none(), "a broken reference stays a server error");
+    }
 
     #[test]
     fn unique_constraint_names_the_field() {

@@ -3,15 +3,13 @@
 use bytes::Bytes;
 use poem_openapi::{payload::Binary, ApiResponse};
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
 #[derive(ApiResponse)]
 pub enum XlsxFile {
     /// An .xlsx workbook.
-    #[oai(status = 200)]
-    Ok(Binary<Bytes>, #[oai(header = "content-type")] String, #[oai(header = "content-disposition")] String),
+    #[oai(status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
+    Ok(Binary<Bytes>, #[oai(header = "content-disposition")] String),
 }
 
 pub fn file(bytes: Vec<u8>, file_name: &str) -> XlsxFile {
-    XlsxFile::Ok(Binary(Bytes::from(bytes)), XLSX.to_string(), crate::attachments::api::disposition(file_name))
+    XlsxFile::Ok(Binary(Bytes::from(bytes)), crate::attachments::api::disposition(file_name))
 }

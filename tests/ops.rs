@@ -157,3 +157,13 @@ async fn sigterm_lets_requests_in_flight_finish() {
     let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.expect("exits after the last request").unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn text_the_database_cannot_store_is_a_clear_422_not_a_server_error() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let body = serde_json::json!({"name": "第一\u{0}居委会"});
+    let (s, b) = app.call(Method::POST, "/api/residents-committees", Some(&t.tenant.slug), Some(&t.admin_token), Some(body)).await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("request.invalid_character")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("空字符"));
+}

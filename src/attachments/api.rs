@@ -24,6 +24,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AttachmentView {
     pub id: Uuid,
     pub purpose: Purpose,
@@ -37,6 +38,7 @@ pub struct AttachmentView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DownloadLink {
     /// A signed URL on the object store (S3), or the API's own content path (local store).
     pub url: String,

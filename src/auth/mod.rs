@@ -20,6 +20,7 @@ use poem_openapi::{auth::Bearer, Object, SecurityScheme};
 pub struct BearerAuth(#[allow(dead_code)] Bearer);
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,

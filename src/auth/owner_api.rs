@@ -31,6 +31,7 @@ pub enum AccountCodePurpose {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SmsCodeRequest {
     /// 11-digit mainland mobile number.
     pub phone: String,
@@ -38,6 +39,7 @@ pub struct SmsCodeRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisterRequest {
     /// 真实姓名: must match the housing roll when verifying a unit later.
     pub real_name: String,
@@ -50,6 +52,7 @@ pub struct RegisterRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OwnerLoginRequest {
     pub phone: String,
     /// Give either the password or an SMS code (purpose `login`).
@@ -59,6 +62,7 @@ pub struct OwnerLoginRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OwnerProfile {
     pub id: Uuid,
     pub real_name: String,
@@ -69,12 +73,14 @@ pub struct OwnerProfile {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OwnerProfileUpdate {
     /// 昵称. The real name is a legal identity checked against the roll and is not editable here.
     pub nickname: String,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasswordChange {
     pub old_password: String,
     pub new_password: String,

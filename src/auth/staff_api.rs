@@ -22,6 +22,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffLoginRequest {
     pub username: String,
     pub password: String,
@@ -46,6 +47,7 @@ impl From<StaffRoleName> for StaffRole {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffCreateRequest {
     /// Login name: 3–32 letters, digits or underscores.
     pub username: String,
@@ -57,6 +59,7 @@ pub struct StaffCreateRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffView {
     pub id: Uuid,
     pub username: String,
@@ -69,6 +72,7 @@ pub struct StaffView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffCreated {
     pub staff: StaffView,
     /// Shown once: hand it to the person, who should change it at first login.
@@ -76,6 +80,7 @@ pub struct StaffCreated {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffPage {
     pub items: Vec<StaffView>,
     pub total: i64,

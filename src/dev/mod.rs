@@ -12,6 +12,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OutboxMessage {
     pub phone: String,
     pub content: String,

@@ -50,6 +50,7 @@ impl LocalityRule {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EstateInput {
     pub rc_id: Uuid,
     pub name: String,
@@ -81,6 +82,7 @@ pub struct EstateInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EstateView {
     pub id: Uuid,
     pub rc_id: Uuid,
@@ -105,6 +107,7 @@ pub struct EstateView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EstatePage {
     pub items: Vec<EstateView>,
     pub total: i64,

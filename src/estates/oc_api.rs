@@ -17,12 +17,14 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OcGrant {
     /// An owner holding a unit in this estate.
     pub owner_id: Uuid,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OcMember {
     pub owner_id: Uuid,
     pub real_name: String,

@@ -15,6 +15,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RcInput {
     pub name: String,
     #[oai(default)]
@@ -26,6 +27,7 @@ pub struct RcInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RcView {
     pub id: Uuid,
     pub name: String,

@@ -24,6 +24,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CoOwnerApplicationRequest {
     pub name: String,
     pub phone: String,
@@ -55,6 +56,7 @@ impl ApplicationStatus {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApplicationView {
     pub id: Uuid,
     pub unit_id: Uuid,
@@ -74,12 +76,14 @@ pub struct ApplicationView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApplicationPage {
     pub items: Vec<ApplicationView>,
     pub total: i64,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RejectRequest {
     /// 驳回原因, shown to the owner.
     pub reason: String,

@@ -24,6 +24,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EstateChoice {
     pub id: Uuid,
     pub name: String,
@@ -31,12 +32,14 @@ pub struct EstateChoice {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RoomChoice {
     pub unit_id: Uuid,
     pub room: String,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UnitToVerify {
     pub unit_id: Uuid,
     pub estate_name: String,
@@ -50,6 +53,7 @@ pub struct UnitToVerify {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct VerifyRequest {
     pub sms_code: String,
 }
@@ -64,6 +68,7 @@ pub enum HolderRole {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Property {
     pub unit_id: Uuid,
     pub estate_id: Uuid,

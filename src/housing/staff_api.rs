@@ -24,6 +24,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ImportResult {
     pub import_id: Uuid,
     pub unit_count: i64,
@@ -41,6 +42,7 @@ pub enum CoOwnerStatus {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UnitView {
     pub id: Uuid,
     pub estate_id: Uuid,
@@ -62,12 +64,14 @@ pub struct UnitView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UnitPage {
     pub items: Vec<UnitView>,
     pub total: i64,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TransferRequest {
     pub new_owner_name: String,
     pub new_owner_phone: String,
@@ -78,6 +82,7 @@ pub struct TransferRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TransferView {
     pub id: Uuid,
     pub unit_id: Uuid,

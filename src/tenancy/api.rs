@@ -15,6 +15,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantCreateRequest {
     /// Short identifier used in `X-Tenant` and the subdomain: 2–31 of a–z, 0–9, _.
     pub slug: String,
@@ -25,6 +26,7 @@ pub struct TenantCreateRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantView {
     pub id: Uuid,
     pub slug: String,
@@ -33,6 +35,7 @@ pub struct TenantView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InitialAdmin {
     pub username: String,
     /// Shown once only.
@@ -40,6 +43,7 @@ pub struct InitialAdmin {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantCreated {
     pub tenant: TenantView,
     pub admin: InitialAdmin,

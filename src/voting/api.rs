@@ -34,6 +34,7 @@ pub enum Importance {
 }
 
 #[derive(Object, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ThresholdInput {
     pub num: i64,
     pub den: i64,
@@ -42,6 +43,7 @@ pub struct ThresholdInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CustomRules {
     /// Omit for no separate participation test.
     pub participation: Option<ThresholdInput>,
@@ -51,6 +53,7 @@ pub struct CustomRules {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MatterInput {
     pub estate_id: Uuid,
     /// 事项类型, from the estate's editable list (new names are added to it).
@@ -99,6 +102,7 @@ pub enum ChannelRuleInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RuleSetView {
     pub id: String,
     pub name: String,
@@ -108,6 +112,7 @@ pub struct RuleSetView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MatterView {
     pub id: Uuid,
     pub estate_id: Uuid,
@@ -131,22 +136,26 @@ pub struct MatterView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MatterPage {
     pub items: Vec<MatterView>,
     pub total: i64,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReasonInput {
     pub reason: String,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TypeInput {
     pub name: String,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeadlineInput {
     pub closes_at: DateTime<Utc>,
 }

@@ -45,6 +45,7 @@ impl From<ChoiceInput> for Choice {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CastInput {
     pub choice: ChoiceInput,
     /// An uploaded `signature` image, where the matter requires a signature.
@@ -61,6 +62,7 @@ pub enum PaperChannel {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PaperInput {
     /// Any unit of the voter (the ballot carries all the voter's units).
     pub unit_id: Uuid,
@@ -71,6 +73,7 @@ pub struct PaperInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryInput {
     pub unit_id: Uuid,
     /// Proof of delivery (a photo or signed receipt), uploaded by staff.
@@ -84,11 +87,13 @@ pub enum Recorded {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct VoidInput {
     pub reason: String,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Receipt {
     pub ballot_id: Uuid,
     pub matter_id: Uuid,
@@ -112,6 +117,7 @@ pub enum Cast {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CountsView {
     pub heads: i64,
     /// m², exact.
@@ -119,6 +125,7 @@ pub struct CountsView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CheckView {
     pub passed: bool,
     pub value: CountsView,
@@ -130,6 +137,7 @@ pub struct CheckView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TallyView {
     pub rule_set: String,
     pub totals: CountsView,
@@ -147,6 +155,7 @@ pub struct TallyView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BuildingToVisit {
     pub building: String,
     /// Units whose owner has not voted (for door-to-door visits).
@@ -154,6 +163,7 @@ pub struct BuildingToVisit {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LedgerVerification {
     /// Sequence numbers of entries whose content no longer matches their hash.
     pub altered_entries: Vec<i64>,

