@@ -38,10 +38,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Connects (creating the database if needed) and migrates the platform and every tenant.
+    /// Connects (creating the database if needed) and, unless told not to, migrates the platform
+    /// and every tenant.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let pool = db::connect_with(&config.database_url, config.database_pool_size, Some(config.statement_timeout_ms)).await?;
-        migrate::migrate_all(&pool).await?;
+        if config.migrate_on_start {
+            migrate::migrate_all(&pool).await?;
+        }
         Self::with_pool(config, pool).await
     }
 

@@ -39,6 +39,9 @@ pub struct Config {
     pub signed_url_seconds: u64,
     pub owner_token_hours: i64,
     pub staff_token_hours: i64,
+    /// `serve` migrates the platform and every tenant before listening. Turn off where a
+    /// migration job does it (the Helm chart), so pods start fast and need no DDL rights.
+    pub migrate_on_start: bool,
     /// After SIGTERM, how long requests in flight may take to finish.
     pub shutdown_grace_seconds: u64,
     /// Longest a single SQL statement may run before PostgreSQL cancels it.
@@ -106,6 +109,7 @@ impl Default for Config {
             signed_url_seconds: 300,
             owner_token_hours: 24 * 7,
             staff_token_hours: 12,
+            migrate_on_start: true,
             shutdown_grace_seconds: 25,
             statement_timeout_ms: 30_000,
             metrics_token: None,
@@ -171,6 +175,7 @@ impl Config {
         if let Some(v) = lookup("ZMG_DEFAULT_TENANT") { self.default_tenant = Some(v).filter(|s| !s.is_empty()); }
         if let Some(v) = lookup("ZMG_DEV_MODE") { self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes"); }
         if let Some(v) = lookup("ZMG_LOG_FORMAT") { self.log_format = v; }
+        if let Some(v) = lookup("ZMG_MIGRATE_ON_START") { self.migrate_on_start = !matches!(v.as_str(), "0" | "false" | "no"); }
         if let Some(v) = lookup("ZMG_SHUTDOWN_GRACE_SECONDS") { self.shutdown_grace_seconds = parse_num("ZMG_SHUTDOWN_GRACE_SECONDS", v)?.max(0) as u64; }
         if let Some(v) = lookup("ZMG_STATEMENT_TIMEOUT_MS") { self.statement_timeout_ms = parse_num("ZMG_STATEMENT_TIMEOUT_MS", v)?.max(0) as u64; }
         if let Some(v) = lookup("ZMG_METRICS_TOKEN") { self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty()); }

@@ -2,6 +2,8 @@
 //! authorization. Handlers then find `Tenant`, `Principal`, `SessionToken` and `ClientIp` in
 //! the request data. An operation missing from the policy is refused to everyone.
 
+use std::net::IpAddr;
+
 use poem::{http::Method, Endpoint, IntoResponse, Request, Response};
 
 use crate::{
@@ -65,14 +67,55 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
 /// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 fn client_ip(req: &Request, trusted: &[String]) -> String {
     let peer = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    if !trusted.contains(&peer) {
+    if !is_trusted(&peer, trusted) {
         return peer;
     }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
     forwarded
         .rsplit(',')
         .map(str::trim)
-        .find(|hop| !hop.is_empty() && !trusted.iter().any(|t| t == hop))
+        .find(|hop| !hop.is_empty() && !is_trusted(hop, trusted))
         .map(str::to_owned)
         .unwrap_or(peer)
+}
+
+/// Whether `addr` is one of the trusted proxies: an exact address, or inside a CIDR range such
+/// as `10.0.0.0/8` (ingress pods change address; their network does not).
+fn is_trusted(addr: &str, trusted: &[String]) -> bool {
+    let Ok(ip) = addr.parse::<IpAddr>() else { return false };
+    trusted.iter().any(|entry| match entry.split_once('/') {
+        None => entry.parse::<IpAddr>().is_ok_and(|t| t == ip),
+        Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
+            (Ok(IpAddr::V4(net)), Ok(bits)) if bits <= 32 => match ip {
+                IpAddr::V4(ip) => masked(u32::from(ip).into(), bits, 32) == masked(u32::from(net).into(), bits, 32),
+                IpAddr::V6(_) => false,
+            },
+            (Ok(IpAddr::V6(net)), Ok(bits)) if bits <= 128 => match ip {
+                IpAddr::V6(ip) => masked(u128::from(ip), bits, 128) == masked(u128::from(net), bits, 128),
+                IpAddr::V4(_) => false,
+            },
+            _ => false,
+        },
+    })
+}
+
+fn masked(value: u128, bits: u32, width: u32) -> u128 {
+    if bits == 0 { 0 } else { value >> (width - bits) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_trusted;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_ranges() {
+        let trusted = vec!["127.0.0.1".to_string(), "10.42.0.0/16".to_string(), "fd00::/8".to_string()];
+        assert!(is_trusted("127.0.0.1", &trusted));
+        assert!(is_trusted("10.42.7.9", &trusted));
+        assert!(!is_trusted("10.43.0.1", &trusted));
+        assert!(is_trusted("fd12::1", &trusted));
+        assert!(!is_trusted("fe80::1", &trusted));
+        assert!(!is_trusted("not-an-ip", &trusted));
+        assert!(is_trusted("8.8.8.8", &["0.0.0.0/0".to_string()]));
+    }
 }
