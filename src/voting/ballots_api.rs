@@ -104,6 +104,8 @@ pub struct Receipt {
     /// m², exact.
     pub area: String,
     pub choice: ChoiceInput,
+    /// An election ballot's picks (candidate ids).
+    pub picks: Option<Vec<Uuid>>,
     pub cast_at: DateTime<Utc>,
 }
 
@@ -218,10 +220,10 @@ fn choice_input(s: &str) -> ChoiceInput {
     }
 }
 
-async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receipt> {
+pub(crate) async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receipt> {
     let r = conn
         .query_one(
-            "SELECT b.id, b.matter_id, l.seq, l.hash, l.unit_codes, l.area_centi, b.choice, b.cast_at
+            "SELECT b.id, b.matter_id, l.seq, l.hash, l.unit_codes, l.area_centi, b.choice, b.cast_at, b.picks
                FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' WHERE b.id = $1",
             &[&ballot],
         )
@@ -234,6 +236,7 @@ async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receipt> {
         unit_codes: r.get(4),
         area: area::format(r.get(5)),
         choice: choice_input(r.get(6)),
+        picks: r.get(8),
         cast_at: r.get(7),
     })
 }
@@ -243,7 +246,7 @@ fn not_open() -> ApiError {
 }
 
 /// The matter, opened if due, locked shared so it cannot close or be cancelled mid-cast.
-async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
+pub(crate) async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     service::open_if_due(conn, id).await?;
     service::lock_matter(conn, id, false).await?;
     let m = service::load(conn, id, "").await?;
@@ -254,7 +257,7 @@ async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     Ok(m)
 }
 
-async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+pub(crate) async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))", &[&m.id, &holder_key]).await?;
     Ok(())
 }
@@ -262,7 +265,7 @@ async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResu
 /// A unit sold after voting opened whose seller had not voted before the sale votes on its
 /// own, for its new owner, with its own area only (VOTING-RULES §2, Beijing). Each split is a
 /// regroup entry in the ledger.
-async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<()> {
+pub(crate) async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<()> {
     let split = conn
         .query(
             "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
@@ -314,28 +317,147 @@ async fn join_registrations(conn: &TenantConn, m: &Matter, owned: &[Uuid]) -> Ap
     Ok(())
 }
 
-async fn insert_ballot(
-    conn: &TenantConn,
-    m: &Matter,
-    holder_key: &str,
-    channel: &str,
-    choice: Choice,
-    voter: Option<Uuid>,
-    entered_by: Option<Uuid>,
-    signature: Option<Uuid>,
-    scan: Option<Uuid>,
-    idempotency_key: Option<&str>,
-) -> ApiResult<Uuid> {
+/// A ballot as it is to be stored.
+pub(crate) struct NewBallot<'a> {
+    pub channel: &'a str,
+    pub choice: Choice,
+    /// An election ballot's picks.
+    pub picks: Option<&'a [Uuid]>,
+    pub voter: Option<Uuid>,
+    pub entered_by: Option<Uuid>,
+    pub signature: Option<Uuid>,
+    pub scan: Option<Uuid>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+pub(crate) async fn insert_ballot(conn: &TenantConn, m: &Matter, holder_key: &str, b: NewBallot<'_>) -> ApiResult<Uuid> {
     let id = Uuid::new_v4();
     conn.execute(
-        "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key)
-         VALUES ($1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10)",
-        &[&id, &m.id, &holder_key, &channel, &choice_str(choice), &voter, &entered_by, &signature, &scan, &idempotency_key],
+        "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key, picks)
+         VALUES ($1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[&id, &m.id, &holder_key, &b.channel, &choice_str(b.choice), &b.voter, &b.entered_by, &b.signature, &b.scan, &b.idempotency_key, &b.picks],
     )
     .await?;
     service::append(conn, m, id, EntryKind::Cast).await?;
     service::mark_superseded(conn, m, holder_key).await?;
     Ok(id)
+}
+
+/// An owner's online ballot.
+pub(crate) struct OnlineBallot<'a> {
+    pub owner: Uuid,
+    pub key: &'a str,
+    pub choice: Choice,
+    pub picks: Option<Vec<Uuid>>,
+    pub signature: Option<Uuid>,
+}
+
+/// Casts an online ballot in the open matter (or election round) `m`, idempotently per key,
+/// one per person, and commits. Callers have checked what is particular to them.
+pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_>) -> ApiResult<Cast> {
+    // A retry waits for the first attempt (same owner), then finds its receipt.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&m.id, &c.owner]).await?;
+    if let Some(row) = conn
+        .query_opt("SELECT id FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&m.id, &c.owner, &c.key])
+        .await?
+    {
+        let r = receipt(&conn, row.get(0)).await?;
+        conn.commit().await?;
+        return Ok(Cast::Repeated(Json(r)));
+    }
+    let mine: Vec<(Uuid, bool)> = conn
+        .query(
+            "SELECT h.unit_id, h.role = 'owner' FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
+              WHERE h.owner_id = $2 AND h.ended_at IS NULL",
+            &[&m.id, &c.owner],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let units: Vec<Uuid> = mine.iter().map(|u| u.0).collect();
+    split_sold_units(&conn, m, &units).await?;
+    let owned: Vec<Uuid> = mine.iter().filter(|u| u.1).map(|u| u.0).collect();
+    join_registrations(&conn, m, &owned).await?;
+    // The persons (holder keys) of the units I hold now, within the frozen roll.
+    let holders: Vec<String> = conn
+        .query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)", &[&m.id, &units])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let [holder] = holders.as_slice() else {
+        return Err(if holders.is_empty() {
+            ApiError::forbidden("ballot.not_a_voter", "您在本次表决范围内没有已认证的房屋", "You hold no verified unit in this vote's scope")
+        } else {
+            ApiError::conflict(
+                "ballot.several_persons",
+                "您名下的房屋分属不同的投票人（您是他人房屋的共有人，或其中部分房屋已投票），请联系居委会现场核实后投票",
+                "Your units belong to different voters (you co-own someone else's unit, or some already voted); vote in person",
+            )
+        });
+    };
+    // One decision per person at a time: co-owners, and a paper entry, wait for each other.
+    lock_person(&conn, m, holder).await?;
+    let earlier = conn
+        .query(
+            "SELECT b.id, o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                    b.replaced_at IS NULL, b.voter_owner_id
+               FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
+              WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.channel = 'online' ORDER BY b.seq",
+            &[&m.id, holder],
+        )
+        .await?;
+    // Where the matter allows it, the voter who cast the standing ballot may change it once.
+    let mut replaces = None;
+    if let Some(current) = earlier.iter().find(|r| r.get::<_, bool>(3)) {
+        let mine = current.get::<_, Option<Uuid>>(4) == Some(c.owner);
+        if m.settings.allow_vote_change && mine && earlier.len() == 1 {
+            replaces = Some(current.get::<_, Uuid>(0));
+        } else {
+            let who: Option<String> = current.get(1);
+            let units: Option<String> = current.get(2);
+            let (zh, en) = if mine && m.settings.allow_vote_change {
+                ("您已改过一次票，不能再改".to_string(), "You have already changed your vote once")
+            } else {
+                (
+                    format!("房屋 {} 已由{}投票，每套房屋只能投一票", units.unwrap_or_default(), who.map(|n| format!(" {n} ")).unwrap_or_else(|| "他人".into())),
+                    "This unit has already voted",
+                )
+            };
+            return Err(ApiError::conflict("ballot.already_cast", zh, en));
+        }
+    }
+    if let Some(old) = replaces {
+        conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&old]).await?;
+    }
+    if m.signature_required {
+        let ok = match c.signature {
+            Some(sig) => conn
+                .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &c.owner])
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if !ok {
+            return Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "本次表决需要手写签名，请先上传签名图片", "A signature image is required"));
+        }
+    }
+    let new = NewBallot {
+        channel: "online",
+        choice: c.choice,
+        picks: c.picks.as_deref(),
+        voter: Some(c.owner),
+        entered_by: None,
+        signature: c.signature,
+        scan: None,
+        idempotency_key: Some(c.key),
+    };
+    let ballot = insert_ballot(&conn, m, holder, new).await?;
+    let r = receipt(&conn, ballot).await?;
+    conn.commit().await?;
+    crate::metrics::ballot_cast("online");
+    Ok(Cast::Created(Json(r)))
 }
 
 pub struct BallotsApi;
@@ -355,99 +477,11 @@ impl BallotsApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
-        // A retry waits for the first attempt (same owner), then finds its receipt.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&m.id, &owner]).await?;
-        if let Some(row) = conn
-            .query_opt("SELECT id FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&m.id, &owner, &key])
-            .await?
-        {
-            let r = receipt(&conn, row.get(0)).await?;
-            conn.commit().await?;
-            return Ok(Cast::Repeated(Json(r)));
+        if m.kind != "matter" {
+            return Err(ApiError::conflict("ballot.use_election", "选举请通过选举投票", "Vote in an election through the election"));
         }
-        let mine: Vec<(Uuid, bool)> = conn
-            .query(
-                "SELECT h.unit_id, h.role = 'owner' FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
-                  WHERE h.owner_id = $2 AND h.ended_at IS NULL",
-                &[&m.id, &owner],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let units: Vec<Uuid> = mine.iter().map(|u| u.0).collect();
-        split_sold_units(&conn, &m, &units).await?;
-        let owned: Vec<Uuid> = mine.iter().filter(|u| u.1).map(|u| u.0).collect();
-        join_registrations(&conn, &m, &owned).await?;
-        // The persons (holder keys) of the units I hold now, within the frozen roll.
-        let holders: Vec<String> = conn
-            .query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)", &[&m.id, &units])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let [holder] = holders.as_slice() else {
-            return Err(if holders.is_empty() {
-                ApiError::forbidden("ballot.not_a_voter", "您在本次表决范围内没有已认证的房屋", "You hold no verified unit in this vote's scope")
-            } else {
-                ApiError::conflict(
-                    "ballot.several_persons",
-                    "您名下的房屋分属不同的投票人（您是他人房屋的共有人，或其中部分房屋已投票），请联系居委会现场核实后投票",
-                    "Your units belong to different voters (you co-own someone else's unit, or some already voted); vote in person",
-                )
-            });
-        };
-        // One decision per person at a time: co-owners, and a paper entry, wait for each other.
-        lock_person(&conn, &m, holder).await?;
-        let earlier = conn
-            .query(
-                "SELECT b.id, o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                        b.replaced_at IS NULL, b.voter_owner_id
-                   FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
-                  WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.channel = 'online' ORDER BY b.seq",
-                &[&m.id, holder],
-            )
-            .await?;
-        // Where the matter allows it, the voter who cast the standing ballot may change it once.
-        let mut replaces = None;
-        if let Some(current) = earlier.iter().find(|r| r.get::<_, bool>(3)) {
-            let mine = current.get::<_, Option<Uuid>>(4) == Some(owner);
-            if m.settings.allow_vote_change && mine && earlier.len() == 1 {
-                replaces = Some(current.get::<_, Uuid>(0));
-            } else {
-                let who: Option<String> = current.get(1);
-                let units: Option<String> = current.get(2);
-                let (zh, en) = if mine && m.settings.allow_vote_change {
-                    ("您已改过一次票，不能再改".to_string(), "You have already changed your vote once")
-                } else {
-                    (
-                        format!("房屋 {} 已由{}投票，每套房屋只能投一票", units.unwrap_or_default(), who.map(|n| format!(" {n} ")).unwrap_or_else(|| "他人".into())),
-                        "This unit has already voted",
-                    )
-                };
-                return Err(ApiError::conflict("ballot.already_cast", zh, en));
-            }
-        }
-        if let Some(old) = replaces {
-            conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&old]).await?;
-        }
-        if m.signature_required {
-            let ok = match body.signature_attachment_id {
-                Some(sig) => conn
-                    .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &owner])
-                    .await?
-                    .is_some(),
-                None => false,
-            };
-            if !ok {
-                return Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "本次表决需要手写签名，请先上传签名图片", "A signature image is required"));
-            }
-        }
-        let ballot = insert_ballot(&conn, &m, holder, "online", body.choice.into(), Some(owner), None, body.signature_attachment_id, None, Some(key)).await?;
-        let r = receipt(&conn, ballot).await?;
-        conn.commit().await?;
-        crate::metrics::ballot_cast("online");
-        Ok(Cast::Created(Json(r)))
+        let ballot = OnlineBallot { owner, key, choice: body.choice.into(), picks: None, signature: body.signature_attachment_id };
+        cast_online(conn, &m, ballot).await
     }
 
     /// 录入纸质票 / Enter a paper or on-site ballot with its scan (the channel rule decides).
@@ -470,7 +504,17 @@ impl BallotsApi {
         }
         let channel = if body.channel == PaperChannel::Paper { "paper" } else { "on_site" };
         let (_, staff) = principal.actor();
-        let ballot = insert_ballot(&conn, &m, &holder, channel, body.choice.into(), None, staff, None, Some(body.scan_attachment_id), None)
+        let new = NewBallot {
+            channel,
+            choice: body.choice.into(),
+            picks: None,
+            voter: None,
+            entered_by: staff,
+            signature: None,
+            scan: Some(body.scan_attachment_id),
+            idempotency_key: None,
+        };
+        let ballot = insert_ballot(&conn, &m, &holder, new)
             .await
             .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
         audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     rules::RuleSet,
-    tally::{resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
+    tally::{option_tallies, resolve, snapshot, tally, Ballot, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,9 @@ pub struct Entry {
     pub area_centi: i64,
     pub channel: Option<Channel>,
     pub choice: Option<Choice>,
+    /// An election ballot's picks: candidate ids, comma-separated (absent on matters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picks: Option<String>,
     /// RFC 3339, as stored.
     pub at: String,
     pub hash: String,
@@ -75,6 +78,9 @@ pub struct PublishedLedger {
     pub channel_rule: ChannelRule,
     /// The roll as frozen when voting opened.
     pub roll: Vec<PublishedUnit>,
+    /// An election's candidates (ids) as approved when voting opened; empty for a matter.
+    #[serde(default)]
+    pub candidates: Vec<String>,
     pub opening_hash: String,
     /// Positioned entries in position order, then pending ones in sequence order.
     pub entries: Vec<Entry>,
@@ -100,25 +106,33 @@ fn label<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// The entry's hash over every field but its position and the hash itself.
+/// The entry's hash over every field but its position and the hash itself. Picks are hashed
+/// only where there are some, so matter entries hash as they always have.
 pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
-    hex_sha256(&[
+    let seq = e.seq.to_string();
+    let (kind, area, channel, choice) = (label(&e.kind), e.area_centi.to_string(), label(&e.channel), label(&e.choice));
+    let mut parts = vec![
         "zmg-ledger-v1",
         matter_id,
-        &e.seq.to_string(),
-        &label(&e.kind),
+        &seq,
+        &kind,
         &e.ballot_id,
         &e.person_code,
         &e.unit_codes,
-        &e.area_centi.to_string(),
-        &label(&e.channel),
-        &label(&e.choice),
+        &area,
+        &channel,
+        &choice,
         &e.at,
-    ])
+    ];
+    if let Some(picks) = &e.picks {
+        parts.extend(["picks", picks.as_str()]);
+    }
+    hex_sha256(&parts)
 }
 
-/// Commits to what decides the count before any ballot: rules, settings and the frozen roll.
-pub fn opening_hash(matter_id: &str, rule_set: &RuleSet, settings: &Settings, channel_rule: ChannelRule, roll: &[PublishedUnit]) -> String {
+/// Commits to what decides the count before any ballot: rules, settings, the frozen roll and,
+/// for an election, its candidates.
+pub fn opening_hash(matter_id: &str, rule_set: &RuleSet, settings: &Settings, channel_rule: ChannelRule, roll: &[PublishedUnit], candidates: &[String]) -> String {
     let mut units: Vec<&PublishedUnit> = roll.iter().collect();
     units.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
     let lines: Vec<String> =
@@ -129,6 +143,10 @@ pub fn opening_hash(matter_id: &str, rule_set: &RuleSet, settings: &Settings, ch
     let channel = label(&channel_rule);
     parts.push(&channel);
     parts.extend(lines.iter().map(String::as_str));
+    if !candidates.is_empty() {
+        parts.push("candidates");
+        parts.extend(candidates.iter().map(String::as_str));
+    }
     hex_sha256(&parts)
 }
 
@@ -166,13 +184,16 @@ pub struct Verification {
     pub broken_checkpoints: Vec<i64>,
     pub root_matches: bool,
     pub recomputed_root: String,
-    /// The tally recomputed from the ledger alone.
+    /// The tally recomputed from the ledger alone (a matter).
     pub tally: Option<Tally>,
+    /// Each candidate's tally recomputed from the ledger alone (an election).
+    pub candidates: Vec<(String, Tally)>,
 }
 
 impl Verification {
     pub fn intact(&self) -> bool {
-        self.altered_entries.is_empty() && self.opening_matches && self.broken_checkpoints.is_empty() && self.root_matches && self.tally.is_some()
+        let counted = if self.candidates.is_empty() { self.tally.is_some() } else { self.tally.is_none() };
+        self.altered_entries.is_empty() && self.opening_matches && self.broken_checkpoints.is_empty() && self.root_matches && counted
     }
 }
 
@@ -182,7 +203,7 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
     let mut entries = ledger.entries.clone();
     entries.sort_by_key(|e| (e.position.unwrap_or(i64::MAX), e.seq));
     let altered_entries: Vec<i64> = entries.iter().filter(|e| entry_hash(&ledger.matter_id, e) != e.hash).map(|e| e.seq).collect();
-    let opening = opening_hash(&ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll);
+    let opening = opening_hash(&ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll, &ledger.candidates);
     let opening_matches = opening == ledger.opening_hash;
     let all = leaves(&opening, &entries);
     // Positions must run 1, 2, 3… so a checkpoint's prefix is well defined.
@@ -199,11 +220,39 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
         .collect();
     let recomputed_root = merkle_root(&all);
     let root_matches = recomputed_root == ledger.root;
-    let tally = recount(ledger, &entries);
-    Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally }
+    let (tally, candidates) = if ledger.candidates.is_empty() {
+        (recount(ledger, &entries), Vec::new())
+    } else {
+        (None, recount_election(ledger, &entries).unwrap_or_default())
+    };
+    Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally, candidates }
+}
+
+/// The roll after regroups, the effective casts (channel rule applied) and the delivered persons.
+struct Recount {
+    units: Vec<RollUnit>,
+    effective: Vec<Cast>,
+    delivered: BTreeSet<Holder>,
 }
 
 fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
+    let r = replay(ledger, entries)?;
+    let effective: Vec<_> = r.effective.iter().map(Cast::ballot).collect();
+    tally(&snapshot(&r.units, &ledger.settings), &ledger.rule_set, &effective, &ledger.settings, &r.delivered).ok()
+}
+
+fn recount_election(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Vec<(String, Tally)>> {
+    let r = replay(ledger, entries)?;
+    let picks: BTreeMap<&str, Vec<String>> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Cast)
+        .map(|e| (e.ballot_id.as_str(), e.picks.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()))
+        .collect();
+    let ballots: Vec<(Ballot, Vec<String>)> = r.effective.iter().map(|c| (c.ballot(), picks.get(c.id.as_str()).cloned().unwrap_or_default())).collect();
+    option_tallies(&snapshot(&r.units, &ledger.settings), &ledger.rule_set, &ballots, &ledger.settings, &ledger.candidates).ok()
+}
+
+fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
     // The roll as it stands after every recorded regroup, applied in the order they happened.
     let mut person: BTreeMap<&str, &str> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.person_code.as_str())).collect();
     let mut regroups: Vec<&Entry> = entries.iter().filter(|e| e.kind == EntryKind::Regroup).collect();
@@ -231,13 +280,13 @@ fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
             })
         })
         .collect::<Option<Vec<Cast>>>()?;
-    let effective: Vec<_> = resolve(&casts, ledger.channel_rule).effective.iter().map(Cast::ballot).collect();
+    let effective = resolve(&casts, ledger.channel_rule).effective;
     let delivered = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Delivery)
         .map(|e| person.get(e.unit_codes.as_str()).map(|p| Holder::Owner(p.to_string())))
         .collect::<Option<_>>()?;
-    tally(&snapshot(&units, &ledger.settings), &ledger.rule_set, &effective, &ledger.settings, &delivered).ok()
+    Some(Recount { units, effective, delivered })
 }
 
 #[cfg(test)]
@@ -255,6 +304,7 @@ mod tests {
             area_centi: 9000,
             channel: choice.map(|_| Channel::Online),
             choice,
+            picks: None,
             at: "2026-11-27T04:00:00.000Z".into(),
             hash: String::new(),
         };
@@ -278,13 +328,13 @@ mod tests {
             .map(|i| entry(i + 1, EntryKind::Cast, &format!("b{i}"), &format!("p{i}"), &format!("1-1-10{i}"), Some(if i == 2 { Choice::Disagree } else { Choice::Agree })))
             .collect();
         let (rule_set, settings, channel_rule) = (RuleSet::civil_code_ordinary(), Settings::defaults(), ChannelRule::OnlineWins);
-        let opening_hash = opening_hash("m1", &rule_set, &settings, channel_rule, &roll);
+        let opening_hash = opening_hash("m1", &rule_set, &settings, channel_rule, &roll, &[]);
         let all = leaves(&opening_hash, &entries);
         let checkpoints = vec![
             Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new() },
             Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new() },
         ];
-        PublishedLedger { matter_id: "m1".into(), rule_set, settings, channel_rule, roll, opening_hash, entries, checkpoints, root: merkle_root(&all) }
+        PublishedLedger { matter_id: "m1".into(), rule_set, settings, channel_rule, roll, candidates: Vec::new(), opening_hash, entries, checkpoints, root: merkle_root(&all) }
     }
 
     #[test]
@@ -335,7 +385,7 @@ mod tests {
 
         let mut reopened = ledger();
         reopened.roll[0].area_centi += 1;
-        reopened.opening_hash = opening_hash("m1", &reopened.rule_set, &reopened.settings, reopened.channel_rule, &reopened.roll);
+        reopened.opening_hash = opening_hash("m1", &reopened.rule_set, &reopened.settings, reopened.channel_rule, &reopened.roll, &[]);
         assert!(!verify(&reopened).broken_checkpoints.is_empty(), "a new opening hash no longer matches the checkpoints");
     }
 
@@ -371,6 +421,33 @@ mod tests {
         seal(&mut joined);
         let t = verify(&joined).tally.unwrap();
         assert_eq!((t.totals.heads, t.agree.heads, t.agree.area_centi), (2, 1, 18000));
+    }
+
+    #[test]
+    fn an_election_ledger_recounts_every_candidate_and_commits_to_the_candidates() {
+        let mut l = ledger();
+        l.candidates = vec!["c1".into(), "c2".into()];
+        l.opening_hash = opening_hash("m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
+        l.checkpoints.truncate(1);
+        l.checkpoints[0].root = l.opening_hash.clone();
+        let picks = ["c1,c2", "c1", ""];
+        for (e, p) in l.entries.iter_mut().zip(picks) {
+            e.choice = Some(Choice::Agree);
+            e.picks = Some(p.to_string());
+            e.hash = entry_hash("m1", e);
+        }
+        seal(&mut l);
+        let v = verify(&l);
+        assert!(v.intact(), "{v:?}");
+        let heads: Vec<(String, i64, bool)> = v.candidates.iter().map(|(c, t)| (c.clone(), t.agree.heads, t.passed)).collect();
+        assert_eq!(heads, [("c1".to_string(), 2, true), ("c2".to_string(), 1, false)], "c2 has 1 of 3 participants");
+
+        let mut swapped = l.clone();
+        swapped.candidates.reverse();
+        assert!(!verify(&swapped).opening_matches, "the candidate list is committed");
+        let mut repicked = l.clone();
+        repicked.entries[1].picks = Some("c2".into());
+        assert_eq!(verify(&repicked).altered_entries, vec![2]);
     }
 
     #[test]

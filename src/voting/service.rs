@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{
     ledger::{self, Checkpoint, Entry, EntryKind, PublishedLedger, PublishedUnit},
     rules::RuleSet,
-    tally::{resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
+    tally::{option_tallies, resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
 };
 use crate::{
     error::{ApiError, ApiResult},
@@ -28,6 +28,8 @@ pub struct MatterSettings {
 pub struct Matter {
     pub id: Uuid,
     pub estate_id: Uuid,
+    /// `matter`, or `election` (a round of an election votes through a matter).
+    pub kind: String,
     pub status: String,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
@@ -87,7 +89,7 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
     let row = conn
         .query_opt(
             &format!(
-                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt
+                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt, kind
                    FROM matters WHERE id = $1 {lock}"
             ),
             &[&id],
@@ -106,6 +108,7 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
         rule_set: serde_json::from_value(rule_set).map_err(ApiError::internal)?,
         settings: serde_json::from_value(settings).map_err(ApiError::internal)?,
         salt: row.get(8),
+        kind: row.get(9),
     })
 }
 
@@ -134,7 +137,8 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     .await?;
     conn.execute("UPDATE matters SET status = 'open', opened_at = now(), updated_at = now() WHERE id = $1", &[&id]).await?;
     // The opening checkpoint commits to the roll, rules and settings before any ballot.
-    let opening = ledger::opening_hash(&id.to_string(), &m.rule_set, &m.settings.engine, m.settings.channel_rule, &frozen_roll(conn, &m).await?);
+    let candidates = candidates(conn, id).await?;
+    let opening = ledger::opening_hash(&id.to_string(), &m.rule_set, &m.settings.engine, m.settings.channel_rule, &frozen_roll(conn, &m).await?, &candidates);
     conn.execute("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, 0, $2)", &[&id, &opening]).await?;
     tracing::info!(matter = %id, "voting opened; roll frozen");
     load(conn, id, "").await
@@ -151,6 +155,20 @@ pub async fn lock_matter(conn: &TenantConn, id: Uuid, exclusive: bool) -> ApiRes
     };
     conn.execute(sql, &[&id]).await?;
     Ok(())
+}
+
+/// An election matter's approved candidates (fixed once voting opens); empty for a matter.
+pub async fn candidates(conn: &TenantConn, matter: Uuid) -> ApiResult<Vec<String>> {
+    Ok(conn
+        .query(
+            "SELECT c.id::text FROM candidates c JOIN elections e ON e.id = c.election_id
+              WHERE e.matter_id = $1 AND c.status = 'approved' ORDER BY c.created_at, c.id",
+            &[&matter],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// The roll as frozen when voting opened, with pseudonymous persons.
@@ -177,7 +195,8 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
                     (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
                     -- A cast keeps its ballot's sequence number, so the ledger orders ballots exactly
                     -- as the live tally does; voids and supersessions get their own.
-                    CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END, date_trunc('milliseconds', now())
+                    CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END, date_trunc('milliseconds', now()),
+                    array_to_string(b.picks, ',')
                FROM ballots b WHERE b.id = $1",
             &[&ballot, &(kind == EntryKind::Cast)],
         )
@@ -192,6 +211,7 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
         area_centi: b.get(4),
         channel: Some(parse_channel(b.get(1))),
         choice: Some(parse_choice(b.get(2))),
+        picks: b.get(7),
         at: String::new(),
         hash: String::new(),
     };
@@ -217,6 +237,7 @@ pub async fn append_unit_event(conn: &TenantConn, m: &Matter, unit: Uuid, kind: 
         area_centi: r.get(2),
         channel: None,
         choice: None,
+        picks: None,
         at: String::new(),
         hash: String::new(),
     };
@@ -248,8 +269,8 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
     entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
     let ballot = Uuid::parse_str(&entry.ballot_id).ok();
     conn.execute(
-        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &entry.seq,
             &m.id,
@@ -262,6 +283,7 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
             &entry.choice.map(choice_str),
             &at,
             &entry.hash,
+            &entry.picks,
         ],
     )
     .await?;
@@ -341,7 +363,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
     let roll = frozen_roll(conn, m).await?;
     let entries: Vec<Entry> = conn
         .query(
-            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash
+            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks
                FROM ledger_entries e LEFT JOIN ledger_positions p ON p.seq = e.seq
               WHERE e.matter_id = $1 ORDER BY p.position NULLS LAST, e.seq",
             &[&m.id],
@@ -358,6 +380,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
             area_centi: r.get(6),
             channel: r.get::<_, Option<&str>>(7).map(parse_channel),
             choice: r.get::<_, Option<&str>>(8).map(parse_choice),
+            picks: r.get(11),
             at: r.get::<_, DateTime<Utc>>(9).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             hash: r.get(10),
         })
@@ -382,6 +405,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
         settings: m.settings.engine,
         channel_rule: m.settings.channel_rule,
         roll,
+        candidates: candidates(conn, m.id).await?,
         opening_hash,
         entries,
         checkpoints,
@@ -389,30 +413,57 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
     })
 }
 
-/// The live tally from the database (the ballots table, not the ledger).
-pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
+/// What the live tallies count: the roll's persons, each person's effective ballot (channel rule
+/// applied) with its picks, and the delivered persons. From the ballots table, not the ledger.
+struct Counted {
+    units: Vec<RollUnit>,
+    effective: Vec<(Cast, Vec<String>)>,
+    delivered: std::collections::BTreeSet<Holder>,
+}
+
+async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     let units: Vec<RollUnit> = conn
         .query("SELECT unit_code, area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1", &[&m.id])
         .await?
         .iter()
         .map(|r| RollUnit { unit: r.get(0), area_centi: r.get(1), class: class_of(r.get(2)), holder: holder(r.get(3)) })
         .collect();
-    let casts: Vec<Cast> = conn
-        .query("SELECT id, holder_key, channel, seq, choice, voided_at IS NOT NULL FROM ballots WHERE matter_id = $1", &[&m.id])
-        .await?
+    let rows = conn
+        .query(
+            "SELECT id, holder_key, channel, seq, choice, voided_at IS NOT NULL, coalesce(picks::text[], '{}') FROM ballots WHERE matter_id = $1",
+            &[&m.id],
+        )
+        .await?;
+    let mut picks = std::collections::BTreeMap::new();
+    let casts: Vec<Cast> = rows
         .iter()
-        .map(|r| Cast {
-            id: r.get::<_, Uuid>(0).to_string(),
-            holder: holder(r.get(1)),
-            channel: parse_channel(r.get(2)),
-            seq: r.get(3),
-            choice: parse_choice(r.get(4)),
-            voided: r.get(5),
+        .map(|r| {
+            let id = r.get::<_, Uuid>(0).to_string();
+            picks.insert(id.clone(), r.get::<_, Vec<String>>(6));
+            Cast { id, holder: holder(r.get(1)), channel: parse_channel(r.get(2)), seq: r.get(3), choice: parse_choice(r.get(4)), voided: r.get(5) }
         })
         .collect();
-    let effective: Vec<_> = resolve(&casts, m.settings.channel_rule).effective.iter().map(Cast::ballot).collect();
+    let effective = resolve(&casts, m.settings.channel_rule).effective.into_iter().map(|c| {
+        let p = picks.remove(&c.id).unwrap_or_default();
+        (c, p)
+    });
     let delivered = delivered_keys(conn, m).await?.iter().map(|k| holder(k)).collect();
-    tally(&snapshot(&units, &m.settings.engine), &m.rule_set, &effective, &m.settings.engine, &delivered)
+    Ok(Counted { units, effective: effective.collect(), delivered })
+}
+
+/// The live tally of a matter.
+pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
+    let c = counted(conn, m).await?;
+    let effective: Vec<_> = c.effective.iter().map(|(cast, _)| cast.ballot()).collect();
+    tally(&snapshot(&c.units, &m.settings.engine), &m.rule_set, &effective, &m.settings.engine, &c.delivered)
+        .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
+}
+
+/// The live tally of an election: one per approved candidate, in candidate order.
+pub async fn live_candidate_tallies(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<(String, Tally)>> {
+    let c = counted(conn, m).await?;
+    let ballots: Vec<_> = c.effective.iter().map(|(cast, picks)| (cast.ballot(), picks.clone())).collect();
+    option_tallies(&snapshot(&c.units, &m.settings.engine), &m.rule_set, &ballots, &m.settings.engine, &candidates(conn, m.id).await?)
         .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
 }
 

@@ -252,6 +252,28 @@ pub fn tally(
     })
 }
 
+/// Candidate elections (VOTING-RULES §4): every candidate is a question each ballot answers,
+/// picked = agree, not picked = abstain, so all candidates share one participation and each
+/// one's approval is measured against all participants. Returns one tally per option, in order.
+pub fn option_tallies(
+    snap: &Snapshot,
+    rules: &RuleSet,
+    ballots: &[(Ballot, Vec<String>)],
+    settings: &Settings,
+    options: &[String],
+) -> Result<Vec<(String, Tally)>, TallyError> {
+    options
+        .iter()
+        .map(|option| {
+            let answered: Vec<Ballot> = ballots
+                .iter()
+                .map(|(b, picks)| Ballot { choice: if picks.contains(option) { Choice::Agree } else { Choice::Abstain }, ..b.clone() })
+                .collect();
+            tally(snap, rules, &answered, settings, &BTreeSet::new()).map(|t| (option.clone(), t))
+        })
+        .collect()
+}
+
 /// Ballot channels (§3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
