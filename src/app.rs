@@ -33,6 +33,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub storage: Storage,
     pub sms: Arc<dyn SmsSender>,
+    pub face: Arc<dyn crate::elections::face::FaceVerifier>,
     pub ops: Arc<OperationTable>,
     pub authz: Arc<Authorizer>,
 }
@@ -41,10 +42,11 @@ impl AppState {
     /// Connects (creating the database if needed) and, unless told not to, migrates the platform
     /// and every tenant.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect_with(&config.database_url, config.database_pool_size, Some(config.statement_timeout_ms)).await?;
         if config.migrate_on_start {
-            migrate::migrate_all(&pool).await?;
+            // Its own connections, without the statement timeout: a migration may take long.
+            migrate::migrate_all(&db::connect(&config.database_url, 2).await?).await?;
         }
+        let pool = db::connect_with(&config.database_url, config.database_pool_size, Some(config.statement_timeout_ms)).await?;
         Self::with_pool(config, pool).await
     }
 
@@ -54,6 +56,7 @@ impl AppState {
         Ok(Self {
             storage: Storage::from_config(&config)?,
             sms: sms::from_config(&config.sms),
+            face: crate::elections::face::from_config(&config.face.provider, &config.face.tencent),
             config: Arc::new(config),
             pool,
             ops: Arc::new(ops),

@@ -51,6 +51,7 @@ pub struct Config {
     /// How often open matters' ledgers are sealed by a Merkle checkpoint.
     pub ledger_checkpoint_seconds: u64,
     pub sms: SmsConfig,
+    pub face: FaceConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -115,7 +116,24 @@ impl Default for Config {
             metrics_token: None,
             ledger_checkpoint_seconds: 60,
             sms: SmsConfig::default(),
+            face: FaceConfig::default(),
         }
+    }
+}
+
+/// Face verification before election ballots where the election asks for it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaceConfig {
+    /// `dev` (development: passes unless the token ends in `-fail`; refused outside development
+    /// mode) or `tencent`.
+    pub provider: String,
+    pub tencent: crate::elections::face::TencentFaceConfig,
+}
+
+impl Default for FaceConfig {
+    fn default() -> Self {
+        Self { provider: "dev".into(), tencent: Default::default() }
     }
 }
 
@@ -183,6 +201,12 @@ impl Config {
         if let Some(v) = lookup("ZMG_STORAGE_DIR") { self.storage_dir = PathBuf::from(v); }
         if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") { self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize; }
         if let Some(v) = lookup("ZMG_SMS_PROVIDER") { self.sms.provider = v; }
+        if let Some(v) = lookup("ZMG_FACE_PROVIDER") { self.face.provider = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_ENDPOINT") { self.face.tencent.endpoint = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_REGION") { self.face.tencent.region = v; }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_ID") { self.face.tencent.secret_id = Secret(v); }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_KEY") { self.face.tencent.secret_key = Secret(v); }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_RULE_ID") { self.face.tencent.rule_id = v; }
         if let Some(v) = lookup("ZMG_TENCENT_SMS_ENDPOINT") { self.sms.tencent.endpoint = v; }
         if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_ID") { self.sms.tencent.secret_id = Secret(v); }
         if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_KEY") { self.sms.tencent.secret_key = Secret(v); }

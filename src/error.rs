@@ -238,6 +238,9 @@ fn rejected_value(sqlstate: &str) -> Option<ApiError> {
         "22001" | "54000" => ("request.too_long", "提交的内容过长，请缩短后重试", "A value is too long"),
         "22003" | "22008" | "22007" => ("request.out_of_range", "提交的数字或日期超出允许范围", "A number or date is out of range"),
         "57014" => return Some(ApiError::unavailable("db.timeout", "数据库处理超时，请稍后重试", "The database took too long; try again")),
+        // Two transactions waited on each other, or a serialization conflict: nothing was
+        // written, and the same request again will go through.
+        "40P01" | "40001" => return Some(ApiError::unavailable("db.retry", "系统繁忙，请重试", "Busy; try again")),
         _ => return None,
     };
     let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en);

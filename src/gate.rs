@@ -82,7 +82,8 @@ fn client_ip(req: &Request, trusted: &[String]) -> String {
 /// Whether `addr` is one of the trusted proxies: an exact address, or inside a CIDR range such
 /// as `10.0.0.0/8` (ingress pods change address; their network does not).
 fn is_trusted(addr: &str, trusted: &[String]) -> bool {
-    let Ok(ip) = addr.parse::<IpAddr>() else { return false };
+    // An IPv4 client of a dual-stack listener appears as ::ffff:a.b.c.d.
+    let Ok(ip) = addr.parse::<IpAddr>().map(|ip| ip.to_canonical()) else { return false };
     trusted.iter().any(|entry| match entry.split_once('/') {
         None => entry.parse::<IpAddr>().is_ok_and(|t| t == ip),
         Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
@@ -117,5 +118,6 @@ mod tests {
         assert!(!is_trusted("fe80::1", &trusted));
         assert!(!is_trusted("not-an-ip", &trusted));
         assert!(is_trusted("8.8.8.8", &["0.0.0.0/0".to_string()]));
+        assert!(is_trusted("::ffff:10.42.0.5", &trusted), "IPv4-mapped addresses match IPv4 ranges");
     }
 }

@@ -179,7 +179,8 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
     let published: zhimaguan::voting::ledger::PublishedLedger = serde_json::from_str(&text)?;
     let v = zhimaguan::voting::ledger::verify(&published);
     println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
-    println!("opening (roll, rules, settings): {}", if v.opening_matches { "match" } else { "MISMATCH" });
+    println!("ledger version {}", published.version);
+    println!("opening (roll, rules, settings): {}", if published.version < 2 { "not committed (version 1)" } else if v.opening_matches { "match" } else { "MISMATCH" });
     println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
     println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
     if let Some(t) = &v.tally {

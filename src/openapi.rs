@@ -7,6 +7,7 @@ use crate::{
     audit::api::AuditApi,
     auth::{owner_api::OwnerApi, staff_api::StaffApi},
     dev::DevApi,
+    elections::{api::ElectionsApi, face_api::FaceApi, prep_api::PrepGroupsApi},
     estates::{api::EstatesApi, oc_api::OcApi, rc_api::RcApi},
     housing::{co_owners::CoOwnerApi, owner_api::HousingOwnerApi, staff_api::HousingStaffApi},
     platform::api::PlatformAuthApi,
@@ -30,6 +31,8 @@ pub enum ApiTags {
     Attachments,
     /// 议事与表决 / Deliberation matters, ballots, tallies and the ballot ledger
     Matters,
+    /// 选举 / Preparatory groups, owners'-committee terms and elections
+    Elections,
     /// 审计日志 / Audit log
     Audit,
     /// 平台 / Platform staff: tenants
@@ -42,6 +45,7 @@ pub type Apis = (
     (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
     (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
     (MattersApi, BallotsApi),
+    (PrepGroupsApi, ElectionsApi, FaceApi),
 );
 
 const DESCRIPTION: &str = "社区芝麻官 API。\n\n\
@@ -55,6 +59,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
             (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
             (MattersApi, BallotsApi),
+            (PrepGroupsApi, ElectionsApi, FaceApi),
         ),
         "Zhimaguan 社区芝麻官",
         env!("CARGO_PKG_VERSION"),

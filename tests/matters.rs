@@ -574,7 +574,7 @@ async fn one_owner_whose_units_are_registered_differently_votes_once_for_all_of_
     e.verify(&owner, 1).await;
     let (_, m) = e.matter(&e.t.admin_token, 4).await;
     let matter = m["id"].as_str().unwrap().to_string();
-    assert_eq!(e.tally(&matter).await["totals"]["heads"], 3, "the roll alone cannot tell they are one person");
+    assert_eq!(e.tally(&matter).await["totals"]["heads"], 2, "the frozen roll counts them as one person");
 
     let (s, r) = e.cast(&owner, &matter, "agree", "both").await;
     assert_eq!((s, r["unit_codes"].as_str(), r["area"].as_str()), (201, Some("1-1-101,1-1-102"), Some("180.00")), "{r}");
@@ -582,8 +582,6 @@ async fn one_owner_whose_units_are_registered_differently_votes_once_for_all_of_
     assert_eq!((t["totals"]["heads"].as_i64(), t["agree"]["heads"].as_i64(), t["agree"]["area"].as_str()), (Some(2), Some(1), Some("180.00")));
     let (s, b) = e.cast(&owner, &matter, "agree", "again").await;
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "one ballot for both units");
-    let ledger = e.ledger(&matter).await;
-    assert_eq!(ledger["entries"].as_array().unwrap().iter().filter(|x| x["kind"] == "regroup").count(), 1);
     let v = e.verification(&matter).await;
     assert_eq!((v["tally_matches"].as_bool(), v["root_matches"].as_bool()), (Some(true), Some(true)), "{v}");
 }

@@ -2,6 +2,12 @@
 -- An election round votes through a matter of kind 'election', so it reuses the frozen roll,
 -- the ballots, the ledger, its checkpoints and the export of deliberation matters.
 
+-- Ledgers of matters opened before checkpoints existed (migration 0004) stay verifiable the
+-- way they were made: entries only, no opening hash, no checkpoints (version 1).
+ALTER TABLE matters ADD COLUMN ledger_version smallint NOT NULL DEFAULT 2 CHECK (ledger_version IN (1, 2));
+UPDATE matters m SET ledger_version = 1
+ WHERE opened_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_checkpoints c WHERE c.matter_id = m.id AND c.entries = 0);
+
 ALTER TABLE matters ADD COLUMN kind text NOT NULL DEFAULT 'matter' CHECK (kind IN ('matter', 'election'));
 -- An election ballot's picks (candidate ids); NULL on matters.
 ALTER TABLE ballots ADD COLUMN picks uuid[];
@@ -21,13 +27,8 @@ BEGIN
     RETURN NEW;
 END $$;
 
--- The street office's locality: presets for group sizes, seats, terms and deadlines.
-CREATE TABLE election_settings (
-    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    locality    text NOT NULL DEFAULT 'national',
-    updated_at  timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO election_settings DEFAULT VALUES;
+-- What an entry needs to carry besides its object, e.g. the lot that broke a tie.
+ALTER TABLE audit_log ADD COLUMN detail jsonb;
 
 CREATE TABLE prep_groups (
     id                   uuid PRIMARY KEY,

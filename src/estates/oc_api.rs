@@ -45,6 +45,9 @@ pub enum Revoked {
     Revoked,
 }
 
+/// Serving members: granted (a new term's grants may start on its first day) and not yet ended.
+pub const SERVING: &str = "granted_at <= now() AND (revoked_at IS NULL OR revoked_at > now())";
+
 const SELECT: &str = "SELECT m.owner_id, o.real_name, o.phone, m.granted_at FROM oc_members m JOIN owners o ON o.id = m.owner_id";
 
 fn view(r: &tokio_postgres::Row) -> OcMember {
@@ -61,7 +64,7 @@ impl OcApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let rows = conn.query(&format!("{SELECT} WHERE m.estate_id = $1 AND m.revoked_at IS NULL ORDER BY m.granted_at"), &[&id.0]).await?;
+        let rows = conn.query(&format!("{SELECT} WHERE m.estate_id = $1 AND {SERVING} ORDER BY m.granted_at"), &[&id.0]).await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(view).collect()))
     }

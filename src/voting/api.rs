@@ -274,7 +274,7 @@ async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> A
     match principal {
         Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await,
         Principal::Owner { id } => conn
-            .query_opt("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND revoked_at IS NULL", &[&estate, id])
+            .query_opt(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {}", crate::estates::oc_api::SERVING), &[&estate, id])
             .await?
             .map(|_| ())
             .ok_or_else(|| ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only this estate's committee members may")),
@@ -289,7 +289,7 @@ async fn staff_matter(conn: &TenantConn, principal: &Principal, id: Uuid) -> Api
     service::lock_matter(conn, id, true).await?;
     let row = conn
         .query_opt(
-            &format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND {} FOR UPDATE OF m", estate_in_scope(1)),
+            &format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND m.kind = 'matter' AND {} FOR UPDATE OF m", estate_in_scope(1)),
             &[&scope.rc_id, &id],
         )
         .await?
@@ -456,7 +456,7 @@ impl MattersApi {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
         let filter = format!(
-            "JOIN estates e ON e.id = m.estate_id WHERE {} AND ($2::uuid IS NULL OR m.estate_id = $2) AND ($3::text IS NULL OR m.status = $3)",
+            "JOIN estates e ON e.id = m.estate_id WHERE m.kind = 'matter' AND {} AND ($2::uuid IS NULL OR m.estate_id = $2) AND ($3::text IS NULL OR m.status = $3)",
             estate_in_scope(1)
         );
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -481,7 +481,7 @@ impl MattersApi {
         let rows = conn
             .query(
                 &format!(
-                    "{SELECT} WHERE status IN ('approved', 'open', 'closed', 'cancelled') AND estate_id IN (
+                    "{SELECT} WHERE kind = 'matter' AND status IN ('approved', 'open', 'closed', 'cancelled') AND estate_id IN (
                         SELECT u.estate_id FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND h.ended_at IS NULL)
                      ORDER BY created_at DESC"
                 ),
@@ -621,7 +621,7 @@ pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, 
                 )
                 .await?
                 .is_some();
-            let member = conn.query_opt("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND revoked_at IS NULL", &[&estate, id]).await?.is_some();
+            let member = conn.query_opt(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {}", crate::estates::oc_api::SERVING), &[&estate, id]).await?.is_some();
             if (holds && !matches!(status, "pending_approval" | "rejected")) || member { Ok(()) } else { Err(service::not_found()) }
         }
         _ => Err(service::not_found()),

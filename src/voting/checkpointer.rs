@@ -41,7 +41,7 @@ pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> 
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let matters: Vec<Uuid> = conn
         .query(
-            "SELECT m.id FROM matters m WHERE m.status = 'open' AND EXISTS (
+            "SELECT m.id FROM matters m WHERE m.status = 'open' AND m.ledger_version = 2 AND EXISTS (
                  SELECT 1 FROM ledger_entries e WHERE e.matter_id = m.id AND NOT EXISTS (SELECT 1 FROM ledger_positions p WHERE p.seq = e.seq))",
             &[],
         )
@@ -54,10 +54,13 @@ pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> 
     // One transaction per matter: a long round never holds one matter's lock for the others.
     for id in matters {
         let conn = TenantConn::begin(&state.pool, tenant).await?;
-        if service::checkpoint(&conn, id).await?.is_some() {
-            sealed += 1;
+        match service::checkpoint(&conn, id).await {
+            Ok(new) => {
+                conn.commit().await?;
+                sealed += usize::from(new.is_some());
+            }
+            Err(e) => tracing::warn!(tenant = %tenant.slug, matter = %id, error = %e, "ledger checkpoint failed for this matter"),
         }
-        conn.commit().await?;
     }
     Ok(sealed)
 }

@@ -69,9 +69,16 @@ pub struct Checkpoint {
     pub at: String,
 }
 
+fn version_1() -> u8 {
+    1
+}
+
 /// Everything needed to check a matter's result without the database.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedLedger {
+    /// 2: opening hash and checkpoints. 1: ledgers opened before those existed (entries only).
+    #[serde(default = "version_1")]
+    pub version: u8,
     pub matter_id: String,
     pub rule_set: RuleSet,
     pub settings: Settings,
@@ -203,9 +210,13 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
     let mut entries = ledger.entries.clone();
     entries.sort_by_key(|e| (e.position.unwrap_or(i64::MAX), e.seq));
     let altered_entries: Vec<i64> = entries.iter().filter(|e| entry_hash(&ledger.matter_id, e) != e.hash).map(|e| e.seq).collect();
-    let opening = opening_hash(&ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll, &ledger.candidates);
-    let opening_matches = opening == ledger.opening_hash;
-    let all = leaves(&opening, &entries);
+    let (opening_matches, all) = if ledger.version < 2 {
+        // Nothing was committed before the first ballot; the root covers the entries alone.
+        (true, entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
+    } else {
+        let opening = opening_hash(&ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll, &ledger.candidates);
+        (opening == ledger.opening_hash, leaves(&opening, &entries))
+    };
     // Positions must run 1, 2, 3… so a checkpoint's prefix is well defined.
     let positioned = entries.iter().take_while(|e| e.position.is_some()).count();
     let positions_ok = entries.iter().take(positioned).enumerate().all(|(i, e)| e.position == Some(i as i64 + 1));
@@ -214,7 +225,7 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
         .iter()
         .filter(|c| {
             let n = c.entries as usize;
-            !positions_ok || n > positioned || merkle_root(&all[..=n]) != c.root
+            ledger.version < 2 || !positions_ok || n > positioned || merkle_root(&all[..=n]) != c.root
         })
         .map(|c| c.entries)
         .collect();
@@ -334,7 +345,7 @@ mod tests {
             Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new() },
             Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new() },
         ];
-        PublishedLedger { matter_id: "m1".into(), rule_set, settings, channel_rule, roll, candidates: Vec::new(), opening_hash, entries, checkpoints, root: merkle_root(&all) }
+        PublishedLedger { version: 2, matter_id: "m1".into(), rule_set, settings, channel_rule, roll, candidates: Vec::new(), opening_hash, entries, checkpoints, root: merkle_root(&all) }
     }
 
     #[test]
@@ -448,6 +459,18 @@ mod tests {
         let mut repicked = l.clone();
         repicked.entries[1].picks = Some("c2".into());
         assert_eq!(verify(&repicked).altered_entries, vec![2]);
+    }
+
+    #[test]
+    fn a_version_1_ledger_verifies_by_its_entries_alone() {
+        let mut l = ledger();
+        l.version = 1;
+        l.opening_hash.clear();
+        l.checkpoints.clear();
+        l.root = merkle_root(&l.entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
+        assert!(verify(&l).intact());
+        l.entries.remove(0);
+        assert!(!verify(&l).root_matches);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{
     ledger::{self, Checkpoint, Entry, EntryKind, PublishedLedger, PublishedUnit},
     rules::RuleSet,
-    tally::{option_tallies, resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
+    tally::{cap_shortfalls, option_tallies, resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
 };
 use crate::{
     error::{ApiError, ApiResult},
@@ -30,6 +30,8 @@ pub struct Matter {
     pub estate_id: Uuid,
     /// `matter`, or `election` (a round of an election votes through a matter).
     pub kind: String,
+    /// The ledger's format (see `PublishedLedger::version`).
+    pub ledger_version: i16,
     pub status: String,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
@@ -89,7 +91,7 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
     let row = conn
         .query_opt(
             &format!(
-                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt, kind
+                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt, kind, ledger_version
                    FROM matters WHERE id = $1 {lock}"
             ),
             &[&id],
@@ -109,6 +111,7 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
         settings: serde_json::from_value(settings).map_err(ApiError::internal)?,
         salt: row.get(8),
         kind: row.get(9),
+        ledger_version: row.get(10),
     })
 }
 
@@ -123,15 +126,26 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     if m.status != "approved" {
         return Ok(m);
     }
+    // Who each unit's vote belongs to (VOTING-RULES §2): the developer's unsold units are one
+    // person; otherwise the registration (name and phone), and registrations whose units one
+    // verified owner holds as registered owner are that one person (verification matched the
+    // real name, so they are the same person under another phone).
     conn.execute(
-        "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
-         SELECT m.id, u.id, u.building || '-' || u.entrance || '-' || u.room, u.building, u.area_centi, u.kind, k.key, k.key
-           FROM matters m JOIN units u ON u.estate_id = m.estate_id,
-                LATERAL (SELECT CASE WHEN u.developer_unsold THEN 'developer'
-                                     ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END AS key) k
-          WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
-            -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
-            AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))",
+        "WITH roll AS (
+             SELECT u.id, u.building || '-' || u.entrance || '-' || u.room AS code, u.building, u.area_centi, u.kind,
+                    CASE WHEN u.developer_unsold THEN 'developer'
+                         ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END AS rkey
+               FROM matters m JOIN units u ON u.estate_id = m.estate_id
+              WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
+                -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
+                AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))),
+         verified AS (
+             SELECT r.rkey, min(h.owner_id::text) AS owner
+               FROM roll r JOIN unit_holders h ON h.unit_id = r.id AND h.role = 'owner' AND h.ended_at IS NULL
+              WHERE r.rkey <> 'developer' GROUP BY r.rkey)
+         INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
+         SELECT $1, r.id, r.code, r.building, r.area_centi, r.kind, k.key, k.key
+           FROM roll r LEFT JOIN verified v ON v.rkey = r.rkey, LATERAL (SELECT coalesce('owner:' || v.owner, r.rkey) AS key) k",
         &[&id, &m.settings.engine.parking_counts, &m.settings.engine.storage_counts],
     )
     .await?;
@@ -295,6 +309,11 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
 /// one matter take turns; casting never waits for them. Returns the new checkpoint, if any
 /// entry was added since the last.
 pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Checkpoint>> {
+    // The row first, as closing takes it: the same order everywhere, so no deadlock.
+    let version: i16 = conn.query_one("SELECT ledger_version FROM matters WHERE id = $1 FOR KEY SHARE", &[&matter]).await?.get(0);
+    if version < 2 {
+        return Ok(None);
+    }
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('zmg-checkpoint'), hashtext($1::uuid::text))", &[&matter]).await?;
     let added = conn
         .execute(
@@ -361,6 +380,13 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
 /// phones.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
     let roll = frozen_roll(conn, m).await?;
+    // Checkpoints before entries: every entry a checkpoint covers is then read too.
+    let checkpoints: Vec<Checkpoint> = conn
+        .query("SELECT entries, root, at FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries", &[&m.id])
+        .await?
+        .iter()
+        .map(|r| Checkpoint { entries: r.get(0), root: r.get(1), at: r.get::<_, DateTime<Utc>>(2).to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })
+        .collect();
     let entries: Vec<Entry> = conn
         .query(
             "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks
@@ -385,12 +411,6 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
             hash: r.get(10),
         })
         .collect();
-    let checkpoints: Vec<Checkpoint> = conn
-        .query("SELECT entries, root, at FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries", &[&m.id])
-        .await?
-        .iter()
-        .map(|r| Checkpoint { entries: r.get(0), root: r.get(1), at: r.get::<_, DateTime<Utc>>(2).to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })
-        .collect();
     let opening_hash = checkpoints.first().filter(|c| c.entries == 0).map(|c| c.root.clone()).unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
@@ -398,8 +418,15 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
         .query_one("SELECT result->>'ledger_root' FROM matters WHERE id = $1", &[&m.id])
         .await?
         .get(0);
-    let root = declared.unwrap_or_else(|| ledger::merkle_root(&ledger::leaves(&opening_hash, &entries)));
+    let root = declared.unwrap_or_else(|| {
+        if m.ledger_version < 2 {
+            ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
+        } else {
+            ledger::merkle_root(&ledger::leaves(&opening_hash, &entries))
+        }
+    });
     Ok(PublishedLedger {
+        version: m.ledger_version as u8,
         matter_id: m.id.to_string(),
         rule_set: m.rule_set.clone(),
         settings: m.settings.engine,
@@ -451,12 +478,34 @@ async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     Ok(Counted { units, effective: effective.collect(), delivered })
 }
 
-/// The live tally of a matter.
+/// The live tally of a matter, with shortfalls nobody left could make up marked unreachable.
 pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
     let c = counted(conn, m).await?;
     let effective: Vec<_> = c.effective.iter().map(|(cast, _)| cast.ballot()).collect();
-    tally(&snapshot(&c.units, &m.settings.engine), &m.rule_set, &effective, &m.settings.engine, &c.delivered)
-        .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
+    let snap = snapshot(&c.units, &m.settings.engine);
+    let mut t = tally(&snap, &m.rule_set, &effective, &m.settings.engine, &c.delivered).map_err(|e| ApiError::internal(format!("tally: {e:?}")))?;
+    if m.status == "open" {
+        // Who can still change the result: non-voters, and voters whose ballot may yet be
+        // replaced (a change of vote, or a ballot on the channel that wins).
+        let settled = |cast: &Cast| {
+            !cast.voided
+                && !m.settings.allow_vote_change
+                && match m.settings.channel_rule {
+                    ChannelRule::FirstWins => true,
+                    ChannelRule::OnlineWins => cast.channel == Channel::Online,
+                    ChannelRule::InPersonWins => cast.channel != Channel::Online,
+                }
+        };
+        let mut remaining = snap.totals;
+        for w in c.effective.iter().filter(|(cast, _)| settled(cast)).filter_map(|(cast, _)| snap.persons.get(&cast.holder)) {
+            remaining.heads -= w.heads;
+            remaining.area_centi -= w.area_centi;
+        }
+        remaining.heads -= t.followers.heads;
+        remaining.area_centi -= t.followers.area_centi;
+        cap_shortfalls(&mut t, remaining);
+    }
+    Ok(t)
 }
 
 /// The live tally of an election: one per approved candidate, in candidate order.

@@ -227,15 +227,6 @@ pub fn tally(
         participants = participants_of(agree, disagree);
         (participation, approval) = evaluate(agree, participants);
     }
-    // Only persons who have not voted can still make up a shortfall.
-    let mut remaining = snap.totals;
-    for w in voted.iter().filter_map(|h| snap.persons.get(h)).chain([&followers]) {
-        remaining.heads -= w.heads;
-        remaining.area_centi -= w.area_centi;
-    }
-    for c in participation.iter_mut().chain([&mut approval]) {
-        c.cap_by(remaining);
-    }
     let passed = participation.as_ref().is_none_or(|p| p.passed) && approval.passed;
     Ok(Tally {
         rule_set: rules.id.clone(),
@@ -250,6 +241,15 @@ pub fn tally(
         approval,
         passed,
     })
+}
+
+/// Marks shortfalls that the persons who can still vote (`remaining`: non-voters, and voters
+/// whose ballot may yet be replaced) could not make up as unreachable. Only the caller knows
+/// which ballots are final (channel rule, change of vote), so the tally leaves this to it.
+pub fn cap_shortfalls(t: &mut Tally, remaining: Counts) {
+    for c in t.participation.iter_mut().chain([&mut t.approval]) {
+        c.cap_by(remaining);
+    }
 }
 
 /// Candidate elections (VOTING-RULES §4): every candidate is a question each ballot answers,

@@ -49,6 +49,8 @@ pub fn test_config() -> Config {
     // that exercise it name their own address through the (trusted) local proxy header.
     config.trusted_proxies = vec!["127.0.0.1".into()];
     config.sms.daily_limit_per_ip = 1_000_000;
+    // Tests seal ledgers themselves: a background round would touch other tests' tenants.
+    config.ledger_checkpoint_seconds = 86_400;
     config
 }
 

@@ -1,73 +1,29 @@
-//! Tencent Cloud SMS (API 3.0, action SendSms, version 2021-01-11) with TC3-HMAC-SHA256 signing
-//! as documented at https://cloud.tencent.com/document/api/382/52072 (签名方法 v3).
-
-use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+//! Tencent Cloud SMS (API 3.0, action SendSms, version 2021-01-11), signed with TC3-HMAC-SHA256
+//! by the shared [`crate::tencent_cloud`] client.
 
 use super::{SmsError, SmsSender};
-use crate::{config::TencentSmsConfig, tenancy::conn::TenantConn};
+use crate::{
+    config::TencentSmsConfig,
+    tenancy::conn::TenantConn,
+    tencent_cloud::{self, Call, CallError},
+};
+
+/// The signer now lives in [`crate::tencent_cloud`]; these keep the old paths working.
+pub use crate::tencent_cloud::{authorization, SignInput, CONTENT_TYPE};
 
 pub const SERVICE: &str = "sms";
 pub const ACTION: &str = "SendSms";
 pub const VERSION: &str = "2021-01-11";
-pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 pub struct TencentSms {
     config: TencentSmsConfig,
     http: reqwest::Client,
 }
 
-/// What is signed: the parts of one POST request.
-pub struct SignInput<'a> {
-    pub secret_id: &'a str,
-    pub secret_key: &'a str,
-    pub service: &'a str,
-    pub host: &'a str,
-    pub timestamp: i64,
-    pub payload: &'a str,
-}
-
-fn hmac(key: &[u8], msg: &str) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac accepts any key length");
-    mac.update(msg.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// The `Authorization` header value for a POST / with JSON body, signing content-type and host.
-pub fn authorization(input: &SignInput) -> String {
-    let date = Utc.timestamp_opt(input.timestamp, 0).single().expect("valid timestamp").format("%Y-%m-%d").to_string();
-    let signed_headers = "content-type;host";
-    let canonical_request = format!(
-        "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\n\n{signed_headers}\n{}",
-        input.host,
-        sha256_hex(input.payload)
-    );
-    let scope = format!("{date}/{}/tc3_request", input.service);
-    let string_to_sign = format!("TC3-HMAC-SHA256\n{}\n{scope}\n{}", input.timestamp, sha256_hex(&canonical_request));
-    let k_date = hmac(format!("TC3{}", input.secret_key).as_bytes(), &date);
-    let k_service = hmac(&k_date, input.service);
-    let k_signing = hmac(&k_service, "tc3_request");
-    let signature = hex::encode(hmac(&k_signing, &string_to_sign));
-    format!(
-        "TC3-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        input.secret_id
-    )
-}
-
 impl TencentSms {
     pub fn new(config: TencentSmsConfig) -> Self {
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("http client");
         Self { config, http }
-    }
-
-    fn host(&self) -> String {
-        let without_scheme = self.config.endpoint.split("://").nth(1).unwrap_or(&self.config.endpoint);
-        without_scheme.trim_end_matches('/').to_string()
     }
 
     pub async fn send(&self, phone: &str, code: &str) -> Result<(), SmsError> {
@@ -79,35 +35,24 @@ impl TencentSms {
             "TemplateParamSet": [code, "5"],
         })
         .to_string();
-        let timestamp = Utc::now().timestamp();
-        let host = self.host();
-        let auth = authorization(&SignInput {
+        let call = Call {
+            endpoint: &self.config.endpoint,
+            region: Some(self.config.region.as_str()),
             secret_id: &self.config.secret_id.0,
             secret_key: &self.config.secret_key.0,
             service: SERVICE,
-            host: &host,
-            timestamp,
-            payload: &payload,
-        });
-        let response = self
-            .http
-            .post(&self.config.endpoint)
-            .header("Authorization", auth)
-            .header("Content-Type", CONTENT_TYPE)
-            .header("Host", &host)
-            .header("X-TC-Action", ACTION)
-            .header("X-TC-Version", VERSION)
-            .header("X-TC-Timestamp", timestamp.to_string())
-            .header("X-TC-Region", &self.config.region)
-            .body(payload)
-            .send()
-            .await
-            .map_err(|e| SmsError(format!("tencent sms unreachable: {e}")))?;
-        let body: serde_json::Value = response.json().await.map_err(|e| SmsError(format!("tencent sms reply: {e}")))?;
-        let response = &body["Response"];
-        if let Some(err) = response.get("Error") {
-            return Err(SmsError(format!("tencent sms error {}: {}", err["Code"], err["Message"])));
-        }
+            action: ACTION,
+            version: VERSION,
+        };
+        let response = match tencent_cloud::post(&self.http, &call, payload).await {
+            Ok(response) => response,
+            Err(CallError::Unreachable(e)) => return Err(SmsError(format!("tencent sms unreachable: {e}"))),
+            Err(CallError::BadReply(e)) => return Err(SmsError(format!("tencent sms reply: {e}"))),
+            Err(CallError::Api(err)) => {
+                let (code, message) = (serde_json::Value::from(err.code), serde_json::Value::from(err.message));
+                return Err(SmsError(format!("tencent sms error {code}: {message}")));
+            }
+        };
         match response["SendStatusSet"][0]["Code"].as_str() {
             Some("Ok") => Ok(()),
             other => Err(SmsError(format!("tencent sms refused: {other:?}"))),

@@ -1,0 +1,727 @@
+//! Owners'-committee elections (选届 and its rounds): terms, candidates, ballots, statistics,
+//! the count with its seat order, further rounds, and appointing the elected.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    count,
+    locality,
+    rounds::{self, NewRound, Round, VerificationMode, VotingInput},
+};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{principal::Principal, required, BearerAuth},
+    authz::jurisdiction::Jurisdiction,
+    error::{ApiError, ApiResult, FieldIssue},
+    housing::area,
+    openapi::ApiTags,
+    tenancy::{conn::TenantConn, Tenant},
+    voting::{
+        ballots_api::{self, counts, Cast, CountsView, NewBallot, OnlineBallot, PaperChannel},
+        service,
+        tally::Choice,
+    },
+};
+
+#[derive(Object)]
+pub struct TermInput {
+    /// e.g. 第二届业主委员会
+    pub name: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    /// Odd, within the estate's locality range (5–11 by default).
+    pub seats: i32,
+    #[oai(default)]
+    pub phone: String,
+}
+
+#[derive(Object)]
+pub struct TermView {
+    pub id: Uuid,
+    pub estate_id: Uuid,
+    pub name: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub seats: i32,
+    pub phone: String,
+}
+
+#[derive(ApiResponse)]
+pub enum TermCreated {
+    #[oai(status = 201)]
+    Created(Json<TermView>),
+}
+
+#[derive(Object)]
+pub struct ElectionInput {
+    pub signup_opens_at: DateTime<Utc>,
+    pub signup_closes_at: DateTime<Utc>,
+    pub voting: VotingInput,
+    pub verification_mode: VerificationMode,
+}
+
+#[derive(Object)]
+pub struct NextRoundInput {
+    pub voting: VotingInput,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CandidateView {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    pub intro: String,
+    /// pending | approved | rejected
+    pub status: String,
+    pub reason: Option<String>,
+    pub elected: bool,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ElectionView {
+    pub id: Uuid,
+    pub estate_id: Uuid,
+    pub term_id: Option<Uuid>,
+    pub prep_group_id: Option<Uuid>,
+    /// 第n轮
+    pub round: i32,
+    /// Seats this round fills.
+    pub seats: i32,
+    pub signup_opens_at: DateTime<Utc>,
+    pub signup_closes_at: DateTime<Utc>,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    /// signup | voting | counting (deadline passed, not yet closed) | counted
+    pub status: String,
+    pub verification_mode: String,
+    pub rule_set: String,
+    /// The matter the round votes through: its ledger, export, voids and not-voted list.
+    pub matter_id: Uuid,
+    /// Owners see approved candidates only.
+    pub candidates: Vec<CandidateView>,
+}
+
+#[derive(ApiResponse)]
+pub enum ElectionCreated {
+    #[oai(status = 201)]
+    Created(Json<ElectionView>),
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SignupInput {
+    #[oai(default)]
+    pub intro: String,
+    /// An uploaded `signature` image.
+    pub signature_attachment_id: Uuid,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ReviewInput {
+    pub approve: bool,
+    /// Required when rejecting.
+    pub reason: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum SignedUp {
+    #[oai(status = 201)]
+    Created(Json<CandidateView>),
+}
+
+#[derive(Object)]
+pub struct PicksInput {
+    /// The candidates picked: at most as many as the round has seats.
+    pub picks: Vec<Uuid>,
+    pub signature_attachment_id: Option<Uuid>,
+    /// Retrying with the same key returns the same receipt.
+    pub idempotency_key: String,
+}
+
+#[derive(Object)]
+pub struct PaperPicksInput {
+    pub unit_id: Uuid,
+    /// As marked on paper; more than the seats makes the ballot void (kept, with the reason).
+    pub picks: Vec<Uuid>,
+    pub channel: PaperChannel,
+    pub scan_attachment_id: Uuid,
+    /// When the voter signed it (default: now); see `ballot_enter_paper`.
+    pub signed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Object)]
+pub struct StandingView {
+    pub candidate_id: Uuid,
+    pub name: String,
+    pub votes: CountsView,
+    /// Participation and this candidate's pass test both met.
+    pub passed: bool,
+    /// Set once the round is counted.
+    pub elected: bool,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ElectionTallyView {
+    pub totals: CountsView,
+    pub participants: CountsView,
+    /// Participation test met (heads and area).
+    pub participation_passed: bool,
+    pub participation_shortfall_heads: Option<i64>,
+    pub participation_shortfall_area: Option<String>,
+    pub candidates: Vec<StandingView>,
+    /// After the count: seats nobody filled (a next round may fill them).
+    pub unfilled: Option<i32>,
+    /// After the count: tied groups ordered by lot, as drawn (also in the audit log).
+    pub lots: Vec<Vec<Uuid>>,
+}
+
+#[derive(Object)]
+pub struct CommitteeView {
+    pub term_id: Uuid,
+    /// Owners now (or from the term's first day) holding the owners'-committee role.
+    pub members: Vec<Uuid>,
+    pub effective_from: DateTime<Utc>,
+}
+
+
+fn wrong_state(zh: &str, en: &str) -> ApiError {
+    ApiError::conflict("election.wrong_state", zh.to_string(), en.to_string())
+}
+
+async fn staff_round(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<Round> {
+    let scope = Jurisdiction::of(principal)?;
+    let r = rounds::load(conn, id).await?;
+    scope.check_estate(conn, r.estate_id).await.map_err(|_| rounds::not_found())?;
+    Ok(r)
+}
+
+pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -> ApiResult<ElectionView> {
+    let r = rounds::load(conn, id).await?;
+    let m = service::open_if_due(conn, r.matter_id).await?;
+    let staff = matches!(principal, Principal::Staff { .. });
+    let candidates = conn
+        .query(
+            "SELECT id, owner_id, name, intro, status, reason, elected FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
+              ORDER BY created_at, id",
+            &[&id, &staff],
+        )
+        .await?
+        .iter()
+        .map(|c| CandidateView { id: c.get(0), owner_id: c.get(1), name: c.get(2), intro: c.get(3), status: c.get(4), reason: c.get(5), elected: c.get(6) })
+        .collect();
+    let now = Utc::now();
+    let status = if r.result.is_some() {
+        "counted"
+    } else if now < m.opens_at {
+        "signup"
+    } else if now < m.closes_at {
+        "voting"
+    } else {
+        "counting"
+    };
+    Ok(ElectionView {
+        id,
+        estate_id: r.estate_id,
+        term_id: r.term_id,
+        prep_group_id: r.prep_group_id,
+        round: r.round,
+        seats: r.seats,
+        signup_opens_at: r.signup_opens_at,
+        signup_closes_at: r.signup_closes_at,
+        opens_at: m.opens_at,
+        closes_at: m.closes_at,
+        status: status.into(),
+        verification_mode: r.verification_mode,
+        rule_set: m.rule_set.id.clone(),
+        matter_id: r.matter_id,
+        candidates,
+    })
+}
+
+/// The owner's verified hold on a unit of the estate (voters, candidates and sign-ups need one).
+pub async fn holds_unit(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<bool> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL",
+            &[&owner, &estate],
+        )
+        .await?
+        .is_some())
+}
+
+/// The signature image must be the owner's own upload.
+pub async fn check_signature(conn: &TenantConn, owner: Uuid, signature: Uuid) -> ApiResult<()> {
+    let ok = conn
+        .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&signature, &owner])
+        .await?
+        .is_some();
+    if ok { Ok(()) } else { Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "请先上传手写签名图片", "Upload your signature image first")) }
+}
+
+/// Picks must be distinct approved candidates of this round.
+async fn check_picks(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<()> {
+    let mut distinct = picks.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    let known: i64 = conn
+        .query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct])
+        .await?
+        .get(0);
+    if distinct.len() != picks.len() || known as usize != picks.len() {
+        return Err(ApiError::field("picks", "election.pick_invalid", "所选的人须是本轮已审核通过的候选人，且不能重复", "Picks must be distinct approved candidates of this round"));
+    }
+    Ok(())
+}
+
+fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
+    match principal {
+        Principal::Owner { id } => Ok(*id),
+        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
+    }
+}
+
+/// Turnout and standings of a round (after its count, with who was elected).
+async fn tally_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionTallyView> {
+    let m = service::open_if_due(conn, r.matter_id).await?;
+    let tallies = service::live_candidate_tallies(conn, &m).await?;
+    let names: std::collections::BTreeMap<String, (String, bool)> = conn
+        .query("SELECT id::text, name, elected FROM candidates WHERE election_id = $1", &[&r.id])
+        .await?
+        .iter()
+        .map(|c| (c.get(0), (c.get(1), c.get(2))))
+        .collect();
+    // Turnout is the same for every candidate; with none approved, from a plain tally.
+    let base = match tallies.first() {
+        Some((_, t)) => t.clone(),
+        None => service::live_tally(conn, &m).await?,
+    };
+    let outcome = rounds::outcome(r);
+    let participation = base.participation.as_ref();
+    Ok(ElectionTallyView {
+        totals: counts(base.totals),
+        participants: counts(base.participants),
+        participation_passed: participation.is_none_or(|p| p.passed),
+        participation_shortfall_heads: participation.and_then(|p| p.shortfall_heads),
+        participation_shortfall_area: participation.and_then(|p| p.shortfall_area_centi).map(area::format),
+        candidates: tallies
+            .iter()
+            .map(|(c, t)| StandingView {
+                candidate_id: Uuid::parse_str(c).unwrap_or_default(),
+                name: names.get(c).map(|n| n.0.clone()).unwrap_or_default(),
+                votes: counts(t.agree),
+                passed: t.passed,
+                elected: names.get(c).is_some_and(|n| n.1),
+            })
+            .collect(),
+        unfilled: outcome.as_ref().map(|o| o.unfilled as i32),
+        lots: outcome.map(|o| o.lots.iter().map(|g| g.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect()).collect()).unwrap_or_default(),
+    })
+}
+
+pub struct ElectionsApi;
+
+#[OpenApi(tag = "ApiTags::Elections")]
+impl ElectionsApi {
+    /// 新建选届 / Create a term of the owners' committee (estate, name, period, seats, phone).
+    #[oai(path = "/api/estates/:id/terms", method = "post", operation_id = "term_create")]
+    async fn create_term(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<TermInput>, _auth: BearerAuth) -> ApiResult<TermCreated> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&id.0]).await?;
+        let p = locality::presets(e.get(0), e.get(1), e.get(2));
+        let mut issues = Vec::new();
+        required(&mut issues, "name", &body.name);
+        if body.seats % 2 == 0 || body.seats < p.committee_min_seats || body.seats > p.committee_max_seats {
+            issues.push(FieldIssue::new(
+                "seats",
+                "term.seats",
+                format!("业委会委员人数须为 {}–{} 之间的单数", p.committee_min_seats, p.committee_max_seats),
+                format!("seats must be odd, {}–{}", p.committee_min_seats, p.committee_max_seats),
+            ));
+        }
+        let years = |d: NaiveDate, n: i32| d.with_year(d.year() + n).unwrap_or(d);
+        if body.ends_on <= body.starts_on || body.ends_on > years(body.starts_on, p.term_max_years) || body.ends_on < years(body.starts_on, p.term_min_years) {
+            issues.push(FieldIssue::new(
+                "ends_on",
+                "term.period",
+                format!("任期须为 {}–{} 年", p.term_min_years, p.term_max_years),
+                format!("the term lasts {}–{} years", p.term_min_years, p.term_max_years),
+            ));
+        }
+        if !issues.is_empty() {
+            return Err(ApiError::validation(issues));
+        }
+        let (_, staff) = principal.actor();
+        let tid = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO terms (id, estate_id, name, starts_on, ends_on, seats, phone, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[&tid, &id.0, &body.name.trim(), &body.starts_on, &body.ends_on, &body.seats, &body.phone.trim(), &staff],
+        )
+        .await?;
+        audit::record(&conn, &principal, "term", &tid.to_string()).await?;
+        conn.commit().await?;
+        Ok(TermCreated::Created(Json(TermView { id: tid, estate_id: id.0, name: body.name.trim().into(), starts_on: body.starts_on, ends_on: body.ends_on, seats: body.seats, phone: body.phone.trim().into() })))
+    }
+
+    /// 选届列表 / An estate's terms.
+    #[oai(path = "/api/estates/:id/terms", method = "get", operation_id = "term_list")]
+    async fn terms(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<TermView>>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        let rows = conn.query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC", &[&id.0]).await?;
+        conn.commit().await?;
+        Ok(Json(rows.iter().map(|r| TermView { id: r.get(0), estate_id: r.get(1), name: r.get(2), starts_on: r.get(3), ends_on: r.get(4), seats: r.get(5), phone: r.get(6) }).collect()))
+    }
+
+    /// 新建选举 / Open the first round of a term's election: sign-up window, voting window,
+    /// rules and verification mode.
+    #[oai(path = "/api/terms/:id/elections", method = "post", operation_id = "election_create")]
+    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ElectionInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let term = conn
+            .query_opt("SELECT estate_id, seats, name FROM terms WHERE id = $1", &[&id.0])
+            .await?
+            .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+        let estate: Uuid = term.get(0);
+        scope.check_estate(&conn, estate).await.map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+        let mut issues = Vec::new();
+        if body.signup_closes_at <= body.signup_opens_at || body.signup_closes_at > body.voting.opens_at {
+            issues.push(FieldIssue::new("signup_closes_at", "election.signup_window", "报名须在投票开始前结束", "sign-up must end before voting opens"));
+        }
+        let rules = rounds::choose_rules(&body.voting, &mut issues);
+        let Some(rules) = rules.filter(|_| issues.is_empty()) else {
+            return Err(ApiError::validation(issues));
+        };
+        if conn.query_opt("SELECT 1 FROM elections WHERE term_id = $1", &[&id.0]).await?.is_some() {
+            return Err(wrong_state("该选届已有选举，请发起下一轮", "This term already has an election; start a next round"));
+        }
+        let title = format!("{}选举 第1轮", term.get::<_, String>(2));
+        let new = NewRound {
+            estate_id: estate,
+            term_id: Some(id.0),
+            prep_group_id: None,
+            round: 1,
+            title,
+            seats: term.get(1),
+            signup_opens_at: body.signup_opens_at,
+            signup_closes_at: body.signup_closes_at,
+            verification: body.verification_mode,
+            voting: &body.voting,
+            rules,
+        };
+        let eid = rounds::create(&conn, &principal, new).await?;
+        audit::record(&conn, &principal, "election", &eid.to_string()).await?;
+        let v = election_view(&conn, eid, &principal).await?;
+        conn.commit().await?;
+        Ok(ElectionCreated::Created(Json(v)))
+    }
+
+    /// 选举详情 / Estate, term, round, seats, windows, status and candidates.
+    #[oai(path = "/api/elections/:id", method = "get", operation_id = "election_get")]
+    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = rounds::load(&conn, id.0).await?;
+        rounds::check_visible(&conn, &principal, r.estate_id).await?;
+        let v = election_view(&conn, id.0, &principal).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 候选人报名 / Sign up as a candidate (form and signature), within the sign-up window.
+    #[oai(path = "/api/elections/:id/candidates", method = "post", operation_id = "candidate_signup")]
+    async fn sign_up(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<SignupInput>, _auth: BearerAuth) -> ApiResult<SignedUp> {
+        let owner = owner_of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = rounds::load(&conn, id.0).await?;
+        if !holds_unit(&conn, owner, r.estate_id).await? {
+            return Err(rounds::not_found());
+        }
+        let now = Utc::now();
+        if now < r.signup_opens_at || now >= r.signup_closes_at {
+            return Err(wrong_state("不在报名时间内", "Sign-up is not open"));
+        }
+        check_signature(&conn, owner, body.signature_attachment_id).await?;
+        let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
+        let cid = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+            &[&cid, &id.0, &owner, &name, &body.intro.trim(), &body.signature_attachment_id],
+        )
+        .await
+        .map_err(|e| ApiError::from(e))
+        .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up") } else { e })?;
+        audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
+        conn.commit().await?;
+        Ok(SignedUp::Created(Json(CandidateView { id: cid, owner_id: owner, name, intro: body.intro.trim().into(), status: "pending".into(), reason: None, elected: false })))
+    }
+
+    /// 审核候选人 / Approve or reject a candidate (a reason is required to reject), before voting opens.
+    #[oai(path = "/api/candidates/:id/review", method = "post", operation_id = "candidate_review")]
+    async fn review(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReviewInput>, _auth: BearerAuth) -> ApiResult<Json<CandidateView>> {
+        let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if !body.approve && reason.is_none() {
+            return Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let election: Uuid = conn
+            .query_opt("SELECT election_id FROM candidates WHERE id = $1", &[&id.0])
+            .await?
+            .ok_or_else(|| ApiError::not_found("candidate.not_found", "候选人不存在", "Candidate not found"))?
+            .get(0);
+        let r = staff_round(&conn, &principal, election).await?;
+        service::lock_matter(&conn, r.matter_id, true).await?;
+        let m = service::open_if_due(&conn, r.matter_id).await?;
+        if m.status != "approved" {
+            return Err(wrong_state("投票已开始，候选人名单不能再改", "Voting has begun; the candidate list is fixed"));
+        }
+        let (_, staff) = principal.actor();
+        let row = conn
+            .query_one(
+                "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
+                 RETURNING id, owner_id, name, intro, status, reason, elected",
+                &[&id.0, &(if body.approve { "approved" } else { "rejected" }), &reason, &staff],
+            )
+            .await?;
+        audit::record(&conn, &principal, "candidate", &id.0.to_string()).await?;
+        conn.commit().await?;
+        Ok(Json(CandidateView { id: row.get(0), owner_id: row.get(1), name: row.get(2), intro: row.get(3), status: row.get(4), reason: row.get(5), elected: row.get(6) }))
+    }
+
+    /// 选举投票 / Cast my ballot: up to as many candidates as there are seats this round.
+    #[oai(path = "/api/elections/:id/ballots", method = "post", operation_id = "election_ballot_cast")]
+    async fn cast(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PicksInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+        let owner = owner_of(&principal)?;
+        let key = body.idempotency_key.trim();
+        if key.is_empty() || key.len() > 100 {
+            return Err(ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = rounds::load(&conn, id.0).await?;
+        let m = ballots_api::open_matter(&conn, r.matter_id).await?;
+        if body.picks.len() > r.seats as usize {
+            return Err(ApiError::field(
+                "picks",
+                "election.too_many_picks",
+                format!("本轮应选 {} 人，最多只能选 {} 人", r.seats, r.seats),
+                format!("At most {} picks", r.seats),
+            ));
+        }
+        check_picks(&conn, &r, &body.picks).await?;
+        if r.verification_mode == "signature_face" {
+            let verified = conn
+                .query_opt("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner])
+                .await?
+                .is_some();
+            if !verified {
+                return Err(ApiError::forbidden("election.face_required", "本次选举须先完成人脸核身（或由工作人员现场核验）", "Face verification (or an in-person check) is required first"));
+            }
+        }
+        let ballot = OnlineBallot { owner, key, choice: Choice::Agree, picks: Some(body.picks.clone()), signature: body.signature_attachment_id };
+        ballots_api::cast_online(conn, &m, ballot).await
+    }
+
+    /// 录入纸质选票 / Enter a paper or on-site ballot with its scan; more picks than seats is
+    /// recorded, and voided with that reason.
+    #[oai(path = "/api/elections/:id/paper-ballots", method = "post", operation_id = "election_ballot_enter_paper")]
+    async fn paper(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PaperPicksInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = staff_round(&conn, &principal, id.0).await?;
+        let m = ballots_api::open_matter(&conn, r.matter_id).await?;
+        check_picks(&conn, &r, &body.picks).await?;
+        let signed_at = ballots_api::check_signed_at(&m, body.signed_at)?;
+        ballots_api::split_sold_units(&conn, &m, &[body.unit_id], signed_at.unwrap_or_else(Utc::now)).await?;
+        let holder = ballots_api::lock_unit_holder(&conn, &m, body.unit_id).await?;
+        if conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.scan_attachment_id]).await?.is_none() {
+            return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
+        }
+        let channel = if body.channel == PaperChannel::Paper { "paper" } else { "on_site" };
+        let (_, staff) = principal.actor();
+        let new = NewBallot {
+            channel,
+            choice: Choice::Agree,
+            picks: Some(&body.picks),
+            voter: None,
+            entered_by: staff,
+            signature: None,
+            scan: Some(body.scan_attachment_id),
+            idempotency_key: None,
+            cast_at: signed_at,
+        };
+        let ballot = ballots_api::insert_ballot(&conn, &m, &holder, new)
+            .await
+            .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
+        if body.picks.len() > r.seats as usize {
+            // Kept as marked, and void: it names more people than there are seats.
+            conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1", &[&ballot, &format!("所选 {} 人，超过应选 {} 人", body.picks.len(), r.seats)])
+                .await?;
+            service::append(&conn, &m, ballot, crate::voting::ledger::EntryKind::Void).await?;
+        }
+        audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;
+        let receipt = ballots_api::receipt(&conn, ballot).await?;
+        conn.commit().await?;
+        crate::metrics::ballot_cast(channel);
+        Ok(Cast::Created(Json(receipt)))
+    }
+
+    /// 选举统计 / Turnout (heads and area) and each candidate's votes and whether they pass;
+    /// after the count, who was elected.
+    #[oai(path = "/api/elections/:id/tally", method = "get", operation_id = "election_tally")]
+    async fn tally(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionTallyView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = rounds::load(&conn, id.0).await?;
+        rounds::check_visible(&conn, &principal, r.estate_id).await?;
+        let v = tally_view(&conn, &r).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 计票 / Close the round after its deadline: count, fill the seats in order of votes (ties by
+    /// area, then by a lot recorded in the audit log) and keep the result.
+    #[oai(path = "/api/elections/:id/close", method = "post", operation_id = "election_close")]
+    async fn close(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionTallyView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = staff_round(&conn, &principal, id.0).await?;
+        service::open_if_due(&conn, r.matter_id).await?;
+        service::lock_matter(&conn, r.matter_id, true).await?;
+        let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
+        if m.status != "open" || Utc::now() < m.closes_at || r.result.is_some() {
+            return Err(wrong_state("只有已到投票截止时间、尚未计票的选举才能计票", "Only a round past its deadline and not yet counted can be closed"));
+        }
+        let tallies = service::live_candidate_tallies(&conn, &m).await?;
+        let mut lots_drawn = Vec::new();
+        let outcome = count::fill(&count::standings(&tallies), r.seats as usize, |group| {
+            // The lot: a fresh random key per candidate (v4 UUIDs come from the OS's CSPRNG).
+            let mut drawn = group.to_vec();
+            drawn.sort_by_cached_key(|_| Uuid::new_v4());
+            lots_drawn.push(drawn.clone());
+            drawn
+        });
+        service::checkpoint(&conn, m.id).await?;
+        let root = service::published(&conn, &m).await?.root;
+        let result = serde_json::json!({"tallies": tallies, "ledger_root": root});
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, updated_at = now() WHERE id = $1", &[&m.id, &result]).await?;
+        conn.execute("UPDATE elections SET result = $2 WHERE id = $1", &[&r.id, &serde_json::json!({"outcome": outcome})]).await?;
+        let elected: Vec<Uuid> = outcome.elected.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect();
+        conn.execute("UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)", &[&r.id, &elected]).await?;
+        let detail = (!lots_drawn.is_empty()).then(|| serde_json::json!({"lots": lots_drawn, "elected": outcome.elected}));
+        audit::record_with(&conn, &principal, "election", &r.id.to_string(), detail).await?;
+        let r = rounds::load(&conn, r.id).await?;
+        let v = tally_view(&conn, &r).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 下一轮 / Start the next round for the seats left empty, with the remaining candidates.
+    #[oai(path = "/api/elections/:id/next-round", method = "post", operation_id = "election_next_round")]
+    async fn next_round(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<NextRoundInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = staff_round(&conn, &principal, id.0).await?;
+        let Some(outcome) = rounds::outcome(&r) else {
+            return Err(wrong_state("本轮尚未计票", "This round has not been counted"));
+        };
+        if outcome.unfilled == 0 {
+            return Err(wrong_state("本轮已选满，无需下一轮", "Every seat was filled"));
+        }
+        let later = conn.query_opt("SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3", &[&r.term_id, &r.prep_group_id, &r.round]).await?;
+        if later.is_some() {
+            return Err(wrong_state("下一轮已经发起", "The next round already exists"));
+        }
+        let remaining = conn
+            .query("SELECT owner_id, name, intro, signature_id FROM candidates WHERE election_id = $1 AND status = 'approved' AND NOT elected ORDER BY created_at, id", &[&r.id])
+            .await?;
+        if remaining.is_empty() {
+            return Err(wrong_state("没有剩余的候选人，请重新组织报名", "No candidates remain"));
+        }
+        let mut issues = Vec::new();
+        let rules = rounds::choose_rules(&body.voting, &mut issues);
+        let Some(rules) = rules.filter(|_| issues.is_empty()) else {
+            return Err(ApiError::validation(issues));
+        };
+        let title: String = conn.query_one("SELECT title FROM matters WHERE id = $1", &[&r.matter_id]).await?.get(0);
+        let base_title = title.rsplit_once(" 第").map(|(t, _)| t.to_string()).unwrap_or(title);
+        let now = Utc::now();
+        let new = NewRound {
+            estate_id: r.estate_id,
+            term_id: r.term_id,
+            prep_group_id: r.prep_group_id,
+            round: r.round + 1,
+            title: format!("{base_title} 第{}轮", r.round + 1),
+            seats: outcome.unfilled as i32,
+            // No new sign-up: the remaining candidates stand again.
+            signup_opens_at: now,
+            signup_closes_at: now,
+            verification: if r.verification_mode == "signature_face" { VerificationMode::SignatureFace } else { VerificationMode::Signature },
+            voting: &body.voting,
+            rules,
+        };
+        let eid = rounds::create(&conn, &principal, new).await?;
+        let (_, staff) = principal.actor();
+        for c in &remaining {
+            conn.execute(
+                "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
+                &[&Uuid::new_v4(), &eid, &c.get::<_, Uuid>(0), &c.get::<_, String>(1), &c.get::<_, String>(2), &c.get::<_, Option<Uuid>>(3), &staff],
+            )
+            .await?;
+        }
+        audit::record(&conn, &principal, "election", &eid.to_string()).await?;
+        let v = election_view(&conn, eid, &principal).await?;
+        conn.commit().await?;
+        Ok(ElectionCreated::Created(Json(v)))
+    }
+
+    /// 设为业委会委员 / Grant the owners'-committee role to everyone elected in the term's
+    /// rounds, and end the previous term's grants when this term starts.
+    #[oai(path = "/api/terms/:id/committee", method = "post", operation_id = "term_committee_appoint")]
+    async fn appoint(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<CommitteeView>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let term = conn
+            .query_opt("SELECT estate_id, starts_on FROM terms WHERE id = $1 FOR UPDATE", &[&id.0])
+            .await?
+            .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+        let estate: Uuid = term.get(0);
+        scope.check_estate(&conn, estate).await.map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+        let elected: Vec<Uuid> = conn
+            .query("SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.term_id = $1 AND c.elected", &[&id.0])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if elected.is_empty() {
+            return Err(wrong_state("本届尚无当选人", "Nobody has been elected in this term yet"));
+        }
+        let starts: NaiveDate = term.get(1);
+        let from = starts.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(Utc::now).max(Utc::now());
+        let (_, staff) = principal.actor();
+        // The previous term ends as this one starts; grants of this term are not repeated.
+        conn.execute(
+            "UPDATE oc_members SET revoked_at = $2 WHERE estate_id = $1 AND revoked_at IS NULL AND term_id IS DISTINCT FROM $3",
+            &[&estate, &from, &id.0],
+        )
+        .await?;
+        for owner in &elected {
+            conn.execute(
+                "INSERT INTO oc_members (id, estate_id, owner_id, granted_by, granted_at, term_id)
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM oc_members WHERE term_id = $6 AND owner_id = $3 AND revoked_at IS NULL)",
+                &[&Uuid::new_v4(), &estate, owner, &staff, &from, &id.0],
+            )
+            .await?;
+        }
+        conn.execute("UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1", &[&estate]).await?;
+        audit::record(&conn, &principal, "term", &id.0.to_string()).await?;
+        conn.commit().await?;
+        Ok(Json(CommitteeView { term_id: id.0, members: elected, effective_from: from }))
+    }
+}

@@ -1,0 +1,149 @@
+//! Face verification before an election ballot (where the election asks for it): the owner
+//! starts a check with the provider and confirms it afterwards; only the provider's result
+//! reference is kept. The law's alternative, an in-person check, is recorded by staff.
+
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{api::holds_unit, rounds};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{principal::Principal, BearerAuth},
+    authz::jurisdiction::Jurisdiction,
+    error::{ApiError, ApiResult},
+    openapi::ApiTags,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Object)]
+pub struct FaceCheckStarted {
+    pub id: Uuid,
+    /// Where the mini-program runs the check (the provider's page or SDK token).
+    pub url: String,
+    pub biz_token: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Started {
+    #[oai(status = 201)]
+    Created(Json<FaceCheckStarted>),
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct FaceCheckView {
+    pub id: Uuid,
+    /// pending | passed | failed
+    pub status: String,
+    /// The provider's reason when it did not pass.
+    pub detail: Option<String>,
+}
+
+#[derive(Object)]
+pub struct InPersonInput {
+    pub owner_id: Uuid,
+}
+
+#[derive(ApiResponse)]
+pub enum Recorded {
+    #[oai(status = 201)]
+    Created(Json<FaceCheckView>),
+}
+
+fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
+    match principal {
+        Principal::Owner { id } => Ok(*id),
+        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
+    }
+}
+
+fn provider_down(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "face verification provider failed");
+    ApiError::unavailable("face.unavailable", "人脸核身服务暂不可用，请稍后重试，或到居委会现场核验", "Face verification is unavailable; try later or verify in person")
+}
+
+pub struct FaceApi;
+
+#[OpenApi(tag = "ApiTags::Elections")]
+impl FaceApi {
+    /// 开始人脸核身 / Start my face verification for an election.
+    #[oai(path = "/api/elections/:id/face-checks", method = "post", operation_id = "face_check_start")]
+    async fn start(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Started> {
+        let owner = owner_of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = rounds::load(&conn, id.0).await?;
+        if !holds_unit(&conn, owner, r.estate_id).await? {
+            return Err(rounds::not_found());
+        }
+        if r.verification_mode != "signature_face" {
+            return Err(ApiError::conflict("face.not_required", "本次选举无需人脸核身", "This election does not use face verification"));
+        }
+        // The development provider passes everyone: never outside development mode.
+        if state.face.name() == "dev" && !state.config.dev_mode {
+            return Err(ApiError::unavailable("face.not_configured", "人脸核身服务未配置，请到居委会现场核验", "Face verification is not configured; verify in person"));
+        }
+        let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
+        let started = state.face.start(&name, None, "").await.map_err(provider_down)?;
+        let cid = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO face_checks (id, election_id, owner_id, provider, biz_token, status) VALUES ($1, $2, $3, $4, $5, 'pending')",
+            &[&cid, &id.0, &owner, &state.face.name(), &started.biz_token],
+        )
+        .await?;
+        conn.commit().await?;
+        Ok(Started::Created(Json(FaceCheckStarted { id: cid, url: started.url, biz_token: started.biz_token })))
+    }
+
+    /// 确认核身结果 / Fetch the result of my face verification from the provider.
+    #[oai(path = "/api/face-checks/:id/confirm", method = "post", operation_id = "face_check_confirm")]
+    async fn confirm(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<FaceCheckView>> {
+        let owner = owner_of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        // Only the token this owner started is checked: nobody can use another's result.
+        let row = conn
+            .query_opt("SELECT biz_token, status FROM face_checks WHERE id = $1 AND owner_id = $2 AND biz_token IS NOT NULL FOR UPDATE", &[&id.0, &owner])
+            .await?
+            .ok_or_else(|| ApiError::not_found("face.not_found", "核身记录不存在", "Face check not found"))?;
+        let (token, status): (String, String) = (row.get(0), row.get(1));
+        if status != "pending" {
+            conn.commit().await?;
+            return Ok(Json(FaceCheckView { id: id.0, status, detail: None }));
+        }
+        let result = state.face.result(&token).await.map_err(provider_down)?;
+        let status = if result.passed { "passed" } else { "failed" };
+        let detail = (!result.passed).then_some(result.detail);
+        conn.execute(
+            "UPDATE face_checks SET status = $2, reference = $3, detail = $4, decided_at = now() WHERE id = $1",
+            &[&id.0, &status, &result.reference, &detail],
+        )
+        .await?;
+        audit::record(&conn, &principal, "face_check", &id.0.to_string()).await?;
+        conn.commit().await?;
+        Ok(Json(FaceCheckView { id: id.0, status: status.into(), detail }))
+    }
+
+    /// 现场核验 / Record that staff verified an owner in person (the alternative the law requires).
+    #[oai(path = "/api/elections/:id/in-person-checks", method = "post", operation_id = "face_check_in_person")]
+    async fn in_person(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<InPersonInput>, _auth: BearerAuth) -> ApiResult<Recorded> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = rounds::load(&conn, id.0).await?;
+        scope.check_estate(&conn, r.estate_id).await.map_err(|_| rounds::not_found())?;
+        if !holds_unit(&conn, body.owner_id, r.estate_id).await? {
+            return Err(ApiError::field("owner_id", "face.not_an_owner", "该业主在本小区没有已认证的房屋", "The owner holds no verified unit in this estate"));
+        }
+        let (_, staff) = principal.actor();
+        let cid = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO face_checks (id, election_id, owner_id, provider, status, reference, staff_id, decided_at)
+             VALUES ($1, $2, $3, 'in_person', 'passed', $4, $5, now())",
+            &[&cid, &id.0, &body.owner_id, &format!("in_person:{}", staff.map(|s| s.to_string()).unwrap_or_default()), &staff],
+        )
+        .await?;
+        audit::record(&conn, &principal, "face_check", &cid.to_string()).await?;
+        conn.commit().await?;
+        Ok(Recorded::Created(Json(FaceCheckView { id: cid, status: "passed".into(), detail: None })))
+    }
+}

@@ -1,0 +1,11 @@
+//! Electing the people who run an estate: the preparatory group (筹备组) and the owners'
+//! committee (业委会) by terms and rounds. The votes go through the voting engine (roll
+//! snapshot, ballots, ledger, tally); this module adds candidates, picks and filling seats.
+
+pub mod api;
+pub mod count;
+pub mod face;
+pub mod face_api;
+pub mod locality;
+pub mod prep_api;
+pub mod rounds;

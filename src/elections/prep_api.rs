@@ -1,0 +1,482 @@
+//! Preparatory groups (筹备组): created by staff once an estate has its housing roll and verified
+//! owners; owners sign up, staff review them and appoint the street office's, residents'
+//! committee's and developer's representatives; where owner sign-ups exceed the owner seats,
+//! owners elect them (an election round); the group is confirmed once its make-up is lawful, and
+//! its work deadline runs from then.
+
+use chrono::{DateTime, Duration, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    api::{check_signature, holds_unit, ElectionCreated, ReviewInput},
+    locality,
+    rounds::{self, NewRound, VerificationMode, VotingInput},
+};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{phone, principal::Principal, required, BearerAuth},
+    authz::jurisdiction::Jurisdiction,
+    error::{ApiError, ApiResult, FieldIssue},
+    openapi::ApiTags,
+    tenancy::{conn::TenantConn, Tenant},
+};
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PrepGroupInput {
+    /// e.g. XX小区筹备组
+    pub name: String,
+    /// Odd, at least the locality's minimum (7 in Shandong and Qingdao).
+    pub seats: i32,
+    pub leader_phone: String,
+    #[oai(default)]
+    pub leader_phone_public: bool,
+    pub signup_opens_at: DateTime<Utc>,
+    pub signup_closes_at: DateTime<Utc>,
+    /// Days for the group's work once formed (default: the locality's, 90 nationally).
+    pub work_days: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RepresentativeKind {
+    /// 街道办事处代表
+    Street,
+    /// 居委会代表
+    Rc,
+    /// 建设单位（开发商）代表
+    Developer,
+}
+
+#[derive(Object)]
+pub struct RepresentativeInput {
+    pub kind: RepresentativeKind,
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PrepMemberView {
+    pub id: Uuid,
+    /// owner | street | rc | developer
+    pub kind: String,
+    pub owner_id: Option<Uuid>,
+    pub name: String,
+    /// Masked for owners.
+    pub phone: String,
+    pub intro: String,
+    /// pending | approved | rejected
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PrepGroupView {
+    pub id: Uuid,
+    pub estate_id: Uuid,
+    pub name: String,
+    pub seats: i32,
+    /// Seats left for owners once the appointed representatives are counted.
+    pub owner_seats: i32,
+    /// Hidden from owners unless public.
+    pub leader_phone: Option<String>,
+    pub leader_phone_public: bool,
+    pub signup_opens_at: DateTime<Utc>,
+    pub signup_closes_at: DateTime<Utc>,
+    pub work_days: i32,
+    /// forming | formed
+    pub status: String,
+    pub formed_at: Option<DateTime<Utc>>,
+    /// The work deadline (formed + work days), and the days left until it.
+    pub deadline: Option<DateTime<Utc>>,
+    pub days_left: Option<i64>,
+    pub members: Vec<PrepMemberView>,
+    /// The latest election round of the owner seats, if owners had to vote.
+    pub election_id: Option<Uuid>,
+}
+
+#[derive(ApiResponse)]
+pub enum PrepCreated {
+    #[oai(status = 201)]
+    Created(Json<PrepGroupView>),
+}
+
+#[derive(ApiResponse)]
+pub enum MemberCreated {
+    #[oai(status = 201)]
+    Created(Json<PrepMemberView>),
+}
+
+#[derive(Object)]
+pub struct PrepElectionInput {
+    pub voting: VotingInput,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("prep.not_found", "筹备组不存在", "Preparatory group not found")
+}
+
+fn wrong_state(zh: &str, en: &str) -> ApiError {
+    ApiError::conflict("prep.wrong_state", zh.to_string(), en.to_string())
+}
+
+struct Group {
+    estate_id: Uuid,
+    seats: i32,
+    signup_opens_at: DateTime<Utc>,
+    signup_closes_at: DateTime<Utc>,
+    status: String,
+}
+
+async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Group> {
+    let r = conn
+        .query_opt("SELECT estate_id, seats, signup_opens_at, signup_closes_at, status FROM prep_groups WHERE id = $1", &[&id])
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Group { estate_id: r.get(0), seats: r.get(1), signup_opens_at: r.get(2), signup_closes_at: r.get(3), status: r.get(4) })
+}
+
+async fn staff_group(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<Group> {
+    let scope = Jurisdiction::of(principal)?;
+    conn.execute("SELECT 1 FROM prep_groups WHERE id = $1 FOR UPDATE", &[&id]).await?;
+    let g = load(conn, id).await?;
+    scope.check_estate(conn, g.estate_id).await.map_err(|_| not_found())?;
+    Ok(g)
+}
+
+/// The owners who sit on the group: those elected where owners voted, else the approved sign-ups.
+async fn owner_members(conn: &TenantConn, id: Uuid) -> ApiResult<(Vec<Uuid>, bool)> {
+    let voted = conn.query_opt("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id]).await?.is_some();
+    let sql = if voted {
+        "SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.prep_group_id = $1 AND c.elected"
+    } else {
+        "SELECT owner_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved'"
+    };
+    Ok((conn.query(sql, &[&id]).await?.iter().map(|r| r.get(0)).collect(), voted))
+}
+
+async fn representatives(conn: &TenantConn, id: Uuid) -> ApiResult<i32> {
+    Ok(conn.query_one("SELECT count(*)::int FROM prep_members WHERE group_id = $1 AND kind <> 'owner' AND status = 'approved'", &[&id]).await?.get(0))
+}
+
+async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupView> {
+    let r = conn
+        .query_one(
+            "SELECT estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, status, formed_at,
+                    (SELECT id FROM elections WHERE prep_group_id = g.id ORDER BY round DESC LIMIT 1)
+               FROM prep_groups g WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    let members = conn
+        .query(
+            "SELECT id, kind, owner_id, name, phone, intro, status, reason FROM prep_members WHERE group_id = $1 AND ($2 OR status = 'approved')
+              ORDER BY kind <> 'owner', created_at, id",
+            &[&id, &staff],
+        )
+        .await?
+        .iter()
+        .map(|m| PrepMemberView {
+            id: m.get(0),
+            kind: m.get(1),
+            owner_id: m.get(2),
+            name: m.get(3),
+            phone: if staff { m.get(4) } else { phone::mask(m.get(4)) },
+            intro: m.get(5),
+            status: m.get(6),
+            reason: m.get(7),
+        })
+        .collect();
+    let seats: i32 = r.get(2);
+    let public: bool = r.get(4);
+    let work_days: i32 = r.get(7);
+    let formed_at: Option<DateTime<Utc>> = r.get(9);
+    let deadline = formed_at.map(|f| f + Duration::days(work_days as i64));
+    Ok(PrepGroupView {
+        id,
+        estate_id: r.get(0),
+        name: r.get(1),
+        seats,
+        owner_seats: seats - representatives(conn, id).await?,
+        leader_phone: (staff || public).then(|| r.get(3)),
+        leader_phone_public: public,
+        signup_opens_at: r.get(5),
+        signup_closes_at: r.get(6),
+        work_days,
+        status: r.get(8),
+        formed_at,
+        deadline,
+        days_left: deadline.map(|d| (d - Utc::now()).num_days().max(0)),
+        members,
+        election_id: r.get(10),
+    })
+}
+
+fn member_view(r: &tokio_postgres::Row) -> PrepMemberView {
+    PrepMemberView { id: r.get(0), kind: r.get(1), owner_id: r.get(2), name: r.get(3), phone: r.get(4), intro: r.get(5), status: r.get(6), reason: r.get(7) }
+}
+
+const MEMBER_COLUMNS: &str = "id, kind, owner_id, name, phone, intro, status, reason";
+
+pub struct PrepGroupsApi;
+
+#[OpenApi(tag = "ApiTags::Elections")]
+impl PrepGroupsApi {
+    /// 新建筹备组 / Create an estate's preparatory group (refused until the estate has imported
+    /// housing and verified owners).
+    #[oai(path = "/api/estates/:id/prep-groups", method = "post", operation_id = "prep_group_create")]
+    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PrepGroupInput>, _auth: BearerAuth) -> ApiResult<PrepCreated> {
+        let scope = Jurisdiction::of(&principal)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        let e = conn
+            .query_one(
+                "SELECT locality_rule, total_households, total_area_centi,
+                        (SELECT count(*) FROM units WHERE estate_id = e.id),
+                        (SELECT count(*) FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE u.estate_id = e.id AND h.ended_at IS NULL)
+                   FROM estates e WHERE id = $1",
+                &[&id.0],
+            )
+            .await?;
+        if e.get::<_, i64>(3) == 0 {
+            return Err(ApiError::conflict("prep.no_housing", "该小区尚未导入房屋信息，请先导入房屋后再成立筹备组", "Import the estate's housing roll first"));
+        }
+        if e.get::<_, i64>(4) == 0 {
+            return Err(ApiError::conflict("prep.no_verified_owners", "该小区尚无认证业主，请待业主完成房屋认证后再成立筹备组", "No owner of the estate has verified a unit yet"));
+        }
+        let p = locality::presets(e.get(0), e.get(1), e.get(2));
+        let mut issues = Vec::new();
+        required(&mut issues, "name", &body.name);
+        required(&mut issues, "leader_phone", &body.leader_phone);
+        if body.seats % 2 == 0 || body.seats < p.prep_min_members {
+            issues.push(FieldIssue::new(
+                "seats",
+                "prep.seats",
+                format!("筹备组人数须为单数，且不少于 {} 人", p.prep_min_members),
+                format!("seats must be odd and at least {}", p.prep_min_members),
+            ));
+        }
+        if body.signup_closes_at <= body.signup_opens_at {
+            issues.push(FieldIssue::new("signup_closes_at", "prep.signup_window", "报名截止时间须晚于开始时间", "sign-up must close after it opens"));
+        }
+        let work_days = body.work_days.unwrap_or(p.prep_work_days);
+        if work_days <= 0 {
+            issues.push(FieldIssue::new("work_days", "prep.work_days", "工作期限须为正数天", "work_days must be positive"));
+        }
+        if !issues.is_empty() {
+            return Err(ApiError::validation(issues));
+        }
+        let (_, staff) = principal.actor();
+        let gid = Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO prep_groups (id, estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[&gid, &id.0, &body.name.trim(), &body.seats, &body.leader_phone.trim(), &body.leader_phone_public, &body.signup_opens_at, &body.signup_closes_at, &work_days, &staff],
+        )
+        .await?;
+        audit::record(&conn, &principal, "prep_group", &gid.to_string()).await?;
+        let v = view(&conn, gid, true).await?;
+        conn.commit().await?;
+        Ok(PrepCreated::Created(Json(v)))
+    }
+
+    /// 筹备组详情 / The group, its members, its deadline and days left.
+    #[oai(path = "/api/prep-groups/:id", method = "get", operation_id = "prep_group_get")]
+    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<PrepGroupView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let g = load(&conn, id.0).await?;
+        rounds::check_visible(&conn, &principal, g.estate_id).await.map_err(|_| not_found())?;
+        let v = view(&conn, id.0, matches!(*principal, Principal::Staff { .. })).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
+    /// 报名筹备组 / Sign up as an owner representative (form and signature).
+    #[oai(path = "/api/prep-groups/:id/signups", method = "post", operation_id = "prep_signup_create")]
+    async fn sign_up(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<super::api::SignupInput>, _auth: BearerAuth) -> ApiResult<MemberCreated> {
+        let Principal::Owner { id: owner } = *principal else {
+            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以报名", "Owners only"));
+        };
+        let owner: Uuid = *owner;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let g = load(&conn, id.0).await?;
+        if !holds_unit(&conn, owner, g.estate_id).await? {
+            return Err(not_found());
+        }
+        let now = Utc::now();
+        if g.status != "forming" || now < g.signup_opens_at || now >= g.signup_closes_at {
+            return Err(wrong_state("不在报名时间内", "Sign-up is not open"));
+        }
+        check_signature(&conn, owner, body.signature_attachment_id).await?;
+        let mid = Uuid::new_v4();
+        let row = conn
+            .query_one(
+                &format!(
+                    "INSERT INTO prep_members (id, group_id, kind, owner_id, name, phone, intro, signature_id, status)
+                     SELECT $1, $2, 'owner', o.id, o.real_name, o.phone, $4, $5, 'pending' FROM owners o WHERE o.id = $3
+                     RETURNING {MEMBER_COLUMNS}"
+                ),
+                &[&mid, &id.0, &owner, &body.intro.trim(), &body.signature_attachment_id],
+            )
+            .await
+            .map_err(ApiError::from)
+            .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("prep.duplicate", "您已报名该筹备组", "You have already signed up") } else { e })?;
+        audit::record(&conn, &principal, "prep_member", &mid.to_string()).await?;
+        conn.commit().await?;
+        Ok(MemberCreated::Created(Json(member_view(&row))))
+    }
+
+    /// 审核报名 / Approve or reject an owner's sign-up (a reason is required to reject).
+    #[oai(path = "/api/prep-members/:id/review", method = "post", operation_id = "prep_member_review")]
+    async fn review(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReviewInput>, _auth: BearerAuth) -> ApiResult<Json<PrepMemberView>> {
+        let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if !body.approve && reason.is_none() {
+            return Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let group: Uuid = conn
+            .query_opt("SELECT group_id FROM prep_members WHERE id = $1 AND kind = 'owner'", &[&id.0])
+            .await?
+            .ok_or_else(|| ApiError::not_found("prep.member_not_found", "报名记录不存在", "Sign-up not found"))?
+            .get(0);
+        let g = staff_group(&conn, &principal, group).await?;
+        if g.status != "forming" || conn.query_opt("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&group]).await?.is_some() {
+            return Err(wrong_state("筹备组已进入选举或已成立，报名名单不能再改", "The sign-up list is fixed"));
+        }
+        let (_, staff) = principal.actor();
+        let row = conn
+            .query_one(
+                &format!("UPDATE prep_members SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1 RETURNING {MEMBER_COLUMNS}"),
+                &[&id.0, &(if body.approve { "approved" } else { "rejected" }), &reason, &staff],
+            )
+            .await?;
+        audit::record(&conn, &principal, "prep_member", &id.0.to_string()).await?;
+        conn.commit().await?;
+        Ok(Json(member_view(&row)))
+    }
+
+    /// 指定代表 / Appoint the street office's, residents' committee's or developer's representative.
+    #[oai(path = "/api/prep-groups/:id/representatives", method = "post", operation_id = "prep_representative_add")]
+    async fn appoint(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<RepresentativeInput>, _auth: BearerAuth) -> ApiResult<MemberCreated> {
+        let mut issues = Vec::new();
+        required(&mut issues, "name", &body.name);
+        required(&mut issues, "phone", &body.phone);
+        if !issues.is_empty() {
+            return Err(ApiError::validation(issues));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let g = staff_group(&conn, &principal, id.0).await?;
+        if g.status != "forming" {
+            return Err(wrong_state("筹备组已成立", "The group is already formed"));
+        }
+        let kind = match body.kind {
+            RepresentativeKind::Street => "street",
+            RepresentativeKind::Rc => "rc",
+            RepresentativeKind::Developer => "developer",
+        };
+        let (_, staff) = principal.actor();
+        let mid = Uuid::new_v4();
+        let row = conn
+            .query_one(
+                &format!(
+                    "INSERT INTO prep_members (id, group_id, kind, name, phone, status, reviewed_by, reviewed_at)
+                     VALUES ($1, $2, $3, $4, $5, 'approved', $6, now()) RETURNING {MEMBER_COLUMNS}"
+                ),
+                &[&mid, &id.0, &kind, &body.name.trim(), &body.phone.trim(), &staff],
+            )
+            .await?;
+        audit::record(&conn, &principal, "prep_member", &mid.to_string()).await?;
+        conn.commit().await?;
+        Ok(MemberCreated::Created(Json(member_view(&row))))
+    }
+
+    /// 筹备组选举 / Where approved owner sign-ups exceed the owner seats, owners elect them.
+    #[oai(path = "/api/prep-groups/:id/election", method = "post", operation_id = "prep_election_create")]
+    async fn election(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PrepElectionInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let g = staff_group(&conn, &principal, id.0).await?;
+        if conn.query_opt("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0]).await?.is_some() {
+            return Err(wrong_state("已发起筹备组选举", "The group's election already exists"));
+        }
+        let owner_seats = g.seats - representatives(&conn, id.0).await?;
+        let signups = conn
+            .query("SELECT owner_id, name, intro, signature_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved' ORDER BY created_at, id", &[&id.0])
+            .await?;
+        if owner_seats <= 0 || signups.len() as i32 <= owner_seats {
+            return Err(wrong_state("报名人数未超过业主代表名额，无需选举", "Sign-ups do not exceed the owner seats; no vote is needed"));
+        }
+        let mut issues = Vec::new();
+        if body.voting.opens_at < g.signup_closes_at {
+            issues.push(FieldIssue::new("voting.opens_at", "election.signup_window", "投票须在报名结束后开始", "voting must open after sign-up closes"));
+        }
+        let rules = rounds::choose_rules(&body.voting, &mut issues);
+        let Some(rules) = rules.filter(|_| issues.is_empty()) else {
+            return Err(ApiError::validation(issues));
+        };
+        let name: String = conn.query_one("SELECT name FROM prep_groups WHERE id = $1", &[&id.0]).await?.get(0);
+        let new = NewRound {
+            estate_id: g.estate_id,
+            term_id: None,
+            prep_group_id: Some(id.0),
+            round: 1,
+            title: format!("{name}业主代表选举 第1轮"),
+            seats: owner_seats,
+            signup_opens_at: g.signup_opens_at,
+            signup_closes_at: g.signup_closes_at,
+            verification: VerificationMode::Signature,
+            voting: &body.voting,
+            rules,
+        };
+        let eid = rounds::create(&conn, &principal, new).await?;
+        let (_, staff) = principal.actor();
+        for s in &signups {
+            conn.execute(
+                "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
+                &[&Uuid::new_v4(), &eid, &s.get::<_, Uuid>(0), &s.get::<_, String>(1), &s.get::<_, String>(2), &s.get::<_, Option<Uuid>>(3), &staff],
+            )
+            .await?;
+        }
+        audit::record(&conn, &principal, "election", &eid.to_string()).await?;
+        let v = super::api::election_view(&conn, eid, &principal).await?;
+        conn.commit().await?;
+        Ok(ElectionCreated::Created(Json(v)))
+    }
+
+    /// 确认成立 / Confirm the group once its size is odd and owners are at least half; its work
+    /// deadline starts now.
+    #[oai(path = "/api/prep-groups/:id/confirm", method = "post", operation_id = "prep_group_confirm")]
+    async fn confirm(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<PrepGroupView>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let g = staff_group(&conn, &principal, id.0).await?;
+        if g.status != "forming" {
+            return Err(wrong_state("筹备组已成立", "The group is already formed"));
+        }
+        let (owners, voted) = owner_members(&conn, id.0).await?;
+        let reps = representatives(&conn, id.0).await?;
+        let owner_seats = g.seats - reps;
+        if !voted && owners.len() as i32 > owner_seats {
+            return Err(wrong_state("业主报名人数超过业主代表名额，请先发起筹备组选举", "More owners than owner seats: hold the group's election first"));
+        }
+        let total = reps + owners.len() as i32;
+        let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&g.estate_id]).await?;
+        let p = locality::presets(e.get(0), e.get(1), e.get(2));
+        if total % 2 == 0 || (owners.len() as i32) * 2 < total || total < p.prep_min_members {
+            return Err(ApiError::conflict(
+                "prep.composition",
+                format!("筹备组现有 {total} 人（业主代表 {} 人）：人数须为单数、不少于 {} 人，且业主代表不少于一半", owners.len(), p.prep_min_members),
+                format!("{total} members ({} owners): the size must be odd, at least {}, with owners at least half", owners.len(), p.prep_min_members),
+            ));
+        }
+        conn.execute("UPDATE prep_groups SET status = 'formed', formed_at = now() WHERE id = $1", &[&id.0]).await?;
+        audit::record(&conn, &principal, "prep_group", &id.0.to_string()).await?;
+        let v = view(&conn, id.0, true).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+}
