@@ -3,6 +3,8 @@
 //! own tenants with unique slugs, so tests run in parallel without seeing each other.
 #![allow(dead_code)]
 
+pub mod estate;
+
 use std::path::PathBuf;
 
 use reqwest::{Method, RequestBuilder, Response};

@@ -1,0 +1,129 @@
+//! An estate with an imported roll of verified-ready owners, for voting and election tests.
+
+use chrono::{Duration, Utc};
+use reqwest::{multipart, Method};
+use rust_xlsxwriter::Workbook;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{phone, read, TestApp, TestTenant};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
+
+pub struct Estate {
+    pub app: TestApp,
+    pub t: TestTenant,
+    pub id: Uuid,
+    /// (unit id, registered name, registered phone)
+    pub units: Vec<(Uuid, String, String)>,
+}
+
+impl Estate {
+    /// An estate of `n` units of 90.00 m², one registered owner each.
+    pub async fn new(n: usize, needs_approval: bool) -> Self {
+        let app = TestApp::start().await;
+        let t = app.tenant().await;
+        let slug = Some(t.tenant.slug.as_str());
+        let (_, rc) = app.call(POST, "/api/residents-committees", slug, Some(&t.admin_token), Some(json!({"name": "议事居委会"}))).await;
+        let (_, e) = app
+            .call(POST, "/api/estates", slug, Some(&t.admin_token), Some(json!({"rc_id": rc["id"], "name": "议事花园", "co_owner_verification": true, "deliberation_needs_approval": needs_approval})))
+            .await;
+        let id = Uuid::parse_str(e["id"].as_str().unwrap()).unwrap();
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        let mut rows = Vec::new();
+        for i in 0..n {
+            let (name, ph) = (format!("业主{i}"), phone());
+            for (c, v) in ["1", "1", &format!("{}", 101 + i), "住宅", "90", &name, &ph, "否"].iter().enumerate() {
+                ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
+            }
+            rows.push((name, ph));
+        }
+        let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
+        let resp = app.request(POST, &format!("/api/estates/{id}/units/import"), slug, Some(&t.admin_token)).multipart(form).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let (_, units) = app.call(GET, "/api/units?page_size=100", slug, Some(&t.admin_token), None).await;
+        let units = rows
+            .into_iter()
+            .map(|(name, ph)| {
+                let u = units["items"].as_array().unwrap().iter().find(|u| u["owner_name"] == name.as_str()).unwrap();
+                (Uuid::parse_str(u["id"].as_str().unwrap()).unwrap(), name, ph)
+            })
+            .collect();
+        Estate { app, t, id, units }
+    }
+
+    pub fn slug(&self) -> Option<&str> {
+        Some(self.t.tenant.slug.as_str())
+    }
+
+    /// Registers and verifies the registered owner of unit `i`.
+    pub async fn owner(&self, i: usize) -> String {
+        let slug = self.slug();
+        let own_phone = phone();
+        let (s, _) = self.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own_phone, "purpose": "register"}))).await;
+        assert_eq!(s, 202);
+        let code = self.app.last_code(&self.t.tenant, &own_phone).await;
+        let (_, b) = self
+            .app
+            .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": self.units[i].1, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
+            .await;
+        let token = b["token"].as_str().unwrap().to_string();
+        self.verify(&token, i).await;
+        token
+    }
+
+    /// Verifies unit `i` for the owner holding `token` (an SMS to the unit's registered phone).
+    pub async fn verify(&self, token: &str, i: usize) {
+        let (unit, _, registered) = &self.units[i];
+        let slug = self.slug();
+        let (s, _) = self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(token), None).await;
+        assert_eq!(s, 202);
+        let code = self.app.last_code(&self.t.tenant, registered).await;
+        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(token), Some(json!({"sms_code": code}))).await;
+        assert_eq!(s, 201, "{b}");
+    }
+
+    /// A staff upload of a scanned paper ballot.
+    pub async fn scan(&self) -> Value {
+        let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
+        let (_, scan) = read(self.app.request(POST, "/api/attachments", self.slug(), Some(&self.t.admin_token)).multipart(form).send().await.unwrap()).await;
+        scan["id"].clone()
+    }
+
+    pub async fn ledger(&self, matter: &str) -> Value {
+        let (s, l) = self.app.call(GET, &format!("/api/matters/{matter}/ledger"), self.slug(), Some(&self.t.admin_token), None).await;
+        assert_eq!(s, 200, "{l}");
+        l
+    }
+
+    pub async fn verification(&self, matter: &str) -> Value {
+        let (s, v) = self.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), self.slug(), Some(&self.t.admin_token), None).await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    /// A matter whose voting window is open now.
+    pub async fn matter(&self, token: &str, law_item: u8) -> (u16, Value) {
+        let body = json!({
+            "estate_id": self.id, "type_name": "公共收益", "title": "是否更换电梯", "content": "详见附件", "importance": "important",
+            "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": law_item
+        });
+        self.app.call(POST, "/api/matters", self.slug(), Some(token), Some(body)).await
+    }
+
+    pub async fn cast(&self, token: &str, matter: &str, choice: &str, key: &str) -> (u16, Value) {
+        self.app.call(POST, &format!("/api/matters/{matter}/ballots"), self.slug(), Some(token), Some(json!({"choice": choice, "idempotency_key": key}))).await
+    }
+
+    pub async fn tally(&self, matter: &str) -> Value {
+        let (s, t) = self.app.call(GET, &format!("/api/matters/{matter}/tally"), self.slug(), Some(&self.t.admin_token), None).await;
+        assert_eq!(s, 200, "{t}");
+        t
+    }
+}
