@@ -148,6 +148,8 @@ def main():
         ZMG_S3_ACCESS_KEY=key,
         ZMG_S3_SECRET_KEY=secret,
         ZMG_LOG_FORMAT="json",
+        # Checkpoints every second, so entries are sealed while PostgreSQL goes away and back.
+        ZMG_LEDGER_CHECKPOINT_SECONDS="1",
     )
     server_log = open(os.path.join(work, "server.log"), "w+")
     server = subprocess.Popen([zmg, "serve", "--demo"], env=env, stdout=subprocess.DEVNULL, stderr=server_log)
@@ -274,10 +276,17 @@ def run(server, server_log, port, s3, s3_port, key, secret, work):
     log(f"acknowledged {len(successes)}; stored {rows} ({distinct} distinct); ballots on these matters {total}; cast ledger entries {ledger}; most ballots per person and matter {per_person}")
     if not (int(rows) == int(distinct) == int(total) == int(ledger) == len(successes) and per_person == "1"):
         fail("ballots lost or duplicated")
+    time.sleep(2.5)  # at least one more checkpoint round after the last ballot
+    sealed = 0
     for m in matters:
         s, v = http.call("GET", f"/api/matters/{m}/ledger/verification", staff)
-        if s != 200 or not (v["root_matches"] and v["tally_matches"] and v["opening_matches"]):
+        if s != 200 or not (v["root_matches"] and v["tally_matches"] and v["opening_matches"]) or v["altered_entries"] or v["broken_checkpoints"]:
             fail(f"ledger of {m} does not verify: {s} {v}")
+        _, ledger = http.call("GET", f"/api/matters/{m}/ledger", staff)
+        sealed += sum(1 for e in ledger["entries"] if e.get("position") is not None)
+    log(f"ledgers verify; {sealed} of {len(successes)} entries sealed by checkpoints")
+    if sealed != len(successes):
+        fail("every entry should be sealed by a checkpoint by now")
 
     # --- 2. Object store stopped during uploads ---------------------------------------------
     def attachment_rows():
@@ -300,10 +309,12 @@ def run(server, server_log, port, s3, s3_port, key, secret, work):
     if any(s != 503 for s, _ in statuses) or after != before:
         fail("uploads must fail with 503 and leave no rows while the store is down")
     s3 = start_s3(os.path.join(work, "s3"), s3_port, key, secret)
-    wait_port(s3_port)
-    body, headers = multipart_png()
-    s, b = http.call("POST", "/api/attachments", staff, body, headers)
-    s3.terminate()
+    try:
+        wait_port(s3_port)
+        body, headers = multipart_png()
+        s, b = http.call("POST", "/api/attachments", staff, body, headers)
+    finally:
+        s3.terminate()
     if s != 201 or attachment_rows() != before + 1:
         fail(f"upload after the store returned: {s} {b}")
     log("PASS: no ballot lost or doubled across a PostgreSQL restart; uploads refused cleanly without the store")
