@@ -197,6 +197,7 @@ async fn a_passed_verification_gives_the_tencent_reference() {
     assert!(result.passed, "{result:?}");
     assert_eq!(result.reference, format!("tencent:{TOKEN_PASSED}:fake-result-passed"));
     assert_eq!(result.detail, "");
+    assert_eq!(result.verified_name.as_deref(), Some("王五"), "the verified name, to compare with the account's");
     let got = received(&got);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].action, "GetDetectInfoEnhanced");

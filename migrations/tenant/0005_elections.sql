@@ -110,9 +110,10 @@ CREATE TABLE candidates (
     reviewed_by   uuid REFERENCES staff(id),
     reviewed_at   timestamptz,
     elected       boolean NOT NULL DEFAULT false,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (election_id, owner_id)
+    created_at    timestamptz NOT NULL DEFAULT now()
 );
+-- Once per round; a rejected sign-up may be made again.
+CREATE UNIQUE INDEX candidates_once ON candidates (election_id, owner_id) WHERE status <> 'rejected';
 
 -- Face verification before voting where the election asks for it: the provider's result
 -- reference only, never an image; or staff's record of an in-person check.

@@ -65,6 +65,11 @@ pub struct ElectionInput {
 }
 
 #[derive(Object)]
+pub struct CancelInput {
+    pub reason: String,
+}
+
+#[derive(Object)]
 pub struct NextRoundInput {
     pub voting: VotingInput,
 }
@@ -73,7 +78,8 @@ pub struct NextRoundInput {
 #[oai(skip_serializing_if_is_none)]
 pub struct CandidateView {
     pub id: Uuid,
-    pub owner_id: Uuid,
+    /// Staff only.
+    pub owner_id: Option<Uuid>,
     pub name: String,
     pub intro: String,
     /// pending | approved | rejected
@@ -87,6 +93,9 @@ pub struct CandidateView {
 pub struct ElectionView {
     pub id: Uuid,
     pub estate_id: Uuid,
+    pub estate_name: String,
+    /// 第一届业主委员会选举 第1轮, or the preparatory group's owner seats.
+    pub title: String,
     pub term_id: Option<Uuid>,
     pub prep_group_id: Option<Uuid>,
     /// 第n轮
@@ -97,7 +106,7 @@ pub struct ElectionView {
     pub signup_closes_at: DateTime<Utc>,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
-    /// signup | voting | counting (deadline passed, not yet closed) | counted
+    /// signup | awaiting_vote | voting | counting (deadline passed, not yet closed) | counted | cancelled
     pub status: String,
     pub verification_mode: String,
     pub rule_set: String,
@@ -192,6 +201,16 @@ pub struct CommitteeView {
 }
 
 
+/// Sign-up is closed, saying when it runs (Beijing time).
+pub fn signup_closed(opens: DateTime<Utc>, closes: DateTime<Utc>) -> ApiError {
+    let local = |t: DateTime<Utc>| t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M").to_string();
+    ApiError::conflict(
+        "election.signup_closed",
+        format!("不在报名时间内（报名时间：{} 至 {}）", local(opens), local(closes)),
+        "Sign-up is not open",
+    )
+}
+
 fn wrong_state(zh: &str, en: &str) -> ApiError {
     ApiError::conflict("election.wrong_state", zh.to_string(), en.to_string())
 }
@@ -215,21 +234,28 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
         )
         .await?
         .iter()
-        .map(|c| CandidateView { id: c.get(0), owner_id: c.get(1), name: c.get(2), intro: c.get(3), status: c.get(4), reason: c.get(5), elected: c.get(6) })
+        .map(|c| CandidateView { id: c.get(0), owner_id: staff.then(|| c.get(1)), name: c.get(2), intro: c.get(3), status: c.get(4), reason: c.get(5), elected: c.get(6) })
         .collect();
     let now = Utc::now();
-    let status = if r.result.is_some() {
+    let status = if m.status == "cancelled" {
+        "cancelled"
+    } else if r.result.is_some() {
         "counted"
-    } else if now < m.opens_at {
+    } else if now < r.signup_closes_at {
         "signup"
+    } else if now < m.opens_at {
+        "awaiting_vote"
     } else if now < m.closes_at {
         "voting"
     } else {
         "counting"
     };
+    let names = conn.query_one("SELECT e.name, m.title FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1", &[&r.matter_id]).await?;
     Ok(ElectionView {
         id,
         estate_id: r.estate_id,
+        estate_name: names.get(0),
+        title: names.get(1),
         term_id: r.term_id,
         prep_group_id: r.prep_group_id,
         round: r.round,
@@ -266,19 +292,23 @@ pub async fn check_signature(conn: &TenantConn, owner: Uuid, signature: Uuid) ->
     if ok { Ok(()) } else { Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "请先上传手写签名图片", "Upload your signature image first")) }
 }
 
-/// Picks must be distinct approved candidates of this round.
-async fn check_picks(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<()> {
+/// What is wrong with the picks, if anything: more than the seats, someone who is not an
+/// approved candidate of this round, or the same person twice.
+async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Option<String>> {
+    if picks.len() > r.seats as usize {
+        return Ok(Some(format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats)));
+    }
     let mut distinct = picks.to_vec();
     distinct.sort();
     distinct.dedup();
+    if distinct.len() != picks.len() {
+        return Ok(Some("同一候选人被选了多次".into()));
+    }
     let known: i64 = conn
         .query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct])
         .await?
         .get(0);
-    if distinct.len() != picks.len() || known as usize != picks.len() {
-        return Err(ApiError::field("picks", "election.pick_invalid", "所选的人须是本轮已审核通过的候选人，且不能重复", "Picks must be distinct approved candidates of this round"));
-    }
-    Ok(())
+    Ok((known as usize != picks.len()).then(|| "所选的人中有非本轮候选人".to_string()))
 }
 
 fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
@@ -348,7 +378,8 @@ impl ElectionsApi {
                 format!("seats must be odd, {}–{}", p.committee_min_seats, p.committee_max_seats),
             ));
         }
-        let years = |d: NaiveDate, n: i32| d.with_year(d.year() + n).unwrap_or(d);
+        // 29 February plus n years falls on 28 February where that year has none.
+        let years = |d: NaiveDate, n: i32| d.with_year(d.year() + n).or_else(|| (d - chrono::Duration::days(1)).with_year(d.year() + n)).unwrap_or(d);
         if body.ends_on <= body.starts_on || body.ends_on > years(body.starts_on, p.term_max_years) || body.ends_on < years(body.starts_on, p.term_min_years) {
             issues.push(FieldIssue::new(
                 "ends_on",
@@ -403,15 +434,20 @@ impl ElectionsApi {
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        if conn.query_opt("SELECT 1 FROM elections WHERE term_id = $1", &[&id.0]).await?.is_some() {
-            return Err(wrong_state("该选届已有选举，请发起下一轮", "This term already has an election; start a next round"));
+        let live = conn
+            .query_opt("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0])
+            .await?;
+        if live.is_some() {
+            return Err(wrong_state("该选届已有选举，请发起下一轮（或先撤销原选举）", "This term already has an election; start a next round or cancel it"));
         }
-        let title = format!("{}选举 第1轮", term.get::<_, String>(2));
+        // After a cancelled election the numbering goes on.
+        let round: i32 = conn.query_one("SELECT coalesce(max(round), 0) + 1 FROM elections WHERE term_id = $1", &[&id.0]).await?.get(0);
+        let title = format!("{}选举 第{round}轮", term.get::<_, String>(2));
         let new = NewRound {
             estate_id: estate,
             term_id: Some(id.0),
             prep_group_id: None,
-            round: 1,
+            round,
             title,
             seats: term.get(1),
             signup_opens_at: body.signup_opens_at,
@@ -447,9 +483,12 @@ impl ElectionsApi {
         if !holds_unit(&conn, owner, r.estate_id).await? {
             return Err(rounds::not_found());
         }
+        if r.prep_group_id.is_some() {
+            return Err(wrong_state("筹备组的候选人来自筹备组报名，请在筹备组报名", "Sign up through the preparatory group"));
+        }
         let now = Utc::now();
         if now < r.signup_opens_at || now >= r.signup_closes_at {
-            return Err(wrong_state("不在报名时间内", "Sign-up is not open"));
+            return Err(signup_closed(r.signup_opens_at, r.signup_closes_at));
         }
         check_signature(&conn, owner, body.signature_attachment_id).await?;
         let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
@@ -463,7 +502,7 @@ impl ElectionsApi {
         .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up") } else { e })?;
         audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
         conn.commit().await?;
-        Ok(SignedUp::Created(Json(CandidateView { id: cid, owner_id: owner, name, intro: body.intro.trim().into(), status: "pending".into(), reason: None, elected: false })))
+        Ok(SignedUp::Created(Json(CandidateView { id: cid, owner_id: Some(owner), name, intro: body.intro.trim().into(), status: "pending".into(), reason: None, elected: false })))
     }
 
     /// 审核候选人 / Approve or reject a candidate (a reason is required to reject), before voting opens.
@@ -481,8 +520,10 @@ impl ElectionsApi {
             .get(0);
         let r = staff_round(&conn, &principal, election).await?;
         service::lock_matter(&conn, r.matter_id, true).await?;
-        let m = service::open_if_due(&conn, r.matter_id).await?;
-        if m.status != "approved" {
+        service::open_if_due(&conn, r.matter_id).await?;
+        // Under the row lock: opening (which freezes the candidates) cannot happen meanwhile.
+        let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
+        if m.status != "approved" || Utc::now() >= m.opens_at {
             return Err(wrong_state("投票已开始，候选人名单不能再改", "Voting has begun; the candidate list is fixed"));
         }
         let (_, staff) = principal.actor();
@@ -495,7 +536,7 @@ impl ElectionsApi {
             .await?;
         audit::record(&conn, &principal, "candidate", &id.0.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(CandidateView { id: row.get(0), owner_id: row.get(1), name: row.get(2), intro: row.get(3), status: row.get(4), reason: row.get(5), elected: row.get(6) }))
+        Ok(Json(CandidateView { id: row.get(0), owner_id: Some(row.get(1)), name: row.get(2), intro: row.get(3), status: row.get(4), reason: row.get(5), elected: row.get(6) }))
     }
 
     /// 选举投票 / Cast my ballot: up to as many candidates as there are seats this round.
@@ -508,6 +549,9 @@ impl ElectionsApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
+        if !holds_unit(&conn, owner, r.estate_id).await? {
+            return Err(rounds::not_found());
+        }
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
         if body.picks.len() > r.seats as usize {
             return Err(ApiError::field(
@@ -517,7 +561,9 @@ impl ElectionsApi {
                 format!("At most {} picks", r.seats),
             ));
         }
-        check_picks(&conn, &r, &body.picks).await?;
+        if let Some(problem) = spoiled(&conn, &r, &body.picks).await? {
+            return Err(ApiError::field("picks", "election.pick_invalid", format!("{problem}：请只选本轮候选人，每人一次"), "Picks must be distinct approved candidates of this round"));
+        }
         if r.verification_mode == "signature_face" {
             let verified = conn
                 .query_opt("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner])
@@ -538,7 +584,8 @@ impl ElectionsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
-        check_picks(&conn, &r, &body.picks).await?;
+        // Entered as marked: a spoiled paper ballot is kept, void, with the reason.
+        let void_reason = spoiled(&conn, &r, &body.picks).await?;
         let signed_at = ballots_api::check_signed_at(&m, body.signed_at)?;
         ballots_api::split_sold_units(&conn, &m, &[body.unit_id], signed_at.unwrap_or_else(Utc::now)).await?;
         let holder = ballots_api::lock_unit_holder(&conn, &m, body.unit_id).await?;
@@ -557,16 +604,11 @@ impl ElectionsApi {
             scan: Some(body.scan_attachment_id),
             idempotency_key: None,
             cast_at: signed_at,
+            void_reason,
         };
         let ballot = ballots_api::insert_ballot(&conn, &m, &holder, new)
             .await
             .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
-        if body.picks.len() > r.seats as usize {
-            // Kept as marked, and void: it names more people than there are seats.
-            conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1", &[&ballot, &format!("所选 {} 人，超过应选 {} 人", body.picks.len(), r.seats)])
-                .await?;
-            service::append(&conn, &m, ballot, crate::voting::ledger::EntryKind::Void).await?;
-        }
         audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;
         let receipt = ballots_api::receipt(&conn, ballot).await?;
         conn.commit().await?;
@@ -592,8 +634,8 @@ impl ElectionsApi {
     async fn close(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionTallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
-        service::open_if_due(&conn, r.matter_id).await?;
         service::lock_matter(&conn, r.matter_id, true).await?;
+        service::open_if_due(&conn, r.matter_id).await?;
         let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
         if m.status != "open" || Utc::now() < m.closes_at || r.result.is_some() {
             return Err(wrong_state("只有已到投票截止时间、尚未计票的选举才能计票", "Only a round past its deadline and not yet counted can be closed"));
@@ -681,6 +723,47 @@ impl ElectionsApi {
         Ok(ElectionCreated::Created(Json(v)))
     }
 
+    /// 选举列表 / An estate's election rounds, newest first (staff of its jurisdiction, its owners).
+    #[oai(path = "/api/estates/:id/elections", method = "get", operation_id = "election_list")]
+    async fn list(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<ElectionView>>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        rounds::check_visible(&conn, &principal, id.0).await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
+        let ids: Vec<Uuid> = conn
+            .query("SELECT el.id FROM elections el JOIN matters m ON m.id = el.matter_id WHERE m.estate_id = $1 ORDER BY el.created_at DESC", &[&id.0])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::new();
+        for e in ids {
+            out.push(election_view(&conn, e, &principal).await?);
+        }
+        conn.commit().await?;
+        Ok(Json(out))
+    }
+
+    /// 撤销选举 / Cancel a round that has not been counted, with the reason (its ballots are
+    /// kept); the term may then hold a new election.
+    #[oai(path = "/api/elections/:id/cancel", method = "post", operation_id = "election_cancel")]
+    async fn cancel(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<CancelInput>, _auth: BearerAuth) -> ApiResult<Json<ElectionView>> {
+        if body.reason.trim().is_empty() {
+            return Err(ApiError::field("reason", "required", "请填写撤销原因", "A reason is required"));
+        }
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let r = staff_round(&conn, &principal, id.0).await?;
+        service::lock_matter(&conn, r.matter_id, true).await?;
+        let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
+        if r.result.is_some() || matches!(m.status.as_str(), "closed" | "cancelled") {
+            return Err(wrong_state("已计票或已撤销的选举不能撤销", "A counted or cancelled round cannot be cancelled"));
+        }
+        conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&m.id, &body.reason.trim()]).await?;
+        service::checkpoint(&conn, m.id).await?;
+        audit::record(&conn, &principal, "election", &r.id.to_string()).await?;
+        let v = election_view(&conn, r.id, &principal).await?;
+        conn.commit().await?;
+        Ok(Json(v))
+    }
+
     /// 设为业委会委员 / Grant the owners'-committee role to everyone elected in the term's
     /// rounds, and end the previous term's grants when this term starts.
     #[oai(path = "/api/terms/:id/committee", method = "post", operation_id = "term_committee_appoint")]
@@ -688,7 +771,7 @@ impl ElectionsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let term = conn
-            .query_opt("SELECT estate_id, starts_on FROM terms WHERE id = $1 FOR UPDATE", &[&id.0])
+            .query_opt("SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE", &[&id.0])
             .await?
             .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
         let estate: Uuid = term.get(0);
@@ -702,20 +785,24 @@ impl ElectionsApi {
         if elected.is_empty() {
             return Err(wrong_state("本届尚无当选人", "Nobody has been elected in this term yet"));
         }
-        let starts: NaiveDate = term.get(1);
-        let from = starts.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(Utc::now).max(Utc::now());
+        // Grants run from the term's first day to its last, in Beijing time.
+        let beijing_midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() - chrono::Duration::hours(8)).unwrap_or_else(Utc::now);
+        let from = beijing_midnight(term.get(1)).max(Utc::now());
+        let until = beijing_midnight(term.get::<_, NaiveDate>(2) + chrono::Duration::days(1));
         let (_, staff) = principal.actor();
-        // The previous term ends as this one starts; grants of this term are not repeated.
+        // The grants of earlier terms (and ones given by hand) end as this term starts.
         conn.execute(
-            "UPDATE oc_members SET revoked_at = $2 WHERE estate_id = $1 AND revoked_at IS NULL AND term_id IS DISTINCT FROM $3",
-            &[&estate, &from, &id.0],
+            "UPDATE oc_members m SET revoked_at = $2
+              WHERE m.estate_id = $1 AND (m.revoked_at IS NULL OR m.revoked_at > $2) AND m.term_id IS DISTINCT FROM $3
+                AND (m.term_id IS NULL OR (SELECT t.starts_on FROM terms t WHERE t.id = m.term_id) < $4)",
+            &[&estate, &from, &id.0, &term.get::<_, NaiveDate>(1)],
         )
         .await?;
         for owner in &elected {
             conn.execute(
-                "INSERT INTO oc_members (id, estate_id, owner_id, granted_by, granted_at, term_id)
-                 SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM oc_members WHERE term_id = $6 AND owner_id = $3 AND revoked_at IS NULL)",
-                &[&Uuid::new_v4(), &estate, owner, &staff, &from, &id.0],
+                "INSERT INTO oc_members (id, estate_id, owner_id, granted_by, granted_at, revoked_at, term_id)
+                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM oc_members WHERE term_id = $7 AND owner_id = $3)",
+                &[&Uuid::new_v4(), &estate, owner, &staff, &from, &until, &id.0],
             )
             .await?;
         }

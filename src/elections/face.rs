@@ -51,6 +51,9 @@ pub struct FaceResult {
     pub reference: String,
     /// provider's short reason when not passed
     pub detail: String,
+    /// The name the provider verified (compared with the account's real name, then dropped;
+    /// `None` where the provider does not say, as the development provider).
+    pub verified_name: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -86,7 +89,7 @@ impl FaceVerifier for DevFaceVerifier {
         } else {
             "not a development token".to_string()
         };
-        Ok(FaceResult { passed, reference: format!("dev:{biz_token}"), detail })
+        Ok(FaceResult { passed, reference: format!("dev:{biz_token}"), detail, verified_name: None })
     }
 
     fn name(&self) -> &'static str {
@@ -181,14 +184,16 @@ impl FaceVerifier for TencentFaceId {
         let response = self.post(RESULT_ACTION, payload).await?;
         let request_id = response["RequestId"].as_str().unwrap_or_default();
         let reference = format!("tencent:{biz_token}:{request_id}");
-        // Only ErrCode/ErrMsg are read; the name and ID number Tencent echoes in `Text` are dropped.
+        // ErrCode/ErrMsg and the verified name are read (the name only to compare it with the
+        // account's); the ID number Tencent echoes in `Text` is dropped.
         let text = &response["Text"];
         let message = text["ErrMsg"].as_str().unwrap_or_default();
+        let verified_name = text["Name"].as_str().filter(|n| !n.is_empty()).map(str::to_owned);
         match text["ErrCode"].as_i64() {
-            Some(0) => Ok(FaceResult { passed: true, reference, detail: String::new() }),
+            Some(0) => Ok(FaceResult { passed: true, reference, detail: String::new(), verified_name }),
             Some(code) => {
                 let detail = if message.is_empty() { format!("error code {code}") } else { message.to_string() };
-                Ok(FaceResult { passed: false, reference, detail })
+                Ok(FaceResult { passed: false, reference, detail, verified_name })
             }
             None => Err(FaceError(format!("tencent faceid: no outcome yet for this verification (request {request_id})"))),
         }
@@ -226,7 +231,7 @@ mod tests {
         let result = DevFaceVerifier.result(&started.biz_token).await.unwrap();
         assert_eq!(
             result,
-            FaceResult { passed: true, reference: format!("dev:{}", started.biz_token), detail: String::new() }
+            FaceResult { passed: true, reference: format!("dev:{}", started.biz_token), detail: String::new(), verified_name: None }
         );
     }
 

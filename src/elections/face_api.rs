@@ -112,8 +112,19 @@ impl FaceApi {
             return Ok(Json(FaceCheckView { id: id.0, status, detail: None }));
         }
         let result = state.face.result(&token).await.map_err(provider_down)?;
-        let status = if result.passed { "passed" } else { "failed" };
-        let detail = (!result.passed).then_some(result.detail);
+        // The face checked must be this account's person: the provider's verified name has to
+        // be the account's real name (which matched the roll at verification).
+        let real_name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
+        let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        let same_person = match &result.verified_name {
+            Some(name) => squash(name) == squash(&real_name),
+            None => state.face.name() == "dev",
+        };
+        let (status, detail) = match (result.passed, same_person) {
+            (true, true) => ("passed", None),
+            (true, false) => ("failed", Some("核身人与账号实名不一致".to_string())),
+            (false, _) => ("failed", Some(result.detail)),
+        };
         conn.execute(
             "UPDATE face_checks SET status = $2, reference = $3, detail = $4, decided_at = now() WHERE id = $1",
             &[&id.0, &status, &result.reference, &detail],

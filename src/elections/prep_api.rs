@@ -72,6 +72,8 @@ pub struct PrepMemberView {
     /// pending | approved | rejected
     pub status: String,
     pub reason: Option<String>,
+    /// Sits on the group: an approved representative or sign-up, or, where owners voted, elected.
+    pub member: bool,
 }
 
 #[derive(Object)]
@@ -173,6 +175,7 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
             &[&id],
         )
         .await?;
+    let (owners, _) = owner_members(conn, id).await?;
     let members = conn
         .query(
             "SELECT id, kind, owner_id, name, phone, intro, status, reason FROM prep_members WHERE group_id = $1 AND ($2 OR status = 'approved')
@@ -190,6 +193,10 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
             intro: m.get(5),
             status: m.get(6),
             reason: m.get(7),
+            member: match m.get::<_, Option<Uuid>>(2) {
+                Some(owner) => owners.contains(&owner),
+                None => m.get::<_, String>(6) == "approved",
+            },
         })
         .collect();
     let seats: i32 = r.get(2);
@@ -218,7 +225,9 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
 }
 
 fn member_view(r: &tokio_postgres::Row) -> PrepMemberView {
-    PrepMemberView { id: r.get(0), kind: r.get(1), owner_id: r.get(2), name: r.get(3), phone: r.get(4), intro: r.get(5), status: r.get(6), reason: r.get(7) }
+    let status: String = r.get(6);
+    let member = status == "approved" && r.get::<_, Option<Uuid>>(2).is_none();
+    PrepMemberView { id: r.get(0), kind: r.get(1), owner_id: r.get(2), name: r.get(3), phone: r.get(4), intro: r.get(5), status, reason: r.get(7), member }
 }
 
 const MEMBER_COLUMNS: &str = "id, kind, owner_id, name, phone, intro, status, reason";
@@ -285,6 +294,21 @@ impl PrepGroupsApi {
         Ok(PrepCreated::Created(Json(v)))
     }
 
+    /// 筹备组列表 / An estate's preparatory groups (staff of its jurisdiction, its owners).
+    #[oai(path = "/api/estates/:id/prep-groups", method = "get", operation_id = "prep_group_list")]
+    async fn list(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<PrepGroupView>>> {
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        rounds::check_visible(&conn, &principal, id.0).await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
+        let ids: Vec<Uuid> = conn.query("SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC", &[&id.0]).await?.iter().map(|r| r.get(0)).collect();
+        let staff = matches!(*principal, Principal::Staff { .. });
+        let mut groups = Vec::new();
+        for g in ids {
+            groups.push(view(&conn, g, staff).await?);
+        }
+        conn.commit().await?;
+        Ok(Json(groups))
+    }
+
     /// 筹备组详情 / The group, its members, its deadline and days left.
     #[oai(path = "/api/prep-groups/:id", method = "get", operation_id = "prep_group_get")]
     async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<PrepGroupView>> {
@@ -310,7 +334,7 @@ impl PrepGroupsApi {
         }
         let now = Utc::now();
         if g.status != "forming" || now < g.signup_opens_at || now >= g.signup_closes_at {
-            return Err(wrong_state("不在报名时间内", "Sign-up is not open"));
+            return Err(super::api::signup_closed(g.signup_opens_at, g.signup_closes_at));
         }
         check_signature(&conn, owner, body.signature_attachment_id).await?;
         let mid = Uuid::new_v4();
@@ -374,6 +398,14 @@ impl PrepGroupsApi {
         if g.status != "forming" {
             return Err(wrong_state("筹备组已成立", "The group is already formed"));
         }
+        // Owners keep at least half the seats.
+        if representatives(&conn, id.0).await? + 1 > g.seats / 2 {
+            return Err(ApiError::conflict(
+                "prep.too_many_representatives",
+                format!("筹备组共 {} 人，业主代表不少于一半，其他代表最多 {} 人", g.seats, g.seats / 2),
+                "Owner representatives must keep at least half the seats",
+            ));
+        }
         let kind = match body.kind {
             RepresentativeKind::Street => "street",
             RepresentativeKind::Rc => "rc",
@@ -409,6 +441,9 @@ impl PrepGroupsApi {
             .await?;
         if owner_seats <= 0 || signups.len() as i32 <= owner_seats {
             return Err(wrong_state("报名人数未超过业主代表名额，无需选举", "Sign-ups do not exceed the owner seats; no vote is needed"));
+        }
+        if Utc::now() < g.signup_closes_at {
+            return Err(wrong_state("报名尚未结束，请在报名截止后再发起选举", "Sign-up has not ended yet"));
         }
         let mut issues = Vec::new();
         if body.voting.opens_at < g.signup_closes_at {
@@ -466,10 +501,17 @@ impl PrepGroupsApi {
         let total = reps + owners.len() as i32;
         let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&g.estate_id]).await?;
         let p = locality::presets(e.get(0), e.get(1), e.get(2));
-        if total % 2 == 0 || (owners.len() as i32) * 2 < total || total < p.prep_min_members {
+        let leaders: i64 = conn
+            .query_one("SELECT count(*) FROM prep_members WHERE group_id = $1 AND kind IN ('street', 'rc') AND status = 'approved'", &[&id.0])
+            .await?
+            .get(0);
+        if leaders == 0 {
+            return Err(ApiError::conflict("prep.no_leader", "筹备组组长由街道办事处或居委会代表担任，请先指定街道或居委会代表", "Appoint the street office's or residents' committee's representative (the leader) first"));
+        }
+        if total != g.seats || total % 2 == 0 || (owners.len() as i32) * 2 < total || total < p.prep_min_members {
             return Err(ApiError::conflict(
                 "prep.composition",
-                format!("筹备组现有 {total} 人（业主代表 {} 人）：人数须为单数、不少于 {} 人，且业主代表不少于一半", owners.len(), p.prep_min_members),
+                format!("筹备组现有 {total} 人（业主代表 {} 人），应为 {} 人：人数须为单数、不少于 {} 人，且业主代表不少于一半", owners.len(), g.seats, p.prep_min_members),
                 format!("{total} members ({} owners): the size must be odd, at least {}, with owners at least half", owners.len(), p.prep_min_members),
             ));
         }

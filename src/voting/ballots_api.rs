@@ -356,23 +356,30 @@ pub(crate) struct NewBallot<'a> {
     pub idempotency_key: Option<&'a str>,
     /// When a paper ballot was signed; `None`: now (the database's clock).
     pub cast_at: Option<DateTime<Utc>>,
+    /// A spoiled paper ballot: kept as marked, void from the start, with this reason.
+    pub void_reason: Option<String>,
 }
 
 pub(crate) async fn insert_ballot(conn: &TenantConn, m: &Matter, holder_key: &str, b: NewBallot<'_>) -> ApiResult<Uuid> {
     let id = Uuid::new_v4();
     let inserted = conn
         .execute(
-        // Never a ballot for a person who no longer holds any unit of the roll.
-        "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key, picks, cast_at)
-         SELECT $1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now())
-          WHERE EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $2 AND holder_key = $3)",
-        &[&id, &m.id, &holder_key, &b.channel, &choice_str(b.choice), &b.voter, &b.entered_by, &b.signature, &b.scan, &b.idempotency_key, &b.picks, &b.cast_at],
-    )
+            // Never a ballot for a person who no longer holds any unit of the roll.
+            "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key,
+                                  picks, cast_at, voided_at, void_reason)
+             SELECT $1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), CASE WHEN $13::text IS NULL THEN NULL ELSE now() END, $13
+              WHERE EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $2 AND holder_key = $3)",
+            &[&id, &m.id, &holder_key, &b.channel, &choice_str(b.choice), &b.voter, &b.entered_by, &b.signature, &b.scan, &b.idempotency_key, &b.picks, &b.cast_at, &b.void_reason],
+        )
         .await?;
     if inserted != 1 {
         return Err(ApiError::conflict("ballot.retry", "房屋信息正在变更，请稍后重试", "The roll is changing; try again"));
     }
     service::append(conn, m, id, EntryKind::Cast).await?;
+    if b.void_reason.is_some() {
+        service::append(conn, m, id, EntryKind::Void).await?;
+    }
+    // After the void: a spoiled ballot never sets a valid one aside.
     service::mark_superseded(conn, m, holder_key).await?;
     Ok(id)
 }
@@ -491,6 +498,7 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
         scan: None,
         idempotency_key: Some(c.key),
         cast_at: None,
+        void_reason: None,
     };
     let ballot = insert_ballot(&conn, m, holder, new).await?;
     let r = receipt(&conn, ballot).await?;
@@ -552,6 +560,7 @@ impl BallotsApi {
             scan: Some(body.scan_attachment_id),
             idempotency_key: None,
             cast_at: signed_at,
+            void_reason: None,
         };
         let ballot = insert_ballot(&conn, &m, &holder, new)
             .await
