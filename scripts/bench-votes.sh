@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin zmg --example bench_votes
 work=$(mktemp -d)
-trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${server:-0}" 2>/dev/null || true; mkdir -p target/bench; cp "$work/server.log" target/bench/server.log 2>/dev/null; rm -rf "$work"' EXIT
 export ZMG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/zhimaguan_bench
 export ZMG_STORAGE_DIR="$work/objects" ZMG_DATABASE_POOL_SIZE=32 RUST_LOG=warn
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -80,5 +80,6 @@ pub async fn seed(conn: &TenantConn, estate_id: Uuid, spec: &DemoHousing) -> Api
             }
         }
     }
+    super::store::refresh_statistics(conn).await?;
     Ok(n)
 }

@@ -47,5 +47,12 @@ pub async fn insert_units(conn: &TenantConn, estate_id: Uuid, import_id: Uuid, r
         &[&ids, &estate_id, &import_id, &building, &entrance, &room, &kind, &area, &name, &phone, &unsold],
     )
     .await?;
+    refresh_statistics(conn).await
+}
+
+/// A large import changes the tables' shape at once; without fresh statistics the planner
+/// takes a new estate for a handful of rows and the roll freeze degrades to nested loops.
+pub async fn refresh_statistics(conn: &TenantConn) -> ApiResult<()> {
+    conn.execute("ANALYZE units, unit_holders", &[]).await?;
     Ok(())
 }

@@ -131,21 +131,18 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     // verified owner holds as registered owner are that one person (verification matched the
     // real name, so they are the same person under another phone).
     conn.execute(
-        "WITH roll AS (
-             SELECT u.id, u.building || '-' || u.entrance || '-' || u.room AS code, u.building, u.area_centi, u.kind,
-                    CASE WHEN u.developer_unsold THEN 'developer'
-                         ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END AS rkey
-               FROM matters m JOIN units u ON u.estate_id = m.estate_id
-              WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
-                -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
-                AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))),
-         verified AS (
-             SELECT r.rkey, min(h.owner_id::text) AS owner
-               FROM roll r JOIN unit_holders h ON h.unit_id = r.id AND h.role = 'owner' AND h.ended_at IS NULL
-              WHERE r.rkey <> 'developer' GROUP BY r.rkey)
-         INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
-         SELECT $1, r.id, r.code, r.building, r.area_centi, r.kind, k.key, k.key
-           FROM roll r LEFT JOIN verified v ON v.rkey = r.rkey, LATERAL (SELECT coalesce('owner:' || v.owner, r.rkey) AS key) k",
+        "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
+         SELECT $1, id, code, building, area_centi, kind, key, key FROM (
+             SELECT r.*, coalesce('owner:' || min(h.owner_id::text) FILTER (WHERE r.rkey <> 'developer') OVER (PARTITION BY r.rkey), r.rkey) AS key
+               FROM (SELECT u.id, u.building || '-' || u.entrance || '-' || u.room AS code, u.building, u.area_centi, u.kind,
+                            CASE WHEN u.developer_unsold THEN 'developer'
+                                 ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END AS rkey
+                       FROM matters m JOIN units u ON u.estate_id = m.estate_id
+                      WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
+                        -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
+                        AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))) r
+               -- At most one registered owner per unit (unit_holders_one_owner).
+               LEFT JOIN unit_holders h ON h.unit_id = r.id AND h.role = 'owner' AND h.ended_at IS NULL) keyed",
         &[&id, &m.settings.engine.parking_counts, &m.settings.engine.storage_counts],
     )
     .await?;
