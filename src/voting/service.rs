@@ -446,29 +446,35 @@ struct Counted {
 }
 
 async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
+    // Only what the engine reads: no unit codes, and picks only for an election.
     let units: Vec<RollUnit> = conn
-        .query("SELECT unit_code, area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1", &[&m.id])
+        .query("SELECT area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1", &[&m.id])
         .await?
         .iter()
-        .map(|r| RollUnit { unit: r.get(0), area_centi: r.get(1), class: class_of(r.get(2)), holder: holder(r.get(3)) })
+        .map(|r| RollUnit { unit: String::new(), area_centi: r.get(0), class: class_of(r.get(1)), holder: holder(r.get(2)) })
         .collect();
+    let election = m.kind == "election";
     let rows = conn
         .query(
-            "SELECT id, holder_key, channel, seq, choice, voided_at IS NOT NULL, coalesce(picks::text[], '{}') FROM ballots WHERE matter_id = $1",
-            &[&m.id],
+            "SELECT seq, holder_key, channel, choice, voided_at IS NOT NULL, CASE WHEN $2 THEN coalesce(picks::text[], '{}') END
+               FROM ballots WHERE matter_id = $1",
+            &[&m.id, &election],
         )
         .await?;
     let mut picks = std::collections::BTreeMap::new();
     let casts: Vec<Cast> = rows
         .iter()
         .map(|r| {
-            let id = r.get::<_, Uuid>(0).to_string();
-            picks.insert(id.clone(), r.get::<_, Vec<String>>(6));
-            Cast { id, holder: holder(r.get(1)), channel: parse_channel(r.get(2)), seq: r.get(3), choice: parse_choice(r.get(4)), voided: r.get(5) }
+            // The sequence number identifies the ballot here (unique, cheaper than its uuid).
+            let seq: i64 = r.get(0);
+            if election {
+                picks.insert(seq, r.get::<_, Option<Vec<String>>>(5).unwrap_or_default());
+            }
+            Cast { id: seq.to_string(), holder: holder(r.get(1)), channel: parse_channel(r.get(2)), seq, choice: parse_choice(r.get(3)), voided: r.get(4) }
         })
         .collect();
     let effective = resolve(&casts, m.settings.channel_rule).effective.into_iter().map(|c| {
-        let p = picks.remove(&c.id).unwrap_or_default();
+        let p = picks.remove(&c.seq).unwrap_or_default();
         (c, p)
     });
     let delivered = delivered_keys(conn, m).await?.iter().map(|k| holder(k)).collect();
