@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
-use super::count::{self, Outcome};
+use super::count::Outcome;
 use crate::{
     auth::principal::Principal,
     error::{ApiError, ApiResult, FieldIssue},
     voting::{
         rules::RuleSet,
-        service::{self, Matter, MatterSettings},
+        service::MatterSettings,
         tally::{ChannelRule, Settings},
     },
     tenancy::conn::TenantConn,
@@ -168,11 +168,6 @@ pub async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Round> {
 /// Staff of the estate's jurisdiction, or an owner holding a unit in it; others get 404.
 pub async fn check_visible(conn: &TenantConn, principal: &Principal, estate_id: Uuid) -> ApiResult<()> {
     crate::voting::api::visible_to(conn, principal, estate_id, "approved").await.map_err(|_| not_found())
-}
-
-/// The round's standings and the seats filled, from the live ballots.
-pub async fn standings(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<count::Standing>> {
-    Ok(count::standings(&service::live_candidate_tallies(conn, m).await?))
 }
 
 /// The outcome kept with a counted round.
