@@ -4,7 +4,7 @@
 -- longer be changed except in the ways the ledger records.
 
 -- Who each unit's vote belonged to when voting opened (holder_key may later change: a unit sold
--- mid-vote splits off, or one owner's registrations are joined into one person).
+-- mid-vote splits off to its buyer, recorded as a regroup entry).
 ALTER TABLE matter_roll ADD COLUMN frozen_holder_key text;
 UPDATE matter_roll SET frozen_holder_key = holder_key;
 ALTER TABLE matter_roll ALTER COLUMN frozen_holder_key SET NOT NULL;
