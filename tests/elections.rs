@@ -201,6 +201,16 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["opening_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
     let resp = e.app.request(GET, &format!("/api/matters/{}/ballots/export", r1["matter_id"].as_str().unwrap()), e.slug(), Some(&admin)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(resp.bytes().await.unwrap().to_vec())).unwrap();
+    let sheet = calamine::Reader::worksheet_range_at(&mut wb, 0).unwrap().unwrap();
+    let choices: Vec<String> = sheet.rows().skip(1).map(|r| r[5].to_string()).collect();
+    assert_eq!(choices.iter().filter(|c| c.as_str() == "业主0、业主1、业主2").count(), 6, "{choices:?}");
+    // Picks, like every other part of a ballot, cannot be rewritten.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let matter = Uuid::parse_str(r1["matter_id"].as_str().unwrap()).unwrap();
+    let err = conn.execute("UPDATE ballots SET picks = '{}' WHERE matter_id = $1", &[&matter]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("cannot be changed"), "{err:?}");
+    drop(conn);
 
     // --- Round 2: the two seats left, the two remaining candidates -----------------------------
     let voting = json!({"opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(3)});

@@ -1,15 +1,14 @@
 //! The Tencent Cloud FaceID client against a local fake of the service. The fake verifies the
-//! TC3-HMAC-SHA256 signature with its own implementation of Tencent's documented algorithm,
-//! itself checked against the published worked example, checks the action, version and body
-//! fields, and answers DetectAuth and GetDetectInfoEnhanced as Tencent does.
+//! TC3-HMAC-SHA256 signature independently (tests/common/tencent_fake.rs), checks the action,
+//! version and body fields, and answers DetectAuth and GetDetectInfoEnhanced as Tencent does.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
-use poem::{handler, http::HeaderMap, listener::TcpListener, web::Data, EndpointExt, Route};
+use common::tencent_fake::{check_signed, error, serve};
+use poem::{handler, http::HeaderMap, web::Data, EndpointExt, Route};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use zhimaguan::{
     config::Secret,
     elections::face::{FaceStart, FaceVerifier, TencentFaceConfig, TencentFaceId},
@@ -26,35 +25,6 @@ const TOKEN_PASSED: &str = "PASSED-0F1E-45BD-BE13-34C05CEA7681";
 const TOKEN_FAILED: &str = "FAILED-0F1E-45BD-BE13-34C05CEA7681";
 const TOKEN_EXPIRED: &str = "EXPIRED-0F1E-45BD-BE13-34C05CEA7681";
 
-fn hmac256(key: &[u8], msg: &str) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(msg.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Tencent's documented signature for a POST with the given signed headers.
-fn tc3_signature(secret_key: &str, service: &str, timestamp: i64, canonical_headers: &str, signed_headers: &str, payload: &str) -> String {
-    let date = Utc.timestamp_opt(timestamp, 0).unwrap().format("%Y-%m-%d").to_string();
-    let canonical = format!("POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}", hex::encode(Sha256::digest(payload)));
-    let to_sign = format!("TC3-HMAC-SHA256\n{timestamp}\n{date}/{service}/tc3_request\n{}", hex::encode(Sha256::digest(&canonical)));
-    let k = hmac256(&hmac256(&hmac256(format!("TC3{secret_key}").as_bytes(), &date), service), "tc3_request");
-    hex::encode(hmac256(&k, &to_sign))
-}
-
-#[test]
-fn the_fakes_verifier_reproduces_the_published_example() {
-    let payload = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
-    let sig = tc3_signature(
-        "Gu5t9xGARNpq86cd98joQYCN3*******",
-        "cvm",
-        1551113065,
-        "content-type:application/json; charset=utf-8\nhost:cvm.tencentcloudapi.com\n",
-        "content-type;host",
-        payload,
-    );
-    assert_eq!(sig, "2230eefd229f582d8b1b891af7107b91597240707d778ab3738f756258d7652c");
-}
-
 /// One accepted request: its action, its `X-TC-Region` (if sent) and its body.
 #[derive(Clone, Debug)]
 struct Request {
@@ -65,10 +35,6 @@ struct Request {
 
 #[derive(Default)]
 struct Received(Mutex<Vec<Request>>);
-
-fn error(code: &str, message: &str) -> Value {
-    json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "fake-error-request"}})
-}
 
 /// The text part of a GetDetectInfoEnhanced reply, as Tencent fills it (name and ID number
 /// included, which the client must drop).
@@ -91,16 +57,8 @@ fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>
     if h("x-tc-version") != "2018-03-01" {
         return poem::web::Json(error("NoSuchVersion", "version"));
     }
-    let Ok(timestamp) = h("x-tc-timestamp").parse::<i64>() else {
-        return poem::web::Json(error("MissingParameter", "X-TC-Timestamp"));
-    };
-    let auth = h("authorization");
-    let date = Utc.timestamp_opt(timestamp, 0).unwrap().format("%Y-%m-%d").to_string();
-    let prefix = format!("TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/faceid/tc3_request, SignedHeaders=content-type;host, Signature=");
-    let canonical_headers = format!("content-type:{}\nhost:{}\n", h("content-type"), h("host"));
-    let expected = tc3_signature(SECRET_KEY, "faceid", timestamp, &canonical_headers, "content-type;host", &body);
-    if auth != format!("{prefix}{expected}") {
-        return poem::web::Json(error("AuthFailure.SignatureFailure", "The provided credentials could not be validated."));
+    if let Err(refused) = check_signed(headers, &body, SECRET_ID, SECRET_KEY, "faceid") {
+        return poem::web::Json(refused);
     }
     let payload: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     if payload["RuleId"] != RULE_ID {
@@ -136,11 +94,7 @@ fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>
 
 async fn start_fake() -> (String, Arc<Received>) {
     let received = Arc::new(Received::default());
-    let acceptor = poem::listener::Listener::into_acceptor(TcpListener::bind("127.0.0.1:0")).await.unwrap();
-    let addr = poem::listener::Acceptor::local_addr(&acceptor)[0].as_socket_addr().copied().unwrap();
-    let app = Route::new().at("/", poem::post(fake_faceid)).data(received.clone());
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    (format!("http://{addr}"), received)
+    (serve(Route::new().at("/", poem::post(fake_faceid)).data(received.clone())).await, received)
 }
 
 fn config(endpoint: &str, secret_key: &str) -> TencentFaceConfig {

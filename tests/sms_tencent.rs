@@ -1,17 +1,16 @@
 //! The Tencent Cloud SMS client against a local fake of the service. The fake verifies the
-//! TC3-HMAC-SHA256 signature with its own implementation of Tencent's documented algorithm,
-//! itself checked against the published worked example, and answers as Tencent does.
+//! TC3-HMAC-SHA256 signature with its own implementation of Tencent's documented algorithm
+//! (tests/common/tencent_fake.rs), checked here against the published worked example, and
+//! answers as Tencent does.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
-use poem::{handler, http::HeaderMap, listener::TcpListener, web::Data, EndpointExt, Route};
+use common::tencent_fake::{check_signed, error, serve, tc3_signature};
+use poem::{handler, http::HeaderMap, web::Data, EndpointExt, Route};
 use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use zhimaguan::{
     auth::sms::tencent::TencentSms,
     config::{Secret, TencentSmsConfig},
@@ -19,21 +18,6 @@ use zhimaguan::{
 
 const SECRET_ID: &str = "AKIDfaketestid";
 const SECRET_KEY: &str = "fake-test-secret-key";
-
-fn hmac256(key: &[u8], msg: &str) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(msg.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Tencent's documented signature for a POST with the given signed headers.
-fn tc3_signature(secret_key: &str, service: &str, timestamp: i64, canonical_headers: &str, signed_headers: &str, payload: &str) -> String {
-    let date = Utc.timestamp_opt(timestamp, 0).unwrap().format("%Y-%m-%d").to_string();
-    let canonical = format!("POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}", hex::encode(Sha256::digest(payload)));
-    let to_sign = format!("TC3-HMAC-SHA256\n{timestamp}\n{date}/{service}/tc3_request\n{}", hex::encode(Sha256::digest(&canonical)));
-    let k = hmac256(&hmac256(&hmac256(format!("TC3{secret_key}").as_bytes(), &date), service), "tc3_request");
-    hex::encode(hmac256(&k, &to_sign))
-}
 
 #[test]
 fn the_fakes_verifier_reproduces_the_published_example() {
@@ -52,10 +36,6 @@ fn the_fakes_verifier_reproduces_the_published_example() {
 #[derive(Default)]
 struct Received(Mutex<Vec<Value>>);
 
-fn error(code: &str, message: &str) -> Value {
-    json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "fake"}})
-}
-
 /// Checks what the real service checks, then answers like it.
 #[handler]
 fn fake_tencent(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>) -> poem::web::Json<Value> {
@@ -63,16 +43,8 @@ fn fake_tencent(headers: &HeaderMap, body: String, received: Data<&Arc<Received>
     if h("x-tc-action") != "SendSms" || h("x-tc-version") != "2021-01-11" || h("x-tc-region").is_empty() {
         return poem::web::Json(error("InvalidParameter", "action, version or region"));
     }
-    let Ok(timestamp) = h("x-tc-timestamp").parse::<i64>() else {
-        return poem::web::Json(error("MissingParameter", "X-TC-Timestamp"));
-    };
-    let auth = h("authorization");
-    let date = Utc.timestamp_opt(timestamp, 0).unwrap().format("%Y-%m-%d").to_string();
-    let prefix = format!("TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/sms/tc3_request, SignedHeaders=content-type;host, Signature=");
-    let canonical_headers = format!("content-type:{}\nhost:{}\n", h("content-type"), h("host"));
-    let expected = tc3_signature(SECRET_KEY, "sms", timestamp, &canonical_headers, "content-type;host", &body);
-    if auth != format!("{prefix}{expected}") {
-        return poem::web::Json(error("AuthFailure.SignatureFailure", "The provided credentials could not be validated."));
+    if let Err(refused) = check_signed(headers, &body, SECRET_ID, SECRET_KEY, "sms") {
+        return poem::web::Json(refused);
     }
     let payload: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let phone = payload["PhoneNumberSet"][0].as_str().unwrap_or("").to_string();
@@ -88,11 +60,7 @@ fn fake_tencent(headers: &HeaderMap, body: String, received: Data<&Arc<Received>
 
 async fn start_fake() -> (String, Arc<Received>) {
     let received = Arc::new(Received::default());
-    let acceptor = poem::listener::Listener::into_acceptor(TcpListener::bind("127.0.0.1:0")).await.unwrap();
-    let addr = poem::listener::Acceptor::local_addr(&acceptor)[0].as_socket_addr().copied().unwrap();
-    let app = Route::new().at("/", poem::post(fake_tencent)).data(received.clone());
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    (format!("http://{addr}"), received)
+    (serve(Route::new().at("/", poem::post(fake_tencent)).data(received.clone())).await, received)
 }
 
 fn config(endpoint: &str, secret_key: &str) -> TencentSmsConfig {

@@ -9,11 +9,10 @@ ALTER TABLE matter_roll ADD COLUMN frozen_holder_key text;
 UPDATE matter_roll SET frozen_holder_key = holder_key;
 ALTER TABLE matter_roll ALTER COLUMN frozen_holder_key SET NOT NULL;
 
+-- Every column but holder_key is fixed (compared as a whole row, so columns added later are too).
 CREATE FUNCTION matter_roll_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE'
-       OR (NEW.matter_id, NEW.unit_id, NEW.unit_code, NEW.building, NEW.area_centi, NEW.class, NEW.frozen_holder_key)
-          IS DISTINCT FROM (OLD.matter_id, OLD.unit_id, OLD.unit_code, OLD.building, OLD.area_centi, OLD.class, OLD.frozen_holder_key) THEN
+    IF TG_OP = 'DELETE' OR (to_jsonb(NEW) - 'holder_key') IS DISTINCT FROM (to_jsonb(OLD) - 'holder_key') THEN
         RAISE EXCEPTION 'the frozen roll cannot be changed';
     END IF;
     RETURN NEW;
@@ -21,14 +20,12 @@ END $$;
 CREATE TRIGGER matter_roll_frozen BEFORE UPDATE OR DELETE ON matter_roll
     FOR EACH ROW EXECUTE FUNCTION matter_roll_guard();
 
--- A ballot is never deleted or edited; it may only be voided once or replaced once.
+-- A ballot is never deleted or edited; it may only be voided once or replaced once. The rest of
+-- the row is compared as a whole, so columns added later are guarded too.
 CREATE FUNCTION ballots_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE'
-       OR (NEW.id, NEW.matter_id, NEW.seq, NEW.holder_key, NEW.channel, NEW.choice, NEW.voter_owner_id, NEW.entered_by,
-           NEW.signature_id, NEW.scan_id, NEW.idempotency_key, NEW.cast_at)
-          IS DISTINCT FROM (OLD.id, OLD.matter_id, OLD.seq, OLD.holder_key, OLD.channel, OLD.choice, OLD.voter_owner_id, OLD.entered_by,
-           OLD.signature_id, OLD.scan_id, OLD.idempotency_key, OLD.cast_at)
+       OR (to_jsonb(NEW) - 'voided_at' - 'void_reason' - 'replaced_at') IS DISTINCT FROM (to_jsonb(OLD) - 'voided_at' - 'void_reason' - 'replaced_at')
        OR (OLD.voided_at IS NOT NULL AND (NEW.voided_at, NEW.void_reason) IS DISTINCT FROM (OLD.voided_at, OLD.void_reason))
        OR (OLD.replaced_at IS NOT NULL AND NEW.replaced_at IS DISTINCT FROM OLD.replaced_at) THEN
         RAISE EXCEPTION 'a ballot cannot be changed, only voided or replaced once';

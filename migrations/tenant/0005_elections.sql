@@ -13,20 +13,6 @@ ALTER TABLE matters ADD COLUMN kind text NOT NULL DEFAULT 'matter' CHECK (kind I
 ALTER TABLE ballots ADD COLUMN picks uuid[];
 ALTER TABLE ledger_entries ADD COLUMN picks text;
 
-CREATE OR REPLACE FUNCTION ballots_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE'
-       OR (NEW.id, NEW.matter_id, NEW.seq, NEW.holder_key, NEW.channel, NEW.choice, NEW.voter_owner_id, NEW.entered_by,
-           NEW.signature_id, NEW.scan_id, NEW.idempotency_key, NEW.cast_at, NEW.picks)
-          IS DISTINCT FROM (OLD.id, OLD.matter_id, OLD.seq, OLD.holder_key, OLD.channel, OLD.choice, OLD.voter_owner_id, OLD.entered_by,
-           OLD.signature_id, OLD.scan_id, OLD.idempotency_key, OLD.cast_at, OLD.picks)
-       OR (OLD.voided_at IS NOT NULL AND (NEW.voided_at, NEW.void_reason) IS DISTINCT FROM (OLD.voided_at, OLD.void_reason))
-       OR (OLD.replaced_at IS NOT NULL AND NEW.replaced_at IS DISTINCT FROM OLD.replaced_at) THEN
-        RAISE EXCEPTION 'a ballot cannot be changed, only voided or replaced once';
-    END IF;
-    RETURN NEW;
-END $$;
-
 -- What an entry needs to carry besides its object, e.g. the lot that broke a tie.
 ALTER TABLE audit_log ADD COLUMN detail jsonb;
 

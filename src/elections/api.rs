@@ -17,11 +17,11 @@ use crate::{
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
-    housing::area,
+    housing::{area, owner_api::owner_of, store::holds_unit},
     openapi::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
     voting::{
-        ballots_api::{self, counts, Cast, CountsView, NewBallot, OnlineBallot, PaperChannel},
+        ballots_api::{self, counts, Cast, CountsView, OnlineBallot, PaperBallot, PaperChannel},
         service,
         tally::Choice,
     },
@@ -272,25 +272,6 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
     })
 }
 
-/// The owner's verified hold on a unit of the estate (voters, candidates and sign-ups need one).
-pub async fn holds_unit(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<bool> {
-    Ok(conn
-        .query_opt(
-            "SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL",
-            &[&owner, &estate],
-        )
-        .await?
-        .is_some())
-}
-
-/// The signature image must be the owner's own upload.
-pub async fn check_signature(conn: &TenantConn, owner: Uuid, signature: Uuid) -> ApiResult<()> {
-    let ok = conn
-        .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&signature, &owner])
-        .await?
-        .is_some();
-    if ok { Ok(()) } else { Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "请先上传手写签名图片", "Upload your signature image first")) }
-}
 
 /// What is wrong with the picks, if anything: more than the seats, someone who is not an
 /// approved candidate of this round, or the same person twice.
@@ -311,12 +292,6 @@ async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Opti
     Ok((known as usize != picks.len()).then(|| "所选的人中有非本轮候选人".to_string()))
 }
 
-fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
-    match principal {
-        Principal::Owner { id } => Ok(*id),
-        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
-    }
-}
 
 /// Turnout and standings of a round (after its count, with who was elected).
 async fn tally_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionTallyView> {
@@ -490,7 +465,7 @@ impl ElectionsApi {
         if now < r.signup_opens_at || now >= r.signup_closes_at {
             return Err(signup_closed(r.signup_opens_at, r.signup_closes_at));
         }
-        check_signature(&conn, owner, body.signature_attachment_id).await?;
+        ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
         let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
         let cid = Uuid::new_v4();
         conn.execute(
@@ -586,34 +561,16 @@ impl ElectionsApi {
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
         // Entered as marked: a spoiled paper ballot is kept, void, with the reason.
         let void_reason = spoiled(&conn, &r, &body.picks).await?;
-        let signed_at = ballots_api::check_signed_at(&m, body.signed_at)?;
-        ballots_api::split_sold_units(&conn, &m, &[body.unit_id], signed_at.unwrap_or_else(Utc::now)).await?;
-        let holder = ballots_api::lock_unit_holder(&conn, &m, body.unit_id).await?;
-        if conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.scan_attachment_id]).await?.is_none() {
-            return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
-        }
-        let channel = if body.channel == PaperChannel::Paper { "paper" } else { "on_site" };
-        let (_, staff) = principal.actor();
-        let new = NewBallot {
-            channel,
+        let paper = PaperBallot {
+            unit: body.unit_id,
+            channel: body.channel,
             choice: Choice::Agree,
             picks: Some(&body.picks),
-            voter: None,
-            entered_by: staff,
-            signature: None,
-            scan: Some(body.scan_attachment_id),
-            idempotency_key: None,
-            cast_at: signed_at,
             void_reason,
+            scan: body.scan_attachment_id,
+            signed_at: body.signed_at,
         };
-        let ballot = ballots_api::insert_ballot(&conn, &m, &holder, new)
-            .await
-            .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
-        audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;
-        let receipt = ballots_api::receipt(&conn, ballot).await?;
-        conn.commit().await?;
-        crate::metrics::ballot_cast(channel);
-        Ok(Cast::Created(Json(receipt)))
+        ballots_api::enter_paper(conn, &principal, &m, paper).await
     }
 
     /// 选举统计 / Turnout (heads and area) and each candidate's votes and whether they pass;
@@ -708,15 +665,7 @@ impl ElectionsApi {
             rules,
         };
         let eid = rounds::create(&conn, &principal, new).await?;
-        let (_, staff) = principal.actor();
-        for c in &remaining {
-            conn.execute(
-                "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
-                &[&Uuid::new_v4(), &eid, &c.get::<_, Uuid>(0), &c.get::<_, String>(1), &c.get::<_, String>(2), &c.get::<_, Option<Uuid>>(3), &staff],
-            )
-            .await?;
-        }
+        rounds::stand(&conn, eid, principal.actor().1, &remaining).await?;
         audit::record(&conn, &principal, "election", &eid.to_string()).await?;
         let v = election_view(&conn, eid, &principal).await?;
         conn.commit().await?;

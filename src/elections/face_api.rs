@@ -6,13 +6,14 @@ use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{api::holds_unit, rounds};
+use super::rounds;
 use crate::{
     app::AppState,
     audit,
     auth::{principal::Principal, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
+    housing::{owner_api::owner_of, store::holds_unit},
     openapi::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
@@ -52,12 +53,6 @@ pub enum Recorded {
     Created(Json<FaceCheckView>),
 }
 
-fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
-    match principal {
-        Principal::Owner { id } => Ok(*id),
-        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
-    }
-}
 
 fn provider_down(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "face verification provider failed");

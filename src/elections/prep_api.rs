@@ -10,7 +10,7 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenAp
 use uuid::Uuid;
 
 use super::{
-    api::{check_signature, holds_unit, ElectionCreated, ReviewInput},
+    api::{ElectionCreated, ReviewInput},
     locality,
     rounds::{self, NewRound, VerificationMode, VotingInput},
 };
@@ -20,6 +20,7 @@ use crate::{
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
+    housing::{owner_api::owner_of, store::holds_unit},
     openapi::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
@@ -323,10 +324,7 @@ impl PrepGroupsApi {
     /// 报名筹备组 / Sign up as an owner representative (form and signature).
     #[oai(path = "/api/prep-groups/:id/signups", method = "post", operation_id = "prep_signup_create")]
     async fn sign_up(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<super::api::SignupInput>, _auth: BearerAuth) -> ApiResult<MemberCreated> {
-        let Principal::Owner { id: owner } = *principal else {
-            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以报名", "Owners only"));
-        };
-        let owner: Uuid = *owner;
+        let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = load(&conn, id.0).await?;
         if !holds_unit(&conn, owner, g.estate_id).await? {
@@ -336,7 +334,7 @@ impl PrepGroupsApi {
         if g.status != "forming" || now < g.signup_opens_at || now >= g.signup_closes_at {
             return Err(super::api::signup_closed(g.signup_opens_at, g.signup_closes_at));
         }
-        check_signature(&conn, owner, body.signature_attachment_id).await?;
+        crate::voting::ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
         let mid = Uuid::new_v4();
         let row = conn
             .query_one(
@@ -468,15 +466,7 @@ impl PrepGroupsApi {
             rules,
         };
         let eid = rounds::create(&conn, &principal, new).await?;
-        let (_, staff) = principal.actor();
-        for s in &signups {
-            conn.execute(
-                "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
-                &[&Uuid::new_v4(), &eid, &s.get::<_, Uuid>(0), &s.get::<_, String>(1), &s.get::<_, String>(2), &s.get::<_, Option<Uuid>>(3), &staff],
-            )
-            .await?;
-        }
+        rounds::stand(&conn, eid, principal.actor().1, &signups).await?;
         audit::record(&conn, &principal, "election", &eid.to_string()).await?;
         let v = super::api::election_view(&conn, eid, &principal).await?;
         conn.commit().await?;

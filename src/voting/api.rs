@@ -614,13 +614,7 @@ pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, 
     match principal {
         Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await.map_err(|_| service::not_found()),
         Principal::Owner { id } => {
-            let holds = conn
-                .query_opt(
-                    "SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL",
-                    &[id, &estate],
-                )
-                .await?
-                .is_some();
+            let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
             let member = conn.query_opt(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {}", crate::estates::oc_api::SERVING), &[&estate, id]).await?.is_some();
             if (holds && !matches!(status, "pending_approval" | "rejected")) || member { Ok(()) } else { Err(service::not_found()) }
         }

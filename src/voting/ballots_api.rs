@@ -384,6 +384,67 @@ pub(crate) async fn insert_ballot(conn: &TenantConn, m: &Matter, holder_key: &st
     Ok(id)
 }
 
+/// A paper or on-site ballot as staff enter it.
+pub(crate) struct PaperBallot<'a> {
+    pub unit: Uuid,
+    pub channel: PaperChannel,
+    pub choice: Choice,
+    pub picks: Option<&'a [Uuid]>,
+    /// A spoiled ballot: kept as marked, void, with this reason.
+    pub void_reason: Option<String>,
+    pub scan: Uuid,
+    pub signed_at: Option<DateTime<Utc>>,
+}
+
+/// Enters a paper or on-site ballot for the person the unit votes for (a unit sold before it
+/// was signed is the buyer's), with its scan, audited, and commits.
+pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Matter, p: PaperBallot<'_>) -> ApiResult<Cast> {
+    let signed_at = check_signed_at(m, p.signed_at)?;
+    split_sold_units(&conn, m, &[p.unit], signed_at.unwrap_or_else(Utc::now)).await?;
+    let holder = lock_unit_holder(&conn, m, p.unit).await?;
+    if conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&p.scan]).await?.is_none() {
+        return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
+    }
+    let channel = if p.channel == PaperChannel::Paper { "paper" } else { "on_site" };
+    let (_, staff) = principal.actor();
+    let new = NewBallot {
+        channel,
+        choice: p.choice,
+        picks: p.picks,
+        voter: None,
+        entered_by: staff,
+        signature: None,
+        scan: Some(p.scan),
+        idempotency_key: None,
+        cast_at: signed_at,
+        void_reason: p.void_reason,
+    };
+    let ballot = insert_ballot(&conn, m, &holder, new)
+        .await
+        .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
+    audit::record(&conn, principal, "ballot", &ballot.to_string()).await?;
+    let r = receipt(&conn, ballot).await?;
+    conn.commit().await?;
+    crate::metrics::ballot_cast(channel);
+    Ok(Cast::Created(Json(r)))
+}
+
+/// The owner's own uploaded signature image, where one is required.
+pub(crate) async fn check_signature(conn: &TenantConn, owner: Uuid, signature: Option<Uuid>) -> ApiResult<()> {
+    let ok = match signature {
+        Some(sig) => conn
+            .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &owner])
+            .await?
+            .is_some(),
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "需要手写签名，请先上传签名图片", "A signature image is required"))
+    }
+}
+
 /// An owner's online ballot.
 pub(crate) struct OnlineBallot<'a> {
     pub owner: Uuid,
@@ -477,16 +538,7 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
         conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&old]).await?;
     }
     if m.signature_required {
-        let ok = match c.signature {
-            Some(sig) => conn
-                .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &c.owner])
-                .await?
-                .is_some(),
-            None => false,
-        };
-        if !ok {
-            return Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "本次表决需要手写签名，请先上传签名图片", "A signature image is required"));
-        }
+        check_signature(&conn, c.owner, c.signature).await?;
     }
     let new = NewBallot {
         channel: "online",
@@ -541,35 +593,16 @@ impl BallotsApi {
         if m.kind != "matter" {
             return Err(ApiError::conflict("ballot.use_election", "选举的纸质票请在选举中录入", "Enter an election's paper ballots through the election"));
         }
-        let signed_at = check_signed_at(&m, body.signed_at)?;
-        split_sold_units(&conn, &m, &[body.unit_id], signed_at.unwrap_or_else(Utc::now)).await?;
-        let holder = lock_unit_holder(&conn, &m, body.unit_id).await?;
-        let scan_ok = conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.scan_attachment_id]).await?.is_some();
-        if !scan_ok {
-            return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
-        }
-        let channel = if body.channel == PaperChannel::Paper { "paper" } else { "on_site" };
-        let (_, staff) = principal.actor();
-        let new = NewBallot {
-            channel,
+        let paper = PaperBallot {
+            unit: body.unit_id,
+            channel: body.channel,
             choice: body.choice.into(),
             picks: None,
-            voter: None,
-            entered_by: staff,
-            signature: None,
-            scan: Some(body.scan_attachment_id),
-            idempotency_key: None,
-            cast_at: signed_at,
             void_reason: None,
+            scan: body.scan_attachment_id,
+            signed_at: body.signed_at,
         };
-        let ballot = insert_ballot(&conn, &m, &holder, new)
-            .await
-            .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
-        audit::record(&conn, &principal, "ballot", &ballot.to_string()).await?;
-        let r = receipt(&conn, ballot).await?;
-        conn.commit().await?;
-        crate::metrics::ballot_cast(channel);
-        Ok(Cast::Created(Json(r)))
+        enter_paper(conn, &principal, &m, paper).await
     }
 
     /// 作废选票 / Void a ballot with a reason (kept, counted as invalid).

@@ -8,9 +8,6 @@ use crate::{
     tencent_cloud::{self, Call, CallError},
 };
 
-/// The signer now lives in [`crate::tencent_cloud`]; these keep the old paths working.
-pub use crate::tencent_cloud::{authorization, SignInput, CONTENT_TYPE};
-
 pub const SERVICE: &str = "sms";
 pub const ACTION: &str = "SendSms";
 pub const VERSION: &str = "2021-01-11";
@@ -64,31 +61,5 @@ impl TencentSms {
 impl SmsSender for TencentSms {
     async fn send_code(&self, _conn: &TenantConn, phone: &str, code: &str) -> Result<(), SmsError> {
         self.send(phone, code).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The worked example from Tencent Cloud's "签名方法 v3" page (CVM DescribeInstances, with
-    /// the page's masked example key), whose published signature is 2230eefd…652c.
-    #[test]
-    fn signs_the_published_example() {
-        let payload = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
-        let auth = authorization(&SignInput {
-            secret_id: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******",
-            secret_key: "Gu5t9xGARNpq86cd98joQYCN3*******",
-            service: "cvm",
-            host: "cvm.tencentcloudapi.com",
-            timestamp: 1551113065,
-            payload,
-        });
-        assert_eq!(
-            auth,
-            "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******/2019-02-25/cvm/tc3_request, \
-             SignedHeaders=content-type;host, \
-             Signature=2230eefd229f582d8b1b891af7107b91597240707d778ab3738f756258d7652c"
-        );
     }
 }
