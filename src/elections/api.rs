@@ -139,6 +139,18 @@ pub struct ReviewInput {
     pub reason: Option<String>,
 }
 
+impl ReviewInput {
+    /// The status to record and the reason (required to reject).
+    pub fn decision(&self) -> ApiResult<(&'static str, Option<&str>)> {
+        let reason = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        match (self.approve, reason) {
+            (true, reason) => Ok(("approved", reason)),
+            (false, Some(reason)) => Ok(("rejected", Some(reason))),
+            (false, None) => Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required")),
+        }
+    }
+}
+
 #[derive(ApiResponse)]
 pub enum SignedUp {
     #[oai(status = 201)]
@@ -483,10 +495,7 @@ impl ElectionsApi {
     /// 审核候选人 / Approve or reject a candidate (a reason is required to reject), before voting opens.
     #[oai(path = "/api/candidates/:id/review", method = "post", operation_id = "candidate_review")]
     async fn review(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReviewInput>, _auth: BearerAuth) -> ApiResult<Json<CandidateView>> {
-        let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-        if !body.approve && reason.is_none() {
-            return Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required"));
-        }
+        let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let election: Uuid = conn
             .query_opt("SELECT election_id FROM candidates WHERE id = $1", &[&id.0])
@@ -506,7 +515,7 @@ impl ElectionsApi {
             .query_one(
                 "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
                  RETURNING id, owner_id, name, intro, status, reason, elected",
-                &[&id.0, &(if body.approve { "approved" } else { "rejected" }), &reason, &staff],
+                &[&id.0, &status, &reason, &staff],
             )
             .await?;
         audit::record(&conn, &principal, "candidate", &id.0.to_string()).await?;

@@ -356,10 +356,7 @@ impl PrepGroupsApi {
     /// 审核报名 / Approve or reject an owner's sign-up (a reason is required to reject).
     #[oai(path = "/api/prep-members/:id/review", method = "post", operation_id = "prep_member_review")]
     async fn review(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReviewInput>, _auth: BearerAuth) -> ApiResult<Json<PrepMemberView>> {
-        let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-        if !body.approve && reason.is_none() {
-            return Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required"));
-        }
+        let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let group: Uuid = conn
             .query_opt("SELECT group_id FROM prep_members WHERE id = $1 AND kind = 'owner'", &[&id.0])
@@ -374,7 +371,7 @@ impl PrepGroupsApi {
         let row = conn
             .query_one(
                 &format!("UPDATE prep_members SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1 RETURNING {MEMBER_COLUMNS}"),
-                &[&id.0, &(if body.approve { "approved" } else { "rejected" }), &reason, &staff],
+                &[&id.0, &status, &reason, &staff],
             )
             .await?;
         audit::record(&conn, &principal, "prep_member", &id.0.to_string()).await?;
