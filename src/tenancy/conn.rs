@@ -63,6 +63,12 @@ impl TenantConn {
     pub async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, tokio_postgres::Error> {
         self.tracked(self.client().query_opt(sql, params)).await
     }
+    /// Whether `sql` returns any row. Use it for every "is there one?" question: `query_opt`
+    /// fails when a query that looked unique (one holding per owner and estate, one round per
+    /// group) returns several rows.
+    pub async fn exists(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool, tokio_postgres::Error> {
+        Ok(self.query_one(&format!("SELECT EXISTS ({sql})"), params).await?.get(0))
+    }
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
         self.tracked(self.client().execute(sql, params)).await
     }
