@@ -77,8 +77,8 @@ fn view(row: &tokio_postgres::Row) -> AttachmentView {
     }
 }
 
-/// Who may read an attachment: its uploader, and the tenant's staff for documents and
-/// signatures; personal documents tied to an estate (ID cards, deeds, co-owner proofs) only
+/// Who may read an attachment: its uploader, the tenant's staff for documents and signatures,
+/// owners for the documents of matters they may see; personal documents tied to an estate (ID cards, deeds, co-owner proofs) only
 /// that estate's staff, and every such read is audited.
 async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(AttachmentView, String)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
@@ -93,7 +93,12 @@ async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: 
         (Principal::Staff { id: me, .. }, None) => {
             attachment.purpose != Purpose::Proof || (attachment.uploader_kind == "staff" && attachment.uploader_id == *me)
         }
-        (Principal::Owner { id }, None) => attachment.uploader_kind == "owner" && attachment.uploader_id == *id,
+        // Owners read their own uploads, and the documents of every matter (or election round)
+        // they may see: what they vote on.
+        (Principal::Owner { id }, None) => {
+            (attachment.uploader_kind == "owner" && attachment.uploader_id == *id)
+                || (attachment.purpose == Purpose::Document && crate::voting::api::document_visible_to_owner(&conn, *id, attachment.id).await?)
+        }
         _ => false,
     };
     if !allowed {

@@ -353,6 +353,7 @@ impl ElectionsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
+        super::lifecycle::may_create_term(&conn, id.0).await?;
         let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&id.0]).await?;
         let p = locality::presets(e.get(0), e.get(1), e.get(2));
         let mut issues = Vec::new();
@@ -421,10 +422,8 @@ impl ElectionsApi {
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let live = conn
-            .query_opt("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0])
-            .await?;
-        if live.is_some() {
+        let live = conn.exists("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0]).await?;
+        if live {
             return Err(wrong_state("该选届已有选举，请发起下一轮（或先撤销原选举）", "This term already has an election; start a next round or cancel it"));
         }
         // After a cancelled election the numbering goes on.
@@ -549,10 +548,7 @@ impl ElectionsApi {
             return Err(ApiError::field("picks", "election.pick_invalid", format!("{problem}：请只选本轮候选人，每人一次"), "Picks must be distinct approved candidates of this round"));
         }
         if r.verification_mode == "signature_face" {
-            let verified = conn
-                .query_opt("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner])
-                .await?
-                .is_some();
+            let verified = conn.exists("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner]).await?;
             if !verified {
                 return Err(ApiError::forbidden("election.face_required", "本次选举须先完成人脸核身（或由工作人员现场核验）", "Face verification (or an in-person check) is required first"));
             }
@@ -641,8 +637,8 @@ impl ElectionsApi {
         if outcome.unfilled == 0 {
             return Err(wrong_state("本轮已选满，无需下一轮", "Every seat was filled"));
         }
-        let later = conn.query_opt("SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3", &[&r.term_id, &r.prep_group_id, &r.round]).await?;
-        if later.is_some() {
+        let later = conn.exists("SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3", &[&r.term_id, &r.prep_group_id, &r.round]).await?;
+        if later {
             return Err(wrong_state("下一轮已经发起", "The next round already exists"));
         }
         let remaining = conn
@@ -750,7 +746,7 @@ impl ElectionsApi {
         let (_, staff) = principal.actor();
         // The grants of earlier terms (and ones given by hand) end as this term starts.
         conn.execute(
-            "UPDATE oc_members m SET revoked_at = $2
+            "UPDATE oc_members m SET revoked_at = $2, end_reason = 'term_replaced'
               WHERE m.estate_id = $1 AND (m.revoked_at IS NULL OR m.revoked_at > $2) AND m.term_id IS DISTINCT FROM $3
                 AND (m.term_id IS NULL OR (SELECT t.starts_on FROM terms t WHERE t.id = m.term_id) < $4)",
             &[&estate, &from, &id.0, &term.get::<_, NaiveDate>(1)],

@@ -154,7 +154,7 @@ async fn staff_group(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiR
 
 /// The owners who sit on the group: those elected where owners voted, else the approved sign-ups.
 async fn owner_members(conn: &TenantConn, id: Uuid) -> ApiResult<(Vec<Uuid>, bool)> {
-    let voted = conn.query_opt("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id]).await?.is_some();
+    let voted = conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id]).await?;
     let sql = if voted {
         "SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.prep_group_id = $1 AND c.elected"
     } else {
@@ -259,6 +259,7 @@ impl PrepGroupsApi {
         if e.get::<_, i64>(4) == 0 {
             return Err(ApiError::conflict("prep.no_verified_owners", "该小区尚无认证业主，请待业主完成房屋认证后再成立筹备组", "No owner of the estate has verified a unit yet"));
         }
+        super::lifecycle::may_form_prep_group(&conn, id.0).await?;
         let p = locality::presets(e.get(0), e.get(1), e.get(2));
         let mut issues = Vec::new();
         required(&mut issues, "name", &body.name);
@@ -364,7 +365,7 @@ impl PrepGroupsApi {
             .ok_or_else(|| ApiError::not_found("prep.member_not_found", "报名记录不存在", "Sign-up not found"))?
             .get(0);
         let g = staff_group(&conn, &principal, group).await?;
-        if g.status != "forming" || conn.query_opt("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&group]).await?.is_some() {
+        if g.status != "forming" || conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&group]).await? {
             return Err(wrong_state("筹备组已进入选举或已成立，报名名单不能再改", "The sign-up list is fixed"));
         }
         let (_, staff) = principal.actor();
@@ -427,7 +428,7 @@ impl PrepGroupsApi {
     async fn election(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PrepElectionInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;
-        if conn.query_opt("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0]).await?.is_some() {
+        if conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0]).await? {
             return Err(wrong_state("已发起筹备组选举", "The group's election already exists"));
         }
         let owner_seats = g.seats - representatives(&conn, id.0).await?;

@@ -19,6 +19,7 @@ use crate::{
         BearerAuth, ClientIp,
     },
     error::{ApiError, ApiResult},
+    estates::oc_api,
     openapi::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
@@ -304,8 +305,12 @@ impl HousingOwnerApi {
                 .await?;
         }
         conn.execute(
-            "UPDATE oc_members m SET revoked_at = now() WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL
-                AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $2 AND u.estate_id = $1 AND h.ended_at IS NULL)",
+            &format!(
+                "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner' WHERE m.estate_id = $1 AND m.owner_id = $2 AND {}
+                    AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $2 AND u.estate_id = $1 AND h.ended_at IS NULL)",
+                oc_api::END_NOW,
+                oc_api::NOT_ENDED
+            ),
             &[&estate, &owner],
         )
         .await?;

@@ -18,6 +18,7 @@ use crate::{
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
+    estates::oc_api,
     openapi::ApiTags,
     paging::Paging,
     tenancy::{conn::TenantConn, Tenant},
@@ -393,11 +394,15 @@ impl HousingStaffApi {
         }
         // Owners'-committee members who held nothing else in the estate leave the committee.
         conn.execute(
-            "UPDATE oc_members m SET revoked_at = now()
-              WHERE m.estate_id = $2 AND m.revoked_at IS NULL
+            &format!(
+                "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner'
+              WHERE m.estate_id = $2 AND {}
                 AND m.owner_id IN (SELECT owner_id FROM unit_holders WHERE unit_id = $1 AND ended_at IS NULL)
                 AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id
                                  WHERE h.owner_id = m.owner_id AND u.estate_id = $2 AND h.ended_at IS NULL AND h.unit_id <> $1)",
+                oc_api::END_NOW,
+                oc_api::NOT_ENDED
+            ),
             &[&id.0, &estate_id],
         )
         .await?;

@@ -60,10 +60,9 @@ pub async fn refresh_statistics(conn: &TenantConn) -> ApiResult<()> {
 /// The owner's verified hold on a unit of the estate (voters, candidates and sign-ups need one).
 pub async fn holds_unit(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .query_opt(
+        .exists(
             "SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL",
             &[&owner, &estate],
         )
-        .await?
-        .is_some())
+        .await?)
 }

@@ -273,11 +273,10 @@ pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {
 async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> ApiResult<()> {
     match principal {
         Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await,
-        Principal::Owner { id } => conn
-            .query_opt(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {}", crate::estates::oc_api::SERVING), &[&estate, id])
-            .await?
-            .map(|_| ())
-            .ok_or_else(|| ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only this estate's committee members may")),
+        Principal::Owner { id } => match crate::estates::oc_api::serving_member(conn, estate, *id).await? {
+            true => Ok(()),
+            false => Err(ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only this estate's committee members may")),
+        },
         _ => Err(ApiError::forbidden("authz.forbidden", "无权操作", "Forbidden")),
     }
 }
@@ -608,6 +607,23 @@ async fn review(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uu
     Ok(Json(v))
 }
 
+/// Whether `attachment` is a document of a matter (or election round) the owner may see, by the
+/// same rule as [`visible_to`].
+pub async fn document_visible_to_owner(conn: &TenantConn, owner: Uuid, attachment: Uuid) -> ApiResult<bool> {
+    Ok(conn
+        .exists(
+            &format!(
+                "SELECT 1 FROM matters m WHERE $2 = ANY (m.attachment_ids) AND (
+                   (m.status NOT IN ('pending_approval', 'rejected')
+                    AND EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = m.estate_id AND h.ended_at IS NULL))
+                   OR EXISTS (SELECT 1 FROM oc_members c WHERE c.estate_id = m.estate_id AND c.owner_id = $1 AND {}))",
+                crate::estates::oc_api::SERVING
+            ),
+            &[&owner, &attachment],
+        )
+        .await?)
+}
+
 /// Staff of the jurisdiction see every matter; owners see approved (or later) matters of the
 /// estates they hold a unit in.
 pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, status: &str) -> ApiResult<()> {
@@ -615,7 +631,7 @@ pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, 
         Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await.map_err(|_| service::not_found()),
         Principal::Owner { id } => {
             let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
-            let member = conn.query_opt(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {}", crate::estates::oc_api::SERVING), &[&estate, id]).await?.is_some();
+            let member = crate::estates::oc_api::serving_member(conn, estate, *id).await?;
             if (holds && !matches!(status, "pending_approval" | "rejected")) || member { Ok(()) } else { Err(service::not_found()) }
         }
         _ => Err(service::not_found()),

@@ -1,0 +1,6 @@
+-- Owners'-committee grants keep their whole history: who ended a grant, when and why. A grant
+-- of a term ends in the future (its last day); staff may end any grant earlier, one person at a
+-- time.
+ALTER TABLE oc_members
+    ADD COLUMN revoked_by  uuid REFERENCES staff(id),
+    ADD COLUMN end_reason  text CHECK (end_reason IN ('removed', 'term_replaced', 'no_longer_owner'));

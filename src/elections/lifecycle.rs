@@ -1,0 +1,71 @@
+//! The order of an estate's life (§3.7 说明(1)): a preparatory group prepares the estate's first
+//! committee (or a new one after a committee has ended); while a committee serves, re-elections
+//! need no group and no group is formed.
+
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    estates::oc_api::SERVING,
+    tenancy::conn::TenantConn,
+};
+
+/// A committee serves the estate: members hold the role now, or the estate had a committee
+/// before it came onto the platform (flagged by staff, no grant recorded here yet).
+async fn committee_serving(conn: &TenantConn, estate: Uuid) -> ApiResult<bool> {
+    Ok(conn
+        .exists(
+            &format!(
+                "SELECT 1 FROM estates e WHERE e.id = $1 AND (
+                   EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id AND {SERVING})
+                   OR (e.has_owners_committee AND NOT EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id)))"
+            ),
+            &[&estate],
+        )
+        .await?)
+}
+
+/// Refuses a new preparatory group while a committee serves or another group is forming.
+pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
+    // Two staff creating groups for one estate at once: the second sees the first.
+    conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&estate]).await?;
+    if committee_serving(conn, estate).await? {
+        return Err(ApiError::conflict(
+            "prep.committee_serving",
+            "该小区业委会在任，不能成立筹备组；换届选举请直接创建选届",
+            "The estate's owners' committee is serving: no preparatory group; create the next term directly",
+        ));
+    }
+    if conn.exists("SELECT 1 FROM prep_groups WHERE estate_id = $1 AND status = 'forming'", &[&estate]).await? {
+        return Err(ApiError::conflict(
+            "prep.group_forming",
+            "该小区已有正在组建的筹备组，请先完成该筹备组",
+            "A preparatory group of this estate is still being formed",
+        ));
+    }
+    Ok(())
+}
+
+/// A term (and so its elections) needs a serving committee to re-elect, or a preparatory group
+/// formed after the last committee ended.
+pub async fn may_create_term(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
+    if committee_serving(conn, estate).await? {
+        return Ok(());
+    }
+    let prepared = conn
+        .exists(
+            "SELECT 1 FROM prep_groups g WHERE g.estate_id = $1 AND g.status = 'formed'
+                AND g.formed_at > coalesce((SELECT max(coalesce(revoked_at, 'infinity')) FROM oc_members WHERE estate_id = $1), '-infinity')",
+            &[&estate],
+        )
+        .await?;
+    if prepared {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "term.needs_prep_group",
+            "该小区尚无在任业委会：须先成立筹备组，再创建选届和选举",
+            "The estate has no serving owners' committee: form its preparatory group before creating a term",
+        ))
+    }
+}
