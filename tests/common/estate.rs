@@ -12,6 +12,37 @@ const GET: Method = Method::GET;
 const POST: Method = Method::POST;
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
 
+/// One row of a housing roll, as staff type it into the template.
+#[derive(Clone, Debug)]
+pub struct RollRow {
+    pub building: String,
+    pub entrance: String,
+    pub room: String,
+    /// 住宅, 商业, 车位 or 储藏室.
+    pub kind: String,
+    /// m², as typed: "89.55".
+    pub area: String,
+    pub name: String,
+    pub phone: String,
+}
+
+impl RollRow {
+    /// A unit in entrance 1 of `building`.
+    pub fn new(building: &str, room: &str, kind: &str, area: &str, name: &str, phone: &str) -> Self {
+        RollRow { building: building.into(), entrance: "1".into(), room: room.into(), kind: kind.into(), area: area.into(), name: name.into(), phone: phone.into() }
+    }
+
+    /// A home (住宅) in entrance 1 of `building`.
+    pub fn flat(building: &str, room: &str, area: &str, name: &str, phone: &str) -> Self {
+        Self::new(building, room, "住宅", area, name, phone)
+    }
+
+    /// The unit's code in ballots and ledgers: building-entrance-room.
+    pub fn code(&self) -> String {
+        format!("{}-{}-{}", self.building, self.entrance, self.room)
+    }
+}
+
 pub struct Estate {
     pub app: TestApp,
     pub t: TestTenant,
@@ -23,36 +54,48 @@ pub struct Estate {
 impl Estate {
     /// An estate of `n` units of 90.00 m², one registered owner each.
     pub async fn new(n: usize, needs_approval: bool) -> Self {
+        let rows: Vec<RollRow> = (0..n).map(|i| RollRow::flat("1", &format!("{}", 101 + i), "90", &format!("业主{i}"), &phone())).collect();
+        Self::with_roll(&rows, needs_approval, false).await
+    }
+
+    /// An estate (co-owner verification on) whose roll holds `rows`, imported as staff fill
+    /// the template; `units` follows the order of `rows`.
+    pub async fn with_roll(rows: &[RollRow], needs_approval: bool, parking_counts: bool) -> Self {
         let app = TestApp::start().await;
         let t = app.tenant().await;
         let slug = Some(t.tenant.slug.as_str());
         let (_, rc) = app.call(POST, "/api/residents-committees", slug, Some(&t.admin_token), Some(json!({"name": "议事居委会"}))).await;
-        let (_, e) = app
-            .call(POST, "/api/estates", slug, Some(&t.admin_token), Some(json!({"rc_id": rc["id"], "name": "议事花园", "co_owner_verification": true, "deliberation_needs_approval": needs_approval})))
-            .await;
+        let body = json!({
+            "rc_id": rc["id"], "name": "议事花园", "co_owner_verification": true,
+            "deliberation_needs_approval": needs_approval, "parking_counts": parking_counts
+        });
+        let (s, e) = app.call(POST, "/api/estates", slug, Some(&t.admin_token), Some(body)).await;
+        assert_eq!(s, 201, "{e}");
         let id = Uuid::parse_str(e["id"].as_str().unwrap()).unwrap();
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet();
         for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
             ws.write_string(0, c as u16, *h).unwrap();
         }
-        let mut rows = Vec::new();
-        for i in 0..n {
-            let (name, ph) = (format!("业主{i}"), phone());
-            for (c, v) in ["1", "1", &format!("{}", 101 + i), "住宅", "90", &name, &ph, "否"].iter().enumerate() {
+        for (i, r) in rows.iter().enumerate() {
+            for (c, v) in [r.building.as_str(), r.entrance.as_str(), r.room.as_str(), r.kind.as_str(), r.area.as_str(), r.name.as_str(), r.phone.as_str(), "否"].iter().enumerate() {
                 ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
             }
-            rows.push((name, ph));
         }
         let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
-        let resp = app.request(POST, &format!("/api/estates/{id}/units/import"), slug, Some(&t.admin_token)).multipart(form).send().await.unwrap();
-        assert_eq!(resp.status(), 200);
+        let (s, b) = read(app.request(POST, &format!("/api/estates/{id}/units/import"), slug, Some(&t.admin_token)).multipart(form).send().await.unwrap()).await;
+        assert_eq!(s, 200, "{b}");
         let (_, units) = app.call(GET, "/api/units?page_size=100", slug, Some(&t.admin_token), None).await;
         let units = rows
-            .into_iter()
-            .map(|(name, ph)| {
-                let u = units["items"].as_array().unwrap().iter().find(|u| u["owner_name"] == name.as_str()).unwrap();
-                (Uuid::parse_str(u["id"].as_str().unwrap()).unwrap(), name, ph)
+            .iter()
+            .map(|r| {
+                let u = units["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|u| u["building"] == r.building.as_str() && u["entrance"] == r.entrance.as_str() && u["room"] == r.room.as_str())
+                    .unwrap_or_else(|| panic!("unit {} on the roll: {units}", r.code()));
+                (Uuid::parse_str(u["id"].as_str().unwrap()).unwrap(), r.name.clone(), r.phone.clone())
             })
             .collect();
         Estate { app, t, id, units }
