@@ -35,6 +35,8 @@ pub struct ApiError {
     zh: Text,
     en: Text,
     pub fields: Vec<FieldIssue>,
+    /// Seconds after which a rate-limited request may succeed (the `Retry-After` header).
+    pub retry_after: Option<i64>,
 }
 
 /// Body of every error response.
@@ -64,7 +66,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
-        Self { status, code, zh: zh.into(), en: en.into(), fields: Vec::new() }
+        Self { status, code, zh: zh.into(), en: en.into(), fields: Vec::new(), retry_after: None }
     }
 
     pub fn bad_request(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
@@ -84,6 +86,11 @@ impl ApiError {
     }
     pub fn too_many(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, zh, en)
+    }
+    /// Sets `Retry-After` (at least one second).
+    pub fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
     pub fn unavailable(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, zh, en)
@@ -149,10 +156,11 @@ impl poem::error::ResponseError for ApiError {
     }
     fn as_response(&self) -> Response {
         let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.body())).unwrap_or_default();
-        Response::builder()
-            .status(self.status)
-            .content_type("application/json; charset=utf-8")
-            .body(body)
+        let mut response = Response::builder().status(self.status).content_type("application/json; charset=utf-8");
+        if let Some(seconds) = self.retry_after {
+            response = response.header("Retry-After", seconds.to_string());
+        }
+        response.body(body)
     }
 }
 

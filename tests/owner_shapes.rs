@@ -166,6 +166,22 @@ async fn sql(e: &Estate, statement: &str, id: &str) {
 }
 
 /// Registers an owner account (the code goes to the login phone); returns the token.
+/// A preparatory group formed earlier, so the estate's first term may be created (§3.7 说明(1)).
+/// tests/elections.rs forms one through the API; here the walk needs a group still taking
+/// sign-ups and a term at once, which the estate's life never has, so the formed one is written.
+async fn formed_group(e: &Estate) {
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute(
+        "INSERT INTO prep_groups (id, estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, status, formed_at, created_by)
+         SELECT gen_random_uuid(), $1, '上一届筹备组', 7, '13900000000', false, now() - interval '30 days', now() - interval '20 days', 90, 'formed', now(), id
+           FROM staff ORDER BY created_at LIMIT 1",
+        &[&e.id],
+    )
+    .await
+    .unwrap();
+    conn.commit().await.unwrap();
+}
+
 async fn register(e: &Estate, name: &str, login_phone: &str) -> String {
     let (s, b) = e
         .app
@@ -523,6 +539,7 @@ async fn world(f: &mut Findings) -> World {
     assert_eq!(s, 201, "{g}");
     let group = g["id"].as_str().unwrap().to_string();
 
+    formed_group(&e).await;
     let today = Utc::now().date_naive();
     let term = json!({"name": "第一届业主委员会", "starts_on": today, "ends_on": today + Duration::days(3 * 365), "seats": 5});
     let (s, term) = call(
@@ -840,7 +857,7 @@ async fn walk_signups(w: &World, s: &Shape, f: &mut Findings) {
     )
     .await;
     if f.status(l, "prep_group_list", &r, 200) {
-        f.check(l, "prep_group_list", ids(&r.1) == [w.group.clone()], || {
+        f.check(l, "prep_group_list", ids(&r.1).contains(&w.group) && ids(&r.1).len() == 2, || {
             format!("{}", r.1)
         });
     }
@@ -1834,6 +1851,7 @@ async fn an_owner_who_passed_the_face_check_twice_still_votes() {
     let e = Estate::new(3, false).await;
     let admin = e.t.admin_token.clone();
     let owner = e.owner(0).await;
+    formed_group(&e).await;
     let today = Utc::now().date_naive();
     let term = json!({"name": "第一届业主委员会", "starts_on": today, "ends_on": today + Duration::days(3 * 365), "seats": 5});
     let (s, term) = call(

@@ -149,7 +149,7 @@ impl OwnerApi {
             AccountCodePurpose::Register => SmsPurpose::Register,
             AccountCodePurpose::Login => SmsPurpose::Login,
         };
-        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &body.phone, purpose, &ip.0 .0).await?;
+        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &body.phone, purpose, "", &ip.0 .0).await?;
         conn.commit().await?;
         Ok(Accepted::Accepted)
     }

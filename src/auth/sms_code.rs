@@ -38,13 +38,16 @@ fn code_hash(phone: &str, code: &str) -> Vec<u8> {
     Sha256::digest(format!("{phone}:{code}").as_bytes()).to_vec()
 }
 
-/// Issues a code after checking the resend interval and the daily caps.
+/// Issues a code after checking the resend interval (per phone, purpose and `subject`, e.g. the
+/// unit being verified) and the daily caps (per phone, per address). Every 429 says when to
+/// retry.
 pub async fn send(
     conn: &TenantConn,
     sender: &dyn SmsSender,
     limits: &SmsConfig,
     phone: &str,
     purpose: SmsPurpose,
+    subject: &str,
     client_ip: &str,
 ) -> ApiResult<()> {
     // The limits count sends across every tenant (platform.sms_sends), one sender at a time
@@ -55,10 +58,13 @@ pub async fn send(
     let row = conn
         .query_one(
             "SELECT
-                (SELECT extract(epoch FROM now() - max(created_at))::float8 FROM platform.sms_sends WHERE phone = $1),
+                (SELECT extract(epoch FROM now() - max(created_at))::float8 FROM platform.sms_sends WHERE phone = $1 AND purpose = $3 AND subject = $4),
                 (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day'),
-                (SELECT count(*) FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day')",
-            &[&phone, &client_ip],
+                (SELECT count(*) FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day'),
+                -- When the oldest send of each day window leaves it (the caps' retry time).
+                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day'),
+                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day')",
+            &[&phone, &client_ip, &purpose.as_str(), &subject],
         )
         .await?;
     if let Some(elapsed) = row.get::<_, Option<f64>>(0) {
@@ -68,7 +74,8 @@ pub async fn send(
                 "sms.too_soon",
                 format!("验证码发送太频繁，请 {wait} 秒后再试"),
                 format!("Please wait {wait} s before requesting another code"),
-            ));
+            )
+            .retry_after(wait));
         }
     }
     if row.get::<_, i64>(1) >= limits.daily_limit_per_phone {
@@ -76,16 +83,22 @@ pub async fn send(
             "sms.daily_limit_phone",
             "该手机号今天获取验证码的次数已达上限，请明天再试",
             "Daily code limit reached for this phone",
-        ));
+        )
+        .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
     }
     if row.get::<_, i64>(2) >= limits.daily_limit_per_ip {
         return Err(ApiError::too_many(
             "sms.daily_limit_ip",
             "当前网络今天获取验证码的次数已达上限，请明天再试",
             "Daily code limit reached for this network",
-        ));
+        )
+        .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
     }
-    conn.execute("INSERT INTO platform.sms_sends (phone, client_ip) VALUES ($1, $2)", &[&phone, &client_ip]).await?;
+    conn.execute(
+        "INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject) VALUES ($1, $2, $3, $4)",
+        &[&phone, &client_ip, &purpose.as_str(), &subject],
+    )
+    .await?;
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
     // Expiry on the database clock, like every other time comparison here.
     conn.execute(

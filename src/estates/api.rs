@@ -271,11 +271,16 @@ impl EstatesApi {
         Ok(Json(EstatePage { items: rows.iter().map(view).collect(), total }))
     }
 
-    /// 小区详情 / One estate.
+    /// 小区详情 / One estate: staff of its jurisdiction, and owners holding a unit in it (小区信息).
     #[oai(path = "/api/estates/:id", method = "get", operation_id = "estate_get")]
     async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<EstateView>> {
-        let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let scope = match &*principal {
+            // An owner reads their own estate as the whole street office would; any other is "not found".
+            Principal::Owner { id: owner } if crate::housing::store::holds_unit(&conn, *owner, id.0).await? => Jurisdiction { rc_id: None },
+            Principal::Owner { .. } => return Err(estate_not_found()),
+            _ => Jurisdiction::of(&principal)?,
+        };
         let estate = one(&conn, scope, id.0).await?;
         conn.commit().await?;
         Ok(Json(estate))

@@ -237,7 +237,7 @@ impl HousingOwnerApi {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let c = candidate(&conn, owner, id.0).await?;
-        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &c.phone, SmsPurpose::VerifyUnit, &ip.0 .0).await?;
+        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &c.phone, SmsPurpose::VerifyUnit, &id.0.to_string(), &ip.0 .0).await?;
         conn.commit().await?;
         Ok(Done::Sent)
     }
