@@ -230,6 +230,7 @@ pub async fn bind(
         .ok_or_else(|| anyhow::anyhow!("no local address"))?;
     let ep = endpoint(state.clone());
     crate::voting::checkpointer::spawn(state.clone());
+    crate::voting::due::spawn(state.clone());
     let server = async move {
         if let Err(e) = poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(ep, shutdown, Some(grace)).await {
             tracing::error!(error = %e, "server stopped");

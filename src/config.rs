@@ -50,6 +50,9 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// How often open matters' ledgers are sealed by a Merkle checkpoint.
     pub ledger_checkpoint_seconds: u64,
+    /// How often due work runs: matters and election rounds whose voting window has begun are
+    /// opened (their roll frozen as it stood at the opening time).
+    pub due_sweep_seconds: u64,
     pub sms: SmsConfig,
     pub face: FaceConfig,
 }
@@ -115,6 +118,7 @@ impl Default for Config {
             statement_timeout_ms: 30_000,
             metrics_token: None,
             ledger_checkpoint_seconds: 60,
+            due_sweep_seconds: 15,
             sms: SmsConfig::default(),
             face: FaceConfig::default(),
         }
@@ -198,6 +202,7 @@ impl Config {
         if let Some(v) = lookup("ZMG_STATEMENT_TIMEOUT_MS") { self.statement_timeout_ms = parse_num("ZMG_STATEMENT_TIMEOUT_MS", v)?.max(0) as u64; }
         if let Some(v) = lookup("ZMG_METRICS_TOKEN") { self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty()); }
         if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") { self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64; }
+        if let Some(v) = lookup("ZMG_DUE_SWEEP_SECONDS") { self.due_sweep_seconds = parse_num("ZMG_DUE_SWEEP_SECONDS", v)?.max(1) as u64; }
         if let Some(v) = lookup("ZMG_STORAGE_DIR") { self.storage_dir = PathBuf::from(v); }
         if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") { self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize; }
         if let Some(v) = lookup("ZMG_SMS_PROVIDER") { self.sms.provider = v; }

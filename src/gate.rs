@@ -28,6 +28,15 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     };
     let (op_id, scope) = (op.id.clone(), op.scope);
     context::set_operation(&op_id);
+    if let Some(unknown) = unknown_query_param(req.uri().query(), &op.query_params) {
+        return Err(ApiError::field(
+            &unknown,
+            "request.unknown_parameter",
+            format!("不支持查询参数 {unknown}，请查看接口文档中的可用参数"),
+            format!("Query parameter {unknown} is not supported by this operation"),
+        )
+        .into());
+    }
     let tenant = match scope {
         Scope::Tenant => Some(resolve::resolve(&state.pool, &req, &state.config).await?),
         Scope::Platform => None,
@@ -61,6 +70,12 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         req.extensions_mut().insert(t);
     }
     context::with_operation(op_id, ep.call(req)).await.map(IntoResponse::into_response)
+}
+
+/// The first query parameter the operation does not declare (names decoded as poem decodes them).
+fn unknown_query_param(query: Option<&str>, declared: &[String]) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).unwrap_or_default();
+    pairs.into_iter().map(|(name, _)| name).find(|name| !declared.iter().any(|d| d == name))
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy (an ingress), in which

@@ -21,7 +21,7 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     let e = Estate::new(3, false).await;
     let (a, b) = (e.owner(0).await, e.owner(1).await);
     let (s, m) = e.matter(&e.t.admin_token, 4).await;
-    assert_eq!((s, m["status"].as_str(), m["rule_set"]["id"].as_str()), (201, Some("approved"), Some("civil_code_2021_ordinary")), "{m}");
+    assert_eq!((s, m["status"].as_str(), m["rule_set"]["id"].as_str()), (201, Some("open"), Some("civil_code_2021_ordinary")), "{m}");
     let matter = m["id"].as_str().unwrap().to_string();
 
     let (s, receipt) = e.cast(&a, &matter, "agree", "a-1").await;

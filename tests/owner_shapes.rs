@@ -1254,7 +1254,7 @@ async fn walk_committee_role(w: &World, s: &Shape, f: &mut Findings) {
         f.check(
             l,
             "matter_create (as committee member)",
-            r.1["status"] == "approved",
+            r.1["status"] == "open",
             || format!("{}", r.1),
         );
     }

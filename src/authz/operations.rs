@@ -19,6 +19,9 @@ pub struct Operation {
     segments: Vec<Option<String>>,
     pub id: String,
     pub scope: Scope,
+    /// The query parameters the operation declares; any other is refused (a filter the
+    /// service would silently ignore reads as if it had been applied).
+    pub query_params: Vec<String>,
 }
 
 impl Operation {
@@ -70,6 +73,13 @@ impl OperationTable {
                         .collect(),
                     id: id.to_string(),
                     scope: if path.starts_with(PLATFORM_PREFIX) { Scope::Platform } else { Scope::Tenant },
+                    query_params: op["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p["in"] == "query")
+                        .filter_map(|p| p["name"].as_str().map(str::to_string))
+                        .collect(),
                 });
             }
         }
@@ -90,13 +100,14 @@ mod tests {
     #[test]
     fn matches_templates_and_prefers_literals() {
         let spec = r#"{"paths": {
-            "/api/staff/{id}": {"get": {"operationId": "staff_get"}},
+            "/api/staff/{id}": {"get": {"operationId": "staff_get", "parameters": [{"name": "id", "in": "path"}, {"name": "detail", "in": "query"}]}},
             "/api/staff/me": {"get": {"operationId": "staff_me"}},
             "/api/platform/tenants": {"post": {"operationId": "tenant_create"}}
         }}"#;
         let t = OperationTable::from_spec(spec).unwrap();
         assert_eq!(t.find(&Method::GET, "/api/staff/me").unwrap().id, "staff_me");
         assert_eq!(t.find(&Method::GET, "/api/staff/42").unwrap().id, "staff_get");
+        assert_eq!(t.find(&Method::GET, "/api/staff/42").unwrap().query_params, ["detail"], "path parameters are not query parameters");
         assert!(t.find(&Method::GET, "/api/staff/").is_none());
         assert!(t.find(&Method::POST, "/api/staff/42").is_none());
         let create = t.find(&Method::POST, "/api/platform/tenants").unwrap();

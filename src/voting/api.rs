@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     rules::{ApprovalBase, Comparison, RuleSet, Threshold},
     service::{self, MatterSettings},
-    tally::{ChannelRule, Settings},
+    tally::{ChannelRule, Settings, Tally},
 };
 use crate::{
     app::AppState,
@@ -111,6 +111,29 @@ pub struct RuleSetView {
     pub approval_base: String,
 }
 
+/// Every setting the count depends on, as stored when the matter was created and committed to
+/// by the ledger's opening hash.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct MatterSettingsView {
+    pub channel_rule: ChannelRuleInput,
+    pub invalid_ballots_participate: bool,
+    pub allow_vote_change: bool,
+    pub parking_counts: bool,
+    pub storage_counts: bool,
+    pub non_voters_follow_majority: bool,
+}
+
+/// The declared result of a closed matter: the tally as counted at close, the ledger root
+/// that seals its ballots, and when it closed.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct MatterResultView {
+    pub tally: super::ballots_api::TallyView,
+    pub ledger_root: String,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct MatterView {
@@ -133,6 +156,9 @@ pub struct MatterView {
     pub review_reason: Option<String>,
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub settings: MatterSettingsView,
+    /// Present once the matter is closed.
+    pub result: Option<MatterResultView>,
 }
 
 #[derive(Object)]
@@ -232,9 +258,15 @@ fn choose_rules(input: &MatterInput, issues: &mut Vec<FieldIssue>) -> Option<Rul
     Some(chosen)
 }
 
-const SELECT: &str = "SELECT id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at,
-                             signature_required, law_item, rule_set, rule_change_reason, attachment_ids, status,
-                             review_reason, cancel_reason, created_at
+/// Every status a matter can have, for filters.
+const STATUSES: [&str; 6] = ["pending_approval", "rejected", "approved", "open", "closed", "cancelled"];
+
+/// A matter as readers see it. Its status: an approved matter whose voting window has begun reads
+/// as open, even in the seconds before the due-work sweep (src/voting/due.rs) freezes its roll.
+const SELECT: &str = "SELECT m.id, m.estate_id, m.type_name, m.title, m.content, m.importance, m.scope_buildings, m.opens_at, m.closes_at,
+                             m.signature_required, m.law_item, m.rule_set, m.rule_change_reason, m.attachment_ids,
+                             CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END,
+                             m.review_reason, m.cancel_reason, m.created_at, m.settings, m.result, m.closed_at
                         FROM matters m";
 
 fn view(r: &tokio_postgres::Row) -> MatterView {
@@ -262,11 +294,43 @@ fn view(r: &tokio_postgres::Row) -> MatterView {
         review_reason: r.get(15),
         cancel_reason: r.get(16),
         created_at: r.get(17),
+        settings: settings_view(r.get(18)),
+        result: result_view(r.get(19), r.get(20)),
     }
 }
 
+fn settings_view(stored: serde_json::Value) -> MatterSettingsView {
+    let s: MatterSettings = serde_json::from_value(stored).unwrap_or(MatterSettings {
+        engine: Settings::defaults(),
+        channel_rule: ChannelRule::OnlineWins,
+        allow_vote_change: false,
+    });
+    MatterSettingsView {
+        channel_rule: match s.channel_rule {
+            ChannelRule::OnlineWins => ChannelRuleInput::OnlineWins,
+            ChannelRule::InPersonWins => ChannelRuleInput::InPersonWins,
+            ChannelRule::FirstWins => ChannelRuleInput::FirstWins,
+        },
+        invalid_ballots_participate: s.engine.invalid_ballots_participate,
+        allow_vote_change: s.allow_vote_change,
+        parking_counts: s.engine.parking_counts,
+        storage_counts: s.engine.storage_counts,
+        non_voters_follow_majority: s.engine.non_voters_follow_majority,
+    }
+}
+
+fn result_view(stored: Option<serde_json::Value>, closed_at: Option<DateTime<Utc>>) -> Option<MatterResultView> {
+    let stored = stored?;
+    let tally: Tally = serde_json::from_value(stored.get("tally")?.clone()).ok()?;
+    Some(MatterResultView {
+        tally: super::ballots_api::tally_view(&tally, "closed"),
+        ledger_root: stored.get("ledger_root")?.as_str()?.to_string(),
+        closed_at,
+    })
+}
+
 pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {
-    conn.query_opt(&format!("{SELECT} WHERE id = $1"), &[&id]).await?.as_ref().map(view).ok_or_else(service::not_found)
+    conn.query_opt(&format!("{SELECT} WHERE m.id = $1"), &[&id]).await?.as_ref().map(view).ok_or_else(service::not_found)
 }
 
 /// Staff of the estate's jurisdiction, or an owners'-committee member of that estate.
@@ -447,23 +511,38 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         estate_id: Query<Option<Uuid>>,
+        /// pending_approval, rejected, approved, open, closed or cancelled.
         status: Query<Option<String>>,
+        /// Part of the title (不区分大小写).
+        title: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<MatterPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
+        if status.0.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+            return Err(ApiError::field(
+                "status",
+                "matter.status_unknown",
+                format!("状态须为以下之一：{}", STATUSES.join("、")),
+                format!("status must be one of: {}", STATUSES.join(", ")),
+            ));
+        }
+        // The title is matched literally: % and _ typed by staff are not wildcards.
+        let title = title.0.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let filter = format!(
-            "JOIN estates e ON e.id = m.estate_id WHERE m.kind = 'matter' AND {} AND ($2::uuid IS NULL OR m.estate_id = $2) AND ($3::text IS NULL OR m.status = $3)",
+            "JOIN estates e ON e.id = m.estate_id WHERE m.kind = 'matter' AND {} AND ($2::uuid IS NULL OR m.estate_id = $2)
+               AND ($3::text IS NULL OR (CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END) = $3)
+               AND ($4::text IS NULL OR m.title ILIKE '%' || $4 || '%')",
             estate_in_scope(1)
         );
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn.query_one(&format!("SELECT count(*) FROM matters m {filter}"), &[&scope.rc_id, &estate_id.0, &status.0]).await?.get(0);
+        let total: i64 = conn.query_one(&format!("SELECT count(*) FROM matters m {filter}"), &[&scope.rc_id, &estate_id.0, &status.0, &title]).await?.get(0);
         let rows = conn
             .query(
-                &format!("{} {filter} ORDER BY m.created_at DESC LIMIT $4 OFFSET $5", SELECT.replace("id, estate_id", "m.id, m.estate_id").replace("created_at\n", "m.created_at\n")),
-                &[&scope.rc_id, &estate_id.0, &status.0, &paging.limit(), &paging.offset()],
+                &format!("{SELECT} {filter} ORDER BY m.created_at DESC LIMIT $5 OFFSET $6"),
+                &[&scope.rc_id, &estate_id.0, &status.0, &title, &paging.limit(), &paging.offset()],
             )
             .await?;
         conn.commit().await?;
@@ -583,7 +662,7 @@ impl MattersApi {
         service::checkpoint(&conn, m.id).await?;
         let root = service::published(&conn, &m).await?.root;
         let result = serde_json::json!({"tally": tally, "ledger_root": root});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, updated_at = now() WHERE id = $1", &[&id.0, &result]).await?;
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = now(), updated_at = now() WHERE id = $1", &[&id.0, &result]).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;

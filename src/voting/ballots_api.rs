@@ -198,7 +198,7 @@ fn check(c: &Check) -> CheckView {
     }
 }
 
-fn tally_view(t: &Tally, status: &str) -> TallyView {
+pub(crate) fn tally_view(t: &Tally, status: &str) -> TallyView {
     TallyView {
         rule_set: t.rule_set.clone(),
         totals: counts(t.totals),

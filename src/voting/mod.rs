@@ -4,6 +4,7 @@
 pub mod api;
 pub mod ballots_api;
 pub mod checkpointer;
+pub mod due;
 pub mod ledger;
 pub mod rules;
 pub mod service;

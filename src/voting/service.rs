@@ -126,6 +126,11 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     if m.status != "approved" {
         return Ok(m);
     }
+    // The roll as it stood at the opening time, whenever the freeze runs (the due-work sweep
+    // runs it within seconds; a read or a cast may run it first): units imported later stay out,
+    // and a unit sold since the opening time is frozen under its seller's registration, so the
+    // sale counts as a mid-vote sale (`split_sold_units`).
+    //
     // Who each unit's vote belongs to (VOTING-RULES §2): the developer's unsold units are one
     // person; otherwise the registration (name and phone), and registrations whose units one
     // verified owner holds as registered owner are that one person (verification matched the
@@ -134,19 +139,29 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
         "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
          SELECT $1, id, code, building, area_centi, kind, key, key FROM (
              SELECT r.*, coalesce('owner:' || min(h.owner_id::text) FILTER (WHERE r.rkey <> 'developer') OVER (PARTITION BY r.rkey), r.rkey) AS key
-               FROM (SELECT u.id, u.building || '-' || u.entrance || '-' || u.room AS code, u.building, u.area_centi, u.kind,
+               FROM (SELECT u.id, u.building || '-' || u.entrance || '-' || u.room AS code, u.building, u.area_centi, u.kind, greatest(m.opens_at, m.created_at) AS opens_at,
                             CASE WHEN u.developer_unsold THEN 'developer'
-                                 ELSE 'roll:' || regexp_replace(u.owner_name, '\\s', '', 'g') || '|' || u.owner_phone END AS rkey
+                                 ELSE 'roll:' || regexp_replace(coalesce(t.old_owner_name, u.owner_name), '\\s', '', 'g') || '|' || coalesce(t.old_owner_phone, u.owner_phone) END AS rkey,
+                            coalesce(t.created_at, 'infinity') AS sold_at
                        FROM matters m JOIN units u ON u.estate_id = m.estate_id
-                      WHERE m.id = $1 AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
+                       -- The first sale after the opening time, if any: the registration before it.
+                       LEFT JOIN LATERAL (SELECT old_owner_name, old_owner_phone, created_at FROM unit_transfers
+                                           WHERE unit_id = u.id AND created_at > greatest(m.opens_at, m.created_at) ORDER BY created_at LIMIT 1) t ON true
+                      WHERE m.id = $1 AND u.created_at <= greatest(m.opens_at, m.created_at)
+                        AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
                         -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
                         AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND $2) OR (u.kind = 'storage' AND $3))) r
-               -- At most one registered owner per unit (unit_holders_one_owner).
-               LEFT JOIN unit_holders h ON h.unit_id = r.id AND h.role = 'owner' AND h.ended_at IS NULL) keyed",
+               -- The verified owner of that registration: holding since before any later sale and
+               -- not ended by the opening time (at most one at a time, unit_holders_one_owner).
+               LEFT JOIN LATERAL (SELECT owner_id FROM unit_holders h
+                                   WHERE h.unit_id = r.id AND h.role = 'owner' AND h.since < r.sold_at AND (h.ended_at IS NULL OR h.ended_at > r.opens_at)
+                                   ORDER BY h.since LIMIT 1) h ON true) keyed",
         &[&id, &m.settings.engine.parking_counts, &m.settings.engine.storage_counts],
     )
     .await?;
-    conn.execute("UPDATE matters SET status = 'open', opened_at = now(), updated_at = now() WHERE id = $1", &[&id]).await?;
+    // Opened as of its opening time (a matter created with a past opening time opens as
+    // created): sales after it are mid-vote sales.
+    conn.execute("UPDATE matters SET status = 'open', opened_at = greatest(opens_at, created_at), updated_at = now() WHERE id = $1", &[&id]).await?;
     // The opening checkpoint commits to the roll, rules and settings before any ballot.
     let candidates = candidates(conn, id).await?;
     let opening = ledger::opening_hash(&id.to_string(), &m.rule_set, &m.settings.engine, m.settings.channel_rule, &frozen_roll(conn, &m).await?, &candidates);

@@ -72,18 +72,7 @@ impl Estate {
         let (s, e) = app.call(POST, "/api/estates", slug, Some(&t.admin_token), Some(body)).await;
         assert_eq!(s, 201, "{e}");
         let id = Uuid::parse_str(e["id"].as_str().unwrap()).unwrap();
-        let mut wb = Workbook::new();
-        let ws = wb.add_worksheet();
-        for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
-            ws.write_string(0, c as u16, *h).unwrap();
-        }
-        for (i, r) in rows.iter().enumerate() {
-            for (c, v) in [r.building.as_str(), r.entrance.as_str(), r.room.as_str(), r.kind.as_str(), r.area.as_str(), r.name.as_str(), r.phone.as_str(), "否"].iter().enumerate() {
-                ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
-            }
-        }
-        let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
-        let (s, b) = read(app.request(POST, &format!("/api/estates/{id}/units/import"), slug, Some(&t.admin_token)).multipart(form).send().await.unwrap()).await;
+        let (s, b) = import_roll(&app, &t, id, rows).await;
         assert_eq!(s, 200, "{b}");
         let (_, units) = app.call(GET, "/api/units?page_size=100", slug, Some(&t.admin_token), None).await;
         let units = rows
@@ -99,6 +88,11 @@ impl Estate {
             })
             .collect();
         Estate { app, t, id, units }
+    }
+
+    /// Imports more units into this estate's roll, as staff upload a further template.
+    pub async fn import(&self, rows: &[RollRow]) -> (u16, Value) {
+        import_roll(&self.app, &self.t, self.id, rows).await
     }
 
     pub fn slug(&self) -> Option<&str> {
@@ -169,4 +163,20 @@ impl Estate {
         assert_eq!(s, 200, "{t}");
         t
     }
+}
+
+/// Uploads `rows` as a filled-in housing template for `estate`.
+async fn import_roll(app: &TestApp, t: &TestTenant, estate: Uuid, rows: &[RollRow]) -> (u16, Value) {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    for (i, r) in rows.iter().enumerate() {
+        for (c, v) in [r.building.as_str(), r.entrance.as_str(), r.room.as_str(), r.kind.as_str(), r.area.as_str(), r.name.as_str(), r.phone.as_str(), "否"].iter().enumerate() {
+            ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
+        }
+    }
+    let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
+    read(app.request(POST, &format!("/api/estates/{estate}/units/import"), Some(&t.tenant.slug), Some(&t.admin_token)).multipart(form).send().await.unwrap()).await
 }

@@ -54,6 +54,8 @@ pub fn test_config() -> Config {
     config.sms.daily_limit_per_ip = 1_000_000;
     // Tests seal ledgers themselves: a background round would touch other tests' tenants.
     config.ledger_checkpoint_seconds = 86_400;
+    // Likewise due matters: tests open theirs with `voting::due::open_due` on their own tenant.
+    config.due_sweep_seconds = 86_400;
     config
 }
 

@@ -4,3 +4,7 @@
 ALTER TABLE oc_members
     ADD COLUMN revoked_by  uuid REFERENCES staff(id),
     ADD COLUMN end_reason  text CHECK (end_reason IN ('removed', 'term_replaced', 'no_longer_owner'));
+
+-- When a matter (or election round) was closed and its result declared.
+ALTER TABLE matters ADD COLUMN closed_at timestamptz;
+UPDATE matters SET closed_at = updated_at WHERE status = 'closed';

@@ -1,0 +1,72 @@
+//! Due work: matters (and election rounds, which vote through matters) open on schedule, not
+//! when someone first reads them. Every replica may sweep: each due matter is claimed with
+//! `FOR UPDATE SKIP LOCKED` and opened in the claiming transaction, so two replicas never open
+//! the same matter and a crash mid-open leaves it due for the next sweep.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::service;
+use crate::{
+    app::AppState,
+    error::ApiResult,
+    tenancy::{self, conn::TenantConn, Tenant, TenantStatus},
+};
+
+pub fn spawn(state: AppState) {
+    let every = Duration::from_secs(state.config.due_sweep_seconds.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = run_once(&state).await {
+                tracing::warn!(error = %e, "due-work sweep failed; retrying next round");
+            }
+        }
+    });
+}
+
+/// One sweep over every active tenant; a tenant that fails is logged and skipped.
+pub async fn run_once(state: &AppState) -> ApiResult<usize> {
+    let mut opened = 0;
+    for tenant in tenancy::list(&state.pool).await?.into_iter().filter(|t| t.status == TenantStatus::Active) {
+        match open_due(state, &tenant).await {
+            Ok(n) => opened += n,
+            Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "opening due matters failed for this tenant"),
+        }
+    }
+    Ok(opened)
+}
+
+/// Opens every due matter of one tenant, one transaction each; returns how many it opened. A
+/// matter that fails to open is logged and left for the next sweep, after the others.
+pub async fn open_due(state: &AppState, tenant: &Tenant) -> ApiResult<usize> {
+    let (mut opened, mut failed) = (0, Vec::<Uuid>::new());
+    loop {
+        let conn = TenantConn::begin(&state.pool, tenant).await?;
+        let due: Option<Uuid> = conn
+            .query_opt(
+                "SELECT id FROM matters WHERE status = 'approved' AND opens_at <= now() AND NOT (id = ANY ($1))
+                  ORDER BY opens_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&failed],
+            )
+            .await?
+            .map(|r| r.get(0));
+        let Some(id) = due else {
+            conn.commit().await?;
+            return Ok(opened);
+        };
+        match service::open_if_due(&conn, id).await {
+            Ok(_) => {
+                conn.commit().await?;
+                opened += 1;
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.slug, matter = %id, error = %e, "opening a due matter failed");
+                failed.push(id);
+            }
+        }
+    }
+}
