@@ -162,7 +162,8 @@ pub struct PicksInput {
     /// The candidates picked: at most as many as the round has seats.
     pub picks: Vec<Uuid>,
     pub signature_attachment_id: Option<Uuid>,
-    /// Retrying with the same key returns the same receipt.
+    /// Retrying with the same key returns the same receipt; the same key with other picks
+    /// answers 422 `idempotency.mismatch`.
     pub idempotency_key: String,
 }
 
@@ -175,6 +176,13 @@ pub struct PaperPicksInput {
     pub scan_attachment_id: Uuid,
     /// When the voter signed it (default: now); see `ballot_enter_paper`.
     pub signed_at: Option<DateTime<Utc>>,
+    /// The owner on the roll who signed it; see `ballot_enter_paper`.
+    pub signed_by_owner_id: Option<Uuid>,
+    /// A ballot spoiled otherwise than by too many picks (废票), with its reason.
+    pub void_reason: Option<String>,
+    /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
+    /// the same key with a different body answers 422 `idempotency.mismatch`.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Object)]
@@ -568,8 +576,17 @@ impl ElectionsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
-        // Entered as marked: a spoiled paper ballot is kept, void, with the reason.
-        let void_reason = spoiled(&conn, &r, &body.picks).await?;
+        // Entered as marked: a spoiled paper ballot is kept, void, with the reason (the clerk's,
+        // or too many picks).
+        let void_reason = match ballots_api::void_reason_input(body.void_reason.as_deref())? {
+            Some(reason) => Some(reason),
+            None => spoiled(&conn, &r, &body.picks).await?,
+        };
+        let request_hash = ballots_api::request_hash(&serde_json::json!({
+            "unit_id": body.unit_id, "picks": body.picks, "channel": ballots_api::paper_channel(body.channel),
+            "scan_attachment_id": body.scan_attachment_id, "signed_at": body.signed_at, "signed_by_owner_id": body.signed_by_owner_id,
+            "void_reason": body.void_reason,
+        }));
         let paper = PaperBallot {
             unit: body.unit_id,
             channel: body.channel,
@@ -578,6 +595,9 @@ impl ElectionsApi {
             void_reason,
             scan: body.scan_attachment_id,
             signed_at: body.signed_at,
+            signed_by: body.signed_by_owner_id,
+            idempotency_key: body.idempotency_key.as_deref(),
+            request_hash,
         };
         ballots_api::enter_paper(conn, &principal, &m, paper).await
     }
