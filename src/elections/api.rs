@@ -227,7 +227,7 @@ pub fn signup_closed(opens: DateTime<Utc>, closes: DateTime<Utc>) -> ApiError {
     ApiError::conflict(
         "election.signup_closed",
         format!("不在报名时间内（报名时间：{} 至 {}）", local(opens), local(closes)),
-        "Sign-up is not open",
+        format!("Sign-up is not open (it runs from {} to {}, UTC+8)", local(opens), local(closes)),
     )
 }
 
@@ -293,23 +293,24 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
 }
 
 
-/// What is wrong with the picks, if anything: more than the seats, someone who is not an
-/// approved candidate of this round, or the same person twice.
-async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Option<String>> {
+/// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
+/// English): more than the seats, someone who is not an approved candidate of this round, or the
+/// same person twice.
+async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Option<(String, String)>> {
     if picks.len() > r.seats as usize {
-        return Ok(Some(format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats)));
+        return Ok(Some((format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats), format!("{} picked, more than the {} seats", picks.len(), r.seats))));
     }
     let mut distinct = picks.to_vec();
     distinct.sort();
     distinct.dedup();
     if distinct.len() != picks.len() {
-        return Ok(Some("同一候选人被选了多次".into()));
+        return Ok(Some(("同一候选人被选了多次".into(), "the same candidate picked more than once".into())));
     }
     let known: i64 = conn
         .query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct])
         .await?
         .get(0);
-    Ok((known as usize != picks.len()).then(|| "所选的人中有非本轮候选人".to_string()))
+    Ok((known as usize != picks.len()).then(|| ("所选的人中有非本轮候选人".to_string(), "someone picked is not a candidate of this round".to_string())))
 }
 
 
@@ -550,11 +551,11 @@ impl ElectionsApi {
                 "picks",
                 "election.too_many_picks",
                 format!("本轮应选 {} 人，最多只能选 {} 人", r.seats, r.seats),
-                format!("At most {} picks", r.seats),
+                format!("This round fills {} seats: pick at most {}", r.seats, r.seats),
             ));
         }
-        if let Some(problem) = spoiled(&conn, &r, &body.picks).await? {
-            return Err(ApiError::field("picks", "election.pick_invalid", format!("{problem}：请只选本轮候选人，每人一次"), "Picks must be distinct approved candidates of this round"));
+        if let Some((zh, en)) = spoiled(&conn, &r, &body.picks).await? {
+            return Err(ApiError::field("picks", "election.pick_invalid", format!("{zh}：请只选本轮候选人，每人一次"), format!("{en}: pick only this round's candidates, each once")));
         }
         if r.verification_mode == "signature_face" {
             let verified = conn
@@ -580,7 +581,7 @@ impl ElectionsApi {
         // or too many picks).
         let void_reason = match ballots_api::void_reason_input(body.void_reason.as_deref())? {
             Some(reason) => Some(reason),
-            None => spoiled(&conn, &r, &body.picks).await?,
+            None => spoiled(&conn, &r, &body.picks).await?.map(|(zh, _)| zh),
         };
         let request_hash = ballots_api::request_hash(&serde_json::json!({
             "unit_id": body.unit_id, "picks": body.picks, "channel": ballots_api::paper_channel(body.channel),

@@ -277,7 +277,7 @@ async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> A
             .query_opt(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {}", crate::estates::oc_api::SERVING), &[&estate, id])
             .await?
             .map(|_| ())
-            .ok_or_else(|| ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only this estate's committee members may")),
+            .ok_or_else(|| ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only members of this estate's owners' committee may start a matter")),
         _ => Err(ApiError::forbidden("authz.forbidden", "无权操作", "Forbidden")),
     }
 }
@@ -524,7 +524,7 @@ impl MattersApi {
             return Err(wrong_state("事项已结束或已过截止时间，不能修改截止时间", "The matter has ended or passed its deadline"));
         }
         if body.closes_at <= closes || body.closes_at <= Utc::now() {
-            return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later"));
+            return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later than the current deadline and than now"));
         }
         let (_, staff) = principal.actor();
         conn.execute("INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)", &[&id.0, &closes, &body.closes_at, &staff]).await?;

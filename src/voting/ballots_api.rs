@@ -974,7 +974,7 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
                 ApiError::conflict(
                     "ballot.several_persons",
                     "您名下的房屋在本次表决中分属不同的投票人（例如您是他人房屋的共有人），请联系居委会现场核实后投票",
-                    "Your units belong to different voters in this vote (e.g. you co-own someone else's unit); vote in person",
+                    "Your units belong to different voters in this vote (e.g. you co-own someone else's unit); contact the residents' committee to vote in person after a check",
                 )
             });
         };
@@ -1089,7 +1089,7 @@ impl BallotsApi {
             .execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()])
             .await?;
         if n == 0 {
-            return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "Already voided"));
+            return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "This ballot is already voided"));
         }
         service::append(&conn, &m, id.0, EntryKind::Void).await?;
         audit::record(&conn, &principal, "ballot", &id.0.to_string()).await?;
