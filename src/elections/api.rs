@@ -494,7 +494,7 @@ impl ElectionsApi {
             &[&cid, &id.0, &owner, &name, &body.intro.trim(), &body.signature_attachment_id],
         )
         .await
-        .map_err(|e| ApiError::from(e))
+        .map_err(ApiError::from)
         .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up") } else { e })?;
         audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
         conn.commit().await?;

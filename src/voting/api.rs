@@ -386,7 +386,6 @@ impl MattersApi {
                 storage_counts: estate.get(1),
                 invalid_ballots_participate: body.invalid_ballots_participate.unwrap_or(true),
                 non_voters_follow_majority: body.non_voters_follow_majority,
-                ..Settings::defaults()
             },
             channel_rule: match body.channel_rule.unwrap_or(ChannelRuleInput::OnlineWins) {
                 ChannelRuleInput::OnlineWins => ChannelRule::OnlineWins,
@@ -442,6 +441,7 @@ impl MattersApi {
 
     /// 议事列表 / Matters in my jurisdiction.
     #[oai(path = "/api/matters", method = "get", operation_id = "matter_list")]
+    #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
     async fn list(
         &self,
         state: Data<&AppState>,
