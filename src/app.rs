@@ -168,7 +168,7 @@ async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
         let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         // Comparing digests, not the secrets, leaks nothing through timing.
         let digest = |v: &str| <sha2::Sha256 as sha2::Digest>::digest(v.as_bytes());
-        if !given.is_some_and(|g| digest(g) == digest(&expected.0)) {
+        if given.is_none_or(|g| digest(g) != digest(&expected.0)) {
             return ApiError::unauthorized("auth.required", "请提供监控令牌", "A metrics token is required").into_response();
         }
     }

@@ -470,7 +470,7 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
     let kept: i64 = conn.query_one("SELECT count(*) FROM unit_holders WHERE unit_id = $1 AND end_reason = 'transferred'", &[&unit]).await.unwrap().get(0);
     conn.commit().await.unwrap();
     assert_eq!(kept, 2, "both holdings are kept as history");
-    let (_, units) = w.app.call(GET, &format!("/api/units?room=702"), slug, Some(&w.t.admin_token), None).await;
+    let (_, units) = w.app.call(GET, "/api/units?room=702", slug, Some(&w.t.admin_token), None).await;
     assert_eq!((units["items"][0]["owner_name"].as_str(), units["items"][0]["verified"].as_bool()), (Some("新业主"), Some(false)));
     let (_, history) = w.app.call(GET, &format!("/api/units/{unit}/transfers"), slug, Some(&w.t.admin_token), None).await;
     assert_eq!(history[0]["old_owner_name"], "旧业主");

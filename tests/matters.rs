@@ -173,7 +173,8 @@ async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
     let (_, m2) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
     let second = m2["id"].as_str().unwrap().to_string();
     assert_eq!(e.cast(&owner, &second, "agree", "online-2").await.0, 201);
-    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": scan});
+    // Its own scan: one scan backs one paper ballot.
+    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await});
     e.app.call(POST, &format!("/api/matters/{second}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
     let t = e.tally(&second).await;
     assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(0), Some(1)), "the paper ballot wins here");

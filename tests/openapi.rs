@@ -21,7 +21,7 @@ fn every_operation_has_id_tag_and_error_responses() {
             if op["operationId"].as_str().unwrap_or("").is_empty() {
                 problems.push(format!("{name}: no operationId"));
             }
-            if op["tags"].as_array().map_or(true, |t| t.is_empty()) {
+            if op["tags"].as_array().is_none_or(|t| t.is_empty()) {
                 problems.push(format!("{name}: no tag"));
             }
             for status in ["401", "403", "404", "422", "500"] {

@@ -123,10 +123,8 @@ pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiRes
     match (req.role, req.rc_id) {
         (StaffRoleName::RcStaff, None) => issues.push(FieldIssue::new("rc_id", "required", "居委会工作人员须指定所属居委会", "Residents'-committee staff need rc_id")),
         (StaffRoleName::StreetStaff, Some(_)) => issues.push(FieldIssue::new("rc_id", "rc_id.not_allowed", "街道工作人员管辖整个街道，不能指定居委会", "Street staff cover the whole street; omit rc_id")),
-        (_, Some(rc)) => {
-            if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc]).await?.is_none() {
-                issues.push(FieldIssue::new("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
-            }
+        (_, Some(rc)) if !conn.exists("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc]).await? => {
+            issues.push(FieldIssue::new("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
         }
         _ => {}
     }

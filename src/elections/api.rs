@@ -162,7 +162,8 @@ pub struct PicksInput {
     /// The candidates picked: at most as many as the round has seats.
     pub picks: Vec<Uuid>,
     pub signature_attachment_id: Option<Uuid>,
-    /// Retrying with the same key returns the same receipt.
+    /// Retrying with the same key returns the same receipt; the same key with other picks
+    /// answers 422 `idempotency.mismatch`.
     pub idempotency_key: String,
 }
 
@@ -175,6 +176,13 @@ pub struct PaperPicksInput {
     pub scan_attachment_id: Uuid,
     /// When the voter signed it (default: now); see `ballot_enter_paper`.
     pub signed_at: Option<DateTime<Utc>>,
+    /// The owner on the roll who signed it; see `ballot_enter_paper`.
+    pub signed_by_owner_id: Option<Uuid>,
+    /// A ballot spoiled otherwise than by too many picks (废票), with its reason.
+    pub void_reason: Option<String>,
+    /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
+    /// the same key with a different body answers 422 `idempotency.mismatch`.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Object)]
@@ -219,7 +227,7 @@ pub fn signup_closed(opens: DateTime<Utc>, closes: DateTime<Utc>) -> ApiError {
     ApiError::conflict(
         "election.signup_closed",
         format!("不在报名时间内（报名时间：{} 至 {}）", local(opens), local(closes)),
-        "Sign-up is not open",
+        format!("Sign-up is not open (it runs from {} to {}, UTC+8)", local(opens), local(closes)),
     )
 }
 
@@ -285,23 +293,24 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
 }
 
 
-/// What is wrong with the picks, if anything: more than the seats, someone who is not an
-/// approved candidate of this round, or the same person twice.
-async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Option<String>> {
+/// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
+/// English): more than the seats, someone who is not an approved candidate of this round, or the
+/// same person twice.
+async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Option<(String, String)>> {
     if picks.len() > r.seats as usize {
-        return Ok(Some(format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats)));
+        return Ok(Some((format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats), format!("{} picked, more than the {} seats", picks.len(), r.seats))));
     }
     let mut distinct = picks.to_vec();
     distinct.sort();
     distinct.dedup();
     if distinct.len() != picks.len() {
-        return Ok(Some("同一候选人被选了多次".into()));
+        return Ok(Some(("同一候选人被选了多次".into(), "the same candidate picked more than once".into())));
     }
     let known: i64 = conn
         .query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct])
         .await?
         .get(0);
-    Ok((known as usize != picks.len()).then(|| "所选的人中有非本轮候选人".to_string()))
+    Ok((known as usize != picks.len()).then(|| ("所选的人中有非本轮候选人".to_string(), "someone picked is not a candidate of this round".to_string())))
 }
 
 
@@ -484,7 +493,7 @@ impl ElectionsApi {
             &[&cid, &id.0, &owner, &name, &body.intro.trim(), &body.signature_attachment_id],
         )
         .await
-        .map_err(|e| ApiError::from(e))
+        .map_err(ApiError::from)
         .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up") } else { e })?;
         audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
         conn.commit().await?;
@@ -541,11 +550,11 @@ impl ElectionsApi {
                 "picks",
                 "election.too_many_picks",
                 format!("本轮应选 {} 人，最多只能选 {} 人", r.seats, r.seats),
-                format!("At most {} picks", r.seats),
+                format!("This round fills {} seats: pick at most {}", r.seats, r.seats),
             ));
         }
-        if let Some(problem) = spoiled(&conn, &r, &body.picks).await? {
-            return Err(ApiError::field("picks", "election.pick_invalid", format!("{problem}：请只选本轮候选人，每人一次"), "Picks must be distinct approved candidates of this round"));
+        if let Some((zh, en)) = spoiled(&conn, &r, &body.picks).await? {
+            return Err(ApiError::field("picks", "election.pick_invalid", format!("{zh}：请只选本轮候选人，每人一次"), format!("{en}: pick only this round's candidates, each once")));
         }
         if r.verification_mode == "signature_face" {
             let verified = conn.exists("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner]).await?;
@@ -564,8 +573,17 @@ impl ElectionsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
-        // Entered as marked: a spoiled paper ballot is kept, void, with the reason.
-        let void_reason = spoiled(&conn, &r, &body.picks).await?;
+        // Entered as marked: a spoiled paper ballot is kept, void, with the reason (the clerk's,
+        // or too many picks).
+        let void_reason = match ballots_api::void_reason_input(body.void_reason.as_deref())? {
+            Some(reason) => Some(reason),
+            None => spoiled(&conn, &r, &body.picks).await?.map(|(zh, _)| zh),
+        };
+        let request_hash = ballots_api::request_hash(&serde_json::json!({
+            "unit_id": body.unit_id, "picks": body.picks, "channel": ballots_api::paper_channel(body.channel),
+            "scan_attachment_id": body.scan_attachment_id, "signed_at": body.signed_at, "signed_by_owner_id": body.signed_by_owner_id,
+            "void_reason": body.void_reason,
+        }));
         let paper = PaperBallot {
             unit: body.unit_id,
             channel: body.channel,
@@ -574,6 +592,9 @@ impl ElectionsApi {
             void_reason,
             scan: body.scan_attachment_id,
             signed_at: body.signed_at,
+            signed_by: body.signed_by_owner_id,
+            idempotency_key: body.idempotency_key.as_deref(),
+            request_hash,
         };
         ballots_api::enter_paper(conn, &principal, &m, paper).await
     }

@@ -31,7 +31,7 @@ pub fn standings(tallies: &[(String, Tally)]) -> Vec<Standing> {
 /// `draw` orders a tied group (a shuffle, recorded by the caller).
 pub fn fill(standings: &[Standing], seats: usize, mut draw: impl FnMut(&[String]) -> Vec<String>) -> Outcome {
     let mut passing: Vec<&Standing> = standings.iter().filter(|s| s.passed).collect();
-    passing.sort_by(|a, b| (b.votes.heads, b.votes.area_centi).cmp(&(a.votes.heads, a.votes.area_centi)));
+    passing.sort_by_key(|s| std::cmp::Reverse((s.votes.heads, s.votes.area_centi)));
     let mut order = Vec::new();
     let mut lots = Vec::new();
     let mut i = 0;

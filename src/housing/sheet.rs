@@ -216,8 +216,8 @@ pub fn read(bytes: &[u8]) -> Parsed {
 
 fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowError>> {
     let mut errors = Vec::new();
-    for c in 0..7 {
-        if v[c].is_empty() {
+    for (c, value) in v.iter().enumerate().take(7) {
+        if value.is_empty() {
             errors.push(RowError::new(row, Some(c), "此项必填", "required"));
         }
     }

@@ -339,7 +339,7 @@ async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> A
         Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await,
         Principal::Owner { id } => match crate::estates::oc_api::serving_member(conn, estate, *id).await? {
             true => Ok(()),
-            false => Err(ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only this estate's committee members may")),
+            false => Err(ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only members of this estate's owners' committee may start a matter")),
         },
         _ => Err(ApiError::forbidden("authz.forbidden", "无权操作", "Forbidden")),
     }
@@ -449,7 +449,6 @@ impl MattersApi {
                 storage_counts: estate.get(1),
                 invalid_ballots_participate: body.invalid_ballots_participate.unwrap_or(true),
                 non_voters_follow_majority: body.non_voters_follow_majority,
-                ..Settings::defaults()
             },
             channel_rule: match body.channel_rule.unwrap_or(ChannelRuleInput::OnlineWins) {
                 ChannelRuleInput::OnlineWins => ChannelRule::OnlineWins,
@@ -505,6 +504,7 @@ impl MattersApi {
 
     /// 议事列表 / Matters in my jurisdiction.
     #[oai(path = "/api/matters", method = "get", operation_id = "matter_list")]
+    #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -602,7 +602,7 @@ impl MattersApi {
             return Err(wrong_state("事项已结束或已过截止时间，不能修改截止时间", "The matter has ended or passed its deadline"));
         }
         if body.closes_at <= closes || body.closes_at <= Utc::now() {
-            return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later"));
+            return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later than the current deadline and than now"));
         }
         let (_, staff) = principal.actor();
         conn.execute("INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)", &[&id.0, &closes, &body.closes_at, &staff]).await?;

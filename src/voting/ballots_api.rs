@@ -2,8 +2,14 @@
 //! units yet to vote, and the public, verifiable ledger.
 
 use chrono::{DateTime, Utc};
-use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenApi};
+use poem::{http::StatusCode, web::Data};
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
@@ -17,9 +23,10 @@ use crate::{
     audit,
     auth::{principal::Principal, BearerAuth},
     authz::jurisdiction::Jurisdiction,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, FieldIssue},
     housing::area,
     openapi::ApiTags,
+    paging::Paging,
     tenancy::{conn::TenantConn, Tenant},
 };
 
@@ -50,7 +57,8 @@ pub struct CastInput {
     pub choice: ChoiceInput,
     /// An uploaded `signature` image, where the matter requires a signature.
     pub signature_attachment_id: Option<Uuid>,
-    /// Client-chosen key: retrying with it returns the same receipt instead of a second ballot.
+    /// Client-chosen key: retrying with it returns the same receipt instead of a second ballot;
+    /// the same key with another choice answers 422 `idempotency.mismatch`.
     pub idempotency_key: String,
 }
 
@@ -73,6 +81,14 @@ pub struct PaperInput {
     /// When the voter signed it (default: now). Decides, for a unit sold during the vote,
     /// whether the ballot is the seller's or the buyer's.
     pub signed_at: Option<DateTime<Utc>>,
+    /// The owner on the roll who signed it (a holder of one of the voter's units): among
+    /// co-owners the first to vote decides, and the export names the signer.
+    pub signed_by_owner_id: Option<Uuid>,
+    /// A spoiled ballot (废票): entered as marked, void from the start, with this reason.
+    pub void_reason: Option<String>,
+    /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
+    /// the same key with a different body answers 422 `idempotency.mismatch`.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Object)]
@@ -119,6 +135,58 @@ pub enum Cast {
     /// The same idempotency key again: the original receipt.
     #[oai(status = 200)]
     Repeated(Json<Receipt>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum BallotChannel {
+    Online,
+    Paper,
+    OnSite,
+}
+
+/// One ballot as staff inspect it.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct BallotView {
+    pub id: Uuid,
+    /// The ballot's sequence number: its cast entry in the ledger.
+    pub seq: i64,
+    pub channel: BallotChannel,
+    /// A matter's choice (absent on an election ballot).
+    pub choice: Option<ChoiceInput>,
+    /// An election ballot's picks (candidate ids).
+    pub picks: Option<Vec<Uuid>>,
+    /// The units the ballot votes for now (none for a ballot set aside because its unit went
+    /// back to a seller who voted before the sale).
+    pub unit_codes: Vec<String>,
+    /// m², exact.
+    pub area: String,
+    /// Who cast it online, or signed it on paper where staff recorded the signer.
+    pub voter_name: Option<String>,
+    pub voter_owner_id: Option<Uuid>,
+    /// The clerk who entered a paper or on-site ballot.
+    pub entered_by: Option<String>,
+    /// When it was cast (a paper ballot: when it was signed).
+    pub cast_at: DateTime<Utc>,
+    /// A paper or on-site ballot's signing time.
+    pub signed_at: Option<DateTime<Utc>>,
+    /// When a paper or on-site ballot was entered.
+    pub entered_at: Option<DateTime<Utc>>,
+    pub voided: bool,
+    pub void_reason: Option<String>,
+    /// Set aside: by the channel rule, or because its unit went back to the seller.
+    pub superseded: bool,
+    /// Replaced by the voter's one permitted change of vote.
+    pub replaced: bool,
+    pub scan_attachment_id: Option<Uuid>,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct BallotPage {
+    pub items: Vec<BallotView>,
+    pub total: i64,
 }
 
 #[derive(Object)]
@@ -261,24 +329,6 @@ pub(crate) async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter
     Ok(m)
 }
 
-/// The person a unit votes for, locked (read again once locked, in case the unit moved).
-pub(crate) async fn lock_unit_holder(conn: &TenantConn, m: &Matter, unit: Uuid) -> ApiResult<String> {
-    let read = || async {
-        conn.query_opt("SELECT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = $2", &[&m.id, &unit])
-            .await?
-            .map(|r| r.get::<_, String>(0))
-            .ok_or_else(|| ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次投票范围内", "The unit is not in this vote's scope"))
-    };
-    for _ in 0..3 {
-        let holder = read().await?;
-        lock_person(conn, m, &holder).await?;
-        if read().await? == holder {
-            return Ok(holder);
-        }
-    }
-    Err(ApiError::conflict("ballot.retry", "房屋信息正在变更，请稍后重试", "The roll is changing; try again"))
-}
-
 /// A paper ballot's signing time lies within the voting window and not in the future.
 pub(crate) fn check_signed_at(m: &Matter, signed_at: Option<DateTime<Utc>>) -> ApiResult<Option<DateTime<Utc>>> {
     match signed_at {
@@ -294,6 +344,25 @@ pub(crate) async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str)
     Ok(())
 }
 
+/// Locks several persons, always in the same (sorted) order.
+async fn lock_persons(conn: &TenantConn, m: &Matter, keys: &[String]) -> ApiResult<()> {
+    let mut keys: Vec<&String> = keys.iter().collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        lock_person(conn, m, key).await?;
+    }
+    Ok(())
+}
+
+fn retry() -> ApiError {
+    ApiError::conflict("ballot.retry", "房屋信息正在变更，请稍后重试", "The roll is changing; try again")
+}
+
+fn not_in_scope() -> ApiError {
+    ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次投票范围内", "The unit is not in this vote's scope")
+}
+
 async fn holders_of(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<Vec<String>> {
     Ok(conn
         .query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2) ORDER BY 1", &[&m.id, &units])
@@ -304,28 +373,27 @@ async fn holders_of(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<
 }
 
 /// A unit sold after voting opened whose seller had not voted before the sale votes on its
-/// own, for its new owner, with its own area only (VOTING-RULES §2, Beijing). `as_of`: when
-/// the ballot at hand was cast (a paper ballot: when it was signed); only sales before then
-/// split. The seller's person is locked first, so no ballot of theirs is being cast meanwhile.
-/// Each split is a regroup entry in the ledger.
+/// own, for its new owner, with its own area only (VOTING-RULES §2, Beijing). `units`: the units
+/// a ballot is cast for; every unit of the persons they vote for is checked, so a seller's
+/// ballot carries only what the seller still holds, whoever casts first. `as_of`: when the
+/// ballot at hand was cast (a paper ballot: when it was signed); only sales before then split.
+/// The seller's person is locked first, so no ballot of theirs is being cast meanwhile. Each
+/// split is a regroup entry in the ledger.
 pub(crate) async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uuid], as_of: DateTime<Utc>) -> ApiResult<()> {
     let due: Vec<(Uuid, String)> = conn
         .query(
             "SELECT DISTINCT r.unit_id, r.holder_key FROM matter_roll r JOIN matters m ON m.id = r.matter_id
                JOIN unit_transfers t ON t.unit_id = r.unit_id AND t.created_at > m.opened_at AND t.created_at <= $3
-              WHERE r.matter_id = $1 AND r.unit_id = ANY($2) AND r.holder_key NOT LIKE 'unit:%'",
+              WHERE r.matter_id = $1 AND r.holder_key NOT LIKE 'unit:%'
+                AND r.holder_key IN (SELECT p.holder_key FROM matter_roll p WHERE p.matter_id = $1 AND p.unit_id = ANY($2))",
             &[&m.id, &units, &as_of],
         )
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut sellers: Vec<&String> = due.iter().map(|d| &d.1).collect();
-    sellers.sort();
-    sellers.dedup();
-    for seller in sellers {
-        lock_person(conn, m, seller).await?;
-    }
+    let sellers: Vec<String> = due.iter().map(|d| d.1.clone()).collect();
+    lock_persons(conn, m, &sellers).await?;
     let split = conn
         .query(
             "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
@@ -343,6 +411,219 @@ pub(crate) async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uui
     Ok(())
 }
 
+/// The person a paper ballot signed at `as_of` for `unit` belongs to: the unit's person at that
+/// time. A unit split off to its buyer by a sale after the signing was still the seller's then,
+/// so the ballot is the seller's; and since the ballot cast (signed) before the transfer stands
+/// (VOTING-RULES §2), every unit of the seller's split off by a sale after the signing goes back
+/// to the seller. Returns the person and those units (with the person each votes for now), all
+/// persons locked.
+async fn lock_signing_holder(conn: &TenantConn, m: &Matter, unit: Uuid, as_of: DateTime<Utc>) -> ApiResult<(String, Vec<(Uuid, String)>)> {
+    // When a unit split off: its first sale after the roll was frozen.
+    const FIRST_SALE: &str = "(SELECT min(t.created_at) FROM unit_transfers t JOIN matters mm ON mm.id = r.matter_id
+                                WHERE t.unit_id = r.unit_id AND t.created_at > mm.opened_at)";
+    let read = || async {
+        let row = conn
+            .query_opt(
+                &format!("SELECT r.holder_key, r.frozen_holder_key, r.holder_key = 'unit:' || r.unit_id AND coalesce({FIRST_SALE} > $3, false) FROM matter_roll r WHERE r.matter_id = $1 AND r.unit_id = $2"),
+                &[&m.id, &unit, &as_of],
+            )
+            .await?
+            .ok_or_else(not_in_scope)?;
+        let holder: String = if row.get::<_, bool>(2) { row.get(1) } else { row.get(0) };
+        let back: Vec<(Uuid, String)> = conn
+            .query(
+                &format!(
+                    "SELECT r.unit_id, r.holder_key FROM matter_roll r
+                      WHERE r.matter_id = $1 AND r.frozen_holder_key = $2 AND r.holder_key = 'unit:' || r.unit_id AND r.holder_key <> $2 AND {FIRST_SALE} > $3
+                      ORDER BY r.unit_code"
+                ),
+                &[&m.id, &holder, &as_of],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok::<_, ApiError>((holder, back))
+    };
+    for _ in 0..3 {
+        let (holder, back) = read().await?;
+        let mut keys: Vec<String> = back.iter().map(|b| b.1.clone()).collect();
+        keys.push(holder.clone());
+        lock_persons(conn, m, &keys).await?;
+        if read().await? == (holder.clone(), back.clone()) {
+            return Ok((holder, back));
+        }
+    }
+    Err(retry())
+}
+
+/// Gives units back to the seller whose ballot was signed before their sale (see
+/// `lock_signing_holder`), each a regroup entry. A buyer's ballot that thereby carries no unit
+/// any more is kept, marked superseded, and never counted: the unit counts once, for the seller.
+async fn rejoin_units(conn: &TenantConn, m: &Matter, holder: &str, back: &[(Uuid, String)]) -> ApiResult<()> {
+    for (unit, _) in back {
+        conn.execute("UPDATE matter_roll SET holder_key = $3 WHERE matter_id = $1 AND unit_id = $2", &[&m.id, unit, &holder]).await?;
+        service::append_unit_event(conn, m, *unit, EntryKind::Regroup).await?;
+    }
+    for (_, buyer) in back {
+        service::mark_orphaned(conn, m, buyer).await?;
+    }
+    Ok(())
+}
+
+/// A ballot of a person that still stands (not replaced by a change of vote).
+struct Standing {
+    id: Uuid,
+    channel: String,
+    /// Who cast it (online), or who signed it (paper, where staff recorded it).
+    voter: Option<Uuid>,
+    voter_name: Option<String>,
+    /// When it was cast (a paper ballot: signed).
+    cast_at: DateTime<Utc>,
+    /// Who entered a paper ballot, and when.
+    entered_by: Option<String>,
+    entered_at: Option<DateTime<Utc>>,
+    voided: bool,
+    /// One of the units at hand was sold after this ballot was cast and before `as_of`: the
+    /// ballot is a previous owner's.
+    sold_since: bool,
+}
+
+async fn standing(conn: &TenantConn, m: &Matter, holder: &str, units: &[Uuid], as_of: DateTime<Utc>) -> ApiResult<Vec<Standing>> {
+    Ok(conn
+        .query(
+            "SELECT b.id, b.channel, coalesce(b.voter_owner_id, b.signed_by_owner_id), o.real_name, b.cast_at, s.display_name,
+                    (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'), b.voided_at IS NOT NULL,
+                    EXISTS (SELECT 1 FROM unit_transfers t JOIN matters mm ON mm.id = b.matter_id
+                             WHERE t.unit_id = ANY($3) AND t.created_at > mm.opened_at AND t.created_at > b.cast_at AND t.created_at <= $4)
+               FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
+              WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.replaced_at IS NULL ORDER BY b.seq",
+            &[&m.id, &holder, &units, &as_of],
+        )
+        .await?
+        .iter()
+        .map(|r| Standing {
+            id: r.get(0),
+            channel: r.get(1),
+            voter: r.get(2),
+            voter_name: r.get(3),
+            cast_at: r.get(4),
+            entered_by: r.get(5),
+            entered_at: r.get(6),
+            voided: r.get(7),
+            sold_since: r.get(8),
+        })
+        .collect())
+}
+
+async fn unit_codes(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<String> {
+    Ok(conn
+        .query_one("SELECT coalesce(string_agg(unit_code, ',' ORDER BY unit_code), '') FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)", &[&m.id, &units])
+        .await?
+        .get(0))
+}
+
+/// Beijing time, as staff and owners read it.
+fn beijing(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn channel_zh(channel: &str) -> &'static str {
+    match channel {
+        "paper" => "纸质票",
+        "on_site" => "现场投票",
+        _ => "线上投票",
+    }
+}
+
+fn channel_en(channel: &str) -> &'static str {
+    match channel {
+        "paper" => "paper",
+        "on_site" => "on-site",
+        _ => "online",
+    }
+}
+
+/// Owners `a` and `b` both hold one unit now (co-owners may be told each other's names).
+async fn co_holders(conn: &TenantConn, a: Uuid, b: Uuid) -> ApiResult<bool> {
+    Ok(conn
+        .exists(
+            "SELECT 1 FROM unit_holders x JOIN unit_holders y ON y.unit_id = x.unit_id
+              WHERE x.owner_id = $1 AND y.owner_id = $2 AND x.ended_at IS NULL AND y.ended_at IS NULL",
+            &[&a, &b],
+        )
+        .await?)
+}
+
+fn already_voted(codes: &str, who: Option<&str>) -> ApiError {
+    match who {
+        Some(name) => ApiError::conflict(
+            "ballot.already_cast",
+            format!("房屋 {codes} 已由 {name} 投票，每套房屋只能投一票"),
+            format!("Unit {codes} has already been voted for by {name}; each unit votes once"),
+        ),
+        None => ApiError::conflict("ballot.already_cast", format!("房屋 {codes} 已投票，每套房屋只能投一票"), format!("Unit {codes} has already voted; each unit votes once")),
+    }
+}
+
+fn voted_before_transfer(codes: &str) -> ApiError {
+    ApiError::conflict(
+        "ballot.already_cast",
+        format!("房屋 {codes} 在过户前已由原业主投票，该票有效，本次表决中该房屋不能再投票"),
+        format!("Unit {codes} was voted for by its previous owner before the transfer; that ballot stands, so the unit cannot vote again in this vote"),
+    )
+}
+
+fn paper_signed_by(codes: &str, who: Option<&str>) -> ApiError {
+    match who {
+        Some(name) => ApiError::conflict(
+            "ballot.already_cast",
+            format!("房屋 {codes} 已录入 {name} 签署的纸质票（共有人中先投票者为准），每套房屋只能投一票"),
+            format!("A paper ballot signed by {name} has already been entered for unit {codes} (among co-owners the first to vote decides); each unit votes once"),
+        ),
+        None => ApiError::conflict(
+            "ballot.already_cast",
+            format!("房屋 {codes} 已录入纸质票（共有人中先投票者为准），每套房屋只能投一票"),
+            format!("A paper ballot has already been entered for unit {codes} (among co-owners the first to vote decides); each unit votes once"),
+        ),
+    }
+}
+
+fn paper_signer_unknown(codes: &str) -> ApiError {
+    ApiError::conflict(
+        "ballot.already_cast",
+        format!("房屋 {codes} 已录入一张未登记签署人的纸质票；共有人中先投票者为准，如该票系您本人签署，请联系居委会"),
+        format!("A paper ballot whose signer was not recorded has already been entered for unit {codes}; among co-owners the first to vote decides. If you signed it, contact the residents' committee"),
+    )
+}
+
+fn idempotency_mismatch() -> ApiError {
+    let (zh, en) = ("该请求标识已用于内容不同的另一次提交，请使用新的请求标识", "This idempotency key was already used with a different request body; use a new key");
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency.mismatch", zh, en);
+    e.fields.push(FieldIssue::new("idempotency_key", "idempotency.mismatch", zh, en));
+    e
+}
+
+fn key_invalid() -> ApiError {
+    ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters")
+}
+
+/// The hash stored with a ballot of the request body that cast or entered it.
+pub(crate) fn request_hash(body: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+}
+
+/// A retry under an idempotency key already used: the first receipt, if the body is the same.
+async fn repeated(conn: TenantConn, ballot: Uuid, stored_hash: Option<String>, hash: &str) -> ApiResult<Cast> {
+    // Ballots cast before bodies were hashed answer as they always did.
+    if stored_hash.is_some_and(|stored| stored != hash) {
+        return Err(idempotency_mismatch());
+    }
+    let r = receipt(&conn, ballot).await?;
+    conn.commit().await?;
+    Ok(Cast::Repeated(Json(r)))
+}
+
 /// A ballot as it is to be stored.
 pub(crate) struct NewBallot<'a> {
     pub channel: &'a str,
@@ -350,10 +631,13 @@ pub(crate) struct NewBallot<'a> {
     /// An election ballot's picks.
     pub picks: Option<&'a [Uuid]>,
     pub voter: Option<Uuid>,
+    /// The owner on the roll who signed a paper ballot, where recorded.
+    pub signed_by: Option<Uuid>,
     pub entered_by: Option<Uuid>,
     pub signature: Option<Uuid>,
     pub scan: Option<Uuid>,
     pub idempotency_key: Option<&'a str>,
+    pub request_hash: &'a str,
     /// When a paper ballot was signed; `None`: now (the database's clock).
     pub cast_at: Option<DateTime<Utc>>,
     /// A spoiled paper ballot: kept as marked, void from the start, with this reason.
@@ -366,14 +650,30 @@ pub(crate) async fn insert_ballot(conn: &TenantConn, m: &Matter, holder_key: &st
         .execute(
             // Never a ballot for a person who no longer holds any unit of the roll.
             "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key,
-                                  picks, cast_at, voided_at, void_reason)
-             SELECT $1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), CASE WHEN $13::text IS NULL THEN NULL ELSE now() END, $13
+                                  picks, cast_at, voided_at, void_reason, signed_by_owner_id, request_hash)
+             SELECT $1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), CASE WHEN $13::text IS NULL THEN NULL ELSE now() END, $13, $14, $15
               WHERE EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $2 AND holder_key = $3)",
-            &[&id, &m.id, &holder_key, &b.channel, &choice_str(b.choice), &b.voter, &b.entered_by, &b.signature, &b.scan, &b.idempotency_key, &b.picks, &b.cast_at, &b.void_reason],
+            &[
+                &id,
+                &m.id,
+                &holder_key,
+                &b.channel,
+                &choice_str(b.choice),
+                &b.voter,
+                &b.entered_by,
+                &b.signature,
+                &b.scan,
+                &b.idempotency_key,
+                &b.picks,
+                &b.cast_at,
+                &b.void_reason,
+                &b.signed_by,
+                &b.request_hash,
+            ],
         )
         .await?;
     if inserted != 1 {
-        return Err(ApiError::conflict("ballot.retry", "房屋信息正在变更，请稍后重试", "The roll is changing; try again"));
+        return Err(retry());
     }
     service::append(conn, m, id, EntryKind::Cast).await?;
     if b.void_reason.is_some() {
@@ -394,34 +694,161 @@ pub(crate) struct PaperBallot<'a> {
     pub void_reason: Option<String>,
     pub scan: Uuid,
     pub signed_at: Option<DateTime<Utc>>,
+    /// The owner on the roll who signed it.
+    pub signed_by: Option<Uuid>,
+    pub idempotency_key: Option<&'a str>,
+    /// The hash of the request body (see `request_hash`).
+    pub request_hash: String,
 }
 
-/// Enters a paper or on-site ballot for the person the unit votes for (a unit sold before it
-/// was signed is the buyer's), with its scan, audited, and commits.
+pub(crate) fn paper_channel(c: PaperChannel) -> &'static str {
+    match c {
+        PaperChannel::Paper => "paper",
+        PaperChannel::OnSite => "on_site",
+    }
+}
+
+/// A spoiled ballot's reason as entered: 1–200 characters.
+pub(crate) fn void_reason_input(reason: Option<&str>) -> ApiResult<Option<String>> {
+    match reason.map(str::trim) {
+        None => Ok(None),
+        Some(r) if r.is_empty() || r.chars().count() > 200 => {
+            Err(ApiError::field("void_reason", "ballot.void_reason_invalid", "废票原因须为 1–200 个字", "void_reason must have 1–200 characters"))
+        }
+        Some(r) => Ok(Some(r.to_string())),
+    }
+}
+
+fn scan_used() -> ApiError {
+    ApiError::conflict("ballot.scan_used", "该扫描件已用于另一张纸质票，每张扫描件只能对应一张选票", "This scan already backs another paper ballot; each scan backs one ballot")
+}
+
+/// What a new paper ballot (signed at `as_of` for `unit`, by `signer` where recorded) meets among
+/// the person's standing ballots. Refused: a second ballot on the same channel; a ballot signed
+/// after a sale of the unit whose previous owner had voted before it; a co-owner's ballot signed
+/// after another co-owner had voted (the first to vote decides). Returned: the co-owners' ballots
+/// cast after this one was signed, which it sets aside (voided, with the reason). Otherwise both
+/// stand and the channel rule decides (the same voter on two channels).
+async fn check_paper(conn: &TenantConn, m: &Matter, holder: &str, unit: Uuid, signer: Option<Uuid>, channel: &str, as_of: DateTime<Utc>) -> ApiResult<Vec<Uuid>> {
+    let standing = standing(conn, m, holder, &[unit], as_of).await?;
+    if standing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let codes = unit_codes(conn, m, &[unit]).await?;
+    if let Some(b) = standing.iter().find(|b| b.channel == channel) {
+        let (who_zh, who_en) = b.entered_by.as_deref().map_or(("工作人员".to_string(), "staff".to_string()), |n| (n.to_string(), n.to_string()));
+        let when = beijing(b.entered_at.unwrap_or(b.cast_at));
+        return Err(ApiError::conflict(
+            "ballot.already_entered",
+            format!("房屋 {codes} 的投票人已有{}，由 {who_zh} 于 {when} 录入", channel_zh(channel)),
+            format!("A {} ballot for the voter of unit {codes} was already entered by {who_en} at {when} (UTC+8)", channel_en(channel)),
+        ));
+    }
+    let mut set_aside = Vec::new();
+    for b in &standing {
+        if b.sold_since {
+            return Err(voted_before_transfer(&codes));
+        }
+        let (Some(voter), Some(signer)) = (b.voter, signer) else { continue };
+        if voter == signer {
+            continue;
+        }
+        if b.cast_at <= as_of {
+            let name = b.voter_name.clone().unwrap_or_default();
+            let when = beijing(b.cast_at);
+            return Err(ApiError::conflict(
+                "ballot.already_cast",
+                format!("房屋 {codes} 已由共有人 {name} 于 {when} {}（共有人中先投票者为准），此后签署的选票不能计入", if b.channel == "online" { "线上投票" } else { "签署选票" }),
+                format!("Co-owner {name} already voted ({}) for unit {codes} at {when} (UTC+8); among co-owners the first to vote decides, so a ballot signed later cannot count", channel_en(&b.channel)),
+            ));
+        }
+        if !b.voided {
+            set_aside.push(b.id);
+        }
+    }
+    Ok(set_aside)
+}
+
+/// Why a co-owner's ballot was set aside by a paper ballot signed before it.
+const SIGNED_FIRST: &str = "同一房屋的共有人已先于此票签署纸质票（共有人中先投票者为准）";
+
+/// Enters a paper or on-site ballot for the person the unit voted for when it was signed (a unit
+/// sold before the signing is the buyer's; one sold after it, the seller's), with its scan,
+/// audited, and commits. Idempotent per clerk and key.
 pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Matter, p: PaperBallot<'_>) -> ApiResult<Cast> {
+    let (_, staff) = principal.actor();
+    let key = match p.idempotency_key.map(str::trim) {
+        Some(k) if k.is_empty() || k.len() > 100 => return Err(key_invalid()),
+        other => other,
+    };
+    if let (Some(key), Some(staff)) = (key, staff) {
+        // A retry waits for the first attempt (same clerk, same key), then finds its receipt.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('paper:' || $1::uuid::text || ':' || $2::uuid::text || ':' || $3))", &[&m.id, &staff, &key]).await?;
+        if let Some(row) = conn.query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND entered_by = $2 AND idempotency_key = $3", &[&m.id, &staff, &key]).await? {
+            return repeated(conn, row.get(0), row.get(1), &p.request_hash).await;
+        }
+    }
     let signed_at = check_signed_at(m, p.signed_at)?;
-    split_sold_units(&conn, m, &[p.unit], signed_at.unwrap_or_else(Utc::now)).await?;
-    let holder = lock_unit_holder(&conn, m, p.unit).await?;
-    if conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&p.scan]).await?.is_none() {
+    let as_of = signed_at.unwrap_or_else(Utc::now);
+    if !conn.exists("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&p.scan]).await? {
         return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
     }
-    let channel = if p.channel == PaperChannel::Paper { "paper" } else { "on_site" };
-    let (_, staff) = principal.actor();
+    if conn.exists("SELECT 1 FROM ballots WHERE scan_id = $1", &[&p.scan]).await? {
+        return Err(scan_used());
+    }
+    split_sold_units(&conn, m, &[p.unit], as_of).await?;
+    let (holder, back) = lock_signing_holder(&conn, m, p.unit, as_of).await?;
+    rejoin_units(&conn, m, &holder, &back).await?;
+    if let Some(signer) = p.signed_by {
+        // A holder of one of the voter's units when signing: not a seller after the sale, not
+        // a buyer before it.
+        let holds = conn
+            .exists(
+                "SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1 JOIN matters mm ON mm.id = $1
+                  WHERE h.owner_id = $3 AND r.holder_key = $2 AND (h.ended_at IS NULL OR h.ended_at > $4)
+                    AND (h.since <= $4 OR NOT EXISTS (SELECT 1 FROM unit_transfers t WHERE t.unit_id = h.unit_id AND t.created_at > mm.opened_at
+                                                                                     AND t.created_at > $4 AND t.created_at <= h.since))",
+                &[&m.id, &holder, &signer, &as_of],
+            )
+            .await?;
+        if !holds {
+            return Err(ApiError::field(
+                "signed_by_owner_id",
+                "ballot.signer_not_holder",
+                "签署人须为签署时该投票人房屋的业主或共有人",
+                "The signer must have been an owner or co-owner of the voter's units when signing",
+            ));
+        }
+    }
+    let channel = paper_channel(p.channel);
+    for id in check_paper(&conn, m, &holder, p.unit, p.signed_by, channel, as_of).await? {
+        conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id, &SIGNED_FIRST]).await?;
+        service::append(&conn, m, id, EntryKind::Void).await?;
+    }
     let new = NewBallot {
         channel,
         choice: p.choice,
         picks: p.picks,
         voter: None,
+        signed_by: p.signed_by,
         entered_by: staff,
         signature: None,
         scan: Some(p.scan),
-        idempotency_key: None,
+        idempotency_key: key,
+        request_hash: &p.request_hash,
         cast_at: signed_at,
         void_reason: p.void_reason,
     };
-    let ballot = insert_ballot(&conn, m, &holder, new)
-        .await
-        .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("ballot.already_entered", "该户的纸质票已录入", "A ballot of this channel was already entered for this voter") } else { e })?;
+    let ballot = insert_ballot(&conn, m, &holder, new).await.map_err(|e| {
+        if e.code != "conflict.duplicate" {
+            return e;
+        }
+        match e.fields.first().map(|f| f.field.as_str()) {
+            Some("one_per_scan") => scan_used(),
+            Some("paper_key") => retry(),
+            _ => ApiError::conflict("ballot.already_entered", "该投票人的此类选票已录入", "A ballot of this channel was already entered for this voter"),
+        }
+    })?;
     audit::record(&conn, principal, "ballot", &ballot.to_string()).await?;
     let r = receipt(&conn, ballot).await?;
     conn.commit().await?;
@@ -432,10 +859,10 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
 /// The owner's own uploaded signature image, where one is required.
 pub(crate) async fn check_signature(conn: &TenantConn, owner: Uuid, signature: Option<Uuid>) -> ApiResult<()> {
     let ok = match signature {
-        Some(sig) => conn
-            .query_opt("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &owner])
-            .await?
-            .is_some(),
+        Some(sig) => {
+            conn.exists("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &owner])
+                .await?
+        }
         None => false,
     };
     if ok {
@@ -454,18 +881,74 @@ pub(crate) struct OnlineBallot<'a> {
     pub signature: Option<Uuid>,
 }
 
+/// Whether `owner` may add an online ballot for the person `holder` (voting with `units`), and
+/// which earlier online ballot of theirs it replaces (a permitted change of vote). Refused: a
+/// previous owner's ballot cast before the unit was sold to them (it stands, VOTING-RULES §2);
+/// another co-owner's ballot on any channel (the first to vote decides), or a paper ballot whose
+/// signer was not recorded where the units have other holders. The same voter's paper ballot
+/// stands beside it, and the channel rule decides. Names are told only to a co-owner of the
+/// same unit.
+async fn check_online(conn: &TenantConn, m: &Matter, holder: &str, owner: Uuid, units: &[Uuid]) -> ApiResult<Option<Uuid>> {
+    let standing = standing(conn, m, holder, units, Utc::now()).await?;
+    if standing.is_empty() {
+        return Ok(None);
+    }
+    let codes = unit_codes(conn, m, units).await?;
+    if standing.iter().any(|b| b.sold_since) {
+        return Err(voted_before_transfer(&codes));
+    }
+    let mut replaces = None;
+    for b in &standing {
+        let told = match b.voter {
+            Some(voter) if voter == owner || co_holders(conn, owner, voter).await? => b.voter_name.as_deref(),
+            _ => None,
+        };
+        match (b.channel == "online", b.voter) {
+            (true, Some(voter)) if voter == owner => {
+                let changed = conn
+                    .exists("SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = $2 AND channel = 'online' AND replaced_at IS NOT NULL", &[&m.id, &holder])
+                    .await?;
+                if !m.settings.allow_vote_change {
+                    return Err(already_voted(&codes, told));
+                }
+                if changed {
+                    return Err(ApiError::conflict("ballot.already_cast", "您已改过一次票，不能再改", "You have already changed your vote once"));
+                }
+                replaces = Some(b.id);
+            }
+            (true, _) => return Err(already_voted(&codes, told)),
+            (false, Some(voter)) if voter == owner => {}
+            (false, Some(_)) => return Err(paper_signed_by(&codes, told)),
+            (false, None) => {
+                let others = conn
+                    .exists(
+                        "SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
+                          WHERE r.holder_key = $2 AND h.ended_at IS NULL AND h.owner_id <> $3",
+                        &[&m.id, &holder, &owner],
+                    )
+                    .await?;
+                if others {
+                    return Err(paper_signer_unknown(&codes));
+                }
+            }
+        }
+    }
+    Ok(replaces)
+}
+
 /// Casts an online ballot in the open matter (or election round) `m`, idempotently per key,
 /// one per person, and commits. Callers have checked what is particular to them.
 pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_>) -> ApiResult<Cast> {
+    // What the voter decided: a retry may carry a signature image uploaded again, never another
+    // choice or other picks.
+    let hash = request_hash(&json!({"choice": choice_str(c.choice), "picks": c.picks}));
     // A retry waits for the first attempt (same owner), then finds its receipt.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&m.id, &c.owner]).await?;
     if let Some(row) = conn
-        .query_opt("SELECT id FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&m.id, &c.owner, &c.key])
+        .query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&m.id, &c.owner, &c.key])
         .await?
     {
-        let r = receipt(&conn, row.get(0)).await?;
-        conn.commit().await?;
-        return Ok(Cast::Repeated(Json(r)));
+        return repeated(conn, row.get(0), row.get(1), &hash).await;
     }
     let units: Vec<Uuid> = conn
         .query(
@@ -491,7 +974,7 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
                 ApiError::conflict(
                     "ballot.several_persons",
                     "您名下的房屋在本次表决中分属不同的投票人（例如您是他人房屋的共有人），请联系居委会现场核实后投票",
-                    "Your units belong to different voters in this vote (e.g. you co-own someone else's unit); vote in person",
+                    "Your units belong to different voters in this vote (e.g. you co-own someone else's unit); contact the residents' committee to vote in person after a check",
                 )
             });
         };
@@ -501,39 +984,11 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
         }
         tries += 1;
         if tries >= 3 {
-            return Err(ApiError::conflict("ballot.retry", "房屋信息正在变更，请稍后重试", "The roll is changing; try again"));
+            return Err(retry());
         }
     };
     let holder = &holder;
-    let earlier = conn
-        .query(
-            "SELECT b.id, o.real_name, (SELECT string_agg(r.unit_code, ',') FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                    b.replaced_at IS NULL, b.voter_owner_id
-               FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
-              WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.channel = 'online' ORDER BY b.seq",
-            &[&m.id, holder],
-        )
-        .await?;
-    // Where the matter allows it, the voter who cast the standing ballot may change it once.
-    let mut replaces = None;
-    if let Some(current) = earlier.iter().find(|r| r.get::<_, bool>(3)) {
-        let mine = current.get::<_, Option<Uuid>>(4) == Some(c.owner);
-        if m.settings.allow_vote_change && mine && earlier.len() == 1 {
-            replaces = Some(current.get::<_, Uuid>(0));
-        } else {
-            let who: Option<String> = current.get(1);
-            let units: Option<String> = current.get(2);
-            let (zh, en) = if mine && m.settings.allow_vote_change {
-                ("您已改过一次票，不能再改".to_string(), "You have already changed your vote once")
-            } else {
-                (
-                    format!("房屋 {} 已由{}投票，每套房屋只能投一票", units.unwrap_or_default(), who.map(|n| format!(" {n} ")).unwrap_or_else(|| "他人".into())),
-                    "This unit has already voted",
-                )
-            };
-            return Err(ApiError::conflict("ballot.already_cast", zh, en));
-        }
-    }
+    let replaces = check_online(&conn, m, holder, c.owner, &units).await?;
     if let Some(old) = replaces {
         conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&old]).await?;
     }
@@ -545,10 +1000,12 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
         choice: c.choice,
         picks: c.picks.as_deref(),
         voter: Some(c.owner),
+        signed_by: None,
         entered_by: None,
         signature: c.signature,
         scan: None,
         idempotency_key: Some(c.key),
+        request_hash: &hash,
         cast_at: None,
         void_reason: None,
     };
@@ -593,14 +1050,22 @@ impl BallotsApi {
         if m.kind != "matter" {
             return Err(ApiError::conflict("ballot.use_election", "选举的纸质票请在选举中录入", "Enter an election's paper ballots through the election"));
         }
+        let request_hash = request_hash(&json!({
+            "unit_id": body.unit_id, "choice": choice_str(body.choice.into()), "channel": paper_channel(body.channel),
+            "scan_attachment_id": body.scan_attachment_id, "signed_at": body.signed_at, "signed_by_owner_id": body.signed_by_owner_id,
+            "void_reason": body.void_reason,
+        }));
         let paper = PaperBallot {
             unit: body.unit_id,
             channel: body.channel,
             choice: body.choice.into(),
             picks: None,
-            void_reason: None,
+            void_reason: void_reason_input(body.void_reason.as_deref())?,
             scan: body.scan_attachment_id,
             signed_at: body.signed_at,
+            signed_by: body.signed_by_owner_id,
+            idempotency_key: body.idempotency_key.as_deref(),
+            request_hash,
         };
         enter_paper(conn, &principal, &m, paper).await
     }
@@ -624,7 +1089,7 @@ impl BallotsApi {
             .execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()])
             .await?;
         if n == 0 {
-            return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "Already voided"));
+            return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "This ballot is already voided"));
         }
         service::append(&conn, &m, id.0, EntryKind::Void).await?;
         audit::record(&conn, &principal, "ballot", &id.0.to_string()).await?;
@@ -707,7 +1172,7 @@ impl BallotsApi {
                         (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
                         (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
                         o.real_name, b.channel, b.choice, b.voided_at, b.void_reason, b.cast_at, b.picks
-                   FROM ballots b LEFT JOIN owners o ON o.id = b.voter_owner_id
+                   FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id)
                   WHERE b.matter_id = $1 ORDER BY b.seq",
                 &[&m.id],
             )
@@ -729,6 +1194,78 @@ impl BallotsApi {
         conn.commit().await?;
         let bytes = tokio::task::spawn_blocking(move || ballots_workbook(&rows, &superseded, &names)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
         Ok(crate::xlsx::file(bytes, "选票明细.xlsx"))
+    }
+
+    /// 选票列表 / Every ballot of a matter or election round, page by page, in ballot order
+    /// (staff of its jurisdiction; names included, so audited).
+    #[oai(path = "/api/matters/:id/ballots", method = "get", operation_id = "ballot_list")]
+    #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<BallotPage>> {
+        let scope = Jurisdiction::of(&principal)?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let m = service::open_if_due(&conn, id.0).await?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        let total: i64 = conn.query_one("SELECT count(*) FROM ballots WHERE matter_id = $1", &[&m.id]).await?.get(0);
+        let rows = conn
+            .query(
+                "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
+                        coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{}'),
+                        (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                        o.real_name, o.id, s.display_name, b.cast_at,
+                        (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
+                        b.voided_at IS NOT NULL, b.void_reason,
+                        EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded'),
+                        b.replaced_at IS NOT NULL, b.scan_id
+                   FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
+                  WHERE b.matter_id = $1 ORDER BY b.seq LIMIT $2 OFFSET $3",
+                &[&m.id, &paging.limit(), &paging.offset()],
+            )
+            .await?;
+        audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
+        conn.commit().await?;
+        let election = m.kind == "election";
+        let items = rows
+            .iter()
+            .map(|r| {
+                let channel = match r.get::<_, &str>(2) {
+                    "paper" => BallotChannel::Paper,
+                    "on_site" => BallotChannel::OnSite,
+                    _ => BallotChannel::Online,
+                };
+                let in_person = channel != BallotChannel::Online;
+                BallotView {
+                    id: r.get(0),
+                    seq: r.get(1),
+                    channel,
+                    choice: (!election).then(|| choice_input(r.get(3))),
+                    picks: r.get(4),
+                    unit_codes: r.get(5),
+                    area: area::format(r.get(6)),
+                    voter_name: r.get(7),
+                    voter_owner_id: r.get(8),
+                    entered_by: r.get(9),
+                    cast_at: r.get(10),
+                    signed_at: in_person.then(|| r.get(10)),
+                    entered_at: if in_person { r.get(11) } else { None },
+                    voided: r.get(12),
+                    void_reason: r.get(13),
+                    superseded: r.get(14),
+                    replaced: r.get(15),
+                    scan_attachment_id: r.get(16),
+                }
+            })
+            .collect();
+        Ok(Json(BallotPage { items, total }))
     }
 
     /// 公开账本 / The published ledger: roll (unit, area), entries (unit, area, choice,

@@ -277,9 +277,12 @@ fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
         .map(|u| RollUnit { unit: u.unit_code.clone(), area_centi: u.area_centi, class: u.class, holder: Holder::Owner(person[u.unit_code.as_str()].to_string()) })
         .collect();
     let voided: BTreeSet<&str> = entries.iter().filter(|e| e.kind == EntryKind::Void).map(|e| e.ballot_id.as_str()).collect();
+    // A person left holding no unit (a sold unit went back to its seller, whose ballot was
+    // signed before the sale) counts nothing.
+    let holding: BTreeSet<&str> = person.values().copied().collect();
     let casts = entries
         .iter()
-        .filter(|e| e.kind == EntryKind::Cast)
+        .filter(|e| e.kind == EntryKind::Cast && holding.contains(e.person_code.as_str()))
         .map(|e| {
             Some(Cast {
                 id: e.ballot_id.clone(),

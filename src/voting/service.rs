@@ -388,6 +388,27 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
     Ok(())
 }
 
+/// Marks the ballots of a person left holding no unit (a unit sold during the vote that went
+/// back to its seller, whose ballot was signed before the sale) as superseded, each once. Such
+/// ballots are kept and never counted (see `counted` and the ledger's replay).
+pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+    if conn.exists("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2", &[&m.id, &holder_key]).await? {
+        return Ok(());
+    }
+    let ballots = conn
+        .query(
+            "SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2
+                AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded')
+              ORDER BY b.seq",
+            &[&m.id, &holder_key],
+        )
+        .await?;
+    for b in ballots {
+        append(conn, m, b.get(0), EntryKind::Superseded).await?;
+    }
+    Ok(())
+}
+
 /// The published ledger of a matter (frozen roll, entries, checkpoints, root): no names, no
 /// phones.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
@@ -477,8 +498,11 @@ async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
         )
         .await?;
     let mut picks = std::collections::BTreeMap::new();
+    // A person who holds no unit any more (their unit went back to its seller) counts nothing.
+    let on_roll: std::collections::BTreeSet<&Holder> = units.iter().map(|u| &u.holder).collect();
     let casts: Vec<Cast> = rows
         .iter()
+        .filter(|r| on_roll.contains(&holder(r.get(1))))
         .map(|r| {
             // The sequence number identifies the ballot here (unique, cheaper than its uuid).
             let seq: i64 = r.get(0);

@@ -41,6 +41,8 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
+// One setting a line, each with its reason, reads better than one struct literal.
+#[allow(clippy::field_reassign_with_default)]
 pub fn test_config() -> Config {
     let mut config = Config::default();
     config.database_url = database_url();
