@@ -195,6 +195,19 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     let t = count(&e, &r1id).await;
     assert_eq!((t["participants"]["heads"].as_i64(), t["participation_passed"].as_bool(), t["unfilled"].as_i64()), (Some(8), Some(true), Some(2)), "{t}");
     assert_eq!(standings(&t), [(7, true, true), (7, true, true), (7, true, true), (2, false, false), (1, false, false)]);
+    // The counted round carries its result for every reader; staff also see what review compares.
+    let (_, seen) = call(&e, GET, &format!("/api/elections/{}", r1id.as_str().unwrap()), &owners[8], None).await;
+    assert_eq!((seen["status"].as_str(), seen["result"]["tally"]["participants"]["heads"].as_i64()), (Some("counted"), Some(8)), "{seen}");
+    assert_eq!(seen["result"]["ledger_root"], e.ledger(r1["matter_id"].as_str().unwrap()).await["root"]);
+    assert!(seen["result"]["closed_at"].is_string() && seen["candidates"][0]["units"].is_null(), "owners see no holdings: {seen}");
+    let (_, reviewed) = call(&e, GET, &format!("/api/elections/{}", r1id.as_str().unwrap()), &admin, None).await;
+    let first = &reviewed["candidates"][0];
+    assert_eq!(
+        (first["units"][0]["code"].as_str(), first["units"][0]["registered_name"].as_str(), first["units"][0]["name_matches_roll"].as_bool()),
+        (Some("1-1-101"), Some("业主0"), Some(true)),
+        "{first}"
+    );
+    assert!(first["signature_attachment_id"].is_string(), "{first}");
 
     // The round's ledger verifies, and its export names the picks.
     let (_, v) = call(&e, GET, &format!("/api/matters/{}/ledger/verification", r1["matter_id"].as_str().unwrap()), &owners[8], None).await;

@@ -77,7 +77,7 @@ async fn a_due_matter_opens_on_schedule_once_with_the_roll_as_it_stood_at_its_op
     assert_eq!(row.get::<_, i64>(2), 1, "one opening checkpoint");
     assert_eq!(row.get::<_, i64>(3), 3, "the unit imported after the opening time is not on the roll");
     assert_eq!(row.get::<_, String>(4), format!("roll:业主2|{}", e.units[2].2), "the unit sold after the opening time is frozen as its seller's");
-    let t = e.tally(&m["id"].as_str().unwrap().to_string()).await;
+    let t = e.tally(m["id"].as_str().unwrap()).await;
     assert_eq!((t["totals"]["heads"].as_i64(), t["totals"]["area"].as_str()), (Some(3), Some("270.00")), "{t}");
     let v = e.verification(m["id"].as_str().unwrap()).await;
     assert_eq!(v["opening_matches"].as_bool(), Some(true), "{v}");

@@ -86,6 +86,38 @@ pub struct CandidateView {
     pub status: String,
     pub reason: Option<String>,
     pub elected: bool,
+    /// Staff only: the signed sign-up form's signature image (an attachment id).
+    pub signature_attachment_id: Option<Uuid>,
+    /// Staff only: what review compares (§3.7(3)): the units the candidate holds in the estate,
+    /// each with the name registered on the roll.
+    pub units: Option<Vec<HeldUnitView>>,
+}
+
+/// A unit a candidate holds, as staff compare it with the sign-up.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HeldUnitView {
+    pub unit_id: Uuid,
+    /// Building-entrance-room.
+    pub code: String,
+    pub area: String,
+    /// `owner` or `co_owner`.
+    pub role: String,
+    /// The owner's name as registered on the housing roll.
+    pub registered_name: String,
+    /// The candidate's verified real name equals the registered name (ignoring spaces); a
+    /// co-owner's does not, by nature.
+    pub name_matches_roll: bool,
+}
+
+/// A counted round's declared result.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ElectionResultView {
+    pub tally: ElectionTallyView,
+    /// The root sealing the round's ballots, declared at the count.
+    pub ledger_root: String,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Object)]
@@ -114,6 +146,8 @@ pub struct ElectionView {
     pub matter_id: Uuid,
     /// Owners see approved candidates only.
     pub candidates: Vec<CandidateView>,
+    /// Present once the round is counted.
+    pub result: Option<ElectionResultView>,
 }
 
 #[derive(ApiResponse)]
@@ -248,14 +282,30 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
     let staff = matches!(principal, Principal::Staff { .. });
     let candidates = conn
         .query(
-            "SELECT id, owner_id, name, intro, status, reason, elected FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
+            "SELECT id, owner_id, name, intro, status, reason, elected, signature_id FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
               ORDER BY created_at, id",
             &[&id, &staff],
         )
         .await?
         .iter()
-        .map(|c| CandidateView { id: c.get(0), owner_id: staff.then(|| c.get(1)), name: c.get(2), intro: c.get(3), status: c.get(4), reason: c.get(5), elected: c.get(6) })
-        .collect();
+        .map(|c| CandidateView {
+            id: c.get(0),
+            owner_id: staff.then(|| c.get(1)),
+            name: c.get(2),
+            intro: c.get(3),
+            status: c.get(4),
+            reason: c.get(5),
+            elected: c.get(6),
+            signature_attachment_id: if staff { c.get(7) } else { None },
+            units: None,
+        })
+        .collect::<Vec<_>>();
+    let mut candidates = candidates;
+    if staff {
+        for c in &mut candidates {
+            c.units = Some(held_units(conn, c.owner_id.unwrap_or_default(), r.estate_id).await?);
+        }
+    }
     let now = Utc::now();
     let status = if m.status == "cancelled" {
         "cancelled"
@@ -271,6 +321,10 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
         "counting"
     };
     let names = conn.query_one("SELECT e.name, m.title FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1", &[&r.matter_id]).await?;
+    let result = match r.result {
+        Some(_) => Some(result_view(conn, &r).await?),
+        None => None,
+    };
     Ok(ElectionView {
         id,
         estate_id: r.estate_id,
@@ -289,7 +343,29 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
         rule_set: m.rule_set.id.clone(),
         matter_id: r.matter_id,
         candidates,
+        result,
     })
+}
+
+async fn result_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionResultView> {
+    let declared = conn.query_one("SELECT coalesce(result->>'ledger_root', ''), closed_at FROM matters WHERE id = $1", &[&r.matter_id]).await?;
+    Ok(ElectionResultView { tally: tally_view(conn, r).await?, ledger_root: declared.get(0), closed_at: declared.get(1) })
+}
+
+/// The units `owner` holds in `estate` now, with the names registered on the roll.
+async fn held_units(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<Vec<HeldUnitView>> {
+    Ok(conn
+        .query(
+            "SELECT u.id, u.building || '-' || u.entrance || '-' || u.room, u.area_centi, h.role, u.owner_name,
+                    regexp_replace(u.owner_name, '\\s', '', 'g') = regexp_replace(o.real_name, '\\s', '', 'g')
+               FROM unit_holders h JOIN units u ON u.id = h.unit_id JOIN owners o ON o.id = h.owner_id
+              WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL ORDER BY 2",
+            &[&owner, &estate],
+        )
+        .await?
+        .iter()
+        .map(|u| HeldUnitView { unit_id: u.get(0), code: u.get(1), area: area::format(u.get(2)), role: u.get(3), registered_name: u.get(4), name_matches_roll: u.get(5) })
+        .collect())
 }
 
 
@@ -497,7 +573,7 @@ impl ElectionsApi {
         .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up") } else { e })?;
         audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
         conn.commit().await?;
-        Ok(SignedUp::Created(Json(CandidateView { id: cid, owner_id: Some(owner), name, intro: body.intro.trim().into(), status: "pending".into(), reason: None, elected: false })))
+        Ok(SignedUp::Created(Json(CandidateView { id: cid, owner_id: Some(owner), name, intro: body.intro.trim().into(), status: "pending".into(), reason: None, elected: false, signature_attachment_id: Some(body.signature_attachment_id), units: None })))
     }
 
     /// 审核候选人 / Approve or reject a candidate (a reason is required to reject), before voting opens.
@@ -522,13 +598,24 @@ impl ElectionsApi {
         let row = conn
             .query_one(
                 "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
-                 RETURNING id, owner_id, name, intro, status, reason, elected",
+                 RETURNING id, owner_id, name, intro, status, reason, elected, signature_id",
                 &[&id.0, &status, &reason, &staff],
             )
             .await?;
         audit::record(&conn, &principal, "candidate", &id.0.to_string()).await?;
+        let units = held_units(&conn, row.get(1), r.estate_id).await?;
         conn.commit().await?;
-        Ok(Json(CandidateView { id: row.get(0), owner_id: Some(row.get(1)), name: row.get(2), intro: row.get(3), status: row.get(4), reason: row.get(5), elected: row.get(6) }))
+        Ok(Json(CandidateView {
+            id: row.get(0),
+            owner_id: Some(row.get(1)),
+            name: row.get(2),
+            intro: row.get(3),
+            status: row.get(4),
+            reason: row.get(5),
+            elected: row.get(6),
+            signature_attachment_id: row.get(7),
+            units: Some(units),
+        }))
     }
 
     /// 选举投票 / Cast my ballot: up to as many candidates as there are seats this round.
@@ -635,7 +722,7 @@ impl ElectionsApi {
         service::checkpoint(&conn, m.id).await?;
         let root = service::published(&conn, &m).await?.root;
         let result = serde_json::json!({"tallies": tallies, "ledger_root": root});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, updated_at = now() WHERE id = $1", &[&m.id, &result]).await?;
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = now(), updated_at = now() WHERE id = $1", &[&m.id, &result]).await?;
         conn.execute("UPDATE elections SET result = $2 WHERE id = $1", &[&r.id, &serde_json::json!({"outcome": outcome})]).await?;
         let elected: Vec<Uuid> = outcome.elected.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect();
         conn.execute("UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)", &[&r.id, &elected]).await?;
