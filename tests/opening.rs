@@ -47,6 +47,9 @@ async fn a_due_matter_opens_on_schedule_once_with_the_roll_as_it_stood_at_its_op
     conn.commit().await.unwrap();
     let (s, b) = e.import(&[RollRow::flat("1", "201", "120", "后来的业主", &common::phone())]).await;
     assert_eq!(s, 200, "{b}");
+    // The import's answer says where its units are: this import's one unit, not the roll's four.
+    let (_, created) = e.app.call(GET, b["units_path"].as_str().unwrap(), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!((created["total"].as_i64(), created["items"][0]["room"].as_str()), (Some(1), Some("201")), "{created}");
     sell(&e, 2, "新业主").await;
 
     // Before any sweep, readers already see it open.

@@ -202,3 +202,27 @@ async fn another_tenants_attachment_ids_lead_nowhere() {
         assert_eq!((s, body["code"].as_str()), (404, Some("attachment.not_found")), "B's attachment through A ({suffix})");
     }
 }
+
+#[tokio::test]
+async fn the_demo_estates_figures_agree_with_their_roll() {
+    let app = TestApp::start().await;
+    let slug = unique("demo");
+    let text = include_str!("../tenants/demo.toml").replace("slug = \"demo\"", &format!("slug = \"{slug}\""));
+    let manifest = zhimaguan::tenancy::manifest::parse(&text).unwrap();
+    let applied = zhimaguan::tenancy::manifest::apply(&app.state.pool, &manifest).await.unwrap();
+    let conn = app.conn(&applied.tenant).await;
+    let rows = conn
+        .query(
+            "SELECT e.name, e.total_households, e.total_area_centi, count(u.id)::int, coalesce(sum(u.area_centi), 0)::bigint
+               FROM estates e JOIN units u ON u.estate_id = e.id GROUP BY e.id",
+            &[],
+        )
+        .await
+        .unwrap();
+    conn.commit().await.unwrap();
+    assert!(!rows.is_empty(), "the demo seeds a roll");
+    for r in rows {
+        let name: String = r.get(0);
+        assert_eq!((r.get::<_, i32>(1), r.get::<_, i64>(2)), (r.get::<_, i32>(3), r.get::<_, i64>(4)), "{name}: households and area as on its roll");
+    }
+}

@@ -8,3 +8,6 @@ ALTER TABLE oc_members
 -- When a matter (or election round) was closed and its result declared.
 ALTER TABLE matters ADD COLUMN closed_at timestamptz;
 UPDATE matters SET closed_at = updated_at WHERE status = 'closed';
+
+-- Units of one import, paged from the import's answer.
+CREATE INDEX ON units (import_id);

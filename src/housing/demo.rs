@@ -80,6 +80,12 @@ pub async fn seed(conn: &TenantConn, estate_id: Uuid, spec: &DemoHousing) -> Api
             }
         }
     }
+    // The estate's own figures (小区信息) agree with the roll it now has.
+    conn.execute(
+        "UPDATE estates SET total_households = $2, total_area_centi = (SELECT sum(area_centi) FROM units WHERE estate_id = $1), updated_at = now() WHERE id = $1",
+        &[&estate_id, &(n as i32)],
+    )
+    .await?;
     super::store::refresh_statistics(conn).await?;
     Ok(n)
 }

@@ -29,6 +29,9 @@ use crate::{
 pub struct ImportResult {
     pub import_id: Uuid,
     pub unit_count: i64,
+    /// Where to page through the units this import created, with their ids and codes
+    /// (`unit_search` filtered by `import_id`).
+    pub units_path: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -107,6 +110,7 @@ struct Filters {
     phone: Option<String>,
     verified: Option<bool>,
     co_owner_status: Option<CoOwnerStatus>,
+    import_id: Option<Uuid>,
 }
 
 const UNIT_SELECT: &str = "
@@ -124,7 +128,7 @@ fn where_clause() -> String {
         "WHERE {} AND ($2::uuid IS NULL OR u.estate_id = $2) AND ($3::text IS NULL OR u.kind = $3)
            AND ($4::text IS NULL OR u.building = $4) AND ($5::text IS NULL OR u.entrance = $5) AND ($6::text IS NULL OR u.room = $6)
            AND ($7::text IS NULL OR u.owner_name LIKE '%' || $7 || '%') AND ($8::text IS NULL OR u.owner_phone = $8)
-           AND ($9::bool IS NULL OR (h.id IS NOT NULL) = $9)",
+           AND ($9::bool IS NULL OR (h.id IS NOT NULL) = $9) AND ($10::uuid IS NULL OR u.import_id = $10)",
         estate_in_scope(1)
     )
 }
@@ -165,8 +169,8 @@ fn unit_view(r: &tokio_postgres::Row) -> UnitView {
 
 async fn search(conn: &TenantConn, scope: Jurisdiction, f: &Filters, paging: Option<Paging>) -> ApiResult<(Vec<UnitView>, i64)> {
     let kind = f.kind.map(UnitKind::as_str);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] =
-        [&scope.rc_id, &f.estate_id, &kind, &f.building, &f.entrance, &f.room, &f.owner_name, &f.phone, &f.verified];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
+        [&scope.rc_id, &f.estate_id, &kind, &f.building, &f.entrance, &f.room, &f.owner_name, &f.phone, &f.verified, &f.import_id];
     let filter = format!("{}{}", where_clause(), co_owner_clause(f.co_owner_status));
     let total: i64 = conn
         .query_one(
@@ -183,7 +187,7 @@ async fn search(conn: &TenantConn, scope: Jurisdiction, f: &Filters, paging: Opt
     let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
     all.push(&limit);
     all.push(&offset);
-    let rows = conn.query(&format!("{UNIT_SELECT} {filter} {ORDER} LIMIT $10 OFFSET $11"), &all).await?;
+    let rows = conn.query(&format!("{UNIT_SELECT} {filter} {ORDER} LIMIT $11 OFFSET $12"), &all).await?;
     Ok((rows.iter().map(unit_view).collect(), total))
 }
 
@@ -267,7 +271,7 @@ impl HousingStaffApi {
         store::insert_units(&conn, id.0, import_id, &rows).await?;
         audit::record(&conn, &principal, "housing_import", &import_id.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(ImportResult { import_id, unit_count: rows.len() as i64 }))
+        Ok(Json(ImportResult { import_id, unit_count: rows.len() as i64, units_path: format!("/api/units?import_id={import_id}") }))
     }
 
     /// 房屋查询 / Search units in my jurisdiction (phones masked).
@@ -289,6 +293,8 @@ impl HousingStaffApi {
         phone: Query<Option<String>>,
         verified: Query<Option<bool>>,
         co_owner_status: Query<Option<CoOwnerStatus>>,
+        /// The units one import created (its answer's `units_path`).
+        import_id: Query<Option<Uuid>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
         _auth: BearerAuth,
@@ -305,6 +311,7 @@ impl HousingStaffApi {
             phone: phone.0,
             verified: verified.0,
             co_owner_status: co_owner_status.0,
+            import_id: import_id.0,
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (items, total) = search(&conn, scope, &filters, Some(paging)).await?;
@@ -342,6 +349,7 @@ impl HousingStaffApi {
             phone: phone.0,
             verified: verified.0,
             co_owner_status: co_owner_status.0,
+            import_id: None,
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (units, _) = search(&conn, scope, &filters, None).await?;
