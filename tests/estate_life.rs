@@ -58,6 +58,9 @@ async fn staff_mark_and_remove_committee_members_one_at_a_time_and_every_grant_s
     assert_eq!(s, 204, "{body}");
     let serving: Vec<Value> = members(&e, "").await.iter().map(|m| m["owner_id"].clone()).collect();
     assert_eq!(serving, vec![a_id.clone()], "only A serves now");
+    // Owners read who serves in their estate's information (names only).
+    let (s, estate) = e.app.call(GET, &format!("/api/estates/{}", e.id), e.slug(), Some(&b), None).await;
+    assert_eq!((s, estate["committee_members"].clone()), (200, json!(["业主0"])), "{estate}");
     let (s, b_matter) = e.matter(&b, 1).await;
     assert_eq!((s, b_matter["code"].as_str()), (403, Some("matter.not_oc_member")), "B's role has ended");
     let (s, body) = e.app.call(DELETE, &format!("{grants}/{}", b_id.as_str().unwrap()), e.slug(), Some(&e.t.admin_token), None).await;

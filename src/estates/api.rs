@@ -13,6 +13,7 @@ use crate::{
     audit,
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, estate_not_found, Jurisdiction},
+    estates::oc_api::SERVING,
     error::{ApiError, ApiResult, FieldIssue},
     housing::area,
     openapi::ApiTags,
@@ -104,6 +105,8 @@ pub struct EstateView {
     pub verified_households: i64,
     /// 已认证面积 (computed, m²): parking and storage only where the estate counts them.
     pub verified_area: String,
+    /// 业委会成员: the real names of the members serving now (no phones), as posted in the estate.
+    pub committee_members: Vec<String>,
 }
 
 #[derive(Object)]
@@ -134,7 +137,9 @@ fn select() -> String {
         "SELECT e.id, e.rc_id, rc.name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
                 e.has_owners_committee, e.co_owner_verification, e.deliberation_needs_approval,
                 e.parking_counts, e.storage_counts, e.locality_rule,
-                (SELECT count(*) FROM units u WHERE u.estate_id = e.id), {VERIFIED_HOUSEHOLDS}, {VERIFIED_AREA}
+                (SELECT count(*) FROM units u WHERE u.estate_id = e.id), {VERIFIED_HOUSEHOLDS}, {VERIFIED_AREA},
+                ARRAY(SELECT o.real_name FROM oc_members m JOIN owners o ON o.id = m.owner_id
+                       WHERE m.estate_id = e.id AND {SERVING} ORDER BY m.granted_at, m.id)
            FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id"
     )
 }
@@ -158,6 +163,7 @@ fn view(r: &tokio_postgres::Row) -> EstateView {
         unit_count: r.get(14),
         verified_households: r.get(15),
         verified_area: area::format(r.get(16)),
+        committee_members: r.get(17),
     }
 }
 
