@@ -418,3 +418,67 @@ async fn staff_list_every_ballot_of_a_matter_page_by_page() {
     assert_eq!(s, 404);
     assert_verifies(&e, &matter).await;
 }
+
+#[tokio::test]
+async fn a_seller_who_voted_before_selling_one_of_two_units_cannot_change_the_vote_afterwards() {
+    let e = Estate::new(2, false).await;
+    let (seller, second) = second_unit(&e).await;
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "可改票", "content": "", "importance": "normal",
+        "opens_at": chrono::Utc::now() - chrono::Duration::seconds(1), "closes_at": chrono::Utc::now() + chrono::Duration::days(7),
+        "law_item": 4, "allow_vote_change": true
+    });
+    let (s, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    assert_eq!(s, 201, "{m}");
+    let matter = m["id"].as_str().unwrap().to_string();
+    let (s, r) = e.cast(&seller, &matter, "agree", "before").await;
+    assert_eq!((s, r["area"].as_str()), (201, Some("150.00")), "both units: {r}");
+    pause().await;
+    let _buyer = sell(&e, second, "买家丁").await;
+    // The ballot cast before the sale stands for the sold unit: the seller may no longer change it.
+    let (s, b) = e.cast(&seller, &matter, "disagree", "after").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "{b}");
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["area"].as_str(), t["disagree"]["heads"].as_i64()), (Some("150.00"), Some(0)), "{t}");
+    assert_verifies(&e, &matter).await;
+}
+
+#[tokio::test]
+async fn a_paper_ballot_cannot_be_signed_before_its_matter_existed() {
+    let e = Estate::new(1, false).await;
+    // Created now with an opening time a day ago: it opens as created.
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "补录", "content": "", "importance": "normal",
+        "opens_at": chrono::Utc::now() - chrono::Duration::days(1), "closes_at": chrono::Utc::now() + chrono::Duration::days(7), "law_item": 4
+    });
+    let (_, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    e.tally(&matter).await;
+    let signed = chrono::Utc::now() - chrono::Duration::hours(12);
+    let (s, b) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed})).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("signed_at")), "{b}");
+}
+
+#[tokio::test]
+async fn a_spoiled_paper_ballot_signed_first_never_sets_a_co_owners_valid_ballot_aside() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    let spouse = co_owner(&e, &owner).await;
+    let owner_id = me(&e, &owner).await;
+    let matter = open(&e).await;
+    let signed = chrono::Utc::now();
+    pause().await;
+    assert_eq!(e.cast(&spouse, &matter, "agree", "spouse").await.0, 201);
+    // The owner's paper ballot, signed before the spouse voted, was spoiled.
+    let (s, p) = paper(
+        &e,
+        &matter,
+        json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": owner_id, "signed_at": signed, "void_reason": "字迹无法辨认"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let list = ballots(&e, &matter).await;
+    let online = list.iter().find(|b| b["channel"] == "online").unwrap();
+    assert_eq!(online["voided"].as_bool(), Some(false), "the spouse's valid ballot stands: {list:?}");
+    assert_verifies(&e, &matter).await;
+}

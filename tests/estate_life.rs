@@ -153,6 +153,11 @@ async fn owners_read_the_documents_of_the_matters_they_may_see_and_nothing_else(
     let (s, pending) = e.app.call(POST, "/api/matters", e.slug(), Some(&member), Some(matter(&draft))).await;
     assert_eq!((s, pending["status"].as_str()), (201, Some("pending_approval")), "{pending}");
 
+    // A committee member cannot publish someone else's file to the whole estate by naming its id.
+    let private = upload(&e, &holder, "私人文件.png").await;
+    let (s, b) = e.app.call(POST, "/api/matters", e.slug(), Some(&member), Some(matter(&private))).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("attachment_ids")), "{b}");
+    assert_eq!(download(&e, &member, &private).await, 404);
     assert_eq!(download(&e, &holder, &plan).await, 200, "an owner of the estate reads the matter's document");
     assert_eq!(download(&e, &member, &plan).await, 200);
     assert_eq!(download(&e, &outsider, &plan).await, 404, "an owner with no unit in the estate");

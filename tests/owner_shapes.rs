@@ -1948,3 +1948,27 @@ async fn an_owner_who_passed_the_face_check_twice_still_votes() {
     .await;
     assert_eq!((s, r["area"].as_str()), (201, Some("90.00")), "{r}");
 }
+
+#[tokio::test]
+async fn an_owner_verifies_two_units_listed_under_one_phone_with_a_code_for_each() {
+    let registered = phone();
+    let rows = [RollRow::flat("1", "101", "90", "双套业主", &registered), RollRow::flat("1", "102", "80", "双套业主", &registered)];
+    let e = Estate::with_roll(&rows, false, false).await;
+    let token = register(&e, "双套业主", &phone()).await;
+    let (a, b) = (e.units[0].0, e.units[1].0);
+    let (e, token) = (&e, &token);
+    let send = |unit: Uuid| async move { e.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), e.slug(), Some(token), None).await };
+    assert_eq!(send(a).await.0, 202);
+    let code_a = e.app.last_code(&e.t.tenant, &registered).await;
+    assert_eq!(send(b).await.0, 202, "another unit under the same phone: no wait");
+    let code_b = e.app.last_code(&e.t.tenant, &registered).await;
+    let confirm = |unit: Uuid, code: String| async move { e.app.call(POST, &format!("/api/verification/units/{unit}"), e.slug(), Some(token), Some(json!({"sms_code": code}))).await };
+    if code_a != code_b {
+        let (s, body) = confirm(b, code_a.clone()).await;
+        assert_eq!(s, 422, "unit A's code does not verify unit B: {body}");
+    }
+    let (s, body) = confirm(a, code_a).await;
+    assert_eq!(s, 201, "unit A's code is still alive after B's was sent: {body}");
+    let (s, body) = confirm(b, code_b).await;
+    assert_eq!(s, 201, "{body}");
+}

@@ -11,3 +11,10 @@ UPDATE matters SET closed_at = updated_at WHERE status = 'closed';
 
 -- Units of one import, paged from the import's answer.
 CREATE INDEX ON units (import_id);
+
+-- A unit-verification code belongs to the unit it was sent for: an owner verifying two units
+-- listed under one phone holds two live codes.
+ALTER TABLE sms_codes ADD COLUMN subject text NOT NULL DEFAULT '';
+
+-- Units sold from the developer's stock: at the opening time they were still the developer's.
+ALTER TABLE unit_transfers ADD COLUMN old_developer_unsold boolean NOT NULL DEFAULT false;

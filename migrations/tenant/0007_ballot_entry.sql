@@ -22,3 +22,6 @@ BEGIN
        AND EXISTS (SELECT 1 FROM ballots o WHERE o.scan_id = b.scan_id AND o.id <> b.id);
     EXECUTE format('CREATE UNIQUE INDEX ballots_one_per_scan ON ballots (scan_id) WHERE scan_id IS NOT NULL AND seq > %s', last_shared);
 END $$;
+
+-- The "one scan, one ballot" check before entry (the unique index above is partial).
+CREATE INDEX ON ballots (scan_id);

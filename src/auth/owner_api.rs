@@ -168,7 +168,7 @@ impl OwnerApi {
         }
         let hash = password::hash(body.password.clone()).await?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        if let Err(refusal) = sms_code::verify(&conn, &body.phone, SmsPurpose::Register, &body.sms_code).await? {
+        if let Err(refusal) = sms_code::verify(&conn, &body.phone, SmsPurpose::Register, "", &body.sms_code).await? {
             conn.commit().await?;
             return Err(refusal);
         }
@@ -199,7 +199,7 @@ impl OwnerApi {
             (Some(pw), _) if !pw.is_empty() => {
                 login::check_password(&conn, AccountTable("owners"), "phone", &body.phone, pw.clone()).await?
             }
-            (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, code).await? {
+            (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
                 Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
                     Some(row) => login::ensure_unlocked(&conn, AccountTable("owners"), row.get(0)).await?.map(|()| row.get(0)),
                     None => Err(login::invalid_credentials()),

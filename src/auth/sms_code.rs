@@ -102,8 +102,8 @@ pub async fn send(
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
     // Expiry on the database clock, like every other time comparison here.
     conn.execute(
-        "INSERT INTO sms_codes (phone, purpose, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, now() + make_interval(mins => $5))",
-        &[&phone, &purpose.as_str(), &code_hash(phone, &code), &client_ip, &(VALID_MINUTES as i32)],
+        "INSERT INTO sms_codes (phone, purpose, subject, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))",
+        &[&phone, &purpose.as_str(), &subject, &code_hash(phone, &code), &client_ip, &(VALID_MINUTES as i32)],
     )
     .await?;
     sender.send_code(conn, phone, &code).await.map_err(|e| {
@@ -116,16 +116,18 @@ fn wrong_code() -> ApiError {
     ApiError::field("sms_code", "sms.code_invalid", "验证码错误或已失效，请重新获取", "The code is wrong or expired")
 }
 
-/// Consumes the latest live code for (phone, purpose). The outer result is a database failure;
+/// Consumes the latest live code for (phone, purpose, subject): a code for one unit never
+/// verifies another, and asking for a second unit's code leaves the first one's alive. The outer
+/// result is a database failure;
 /// the inner one the verdict, returned after the try counter was written so the caller can
 /// commit it even when refusing.
-pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, code: &str) -> ApiResult<Result<(), ApiError>> {
+pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, subject: &str, code: &str) -> ApiResult<Result<(), ApiError>> {
     let row = conn
         .query_opt(
             "SELECT id, code_hash, attempts FROM sms_codes
-              WHERE phone = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+              WHERE phone = $1 AND purpose = $2 AND subject = $3 AND used_at IS NULL AND expires_at > now()
               ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
-            &[&phone, &purpose.as_str()],
+            &[&phone, &purpose.as_str(), &subject],
         )
         .await?;
     let Some(row) = row else { return Ok(Err(wrong_code())) };

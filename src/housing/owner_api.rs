@@ -258,7 +258,7 @@ impl HousingOwnerApi {
         // Serialise verifications of this unit: at most one verified owner.
         conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&id.0]).await?;
         let c = candidate(&conn, owner, id.0).await?;
-        if let Err(refusal) = sms_code::verify(&conn, &c.phone, SmsPurpose::VerifyUnit, &body.sms_code).await? {
+        if let Err(refusal) = sms_code::verify(&conn, &c.phone, SmsPurpose::VerifyUnit, &id.0.to_string(), &body.sms_code).await? {
             conn.commit().await?;
             return Err(refusal);
         }

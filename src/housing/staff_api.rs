@@ -376,7 +376,7 @@ impl HousingStaffApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let unit = conn
             .query_opt(
-                &format!("SELECT u.estate_id, u.owner_name, u.owner_phone FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {} FOR UPDATE OF u", estate_in_scope(1)),
+                &format!("SELECT u.estate_id, u.owner_name, u.owner_phone, u.developer_unsold FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {} FOR UPDATE OF u", estate_in_scope(1)),
                 &[&scope.rc_id, &id.0],
             )
             .await?
@@ -432,8 +432,8 @@ impl HousingStaffApi {
         let transfer_id = Uuid::new_v4();
         let row = conn
             .query_one(
-                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at",
+                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING created_at",
                 &[
                     &transfer_id,
                     &id.0,
@@ -444,6 +444,7 @@ impl HousingStaffApi {
                     &body.id_card_attachment_id,
                     &body.deed_attachment_id,
                     &staff_id,
+                    &unit.get::<_, bool>(3),
                 ],
             )
             .await?;

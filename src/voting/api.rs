@@ -435,9 +435,18 @@ impl MattersApi {
             .query_one("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1", &[&body.estate_id])
             .await?;
         if !body.attachment_ids.is_empty() {
-            let n: i64 = conn.query_one("SELECT count(*) FROM attachments WHERE id = ANY($1) AND purpose = 'document'", &[&body.attachment_ids]).await?.get(0);
+            // Owners will read these documents: only the creator's own uploads (a committee member's)
+            // or staff's, never someone else's file named by id.
+            let (kind, uploader) = principal.actor();
+            let n: i64 = conn
+                .query_one(
+                    "SELECT count(DISTINCT id) FROM attachments WHERE id = ANY($1) AND purpose = 'document' AND uploader_kind = $2 AND ($2 = 'staff' OR uploader_id = $3)",
+                    &[&body.attachment_ids, &kind, &uploader],
+                )
+                .await?
+                .get(0);
             if n as usize != body.attachment_ids.len() {
-                issues.push(FieldIssue::new("attachment_ids", "attachment.invalid", "附件须先上传（用途 document）", "upload the documents first"));
+                issues.push(FieldIssue::new("attachment_ids", "attachment.invalid", "附件须是您自己上传的文件（用途 document），且不能重复", "attach documents you uploaded yourself (purpose document), each once"));
             }
         }
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {

@@ -329,10 +329,11 @@ pub(crate) async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter
     Ok(m)
 }
 
-/// A paper ballot's signing time lies within the voting window and not in the future.
+/// A paper ballot's signing time lies within the voting window (from the opening as frozen: a
+/// matter created with a past opening time opened when created) and not in the future.
 pub(crate) fn check_signed_at(m: &Matter, signed_at: Option<DateTime<Utc>>) -> ApiResult<Option<DateTime<Utc>>> {
     match signed_at {
-        Some(t) if t < m.opens_at || t > Utc::now() => {
+        Some(t) if t < m.opened_at.unwrap_or(m.opens_at) || t > Utc::now() => {
             Err(ApiError::field("signed_at", "ballot.signed_at", "签署时间须在投票开始之后、当前时间之前", "signed_at must lie between the opening and now"))
         }
         other => Ok(other),
@@ -484,8 +485,9 @@ struct Standing {
     entered_by: Option<String>,
     entered_at: Option<DateTime<Utc>>,
     voided: bool,
-    /// One of the units at hand was sold after this ballot was cast and before `as_of`: the
-    /// ballot is a previous owner's.
+    /// One of the units at hand, or of the person's units, was sold after this ballot was cast
+    /// and before `as_of`: the ballot is a previous owner's, and it stands (VOTING-RULES §2) for
+    /// every unit it carried; nobody (the buyer, nor the seller changing their mind) votes again.
     sold_since: bool,
 }
 
@@ -495,7 +497,8 @@ async fn standing(conn: &TenantConn, m: &Matter, holder: &str, units: &[Uuid], a
             "SELECT b.id, b.channel, coalesce(b.voter_owner_id, b.signed_by_owner_id), o.real_name, b.cast_at, s.display_name,
                     (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'), b.voided_at IS NOT NULL,
                     EXISTS (SELECT 1 FROM unit_transfers t JOIN matters mm ON mm.id = b.matter_id
-                             WHERE t.unit_id = ANY($3) AND t.created_at > mm.opened_at AND t.created_at > b.cast_at AND t.created_at <= $4)
+                             WHERE (t.unit_id = ANY($3) OR t.unit_id IN (SELECT p.unit_id FROM matter_roll p WHERE p.matter_id = $1 AND p.holder_key = $2))
+                               AND t.created_at > mm.opened_at AND t.created_at > b.cast_at AND t.created_at <= $4)
                FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
               WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.replaced_at IS NULL ORDER BY b.seq",
             &[&m.id, &holder, &units, &as_of],
@@ -821,7 +824,9 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
         }
     }
     let channel = paper_channel(p.channel);
-    for id in check_paper(&conn, m, &holder, p.unit, p.signed_by, channel, as_of).await? {
+    let set_aside = check_paper(&conn, m, &holder, p.unit, p.signed_by, channel, as_of).await?;
+    // A spoiled ballot is kept, and never sets a valid one aside.
+    for id in set_aside.into_iter().filter(|_| p.void_reason.is_none()) {
         conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id, &SIGNED_FIRST]).await?;
         service::append(&conn, m, id, EntryKind::Void).await?;
     }
@@ -845,7 +850,7 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
         }
         match e.fields.first().map(|f| f.field.as_str()) {
             Some("one_per_scan") => scan_used(),
-            Some("paper_key") => retry(),
+            Some("paper") => retry(),
             _ => ApiError::conflict("ballot.already_entered", "该投票人的此类选票已录入", "A ballot of this channel was already entered for this voter"),
         }
     })?;
@@ -1009,7 +1014,17 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
         cast_at: None,
         void_reason: None,
     };
-    let ballot = insert_ballot(&conn, m, holder, new).await?;
+    // The person lock makes this rare; should two casts for one person still meet at the index,
+    // the later one is told what it is.
+    let ballot = insert_ballot(&conn, m, holder, new)
+        .await
+        .map_err(|e| {
+            if e.code == "conflict.duplicate" {
+                ApiError::conflict("ballot.already_cast", "您的房屋已有一张线上选票，每套房屋只能投一票", "An online ballot for your units already exists; each unit votes once")
+            } else {
+                e
+            }
+        })?;
     let r = receipt(&conn, ballot).await?;
     conn.commit().await?;
     crate::metrics::ballot_cast("online");

@@ -34,6 +34,8 @@ pub struct Matter {
     pub ledger_version: i16,
     pub status: String,
     pub opens_at: DateTime<Utc>,
+    /// The opening as frozen (`greatest(opens_at, created_at)`); absent until it opens.
+    pub opened_at: Option<DateTime<Utc>>,
     pub closes_at: DateTime<Utc>,
     pub signature_required: bool,
     pub rule_set: RuleSet,
@@ -91,7 +93,7 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
     let row = conn
         .query_opt(
             &format!(
-                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt, kind, ledger_version
+                "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt, kind, ledger_version, opened_at
                    FROM matters WHERE id = $1 {lock}"
             ),
             &[&id],
@@ -112,6 +114,7 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
         salt: row.get(8),
         kind: row.get(9),
         ledger_version: row.get(10),
+        opened_at: row.get(11),
     })
 }
 
@@ -140,12 +143,12 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
          SELECT $1, id, code, building, area_centi, kind, key, key FROM (
              SELECT r.*, coalesce('owner:' || min(h.owner_id::text) FILTER (WHERE r.rkey <> 'developer') OVER (PARTITION BY r.rkey), r.rkey) AS key
                FROM (SELECT u.id, u.building || '-' || u.entrance || '-' || u.room AS code, u.building, u.area_centi, u.kind, greatest(m.opens_at, m.created_at) AS opens_at,
-                            CASE WHEN u.developer_unsold THEN 'developer'
+                            CASE WHEN coalesce(t.old_developer_unsold, u.developer_unsold) THEN 'developer'
                                  ELSE 'roll:' || regexp_replace(coalesce(t.old_owner_name, u.owner_name), '\\s', '', 'g') || '|' || coalesce(t.old_owner_phone, u.owner_phone) END AS rkey,
                             coalesce(t.created_at, 'infinity') AS sold_at
                        FROM matters m JOIN units u ON u.estate_id = m.estate_id
                        -- The first sale after the opening time, if any: the registration before it.
-                       LEFT JOIN LATERAL (SELECT old_owner_name, old_owner_phone, created_at FROM unit_transfers
+                       LEFT JOIN LATERAL (SELECT old_owner_name, old_owner_phone, old_developer_unsold, created_at FROM unit_transfers
                                            WHERE unit_id = u.id AND created_at > greatest(m.opens_at, m.created_at) ORDER BY created_at LIMIT 1) t ON true
                       WHERE m.id = $1 AND u.created_at <= greatest(m.opens_at, m.created_at)
                         AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
