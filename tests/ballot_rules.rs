@@ -482,3 +482,32 @@ async fn a_spoiled_paper_ballot_signed_first_never_sets_a_co_owners_valid_ballot
     assert_eq!(online["voided"].as_bool(), Some(false), "the spouse's valid ballot stands: {list:?}");
     assert_verifies(&e, &matter).await;
 }
+
+#[tokio::test]
+async fn a_retry_after_voting_closed_still_gets_its_receipt() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    let matter = open(&e).await;
+    let (s, first) = e.cast(&owner, &matter, "agree", "lost-answer").await;
+    assert_eq!(s, 201, "{first}");
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second' WHERE id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, again) = e.cast(&owner, &matter, "agree", "lost-answer").await;
+    assert_eq!((s, again["ballot_id"].clone()), (200, first["ballot_id"].clone()), "{again}");
+    let (s, b) = e.cast(&owner, &matter, "agree", "new-key").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.not_open")), "a new ballot after the close is refused: {b}");
+}
+
+#[tokio::test]
+async fn a_paper_ballot_for_co_owned_units_names_who_signed_it() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    co_owner(&e, &owner).await;
+    let matter = open(&e).await;
+    let (s, b) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await})).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("signed_by_owner_id")), "{b}");
+    // A unit with one holder needs no signer named.
+    let (s, b) = paper(&e, &matter, json!({"unit_id": e.units[1].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await})).await;
+    assert_eq!(s, 201, "{b}");
+}

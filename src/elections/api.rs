@@ -631,6 +631,11 @@ impl ElectionsApi {
         if !holds_unit(&conn, owner, r.estate_id).await? {
             return Err(rounds::not_found());
         }
+        let ballot = OnlineBallot { owner, key, choice: Choice::Agree, picks: Some(body.picks.clone()), signature: body.signature_attachment_id };
+        let conn = match ballots_api::retried(conn, r.matter_id, &ballot).await? {
+            Ok(first) => return Ok(first),
+            Err(conn) => conn,
+        };
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
         if body.picks.len() > r.seats as usize {
             return Err(ApiError::field(
@@ -649,7 +654,6 @@ impl ElectionsApi {
                 return Err(ApiError::forbidden("election.face_required", "本次选举须先完成人脸核身（或由工作人员现场核验）", "Face verification (or an in-person check) is required first"));
             }
         }
-        let ballot = OnlineBallot { owner, key, choice: Choice::Agree, picks: Some(body.picks.clone()), signature: body.signature_attachment_id };
         ballots_api::cast_online(conn, &m, ballot).await
     }
 

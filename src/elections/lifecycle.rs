@@ -6,18 +6,19 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    estates::oc_api::SERVING,
+    estates::oc_api::NOT_ENDED,
     tenancy::conn::TenantConn,
 };
 
-/// A committee serves the estate: members hold the role now, or the estate had a committee
-/// before it came onto the platform (flagged by staff, no grant recorded here yet).
+/// A committee serves the estate: members hold the role now or from an appointed term's first
+/// day, or the estate had a committee before it came onto the platform (flagged by staff, no
+/// grant recorded here yet).
 async fn committee_serving(conn: &TenantConn, estate: Uuid) -> ApiResult<bool> {
     Ok(conn
         .exists(
             &format!(
                 "SELECT 1 FROM estates e WHERE e.id = $1 AND (
-                   EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id AND {SERVING})
+                   EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id AND {NOT_ENDED})
                    OR (e.has_owners_committee AND NOT EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id)))"
             ),
             &[&estate],

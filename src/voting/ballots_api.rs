@@ -823,6 +823,26 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
             ));
         }
     }
+    if p.signed_by.is_none() {
+        // Among co-owners the first to vote decides: with several holders on the platform, who
+        // signed is what decides, so it must be recorded.
+        let holders: i64 = conn
+            .query_one(
+                "SELECT count(DISTINCT h.owner_id) FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
+                  WHERE r.holder_key = $2 AND h.ended_at IS NULL",
+                &[&m.id, &holder],
+            )
+            .await?
+            .get(0);
+        if holders > 1 {
+            return Err(ApiError::field(
+                "signed_by_owner_id",
+                "ballot.signer_required",
+                "该房屋有多位已认证的业主或共有人，请注明选票由谁签署",
+                "Several verified owners or co-owners hold this voter's units: record who signed the ballot",
+            ));
+        }
+    }
     let channel = paper_channel(p.channel);
     let set_aside = check_paper(&conn, m, &holder, p.unit, p.signed_by, channel, as_of).await?;
     // A spoiled ballot is kept, and never sets a valid one aside.
@@ -941,20 +961,31 @@ async fn check_online(conn: &TenantConn, m: &Matter, holder: &str, owner: Uuid, 
     Ok(replaces)
 }
 
-/// Casts an online ballot in the open matter (or election round) `m`, idempotently per key,
-/// one per person, and commits. Callers have checked what is particular to them.
-pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_>) -> ApiResult<Cast> {
-    // What the voter decided: a retry may carry a signature image uploaded again, never another
-    // choice or other picks.
-    let hash = request_hash(&json!({"choice": choice_str(c.choice), "picks": c.picks}));
+/// What an online ballot decided, hashed: a retry may carry a signature image uploaded again,
+/// never another choice or other picks.
+fn online_hash(c: &OnlineBallot<'_>) -> String {
+    request_hash(&json!({"choice": choice_str(c.choice), "picks": c.picks}))
+}
+
+/// A retry of an online ballot already cast under this key answers with its receipt, even once
+/// voting has closed (the first answer may have been lost on the way): `Err(conn)` hands the
+/// connection back when there is none.
+pub(crate) async fn retried(conn: TenantConn, matter: Uuid, c: &OnlineBallot<'_>) -> ApiResult<Result<Cast, TenantConn>> {
     // A retry waits for the first attempt (same owner), then finds its receipt.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&m.id, &c.owner]).await?;
-    if let Some(row) = conn
-        .query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&m.id, &c.owner, &c.key])
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&matter, &c.owner]).await?;
+    match conn
+        .query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&matter, &c.owner, &c.key])
         .await?
     {
-        return repeated(conn, row.get(0), row.get(1), &hash).await;
+        Some(row) => Ok(Ok(repeated(conn, row.get(0), row.get(1), &online_hash(c)).await?)),
+        None => Ok(Err(conn)),
     }
+}
+
+/// Casts an online ballot in the open matter (or election round) `m`, one per person, and
+/// commits. Callers have checked what is particular to them, and `retried` first.
+pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_>) -> ApiResult<Cast> {
+    let hash = online_hash(&c);
     let units: Vec<Uuid> = conn
         .query(
             "SELECT h.unit_id FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
@@ -1046,12 +1077,15 @@ impl BallotsApi {
         if key.is_empty() || key.len() > 100 {
             return Err(ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters"));
         }
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        let ballot = OnlineBallot { owner, key, choice: body.choice.into(), picks: None, signature: body.signature_attachment_id };
+        let conn = match retried(TenantConn::begin(&state.pool, &tenant).await?, id.0, &ballot).await? {
+            Ok(first) => return Ok(first),
+            Err(conn) => conn,
+        };
         let m = open_matter(&conn, id.0).await?;
         if m.kind != "matter" {
             return Err(ApiError::conflict("ballot.use_election", "选举请通过选举投票", "Vote in an election through the election"));
         }
-        let ballot = OnlineBallot { owner, key, choice: body.choice.into(), picks: None, signature: body.signature_attachment_id };
         cast_online(conn, &m, ballot).await
     }
 
