@@ -112,6 +112,12 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     call(&e, POST, &format!("/api/prep-members/{}/review", signups[4]), &admin, Some(json!({"approve": false, "reason": "非本小区常住"}))).await;
     let (_, g) = call(&e, GET, &format!("/api/prep-groups/{gid}"), &owners[8], None).await;
     assert_eq!((g["owner_seats"].as_i64(), g["leader_phone"].as_str()), (Some(3), None), "owners see no private leader phone");
+    assert!(g["members"][0]["units"].is_null() && g["members"][0]["signature_attachment_id"].is_null(), "owners see no holdings: {g}");
+    // Staff reviewing sign-ups compare the signature, the units held and the roll's names (§3.6).
+    let (_, g) = call(&e, GET, &format!("/api/prep-groups/{gid}"), &admin, None).await;
+    let first = g["members"].as_array().unwrap().iter().find(|m| m["kind"] == "owner").unwrap();
+    assert_eq!((first["units"][0]["code"].as_str(), first["units"][0]["name_matches_roll"].as_bool()), (Some("1-1-101"), Some(true)), "{first}");
+    assert!(first["signature_attachment_id"].is_string(), "{first}");
     let (s, b) = call(&e, POST, &format!("/api/prep-groups/{gid}/confirm"), &admin, None).await;
     assert_eq!((s, b["code"].as_str()), (409, Some("prep.wrong_state")), "four owners for three seats must be voted on: {b}");
 

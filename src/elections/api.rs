@@ -90,24 +90,7 @@ pub struct CandidateView {
     pub signature_attachment_id: Option<Uuid>,
     /// Staff only: what review compares (§3.7(3)): the units the candidate holds in the estate,
     /// each with the name registered on the roll.
-    pub units: Option<Vec<HeldUnitView>>,
-}
-
-/// A unit a candidate holds, as staff compare it with the sign-up.
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct HeldUnitView {
-    pub unit_id: Uuid,
-    /// Building-entrance-room.
-    pub code: String,
-    pub area: String,
-    /// `owner` or `co_owner`.
-    pub role: String,
-    /// The owner's name as registered on the housing roll.
-    pub registered_name: String,
-    /// The candidate's verified real name equals the registered name (ignoring spaces); a
-    /// co-owner's does not, by nature.
-    pub name_matches_roll: bool,
+    pub units: Option<Vec<super::holdings::HeldUnitView>>,
 }
 
 /// A counted round's declared result.
@@ -303,7 +286,7 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
     let mut candidates = candidates;
     if staff {
         for c in &mut candidates {
-            c.units = Some(held_units(conn, c.owner_id.unwrap_or_default(), r.estate_id).await?);
+            c.units = Some(super::holdings::held_units(conn, c.owner_id.unwrap_or_default(), r.estate_id).await?);
         }
     }
     let now = Utc::now();
@@ -352,21 +335,6 @@ async fn result_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionResultVi
     Ok(ElectionResultView { tally: tally_view(conn, r).await?, ledger_root: declared.get(0), closed_at: declared.get(1) })
 }
 
-/// The units `owner` holds in `estate` now, with the names registered on the roll.
-async fn held_units(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<Vec<HeldUnitView>> {
-    Ok(conn
-        .query(
-            "SELECT u.id, u.building || '-' || u.entrance || '-' || u.room, u.area_centi, h.role, u.owner_name,
-                    regexp_replace(u.owner_name, '\\s', '', 'g') = regexp_replace(o.real_name, '\\s', '', 'g')
-               FROM unit_holders h JOIN units u ON u.id = h.unit_id JOIN owners o ON o.id = h.owner_id
-              WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL ORDER BY 2",
-            &[&owner, &estate],
-        )
-        .await?
-        .iter()
-        .map(|u| HeldUnitView { unit_id: u.get(0), code: u.get(1), area: area::format(u.get(2)), role: u.get(3), registered_name: u.get(4), name_matches_roll: u.get(5) })
-        .collect())
-}
 
 
 /// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
@@ -603,7 +571,7 @@ impl ElectionsApi {
             )
             .await?;
         audit::record(&conn, &principal, "candidate", &id.0.to_string()).await?;
-        let units = held_units(&conn, row.get(1), r.estate_id).await?;
+        let units = super::holdings::held_units(&conn, row.get(1), r.estate_id).await?;
         conn.commit().await?;
         Ok(Json(CandidateView {
             id: row.get(0),

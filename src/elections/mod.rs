@@ -6,6 +6,7 @@ pub mod api;
 pub mod count;
 pub mod face;
 pub mod face_api;
+pub mod holdings;
 pub mod lifecycle;
 pub mod locality;
 pub mod prep_api;

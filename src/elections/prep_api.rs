@@ -75,6 +75,10 @@ pub struct PrepMemberView {
     pub reason: Option<String>,
     /// Sits on the group: an approved representative or sign-up, or, where owners voted, elected.
     pub member: bool,
+    /// Staff only, in the group's view: the owner's signature image on the sign-up.
+    pub signature_attachment_id: Option<Uuid>,
+    /// Staff only, in the group's view: the units the owner holds, with the roll's names.
+    pub units: Option<Vec<super::holdings::HeldUnitView>>,
 }
 
 #[derive(Object)]
@@ -179,7 +183,7 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
     let (owners, _) = owner_members(conn, id).await?;
     let members = conn
         .query(
-            "SELECT id, kind, owner_id, name, phone, intro, status, reason FROM prep_members WHERE group_id = $1 AND ($2 OR status = 'approved')
+            "SELECT id, kind, owner_id, name, phone, intro, status, reason, signature_id FROM prep_members WHERE group_id = $1 AND ($2 OR status = 'approved')
               ORDER BY kind <> 'owner', created_at, id",
             &[&id, &staff],
         )
@@ -198,8 +202,16 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
                 Some(owner) => owners.contains(&owner),
                 None => m.get::<_, String>(6) == "approved",
             },
+            signature_attachment_id: if staff { m.get(8) } else { None },
+            units: None,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut members = members;
+    if staff {
+        for m in members.iter_mut().filter(|m| m.kind == "owner") {
+            m.units = Some(super::holdings::held_units(conn, m.owner_id.unwrap_or_default(), r.get(0)).await?);
+        }
+    }
     let seats: i32 = r.get(2);
     let public: bool = r.get(4);
     let work_days: i32 = r.get(7);
@@ -228,7 +240,19 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
 fn member_view(r: &tokio_postgres::Row) -> PrepMemberView {
     let status: String = r.get(6);
     let member = status == "approved" && r.get::<_, Option<Uuid>>(2).is_none();
-    PrepMemberView { id: r.get(0), kind: r.get(1), owner_id: r.get(2), name: r.get(3), phone: r.get(4), intro: r.get(5), status, reason: r.get(7), member }
+    PrepMemberView {
+        id: r.get(0),
+        kind: r.get(1),
+        owner_id: r.get(2),
+        name: r.get(3),
+        phone: r.get(4),
+        intro: r.get(5),
+        status,
+        reason: r.get(7),
+        member,
+        signature_attachment_id: None,
+        units: None,
+    }
 }
 
 const MEMBER_COLUMNS: &str = "id, kind, owner_id, name, phone, intro, status, reason";
