@@ -8,11 +8,10 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{
-    estate::{Estate, PNG},
+    estate::{Estate, RollRow, PNG},
     phone,
 };
 use reqwest::{multipart, Method};
-use rust_xlsxwriter::Workbook;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -178,17 +177,8 @@ async fn a_sellers_paper_ballot_signed_before_the_sale_takes_the_unit_back_from_
 async fn second_unit(e: &Estate) -> (String, Uuid) {
     let slug = e.slug();
     let (name, registered) = (e.units[0].1.clone(), e.units[0].2.clone());
-    let mut wb = Workbook::new();
-    let ws = wb.add_worksheet();
-    for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
-        ws.write_string(0, c as u16, *h).unwrap();
-    }
-    for (c, v) in ["2", "1", "201", "住宅", "60", &name, &registered, "否"].iter().enumerate() {
-        ws.write_string(1, c as u16, *v).unwrap();
-    }
-    let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("more.xlsx"));
-    let resp = e.app.request(POST, &format!("/api/estates/{}/units/import", e.id), slug, Some(&e.t.admin_token)).multipart(form).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
+    let (s, b) = e.import(&[RollRow::flat("2", "201", "60", &name, &registered)]).await;
+    assert_eq!(s, 200, "{b}");
     let (_, found) = e.app.call(GET, "/api/units?building=2&room=201", slug, Some(&e.t.admin_token), None).await;
     let second = Uuid::parse_str(found["items"][0]["id"].as_str().unwrap()).unwrap();
     let owner = e.owner(0).await;

@@ -5,11 +5,10 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::{
-    estate::{Estate, PNG},
+    estate::{Estate, RollRow, PNG},
     phone,
 };
 use reqwest::{multipart, Method};
-use rust_xlsxwriter::Workbook;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -364,17 +363,8 @@ async fn a_buyer_of_one_unit_votes_with_that_unit_only() {
     let slug = e.slug();
     // Owner 0 also holds a second unit under the same registration: one person, two units.
     let (name, registered) = (e.units[0].1.clone(), e.units[0].2.clone());
-    let mut wb = Workbook::new();
-    let ws = wb.add_worksheet();
-    for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
-        ws.write_string(0, c as u16, *h).unwrap();
-    }
-    for (c, v) in ["2", "1", "201", "住宅", "60", &name, &registered, "否"].iter().enumerate() {
-        ws.write_string(1, c as u16, *v).unwrap();
-    }
-    let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("more.xlsx"));
-    let resp = e.app.request(POST, &format!("/api/estates/{}/units/import", e.id), slug, Some(&e.t.admin_token)).multipart(form).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
+    let (s, b) = e.import(&[RollRow::flat("2", "201", "60", &name, &registered)]).await;
+    assert_eq!(s, 200, "{b}");
     let (_, found) = e.app.call(GET, "/api/units?building=2&room=201", slug, Some(&e.t.admin_token), None).await;
     let second = found["items"][0]["id"].as_str().unwrap().to_string();
     let seller = e.owner(0).await;

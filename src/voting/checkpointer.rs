@@ -2,39 +2,18 @@
 //! root) minutes after it is cast rather than only at close. Every replica may run it: the
 //! per-matter checkpoint lock makes them take turns, and a turn with nothing new writes nothing.
 
-use std::time::Duration;
-
 use uuid::Uuid;
 
 use super::service;
-use crate::{app::AppState, error::ApiResult, tenancy::{self, conn::TenantConn, Tenant, TenantStatus}};
+use crate::{
+    app::AppState,
+    error::ApiResult,
+    tenancy::{conn::TenantConn, Tenant},
+};
 
 pub fn spawn(state: AppState) {
-    let every = Duration::from_secs(state.config.ledger_checkpoint_seconds.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = run_once(&state).await {
-                tracing::warn!(error = %e, "ledger checkpoint round failed; retrying next round");
-            }
-        }
-    });
-}
-
-/// One round over every active tenant's open matters with unsealed entries. A tenant that fails
-/// is logged and skipped; the others are still sealed.
-pub async fn run_once(state: &AppState) -> ApiResult<usize> {
-    let mut sealed = 0;
-    for tenant in tenancy::list(&state.pool).await?.into_iter().filter(|t| t.status == TenantStatus::Active) {
-        match seal_tenant(state, &tenant).await {
-            Ok(n) => sealed += n,
-            Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "ledger checkpoint failed for this tenant"),
-        }
-    }
-    Ok(sealed)
+    let seconds = state.config.ledger_checkpoint_seconds;
+    super::periodic::spawn(state, seconds, "seal ledgers", |state, tenant| async move { seal_tenant(&state, &tenant).await });
 }
 
 pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> {

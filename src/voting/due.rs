@@ -3,41 +3,18 @@
 //! `FOR UPDATE SKIP LOCKED` and opened in the claiming transaction, so two replicas never open
 //! the same matter and a crash mid-open leaves it due for the next sweep.
 
-use std::time::Duration;
-
 use uuid::Uuid;
 
 use super::service;
 use crate::{
     app::AppState,
     error::ApiResult,
-    tenancy::{self, conn::TenantConn, Tenant, TenantStatus},
+    tenancy::{conn::TenantConn, Tenant},
 };
 
 pub fn spawn(state: AppState) {
-    let every = Duration::from_secs(state.config.due_sweep_seconds.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = run_once(&state).await {
-                tracing::warn!(error = %e, "due-work sweep failed; retrying next round");
-            }
-        }
-    });
-}
-
-/// One sweep over every active tenant; a tenant that fails is logged and skipped.
-pub async fn run_once(state: &AppState) -> ApiResult<usize> {
-    let mut opened = 0;
-    for tenant in tenancy::list(&state.pool).await?.into_iter().filter(|t| t.status == TenantStatus::Active) {
-        match open_due(state, &tenant).await {
-            Ok(n) => opened += n,
-            Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "opening due matters failed for this tenant"),
-        }
-    }
-    Ok(opened)
+    let seconds = state.config.due_sweep_seconds;
+    super::periodic::spawn(state, seconds, "open due matters", |state, tenant| async move { open_due(&state, &tenant).await });
 }
 
 /// Opens every due matter of one tenant, one transaction each; returns how many it opened. A

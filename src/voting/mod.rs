@@ -6,6 +6,7 @@ pub mod ballots_api;
 pub mod checkpointer;
 pub mod due;
 pub mod ledger;
+pub mod periodic;
 pub mod rules;
 pub mod service;
 pub mod tally;
