@@ -423,7 +423,7 @@ impl PrepGroupsApi {
             return Err(ApiError::conflict(
                 "prep.too_many_representatives",
                 format!("筹备组共 {} 人，业主代表不少于一半，其他代表最多 {} 人", g.seats, g.seats / 2),
-                "Owner representatives must keep at least half the seats",
+                format!("The group has {} seats; owners keep at least half, so at most {} other representatives", g.seats, g.seats / 2),
             ));
         }
         let kind = match body.kind {
