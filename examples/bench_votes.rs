@@ -4,7 +4,10 @@
 //! Environment: BENCH_BASE, BENCH_TENANT, BENCH_ADMIN_PASSWORD, ZMG_DATABASE_URL.
 
 use std::{
-    sync::{atomic::{AtomicUsize, Ordering}, Arc},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -34,12 +37,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Voter sessions, written straight into the tenant (logging 10,000 owners in through
     // argon2 would measure password hashing, not voting).
-    let owners: Vec<uuid::Uuid> = db
-        .query("SELECT DISTINCT owner_id FROM unit_holders WHERE ended_at IS NULL ORDER BY owner_id", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let owners: Vec<uuid::Uuid> =
+        db.query("SELECT DISTINCT owner_id FROM unit_holders WHERE ended_at IS NULL ORDER BY owner_id", &[]).await?.iter().map(|r| r.get(0)).collect();
     let mut tokens = Vec::with_capacity(owners.len());
     let mut hashes = Vec::with_capacity(owners.len());
     for _ in &owners {
@@ -154,7 +153,9 @@ async fn main() -> anyhow::Result<()> {
     let units: Vec<RollUnit> = (0..10_000)
         .map(|i| RollUnit { unit: format!("u{i}"), area_centi: 8000 + i % 5000, class: UnitClass::Residential, holder: Holder::Owner(format!("o{i}")) })
         .collect();
-    let ballots: Vec<Ballot> = (0..10_000).map(|i| Ballot { holder: Holder::Owner(format!("o{i}")), choice: if i % 3 == 0 { Choice::Disagree } else { Choice::Agree }, valid: true }).collect();
+    let ballots: Vec<Ballot> = (0..10_000)
+        .map(|i| Ballot { holder: Holder::Owner(format!("o{i}")), choice: if i % 3 == 0 { Choice::Disagree } else { Choice::Agree }, valid: true })
+        .collect();
     let settings = Settings::defaults();
     let mut runs = Vec::new();
     for _ in 0..21 {

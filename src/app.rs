@@ -187,9 +187,7 @@ fn render_error(err: poem::Error) -> Response {
         StatusCode::NOT_FOUND => ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint"),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "route.method_not_allowed", "不支持该请求方法", "Method not allowed"),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "request.too_large", "请求内容过大", "Request too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::new(status, "request.unsupported_media_type", "请求内容类型不支持", "Unsupported content type")
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "request.unsupported_media_type", "请求内容类型不支持", "Unsupported content type"),
         StatusCode::UNAUTHORIZED => ApiError::unauthorized("auth.required", "请先登录", "Please log in first"),
         // Body or parameter that does not parse: the parser's words name the field.
         s if s.is_client_error() => {
@@ -223,11 +221,7 @@ pub async fn bind(
     grace: Duration,
 ) -> anyhow::Result<(Running, impl std::future::Future<Output = ()> + Send)> {
     let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
+    let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).ok_or_else(|| anyhow::anyhow!("no local address"))?;
     let ep = endpoint(state.clone());
     crate::voting::checkpointer::spawn(state.clone());
     crate::voting::due::spawn(state.clone());

@@ -143,13 +143,7 @@ impl Default for FaceConfig {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self {
-            provider: "outbox".into(),
-            daily_limit_per_phone: 10,
-            daily_limit_per_ip: 50,
-            resend_after_seconds: 60,
-            tencent: TencentSmsConfig::default(),
-        }
+        Self { provider: "outbox".into(), daily_limit_per_phone: 10, daily_limit_per_ip: 50, resend_after_seconds: 60, tencent: TencentSmsConfig::default() }
     }
 }
 
@@ -172,8 +166,7 @@ impl Config {
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
             }
             None => Config::default(),
@@ -184,40 +177,94 @@ impl Config {
 
     /// Environment overrides; `lookup` is injectable so tests need not touch the process env.
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        let parse_num = |name: &str, v: String| -> anyhow::Result<i64> {
-            v.parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}"))
-        };
-        if let Some(v) = lookup("ZMG_DATABASE_URL") { self.database_url = v; }
-        if let Some(v) = lookup("ZMG_DATABASE_POOL_SIZE") { self.database_pool_size = parse_num("ZMG_DATABASE_POOL_SIZE", v)? as usize; }
-        if let Some(v) = lookup("ZMG_LISTEN") { self.listen = v; }
-        if let Some(v) = lookup("ZMG_BASE_DOMAIN") { self.base_domain = Some(v).filter(|s| !s.is_empty()); }
+        let parse_num = |name: &str, v: String| -> anyhow::Result<i64> { v.parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}")) };
+        if let Some(v) = lookup("ZMG_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = lookup("ZMG_DATABASE_POOL_SIZE") {
+            self.database_pool_size = parse_num("ZMG_DATABASE_POOL_SIZE", v)? as usize;
+        }
+        if let Some(v) = lookup("ZMG_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = lookup("ZMG_BASE_DOMAIN") {
+            self.base_domain = Some(v).filter(|s| !s.is_empty());
+        }
         if let Some(v) = lookup("ZMG_TRUSTED_PROXIES") {
             self.trusted_proxies = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         }
-        if let Some(v) = lookup("ZMG_DEFAULT_TENANT") { self.default_tenant = Some(v).filter(|s| !s.is_empty()); }
-        if let Some(v) = lookup("ZMG_DEV_MODE") { self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes"); }
-        if let Some(v) = lookup("ZMG_LOG_FORMAT") { self.log_format = v; }
-        if let Some(v) = lookup("ZMG_MIGRATE_ON_START") { self.migrate_on_start = !matches!(v.as_str(), "0" | "false" | "no"); }
-        if let Some(v) = lookup("ZMG_SHUTDOWN_GRACE_SECONDS") { self.shutdown_grace_seconds = parse_num("ZMG_SHUTDOWN_GRACE_SECONDS", v)?.max(0) as u64; }
-        if let Some(v) = lookup("ZMG_STATEMENT_TIMEOUT_MS") { self.statement_timeout_ms = parse_num("ZMG_STATEMENT_TIMEOUT_MS", v)?.max(0) as u64; }
-        if let Some(v) = lookup("ZMG_METRICS_TOKEN") { self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty()); }
-        if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") { self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64; }
-        if let Some(v) = lookup("ZMG_DUE_SWEEP_SECONDS") { self.due_sweep_seconds = parse_num("ZMG_DUE_SWEEP_SECONDS", v)?.max(1) as u64; }
-        if let Some(v) = lookup("ZMG_STORAGE_DIR") { self.storage_dir = PathBuf::from(v); }
-        if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") { self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize; }
-        if let Some(v) = lookup("ZMG_SMS_PROVIDER") { self.sms.provider = v; }
-        if let Some(v) = lookup("ZMG_FACE_PROVIDER") { self.face.provider = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_ENDPOINT") { self.face.tencent.endpoint = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_REGION") { self.face.tencent.region = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_ID") { self.face.tencent.secret_id = Secret(v); }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_KEY") { self.face.tencent.secret_key = Secret(v); }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_RULE_ID") { self.face.tencent.rule_id = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_ENDPOINT") { self.sms.tencent.endpoint = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_ID") { self.sms.tencent.secret_id = Secret(v); }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_KEY") { self.sms.tencent.secret_key = Secret(v); }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SDK_APP_ID") { self.sms.tencent.sdk_app_id = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SIGN_NAME") { self.sms.tencent.sign_name = v; }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_TEMPLATE_ID") { self.sms.tencent.template_id = v; }
+        if let Some(v) = lookup("ZMG_DEFAULT_TENANT") {
+            self.default_tenant = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = lookup("ZMG_DEV_MODE") {
+            self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = lookup("ZMG_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        if let Some(v) = lookup("ZMG_MIGRATE_ON_START") {
+            self.migrate_on_start = !matches!(v.as_str(), "0" | "false" | "no");
+        }
+        if let Some(v) = lookup("ZMG_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds = parse_num("ZMG_SHUTDOWN_GRACE_SECONDS", v)?.max(0) as u64;
+        }
+        if let Some(v) = lookup("ZMG_STATEMENT_TIMEOUT_MS") {
+            self.statement_timeout_ms = parse_num("ZMG_STATEMENT_TIMEOUT_MS", v)?.max(0) as u64;
+        }
+        if let Some(v) = lookup("ZMG_METRICS_TOKEN") {
+            self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty());
+        }
+        if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") {
+            self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64;
+        }
+        if let Some(v) = lookup("ZMG_DUE_SWEEP_SECONDS") {
+            self.due_sweep_seconds = parse_num("ZMG_DUE_SWEEP_SECONDS", v)?.max(1) as u64;
+        }
+        if let Some(v) = lookup("ZMG_STORAGE_DIR") {
+            self.storage_dir = PathBuf::from(v);
+        }
+        if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") {
+            self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize;
+        }
+        if let Some(v) = lookup("ZMG_SMS_PROVIDER") {
+            self.sms.provider = v;
+        }
+        if let Some(v) = lookup("ZMG_FACE_PROVIDER") {
+            self.face.provider = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_ENDPOINT") {
+            self.face.tencent.endpoint = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_REGION") {
+            self.face.tencent.region = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_ID") {
+            self.face.tencent.secret_id = Secret(v);
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_KEY") {
+            self.face.tencent.secret_key = Secret(v);
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_FACE_RULE_ID") {
+            self.face.tencent.rule_id = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_ENDPOINT") {
+            self.sms.tencent.endpoint = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_ID") {
+            self.sms.tencent.secret_id = Secret(v);
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_KEY") {
+            self.sms.tencent.secret_key = Secret(v);
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SDK_APP_ID") {
+            self.sms.tencent.sdk_app_id = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_SIGN_NAME") {
+            self.sms.tencent.sign_name = v;
+        }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_TEMPLATE_ID") {
+            self.sms.tencent.template_id = v;
+        }
         if let Some(endpoint) = lookup("ZMG_S3_ENDPOINT") {
             let get = |name: &str| lookup(name).ok_or_else(|| anyhow::anyhow!("ZMG_S3_ENDPOINT is set, so {name} is required"));
             self.s3 = Some(S3Config {

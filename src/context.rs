@@ -32,10 +32,7 @@ pub fn english() -> bool {
 
 /// `Accept-Language: en…` as the first preference selects English; anything else is Chinese.
 pub fn prefers_english(accept_language: Option<&str>) -> bool {
-    accept_language
-        .and_then(|v| v.split(',').next())
-        .map(|first| first.trim().to_ascii_lowercase().starts_with("en"))
-        .unwrap_or(false)
+    accept_language.and_then(|v| v.split(',').next()).map(|first| first.trim().to_ascii_lowercase().starts_with("en")).unwrap_or(false)
 }
 
 tokio::task_local! {

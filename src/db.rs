@@ -32,10 +32,7 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
     let Some(name) = target.get_dbname().map(str::to_owned) else { return Ok(()) };
     let mut admin = target.clone();
     admin.dbname("postgres");
-    let (client, conn) = admin
-        .connect(NoTls)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL: {e}"))?;
+    let (client, conn) = admin.connect(NoTls).await.map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL: {e}"))?;
     let task = tokio::spawn(conn);
     let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
     if !exists {

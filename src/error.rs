@@ -98,12 +98,7 @@ impl ApiError {
 
     /// 422 with every failing field.
     pub fn validation(fields: Vec<FieldIssue>) -> Self {
-        let mut e = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "request.validation_failed",
-            "提交的内容有误，请按提示修改",
-            "Some fields are invalid",
-        );
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "request.validation_failed", "提交的内容有误，请按提示修改", "Some fields are invalid");
         e.fields = fields;
         e
     }
@@ -120,7 +115,11 @@ impl ApiError {
     }
 
     pub fn message(&self) -> &str {
-        if context::english() { &self.en } else { &self.zh }
+        if context::english() {
+            &self.en
+        } else {
+            &self.zh
+        }
     }
 
     fn body(&self) -> ErrorBody {
@@ -132,11 +131,7 @@ impl ApiError {
             fields: self
                 .fields
                 .iter()
-                .map(|f| FieldErrorBody {
-                    field: f.field.clone(),
-                    code: f.code.to_string(),
-                    message: if en { f.en.to_string() } else { f.zh.to_string() },
-                })
+                .map(|f| FieldErrorBody { field: f.field.clone(), code: f.code.to_string(), message: if en { f.en.to_string() } else { f.zh.to_string() } })
                 .collect(),
         }
     }
@@ -214,11 +209,7 @@ impl From<tokio_postgres::Error> for ApiError {
         if let Some(db) = err.as_db_error() {
             if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
                 let field = unique_field(db.table(), db.constraint());
-                let mut e = ApiError::conflict(
-                    "conflict.duplicate",
-                    format!("{field} 已存在，不能重复"),
-                    format!("{field} already exists"),
-                );
+                let mut e = ApiError::conflict("conflict.duplicate", format!("{field} 已存在，不能重复"), format!("{field} already exists"));
                 e.fields.push(FieldIssue::new(field, "duplicate", "已存在", "already exists"));
                 return e;
             }
@@ -242,7 +233,11 @@ impl From<tokio_postgres::Error> for ApiError {
 /// index. A cancelled statement (the statement timeout) is a dependency running slow.
 fn rejected_value(sqlstate: &str) -> Option<ApiError> {
     let (code, zh, en) = match sqlstate {
-        "22021" | "22P05" => ("request.invalid_character", "提交的文字中含有不允许的控制字符（如空字符），请删除后重试", "The text contains a character that cannot be stored (such as NUL)"),
+        "22021" | "22P05" => (
+            "request.invalid_character",
+            "提交的文字中含有不允许的控制字符（如空字符），请删除后重试",
+            "The text contains a character that cannot be stored (such as NUL)",
+        ),
         "22001" | "54000" => ("request.too_long", "提交的内容过长，请缩短后重试", "A value is too long"),
         "22003" | "22008" | "22007" => ("request.out_of_range", "提交的数字或日期超出允许范围", "A number or date is out of range"),
         "57014" => return Some(ApiError::unavailable("db.timeout", "数据库处理超时，请稍后重试", "The database took too long; try again")),

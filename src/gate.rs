@@ -86,12 +86,7 @@ fn client_ip(req: &Request, trusted: &[String]) -> String {
         return peer;
     }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
-    forwarded
-        .rsplit(',')
-        .map(str::trim)
-        .find(|hop| !hop.is_empty() && !is_trusted(hop, trusted))
-        .map(str::to_owned)
-        .unwrap_or(peer)
+    forwarded.rsplit(',').map(str::trim).find(|hop| !hop.is_empty() && !is_trusted(hop, trusted)).map(str::to_owned).unwrap_or(peer)
 }
 
 /// Whether `addr` is one of the trusted proxies: an exact address, or inside a CIDR range such
@@ -116,7 +111,11 @@ fn is_trusted(addr: &str, trusted: &[String]) -> bool {
 }
 
 fn masked(value: u128, bits: u32, width: u32) -> u128 {
-    if bits == 0 { 0 } else { value >> (width - bits) }
+    if bits == 0 {
+        0
+    } else {
+        value >> (width - bits)
+    }
 }
 
 #[cfg(test)]

@@ -142,17 +142,10 @@ async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
     let password = zhimaguan::auth::password::generate();
     let hash = zhimaguan::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let conn = tenancy::conn::TenantConn::begin(&state.pool, &applied.tenant).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    conn.execute(
-        "UPDATE staff SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE username = 'admin'",
-        &[&hash],
-    )
-    .await?;
+    conn.execute("UPDATE staff SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE username = 'admin'", &[&hash]).await?;
     conn.commit().await?;
     eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
-    eprintln!(
-        "demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}",
-        zhimaguan::housing::demo::DEMO_OWNER_PASSWORD
-    );
+    eprintln!("demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}", zhimaguan::housing::demo::DEMO_OWNER_PASSWORD);
     Ok(())
 }
 
@@ -180,7 +173,16 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
     let v = zhimaguan::voting::ledger::verify(&published);
     println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
     println!("ledger version {}", published.version);
-    println!("opening (roll, rules, settings): {}", if published.version < 2 { "not committed (version 1)" } else if v.opening_matches { "match" } else { "MISMATCH" });
+    println!(
+        "opening (roll, rules, settings): {}",
+        if published.version < 2 {
+            "not committed (version 1)"
+        } else if v.opening_matches {
+            "match"
+        } else {
+            "MISMATCH"
+        }
+    );
     println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
     println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
     if let Some(t) = &v.tally {

@@ -64,9 +64,7 @@ pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<
     for m in TENANT {
         let done = conn.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[&m.version]).await?;
         if done.is_none() {
-            conn.batch_execute(m.sql)
-                .await
-                .map_err(|e| anyhow::anyhow!("tenant {} migration {}: {e}", tenant.slug, m.version))?;
+            conn.batch_execute(m.sql).await.map_err(|e| anyhow::anyhow!("tenant {} migration {}: {e}", tenant.slug, m.version))?;
             conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&m.version]).await?;
             tracing::info!(tenant = %tenant.slug, version = m.version, "applied tenant migration");
         }

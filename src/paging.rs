@@ -18,7 +18,12 @@ impl Paging {
         let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         let mut issues = Vec::new();
         if !(1..=MAX_PAGE).contains(&page) {
-            issues.push(crate::error::FieldIssue::new("page", "page.invalid", format!("页码须在 1 到 {MAX_PAGE} 之间"), format!("page must be 1..={MAX_PAGE}")));
+            issues.push(crate::error::FieldIssue::new(
+                "page",
+                "page.invalid",
+                format!("页码须在 1 到 {MAX_PAGE} 之间"),
+                format!("page must be 1..={MAX_PAGE}"),
+            ));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             issues.push(crate::error::FieldIssue::new(
@@ -28,7 +33,11 @@ impl Paging {
                 format!("page_size must be 1..={MAX_PAGE_SIZE}"),
             ));
         }
-        if issues.is_empty() { Ok(Self { page, page_size }) } else { Err(ApiError::validation(issues)) }
+        if issues.is_empty() {
+            Ok(Self { page, page_size })
+        } else {
+            Err(ApiError::validation(issues))
+        }
     }
 
     pub fn limit(&self) -> i64 {

@@ -14,11 +14,7 @@ use object_store::{
 };
 use uuid::Uuid;
 
-use crate::{
-    config::Config,
-    error::ApiError,
-    tenancy::Tenant,
-};
+use crate::{config::Config, error::ApiError, tenancy::Tenant};
 
 #[derive(Clone)]
 pub struct Storage {
@@ -39,11 +35,7 @@ impl Storage {
         match &config.s3 {
             Some(s3) => {
                 // Fail fast when the store is down: one retry, short timeouts, then 503.
-                let retry = RetryConfig {
-                    backoff: BackoffConfig::default(),
-                    max_retries: 1,
-                    retry_timeout: Duration::from_secs(5),
-                };
+                let retry = RetryConfig { backoff: BackoffConfig::default(), max_retries: 1, retry_timeout: Duration::from_secs(5) };
                 let options = ClientOptions::new()
                     .with_allow_http(s3.endpoint.starts_with("http://"))
                     .with_connect_timeout(Duration::from_secs(3))
@@ -81,11 +73,9 @@ impl Storage {
     pub async fn get(&self, key: &Path) -> Result<Bytes, ApiError> {
         match self.store.get(key).await {
             Ok(result) => result.bytes().await.map_err(unavailable),
-            Err(object_store::Error::NotFound { .. }) => Err(ApiError::not_found(
-                "attachment.content_missing",
-                "文件内容已丢失，请重新上传",
-                "The file content is missing",
-            )),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(ApiError::not_found("attachment.content_missing", "文件内容已丢失，请重新上传", "The file content is missing"))
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -100,10 +90,7 @@ impl Storage {
     /// A short-lived signed GET URL when on S3; `None` on the local store.
     pub async fn signed_url(&self, key: &Path) -> Result<Option<(String, Duration)>, ApiError> {
         let Some(signer) = &self.signer else { return Ok(None) };
-        let url = signer
-            .signed_url(poem::http::Method::GET, key, self.signed_url_ttl)
-            .await
-            .map_err(unavailable)?;
+        let url = signer.signed_url(poem::http::Method::GET, key, self.signed_url_ttl).await.map_err(unavailable)?;
         Ok(Some((url.to_string(), self.signed_url_ttl)))
     }
 }

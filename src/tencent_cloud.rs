@@ -35,21 +35,14 @@ fn sha256_hex(s: &str) -> String {
 pub fn authorization(input: &SignInput) -> String {
     let date = Utc.timestamp_opt(input.timestamp, 0).single().expect("valid timestamp").format("%Y-%m-%d").to_string();
     let signed_headers = "content-type;host";
-    let canonical_request = format!(
-        "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\n\n{signed_headers}\n{}",
-        input.host,
-        sha256_hex(input.payload)
-    );
+    let canonical_request = format!("POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\n\n{signed_headers}\n{}", input.host, sha256_hex(input.payload));
     let scope = format!("{date}/{}/tc3_request", input.service);
     let string_to_sign = format!("TC3-HMAC-SHA256\n{}\n{scope}\n{}", input.timestamp, sha256_hex(&canonical_request));
     let k_date = hmac(format!("TC3{}", input.secret_key).as_bytes(), &date);
     let k_service = hmac(&k_date, input.service);
     let k_signing = hmac(&k_service, "tc3_request");
     let signature = hex::encode(hmac(&k_signing, &string_to_sign));
-    format!(
-        "TC3-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        input.secret_id
-    )
+    format!("TC3-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}", input.secret_id)
 }
 
 /// The `Host` an endpoint URL names (`https://sms.tencentcloudapi.com/` → `sms.tencentcloudapi.com`).
@@ -95,14 +88,8 @@ pub enum CallError {
 pub async fn post(http: &reqwest::Client, call: &Call<'_>, payload: String) -> Result<serde_json::Value, CallError> {
     let timestamp = Utc::now().timestamp();
     let host = host_of(call.endpoint);
-    let auth = authorization(&SignInput {
-        secret_id: call.secret_id,
-        secret_key: call.secret_key,
-        service: call.service,
-        host: &host,
-        timestamp,
-        payload: &payload,
-    });
+    let auth =
+        authorization(&SignInput { secret_id: call.secret_id, secret_key: call.secret_key, service: call.service, host: &host, timestamp, payload: &payload });
     let mut request = http
         .post(call.endpoint)
         .header("Authorization", auth)
@@ -119,11 +106,7 @@ pub async fn post(http: &reqwest::Client, call: &Call<'_>, payload: String) -> R
     let response = body.get_mut("Response").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
     if let Some(err) = response.get("Error") {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-        return Err(CallError::Api(ResponseError {
-            code: text(&err["Code"]),
-            message: text(&err["Message"]),
-            request_id: text(&response["RequestId"]),
-        }));
+        return Err(CallError::Api(ResponseError { code: text(&err["Code"]), message: text(&err["Message"]), request_id: text(&response["RequestId"]) }));
     }
     Ok(response)
 }

@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::{phone, TestApp};
 use reqwest::Method;
 use serde_json::json;
-use zhimaguan::{auth::principal::ROLES, authz::{operations::Scope, policy_operations}};
+use zhimaguan::{
+    auth::principal::ROLES,
+    authz::{operations::Scope, policy_operations},
+};
 
 fn expected_table() -> BTreeMap<String, BTreeMap<String, bool>> {
     let text = include_str!("expected_access.csv");

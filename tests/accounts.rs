@@ -63,7 +63,8 @@ async fn registration_reports_every_bad_field_in_chinese_or_english() {
     assert_eq!(fields, ["real_name", "phone", "sms_code", "password", "accept_agreement"]);
     assert!(b["fields"][3]["message"].as_str().unwrap().contains("大写字母"));
 
-    let resp = app.request(POST, "/api/owners/register", Some(&t.tenant.slug), None).header("Accept-Language", "en-US,en;q=0.9").json(&body).send().await.unwrap();
+    let resp =
+        app.request(POST, "/api/owners/register", Some(&t.tenant.slug), None).header("Accept-Language", "en-US,en;q=0.9").json(&body).send().await.unwrap();
     let (_, b) = common::read(resp).await;
     assert!(b["fields"][3]["message"].as_str().unwrap().contains("upper case"), "{b}");
 
@@ -88,11 +89,8 @@ async fn sms_codes_expire_allow_five_wrong_tries_and_wait_before_resending() {
     let code = app.last_code(&t.tenant, &p).await;
     assert_eq!(code.len(), 6);
     let conn = app.conn(&t.tenant).await;
-    let validity: f64 = conn
-        .query_one("SELECT extract(epoch FROM expires_at - created_at)::float8 FROM sms_codes WHERE phone = $1", &[&p])
-        .await
-        .unwrap()
-        .get(0);
+    let validity: f64 =
+        conn.query_one("SELECT extract(epoch FROM expires_at - created_at)::float8 FROM sms_codes WHERE phone = $1", &[&p]).await.unwrap().get(0);
     conn.commit().await.unwrap();
     assert!((validity - 300.0).abs() < 1.0, "valid 5 minutes, got {validity} s");
 
@@ -157,7 +155,12 @@ async fn sms_daily_caps_per_phone_and_per_ip() {
 
     // A client behind the (trusted) ingress is known by its forwarded address.
     let address = format!("198.18.{}.{}", rand_byte(), rand_byte());
-    let send = |ph: String| app.request(POST, "/api/auth/sms-codes", slug, None).header("X-Forwarded-For", format!("203.0.113.9, {address}")).json(&json!({"phone": ph, "purpose": "register"})).send();
+    let send = |ph: String| {
+        app.request(POST, "/api/auth/sms-codes", slug, None)
+            .header("X-Forwarded-For", format!("203.0.113.9, {address}"))
+            .json(&json!({"phone": ph, "purpose": "register"}))
+            .send()
+    };
     for _ in 0..3 {
         let (s, b) = common::read(send(phone()).await.unwrap()).await;
         assert_eq!(s, 202, "{b}");
@@ -297,11 +300,8 @@ async fn platform_staff_onboard_a_tenant_whose_admin_can_log_in() {
     assert!(list.as_array().unwrap().iter().any(|t| t["slug"] == slug.as_str()));
 
     let client = app.state.pool.get().await.unwrap();
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM platform.audit_log WHERE operation = 'tenant_create' AND object_id = $1", &[&slug])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 =
+        client.query_one("SELECT count(*) FROM platform.audit_log WHERE operation = 'tenant_create' AND object_id = $1", &[&slug]).await.unwrap().get(0);
     assert_eq!(n, 1, "platform writes are audited");
     let err = client.execute("DELETE FROM platform.audit_log WHERE object_id = $1", &[&slug]).await.unwrap_err();
     assert!(err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"));

@@ -24,7 +24,11 @@ async fn paper(e: &Estate, matter: &str, body: Value) -> (u16, Value) {
 
 /// The same call in English (`Accept-Language: en`).
 async fn cast_en(e: &Estate, token: &str, matter: &str, choice: &str, key: &str) -> (u16, Value) {
-    let rb = e.app.request(POST, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(token)).header("Accept-Language", "en").json(&json!({"choice": choice, "idempotency_key": key}));
+    let rb = e
+        .app
+        .request(POST, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(token))
+        .header("Accept-Language", "en")
+        .json(&json!({"choice": choice, "idempotency_key": key}));
     common::read(rb.send().await.unwrap()).await
 }
 
@@ -58,7 +62,16 @@ async fn sell(e: &Estate, unit: Uuid, buyer_name: &str) -> String {
     let own = phone();
     e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
     let code = e.app.last_code(&e.t.tenant, &own).await;
-    let (_, b) = e.app.call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true}))).await;
+    let (_, b) = e
+        .app
+        .call(
+            POST,
+            "/api/owners/register",
+            slug,
+            None,
+            Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
+        )
+        .await;
     let buyer = b["token"].as_str().unwrap().to_string();
     e.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&buyer), None).await;
     let code = e.app.last_code(&e.t.tenant, &new_phone).await;
@@ -81,14 +94,29 @@ async fn co_owner(e: &Estate, owner: &str) -> String {
     let (_, proof) = common::read(e.app.request(POST, "/api/attachments", slug, Some(owner)).multipart(form).send().await.unwrap()).await;
     let (_, application) = e
         .app
-        .call(POST, &format!("/api/me/properties/{}/co-owners", e.units[0].0), slug, Some(owner), Some(json!({"name": "配偶", "phone": spouse_phone, "proof_attachment_ids": [proof["id"]]})))
+        .call(
+            POST,
+            &format!("/api/me/properties/{}/co-owners", e.units[0].0),
+            slug,
+            Some(owner),
+            Some(json!({"name": "配偶", "phone": spouse_phone, "proof_attachment_ids": [proof["id"]]})),
+        )
         .await;
-    let (s, _) = e.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&e.t.admin_token), None).await;
+    let (s, _) =
+        e.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&e.t.admin_token), None).await;
     assert_eq!(s, 200);
     e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": spouse_phone, "purpose": "register"}))).await;
     let code = e.app.last_code(&e.t.tenant, &spouse_phone).await;
-    let (_, b) =
-        e.app.call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": "配偶", "phone": spouse_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true}))).await;
+    let (_, b) = e
+        .app
+        .call(
+            POST,
+            "/api/owners/register",
+            slug,
+            None,
+            Some(json!({"real_name": "配偶", "phone": spouse_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
+        )
+        .await;
     b["token"].as_str().unwrap().to_string()
 }
 
@@ -114,7 +142,9 @@ async fn a_sellers_paper_ballot_signed_before_the_sale_stands_and_the_buyer_is_r
     let _seller = e.owner(0).await;
     let matter = open(&e).await;
     let signed: DateTime<Utc> = Utc::now();
-    let (s, p) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed})).await;
+    let (s, p) =
+        paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed}))
+            .await;
     assert_eq!((s, p["unit_codes"].as_str()), (201, Some("1-1-101")), "{p}");
     pause().await;
     let buyer = sell(&e, e.units[0].0, "买家甲").await;
@@ -148,17 +178,29 @@ async fn a_sellers_paper_ballot_signed_before_the_sale_takes_the_unit_back_from_
 
     // The seller's paper ballot, signed before the sale, is entered afterwards: it is the
     // seller's, it stands, and the unit counts once, for it.
-    let (s, p) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed})).await;
+    let (s, p) =
+        paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed}))
+            .await;
     assert_eq!((s, p["unit_codes"].as_str(), p["area"].as_str()), (201, Some("1-1-101"), Some("90.00")), "{p}");
     let t = e.tally(&matter).await;
     assert_eq!(
-        (t["agree"]["heads"].as_i64(), t["agree"]["area"].as_str(), t["disagree"]["heads"].as_i64(), t["participants"]["heads"].as_i64(), t["totals"]["heads"].as_i64()),
+        (
+            t["agree"]["heads"].as_i64(),
+            t["agree"]["area"].as_str(),
+            t["disagree"]["heads"].as_i64(),
+            t["participants"]["heads"].as_i64(),
+            t["totals"]["heads"].as_i64()
+        ),
         (Some(1), Some("90.00"), Some(0), Some(1), Some(2)),
         "the unit is counted exactly once, with the seller's choice: {t}"
     );
     let list = ballots(&e, &matter).await;
     let buyers = list.iter().find(|b| b["id"] == online["ballot_id"]).unwrap();
-    assert_eq!((buyers["superseded"].as_bool(), buyers["unit_codes"].as_array().map(Vec::len)), (Some(true), Some(0)), "kept, set aside, carrying no unit: {buyers}");
+    assert_eq!(
+        (buyers["superseded"].as_bool(), buyers["unit_codes"].as_array().map(Vec::len)),
+        (Some(true), Some(0)),
+        "kept, set aside, carrying no unit: {buyers}"
+    );
     let sellers = list.iter().find(|b| b["id"] == p["ballot_id"]).unwrap();
     assert_eq!((sellers["superseded"].as_bool(), sellers["voided"].as_bool()), (Some(false), Some(false)), "{sellers}");
     let (_, not_voted) = e.app.call(GET, &format!("/api/matters/{matter}/not-voted"), e.slug(), Some(&e.t.admin_token), None).await;
@@ -216,10 +258,20 @@ async fn among_co_owners_the_first_to_vote_decides_on_any_channel_and_the_paper_
     let matter = open(&e).await;
 
     // The signer must hold a unit of the ballot's voter.
-    let (s, b) = paper(&e, &matter, json!({"unit_id": e.units[1].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": spouse_id})).await;
+    let (s, b) = paper(
+        &e,
+        &matter,
+        json!({"unit_id": e.units[1].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": spouse_id}),
+    )
+    .await;
     assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("signed_by_owner_id")), "{b}");
 
-    let (s, p) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": spouse_id})).await;
+    let (s, p) = paper(
+        &e,
+        &matter,
+        json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": spouse_id}),
+    )
+    .await;
     assert_eq!(s, 201, "{p}");
     let (s, b) = e.cast(&owner, &matter, "disagree", "owner").await;
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "the co-owner who signed first decides: {b}");
@@ -241,7 +293,12 @@ async fn among_co_owners_the_first_to_vote_decides_on_any_channel_and_the_paper_
     let second = open(&e).await;
     assert_eq!(e.cast(&owner, &second, "disagree", "owner-2").await.0, 201);
     pause().await;
-    let (s, b) = paper(&e, &second, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": spouse_id})).await;
+    let (s, b) = paper(
+        &e,
+        &second,
+        json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": spouse_id}),
+    )
+    .await;
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "{b}");
     assert_verifies(&e, &second).await;
 }
@@ -250,7 +307,12 @@ async fn among_co_owners_the_first_to_vote_decides_on_any_channel_and_the_paper_
 async fn a_spoiled_paper_ballot_is_entered_in_one_step_with_its_reason() {
     let e = Estate::new(2, false).await;
     let matter = open(&e).await;
-    let (s, p) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "void_reason": "同意与反对均勾选"})).await;
+    let (s, p) = paper(
+        &e,
+        &matter,
+        json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "void_reason": "同意与反对均勾选"}),
+    )
+    .await;
     assert_eq!(s, 201, "{p}");
     let t = e.tally(&matter).await;
     assert_eq!((t["invalid"]["heads"].as_i64(), t["agree"]["heads"].as_i64()), (Some(1), Some(0)), "{t}");
@@ -328,7 +390,8 @@ async fn an_idempotency_key_reused_with_other_picks_is_refused_in_an_election() 
         let body = json!({"intro": "愿意服务", "signature_attachment_id": signature(owner.clone()).await});
         let (s, m) = e.app.call(POST, &format!("/api/prep-groups/{gid}/signups"), e.slug(), Some(owner), Some(body)).await;
         assert_eq!(s, 201, "{m}");
-        let (s, _) = e.app.call(POST, &format!("/api/prep-members/{}/review", m["id"].as_str().unwrap()), e.slug(), Some(&admin), Some(json!({"approve": true}))).await;
+        let (s, _) =
+            e.app.call(POST, &format!("/api/prep-members/{}/review", m["id"].as_str().unwrap()), e.slug(), Some(&admin), Some(json!({"approve": true}))).await;
         assert_eq!(s, 200);
     }
     let conn = e.app.conn(&e.t.tenant).await;
@@ -340,11 +403,14 @@ async fn an_idempotency_key_reused_with_other_picks_is_refused_in_an_election() 
     let c: Vec<Value> = election["candidates"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
     let path = format!("/api/elections/{}/ballots", election["id"].as_str().unwrap());
     let sig = signature(owners[4].clone()).await;
-    let (s, first) = e.app.call(POST, &path, e.slug(), Some(&owners[4]), Some(json!({"picks": [c[0]], "idempotency_key": "e", "signature_attachment_id": sig}))).await;
+    let (s, first) =
+        e.app.call(POST, &path, e.slug(), Some(&owners[4]), Some(json!({"picks": [c[0]], "idempotency_key": "e", "signature_attachment_id": sig}))).await;
     assert_eq!(s, 201, "{first}");
-    let (s, b) = e.app.call(POST, &path, e.slug(), Some(&owners[4]), Some(json!({"picks": [c[1]], "idempotency_key": "e", "signature_attachment_id": sig}))).await;
+    let (s, b) =
+        e.app.call(POST, &path, e.slug(), Some(&owners[4]), Some(json!({"picks": [c[1]], "idempotency_key": "e", "signature_attachment_id": sig}))).await;
     assert_eq!((s, b["code"].as_str()), (422, Some("idempotency.mismatch")), "{b}");
-    let (s, again) = e.app.call(POST, &path, e.slug(), Some(&owners[4]), Some(json!({"picks": [c[0]], "idempotency_key": "e", "signature_attachment_id": sig}))).await;
+    let (s, again) =
+        e.app.call(POST, &path, e.slug(), Some(&owners[4]), Some(json!({"picks": [c[0]], "idempotency_key": "e", "signature_attachment_id": sig}))).await;
     assert_eq!((s, &again["ballot_id"]), (200, &first["ballot_id"]), "{again}");
     assert_verifies(&e, election["matter_id"].as_str().unwrap()).await;
 }
@@ -380,7 +446,12 @@ async fn staff_list_every_ballot_of_a_matter_page_by_page() {
     let matter = open(&e).await;
     let (_, online) = e.cast(&owner, &matter, "agree", "o").await;
     let signed = Utc::now();
-    let (s, p) = paper(&e, &matter, json!({"unit_id": e.units[1].0, "choice": "disagree", "channel": "on_site", "scan_attachment_id": e.scan().await, "signed_at": signed})).await;
+    let (s, p) = paper(
+        &e,
+        &matter,
+        json!({"unit_id": e.units[1].0, "choice": "disagree", "channel": "on_site", "scan_attachment_id": e.scan().await, "signed_at": signed}),
+    )
+    .await;
     assert_eq!(s, 201, "{p}");
 
     let path = format!("/api/matters/{matter}/ballots");
@@ -445,7 +516,9 @@ async fn a_paper_ballot_cannot_be_signed_before_its_matter_existed() {
     let matter = m["id"].as_str().unwrap().to_string();
     e.tally(&matter).await;
     let signed = chrono::Utc::now() - chrono::Duration::hours(12);
-    let (s, b) = paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed})).await;
+    let (s, b) =
+        paper(&e, &matter, json!({"unit_id": e.units[0].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed}))
+            .await;
     assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("signed_at")), "{b}");
 }
 

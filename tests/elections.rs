@@ -61,7 +61,12 @@ async fn count(e: &Estate, election: &Value) -> Value {
 
 /// (votes in heads, passed, elected) of each candidate, in candidate order.
 fn standings(t: &Value) -> Vec<(i64, bool, bool)> {
-    t["candidates"].as_array().unwrap().iter().map(|c| (c["votes"]["heads"].as_i64().unwrap(), c["passed"].as_bool().unwrap(), c["elected"].as_bool().unwrap())).collect()
+    t["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["votes"]["heads"].as_i64().unwrap(), c["passed"].as_bool().unwrap(), c["elected"].as_bool().unwrap()))
+        .collect()
 }
 
 #[tokio::test]
@@ -93,7 +98,8 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     let gid = group["id"].as_str().unwrap().to_string();
     assert_eq!(group["work_days"], 90, "the national preset");
     for (kind, name) in [("street", "街道代表"), ("rc", "居委会代表")] {
-        let (s, _) = call(&e, POST, &format!("/api/prep-groups/{gid}/representatives"), &admin, Some(json!({"kind": kind, "name": name, "phone": "13900000001"}))).await;
+        let (s, _) =
+            call(&e, POST, &format!("/api/prep-groups/{gid}/representatives"), &admin, Some(json!({"kind": kind, "name": name, "phone": "13900000001"}))).await;
         assert_eq!(s, 201);
     }
     let mut signups = Vec::new();
@@ -145,9 +151,23 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
 
     // --- The owners' committee: term, round 1 ------------------------------------------------
     let today = Utc::now().date_naive();
-    let (s, b) = call(&e, POST, &format!("/api/estates/{}/terms", e.id), &admin, Some(json!({"name": "第一届业主委员会", "starts_on": today, "ends_on": today + Duration::days(6 * 366), "seats": 5}))).await;
+    let (s, b) = call(
+        &e,
+        POST,
+        &format!("/api/estates/{}/terms", e.id),
+        &admin,
+        Some(json!({"name": "第一届业主委员会", "starts_on": today, "ends_on": today + Duration::days(6 * 366), "seats": 5})),
+    )
+    .await;
     assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("ends_on")), "a term of more than five years: {b}");
-    let (s, term) = call(&e, POST, &format!("/api/estates/{}/terms", e.id), &admin, Some(json!({"name": "第一届业主委员会", "starts_on": today, "ends_on": today + Duration::days(3 * 365), "seats": 5}))).await;
+    let (s, term) = call(
+        &e,
+        POST,
+        &format!("/api/estates/{}/terms", e.id),
+        &admin,
+        Some(json!({"name": "第一届业主委员会", "starts_on": today, "ends_on": today + Duration::days(3 * 365), "seats": 5})),
+    )
+    .await;
     assert_eq!(s, 201, "{term}");
     let tid = term["id"].as_str().unwrap().to_string();
     let body = json!({

@@ -106,7 +106,8 @@ async fn a_first_committee_needs_a_formed_preparatory_group_and_a_serving_commit
     let e2 = Estate::new(2, false).await;
     let member = e2.owner(0).await;
     let member_id = owner_id(&e2, &member).await;
-    let (s, _) = e2.app.call(POST, &format!("/api/estates/{}/oc-members", e2.id), e2.slug(), Some(&e2.t.admin_token), Some(json!({"owner_id": member_id}))).await;
+    let (s, _) =
+        e2.app.call(POST, &format!("/api/estates/{}/oc-members", e2.id), e2.slug(), Some(&e2.t.admin_token), Some(json!({"owner_id": member_id}))).await;
     assert_eq!(s, 201);
     let (s, b) = e2.app.call(POST, &format!("/api/estates/{}/prep-groups", e2.id), e2.slug(), Some(&e2.t.admin_token), Some(group)).await;
     assert_eq!((s, b["code"].as_str()), (409, Some("prep.committee_serving")), "{b}");

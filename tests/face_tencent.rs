@@ -84,8 +84,12 @@ fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>
     }
     let reply = match payload["BizToken"].as_str().unwrap_or("") {
         TOKEN_PASSED => json!({"Text": text(0, "成功"), "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-passed"}),
-        TOKEN_FAILED => json!({"Text": text(1001, "人脸比对不通过"), "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-failed"}),
-        TOKEN_NEW => json!({"Text": {"ErrCode": null, "ErrMsg": null}, "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-pending"}),
+        TOKEN_FAILED => {
+            json!({"Text": text(1001, "人脸比对不通过"), "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-failed"})
+        }
+        TOKEN_NEW => {
+            json!({"Text": {"ErrCode": null, "ErrMsg": null}, "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-pending"})
+        }
         TOKEN_EXPIRED => return poem::web::Json(error("InvalidParameterValue.BizTokenExpired", "BizToken过期。")),
         _ => return poem::web::Json(error("InvalidParameterValue.BizTokenIllegal", "BizToken不合法。")),
     };
@@ -117,18 +121,12 @@ async fn start_returns_the_providers_token_and_url() {
     let face = TencentFaceId::new(config(&endpoint, SECRET_KEY));
     assert_eq!(face.name(), "tencent");
     let started = face.start("王五", Some(ID_NUMBER), "https://zmg.example.cn/face/done").await.unwrap();
-    assert_eq!(
-        started,
-        FaceStart { biz_token: TOKEN_NEW.into(), url: format!("https://kyc.qcloud.com/s/web/h5/#/entry?token={TOKEN_NEW}") }
-    );
+    assert_eq!(started, FaceStart { biz_token: TOKEN_NEW.into(), url: format!("https://kyc.qcloud.com/s/web/h5/#/entry?token={TOKEN_NEW}") });
     let got = received(&got);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].action, "DetectAuth");
     assert_eq!(got[0].region.as_deref(), Some("ap-guangzhou"));
-    assert_eq!(
-        got[0].body,
-        json!({"RuleId": RULE_ID, "Name": "王五", "IdCard": ID_NUMBER, "RedirectUrl": "https://zmg.example.cn/face/done"})
-    );
+    assert_eq!(got[0].body, json!({"RuleId": RULE_ID, "Name": "王五", "IdCard": ID_NUMBER, "RedirectUrl": "https://zmg.example.cn/face/done"}));
 }
 
 #[tokio::test]

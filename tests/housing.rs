@@ -52,7 +52,9 @@ impl World {
         let app = TestApp::start().await;
         let t = app.tenant().await;
         let slug = t.tenant.slug.clone();
-        let (s, rc) = app.call(POST, "/api/residents-committees", Some(&slug), Some(&t.admin_token), Some(json!({"name": "东风社区居委会", "phone": "010-12345678"}))).await;
+        let (s, rc) = app
+            .call(POST, "/api/residents-committees", Some(&slug), Some(&t.admin_token), Some(json!({"name": "东风社区居委会", "phone": "010-12345678"})))
+            .await;
         assert_eq!(s, 201, "{rc}");
         let rc = Uuid::parse_str(rc["id"].as_str().unwrap()).unwrap();
         let estate = json!({"rc_id": rc, "name": "东风花园", "total_households": 300, "total_area": "30000.50", "co_owner_verification": co_owners});
@@ -74,7 +76,8 @@ impl World {
     }
 
     async fn unit_id(&self, building: &str, room: &str) -> Uuid {
-        let (_, b) = self.app.call(GET, &format!("/api/units?building={}&room={room}", urlencode(building)), self.slug(), Some(&self.t.admin_token), None).await;
+        let (_, b) =
+            self.app.call(GET, &format!("/api/units?building={}&room={room}", urlencode(building)), self.slug(), Some(&self.t.admin_token), None).await;
         Uuid::parse_str(b["items"][0]["id"].as_str().unwrap_or_else(|| panic!("unit {building} {room}: {b}"))).unwrap()
     }
 
@@ -198,7 +201,16 @@ async fn committee_staff_reach_nothing_of_another_committee() {
     let zhou = w.owner_named("周九", &phone()).await;
     assert_eq!(w.verify(&zhou, y_unit, &y_phone).await.0, 201);
     let proof = w.upload_proof(&zhou).await;
-    let (_, y_app) = w.app.call(POST, &format!("/api/me/properties/{y_unit}/co-owners"), slug, Some(&zhou), Some(json!({"name": "周妻", "phone": phone(), "proof_attachment_ids": [proof]}))).await;
+    let (_, y_app) = w
+        .app
+        .call(
+            POST,
+            &format!("/api/me/properties/{y_unit}/co-owners"),
+            slug,
+            Some(&zhou),
+            Some(json!({"name": "周妻", "phone": phone(), "proof_attachment_ids": [proof]})),
+        )
+        .await;
     let y_app = y_app["id"].as_str().unwrap().to_string();
     let conn = w.app.conn(&w.t.tenant).await;
     let zhou_id: Uuid = conn.query_one("SELECT owner_id FROM unit_holders WHERE unit_id = $1", &[&y_unit]).await.unwrap().get(0);
@@ -349,11 +361,21 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
 
     // A second application is rejected with a reason the owner sees.
     let proof = w.upload_proof(&liu).await;
-    let (_, app_b) = w.app.call(POST, &format!("/api/me/properties/{unit}/co-owners"), slug, Some(&liu), Some(json!({"name": "刘父", "phone": phone(), "proof_attachment_ids": [proof]}))).await;
+    let (_, app_b) = w
+        .app
+        .call(
+            POST,
+            &format!("/api/me/properties/{unit}/co-owners"),
+            slug,
+            Some(&liu),
+            Some(json!({"name": "刘父", "phone": phone(), "proof_attachment_ids": [proof]})),
+        )
+        .await;
     let id_b = app_b["id"].as_str().unwrap();
     let (s, b) = w.app.call(POST, &format!("/api/co-owner-applications/{id_b}/reject"), slug, Some(&w.t.admin_token), Some(json!({"reason": " "}))).await;
     assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("reason")));
-    let (s, _) = w.app.call(POST, &format!("/api/co-owner-applications/{id_b}/reject"), slug, Some(&w.t.admin_token), Some(json!({"reason": "证明材料不清晰"}))).await;
+    let (s, _) =
+        w.app.call(POST, &format!("/api/co-owner-applications/{id_b}/reject"), slug, Some(&w.t.admin_token), Some(json!({"reason": "证明材料不清晰"}))).await;
     assert_eq!(s, 200);
     let (_, mine) = w.app.call(GET, "/api/me/co-owner-applications", slug, Some(&liu), None).await;
     let rejected = mine.as_array().unwrap().iter().find(|a| a["id"] == id_b).unwrap();
@@ -363,7 +385,16 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
     let registered = phone();
     let existing = w.owner_named("刘母", &registered).await;
     let proof = w.upload_proof(&liu).await;
-    let (_, app_c) = w.app.call(POST, &format!("/api/me/properties/{unit}/co-owners"), slug, Some(&liu), Some(json!({"name": "刘母", "phone": registered, "proof_attachment_ids": [proof]}))).await;
+    let (_, app_c) = w
+        .app
+        .call(
+            POST,
+            &format!("/api/me/properties/{unit}/co-owners"),
+            slug,
+            Some(&liu),
+            Some(json!({"name": "刘母", "phone": registered, "proof_attachment_ids": [proof]})),
+        )
+        .await;
     let (s, b) = w.app.call(POST, &format!("/api/co-owner-applications/{}/approve", app_c["id"].as_str().unwrap()), slug, Some(&w.t.admin_token), None).await;
     assert_eq!((s, b["linked"].as_bool()), (200, Some(true)));
     let (_, hers) = w.app.call(GET, "/api/me/properties", slug, Some(&existing), None).await;
@@ -394,10 +425,8 @@ async fn two_owners_confirming_one_unit_at_once_yield_one_verified_owner() {
     let code = w.app.last_code(&w.t.tenant, &p).await;
     let path = format!("/api/verification/units/{unit}");
     let body = json!({"sms_code": code});
-    let ((sa, _), (sb, _)) = tokio::join!(
-        w.app.call(POST, &path, w.slug(), Some(&a), Some(body.clone())),
-        w.app.call(POST, &path, w.slug(), Some(&b), Some(body.clone()))
-    );
+    let ((sa, _), (sb, _)) =
+        tokio::join!(w.app.call(POST, &path, w.slug(), Some(&a), Some(body.clone())), w.app.call(POST, &path, w.slug(), Some(&b), Some(body.clone())));
     let mut statuses = [sa, sb];
     statuses.sort();
     assert_eq!(statuses[0], 201, "one of them verifies");
@@ -428,7 +457,16 @@ async fn co_owners_need_the_estate_to_allow_them() {
     let ma = w.owner_named("马六", &phone()).await;
     assert_eq!(w.verify(&ma, unit, &p).await.0, 201);
     let proof = w.upload_proof(&ma).await;
-    let (s, b) = w.app.call(POST, &format!("/api/me/properties/{unit}/co-owners"), w.slug(), Some(&ma), Some(json!({"name": "马妻", "phone": phone(), "proof_attachment_ids": [proof]}))).await;
+    let (s, b) = w
+        .app
+        .call(
+            POST,
+            &format!("/api/me/properties/{unit}/co-owners"),
+            w.slug(),
+            Some(&ma),
+            Some(json!({"name": "马妻", "phone": phone(), "proof_attachment_ids": [proof]})),
+        )
+        .await;
     assert_eq!((s, b["code"].as_str()), (403, Some("co_owner.disabled")));
 }
 
@@ -445,8 +483,18 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
     // The old household has an approved co-owner.
     let spouse = phone();
     let proof = w.upload_proof(&old).await;
-    let (_, application) = w.app.call(POST, &format!("/api/me/properties/{unit}/co-owners"), slug, Some(&old), Some(json!({"name": "旧配偶", "phone": spouse, "proof_attachment_ids": [proof]}))).await;
-    let (s, _) = w.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&w.t.admin_token), None).await;
+    let (_, application) = w
+        .app
+        .call(
+            POST,
+            &format!("/api/me/properties/{unit}/co-owners"),
+            slug,
+            Some(&old),
+            Some(json!({"name": "旧配偶", "phone": spouse, "proof_attachment_ids": [proof]})),
+        )
+        .await;
+    let (s, _) =
+        w.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&w.t.admin_token), None).await;
     assert_eq!(s, 200);
     let spouse_token = w.owner_named("旧配偶", &spouse).await;
 

@@ -52,7 +52,16 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     assert_eq!((t["agree"]["heads"].as_i64(), t["passed"].as_bool()), (Some(2), Some(true)));
 
     // Voiding a ballot keeps it, as invalid: 1 agree of 3 participants.
-    let (s, _) = e.app.call(POST, &format!("/api/ballots/{}/void", receipt["ballot_id"].as_str().unwrap()), e.slug(), Some(&e.t.admin_token), Some(json!({"reason": "签名不符"}))).await;
+    let (s, _) = e
+        .app
+        .call(
+            POST,
+            &format!("/api/ballots/{}/void", receipt["ballot_id"].as_str().unwrap()),
+            e.slug(),
+            Some(&e.t.admin_token),
+            Some(json!({"reason": "签名不符"})),
+        )
+        .await;
     assert_eq!(s, 200);
     let t = e.tally(&matter).await;
     assert_eq!((t["invalid"]["heads"].as_i64(), t["participants"]["heads"].as_i64(), t["passed"].as_bool()), (Some(1), Some(3), Some(false)));
@@ -64,7 +73,11 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     assert_eq!(ledger["entries"].as_array().unwrap().len(), 4, "three casts and a void");
     assert!(ledger["entries"].as_array().unwrap().iter().any(|x| x["hash"] == receipt["entry_hash"]), "the receipt finds its entry");
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&b), None).await;
-    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["altered_entries"].as_array().map(Vec::len)), (Some(true), Some(true), Some(0)), "{v}");
+    assert_eq!(
+        (v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["altered_entries"].as_array().map(Vec::len)),
+        (Some(true), Some(true), Some(0)),
+        "{v}"
+    );
 
     // Anyone can check the published ledger offline with `zmg verify-matter`.
     let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ledger-{matter}.json"));
@@ -106,7 +119,13 @@ async fn co_owners_share_their_units_single_ballot() {
     let (_, proof) = common::read(e.app.request(POST, "/api/attachments", slug, Some(&owner)).multipart(form).send().await.unwrap()).await;
     let (_, application) = e
         .app
-        .call(POST, &format!("/api/me/properties/{}/co-owners", e.units[0].0), slug, Some(&owner), Some(json!({"name": "配偶", "phone": spouse_phone, "proof_attachment_ids": [proof["id"]]})))
+        .call(
+            POST,
+            &format!("/api/me/properties/{}/co-owners", e.units[0].0),
+            slug,
+            Some(&owner),
+            Some(json!({"name": "配偶", "phone": spouse_phone, "proof_attachment_ids": [proof["id"]]})),
+        )
         .await;
     e.app.call(POST, &format!("/api/co-owner-applications/{}/approve", application["id"].as_str().unwrap()), slug, Some(&e.t.admin_token), None).await;
     let (s, _) = e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": spouse_phone, "purpose": "register"}))).await;
@@ -114,7 +133,13 @@ async fn co_owners_share_their_units_single_ballot() {
     let code = e.app.last_code(&e.t.tenant, &spouse_phone).await;
     let (_, b) = e
         .app
-        .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": "配偶", "phone": spouse_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
+        .call(
+            POST,
+            "/api/owners/register",
+            slug,
+            None,
+            Some(json!({"real_name": "配偶", "phone": spouse_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
+        )
         .await;
     let spouse = b["token"].as_str().unwrap().to_string();
 
@@ -251,13 +276,23 @@ async fn a_unit_sold_mid_vote_votes_once_old_owner_first_else_new_owner() {
         let (_, deed) = common::read(proof("房产证.png").await.unwrap()).await;
         let new_phone = phone();
         let buyer_name = format!("买家{i}");
-        let body = json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": id_card["id"], "deed_attachment_id": deed["id"]});
+        let body =
+            json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": id_card["id"], "deed_attachment_id": deed["id"]});
         let (s, _) = e.app.call(POST, &format!("/api/units/{unit}/transfer"), slug, Some(&e.t.admin_token), Some(body)).await;
         assert_eq!(s, 200);
         let own = phone();
         e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
         let code = e.app.last_code(&e.t.tenant, &own).await;
-        let (_, b) = e.app.call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true}))).await;
+        let (_, b) = e
+            .app
+            .call(
+                POST,
+                "/api/owners/register",
+                slug,
+                None,
+                Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
+            )
+            .await;
         let buyer = b["token"].as_str().unwrap().to_string();
         e.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&buyer), None).await;
         let code = e.app.last_code(&e.t.tenant, &new_phone).await;
@@ -326,7 +361,13 @@ async fn a_signature_is_required_where_the_matter_says_so() {
     let (_, sig) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&owner)).multipart(form).send().await.unwrap()).await;
     let (s, _) = e
         .app
-        .call(POST, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(&owner), Some(json!({"choice": "agree", "idempotency_key": "signed", "signature_attachment_id": sig["id"]})))
+        .call(
+            POST,
+            &format!("/api/matters/{matter}/ballots"),
+            e.slug(),
+            Some(&owner),
+            Some(json!({"choice": "agree", "idempotency_key": "signed", "signature_attachment_id": sig["id"]})),
+        )
         .await;
     assert_eq!(s, 201);
 }
@@ -348,7 +389,13 @@ async fn delivered_non_voters_follow_the_majority_where_the_covenant_says_so() {
     let (_, proof) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
     let (s, _) = e
         .app
-        .call(POST, &format!("/api/matters/{matter}/deliveries"), e.slug(), Some(&e.t.admin_token), Some(json!({"unit_id": e.units[3].0, "proof_attachment_id": proof["id"]})))
+        .call(
+            POST,
+            &format!("/api/matters/{matter}/deliveries"),
+            e.slug(),
+            Some(&e.t.admin_token),
+            Some(json!({"unit_id": e.units[3].0, "proof_attachment_id": proof["id"]})),
+        )
         .await;
     assert_eq!(s, 204);
     let t = e.tally(&matter).await;
@@ -392,7 +439,16 @@ async fn a_buyer_of_one_unit_votes_with_that_unit_only() {
     let own = phone();
     e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
     let code = e.app.last_code(&e.t.tenant, &own).await;
-    let (_, b) = e.app.call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": "买家", "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true}))).await;
+    let (_, b) = e
+        .app
+        .call(
+            POST,
+            "/api/owners/register",
+            slug,
+            None,
+            Some(json!({"real_name": "买家", "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
+        )
+        .await;
     let buyer = b["token"].as_str().unwrap().to_string();
     e.app.call(POST, &format!("/api/verification/units/{second}/sms-code"), slug, Some(&buyer), None).await;
     let code = e.app.last_code(&e.t.tenant, &buyer_phone).await;
@@ -483,7 +539,11 @@ async fn checkpoints_seal_entries_as_they_commit_and_the_roll_and_ballots_cannot
     let positions: Vec<Value> = ledger["entries"].as_array().unwrap().iter().map(|x| x["position"].clone()).collect();
     assert_eq!(positions, [json!(1), json!(2), Value::Null], "the third awaits the next checkpoint");
     let v = e.verification(&matter).await;
-    assert_eq!((v["opening_matches"].as_bool(), v["broken_checkpoints"].as_array().map(Vec::len), v["tally_matches"].as_bool()), (Some(true), Some(0), Some(true)), "{v}");
+    assert_eq!(
+        (v["opening_matches"].as_bool(), v["broken_checkpoints"].as_array().map(Vec::len), v["tally_matches"].as_bool()),
+        (Some(true), Some(0), Some(true)),
+        "{v}"
+    );
 
     // The frozen roll and the ballots refuse to be rewritten.
     let conn = e.app.conn(&e.t.tenant).await;

@@ -5,10 +5,7 @@
 fn committed_spec_is_current() {
     let generated = zhimaguan::openapi::spec_yaml();
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml")).unwrap_or_default();
-    assert!(
-        generated == committed,
-        "openapi/openapi.yaml is stale; refresh it with:\n\n    cargo run -q -- openapi > openapi/openapi.yaml\n"
-    );
+    assert!(generated == committed, "openapi/openapi.yaml is stale; refresh it with:\n\n    cargo run -q -- openapi > openapi/openapi.yaml\n");
 }
 
 #[test]

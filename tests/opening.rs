@@ -99,7 +99,12 @@ async fn a_closed_matter_carries_its_result_and_every_setting_its_count_depends_
     assert_eq!(s, 201, "{m}");
     let settings = &m["settings"];
     assert_eq!(
-        (settings["channel_rule"].as_str(), settings["allow_vote_change"].as_bool(), settings["invalid_ballots_participate"].as_bool(), settings["parking_counts"].as_bool()),
+        (
+            settings["channel_rule"].as_str(),
+            settings["allow_vote_change"].as_bool(),
+            settings["invalid_ballots_participate"].as_bool(),
+            settings["parking_counts"].as_bool()
+        ),
         (Some("first_wins"), Some(true), Some(false), Some(false)),
         "{m}"
     );

@@ -115,13 +115,7 @@ async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: 
 impl AttachmentsApi {
     /// 上传附件 / Upload an attachment (multipart: `purpose`, then `file`).
     #[oai(path = "/api/attachments", method = "post", operation_id = "attachment_upload")]
-    async fn upload(
-        &self,
-        state: Data<&AppState>,
-        tenant: Data<&Tenant>,
-        principal: Data<&Principal>,
-        body: StreamedUpload,
-    ) -> ApiResult<Created> {
+    async fn upload(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: StreamedUpload) -> ApiResult<Created> {
         let file = body.receive(state.config.upload_limit_bytes).await?;
         let purpose = file.purpose.as_deref().and_then(Purpose::parse).ok_or_else(|| {
             ApiError::field("purpose", "attachment.purpose_invalid", "用途须为 proof、signature 或 document", "purpose must be proof, signature or document")

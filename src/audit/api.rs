@@ -50,10 +50,7 @@ impl AuditApi {
     ) -> ApiResult<Json<AuditPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn
-            .query_one("SELECT count(*) FROM audit_log WHERE $1::text IS NULL OR operation = $1", &[&operation.0])
-            .await?
-            .get(0);
+        let total: i64 = conn.query_one("SELECT count(*) FROM audit_log WHERE $1::text IS NULL OR operation = $1", &[&operation.0]).await?.get(0);
         let rows = conn
             .query(
                 "SELECT id, actor_kind, actor_id, operation, object_type, object_id, request_id, at FROM audit_log

@@ -33,19 +33,8 @@ fn locked(until: DateTime<Utc>) -> ApiError {
 /// Checks `password` for the account whose `key_column` equals `key`. The outer result is a
 /// database failure; the inner one is the verdict, returned *after* the failure counter was
 /// written so the caller can commit it before reporting a refusal.
-pub async fn check_password(
-    db: &dyn Db,
-    table: AccountTable,
-    key_column: &str,
-    key: &str,
-    password_text: String,
-) -> ApiResult<Result<Uuid, ApiError>> {
-    let row = db
-        .query_opt(
-            &format!("SELECT id, password_hash, locked_until FROM {} WHERE {key_column} = $1 FOR UPDATE", table.0),
-            &[&key],
-        )
-        .await?;
+pub async fn check_password(db: &dyn Db, table: AccountTable, key_column: &str, key: &str, password_text: String) -> ApiResult<Result<Uuid, ApiError>> {
+    let row = db.query_opt(&format!("SELECT id, password_hash, locked_until FROM {} WHERE {key_column} = $1 FOR UPDATE", table.0), &[&key]).await?;
     let Some(row) = row else {
         password::verify(password_text, None).await;
         return Ok(Err(invalid_credentials()));

@@ -110,16 +110,8 @@ fn agreement_issue(accepted: bool) -> Option<FieldIssue> {
 }
 
 async fn profile(conn: &TenantConn, id: Uuid) -> ApiResult<OwnerProfile> {
-    let row = conn
-        .query_one("SELECT id, real_name, phone, nickname, agreement_accepted_at FROM owners WHERE id = $1", &[&id])
-        .await?;
-    Ok(OwnerProfile {
-        id: row.get(0),
-        real_name: row.get(1),
-        phone: phone::mask(row.get(2)),
-        nickname: row.get(3),
-        agreement_accepted_at: row.get(4),
-    })
+    let row = conn.query_one("SELECT id, real_name, phone, nickname, agreement_accepted_at FROM owners WHERE id = $1", &[&id]).await?;
+    Ok(OwnerProfile { id: row.get(0), real_name: row.get(1), phone: phone::mask(row.get(2)), nickname: row.get(3), agreement_accepted_at: row.get(4) })
 }
 
 fn owner_id(principal: &Principal) -> ApiResult<Uuid> {
@@ -196,9 +188,7 @@ impl OwnerApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let verdict = match (&body.password, &body.sms_code) {
-            (Some(pw), _) if !pw.is_empty() => {
-                login::check_password(&conn, AccountTable("owners"), "phone", &body.phone, pw.clone()).await?
-            }
+            (Some(pw), _) if !pw.is_empty() => login::check_password(&conn, AccountTable("owners"), "phone", &body.phone, pw.clone()).await?,
             (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
                 Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
                     Some(row) => login::ensure_unlocked(&conn, AccountTable("owners"), row.get(0)).await?.map(|()| row.get(0)),

@@ -8,9 +8,8 @@ pub fn is_mainland_mobile(phone: &str) -> bool {
 }
 
 pub fn issue(field: &str, phone: &str) -> Option<FieldIssue> {
-    (!is_mainland_mobile(phone)).then(|| {
-        FieldIssue::new(field, "phone.invalid", "请输入 11 位中国大陆手机号", "Enter an 11-digit mainland China mobile number")
-    })
+    (!is_mainland_mobile(phone))
+        .then(|| FieldIssue::new(field, "phone.invalid", "请输入 11 位中国大陆手机号", "Enter an 11-digit mainland China mobile number"))
 }
 
 /// 13812348888 → 138****8888, as every list shows phones (PIPL).

@@ -27,10 +27,18 @@ impl StaffRole {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
-    Owner { id: Uuid },
+    Owner {
+        id: Uuid,
+    },
     /// `rc_id` is the jurisdiction: `None` for the whole street office.
-    Staff { id: Uuid, role: StaffRole, rc_id: Option<Uuid> },
-    Platform { id: Uuid },
+    Staff {
+        id: Uuid,
+        role: StaffRole,
+        rc_id: Option<Uuid>,
+    },
+    Platform {
+        id: Uuid,
+    },
 }
 
 /// Every role casbin knows; `anonymous` covers the public operations (register, log in).

@@ -28,11 +28,7 @@ pub async fn issue_tenant(conn: &TenantConn, tenant: &Tenant, kind: &str, subjec
 pub async fn issue_platform(db: &dyn Db, staff: Uuid, hours: i64) -> ApiResult<String> {
     let token = token::new_platform_token();
     let expires = Utc::now() + Duration::hours(hours);
-    db.execute(
-        "INSERT INTO platform.sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)",
-        &[&token::hash(&token), &staff, &expires],
-    )
-    .await?;
+    db.execute("INSERT INTO platform.sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)", &[&token::hash(&token), &staff, &expires]).await?;
     Ok(token)
 }
 
@@ -42,11 +38,7 @@ pub async fn revoke_tenant_token(conn: &TenantConn, token: &SessionToken) -> Api
 }
 
 pub async fn revoke_all_tenant(conn: &TenantConn, kind: &str, subject: Uuid) -> ApiResult<()> {
-    conn.execute(
-        "UPDATE sessions SET revoked_at = now() WHERE subject_kind = $1 AND subject_id = $2 AND revoked_at IS NULL",
-        &[&kind, &subject],
-    )
-    .await?;
+    conn.execute("UPDATE sessions SET revoked_at = now() WHERE subject_kind = $1 AND subject_id = $2 AND revoked_at IS NULL", &[&kind, &subject]).await?;
     Ok(())
 }
 
@@ -59,16 +51,12 @@ pub async fn authenticate(pool: &Pool, tenant: Option<&Tenant>, bearer: &str) ->
     let hash = SessionToken(token::hash(bearer));
     match (token::issuer(bearer), tenant) {
         (None, _) => Err(invalid_token()),
-        (Some(Issuer::Tenant(id)), Some(t)) if id != t.id => Err(ApiError::forbidden(
-            "auth.wrong_tenant",
-            "此登录凭证属于其他街道，不能访问本街道的数据",
-            "This token belongs to another tenant",
-        )),
-        (Some(Issuer::Tenant(_)), None) => Err(ApiError::forbidden(
-            "auth.wrong_tenant",
-            "街道账号不能访问平台管理接口",
-            "Tenant tokens cannot be used on platform operations",
-        )),
+        (Some(Issuer::Tenant(id)), Some(t)) if id != t.id => {
+            Err(ApiError::forbidden("auth.wrong_tenant", "此登录凭证属于其他街道，不能访问本街道的数据", "This token belongs to another tenant"))
+        }
+        (Some(Issuer::Tenant(_)), None) => {
+            Err(ApiError::forbidden("auth.wrong_tenant", "街道账号不能访问平台管理接口", "Tenant tokens cannot be used on platform operations"))
+        }
         (Some(Issuer::Tenant(_)), Some(t)) => {
             let conn = TenantConn::begin(pool, t).await?;
             let row = conn
@@ -95,10 +83,7 @@ pub async fn authenticate(pool: &Pool, tenant: Option<&Tenant>, bearer: &str) ->
         (Some(Issuer::Platform), _) => {
             let client = pool.get().await?;
             let row = client
-                .query_opt(
-                    "SELECT staff_id FROM platform.sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
-                    &[&hash.0],
-                )
+                .query_opt("SELECT staff_id FROM platform.sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()", &[&hash.0])
                 .await?
                 .ok_or_else(invalid_token)?;
             Ok((Principal::Platform { id: row.get(0) }, hash))

@@ -79,20 +79,12 @@ pub async fn send(
         }
     }
     if row.get::<_, i64>(1) >= limits.daily_limit_per_phone {
-        return Err(ApiError::too_many(
-            "sms.daily_limit_phone",
-            "该手机号今天获取验证码的次数已达上限，请明天再试",
-            "Daily code limit reached for this phone",
-        )
-        .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
+        return Err(ApiError::too_many("sms.daily_limit_phone", "该手机号今天获取验证码的次数已达上限，请明天再试", "Daily code limit reached for this phone")
+            .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
     }
     if row.get::<_, i64>(2) >= limits.daily_limit_per_ip {
-        return Err(ApiError::too_many(
-            "sms.daily_limit_ip",
-            "当前网络今天获取验证码的次数已达上限，请明天再试",
-            "Daily code limit reached for this network",
-        )
-        .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
+        return Err(ApiError::too_many("sms.daily_limit_ip", "当前网络今天获取验证码的次数已达上限，请明天再试", "Daily code limit reached for this network")
+            .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
     }
     conn.execute(
         "INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject) VALUES ($1, $2, $3, $4)",
@@ -133,12 +125,7 @@ pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, subject
     let Some(row) = row else { return Ok(Err(wrong_code())) };
     let id: i64 = row.get(0);
     if row.get::<_, i32>(2) >= MAX_WRONG_TRIES {
-        return Ok(Err(ApiError::field(
-            "sms_code",
-            "sms.too_many_tries",
-            "验证码输错次数过多，请重新获取",
-            "Too many wrong tries, request a new code",
-        )));
+        return Ok(Err(ApiError::field("sms_code", "sms.too_many_tries", "验证码输错次数过多，请重新获取", "Too many wrong tries, request a new code")));
     }
     let expected: Vec<u8> = row.get(1);
     if expected != code_hash(phone, code.trim()) {

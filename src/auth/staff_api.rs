@@ -121,8 +121,15 @@ pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiRes
         issues.extend(phone::issue("phone", p));
     }
     match (req.role, req.rc_id) {
-        (StaffRoleName::RcStaff, None) => issues.push(FieldIssue::new("rc_id", "required", "居委会工作人员须指定所属居委会", "Residents'-committee staff need rc_id")),
-        (StaffRoleName::StreetStaff, Some(_)) => issues.push(FieldIssue::new("rc_id", "rc_id.not_allowed", "街道工作人员管辖整个街道，不能指定居委会", "Street staff cover the whole street; omit rc_id")),
+        (StaffRoleName::RcStaff, None) => {
+            issues.push(FieldIssue::new("rc_id", "required", "居委会工作人员须指定所属居委会", "Residents'-committee staff need rc_id"))
+        }
+        (StaffRoleName::StreetStaff, Some(_)) => issues.push(FieldIssue::new(
+            "rc_id",
+            "rc_id.not_allowed",
+            "街道工作人员管辖整个街道，不能指定居委会",
+            "Street staff cover the whole street; omit rc_id",
+        )),
         (_, Some(rc)) if !conn.exists("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc]).await? => {
             issues.push(FieldIssue::new("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
         }
@@ -224,9 +231,8 @@ impl StaffApi {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let total: i64 = conn.query_one("SELECT count(*) FROM staff", &[]).await?.get(0);
-        let rows = conn
-            .query(&format!("SELECT {COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"), &[&paging.limit(), &paging.offset()])
-            .await?;
+        let rows =
+            conn.query(&format!("SELECT {COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"), &[&paging.limit(), &paging.offset()]).await?;
         conn.commit().await?;
         Ok(Json(StaffPage { items: rows.iter().map(view).collect(), total }))
     }

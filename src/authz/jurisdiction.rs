@@ -43,20 +43,16 @@ impl Jurisdiction {
 
     /// 404 unless `estate_id` lies within the jurisdiction.
     pub async fn check_estate(&self, conn: &TenantConn, estate_id: Uuid) -> ApiResult<()> {
-        let found = conn
-            .query_opt(&format!("SELECT 1 FROM estates e WHERE e.id = $2 AND {ESTATE_IN_SCOPE}"), &[&self.rc_id, &estate_id])
-            .await?;
+        let found = conn.query_opt(&format!("SELECT 1 FROM estates e WHERE e.id = $2 AND {ESTATE_IN_SCOPE}"), &[&self.rc_id, &estate_id]).await?;
         found.map(|_| ()).ok_or_else(estate_not_found)
     }
 
     /// 404 unless the residents' committee is within the jurisdiction.
     pub fn check_rc(&self, rc_id: Uuid) -> ApiResult<()> {
         match self.rc_id {
-            Some(mine) if mine != rc_id => Err(ApiError::not_found(
-                "rc.not_found",
-                "居委会不存在或不在您的管辖范围内",
-                "Residents' committee not found or outside your jurisdiction",
-            )),
+            Some(mine) if mine != rc_id => {
+                Err(ApiError::not_found("rc.not_found", "居委会不存在或不在您的管辖范围内", "Residents' committee not found or outside your jurisdiction"))
+            }
             _ => Ok(()),
         }
     }

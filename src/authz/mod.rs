@@ -43,10 +43,5 @@ impl Authorizer {
 
 /// Operation ids named in policy.csv (to catch stale lines).
 pub fn policy_operations() -> Vec<String> {
-    POLICY
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("p,"))
-        .filter_map(|l| l.split(',').nth(2).map(|s| s.trim().to_string()))
-        .collect()
+    POLICY.lines().map(str::trim).filter(|l| l.starts_with("p,")).filter_map(|l| l.split(',').nth(2).map(|s| s.trim().to_string())).collect()
 }

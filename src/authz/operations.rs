@@ -27,7 +27,11 @@ pub struct Operation {
 impl Operation {
     /// `read` for GET, `write` for everything else.
     pub fn action(&self) -> &'static str {
-        if self.method == Method::GET { "read" } else { "write" }
+        if self.method == Method::GET {
+            "read"
+        } else {
+            "write"
+        }
     }
 
     fn matches(&self, method: &Method, path: &str) -> bool {
@@ -60,17 +64,11 @@ impl OperationTable {
         let mut operations = Vec::new();
         for (path, item) in spec["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
-                let id = op["operationId"]
-                    .as_str()
-                    .ok_or_else(|| anyhow::anyhow!("{method} {path} has no operation_id"))?;
+                let id = op["operationId"].as_str().ok_or_else(|| anyhow::anyhow!("{method} {path} has no operation_id"))?;
                 operations.push(Operation {
                     method: method.to_uppercase().parse()?,
                     path: path.clone(),
-                    segments: path
-                        .trim_end_matches('/')
-                        .split('/')
-                        .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
-                        .collect(),
+                    segments: path.trim_end_matches('/').split('/').map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string())).collect(),
                     id: id.to_string(),
                     scope: if path.starts_with(PLATFORM_PREFIX) { Scope::Platform } else { Scope::Tenant },
                     query_params: op["parameters"]

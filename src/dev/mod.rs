@@ -30,9 +30,7 @@ impl DevApi {
             return Err(ApiError::not_found("dev.disabled", "仅开发模式可用", "Only available in development mode"));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone.0])
-            .await?;
+        let rows = conn.query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone.0]).await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(|r| OutboxMessage { phone: r.get(0), content: r.get(1), created_at: r.get(2) }).collect()))
     }

@@ -7,8 +7,7 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::{
-    count,
-    locality,
+    count, locality,
     rounds::{self, NewRound, Round, VerificationMode, VotingInput},
 };
 use crate::{
@@ -237,7 +236,6 @@ pub struct CommitteeView {
     pub effective_from: DateTime<Utc>,
 }
 
-
 /// Sign-up is closed, saying when it runs (Beijing time).
 pub fn signup_closed(opens: DateTime<Utc>, closes: DateTime<Utc>) -> ApiError {
     let local = |t: DateTime<Utc>| t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M").to_string();
@@ -335,8 +333,6 @@ async fn result_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionResultVi
     Ok(ElectionResultView { tally: tally_view(conn, r).await?, ledger_root: declared.get(0), closed_at: declared.get(1) })
 }
 
-
-
 /// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
 /// English): more than the seats, someone who is not an approved candidate of this round, or the
 /// same person twice.
@@ -350,13 +346,10 @@ async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Opti
     if distinct.len() != picks.len() {
         return Ok(Some(("同一候选人被选了多次".into(), "the same candidate picked more than once".into())));
     }
-    let known: i64 = conn
-        .query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct])
-        .await?
-        .get(0);
+    let known: i64 =
+        conn.query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct]).await?.get(0);
     Ok((known as usize != picks.len()).then(|| ("所选的人中有非本轮候选人".to_string(), "someone picked is not a candidate of this round".to_string())))
 }
-
 
 /// Turnout and standings of a round (after its count, with who was elected).
 async fn tally_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionTallyView> {
@@ -402,7 +395,15 @@ pub struct ElectionsApi;
 impl ElectionsApi {
     /// 新建选届 / Create a term of the owners' committee (estate, name, period, seats, phone).
     #[oai(path = "/api/estates/:id/terms", method = "post", operation_id = "term_create")]
-    async fn create_term(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<TermInput>, _auth: BearerAuth) -> ApiResult<TermCreated> {
+    async fn create_term(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<TermInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<TermCreated> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
@@ -441,24 +442,61 @@ impl ElectionsApi {
         .await?;
         audit::record(&conn, &principal, "term", &tid.to_string()).await?;
         conn.commit().await?;
-        Ok(TermCreated::Created(Json(TermView { id: tid, estate_id: id.0, name: body.name.trim().into(), starts_on: body.starts_on, ends_on: body.ends_on, seats: body.seats, phone: body.phone.trim().into() })))
+        Ok(TermCreated::Created(Json(TermView {
+            id: tid,
+            estate_id: id.0,
+            name: body.name.trim().into(),
+            starts_on: body.starts_on,
+            ends_on: body.ends_on,
+            seats: body.seats,
+            phone: body.phone.trim().into(),
+        })))
     }
 
     /// 选届列表 / An estate's terms.
     #[oai(path = "/api/estates/:id/terms", method = "get", operation_id = "term_list")]
-    async fn terms(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<TermView>>> {
+    async fn terms(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<TermView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let rows = conn.query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC", &[&id.0]).await?;
+        let rows = conn
+            .query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC", &[&id.0])
+            .await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| TermView { id: r.get(0), estate_id: r.get(1), name: r.get(2), starts_on: r.get(3), ends_on: r.get(4), seats: r.get(5), phone: r.get(6) }).collect()))
+        Ok(Json(
+            rows.iter()
+                .map(|r| TermView {
+                    id: r.get(0),
+                    estate_id: r.get(1),
+                    name: r.get(2),
+                    starts_on: r.get(3),
+                    ends_on: r.get(4),
+                    seats: r.get(5),
+                    phone: r.get(6),
+                })
+                .collect(),
+        ))
     }
 
     /// 新建选举 / Open the first round of a term's election: sign-up window, voting window,
     /// rules and verification mode.
     #[oai(path = "/api/terms/:id/elections", method = "post", operation_id = "election_create")]
-    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ElectionInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<ElectionInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<ElectionCreated> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let term = conn
@@ -475,7 +513,8 @@ impl ElectionsApi {
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let live = conn.exists("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0]).await?;
+        let live =
+            conn.exists("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0]).await?;
         if live {
             return Err(wrong_state("该选届已有选举，请发起下一轮（或先撤销原选举）", "This term already has an election; start a next round or cancel it"));
         }
@@ -504,7 +543,14 @@ impl ElectionsApi {
 
     /// 选举详情 / Estate, term, round, seats, windows, status and candidates.
     #[oai(path = "/api/elections/:id", method = "get", operation_id = "election_get")]
-    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionView>> {
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<ElectionView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
         rounds::check_visible(&conn, &principal, r.estate_id).await?;
@@ -515,7 +561,15 @@ impl ElectionsApi {
 
     /// 候选人报名 / Sign up as a candidate (form and signature), within the sign-up window.
     #[oai(path = "/api/elections/:id/candidates", method = "post", operation_id = "candidate_signup")]
-    async fn sign_up(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<SignupInput>, _auth: BearerAuth) -> ApiResult<SignedUp> {
+    async fn sign_up(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<SignupInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<SignedUp> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
@@ -538,15 +592,39 @@ impl ElectionsApi {
         )
         .await
         .map_err(ApiError::from)
-        .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up") } else { e })?;
+        .map_err(|e| {
+            if e.code == "conflict.duplicate" {
+                ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up")
+            } else {
+                e
+            }
+        })?;
         audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
         conn.commit().await?;
-        Ok(SignedUp::Created(Json(CandidateView { id: cid, owner_id: Some(owner), name, intro: body.intro.trim().into(), status: "pending".into(), reason: None, elected: false, signature_attachment_id: Some(body.signature_attachment_id), units: None })))
+        Ok(SignedUp::Created(Json(CandidateView {
+            id: cid,
+            owner_id: Some(owner),
+            name,
+            intro: body.intro.trim().into(),
+            status: "pending".into(),
+            reason: None,
+            elected: false,
+            signature_attachment_id: Some(body.signature_attachment_id),
+            units: None,
+        })))
     }
 
     /// 审核候选人 / Approve or reject a candidate (a reason is required to reject), before voting opens.
     #[oai(path = "/api/candidates/:id/review", method = "post", operation_id = "candidate_review")]
-    async fn review(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReviewInput>, _auth: BearerAuth) -> ApiResult<Json<CandidateView>> {
+    async fn review(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<ReviewInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<CandidateView>> {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let election: Uuid = conn
@@ -588,11 +666,24 @@ impl ElectionsApi {
 
     /// 选举投票 / Cast my ballot: up to as many candidates as there are seats this round.
     #[oai(path = "/api/elections/:id/ballots", method = "post", operation_id = "election_ballot_cast")]
-    async fn cast(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PicksInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+    async fn cast(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<PicksInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Cast> {
         let owner = owner_of(&principal)?;
         let key = body.idempotency_key.trim();
         if key.is_empty() || key.len() > 100 {
-            return Err(ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters"));
+            return Err(ApiError::field(
+                "idempotency_key",
+                "ballot.key_invalid",
+                "请提供 1–100 个字符的请求标识",
+                "idempotency_key must have 1–100 characters",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
@@ -614,12 +705,21 @@ impl ElectionsApi {
             ));
         }
         if let Some((zh, en)) = spoiled(&conn, &r, &body.picks).await? {
-            return Err(ApiError::field("picks", "election.pick_invalid", format!("{zh}：请只选本轮候选人，每人一次"), format!("{en}: pick only this round's candidates, each once")));
+            return Err(ApiError::field(
+                "picks",
+                "election.pick_invalid",
+                format!("{zh}：请只选本轮候选人，每人一次"),
+                format!("{en}: pick only this round's candidates, each once"),
+            ));
         }
         if r.verification_mode == "signature_face" {
             let verified = conn.exists("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner]).await?;
             if !verified {
-                return Err(ApiError::forbidden("election.face_required", "本次选举须先完成人脸核身（或由工作人员现场核验）", "Face verification (or an in-person check) is required first"));
+                return Err(ApiError::forbidden(
+                    "election.face_required",
+                    "本次选举须先完成人脸核身（或由工作人员现场核验）",
+                    "Face verification (or an in-person check) is required first",
+                ));
             }
         }
         ballots_api::cast_online(conn, &m, ballot).await
@@ -628,7 +728,15 @@ impl ElectionsApi {
     /// 录入纸质选票 / Enter a paper or on-site ballot with its scan; more picks than seats is
     /// recorded, and voided with that reason.
     #[oai(path = "/api/elections/:id/paper-ballots", method = "post", operation_id = "election_ballot_enter_paper")]
-    async fn paper(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PaperPicksInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+    async fn paper(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<PaperPicksInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Cast> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let m = ballots_api::open_matter(&conn, r.matter_id).await?;
@@ -661,7 +769,14 @@ impl ElectionsApi {
     /// 选举统计 / Turnout (heads and area) and each candidate's votes and whether they pass;
     /// after the count, who was elected.
     #[oai(path = "/api/elections/:id/tally", method = "get", operation_id = "election_tally")]
-    async fn tally(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionTallyView>> {
+    async fn tally(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<ElectionTallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
         rounds::check_visible(&conn, &principal, r.estate_id).await?;
@@ -673,7 +788,14 @@ impl ElectionsApi {
     /// 计票 / Close the round after its deadline: count, fill the seats in order of votes (ties by
     /// area, then by a lot recorded in the audit log) and keep the result.
     #[oai(path = "/api/elections/:id/close", method = "post", operation_id = "election_close")]
-    async fn close(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ElectionTallyView>> {
+    async fn close(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<ElectionTallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         service::lock_matter(&conn, r.matter_id, true).await?;
@@ -708,7 +830,15 @@ impl ElectionsApi {
 
     /// 下一轮 / Start the next round for the seats left empty, with the remaining candidates.
     #[oai(path = "/api/elections/:id/next-round", method = "post", operation_id = "election_next_round")]
-    async fn next_round(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<NextRoundInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
+    async fn next_round(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<NextRoundInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let Some(outcome) = rounds::outcome(&r) else {
@@ -717,7 +847,8 @@ impl ElectionsApi {
         if outcome.unfilled == 0 {
             return Err(wrong_state("本轮已选满，无需下一轮", "Every seat was filled"));
         }
-        let later = conn.exists("SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3", &[&r.term_id, &r.prep_group_id, &r.round]).await?;
+        let later =
+            conn.exists("SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3", &[&r.term_id, &r.prep_group_id, &r.round]).await?;
         if later {
             return Err(wrong_state("下一轮已经发起", "The next round already exists"));
         }
@@ -759,7 +890,14 @@ impl ElectionsApi {
 
     /// 选举列表 / An estate's election rounds, newest first (staff of its jurisdiction, its owners).
     #[oai(path = "/api/estates/:id/elections", method = "get", operation_id = "election_list")]
-    async fn list(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<ElectionView>>> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<ElectionView>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         rounds::check_visible(&conn, &principal, id.0).await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
         let ids: Vec<Uuid> = conn
@@ -779,7 +917,15 @@ impl ElectionsApi {
     /// 撤销选举 / Cancel a round that has not been counted, with the reason (its ballots are
     /// kept); the term may then hold a new election.
     #[oai(path = "/api/elections/:id/cancel", method = "post", operation_id = "election_cancel")]
-    async fn cancel(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<CancelInput>, _auth: BearerAuth) -> ApiResult<Json<ElectionView>> {
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<CancelInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<ElectionView>> {
         if body.reason.trim().is_empty() {
             return Err(ApiError::field("reason", "required", "请填写撤销原因", "A reason is required"));
         }
@@ -801,7 +947,14 @@ impl ElectionsApi {
     /// 设为业委会委员 / Grant the owners'-committee role to everyone elected in the term's
     /// rounds, and end the previous term's grants when this term starts.
     #[oai(path = "/api/terms/:id/committee", method = "post", operation_id = "term_committee_appoint")]
-    async fn appoint(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<CommitteeView>> {
+    async fn appoint(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<CommitteeView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let term = conn

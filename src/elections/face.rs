@@ -229,10 +229,7 @@ mod tests {
     async fn the_dev_provider_passes_its_own_tokens() {
         let started = DevFaceVerifier.start("王五", None, "").await.unwrap();
         let result = DevFaceVerifier.result(&started.biz_token).await.unwrap();
-        assert_eq!(
-            result,
-            FaceResult { passed: true, reference: format!("dev:{}", started.biz_token), detail: String::new(), verified_name: None }
-        );
+        assert_eq!(result, FaceResult { passed: true, reference: format!("dev:{}", started.biz_token), detail: String::new(), verified_name: None });
     }
 
     #[tokio::test]

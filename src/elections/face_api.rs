@@ -53,10 +53,13 @@ pub enum Recorded {
     Created(Json<FaceCheckView>),
 }
 
-
 fn provider_down(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "face verification provider failed");
-    ApiError::unavailable("face.unavailable", "人脸核身服务暂不可用，请稍后重试，或到居委会现场核验", "Face verification is unavailable; try later or verify in person")
+    ApiError::unavailable(
+        "face.unavailable",
+        "人脸核身服务暂不可用，请稍后重试，或到居委会现场核验",
+        "Face verification is unavailable; try later or verify in person",
+    )
 }
 
 pub struct FaceApi;
@@ -77,7 +80,11 @@ impl FaceApi {
         }
         // The development provider passes everyone: never outside development mode.
         if state.face.name() == "dev" && !state.config.dev_mode {
-            return Err(ApiError::unavailable("face.not_configured", "人脸核身服务未配置，请到居委会现场核验", "Face verification is not configured; verify in person"));
+            return Err(ApiError::unavailable(
+                "face.not_configured",
+                "人脸核身服务未配置，请到居委会现场核验",
+                "Face verification is not configured; verify in person",
+            ));
         }
         let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
         let started = state.face.start(&name, None, "").await.map_err(provider_down)?;
@@ -93,7 +100,14 @@ impl FaceApi {
 
     /// 确认核身结果 / Fetch the result of my face verification from the provider.
     #[oai(path = "/api/face-checks/:id/confirm", method = "post", operation_id = "face_check_confirm")]
-    async fn confirm(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<FaceCheckView>> {
+    async fn confirm(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<FaceCheckView>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         // Only the token this owner started is checked: nobody can use another's result.
@@ -132,7 +146,15 @@ impl FaceApi {
 
     /// 现场核验 / Record that staff verified an owner in person (the alternative the law requires).
     #[oai(path = "/api/elections/:id/in-person-checks", method = "post", operation_id = "face_check_in_person")]
-    async fn in_person(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<InPersonInput>, _auth: BearerAuth) -> ApiResult<Recorded> {
+    async fn in_person(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<InPersonInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Recorded> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;

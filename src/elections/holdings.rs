@@ -35,6 +35,13 @@ pub async fn held_units(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResu
         )
         .await?
         .iter()
-        .map(|u| HeldUnitView { unit_id: u.get(0), code: u.get(1), area: area::format(u.get(2)), role: u.get(3), registered_name: u.get(4), name_matches_roll: u.get(5) })
+        .map(|u| HeldUnitView {
+            unit_id: u.get(0),
+            code: u.get(1),
+            area: area::format(u.get(2)),
+            role: u.get(3),
+            registered_name: u.get(4),
+            name_matches_roll: u.get(5),
+        })
         .collect())
 }

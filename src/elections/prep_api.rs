@@ -264,7 +264,15 @@ impl PrepGroupsApi {
     /// 新建筹备组 / Create an estate's preparatory group (refused until the estate has imported
     /// housing and verified owners).
     #[oai(path = "/api/estates/:id/prep-groups", method = "post", operation_id = "prep_group_create")]
-    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PrepGroupInput>, _auth: BearerAuth) -> ApiResult<PrepCreated> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<PrepGroupInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<PrepCreated> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
@@ -281,7 +289,11 @@ impl PrepGroupsApi {
             return Err(ApiError::conflict("prep.no_housing", "该小区尚未导入房屋信息，请先导入房屋后再成立筹备组", "Import the estate's housing roll first"));
         }
         if e.get::<_, i64>(4) == 0 {
-            return Err(ApiError::conflict("prep.no_verified_owners", "该小区尚无认证业主，请待业主完成房屋认证后再成立筹备组", "No owner of the estate has verified a unit yet"));
+            return Err(ApiError::conflict(
+                "prep.no_verified_owners",
+                "该小区尚无认证业主，请待业主完成房屋认证后再成立筹备组",
+                "No owner of the estate has verified a unit yet",
+            ));
         }
         super::lifecycle::may_form_prep_group(&conn, id.0).await?;
         let p = locality::presets(e.get(0), e.get(1), e.get(2));
@@ -311,7 +323,18 @@ impl PrepGroupsApi {
         conn.execute(
             "INSERT INTO prep_groups (id, estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[&gid, &id.0, &body.name.trim(), &body.seats, &body.leader_phone.trim(), &body.leader_phone_public, &body.signup_opens_at, &body.signup_closes_at, &work_days, &staff],
+            &[
+                &gid,
+                &id.0,
+                &body.name.trim(),
+                &body.seats,
+                &body.leader_phone.trim(),
+                &body.leader_phone_public,
+                &body.signup_opens_at,
+                &body.signup_closes_at,
+                &work_days,
+                &staff,
+            ],
         )
         .await?;
         audit::record(&conn, &principal, "prep_group", &gid.to_string()).await?;
@@ -322,10 +345,18 @@ impl PrepGroupsApi {
 
     /// 筹备组列表 / An estate's preparatory groups (staff of its jurisdiction, its owners).
     #[oai(path = "/api/estates/:id/prep-groups", method = "get", operation_id = "prep_group_list")]
-    async fn list(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<PrepGroupView>>> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<PrepGroupView>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         rounds::check_visible(&conn, &principal, id.0).await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
-        let ids: Vec<Uuid> = conn.query("SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC", &[&id.0]).await?.iter().map(|r| r.get(0)).collect();
+        let ids: Vec<Uuid> =
+            conn.query("SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC", &[&id.0]).await?.iter().map(|r| r.get(0)).collect();
         let staff = matches!(*principal, Principal::Staff { .. });
         let mut groups = Vec::new();
         for g in ids {
@@ -337,7 +368,14 @@ impl PrepGroupsApi {
 
     /// 筹备组详情 / The group, its members, its deadline and days left.
     #[oai(path = "/api/prep-groups/:id", method = "get", operation_id = "prep_group_get")]
-    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<PrepGroupView>> {
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<PrepGroupView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = load(&conn, id.0).await?;
         rounds::check_visible(&conn, &principal, g.estate_id).await.map_err(|_| not_found())?;
@@ -348,7 +386,15 @@ impl PrepGroupsApi {
 
     /// 报名筹备组 / Sign up as an owner representative (form and signature).
     #[oai(path = "/api/prep-groups/:id/signups", method = "post", operation_id = "prep_signup_create")]
-    async fn sign_up(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<super::api::SignupInput>, _auth: BearerAuth) -> ApiResult<MemberCreated> {
+    async fn sign_up(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<super::api::SignupInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<MemberCreated> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = load(&conn, id.0).await?;
@@ -372,7 +418,13 @@ impl PrepGroupsApi {
             )
             .await
             .map_err(ApiError::from)
-            .map_err(|e| if e.code == "conflict.duplicate" { ApiError::conflict("prep.duplicate", "您已报名该筹备组", "You have already signed up") } else { e })?;
+            .map_err(|e| {
+                if e.code == "conflict.duplicate" {
+                    ApiError::conflict("prep.duplicate", "您已报名该筹备组", "You have already signed up")
+                } else {
+                    e
+                }
+            })?;
         audit::record(&conn, &principal, "prep_member", &mid.to_string()).await?;
         conn.commit().await?;
         Ok(MemberCreated::Created(Json(member_view(&row))))
@@ -380,7 +432,15 @@ impl PrepGroupsApi {
 
     /// 审核报名 / Approve or reject an owner's sign-up (a reason is required to reject).
     #[oai(path = "/api/prep-members/:id/review", method = "post", operation_id = "prep_member_review")]
-    async fn review(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReviewInput>, _auth: BearerAuth) -> ApiResult<Json<PrepMemberView>> {
+    async fn review(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<ReviewInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<PrepMemberView>> {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let group: Uuid = conn
@@ -406,7 +466,15 @@ impl PrepGroupsApi {
 
     /// 指定代表 / Appoint the street office's, residents' committee's or developer's representative.
     #[oai(path = "/api/prep-groups/:id/representatives", method = "post", operation_id = "prep_representative_add")]
-    async fn appoint(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<RepresentativeInput>, _auth: BearerAuth) -> ApiResult<MemberCreated> {
+    async fn appoint(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<RepresentativeInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<MemberCreated> {
         let mut issues = Vec::new();
         required(&mut issues, "name", &body.name);
         required(&mut issues, "phone", &body.phone);
@@ -449,7 +517,15 @@ impl PrepGroupsApi {
 
     /// 筹备组选举 / Where approved owner sign-ups exceed the owner seats, owners elect them.
     #[oai(path = "/api/prep-groups/:id/election", method = "post", operation_id = "prep_election_create")]
-    async fn election(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PrepElectionInput>, _auth: BearerAuth) -> ApiResult<ElectionCreated> {
+    async fn election(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<PrepElectionInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;
         if conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0]).await? {
@@ -498,7 +574,14 @@ impl PrepGroupsApi {
     /// 确认成立 / Confirm the group once its size is odd and owners are at least half; its work
     /// deadline starts now.
     #[oai(path = "/api/prep-groups/:id/confirm", method = "post", operation_id = "prep_group_confirm")]
-    async fn confirm(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<PrepGroupView>> {
+    async fn confirm(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<PrepGroupView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;
         if g.status != "forming" {
@@ -518,12 +601,21 @@ impl PrepGroupsApi {
             .await?
             .get(0);
         if leaders == 0 {
-            return Err(ApiError::conflict("prep.no_leader", "筹备组组长由街道办事处或居委会代表担任，请先指定街道或居委会代表", "Appoint the street office's or residents' committee's representative (the leader) first"));
+            return Err(ApiError::conflict(
+                "prep.no_leader",
+                "筹备组组长由街道办事处或居委会代表担任，请先指定街道或居委会代表",
+                "Appoint the street office's or residents' committee's representative (the leader) first",
+            ));
         }
         if total != g.seats || total % 2 == 0 || (owners.len() as i32) * 2 < total || total < p.prep_min_members {
             return Err(ApiError::conflict(
                 "prep.composition",
-                format!("筹备组现有 {total} 人（业主代表 {} 人），应为 {} 人：人数须为单数、不少于 {} 人，且业主代表不少于一半", owners.len(), g.seats, p.prep_min_members),
+                format!(
+                    "筹备组现有 {total} 人（业主代表 {} 人），应为 {} 人：人数须为单数、不少于 {} 人，且业主代表不少于一半",
+                    owners.len(),
+                    g.seats,
+                    p.prep_min_members
+                ),
                 format!("{total} members ({} owners): the size must be odd, at least {}, with owners at least half", owners.len(), p.prep_min_members),
             ));
         }

@@ -10,12 +10,12 @@ use super::count::Outcome;
 use crate::{
     auth::principal::Principal,
     error::{ApiError, ApiResult, FieldIssue},
+    tenancy::conn::TenantConn,
     voting::{
         rules::RuleSet,
         service::MatterSettings,
         tally::{ChannelRule, Settings},
     },
-    tenancy::conn::TenantConn,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]

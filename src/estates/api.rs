@@ -13,8 +13,8 @@ use crate::{
     audit,
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, estate_not_found, Jurisdiction},
-    estates::oc_api::SERVING,
     error::{ApiError, ApiResult, FieldIssue},
+    estates::oc_api::SERVING,
     housing::area,
     openapi::ApiTags,
     paging::Paging,
@@ -183,11 +183,20 @@ fn validate(input: &EstateInput) -> ApiResult<i64> {
         0
     } else {
         area::parse_text(&input.total_area).unwrap_or_else(|_| {
-            issues.push(FieldIssue::new("total_area", "area.invalid", "总建筑面积须为大于 0 的数字，最多两位小数", "a positive number with at most two decimals"));
+            issues.push(FieldIssue::new(
+                "total_area",
+                "area.invalid",
+                "总建筑面积须为大于 0 的数字，最多两位小数",
+                "a positive number with at most two decimals",
+            ));
             0
         })
     };
-    if issues.is_empty() { Ok(total_area) } else { Err(ApiError::validation(issues)) }
+    if issues.is_empty() {
+        Ok(total_area)
+    } else {
+        Err(ApiError::validation(issues))
+    }
 }
 
 /// Creates the estate `id`, or rewrites it (callers check the jurisdiction first).
@@ -279,7 +288,14 @@ impl EstatesApi {
 
     /// 小区详情 / One estate: staff of its jurisdiction, and owners holding a unit in it (小区信息).
     #[oai(path = "/api/estates/:id", method = "get", operation_id = "estate_get")]
-    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<EstateView>> {
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<EstateView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let scope = match &*principal {
             // An owner reads their own estate as the whole street office would; any other is "not found".
@@ -294,7 +310,14 @@ impl EstatesApi {
 
     /// 新建小区 / Create an estate (committee staff: in their own committee).
     #[oai(path = "/api/estates", method = "post", operation_id = "estate_create")]
-    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: Json<EstateInput>, _auth: BearerAuth) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<EstateInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Created> {
         let scope = Jurisdiction::of(&principal)?;
         let total_area = validate(&body)?;
         scope.check_rc(body.rc_id)?;

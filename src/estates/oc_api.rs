@@ -66,7 +66,8 @@ pub const NOT_ENDED: &str = "(revoked_at IS NULL OR revoked_at > now())";
 /// Ends a grant now (a grant that has not started ends at its start, so it never served).
 pub const END_NOW: &str = "revoked_at = GREATEST(now(), granted_at)";
 
-const SELECT: &str = "SELECT m.owner_id, o.real_name, o.phone, m.granted_at, m.revoked_at, m.term_id, m.end_reason FROM oc_members m JOIN owners o ON o.id = m.owner_id";
+const SELECT: &str =
+    "SELECT m.owner_id, o.real_name, o.phone, m.granted_at, m.revoked_at, m.term_id, m.end_reason FROM oc_members m JOIN owners o ON o.id = m.owner_id";
 
 fn view(r: &tokio_postgres::Row) -> OcMember {
     OcMember {
@@ -133,13 +134,12 @@ impl OcApi {
             return Err(ApiError::conflict("oc.already_member", "该业主已是业委会成员", "Already a committee member"));
         }
         let (_, staff) = principal.actor();
-        conn.execute(
-            "INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)",
-            &[&Uuid::new_v4(), &id.0, &body.owner_id, &staff],
-        )
-        .await?;
+        conn.execute("INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)", &[&Uuid::new_v4(), &id.0, &body.owner_id, &staff])
+            .await?;
         audit::record(&conn, &principal, "oc_member", &body.owner_id.to_string()).await?;
-        let row = conn.query_one(&format!("{SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"), &[&id.0, &body.owner_id]).await?;
+        let row = conn
+            .query_one(&format!("{SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"), &[&id.0, &body.owner_id])
+            .await?;
         conn.commit().await?;
         Ok(Granted::Created(Json(view(&row))))
     }

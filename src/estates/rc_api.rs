@@ -50,7 +50,11 @@ fn validate(input: &RcInput) -> ApiResult<()> {
     if input.name.chars().count() > 100 {
         issues.push(FieldIssue::new("name", "too_long", "名称不能超过 100 个字", "at most 100 characters"));
     }
-    if issues.is_empty() { Ok(()) } else { Err(ApiError::validation(issues)) }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(issues))
+    }
 }
 
 const SELECT: &str = "SELECT rc.id, rc.name, (SELECT count(*) FROM estates e WHERE e.rc_id = rc.id), rc.contact, rc.phone, rc.address
@@ -81,7 +85,14 @@ impl RcApi {
 
     /// 新建居委会 / Create a residents' committee.
     #[oai(path = "/api/residents-committees", method = "post", operation_id = "rc_create")]
-    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: Json<RcInput>, _auth: BearerAuth) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<RcInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Created> {
         validate(&body)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let id = Uuid::new_v4();

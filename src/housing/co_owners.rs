@@ -147,9 +147,7 @@ async fn application_in_scope(conn: &TenantConn, scope: Jurisdiction, id: Uuid) 
         .ok_or_else(not_found)?
         .get(0);
     conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&unit]).await?;
-    let row = conn
-        .query_one("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE", &[&id])
-        .await?;
+    let row = conn.query_one("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE", &[&id]).await?;
     let phone: String = row.get(0);
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))", &[&phone]).await?;
     Ok((unit, phone, row.get(1), row.get(2)))
@@ -205,10 +203,18 @@ impl CoOwnerApi {
         // The proofs become personal documents of this estate: only its staff may read them.
         let estate: Uuid = unit.get(0);
         if !bind_proofs(&conn, estate, &body.proof_attachment_ids, "owner", owner).await? {
-            issues.push(FieldIssue::new("proof_attachment_ids", "proof.invalid", "证明材料须是您本人上传的图片（用途 proof），且未被使用过", "proofs must be your own unused proof uploads"));
+            issues.push(FieldIssue::new(
+                "proof_attachment_ids",
+                "proof.invalid",
+                "证明材料须是您本人上传的图片（用途 proof），且未被使用过",
+                "proofs must be your own unused proof uploads",
+            ));
         }
         let open = conn
-            .query_opt("SELECT 1 FROM co_owner_applications WHERE unit_id = $1 AND phone = $2 AND status IN ('pending', 'approved')", &[&unit_id.0, &body.phone])
+            .query_opt(
+                "SELECT 1 FROM co_owner_applications WHERE unit_id = $1 AND phone = $2 AND status IN ('pending', 'approved')",
+                &[&unit_id.0, &body.phone],
+            )
             .await?;
         if open.is_some() {
             return Err(ApiError::conflict("co_owner.duplicate", "已为此手机号提交过申请或已是共有人", "An application for this phone is pending or approved"));
@@ -229,7 +235,13 @@ impl CoOwnerApi {
 
     /// 我的共有人申请 / My co-owner applications and their outcome.
     #[oai(path = "/api/me/co-owner-applications", method = "get", operation_id = "my_co_owner_application_list")]
-    async fn mine(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<ApplicationView>>> {
+    async fn mine(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<ApplicationView>>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = conn.query(&format!("{SELECT} WHERE a.applicant_id = $1 ORDER BY a.created_at DESC"), &[&owner]).await?;
@@ -254,10 +266,7 @@ impl CoOwnerApi {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
         let status = status.0.map(ApplicationStatus::as_str);
-        let filter = format!(
-            "WHERE {} AND ($2::text IS NULL OR a.status = $2) AND ($3::uuid IS NULL OR u.estate_id = $3)",
-            estate_in_scope(1)
-        );
+        let filter = format!("WHERE {} AND ($2::text IS NULL OR a.status = $2) AND ($3::uuid IS NULL OR u.estate_id = $3)", estate_in_scope(1));
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let total: i64 = conn
             .query_one(
@@ -278,7 +287,14 @@ impl CoOwnerApi {
 
     /// 通过共有人申请 / Approve: the co-owner is linked now or when they register.
     #[oai(path = "/api/co-owner-applications/:id/approve", method = "post", operation_id = "co_owner_approve")]
-    async fn approve(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<ApplicationView>> {
+    async fn approve(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<ApplicationView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (unit, phone, status, applicant) = application_in_scope(&conn, scope, id.0).await?;
@@ -292,11 +308,7 @@ impl CoOwnerApi {
             return Err(ApiError::conflict("co_owner.applicant_gone", "申请人已不是这套房屋的认证业主，不能通过", "The applicant no longer holds the unit"));
         }
         let (_, staff) = principal.actor();
-        conn.execute(
-            "UPDATE co_owner_applications SET status = 'approved', reviewed_by = $2, reviewed_at = now() WHERE id = $1",
-            &[&id.0, &staff],
-        )
-        .await?;
+        conn.execute("UPDATE co_owner_applications SET status = 'approved', reviewed_by = $2, reviewed_at = now() WHERE id = $1", &[&id.0, &staff]).await?;
         conn.execute(
             "INSERT INTO unit_holders (id, unit_id, owner_id, role)
              SELECT $1, $2, o.id, 'co_owner' FROM owners o
@@ -347,7 +359,14 @@ impl CoOwnerApi {
 
     /// 删除共有人 / Delete an application; an approved co-owner stops holding the unit.
     #[oai(path = "/api/co-owner-applications/:id", method = "delete", operation_id = "co_owner_delete")]
-    async fn delete(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Deleted> {
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Deleted> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (unit, phone, status, _) = application_in_scope(&conn, scope, id.0).await?;

@@ -58,7 +58,18 @@ pub async fn seed(conn: &TenantConn, estate_id: Uuid, spec: &DemoHousing) -> Api
                     conn.execute(
                         "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        &[&unit, &estate_id, &import_id, &b.to_string(), &e.to_string(), &format!("{f}{r:02}"), &UnitKind::Residential.as_str(), &area, &name, &phone],
+                        &[
+                            &unit,
+                            &estate_id,
+                            &import_id,
+                            &b.to_string(),
+                            &e.to_string(),
+                            &format!("{f}{r:02}"),
+                            &UnitKind::Residential.as_str(),
+                            &area,
+                            &name,
+                            &phone,
+                        ],
                     )
                     .await?;
                     if n < spec.verified_owners {

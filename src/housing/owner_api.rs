@@ -172,7 +172,14 @@ impl HousingOwnerApi {
 
     /// 选择单元 / Entrances of a building.
     #[oai(path = "/api/verification/estates/:id/entrances", method = "get", operation_id = "verify_entrance_list")]
-    async fn entrances(&self, state: Data<&AppState>, tenant: Data<&Tenant>, id: Path<Uuid>, building: Query<String>, _auth: BearerAuth) -> ApiResult<Json<Vec<String>>> {
+    async fn entrances(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        id: Path<Uuid>,
+        building: Query<String>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<String>>> {
         distinct(&state, &tenant, "entrance", id.0, Some(&building.0), None).await
     }
 
@@ -262,8 +269,7 @@ impl HousingOwnerApi {
             conn.commit().await?;
             return Err(refusal);
         }
-        conn.execute("INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')", &[&Uuid::new_v4(), &id.0, &owner])
-            .await?;
+        conn.execute("INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')", &[&Uuid::new_v4(), &id.0, &owner]).await?;
         let property = properties(&conn, owner, Some(id.0)).await?.pop().ok_or_else(unit_not_found)?;
         conn.commit().await?;
         Ok(Verified::Created(Json(property)))
@@ -281,7 +287,14 @@ impl HousingOwnerApi {
 
     /// 解绑房产 / Unbind a unit I sold (its history is kept).
     #[oai(path = "/api/me/properties/:unit_id", method = "delete", operation_id = "my_property_unbind")]
-    async fn unbind(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, unit_id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Done> {
+    async fn unbind(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        unit_id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Done> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let held = conn
@@ -301,8 +314,7 @@ impl HousingOwnerApi {
                 &[&unit_id.0],
             )
             .await?;
-            conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&unit_id.0])
-                .await?;
+            conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&unit_id.0]).await?;
         }
         conn.execute(
             &format!(

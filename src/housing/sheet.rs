@@ -123,7 +123,13 @@ fn text(cell: &Data) -> String {
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         Data::Float(f) => format!("{f}"),
         Data::Int(i) => i.to_string(),
-        Data::Bool(b) => if *b { "是".into() } else { "否".into() },
+        Data::Bool(b) => {
+            if *b {
+                "是".into()
+            } else {
+                "否".into()
+            }
+        }
         Data::Empty => String::new(),
         other => other.to_string(),
     }
@@ -165,9 +171,7 @@ pub fn read(bytes: &[u8]) -> Parsed {
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
     let mut rows = range.rows();
     let header: Vec<String> = rows.next().map(|r| r.iter().map(text).collect()).unwrap_or_default();
-    let header_ok = first_col == 0
-        && header.len() >= COLUMNS.len()
-        && COLUMNS.iter().enumerate().all(|(i, (h, _))| header_matches(&header[i], h));
+    let header_ok = first_col == 0 && header.len() >= COLUMNS.len() && COLUMNS.iter().enumerate().all(|(i, (h, _))| header_matches(&header[i], h));
     if !header_ok {
         let expected: Vec<&str> = COLUMNS.iter().map(|(h, _)| *h).collect();
         return Parsed::failed(RowError::new(
@@ -330,28 +334,14 @@ mod tests {
         ];
         let errors = read(&book(&data, false)).errors;
         let fields: Vec<String> = errors.iter().map(RowError::field).collect();
-        assert_eq!(
-            fields,
-            [
-                "rows.4.kind",
-                "rows.4.area",
-                "rows.4.owner_name",
-                "rows.4.owner_phone",
-                "rows.4.developer_unsold",
-                "rows.5.room",
-                "rows.6.area"
-            ]
-        );
+        assert_eq!(fields, ["rows.4.kind", "rows.4.area", "rows.4.owner_name", "rows.4.owner_phone", "rows.4.developer_unsold", "rows.5.room", "rows.6.area"]);
         assert_eq!(errors[5].message_zh(), "第 5 行「户号」（C 列）：与第 2 行是同一套房屋（楼号+单元号+户号重复）");
     }
 
     #[test]
     fn a_repeat_of_an_invalid_row_is_reported_too() {
-        let data = vec![
-            header(),
-            vec!["1", "1", "101", "住宅", "-5", "张三", "13800138000", ""],
-            vec!["1", "1", "101", "住宅", "80", "张三", "13800138000", ""],
-        ];
+        let data =
+            vec![header(), vec!["1", "1", "101", "住宅", "-5", "张三", "13800138000", ""], vec!["1", "1", "101", "住宅", "80", "张三", "13800138000", ""]];
         let parsed = read(&book(&data, false));
         let fields: Vec<String> = parsed.errors.iter().map(RowError::field).collect();
         assert_eq!(fields, ["rows.2.area", "rows.3.room"]);

@@ -13,7 +13,6 @@ use super::{area, co_owners, sheet, store, UnitKind};
 use crate::{
     app::AppState,
     attachments::upload::StreamedUpload,
-    xlsx::{self, XlsxFile},
     audit,
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
@@ -22,6 +21,7 @@ use crate::{
     openapi::ApiTags,
     paging::Paging,
     tenancy::{conn::TenantConn, Tenant},
+    xlsx::{self, XlsxFile},
 };
 
 #[derive(Object)]
@@ -136,8 +136,10 @@ fn where_clause() -> String {
 fn co_owner_clause(status: Option<CoOwnerStatus>) -> &'static str {
     match status {
         None => "",
-        Some(CoOwnerStatus::None) => " AND NOT EXISTS (SELECT 1 FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL)
-                                       AND NOT EXISTS (SELECT 1 FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending')",
+        Some(CoOwnerStatus::None) => {
+            " AND NOT EXISTS (SELECT 1 FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL)
+                                       AND NOT EXISTS (SELECT 1 FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending')"
+        }
         Some(CoOwnerStatus::Pending) => " AND EXISTS (SELECT 1 FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending')",
         Some(CoOwnerStatus::Approved) => " AND EXISTS (SELECT 1 FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL)",
     }
@@ -196,7 +198,8 @@ fn export_workbook(units: &[UnitView]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxE
     let ws = wb.add_worksheet();
     ws.set_name("房屋信息")?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    let headers = ["小区", "楼号", "单元号", "户号", "房产类型", "建筑面积（㎡）", "业主姓名", "手机号", "是否开发商未售", "是否已认证", "认证业主", "共有人数"];
+    let headers =
+        ["小区", "楼号", "单元号", "户号", "房产类型", "建筑面积（㎡）", "业主姓名", "手机号", "是否开发商未售", "是否已认证", "认证业主", "共有人数"];
     for (c, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)?;
         ws.set_column_width(c as u16, 14)?;
@@ -414,16 +417,8 @@ impl HousingStaffApi {
             &[&id.0, &estate_id],
         )
         .await?;
-        conn.execute(
-            "UPDATE unit_holders SET ended_at = now(), end_reason = 'transferred' WHERE unit_id = $1 AND ended_at IS NULL",
-            &[&id.0],
-        )
-        .await?;
-        conn.execute(
-            "UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')",
-            &[&id.0],
-        )
-        .await?;
+        conn.execute("UPDATE unit_holders SET ended_at = now(), end_reason = 'transferred' WHERE unit_id = $1 AND ended_at IS NULL", &[&id.0]).await?;
+        conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&id.0]).await?;
         conn.execute(
             "UPDATE units SET owner_name = $2, owner_phone = $3, developer_unsold = false, updated_at = now() WHERE id = $1",
             &[&id.0, &body.new_owner_name.trim(), &body.new_owner_phone],
@@ -464,11 +459,21 @@ impl HousingStaffApi {
 
     /// 过户记录 / Changes of owner of a unit, newest first.
     #[oai(path = "/api/units/:id/transfers", method = "get", operation_id = "unit_transfer_list")]
-    async fn transfers(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<TransferView>>> {
+    async fn transfers(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<TransferView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let in_scope = conn
-            .query_opt(&format!("SELECT 1 FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}", estate_in_scope(1)), &[&scope.rc_id, &id.0])
+            .query_opt(
+                &format!("SELECT 1 FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}", estate_in_scope(1)),
+                &[&scope.rc_id, &id.0],
+            )
             .await?;
         if in_scope.is_none() {
             return Err(unit_not_found());

@@ -9,21 +9,13 @@ use crate::{error::ApiResult, tenancy::conn::TenantConn};
 
 /// Rows naming a unit already on the roll of `estate_id`, as errors.
 pub async fn already_imported(conn: &TenantConn, estate_id: Uuid, keys: &[(u32, UnitKey)]) -> ApiResult<Vec<RowError>> {
-    let existing = conn
-        .query("SELECT building, entrance, room FROM units WHERE estate_id = $1", &[&estate_id])
-        .await?;
-    let existing: HashMap<(String, String, String), ()> =
-        existing.iter().map(|r| ((r.get(0), r.get(1), r.get(2)), ())).collect();
+    let existing = conn.query("SELECT building, entrance, room FROM units WHERE estate_id = $1", &[&estate_id]).await?;
+    let existing: HashMap<(String, String, String), ()> = existing.iter().map(|r| ((r.get(0), r.get(1), r.get(2)), ())).collect();
     Ok(keys
         .iter()
         .filter(|(_, key)| existing.contains_key(key))
         .map(|(row, _)| {
-            RowError::new(
-                *row,
-                Some(2),
-                "该房屋已导入，不能重复导入（房屋信息导入后不可修改，如已出售请办理过户）",
-                "this unit is already on the roll",
-            )
+            RowError::new(*row, Some(2), "该房屋已导入，不能重复导入（房屋信息导入后不可修改，如已出售请办理过户）", "this unit is already on the roll")
         })
         .collect())
 }

@@ -46,15 +46,19 @@ impl PlatformAuthApi {
     #[oai(path = "/api/platform/auth/logout", method = "post", operation_id = "platform_logout")]
     async fn logout(&self, state: Data<&AppState>, token: Data<&SessionToken>, _auth: BearerAuth) -> ApiResult<NoContent> {
         let client = state.pool.get().await?;
-        client
-            .execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0 .0])
-            .await?;
+        client.execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0 .0]).await?;
         Ok(NoContent::Done)
     }
 
     /// 修改密码 / Change my password (every session of mine ends).
     #[oai(path = "/api/platform/me/password", method = "post", operation_id = "platform_password_change")]
-    async fn change_password(&self, state: Data<&AppState>, principal: Data<&Principal>, body: Json<PasswordChange>, _auth: BearerAuth) -> ApiResult<NoContent> {
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        principal: Data<&Principal>,
+        body: Json<PasswordChange>,
+        _auth: BearerAuth,
+    ) -> ApiResult<NoContent> {
         let Principal::Platform { id } = *principal else {
             return Err(ApiError::forbidden("authz.forbidden", "仅平台人员可以操作", "Platform staff only"));
         };

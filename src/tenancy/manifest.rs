@@ -6,7 +6,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{conn::TenantConn, find_by_slug, provision, Tenant};
-use crate::{auth::staff_api::StaffCreated, error::ApiError, housing::demo::{self, DemoHousing}};
+use crate::{
+    auth::staff_api::StaffCreated,
+    error::ApiError,
+    housing::demo::{self, DemoHousing},
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,9 +75,7 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
             provision::validate(&manifest.slug, &manifest.name).map_err(api)?;
             crate::migrate::migrate_tenant(pool, &t).await?;
             let client = pool.get().await?;
-            client
-                .execute("UPDATE platform.tenants SET name = $2, updated_at = now() WHERE id = $1", &[&t.id, &manifest.name])
-                .await?;
+            client.execute("UPDATE platform.tenants SET name = $2, updated_at = now() WHERE id = $1", &[&t.id, &manifest.name]).await?;
             (t, None)
         }
         None => {

@@ -57,19 +57,13 @@ pub async fn list(pool: &Pool) -> ApiResult<Vec<Tenant>> {
 }
 
 pub fn not_found(slug: &str) -> ApiError {
-    ApiError::not_found(
-        "tenant.not_found",
-        format!("街道“{slug}”不存在，请检查访问地址"),
-        format!("Tenant '{slug}' does not exist"),
-    )
+    ApiError::not_found("tenant.not_found", format!("街道“{slug}”不存在，请检查访问地址"), format!("Tenant '{slug}' does not exist"))
 }
 
 /// Slugs become schema names, so they are kept to a strict, quote-free alphabet.
 pub fn valid_slug(slug: &str) -> bool {
     let bytes = slug.as_bytes();
-    (2..=31).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    (2..=31).contains(&bytes.len()) && bytes[0].is_ascii_lowercase() && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
 }
 
 #[cfg(test)]

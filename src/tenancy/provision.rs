@@ -26,20 +26,19 @@ pub fn validate(slug: &str, name: &str) -> ApiResult<()> {
     if name.trim().is_empty() || name.chars().count() > 100 {
         issues.push(FieldIssue::new("name", "tenant.name_invalid", "街道名称须为 1–100 个字", "name must be 1–100 characters"));
     }
-    if issues.is_empty() { Ok(()) } else { Err(ApiError::validation(issues)) }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(issues))
+    }
 }
 
 /// Creates the tenant and returns it with its first admin (whose password is shown once).
 /// `actor` (platform staff through the API) is audited in the same transaction.
 pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, actor: Option<&Principal>) -> ApiResult<(Tenant, StaffCreated)> {
     validate(slug, name)?;
-    let tenant = Tenant {
-        id: Uuid::new_v4(),
-        slug: slug.to_string(),
-        name: name.trim().to_string(),
-        schema: format!("t_{slug}"),
-        status: TenantStatus::Active,
-    };
+    let tenant =
+        Tenant { id: Uuid::new_v4(), slug: slug.to_string(), name: name.trim().to_string(), schema: format!("t_{slug}"), status: TenantStatus::Active };
     let conn = TenantConn::begin(pool, &tenant).await?;
     conn.execute(
         "INSERT INTO platform.tenants (id, slug, name, schema_name) VALUES ($1, $2, $3, $4)",
@@ -71,9 +70,7 @@ pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, a
 pub async fn set_status(pool: &Pool, slug: &str, status: TenantStatus) -> ApiResult<Tenant> {
     let client = pool.get().await?;
     let text = if status == TenantStatus::Suspended { "suspended" } else { "active" };
-    let n = client
-        .execute("UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1", &[&slug, &text])
-        .await?;
+    let n = client.execute("UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1", &[&slug, &text]).await?;
     if n == 0 {
         return Err(super::not_found(slug));
     }

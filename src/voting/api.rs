@@ -322,11 +322,7 @@ fn settings_view(stored: serde_json::Value) -> MatterSettingsView {
 fn result_view(stored: Option<serde_json::Value>, closed_at: Option<DateTime<Utc>>) -> Option<MatterResultView> {
     let stored = stored?;
     let tally: Tally = serde_json::from_value(stored.get("tally")?.clone()).ok()?;
-    Some(MatterResultView {
-        tally: super::ballots_api::tally_view(&tally, "closed"),
-        ledger_root: stored.get("ledger_root")?.as_str()?.to_string(),
-        closed_at,
-    })
+    Some(MatterResultView { tally: super::ballots_api::tally_view(&tally, "closed"), ledger_root: stored.get("ledger_root")?.as_str()?.to_string(), closed_at })
 }
 
 pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {
@@ -339,7 +335,11 @@ async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> A
         Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await,
         Principal::Owner { id } => match crate::estates::oc_api::serving_member(conn, estate, *id).await? {
             true => Ok(()),
-            false => Err(ApiError::forbidden("matter.not_oc_member", "只有本小区业委会成员可以发起议事", "Only members of this estate's owners' committee may start a matter")),
+            false => Err(ApiError::forbidden(
+                "matter.not_oc_member",
+                "只有本小区业委会成员可以发起议事",
+                "Only members of this estate's owners' committee may start a matter",
+            )),
         },
         _ => Err(ApiError::forbidden("authz.forbidden", "无权操作", "Forbidden")),
     }
@@ -376,7 +376,14 @@ impl MattersApi {
 
     /// 事项类型 / The estate's editable list of matter types.
     #[oai(path = "/api/estates/:id/matter-types", method = "get", operation_id = "matter_type_list")]
-    async fn types(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<String>>> {
+    async fn types(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<String>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         visible_to(&conn, &principal, id.0, "approved").await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
         let rows = conn.query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name", &[&id.0]).await?;
@@ -386,7 +393,15 @@ impl MattersApi {
 
     /// 添加事项类型 / Add a matter type to the estate's list.
     #[oai(path = "/api/estates/:id/matter-types", method = "post", operation_id = "matter_type_create")]
-    async fn add_type(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<TypeInput>, _auth: BearerAuth) -> ApiResult<Json<Vec<String>>> {
+    async fn add_type(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<TypeInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<String>>> {
         let scope = Jurisdiction::of(&principal)?;
         let name = body.name.trim();
         if name.is_empty() || name.chars().count() > 30 {
@@ -403,7 +418,15 @@ impl MattersApi {
 
     /// 删除事项类型 / Remove a matter type from the list (existing matters keep theirs).
     #[oai(path = "/api/estates/:id/matter-types/:name", method = "delete", operation_id = "matter_type_delete")]
-    async fn remove_type(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, name: Path<String>, _auth: BearerAuth) -> ApiResult<Deleted> {
+    async fn remove_type(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        name: Path<String>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Deleted> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
@@ -418,7 +441,14 @@ impl MattersApi {
 
     /// 发起议事 / Create a matter (staff, or owners'-committee members of the estate).
     #[oai(path = "/api/matters", method = "post", operation_id = "matter_create")]
-    async fn create(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: Json<MatterInput>, _auth: BearerAuth) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: Json<MatterInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Created> {
         let mut issues = Vec::new();
         required(&mut issues, "title", &body.title);
         required(&mut issues, "type_name", &body.type_name);
@@ -431,9 +461,8 @@ impl MattersApi {
         let rules = choose_rules(&body, &mut issues);
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         may_manage(&conn, &principal, body.estate_id).await?;
-        let estate = conn
-            .query_one("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1", &[&body.estate_id])
-            .await?;
+        let estate =
+            conn.query_one("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1", &[&body.estate_id]).await?;
         if !body.attachment_ids.is_empty() {
             // Owners will read these documents: only the creator's own uploads (a committee member's)
             // or staff's, never someone else's file named by id.
@@ -446,7 +475,12 @@ impl MattersApi {
                 .await?
                 .get(0);
             if n as usize != body.attachment_ids.len() {
-                issues.push(FieldIssue::new("attachment_ids", "attachment.invalid", "附件须是您自己上传的文件（用途 document），且不能重复", "attach documents you uploaded yourself (purpose document), each once"));
+                issues.push(FieldIssue::new(
+                    "attachment_ids",
+                    "attachment.invalid",
+                    "附件须是您自己上传的文件（用途 document），且不能重复",
+                    "attach documents you uploaded yourself (purpose document), each once",
+                ));
             }
         }
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
@@ -581,7 +615,14 @@ impl MattersApi {
 
     /// 议事详情 / One matter (staff of its jurisdiction, or owners of its estate once visible).
     #[oai(path = "/api/matters/:id", method = "get", operation_id = "matter_get")]
-    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::open_if_due(&conn, id.0).await?;
         let v = one(&conn, id.0).await?;
@@ -592,29 +633,61 @@ impl MattersApi {
 
     /// 审核通过 / Approve a committee's matter so owners see it.
     #[oai(path = "/api/matters/:id/approve", method = "post", operation_id = "matter_approve")]
-    async fn approve(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+    async fn approve(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterView>> {
         review(&state, &tenant, &principal, id.0, "approved", None).await
     }
 
     /// 审核驳回 / Reject a committee's matter with a reason.
     #[oai(path = "/api/matters/:id/reject", method = "post", operation_id = "matter_reject")]
-    async fn reject(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReasonInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+    async fn reject(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<ReasonInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterView>> {
         review(&state, &tenant, &principal, id.0, "rejected", Some(&body.reason)).await
     }
 
     /// 修改截止时间 / Extend the deadline (logged).
     #[oai(path = "/api/matters/:id/deadline", method = "post", operation_id = "matter_deadline_extend")]
-    async fn deadline(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<DeadlineInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+    async fn deadline(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<DeadlineInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
         if matches!(status.as_str(), "closed" | "cancelled" | "rejected") || closes <= Utc::now() {
             return Err(wrong_state("事项已结束或已过截止时间，不能修改截止时间", "The matter has ended or passed its deadline"));
         }
         if body.closes_at <= closes || body.closes_at <= Utc::now() {
-            return Err(ApiError::field("closes_at", "matter.deadline_not_later", "新的截止时间须晚于原截止时间和当前时间", "The new deadline must be later than the current deadline and than now"));
+            return Err(ApiError::field(
+                "closes_at",
+                "matter.deadline_not_later",
+                "新的截止时间须晚于原截止时间和当前时间",
+                "The new deadline must be later than the current deadline and than now",
+            ));
         }
         let (_, staff) = principal.actor();
-        conn.execute("INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)", &[&id.0, &closes, &body.closes_at, &staff]).await?;
+        conn.execute(
+            "INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)",
+            &[&id.0, &closes, &body.closes_at, &staff],
+        )
+        .await?;
         conn.execute("UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1", &[&id.0, &body.closes_at]).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
@@ -624,7 +697,14 @@ impl MattersApi {
 
     /// 删除 / Delete a matter before voting opens.
     #[oai(path = "/api/matters/:id", method = "delete", operation_id = "matter_delete")]
-    async fn delete(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Deleted> {
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Deleted> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, opens, _) = staff_matter(&conn, &principal, id.0).await?;
         if !matches!(status.as_str(), "pending_approval" | "rejected" | "approved") || Utc::now() >= opens {
@@ -638,7 +718,15 @@ impl MattersApi {
 
     /// 撤销 / Cancel an opened matter with a reason (kept, with its ballots).
     #[oai(path = "/api/matters/:id/cancel", method = "post", operation_id = "matter_cancel")]
-    async fn cancel(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<ReasonInput>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<ReasonInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterView>> {
         if body.reason.trim().is_empty() {
             return Err(ApiError::field("reason", "required", "请填写撤销原因", "A reason is required"));
         }
@@ -658,7 +746,14 @@ impl MattersApi {
 
     /// 结束表决 / Close after the deadline: the result is computed and kept.
     #[oai(path = "/api/matters/:id/close", method = "post", operation_id = "matter_close")]
-    async fn close(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<MatterView>> {
+    async fn close(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::open_if_due(&conn, id.0).await?;
         let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
@@ -720,7 +815,11 @@ pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, 
         Principal::Owner { id } => {
             let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
             let member = crate::estates::oc_api::serving_member(conn, estate, *id).await?;
-            if (holds && !matches!(status, "pending_approval" | "rejected")) || member { Ok(()) } else { Err(service::not_found()) }
+            if (holds && !matches!(status, "pending_approval" | "rejected")) || member {
+                Ok(())
+            } else {
+                Err(service::not_found())
+            }
         }
         _ => Err(service::not_found()),
     }

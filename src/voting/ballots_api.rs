@@ -521,7 +521,10 @@ async fn standing(conn: &TenantConn, m: &Matter, holder: &str, units: &[Uuid], a
 
 async fn unit_codes(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<String> {
     Ok(conn
-        .query_one("SELECT coalesce(string_agg(unit_code, ',' ORDER BY unit_code), '') FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)", &[&m.id, &units])
+        .query_one(
+            "SELECT coalesce(string_agg(unit_code, ',' ORDER BY unit_code), '') FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)",
+            &[&m.id, &units],
+        )
         .await?
         .get(0))
 }
@@ -565,7 +568,11 @@ fn already_voted(codes: &str, who: Option<&str>) -> ApiError {
             format!("房屋 {codes} 已由 {name} 投票，每套房屋只能投一票"),
             format!("Unit {codes} has already been voted for by {name}; each unit votes once"),
         ),
-        None => ApiError::conflict("ballot.already_cast", format!("房屋 {codes} 已投票，每套房屋只能投一票"), format!("Unit {codes} has already voted; each unit votes once")),
+        None => ApiError::conflict(
+            "ballot.already_cast",
+            format!("房屋 {codes} 已投票，每套房屋只能投一票"),
+            format!("Unit {codes} has already voted; each unit votes once"),
+        ),
     }
 }
 
@@ -582,7 +589,9 @@ fn paper_signed_by(codes: &str, who: Option<&str>) -> ApiError {
         Some(name) => ApiError::conflict(
             "ballot.already_cast",
             format!("房屋 {codes} 已录入 {name} 签署的纸质票（共有人中先投票者为准），每套房屋只能投一票"),
-            format!("A paper ballot signed by {name} has already been entered for unit {codes} (among co-owners the first to vote decides); each unit votes once"),
+            format!(
+                "A paper ballot signed by {name} has already been entered for unit {codes} (among co-owners the first to vote decides); each unit votes once"
+            ),
         ),
         None => ApiError::conflict(
             "ballot.already_cast",
@@ -601,7 +610,8 @@ fn paper_signer_unknown(codes: &str) -> ApiError {
 }
 
 fn idempotency_mismatch() -> ApiError {
-    let (zh, en) = ("该请求标识已用于内容不同的另一次提交，请使用新的请求标识", "This idempotency key was already used with a different request body; use a new key");
+    let (zh, en) =
+        ("该请求标识已用于内容不同的另一次提交，请使用新的请求标识", "This idempotency key was already used with a different request body; use a new key");
     let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency.mismatch", zh, en);
     e.fields.push(FieldIssue::new("idempotency_key", "idempotency.mismatch", zh, en));
     e
@@ -723,7 +733,11 @@ pub(crate) fn void_reason_input(reason: Option<&str>) -> ApiResult<Option<String
 }
 
 fn scan_used() -> ApiError {
-    ApiError::conflict("ballot.scan_used", "该扫描件已用于另一张纸质票，每张扫描件只能对应一张选票", "This scan already backs another paper ballot; each scan backs one ballot")
+    ApiError::conflict(
+        "ballot.scan_used",
+        "该扫描件已用于另一张纸质票，每张扫描件只能对应一张选票",
+        "This scan already backs another paper ballot; each scan backs one ballot",
+    )
 }
 
 /// What a new paper ballot (signed at `as_of` for `unit`, by `signer` where recorded) meets among
@@ -732,7 +746,15 @@ fn scan_used() -> ApiError {
 /// after another co-owner had voted (the first to vote decides). Returned: the co-owners' ballots
 /// cast after this one was signed, which it sets aside (voided, with the reason). Otherwise both
 /// stand and the channel rule decides (the same voter on two channels).
-async fn check_paper(conn: &TenantConn, m: &Matter, holder: &str, unit: Uuid, signer: Option<Uuid>, channel: &str, as_of: DateTime<Utc>) -> ApiResult<Vec<Uuid>> {
+async fn check_paper(
+    conn: &TenantConn,
+    m: &Matter,
+    holder: &str,
+    unit: Uuid,
+    signer: Option<Uuid>,
+    channel: &str,
+    as_of: DateTime<Utc>,
+) -> ApiResult<Vec<Uuid>> {
     let standing = standing(conn, m, holder, &[unit], as_of).await?;
     if standing.is_empty() {
         return Ok(Vec::new());
@@ -786,8 +808,12 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
     };
     if let (Some(key), Some(staff)) = (key, staff) {
         // A retry waits for the first attempt (same clerk, same key), then finds its receipt.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('paper:' || $1::uuid::text || ':' || $2::uuid::text || ':' || $3))", &[&m.id, &staff, &key]).await?;
-        if let Some(row) = conn.query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND entered_by = $2 AND idempotency_key = $3", &[&m.id, &staff, &key]).await? {
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('paper:' || $1::uuid::text || ':' || $2::uuid::text || ':' || $3))", &[&m.id, &staff, &key])
+            .await?;
+        if let Some(row) = conn
+            .query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND entered_by = $2 AND idempotency_key = $3", &[&m.id, &staff, &key])
+            .await?
+        {
             return repeated(conn, row.get(0), row.get(1), &p.request_hash).await;
         }
     }
@@ -931,7 +957,10 @@ async fn check_online(conn: &TenantConn, m: &Matter, holder: &str, owner: Uuid, 
         match (b.channel == "online", b.voter) {
             (true, Some(voter)) if voter == owner => {
                 let changed = conn
-                    .exists("SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = $2 AND channel = 'online' AND replaced_at IS NOT NULL", &[&m.id, &holder])
+                    .exists(
+                        "SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = $2 AND channel = 'online' AND replaced_at IS NOT NULL",
+                        &[&m.id, &holder],
+                    )
                     .await?;
                 if !m.settings.allow_vote_change {
                     return Err(already_voted(&codes, told));
@@ -1047,15 +1076,17 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
     };
     // The person lock makes this rare; should two casts for one person still meet at the index,
     // the later one is told what it is.
-    let ballot = insert_ballot(&conn, m, holder, new)
-        .await
-        .map_err(|e| {
-            if e.code == "conflict.duplicate" {
-                ApiError::conflict("ballot.already_cast", "您的房屋已有一张线上选票，每套房屋只能投一票", "An online ballot for your units already exists; each unit votes once")
-            } else {
-                e
-            }
-        })?;
+    let ballot = insert_ballot(&conn, m, holder, new).await.map_err(|e| {
+        if e.code == "conflict.duplicate" {
+            ApiError::conflict(
+                "ballot.already_cast",
+                "您的房屋已有一张线上选票，每套房屋只能投一票",
+                "An online ballot for your units already exists; each unit votes once",
+            )
+        } else {
+            e
+        }
+    })?;
     let r = receipt(&conn, ballot).await?;
     conn.commit().await?;
     crate::metrics::ballot_cast("online");
@@ -1068,14 +1099,27 @@ pub struct BallotsApi;
 impl BallotsApi {
     /// 投票 / Cast my ballot: one per person per matter, carrying all my units in scope.
     #[oai(path = "/api/matters/:id/ballots", method = "post", operation_id = "ballot_cast")]
-    async fn cast(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<CastInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+    async fn cast(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<CastInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Cast> {
         let Principal::Owner { id: owner } = *principal else {
             return Err(ApiError::forbidden("authz.forbidden", "仅业主可以投票", "Owners only"));
         };
         let owner: Uuid = *owner;
         let key = body.idempotency_key.trim();
         if key.is_empty() || key.len() > 100 {
-            return Err(ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters"));
+            return Err(ApiError::field(
+                "idempotency_key",
+                "ballot.key_invalid",
+                "请提供 1–100 个字符的请求标识",
+                "idempotency_key must have 1–100 characters",
+            ));
         }
         let ballot = OnlineBallot { owner, key, choice: body.choice.into(), picks: None, signature: body.signature_attachment_id };
         let conn = match retried(TenantConn::begin(&state.pool, &tenant).await?, id.0, &ballot).await? {
@@ -1091,7 +1135,15 @@ impl BallotsApi {
 
     /// 录入纸质票 / Enter a paper or on-site ballot with its scan (the channel rule decides).
     #[oai(path = "/api/matters/:id/paper-ballots", method = "post", operation_id = "ballot_enter_paper")]
-    async fn paper(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<PaperInput>, _auth: BearerAuth) -> ApiResult<Cast> {
+    async fn paper(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<PaperInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Cast> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
@@ -1121,7 +1173,15 @@ impl BallotsApi {
 
     /// 作废选票 / Void a ballot with a reason (kept, counted as invalid).
     #[oai(path = "/api/ballots/:id/void", method = "post", operation_id = "ballot_void")]
-    async fn void(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<VoidInput>, _auth: BearerAuth) -> ApiResult<Json<Receipt>> {
+    async fn void(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<VoidInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Receipt>> {
         let scope = Jurisdiction::of(&principal)?;
         if body.reason.trim().is_empty() {
             return Err(ApiError::field("reason", "required", "请填写作废原因", "A reason is required"));
@@ -1134,9 +1194,8 @@ impl BallotsApi {
             .get(0);
         let m = open_matter(&conn, matter).await?;
         scope.check_estate(&conn, m.estate_id).await.map_err(|_| ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found"))?;
-        let n = conn
-            .execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()])
-            .await?;
+        let n =
+            conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()]).await?;
         if n == 0 {
             return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "This ballot is already voided"));
         }
@@ -1149,7 +1208,15 @@ impl BallotsApi {
 
     /// 送达记录 / Record that a unit's ballot was delivered (for the 从众 clause).
     #[oai(path = "/api/matters/:id/deliveries", method = "post", operation_id = "matter_delivery_record")]
-    async fn delivery(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, body: Json<DeliveryInput>, _auth: BearerAuth) -> ApiResult<Recorded> {
+    async fn delivery(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        body: Json<DeliveryInput>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Recorded> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
@@ -1177,7 +1244,14 @@ impl BallotsApi {
 
     /// 实时统计 / Live tally (after close: the result).
     #[oai(path = "/api/matters/:id/tally", method = "get", operation_id = "matter_tally")]
-    async fn tally(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<TallyView>> {
+    async fn tally(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<TallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
         visible_to(&conn, &principal, m.estate_id, &m.status).await?;
@@ -1191,7 +1265,14 @@ impl BallotsApi {
 
     /// 未投票房屋 / Units not yet voted, by building (staff, for door-to-door visits).
     #[oai(path = "/api/matters/:id/not-voted", method = "get", operation_id = "matter_not_voted")]
-    async fn not_voted(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<BuildingToVisit>>> {
+    async fn not_voted(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<BuildingToVisit>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
@@ -1210,7 +1291,14 @@ impl BallotsApi {
 
     /// 导出选票 / Every ballot with voter, channel, choice and status as xlsx (staff; audited).
     #[oai(path = "/api/matters/:id/ballots/export", method = "get", operation_id = "ballot_export")]
-    async fn export(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<crate::xlsx::XlsxFile> {
+    async fn export(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<crate::xlsx::XlsxFile> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
@@ -1226,12 +1314,8 @@ impl BallotsApi {
                 &[&m.id],
             )
             .await?;
-        let superseded: std::collections::BTreeSet<Uuid> = conn
-            .query("SELECT ballot_id FROM ledger_entries WHERE matter_id = $1 AND kind = 'superseded'", &[&m.id])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let superseded: std::collections::BTreeSet<Uuid> =
+            conn.query("SELECT ballot_id FROM ledger_entries WHERE matter_id = $1 AND kind = 'superseded'", &[&m.id]).await?.iter().map(|r| r.get(0)).collect();
         // An election's ballots show the names picked.
         let names: std::collections::BTreeMap<Uuid, String> = conn
             .query("SELECT c.id, c.name FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.matter_id = $1", &[&m.id])
@@ -1241,7 +1325,8 @@ impl BallotsApi {
             .collect();
         audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
         conn.commit().await?;
-        let bytes = tokio::task::spawn_blocking(move || ballots_workbook(&rows, &superseded, &names)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+        let bytes =
+            tokio::task::spawn_blocking(move || ballots_workbook(&rows, &superseded, &names)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
         Ok(crate::xlsx::file(bytes, "选票明细.xlsx"))
     }
 
@@ -1320,7 +1405,14 @@ impl BallotsApi {
     /// 公开账本 / The published ledger: roll (unit, area), entries (unit, area, choice,
     /// hashes) and the Merkle root. No names or phones.
     #[oai(path = "/api/matters/:id/ledger", method = "get", operation_id = "matter_ledger")]
-    async fn ledger(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<serde_json::Value>> {
+    async fn ledger(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<serde_json::Value>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
         visible_to(&conn, &principal, m.estate_id, &m.status).await?;
@@ -1331,7 +1423,14 @@ impl BallotsApi {
 
     /// 验证账本 / Recompute every hash, the root and the tally from the published ledger alone.
     #[oai(path = "/api/matters/:id/ledger/verification", method = "get", operation_id = "matter_ledger_verify")]
-    async fn verify(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<LedgerVerification>> {
+    async fn verify(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<LedgerVerification>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
         visible_to(&conn, &principal, m.estate_id, &m.status).await?;
@@ -1376,7 +1475,13 @@ fn ballots_workbook(
     for (i, r) in rows.iter().enumerate() {
         let id: Uuid = r.get(0);
         let voided: Option<DateTime<Utc>> = r.get(7);
-        let status = if voided.is_some() { "作废" } else if superseded.contains(&id) { "被取代" } else { "有效" };
+        let status = if voided.is_some() {
+            "作废"
+        } else if superseded.contains(&id) {
+            "被取代"
+        } else {
+            "有效"
+        };
         let channel = match r.get::<_, &str>(5) {
             "paper" => "纸质票",
             "on_site" => "现场投票",
@@ -1409,5 +1514,6 @@ fn ballots_workbook(
 
 /// The ledger groups persons by pseudonymous codes, so compare the figures, not the keys.
 fn same_result(a: &Tally, b: &Tally) -> bool {
-    (a.totals, a.participants, a.agree, a.disagree, a.abstain, a.invalid, a.passed) == (b.totals, b.participants, b.agree, b.disagree, b.abstain, b.invalid, b.passed)
+    (a.totals, a.participants, a.agree, a.disagree, a.abstain, a.invalid, a.passed)
+        == (b.totals, b.participants, b.agree, b.disagree, b.abstain, b.invalid, b.passed)
 }

@@ -118,19 +118,7 @@ fn label<T: Serialize>(v: &T) -> String {
 pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     let seq = e.seq.to_string();
     let (kind, area, channel, choice) = (label(&e.kind), e.area_centi.to_string(), label(&e.channel), label(&e.choice));
-    let mut parts = vec![
-        "zmg-ledger-v1",
-        matter_id,
-        &seq,
-        &kind,
-        &e.ballot_id,
-        &e.person_code,
-        &e.unit_codes,
-        &area,
-        &channel,
-        &choice,
-        &e.at,
-    ];
+    let mut parts = vec!["zmg-ledger-v1", matter_id, &seq, &kind, &e.ballot_id, &e.person_code, &e.unit_codes, &area, &channel, &choice, &e.at];
     if let Some(picks) = &e.picks {
         parts.extend(["picks", picks.as_str()]);
     }
@@ -139,11 +127,17 @@ pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
 
 /// Commits to what decides the count before any ballot: rules, settings, the frozen roll and,
 /// for an election, its candidates.
-pub fn opening_hash(matter_id: &str, rule_set: &RuleSet, settings: &Settings, channel_rule: ChannelRule, roll: &[PublishedUnit], candidates: &[String]) -> String {
+pub fn opening_hash(
+    matter_id: &str,
+    rule_set: &RuleSet,
+    settings: &Settings,
+    channel_rule: ChannelRule,
+    roll: &[PublishedUnit],
+    candidates: &[String],
+) -> String {
     let mut units: Vec<&PublishedUnit> = roll.iter().collect();
     units.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
-    let lines: Vec<String> =
-        units.iter().map(|u| format!("{}|{}|{}|{}", u.unit_code, u.area_centi, label(&u.class), u.person_code)).collect();
+    let lines: Vec<String> = units.iter().map(|u| format!("{}|{}|{}|{}", u.unit_code, u.area_centi, label(&u.class), u.person_code)).collect();
     let rules = serde_json::to_string(rule_set).unwrap_or_default();
     let settings = serde_json::to_string(settings).unwrap_or_default();
     let mut parts = vec!["zmg-opening-v1", matter_id, &rules, &settings];
@@ -231,11 +225,8 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
         .collect();
     let recomputed_root = merkle_root(&all);
     let root_matches = recomputed_root == ledger.root;
-    let (tally, candidates) = if ledger.candidates.is_empty() {
-        (recount(ledger, &entries), Vec::new())
-    } else {
-        (None, recount_election(ledger, &entries).unwrap_or_default())
-    };
+    let (tally, candidates) =
+        if ledger.candidates.is_empty() { (recount(ledger, &entries), Vec::new()) } else { (None, recount_election(ledger, &entries).unwrap_or_default()) };
     Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally, candidates }
 }
 
@@ -274,7 +265,12 @@ fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
     let units: Vec<RollUnit> = ledger
         .roll
         .iter()
-        .map(|u| RollUnit { unit: u.unit_code.clone(), area_centi: u.area_centi, class: u.class, holder: Holder::Owner(person[u.unit_code.as_str()].to_string()) })
+        .map(|u| RollUnit {
+            unit: u.unit_code.clone(),
+            area_centi: u.area_centi,
+            class: u.class,
+            holder: Holder::Owner(person[u.unit_code.as_str()].to_string()),
+        })
         .collect();
     let voided: BTreeSet<&str> = entries.iter().filter(|e| e.kind == EntryKind::Void).map(|e| e.ballot_id.as_str()).collect();
     // A person left holding no unit (a sold unit went back to its seller, whose ballot was
@@ -339,7 +335,16 @@ mod tests {
             .map(|i| PublishedUnit { unit_code: format!("1-1-10{i}"), area_centi: 9000, class: UnitClass::Residential, person_code: format!("p{i}") })
             .collect();
         let entries: Vec<Entry> = (0..3)
-            .map(|i| entry(i + 1, EntryKind::Cast, &format!("b{i}"), &format!("p{i}"), &format!("1-1-10{i}"), Some(if i == 2 { Choice::Disagree } else { Choice::Agree })))
+            .map(|i| {
+                entry(
+                    i + 1,
+                    EntryKind::Cast,
+                    &format!("b{i}"),
+                    &format!("p{i}"),
+                    &format!("1-1-10{i}"),
+                    Some(if i == 2 { Choice::Disagree } else { Choice::Agree }),
+                )
+            })
             .collect();
         let (rule_set, settings, channel_rule) = (RuleSet::civil_code_ordinary(), Settings::defaults(), ChannelRule::OnlineWins);
         let opening_hash = opening_hash("m1", &rule_set, &settings, channel_rule, &roll, &[]);
@@ -348,7 +353,19 @@ mod tests {
             Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new() },
             Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new() },
         ];
-        PublishedLedger { version: 2, matter_id: "m1".into(), rule_set, settings, channel_rule, roll, candidates: Vec::new(), opening_hash, entries, checkpoints, root: merkle_root(&all) }
+        PublishedLedger {
+            version: 2,
+            matter_id: "m1".into(),
+            rule_set,
+            settings,
+            channel_rule,
+            roll,
+            candidates: Vec::new(),
+            opening_hash,
+            entries,
+            checkpoints,
+            root: merkle_root(&all),
+        }
     }
 
     #[test]

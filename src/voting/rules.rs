@@ -48,7 +48,13 @@ impl Threshold {
         let floor = product.div_euclid(den);
         let exact = product.rem_euclid(den) == 0;
         (match self.comparison {
-            Comparison::AtLeast => if exact { floor } else { floor + 1 },
+            Comparison::AtLeast => {
+                if exact {
+                    floor
+                } else {
+                    floor + 1
+                }
+            }
             Comparison::MoreThan => floor + 1,
         }) as i64
     }
@@ -69,7 +75,13 @@ impl Threshold {
         let floor = gap.div_euclid(step);
         let exact = gap.rem_euclid(step) == 0;
         Some(match self.comparison {
-            Comparison::AtLeast => if exact { floor } else { floor + 1 },
+            Comparison::AtLeast => {
+                if exact {
+                    floor
+                } else {
+                    floor + 1
+                }
+            }
             Comparison::MoreThan => floor + 1,
         } as i64)
     }
@@ -174,13 +186,7 @@ impl RuleSet {
     /// A staff-chosen set (the estate's procedural rules may require other fractions).
     pub fn custom(participation: Option<Threshold>, approval: Threshold, approval_base: ApprovalBase) -> Option<RuleSet> {
         let valid = participation.is_none_or(|p| p.is_valid()) && approval.is_valid();
-        valid.then(|| RuleSet {
-            id: "custom".into(),
-            name: "自定义规则".into(),
-            participation,
-            approval,
-            approval_base,
-        })
+        valid.then(|| RuleSet { id: "custom".into(), name: "自定义规则".into(), participation, approval, approval_base })
     }
 }
 

@@ -206,12 +206,7 @@ async fn frozen_roll(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<PublishedUn
         .query("SELECT unit_code, area_centi, class, frozen_holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code", &[&m.id])
         .await?
         .iter()
-        .map(|r| PublishedUnit {
-            unit_code: r.get(0),
-            area_centi: r.get(1),
-            class: class_of(r.get(2)),
-            person_code: ledger::person_code(&m.salt, r.get(3)),
-        })
+        .map(|r| PublishedUnit { unit_code: r.get(0), area_centi: r.get(1), class: class_of(r.get(2)), person_code: ledger::person_code(&m.salt, r.get(3)) })
         .collect())
 }
 
@@ -352,10 +347,8 @@ pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Che
     let leaves: Vec<String> = std::iter::once(opening).chain(hashes).collect();
     let root = ledger::merkle_root(&leaves);
     let entries = leaves.len() as i64 - 1;
-    let at: DateTime<Utc> = conn
-        .query_one("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, $2, $3) RETURNING at", &[&matter, &entries, &root])
-        .await?
-        .get(0);
+    let at: DateTime<Utc> =
+        conn.query_one("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, $2, $3) RETURNING at", &[&matter, &entries, &root]).await?.get(0);
     Ok(Some(Checkpoint { entries, root, at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }))
 }
 
@@ -450,10 +443,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
     let opening_hash = checkpoints.first().filter(|c| c.entries == 0).map(|c| c.root.clone()).unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
-    let declared: Option<String> = conn
-        .query_one("SELECT result->>'ledger_root' FROM matters WHERE id = $1", &[&m.id])
-        .await?
-        .get(0);
+    let declared: Option<String> = conn.query_one("SELECT result->>'ledger_root' FROM matters WHERE id = $1", &[&m.id]).await?.get(0);
     let root = declared.unwrap_or_else(|| {
         if m.ledger_version < 2 {
             ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
@@ -576,5 +566,9 @@ async fn delivered_keys(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<String>>
 }
 
 fn holder(key: &str) -> Holder {
-    if key == "developer" { Holder::Developer } else { Holder::Owner(key.to_string()) }
+    if key == "developer" {
+        Holder::Developer
+    } else {
+        Holder::Owner(key.to_string())
+    }
 }

@@ -30,7 +30,7 @@ fn run(units: &[RollUnit], rules: &RuleSet, ballots: &[Ballot]) -> super::tally:
 #[test]
 fn case_1_exactly_two_thirds_take_part_and_exactly_half_fails_an_ordinary_matter() {
     let roll = estate(300, 8999); // 89.99 m² each: no float drift
-    // 200 of 300 take part (exactly 2/3): 100 agree, 100 disagree (exactly half).
+                                  // 200 of 300 take part (exactly 2/3): 100 agree, 100 disagree (exactly half).
     let mut b = ballots(0..100, Choice::Agree);
     b.extend(ballots(100..200, Choice::Disagree));
     let t = run(&roll, &RuleSet::civil_code_ordinary(), &b);
@@ -158,10 +158,7 @@ fn case_5_an_abstention_takes_part_and_lowers_the_approval_ratio() {
 #[test]
 fn invalid_ballots_take_part_by_default_but_never_agree() {
     let roll = estate(3, 10000);
-    let b = vec![
-        Ballot { holder: owner(0), choice: Choice::Agree, valid: true },
-        Ballot { holder: owner(1), choice: Choice::Agree, valid: false },
-    ];
+    let b = vec![Ballot { holder: owner(0), choice: Choice::Agree, valid: true }, Ballot { holder: owner(1), choice: Choice::Agree, valid: false }];
     let t = run(&roll, &RuleSet::civil_code_ordinary(), &b);
     assert_eq!((t.participants.heads, t.agree.heads, t.invalid.heads), (2, 1, 1));
     assert!(!t.approval.passed, "1 of 2 participants");
@@ -265,11 +262,7 @@ fn vote() -> impl Strategy<Value = (Vec<RollUnit>, Vec<Ballot>)> {
                 .map(|(i, (area, holder))| RollUnit { unit: format!("u{i}"), area_centi: *area, class: UnitClass::Residential, holder: owner(*holder) })
                 .collect();
             let holders: BTreeSet<Holder> = roll.iter().map(|u| u.holder.clone()).collect();
-            let ballots = holders
-                .into_iter()
-                .zip(votes)
-                .filter_map(|(h, v)| v.map(|(choice, valid)| Ballot { holder: h, choice, valid }))
-                .collect();
+            let ballots = holders.into_iter().zip(votes).filter_map(|(h, v)| v.map(|(choice, valid)| Ballot { holder: h, choice, valid })).collect();
             (roll, ballots)
         })
 }

@@ -168,13 +168,7 @@ pub enum TallyError {
 
 /// Tallies the effective ballots. `delivered`: non-voters with recorded proof that their
 /// ballot was delivered (only used under the 从众 clause).
-pub fn tally(
-    snap: &Snapshot,
-    rules: &RuleSet,
-    ballots: &[Ballot],
-    settings: &Settings,
-    delivered: &BTreeSet<Holder>,
-) -> Result<Tally, TallyError> {
+pub fn tally(snap: &Snapshot, rules: &RuleSet, ballots: &[Ballot], settings: &Settings, delivered: &BTreeSet<Holder>) -> Result<Tally, TallyError> {
     let (mut agree, mut disagree, mut abstain, mut invalid) = Default::default();
     let mut voted = BTreeSet::new();
     for b in ballots {
@@ -228,19 +222,7 @@ pub fn tally(
         (participation, approval) = evaluate(agree, participants);
     }
     let passed = participation.as_ref().is_none_or(|p| p.passed) && approval.passed;
-    Ok(Tally {
-        rule_set: rules.id.clone(),
-        totals: snap.totals,
-        agree,
-        disagree,
-        abstain,
-        invalid,
-        followers,
-        participants,
-        participation,
-        approval,
-        passed,
-    })
+    Ok(Tally { rule_set: rules.id.clone(), totals: snap.totals, agree, disagree, abstain, invalid, followers, participants, participation, approval, passed })
 }
 
 /// Marks shortfalls that the persons who can still vote (`remaining`: non-voters, and voters
@@ -265,10 +247,8 @@ pub fn option_tallies(
     options
         .iter()
         .map(|option| {
-            let answered: Vec<Ballot> = ballots
-                .iter()
-                .map(|(b, picks)| Ballot { choice: if picks.contains(option) { Choice::Agree } else { Choice::Abstain }, ..b.clone() })
-                .collect();
+            let answered: Vec<Ballot> =
+                ballots.iter().map(|(b, picks)| Ballot { choice: if picks.contains(option) { Choice::Agree } else { Choice::Abstain }, ..b.clone() }).collect();
             tally(snap, rules, &answered, settings, &BTreeSet::new()).map(|t| (option.clone(), t))
         })
         .collect()

@@ -29,7 +29,15 @@ pub struct RollRow {
 impl RollRow {
     /// A unit in entrance 1 of `building`.
     pub fn new(building: &str, room: &str, kind: &str, area: &str, name: &str, phone: &str) -> Self {
-        RollRow { building: building.into(), entrance: "1".into(), room: room.into(), kind: kind.into(), area: area.into(), name: name.into(), phone: phone.into() }
+        RollRow {
+            building: building.into(),
+            entrance: "1".into(),
+            room: room.into(),
+            kind: kind.into(),
+            area: area.into(),
+            name: name.into(),
+            phone: phone.into(),
+        }
     }
 
     /// A home (住宅) in entrance 1 of `building`.
@@ -108,7 +116,13 @@ impl Estate {
         let code = self.app.last_code(&self.t.tenant, &own_phone).await;
         let (_, b) = self
             .app
-            .call(POST, "/api/owners/register", slug, None, Some(json!({"real_name": self.units[i].1, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})))
+            .call(
+                POST,
+                "/api/owners/register",
+                slug,
+                None,
+                Some(json!({"real_name": self.units[i].1, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
+            )
             .await;
         let token = b["token"].as_str().unwrap().to_string();
         self.verify(&token, i).await;
@@ -173,10 +187,14 @@ async fn import_roll(app: &TestApp, t: &TestTenant, estate: Uuid, rows: &[RollRo
         ws.write_string(0, c as u16, *h).unwrap();
     }
     for (i, r) in rows.iter().enumerate() {
-        for (c, v) in [r.building.as_str(), r.entrance.as_str(), r.room.as_str(), r.kind.as_str(), r.area.as_str(), r.name.as_str(), r.phone.as_str(), "否"].iter().enumerate() {
+        for (c, v) in [r.building.as_str(), r.entrance.as_str(), r.room.as_str(), r.kind.as_str(), r.area.as_str(), r.name.as_str(), r.phone.as_str(), "否"]
+            .iter()
+            .enumerate()
+        {
             ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
         }
     }
     let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
-    read(app.request(POST, &format!("/api/estates/{estate}/units/import"), Some(&t.tenant.slug), Some(&t.admin_token)).multipart(form).send().await.unwrap()).await
+    read(app.request(POST, &format!("/api/estates/{estate}/units/import"), Some(&t.tenant.slug), Some(&t.admin_token)).multipart(form).send().await.unwrap())
+        .await
 }

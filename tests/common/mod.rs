@@ -24,9 +24,7 @@ pub fn database_url() -> String {
 
 /// The S3 server scripts/test.sh starts. Tests that need it fail loudly without it.
 pub fn s3_config() -> S3Config {
-    let get = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh, which starts the S3 server"))
-    };
+    let get = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh, which starts the S3 server"));
     S3Config {
         endpoint: get("ZMG_TEST_S3_ENDPOINT"),
         bucket: get("ZMG_TEST_S3_BUCKET"),
@@ -117,9 +115,8 @@ impl TestApp {
     }
 
     pub async fn staff_login(&self, slug: &str, username: &str, password: &str) -> String {
-        let (status, body) = self
-            .call(Method::POST, "/api/auth/staff/login", Some(slug), None, Some(json!({"username": username, "password": password})))
-            .await;
+        let (status, body) =
+            self.call(Method::POST, "/api/auth/staff/login", Some(slug), None, Some(json!({"username": username, "password": password}))).await;
         assert_eq!(status, 200, "staff login: {body}");
         body["token"].as_str().unwrap().to_string()
     }
@@ -157,10 +154,7 @@ impl TestApp {
     /// The last code the development outbox holds for `phone`.
     pub async fn last_code(&self, tenant: &Tenant, phone: &str) -> String {
         let conn = self.conn(tenant).await;
-        let row = conn
-            .query_one("SELECT content FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 1", &[&phone])
-            .await
-            .expect("an SMS in the outbox");
+        let row = conn.query_one("SELECT content FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 1", &[&phone]).await.expect("an SMS in the outbox");
         conn.commit().await.unwrap();
         let content: String = row.get(0);
         let after = content.split("验证码为 ").nth(1).expect("the code in the message");
@@ -199,9 +193,7 @@ impl TestApp {
     pub async fn platform_token(&self) -> String {
         let username = unique("p");
         let password = platform::create_staff(&self.state.pool, &username, "平台测试").await.expect("platform staff");
-        let (s, b) = self
-            .call(Method::POST, "/api/platform/auth/login", None, None, Some(json!({"username": username, "password": password})))
-            .await;
+        let (s, b) = self.call(Method::POST, "/api/platform/auth/login", None, None, Some(json!({"username": username, "password": password}))).await;
         assert_eq!(s, 200, "platform login: {b}");
         b["token"].as_str().unwrap().to_string()
     }
