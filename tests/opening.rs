@@ -87,6 +87,31 @@ async fn a_due_matter_opens_on_schedule_once_with_the_roll_as_it_stood_at_its_op
 }
 
 #[tokio::test]
+async fn a_developer_unit_sold_after_the_opening_time_is_frozen_as_the_developers() {
+    let developer = common::phone();
+    let rows = [
+        RollRow::unsold("1", "101", "90", "开发商", &developer),
+        RollRow::unsold("1", "102", "90", "开发商", &developer),
+        RollRow::flat("1", "103", "90", "业主", &common::phone()),
+    ];
+    let e = Estate::with_roll(&rows, false, false).await;
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "是否更换电梯", "content": "", "importance": "normal",
+        "opens_at": Utc::now() + Duration::days(1), "closes_at": Utc::now() + Duration::days(8), "law_item": 4
+    });
+    let (_, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    let id = Uuid::parse_str(m["id"].as_str().unwrap()).unwrap();
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET opens_at = now() WHERE id = $1", &[&id]).await.unwrap();
+    conn.commit().await.unwrap();
+    // Sold from the developer's stock right after the opening time, before the sweep runs.
+    sell(&e, 0, "首位买家").await;
+    assert_eq!(due::open_due(&e.app.state, &e.t.tenant).await.unwrap(), 1);
+    let t = e.tally(m["id"].as_str().unwrap()).await;
+    assert_eq!((t["totals"]["heads"].as_i64(), t["totals"]["area"].as_str()), (Some(2), Some("270.00")), "the developer's two units are one person: {t}");
+}
+
+#[tokio::test]
 async fn a_closed_matter_carries_its_result_and_every_setting_its_count_depends_on() {
     let e = Estate::new(2, false).await;
     let owner = e.owner(0).await;

@@ -24,6 +24,8 @@ pub struct RollRow {
     pub area: String,
     pub name: String,
     pub phone: String,
+    /// 是否开发商未售: one of the developer's unsold units.
+    pub developer_unsold: bool,
 }
 
 impl RollRow {
@@ -37,7 +39,13 @@ impl RollRow {
             area: area.into(),
             name: name.into(),
             phone: phone.into(),
+            developer_unsold: false,
         }
+    }
+
+    /// One of the developer's unsold homes.
+    pub fn unsold(building: &str, room: &str, area: &str, developer: &str, phone: &str) -> Self {
+        RollRow { developer_unsold: true, ..Self::flat(building, room, area, developer, phone) }
     }
 
     /// A home (住宅) in entrance 1 of `building`.
@@ -187,9 +195,18 @@ async fn import_roll(app: &TestApp, t: &TestTenant, estate: Uuid, rows: &[RollRo
         ws.write_string(0, c as u16, *h).unwrap();
     }
     for (i, r) in rows.iter().enumerate() {
-        for (c, v) in [r.building.as_str(), r.entrance.as_str(), r.room.as_str(), r.kind.as_str(), r.area.as_str(), r.name.as_str(), r.phone.as_str(), "否"]
-            .iter()
-            .enumerate()
+        for (c, v) in [
+            r.building.as_str(),
+            r.entrance.as_str(),
+            r.room.as_str(),
+            r.kind.as_str(),
+            r.area.as_str(),
+            r.name.as_str(),
+            r.phone.as_str(),
+            if r.developer_unsold { "是" } else { "否" },
+        ]
+        .iter()
+        .enumerate()
         {
             ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
         }
