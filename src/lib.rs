@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod openapi;
 pub mod paging;
 pub mod platform;
+pub mod spreadsheet;
 pub mod storage;
 pub mod tenancy;
 pub mod tencent_cloud;

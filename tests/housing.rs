@@ -567,3 +567,71 @@ async fn staff_grant_and_revoke_the_owners_committee_role() {
     let (_, list) = w.app.call(GET, &path, slug, Some(&w.t.admin_token), None).await;
     assert_eq!(list.as_array().unwrap().len(), 0);
 }
+
+/// The template's header, then whatever `fill` writes.
+fn hostile(fill: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in HEADER.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    fill(ws);
+    wb.save_to_buffer().unwrap()
+}
+
+#[tokio::test]
+async fn hostile_spreadsheets_are_refused_with_their_limit_and_import_nothing() {
+    let w = World::new(false).await;
+    let admin = w.t.admin_token.clone();
+    let refused = |b: &Value| b["fields"][0]["message"].as_str().unwrap_or_default().to_string();
+
+    // Two cells, A1 and XFD1048576: a 2 KB file that once asked for 512 GiB.
+    let grid = hostile(|ws| {
+        ws.write_string(1_048_575, 16_383, "x").unwrap();
+    });
+    assert!(grid.len() < 10_000, "{} bytes", grid.len());
+    let (s, b) = w.import(&admin, w.estate, grid).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(refused(&b).contains("最多 50001 行"), "{b}");
+    let wide = hostile(|ws| {
+        ws.write_string(500, 16_383, "x").unwrap();
+    });
+    let (s, b) = w.import(&admin, w.estate, wide).await;
+    assert!(s == 422 && refused(&b).contains("最多 26 列"), "{s} {b}");
+    // More rows than any estate has.
+    let long = hostile(|ws| {
+        for r in 1..=50_001u32 {
+            ws.write_string(r, 0, "1").unwrap();
+        }
+    });
+    let (s, b) = w.import(&admin, w.estate, long).await;
+    assert!(s == 422 && refused(&b).contains("最多 50001 行"), "{s} {b}");
+    // Shared strings that inflate to more than 32 MiB from a small file.
+    let inflating = hostile(|ws| {
+        for r in 0..1_200u32 {
+            ws.write_string(r + 1, 9, format!("{r}{}", "长".repeat(10_000))).unwrap();
+        }
+    });
+    assert!(inflating.len() < 2 * 1024 * 1024, "{} bytes", inflating.len());
+    let (s, b) = w.import(&admin, w.estate, inflating).await;
+    assert!(s == 422 && refused(&b).contains("解压后超过 32 MB"), "{s} {b}");
+    // 400,000 rows without cells hold nothing: read as a header without data, not a crash.
+    let bare = hostile(|ws| {
+        for r in 1..400_000u32 {
+            ws.set_row_height(r, 20).unwrap();
+        }
+    });
+    let (s, b) = w.import(&admin, w.estate, bare).await;
+    assert!(s < 500, "{s} {b}");
+
+    // Staff outside the estate's jurisdiction never have their file read.
+    let (_, other_rc) = w.app.call(POST, "/api/residents-committees", w.slug(), Some(&admin), Some(json!({"name": "别的居委会"}))).await;
+    let outsider = w.app.staff(&w.t, "rc_staff", Some(Uuid::parse_str(other_rc["id"].as_str().unwrap()).unwrap())).await;
+    let (s, b) = w.import(&outsider, w.estate, b"not even a zip".to_vec()).await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("estate.not_found")), "{b}");
+
+    let (_, units) = w.app.call(GET, "/api/units", w.slug(), Some(&admin), None).await;
+    assert_eq!(units["total"], 0, "nothing was imported");
+    let (s, _) = w.app.call(GET, "/api/units", w.slug(), Some(&admin), None).await;
+    assert_eq!(s, 200, "the service is still up");
+}

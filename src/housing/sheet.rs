@@ -1,13 +1,16 @@
 //! The housing roll as a spreadsheet: its columns (shared by the template, the import and the
 //! export), the template itself, and reading an uploaded file strictly.
 
-use std::{collections::HashMap, io::Cursor};
+use std::collections::HashMap;
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::Data;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use super::{area, UnitKind};
-use crate::auth::phone;
+use crate::{
+    auth::phone,
+    spreadsheet::{self, Limits},
+};
 
 /// The roll's columns, in order: header (Chinese, as staff see it) and a short key for errors.
 pub const COLUMNS: [(&str, &str); 8] = [
@@ -157,21 +160,21 @@ impl Parsed {
     }
 }
 
-/// Reads the first sheet and checks every row. Entirely blank rows are skipped; units
-/// repeated within the file are errors.
+/// What a housing roll may hold: an estate of up to 50,000 units, the template's columns and a
+/// few more, 32 MiB of spreadsheet XML. Within these the import holds at most about 100 MiB.
+pub const LIMITS: Limits = Limits { max_rows: 50_001, max_columns: 26, max_cells: 50_001 * 26, max_unzipped_bytes: 32 * 1024 * 1024 };
+
+/// Reads the first sheet (within `LIMITS`) and checks every row. Entirely blank rows are
+/// skipped; units repeated within the file are errors.
 pub fn read(bytes: &[u8]) -> Parsed {
-    let Ok(mut workbook) = calamine::open_workbook_from_rs::<Xlsx<_>, _>(Cursor::new(bytes)) else {
-        return Parsed::failed(RowError::new(1, None, "文件无法读取，请上传用模板填写的 .xlsx 文件", "Not a readable .xlsx file"));
+    let sheet = match spreadsheet::first_sheet(bytes, COLUMNS.len(), &LIMITS) {
+        Ok(sheet) => sheet,
+        Err(e) => return Parsed::failed(RowError::new(1, None, e.zh(), e.en())),
     };
-    let range = match workbook.worksheet_range_at(0) {
-        Some(Ok(range)) => range,
-        Some(Err(_)) => return Parsed::failed(RowError::new(1, None, "工作表无法读取", "The sheet cannot be read")),
-        None => return Parsed::failed(RowError::new(1, None, "文件中没有工作表", "The file has no sheet")),
-    };
-    let (first_row, first_col) = range.start().unwrap_or((0, 0));
-    let mut rows = range.rows();
-    let header: Vec<String> = rows.next().map(|r| r.iter().map(text).collect()).unwrap_or_default();
-    let header_ok = first_col == 0 && header.len() >= COLUMNS.len() && COLUMNS.iter().enumerate().all(|(i, (h, _))| header_matches(&header[i], h));
+    let mut rows = sheet.rows.into_iter();
+    let (first_row, header) = rows.next().map(|(r, cells)| (r, cells.iter().map(text).collect::<Vec<_>>())).unwrap_or_default();
+    let header_ok =
+        sheet.first_column == Some(0) && header.len() >= COLUMNS.len() && COLUMNS.iter().enumerate().all(|(i, (h, _))| header_matches(&header[i], h));
     if !header_ok {
         let expected: Vec<&str> = COLUMNS.iter().map(|(h, _)| *h).collect();
         return Parsed::failed(RowError::new(
@@ -183,9 +186,9 @@ pub fn read(bytes: &[u8]) -> Parsed {
     }
     let mut out = Parsed::default();
     let mut seen: HashMap<UnitKey, u32> = HashMap::new();
-    for (i, cells) in rows.enumerate() {
-        let row = first_row + 2 + i as u32;
-        let values: Vec<String> = (0..COLUMNS.len()).map(|c| cells.get(c).map(text).unwrap_or_default()).collect();
+    for (index, cells) in rows {
+        let row = index + 1;
+        let values: Vec<String> = cells.iter().map(text).collect();
         if values.iter().all(String::is_empty) {
             continue;
         }
@@ -205,7 +208,7 @@ pub fn read(bytes: &[u8]) -> Parsed {
                 out.keys.push((row, key));
             }
         }
-        match check_row(row, cells, &values) {
+        match check_row(row, &cells, &values) {
             Ok(parsed) if !duplicate => out.rows.push(parsed),
             Ok(_) => {}
             Err(mut e) => out.errors.append(&mut e),

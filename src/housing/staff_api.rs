@@ -249,6 +249,10 @@ impl HousingStaffApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<ImportResult>> {
         let scope = Jurisdiction::of(&principal)?;
+        // Nobody outside the estate's jurisdiction gets as far as having a file read.
+        let conn = TenantConn::begin(&state.pool, &tenant).await?;
+        scope.check_estate(&conn, id.0).await?;
+        conn.commit().await?;
         let file = body.receive(state.config.upload_limit_bytes).await?;
         let file_name = file.file_name.clone().unwrap_or_else(|| "房屋信息.xlsx".into());
         let parsed = tokio::task::spawn_blocking(move || sheet::read(&file.bytes)).await.map_err(ApiError::internal)?;
