@@ -205,6 +205,7 @@ must_refuse "sms.provider must be outbox or tencent" --set sms.provider=aliyun
 must_refuse "sms.provider=tencent needs sms.tencent.sdkAppId" --set sms.provider=tencent
 must_refuse "terminationGracePeriodSeconds must exceed" --set terminationGracePeriodSeconds=5
 must_refuse "needs Kubernetes 1.30" --set lifecycle.useSleepAction=true --kube-version 1.29.0
+must_refuse "monitoring.serviceMonitor.enabled needs metrics.token" --set monitoring.serviceMonitor.enabled=true
 echo
 
 echo "check-chart: rendered manifests are in $out ($((SECONDS - started))s)"

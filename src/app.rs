@@ -142,6 +142,8 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    // Downloads are served with the type detected at upload; browsers must not guess another.
+    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     let elapsed = started.elapsed();
     crate::metrics::observe_request(operation.get().map(String::as_str).unwrap_or(route), response.status().as_u16(), elapsed.as_secs_f64());
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request finished"));
@@ -161,10 +163,15 @@ fn fixed_route_name(path: &str) -> &'static str {
     }
 }
 
-/// Prometheus scrape. With `metrics_token` set, only a scraper presenting it may read.
+/// Prometheus scrape. With `metrics_token` set, only a scraper presenting it may read; without
+/// one it is served in development mode only (it shares the API's port).
 #[handler]
 async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
-    if let Some(expected) = state.config.metrics_token.as_ref().filter(|t| !t.0.is_empty()) {
+    let token = state.config.metrics_token.as_ref().filter(|t| !t.0.is_empty());
+    if token.is_none() && !state.config.dev_mode {
+        return ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint").into_response();
+    }
+    if let Some(expected) = token {
         let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         // Comparing digests, not the secrets, leaks nothing through timing.
         let digest = |v: &str| <sha2::Sha256 as sha2::Digest>::digest(v.as_bytes());
@@ -189,10 +196,18 @@ fn render_error(err: poem::Error) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "request.too_large", "请求内容过大", "Request too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "request.unsupported_media_type", "请求内容类型不支持", "Unsupported content type"),
         StatusCode::UNAUTHORIZED => ApiError::unauthorized("auth.required", "请先登录", "Please log in first"),
-        // Body or parameter that does not parse: the parser's words name the field.
+        // Body or parameter that does not parse: named by the field the parser quotes, without
+        // the parser's own words (they carry internal type names).
         s if s.is_client_error() => {
+            tracing::debug!(error = %detail, "request refused by the parser");
+            let field = detail.split('`').nth(1).filter(|f| !f.is_empty() && f.len() <= 64).unwrap_or("request").to_string();
             let mut e = ApiError::new(s, "request.invalid", "请求格式不正确，请检查提交的字段", "Malformed request");
-            e.fields.push(crate::error::FieldIssue::new("request", "request.invalid", detail.clone(), detail));
+            let (zh, en) = if field == "request" {
+                ("请求内容无法解析，请提交有效的 JSON 或表单".to_string(), "The request body or its parameters cannot be parsed".to_string())
+            } else {
+                (format!("字段 {field} 缺失或格式不正确"), format!("Field {field} is missing or malformed"))
+            };
+            e.fields.push(crate::error::FieldIssue::new(&field, "request.invalid", zh, en));
             e
         }
         _ => ApiError::internal(detail),

@@ -1,4 +1,5 @@
-//! Pagination shared by every list: `page` from 1, `page_size` 1..=100 (default 20).
+//! Pagination shared by every list: `page` from 1, `page_size` 1..=100 (default 20); and the
+//! "contains" text filter every list search uses.
 
 use crate::error::{ApiError, ApiResult};
 
@@ -49,6 +50,13 @@ impl Paging {
     }
 }
 
+/// A `LIKE` pattern matching text that contains `typed`, literally: `%` and `_` typed by a user
+/// are not wildcards (PostgreSQL's `LIKE` escapes with a backslash). Blank means no filter.
+pub fn contains(typed: Option<&str>) -> Option<String> {
+    let typed = typed.map(str::trim).filter(|t| !t.is_empty())?;
+    Some(format!("%{}%", typed.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +68,12 @@ mod tests {
         let e = Paging::new(Some(0), Some(1000)).unwrap_err();
         assert_eq!(e.fields.len(), 2);
         assert!(Paging::new(Some(i64::MAX), Some(100)).is_err(), "no offset overflow");
+    }
+
+    #[test]
+    fn searches_match_what_was_typed_literally() {
+        assert_eq!(super::contains(Some(" 50%_off ")).as_deref(), Some("%50\\%\\_off%"));
+        assert_eq!(super::contains(Some("a\\b")).as_deref(), Some("%a\\\\b%"));
+        assert_eq!(super::contains(Some("  ")), None);
     }
 }

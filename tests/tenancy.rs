@@ -96,7 +96,11 @@ async fn unknown_and_suspended_tenants_are_refused_clearly() {
     let path = format!("/api/platform/tenants/{}/activate", t.tenant.slug);
     let (s, _) = app.call(Method::POST, &path, None, Some(&platform), None).await;
     assert_eq!(s, 200);
+    // Tokens from before the suspension stay dead; a fresh login works.
     let (s, _) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
+    assert_eq!(s, 401);
+    let fresh = app.staff_login(&t.tenant.slug, "admin", &t.admin_password).await;
+    let (s, _) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&fresh), None).await;
     assert_eq!(s, 200);
 }
 

@@ -268,13 +268,14 @@ impl EstatesApi {
             })?),
         };
         let filter = format!(
-            "WHERE {} AND ($2::text IS NULL OR e.name LIKE '%' || $2 || '%') AND ($3::text IS NULL OR e.phone = $3)
+            "WHERE {} AND ($2::text IS NULL OR e.name LIKE $2) AND ($3::text IS NULL OR e.phone = $3)
                AND ($4::bool IS NULL OR e.has_owners_committee = $4) AND ($5::uuid IS NULL OR e.rc_id = $5)
                AND ($6::bigint IS NULL OR {VERIFIED_HOUSEHOLDS} >= $6) AND ($7::bigint IS NULL OR {VERIFIED_AREA} >= $7)",
             estate_in_scope(1)
         );
+        let name = crate::paging::contains(name.0.as_deref());
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&scope.rc_id, &name.0, &phone.0, &has_owners_committee.0, &rc_id.0, &min_verified_households.0, &min_area];
+            [&scope.rc_id, &name, &phone.0, &has_owners_committee.0, &rc_id.0, &min_verified_households.0, &min_area];
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let total: i64 = conn.query_one(&format!("SELECT count(*) FROM estates e {filter}"), &params).await?.get(0);
         let mut with_paging: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();

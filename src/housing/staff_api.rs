@@ -127,7 +127,7 @@ fn where_clause() -> String {
     format!(
         "WHERE {} AND ($2::uuid IS NULL OR u.estate_id = $2) AND ($3::text IS NULL OR u.kind = $3)
            AND ($4::text IS NULL OR u.building = $4) AND ($5::text IS NULL OR u.entrance = $5) AND ($6::text IS NULL OR u.room = $6)
-           AND ($7::text IS NULL OR u.owner_name LIKE '%' || $7 || '%') AND ($8::text IS NULL OR u.owner_phone = $8)
+           AND ($7::text IS NULL OR u.owner_name LIKE $7) AND ($8::text IS NULL OR u.owner_phone = $8)
            AND ($9::bool IS NULL OR (h.id IS NOT NULL) = $9) AND ($10::uuid IS NULL OR u.import_id = $10)",
         estate_in_scope(1)
     )
@@ -171,8 +171,9 @@ fn unit_view(r: &tokio_postgres::Row) -> UnitView {
 
 async fn search(conn: &TenantConn, scope: Jurisdiction, f: &Filters, paging: Option<Paging>) -> ApiResult<(Vec<UnitView>, i64)> {
     let kind = f.kind.map(UnitKind::as_str);
+    let owner_name = crate::paging::contains(f.owner_name.as_deref());
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
-        [&scope.rc_id, &f.estate_id, &kind, &f.building, &f.entrance, &f.room, &f.owner_name, &f.phone, &f.verified, &f.import_id];
+        [&scope.rc_id, &f.estate_id, &kind, &f.building, &f.entrance, &f.room, &owner_name, &f.phone, &f.verified, &f.import_id];
     let filter = format!("{}{}", where_clause(), co_owner_clause(f.co_owner_status));
     let total: i64 = conn
         .query_one(
@@ -220,7 +221,7 @@ fn export_workbook(units: &[UnitView]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxE
             u.verified_owner_name.as_deref().unwrap_or(""),
         ];
         for (c, v) in cells.iter().enumerate() {
-            ws.write_string(r, c as u16, *v)?;
+            ws.write_string(r, c as u16, crate::xlsx::cell_text(v))?;
         }
         ws.write_number(r, 11, u.co_owner_count as f64)?;
     }

@@ -74,5 +74,12 @@ pub async fn set_status(pool: &Pool, slug: &str, status: TenantStatus) -> ApiRes
     if n == 0 {
         return Err(super::not_found(slug));
     }
-    super::find_by_slug(pool, slug).await?.ok_or_else(|| super::not_found(slug))
+    let tenant = super::find_by_slug(pool, slug).await?.ok_or_else(|| super::not_found(slug))?;
+    if status == TenantStatus::Suspended {
+        // Tokens issued before the suspension stay dead after a reactivation: everyone logs in anew.
+        let conn = super::conn::TenantConn::begin(pool, &tenant).await?;
+        conn.execute("UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL", &[]).await?;
+        conn.commit().await?;
+    }
+    Ok(tenant)
 }

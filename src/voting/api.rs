@@ -572,12 +572,11 @@ impl MattersApi {
                 format!("status must be one of: {}", STATUSES.join(", ")),
             ));
         }
-        // The title is matched literally: % and _ typed by staff are not wildcards.
-        let title = title.0.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let title = crate::paging::contains(title.0.as_deref());
         let filter = format!(
             "JOIN estates e ON e.id = m.estate_id WHERE m.kind = 'matter' AND {} AND ($2::uuid IS NULL OR m.estate_id = $2)
                AND ($3::text IS NULL OR (CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END) = $3)
-               AND ($4::text IS NULL OR m.title ILIKE '%' || $4 || '%')",
+               AND ($4::text IS NULL OR m.title ILIKE $4)",
             estate_in_scope(1)
         );
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -1506,7 +1506,7 @@ fn ballots_workbook(
             r.get::<_, DateTime<Utc>>(9).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M:%S").to_string(),
         ];
         for (c, v) in cells.iter().enumerate() {
-            ws.write_string(i as u32 + 1, c as u16, v)?;
+            ws.write_string(i as u32 + 1, c as u16, crate::xlsx::cell_text(v))?;
         }
     }
     wb.save_to_buffer()

@@ -1,0 +1,99 @@
+//! Hostile and careless input, tried as an attacker would: every answer stays a clear 4xx, and
+//! nothing is served or kept that should not be.
+
+mod common;
+
+use common::{
+    estate::{Estate, RollRow},
+    phone, test_config, TestApp,
+};
+use reqwest::Method;
+use serde_json::json;
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+
+#[tokio::test]
+async fn searches_match_percent_and_underscore_literally() {
+    let rows = [
+        RollRow::flat("1", "101", "90", "张%三", &phone()),
+        RollRow::flat("1", "102", "90", "李_四", &phone()),
+        RollRow::flat("1", "103", "90", "王五", &phone()),
+    ];
+    let e = Estate::with_roll(&rows, false, false).await;
+    let names = |v: &serde_json::Value| v["items"].as_array().unwrap().iter().map(|u| u["owner_name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (_, percent) = e.app.call(GET, "/api/units?owner_name=%25", e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(names(&percent), ["张%三"], "{percent}");
+    let (_, underscore) = e.app.call(GET, "/api/units?owner_name=_", e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(names(&underscore), ["李_四"], "{underscore}");
+    let (_, estates) = e.app.call(GET, "/api/estates?name=%25", e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(estates["total"], 0, "no estate name holds a %: {estates}");
+}
+
+#[tokio::test]
+async fn exported_cells_never_run_as_formulas_and_downloads_are_not_sniffed() {
+    let rows = [RollRow::flat("1", "101", "90", "=HYPERLINK(\"http://evil\",\"点此\")", &phone())];
+    let e = Estate::with_roll(&rows, false, false).await;
+    let resp = e.app.request(GET, "/api/units/export", e.slug(), Some(&e.t.admin_token)).send().await.unwrap();
+    assert_eq!(resp.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = calamine::Reader::worksheet_range_at(&mut wb, 0).unwrap().unwrap();
+    let names: Vec<String> = sheet.rows().skip(1).map(|r| r[6].to_string()).collect();
+    assert_eq!(names, ["'=HYPERLINK(\"http://evil\",\"点此\")"]);
+}
+
+#[tokio::test]
+async fn tokens_issued_before_a_suspension_stay_dead_after_reactivation() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let platform = app.platform_token().await;
+    let slug = t.tenant.slug.clone();
+    let (s, _) = app.call(GET, "/api/staff/me", Some(&slug), Some(&t.admin_token), None).await;
+    assert_eq!(s, 200);
+    for action in ["suspend", "activate"] {
+        let (s, b) = app.call(POST, &format!("/api/platform/tenants/{slug}/{action}"), None, Some(&platform), None).await;
+        assert_eq!(s, 200, "{action}: {b}");
+    }
+    let (s, b) = app.call(GET, "/api/staff/me", Some(&slug), Some(&t.admin_token), None).await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_token")), "{b}");
+    app.staff_login(&slug, "admin", &t.admin_password).await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_chinese_answer_naming_the_field_without_parser_internals() {
+    let e = Estate::new(1, false).await;
+    let resp = e
+        .app
+        .request(POST, "/api/matters", e.slug(), Some(&e.t.admin_token))
+        .header("content-type", "application/json")
+        .body("{\"title\": 5")
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = common::read(resp).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(json!({"estate_id": e.id, "title": 5}))).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, page) = e.app.call(GET, "/api/units?page=abc", e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!((s, page["fields"][0]["field"].as_str()), (400, Some("page")), "{page}");
+    for body in [&b, &page] {
+        let text = body.to_string();
+        for internal in ["Type", "serde", "::", "integer(", "parse"] {
+            assert!(!text.contains(internal), "no parser internals ({internal}) in {text}");
+        }
+        assert!(
+            body["fields"][0]["message"].as_str().unwrap().contains("格式不正确") || body["fields"][0]["message"].as_str().unwrap().contains("无法解析"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_not_served_on_the_api_port_without_a_token_outside_development() {
+    let mut config = test_config();
+    config.dev_mode = false;
+    let app = TestApp::start_with(config).await;
+    let (s, _) = app.call(GET, "/metrics", None, None, None).await;
+    assert_eq!(s, 404);
+}
