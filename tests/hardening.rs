@@ -97,3 +97,35 @@ async fn metrics_are_not_served_on_the_api_port_without_a_token_outside_developm
     let (s, _) = app.call(GET, "/metrics", None, None, None).await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn concurrent_changes_of_owner_leave_an_unbroken_history_ending_with_the_current_owner() {
+    let e = Estate::new(1, false).await;
+    let unit = e.units[0].0;
+    let mut proofs = Vec::new();
+    for _ in 0..20 {
+        let form = reqwest::multipart::Form::new()
+            .text("purpose", "proof")
+            .part("file", reqwest::multipart::Part::bytes(common::estate::PNG.to_vec()).file_name("证件.png"));
+        let (_, b) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
+        proofs.push(b["id"].clone());
+    }
+    let (e, proofs, path) = (&e, &proofs, format!("/api/units/{unit}/transfer"));
+    let path = &path;
+    let sales = (0..10).map(|i| async move {
+        let body = json!({"new_owner_name": format!("买家{i}"), "new_owner_phone": phone(), "id_card_attachment_id": proofs[2 * i], "deed_attachment_id": proofs[2 * i + 1]});
+        e.app.call(POST, path, e.slug(), Some(&e.t.admin_token), Some(body)).await
+    });
+    for (s, b) in futures_util::future::join_all(sales).await {
+        assert_eq!(s, 200, "{b}");
+    }
+    let (_, history) = e.app.call(GET, &format!("/api/units/{unit}/transfers"), e.slug(), Some(&e.t.admin_token), None).await;
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 10);
+    let (_, units) = e.app.call(GET, "/api/units", e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(history[0]["new_owner_name"], units["items"][0]["owner_name"], "the newest entry names the current owner");
+    for pair in history.windows(2) {
+        assert_eq!(pair[0]["old_owner_name"], pair[1]["new_owner_name"], "each change starts from the one before: {history:?}");
+    }
+    assert_eq!(history[9]["old_owner_name"], e.units[0].1.as_str(), "the chain starts from the imported owner");
+}

@@ -18,3 +18,7 @@ ALTER TABLE sms_codes ADD COLUMN subject text NOT NULL DEFAULT '';
 
 -- Units sold from the developer's stock: at the opening time they were still the developer's.
 ALTER TABLE unit_transfers ADD COLUMN old_developer_unsold boolean NOT NULL DEFAULT false;
+
+-- A unit's changes of owner in the order they happened: numbered under the unit's lock (the
+-- transaction's start time is not that order when two clerks record changes at once).
+ALTER TABLE unit_transfers ADD COLUMN seq bigserial;

@@ -432,8 +432,10 @@ impl HousingStaffApi {
         let transfer_id = Uuid::new_v4();
         let row = conn
             .query_one(
-                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING created_at",
+                // Under the unit's lock: the sequence number and the clock time are this change's
+                // place in the unit's history (the transaction's start time is not).
+                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp()) RETURNING created_at",
                 &[
                     &transfer_id,
                     &id.0,
@@ -488,7 +490,7 @@ impl HousingStaffApi {
                 &format!(
                     "SELECT t.id, t.unit_id, t.old_owner_name, t.new_owner_name, t.new_owner_phone, t.id_card_id, t.deed_id, t.created_at
                        FROM unit_transfers t JOIN units u ON u.id = t.unit_id JOIN estates e ON e.id = u.estate_id
-                      WHERE t.unit_id = $2 AND {} ORDER BY t.created_at DESC",
+                      WHERE t.unit_id = $2 AND {} ORDER BY t.seq DESC",
                     estate_in_scope(1)
                 ),
                 &[&scope.rc_id, &id.0],

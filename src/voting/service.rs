@@ -149,7 +149,7 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
                        FROM matters m JOIN units u ON u.estate_id = m.estate_id
                        -- The first sale after the opening time, if any: the registration before it.
                        LEFT JOIN LATERAL (SELECT old_owner_name, old_owner_phone, old_developer_unsold, created_at FROM unit_transfers
-                                           WHERE unit_id = u.id AND created_at > greatest(m.opens_at, m.created_at) ORDER BY created_at LIMIT 1) t ON true
+                                           WHERE unit_id = u.id AND created_at > greatest(m.opens_at, m.created_at) ORDER BY seq LIMIT 1) t ON true
                       WHERE m.id = $1 AND u.created_at <= greatest(m.opens_at, m.created_at)
                         AND (m.scope_buildings IS NULL OR u.building = ANY(m.scope_buildings))
                         -- Parking and storage vote only where the estate counts them (VOTING-RULES §2).
