@@ -129,3 +129,29 @@ async fn concurrent_changes_of_owner_leave_an_unbroken_history_ending_with_the_c
     }
     assert_eq!(history[9]["old_owner_name"], e.units[0].1.as_str(), "the chain starts from the imported owner");
 }
+
+#[tokio::test]
+async fn registration_checks_the_code_before_hashing_and_a_busy_hasher_answers_503_with_retry_after() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = Some(t.tenant.slug.as_str());
+    let p = phone();
+    let (s, _) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": p, "purpose": "register"}))).await;
+    assert_eq!(s, 202);
+    let code = app.last_code(&t.tenant, &p).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let register = |c: &str| json!({"real_name": "李四", "phone": p, "sms_code": c, "password": "Passw0rd", "accept_agreement": true});
+    // Every hashing slot is taken: as under a burst of registrations.
+    let slots = zhimaguan::auth::password::slots();
+    let held = slots.acquire_many(slots.available_permits() as u32).await.unwrap();
+    let (s, b) = app.call(POST, "/api/owners/register", slug, None, Some(register(wrong))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("sms.code_invalid")), "a wrong code is refused without waiting for a hash: {b}");
+    let resp = app.request(POST, "/api/owners/register", slug, None).json(&register(&code)).send().await.unwrap();
+    let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (s, b) = common::read(resp).await;
+    assert_eq!((s, b["code"].as_str(), retry.as_deref()), (503, Some("auth.busy"), Some("2")), "{b}");
+    drop(held);
+    // The retry the 503 asks for succeeds with the same code.
+    let (s, b) = app.call(POST, "/api/owners/register", slug, None, Some(register(&code))).await;
+    assert_eq!(s, 201, "{b}");
+}

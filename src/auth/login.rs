@@ -36,14 +36,14 @@ fn locked(until: DateTime<Utc>) -> ApiError {
 pub async fn check_password(db: &dyn Db, table: AccountTable, key_column: &str, key: &str, password_text: String) -> ApiResult<Result<Uuid, ApiError>> {
     let row = db.query_opt(&format!("SELECT id, password_hash, locked_until FROM {} WHERE {key_column} = $1 FOR UPDATE", table.0), &[&key]).await?;
     let Some(row) = row else {
-        password::verify(password_text, None).await;
+        password::verify(password_text, None).await?;
         return Ok(Err(invalid_credentials()));
     };
     let id: Uuid = row.get(0);
     if let Some(until) = row.get::<_, Option<DateTime<Utc>>>(2).filter(|u| *u > Utc::now()) {
         return Ok(Err(locked(until)));
     }
-    if password::verify(password_text, Some(row.get(1))).await {
+    if password::verify(password_text, Some(row.get(1))).await? {
         db.execute(&format!("UPDATE {} SET failed_logins = 0, locked_until = NULL WHERE id = $1", table.0), &[&id]).await?;
         return Ok(Ok(id));
     }

@@ -158,12 +158,16 @@ impl OwnerApi {
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
-        let hash = password::hash(body.password.clone()).await?;
+        // The code first: nobody without one makes the service hash a password. A refused code's
+        // try is committed; an accepted one is used only if the account is created, so a 503
+        // from a busy hasher leaves the code for the retry (valid codes are rate-limited, so few
+        // transactions wait here).
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         if let Err(refusal) = sms_code::verify(&conn, &body.phone, SmsPurpose::Register, "", &body.sms_code).await? {
             conn.commit().await?;
             return Err(refusal);
         }
+        let hash = password::hash(body.password.clone()).await?;
         let id = Uuid::new_v4();
         conn.execute(
             "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())",

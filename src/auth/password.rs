@@ -1,6 +1,12 @@
-//! Passwords: argon2id with explicit parameters, always hashed off the async runtime.
+//! Passwords: argon2id with explicit parameters, always hashed off the async runtime, and never
+//! more hashes at once than the machine has cores: each takes 19 MiB and a core for tens of
+//! milliseconds, so unbounded concurrency (a burst of bogus registrations or logins) would turn
+//! into memory and queueing for everyone. A request that waits too long for a slot gets 503
+//! with `Retry-After`.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -15,7 +21,26 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).expect("valid argon2 params"))
 }
 
+/// How long a request waits for a hashing slot before it is told to come back.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
+
+/// The hashing slots (public so a test can hold them all).
+pub fn slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
+/// A hashing slot, or 503 once `SLOT_WAIT` has passed.
+pub async fn slot() -> ApiResult<SemaphorePermit<'static>> {
+    match tokio::time::timeout(SLOT_WAIT, slots().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::unavailable("auth.busy", "当前登录和注册的人较多，请稍后重试", "Too many logins and registrations at once; try again shortly")
+            .retry_after(2)),
+    }
+}
+
 pub async fn hash(password: String) -> ApiResult<String> {
+    let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
@@ -27,15 +52,16 @@ pub async fn hash(password: String) -> ApiResult<String> {
 
 /// Verifies `password` against `stored`; with no stored hash (unknown account) it verifies
 /// against a dummy hash anyway so the response time does not reveal who exists.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
+pub async fn verify(password: String, stored: Option<String>) -> ApiResult<bool> {
+    let _slot = slot().await?;
+    Ok(tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
         let ok = PasswordHash::new(&stored).map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false);
         known && ok
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
 fn dummy_hash() -> &'static str {
@@ -93,8 +119,8 @@ mod tests {
     async fn hash_then_verify() {
         let h = hash("Secret123".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("Secret123".into(), Some(h.clone())).await);
-        assert!(!verify("Secret124".into(), Some(h)).await);
-        assert!(!verify("Secret123".into(), None).await);
+        assert!(verify("Secret123".into(), Some(h.clone())).await.unwrap());
+        assert!(!verify("Secret124".into(), Some(h)).await.unwrap());
+        assert!(!verify("Secret123".into(), None).await.unwrap());
     }
 }
