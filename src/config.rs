@@ -78,7 +78,10 @@ fn yes() -> bool {
 pub struct SmsConfig {
     /// `outbox` (development: messages land in a table) or `tencent` (Tencent Cloud SMS).
     pub provider: String,
+    /// Codes a phone receives per day across every street office (against SMS bombing)…
     pub daily_limit_per_phone: i64,
+    /// …and from any one street office, so one office's users cannot use up another's.
+    pub daily_limit_per_phone_per_tenant: i64,
     pub daily_limit_per_ip: i64,
     pub resend_after_seconds: i64,
     pub tencent: TencentSmsConfig,
@@ -143,7 +146,14 @@ impl Default for FaceConfig {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self { provider: "outbox".into(), daily_limit_per_phone: 10, daily_limit_per_ip: 50, resend_after_seconds: 60, tencent: TencentSmsConfig::default() }
+        Self {
+            provider: "outbox".into(),
+            daily_limit_per_phone: 10,
+            daily_limit_per_phone_per_tenant: 5,
+            daily_limit_per_ip: 50,
+            resend_after_seconds: 60,
+            tencent: TencentSmsConfig::default(),
+        }
     }
 }
 

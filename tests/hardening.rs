@@ -155,3 +155,28 @@ async fn registration_checks_the_code_before_hashing_and_a_busy_hasher_answers_5
     let (s, b) = app.call(POST, "/api/owners/register", slug, None, Some(register(&code))).await;
     assert_eq!(s, 201, "{b}");
 }
+
+#[tokio::test]
+async fn one_street_office_cannot_use_up_a_phones_sms_allowance_in_another() {
+    let mut config = test_config();
+    config.sms.daily_limit_per_phone_per_tenant = 2;
+    config.sms.daily_limit_per_phone = 3;
+    let app = TestApp::start_with(config).await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    let p = phone();
+    let send = |slug: String| {
+        let app = &app;
+        let p = p.clone();
+        async move { app.call(POST, "/api/auth/sms-codes", Some(&slug), None, Some(json!({"phone": p, "purpose": "register"}))).await }
+    };
+    for _ in 0..2 {
+        assert_eq!(send(a.tenant.slug.clone()).await.0, 202);
+        app.age_sms_sends(&p, 61).await;
+    }
+    let (s, body) = send(a.tenant.slug.clone()).await;
+    assert_eq!((s, body["code"].as_str()), (429, Some("sms.daily_limit_tenant")), "{body}");
+    assert_eq!(send(b.tenant.slug.clone()).await.0, 202, "the other office still has its allowance");
+    app.age_sms_sends(&p, 61).await;
+    let (s, body) = send(b.tenant.slug.clone()).await;
+    assert_eq!((s, body["code"].as_str()), (429, Some("sms.daily_limit_phone")), "the global cap against SMS bombing holds: {body}");
+}

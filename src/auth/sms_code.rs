@@ -1,5 +1,5 @@
 //! SMS verification codes: 6 digits, valid 5 minutes, single use, at most 5 wrong tries,
-//! resend after 60 s, daily caps per phone and per client IP. Only a hash of the code is kept.
+//! resend after 60 s, daily caps per phone (overall and per street office) and per client IP. Only a hash of the code is kept.
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -63,7 +63,11 @@ pub async fn send(
                 (SELECT count(*) FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day'),
                 -- When the oldest send of each day window leaves it (the caps' retry time).
                 (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day'),
-                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day')",
+                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day'),
+                -- This street office's own sends to the phone (its schema is the search path).
+                (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND tenant = current_schema() AND created_at > now() - interval '1 day'),
+                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends
+                  WHERE phone = $1 AND tenant = current_schema() AND created_at > now() - interval '1 day')",
             &[&phone, &client_ip, &purpose.as_str(), &subject],
         )
         .await?;
@@ -78,6 +82,14 @@ pub async fn send(
             .retry_after(wait));
         }
     }
+    if row.get::<_, i64>(5) >= limits.daily_limit_per_phone_per_tenant {
+        return Err(ApiError::too_many(
+            "sms.daily_limit_tenant",
+            "该手机号今天在本街道获取验证码的次数已达上限，请明天再试",
+            "Daily code limit reached for this phone in this street office",
+        )
+        .retry_after(row.get::<_, Option<f64>>(6).unwrap_or(0.0).ceil() as i64));
+    }
     if row.get::<_, i64>(1) >= limits.daily_limit_per_phone {
         return Err(ApiError::too_many("sms.daily_limit_phone", "该手机号今天获取验证码的次数已达上限，请明天再试", "Daily code limit reached for this phone")
             .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
@@ -87,7 +99,7 @@ pub async fn send(
             .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
     }
     conn.execute(
-        "INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject, tenant) VALUES ($1, $2, $3, $4, current_schema())",
         &[&phone, &client_ip, &purpose.as_str(), &subject],
     )
     .await?;
