@@ -180,3 +180,31 @@ async fn one_street_office_cannot_use_up_a_phones_sms_allowance_in_another() {
     let (s, body) = send(b.tenant.slug.clone()).await;
     assert_eq!((s, body["code"].as_str()), (429, Some("sms.daily_limit_phone")), "the global cap against SMS bombing holds: {body}");
 }
+
+#[tokio::test]
+async fn code_requests_answer_alike_whether_or_not_a_phone_or_a_name_is_on_file() {
+    let e = Estate::new(2, false).await;
+    let (slug, app) = (e.slug(), &e.app);
+    // A registered phone and a fresh one: the same answer to a registration-code request.
+    let registered = phone();
+    app.owner(&e.t.tenant, &registered, "Passw0rd").await;
+    app.age_sms_sends(&registered, 61).await;
+    let fresh = phone();
+    let strip = |mut b: serde_json::Value| {
+        b.as_object_mut().map(|o| o.remove("request_id"));
+        b
+    };
+    let (s1, b1) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": registered, "purpose": "register"}))).await;
+    let (s2, b2) = app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": fresh, "purpose": "register"}))).await;
+    assert_eq!((s1, strip(b1)), (s2, strip(b2)), "registered or not, the same answer");
+
+    // Guessing the roll owner's name: the code request answers the same for a wrong name; only
+    // the holder of the roll's phone, with the code, learns that the name does not match.
+    let guesser = app.owner(&e.t.tenant, &phone(), "Passw0rd").await; // registered as 张三
+    let (unit, _, roll_phone) = &e.units[0];
+    let (s, b) = app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&guesser), None).await;
+    assert_eq!(s, 202, "no name is confirmed to the requester: {b}");
+    let code = app.last_code(&e.t.tenant, roll_phone).await;
+    let (s, b) = app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&guesser), Some(json!({"sms_code": code}))).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("verification.name_mismatch")), "{b}");
+}

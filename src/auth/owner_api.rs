@@ -133,10 +133,10 @@ impl OwnerApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let registered = conn.query_opt("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone]).await?.is_some();
+        // Answered alike whether or not the phone is registered (no one learns who has an
+        // account): a registration code goes to a registered phone too, and the registration
+        // itself says "already registered" once the code proves the phone is the caller's.
         let purpose = match body.purpose {
-            AccountCodePurpose::Register if registered => {
-                return Err(ApiError::conflict("owner.phone_taken", "该手机号已注册，请直接登录", "This phone is already registered"));
-            }
             AccountCodePurpose::Login if !registered => return Ok(Accepted::Accepted),
             AccountCodePurpose::Register => SmsPurpose::Register,
             AccountCodePurpose::Login => SmsPurpose::Login,
@@ -166,6 +166,9 @@ impl OwnerApi {
         if let Err(refusal) = sms_code::verify(&conn, &body.phone, SmsPurpose::Register, "", &body.sms_code).await? {
             conn.commit().await?;
             return Err(refusal);
+        }
+        if conn.exists("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone]).await? {
+            return Err(ApiError::conflict("owner.phone_taken", "该手机号已注册，请直接登录", "This phone is already registered; log in instead"));
         }
         let hash = password::hash(body.password.clone()).await?;
         let id = Uuid::new_v4();

@@ -115,9 +115,13 @@ fn same_name(a: &str, b: &str) -> bool {
     strip(a) == strip(b)
 }
 
-/// The unit, the caller's real name, and the refusals that apply before any code is sent.
+/// The unit's registered phone, whether the caller's real name matches the roll, and the
+/// refusals that apply before any code is sent. A name that does not match is told only once
+/// the code is proven (`confirm`): telling it at the request would confirm the roll's owner name
+/// to whoever typed one.
 struct Candidate {
     phone: String,
+    name_matches: bool,
 }
 
 async fn candidate(conn: &TenantConn, owner: Uuid, unit: Uuid) -> ApiResult<Candidate> {
@@ -141,14 +145,7 @@ async fn candidate(conn: &TenantConn, owner: Uuid, unit: Uuid) -> ApiResult<Cand
             "Another owner has verified this unit; contact the residents' committee",
         ));
     }
-    if !same_name(row.get(0), row.get(2)) {
-        return Err(ApiError::forbidden(
-            "verification.name_mismatch",
-            "您的实名与房屋登记的业主姓名不一致，无法认证。请联系居委会核实房屋信息",
-            "Your real name does not match the registered owner; contact the residents' committee",
-        ));
-    }
-    Ok(Candidate { phone: row.get(1) })
+    Ok(Candidate { phone: row.get(1), name_matches: same_name(row.get(0), row.get(2)) })
 }
 
 pub struct HousingOwnerApi;
@@ -268,6 +265,14 @@ impl HousingOwnerApi {
         if let Err(refusal) = sms_code::verify(&conn, &c.phone, SmsPurpose::VerifyUnit, &id.0.to_string(), &body.sms_code).await? {
             conn.commit().await?;
             return Err(refusal);
+        }
+        if !c.name_matches {
+            // The code proves the caller holds the roll's phone; only now is the mismatch told.
+            return Err(ApiError::forbidden(
+                "verification.name_mismatch",
+                "您的实名与房屋登记的业主姓名不一致，无法认证。请联系居委会核实房屋信息",
+                "Your real name does not match the registered owner; contact the residents' committee",
+            ));
         }
         conn.execute("INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')", &[&Uuid::new_v4(), &id.0, &owner]).await?;
         let property = properties(&conn, owner, Some(id.0)).await?.pop().ok_or_else(unit_not_found)?;
