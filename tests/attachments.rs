@@ -65,7 +65,7 @@ async fn round_trip_on_the_local_store_with_access_checks() {
     let (s, doc) = upload(&app, slug, &owner, form("document", "说明.pdf", pdf())).await;
     assert_eq!(s, 201);
     let (s, _) = app.call(Method::GET, &format!("/api/attachments/{}", doc["id"].as_str().unwrap()), Some(slug), Some(&t.admin_token), None).await;
-    assert_eq!(s, 200, "staff read documents");
+    assert_eq!(s, 404, "nothing uses the document yet: it is its uploader's alone");
     let stranger = app.owner(&t.tenant, &phone(), "Passw0rd").await;
     let (s, b) = app.call(Method::GET, &format!("/api/attachments/{id}/content"), Some(slug), Some(&stranger), None).await;
     assert_eq!((s, b["code"].as_str()), (404, Some("attachment.not_found")));

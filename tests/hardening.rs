@@ -208,3 +208,57 @@ async fn code_requests_answer_alike_whether_or_not_a_phone_or_a_name_is_on_file(
     let (s, b) = app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&guesser), Some(json!({"sms_code": code}))).await;
     assert_eq!((s, b["code"].as_str()), (403, Some("verification.name_mismatch")), "{b}");
 }
+
+#[tokio::test]
+async fn ballot_scans_and_signatures_are_read_only_within_the_estates_jurisdiction() {
+    let e = Estate::new(2, false).await;
+    let slug = e.slug();
+    let owner = e.owner(0).await;
+    let (s, m) = e.matter(&e.t.admin_token, 4).await;
+    assert_eq!(s, 201, "{m}");
+    let matter = m["id"].as_str().unwrap();
+    let scan = e.scan().await;
+    let (s, b) = e
+        .app
+        .call(
+            POST,
+            &format!("/api/matters/{matter}/paper-ballots"),
+            slug,
+            Some(&e.t.admin_token),
+            Some(json!({"unit_id": e.units[1].0, "choice": "agree", "channel": "paper", "scan_attachment_id": scan})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "signature")
+        .part("file", reqwest::multipart::Part::bytes(common::estate::PNG.to_vec()).file_name("签名.png"));
+    let (_, signature) = common::read(e.app.request(POST, "/api/attachments", slug, Some(&owner)).multipart(form).send().await.unwrap()).await;
+    let (s, b) = e
+        .app
+        .call(
+            POST,
+            &format!("/api/matters/{matter}/ballots"),
+            slug,
+            Some(&owner),
+            Some(json!({"choice": "agree", "idempotency_key": "k", "signature_attachment_id": signature["id"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    // The estate's residents' committee reads them; another committee's staff do not.
+    let (_, estate) = e.app.call(GET, &format!("/api/estates/{}", e.id), slug, Some(&e.t.admin_token), None).await;
+    let own_rc = uuid::Uuid::parse_str(estate["rc_id"].as_str().unwrap()).unwrap();
+    let (_, other_rc) = e.app.call(POST, "/api/residents-committees", slug, Some(&e.t.admin_token), Some(json!({"name": "别的居委会"}))).await;
+    let insider = e.app.staff(&e.t, "rc_staff", Some(own_rc)).await;
+    let outsider = e.app.staff(&e.t, "rc_staff", Some(uuid::Uuid::parse_str(other_rc["id"].as_str().unwrap()).unwrap())).await;
+    for file in [&scan, &signature["id"]] {
+        let path = format!("/api/attachments/{}/content", file.as_str().unwrap());
+        assert_eq!(e.app.request(GET, &path, slug, Some(&insider)).send().await.unwrap().status(), 200, "{file}");
+        assert_eq!(e.app.request(GET, &path, slug, Some(&outsider)).send().await.unwrap().status(), 404, "{file}");
+    }
+    // Every read is audited.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let reads: i64 = conn.query_one("SELECT count(*) FROM audit_log WHERE object_type = 'attachment'", &[]).await.unwrap().get(0);
+    conn.commit().await.unwrap();
+    assert!(reads >= 2, "{reads} audited reads");
+}

@@ -77,9 +77,9 @@ fn view(row: &tokio_postgres::Row) -> AttachmentView {
     }
 }
 
-/// Who may read an attachment: its uploader, the tenant's staff for documents and signatures,
-/// owners for the documents of matters they may see; personal documents tied to an estate (ID cards, deeds, co-owner proofs) only
-/// that estate's staff, and every such read is audited.
+/// Who may read an attachment: its uploader; once something uses it (a matter, a ballot, a
+/// sign-up, an application: it is then bound to that estate), staff of the estate's
+/// jurisdiction, every read audited; owners also the documents of the matters they may see.
 async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(AttachmentView, String)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let row = conn.query_opt(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"), &[&id]).await?;
@@ -89,13 +89,12 @@ async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: 
     let estate: Option<Uuid> = row.get(10);
     let allowed = match (principal, estate) {
         (Principal::Staff { rc_id, .. }, Some(estate)) => Jurisdiction { rc_id: *rc_id }.check_estate(&conn, estate).await.is_ok(),
-        // Unbound proofs (ID cards, deeds about to be used) stay with their uploader.
-        (Principal::Staff { id: me, .. }, None) => {
-            attachment.purpose != Purpose::Proof || (attachment.uploader_kind == "staff" && attachment.uploader_id == *me)
-        }
+        // A file nothing uses yet (a proof, a scan or a signature about to be used) stays with
+        // its uploader: it is bound to an estate when used (`attachments::bind_to_estate`).
+        (Principal::Staff { id: me, .. }, None) => attachment.uploader_kind == "staff" && attachment.uploader_id == *me,
         // Owners read their own uploads, and the documents of every matter (or election round)
         // they may see: what they vote on.
-        (Principal::Owner { id }, None) => {
+        (Principal::Owner { id }, _) => {
             (attachment.uploader_kind == "owner" && attachment.uploader_id == *id)
                 || (attachment.purpose == Purpose::Document && crate::voting::api::document_visible_to_owner(&conn, *id, attachment.id).await?)
         }

@@ -5,6 +5,17 @@ pub mod api;
 pub mod upload;
 
 use poem_openapi::Enum;
+use uuid::Uuid;
+
+use crate::{error::ApiResult, tenancy::conn::TenantConn};
+
+/// Binds uploaded files to the estate whose matter, ballot or sign-up uses them: from then on
+/// only staff of that estate's jurisdiction (and owners, for the documents of matters they may
+/// see) read them, each read audited. Until bound, a file is its uploader's alone.
+pub async fn bind_to_estate(conn: &TenantConn, estate: Uuid, ids: &[Uuid]) -> ApiResult<()> {
+    conn.execute("UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL", &[&estate, &ids]).await?;
+    Ok(())
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]

@@ -584,6 +584,7 @@ impl ElectionsApi {
             return Err(signup_closed(r.signup_opens_at, r.signup_closes_at));
         }
         ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
+        crate::attachments::bind_to_estate(&conn, r.estate_id, &[body.signature_attachment_id]).await?;
         let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
         let cid = Uuid::new_v4();
         conn.execute(

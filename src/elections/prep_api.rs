@@ -406,6 +406,7 @@ impl PrepGroupsApi {
             return Err(super::api::signup_closed(g.signup_opens_at, g.signup_closes_at));
         }
         crate::voting::ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
+        crate::attachments::bind_to_estate(&conn, g.estate_id, &[body.signature_attachment_id]).await?;
         let mid = Uuid::new_v4();
         let row = conn
             .query_one(

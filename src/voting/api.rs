@@ -539,6 +539,7 @@ impl MattersApi {
             ],
         )
         .await?;
+        crate::attachments::bind_to_estate(&conn, body.estate_id, &body.attachment_ids).await?;
         audit::record(&conn, &principal, "matter", &id.to_string()).await?;
         let v = one(&conn, id).await?;
         conn.commit().await?;

@@ -901,6 +901,8 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
         }
     })?;
     audit::record(&conn, principal, "ballot", &ballot.to_string()).await?;
+    // A scan shows how someone voted: only the estate's jurisdiction reads it.
+    crate::attachments::bind_to_estate(&conn, m.estate_id, &[p.scan]).await?;
     let r = receipt(&conn, ballot).await?;
     conn.commit().await?;
     crate::metrics::ballot_cast(channel);
@@ -1059,6 +1061,9 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
     }
     if m.signature_required {
         check_signature(&conn, c.owner, c.signature).await?;
+    }
+    if let Some(signature) = c.signature {
+        crate::attachments::bind_to_estate(&conn, m.estate_id, &[signature]).await?;
     }
     let new = NewBallot {
         channel: "online",
@@ -1237,6 +1242,7 @@ impl BallotsApi {
         if recorded == 1 {
             service::append_unit_event(&conn, &m, body.unit_id, EntryKind::Delivery).await?;
         }
+        crate::attachments::bind_to_estate(&conn, m.estate_id, &[body.proof_attachment_id]).await?;
         audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
         conn.commit().await?;
         Ok(Recorded::Recorded)
