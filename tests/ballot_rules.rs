@@ -45,20 +45,11 @@ async fn assert_verifies(e: &Estate, matter: &str) {
     assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["opening_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
 }
 
-async fn proof(e: &Estate, file: &'static str) -> Value {
-    let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(file));
-    let (_, b) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
-    b["id"].clone()
-}
-
 /// Staff record the sale of `unit` to `buyer_name`; the buyer registers and verifies the unit.
 /// Returns the buyer's token.
 async fn sell(e: &Estate, unit: Uuid, buyer_name: &str) -> String {
     let slug = e.slug();
-    let new_phone = phone();
-    let body = json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": proof(e, "身份证.png").await, "deed_attachment_id": proof(e, "房产证.png").await});
-    let (s, b) = e.app.call(POST, &format!("/api/units/{unit}/transfer"), slug, Some(&e.t.admin_token), Some(body)).await;
-    assert_eq!(s, 200, "{b}");
+    let new_phone = e.transfer(unit, buyer_name).await;
     let own = phone();
     e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
     let code = e.app.last_code(&e.t.tenant, &own).await;

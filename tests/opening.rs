@@ -5,28 +5,14 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::estate::{Estate, RollRow, PNG};
-use reqwest::{multipart, Method};
+use common::estate::{Estate, RollRow};
+use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 use zhimaguan::voting::due;
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
-
-/// Staff register the sale of unit `i` to a new owner (ID card and deed uploaded first).
-async fn sell(e: &Estate, i: usize, buyer: &str) {
-    let slug = e.slug();
-    let mut proofs = Vec::new();
-    for name in ["身份证.png", "房产证.png"] {
-        let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
-        let (_, b) = common::read(e.app.request(POST, "/api/attachments", slug, Some(&e.t.admin_token)).multipart(form).send().await.unwrap()).await;
-        proofs.push(b["id"].clone());
-    }
-    let body = json!({"new_owner_name": buyer, "new_owner_phone": common::phone(), "id_card_attachment_id": proofs[0], "deed_attachment_id": proofs[1]});
-    let (s, b) = e.app.call(POST, &format!("/api/units/{}/transfer", e.units[i].0), slug, Some(&e.t.admin_token), Some(body)).await;
-    assert_eq!(s, 200, "{b}");
-}
 
 #[tokio::test]
 async fn a_due_matter_opens_on_schedule_once_with_the_roll_as_it_stood_at_its_opening_time() {
@@ -50,7 +36,7 @@ async fn a_due_matter_opens_on_schedule_once_with_the_roll_as_it_stood_at_its_op
     // The import's answer says where its units are: this import's one unit, not the roll's four.
     let (_, created) = e.app.call(GET, b["units_path"].as_str().unwrap(), e.slug(), Some(&e.t.admin_token), None).await;
     assert_eq!((created["total"].as_i64(), created["items"][0]["room"].as_str()), (Some(1), Some("201")), "{created}");
-    sell(&e, 2, "新业主").await;
+    e.transfer(e.units[2].0, "新业主").await;
 
     // Before any sweep, readers already see it open.
     let (_, list) = e.app.call(GET, "/api/matters?status=open", e.slug(), Some(&e.t.admin_token), None).await;
@@ -105,7 +91,7 @@ async fn a_developer_unit_sold_after_the_opening_time_is_frozen_as_the_developer
     conn.execute("UPDATE matters SET opens_at = now() WHERE id = $1", &[&id]).await.unwrap();
     conn.commit().await.unwrap();
     // Sold from the developer's stock right after the opening time, before the sweep runs.
-    sell(&e, 0, "首位买家").await;
+    e.transfer(e.units[0].0, "首位买家").await;
     assert_eq!(due::open_due(&e.app.state, &e.t.tenant).await.unwrap(), 1);
     let t = e.tally(m["id"].as_str().unwrap()).await;
     assert_eq!((t["totals"]["heads"].as_i64(), t["totals"]["area"].as_str()), (Some(2), Some("270.00")), "the developer's two units are one person: {t}");

@@ -148,6 +148,22 @@ impl Estate {
         assert_eq!(s, 201, "{b}");
     }
 
+    /// Staff record the sale of `unit` to `buyer_name` (ID card and deed uploaded first); returns
+    /// the new registered phone.
+    pub async fn transfer(&self, unit: Uuid, buyer_name: &str) -> String {
+        let mut proofs = Vec::new();
+        for name in ["身份证.png", "房产证.png"] {
+            let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
+            let (_, b) = read(self.app.request(POST, "/api/attachments", self.slug(), Some(&self.t.admin_token)).multipart(form).send().await.unwrap()).await;
+            proofs.push(b["id"].clone());
+        }
+        let new_phone = phone();
+        let body = json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": proofs[0], "deed_attachment_id": proofs[1]});
+        let (s, b) = self.app.call(POST, &format!("/api/units/{unit}/transfer"), self.slug(), Some(&self.t.admin_token), Some(body)).await;
+        assert_eq!(s, 200, "{b}");
+        new_phone
+    }
+
     /// A staff upload of a scanned paper ballot.
     pub async fn scan(&self) -> Value {
         let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
