@@ -45,32 +45,6 @@ async fn assert_verifies(e: &Estate, matter: &str) {
     assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["opening_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
 }
 
-/// Staff record the sale of `unit` to `buyer_name`; the buyer registers and verifies the unit.
-/// Returns the buyer's token.
-async fn sell(e: &Estate, unit: Uuid, buyer_name: &str) -> String {
-    let slug = e.slug();
-    let new_phone = e.transfer(unit, buyer_name).await;
-    let own = phone();
-    e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
-    let code = e.app.last_code(&e.t.tenant, &own).await;
-    let (_, b) = e
-        .app
-        .call(
-            POST,
-            "/api/owners/register",
-            slug,
-            None,
-            Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
-        )
-        .await;
-    let buyer = b["token"].as_str().unwrap().to_string();
-    e.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&buyer), None).await;
-    let code = e.app.last_code(&e.t.tenant, &new_phone).await;
-    let (s, b) = e.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&buyer), Some(json!({"sms_code": code}))).await;
-    assert_eq!(s, 201, "{b}");
-    buyer
-}
-
 async fn me(e: &Estate, token: &str) -> Value {
     let (s, me) = e.app.call(GET, "/api/me", e.slug(), Some(token), None).await;
     assert_eq!(s, 200, "{me}");
@@ -138,7 +112,7 @@ async fn a_sellers_paper_ballot_signed_before_the_sale_stands_and_the_buyer_is_r
             .await;
     assert_eq!((s, p["unit_codes"].as_str()), (201, Some("1-1-101")), "{p}");
     pause().await;
-    let buyer = sell(&e, e.units[0].0, "买家甲").await;
+    let buyer = e.sell(e.units[0].0, "买家甲").await;
 
     let (s, b) = e.cast(&buyer, &matter, "disagree", "buyer").await;
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "the ballot signed before the transfer stands: {b}");
@@ -163,7 +137,7 @@ async fn a_sellers_paper_ballot_signed_before_the_sale_takes_the_unit_back_from_
     let matter = open(&e).await;
     let signed: DateTime<Utc> = Utc::now();
     pause().await;
-    let buyer = sell(&e, e.units[0].0, "买家乙").await;
+    let buyer = e.sell(e.units[0].0, "买家乙").await;
     let (s, online) = e.cast(&buyer, &matter, "disagree", "buyer").await;
     assert_eq!((s, online["unit_codes"].as_str()), (201, Some("1-1-101")), "nothing was known of the seller's ballot yet: {online}");
 
@@ -229,7 +203,7 @@ async fn a_seller_of_one_of_two_units_votes_with_the_unit_kept_and_the_sold_unit
     let (seller, second) = second_unit(&e).await;
     let matter = open(&e).await;
     pause().await;
-    let _buyer = sell(&e, second, "买家丙").await; // the buyer never votes
+    let _buyer = e.sell(second, "买家丙").await; // the buyer never votes
 
     let (s, r) = e.cast(&seller, &matter, "agree", "seller").await;
     assert_eq!((s, r["unit_codes"].as_str(), r["area"].as_str()), (201, Some("1-1-101"), Some("90.00")), "only what the seller still holds: {r}");
@@ -486,7 +460,7 @@ async fn a_seller_who_voted_before_selling_one_of_two_units_cannot_change_the_vo
     let (s, r) = e.cast(&seller, &matter, "agree", "before").await;
     assert_eq!((s, r["area"].as_str()), (201, Some("150.00")), "both units: {r}");
     pause().await;
-    let _buyer = sell(&e, second, "买家丁").await;
+    let _buyer = e.sell(second, "买家丁").await;
     // The ballot cast before the sale stands for the sold unit: the seller may no longer change it.
     let (s, b) = e.cast(&seller, &matter, "disagree", "after").await;
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "{b}");

@@ -268,37 +268,7 @@ async fn a_unit_sold_mid_vote_votes_once_old_owner_first_else_new_owner() {
     let slug = e.slug();
     let mut buyers = Vec::new();
     for (i, unit) in [(0usize, e.units[0].0), (1, e.units[1].0)] {
-        let proof = |name: &'static str| {
-            let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
-            e.app.request(POST, "/api/attachments", slug, Some(&e.t.admin_token)).multipart(form).send()
-        };
-        let (_, id_card) = common::read(proof("身份证.png").await.unwrap()).await;
-        let (_, deed) = common::read(proof("房产证.png").await.unwrap()).await;
-        let new_phone = phone();
-        let buyer_name = format!("买家{i}");
-        let body =
-            json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": id_card["id"], "deed_attachment_id": deed["id"]});
-        let (s, _) = e.app.call(POST, &format!("/api/units/{unit}/transfer"), slug, Some(&e.t.admin_token), Some(body)).await;
-        assert_eq!(s, 200);
-        let own = phone();
-        e.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own, "purpose": "register"}))).await;
-        let code = e.app.last_code(&e.t.tenant, &own).await;
-        let (_, b) = e
-            .app
-            .call(
-                POST,
-                "/api/owners/register",
-                slug,
-                None,
-                Some(json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
-            )
-            .await;
-        let buyer = b["token"].as_str().unwrap().to_string();
-        e.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(&buyer), None).await;
-        let code = e.app.last_code(&e.t.tenant, &new_phone).await;
-        let (s, _) = e.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(&buyer), Some(json!({"sms_code": code}))).await;
-        assert_eq!(s, 201);
-        buyers.push(buyer);
+        buyers.push(e.sell(unit, &format!("买家{i}")).await);
     }
     let (s, b) = e.cast(&buyers[0], &matter, "disagree", "after-sale").await;
     assert_eq!((s, b["code"].as_str()), (409, Some("ballot.already_cast")), "the seller's ballot before the sale stands");

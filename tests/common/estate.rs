@@ -164,6 +164,24 @@ impl Estate {
         new_phone
     }
 
+    /// Staff record the sale of `unit`; the buyer registers and verifies it against the new
+    /// registration. Returns the buyer's token.
+    pub async fn sell(&self, unit: Uuid, buyer_name: &str) -> String {
+        let new_phone = self.transfer(unit, buyer_name).await;
+        let own = phone();
+        self.app.call(POST, "/api/auth/sms-codes", self.slug(), None, Some(json!({"phone": own, "purpose": "register"}))).await;
+        let code = self.app.last_code(&self.t.tenant, &own).await;
+        let body = json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true});
+        let (s, b) = self.app.call(POST, "/api/owners/register", self.slug(), None, Some(body)).await;
+        assert_eq!(s, 201, "{b}");
+        let buyer = b["token"].as_str().unwrap().to_string();
+        self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), self.slug(), Some(&buyer), None).await;
+        let code = self.app.last_code(&self.t.tenant, &new_phone).await;
+        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), self.slug(), Some(&buyer), Some(json!({"sms_code": code}))).await;
+        assert_eq!(s, 201, "{b}");
+        buyer
+    }
+
     /// A staff upload of a scanned paper ballot.
     pub async fn scan(&self) -> Value {
         let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
