@@ -96,14 +96,28 @@ pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
         .around(move |ep, req| gate::gate(gate_state.clone(), ep, req))
-        .around(move |ep, req| limit_body(body_limit, ep, req))
+        .around(move |ep, req| limit_request(body_limit, ep, req))
         .data(state)
         .around(request_context)
 }
 
-/// A declared length over `limit` is refused at once; an undeclared (chunked) body is cut off
-/// after `limit` bytes, so no request can make the server buffer more than that.
-async fn limit_body<E: Endpoint>(limit: u64, ep: E, mut req: Request) -> poem::Result<Response> {
+/// The longest request target answered normally (hyper itself refuses one over 64 KiB, with an
+/// empty body); no operation needs more than a few hundred characters.
+const URI_LIMIT: usize = 8 * 1024;
+
+/// An over-long address is refused with our own body; a declared length over `limit` is refused
+/// at once; an undeclared (chunked) body is cut off after `limit` bytes, so no request can make
+/// the server buffer more than that.
+async fn limit_request<E: Endpoint>(limit: u64, ep: E, mut req: Request) -> poem::Result<Response> {
+    if req.uri().to_string().len() > URI_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "request.uri_too_long",
+            format!("请求地址过长（最多 {URI_LIMIT} 个字符），请缩短查询条件"),
+            format!("Request address too long (at most {URI_LIMIT} characters)"),
+        )
+        .into());
+    }
     let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
         return Err(crate::attachments::upload::too_large(limit as usize).into());
@@ -201,6 +215,9 @@ fn render_error(err: poem::Error) -> Response {
         s if s.is_client_error() => {
             tracing::debug!(error = %detail, "request refused by the parser");
             let field = detail.split('`').nth(1).filter(|f| !f.is_empty() && f.len() <= 64).unwrap_or("request").to_string();
+            if let Some(limit) = declared_limit_broken(&detail) {
+                return limit_error(&field, limit).into_response();
+            }
             let mut e = ApiError::new(s, "request.invalid", "请求格式不正确，请检查提交的字段", "Malformed request");
             let (zh, en) = if field == "request" {
                 ("请求内容无法解析，请提交有效的 JSON 或表单".to_string(), "The request body or its parameters cannot be parsed".to_string())
@@ -213,6 +230,24 @@ fn render_error(err: poem::Error) -> Response {
         _ => ApiError::internal(detail),
     };
     api.into_response()
+}
+
+/// The declared limit a field broke, from the parser's "verification failed. maxLength(30)".
+fn declared_limit_broken(detail: &str) -> Option<&str> {
+    detail.split_once("verification failed. ").map(|(_, limit)| limit.trim())
+}
+
+/// 422 naming the field and, for lengths, the most it may hold.
+fn limit_error(field: &str, limit: &str) -> ApiError {
+    let number = |prefix: &str| limit.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')')).map(str::to_owned);
+    let (code, zh, en) = if let Some(max) = number("maxLength(") {
+        ("text.too_long", format!("字段 {field} 最多 {max} 个字"), format!("Field {field} takes at most {max} characters"))
+    } else if let Some(max) = number("maxItems(") {
+        ("list.too_long", format!("字段 {field} 最多 {max} 项"), format!("Field {field} takes at most {max} items"))
+    } else {
+        ("value.out_of_range", format!("字段 {field} 的值超出允许范围"), format!("Field {field} is out of range"))
+    };
+    ApiError::field(field, code, zh, en)
 }
 
 /// A running server (tests start it on port 0).

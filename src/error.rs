@@ -173,6 +173,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (404, "不存在 / Not found (including unknown tenant)"),
     (409, "与现有数据冲突 / Conflict"),
     (413, "内容过大 / Payload too large"),
+    (414, "请求地址过长 / URI too long"),
     (415, "不支持的内容类型 / Unsupported content type"),
     (422, "字段校验失败，列出每个字段 / Validation failed, every field listed"),
     (429, "请求过于频繁 / Rate limited"),
@@ -217,6 +218,9 @@ impl From<tokio_postgres::Error> for ApiError {
         if let Some(e) = err.as_db_error().and_then(|db| rejected_value(db.code().code())) {
             return e;
         }
+        if let Some(e) = err.as_db_error().and_then(|db| broken_constraint(db.code().code(), db.table(), db.column(), db.constraint())) {
+            return e;
+        }
         if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
             return ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable");
         }
@@ -251,10 +255,33 @@ fn rejected_value(sqlstate: &str) -> Option<ApiError> {
     Some(e)
 }
 
+/// A row the schema refuses (a CHECK, a missing value, a reference to nothing) means a rule the
+/// handlers should have told the client: still the client's to fix, 422 naming the field, and
+/// logged, because a handler missed it.
+fn broken_constraint(sqlstate: &str, table: Option<&str>, column: Option<&str>, constraint: Option<&str>) -> Option<ApiError> {
+    let (code, suffix, zh, en) = match sqlstate {
+        "23514" => ("value.invalid", "_check", "不符合要求", "is not allowed"),
+        "23502" => ("required", "", "不能为空", "is required"),
+        "23503" => ("reference.not_found", "_fkey", "引用的对象不存在", "refers to something that does not exist"),
+        _ => return None,
+    };
+    let field = match column {
+        Some(column) => column.to_string(),
+        None => constraint_field(table, constraint, suffix),
+    };
+    tracing::warn!(sqlstate, field = %field, constraint = ?constraint, "a database constraint refused a request the handler let through");
+    Some(ApiError::field(&field, code, format!("字段 {field} {zh}"), format!("Field {field} {en}")))
+}
+
 /// Postgres names unique constraints `<table>_<columns>_key`; the columns are the field.
 fn unique_field(table: Option<&str>, constraint: Option<&str>) -> String {
+    constraint_field(table, constraint, "_key")
+}
+
+/// The columns part of a constraint named `<table>_<columns><suffix>`.
+fn constraint_field(table: Option<&str>, constraint: Option<&str>, suffix: &str) -> String {
     let constraint = constraint.unwrap_or("value");
-    let trimmed = constraint.strip_suffix("_key").unwrap_or(constraint);
+    let trimmed = constraint.strip_suffix(suffix).unwrap_or(constraint);
     match table.and_then(|t| trimmed.strip_prefix(&format!("{t}_"))) {
         Some(field) => field.to_string(),
         None => trimmed.to_string(),
@@ -270,13 +297,22 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::{rejected_value, unique_field};
+    use super::{broken_constraint, rejected_value, unique_field};
 
     #[test]
     fn values_postgres_refuses_are_the_clients_to_fix() {
         assert_eq!(rejected_value("22021").map(|e| (e.status.as_u16(), e.code)), Some((422, "request.invalid_character")));
         assert_eq!(rejected_value("57014").map(|e| e.status.as_u16()), Some(503));
-        assert!(rejected_value("23503").is_none(), "a broken reference stays a server error");
+        assert!(rejected_value("23503").is_none(), "constraints are named by broken_constraint");
+    }
+
+    #[test]
+    fn a_broken_constraint_names_its_field() {
+        let e = broken_constraint("23514", Some("matters"), None, Some("matters_title_check")).unwrap();
+        assert_eq!((e.status.as_u16(), e.fields[0].field.as_str(), e.fields[0].code), (422, "title", "value.invalid"));
+        let e = broken_constraint("23502", Some("units"), Some("room"), None).unwrap();
+        assert_eq!(e.fields[0].field, "room");
+        assert!(broken_constraint("42P01", None, None, None).is_none(), "a missing table is the server's fault");
     }
 
     #[test]

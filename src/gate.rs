@@ -13,6 +13,7 @@ use crate::{
     context,
     error::ApiError,
     tenancy::resolve,
+    text_input,
 };
 
 pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem::Result<Response> {
@@ -63,6 +64,7 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         }
         .into());
     }
+    check_text(&mut req).await?;
     let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(principal);
@@ -70,6 +72,36 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         req.extensions_mut().insert(t);
     }
     context::with_operation(op_id, ep.call(req)).await.map(IntoResponse::into_response)
+}
+
+/// Refuses control characters in the query and a JSON body (see [`text_input`]) and JSON bodies
+/// over [`text_input::JSON_BODY_LIMIT`]. A body that does not parse is left to the parser.
+async fn check_text(req: &mut Request) -> poem::Result<()> {
+    let pairs: Vec<(String, String)> = req.uri().query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    if let Some((name, _)) = pairs.iter().find(|(_, value)| value.chars().any(text_input::is_refused)) {
+        return Err(text_input::refused(name).into());
+    }
+    let is_json = req.content_type().is_some_and(|t| t.starts_with("application/json"));
+    if !is_json {
+        return Ok(());
+    }
+    let bytes = req.take_body().into_bytes().await?;
+    if bytes.len() > text_input::JSON_BODY_LIMIT {
+        return Err(ApiError::new(
+            poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            format!("请求内容过大，最多 {} KB", text_input::JSON_BODY_LIMIT / 1024),
+            format!("Request body too large (at most {} KB)", text_input::JSON_BODY_LIMIT / 1024),
+        )
+        .into());
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        if let Some(field) = text_input::refused_field(&value, "request") {
+            return Err(text_input::refused(&field).into());
+        }
+    }
+    req.set_body(bytes);
+    Ok(())
 }
 
 /// The first query parameter the operation does not declare (names decoded as poem decodes them).

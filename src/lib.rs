@@ -23,5 +23,6 @@ pub mod spreadsheet;
 pub mod storage;
 pub mod tenancy;
 pub mod tencent_cloud;
+pub mod text_input;
 pub mod voting;
 pub mod xlsx;

@@ -142,7 +142,7 @@ async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
     let password = zhimaguan::auth::password::generate();
     let hash = zhimaguan::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let conn = tenancy::conn::TenantConn::begin(&state.pool, &applied.tenant).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    conn.execute("UPDATE staff SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE username = 'admin'", &[&hash]).await?;
+    conn.execute("UPDATE staff SET password_hash = $1 WHERE username = 'admin'", &[&hash]).await?;
     conn.commit().await?;
     eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
     eprintln!("demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}", zhimaguan::housing::demo::DEMO_OWNER_PASSWORD);

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use common::{phone, TestApp};
+use common::TestApp;
 use reqwest::Method;
 use serde_json::json;
 use zhimaguan::{
@@ -13,26 +13,11 @@ use zhimaguan::{
     authz::{operations::Scope, policy_operations},
 };
 
-fn expected_table() -> BTreeMap<String, BTreeMap<String, bool>> {
-    let text = include_str!("expected_access.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(&header[1..], ROLES, "table columns must be exactly the roles");
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            let row = header[1..].iter().zip(&cells[1..]).map(|(role, c)| (role.to_string(), *c == "Y")).collect();
-            (cells[0].to_string(), row)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn every_operation_is_in_the_table_and_policy_names_only_real_operations() {
     let app = TestApp::start().await;
     let spec_ops: BTreeSet<String> = app.state.ops.operations.iter().map(|o| o.id.clone()).collect();
-    let table_ops: BTreeSet<String> = expected_table().keys().cloned().collect();
+    let table_ops: BTreeSet<String> = common::expected_access().keys().cloned().collect();
     let missing: Vec<_> = spec_ops.difference(&table_ops).collect();
     assert!(missing.is_empty(), "operations missing from tests/expected_access.csv: {missing:?}");
     let stale: Vec<_> = table_ops.difference(&spec_ops).collect();
@@ -46,19 +31,8 @@ async fn role_by_operation_matches_the_expected_table() {
     let app = TestApp::start().await;
     let t = app.tenant().await;
     let slug = t.tenant.slug.clone();
-    let (rc, _) = app.add_rc_with_estate(&t.tenant, "权限").await;
-    let owner_phone = phone();
-    let owner = app.owner(&t.tenant, &owner_phone, "Passw0rd!").await;
-    let rc_staff = app.staff(&t, "rc_staff", Some(rc)).await;
-    let platform = app.platform_token().await;
-    let tokens: BTreeMap<&str, Option<String>> = BTreeMap::from([
-        ("anonymous", None),
-        ("owner", Some(owner)),
-        ("street_staff", Some(t.admin_token.clone())),
-        ("rc_staff", Some(rc_staff)),
-        ("platform_staff", Some(platform)),
-    ]);
-    let table = expected_table();
+    let tokens = app.role_tokens(&t).await;
+    let table = common::expected_access();
     // Logging out ends the token, so those operations go last (the platform's very last).
     let mut ops = app.state.ops.operations.clone();
     ops.sort_by_key(|o| (o.id.ends_with("logout"), o.id == "platform_logout"));

@@ -182,32 +182,157 @@ fn rand_byte() -> u8 {
     uuid::Uuid::new_v4().as_bytes()[0]
 }
 
+/// An owner's password login from `address` (through the trusted local proxy).
+async fn owner_login_from(app: &TestApp, slug: &str, address: &str, phone: &str, password: &str) -> (u16, Value, Option<i64>) {
+    let response = app
+        .request(POST, "/api/auth/owner/login", Some(slug), None)
+        .header("X-Forwarded-For", address)
+        .json(&json!({"phone": phone, "password": password, "accept_agreement": true}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+    let (s, b) = common::read(response).await;
+    (s, b, retry_after)
+}
+
+/// Moves every failure counted against `address` `seconds` into the past, as if time passed.
+async fn age_failures(app: &TestApp, address: &str, seconds: i32) {
+    let client = app.state.pool.get().await.unwrap();
+    client
+        .execute("UPDATE platform.login_failures SET failed_at = failed_at - make_interval(secs => $2) WHERE client_ip = $1", &[&address, &f64::from(seconds)])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
+async fn a_guessing_address_is_slowed_down_and_the_owner_elsewhere_is_not_kept_out() {
     let app = TestApp::start().await;
     let t = app.tenant().await;
-    let slug = Some(t.tenant.slug.as_str());
+    let slug = t.tenant.slug.as_str();
+    let (owner, stranger) = (common::random_address(), common::random_address());
     let p = phone();
     app.owner(&t.tenant, &p, "Passw0rd").await;
-    let attempt = |pw: &str| json!({"phone": p, "password": pw, "accept_agreement": true});
-    for i in 1..=5 {
-        let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(attempt("Wrong000"))).await;
-        let expected = if i < 5 { (401, "auth.invalid_credentials") } else { (403, "auth.account_locked") };
-        assert_eq!((s, b["code"].as_str().unwrap()), expected, "attempt {i}");
+    let unknown = phone();
+    for account in [&p, &unknown] {
+        for i in 1..=3 {
+            let (s, b, _) = owner_login_from(&app, slug, &stranger, account, "Wrong000").await;
+            assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_credentials")), "free attempt {i}");
+        }
+        // The fourth waits: the same answer for a real account and an unknown one.
+        let (s, b, retry) = owner_login_from(&app, slug, &stranger, account, "Wrong000").await;
+        assert_eq!((s, b["code"].as_str()), (429, Some("auth.too_many_attempts")), "{b}");
+        assert_eq!(retry, Some(2), "the first delay is two seconds");
+        assert!(b["message"].as_str().unwrap().contains("秒后再试"), "{b}");
     }
-    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(attempt("Passw0rd"))).await;
-    assert_eq!((s, b["code"].as_str()), (403, Some("auth.account_locked")), "even the right password while locked");
-    assert!(b["message"].as_str().unwrap().contains("15 分钟"), "{b}");
+    // Even the right password waits at the stranger's address, and it is not checked at all.
+    let (s, _, _) = owner_login_from(&app, slug, &stranger, &p, "Passw0rd").await;
+    assert_eq!(s, 429);
+    // The owner at their own address is not held up by the stranger.
+    let (s, b, _) = owner_login_from(&app, slug, &owner, &p, "Passw0rd").await;
+    assert_eq!(s, 200, "{b}");
 
-    let conn = app.conn(&t.tenant).await;
-    conn.execute("UPDATE owners SET locked_until = now() - interval '1 second' WHERE phone = $1", &[&p]).await.unwrap();
-    conn.commit().await.unwrap();
-    let (s, _) = app.call(POST, "/api/auth/owner/login", slug, None, Some(attempt("Passw0rd"))).await;
-    assert_eq!(s, 200, "unlocked after the lock expires");
+    // Delays grow: after the wait the next failure doubles it.
+    age_failures(&app, &stranger, 3).await;
+    let (s, _, _) = owner_login_from(&app, slug, &stranger, &p, "Wrong000").await;
+    assert_eq!(s, 401, "allowed again once the delay passed");
+    let (s, _, retry) = owner_login_from(&app, slug, &stranger, &p, "Wrong000").await;
+    assert_eq!((s, retry), (429, Some(4)));
+    // A success forgives that address's failures.
+    age_failures(&app, &stranger, 5).await;
+    let (s, _, _) = owner_login_from(&app, slug, &stranger, &p, "Passw0rd").await;
+    assert_eq!(s, 200);
+    for _ in 0..3 {
+        assert_eq!(owner_login_from(&app, slug, &stranger, &p, "Wrong000").await.0, 401, "the free failures are back");
+    }
+}
 
-    // Unknown accounts get the same answer as wrong passwords.
-    let (s, b) = app.call(POST, "/api/auth/owner/login", slug, None, Some(json!({"phone": phone(), "password": "Passw0rd", "accept_agreement": true}))).await;
-    assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_credentials")));
+#[tokio::test]
+async fn parallel_guesses_get_no_more_tries_than_sequential_ones() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = t.tenant.slug.as_str();
+    let address = common::random_address();
+    let p = phone();
+    app.owner(&t.tenant, &p, "Passw0rd").await;
+    let guesses = (0..12).map(|i| {
+        let (app, address, p) = (&app, &address, &p);
+        async move { owner_login_from(app, slug, address, p, &format!("Wrong{i:03}")).await.0 }
+    });
+    let mut statuses = futures_util::future::join_all(guesses).await;
+    statuses.sort();
+    assert_eq!(statuses, [vec![401; 3], vec![429; 9]].concat(), "three passwords checked, the rest refused unhashed");
+}
+
+#[tokio::test]
+async fn an_address_trying_account_after_account_is_stopped() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = t.tenant.slug.as_str();
+    let address = common::random_address();
+    for i in 0..30 {
+        let (s, b, _) = owner_login_from(&app, slug, &address, &phone(), "Passw0rd").await;
+        assert_eq!(s, 401, "account {i}: {b}");
+    }
+    let (s, b, retry) = owner_login_from(&app, slug, &address, &phone(), "Passw0rd").await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("auth.address_throttled")), "{b}");
+    assert!(retry.is_some_and(|r| r > 3000 && r <= 3600), "until the oldest failure is an hour old: {retry:?}");
+    // Staff logins from that address count the same failures.
+    let (s, _) = common::read(
+        app.request(POST, "/api/auth/staff/login", Some(slug), None)
+            .header("X-Forwarded-For", &address)
+            .json(&json!({"username": "admin", "password": t.admin_password}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 429);
+    let (s, _, _) = owner_login_from(&app, slug, &common::random_address(), &phone(), "Passw0rd").await;
+    assert_eq!(s, 401, "other addresses are unaffected");
+}
+
+#[tokio::test]
+async fn many_addresses_slow_one_account_but_never_its_owner() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = t.tenant.slug.as_str();
+    let home = common::random_address();
+    let p = phone();
+    app.owner(&t.tenant, &p, "Passw0rd").await;
+    assert_eq!(owner_login_from(&app, slug, &home, &p, "Passw0rd").await.0, 200, "the owner's usual address");
+    // A botnet: ten addresses, one guess each.
+    for _ in 0..10 {
+        assert_eq!(owner_login_from(&app, slug, &common::random_address(), &p, "Wrong000").await.0, 401);
+    }
+    let (s, b, retry) = owner_login_from(&app, slug, &common::random_address(), &p, "Wrong000").await;
+    assert_eq!((s, b["code"].as_str(), retry), (429, Some("auth.too_many_attempts"), Some(2)), "the eleventh new address waits");
+    assert_eq!(owner_login_from(&app, slug, &home, &p, "Passw0rd").await.0, 200, "the owner's known address never waits");
+    // And an owner on a new phone logs in with an SMS code.
+    app.age_sms_sends(&p, 61).await;
+    let (s, _) = app.call(POST, "/api/auth/sms-codes", Some(slug), None, Some(json!({"phone": p, "purpose": "login"}))).await;
+    assert_eq!(s, 202);
+    let code = app.last_code(&t.tenant, &p).await;
+    let (s, b) = app.call(POST, "/api/auth/owner/login", Some(slug), None, Some(json!({"phone": p, "sms_code": code, "accept_agreement": true}))).await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn the_platform_admin_cannot_be_locked_out_by_strangers() {
+    let app = TestApp::start().await;
+    let username = common::unique("ops");
+    let password = zhimaguan::platform::create_staff(&app.state.pool, &username, "运维").await.unwrap();
+    let login = |address: String, pw: String| {
+        let body = json!({"username": username, "password": pw});
+        let rb = app.request(POST, "/api/platform/auth/login", None, None).header("X-Forwarded-For", address).json(&body);
+        async move { common::read(rb.send().await.unwrap()).await.0 }
+    };
+    let stranger = common::random_address();
+    for _ in 0..8 {
+        login(stranger.clone(), "Wrong000".into()).await;
+    }
+    assert_eq!(login(stranger.clone(), password.clone()).await, 429, "the stranger waits");
+    assert_eq!(login(common::random_address(), password).await, 200, "the admin elsewhere does not");
 }
 
 #[tokio::test]

@@ -87,6 +87,11 @@ async fn malformed_requests_get_a_chinese_answer_naming_the_field_without_parser
             "{body}"
         );
     }
+    // An address too long for any operation: our own 414, in Chinese, before any routing.
+    let long = format!("/api/units?building={}", "1".repeat(9_000));
+    let (s, b) = e.app.call(GET, &long, e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!((s, b["code"].as_str()), (414, Some("request.uri_too_long")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("请求地址过长"), "{b}");
 }
 
 #[tokio::test]

@@ -161,6 +161,7 @@ async fn text_the_database_cannot_store_is_a_clear_422_not_a_server_error() {
     let t = app.tenant().await;
     let body = serde_json::json!({"name": "第一\u{0}居委会"});
     let (s, b) = app.call(Method::POST, "/api/residents-committees", Some(&t.tenant.slug), Some(&t.admin_token), Some(body)).await;
-    assert_eq!((s, b["code"].as_str()), (422, Some("request.invalid_character")), "{b}");
-    assert!(b["message"].as_str().unwrap().contains("空字符"));
+    // Refused at the gate, naming the field, before PostgreSQL could refuse it.
+    assert_eq!((s, b["fields"][0]["field"].as_str(), b["fields"][0]["code"].as_str()), (422, Some("name"), Some("text.invalid_character")), "{b}");
+    assert!(b["fields"][0]["message"].as_str().unwrap().contains("控制字符"));
 }

@@ -44,6 +44,7 @@ impl AuditApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         /// Only this operation id.
+        #[oai(validator(max_length = 100))]
         operation: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,

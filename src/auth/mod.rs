@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod sms;
 pub mod sms_code;
 pub mod staff_api;
+pub mod throttle;
 pub mod token;
 
 use chrono::{DateTime, Utc};
@@ -27,7 +28,7 @@ pub struct TokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The client's address, as the gate saw it (for per-IP SMS limits).
+/// The client's address, as the gate saw it (for per-address SMS limits and login throttling).
 #[derive(Clone, Debug)]
 pub struct ClientIp(pub String);
 

@@ -34,6 +34,7 @@ pub enum AccountCodePurpose {
 #[oai(skip_serializing_if_is_none)]
 pub struct SmsCodeRequest {
     /// 11-digit mainland mobile number.
+    #[oai(validator(max_length = 20))]
     pub phone: String,
     pub purpose: AccountCodePurpose,
 }
@@ -42,10 +43,14 @@ pub struct SmsCodeRequest {
 #[oai(skip_serializing_if_is_none)]
 pub struct RegisterRequest {
     /// 真实姓名: must match the housing roll when verifying a unit later.
+    #[oai(validator(max_length = 50))]
     pub real_name: String,
+    #[oai(validator(max_length = 20))]
     pub phone: String,
+    #[oai(validator(max_length = 10))]
     pub sms_code: String,
     /// At least 8 characters with upper case, lower case and a digit.
+    #[oai(validator(max_length = 128))]
     pub password: String,
     /// The user agreement (用户协议) must be accepted.
     pub accept_agreement: bool,
@@ -54,9 +59,12 @@ pub struct RegisterRequest {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct OwnerLoginRequest {
+    #[oai(validator(max_length = 20))]
     pub phone: String,
     /// Give either the password or an SMS code (purpose `login`).
+    #[oai(validator(max_length = 128))]
     pub password: Option<String>,
+    #[oai(validator(max_length = 10))]
     pub sms_code: Option<String>,
     pub accept_agreement: bool,
 }
@@ -76,13 +84,16 @@ pub struct OwnerProfile {
 #[oai(skip_serializing_if_is_none)]
 pub struct OwnerProfileUpdate {
     /// 昵称. The real name is a legal identity checked against the roll and is not editable here.
+    #[oai(validator(max_length = 30))]
     pub nickname: String,
 }
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PasswordChange {
+    #[oai(validator(max_length = 128))]
     pub old_password: String,
+    #[oai(validator(max_length = 128))]
     pub new_password: String,
 }
 
@@ -184,7 +195,7 @@ impl OwnerApi {
 
     /// 业主登录 / Owner login by password or SMS code.
     #[oai(path = "/api/auth/owner/login", method = "post", operation_id = "owner_login")]
-    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, body: Json<OwnerLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, ip: Data<&ClientIp>, body: Json<OwnerLoginRequest>) -> ApiResult<Json<TokenResponse>> {
         let mut issues: Vec<FieldIssue> = phone::issue("phone", &body.phone).into_iter().collect();
         issues.extend(agreement_issue(body.accept_agreement));
         if body.password.as_deref().unwrap_or("").is_empty() && body.sms_code.as_deref().unwrap_or("").is_empty() {
@@ -193,24 +204,28 @@ impl OwnerApi {
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
+        let origin = login::Origin { pool: &state.pool, scope: &tenant.schema, client_ip: &ip.0 .0 };
+        let password_login = match &body.password {
+            Some(pw) if !pw.is_empty() => Some((login::admit(&origin, AccountTable("owners"), "phone", &body.phone).await?, pw.clone())),
+            _ => None,
+        };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let verdict = match (&body.password, &body.sms_code) {
-            (Some(pw), _) if !pw.is_empty() => login::check_password(&conn, AccountTable("owners"), "phone", &body.phone, pw.clone()).await?,
+        let id = match (password_login, &body.sms_code) {
+            (Some((admitted, pw)), _) => admitted.check_password(&conn, pw).await?,
+            // The SMS code is the owner's way in whatever strangers do to the password: it has
+            // its own attempt limit and is not throttled by failed passwords.
             (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
                 Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
-                    Some(row) => login::ensure_unlocked(&conn, AccountTable("owners"), row.get(0)).await?.map(|()| row.get(0)),
-                    None => Err(login::invalid_credentials()),
+                    Some(row) => row.get(0),
+                    None => return Err(login::invalid_credentials()),
                 },
-                Err(e) => Err(e),
+                Err(refusal) => {
+                    // The failed attempt is counted against the code.
+                    conn.commit().await?;
+                    return Err(refusal);
+                }
             },
             _ => unreachable!("checked above"),
-        };
-        let id = match verdict {
-            Ok(id) => id,
-            Err(refusal) => {
-                conn.commit().await?;
-                return Err(refusal);
-            }
         };
         conn.execute("UPDATE owners SET agreement_accepted_at = now() WHERE id = $1", &[&id]).await?;
         let token = sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours).await?;
@@ -265,11 +280,12 @@ impl OwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = owner_id(&principal)?;
-        change_tenant_password(&state, &tenant, AccountTable("owners"), &principal, id, &body).await?;
+        change_tenant_password(&state, &tenant, ip.0, AccountTable("owners"), &principal, id, &body).await?;
         Ok(NoContent::Done)
     }
 }
@@ -279,6 +295,7 @@ impl OwnerApi {
 pub async fn change_tenant_password(
     state: &AppState,
     tenant: &Tenant,
+    ip: &ClientIp,
     table: AccountTable,
     principal: &Principal,
     id: Uuid,
@@ -289,12 +306,11 @@ pub async fn change_tenant_password(
         return Err(ApiError::validation(vec![issue]));
     }
     let hash = password::hash(body.new_password.clone()).await?;
-    let conn = TenantConn::begin(&state.pool, tenant).await?;
     let id_text = id.to_string();
-    if let Err(refusal) = login::check_password(&conn, table, "id::text", &id_text, body.old_password.clone()).await? {
-        conn.commit().await?;
-        return Err(login::old_password_refusal(refusal));
-    }
+    let origin = login::Origin { pool: &state.pool, scope: &tenant.schema, client_ip: &ip.0 };
+    let admitted = login::admit(&origin, table, "id::text", &id_text).await?;
+    let conn = TenantConn::begin(&state.pool, tenant).await?;
+    admitted.check_password(&conn, body.old_password.clone()).await.map_err(login::old_password_refusal)?;
     conn.execute(&format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0), &[&id, &hash]).await?;
     sessions::revoke_all_tenant(&conn, kind, id).await?;
     if matches!(principal, Principal::Staff { .. }) {

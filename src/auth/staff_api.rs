@@ -10,7 +10,7 @@ use super::{
     owner_api::{change_tenant_password, NoContent, PasswordChange},
     password, phone,
     principal::{Principal, StaffRole},
-    required, sessions, BearerAuth, TokenResponse,
+    required, sessions, BearerAuth, ClientIp, TokenResponse,
 };
 use crate::{
     app::AppState,
@@ -24,7 +24,9 @@ use crate::{
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StaffLoginRequest {
+    #[oai(validator(max_length = 64))]
     pub username: String,
+    #[oai(validator(max_length = 128))]
     pub password: String,
 }
 
@@ -50,8 +52,11 @@ impl From<StaffRoleName> for StaffRole {
 #[oai(skip_serializing_if_is_none)]
 pub struct StaffCreateRequest {
     /// Login name: 3–32 letters, digits or underscores.
+    #[oai(validator(max_length = 32))]
     pub username: String,
+    #[oai(validator(max_length = 50))]
     pub display_name: String,
+    #[oai(validator(max_length = 20))]
     pub phone: Option<String>,
     pub role: StaffRoleName,
     /// Jurisdiction: required for residents'-committee staff, absent for street staff.
@@ -173,21 +178,17 @@ pub struct StaffApi;
 impl StaffApi {
     /// 工作人员登录 / Staff login with account and password.
     #[oai(path = "/api/auth/staff/login", method = "post", operation_id = "staff_login")]
-    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, ip: Data<&ClientIp>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
         let mut issues = Vec::new();
         required(&mut issues, "username", &body.username);
         required(&mut issues, "password", &body.password);
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
+        let origin = login::Origin { pool: &state.pool, scope: &tenant.schema, client_ip: &ip.0 .0 };
+        let admitted = login::admit(&origin, AccountTable("staff"), "username", &body.username).await?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let id = match login::check_password(&conn, AccountTable("staff"), "username", &body.username, body.password.clone()).await? {
-            Ok(id) => id,
-            Err(refusal) => {
-                conn.commit().await?;
-                return Err(refusal);
-            }
-        };
+        let id = admitted.check_password(&conn, body.password.clone()).await?;
         let token = sessions::issue_tenant(&conn, &tenant, "staff", id, state.config.staff_token_hours).await?;
         conn.commit().await?;
         Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.staff_token_hours) }))
@@ -210,11 +211,12 @@ impl StaffApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = staff_id(&principal)?;
-        change_tenant_password(&state, &tenant, AccountTable("staff"), &principal, id, &body).await?;
+        change_tenant_password(&state, &tenant, ip.0, AccountTable("staff"), &principal, id, &body).await?;
         Ok(NoContent::Done)
     }
 

@@ -25,7 +25,12 @@ pub struct DevApi;
 impl DevApi {
     /// 开发用短信发件箱 / SMS messages the development provider "sent" (development mode only).
     #[oai(path = "/api/dev/sms-outbox", method = "get", operation_id = "dev_sms_outbox_list")]
-    async fn outbox(&self, state: Data<&AppState>, tenant: Data<&Tenant>, phone: Query<String>) -> ApiResult<Json<Vec<OutboxMessage>>> {
+    async fn outbox(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        #[oai(validator(max_length = 20))] phone: Query<String>,
+    ) -> ApiResult<Json<Vec<OutboxMessage>>> {
         if !state.config.dev_mode {
             return Err(ApiError::not_found("dev.disabled", "仅开发模式可用", "Only available in development mode"));
         }

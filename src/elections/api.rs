@@ -29,12 +29,13 @@ use crate::{
 #[derive(Object)]
 pub struct TermInput {
     /// e.g. 第二届业主委员会
+    #[oai(validator(max_length = 50))]
     pub name: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     /// Odd, within the estate's locality range (5–11 by default).
     pub seats: i32,
-    #[oai(default)]
+    #[oai(validator(max_length = 20), default)]
     pub phone: String,
 }
 
@@ -65,6 +66,7 @@ pub struct ElectionInput {
 
 #[derive(Object)]
 pub struct CancelInput {
+    #[oai(validator(max_length = 500))]
     pub reason: String,
 }
 
@@ -141,7 +143,7 @@ pub enum ElectionCreated {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SignupInput {
-    #[oai(default)]
+    #[oai(validator(max_length = 2000), default)]
     pub intro: String,
     /// An uploaded `signature` image.
     pub signature_attachment_id: Uuid,
@@ -152,6 +154,7 @@ pub struct SignupInput {
 pub struct ReviewInput {
     pub approve: bool,
     /// Required when rejecting.
+    #[oai(validator(max_length = 500))]
     pub reason: Option<String>,
 }
 
@@ -180,6 +183,7 @@ pub struct PicksInput {
     pub signature_attachment_id: Option<Uuid>,
     /// Retrying with the same key returns the same receipt; the same key with other picks
     /// answers 422 `idempotency.mismatch`.
+    #[oai(validator(max_length = 100))]
     pub idempotency_key: String,
 }
 
@@ -195,9 +199,11 @@ pub struct PaperPicksInput {
     /// The owner on the roll who signed it; see `ballot_enter_paper`.
     pub signed_by_owner_id: Option<Uuid>,
     /// A ballot spoiled otherwise than by too many picks (废票), with its reason.
+    #[oai(validator(max_length = 200))]
     pub void_reason: Option<String>,
     /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
     /// the same key with a different body answers 422 `idempotency.mismatch`.
+    #[oai(validator(max_length = 100))]
     pub idempotency_key: Option<String>,
 }
 

@@ -29,9 +29,11 @@ use crate::{
 #[oai(skip_serializing_if_is_none)]
 pub struct PrepGroupInput {
     /// e.g. XX小区筹备组
+    #[oai(validator(max_length = 50))]
     pub name: String,
     /// Odd, at least the locality's minimum (7 in Shandong and Qingdao).
     pub seats: i32,
+    #[oai(validator(max_length = 20))]
     pub leader_phone: String,
     #[oai(default)]
     pub leader_phone_public: bool,
@@ -55,7 +57,9 @@ pub enum RepresentativeKind {
 #[derive(Object)]
 pub struct RepresentativeInput {
     pub kind: RepresentativeKind,
+    #[oai(validator(max_length = 50))]
     pub name: String,
+    #[oai(validator(max_length = 20))]
     pub phone: String,
 }
 

@@ -43,8 +43,10 @@ pub struct VotingInput {
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     /// Another named rule set (default: the Civil Code's for electing a committee, art. 278 item 3).
+    #[oai(validator(max_length = 50))]
     pub rule_set_id: Option<String>,
     /// Required whenever the preset is changed.
+    #[oai(validator(max_length = 500))]
     pub rule_change_reason: Option<String>,
 }
 

@@ -54,16 +54,17 @@ impl LocalityRule {
 #[oai(skip_serializing_if_is_none)]
 pub struct EstateInput {
     pub rc_id: Uuid,
+    #[oai(validator(max_length = 100))]
     pub name: String,
-    #[oai(default)]
+    #[oai(validator(max_length = 200), default)]
     pub address: String,
-    #[oai(default)]
+    #[oai(validator(max_length = 20), default)]
     pub phone: String,
     /// 总户数
     #[oai(default)]
     pub total_households: i32,
     /// 总建筑面积 (m², at most two decimals), as text to stay exact: "12345.67".
-    #[oai(default)]
+    #[oai(validator(max_length = 20), default)]
     pub total_area: String,
     #[oai(default)]
     pub has_owners_committee: bool,
@@ -247,13 +248,15 @@ impl EstatesApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         /// Part of the name.
+        #[oai(validator(max_length = 100))]
         name: Query<Option<String>>,
-        phone: Query<Option<String>>,
+        #[oai(validator(max_length = 20))] phone: Query<Option<String>>,
         has_owners_committee: Query<Option<bool>>,
         rc_id: Query<Option<Uuid>>,
         /// At least this many verified households.
         min_verified_households: Query<Option<i64>>,
         /// At least this verified area (m², e.g. "1000.5").
+        #[oai(validator(max_length = 20))]
         min_verified_area: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,

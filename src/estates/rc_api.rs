@@ -17,12 +17,13 @@ use crate::{
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RcInput {
+    #[oai(validator(max_length = 100))]
     pub name: String,
-    #[oai(default)]
+    #[oai(validator(max_length = 50), default)]
     pub contact: String,
-    #[oai(default)]
+    #[oai(validator(max_length = 20), default)]
     pub phone: String,
-    #[oai(default)]
+    #[oai(validator(max_length = 200), default)]
     pub address: String,
 }
 

@@ -26,7 +26,9 @@ use crate::{
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CoOwnerApplicationRequest {
+    #[oai(validator(max_length = 50))]
     pub name: String,
+    #[oai(validator(max_length = 20))]
     pub phone: String,
     /// 1–5 uploaded `proof` images (title deed, marriage certificate…).
     pub proof_attachment_ids: Vec<Uuid>,
@@ -86,6 +88,7 @@ pub struct ApplicationPage {
 #[oai(skip_serializing_if_is_none)]
 pub struct RejectRequest {
     /// 驳回原因, shown to the owner.
+    #[oai(validator(max_length = 500))]
     pub reason: String,
 }
 

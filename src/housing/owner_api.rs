@@ -56,6 +56,7 @@ pub struct UnitToVerify {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct VerifyRequest {
+    #[oai(validator(max_length = 10))]
     pub sms_code: String,
 }
 
@@ -174,7 +175,7 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
-        building: Query<String>,
+        #[oai(validator(max_length = 30))] building: Query<String>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         distinct(&state, &tenant, "entrance", id.0, Some(&building.0), None).await
@@ -187,8 +188,8 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
-        building: Query<String>,
-        entrance: Query<String>,
+        #[oai(validator(max_length = 30))] building: Query<String>,
+        #[oai(validator(max_length = 30))] entrance: Query<String>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<RoomChoice>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -77,7 +77,9 @@ pub struct UnitPage {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct TransferRequest {
+    #[oai(validator(max_length = 50))]
     pub new_owner_name: String,
+    #[oai(validator(max_length = 20))]
     pub new_owner_phone: String,
     /// An uploaded `proof` attachment: the new owner's ID card.
     pub id_card_attachment_id: Uuid,
@@ -292,12 +294,14 @@ impl HousingStaffApi {
         principal: Data<&Principal>,
         estate_id: Query<Option<Uuid>>,
         kind: Query<Option<UnitKind>>,
-        building: Query<Option<String>>,
-        entrance: Query<Option<String>>,
-        room: Query<Option<String>>,
+        #[oai(validator(max_length = 30))] building: Query<Option<String>>,
+        #[oai(validator(max_length = 30))] entrance: Query<Option<String>>,
+        #[oai(validator(max_length = 30))] room: Query<Option<String>>,
         /// Part of the registered owner's name.
+        #[oai(validator(max_length = 50))]
         owner_name: Query<Option<String>>,
         /// The registered phone, whole.
+        #[oai(validator(max_length = 20))]
         phone: Query<Option<String>>,
         verified: Query<Option<bool>>,
         co_owner_status: Query<Option<CoOwnerStatus>>,
@@ -337,11 +341,11 @@ impl HousingStaffApi {
         principal: Data<&Principal>,
         estate_id: Query<Option<Uuid>>,
         kind: Query<Option<UnitKind>>,
-        building: Query<Option<String>>,
-        entrance: Query<Option<String>>,
-        room: Query<Option<String>>,
-        owner_name: Query<Option<String>>,
-        phone: Query<Option<String>>,
+        #[oai(validator(max_length = 30))] building: Query<Option<String>>,
+        #[oai(validator(max_length = 30))] entrance: Query<Option<String>>,
+        #[oai(validator(max_length = 30))] room: Query<Option<String>>,
+        #[oai(validator(max_length = 50))] owner_name: Query<Option<String>>,
+        #[oai(validator(max_length = 20))] phone: Query<Option<String>>,
         verified: Query<Option<bool>>,
         co_owner_status: Query<Option<CoOwnerStatus>>,
         _auth: BearerAuth,

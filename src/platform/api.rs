@@ -13,7 +13,7 @@ use crate::{
         principal::{Principal, SessionToken},
         sessions,
         staff_api::StaffLoginRequest,
-        BearerAuth, TokenResponse,
+        BearerAuth, ClientIp, TokenResponse,
     },
     error::{ApiError, ApiResult},
     openapi::ApiTags,
@@ -27,16 +27,12 @@ pub struct PlatformAuthApi;
 impl PlatformAuthApi {
     /// 平台人员登录 / Platform staff login.
     #[oai(path = "/api/platform/auth/login", method = "post", operation_id = "platform_login")]
-    async fn login(&self, state: Data<&AppState>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    async fn login(&self, state: Data<&AppState>, ip: Data<&ClientIp>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+        let origin = login::Origin { pool: &state.pool, scope: "platform", client_ip: &ip.0 .0 };
+        let admitted = login::admit(&origin, TABLE, "username", &body.username).await?;
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
-        let id = match login::check_password(&tx, TABLE, "username", &body.username, body.password.clone()).await? {
-            Ok(id) => id,
-            Err(refusal) => {
-                tx.commit().await?;
-                return Err(refusal);
-            }
-        };
+        let id = admitted.check_password(&tx, body.password.clone()).await?;
         let token = sessions::issue_platform(&tx, id, state.config.staff_token_hours).await?;
         tx.commit().await?;
         Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.staff_token_hours) }))
@@ -56,6 +52,7 @@ impl PlatformAuthApi {
         &self,
         state: Data<&AppState>,
         principal: Data<&Principal>,
+        ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
@@ -66,12 +63,12 @@ impl PlatformAuthApi {
             return Err(ApiError::validation(vec![issue]));
         }
         let hash = password::hash(body.new_password.clone()).await?;
+        let id_text = id.to_string();
+        let origin = login::Origin { pool: &state.pool, scope: "platform", client_ip: &ip.0 .0 };
+        let admitted = login::admit(&origin, TABLE, "id::text", &id_text).await?;
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
-        if let Err(refusal) = login::check_password(&tx, TABLE, "id::text", &id.to_string(), body.old_password.clone()).await? {
-            tx.commit().await?;
-            return Err(login::old_password_refusal(refusal));
-        }
+        admitted.check_password(&tx, body.old_password.clone()).await.map_err(login::old_password_refusal)?;
         tx.execute("UPDATE platform.staff SET password_hash = $2 WHERE id = $1", &[&id, &hash]).await?;
         tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&id]).await?;
         tx.commit().await?;

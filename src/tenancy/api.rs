@@ -18,10 +18,13 @@ use crate::{
 #[oai(skip_serializing_if_is_none)]
 pub struct TenantCreateRequest {
     /// Short identifier used in `X-Tenant` and the subdomain: 2–31 of a–z, 0–9, _.
+    #[oai(validator(max_length = 31))]
     pub slug: String,
     /// 街道办事处名称.
+    #[oai(validator(max_length = 100))]
     pub name: String,
     /// Login name of the first street-staff admin (default `admin`).
+    #[oai(validator(max_length = 32))]
     pub admin_username: Option<String>,
 }
 

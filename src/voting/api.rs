@@ -39,6 +39,7 @@ pub struct ThresholdInput {
     pub num: i64,
     pub den: i64,
     /// `at_least` (以上, ≥) or `more_than` (过半数/超过, >).
+    #[oai(validator(max_length = 20))]
     pub comparison: String,
 }
 
@@ -49,6 +50,7 @@ pub struct CustomRules {
     pub participation: Option<ThresholdInput>,
     pub approval: ThresholdInput,
     /// `participants` (Civil Code) or `all_in_scope` (pre-2021 law, order 165).
+    #[oai(validator(max_length = 20))]
     pub approval_base: String,
 }
 
@@ -57,11 +59,15 @@ pub struct CustomRules {
 pub struct MatterInput {
     pub estate_id: Uuid,
     /// 事项类型, from the estate's editable list (new names are added to it).
+    #[oai(validator(max_length = 30))]
     pub type_name: String,
+    #[oai(validator(max_length = 100))]
     pub title: String,
+    #[oai(validator(max_length = 20000))]
     pub content: String,
     pub importance: Importance,
     /// Buildings whose units vote; omit for the whole estate.
+    #[oai(validator(max_length = 30, max_items = 500))]
     pub scope_buildings: Option<Vec<String>>,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
@@ -70,9 +76,11 @@ pub struct MatterInput {
     /// Civil Code art. 278 item (1–9): presets the rule set.
     pub law_item: u8,
     /// Another named rule set (see `matter_rule_set_list`), or custom fractions…
+    #[oai(validator(max_length = 50))]
     pub rule_set_id: Option<String>,
     pub custom_rules: Option<CustomRules>,
     /// …with the reason, required whenever the preset is changed.
+    #[oai(validator(max_length = 500))]
     pub rule_change_reason: Option<String>,
     /// Up to 5 uploaded `document` attachments.
     #[oai(default)]
@@ -171,12 +179,14 @@ pub struct MatterPage {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ReasonInput {
+    #[oai(validator(max_length = 500))]
     pub reason: String,
 }
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct TypeInput {
+    #[oai(validator(max_length = 30))]
     pub name: String,
 }
 
@@ -556,8 +566,10 @@ impl MattersApi {
         principal: Data<&Principal>,
         estate_id: Query<Option<Uuid>>,
         /// pending_approval, rejected, approved, open, closed or cancelled.
+        #[oai(validator(max_length = 20))]
         status: Query<Option<String>>,
         /// Part of the title (不区分大小写).
+        #[oai(validator(max_length = 100))]
         title: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,

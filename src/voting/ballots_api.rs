@@ -59,6 +59,7 @@ pub struct CastInput {
     pub signature_attachment_id: Option<Uuid>,
     /// Client-chosen key: retrying with it returns the same receipt instead of a second ballot;
     /// the same key with another choice answers 422 `idempotency.mismatch`.
+    #[oai(validator(max_length = 100))]
     pub idempotency_key: String,
 }
 
@@ -85,9 +86,11 @@ pub struct PaperInput {
     /// co-owners the first to vote decides, and the export names the signer.
     pub signed_by_owner_id: Option<Uuid>,
     /// A spoiled ballot (废票): entered as marked, void from the start, with this reason.
+    #[oai(validator(max_length = 200))]
     pub void_reason: Option<String>,
     /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
     /// the same key with a different body answers 422 `idempotency.mismatch`.
+    #[oai(validator(max_length = 100))]
     pub idempotency_key: Option<String>,
 }
 
@@ -108,6 +111,7 @@ pub enum Recorded {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct VoidInput {
+    #[oai(validator(max_length = 200))]
     pub reason: String,
 }
 

@@ -6,7 +6,7 @@
 pub mod estate;
 pub mod tencent_fake;
 
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -63,6 +63,15 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub state: AppState,
+    /// The client address the service sees for this app's requests (`X-Forwarded-For`).
+    pub address: String,
+}
+
+/// An address in 198.18.0.0/15 (set aside for testing), different for every call.
+pub fn random_address() -> String {
+    let b = Uuid::new_v4();
+    let b = b.as_bytes();
+    format!("198.{}.{}.{}", 18 + (b[0] & 1), b[1], b[2])
 }
 
 pub struct TestTenant {
@@ -85,7 +94,13 @@ impl TestApp {
         migrate::migrate_platform(&pool).await.expect("platform migrations");
         let state = AppState::with_pool(config, pool).await.expect("app state");
         let running = app::spawn(state, "127.0.0.1:0").await.expect("server");
-        TestApp { base: format!("http://{}", running.addr), http: reqwest::Client::new(), state: running.state }
+        // Each app is its own client address (a random one behind the trusted local proxy): the
+        // per-address login and SMS limits count across tests and runs, and must not add up.
+        let address = random_address();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().expect("address header"));
+        let http = reqwest::Client::builder().default_headers(headers).build().expect("http client");
+        TestApp { base: format!("http://{}", running.addr), http, state: running.state, address }
     }
 
     pub fn request(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>) -> RequestBuilder {
@@ -209,4 +224,37 @@ pub async fn read(resp: Response) -> (u16, Value) {
 pub fn phone() -> String {
     let n = u32::from_le_bytes(Uuid::new_v4().as_bytes()[..4].try_into().unwrap());
     format!("139{:08}", n % 100_000_000)
+}
+
+/// tests/expected_access.csv, the reviewed statement of who may do what: operation → role → may.
+pub fn expected_access() -> BTreeMap<String, BTreeMap<String, bool>> {
+    let text = include_str!("../expected_access.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[1..], zhimaguan::auth::principal::ROLES, "table columns must be exactly the roles");
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let row = header[1..].iter().zip(&cells[1..]).map(|(role, c)| (role.to_string(), *c == "Y")).collect();
+            (cells[0].to_string(), row)
+        })
+        .collect()
+}
+
+impl TestApp {
+    /// A token for every role (none for `anonymous`), the residents' committee one with an estate.
+    pub async fn role_tokens(&self, t: &TestTenant) -> BTreeMap<&'static str, Option<String>> {
+        let (rc, _) = self.add_rc_with_estate(&t.tenant, "权限").await;
+        let owner = self.owner(&t.tenant, &phone(), "Passw0rd!").await;
+        let rc_staff = self.staff(t, "rc_staff", Some(rc)).await;
+        let platform = self.platform_token().await;
+        BTreeMap::from([
+            ("anonymous", None),
+            ("owner", Some(owner)),
+            ("street_staff", Some(t.admin_token.clone())),
+            ("rc_staff", Some(rc_staff)),
+            ("platform_staff", Some(platform)),
+        ])
+    }
 }

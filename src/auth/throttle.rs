@@ -1,0 +1,146 @@
+//! Login throttling, counted in PostgreSQL so every replica shares the numbers. Three rules,
+//! each answering 429 with `Retry-After` *before* the password is hashed:
+//!
+//! - one account from one address: the first [`PAIR_FREE`] failures in [`WINDOW_MINUTES`] cost
+//!   nothing; after that each attempt waits 2, 4, 8 … seconds (at most [`PAIR_MAX_DELAY`]) after
+//!   the previous failure;
+//! - one address over all accounts: at most [`ADDRESS_FAILURES_PER_HOUR`] failures an hour, which
+//!   stops an address trying account after account;
+//! - one account from every address: after [`ACCOUNT_FREE`] failures in the window each attempt
+//!   waits up to [`ACCOUNT_MAX_DELAY`] seconds, except from an address the account has logged in
+//!   from before, so strangers can slow a guessing botnet but never keep the owner out (owners can
+//!   also always log in with an SMS code, which these rules do not touch).
+//!
+//! Accounts are keyed by what was typed, so unknown accounts are throttled exactly like real
+//! ones and the answers tell an attacker nothing about who exists.
+
+use deadpool_postgres::Pool;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::Db,
+    error::{ApiError, ApiResult},
+};
+
+pub const WINDOW_MINUTES: i32 = 15;
+pub const PAIR_FREE: i64 = 3;
+pub const PAIR_MAX_DELAY: i64 = 15 * 60;
+pub const ADDRESS_FAILURES_PER_HOUR: i64 = 30;
+pub const ACCOUNT_FREE: i64 = 10;
+pub const ACCOUNT_MAX_DELAY: i64 = 60;
+/// How long a successful login keeps an address "known" to the account.
+const KNOWN_DAYS: i32 = 30;
+
+/// One login attempt: which account (as typed) from which address.
+pub struct Attempt {
+    account: String,
+    client_ip: String,
+}
+
+impl Attempt {
+    /// `scope` is the tenant's schema (or `platform`), `kind` the table and column looked up.
+    pub fn new(scope: &str, kind: &str, typed: &str, client_ip: &str) -> Self {
+        let digest = Sha256::digest(format!("{scope}\u{0}{kind}\u{0}{typed}").as_bytes());
+        Self { account: hex::encode(digest), client_ip: client_ip.to_string() }
+    }
+}
+
+/// Seconds to wait after the latest failure once `free` failures were spent: 2, 4, 8 … capped.
+pub fn delay(failures: i64, free: i64, cap: i64) -> i64 {
+    if failures < free {
+        return 0;
+    }
+    let doublings = (failures - free + 1).min(20) as u32;
+    (1i64 << doublings).min(cap)
+}
+
+/// Admits the attempt or refuses it with 429. An admitted attempt is recorded as a failure at
+/// once, in its own short transaction, so parallel guesses see each other; [`succeeded`] takes
+/// it back.
+pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // Always address first, then account: two attempts never wait on each other crosswise.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('login-ip:' || $1))", &[&attempt.client_ip]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('login-account:' || $1))", &[&attempt.account]).await?;
+    let row = tx
+        .query_one(
+            "WITH recent AS (
+                 SELECT account, client_ip, failed_at FROM platform.login_failures
+                  WHERE (account = $1 OR client_ip = $2) AND failed_at > now() - interval '1 hour')
+             SELECT
+                 (SELECT count(*) FROM recent WHERE account = $1 AND client_ip = $2 AND failed_at > now() - make_interval(mins => $3)),
+                 (SELECT extract(epoch FROM clock_timestamp() - max(failed_at))::float8 FROM recent WHERE account = $1 AND client_ip = $2),
+                 (SELECT count(*) FROM recent WHERE client_ip = $2),
+                 (SELECT extract(epoch FROM min(failed_at) + interval '1 hour' - clock_timestamp())::float8 FROM recent WHERE client_ip = $2),
+                 (SELECT count(*) FROM recent WHERE account = $1 AND failed_at > now() - make_interval(mins => $3)),
+                 (SELECT extract(epoch FROM clock_timestamp() - max(failed_at))::float8 FROM recent WHERE account = $1),
+                 EXISTS (SELECT 1 FROM platform.login_known_addresses
+                          WHERE account = $1 AND client_ip = $2 AND last_success_at > now() - make_interval(days => $4))",
+            &[&attempt.account, &attempt.client_ip, &WINDOW_MINUTES, &KNOWN_DAYS],
+        )
+        .await?;
+    let since = |i: usize| row.get::<_, Option<f64>>(i).unwrap_or(f64::MAX);
+    let pair_wait = delay(row.get(0), PAIR_FREE, PAIR_MAX_DELAY) as f64 - since(1);
+    if pair_wait > 0.0 {
+        return Err(too_many(pair_wait));
+    }
+    if row.get::<_, i64>(2) >= ADDRESS_FAILURES_PER_HOUR {
+        return Err(ApiError::too_many(
+            "auth.address_throttled",
+            "当前网络登录失败次数过多，请稍后再试",
+            "Too many failed logins from this network; try again later",
+        )
+        .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
+    }
+    let known = row.get::<_, bool>(6);
+    let account_wait = delay(row.get(4), ACCOUNT_FREE, ACCOUNT_MAX_DELAY) as f64 - since(5);
+    if !known && account_wait > 0.0 {
+        return Err(too_many(account_wait));
+    }
+    tx.execute("INSERT INTO platform.login_failures (account, client_ip) VALUES ($1, $2)", &[&attempt.account, &attempt.client_ip]).await?;
+    // Old rows go with the writes that made them old (no sweeper needed).
+    tx.execute(
+        "DELETE FROM platform.login_failures WHERE (account = $1 OR client_ip = $2) AND failed_at < now() - interval '1 day'",
+        &[&attempt.account, &attempt.client_ip],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn too_many(wait: f64) -> ApiError {
+    let seconds = (wait.ceil() as i64).max(1);
+    ApiError::too_many(
+        "auth.too_many_attempts",
+        format!("登录失败次数过多，请 {seconds} 秒后再试（业主也可使用短信验证码登录）"),
+        format!("Too many failed logins; try again in {seconds} s (owners may log in with an SMS code)"),
+    )
+    .retry_after(seconds)
+}
+
+/// The password was right: this address's failures for the account are forgiven and the address
+/// becomes known to the account. Written in the login's own transaction.
+pub async fn succeeded(db: &dyn Db, attempt: &Attempt) -> ApiResult<()> {
+    db.execute("DELETE FROM platform.login_failures WHERE account = $1 AND client_ip = $2", &[&attempt.account, &attempt.client_ip]).await?;
+    db.execute(
+        "INSERT INTO platform.login_known_addresses (account, client_ip, last_success_at) VALUES ($1, $2, now())
+         ON CONFLICT (account, client_ip) DO UPDATE SET last_success_at = now()",
+        &[&attempt.account, &attempt.client_ip],
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delay;
+
+    #[test]
+    fn delays_double_after_the_free_failures_and_stop_at_the_cap() {
+        assert_eq!((1..=8).map(|n| delay(n, 3, 900)).collect::<Vec<_>>(), [0, 0, 2, 4, 8, 16, 32, 64]);
+        assert_eq!(delay(40, 3, 900), 900);
+        assert_eq!(delay(12, 10, 60), 8);
+        assert_eq!(delay(17, 10, 60), 60);
+    }
+}

@@ -1,0 +1,55 @@
+//! Characters no text from a client may hold, checked in one place (the gate) for every JSON
+//! body and query string, so no field can be forgotten. Lengths are declared per field, in the
+//! spec (`maxLength`), and checked by the parser.
+//!
+//! Refused: control characters other than newline and tab (NUL breaks PostgreSQL text, the rest
+//! corrupts exports and logs), C1 controls, and the bidirectional overrides that make a name
+//! display differently from what it is (U+202A–U+202E, U+2066–U+2069).
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// The largest JSON body any operation takes (the longest field, a notice's content, is far
+/// below it); uploads are multipart and have their own limit.
+pub const JSON_BODY_LIMIT: usize = 256 * 1024;
+
+pub fn is_refused(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{B}'..='\u{1F}' | '\u{7F}'..='\u{9F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The field (the innermost property name) of the first string in `value` holding a refused
+/// character; `field` names `value` itself.
+pub fn refused_field(value: &Value, field: &str) -> Option<String> {
+    match value {
+        Value::String(s) => s.chars().any(is_refused).then(|| field.to_string()),
+        Value::Array(items) => items.iter().find_map(|item| refused_field(item, field)),
+        Value::Object(map) => map.iter().find_map(|(name, item)| refused_field(item, name)),
+        _ => None,
+    }
+}
+
+pub fn refused(field: &str) -> ApiError {
+    ApiError::field(
+        field,
+        "text.invalid_character",
+        format!("字段 {field} 含有不允许的控制字符（只允许换行和制表符），请删除后重试"),
+        format!("Field {field} contains a control character (only newline and tab are allowed)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::refused_field;
+
+    #[test]
+    fn names_the_innermost_field_holding_a_control_character() {
+        assert_eq!(refused_field(&json!({"title": "ok\n\tfine", "rules": {"note": "bell\u{7}"}}), "request").as_deref(), Some("note"));
+        assert_eq!(refused_field(&json!({"scope": ["1栋", "2\u{0}栋"]}), "request").as_deref(), Some("scope"));
+        assert_eq!(refused_field(&json!({"name": "张\u{202E}三"}), "request").as_deref(), Some("name"));
+        assert_eq!(refused_field(&json!({"content": "第一行\n第二行\t完", "n": 3}), "request"), None);
+        assert_eq!(refused_field(&json!({"content": "CRLF\r\n"}), "request").as_deref(), Some("content"), "a carriage return is a control character");
+    }
+}
