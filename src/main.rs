@@ -185,6 +185,17 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
     );
     println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
     println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
+    if published.version >= 3 {
+        println!(
+            "choices: {} still sealed, {} revealed choices break their commitment {:?}",
+            v.sealed_entries,
+            v.broken_commitments.len(),
+            v.broken_commitments
+        );
+    }
+    if v.sealed_entries > 0 {
+        println!("voting is open: the tally can be recomputed once the close reveals the choices");
+    }
     if let Some(t) = &v.tally {
         println!(
             "tally ({}): participants {} heads / {} m2, agree {} / {}, passed: {}",

@@ -267,3 +267,79 @@ async fn ballot_scans_and_signatures_are_read_only_within_the_estates_jurisdicti
     conn.commit().await.unwrap();
     assert!(reads >= 2, "{reads} audited reads");
 }
+
+/// What a voter computes from their receipt to find their sealed choice in the ledger: written
+/// here from the receipt's documentation, not from the service's code.
+fn commitment_of(matter: &str, seq: i64, choice: &str, picks: &str, salt: &str) -> String {
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    for part in ["zmg-commit-v1", matter, &seq.to_string(), choice, picks, salt] {
+        sha2::Digest::update(&mut h, part.as_bytes());
+        sha2::Digest::update(&mut h, [0u8]);
+    }
+    hex::encode(sha2::Digest::finalize(h))
+}
+
+#[tokio::test]
+async fn while_voting_is_open_the_ledger_shows_commitments_not_choices_and_the_close_reveals_them_checkably() {
+    let e = Estate::new(3, false).await;
+    let owners = [e.owner(0).await, e.owner(1).await, e.owner(2).await];
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let mut receipts = Vec::new();
+    for (token, choice) in owners.iter().zip(["agree", "disagree", "agree"]) {
+        let (s, r) = e.cast(token, &matter, choice, choice).await;
+        assert_eq!(s, 201, "{r}");
+        receipts.push(r);
+    }
+    // A curious neighbour reads the ledger during the vote: who voted, but not how.
+    let (s, ledger) = e.app.call(GET, &format!("/api/matters/{matter}/ledger"), e.slug(), Some(&owners[1]), None).await;
+    assert_eq!(s, 200);
+    let entries = ledger["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    for entry in entries {
+        assert!(entry["choice"].is_null() && entry["salt"].is_null(), "sealed while open: {entry}");
+        assert_eq!(entry["commitment"].as_str().map(str::len), Some(64), "{entry}");
+    }
+    assert!(!entries.iter().any(|x| x.to_string().contains("agree")), "no choice anywhere in the entries");
+    // Each voter finds their own entry and checks the commitment with the salt on the receipt.
+    for (receipt, choice) in receipts.iter().zip(["agree", "disagree", "agree"]) {
+        let entry = entries.iter().find(|x| x["hash"] == receipt["entry_hash"]).expect("the receipt's entry");
+        let salt = receipt["salt"].as_str().expect("the receipt carries the salt");
+        let expected = commitment_of(&matter, receipt["ledger_seq"].as_i64().unwrap(), choice, "", salt);
+        assert_eq!(entry["commitment"].as_str(), Some(expected.as_str()), "the voter's own check");
+        assert_ne!(commitment_of(&matter, receipt["ledger_seq"].as_i64().unwrap(), "abstain", "", salt), expected);
+    }
+    let v = e.verification(&matter).await;
+    assert_eq!((v["sealed"].as_bool(), v["root_matches"].as_bool(), v["tally_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
+    assert!(v.get("recomputed").is_none(), "no recount from sealed choices: {v}");
+    let sealed_root = ledger["root"].clone();
+
+    // The close reveals every choice and salt; the hashes and root are those published before.
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second' WHERE id = $1", &[&uuid::Uuid::parse_str(&matter).unwrap()]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, closed) = e.app.call(POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 200, "{closed}");
+    let (_, revealed) = e.app.call(GET, &format!("/api/matters/{matter}/ledger"), e.slug(), Some(&owners[1]), None).await;
+    assert_eq!(revealed["root"], sealed_root, "the close declares the root the sealed ledger already had");
+    for entry in revealed["entries"].as_array().unwrap() {
+        let expected = commitment_of(&matter, entry["seq"].as_i64().unwrap(), entry["choice"].as_str().unwrap(), "", entry["salt"].as_str().unwrap());
+        assert_eq!(entry["commitment"].as_str(), Some(expected.as_str()), "anyone checks the reveal: {entry}");
+    }
+    let v = e.verification(&matter).await;
+    assert_eq!((v["sealed"].as_bool(), v["tally_matches"].as_bool(), v["recomputed"]["agree"]["heads"].as_i64()), (Some(false), Some(true), Some(2)), "{v}");
+
+    // `zmg verify-matter` checks the reveal offline: a choice changed after the close is caught
+    // although every hash and the root still match.
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("revealed-{matter}.json"));
+    std::fs::write(&file, revealed.to_string()).unwrap();
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let mut tampered = revealed.clone();
+    let flipped = if tampered["entries"][1]["choice"] == "agree" { "disagree" } else { "agree" };
+    tampered["entries"][1]["choice"] = json!(flipped);
+    std::fs::write(&file, tampered.to_string()).unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
+    let report = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success() && report.contains("root: published") && report.contains("break their commitment [2]"), "{report}");
+}

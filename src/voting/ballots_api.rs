@@ -130,6 +130,13 @@ pub struct Receipt {
     /// An election ballot's picks (candidate ids).
     pub picks: Option<Vec<Uuid>>,
     pub cast_at: DateTime<Utc>,
+    /// While voting is open the published ledger shows this commitment instead of the choice:
+    /// hex SHA-256 of `zmg-commit-v1`, matter id, `ledger_seq`, choice, picks (comma-separated
+    /// candidate ids, empty on a matter) and `salt`, each followed by a zero byte. Keep the salt
+    /// to check it; it is published with the choice once the vote closes. Absent on ledgers
+    /// opened before choices were sealed.
+    pub commitment: Option<String>,
+    pub salt: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -250,7 +257,14 @@ pub struct LedgerVerification {
     pub broken_checkpoints: Vec<i64>,
     pub root_matches: bool,
     pub recomputed_root: String,
-    /// The tally recomputed from the published ledger alone equals the live tally.
+    /// Whether choices are still sealed (voting open): entries show commitments only, and no
+    /// tally can be recomputed from the ledger until the close reveals them.
+    pub sealed: bool,
+    /// Entries whose revealed choice is not the one committed to while voting was open.
+    pub broken_commitments: Vec<i64>,
+    /// The tally recomputed from the ledger alone equals the live tally. While the choices are
+    /// sealed the server checks this with the choices the close will reveal; afterwards anyone
+    /// can recompute it from the published ledger.
     pub tally_matches: bool,
     pub recomputed: Option<TallyView>,
 }
@@ -298,7 +312,7 @@ fn choice_input(s: &str) -> ChoiceInput {
 pub(crate) async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receipt> {
     let r = conn
         .query_one(
-            "SELECT b.id, b.matter_id, l.seq, l.hash, l.unit_codes, l.area_centi, b.choice, b.cast_at, b.picks
+            "SELECT b.id, b.matter_id, l.seq, l.hash, l.unit_codes, l.area_centi, b.choice, b.cast_at, b.picks, l.commitment, l.salt
                FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' WHERE b.id = $1",
             &[&ballot],
         )
@@ -313,6 +327,8 @@ pub(crate) async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receip
         choice: choice_input(r.get(6)),
         picks: r.get(8),
         cast_at: r.get(7),
+        commitment: r.get(9),
+        salt: r.get(10),
     })
 }
 
@@ -1446,13 +1462,17 @@ impl BallotsApi {
         visible_to(&conn, &principal, m.estate_id, &m.status).await?;
         let published = service::published(&conn, &m).await?;
         let v = ledger::verify(&published);
-        // The ledger alone must give the same figures as the ballots table.
+        let sealed = published.version >= 3 && m.status != "closed";
+        // The ledger alone must give the same figures as the ballots table. While the choices
+        // are sealed the server recounts them as the close will reveal them and says only
+        // whether the figures agree.
+        let recount = if sealed { ledger::verify(&service::published_with(&conn, &m, false).await?) } else { ledger::verify(&published) };
         let tally_matches = if published.candidates.is_empty() {
             let live = service::live_tally(&conn, &m).await?;
-            v.tally.as_ref().is_some_and(|t| same_result(t, &live))
+            recount.tally.as_ref().is_some_and(|t| same_result(t, &live))
         } else {
             let live = service::live_candidate_tallies(&conn, &m).await?;
-            v.candidates.len() == live.len() && v.candidates.iter().zip(&live).all(|((a, x), (b, y))| a == b && same_result(x, y))
+            recount.candidates.len() == live.len() && recount.candidates.iter().zip(&live).all(|((a, x), (b, y))| a == b && same_result(x, y))
         };
         conn.commit().await?;
         Ok(Json(LedgerVerification {
@@ -1462,6 +1482,8 @@ impl BallotsApi {
             broken_checkpoints: v.broken_checkpoints,
             root_matches: v.root_matches,
             recomputed_root: v.recomputed_root,
+            sealed,
+            broken_commitments: v.broken_commitments,
             recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status)),
         }))
     }

@@ -20,7 +20,7 @@ pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> 
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let matters: Vec<Uuid> = conn
         .query(
-            "SELECT m.id FROM matters m WHERE m.status = 'open' AND m.ledger_version = 2 AND EXISTS (
+            "SELECT m.id FROM matters m WHERE m.status = 'open' AND m.ledger_version >= 2 AND EXISTS (
                  SELECT 1 FROM ledger_entries e WHERE e.matter_id = m.id AND NOT EXISTS (SELECT 1 FROM ledger_positions p WHERE p.seq = e.seq))",
             &[],
         )

@@ -5,6 +5,12 @@
 //! stores the root over its prefix. Changing, dropping or reordering anything a checkpoint
 //! covers changes that checkpoint's root. Anyone holding the published ledger can recompute
 //! every hash, every checkpoint, the root and the tally.
+//!
+//! Version 3 keeps choices sealed while voting is open: an entry carrying a choice publishes a
+//! commitment, a salted hash of its choice and picks, and its hash covers that commitment instead
+//! of the choice. Once the vote closes the choice, picks and salt are published beside it and
+//! anyone can check that every revealed choice is the one committed to before the close. A voter
+//! checks their own ballot while voting with the salt on their receipt.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +53,12 @@ pub struct Entry {
     /// An election ballot's picks: candidate ids, comma-separated (absent on matters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picks: Option<String>,
+    /// Version 3: the salted hash of the choice and picks ([`commitment`]), published at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment: Option<String>,
+    /// Version 3: the salt of the commitment, published with the choice once the vote closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
     /// RFC 3339, as stored.
     pub at: String,
     pub hash: String,
@@ -113,11 +125,23 @@ fn label<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// The entry's hash over every field but its position and the hash itself. Picks are hashed
-/// only where there are some, so matter entries hash as they always have.
+/// The commitment to a choice (and an election ballot's picks) of entry `seq`: what a sealed
+/// entry publishes while voting is open. The salt is random and secret until the close, so the
+/// three possible choices cannot be tried against it.
+pub fn commitment(matter_id: &str, seq: i64, choice: Choice, picks: Option<&str>, salt: &str) -> String {
+    hex_sha256(&["zmg-commit-v1", matter_id, &seq.to_string(), &label(&choice), picks.unwrap_or(""), salt])
+}
+
+/// The entry's hash over every field but its position and the hash itself. A sealed entry
+/// (version 3) is hashed over its commitment instead of its choice and picks, so its hash and
+/// every checkpoint stay the same when the choice is revealed. Picks are hashed only where there
+/// are some, so matter entries of older ledgers hash as they always have.
 pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     let seq = e.seq.to_string();
     let (kind, area, channel, choice) = (label(&e.kind), e.area_centi.to_string(), label(&e.channel), label(&e.choice));
+    if let Some(commitment) = &e.commitment {
+        return hex_sha256(&["zmg-ledger-v3", matter_id, &seq, &kind, &e.ballot_id, &e.person_code, &e.unit_codes, &area, &channel, commitment, &e.at]);
+    }
     let mut parts = vec!["zmg-ledger-v1", matter_id, &seq, &kind, &e.ballot_id, &e.person_code, &e.unit_codes, &area, &channel, &choice, &e.at];
     if let Some(picks) = &e.picks {
         parts.extend(["picks", picks.as_str()]);
@@ -189,13 +213,41 @@ pub struct Verification {
     pub tally: Option<Tally>,
     /// Each candidate's tally recomputed from the ledger alone (an election).
     pub candidates: Vec<(String, Tally)>,
+    /// Entries whose choice is still sealed (voting open): no tally can be recomputed yet.
+    pub sealed_entries: usize,
+    /// Sequence numbers of entries whose revealed choice is not the one committed to, or that
+    /// carry a choice without the commitment a version 3 ledger requires.
+    pub broken_commitments: Vec<i64>,
 }
 
 impl Verification {
     pub fn intact(&self) -> bool {
-        let counted = if self.candidates.is_empty() { self.tally.is_some() } else { self.tally.is_none() };
-        self.altered_entries.is_empty() && self.opening_matches && self.broken_checkpoints.is_empty() && self.root_matches && counted
+        let counted = self.sealed_entries > 0 || if self.candidates.is_empty() { self.tally.is_some() } else { self.tally.is_none() };
+        self.altered_entries.is_empty()
+            && self.opening_matches
+            && self.broken_checkpoints.is_empty()
+            && self.root_matches
+            && self.broken_commitments.is_empty()
+            && counted
     }
+}
+
+/// Checks each version 3 entry's commitment against its revealed choice; returns the sealed
+/// count and the entries that break their commitment.
+fn check_commitments(ledger: &PublishedLedger, entries: &[Entry]) -> (usize, Vec<i64>) {
+    if ledger.version < 3 {
+        return (0, Vec::new());
+    }
+    let mut sealed = 0;
+    let mut broken = Vec::new();
+    for e in entries.iter().filter(|e| matches!(e.kind, EntryKind::Cast | EntryKind::Void | EntryKind::Superseded)) {
+        match (&e.commitment, e.choice, &e.salt) {
+            (Some(_), None, _) => sealed += 1,
+            (Some(c), Some(choice), Some(salt)) if *c == commitment(&ledger.matter_id, e.seq, choice, e.picks.as_deref(), salt) => {}
+            _ => broken.push(e.seq),
+        }
+    }
+    (sealed, broken)
 }
 
 /// Checks every entry hash, the opening, each checkpoint and the root, then recounts from the
@@ -225,9 +277,15 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
         .collect();
     let recomputed_root = merkle_root(&all);
     let root_matches = recomputed_root == ledger.root;
-    let (tally, candidates) =
-        if ledger.candidates.is_empty() { (recount(ledger, &entries), Vec::new()) } else { (None, recount_election(ledger, &entries).unwrap_or_default()) };
-    Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally, candidates }
+    let (sealed_entries, broken_commitments) = check_commitments(ledger, &entries);
+    let (tally, candidates) = if sealed_entries > 0 {
+        (None, Vec::new())
+    } else if ledger.candidates.is_empty() {
+        (recount(ledger, &entries), Vec::new())
+    } else {
+        (None, recount_election(ledger, &entries).unwrap_or_default())
+    };
+    Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally, candidates, sealed_entries, broken_commitments }
 }
 
 /// The roll after regroups, the effective casts (channel rule applied) and the delivered persons.
@@ -315,6 +373,8 @@ mod tests {
             channel: choice.map(|_| Channel::Online),
             choice,
             picks: None,
+            commitment: None,
+            salt: None,
             at: "2026-11-27T04:00:00.000Z".into(),
             hash: String::new(),
         };
@@ -500,6 +560,54 @@ mod tests {
         assert!(verify(&l).intact(), "an entry awaiting its checkpoint still counts and roots");
         l.entries[2].position = Some(5);
         assert_eq!(verify(&l).broken_checkpoints, vec![0, 2], "positions must run without gaps");
+    }
+
+    /// The test ledger as version 3: every choice committed with its own salt, then revealed.
+    fn sealed_then_revealed() -> PublishedLedger {
+        let mut l = ledger();
+        l.version = 3;
+        for e in &mut l.entries {
+            let salt = format!("salt-{}", e.seq);
+            e.commitment = Some(commitment("m1", e.seq, e.choice.unwrap(), None, &salt));
+            e.salt = Some(salt);
+            e.hash = entry_hash("m1", e);
+        }
+        let all = leaves(&l.opening_hash, &l.entries);
+        l.checkpoints[1].root = merkle_root(&all[..3]);
+        l.root = merkle_root(&all);
+        l
+    }
+
+    #[test]
+    fn a_sealed_ledger_verifies_without_choices_and_the_reveal_must_match_the_commitments() {
+        let revealed = sealed_then_revealed();
+        let v = verify(&revealed);
+        assert!(v.intact() && v.sealed_entries == 0, "{v:?}");
+        assert_eq!(v.tally.unwrap().agree.heads, 2);
+
+        // While voting: no choice, no salt; hashes, checkpoints and root are the same.
+        let mut sealed = revealed.clone();
+        sealed.entries.iter_mut().for_each(|e| (e.choice, e.salt) = (None, None));
+        let v = verify(&sealed);
+        assert!(v.intact(), "{v:?}");
+        assert_eq!((v.sealed_entries, v.tally.is_none(), v.recomputed_root == revealed.root), (3, true, true));
+
+        // A reveal that changes a choice keeps every hash but breaks its commitment.
+        let mut swapped = revealed.clone();
+        swapped.entries[2].choice = Some(Choice::Agree);
+        let v = verify(&swapped);
+        assert!(v.altered_entries.is_empty() && v.root_matches, "the hash covers the commitment, not the choice");
+        assert_eq!(v.broken_commitments, vec![3]);
+        assert!(!v.intact());
+
+        // So does a reveal without its salt, or a version 3 entry with no commitment at all.
+        let mut unsalted = revealed.clone();
+        unsalted.entries[0].salt = None;
+        assert_eq!(verify(&unsalted).broken_commitments, vec![1]);
+        let mut uncommitted = revealed;
+        uncommitted.entries[1].commitment = None;
+        uncommitted.entries[1].hash = entry_hash("m1", &uncommitted.entries[1]);
+        assert!(verify(&uncommitted).broken_commitments.contains(&2));
     }
 
     #[test]

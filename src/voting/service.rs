@@ -236,6 +236,8 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
         channel: Some(parse_channel(b.get(1))),
         choice: Some(parse_choice(b.get(2))),
         picks: b.get(7),
+        commitment: None,
+        salt: None,
         at: String::new(),
         hash: String::new(),
     };
@@ -262,6 +264,8 @@ pub async fn append_unit_event(conn: &TenantConn, m: &Matter, unit: Uuid, kind: 
         channel: None,
         choice: None,
         picks: None,
+        commitment: None,
+        salt: None,
         at: String::new(),
         hash: String::new(),
     };
@@ -290,11 +294,17 @@ fn parse_kind(s: &str) -> EntryKind {
 
 async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateTime<Utc>) -> ApiResult<Entry> {
     entry.at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let (3.., Some(choice)) = (m.ledger_version, entry.choice) {
+        // A fresh secret salt per entry: the commitment alone cannot be matched to a choice.
+        let salt = hex::encode(rand::random::<[u8; 16]>());
+        entry.commitment = Some(ledger::commitment(&m.id.to_string(), entry.seq, choice, entry.picks.as_deref(), &salt));
+        entry.salt = Some(salt);
+    }
     entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
     let ballot = Uuid::parse_str(&entry.ballot_id).ok();
     conn.execute(
-        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks, commitment, salt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &[
             &entry.seq,
             &m.id,
@@ -308,6 +318,8 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
             &at,
             &entry.hash,
             &entry.picks,
+            &entry.commitment,
+            &entry.salt,
         ],
     )
     .await?;
@@ -406,8 +418,14 @@ pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
 }
 
 /// The published ledger of a matter (frozen roll, entries, checkpoints, root): no names, no
-/// phones.
+/// phones, and in a version 3 ledger no choices, picks or salts until the vote is closed.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
+    published_with(conn, m, m.ledger_version >= 3 && m.status != "closed").await
+}
+
+/// The ledger with its choices `sealed` or not. Unsealed while voting is open it is for the
+/// server's own checks only, never for publication.
+pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiResult<PublishedLedger> {
     let roll = frozen_roll(conn, m).await?;
     // Checkpoints before entries: every entry a checkpoint covers is then read too.
     let checkpoints: Vec<Checkpoint> = conn
@@ -418,7 +436,7 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
         .collect();
     let entries: Vec<Entry> = conn
         .query(
-            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks
+            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks, e.commitment, e.salt
                FROM ledger_entries e LEFT JOIN ledger_positions p ON p.seq = e.seq
               WHERE e.matter_id = $1 ORDER BY p.position NULLS LAST, e.seq",
             &[&m.id],
@@ -434,8 +452,10 @@ pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedg
             unit_codes: r.get(5),
             area_centi: r.get(6),
             channel: r.get::<_, Option<&str>>(7).map(parse_channel),
-            choice: r.get::<_, Option<&str>>(8).map(parse_choice),
-            picks: r.get(11),
+            choice: r.get::<_, Option<&str>>(8).map(parse_choice).filter(|_| !sealed),
+            picks: r.get::<_, Option<String>>(11).filter(|_| !sealed),
+            commitment: r.get(12),
+            salt: r.get::<_, Option<String>>(13).filter(|_| !sealed),
             at: r.get::<_, DateTime<Utc>>(9).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             hash: r.get(10),
         })
