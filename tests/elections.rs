@@ -218,6 +218,13 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     assert_eq!(s, 422, "six picks for five seats, one not a candidate: {b}");
     assert_eq!(vote(&e, &r1id, &owners[7], &[&cands[3], &cands[4]], "r1-7").await.0, 201);
     assert_eq!(paper(&e, &r1id, 6, &[&cands[0], &cands[1], &cands[2], &cands[3]]).await.0, 201);
+    // While the round is open owners see turnout, not who is ahead; the round's sealed ledger
+    // shows commitments, not picks.
+    let (_, live) = call(&e, GET, &format!("/api/elections/{}/tally", r1id.as_str().unwrap()), &owners[8], None).await;
+    assert_eq!((live["choices_sealed"].as_bool(), live["participants"]["heads"].as_i64()), (Some(true), Some(8)), "{live}");
+    assert!(live["candidates"].as_array().unwrap().iter().all(|c| c.get("votes").is_none() && c.get("passed").is_none()), "{live}");
+    let sealed = e.ledger(r1["matter_id"].as_str().unwrap()).await;
+    assert!(sealed["entries"].as_array().unwrap().iter().all(|x| x.get("picks").is_none() && x["commitment"].is_string()), "{sealed}");
     let t = count(&e, &r1id).await;
     assert_eq!((t["participants"]["heads"].as_i64(), t["participation_passed"].as_bool(), t["unfilled"].as_i64()), (Some(8), Some(true), Some(2)), "{t}");
     assert_eq!(standings(&t), [(7, true, true), (7, true, true), (7, true, true), (2, false, false), (1, false, false)]);

@@ -309,6 +309,14 @@ async fn while_voting_is_open_the_ledger_shows_commitments_not_choices_and_the_c
         assert_eq!(entry["commitment"].as_str(), Some(expected.as_str()), "the voter's own check");
         assert_ne!(commitment_of(&matter, receipt["ledger_seq"].as_i64().unwrap(), "abstain", "", salt), expected);
     }
+    // Nor can the neighbour diff the live counts between two looks: owners see turnout only.
+    let (_, t) = e.app.call(GET, &format!("/api/matters/{matter}/tally"), e.slug(), Some(&owners[1]), None).await;
+    assert_eq!((t["choices_sealed"].as_bool(), t["participants"]["heads"].as_i64()), (Some(true), Some(3)), "{t}");
+    for hidden in ["agree", "disagree", "abstain", "invalid", "followers", "approval", "passed"] {
+        assert!(t.get(hidden).is_none(), "{hidden} withheld from owners while open: {t}");
+    }
+    let t = e.tally(&matter).await;
+    assert_eq!((t["choices_sealed"].as_bool(), t["agree"]["heads"].as_i64()), (Some(false), Some(2)), "staff running the vote see the split: {t}");
     let v = e.verification(&matter).await;
     assert_eq!((v["sealed"].as_bool(), v["root_matches"].as_bool(), v["tally_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
     assert!(v.get("recomputed").is_none(), "no recount from sealed choices: {v}");
@@ -328,6 +336,8 @@ async fn while_voting_is_open_the_ledger_shows_commitments_not_choices_and_the_c
     }
     let v = e.verification(&matter).await;
     assert_eq!((v["sealed"].as_bool(), v["tally_matches"].as_bool(), v["recomputed"]["agree"]["heads"].as_i64()), (Some(false), Some(true), Some(2)), "{v}");
+    let (_, t) = e.app.call(GET, &format!("/api/matters/{matter}/tally"), e.slug(), Some(&owners[1]), None).await;
+    assert_eq!((t["choices_sealed"].as_bool(), t["agree"]["heads"].as_i64(), t["passed"].as_bool()), (Some(false), Some(2), Some(true)), "{t}");
 
     // `zmg verify-matter` checks the reveal offline: a choice changed after the close is caught
     // although every hash and the root still match.

@@ -208,12 +208,14 @@ pub struct PaperPicksInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StandingView {
     pub candidate_id: Uuid,
     pub name: String,
-    pub votes: CountsView,
-    /// Participation and this candidate's pass test both met.
-    pub passed: bool,
+    /// Absent for owners while voting is open (`choices_sealed` on the tally).
+    pub votes: Option<CountsView>,
+    /// Participation and this candidate's pass test both met (absent with `votes`).
+    pub passed: Option<bool>,
     /// Set once the round is counted.
     pub elected: bool,
 }
@@ -232,6 +234,8 @@ pub struct ElectionTallyView {
     pub unfilled: Option<i32>,
     /// After the count: tied groups ordered by lot, as drawn (also in the audit log).
     pub lots: Vec<Vec<Uuid>>,
+    /// Each candidate's votes are withheld from owners until the close, as on a matter's tally.
+    pub choices_sealed: bool,
 }
 
 #[derive(Object)]
@@ -336,7 +340,8 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
 
 async fn result_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionResultView> {
     let declared = conn.query_one("SELECT coalesce(result->>'ledger_root', ''), closed_at FROM matters WHERE id = $1", &[&r.matter_id]).await?;
-    Ok(ElectionResultView { tally: tally_view(conn, r).await?, ledger_root: declared.get(0), closed_at: declared.get(1) })
+    // Only a counted round has a result: nothing is sealed any more, whoever reads it.
+    Ok(ElectionResultView { tally: tally_view(conn, r, &Principal::Anonymous).await?, ledger_root: declared.get(0), closed_at: declared.get(1) })
 }
 
 /// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
@@ -358,8 +363,9 @@ async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Opti
 }
 
 /// Turnout and standings of a round (after its count, with who was elected).
-async fn tally_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionTallyView> {
+async fn tally_view(conn: &TenantConn, r: &Round, principal: &Principal) -> ApiResult<ElectionTallyView> {
     let m = service::open_if_due(conn, r.matter_id).await?;
+    let sealed = crate::voting::ballots_api::choices_sealed_for(principal, &m);
     let tallies = service::live_candidate_tallies(conn, &m).await?;
     let names: std::collections::BTreeMap<String, (String, bool)> = conn
         .query("SELECT id::text, name, elected FROM candidates WHERE election_id = $1", &[&r.id])
@@ -385,13 +391,14 @@ async fn tally_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionTallyView
             .map(|(c, t)| StandingView {
                 candidate_id: Uuid::parse_str(c).unwrap_or_default(),
                 name: names.get(c).map(|n| n.0.clone()).unwrap_or_default(),
-                votes: counts(t.agree),
-                passed: t.passed,
+                votes: (!sealed).then(|| counts(t.agree)),
+                passed: (!sealed).then_some(t.passed),
                 elected: names.get(c).is_some_and(|n| n.1),
             })
             .collect(),
         unfilled: outcome.as_ref().map(|o| o.unfilled as i32),
         lots: outcome.map(|o| o.lots.iter().map(|g| g.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect()).collect()).unwrap_or_default(),
+        choices_sealed: sealed,
     })
 }
 
@@ -787,7 +794,7 @@ impl ElectionsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
         rounds::check_visible(&conn, &principal, r.estate_id).await?;
-        let v = tally_view(&conn, &r).await?;
+        let v = tally_view(&conn, &r, &principal).await?;
         conn.commit().await?;
         Ok(Json(v))
     }
@@ -830,7 +837,7 @@ impl ElectionsApi {
         let detail = (!lots_drawn.is_empty()).then(|| serde_json::json!({"lots": lots_drawn, "elected": outcome.elected}));
         audit::record_with(&conn, &principal, "election", &r.id.to_string(), detail).await?;
         let r = rounds::load(&conn, r.id).await?;
-        let v = tally_view(&conn, &r).await?;
+        let v = tally_view(&conn, &r, &principal).await?;
         conn.commit().await?;
         Ok(Json(v))
     }

@@ -332,7 +332,11 @@ fn settings_view(stored: serde_json::Value) -> MatterSettingsView {
 fn result_view(stored: Option<serde_json::Value>, closed_at: Option<DateTime<Utc>>) -> Option<MatterResultView> {
     let stored = stored?;
     let tally: Tally = serde_json::from_value(stored.get("tally")?.clone()).ok()?;
-    Some(MatterResultView { tally: super::ballots_api::tally_view(&tally, "closed"), ledger_root: stored.get("ledger_root")?.as_str()?.to_string(), closed_at })
+    Some(MatterResultView {
+        tally: super::ballots_api::tally_view(&tally, "closed", false),
+        ledger_root: stored.get("ledger_root")?.as_str()?.to_string(),
+        closed_at,
+    })
 }
 
 pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {

@@ -226,15 +226,20 @@ pub struct TallyView {
     pub rule_set: String,
     pub totals: CountsView,
     pub participants: CountsView,
-    pub agree: CountsView,
-    pub disagree: CountsView,
-    pub abstain: CountsView,
-    pub invalid: CountsView,
+    /// The split by choice (`agree` … `followers`, `approval`, `passed`) is absent for owners
+    /// while voting is open (`choices_sealed`): with it and the ledger's list of who voted, a
+    /// neighbour could tell from two looks how each unit voted. Staff always see it.
+    pub agree: Option<CountsView>,
+    pub disagree: Option<CountsView>,
+    pub abstain: Option<CountsView>,
+    pub invalid: Option<CountsView>,
     /// Delivered non-voters counted with the majority (从众), where the matter allows it.
-    pub followers: CountsView,
+    pub followers: Option<CountsView>,
     pub participation: Option<CheckView>,
-    pub approval: CheckView,
-    pub passed: bool,
+    pub approval: Option<CheckView>,
+    pub passed: Option<bool>,
+    /// The split by choice is withheld until the close (see above).
+    pub choices_sealed: bool,
     pub status: String,
 }
 
@@ -284,19 +289,27 @@ fn check(c: &Check) -> CheckView {
     }
 }
 
-pub(crate) fn tally_view(t: &Tally, status: &str) -> TallyView {
+/// Whether `principal` is kept from a matter's split by choice: owners, while a ledger that
+/// seals choices (version 3) is open.
+pub(crate) fn choices_sealed_for(principal: &Principal, m: &service::Matter) -> bool {
+    matches!(principal, Principal::Owner { .. }) && m.status == "open" && m.ledger_version >= 3
+}
+
+pub(crate) fn tally_view(t: &Tally, status: &str, sealed: bool) -> TallyView {
+    let shown = |c: Counts| (!sealed).then(|| counts(c));
     TallyView {
         rule_set: t.rule_set.clone(),
         totals: counts(t.totals),
         participants: counts(t.participants),
-        agree: counts(t.agree),
-        disagree: counts(t.disagree),
-        abstain: counts(t.abstain),
-        invalid: counts(t.invalid),
-        followers: counts(t.followers),
+        agree: shown(t.agree),
+        disagree: shown(t.disagree),
+        abstain: shown(t.abstain),
+        invalid: shown(t.invalid),
+        followers: shown(t.followers),
         participation: t.participation.as_ref().map(check),
-        approval: check(&t.approval),
-        passed: t.passed,
+        approval: (!sealed).then(|| check(&t.approval)),
+        passed: (!sealed).then_some(t.passed),
+        choices_sealed: sealed,
         status: status.to_string(),
     }
 }
@@ -1286,7 +1299,7 @@ impl BallotsApi {
         }
         let t = service::live_tally(&conn, &m).await?;
         conn.commit().await?;
-        Ok(Json(tally_view(&t, &m.status)))
+        Ok(Json(tally_view(&t, &m.status, choices_sealed_for(&principal, &m))))
     }
 
     /// 未投票房屋 / Units not yet voted, by building (staff, for door-to-door visits).
@@ -1484,7 +1497,7 @@ impl BallotsApi {
             recomputed_root: v.recomputed_root,
             sealed,
             broken_commitments: v.broken_commitments,
-            recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status)),
+            recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status, false)),
         }))
     }
 }
