@@ -149,6 +149,18 @@ for values in default helm/ci/*-values.yaml; do
   echo
 done
 
+# --- client addresses behind the ingress -------------------------------------------------------
+# With the ingress on and no proxies named, the private ranges are trusted; otherwise every client
+# would share the ingress's address in the per-address SMS limits and login throttling.
+echo "== trusted proxies behind the ingress"
+if "$HELM" template ci "$chart" --set ingress.enabled=true --set baseDomain=zmg.example 2>&1 |
+  grep -qF 'ZMG_TRUSTED_PROXIES: "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"'; then
+  pass "the ingress without trustedProxies trusts the private ranges"
+else
+  fail "the ingress without trustedProxies leaves every client at the ingress's address"
+fi
+echo
+
 # --- every value documented -------------------------------------------------------------------
 # Each leaf of values.yaml must be named in the chart's README: by its full dotted path, or by
 # its group (`probes.startup.*`); a few objects are documented as a whole.

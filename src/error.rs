@@ -218,7 +218,7 @@ impl From<tokio_postgres::Error> for ApiError {
         if let Some(e) = err.as_db_error().and_then(|db| rejected_value(db.code().code())) {
             return e;
         }
-        if let Some(e) = err.as_db_error().and_then(|db| broken_constraint(db.code().code(), db.table(), db.column(), db.constraint())) {
+        if let Some(e) = err.as_db_error().and_then(|db| broken_constraint(db.code().code(), db.message(), db.table(), db.column(), db.constraint())) {
             return e;
         }
         if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
@@ -258,7 +258,12 @@ fn rejected_value(sqlstate: &str) -> Option<ApiError> {
 /// A row the schema refuses (a CHECK, a missing value, a reference to nothing) means a rule the
 /// handlers should have told the client: still the client's to fix, 422 naming the field, and
 /// logged, because a handler missed it.
-fn broken_constraint(sqlstate: &str, table: Option<&str>, column: Option<&str>, constraint: Option<&str>) -> Option<ApiError> {
+fn broken_constraint(sqlstate: &str, message: &str, table: Option<&str>, column: Option<&str>, constraint: Option<&str>) -> Option<ApiError> {
+    if sqlstate == "23503" && message.starts_with("update or delete") {
+        // Removing something still in use: the row exists, the request conflicts with others.
+        tracing::warn!(constraint = ?constraint, "a delete the handler let through is still referenced");
+        return Some(ApiError::conflict("conflict.in_use", "该记录仍被其他数据使用，不能删除或修改", "Still in use by other records"));
+    }
     let (code, suffix, zh, en) = match sqlstate {
         "23514" => ("value.invalid", "_check", "不符合要求", "is not allowed"),
         "23502" => ("required", "", "不能为空", "is required"),
@@ -267,7 +272,8 @@ fn broken_constraint(sqlstate: &str, table: Option<&str>, column: Option<&str>, 
     };
     let field = match column {
         Some(column) => column.to_string(),
-        None => constraint_field(table, constraint, suffix),
+        // A table-level check (`<table>_check`, `<table>_check1`) names no one field.
+        None => Some(constraint_field(table, constraint, suffix)).filter(|f| !f.starts_with("check")).unwrap_or_else(|| "request".into()),
     };
     tracing::warn!(sqlstate, field = %field, constraint = ?constraint, "a database constraint refused a request the handler let through");
     Some(ApiError::field(&field, code, format!("字段 {field} {zh}"), format!("Field {field} {en}")))
@@ -308,11 +314,24 @@ mod tests {
 
     #[test]
     fn a_broken_constraint_names_its_field() {
-        let e = broken_constraint("23514", Some("matters"), None, Some("matters_title_check")).unwrap();
+        let e = broken_constraint("23514", "", Some("matters"), None, Some("matters_title_check")).unwrap();
         assert_eq!((e.status.as_u16(), e.fields[0].field.as_str(), e.fields[0].code), (422, "title", "value.invalid"));
-        let e = broken_constraint("23502", Some("units"), Some("room"), None).unwrap();
+        let e = broken_constraint("23514", "", Some("matters"), None, Some("matters_check1")).unwrap();
+        assert_eq!(e.fields[0].field, "request", "a table-level check names no field");
+        let e = broken_constraint("23502", "", Some("units"), Some("room"), None).unwrap();
         assert_eq!(e.fields[0].field, "room");
-        assert!(broken_constraint("42P01", None, None, None).is_none(), "a missing table is the server's fault");
+        let e = broken_constraint(
+            "23503",
+            "insert or update on table \"ballots\" violates foreign key constraint",
+            Some("ballots"),
+            None,
+            Some("ballots_unit_id_fkey"),
+        )
+        .unwrap();
+        assert_eq!((e.status.as_u16(), e.fields[0].field.as_str()), (422, "unit_id"));
+        let e = broken_constraint("23503", "update or delete on table \"matters\" violates foreign key constraint", Some("matters"), None, None).unwrap();
+        assert_eq!((e.status.as_u16(), e.code), (409, "conflict.in_use"), "removing what is in use is a conflict");
+        assert!(broken_constraint("42P01", "", None, None, None).is_none(), "a missing table is the server's fault");
     }
 
     #[test]

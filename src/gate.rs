@@ -81,8 +81,7 @@ async fn check_text(req: &mut Request) -> poem::Result<()> {
     if let Some((name, _)) = pairs.iter().find(|(_, value)| value.chars().any(text_input::is_refused)) {
         return Err(text_input::refused(name).into());
     }
-    let is_json = req.content_type().is_some_and(|t| t.starts_with("application/json"));
-    if !is_json {
+    if !req.content_type().is_some_and(text_input::is_json_media_type) {
         return Ok(());
     }
     let bytes = req.take_body().into_bytes().await?;

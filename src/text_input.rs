@@ -14,6 +14,13 @@ use crate::error::ApiError;
 /// below it); uploads are multipart and have their own limit.
 pub const JSON_BODY_LIMIT: usize = 256 * 1024;
 
+/// Whether a `Content-Type` is one the JSON parser accepts: `application/json` or any
+/// `application/…+json`, in any letter case, with any parameters.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence.strip_prefix("application/").is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
+}
+
 pub fn is_refused(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{B}'..='\u{1F}' | '\u{7F}'..='\u{9F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -42,7 +49,17 @@ pub fn refused(field: &str) -> ApiError {
 mod tests {
     use serde_json::json;
 
-    use super::refused_field;
+    use super::{is_json_media_type, refused_field};
+
+    #[test]
+    fn every_media_type_the_json_parser_takes_is_checked() {
+        for t in ["application/json", "Application/JSON; charset=utf-8", "application/merge-patch+json", "APPLICATION/VND.X+JSON"] {
+            assert!(is_json_media_type(t), "{t}");
+        }
+        for t in ["multipart/form-data; boundary=x", "text/json", "application/jsonp", "application/x-www-form-urlencoded"] {
+            assert!(!is_json_media_type(t), "{t}");
+        }
+    }
 
     #[test]
     fn names_the_innermost_field_holding_a_control_character() {

@@ -270,6 +270,10 @@ async fn an_address_trying_account_after_account_is_stopped() {
     let t = app.tenant().await;
     let slug = t.tenant.slug.as_str();
     let address = common::random_address();
+    // An owner who logged in from this address before (a shared office or carrier network).
+    let neighbour = phone();
+    app.owner(&t.tenant, &neighbour, "Passw0rd").await;
+    assert_eq!(owner_login_from(&app, slug, &address, &neighbour, "Passw0rd").await.0, 200);
     for i in 0..30 {
         let (s, b, _) = owner_login_from(&app, slug, &address, &phone(), "Passw0rd").await;
         assert_eq!(s, 401, "account {i}: {b}");
@@ -277,6 +281,7 @@ async fn an_address_trying_account_after_account_is_stopped() {
     let (s, b, retry) = owner_login_from(&app, slug, &address, &phone(), "Passw0rd").await;
     assert_eq!((s, b["code"].as_str()), (429, Some("auth.address_throttled")), "{b}");
     assert!(retry.is_some_and(|r| r > 3000 && r <= 3600), "until the oldest failure is an hour old: {retry:?}");
+    assert_eq!(owner_login_from(&app, slug, &address, &neighbour, "Passw0rd").await.0, 200, "an account that knows the address is not held up");
     // Staff logins from that address count the same failures.
     let (s, _) = common::read(
         app.request(POST, "/api/auth/staff/login", Some(slug), None)
@@ -302,12 +307,15 @@ async fn many_addresses_slow_one_account_but_never_its_owner() {
     app.owner(&t.tenant, &p, "Passw0rd").await;
     assert_eq!(owner_login_from(&app, slug, &home, &p, "Passw0rd").await.0, 200, "the owner's usual address");
     // A botnet: ten addresses, one guess each.
-    for _ in 0..10 {
-        assert_eq!(owner_login_from(&app, slug, &common::random_address(), &p, "Wrong000").await.0, 401);
+    let bots: Vec<String> = (0..10).map(|_| common::random_address()).collect();
+    for bot in &bots {
+        assert_eq!(owner_login_from(&app, slug, bot, &p, "Wrong000").await.0, 401);
     }
-    let (s, b, retry) = owner_login_from(&app, slug, &common::random_address(), &p, "Wrong000").await;
-    assert_eq!((s, b["code"].as_str(), retry), (429, Some("auth.too_many_attempts"), Some(2)), "the eleventh new address waits");
+    // Now each bot gets no second guess soon, though each is far below the per-address limits.
+    let (s, b, retry) = owner_login_from(&app, slug, &bots[0], &p, "Wrong001").await;
+    assert_eq!((s, b["code"].as_str(), retry), (429, Some("auth.too_many_attempts"), Some(2)), "{b}");
     assert_eq!(owner_login_from(&app, slug, &home, &p, "Passw0rd").await.0, 200, "the owner's known address never waits");
+    assert_eq!(owner_login_from(&app, slug, &common::random_address(), &p, "Passw0rd").await.0, 200, "nor does a first try from a new one");
     // And an owner on a new phone logs in with an SMS code.
     app.age_sms_sends(&p, 61).await;
     let (s, _) = app.call(POST, "/api/auth/sms-codes", Some(slug), None, Some(json!({"phone": p, "purpose": "login"}))).await;
@@ -315,6 +323,20 @@ async fn many_addresses_slow_one_account_but_never_its_owner() {
     let code = app.last_code(&t.tenant, &p).await;
     let (s, b) = app.call(POST, "/api/auth/owner/login", Some(slug), None, Some(json!({"phone": p, "sms_code": code, "accept_agreement": true}))).await;
     assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn an_ipv6_subscriber_counts_as_one_address_whatever_address_of_its_block_it_uses() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let slug = t.tenant.slug.as_str();
+    let b = uuid::Uuid::new_v4();
+    let block = format!("2001:db8:{:x}:{:x}", u16::from_be_bytes([b.as_bytes()[0], b.as_bytes()[1]]), u16::from_be_bytes([b.as_bytes()[2], b.as_bytes()[3]]));
+    let p = phone();
+    for host in 1..=3 {
+        assert_eq!(owner_login_from(&app, slug, &format!("{block}::{host}"), &p, "Wrong000").await.0, 401);
+    }
+    assert_eq!(owner_login_from(&app, slug, &format!("{block}:ffff::4"), &p, "Wrong000").await.0, 429, "a fresh address of the same /64 waits too");
 }
 
 #[tokio::test]

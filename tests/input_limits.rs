@@ -1,5 +1,5 @@
-//! Walks every operation's text inputs, JSON body fields (nested ones and list items too) and
-//! query parameters, as a hostile client would: text one character over the declared maximum,
+//! Walks every operation's text inputs, JSON body fields (nested ones and list items too), query
+//! and path parameters, as a hostile client would: text one character over the declared maximum,
 //! and text holding a control character. Every one must be declared in the spec (`maxLength`)
 //! and come back 422 naming the field, never stored and never a 500.
 
@@ -130,6 +130,25 @@ async fn every_text_input_has_a_declared_maximum_and_refuses_longer_or_control_c
                     inputs.push(TextInput { path: Vec::new(), name, max: parameter["schema"]["maxLength"].as_u64() });
                 }
             }
+            // Text in the path (a type's name, a tenant's slug): declared and bounded too.
+            for parameter in op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "path" && is_free_text(&p["schema"])) {
+                walked += 1;
+                let name = parameter["name"].as_str().unwrap();
+                let Some(max) = parameter["schema"]["maxLength"].as_u64() else {
+                    problems.push(format!("{id} /{{{name}}}: no maxLength in the spec"));
+                    continue;
+                };
+                let long = template.replace(&format!("{{{name}}}"), &"长".repeat(max as usize + 1));
+                let long = long.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
+                let mut rb = app.request(method.clone(), &long, tenant, tokens[role].as_deref());
+                if let Some(b) = &body {
+                    rb = rb.json(b);
+                }
+                let (status, answer) = common::read(rb.send().await.unwrap()).await;
+                if status != 422 || answer["fields"][0]["field"] != name || answer["fields"][0]["code"] != "text.too_long" {
+                    problems.push(format!("{id} /{{{name}}} as {role} too long: {status} {answer}"));
+                }
+            }
             for input in inputs {
                 walked += 1;
                 let what = format!("{id} {}", if input.path.is_empty() { format!("?{}", input.name) } else { input.path.join(".") });
@@ -156,11 +175,21 @@ async fn every_text_input_has_a_declared_maximum_and_refuses_longer_or_control_c
 }
 
 #[tokio::test]
-async fn a_json_body_past_the_limit_is_refused_before_it_is_parsed() {
+async fn a_json_body_past_the_limit_or_in_another_json_media_type_is_checked_before_it_is_parsed() {
     let app = TestApp::start().await;
     let t = app.tenant().await;
     let owner = app.owner(&t.tenant, &common::phone(), "Passw0rd").await;
     let huge = json!({"nickname": "长".repeat(100_000)});
     let (s, b) = app.call(Method::PATCH, "/api/me", Some(&t.tenant.slug), Some(&owner), Some(huge)).await;
     assert_eq!((s, b["code"].as_str()), (413, Some("request.too_large")), "{b}");
+    // The parser takes any JSON media type in any letter case; so does the check.
+    let sneaky = app
+        .request(Method::PATCH, "/api/me", Some(&t.tenant.slug), Some(&owner))
+        .header("content-type", "Application/Merge-Patch+JSON")
+        .body(json!({"nickname": "张\u{202E}三"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = common::read(sneaky).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("text.invalid_character")), "{b}");
 }

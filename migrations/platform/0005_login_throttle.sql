@@ -1,6 +1,8 @@
 -- Login throttling replaces the hard lock (five failures locked anyone's account for 15 minutes,
 -- so a stranger could keep its owner out). Failures are counted here, shared by every replica.
--- `account` is a digest of where and who (never the phone or username itself).
+-- `account` is a SHA-256 of where and who, not the phone or username in clear (a digest of a
+-- phone number can be reversed by trying every number, so this table is kept like the rest).
+-- `client_ip` is an IPv4 address or an IPv6 /64.
 CREATE TABLE platform.login_failures (
     id         bigserial PRIMARY KEY,
     account    text NOT NULL,
@@ -18,5 +20,8 @@ CREATE TABLE platform.login_known_addresses (
     last_success_at  timestamptz NOT NULL,
     PRIMARY KEY (account, client_ip)
 );
+CREATE INDEX ON platform.login_known_addresses (last_success_at);
 
-ALTER TABLE platform.staff DROP COLUMN failed_logins, DROP COLUMN locked_until;
+-- The old lock columns (failed_logins, locked_until on platform.staff and on each tenant's owners
+-- and staff) are left in place, unused, so replicas still running the previous release keep
+-- working during a rolling upgrade; a later release drops them.

@@ -71,6 +71,26 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// The longest file name kept (shown to owners and sent back in `Content-Disposition`).
+pub const FILE_NAME_LIMIT: usize = 200;
+
+/// A file name follows the rules of every other text (`text_input`): refused before the file is
+/// read, naming the `file` field.
+fn check_file_name(name: &str) -> ApiResult<()> {
+    if name.chars().any(crate::text_input::is_refused) {
+        return Err(crate::text_input::refused("file"));
+    }
+    if name.chars().nth(FILE_NAME_LIMIT).is_some() {
+        return Err(ApiError::field(
+            "file",
+            "text.too_long",
+            format!("文件名最多 {FILE_NAME_LIMIT} 个字，请改短后重新上传"),
+            format!("The file name takes at most {FILE_NAME_LIMIT} characters"),
+        ));
+    }
+    Ok(())
+}
+
 impl StreamedUpload {
     /// Reads the `purpose` field and the `file` field, stopping as soon as the file passes `limit`.
     pub async fn receive(mut self, limit: usize) -> ApiResult<ReceivedFile> {
@@ -82,6 +102,9 @@ impl StreamedUpload {
                 Some("file") if !saw_file => {
                     saw_file = true;
                     received.file_name = field.file_name().map(str::to_owned);
+                    if let Some(name) = &received.file_name {
+                        check_file_name(name)?;
+                    }
                     let mut reader = Box::pin(field.into_async_read());
                     let mut chunk = vec![0u8; 64 * 1024];
                     loop {

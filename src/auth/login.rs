@@ -34,6 +34,9 @@ pub struct Admitted<'a> {
     key_column: &'a str,
     key: &'a str,
     attempt: throttle::Attempt,
+    pool: Pool,
+    /// The failure recorded on admission, taken back if no verdict is reached.
+    failure: i64,
 }
 
 /// Admits a login attempt (429 when throttled). Called before the login's own transaction
@@ -41,13 +44,21 @@ pub struct Admitted<'a> {
 /// another could exhaust the pool under a flood of guesses.
 pub async fn admit<'a>(origin: &Origin<'_>, table: AccountTable, key_column: &'a str, key: &'a str) -> ApiResult<Admitted<'a>> {
     let attempt = throttle::Attempt::new(origin.scope, &format!("{}.{key_column}", table.0), key, origin.client_ip);
-    throttle::admit(origin.pool, &attempt).await?;
-    Ok(Admitted { table, key_column, key, attempt })
+    let failure = throttle::admit(origin.pool, &attempt).await?;
+    Ok(Admitted { table, key_column, key, attempt, pool: origin.pool.clone(), failure })
 }
 
 impl Admitted<'_> {
     /// The account's id, or 401 when the account is unknown or the password wrong (alike).
     pub async fn check_password(&self, db: &dyn Db, password_text: String) -> ApiResult<Uuid> {
+        let verdict = self.verdict(db, password_text).await;
+        if verdict.as_ref().is_err_and(|e| e.code != "auth.invalid_credentials") {
+            throttle::withdraw(&self.pool, self.failure).await;
+        }
+        verdict
+    }
+
+    async fn verdict(&self, db: &dyn Db, password_text: String) -> ApiResult<Uuid> {
         let row = db.query_opt(&format!("SELECT id, password_hash FROM {} WHERE {} = $1", self.table.0, self.key_column), &[&self.key]).await?;
         let Some(row) = row else {
             // Unknown accounts cost the same hash as known ones: timing tells nothing either.

@@ -6,10 +6,14 @@
 //!   the previous failure;
 //! - one address over all accounts: at most [`ADDRESS_FAILURES_PER_HOUR`] failures an hour, which
 //!   stops an address trying account after account;
-//! - one account from every address: after [`ACCOUNT_FREE`] failures in the window each attempt
-//!   waits up to [`ACCOUNT_MAX_DELAY`] seconds, except from an address the account has logged in
-//!   from before, so strangers can slow a guessing botnet but never keep the owner out (owners can
-//!   also always log in with an SMS code, which these rules do not touch).
+//! - one account from every address: after [`ACCOUNT_FREE`] failures in the window, an address
+//!   that has itself failed for the account waits up to [`ACCOUNT_MAX_DELAY`] seconds per attempt,
+//!   which slows a guessing botnet to one guess per address.
+//!
+//! Nobody is kept out by a stranger: a first attempt from an address is never held up by
+//! failures from elsewhere, and an address the account logged in from in the last
+//! [`KNOWN_DAYS`] days is spared the per-address and account-wide rules (only its own failures
+//! slow it down). IPv6 clients are counted per /64, the block one subscriber gets.
 //!
 //! Accounts are keyed by what was typed, so unknown accounts are throttled exactly like real
 //! ones and the answers tell an attacker nothing about who exists.
@@ -29,7 +33,7 @@ pub const ADDRESS_FAILURES_PER_HOUR: i64 = 30;
 pub const ACCOUNT_FREE: i64 = 10;
 pub const ACCOUNT_MAX_DELAY: i64 = 60;
 /// How long a successful login keeps an address "known" to the account.
-const KNOWN_DAYS: i32 = 30;
+pub const KNOWN_DAYS: i32 = 30;
 
 /// One login attempt: which account (as typed) from which address.
 pub struct Attempt {
@@ -41,7 +45,20 @@ impl Attempt {
     /// `scope` is the tenant's schema (or `platform`), `kind` the table and column looked up.
     pub fn new(scope: &str, kind: &str, typed: &str, client_ip: &str) -> Self {
         let digest = Sha256::digest(format!("{scope}\u{0}{kind}\u{0}{typed}").as_bytes());
-        Self { account: hex::encode(digest), client_ip: client_ip.to_string() }
+        Self { account: hex::encode(digest), client_ip: address_block(client_ip) }
+    }
+}
+
+/// The unit addresses are counted in: an IPv4 address, or the /64 of an IPv6 one (a subscriber
+/// gets a whole /64, so counting single IPv6 addresses would give an attacker endless fresh ones).
+pub fn address_block(client_ip: &str) -> String {
+    match client_ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+        Ok(ip) => ip.to_string(),
+        Err(_) => client_ip.to_string(),
     }
 }
 
@@ -56,8 +73,8 @@ pub fn delay(failures: i64, free: i64, cap: i64) -> i64 {
 
 /// Admits the attempt or refuses it with 429. An admitted attempt is recorded as a failure at
 /// once, in its own short transaction, so parallel guesses see each other; [`succeeded`] takes
-/// it back.
-pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<()> {
+/// it back, and [`withdraw`] when no verdict was reached. Returns the recorded row.
+pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<i64> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // Always address first, then account: two attempts never wait on each other crosswise.
@@ -81,11 +98,13 @@ pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<()> {
         )
         .await?;
     let since = |i: usize| row.get::<_, Option<f64>>(i).unwrap_or(f64::MAX);
-    let pair_wait = delay(row.get(0), PAIR_FREE, PAIR_MAX_DELAY) as f64 - since(1);
+    let pair_failures: i64 = row.get(0);
+    let known = row.get::<_, bool>(6);
+    let pair_wait = delay(pair_failures, PAIR_FREE, PAIR_MAX_DELAY) as f64 - since(1);
     if pair_wait > 0.0 {
         return Err(too_many(pair_wait));
     }
-    if row.get::<_, i64>(2) >= ADDRESS_FAILURES_PER_HOUR {
+    if !known && row.get::<_, i64>(2) >= ADDRESS_FAILURES_PER_HOUR {
         return Err(ApiError::too_many(
             "auth.address_throttled",
             "当前网络登录失败次数过多，请稍后再试",
@@ -93,20 +112,33 @@ pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<()> {
         )
         .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
     }
-    let known = row.get::<_, bool>(6);
     let account_wait = delay(row.get(4), ACCOUNT_FREE, ACCOUNT_MAX_DELAY) as f64 - since(5);
-    if !known && account_wait > 0.0 {
+    if !known && pair_failures > 0 && account_wait > 0.0 {
         return Err(too_many(account_wait));
     }
-    tx.execute("INSERT INTO platform.login_failures (account, client_ip) VALUES ($1, $2)", &[&attempt.account, &attempt.client_ip]).await?;
-    // Old rows go with the writes that made them old (no sweeper needed).
+    let id: i64 = tx
+        .query_one("INSERT INTO platform.login_failures (account, client_ip) VALUES ($1, $2) RETURNING id", &[&attempt.account, &attempt.client_ip])
+        .await?
+        .get(0);
+    // Rows older than any rule looks at go a hundred at a time, oldest first, with each write:
+    // the table holds about a day of failures without a sweeper.
     tx.execute(
-        "DELETE FROM platform.login_failures WHERE (account = $1 OR client_ip = $2) AND failed_at < now() - interval '1 day'",
-        &[&attempt.account, &attempt.client_ip],
+        "DELETE FROM platform.login_failures
+          WHERE id IN (SELECT id FROM platform.login_failures ORDER BY id LIMIT 100) AND failed_at < now() - interval '1 day'",
+        &[],
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(id)
+}
+
+/// Takes back an admitted attempt that reached no verdict (the hasher was busy, the database
+/// failed): only wrong passwords count against anyone.
+pub async fn withdraw(pool: &Pool, failure: i64) {
+    let result = async { pool.get().await?.execute("DELETE FROM platform.login_failures WHERE id = $1", &[&failure]).await.map_err(ApiError::from) };
+    if let Err(e) = result.await {
+        tracing::warn!(error = %e, "could not take back a login attempt that reached no verdict");
+    }
 }
 
 fn too_many(wait: f64) -> ApiError {
@@ -129,12 +161,28 @@ pub async fn succeeded(db: &dyn Db, attempt: &Attempt) -> ApiResult<()> {
         &[&attempt.account, &attempt.client_ip],
     )
     .await?;
+    db.execute(
+        "DELETE FROM platform.login_known_addresses WHERE (account, client_ip) IN (
+             SELECT account, client_ip FROM platform.login_known_addresses
+              WHERE last_success_at < now() - make_interval(days => $1) ORDER BY last_success_at LIMIT 100)",
+        &[&KNOWN_DAYS],
+    )
+    .await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::delay;
+    use super::{address_block, delay};
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_ipv4_ones_per_address() {
+        assert_eq!(address_block("2001:db8:1:2:aaaa::1"), address_block("2001:db8:1:2:ffff::9"));
+        assert_eq!(address_block("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_ne!(address_block("2001:db8:1:3::1"), address_block("2001:db8:1:2::1"));
+        assert_eq!(address_block("::ffff:198.18.0.7"), "198.18.0.7");
+        assert_eq!(address_block("198.18.0.7"), "198.18.0.7");
+    }
 
     #[test]
     fn delays_double_after_the_free_failures_and_stop_at_the_cap() {

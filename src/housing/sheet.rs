@@ -233,6 +233,12 @@ fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowE
             errors.push(RowError::new(row, Some(c), "内容过长（最多 30 个字）", "too long (30 characters at most)"));
         }
     }
+    // The same characters every API text refuses (a name written right to left, a NUL).
+    for (c, value) in v.iter().enumerate() {
+        if value.chars().any(crate::text_input::is_refused) {
+            errors.push(RowError::new(row, Some(c), "含有不允许的控制字符，请删除后重新上传", "contains a control character"));
+        }
+    }
     let kind = UnitKind::from_label(&v[3]);
     if kind.is_none() && !v[3].is_empty() {
         errors.push(RowError::new(row, Some(3), "房产类型须为 住宅、商业、车位、储藏室 之一", "kind must be 住宅, 商业, 车位 or 储藏室"));
@@ -339,6 +345,17 @@ mod tests {
         let fields: Vec<String> = errors.iter().map(RowError::field).collect();
         assert_eq!(fields, ["rows.4.kind", "rows.4.area", "rows.4.owner_name", "rows.4.owner_phone", "rows.4.developer_unsold", "rows.5.room", "rows.6.area"]);
         assert_eq!(errors[5].message_zh(), "第 5 行「户号」（C 列）：与第 2 行是同一套房屋（楼号+单元号+户号重复）");
+    }
+
+    #[test]
+    fn control_characters_in_any_cell_are_reported() {
+        let data = vec![
+            header(),
+            vec!["1", "1", "101", "住宅", "89.5", "张\u{202E}三", "13800138000", "否"],
+            vec!["1", "1\u{2066}", "102", "住宅", "80", "李四", "13800138001", ""],
+        ];
+        let fields: Vec<String> = read(&book(&data, false)).errors.iter().map(RowError::field).collect();
+        assert_eq!(fields, ["rows.2.owner_name", "rows.3.entrance"]);
     }
 
     #[test]

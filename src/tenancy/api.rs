@@ -89,20 +89,32 @@ impl TenantsApi {
 
     /// 街道详情 / One street office.
     #[oai(path = "/api/platform/tenants/:slug", method = "get", operation_id = "tenant_get")]
-    async fn get(&self, state: Data<&AppState>, slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
+    async fn get(&self, state: Data<&AppState>, #[oai(validator(max_length = 31))] slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
         let tenant = find_by_slug(&state.pool, &slug).await?.ok_or_else(|| not_found(&slug))?;
         Ok(Json(tenant.into()))
     }
 
     /// 停用街道 / Suspend a street office: every request to it is refused until reactivated.
     #[oai(path = "/api/platform/tenants/:slug/suspend", method = "post", operation_id = "tenant_suspend")]
-    async fn suspend(&self, state: Data<&AppState>, principal: Data<&Principal>, slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
+    async fn suspend(
+        &self,
+        state: Data<&AppState>,
+        principal: Data<&Principal>,
+        #[oai(validator(max_length = 31))] slug: Path<String>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<TenantView>> {
         set_status(&state, &principal, &slug, TenantStatus::Suspended).await
     }
 
     /// 恢复街道 / Reactivate a suspended street office.
     #[oai(path = "/api/platform/tenants/:slug/activate", method = "post", operation_id = "tenant_activate")]
-    async fn activate(&self, state: Data<&AppState>, principal: Data<&Principal>, slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
+    async fn activate(
+        &self,
+        state: Data<&AppState>,
+        principal: Data<&Principal>,
+        #[oai(validator(max_length = 31))] slug: Path<String>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<TenantView>> {
         set_status(&state, &principal, &slug, TenantStatus::Active).await
     }
 }

@@ -438,7 +438,7 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        name: Path<String>,
+        #[oai(validator(max_length = 30))] name: Path<String>,
         _auth: BearerAuth,
     ) -> ApiResult<Deleted> {
         let scope = Jurisdiction::of(&principal)?;

@@ -290,9 +290,9 @@ fn check(c: &Check) -> CheckView {
 }
 
 /// Whether `principal` is kept from a matter's split by choice: owners, while a ledger that
-/// seals choices (version 3) is open.
+/// seals choices (version 3) is not closed (a cancelled vote stays sealed).
 pub(crate) fn choices_sealed_for(principal: &Principal, m: &service::Matter) -> bool {
-    matches!(principal, Principal::Owner { .. }) && m.status == "open" && m.ledger_version >= 3
+    matches!(principal, Principal::Owner { .. }) && m.status != "closed" && m.ledger_version >= 3
 }
 
 pub(crate) fn tally_view(t: &Tally, status: &str, sealed: bool) -> TallyView {

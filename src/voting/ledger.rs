@@ -106,6 +106,10 @@ pub struct PublishedLedger {
     pub checkpoints: Vec<Checkpoint>,
     /// After close, the root declared with the result; before, the root over all entries.
     pub root: String,
+    /// Version 3 while voting is open: choices, picks and salts are withheld. A closed ledger
+    /// (false) must reveal every one of them.
+    #[serde(default)]
+    pub sealed: bool,
 }
 
 fn hex_sha256(parts: &[&str]) -> String {
@@ -149,9 +153,11 @@ pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     hex_sha256(&parts)
 }
 
-/// Commits to what decides the count before any ballot: rules, settings, the frozen roll and,
-/// for an election, its candidates.
+/// Commits to what decides the count before any ballot: rules, settings, the frozen roll, for an
+/// election its candidates, and from version 3 the version itself (so a sealed ledger cannot be
+/// passed off as an older one whose entries carry no commitments to check).
 pub fn opening_hash(
+    version: u8,
     matter_id: &str,
     rule_set: &RuleSet,
     settings: &Settings,
@@ -171,6 +177,9 @@ pub fn opening_hash(
     if !candidates.is_empty() {
         parts.push("candidates");
         parts.extend(candidates.iter().map(String::as_str));
+    }
+    if version >= 3 {
+        parts.push("sealed-choices-v3");
     }
     hex_sha256(&parts)
 }
@@ -234,17 +243,26 @@ impl Verification {
 
 /// Checks each version 3 entry's commitment against its revealed choice; returns the sealed
 /// count and the entries that break their commitment.
+///
+/// Only a version 3 ledger has commitments, and there every entry carrying a choice has one; a
+/// sealed entry (no choice shown) is fine only while the ledger says voting is open, and then
+/// no entry may show its choice.
 fn check_commitments(ledger: &PublishedLedger, entries: &[Entry]) -> (usize, Vec<i64>) {
-    if ledger.version < 3 {
-        return (0, Vec::new());
-    }
     let mut sealed = 0;
     let mut broken = Vec::new();
-    for e in entries.iter().filter(|e| matches!(e.kind, EntryKind::Cast | EntryKind::Void | EntryKind::Superseded)) {
-        match (&e.commitment, e.choice, &e.salt) {
-            (Some(_), None, _) => sealed += 1,
-            (Some(c), Some(choice), Some(salt)) if *c == commitment(&ledger.matter_id, e.seq, choice, e.picks.as_deref(), salt) => {}
-            _ => broken.push(e.seq),
+    for e in entries {
+        let carries_choice = matches!(e.kind, EntryKind::Cast | EntryKind::Void | EntryKind::Superseded);
+        let fine = match (ledger.version >= 3 && carries_choice, &e.commitment, e.choice, &e.salt) {
+            (false, None, _, None) => true,
+            (true, Some(_), None, None) if ledger.sealed => {
+                sealed += 1;
+                true
+            }
+            (true, Some(c), Some(choice), Some(salt)) => !ledger.sealed && *c == commitment(&ledger.matter_id, e.seq, choice, e.picks.as_deref(), salt),
+            _ => false,
+        };
+        if !fine {
+            broken.push(e.seq);
         }
     }
     (sealed, broken)
@@ -260,7 +278,8 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
         // Nothing was committed before the first ballot; the root covers the entries alone.
         (true, entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
     } else {
-        let opening = opening_hash(&ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll, &ledger.candidates);
+        let opening =
+            opening_hash(ledger.version, &ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll, &ledger.candidates);
         (opening == ledger.opening_hash, leaves(&opening, &entries))
     };
     // Positions must run 1, 2, 3… so a checkpoint's prefix is well defined.
@@ -407,7 +426,7 @@ mod tests {
             })
             .collect();
         let (rule_set, settings, channel_rule) = (RuleSet::civil_code_ordinary(), Settings::defaults(), ChannelRule::OnlineWins);
-        let opening_hash = opening_hash("m1", &rule_set, &settings, channel_rule, &roll, &[]);
+        let opening_hash = opening_hash(2, "m1", &rule_set, &settings, channel_rule, &roll, &[]);
         let all = leaves(&opening_hash, &entries);
         let checkpoints = vec![
             Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new() },
@@ -425,6 +444,7 @@ mod tests {
             entries,
             checkpoints,
             root: merkle_root(&all),
+            sealed: false,
         }
     }
 
@@ -476,7 +496,7 @@ mod tests {
 
         let mut reopened = ledger();
         reopened.roll[0].area_centi += 1;
-        reopened.opening_hash = opening_hash("m1", &reopened.rule_set, &reopened.settings, reopened.channel_rule, &reopened.roll, &[]);
+        reopened.opening_hash = opening_hash(2, "m1", &reopened.rule_set, &reopened.settings, reopened.channel_rule, &reopened.roll, &[]);
         assert!(!verify(&reopened).broken_checkpoints.is_empty(), "a new opening hash no longer matches the checkpoints");
     }
 
@@ -518,7 +538,7 @@ mod tests {
     fn an_election_ledger_recounts_every_candidate_and_commits_to_the_candidates() {
         let mut l = ledger();
         l.candidates = vec!["c1".into(), "c2".into()];
-        l.opening_hash = opening_hash("m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
+        l.opening_hash = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
         l.checkpoints.truncate(1);
         l.checkpoints[0].root = l.opening_hash.clone();
         let picks = ["c1,c2", "c1", ""];
@@ -566,6 +586,8 @@ mod tests {
     fn sealed_then_revealed() -> PublishedLedger {
         let mut l = ledger();
         l.version = 3;
+        l.opening_hash = opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        l.checkpoints[0].root = l.opening_hash.clone();
         for e in &mut l.entries {
             let salt = format!("salt-{}", e.seq);
             e.commitment = Some(commitment("m1", e.seq, e.choice.unwrap(), None, &salt));
@@ -587,10 +609,30 @@ mod tests {
 
         // While voting: no choice, no salt; hashes, checkpoints and root are the same.
         let mut sealed = revealed.clone();
+        sealed.sealed = true;
         sealed.entries.iter_mut().for_each(|e| (e.choice, e.salt) = (None, None));
         let v = verify(&sealed);
         assert!(v.intact(), "{v:?}");
         assert_eq!((v.sealed_entries, v.tally.is_none(), v.recomputed_root == revealed.root), (3, true, true));
+
+        // Withholding choices after the close, or showing some while claiming to be sealed, is
+        // caught: a closed ledger reveals every choice, an open one none.
+        let mut withheld = sealed.clone();
+        withheld.sealed = false;
+        assert_eq!(verify(&withheld).broken_commitments, vec![1, 2, 3]);
+        let mut mixed = revealed.clone();
+        mixed.sealed = true;
+        mixed.entries[0].choice = None;
+        mixed.entries[0].salt = None;
+        assert_eq!(verify(&mixed).broken_commitments, vec![2, 3]);
+
+        // Passing the ledger off as version 2 (whose entries carry no commitments to check)
+        // breaks the opening, which commits to the version, and every committed entry.
+        let mut downgraded = revealed.clone();
+        downgraded.version = 2;
+        downgraded.entries[2].choice = Some(Choice::Agree);
+        let v = verify(&downgraded);
+        assert!(!v.opening_matches && v.broken_commitments == vec![1, 2, 3] && !v.intact(), "{v:?}");
 
         // A reveal that changes a choice keeps every hash but breaks its commitment.
         let mut swapped = revealed.clone();

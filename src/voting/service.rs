@@ -118,6 +118,9 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
     })
 }
 
+/// The ledger format matters open with: choices sealed until the close (see `ledger`).
+const SEALED_LEDGER_VERSION: i16 = 3;
+
 /// Opens an approved matter whose voting window has begun: freezes the roll (VOTING-RULES §2)
 /// once, under the matter's row lock. Returns the matter as it now stands.
 pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
@@ -164,10 +167,24 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     .await?;
     // Opened as of its opening time (a matter created with a past opening time opens as
     // created): sales after it are mid-vote sales.
-    conn.execute("UPDATE matters SET status = 'open', opened_at = greatest(opens_at, created_at), updated_at = now() WHERE id = $1", &[&id]).await?;
+    // Opened as a sealed ledger (version 3) by this code, which writes commitments; replicas of an
+    // older release opening matters during a rolling upgrade write the version they know.
+    conn.execute(
+        "UPDATE matters SET status = 'open', opened_at = greatest(opens_at, created_at), ledger_version = $2, updated_at = now() WHERE id = $1",
+        &[&id, &SEALED_LEDGER_VERSION],
+    )
+    .await?;
     // The opening checkpoint commits to the roll, rules and settings before any ballot.
     let candidates = candidates(conn, id).await?;
-    let opening = ledger::opening_hash(&id.to_string(), &m.rule_set, &m.settings.engine, m.settings.channel_rule, &frozen_roll(conn, &m).await?, &candidates);
+    let opening = ledger::opening_hash(
+        SEALED_LEDGER_VERSION as u8,
+        &id.to_string(),
+        &m.rule_set,
+        &m.settings.engine,
+        m.settings.channel_rule,
+        &frozen_roll(conn, &m).await?,
+        &candidates,
+    );
     conn.execute("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, 0, $2)", &[&id, &opening]).await?;
     tracing::info!(matter = %id, "voting opened; roll frozen");
     load(conn, id, "").await
@@ -483,6 +500,7 @@ pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiR
         entries,
         checkpoints,
         root,
+        sealed,
     })
 }
 
