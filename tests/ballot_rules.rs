@@ -539,3 +539,43 @@ async fn a_paper_ballot_for_co_owned_units_names_who_signed_it() {
     let (s, b) = paper(&e, &matter, json!({"unit_id": e.units[1].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await})).await;
     assert_eq!(s, 201, "{b}");
 }
+
+#[tokio::test]
+async fn under_first_wins_the_ballot_cast_first_counts_a_paper_one_by_when_it_was_signed() {
+    let e = Estate::new(3, false).await;
+    let (a, b) = (e.owner(0).await, e.owner(1).await);
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "先投为准", "content": "详见附件", "importance": "important",
+        "opens_at": Utc::now() - Duration::hours(2), "closes_at": Utc::now() + Duration::days(7), "law_item": 4, "channel_rule": "first_wins"
+    });
+    let (s, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    assert_eq!((s, m["settings"]["channel_rule"].as_str()), (201, Some("first_wins")), "{m}");
+    let matter = m["id"].as_str().unwrap().to_string();
+    e.tally(&matter).await;
+    // As if the matter had opened two hours ago (paper ballots are signed from the opening on).
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET opened_at = now() - interval '2 hours' WHERE id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await.unwrap();
+    conn.commit().await.unwrap();
+
+    // Owner 0 votes online now, but signed a paper ballot an hour ago that the clerk enters later:
+    // the paper ballot was cast first and counts.
+    assert_eq!(e.cast(&a, &matter, "agree", "a").await.0, 201);
+    let signed = Utc::now() - Duration::hours(1);
+    let (s, p) = paper(
+        &e,
+        &matter,
+        json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_at": signed}),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    // Owner 1 votes online first; a paper ballot signed afterwards does not displace it.
+    assert_eq!(e.cast(&b, &matter, "agree", "b").await.0, 201);
+    let (s, p) = paper(&e, &matter, json!({"unit_id": e.units[1].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await})).await;
+    assert_eq!(s, 201, "{p}");
+
+    // By hand: owner 0 disagrees (paper), owner 1 agrees (online); owner 2 did not vote.
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64(), t["participants"]["heads"].as_i64()), (Some(1), Some(1), Some(2)), "{t}");
+    // The published ledger records when each ballot was cast, so its recount agrees.
+    assert_verifies(&e, &matter).await;
+}

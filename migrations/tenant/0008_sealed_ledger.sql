@@ -5,4 +5,6 @@
 -- opened by an older replica during a rolling upgrade keeps the format that replica wrote.
 ALTER TABLE matters DROP CONSTRAINT matters_ledger_version_check;
 ALTER TABLE matters ADD CONSTRAINT matters_ledger_version_check CHECK (ledger_version IN (1, 2, 3));
-ALTER TABLE ledger_entries ADD COLUMN commitment text, ADD COLUMN salt text;
+-- Sealed ledgers also record when each ballot was cast (for paper, signed): under the
+-- first-wins channel rule that decides which of a voter's ballots counts.
+ALTER TABLE ledger_entries ADD COLUMN commitment text, ADD COLUMN salt text, ADD COLUMN cast_at timestamptz;

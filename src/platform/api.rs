@@ -71,6 +71,8 @@ impl PlatformAuthApi {
         admitted.check_password(&tx, body.old_password.clone()).await.map_err(login::old_password_refusal)?;
         tx.execute("UPDATE platform.staff SET password_hash = $2 WHERE id = $1", &[&id, &hash]).await?;
         tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&id]).await?;
+        // Every platform write is audited, in its own transaction (as staff password changes are).
+        crate::audit::record_platform(&tx, &principal, "platform_staff", &id.to_string()).await?;
         tx.commit().await?;
         Ok(NoContent::Done)
     }

@@ -8,7 +8,6 @@ use uuid::Uuid;
 use super::{find_by_slug, not_found, provision, Tenant, TenantStatus};
 use crate::{
     app::AppState,
-    audit,
     auth::{principal::Principal, BearerAuth},
     error::ApiResult,
     openapi::ApiTags,
@@ -120,10 +119,6 @@ impl TenantsApi {
 }
 
 async fn set_status(state: &AppState, principal: &Principal, slug: &str, status: TenantStatus) -> ApiResult<Json<TenantView>> {
-    let tenant = provision::set_status(&state.pool, slug, status).await?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    audit::record_platform(&tx, principal, "tenant", slug).await?;
-    tx.commit().await?;
+    let tenant = provision::set_status(&state.pool, slug, status, principal).await?;
     Ok(Json(tenant.into()))
 }

@@ -67,19 +67,22 @@ pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, a
     Ok((tenant, admin))
 }
 
-pub async fn set_status(pool: &Pool, slug: &str, status: TenantStatus) -> ApiResult<Tenant> {
-    let client = pool.get().await?;
-    let text = if status == TenantStatus::Suspended { "suspended" } else { "active" };
-    let n = client.execute("UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1", &[&slug, &text]).await?;
-    if n == 0 {
-        return Err(super::not_found(slug));
-    }
+/// Suspends or reactivates a tenant on behalf of `actor`, whose audit entry commits with the
+/// change.
+pub async fn set_status(pool: &Pool, slug: &str, status: TenantStatus, actor: &crate::auth::principal::Principal) -> ApiResult<Tenant> {
     let tenant = super::find_by_slug(pool, slug).await?.ok_or_else(|| super::not_found(slug))?;
     if status == TenantStatus::Suspended {
-        // Tokens issued before the suspension stay dead after a reactivation: everyone logs in anew.
+        // Tokens issued before the suspension stay dead after a reactivation: everyone logs in
+        // anew. Revoked first: should the suspension then fail, a fresh login is all it costs.
         let conn = super::conn::TenantConn::begin(pool, &tenant).await?;
         conn.execute("UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL", &[]).await?;
         conn.commit().await?;
     }
-    Ok(tenant)
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let text = if status == TenantStatus::Suspended { "suspended" } else { "active" };
+    tx.execute("UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1", &[&slug, &text]).await?;
+    crate::audit::record_platform(&tx, actor, "tenant", slug).await?;
+    tx.commit().await?;
+    super::find_by_slug(pool, slug).await?.ok_or_else(|| super::not_found(slug))
 }

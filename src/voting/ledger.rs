@@ -59,6 +59,10 @@ pub struct Entry {
     /// Version 3: the salt of the commitment, published with the choice once the vote closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
+    /// Version 3: when the voter cast the ballot (RFC 3339; for paper, when it was signed), which
+    /// decides the first ballot under the `first_wins` channel rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cast_at: Option<String>,
     /// RFC 3339, as stored.
     pub at: String,
     pub hash: String,
@@ -144,7 +148,21 @@ pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     let seq = e.seq.to_string();
     let (kind, area, channel, choice) = (label(&e.kind), e.area_centi.to_string(), label(&e.channel), label(&e.choice));
     if let Some(commitment) = &e.commitment {
-        return hex_sha256(&["zmg-ledger-v3", matter_id, &seq, &kind, &e.ballot_id, &e.person_code, &e.unit_codes, &area, &channel, commitment, &e.at]);
+        let cast_at = e.cast_at.as_deref().unwrap_or("");
+        return hex_sha256(&[
+            "zmg-ledger-v3",
+            matter_id,
+            &seq,
+            &kind,
+            &e.ballot_id,
+            &e.person_code,
+            &e.unit_codes,
+            &area,
+            &channel,
+            commitment,
+            cast_at,
+            &e.at,
+        ]);
     }
     let mut parts = vec!["zmg-ledger-v1", matter_id, &seq, &kind, &e.ballot_id, &e.person_code, &e.unit_codes, &area, &channel, &choice, &e.at];
     if let Some(picks) = &e.picks {
@@ -362,6 +380,10 @@ fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
                 holder: Holder::Owner(e.person_code.clone()),
                 channel: e.channel?,
                 seq: e.seq,
+                cast_ms: match &e.cast_at {
+                    Some(at) => chrono::DateTime::parse_from_rfc3339(at).ok()?.timestamp_millis(),
+                    None => e.seq,
+                },
                 choice: e.choice?,
                 voided: voided.contains(e.ballot_id.as_str()),
             })
@@ -394,6 +416,7 @@ mod tests {
             picks: None,
             commitment: None,
             salt: None,
+            cast_at: None,
             at: "2026-11-27T04:00:00.000Z".into(),
             hash: String::new(),
         };

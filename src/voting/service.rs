@@ -237,7 +237,7 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
                     -- A cast keeps its ballot's sequence number, so the ledger orders ballots exactly
                     -- as the live tally does; voids and supersessions get their own.
                     CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END, date_trunc('milliseconds', now()),
-                    array_to_string(b.picks, ',')
+                    array_to_string(b.picks, ','), date_trunc('milliseconds', b.cast_at)
                FROM ballots b WHERE b.id = $1",
             &[&ballot, &(kind == EntryKind::Cast)],
         )
@@ -255,6 +255,8 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
         picks: b.get(7),
         commitment: None,
         salt: None,
+        // The casting time matters to the count (`first_wins`), so sealed ledgers record it.
+        cast_at: (m.ledger_version >= 3 && kind == EntryKind::Cast).then(|| b.get::<_, DateTime<Utc>>(8).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         at: String::new(),
         hash: String::new(),
     };
@@ -283,6 +285,7 @@ pub async fn append_unit_event(conn: &TenantConn, m: &Matter, unit: Uuid, kind: 
         picks: None,
         commitment: None,
         salt: None,
+        cast_at: None,
         at: String::new(),
         hash: String::new(),
     };
@@ -320,8 +323,8 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
     entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
     let ballot = Uuid::parse_str(&entry.ballot_id).ok();
     conn.execute(
-        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks, commitment, salt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks, commitment, salt, cast_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::timestamptz)",
         &[
             &entry.seq,
             &m.id,
@@ -337,6 +340,7 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
             &entry.picks,
             &entry.commitment,
             &entry.salt,
+            &entry.cast_at,
         ],
     )
     .await?;
@@ -388,20 +392,25 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
         .query(
             "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
                     (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
-                    EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded')
+                    EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded'),
+                    date_trunc('milliseconds', b.cast_at)
                FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2",
             &[&m.id, &holder_key],
         )
         .await?;
     let casts: Vec<Cast> = rows
         .iter()
-        .map(|r| Cast {
-            id: r.get::<_, Uuid>(0).to_string(),
-            holder: Holder::Owner(holder_key.to_string()),
-            channel: parse_channel(r.get(1)),
-            seq: r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX),
-            choice: parse_choice(r.get(2)),
-            voided: r.get(3),
+        .map(|r| {
+            let seq = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
+            Cast {
+                id: r.get::<_, Uuid>(0).to_string(),
+                holder: Holder::Owner(holder_key.to_string()),
+                channel: parse_channel(r.get(1)),
+                seq,
+                cast_ms: cast_ms(m, seq, r.get(6)),
+                choice: parse_choice(r.get(2)),
+                voided: r.get(3),
+            }
         })
         .collect();
     let already: Vec<String> = rows.iter().filter(|r| r.get::<_, bool>(5)).map(|r| r.get::<_, Uuid>(0).to_string()).collect();
@@ -453,7 +462,7 @@ pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiR
         .collect();
     let entries: Vec<Entry> = conn
         .query(
-            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks, e.commitment, e.salt
+            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks, e.commitment, e.salt, e.cast_at
                FROM ledger_entries e LEFT JOIN ledger_positions p ON p.seq = e.seq
               WHERE e.matter_id = $1 ORDER BY p.position NULLS LAST, e.seq",
             &[&m.id],
@@ -472,6 +481,7 @@ pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiR
             choice: r.get::<_, Option<&str>>(8).map(parse_choice).filter(|_| !sealed),
             picks: r.get::<_, Option<String>>(11).filter(|_| !sealed),
             commitment: r.get(12),
+            cast_at: r.get::<_, Option<DateTime<Utc>>>(14).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             salt: r.get::<_, Option<String>>(13).filter(|_| !sealed),
             at: r.get::<_, DateTime<Utc>>(9).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             hash: r.get(10),
@@ -523,7 +533,8 @@ async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     let election = m.kind == "election";
     let rows = conn
         .query(
-            "SELECT seq, holder_key, channel, choice, voided_at IS NOT NULL, CASE WHEN $2 THEN coalesce(picks::text[], '{}') END
+            "SELECT seq, holder_key, channel, choice, voided_at IS NOT NULL, CASE WHEN $2 THEN coalesce(picks::text[], '{}') END,
+                    date_trunc('milliseconds', cast_at)
                FROM ballots WHERE matter_id = $1",
             &[&m.id, &election],
         )
@@ -540,7 +551,15 @@ async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
             if election {
                 picks.insert(seq, r.get::<_, Option<Vec<String>>>(5).unwrap_or_default());
             }
-            Cast { id: seq.to_string(), holder: holder(r.get(1)), channel: parse_channel(r.get(2)), seq, choice: parse_choice(r.get(3)), voided: r.get(4) }
+            Cast {
+                id: seq.to_string(),
+                holder: holder(r.get(1)),
+                channel: parse_channel(r.get(2)),
+                seq,
+                cast_ms: cast_ms(m, seq, r.get(6)),
+                choice: parse_choice(r.get(3)),
+                voided: r.get(4),
+            }
         })
         .collect();
     let effective = resolve(&casts, m.settings.channel_rule).effective.into_iter().map(|c| {
@@ -549,6 +568,17 @@ async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     });
     let delivered = delivered_keys(conn, m).await?.iter().map(|k| holder(k)).collect();
     Ok(Counted { units, effective: effective.collect(), delivered })
+}
+
+/// When a ballot was cast, as the count compares it (`first_wins`): the casting time in a sealed
+/// ledger, which records it; the order of recording in older ledgers, which do not, so their
+/// live count and their published recount always agree.
+fn cast_ms(m: &Matter, seq: i64, cast_at: DateTime<Utc>) -> i64 {
+    if m.ledger_version >= 3 {
+        cast_at.timestamp_millis()
+    } else {
+        seq
+    }
 }
 
 /// The live tally of a matter, with shortfalls nobody left could make up marked unreachable.
@@ -564,7 +594,8 @@ pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
             !cast.voided
                 && !m.settings.allow_vote_change
                 && match m.settings.channel_rule {
-                    ChannelRule::FirstWins => true,
+                    // A paper ballot signed before an online one may still be entered.
+                    ChannelRule::FirstWins => cast.channel != Channel::Online,
                     ChannelRule::OnlineWins => cast.channel == Channel::Online,
                     ChannelRule::InPersonWins => cast.channel != Channel::Online,
                 }

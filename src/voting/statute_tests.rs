@@ -131,7 +131,7 @@ fn case_3_the_developers_forty_unsold_units_are_one_head() {
 fn case_4_co_owners_share_one_vote_and_the_unit_counts_once() {
     // Co-owners A and B hold the unit under one holder key: one person, one ballot.
     let roll = estate(3, 10000);
-    let cast = |id: &str, seq| Cast { id: id.into(), holder: owner(0), channel: Channel::Online, seq, choice: Choice::Agree, voided: false };
+    let cast = |id: &str, seq| Cast { id: id.into(), holder: owner(0), channel: Channel::Online, seq, cast_ms: seq, choice: Choice::Agree, voided: false };
     let r = resolve(&[cast("by-A", 1)], ChannelRule::OnlineWins);
     let t = run(&roll, &RuleSet::civil_code_ordinary(), &r.effective.iter().map(Cast::ballot).collect::<Vec<_>>());
     assert_eq!(t.agree.heads, 1);
@@ -170,8 +170,8 @@ fn invalid_ballots_take_part_by_default_but_never_agree() {
 
 #[test]
 fn case_6_paper_and_online_ballots_for_one_unit_count_once_by_the_channel_rule() {
-    let online = Cast { id: "online".into(), holder: owner(0), channel: Channel::Online, seq: 1, choice: Choice::Agree, voided: false };
-    let paper = Cast { id: "paper".into(), holder: owner(0), channel: Channel::Paper, seq: 2, choice: Choice::Disagree, voided: false };
+    let online = Cast { id: "online".into(), holder: owner(0), channel: Channel::Online, seq: 1, cast_ms: 1, choice: Choice::Agree, voided: false };
+    let paper = Cast { id: "paper".into(), holder: owner(0), channel: Channel::Paper, seq: 2, cast_ms: 2, choice: Choice::Disagree, voided: false };
     let r = resolve(&[online.clone(), paper.clone()], ChannelRule::OnlineWins);
     assert_eq!((r.effective[0].id.as_str(), r.superseded[0].id.as_str()), ("online", "paper"));
     let r = resolve(&[online.clone(), paper.clone()], ChannelRule::InPersonWins);
@@ -181,9 +181,25 @@ fn case_6_paper_and_online_ballots_for_one_unit_count_once_by_the_channel_rule()
 }
 
 #[test]
+fn first_wins_counts_the_ballot_signed_first_however_late_it_was_entered() {
+    // Paper signed on day 1, entered (recorded) on day 5; the online ballot was cast on day 3.
+    let day = 86_400_000;
+    let online = Cast { id: "online".into(), holder: owner(0), channel: Channel::Online, seq: 1, cast_ms: 3 * day, choice: Choice::Agree, voided: false };
+    let paper = Cast { id: "paper".into(), holder: owner(0), channel: Channel::Paper, seq: 2, cast_ms: day, choice: Choice::Disagree, voided: false };
+    let r = resolve(&[online.clone(), paper.clone()], ChannelRule::FirstWins);
+    assert_eq!((r.effective[0].id.as_str(), r.superseded[0].id.as_str()), ("paper", "online"));
+    // The online ballot first: it wins, and a permitted change of it (later, same channel) replaces it.
+    let paper_later = Cast { cast_ms: 4 * day, ..paper };
+    let changed = Cast { id: "changed".into(), seq: 3, cast_ms: 5 * day, choice: Choice::Abstain, ..online.clone() };
+    let r = resolve(&[online, paper_later, changed], ChannelRule::FirstWins);
+    assert_eq!(r.effective[0].id, "changed");
+    assert_eq!(r.superseded.len(), 2);
+}
+
+#[test]
 fn a_voided_ballot_does_not_beat_a_valid_one_on_another_channel() {
-    let online = Cast { id: "online".into(), holder: owner(0), channel: Channel::Online, seq: 1, choice: Choice::Agree, voided: true };
-    let paper = Cast { id: "paper".into(), holder: owner(0), channel: Channel::Paper, seq: 2, choice: Choice::Disagree, voided: false };
+    let online = Cast { id: "online".into(), holder: owner(0), channel: Channel::Online, seq: 1, cast_ms: 1, choice: Choice::Agree, voided: true };
+    let paper = Cast { id: "paper".into(), holder: owner(0), channel: Channel::Paper, seq: 2, cast_ms: 2, choice: Choice::Disagree, voided: false };
     let r = resolve(&[online.clone(), paper], ChannelRule::OnlineWins);
     assert_eq!(r.effective[0].id, "paper");
     let r = resolve(&[online], ChannelRule::OnlineWins);
@@ -192,8 +208,8 @@ fn a_voided_ballot_does_not_beat_a_valid_one_on_another_channel() {
 
 #[test]
 fn a_permitted_change_of_vote_replaces_the_earlier_ballot() {
-    let first = Cast { id: "1".into(), holder: owner(0), channel: Channel::Online, seq: 1, choice: Choice::Disagree, voided: false };
-    let second = Cast { id: "2".into(), seq: 5, choice: Choice::Agree, ..first.clone() };
+    let first = Cast { id: "1".into(), holder: owner(0), channel: Channel::Online, seq: 1, cast_ms: 1, choice: Choice::Disagree, voided: false };
+    let second = Cast { id: "2".into(), seq: 5, cast_ms: 5, choice: Choice::Agree, ..first.clone() };
     let r = resolve(&[second, first], ChannelRule::OnlineWins);
     assert_eq!((r.effective.len(), r.effective[0].id.as_str(), r.superseded.len()), (1, "2", 1));
 }
@@ -242,6 +258,22 @@ fn delivered_non_voters_follow_the_majority_only_after_participation_passes() {
     assert_eq!(t.followers.heads, 0);
 }
 
+#[test]
+fn a_delivered_owner_who_voted_counts_once_with_their_own_choice() {
+    // 9 owners of 100 m²: 4 agree, 2 disagree; the ballots of 5 (a disagreeing voter), 6 and 7
+    // were delivered. Participation (6 of 9) passes, so the delivered non-voters 6 and 7 follow
+    // the majority; 5 voted and stays one disagreeing person.
+    let roll = estate(9, 10000);
+    let settings = Settings { non_voters_follow_majority: true, ..Settings::defaults() };
+    let delivered: BTreeSet<Holder> = [owner(5), owner(6), owner(7)].into_iter().collect();
+    let mut b = ballots(0..4, Choice::Agree);
+    b.extend(ballots(4..6, Choice::Disagree));
+    let t = tally(&snapshot(&roll, &settings), &RuleSet::civil_code_ordinary(), &b, &settings, &delivered).unwrap();
+    assert_eq!((t.followers.heads, t.followers.area_centi), (2, 20000), "only the two who did not vote follow");
+    assert_eq!((t.agree.heads, t.disagree.heads, t.participants.heads, t.participants.area_centi), (6, 2, 8, 80000));
+    assert!(t.participants.heads <= t.totals.heads && t.agree.heads + t.disagree.heads == t.participants.heads, "nobody is counted twice");
+}
+
 fn choice() -> impl Strategy<Value = Choice> {
     prop_oneof![Just(Choice::Agree), Just(Choice::Disagree), Just(Choice::Abstain)]
 }
@@ -280,7 +312,7 @@ proptest! {
         let casts: Vec<Cast> = casts
             .into_iter()
             .enumerate()
-            .map(|(i, (p, channel, choice, voided))| Cast { id: format!("c{i}"), holder: owner(p), channel, seq: i as i64, choice, voided })
+            .map(|(i, (p, channel, choice, voided))| Cast { id: format!("c{i}"), holder: owner(p), channel, seq: i as i64, cast_ms: i as i64, choice, voided })
             .collect();
         let mut reversed = casts.clone();
         reversed.reverse();

@@ -271,7 +271,8 @@ pub enum ChannelRule {
     OnlineWins,
     /// The paper or on-site ballot (signed in person) wins.
     InPersonWins,
-    /// The first ballot cast wins.
+    /// The channel of the ballot cast first (a paper ballot by when it was signed, however late
+    /// it was entered) wins; a permitted change of vote on that channel replaces the ballot.
     FirstWins,
 }
 
@@ -281,8 +282,13 @@ pub struct Cast {
     pub id: String,
     pub holder: Holder,
     pub channel: Channel,
-    /// Order of casting (ledger sequence).
+    /// Order of recording (ledger sequence): a later ballot on the same channel is a change of
+    /// vote.
     pub seq: i64,
+    /// When the voter cast it, in milliseconds: signing time for paper and on-site ballots,
+    /// submission for online ones. Decides which ballot was first under `FirstWins`. (Ledgers
+    /// before version 3 did not record it; their sequence number stands in.)
+    pub cast_ms: i64,
     pub choice: Choice,
     pub voided: bool,
 }
@@ -309,7 +315,7 @@ pub fn resolve(casts: &[Cast], rule: ChannelRule) -> Resolution {
         let contenders: Vec<&Cast> = if list.iter().any(|c| !c.voided) { list.iter().copied().filter(|c| !c.voided).collect() } else { list.clone() };
         let winner = match rule {
             ChannelRule::FirstWins => {
-                let first_channel = contenders[0].channel;
+                let first_channel = contenders.iter().min_by_key(|c| (c.cast_ms, c.seq)).map(|c| c.channel).expect("a person with casts has a first");
                 contenders.iter().filter(|c| c.channel == first_channel).max_by_key(|c| c.seq)
             }
             ChannelRule::OnlineWins | ChannelRule::InPersonWins => {
