@@ -211,11 +211,17 @@ def run(server, server_log, port, s3, s3_port, key, secret, work):
     started = threading.Event()
     problems = []
 
+    # Each voter keeps one choice through every retry, as a real client would; it is checked in
+    # the database at the end.
+    def choice_of(task):
+        o, m = task
+        return ["agree", "disagree", "abstain"][(o + 2 * m) % 3]
+
     def cast(task):
         o, m = task
         key = f"fault-{o}-{m}"
         for _ in range(600):
-            s, b = http.call("POST", f"/api/matters/{matters[m]}/ballots", owners[o], {"choice": random.choice(["agree", "disagree", "abstain"]), "idempotency_key": key}, timeout=15)
+            s, b = http.call("POST", f"/api/matters/{matters[m]}/ballots", owners[o], {"choice": choice_of(task), "idempotency_key": key}, timeout=15)
             if s in (200, 201):
                 with lock:
                     successes[task] = b["ballot_id"]
@@ -259,6 +265,8 @@ def run(server, server_log, port, s3, s3_port, key, secret, work):
     if problems:
         fail(f"{len(problems)} problems, first: {problems[0]}")
     log(f"service answered again {recovered:.2f} s after PostgreSQL returned; retries after errors: {errors_seen}")
+    if sum(errors_seen.values()) == 0:
+        fail("the outage hit no request in flight, so it proved nothing: stop PostgreSQL sooner or cast more")
     if recovered > 5:
         fail(f"recovery took {recovered:.2f} s (limit 5 s)")
     if server.poll() is not None:
@@ -276,6 +284,11 @@ def run(server, server_log, port, s3, s3_port, key, secret, work):
     log(f"acknowledged {len(successes)}; stored {rows} ({distinct} distinct); ballots on these matters {total}; cast ledger entries {ledger}; most ballots per person and matter {per_person}")
     if not (int(rows) == int(distinct) == int(total) == int(ledger) == len(successes) and per_person == "1"):
         fail("ballots lost or duplicated")
+    stored = dict(line.split("|") for line in psql(f"SELECT id, choice FROM {schema}.ballots WHERE id IN ({ids})").splitlines())
+    wrong = [task for task, ballot in successes.items() if stored.get(ballot) != choice_of(task)]
+    if wrong:
+        fail(f"{len(wrong)} ballots stored another choice than their voter sent, first: {wrong[0]}")
+    log(f"every stored ballot holds the choice its voter sent ({len(stored)} checked)")
     time.sleep(2.5)  # at least one more checkpoint round after the last ballot
     sealed = 0
     for m in matters:
