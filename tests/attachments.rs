@@ -100,6 +100,21 @@ async fn round_trip_on_s3_with_a_signed_url() {
     let at = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
     let tampered = format!("{}{}{}", &url[..at], "0".repeat(64), &url[at + 64..]);
     assert_eq!(reqwest::get(tampered).await.unwrap().status(), 403, "the S3 server checks signatures");
+
+    // Short-lived: valid for the configured five minutes, then refused.
+    assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    let expires = chrono::DateTime::parse_from_rfc3339(link["expires_at"].as_str().unwrap()).unwrap();
+    let left = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+    assert!((290..=300).contains(&left), "expires_at says five minutes from now: {left} s");
+    let mut config = test_config();
+    config.s3 = Some(common::s3_config());
+    config.signed_url_seconds = 1;
+    let brief = TestApp::start_with(config).await;
+    let (_, link) = brief.call(Method::GET, &format!("/api/attachments/{id}/link"), Some(slug), Some(&t.admin_token), None).await;
+    let url = link["url"].as_str().unwrap();
+    assert_eq!(reqwest::get(url).await.unwrap().status(), 200, "good while it lasts");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(reqwest::get(url).await.unwrap().status(), 403, "an expired link is refused by the store");
 }
 
 #[tokio::test]

@@ -525,8 +525,38 @@ async fn checkpoints_seal_entries_as_they_commit_and_the_roll_and_ballots_cannot
     assert!(format!("{err:?}").contains("cannot be changed"), "{err:?}");
     drop(conn);
     let conn = e.app.conn(&e.t.tenant).await;
-    assert!(conn.execute("DELETE FROM ballots WHERE matter_id = $1", &[&id]).await.is_err());
+    let err = conn.execute("DELETE FROM ballots WHERE matter_id = $1", &[&id]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("cannot be changed"), "the guard refuses, not a reference: {err:?}");
     drop(conn);
+    // Nor can a unit be slipped into the roll of an open matter.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let err = conn
+        .execute(
+            "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
+             SELECT matter_id, unit_id, unit_code || 'x', building, area_centi, class, 'roll:intruder', 'roll:intruder' FROM matter_roll WHERE matter_id = $1 LIMIT 1",
+            &[&id],
+        )
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("frozen roll"), "{err:?}");
+    drop(conn);
+    // A ballot is voided once, and replaced once: never again, never undone.
+    let ballot: uuid::Uuid = e.app.conn(&e.t.tenant).await.query_one("SELECT id FROM ballots WHERE matter_id = $1 LIMIT 1", &[&id]).await.unwrap().get(0);
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE ballots SET voided_at = now(), void_reason = '签名不符' WHERE id = $1", &[&ballot]).await.unwrap();
+    conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&ballot]).await.unwrap();
+    for again in [
+        "UPDATE ballots SET void_reason = '另一个原因' WHERE id = $1",
+        "UPDATE ballots SET voided_at = NULL, void_reason = NULL WHERE id = $1",
+        "UPDATE ballots SET replaced_at = now() + interval '1 second' WHERE id = $1",
+        "UPDATE ballots SET replaced_at = NULL WHERE id = $1",
+    ] {
+        conn.execute("SAVEPOINT again", &[]).await.unwrap();
+        let err = conn.execute(again, &[&ballot]).await.unwrap_err();
+        assert!(format!("{err:?}").contains("only voided or replaced once"), "{again}: {err:?}");
+        conn.execute("ROLLBACK TO SAVEPOINT again", &[]).await.unwrap();
+    }
+    drop(conn); // rolled back: the ballot stays as it was
 
     // Closing seals the rest; the declared root is the last checkpoint's.
     let conn = e.app.conn(&e.t.tenant).await;

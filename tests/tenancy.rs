@@ -230,3 +230,35 @@ async fn the_demo_estates_figures_agree_with_their_roll() {
         assert_eq!((r.get::<_, i32>(1), r.get::<_, i64>(2)), (r.get::<_, i32>(3), r.get::<_, i64>(4)), "{name}: households and area as on its roll");
     }
 }
+
+#[tokio::test]
+async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let tokens = app.role_tokens(&t).await;
+    let conn = app.conn(&t.tenant).await;
+    let audited: i64 = conn.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    conn.commit().await.unwrap();
+    let platform = tokens["platform_staff"].clone().unwrap();
+    let (s, _) = app.call(Method::POST, &format!("/api/platform/tenants/{}/suspend", t.tenant.slug), None, Some(&platform), None).await;
+    assert_eq!(s, 200);
+
+    let mut answered = Vec::new();
+    for op in app.state.ops.operations.iter().filter(|o| o.scope == zhimaguan::authz::operations::Scope::Tenant) {
+        let path = op.path.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
+        for (role, token) in &tokens {
+            let mut rb = app.request(op.method.clone(), &path, Some(&t.tenant.slug), token.as_deref());
+            if op.method != Method::GET {
+                rb = rb.json(&serde_json::json!({}));
+            }
+            let (s, b) = common::read(rb.send().await.unwrap()).await;
+            if (s, b["code"].as_str()) != (403, Some("tenant.suspended")) {
+                answered.push(format!("{} as {role}: {s} {b}", op.id));
+            }
+        }
+    }
+    assert!(answered.is_empty(), "answered while suspended:\n{}", answered.join("\n"));
+    let conn = app.conn(&t.tenant).await;
+    let after: i64 = conn.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    assert_eq!(after, audited, "nothing was done");
+}
