@@ -13,3 +13,6 @@ pub mod tally;
 
 #[cfg(test)]
 mod statute_tests;
+
+#[cfg(test)]
+mod reference_tests;
