@@ -144,6 +144,7 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
     let route = fixed_route_name(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
+    let in_flight = crate::metrics::InFlight::enter();
     let response = context::scope(info, async move {
         match ep.call(req).await {
             Ok(r) => r.into_response(),
@@ -152,6 +153,7 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
     })
     .instrument(span.clone())
     .await;
+    drop(in_flight);
     let mut response = response;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);

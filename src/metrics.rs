@@ -5,7 +5,10 @@
 use std::{
     collections::BTreeMap,
     fmt::Write,
-    sync::{LazyLock, Mutex},
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        LazyLock, Mutex,
+    },
 };
 
 use deadpool_postgres::Pool;
@@ -29,6 +32,26 @@ struct Registry {
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+
+/// Requests being answered right now (a scrape counts itself).
+static IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
+
+/// Counts a request as in flight until dropped: how an operator sees what a shutdown or a
+/// slow database is holding up.
+pub struct InFlight(());
+
+impl InFlight {
+    pub fn enter() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        InFlight(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     // A panic while holding the lock leaves plain counters behind: still usable.
@@ -87,6 +110,8 @@ pub async fn render(pool: &Pool) -> String {
             let _ = writeln!(out, "zmg_http_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
             let _ = writeln!(out, "zmg_http_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
         }
+        out.push_str("# HELP zmg_http_requests_in_flight Requests being answered, this scrape included.\n# TYPE zmg_http_requests_in_flight gauge\n");
+        let _ = writeln!(out, "zmg_http_requests_in_flight {}", IN_FLIGHT.load(Ordering::Relaxed));
         out.push_str("# HELP zmg_ballots_cast_total Ballots accepted, by channel.\n# TYPE zmg_ballots_cast_total counter\n");
         for (channel, n) in &r.ballots {
             let _ = writeln!(out, "zmg_ballots_cast_total{{channel=\"{channel}\"}} {n}");

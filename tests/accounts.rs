@@ -161,7 +161,7 @@ async fn sms_daily_caps_per_phone_and_per_ip() {
     assert_eq!((s, b["code"].as_str()), (429, Some("sms.daily_limit_phone")));
 
     // A client behind the (trusted) ingress is known by its forwarded address.
-    let address = format!("198.18.{}.{}", rand_byte(), rand_byte());
+    let address = common::random_address();
     let send = |ph: String| {
         app.request(POST, "/api/auth/sms-codes", slug, None)
             .header("X-Forwarded-For", format!("203.0.113.9, {address}"))
@@ -176,10 +176,6 @@ async fn sms_daily_caps_per_phone_and_per_ip() {
     assert_eq!((s, b["code"].as_str()), (429, Some("sms.daily_limit_ip")));
     let n: i64 = client.query_one("SELECT count(*) FROM platform.sms_sends WHERE client_ip = $1", &[&address]).await.unwrap().get(0);
     assert_eq!(n, 3, "the forwarded address, not the proxy's, was counted");
-}
-
-fn rand_byte() -> u8 {
-    uuid::Uuid::new_v4().as_bytes()[0]
 }
 
 /// An owner's password login from `address` (through the trusted local proxy).
@@ -200,7 +196,10 @@ async fn owner_login_from(app: &TestApp, slug: &str, address: &str, phone: &str,
 async fn age_failures(app: &TestApp, address: &str, seconds: i32) {
     let client = app.state.pool.get().await.unwrap();
     client
-        .execute("UPDATE platform.login_failures SET failed_at = failed_at - make_interval(secs => $2) WHERE client_ip = $1", &[&address, &f64::from(seconds)])
+        .execute(
+            "UPDATE platform.login_failures SET failed_at = failed_at - make_interval(secs => $2) WHERE client_ip = $1",
+            &[&zhimaguan::auth::throttle::address_block(address), &f64::from(seconds)],
+        )
         .await
         .unwrap();
 }

@@ -110,6 +110,7 @@ async fn sigterm_lets_requests_in_flight_finish() {
         .env("ZMG_LISTEN", "127.0.0.1:0")
         .env("ZMG_STORAGE_DIR", &storage)
         .env("ZMG_SHUTDOWN_GRACE_SECONDS", "20")
+        .env("ZMG_METRICS_TOKEN", "graceful-test")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -142,11 +143,24 @@ async fn sigterm_lets_requests_in_flight_finish() {
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body[..40]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Signalled once the server is answering the upload (the scrape itself is the other one),
+    // and polled until new connections are refused: no fixed waits.
+    let http = reqwest::Client::new();
+    let in_flight = || async {
+        let text = http.get(format!("http://{addr}/metrics")).bearer_auth("graceful-test").send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix("zmg_http_requests_in_flight ")).and_then(|n| n.parse::<i64>().ok()).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_flight().await < 2 {
+        assert!(std::time::Instant::now() < deadline, "the upload never reached the server");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(tokio::net::TcpStream::connect(&addr).await.is_err(), "no new connections after SIGTERM");
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "new connections still accepted after SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     stream.write_all(&body[40..]).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();

@@ -67,11 +67,13 @@ pub struct TestApp {
     pub address: String,
 }
 
-/// An address in 198.18.0.0/15 (set aside for testing), different for every call.
+/// An address in 2001:db8::/32 (set aside for documentation), different for every call and, in
+/// its /64 (how logins are counted), for every run: limits that persist in the test database
+/// across runs never meet an address twice.
 pub fn random_address() -> String {
     let b = Uuid::new_v4();
-    let b = b.as_bytes();
-    format!("198.{}.{}.{}", 18 + (b[0] & 1), b[1], b[2])
+    let w: Vec<String> = b.as_bytes().chunks(2).take(6).map(|p| format!("{:x}", u16::from_be_bytes([p[0], p[1]]))).collect();
+    format!("2001:db8:{}", w.join(":"))
 }
 
 pub struct TestTenant {
