@@ -459,3 +459,36 @@ async fn platform_staff_onboard_a_tenant_whose_admin_can_log_in() {
     let err = client.execute("DELETE FROM platform.audit_log WHERE object_id = $1", &[&slug]).await.unwrap_err();
     assert!(err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"));
 }
+
+#[tokio::test]
+async fn platform_staff_change_their_password_and_the_change_is_audited() {
+    let app = TestApp::start().await;
+    let username = common::unique("ops");
+    let password = zhimaguan::platform::create_staff(&app.state.pool, &username, "运维").await.unwrap();
+    let (_, b) = app.call(POST, "/api/platform/auth/login", None, None, Some(json!({"username": username, "password": password}))).await;
+    let token = b["token"].as_str().unwrap().to_string();
+
+    let (s, b) =
+        app.call(POST, "/api/platform/me/password", None, Some(&token), Some(json!({"old_password": "Wrong000", "new_password": "NewPassw0rd"}))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("password.old_wrong")), "{b}");
+    let response = app
+        .request(POST, "/api/platform/me/password", None, Some(&token))
+        .json(&json!({"old_password": password, "new_password": "NewPassw0rd"}))
+        .send()
+        .await
+        .unwrap();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(response.status(), 204);
+    let (s, _) = app.call(POST, "/api/platform/auth/logout", None, Some(&token), None).await;
+    assert_eq!(s, 401, "every session of theirs ended");
+    let (s, _) = app.call(POST, "/api/platform/auth/login", None, None, Some(json!({"username": username, "password": "NewPassw0rd"}))).await;
+    assert_eq!(s, 200);
+
+    let client = app.state.pool.get().await.unwrap();
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM platform.audit_log WHERE request_id = $1 AND operation = 'platform_password_change'", &[&request_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "one audit entry for the change, none for the refused attempt");
+}

@@ -240,8 +240,19 @@ async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role
     let audited: i64 = conn.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
     conn.commit().await.unwrap();
     let platform = tokens["platform_staff"].clone().unwrap();
-    let (s, _) = app.call(Method::POST, &format!("/api/platform/tenants/{}/suspend", t.tenant.slug), None, Some(&platform), None).await;
-    assert_eq!(s, 200);
+    let response = app.request(Method::POST, &format!("/api/platform/tenants/{}/suspend", t.tenant.slug), None, Some(&platform)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    let client = app.state.pool.get().await.unwrap();
+    let entries: i64 = client
+        .query_one(
+            "SELECT count(*) FROM platform.audit_log WHERE request_id = $1 AND operation = 'tenant_suspend' AND object_id = $2",
+            &[&request_id, &t.tenant.slug],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(entries, 1, "the suspension is audited once");
 
     let mut answered = Vec::new();
     for op in app.state.ops.operations.iter().filter(|o| o.scope == zhimaguan::authz::operations::Scope::Tenant) {
