@@ -283,3 +283,66 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     let (s, b) = e.matter(&owners[8], 4).await;
     assert_eq!((s, b["code"].as_str()), (403, Some("matter.not_oc_member")));
 }
+
+#[tokio::test]
+async fn a_tie_at_the_last_seat_is_decided_by_a_lot_kept_in_the_audit_log() {
+    // Nine owners of 90.00 m² each; four stand for the three owner seats of a preparatory group.
+    let e = Estate::new(9, false).await;
+    let admin = e.t.admin_token.clone();
+    let mut owners = Vec::new();
+    for i in 0..9 {
+        owners.push(e.owner(i).await);
+    }
+    let body = json!({
+        "name": "抽签筹备组", "seats": 5, "leader_phone": "13900000000", "leader_phone_public": false,
+        "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": Utc::now() + Duration::hours(1)
+    });
+    let (s, group) = call(&e, POST, &format!("/api/estates/{}/prep-groups", e.id), &admin, Some(body)).await;
+    assert_eq!(s, 201, "{group}");
+    let gid = group["id"].as_str().unwrap().to_string();
+    for (kind, name) in [("street", "街道代表"), ("rc", "居委会代表")] {
+        call(&e, POST, &format!("/api/prep-groups/{gid}/representatives"), &admin, Some(json!({"kind": kind, "name": name, "phone": "13900000001"}))).await;
+    }
+    for owner in &owners[..4] {
+        let body = json!({"intro": "愿意为小区服务", "signature_attachment_id": signature(&e, owner).await});
+        let (s, m) = call(&e, POST, &format!("/api/prep-groups/{gid}/signups"), owner, Some(body)).await;
+        assert_eq!(s, 201, "{m}");
+        let (s, _) = call(&e, POST, &format!("/api/prep-members/{}/review", m["id"].as_str().unwrap()), &admin, Some(json!({"approve": true}))).await;
+        assert_eq!(s, 200);
+    }
+    sql(&e, "UPDATE prep_groups SET signup_closes_at = now() - interval '2 seconds' WHERE id = $1", &json!(gid)).await;
+    let voting = json!({"opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(3)});
+    let (s, election) = call(&e, POST, &format!("/api/prep-groups/{gid}/election"), &admin, Some(json!({"voting": voting}))).await;
+    assert_eq!((s, election["seats"].as_i64()), (201, Some(3)), "{election}");
+    let id = election["id"].clone();
+    let c: Vec<Value> = election["candidates"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
+    // Eight voters: c0 and c1 get 7 votes each, c2 and c3 get 5 each (more than half of 8, so
+    // both pass), by persons and by area alike: the third seat is a full tie.
+    let picks: [[usize; 3]; 8] = [[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 3], [0, 1, 3], [0, 1, 3], [0, 2, 3], [1, 2, 3]];
+    for (i, ballot) in picks.iter().enumerate() {
+        let chosen: Vec<&Value> = ballot.iter().map(|k| &c[*k]).collect();
+        assert_eq!(vote(&e, &id, &owners[i], &chosen, &format!("tie-{i}")).await.0, 201);
+    }
+    let t = count(&e, &id).await;
+    assert_eq!(standings(&t)[..2], [(7, true, true), (7, true, true)], "{t}");
+    let tied: Vec<(i64, bool, bool)> = standings(&t)[2..].to_vec();
+    assert_eq!((tied[0].0, tied[1].0, tied[0].1 && tied[1].1), (5, 5, true), "{t}");
+    assert_eq!(tied.iter().filter(|s| s.2).count(), 1, "exactly one of the two takes the last seat: {t}");
+    // The lot as drawn: the two tied candidates, the winner first.
+    let lots = t["lots"].as_array().unwrap();
+    assert_eq!(lots.len(), 1, "{t}");
+    let drawn: Vec<&Value> = lots[0].as_array().unwrap().iter().collect();
+    let mut tied_ids = vec![c[2].as_str().unwrap(), c[3].as_str().unwrap()];
+    let mut drawn_ids: Vec<&str> = drawn.iter().map(|v| v.as_str().unwrap()).collect();
+    let winner = drawn_ids[0];
+    let elected = t["candidates"].as_array().unwrap().iter().find(|x| x["candidate_id"] == winner).unwrap();
+    assert_eq!(elected["elected"], true, "the first drawn is elected");
+    tied_ids.sort();
+    drawn_ids.sort();
+    assert_eq!(drawn_ids, tied_ids);
+    // The same draw is in the audit log, with the count that made it.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let row = conn.query_one("SELECT detail FROM audit_log WHERE operation = 'election_close' AND object_id = $1", &[&id.as_str().unwrap()]).await.unwrap();
+    let detail: Value = row.get(0);
+    assert_eq!(detail["lots"], t["lots"], "{detail}");
+}
