@@ -12,7 +12,7 @@ command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 files=(-f src/voting/rules.rs -f src/voting/tally.rs -f src/voting/ledger.rs -f src/elections/count.rs)
 [ $# -gt 0 ] && files=()
 out=target/mutants
-cargo mutants --no-shuffle --output target "${files[@]}" "$@" -- --lib || true
+cargo mutants --no-shuffle --output target --cargo-arg=--lib "${files[@]}" "$@" || true
 caught=$(wc -l <"$out/caught.txt")
 missed=$(wc -l <"$out/missed.txt")
 timeout=$(wc -l <"$out/timeout.txt" 2>/dev/null || echo 0)

@@ -274,10 +274,18 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     assert_eq!(standings(&t), [(7, true, true), (6, true, true)]);
 
     // --- The elected take office --------------------------------------------------------------
+    // Until then, staff had given owner 8 the role by hand (a caretaker member).
+    let (_, me8) = call(&e, GET, "/api/me", &owners[8], None).await;
+    let (s, b) = call(&e, POST, &format!("/api/estates/{}/oc-members", e.id), &admin, Some(json!({"owner_id": me8["id"]}))).await;
+    assert_eq!(s, 201, "{b}");
     let (s, committee) = call(&e, POST, &format!("/api/terms/{tid}/committee"), &admin, None).await;
     assert_eq!((s, committee["members"].as_array().map(Vec::len)), (200, Some(5)), "{committee}");
     let (_, members) = call(&e, GET, &format!("/api/estates/{}/oc-members", e.id), &admin, None).await;
-    assert_eq!(members.as_array().unwrap().len(), 5);
+    assert_eq!(members.as_array().unwrap().len(), 5, "the elected, and no one else: {members}");
+    // The caretaker's grant ended as the term began, and the history says why.
+    let (_, history) = call(&e, GET, &format!("/api/estates/{}/oc-members?history=true", e.id), &admin, None).await;
+    let caretaker = history.as_array().unwrap().iter().find(|m| m["owner_id"] == me8["id"]).expect("the hand grant is kept");
+    assert_eq!(caretaker["end_reason"], "term_replaced", "{caretaker}");
     // A member may now start a matter; an owner who was not elected may not.
     assert_eq!(e.matter(&owners[4], 4).await.0, 201);
     let (s, b) = e.matter(&owners[8], 4).await;
