@@ -354,3 +354,48 @@ async fn a_tie_at_the_last_seat_is_decided_by_a_lot_kept_in_the_audit_log() {
     let detail: Value = row.get(0);
     assert_eq!(detail["lots"], t["lots"], "{detail}");
 }
+
+#[tokio::test]
+async fn a_preparatory_group_is_confirmed_only_with_a_leader_and_a_lawful_make_up() {
+    let e = Estate::new(5, false).await;
+    let admin = e.t.admin_token.clone();
+    let mut owners = Vec::new();
+    for i in 0..3 {
+        owners.push(e.owner(i).await);
+    }
+    let body = json!({
+        "name": "组成筹备组", "seats": 5, "leader_phone": "13900000000", "leader_phone_public": false,
+        "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": Utc::now() + Duration::hours(1)
+    });
+    let (s, group) = call(&e, POST, &format!("/api/estates/{}/prep-groups", e.id), &admin, Some(body)).await;
+    assert_eq!(s, 201, "{group}");
+    let gid = group["id"].as_str().unwrap().to_string();
+    let confirm_path = format!("/api/prep-groups/{gid}/confirm");
+    let confirm = || call(&e, POST, &confirm_path, &admin, None);
+    let mut signups = Vec::new();
+    for owner in &owners {
+        let body = json!({"intro": "愿意为小区服务", "signature_attachment_id": signature(&e, owner).await});
+        let (s, m) = call(&e, POST, &format!("/api/prep-groups/{gid}/signups"), owner, Some(body)).await;
+        assert_eq!(s, 201, "{m}");
+        signups.push(m["id"].as_str().unwrap().to_string());
+    }
+    for id in &signups[..2] {
+        call(&e, POST, &format!("/api/prep-members/{id}/review"), &admin, Some(json!({"approve": true}))).await;
+    }
+    // Two owners and no representative of the street office or the residents' committee.
+    let (s, b) = confirm().await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("prep.no_leader")), "{b}");
+    for (kind, name) in [("street", "街道代表"), ("rc", "居委会代表")] {
+        call(&e, POST, &format!("/api/prep-groups/{gid}/representatives"), &admin, Some(json!({"kind": kind, "name": name, "phone": "13900000001"}))).await;
+    }
+    // Four members for five seats: an even group, short of its size.
+    let (s, b) = confirm().await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("prep.composition")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("现有 4 人（业主代表 2 人），应为 5 人"), "{b}");
+    // The third owner approved: five members, three of them owners.
+    call(&e, POST, &format!("/api/prep-members/{}/review", signups[2]), &admin, Some(json!({"approve": true}))).await;
+    let (s, formed) = confirm().await;
+    assert_eq!((s, formed["status"].as_str()), (200, Some("formed")), "{formed}");
+    let (s, b) = confirm().await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("prep.wrong_state")), "confirmed once: {b}");
+}
