@@ -290,6 +290,11 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     assert_eq!(e.matter(&owners[4], 4).await.0, 201);
     let (s, b) = e.matter(&owners[8], 4).await;
     assert_eq!((s, b["code"].as_str()), (403, Some("matter.not_oc_member")));
+
+    // Every staff write along the way left exactly one audit entry.
+    let (gaps, seen) = e.app.unaudited_writes().await;
+    assert!(gaps.is_empty(), "unaudited: {gaps:?}");
+    assert!(seen.len() >= 12, "{seen:?}");
 }
 
 #[tokio::test]

@@ -411,6 +411,12 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
     assert_eq!(s, 204);
     let (_, hers) = w.app.call(GET, "/api/me/properties", slug, Some(&existing), None).await;
     assert_eq!(hers.as_array().unwrap().len(), 0);
+
+    // Each staff write above left exactly one audit entry.
+    let (gaps, seen) = w.app.unaudited_writes().await;
+    assert!(gaps.is_empty(), "unaudited: {gaps:?}");
+    assert!(seen.contains("co_owner_approve"), "{seen:?}");
+    assert!(seen.contains("co_owner_reject"), "{seen:?}");
 }
 
 #[tokio::test]
@@ -541,6 +547,11 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
     let (_, audit) = w.app.call(GET, "/api/audit-log?operation=attachment_download", slug, Some(&w.t.admin_token), None).await;
     assert_eq!(audit["total"], 1, "{audit}");
     assert_eq!(audit["items"][0]["object_id"], id_card.as_str());
+
+    // Each staff write above left exactly one audit entry.
+    let (gaps, seen) = w.app.unaudited_writes().await;
+    assert!(gaps.is_empty(), "unaudited: {gaps:?}");
+    assert!(seen.contains("unit_transfer"), "{seen:?}");
 }
 
 #[tokio::test]
@@ -566,6 +577,12 @@ async fn staff_grant_and_revoke_the_owners_committee_role() {
     assert_eq!(s, 204);
     let (_, list) = w.app.call(GET, &path, slug, Some(&w.t.admin_token), None).await;
     assert_eq!(list.as_array().unwrap().len(), 0);
+
+    // Each staff write above left exactly one audit entry.
+    let (gaps, seen) = w.app.unaudited_writes().await;
+    assert!(gaps.is_empty(), "unaudited: {gaps:?}");
+    assert!(seen.contains("oc_member_grant"), "{seen:?}");
+    assert!(seen.contains("oc_member_revoke"), "{seen:?}");
 }
 
 /// The template's header, then whatever `fill` writes.

@@ -580,3 +580,64 @@ async fn checkpoints_seal_entries_as_they_commit_and_the_roll_and_ballots_cannot
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("opening (roll, rules, settings): MISMATCH"));
 }
+
+#[tokio::test]
+async fn staff_extend_cancel_and_delete_matters_and_every_write_is_audited_once() {
+    let e = Estate::new(3, false).await;
+    let a = e.owner(0).await;
+    let admin = e.t.admin_token.clone();
+    let (_, m) = e.matter(&admin, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&a, &matter, "agree", "a").await.0, 201);
+
+    // The deadline only moves later.
+    let deadline = format!("/api/matters/{matter}/deadline");
+    let closes: chrono::DateTime<Utc> = m["closes_at"].as_str().unwrap().parse().unwrap();
+    let (s, b) = e.app.call(POST, &deadline, e.slug(), Some(&admin), Some(json!({"closes_at": closes - Duration::hours(1)}))).await;
+    assert_eq!((s, b["fields"][0]["code"].as_str()), (422, Some("matter.deadline_not_later")), "{b}");
+    let later = closes + Duration::days(3);
+    let (s, b) = e.app.call(POST, &deadline, e.slug(), Some(&admin), Some(json!({"closes_at": later}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["closes_at"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().unwrap(), later);
+
+    // Cancelled with a reason; the ballot cast is kept, no more come in, and it stays cancelled.
+    let cancel = format!("/api/matters/{matter}/cancel");
+    let (s, b) = e.app.call(POST, &cancel, e.slug(), Some(&admin), Some(json!({"reason": "  "}))).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("reason")), "{b}");
+    let (s, b) = e.app.call(POST, &cancel, e.slug(), Some(&admin), Some(json!({"reason": "业主大会决定暂缓"}))).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("cancelled")), "{b}");
+    let b_owner = e.owner(1).await;
+    assert_eq!(e.cast(&b_owner, &matter, "agree", "b").await.0, 409, "no ballots after a cancellation");
+    assert_eq!(e.app.call(POST, &cancel, e.slug(), Some(&admin), Some(json!({"reason": "再次撤销"}))).await.0, 409);
+    assert_eq!(e.app.call(POST, &deadline, e.slug(), Some(&admin), Some(json!({"closes_at": later + Duration::days(1)}))).await.0, 409);
+    assert_eq!(e.app.call(Method::DELETE, &format!("/api/matters/{matter}"), e.slug(), Some(&admin), None).await.0, 409, "opened: cancel, never delete");
+    let (_, ballots) = e.app.call(GET, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(&admin), None).await;
+    assert_eq!(ballots["total"], 1, "the ballot cast is kept: {ballots}");
+
+    // A matter that has not opened yet can be deleted outright.
+    let body = json!({
+        "estate_id": e.id, "type_name": "公共收益", "title": "下月表决", "content": "详见附件", "importance": "normal",
+        "opens_at": Utc::now() + Duration::days(1), "closes_at": Utc::now() + Duration::days(8), "law_item": 4
+    });
+    let (s, later_matter) = e.app.call(POST, "/api/matters", e.slug(), Some(&admin), Some(body)).await;
+    assert_eq!(s, 201, "{later_matter}");
+    let path = format!("/api/matters/{}", later_matter["id"].as_str().unwrap());
+    let (s, _) = e.app.call(Method::DELETE, &path, e.slug(), Some(&admin), None).await;
+    assert!((200..300).contains(&s), "{s}");
+    assert_eq!(e.app.call(GET, &path, e.slug(), Some(&admin), None).await.0, 404);
+
+    // The estate's list of matter types.
+    let types = format!("/api/estates/{}/matter-types", e.id);
+    let (s, b) = e.app.call(POST, &types, e.slug(), Some(&admin), Some(json!({"name": "停车管理"}))).await;
+    assert!((200..300).contains(&s), "{s} {b}");
+    let (s, _) = e.app.call(Method::DELETE, &format!("{types}/停车管理"), e.slug(), Some(&admin), None).await;
+    assert!((200..300).contains(&s), "{s}");
+    assert_eq!(e.app.call(Method::DELETE, &format!("{types}/停车管理"), e.slug(), Some(&admin), None).await.0, 404);
+
+    // Each of those staff writes left exactly one audit entry, under its own request id.
+    let (gaps, seen) = e.app.unaudited_writes().await;
+    assert!(gaps.is_empty(), "unaudited: {gaps:?}");
+    for op in ["matter_create", "matter_deadline_extend", "matter_cancel", "matter_delete", "matter_type_create", "matter_type_delete"] {
+        assert!(seen.contains(op), "{op} not exercised: {seen:?}");
+    }
+}

@@ -65,6 +65,18 @@ pub struct TestApp {
     pub state: AppState,
     /// The client address the service sees for this app's requests (`X-Forwarded-For`).
     pub address: String,
+    /// Every write made through [`TestApp::call`] by street or platform staff, for
+    /// [`TestApp::unaudited_writes`].
+    pub journal: std::sync::Arc<std::sync::Mutex<Vec<StaffWrite>>>,
+}
+
+/// A write by staff as the journal keeps it.
+#[derive(Clone, Debug)]
+pub struct StaffWrite {
+    pub operation: String,
+    pub tenant: Option<String>,
+    pub request_id: String,
+    pub status: u16,
 }
 
 /// An address in 2001:db8::/32 (set aside for documentation), different for every call and, in
@@ -102,7 +114,7 @@ impl TestApp {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-forwarded-for", address.parse().expect("address header"));
         let http = reqwest::Client::builder().default_headers(headers).build().expect("http client");
-        TestApp { base: format!("http://{}", running.addr), http, state: running.state, address }
+        TestApp { base: format!("http://{}", running.addr), http, state: running.state, address, journal: Default::default() }
     }
 
     pub fn request(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>) -> RequestBuilder {
@@ -117,11 +129,59 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let by_staff = match token {
+            Some(t) if method != Method::GET => self.is_staff(tenant, t).await,
+            _ => false,
+        };
+        let operation = self.state.ops.find(&method, path.split('?').next().unwrap_or(path)).map(|o| o.id.clone());
         let mut rb = self.request(method, path, tenant, token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        read(rb.send().await.expect("request")).await
+        let response = rb.send().await.expect("request");
+        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let (status, body) = read(response).await;
+        if let (true, Some(operation)) = (by_staff, operation) {
+            self.journal.lock().unwrap().push(StaffWrite { operation, tenant: tenant.map(str::to_owned), request_id, status });
+        }
+        (status, body)
+    }
+
+    /// Whether `token` is a street or platform staff session (still valid).
+    async fn is_staff(&self, tenant: Option<&str>, token: &str) -> bool {
+        let tenant = match tenant {
+            Some(slug) => zhimaguan::tenancy::find_by_slug(&self.state.pool, slug).await.ok().flatten(),
+            None => None,
+        };
+        matches!(
+            zhimaguan::auth::sessions::authenticate(&self.state.pool, tenant.as_ref(), token).await,
+            Ok((zhimaguan::auth::principal::Principal::Staff { .. } | zhimaguan::auth::principal::Principal::Platform { .. }, _))
+        )
+    }
+
+    /// Staff writes made through [`TestApp::call`] that succeeded without exactly one audit
+    /// entry under their request id (street staff in the tenant's log, platform staff in the
+    /// platform's), and the operations the journal saw.
+    pub async fn unaudited_writes(&self) -> (Vec<String>, std::collections::BTreeSet<String>) {
+        let writes = self.journal.lock().unwrap().clone();
+        let mut gaps = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let client = self.state.pool.get().await.unwrap();
+        for w in writes.iter().filter(|w| (200..300).contains(&w.status)) {
+            seen.insert(w.operation.clone());
+            let table = match &w.tenant {
+                Some(slug) => {
+                    let t = zhimaguan::tenancy::find_by_slug(&self.state.pool, slug).await.unwrap().unwrap();
+                    format!("{}.audit_log", t.schema)
+                }
+                None => "platform.audit_log".to_string(),
+            };
+            let n: i64 = client.query_one(&format!("SELECT count(*) FROM {table} WHERE request_id = $1"), &[&w.request_id]).await.unwrap().get(0);
+            if n != 1 {
+                gaps.push(format!("{} ({}): {n} audit entries", w.operation, w.status));
+            }
+        }
+        (gaps, seen)
     }
 
     pub async fn tenant(&self) -> TestTenant {
