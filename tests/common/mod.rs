@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod estate;
+pub mod spec;
 pub mod tencent_fake;
 
 use std::{collections::BTreeMap, path::PathBuf};
