@@ -82,6 +82,31 @@ mod tests {
     }
 
     #[test]
+    fn a_standing_is_each_candidates_agreeing_votes_and_pass() {
+        use crate::voting::{
+            rules::RuleSet,
+            tally::{option_tallies, snapshot, Ballot, Choice, Holder, RollUnit, Settings, UnitClass},
+        };
+        // Three owners of 100 m²; two pick a, one picks b: a passes (2 of 3), b does not.
+        let owner = |i: usize| Holder::Owner(format!("o{i}"));
+        let roll: Vec<RollUnit> =
+            (0..3).map(|i| RollUnit { unit: format!("u{i}"), area_centi: 10000, class: UnitClass::Residential, holder: owner(i) }).collect();
+        let ballot =
+            |i: usize, picks: &[&str]| (Ballot { holder: owner(i), choice: Choice::Agree, valid: true }, picks.iter().map(|p| p.to_string()).collect());
+        let settings = Settings::defaults();
+        let tallies = option_tallies(
+            &snapshot(&roll, &settings),
+            &RuleSet::civil_code_ordinary(),
+            &[ballot(0, &["a"]), ballot(1, &["a"]), ballot(2, &["b"])],
+            &settings,
+            &["a".to_string(), "b".to_string()],
+        )
+        .unwrap();
+        let got: Vec<(String, i64, i64, bool)> = standings(&tallies).into_iter().map(|s| (s.candidate, s.votes.heads, s.votes.area_centi, s.passed)).collect();
+        assert_eq!(got, [("a".to_string(), 2, 20000, true), ("b".to_string(), 1, 10000, false)]);
+    }
+
+    #[test]
     fn seats_left_empty_go_to_the_next_round() {
         let st = [s("a", 9, 900, true), s("b", 2, 200, false)];
         let out = fill(&st, 3, |g| g.to_vec());
