@@ -195,6 +195,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn joining_voters_needed_for_an_inclusive_threshold_round_up() {
+        // 1 agreeing of 4 against "at least 3/5": with k more agreeing, (1 + k)/(4 + k) ≥ 3/5
+        // needs 2k ≥ 7, so 4 (5 of 8 is 0.625; 3 more would give 4 of 7, 0.571).
+        let t = Threshold::at_least(3, 5);
+        assert_eq!(t.joining_shortfall(1, 4), Some(4));
+        assert!(t.met(5, 8) && !t.met(4, 7));
+        // Exactly reachable: (2 + k)/(4 + k) ≥ 3/4 needs k ≥ 4.
+        assert_eq!(Threshold::at_least(3, 4).joining_shortfall(2, 4), Some(4));
+        assert_eq!(Threshold::at_least(1, 1).joining_shortfall(2, 3), None, "unanimity with a dissenter is out of reach");
+    }
+
+    #[test]
+    fn every_preset_is_listed_and_found_by_its_id() {
+        let ids: Vec<String> = RuleSet::presets().into_iter().map(|r| r.id).collect();
+        assert_eq!(
+            ids,
+            ["civil_code_2021_ordinary", "civil_code_2021_special", "property_law_2007_ordinary", "property_law_2007_special", "order_165_affected"]
+        );
+        for id in &ids {
+            assert_eq!(RuleSet::by_id(id).map(|r| r.id), Some(id.clone()));
+        }
+        assert!(RuleSet::by_id("custom").is_none() && RuleSet::by_id("nonsense").is_none());
+    }
+
+    #[test]
+    fn a_custom_fraction_must_be_a_proper_positive_one() {
+        for (num, den) in [(0, 2), (1, 0), (3, 2), (-1, 2), (1, -2)] {
+            assert!(!Threshold::at_least(num, den).is_valid(), "{num}/{den}");
+            assert!(RuleSet::custom(None, Threshold::more_than(num, den), ApprovalBase::Participants).is_none(), "{num}/{den}");
+        }
+        assert!(Threshold::at_least(1, 1).is_valid() && Threshold::more_than(1, 2).is_valid());
+        assert!(RuleSet::custom(Some(Threshold::at_least(0, 3)), Threshold::more_than(1, 2), ApprovalBase::Participants).is_none(), "participation too");
+    }
+
+    #[test]
     fn inclusive_and_strict_comparisons_follow_article_1259() {
         let two_thirds = Threshold::at_least(2, 3);
         assert!(two_thirds.met(200, 300), "exactly 2/3 is 以上");
