@@ -676,6 +676,25 @@ mod tests {
     }
 
     #[test]
+    fn only_sealed_ledgers_commit_to_their_version_and_older_ledgers_keep_their_opening() {
+        let l = ledger();
+        let older = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        // Published openings of earlier matters must verify forever: this one is pinned.
+        assert_eq!(older, "PINNED", "the version 2 opening changed");
+        assert_eq!(opening_hash(1, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "versions 1 and 2 hash alike");
+        assert_ne!(opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "version 3 commits to sealing");
+        assert_eq!(opening_hash(4, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]));
+    }
+
+    #[test]
+    fn a_ledger_published_without_a_version_is_read_as_version_1() {
+        let mut json = serde_json::to_value(ledger()).unwrap();
+        json.as_object_mut().unwrap().remove("version");
+        let read: PublishedLedger = serde_json::from_value(json).unwrap();
+        assert_eq!(read.version, 1);
+    }
+
+    #[test]
     fn person_codes_depend_on_the_secret_salt() {
         assert_ne!(person_code("salt-a", "roll:张三|13800138000"), person_code("salt-b", "roll:张三|13800138000"));
         assert_eq!(person_code("s", "k").len(), 16);
