@@ -680,10 +680,42 @@ mod tests {
         let l = ledger();
         let older = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
         // Published openings of earlier matters must verify forever: this one is pinned.
-        assert_eq!(older, "PINNED", "the version 2 opening changed");
+        assert_eq!(older, "62f745cc24506c93de9009967dc316152bcd3d1c8b5055cdcdb9f43b79073941", "the version 2 opening changed");
         assert_eq!(opening_hash(1, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "versions 1 and 2 hash alike");
         assert_ne!(opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "version 3 commits to sealing");
-        assert_eq!(opening_hash(4, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]));
+        assert_eq!(
+            opening_hash(4, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]),
+            opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[])
+        );
+    }
+
+    #[test]
+    fn a_ledger_that_cannot_be_recounted_is_not_intact_unless_its_choices_are_sealed() {
+        // A ballot for a unit that is not on the roll: every hash fine, no recount possible.
+        let mut l = ledger();
+        l.entries.push(entry(4, EntryKind::Regroup, "", "p9", "9-9-999", None));
+        seal(&mut l);
+        let v = verify(&l);
+        assert!(v.root_matches && v.altered_entries.is_empty() && v.tally.is_none(), "{v:?}");
+        assert!(!v.intact(), "no tally, not sealed: not intact");
+    }
+
+    #[test]
+    fn delivery_entries_let_delivered_non_voters_follow_in_the_recount() {
+        // Three persons, two agree; p2 did not vote but the ballot was delivered. Under the
+        // 从众 clause p2 follows the majority once participation (2 of 3) passes.
+        let mut l = ledger();
+        l.settings.non_voters_follow_majority = true;
+        l.opening_hash = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        l.checkpoints.truncate(1);
+        l.checkpoints[0].root = l.opening_hash.clone();
+        l.entries.truncate(2);
+        l.entries.push(entry(3, EntryKind::Delivery, "", "p2", "1-1-102", None));
+        seal(&mut l);
+        let v = verify(&l);
+        assert!(v.intact(), "{v:?}");
+        let t = v.tally.unwrap();
+        assert_eq!((t.followers.heads, t.agree.heads, t.participants.heads), (1, 3, 3));
     }
 
     #[test]
