@@ -306,16 +306,7 @@ async fn a_tie_at_the_last_seat_is_decided_by_a_lot_kept_in_the_audit_log() {
     for i in 0..9 {
         owners.push(e.owner(i).await);
     }
-    let body = json!({
-        "name": "抽签筹备组", "seats": 5, "leader_phone": "13900000000", "leader_phone_public": false,
-        "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": Utc::now() + Duration::hours(1)
-    });
-    let (s, group) = call(&e, POST, &format!("/api/estates/{}/prep-groups", e.id), &admin, Some(body)).await;
-    assert_eq!(s, 201, "{group}");
-    let gid = group["id"].as_str().unwrap().to_string();
-    for (kind, name) in [("street", "街道代表"), ("rc", "居委会代表")] {
-        call(&e, POST, &format!("/api/prep-groups/{gid}/representatives"), &admin, Some(json!({"kind": kind, "name": name, "phone": "13900000001"}))).await;
-    }
+    let gid = e.prep_group("抽签筹备组").await;
     for owner in &owners[..4] {
         let body = json!({"intro": "愿意为小区服务", "signature_attachment_id": signature(&e, owner).await});
         let (s, m) = call(&e, POST, &format!("/api/prep-groups/{gid}/signups"), owner, Some(body)).await;

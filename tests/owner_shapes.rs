@@ -762,18 +762,7 @@ async fn a_preparatory_group_whose_owner_seats_took_a_second_round_can_be_read_a
         owners.push(e.owner(i).await);
     }
     // Five seats, two of them the street's and the committee's: three owner seats, five owners.
-    let body = json!({
-        "name": "议事花园筹备组", "seats": 5, "leader_phone": "13900000000", "leader_phone_public": false,
-        "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": Utc::now() + Duration::hours(1)
-    });
-    let (s, g) = call(&e, POST, &format!("/api/estates/{}/prep-groups", e.id), &admin, Some(body)).await;
-    assert_eq!(s, 201, "{g}");
-    let gid = g["id"].as_str().unwrap().to_string();
-    for (kind, name) in [("street", "街道代表"), ("rc", "居委会代表")] {
-        let (s, b) =
-            call(&e, POST, &format!("/api/prep-groups/{gid}/representatives"), &admin, Some(json!({"kind": kind, "name": name, "phone": "13900000001"}))).await;
-        assert_eq!(s, 201, "{b}");
-    }
+    let gid = e.prep_group("议事花园筹备组").await;
     for owner in &owners[..5] {
         let (s, m) = call(
             &e,

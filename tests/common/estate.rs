@@ -189,6 +189,25 @@ impl Estate {
         scan["id"].clone()
     }
 
+    /// A preparatory group of five seats open for sign-up, with the street office's and the
+    /// residents' committee's representatives: three owner seats. Returns its id.
+    pub async fn prep_group(&self, name: &str) -> String {
+        let body = json!({
+            "name": name, "seats": 5, "leader_phone": "13900000000", "leader_phone_public": false,
+            "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": Utc::now() + Duration::hours(1)
+        });
+        let admin = Some(self.t.admin_token.as_str());
+        let (s, g) = self.app.call(POST, &format!("/api/estates/{}/prep-groups", self.id), self.slug(), admin, Some(body)).await;
+        assert_eq!(s, 201, "{g}");
+        let gid = g["id"].as_str().unwrap().to_string();
+        for (kind, who) in [("street", "街道代表"), ("rc", "居委会代表")] {
+            let rep = json!({"kind": kind, "name": who, "phone": "13900000001"});
+            let (s, b) = self.app.call(POST, &format!("/api/prep-groups/{gid}/representatives"), self.slug(), admin, Some(rep)).await;
+            assert_eq!(s, 201, "{b}");
+        }
+        gid
+    }
+
     pub async fn ledger(&self, matter: &str) -> Value {
         let (s, l) = self.app.call(GET, &format!("/api/matters/{matter}/ledger"), self.slug(), Some(&self.t.admin_token), None).await;
         assert_eq!(s, 200, "{l}");
