@@ -181,6 +181,21 @@ proptest! {
     }
 
     #[test]
+    fn an_added_agreeing_ballot_never_turns_a_pass_into_a_fail(v in vote_shaped(0.7, 8, true)) {
+        // Most generated votes pass here (the generator test below shows it for `vote()`), so
+        // the property is tried on passing votes, not skipped over failing ones.
+        let voted: BTreeSet<&Holder> = v.ballots.iter().map(|b| &b.holder).collect();
+        let newcomer = snapshot(&v.roll, &v.settings).persons.into_keys().find(|h| !voted.contains(h));
+        prop_assume!(newcomer.is_some());
+        for rules in rule_sets() {
+            let before = engine(&v, &rules);
+            let mut more = v.clone();
+            more.ballots.push(Ballot { holder: newcomer.clone().unwrap(), choice: Choice::Agree, valid: true });
+            prop_assert!(!before.passed || engine(&more, &rules).passed, "{} flipped to fail", rules.id);
+        }
+    }
+
+    #[test]
     fn the_approval_shortfall_in_persons_is_exactly_enough(v in vote_shaped(0.5, 3, false)) {
         let rules = RuleSet::civil_code_ordinary();
         let t = engine(&v, &rules);

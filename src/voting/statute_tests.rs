@@ -340,21 +340,6 @@ proptest! {
     }
 
     #[test]
-    fn an_added_agreeing_ballot_never_turns_a_pass_into_a_fail((roll, ballots) in vote()) {
-        for rules in RuleSet::presets() {
-            let before = run(&roll, &rules, &ballots);
-            let voted: BTreeSet<Holder> = ballots.iter().map(|b| b.holder.clone()).collect();
-            let snap = snapshot(&roll, &Settings::defaults());
-            if let Some(newcomer) = snap.persons.keys().find(|h| !voted.contains(*h)) {
-                let mut more = ballots.clone();
-                more.push(Ballot { holder: newcomer.clone(), choice: Choice::Agree, valid: true });
-                let after = run(&roll, &rules, &more);
-                prop_assert!(!before.passed || after.passed, "{} flipped to fail", rules.id);
-            }
-        }
-    }
-
-    #[test]
     fn totals_equal_the_sums_of_their_parts((roll, ballots) in vote()) {
         let t = run(&roll, &RuleSet::civil_code_special(), &ballots);
         prop_assert_eq!(t.totals.area_centi, roll.iter().map(|u| u.area_centi).sum::<i64>());
