@@ -109,7 +109,7 @@ const URI_LIMIT: usize = 8 * 1024;
 /// at once; an undeclared (chunked) body is cut off after `limit` bytes, so no request can make
 /// the server buffer more than that.
 async fn limit_request<E: Endpoint>(limit: u64, ep: E, mut req: Request) -> poem::Result<Response> {
-    if req.uri().to_string().len() > URI_LIMIT {
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
             "request.uri_too_long",

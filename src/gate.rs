@@ -29,9 +29,11 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     };
     let (op_id, scope) = (op.id.clone(), op.scope);
     context::set_operation(&op_id);
-    if let Some(unknown) = unknown_query_param(req.uri().query(), &op.query_params) {
+    // The query decoded once, as poem decodes it, for both checks below.
+    let query: Vec<(String, String)> = req.uri().query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    if let Some(unknown) = query.iter().map(|(name, _)| name).find(|name| !op.query_params.contains(name)) {
         return Err(ApiError::field(
-            &unknown,
+            unknown,
             "request.unknown_parameter",
             format!("不支持查询参数 {unknown}，请查看接口文档中的可用参数"),
             format!("Query parameter {unknown} is not supported by this operation"),
@@ -64,7 +66,7 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         }
         .into());
     }
-    check_text(&mut req).await?;
+    check_text(&mut req, &query).await?;
     let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(principal);
@@ -76,9 +78,8 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
 
 /// Refuses control characters in the query and a JSON body (see [`text_input`]) and JSON bodies
 /// over [`text_input::JSON_BODY_LIMIT`]. A body that does not parse is left to the parser.
-async fn check_text(req: &mut Request) -> poem::Result<()> {
-    let pairs: Vec<(String, String)> = req.uri().query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
-    if let Some((name, _)) = pairs.iter().find(|(_, value)| value.chars().any(text_input::is_refused)) {
+async fn check_text(req: &mut Request, query: &[(String, String)]) -> poem::Result<()> {
+    if let Some((name, _)) = query.iter().find(|(_, value)| value.chars().any(text_input::is_refused)) {
         return Err(text_input::refused(name).into());
     }
     if !req.content_type().is_some_and(text_input::is_json_media_type) {
@@ -94,19 +95,17 @@ async fn check_text(req: &mut Request) -> poem::Result<()> {
         )
         .into());
     }
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-        if let Some(field) = text_input::refused_field(&value, "request") {
-            return Err(text_input::refused(&field).into());
+    // Parsed here only when a refused character may be present (to name its field); the
+    // handler's parser reads every body anyway.
+    if text_input::may_hold_refused(&bytes) {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            if let Some(field) = text_input::refused_field(&value, "request") {
+                return Err(text_input::refused(&field).into());
+            }
         }
     }
     req.set_body(bytes);
     Ok(())
-}
-
-/// The first query parameter the operation does not declare (names decoded as poem decodes them).
-fn unknown_query_param(query: Option<&str>, declared: &[String]) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).unwrap_or_default();
-    pairs.into_iter().map(|(name, _)| name).find(|name| !declared.iter().any(|d| d == name))
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy (an ingress), in which

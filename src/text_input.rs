@@ -21,6 +21,15 @@ pub fn is_json_media_type(content_type: &str) -> bool {
     essence.strip_prefix("application/").is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
 }
 
+/// Whether JSON text could hold a refused character, from its bytes alone: a raw DEL, a C1
+/// control or a bidi override in UTF-8, or an escape that spells one (`\b`, `\f`, `\r`,
+/// `\u…`). Raw C0 controls inside strings are invalid JSON and left to the parser. Never
+/// false for a body that holds one; rarely true for one that does not.
+pub fn may_hold_refused(json: &[u8]) -> bool {
+    json.windows(3).any(|w| matches!(w, [b'\\', b'b' | b'f' | b'r' | b'u', _] | [0xC2, 0x80..=0x9F, _] | [0xE2, 0x80, 0xAA..=0xAE] | [0xE2, 0x81, 0xA6..=0xA9]))
+        || json.contains(&0x7F)
+}
+
 pub fn is_refused(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{B}'..='\u{1F}' | '\u{7F}'..='\u{9F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -49,7 +58,21 @@ pub fn refused(field: &str) -> ApiError {
 mod tests {
     use serde_json::json;
 
-    use super::{is_json_media_type, refused_field};
+    use super::{is_json_media_type, is_refused, may_hold_refused, refused_field};
+
+    #[test]
+    fn the_byte_scan_never_misses_a_refused_character_however_it_is_written() {
+        for c in (0u32..=0x2100).filter_map(char::from_u32).filter(|c| is_refused(*c)) {
+            let raw = serde_json::to_string(&serde_json::json!({"name": format!("张{c}三")})).unwrap();
+            let escaped = format!("{{\"name\":\"张\\u{:04X}三\"}}", c as u32);
+            for body in [raw, escaped] {
+                assert!(refused_field(&serde_json::from_str(&body).unwrap(), "request").is_some(), "{body}");
+                assert!(may_hold_refused(body.as_bytes()), "missed U+{:04X} in {body}", c as u32);
+            }
+        }
+        let plain = serde_json::json!({"title": "是否更换电梯", "content": "第一行\n第二行\t完", "reason": "C:/路径"}).to_string();
+        assert!(!may_hold_refused(plain.as_bytes()), "ordinary text, newlines and tabs need no second parse: {plain}");
+    }
 
     #[test]
     fn every_media_type_the_json_parser_takes_is_checked() {

@@ -1473,13 +1473,15 @@ impl BallotsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
         visible_to(&conn, &principal, m.estate_id, &m.status).await?;
-        let published = service::published(&conn, &m).await?;
+        // One read: the whole ledger for the server's recount, sealed in memory for the public
+        // checks while voting is open. The close will reveal exactly what the recount uses.
+        let whole = service::whole_ledger(&conn, &m).await?;
+        let sealed = service::seals_choices(&m);
+        let sealed_recount = sealed.then(|| ledger::verify(&whole));
+        let published = if sealed { whole.sealed() } else { whole };
         let v = ledger::verify(&published);
-        let sealed = published.version >= 3 && m.status != "closed";
-        // The ledger alone must give the same figures as the ballots table. While the choices
-        // are sealed the server recounts them as the close will reveal them and says only
-        // whether the figures agree.
-        let recount = if sealed { ledger::verify(&service::published_with(&conn, &m, false).await?) } else { ledger::verify(&published) };
+        let recount = sealed_recount.as_ref().unwrap_or(&v);
+        // The ledger alone must give the same figures as the ballots table.
         let tally_matches = if published.candidates.is_empty() {
             let live = service::live_tally(&conn, &m).await?;
             recount.tally.as_ref().is_some_and(|t| same_result(t, &live))

@@ -89,6 +89,18 @@ fn version_1() -> u8 {
     1
 }
 
+impl PublishedLedger {
+    /// The ledger as published while voting is open: every choice, pick and salt withheld; the
+    /// commitments, hashes, checkpoints and root are the same.
+    pub fn sealed(mut self) -> Self {
+        for e in &mut self.entries {
+            (e.choice, e.picks, e.salt) = (None, None, None);
+        }
+        self.sealed = true;
+        self
+    }
+}
+
 /// Everything needed to check a matter's result without the database.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedLedger {
@@ -631,9 +643,7 @@ mod tests {
         assert_eq!(v.tally.unwrap().agree.heads, 2);
 
         // While voting: no choice, no salt; hashes, checkpoints and root are the same.
-        let mut sealed = revealed.clone();
-        sealed.sealed = true;
-        sealed.entries.iter_mut().for_each(|e| (e.choice, e.salt) = (None, None));
+        let sealed = revealed.clone().sealed();
         let v = verify(&sealed);
         assert!(v.intact(), "{v:?}");
         assert_eq!((v.sealed_entries, v.tally.is_none(), v.recomputed_root == revealed.root), (3, true, true));

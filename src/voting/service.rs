@@ -446,12 +446,18 @@ pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
 /// The published ledger of a matter (frozen roll, entries, checkpoints, root): no names, no
 /// phones, and in a version 3 ledger no choices, picks or salts until the vote is closed.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
-    published_with(conn, m, m.ledger_version >= 3 && m.status != "closed").await
+    let whole = whole_ledger(conn, m).await?;
+    Ok(if seals_choices(m) { whole.sealed() } else { whole })
 }
 
-/// The ledger with its choices `sealed` or not. Unsealed while voting is open it is for the
-/// server's own checks only, never for publication.
-pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiResult<PublishedLedger> {
+/// Whether the matter's published ledger withholds choices: version 3, until the close.
+pub fn seals_choices(m: &Matter) -> bool {
+    m.ledger_version >= 3 && m.status != "closed"
+}
+
+/// The ledger with every choice shown. While voting is open it is for the server's own checks
+/// only (see [`published`]), never for publication.
+pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
     let roll = frozen_roll(conn, m).await?;
     // Checkpoints before entries: every entry a checkpoint covers is then read too.
     let checkpoints: Vec<Checkpoint> = conn
@@ -478,11 +484,11 @@ pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiR
             unit_codes: r.get(5),
             area_centi: r.get(6),
             channel: r.get::<_, Option<&str>>(7).map(parse_channel),
-            choice: r.get::<_, Option<&str>>(8).map(parse_choice).filter(|_| !sealed),
-            picks: r.get::<_, Option<String>>(11).filter(|_| !sealed),
+            choice: r.get::<_, Option<&str>>(8).map(parse_choice),
+            picks: r.get(11),
             commitment: r.get(12),
             cast_at: r.get::<_, Option<DateTime<Utc>>>(14).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            salt: r.get::<_, Option<String>>(13).filter(|_| !sealed),
+            salt: r.get(13),
             at: r.get::<_, DateTime<Utc>>(9).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             hash: r.get(10),
         })
@@ -510,7 +516,7 @@ pub async fn published_with(conn: &TenantConn, m: &Matter, sealed: bool) -> ApiR
         entries,
         checkpoints,
         root,
-        sealed,
+        sealed: false,
     })
 }
 
