@@ -117,24 +117,43 @@ impl Estate {
 
     /// Registers and verifies the registered owner of unit `i`.
     pub async fn owner(&self, i: usize) -> String {
+        let token = self.register(&self.units[i].1).await;
+        self.verify(&token, i).await;
+        token
+    }
+
+    /// Registers an owner account under `real_name` with a fresh phone; returns its token.
+    pub async fn register(&self, real_name: &str) -> String {
         let slug = self.slug();
         let own_phone = phone();
         let (s, _) = self.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own_phone, "purpose": "register"}))).await;
         assert_eq!(s, 202);
         let code = self.app.last_code(&self.t.tenant, &own_phone).await;
-        let (_, b) = self
-            .app
-            .call(
-                POST,
-                "/api/owners/register",
-                slug,
-                None,
-                Some(json!({"real_name": self.units[i].1, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true})),
-            )
-            .await;
-        let token = b["token"].as_str().unwrap().to_string();
-        self.verify(&token, i).await;
-        token
+        let body = json!({"real_name": real_name, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true});
+        let (s, b) = self.app.call(POST, "/api/owners/register", slug, None, Some(body)).await;
+        assert_eq!(s, 201, "{b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+
+    /// A verified owner of a flat in `estate`, another estate of this street office whose roll
+    /// is empty: imports the flat and returns its owner's token.
+    pub async fn neighbour_owner(&self, estate: Uuid) -> String {
+        let row = RollRow::flat("9", "901", "70", "邻居", &phone());
+        let (s, b) = import_roll(&self.app, &self.t, estate, std::slice::from_ref(&row)).await;
+        assert_eq!(s, 200, "{b}");
+        let (_, units) = self.app.call(GET, &format!("/api/units?estate_id={estate}"), self.slug(), Some(&self.t.admin_token), None).await;
+        let unit = Uuid::parse_str(units["items"][0]["id"].as_str().unwrap()).unwrap();
+        let neighbour = Estate { app: self.app.clone(), t: self.t.clone(), id: estate, units: vec![(unit, row.name.clone(), row.phone.clone())] };
+        neighbour.owner(0).await
+    }
+
+    /// An upload by the holder of `token`; returns the attachment's id.
+    pub async fn upload(&self, token: &str, purpose: &str, file_name: &str) -> Value {
+        let form =
+            multipart::Form::new().text("purpose", purpose.to_string()).part("file", multipart::Part::bytes(PNG.to_vec()).file_name(file_name.to_string()));
+        let (s, b) = read(self.app.request(POST, "/api/attachments", self.slug(), Some(token)).multipart(form).send().await.unwrap()).await;
+        assert_eq!(s, 201, "{b}");
+        b["id"].clone()
     }
 
     /// Verifies unit `i` for the owner holding `token` (an SMS to the unit's registered phone).

@@ -60,6 +60,7 @@ pub fn test_config() -> Config {
     config
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -89,6 +90,7 @@ pub fn random_address() -> String {
     format!("2001:db8:{}", w.join(":"))
 }
 
+#[derive(Clone)]
 pub struct TestTenant {
     pub tenant: Tenant,
     pub admin_password: String,
