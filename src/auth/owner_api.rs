@@ -235,9 +235,20 @@ impl OwnerApi {
 
     /// 退出登录 / Log out (revokes this token; owners and staff).
     #[oai(path = "/api/auth/logout", method = "post", operation_id = "auth_logout")]
-    async fn logout(&self, state: Data<&AppState>, tenant: Data<&Tenant>, token: Data<&SessionToken>, _auth: BearerAuth) -> ApiResult<NoContent> {
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        token: Data<&SessionToken>,
+        _auth: BearerAuth,
+    ) -> ApiResult<NoContent> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         sessions::revoke_tenant_token(&conn, &token).await?;
+        // Staff actions are audited, their sessions' ends included; owners' are not staff acts.
+        if let Principal::Staff { id, .. } = *principal {
+            crate::audit::record(&conn, &principal, "staff", &id.to_string()).await?;
+        }
         conn.commit().await?;
         Ok(NoContent::Done)
     }

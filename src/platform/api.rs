@@ -40,9 +40,13 @@ impl PlatformAuthApi {
 
     /// 退出登录 / Log out.
     #[oai(path = "/api/platform/auth/logout", method = "post", operation_id = "platform_logout")]
-    async fn logout(&self, state: Data<&AppState>, token: Data<&SessionToken>, _auth: BearerAuth) -> ApiResult<NoContent> {
-        let client = state.pool.get().await?;
-        client.execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0 .0]).await?;
+    async fn logout(&self, state: Data<&AppState>, principal: Data<&Principal>, token: Data<&SessionToken>, _auth: BearerAuth) -> ApiResult<NoContent> {
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0 .0]).await?;
+        let (_, id) = principal.actor();
+        crate::audit::record_platform(&tx, &principal, "platform_staff", &id.map(|id| id.to_string()).unwrap_or_default()).await?;
+        tx.commit().await?;
         Ok(NoContent::Done)
     }
 

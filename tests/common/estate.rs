@@ -6,7 +6,7 @@ use rust_xlsxwriter::Workbook;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{phone, read, TestApp, TestTenant};
+use super::{phone, TestApp, TestTenant};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -151,7 +151,7 @@ impl Estate {
     pub async fn upload(&self, token: &str, purpose: &str, file_name: &str) -> Value {
         let form =
             multipart::Form::new().text("purpose", purpose.to_string()).part("file", multipart::Part::bytes(PNG.to_vec()).file_name(file_name.to_string()));
-        let (s, b) = read(self.app.request(POST, "/api/attachments", self.slug(), Some(token)).multipart(form).send().await.unwrap()).await;
+        let (s, b) = self.app.call_form("/api/attachments", self.slug(), Some(token), form).await;
         assert_eq!(s, 201, "{b}");
         b["id"].clone()
     }
@@ -173,7 +173,7 @@ impl Estate {
         let mut proofs = Vec::new();
         for name in ["身份证.png", "房产证.png"] {
             let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
-            let (_, b) = read(self.app.request(POST, "/api/attachments", self.slug(), Some(&self.t.admin_token)).multipart(form).send().await.unwrap()).await;
+            let (_, b) = self.app.call_form("/api/attachments", self.slug(), Some(&self.t.admin_token), form).await;
             proofs.push(b["id"].clone());
         }
         let new_phone = phone();
@@ -204,7 +204,7 @@ impl Estate {
     /// A staff upload of a scanned paper ballot.
     pub async fn scan(&self) -> Value {
         let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
-        let (_, scan) = read(self.app.request(POST, "/api/attachments", self.slug(), Some(&self.t.admin_token)).multipart(form).send().await.unwrap()).await;
+        let (_, scan) = self.app.call_form("/api/attachments", self.slug(), Some(&self.t.admin_token), form).await;
         scan["id"].clone()
     }
 
@@ -284,6 +284,5 @@ async fn import_roll(app: &TestApp, t: &TestTenant, estate: Uuid, rows: &[RollRo
         }
     }
     let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
-    read(app.request(POST, &format!("/api/estates/{estate}/units/import"), Some(&t.tenant.slug), Some(&t.admin_token)).multipart(form).send().await.unwrap())
-        .await
+    app.call_form(&format!("/api/estates/{estate}/units/import"), Some(&t.tenant.slug), Some(&t.admin_token), form).await
 }

@@ -70,6 +70,9 @@ pub struct TestApp {
     /// Every write made through [`TestApp::call`] by street or platform staff, for
     /// [`TestApp::unaudited_writes`].
     pub journal: std::sync::Arc<std::sync::Mutex<Vec<StaffWrite>>>,
+    /// Check each successful staff write's audit entry as the write returns (see
+    /// [`StaffWrite::audit_problem`]); off by default, since it reads every table each time.
+    pub audit_each_write: bool,
 }
 
 /// A write by staff as the journal keeps it.
@@ -79,7 +82,14 @@ pub struct StaffWrite {
     pub tenant: Option<String>,
     pub request_id: String,
     pub status: u16,
+    /// With [`TestApp::audit_each_write`]: what is wrong with the write's audit entry (not
+    /// exactly one, or written by another transaction than any row of the change), checked
+    /// before any later request can rewrite those rows.
+    pub audit_problem: Option<String>,
 }
+
+/// Operations whose only change is a deletion: no row is left to carry their transaction id.
+const DELETE_ONLY: [&str; 2] = ["matter_type_delete", "matter_delete"];
 
 /// An address in 2001:db8::/32 (set aside for documentation), different for every call and, in
 /// its /64 (how logins are counted), for every run: limits that persist in the test database
@@ -117,7 +127,7 @@ impl TestApp {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-forwarded-for", address.parse().expect("address header"));
         let http = reqwest::Client::builder().default_headers(headers).build().expect("http client");
-        TestApp { base: format!("http://{}", running.addr), http, state: running.state, address, journal: Default::default() }
+        TestApp { base: format!("http://{}", running.addr), http, state: running.state, address, journal: Default::default(), audit_each_write: false }
     }
 
     pub fn request(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>) -> RequestBuilder {
@@ -132,22 +142,69 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self.request(method.clone(), path, tenant, token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        self.send(method, path, tenant, token, rb).await
+    }
+
+    /// A multipart request (an upload or an import), kept in the journal like [`TestApp::call`].
+    pub async fn call_form(&self, path: &str, tenant: Option<&str>, token: Option<&str>, form: reqwest::multipart::Form) -> (u16, Value) {
+        let rb = self.request(Method::POST, path, tenant, token).multipart(form);
+        self.send(Method::POST, path, tenant, token, rb).await
+    }
+
+    /// Sends a request built for `method` and `path`, journalling it if staff wrote.
+    async fn send(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>, rb: RequestBuilder) -> (u16, Value) {
         let by_staff = match token {
             Some(t) if method != Method::GET => self.is_staff(tenant, t).await,
             _ => false,
         };
         let operation = self.state.ops.find(&method, path.split('?').next().unwrap_or(path)).map(|o| o.id.clone());
-        let mut rb = self.request(method, path, tenant, token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
         let response = rb.send().await.expect("request");
         let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let (status, body) = read(response).await;
         if let (true, Some(operation)) = (by_staff, operation) {
-            self.journal.lock().unwrap().push(StaffWrite { operation, tenant: tenant.map(str::to_owned), request_id, status });
+            let audit_problem = match self.audit_each_write && (200..300).contains(&status) {
+                true => self.audit_problem(&operation, tenant, &request_id).await,
+                false => None,
+            };
+            self.journal.lock().unwrap().push(StaffWrite { operation, tenant: tenant.map(str::to_owned), request_id, status, audit_problem });
         }
         (status, body)
+    }
+
+    /// What is wrong with a staff write's audit entry: there must be exactly one under its
+    /// request id (in the tenant's log, or the platform's for platform staff), and its
+    /// transaction must have written a row of the tenant's or the platform's tables.
+    async fn audit_problem(&self, operation: &str, tenant: Option<&str>, request_id: &str) -> Option<String> {
+        let client = self.state.pool.get().await.unwrap();
+        let mut schemas = vec!["platform".to_string()];
+        if let Some(slug) = tenant {
+            schemas.push(zhimaguan::tenancy::find_by_slug(&self.state.pool, slug).await.unwrap().unwrap().schema);
+        }
+        let log = format!("\"{}\".audit_log", schemas.last().unwrap());
+        let entries: Vec<String> =
+            client.query(&format!("SELECT xmin::text FROM {log} WHERE request_id = $1"), &[&request_id]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let [xmin] = entries.as_slice() else {
+            return Some(format!("{operation}: {} audit entries", entries.len()));
+        };
+        if DELETE_ONLY.contains(&operation) {
+            return None;
+        }
+        let tables = client
+            .query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = ANY($1) AND table_type = 'BASE TABLE'", &[&schemas])
+            .await
+            .unwrap();
+        for t in &tables {
+            let (schema, table): (String, String) = (t.get(0), t.get(1));
+            let found = client.query_opt(&format!("SELECT 1 FROM \"{schema}\".\"{table}\" WHERE xmin::text = $1 LIMIT 1"), &[xmin]).await.unwrap();
+            if table != "audit_log" && found.is_some() {
+                return None;
+            }
+        }
+        Some(format!("{operation}: its audit entry was written by another transaction than its change"))
     }
 
     /// Whether `token` is a street or platform staff session (still valid).
