@@ -11,3 +11,6 @@ pub mod lifecycle;
 pub mod locality;
 pub mod prep_api;
 pub mod rounds;
+
+#[cfg(test)]
+mod reference_tests;

@@ -15,4 +15,4 @@ pub mod tally;
 mod statute_tests;
 
 #[cfg(test)]
-mod reference_tests;
+pub(crate) mod reference_tests;

@@ -17,11 +17,11 @@ use super::{
 
 /// A generated vote: the roll, the settings, each person's ballot (or none) and the delivered.
 #[derive(Clone, Debug)]
-struct Vote {
-    roll: Vec<RollUnit>,
-    settings: Settings,
-    ballots: Vec<Ballot>,
-    delivered: BTreeSet<Holder>,
+pub(crate) struct Vote {
+    pub roll: Vec<RollUnit>,
+    pub settings: Settings,
+    pub ballots: Vec<Ballot>,
+    pub delivered: BTreeSet<Holder>,
 }
 
 fn class() -> impl Strategy<Value = UnitClass> {
@@ -43,7 +43,7 @@ fn vote() -> impl Strategy<Value = Vote> {
 
 /// Votes shaped for a property: `turnout` of persons vote, `agree` in ten of them agree, and
 /// the 从众 clause is on in some estates only where `follow` allows.
-fn vote_shaped(turnout: f64, agree: u32, follow: bool) -> impl Strategy<Value = Vote> {
+pub(crate) fn vote_shaped(turnout: f64, agree: u32, follow: bool) -> impl Strategy<Value = Vote> {
     (2usize..40)
         .prop_flat_map(move |owners| {
             (
@@ -82,13 +82,13 @@ fn vote_shaped(turnout: f64, agree: u32, follow: bool) -> impl Strategy<Value = 
 
 /// The outcome as the rules read, computed the simplest way.
 #[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    totals: Counts,
-    agree: Counts,
-    participants: Counts,
-    participation_passed: Option<bool>,
-    approval_passed: bool,
-    passed: bool,
+pub(crate) struct Outcome {
+    pub totals: Counts,
+    pub agree: Counts,
+    pub participants: Counts,
+    pub participation_passed: Option<bool>,
+    pub approval_passed: bool,
+    pub passed: bool,
 }
 
 fn meets(t: &Threshold, value: i64, base: i64) -> bool {
@@ -104,7 +104,7 @@ fn both(t: &Threshold, value: Counts, base: Counts) -> bool {
     meets(t, value.heads, base.heads) && meets(t, value.area_centi, base.area_centi)
 }
 
-fn reference(v: &Vote, rules: &RuleSet) -> Outcome {
+pub(crate) fn reference(v: &Vote, rules: &RuleSet) -> Outcome {
     // Persons: every counted unit adds its area to its holder; a holder is one head.
     let mut persons: BTreeMap<&Holder, Counts> = BTreeMap::new();
     for u in &v.roll {
@@ -154,7 +154,7 @@ fn engine(v: &Vote, rules: &RuleSet) -> super::tally::Tally {
 }
 
 /// Every preset plus a custom strict one measured against all owners.
-fn rule_sets() -> Vec<RuleSet> {
+pub(crate) fn rule_sets() -> Vec<RuleSet> {
     let mut sets = RuleSet::presets();
     sets.extend(RuleSet::custom(Some(Threshold::more_than(1, 2)), Threshold::at_least(3, 5), ApprovalBase::AllInScope));
     sets
