@@ -5,8 +5,8 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::estate::{Estate, PNG};
-use reqwest::{multipart, Method};
+use common::estate::Estate;
+use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -15,10 +15,7 @@ const POST: Method = Method::POST;
 
 /// The owner's uploaded signature image.
 async fn signature(e: &Estate, token: &str) -> Value {
-    let form = multipart::Form::new().text("purpose", "signature").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("签名.png"));
-    let (s, b) = common::read(e.app.request(POST, "/api/attachments", e.slug(), Some(token)).multipart(form).send().await.unwrap()).await;
-    assert_eq!(s, 201, "{b}");
-    b["id"].clone()
+    e.upload(token, "signature", "签名.png").await
 }
 
 async fn sql(e: &Estate, statement: &str, id: &Value) {
@@ -394,4 +391,64 @@ async fn a_preparatory_group_is_confirmed_only_with_a_leader_and_a_lawful_make_u
     assert_eq!((s, formed["status"].as_str()), (200, Some("formed")), "{formed}");
     let (s, b) = confirm().await;
     assert_eq!((s, b["code"].as_str()), (409, Some("prep.wrong_state")), "confirmed once: {b}");
+}
+
+#[tokio::test]
+async fn a_round_called_off_takes_no_more_ballots_keeps_those_cast_and_the_term_starts_again_numbered_on() {
+    let e = Estate::new(3, false).await;
+    let admin = e.t.admin_token.clone();
+    let owners = [e.owner(0).await, e.owner(1).await];
+    // A caretaker member serves, so the term may be created without a preparatory group.
+    let (_, me) = call(&e, GET, "/api/me", &owners[0], None).await;
+    assert_eq!(call(&e, POST, &format!("/api/estates/{}/oc-members", e.id), &admin, Some(json!({"owner_id": me["id"]}))).await.0, 201);
+    let today = Utc::now().date_naive();
+    let term = json!({"name": "第二届业主委员会", "starts_on": today, "ends_on": today + Duration::days(3 * 365), "seats": 5});
+    let (s, term) = call(&e, POST, &format!("/api/estates/{}/terms", e.id), &admin, Some(term)).await;
+    assert_eq!(s, 201, "{term}");
+    let elections = format!("/api/terms/{}/elections", term["id"].as_str().unwrap());
+    let soon = Utc::now() + Duration::hours(1);
+    let round = json!({
+        "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": soon,
+        "voting": {"opens_at": soon, "closes_at": soon + Duration::days(3)}, "verification_mode": "signature"
+    });
+    let (s, r1) = call(&e, POST, &elections, &admin, Some(round.clone())).await;
+    assert_eq!(s, 201, "{r1}");
+    let id = r1["id"].as_str().unwrap().to_string();
+    let body = json!({"intro": "候选人", "signature_attachment_id": signature(&e, &owners[0]).await});
+    let (_, candidate) = call(&e, POST, &format!("/api/elections/{id}/candidates"), &owners[0], Some(body)).await;
+    call(&e, POST, &format!("/api/candidates/{}/review", candidate["id"].as_str().unwrap()), &admin, Some(json!({"approve": true}))).await;
+    sql(&e, "UPDATE elections SET signup_closes_at = now() - interval '2 seconds' WHERE id = $1", &r1["id"]).await;
+    sql(&e, "UPDATE matters SET opens_at = now() - interval '1 second' WHERE id = $1", &r1["matter_id"]).await;
+    assert_eq!(vote(&e, &r1["id"], &owners[0], &[&candidate["id"]], "before").await.0, 201);
+
+    // Only staff call a round off, and only with a reason.
+    let cancel = format!("/api/elections/{id}/cancel");
+    let (s, b) = call(&e, POST, &cancel, &owners[0], Some(json!({"reason": "自行撤销"}))).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = call(&e, POST, &cancel, &admin, Some(json!({"reason": "  "}))).await;
+    assert_eq!((s, b["fields"][0]["field"].as_str()), (422, Some("reason")), "{b}");
+    let (s, cancelled) = call(&e, POST, &cancel, &admin, Some(json!({"reason": "候选人不足，另行组织"}))).await;
+    assert_eq!((s, cancelled["status"].as_str(), cancelled["cancel_reason"].as_str()), (200, Some("cancelled"), Some("候选人不足，另行组织")), "{cancelled}");
+
+    // Owners see it called off and why; no ballot is taken any more, and it cannot be counted or
+    // called off twice.
+    let (_, seen) = call(&e, GET, &format!("/api/elections/{id}"), &owners[1], None).await;
+    assert_eq!((seen["status"].as_str(), seen["cancel_reason"].as_str()), (Some("cancelled"), Some("候选人不足，另行组织")), "{seen}");
+    let (s, b) = vote(&e, &r1["id"], &owners[1], &[&candidate["id"]], "after").await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("ballot.not_open")), "{b}");
+    let (s, b) = call(&e, POST, &cancel, &admin, Some(json!({"reason": "再次撤销"}))).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("election.wrong_state")), "{b}");
+    sql(&e, "UPDATE matters SET closes_at = now() - interval '1 second' WHERE id = $1", &r1["matter_id"]).await;
+    let (s, b) = call(&e, POST, &format!("/api/elections/{id}/close"), &admin, None).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("election.wrong_state")), "{b}");
+
+    // The ballot cast before stays in the round's ledger, which still verifies.
+    let ledger = e.ledger(r1["matter_id"].as_str().unwrap()).await;
+    assert_eq!(ledger["entries"].as_array().map(Vec::len), Some(1), "{ledger}");
+    let v = e.verification(r1["matter_id"].as_str().unwrap()).await;
+    assert_eq!(v["root_matches"], true, "{v}");
+
+    // The term starts again; the numbering goes on from the round called off.
+    let (s, r2) = call(&e, POST, &elections, &admin, Some(round)).await;
+    assert_eq!((s, r2["round"].as_i64(), r2["status"].as_str()), (201, Some(2), Some("signup")), "{r2}");
 }

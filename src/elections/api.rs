@@ -124,6 +124,8 @@ pub struct ElectionView {
     pub closes_at: DateTime<Utc>,
     /// signup | awaiting_vote | voting | counting (deadline passed, not yet closed) | counted | cancelled
     pub status: String,
+    /// Why staff called the round off (cancelled rounds only).
+    pub cancel_reason: Option<String>,
     pub verification_mode: String,
     pub rule_set: String,
     /// The matter the round votes through: its ledger, export, voids and not-voted list.
@@ -311,7 +313,8 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
     } else {
         "counting"
     };
-    let names = conn.query_one("SELECT e.name, m.title FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1", &[&r.matter_id]).await?;
+    let names =
+        conn.query_one("SELECT e.name, m.title, m.cancel_reason FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1", &[&r.matter_id]).await?;
     let result = match r.result {
         Some(_) => Some(result_view(conn, &r).await?),
         None => None,
@@ -330,6 +333,7 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
         opens_at: m.opens_at,
         closes_at: m.closes_at,
         status: status.into(),
+        cancel_reason: names.get(2),
         verification_mode: r.verification_mode,
         rule_set: m.rule_set.id.clone(),
         matter_id: r.matter_id,
