@@ -172,7 +172,6 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
     let published: zhimaguan::voting::ledger::PublishedLedger = serde_json::from_str(&text)?;
     let v = zhimaguan::voting::ledger::verify(&published);
     println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
-    println!("ledger version {}", published.version);
     println!(
         "opening (roll, rules, settings): {}",
         if published.version < 2 {
@@ -183,6 +182,17 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
             "MISMATCH"
         }
     );
+    println!(
+        "version {}: {}",
+        published.version,
+        if v.version_consistent { "consistent with its contents" } else { "INCONSISTENT with its contents or unknown" }
+    );
+    println!("entries in published order: {}", if v.order_matches { "yes" } else { "NO (reordered)" });
+    println!("entries whose units or area disagree with the roll: {:?}", v.units_mismatched);
+    println!("rule set {}: {}", published.rule_set.id, if v.rules_match_preset { "fractions as named" } else { "FRACTIONS DIFFER FROM THE NAMED PRESET" });
+    if published.version >= 4 {
+        println!("ballots whose superseded mark disagrees with the recount: {:?}", v.inconsistent_marks);
+    }
     println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
     println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
     if published.version >= 3 {

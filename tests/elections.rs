@@ -241,7 +241,7 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
 
     // The round's ledger verifies, and its export names the picks.
     let (_, v) = call(&e, GET, &format!("/api/matters/{}/ledger/verification", r1["matter_id"].as_str().unwrap()), &owners[8], None).await;
-    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["opening_matches"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
+    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["intact"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
     let resp = e.app.request(GET, &format!("/api/matters/{}/ballots/export", r1["matter_id"].as_str().unwrap()), e.slug(), Some(&admin)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(resp.bytes().await.unwrap().to_vec())).unwrap();

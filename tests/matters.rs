@@ -74,8 +74,8 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     assert!(ledger["entries"].as_array().unwrap().iter().any(|x| x["hash"] == receipt["entry_hash"]), "the receipt finds its entry");
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&b), None).await;
     assert_eq!(
-        (v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["altered_entries"].as_array().map(Vec::len)),
-        (Some(true), Some(true), Some(0)),
+        (v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["altered_entries"].as_array().map(Vec::len), v["intact"].as_bool()),
+        (Some(true), Some(true), Some(0), Some(true)),
         "{v}"
     );
 
@@ -171,6 +171,52 @@ async fn concurrent_duplicates_count_once() {
 }
 
 #[tokio::test]
+async fn voiding_the_ballot_that_set_a_paper_ballot_aside_makes_the_paper_ballot_count_and_says_so_everywhere() {
+    let e = Estate::new(2, false).await;
+    let owner = e.owner(0).await;
+    let admin = e.t.admin_token.clone();
+    let (_, m) = e.matter(&admin, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    // The owner signs a paper ballot against, then votes online for: online wins.
+    let paper = json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await});
+    let (s, paper) = e.app.call(POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&admin), Some(paper)).await;
+    assert_eq!(s, 201, "{paper}");
+    let (s, online) = e.cast(&owner, &matter, "agree", "online").await;
+    assert_eq!(s, 201, "{online}");
+    let listed = |list: &Value, id: &Value| list["items"].as_array().unwrap().iter().find(|b| b["id"] == *id).cloned().unwrap();
+    let (_, list) = e.app.call(GET, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(&admin), None).await;
+    assert_eq!(listed(&list, &paper["ballot_id"])["superseded"], true, "{list}");
+
+    // Staff void the online ballot (entered in error): the paper ballot counts again.
+    let (s, b) = e
+        .app
+        .call(POST, &format!("/api/ballots/{}/void", online["ballot_id"].as_str().unwrap()), e.slug(), Some(&admin), Some(json!({"reason": "误操作"})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let t = e.tally(&matter).await;
+    assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(0), Some(1)), "{t}");
+    // The list, the ledger and the export say so.
+    let (_, list) = e.app.call(GET, &format!("/api/matters/{matter}/ballots"), e.slug(), Some(&admin), None).await;
+    let (p, o) = (listed(&list, &paper["ballot_id"]), listed(&list, &online["ballot_id"]));
+    assert_eq!((p["superseded"].as_bool(), o["voided"].as_bool()), (Some(false), Some(true)), "{list}");
+    let ledger = e.ledger(&matter).await;
+    let kinds: Vec<(&str, &str)> =
+        ledger["entries"].as_array().unwrap().iter().map(|x| (x["kind"].as_str().unwrap(), x["ballot_id"].as_str().unwrap())).collect();
+    let (pid, oid) = (paper["ballot_id"].as_str().unwrap(), online["ballot_id"].as_str().unwrap());
+    assert_eq!(kinds, [("cast", pid), ("cast", oid), ("superseded", pid), ("void", oid), ("reinstated", pid)], "{ledger}");
+    let v = e.verification(&matter).await;
+    assert_eq!(v["inconsistent_marks"], json!([]), "{v}");
+    let resp = e.app.request(GET, &format!("/api/matters/{matter}/ballots/export"), e.slug(), Some(&admin)).send().await.unwrap();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(resp.bytes().await.unwrap().to_vec())).unwrap();
+    let sheet = calamine::Reader::worksheet_range_at(&mut wb, 0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    let status = rows[0].iter().position(|h| h == "状态").expect("a status column");
+    let channel = rows[0].iter().position(|h| h == "渠道").expect("a channel column");
+    let paper_row = rows.iter().find(|r| r[channel] == "纸质票").expect("the paper ballot's row");
+    assert_eq!(paper_row[status], "有效", "{rows:?}");
+}
+
+#[tokio::test]
 async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
     let e = Estate::new(2, false).await;
     let owner = e.owner(0).await;
@@ -187,7 +233,7 @@ async fn a_paper_ballot_for_a_unit_that_voted_online_is_kept_but_superseded() {
     let kinds: Vec<&str> = ledger["entries"].as_array().unwrap().iter().map(|x| x["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["cast", "cast", "superseded"]);
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
-    assert_eq!(v["tally_matches"], true);
+    assert_eq!((v["tally_matches"].as_bool(), v["intact"].as_bool()), (Some(true), Some(true)), "{v}");
 
     // A matter whose procedural rules let the signed paper ballot win.
     let body = json!({
@@ -307,7 +353,7 @@ async fn where_allowed_a_voter_changes_their_vote_once() {
     let t = e.tally(&matter).await;
     assert_eq!((t["agree"]["heads"].as_i64(), t["disagree"]["heads"].as_i64()), (Some(1), Some(0)), "the changed vote counts");
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&owner), None).await;
-    assert_eq!((v["tally_matches"].as_bool(), v["root_matches"].as_bool()), (Some(true), Some(true)));
+    assert_eq!((v["tally_matches"].as_bool(), v["root_matches"].as_bool(), v["intact"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
     // By default there is no change of vote.
     let (_, plain) = e.matter(&e.t.admin_token, 4).await;
     let plain = plain["id"].as_str().unwrap().to_string();
@@ -371,7 +417,7 @@ async fn delivered_non_voters_follow_the_majority_where_the_covenant_says_so() {
     let t = e.tally(&matter).await;
     assert_eq!((t["followers"]["heads"].as_i64(), t["agree"]["heads"].as_i64(), t["participants"]["heads"].as_i64()), (Some(1), Some(3), Some(4)));
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
-    assert_eq!(v["tally_matches"], true, "the published ledger carries the deliveries: {v}");
+    assert_eq!((v["tally_matches"].as_bool(), v["intact"].as_bool()), (Some(true), Some(true)), "the published ledger carries the deliveries: {v}");
 }
 
 #[tokio::test]
@@ -449,7 +495,7 @@ async fn a_closed_matter_keeps_its_result_and_root_and_later_entries_are_detecte
     let (s, closed) = e.app.call(POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
     assert_eq!((s, closed["status"].as_str()), (200, Some("closed")));
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&a), None).await;
-    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool()), (Some(true), Some(true)));
+    assert_eq!((v["root_matches"].as_bool(), v["tally_matches"].as_bool(), v["intact"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
 
     // An entry slipped in after the close no longer matches the root declared with the result.
     let conn = e.app.conn(&e.t.tenant).await;
@@ -463,7 +509,7 @@ async fn a_closed_matter_keeps_its_result_and_root_and_later_entries_are_detecte
     .unwrap();
     conn.commit().await.unwrap();
     let (_, v) = e.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&a), None).await;
-    assert_eq!(v["root_matches"], false, "{v}");
+    assert_eq!((v["root_matches"].as_bool(), v["intact"].as_bool()), (Some(false), Some(false)), "{v}");
 }
 
 #[tokio::test]

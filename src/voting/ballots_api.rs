@@ -272,6 +272,19 @@ pub struct LedgerVerification {
     /// can recompute it from the published ledger.
     pub tally_matches: bool,
     pub recomputed: Option<TallyView>,
+    /// The entries are published in the ledger's order (by position, then pending ones by
+    /// sequence number).
+    pub order_matches: bool,
+    /// Entries naming a unit not on the frozen roll, or an area other than their units' area.
+    pub units_mismatched: Vec<i64>,
+    /// The rule set's fractions are those its name stands for.
+    pub rules_match_preset: bool,
+    /// Nothing in the ledger belongs to a later format than its version declares.
+    pub version_consistent: bool,
+    /// Version 4: ballots whose superseded mark disagrees with the recount.
+    pub inconsistent_marks: Vec<String>,
+    /// Every check above passed (and the tally matches): the ledger verifies.
+    pub intact: bool,
 }
 
 pub fn counts(c: Counts) -> CountsView {
@@ -442,6 +455,10 @@ pub(crate) async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uui
     for row in split {
         service::append_unit_event(conn, m, row.get(0), EntryKind::Regroup).await?;
     }
+    // A seller whose ballot was cast after the sale may be left holding nothing.
+    for seller in &sellers {
+        service::refresh_marks(conn, m, seller).await?;
+    }
     Ok(())
 }
 
@@ -502,6 +519,7 @@ async fn rejoin_units(conn: &TenantConn, m: &Matter, holder: &str, back: &[(Uuid
     for (_, buyer) in back {
         service::mark_orphaned(conn, m, buyer).await?;
     }
+    service::refresh_marks(conn, m, holder).await?;
     Ok(())
 }
 
@@ -1238,6 +1256,9 @@ impl BallotsApi {
             return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "This ballot is already voided"));
         }
         service::append(&conn, &m, id.0, EntryKind::Void).await?;
+        // The ballot this one had set aside may count again.
+        let holder: String = conn.query_one("SELECT holder_key FROM ballots WHERE id = $1", &[&id.0]).await?.get(0);
+        service::refresh_marks(&conn, &m, &holder).await?;
         audit::record(&conn, &principal, "ballot", &id.0.to_string()).await?;
         let r = receipt(&conn, id.0).await?;
         conn.commit().await?;
@@ -1353,8 +1374,12 @@ impl BallotsApi {
                 &[&m.id],
             )
             .await?;
-        let superseded: std::collections::BTreeSet<Uuid> =
-            conn.query("SELECT ballot_id FROM ledger_entries WHERE matter_id = $1 AND kind = 'superseded'", &[&m.id]).await?.iter().map(|r| r.get(0)).collect();
+        let superseded: std::collections::BTreeSet<Uuid> = conn
+            .query(&format!("SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND {}", service::SET_ASIDE), &[&m.id])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         // An election's ballots show the names picked.
         let names: std::collections::BTreeMap<Uuid, String> = conn
             .query("SELECT c.id, c.name FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.matter_id = $1", &[&m.id])
@@ -1391,16 +1416,17 @@ impl BallotsApi {
         let total: i64 = conn.query_one("SELECT count(*) FROM ballots WHERE matter_id = $1", &[&m.id]).await?.get(0);
         let rows = conn
             .query(
-                "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
-                        coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{}'),
-                        (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                        o.real_name, o.id, s.display_name, b.cast_at,
-                        (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
-                        b.voided_at IS NOT NULL, b.void_reason,
-                        EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded'),
-                        b.replaced_at IS NOT NULL, b.scan_id
-                   FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
-                  WHERE b.matter_id = $1 ORDER BY b.seq LIMIT $2 OFFSET $3",
+                &format!(
+                    "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
+                            coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{{}}'),
+                            (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+                            o.real_name, o.id, s.display_name, b.cast_at,
+                            (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
+                            b.voided_at IS NOT NULL, b.void_reason, {}, b.replaced_at IS NOT NULL, b.scan_id
+                       FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
+                      WHERE b.matter_id = $1 ORDER BY b.seq LIMIT $2 OFFSET $3",
+                    service::SET_ASIDE
+                ),
                 &[&m.id, &paging.limit(), &paging.offset()],
             )
             .await?;
@@ -1491,6 +1517,7 @@ impl BallotsApi {
         };
         conn.commit().await?;
         Ok(Json(LedgerVerification {
+            intact: v.intact() && tally_matches,
             tally_matches,
             altered_entries: v.altered_entries,
             opening_matches: v.opening_matches,
@@ -1500,6 +1527,11 @@ impl BallotsApi {
             sealed,
             broken_commitments: v.broken_commitments,
             recomputed: v.tally.as_ref().map(|t| tally_view(t, &m.status, false)),
+            order_matches: v.order_matches,
+            units_mismatched: v.units_mismatched,
+            rules_match_preset: v.rules_match_preset,
+            version_consistent: v.version_consistent,
+            inconsistent_marks: v.inconsistent_marks,
         }))
     }
 }

@@ -11,6 +11,10 @@
 //! of the choice. Once the vote closes the choice, picks and salt are published beside it and
 //! anyone can check that every revealed choice is the one committed to before the close. A voter
 //! checks their own ballot while voting with the salt on their receipt.
+//!
+//! Version 4 keeps the set-aside marks true: a superseded mark is followed by a reinstated entry
+//! when the ballot counts again, and the verification checks that the marks, read in sequence
+//! order, name exactly the ballots the recount sets aside.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +36,9 @@ pub enum EntryKind {
     Regroup,
     /// The unit's ballot was delivered (counts only under the 从众 clause).
     Delivery,
+    /// Version 4: a ballot set aside earlier counts again (the ballot that superseded it was
+    /// voided), so the marks always describe the ballot that counts.
+    Reinstated,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +218,9 @@ pub fn opening_hash(
     if version >= 3 {
         parts.push("sealed-choices-v3");
     }
+    if version >= 4 {
+        parts.push("set-aside-marks-v4");
+    }
     hex_sha256(&parts)
 }
 
@@ -257,6 +267,20 @@ pub struct Verification {
     /// Sequence numbers of entries whose revealed choice is not the one committed to, or that
     /// carry a choice without the commitment a version 3 ledger requires.
     pub broken_commitments: Vec<i64>,
+    /// The entries are published in the format's order: positioned ones by position, then
+    /// pending ones by sequence number.
+    pub order_matches: bool,
+    /// Sequence numbers of entries naming a unit that is not on the roll, or whose area is not
+    /// the sum of their units' roll areas.
+    pub units_mismatched: Vec<i64>,
+    /// A preset's id stands for exactly that preset's fractions (a custom set is what it says).
+    pub rules_match_preset: bool,
+    /// Nothing in the ledger belongs to a later format than its version declares (a newer
+    /// ledger relabelled as older would escape that format's checks).
+    pub version_consistent: bool,
+    /// Version 4: ballots whose set-aside mark (superseded, then reinstated) disagrees with the
+    /// recount: marked and counted, or set aside and unmarked.
+    pub inconsistent_marks: Vec<String>,
 }
 
 impl Verification {
@@ -267,6 +291,11 @@ impl Verification {
             && self.broken_checkpoints.is_empty()
             && self.root_matches
             && self.broken_commitments.is_empty()
+            && self.order_matches
+            && self.units_mismatched.is_empty()
+            && self.rules_match_preset
+            && self.version_consistent
+            && self.inconsistent_marks.is_empty()
             && counted
     }
 }
@@ -281,7 +310,7 @@ fn check_commitments(ledger: &PublishedLedger, entries: &[Entry]) -> (usize, Vec
     let mut sealed = 0;
     let mut broken = Vec::new();
     for e in entries {
-        let carries_choice = matches!(e.kind, EntryKind::Cast | EntryKind::Void | EntryKind::Superseded);
+        let carries_choice = matches!(e.kind, EntryKind::Cast | EntryKind::Void | EntryKind::Superseded | EntryKind::Reinstated);
         let fine = match (ledger.version >= 3 && carries_choice, &e.commitment, e.choice, &e.salt) {
             (false, None, _, None) => true,
             (true, Some(_), None, None) if ledger.sealed => {
@@ -303,6 +332,7 @@ fn check_commitments(ledger: &PublishedLedger, entries: &[Entry]) -> (usize, Vec
 pub fn verify(ledger: &PublishedLedger) -> Verification {
     let mut entries = ledger.entries.clone();
     entries.sort_by_key(|e| (e.position.unwrap_or(i64::MAX), e.seq));
+    let order_matches = entries.iter().map(|e| e.seq).eq(ledger.entries.iter().map(|e| e.seq));
     let altered_entries: Vec<i64> = entries.iter().filter(|e| entry_hash(&ledger.matter_id, e) != e.hash).map(|e| e.seq).collect();
     let (opening_matches, all) = if ledger.version < 2 {
         // Nothing was committed before the first ballot; the root covers the entries alone.
@@ -334,7 +364,81 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
     } else {
         (None, recount_election(ledger, &entries).unwrap_or_default())
     };
-    Verification { altered_entries, opening_matches, broken_checkpoints, root_matches, recomputed_root, tally, candidates, sealed_entries, broken_commitments }
+    Verification {
+        altered_entries,
+        opening_matches,
+        broken_checkpoints,
+        root_matches,
+        recomputed_root,
+        tally,
+        candidates,
+        sealed_entries,
+        broken_commitments,
+        order_matches,
+        units_mismatched: units_mismatched(ledger),
+        rules_match_preset: rules_match_preset(&ledger.rule_set),
+        version_consistent: version_consistent(ledger),
+        inconsistent_marks: if ledger.version >= 4 { inconsistent_marks(ledger, &entries) } else { Vec::new() },
+    }
+}
+
+/// The highest ledger format this code reads.
+pub const NEWEST_VERSION: u8 = 4;
+
+/// Entries whose units are not on the roll or whose area is not their units' roll area (the
+/// roll is frozen, so an entry's area is always the sum of its units' areas).
+fn units_mismatched(ledger: &PublishedLedger) -> Vec<i64> {
+    let area: BTreeMap<&str, i64> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.area_centi)).collect();
+    ledger
+        .entries
+        .iter()
+        .filter(|e| {
+            let units: Option<Vec<i64>> = e.unit_codes.split(',').filter(|c| !c.is_empty()).map(|c| area.get(c).copied()).collect();
+            units.is_none_or(|units| units.iter().sum::<i64>() != e.area_centi)
+        })
+        .map(|e| e.seq)
+        .collect()
+}
+
+fn rules_match_preset(rules: &RuleSet) -> bool {
+    match RuleSet::by_id(&rules.id) {
+        Some(preset) => (preset.participation, preset.approval, preset.approval_base) == (rules.participation, rules.approval, rules.approval_base),
+        None => rules.id == "custom",
+    }
+}
+
+/// Whether the ledger holds only what its declared version's format has.
+fn version_consistent(ledger: &PublishedLedger) -> bool {
+    let v = ledger.version;
+    let has = |f: &dyn Fn(&Entry) -> bool| ledger.entries.iter().any(f);
+    let checkpointed = !ledger.checkpoints.is_empty() || !ledger.opening_hash.is_empty();
+    (1..=NEWEST_VERSION).contains(&v)
+        && (v >= 2 || !checkpointed)
+        && (v >= 3 || !(ledger.sealed || has(&|e| e.commitment.is_some() || e.salt.is_some() || e.cast_at.is_some())))
+        && (v >= 4 || !has(&|e| e.kind == EntryKind::Reinstated))
+}
+
+/// Version 4: the ballots whose set-aside mark disagrees with the recount. The marks are read in
+/// sequence order (superseded sets a ballot aside, reinstated brings it back); the recount sets
+/// aside each valid ballot its person's channel rule passes over, and every ballot of a person
+/// left holding no unit. Voided ballots are left out: the void entry already says they count
+/// at most as invalid.
+fn inconsistent_marks(ledger: &PublishedLedger, entries: &[Entry]) -> Vec<String> {
+    let Some(r) = replay_with(ledger, entries, true) else {
+        return vec!["(the ledger cannot be replayed)".into()];
+    };
+    let mut marks: Vec<&Entry> = entries.iter().filter(|e| matches!(e.kind, EntryKind::Superseded | EntryKind::Reinstated)).collect();
+    marks.sort_by_key(|e| e.seq);
+    let mut marked = BTreeSet::new();
+    for e in marks {
+        if e.kind == EntryKind::Superseded {
+            marked.insert(e.ballot_id.clone());
+        } else {
+            marked.remove(&e.ballot_id);
+        }
+    }
+    marked.retain(|id| !r.voided.contains(id));
+    marked.symmetric_difference(&r.set_aside).cloned().collect()
 }
 
 /// The roll after regroups, the effective casts (channel rule applied) and the delivered persons.
@@ -342,6 +446,10 @@ struct Recount {
     units: Vec<RollUnit>,
     effective: Vec<Cast>,
     delivered: BTreeSet<Holder>,
+    /// Valid ballots that do not count: passed over by the channel rule, or of a person left
+    /// holding no unit.
+    set_aside: BTreeSet<String>,
+    voided: BTreeSet<String>,
 }
 
 fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
@@ -362,6 +470,11 @@ fn recount_election(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Vec<(
 }
 
 fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
+    replay_with(ledger, entries, false)
+}
+
+/// `sealed_choices`: replay without the choices (which ballots count does not depend on them).
+fn replay_with(ledger: &PublishedLedger, entries: &[Entry], sealed_choices: bool) -> Option<Recount> {
     // The roll as it stands after every recorded regroup, applied in the order they happened.
     let mut person: BTreeMap<&str, &str> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.person_code.as_str())).collect();
     let mut regroups: Vec<&Entry> = entries.iter().filter(|e| e.kind == EntryKind::Regroup).collect();
@@ -383,6 +496,8 @@ fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
     // A person left holding no unit (a sold unit went back to its seller, whose ballot was
     // signed before the sale) counts nothing.
     let holding: BTreeSet<&str> = person.values().copied().collect();
+    let orphaned = entries.iter().filter(|e| e.kind == EntryKind::Cast && !holding.contains(e.person_code.as_str()) && !voided.contains(e.ballot_id.as_str()));
+    let mut set_aside: BTreeSet<String> = orphaned.map(|e| e.ballot_id.clone()).collect();
     let casts = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Cast && holding.contains(e.person_code.as_str()))
@@ -396,23 +511,27 @@ fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
                     Some(at) => chrono::DateTime::parse_from_rfc3339(at).ok()?.timestamp_millis(),
                     None => e.seq,
                 },
-                choice: e.choice?,
+                choice: if sealed_choices { e.choice.unwrap_or(Choice::Abstain) } else { e.choice? },
                 voided: voided.contains(e.ballot_id.as_str()),
             })
         })
         .collect::<Option<Vec<Cast>>>()?;
-    let effective = resolve(&casts, ledger.channel_rule).effective;
+    let resolution = resolve(&casts, ledger.channel_rule);
+    set_aside.extend(resolution.superseded.iter().filter(|c| !c.voided).map(|c| c.id.clone()));
+    let effective = resolution.effective;
     let delivered = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Delivery)
         .map(|e| person.get(e.unit_codes.as_str()).map(|p| Holder::Owner(p.to_string())))
         .collect::<Option<_>>()?;
-    Some(Recount { units, effective, delivered })
+    let voided = voided.into_iter().map(str::to_owned).collect();
+    Some(Recount { units, effective, delivered, set_aside, voided })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::voting::rules::{ApprovalBase, Threshold};
 
     fn entry(seq: i64, kind: EntryKind, ballot: &str, person: &str, unit: &str, choice: Option<Choice>) -> Entry {
         let mut e = Entry {
@@ -692,11 +811,9 @@ mod tests {
         // Published openings of earlier matters must verify forever: this one is pinned.
         assert_eq!(older, "62f745cc24506c93de9009967dc316152bcd3d1c8b5055cdcdb9f43b79073941", "the version 2 opening changed");
         assert_eq!(opening_hash(1, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "versions 1 and 2 hash alike");
-        assert_ne!(opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "version 3 commits to sealing");
-        assert_eq!(
-            opening_hash(4, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]),
-            opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[])
-        );
+        let sealed = opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        assert_eq!(sealed, "af29ac36ad658057ed1ec862084809924f978b9d9dc0051b7383aa685b936859", "the version 3 opening changed");
+        assert_ne!(opening_hash(4, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), sealed, "version 4 commits to true marks");
     }
 
     #[test]
@@ -740,5 +857,151 @@ mod tests {
     fn person_codes_depend_on_the_secret_salt() {
         assert_ne!(person_code("salt-a", "roll:张三|13800138000"), person_code("salt-b", "roll:张三|13800138000"));
         assert_eq!(person_code("s", "k").len(), 16);
+    }
+
+    /// Recomputes every hash the way a forger who can write the whole file would: each entry's
+    /// hash, the opening, one checkpoint per entry and the root.
+    fn reseal(l: &mut PublishedLedger) {
+        for e in &mut l.entries {
+            e.hash = entry_hash(&l.matter_id, e);
+        }
+        if l.version >= 2 {
+            l.opening_hash = opening_hash(l.version, &l.matter_id, &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
+        }
+        let all = if l.version >= 2 { leaves(&l.opening_hash, &l.entries) } else { l.entries.iter().map(|e| e.hash.clone()).collect() };
+        l.checkpoints = if l.version >= 2 {
+            (0..all.len()).map(|n| Checkpoint { entries: n as i64, root: merkle_root(&all[..=n]), at: String::new() }).collect()
+        } else {
+            Vec::new()
+        };
+        l.root = merkle_root(&all);
+    }
+
+    #[test]
+    fn a_resealed_ledger_still_verifies_so_the_forgeries_below_are_caught_by_what_resealing_cannot_hide() {
+        let mut l = ledger();
+        reseal(&mut l);
+        assert!(verify(&l).intact(), "{:?}", verify(&l));
+    }
+
+    #[test]
+    fn entries_shuffled_in_the_array_are_refused_resealed_or_not() {
+        let mut shuffled = ledger();
+        shuffled.entries.swap(0, 2);
+        let v = verify(&shuffled);
+        assert!(!v.order_matches && !v.intact(), "{v:?}");
+        // Every hash resealed over the shuffled array: the positions still give the order away.
+        reseal(&mut shuffled);
+        let v = verify(&shuffled);
+        assert!(!v.order_matches && !v.intact(), "{v:?}");
+    }
+
+    #[test]
+    fn a_voters_roll_area_changed_and_resealed_no_longer_matches_their_entry() {
+        let mut bigger = ledger();
+        bigger.roll[0].area_centi = 90_000;
+        reseal(&mut bigger);
+        let v = verify(&bigger);
+        assert_eq!(v.units_mismatched, vec![1], "{v:?}");
+        assert!(!v.intact());
+        // An entry naming a unit the roll does not have.
+        let mut ghost = ledger();
+        ghost.entries[1].unit_codes = "9-9-999".into();
+        reseal(&mut ghost);
+        assert_eq!(verify(&ghost).units_mismatched, vec![2]);
+    }
+
+    #[test]
+    fn a_preset_with_its_fractions_changed_under_the_same_name_is_refused() {
+        let mut laxer = ledger();
+        laxer.rule_set.approval = Threshold::more_than(1, 3);
+        reseal(&mut laxer);
+        let v = verify(&laxer);
+        assert!(!v.rules_match_preset && !v.intact(), "{v:?}");
+        let mut unknown = ledger();
+        unknown.rule_set.id = "civil_code_2030".into();
+        reseal(&mut unknown);
+        assert!(!verify(&unknown).rules_match_preset);
+        let mut custom = ledger();
+        custom.rule_set = RuleSet::custom(None, Threshold::at_least(3, 5), ApprovalBase::AllInScope).unwrap();
+        reseal(&mut custom);
+        assert!(verify(&custom).intact(), "a custom set is what it says");
+    }
+
+    #[test]
+    fn a_newer_ledger_relabelled_as_an_older_version_is_refused() {
+        // A sealed ledger passed off as version 1 or 2 (no opening to check, or one without the
+        // sealing commitment) still carries its commitments.
+        for older in [1, 2] {
+            let mut relabelled = sealed_then_revealed();
+            relabelled.version = older;
+            if older == 1 {
+                relabelled.opening_hash.clear();
+            }
+            reseal(&mut relabelled);
+            let v = verify(&relabelled);
+            assert!(!v.version_consistent && !v.intact(), "as version {older}: {v:?}");
+        }
+        // A version 2 ledger relabelled as 1 with its opening kept.
+        let mut v1 = ledger();
+        v1.version = 1;
+        v1.root = merkle_root(&v1.entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
+        assert!(!verify(&v1).version_consistent, "version 1 had no opening or checkpoints");
+        // A version this code does not know.
+        let mut future = ledger();
+        future.version = NEWEST_VERSION + 1;
+        reseal(&mut future);
+        assert!(!verify(&future).version_consistent);
+        // Reinstated marks belong to version 4.
+        let mut early = marks_ledger(true);
+        early.version = 3;
+        reseal(&mut early);
+        assert!(!verify(&early).version_consistent);
+    }
+
+    /// Version 4, online ballots win: p0 votes on paper (b0), then online (b1), which sets the
+    /// paper ballot aside; staff void the online ballot, so the paper ballot counts again
+    /// (`reinstate`: with the reinstated entry the format requires).
+    fn marks_ledger(reinstate: bool) -> PublishedLedger {
+        let mut l = ledger();
+        l.version = 4;
+        let paper = {
+            let mut e = entry(1, EntryKind::Cast, "b0", "p0", "1-1-100", Some(Choice::Disagree));
+            e.channel = Some(Channel::Paper);
+            e
+        };
+        let mut entries = vec![
+            paper.clone(),
+            entry(2, EntryKind::Cast, "b1", "p0", "1-1-100", Some(Choice::Agree)),
+            Entry { seq: 3, kind: EntryKind::Superseded, ..paper.clone() },
+            Entry { seq: 4, kind: EntryKind::Void, ..entry(4, EntryKind::Void, "b1", "p0", "1-1-100", Some(Choice::Agree)) },
+        ];
+        if reinstate {
+            entries.push(Entry { seq: 5, kind: EntryKind::Reinstated, ..paper });
+        }
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.position = Some(i as i64 + 1);
+            let salt = format!("salt-{}", e.seq);
+            e.commitment = Some(commitment("m1", e.seq, e.choice.unwrap(), None, &salt));
+            e.salt = Some(salt);
+        }
+        l.entries = entries;
+        reseal(&mut l);
+        l
+    }
+
+    #[test]
+    fn the_superseded_mark_always_describes_the_ballot_that_counts() {
+        let v = verify(&marks_ledger(true));
+        assert!(v.intact(), "{v:?}");
+        assert_eq!(v.tally.unwrap().disagree.heads, 1, "the paper ballot counts again");
+        // Without the reinstated entry the ledger says the counting ballot was set aside.
+        let v = verify(&marks_ledger(false));
+        assert_eq!((v.inconsistent_marks.clone(), v.intact()), (vec!["b0".to_string()], false), "{v:?}");
+        // A superseded mark removed: the online ballot passes over the paper one unmarked.
+        let mut unmarked = marks_ledger(true);
+        unmarked.entries.truncate(2);
+        reseal(&mut unmarked);
+        assert_eq!(verify(&unmarked).inconsistent_marks, vec!["b0".to_string()]);
     }
 }

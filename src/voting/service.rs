@@ -118,8 +118,9 @@ pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> 
     })
 }
 
-/// The ledger format matters open with: choices sealed until the close (see `ledger`).
-const SEALED_LEDGER_VERSION: i16 = 3;
+/// The ledger format matters open with: choices sealed until the close, set-aside marks kept
+/// true (see `ledger`).
+const LEDGER_VERSION: i16 = ledger::NEWEST_VERSION as i16;
 
 /// Opens an approved matter whose voting window has begun: freezes the roll (VOTING-RULES §2)
 /// once, under the matter's row lock. Returns the matter as it now stands.
@@ -167,17 +168,18 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     .await?;
     // Opened as of its opening time (a matter created with a past opening time opens as
     // created): sales after it are mid-vote sales.
-    // Opened as a sealed ledger (version 3) by this code, which writes commitments; replicas of an
-    // older release opening matters during a rolling upgrade write the version they know.
+    // Opened in the newest ledger format by this code, which writes it (commitments, reinstated
+    // marks); replicas of an older release opening matters during a rolling upgrade write the
+    // version they know.
     conn.execute(
         "UPDATE matters SET status = 'open', opened_at = greatest(opens_at, created_at), ledger_version = $2, updated_at = now() WHERE id = $1",
-        &[&id, &SEALED_LEDGER_VERSION],
+        &[&id, &LEDGER_VERSION],
     )
     .await?;
     // The opening checkpoint commits to the roll, rules and settings before any ballot.
     let candidates = candidates(conn, id).await?;
     let opening = ledger::opening_hash(
-        SEALED_LEDGER_VERSION as u8,
+        LEDGER_VERSION as u8,
         &id.to_string(),
         &m.rule_set,
         &m.settings.engine,
@@ -299,6 +301,7 @@ fn kind_str(kind: EntryKind) -> &'static str {
         EntryKind::Superseded => "superseded",
         EntryKind::Regroup => "regroup",
         EntryKind::Delivery => "delivery",
+        EntryKind::Reinstated => "reinstated",
     }
 }
 
@@ -308,6 +311,7 @@ fn parse_kind(s: &str) -> EntryKind {
         "superseded" => EntryKind::Superseded,
         "regroup" => EntryKind::Regroup,
         "delivery" => EntryKind::Delivery,
+        "reinstated" => EntryKind::Reinstated,
         _ => EntryKind::Cast,
     }
 }
@@ -388,6 +392,9 @@ pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Che
 /// After a new cast for `holder_key`, records which of that person's ballots the channel rule
 /// now sets aside (each only once).
 pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+    if m.ledger_version >= 4 {
+        return refresh_marks(conn, m, holder_key).await;
+    }
     let rows = conn
         .query(
             "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
@@ -426,6 +433,9 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
 /// back to its seller, whose ballot was signed before the sale) as superseded, each once. Such
 /// ballots are kept and never counted (see `counted` and the ledger's replay).
 pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+    if m.ledger_version >= 4 {
+        return refresh_marks(conn, m, holder_key).await;
+    }
     if conn.exists("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2", &[&m.id, &holder_key]).await? {
         return Ok(());
     }
@@ -442,6 +452,61 @@ pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
     }
     Ok(())
 }
+
+/// Version 4: brings a person's set-aside marks up to date after anything that may change which
+/// of their ballots counts (a cast, a void, a unit moving to or from them). A valid ballot the
+/// channel rule passes over, or of a person left holding no unit, is marked superseded; a marked
+/// one that counts again gets a reinstated entry. Voided ballots keep their void entry alone.
+/// Older ledgers are left as their format wrote them.
+pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
+    if m.ledger_version < 4 {
+        return Ok(());
+    }
+    let holds = conn.exists("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2", &[&m.id, &holder_key]).await?;
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
+                        (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
+                        {SET_ASIDE},
+                        date_trunc('milliseconds', b.cast_at)
+                   FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2"
+            ),
+            &[&m.id, &holder_key],
+        )
+        .await?;
+    let casts: Vec<Cast> = rows
+        .iter()
+        .map(|r| {
+            let seq = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
+            Cast {
+                id: r.get::<_, Uuid>(0).to_string(),
+                holder: Holder::Owner(holder_key.to_string()),
+                channel: parse_channel(r.get(1)),
+                seq,
+                cast_ms: cast_ms(m, seq, r.get(6)),
+                choice: parse_choice(r.get(2)),
+                voided: r.get(3),
+            }
+        })
+        .collect();
+    let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule).superseded.into_iter().map(|c| c.id).collect();
+    for (cast, row) in casts.iter().zip(&rows) {
+        let (marked, voided) = (row.get::<_, bool>(5), cast.voided);
+        let set_aside = !voided && (!holds || passed_over.contains(&cast.id));
+        let id = row.get::<_, Uuid>(0);
+        if set_aside && !marked {
+            append(conn, m, id, EntryKind::Superseded).await?;
+        } else if !set_aside && marked && !voided {
+            append(conn, m, id, EntryKind::Reinstated).await?;
+        }
+    }
+    Ok(())
+}
+
+/// SQL for ballot `b`: whether its latest set-aside mark stands (superseded, not reinstated).
+pub const SET_ASIDE: &str = "(SELECT count(*) FILTER (WHERE l.kind = 'superseded') > count(*) FILTER (WHERE l.kind = 'reinstated')
+                               FROM ledger_entries l WHERE l.ballot_id = b.id)";
 
 /// The published ledger of a matter (frozen roll, entries, checkpoints, root): no names, no
 /// phones, and in a version 3 ledger no choices, picks or salts until the vote is closed.

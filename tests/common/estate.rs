@@ -235,7 +235,7 @@ impl Estate {
 
     pub async fn verification(&self, matter: &str) -> Value {
         let (s, v) = self.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), self.slug(), Some(&self.t.admin_token), None).await;
-        assert_eq!(s, 200, "{v}");
+        assert_eq!((s, v["intact"].as_bool()), (200, Some(true)), "{v}");
         v
     }
 
