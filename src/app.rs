@@ -51,6 +51,7 @@ impl AppState {
     }
 
     pub async fn with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
+        crate::voting::signing::Keyring::from_config(config.signing_secret.as_ref(), &config.signing_key_id, config.dev_mode)?.install();
         let ops = OperationTable::from_spec(&openapi::service().spec())?;
         let authz = Authorizer::new(&ops).await?;
         Ok(Self {

@@ -48,6 +48,11 @@ pub struct Config {
     pub statement_timeout_ms: u64,
     /// When set, `/metrics` answers only scrapers that present it as a bearer token.
     pub metrics_token: Option<Secret>,
+    /// The secret street offices' ledger signing keys are derived from (see
+    /// `voting::signing`). Required outside development mode.
+    pub signing_secret: Option<Secret>,
+    /// The current signing key's id; a new id rotates every street office's key.
+    pub signing_key_id: String,
     /// How often open matters' ledgers are sealed by a Merkle checkpoint.
     pub ledger_checkpoint_seconds: u64,
     /// How often due work runs: matters and election rounds whose voting window has begun are
@@ -120,6 +125,8 @@ impl Default for Config {
             shutdown_grace_seconds: 25,
             statement_timeout_ms: 30_000,
             metrics_token: None,
+            signing_secret: None,
+            signing_key_id: "k1".into(),
             ledger_checkpoint_seconds: 60,
             due_sweep_seconds: 15,
             sms: SmsConfig::default(),
@@ -223,6 +230,12 @@ impl Config {
         }
         if let Some(v) = lookup("ZMG_METRICS_TOKEN") {
             self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty());
+        }
+        if let Some(v) = lookup("ZMG_SIGNING_SECRET") {
+            self.signing_secret = Some(Secret(v)).filter(|s| !s.0.is_empty());
+        }
+        if let Some(v) = lookup("ZMG_SIGNING_KEY_ID") {
+            self.signing_key_id = v;
         }
         if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") {
             self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64;

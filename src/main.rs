@@ -38,8 +38,14 @@ enum Command {
     /// Print the OpenAPI spec as YAML.
     Openapi,
     /// Check a published ballot ledger (GET /api/matters/{id}/ledger saved as JSON): every
-    /// entry hash, the root, and the tally recomputed from the ledger alone.
-    VerifyMatter { ledger: PathBuf },
+    /// entry hash, the root, and the tally recomputed from the ledger alone; with `--keys`
+    /// (GET /api/platform/signing-keys saved as JSON) the street office's signatures too, which
+    /// a signed ledger (version 5) needs.
+    VerifyMatter {
+        ledger: PathBuf,
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", openapi::spec_yaml());
             return Ok(());
         }
-        Command::VerifyMatter { ledger } => return verify_matter(ledger),
+        Command::VerifyMatter { ledger, keys } => return verify_matter(ledger, keys.as_deref()),
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -167,10 +173,14 @@ async fn shutdown_signal() {
 }
 
 /// Offline check of a published ledger; exits non-zero when anything does not verify.
-fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
+fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use zhimaguan::voting::{ledger, signing::PublishedKey};
     let text = std::fs::read_to_string(path)?;
-    let published: zhimaguan::voting::ledger::PublishedLedger = serde_json::from_str(&text)?;
-    let v = zhimaguan::voting::ledger::verify(&published);
+    let published: ledger::PublishedLedger = serde_json::from_str(&text)?;
+    let v = match keys {
+        Some(file) => ledger::verify_with_keys(&published, &serde_json::from_str::<Vec<PublishedKey>>(&std::fs::read_to_string(file)?)?),
+        None => ledger::verify(&published),
+    };
     println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
     println!(
         "opening (roll, rules, settings): {}",
@@ -194,6 +204,14 @@ fn verify_matter(path: &std::path::Path) -> anyhow::Result<()> {
         println!("ballots whose superseded mark disagrees with the recount: {:?}", v.inconsistent_marks);
     }
     println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
+    if !v.signatures_checked {
+        println!("signatures: not checked{}", if v.needs_keys { " -- this ledger is signed: give --keys (GET /api/platform/signing-keys)" } else { "" });
+    } else {
+        println!("signatures of {}: unsigned checkpoints {:?}, bad {:?}", published.tenant, v.unsigned_checkpoints, v.bad_signatures);
+    }
+    if published.version >= 5 && !published.sealed {
+        println!("whole ledger signed (last checkpoint covers every entry and the root): {}", if v.root_signed { "yes" } else { "NO" });
+    }
     println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
     if published.version >= 3 {
         println!(

@@ -341,15 +341,11 @@ async fn while_voting_is_open_the_ledger_shows_commitments_not_choices_and_the_c
 
     // `zmg verify-matter` checks the reveal offline: a choice changed after the close is caught
     // although every hash and the root still match.
-    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("revealed-{matter}.json"));
-    std::fs::write(&file, revealed.to_string()).unwrap();
-    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let (ok, report) = e.verify_offline(&revealed).await;
+    assert!(ok, "{report}");
     let mut tampered = revealed.clone();
     let flipped = if tampered["entries"][1]["choice"] == "agree" { "disagree" } else { "agree" };
     tampered["entries"][1]["choice"] = json!(flipped);
-    std::fs::write(&file, tampered.to_string()).unwrap();
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
-    let report = String::from_utf8_lossy(&bad.stdout);
-    assert!(!bad.status.success() && report.contains("root: published") && report.contains("break their commitment [2]"), "{report}");
+    let (ok, report) = e.verify_offline(&tampered).await;
+    assert!(!ok && report.contains("root: published") && report.contains("break their commitment [2]"), "{report}");
 }

@@ -80,15 +80,11 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
     );
 
     // Anyone can check the published ledger offline with `zmg verify-matter`.
-    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ledger-{matter}.json"));
-    std::fs::write(&file, ledger.to_string()).unwrap();
-    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let (ok, report) = e.verify_offline(&ledger).await;
+    assert!(ok, "{report}");
     let mut tampered = ledger.clone();
     tampered["entries"][1]["choice"] = json!("agree");
-    std::fs::write(&file, tampered.to_string()).unwrap();
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
-    assert!(!bad.status.success(), "a changed entry is detected");
+    assert!(!e.verify_offline(&tampered).await.0, "a changed entry is detected");
 
     // Staff export every ballot (an audited inspection).
     let resp = e.app.request(GET, &format!("/api/matters/{matter}/ballots/export"), e.slug(), Some(&e.t.admin_token)).send().await.unwrap();
@@ -615,16 +611,12 @@ async fn checkpoints_seal_entries_as_they_commit_and_the_roll_and_ballots_cannot
     assert_eq!((last["entries"].as_i64(), &last["root"]), (Some(3), &ledger["root"]));
 
     // Offline, the same checks; a roll changed in the published file breaks the opening.
-    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ledger-{matter}.json"));
-    std::fs::write(&file, ledger.to_string()).unwrap();
-    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let (ok, report) = e.verify_offline(&ledger).await;
+    assert!(ok, "{report}");
     let mut tampered = ledger.clone();
     tampered["roll"][0]["area_centi"] = json!(18000);
-    std::fs::write(&file, tampered.to_string()).unwrap();
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(["verify-matter", file.to_str().unwrap()]).output().unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stdout).contains("opening (roll, rules, settings): MISMATCH"));
+    let (ok, report) = e.verify_offline(&tampered).await;
+    assert!(!ok && report.contains("opening (roll, rules, settings): MISMATCH"), "{report}");
 }
 
 #[tokio::test]

@@ -111,6 +111,7 @@ async fn sigterm_lets_requests_in_flight_finish() {
         .env("ZMG_STORAGE_DIR", &storage)
         .env("ZMG_SHUTDOWN_GRACE_SECONDS", "20")
         .env("ZMG_METRICS_TOKEN", "graceful-test")
+        .env("ZMG_SIGNING_SECRET", "graceful-test-signing-secret-of-32-chars")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -2,7 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Object, OpenApi,
+};
 use uuid::Uuid;
 
 use super::{find_by_slug, not_found, provision, Tenant, TenantStatus};
@@ -34,6 +38,29 @@ pub struct TenantView {
     pub slug: String,
     pub name: String,
     pub status: TenantStatus,
+    /// The street office's ledger signing keys, oldest first (list and detail only).
+    pub signing_keys: Option<Vec<SigningKeyView>>,
+}
+
+/// A street office's public ledger signing key: checkpoints of its ballot ledgers carry
+/// signatures anyone verifies with it.
+#[derive(Object)]
+pub struct SigningKeyView {
+    /// The street office (tenant slug) the key signs for.
+    pub tenant: String,
+    pub key_id: String,
+    /// Ed25519 public key, 32 bytes as lowercase hex.
+    pub public_key: String,
+    /// When the key was first used.
+    pub recorded_at: DateTime<Utc>,
+}
+
+async fn signing_keys(state: &AppState, tenant: Option<&str>) -> ApiResult<Vec<SigningKeyView>> {
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let keys = crate::voting::signing::published_keys(&tx, tenant).await?;
+    tx.commit().await?;
+    Ok(keys.into_iter().map(|(k, at)| SigningKeyView { tenant: k.tenant, key_id: k.key_id, public_key: k.public_key, recorded_at: at }).collect())
 }
 
 #[derive(Object)]
@@ -60,7 +87,7 @@ pub enum Created {
 
 impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
-        TenantView { id: t.id, slug: t.slug, name: t.name, status: t.status }
+        TenantView { id: t.id, slug: t.slug, name: t.name, status: t.status, signing_keys: None }
     }
 }
 
@@ -83,14 +110,28 @@ impl TenantsApi {
     /// 街道列表 / All street offices.
     #[oai(path = "/api/platform/tenants", method = "get", operation_id = "tenant_list")]
     async fn list(&self, state: Data<&AppState>, _auth: BearerAuth) -> ApiResult<Json<Vec<TenantView>>> {
-        Ok(Json(super::list(&state.pool).await?.into_iter().map(Into::into).collect()))
+        let mut keys = signing_keys(&state, None).await?;
+        let mut views: Vec<TenantView> = super::list(&state.pool).await?.into_iter().map(Into::into).collect();
+        for v in &mut views {
+            let (theirs, rest) = keys.into_iter().partition(|k| k.tenant == v.slug);
+            (v.signing_keys, keys) = (Some(theirs), rest);
+        }
+        Ok(Json(views))
+    }
+
+    /// 账本签名公钥 / The street offices' public ledger signing keys, for anyone who checks a
+    /// ballot ledger (`zmg verify-matter --keys`). Old keys stay listed after rotation.
+    #[oai(path = "/api/platform/signing-keys", method = "get", operation_id = "signing_key_list")]
+    async fn keys(&self, state: Data<&AppState>, #[oai(validator(max_length = 31))] tenant: Query<Option<String>>) -> ApiResult<Json<Vec<SigningKeyView>>> {
+        Ok(Json(signing_keys(&state, tenant.0.as_deref()).await?))
     }
 
     /// 街道详情 / One street office.
     #[oai(path = "/api/platform/tenants/:slug", method = "get", operation_id = "tenant_get")]
     async fn get(&self, state: Data<&AppState>, #[oai(validator(max_length = 31))] slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
         let tenant = find_by_slug(&state.pool, &slug).await?.ok_or_else(|| not_found(&slug))?;
-        Ok(Json(tenant.into()))
+        let keys = signing_keys(&state, Some(&tenant.slug)).await?;
+        Ok(Json(TenantView { signing_keys: Some(keys), ..tenant.into() }))
     }
 
     /// 停用街道 / Suspend a street office: every request to it is refused until reactivated.

@@ -14,6 +14,7 @@ use super::Tenant;
 
 pub struct TenantConn {
     client: Option<Object>,
+    tenant: Tenant,
     finished: bool,
     /// A statement has been sent and its answer not yet read: if we are dropped now (the
     /// request was cancelled), the connection's state is unknown.
@@ -25,10 +26,15 @@ impl TenantConn {
     pub async fn begin(pool: &Pool, tenant: &Tenant) -> Result<Self, crate::error::ApiError> {
         let client = pool.get().await?;
         // From here on, dropping `conn` before commit/rollback rolls back (see Drop).
-        let conn = TenantConn { client: Some(client), finished: false, in_flight: AtomicBool::new(false) };
+        let conn = TenantConn { client: Some(client), tenant: tenant.clone(), finished: false, in_flight: AtomicBool::new(false) };
         conn.batch_execute("BEGIN").await?;
         conn.query_one("SELECT set_config('search_path', $1, true)", &[&tenant.schema]).await?;
         Ok(conn)
+    }
+
+    /// The tenant this transaction is scoped to.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
     }
 
     fn client(&self) -> &Object {

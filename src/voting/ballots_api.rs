@@ -16,6 +16,7 @@ use super::{
     api::visible_to,
     ledger::{self, EntryKind},
     service::{self, choice_str, Matter},
+    signing,
     tally::{Check, Choice, Counts, Tally},
 };
 use crate::{
@@ -283,6 +284,13 @@ pub struct LedgerVerification {
     pub version_consistent: bool,
     /// Version 4: ballots whose superseded mark disagrees with the recount.
     pub inconsistent_marks: Vec<String>,
+    /// Version 5: checkpoints (by entries covered) without the street office's signature.
+    pub unsigned_checkpoints: Vec<i64>,
+    /// Checkpoints whose signature fails against the street office's published keys
+    /// (`GET /api/platform/signing-keys`).
+    pub bad_signatures: Vec<i64>,
+    /// Version 5, closed: the last signed checkpoint covers every entry and the declared root.
+    pub root_signed: bool,
     /// Every check above passed (and the tally matches): the ledger verifies.
     pub intact: bool,
 }
@@ -1505,7 +1513,8 @@ impl BallotsApi {
         let sealed = service::seals_choices(&m);
         let sealed_recount = sealed.then(|| ledger::verify(&whole));
         let published = if sealed { whole.sealed() } else { whole };
-        let v = ledger::verify(&published);
+        let keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).collect();
+        let v = ledger::verify_with_keys(&published, &keys);
         let recount = sealed_recount.as_ref().unwrap_or(&v);
         // The ledger alone must give the same figures as the ballots table.
         let tally_matches = if published.candidates.is_empty() {
@@ -1532,6 +1541,9 @@ impl BallotsApi {
             rules_match_preset: v.rules_match_preset,
             version_consistent: v.version_consistent,
             inconsistent_marks: v.inconsistent_marks,
+            unsigned_checkpoints: v.unsigned_checkpoints,
+            bad_signatures: v.bad_signatures,
+            root_signed: v.root_signed,
         }))
     }
 }

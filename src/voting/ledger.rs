@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     rules::RuleSet,
+    signing::{self, PublishedKey},
     tally::{option_tallies, resolve, snapshot, tally, Ballot, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
 };
 
@@ -90,6 +91,12 @@ pub struct Checkpoint {
     pub entries: i64,
     pub root: String,
     pub at: String,
+    /// Version 5: the street office's key that signed it (see `signing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Version 5: the Ed25519 signature of the checkpoint (`signing::checkpoint_message`), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 fn version_1() -> u8 {
@@ -114,6 +121,9 @@ pub struct PublishedLedger {
     /// 2: opening hash and checkpoints. 1: ledgers opened before those existed (entries only).
     #[serde(default = "version_1")]
     pub version: u8,
+    /// The street office (tenant slug) whose key signs the checkpoints (version 5).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant: String,
     pub matter_id: String,
     pub rule_set: RuleSet,
     pub settings: Settings,
@@ -281,6 +291,18 @@ pub struct Verification {
     /// Version 4: ballots whose set-aside mark (superseded, then reinstated) disagrees with the
     /// recount: marked and counted, or set aside and unmarked.
     pub inconsistent_marks: Vec<String>,
+    /// The street offices' public keys were given, so signatures were checked.
+    pub signatures_checked: bool,
+    /// Version 5: checkpoints (by entry count) that carry no signature.
+    pub unsigned_checkpoints: Vec<i64>,
+    /// Checkpoints whose signature is not the street office's (published key with that id) over
+    /// this tenant, matter, version, count and root.
+    pub bad_signatures: Vec<i64>,
+    /// Version 5, closed: the last checkpoint covers every entry and its root is the ledger's
+    /// root, so the whole ledger is signed.
+    pub root_signed: bool,
+    /// Version 5: the ledger verifies only with its street office's keys.
+    pub needs_keys: bool,
 }
 
 impl Verification {
@@ -296,6 +318,10 @@ impl Verification {
             && self.rules_match_preset
             && self.version_consistent
             && self.inconsistent_marks.is_empty()
+            && self.unsigned_checkpoints.is_empty()
+            && self.bad_signatures.is_empty()
+            && self.root_signed
+            && (self.signatures_checked || !self.needs_keys)
             && counted
     }
 }
@@ -328,8 +354,18 @@ fn check_commitments(ledger: &PublishedLedger, entries: &[Entry]) -> (usize, Vec
 }
 
 /// Checks every entry hash, the opening, each checkpoint and the root, then recounts from the
-/// ledger alone.
+/// ledger alone. Signatures are not checked: a version 5 ledger is intact only by
+/// [`verify_with_keys`].
 pub fn verify(ledger: &PublishedLedger) -> Verification {
+    verify_with(ledger, None)
+}
+
+/// [`verify`], and every checkpoint signature against the street offices' published keys.
+pub fn verify_with_keys(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Verification {
+    verify_with(ledger, Some(keys))
+}
+
+fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verification {
     let mut entries = ledger.entries.clone();
     entries.sort_by_key(|e| (e.position.unwrap_or(i64::MAX), e.seq));
     let order_matches = entries.iter().map(|e| e.seq).eq(ledger.entries.iter().map(|e| e.seq));
@@ -379,11 +415,39 @@ pub fn verify(ledger: &PublishedLedger) -> Verification {
         rules_match_preset: rules_match_preset(&ledger.rule_set),
         version_consistent: version_consistent(ledger),
         inconsistent_marks: if ledger.version >= 4 { inconsistent_marks(ledger, &entries) } else { Vec::new() },
+        signatures_checked: keys.is_some(),
+        needs_keys: ledger.version >= 5,
+        unsigned_checkpoints: if ledger.version >= 5 {
+            ledger.checkpoints.iter().filter(|c| c.signature.is_none()).map(|c| c.entries).collect()
+        } else {
+            Vec::new()
+        },
+        bad_signatures: keys.map(|keys| bad_signatures(ledger, keys)).unwrap_or_default(),
+        root_signed: ledger.version < 5
+            || ledger.sealed
+            || ledger.checkpoints.last().is_some_and(|c| c.entries == ledger.entries.len() as i64 && c.root == ledger.root),
     }
 }
 
+/// Checkpoints whose signature does not verify. Any signature is checked, whatever the declared
+/// version: it covers the version it was made under, so a signed ledger relabelled as an older
+/// format fails here.
+fn bad_signatures(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Vec<i64> {
+    ledger
+        .checkpoints
+        .iter()
+        .filter(|c| {
+            let Some(signature) = &c.signature else { return false };
+            let key = keys.iter().find(|k| k.tenant == ledger.tenant && Some(&k.key_id) == c.key_id.as_ref());
+            let message = signing::checkpoint_message(&ledger.tenant, &ledger.matter_id, ledger.version, c.entries, &c.root);
+            !key.is_some_and(|k| signing::verifies(k, &message, signature))
+        })
+        .map(|c| c.entries)
+        .collect()
+}
+
 /// The highest ledger format this code reads.
-pub const NEWEST_VERSION: u8 = 4;
+pub const NEWEST_VERSION: u8 = 5;
 
 /// Entries whose units are not on the roll or whose area is not their units' roll area (the
 /// roll is frozen, so an entry's area is always the sum of its units' areas).
@@ -559,7 +623,7 @@ mod tests {
     fn seal(l: &mut PublishedLedger) {
         let all = leaves(&l.opening_hash, &l.entries);
         l.root = merkle_root(&all);
-        l.checkpoints.push(Checkpoint { entries: l.entries.len() as i64, root: l.root.clone(), at: String::new() });
+        l.checkpoints.push(Checkpoint { entries: l.entries.len() as i64, root: l.root.clone(), at: String::new(), key_id: None, signature: None });
     }
 
     /// Three units of three persons; two agree, one disagrees; a checkpoint after two entries.
@@ -583,11 +647,12 @@ mod tests {
         let opening_hash = opening_hash(2, "m1", &rule_set, &settings, channel_rule, &roll, &[]);
         let all = leaves(&opening_hash, &entries);
         let checkpoints = vec![
-            Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new() },
-            Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new() },
+            Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new(), key_id: None, signature: None },
+            Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new(), key_id: None, signature: None },
         ];
         PublishedLedger {
             version: 2,
+            tenant: "jd".into(),
             matter_id: "m1".into(),
             rule_set,
             settings,
@@ -870,7 +935,7 @@ mod tests {
         }
         let all = if l.version >= 2 { leaves(&l.opening_hash, &l.entries) } else { l.entries.iter().map(|e| e.hash.clone()).collect() };
         l.checkpoints = if l.version >= 2 {
-            (0..all.len()).map(|n| Checkpoint { entries: n as i64, root: merkle_root(&all[..=n]), at: String::new() }).collect()
+            (0..all.len()).map(|n| Checkpoint { entries: n as i64, root: merkle_root(&all[..=n]), at: String::new(), key_id: None, signature: None }).collect()
         } else {
             Vec::new()
         };
@@ -1003,5 +1068,77 @@ mod tests {
         unmarked.entries.truncate(2);
         reseal(&mut unmarked);
         assert_eq!(verify(&unmarked).inconsistent_marks, vec!["b0".to_string()]);
+    }
+
+    /// The test ledger as version 5, closed: revealed, every checkpoint signed by `keyring`.
+    fn signed(keyring: &signing::Keyring) -> PublishedLedger {
+        let mut l = sealed_then_revealed();
+        l.version = 5;
+        reseal(&mut l);
+        sign(&mut l, keyring);
+        l
+    }
+
+    fn sign(l: &mut PublishedLedger, keyring: &signing::Keyring) {
+        for c in &mut l.checkpoints {
+            let s = keyring.sign(&l.tenant, &signing::checkpoint_message(&l.tenant, &l.matter_id, l.version, c.entries, &c.root));
+            (c.key_id, c.signature) = (Some(s.key_id), Some(s.signature));
+        }
+    }
+
+    fn keyring(secret: &str) -> signing::Keyring {
+        signing::Keyring::from_config(Some(&crate::config::Secret(secret.repeat(32))), "k1", false).unwrap()
+    }
+
+    #[test]
+    fn a_signed_ledger_verifies_with_its_street_offices_key_and_only_with_it() {
+        let office = keyring("o");
+        let l = signed(&office);
+        let v = verify_with_keys(&l, &[office.public_key("jd")]);
+        assert!(v.intact(), "{v:?}");
+        let v = verify(&l);
+        assert!(v.needs_keys && !v.intact(), "a signed ledger is not vouched for without the keys: {v:?}");
+        let v = verify_with_keys(&l, &[keyring("x").public_key("jd")]);
+        assert_eq!(v.bad_signatures, vec![0, 1, 2, 3], "another key signs nothing here");
+        let mut unsigned = l.clone();
+        unsigned.checkpoints[1].signature = None;
+        unsigned.checkpoints[1].key_id = None;
+        assert_eq!(verify_with_keys(&unsigned, &[office.public_key("jd")]).unsigned_checkpoints, vec![1]);
+    }
+
+    #[test]
+    fn a_forger_who_rehashes_everything_cannot_sign_and_is_caught() {
+        let office = keyring("o");
+        let keys = [office.public_key("jd")];
+        // A choice flipped, its commitment and every hash recomputed: only the signatures tell.
+        let mut flipped = signed(&office);
+        let e = &mut flipped.entries[2];
+        e.choice = Some(Choice::Agree);
+        e.commitment = Some(commitment("m1", e.seq, Choice::Agree, None, e.salt.as_deref().unwrap()));
+        let old = flipped.checkpoints.clone();
+        reseal(&mut flipped);
+        for (c, o) in flipped.checkpoints.iter_mut().zip(&old) {
+            (c.key_id, c.signature) = (o.key_id.clone(), o.signature.clone());
+        }
+        let v = verify_with_keys(&flipped, &keys);
+        assert!(v.root_matches && v.altered_entries.is_empty() && v.broken_commitments.is_empty(), "the forgery is internally consistent: {v:?}");
+        assert_eq!(v.bad_signatures, vec![3], "the checkpoint over the flipped entry is not the office's: {v:?}");
+        // Signed by the forger's own key: not the published one.
+        let mut own = flipped.clone();
+        sign(&mut own, &keyring("f"));
+        assert_eq!(verify_with_keys(&own, &keys).bad_signatures, vec![0, 1, 2, 3]);
+        // Relabelled as version 4 with the signatures kept: they were made over version 5.
+        let mut older = signed(&office);
+        older.version = 4;
+        reseal(&mut older);
+        for (c, o) in older.checkpoints.iter_mut().zip(&signed(&office).checkpoints) {
+            (c.key_id, c.signature) = (o.key_id.clone(), o.signature.clone());
+        }
+        assert!(!verify_with_keys(&older, &keys).bad_signatures.is_empty());
+        // Every checkpoint after the opening dropped: the declared root is no longer signed.
+        let mut dropped = signed(&office);
+        dropped.checkpoints.truncate(1);
+        let v = verify_with_keys(&dropped, &keys);
+        assert!(!v.root_signed && !v.intact(), "{v:?}");
     }
 }

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod periodic;
 pub mod rules;
 pub mod service;
+pub mod signing;
 pub mod tally;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     ledger::{self, Checkpoint, Entry, EntryKind, PublishedLedger, PublishedUnit},
     rules::RuleSet,
+    signing,
     tally::{cap_shortfalls, option_tallies, resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
 };
 use crate::{
@@ -187,7 +188,7 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
         &frozen_roll(conn, &m).await?,
         &candidates,
     );
-    conn.execute("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, 0, $2)", &[&id, &opening]).await?;
+    insert_checkpoint(conn, id, LEDGER_VERSION as u8, 0, &opening).await?;
     tracing::info!(matter = %id, "voting opened; roll frozen");
     load(conn, id, "").await
 }
@@ -384,9 +385,33 @@ pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Che
     let leaves: Vec<String> = std::iter::once(opening).chain(hashes).collect();
     let root = ledger::merkle_root(&leaves);
     let entries = leaves.len() as i64 - 1;
-    let at: DateTime<Utc> =
-        conn.query_one("INSERT INTO ledger_checkpoints (matter_id, entries, root) VALUES ($1, $2, $3) RETURNING at", &[&matter, &entries, &root]).await?.get(0);
-    Ok(Some(Checkpoint { entries, root, at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }))
+    Ok(Some(insert_checkpoint(conn, matter, version as u8, entries, &root).await?))
+}
+
+/// Records a checkpoint, signed by the street office from version 5 on.
+async fn insert_checkpoint(conn: &TenantConn, matter: Uuid, version: u8, entries: i64, root: &str) -> ApiResult<Checkpoint> {
+    let signed = match version {
+        5.. => {
+            let tenant = conn.tenant();
+            Some(signing::sign_checkpoint(conn, tenant.id, &tenant.slug, &matter.to_string(), version, entries, root).await?)
+        }
+        _ => None,
+    };
+    let (key_id, signature) = (signed.as_ref().map(|s| &s.key_id), signed.as_ref().map(|s| &s.signature));
+    let at: DateTime<Utc> = conn
+        .query_one(
+            "INSERT INTO ledger_checkpoints (matter_id, entries, root, key_id, signature) VALUES ($1, $2, $3, $4, $5) RETURNING at",
+            &[&matter, &entries, &root, &key_id, &signature],
+        )
+        .await?
+        .get(0);
+    Ok(Checkpoint {
+        entries,
+        root: root.to_string(),
+        at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        key_id: key_id.cloned(),
+        signature: signature.cloned(),
+    })
 }
 
 /// After a new cast for `holder_key`, records which of that person's ballots the channel rule
@@ -526,10 +551,16 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
     let roll = frozen_roll(conn, m).await?;
     // Checkpoints before entries: every entry a checkpoint covers is then read too.
     let checkpoints: Vec<Checkpoint> = conn
-        .query("SELECT entries, root, at FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries", &[&m.id])
+        .query("SELECT entries, root, at, key_id, signature FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries", &[&m.id])
         .await?
         .iter()
-        .map(|r| Checkpoint { entries: r.get(0), root: r.get(1), at: r.get::<_, DateTime<Utc>>(2).to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })
+        .map(|r| Checkpoint {
+            entries: r.get(0),
+            root: r.get(1),
+            at: r.get::<_, DateTime<Utc>>(2).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            key_id: r.get(3),
+            signature: r.get(4),
+        })
         .collect();
     let entries: Vec<Entry> = conn
         .query(
@@ -571,6 +602,7 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
     });
     Ok(PublishedLedger {
         version: m.ledger_version as u8,
+        tenant: conn.tenant().slug.clone(),
         matter_id: m.id.to_string(),
         rule_set: m.rule_set.clone(),
         settings: m.settings.engine,

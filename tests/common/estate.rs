@@ -239,6 +239,23 @@ impl Estate {
         v
     }
 
+    /// `zmg verify-matter` run on `ledger` as an auditor runs it, with the street office's public
+    /// keys fetched anonymously from the platform. Returns whether it verified, and its report.
+    pub async fn verify_offline(&self, ledger: &Value) -> (bool, String) {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let name = super::unique("ledger");
+        let (file, keys_file) = (dir.join(format!("{name}.json")), dir.join(format!("{name}-keys.json")));
+        let (s, keys) = self.app.call(GET, &format!("/api/platform/signing-keys?tenant={}", self.t.tenant.slug), None, None, None).await;
+        assert_eq!(s, 200, "{keys}");
+        std::fs::write(&file, ledger.to_string()).unwrap();
+        std::fs::write(&keys_file, keys.to_string()).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg"))
+            .args(["verify-matter", file.to_str().unwrap(), "--keys", keys_file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// A matter whose voting window is open now.
     pub async fn matter(&self, token: &str, law_item: u8) -> (u16, Value) {
         let body = json!({

@@ -47,6 +47,7 @@ pub fn test_config() -> Config {
     config.database_url = database_url();
     config.database_pool_size = 8;
     config.dev_mode = true;
+    config.signing_secret = Some(zhimaguan::config::Secret("zhimaguan-test-signing-secret-0123456789".into()));
     config.base_domain = Some("zmg.test".into());
     config.storage_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("objects-"));
     // Every test connects from 127.0.0.1 and the per-address cap counts across runs, so tests

@@ -108,6 +108,12 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop on them.
 {{- fail "sms.provider=tencent needs sms.tencent.secretId and secretKey (or existingSecret with ZMG_TENCENT_SMS_SECRET_ID and ZMG_TENCENT_SMS_SECRET_KEY)" }}
 {{- end }}
 {{- end }}
+{{- if and (not .Values.existingSecret) (not .Values.devMode) (not .Values.signing.secret) }}
+{{- fail "signing.secret is required (or existingSecret with ZMG_SIGNING_SECRET): street offices sign their ballot ledgers with keys derived from it; generate one with `openssl rand -hex 32`" }}
+{{- end }}
+{{- if and .Values.signing.secret (lt (len .Values.signing.secret) 32) }}
+{{- fail "signing.secret must be at least 32 characters" }}
+{{- end }}
 {{- if and (not .Values.existingSecret) (not .Values.database.url) }}
 {{- fail "database.url is required (or existingSecret with ZMG_DATABASE_URL)" }}
 {{- end }}
@@ -129,6 +135,13 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop on them.
     secretKeyRef:
       name: {{ include "zhimaguan.secretName" . }}
       key: ZMG_DATABASE_URL
+{{- if or .Values.existingSecret .Values.signing.secret }}
+- name: ZMG_SIGNING_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "zhimaguan.secretName" . }}
+      key: ZMG_SIGNING_SECRET
+{{- end }}
 {{- if include "zhimaguan.metricsToken" . }}
 - name: ZMG_METRICS_TOKEN
   valueFrom:

@@ -1,0 +1,190 @@
+//! Street offices sign their ledgers' checkpoints (Ed25519), so that someone who can write the
+//! database still cannot rewrite a sealed ledger and re-hash it: the signatures would not match
+//! the keys the platform publishes.
+//!
+//! Each tenant's key is derived from one platform secret (`ZMG_SIGNING_SECRET`, from the
+//! deployment's Secret, never stored in the database or logged) and the key id
+//! (`ZMG_SIGNING_KEY_ID`): HMAC-SHA256(secret, "zmg-signing-key-v1" ‖ 0 ‖ slug ‖ 0 ‖ key id) is
+//! the Ed25519 seed. Rotating means a new key id (and, if the secret leaked, a new secret): new
+//! checkpoints are signed with the new key, and the old public keys stay in
+//! `platform.signing_keys`, so old signatures keep verifying. Only public keys are stored.
+//!
+//! What a checkpoint signature covers, byte by byte: the UTF-8 parts `zmg-checkpoint-v1`, the
+//! tenant's slug, the matter id, the ledger version (decimal), the number of entries covered
+//! (decimal) and the root (lowercase hex), each followed by one zero byte. The version is in it,
+//! so a signed ledger cannot be passed off as an older, unsigned format.
+
+use std::sync::OnceLock;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::{
+    config::Secret,
+    error::{ApiError, ApiResult},
+    tenancy::conn::TenantConn,
+};
+
+/// The secret used when development mode runs without one: development signatures prove
+/// nothing, and the key id says so.
+const DEVELOPMENT_SECRET: &str = "zhimaguan-development-signing-secret-not-for-production";
+
+/// The platform's signing secret and current key id.
+pub struct Keyring {
+    secret: Secret,
+    key_id: String,
+}
+
+static KEYRING: OnceLock<Keyring> = OnceLock::new();
+
+/// A public key as the platform publishes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedKey {
+    pub tenant: String,
+    pub key_id: String,
+    /// The 32-byte Ed25519 public key, lowercase hex.
+    pub public_key: String,
+}
+
+/// A checkpoint's signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    pub key_id: String,
+    /// 64 bytes, lowercase hex.
+    pub signature: String,
+}
+
+impl Keyring {
+    /// From configuration: the secret is required outside development mode.
+    pub fn from_config(secret: Option<&Secret>, key_id: &str, dev_mode: bool) -> anyhow::Result<Keyring> {
+        match secret {
+            Some(s) if s.0.len() >= 32 => Ok(Keyring { secret: s.clone(), key_id: key_id.to_string() }),
+            Some(_) => anyhow::bail!("ZMG_SIGNING_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)"),
+            None if dev_mode => Ok(Keyring { secret: Secret(DEVELOPMENT_SECRET.into()), key_id: format!("{key_id}-development") }),
+            None => anyhow::bail!("ZMG_SIGNING_SECRET is required: street offices sign their ballot ledgers with keys derived from it"),
+        }
+    }
+
+    /// Makes this the process's keyring (the first one installed stays: every app in a process
+    /// reads the same configuration).
+    pub fn install(self) {
+        let _ = KEYRING.set(self);
+    }
+
+    fn key(&self, tenant: &str) -> SigningKey {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.0.as_bytes()).expect("HMAC takes any key length");
+        for part in ["zmg-signing-key-v1", tenant, &self.key_id] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        SigningKey::from_bytes(&mac.finalize().into_bytes().into())
+    }
+
+    /// `tenant`'s signature of `message` with the current key.
+    pub fn sign(&self, tenant: &str, message: &[u8]) -> Signed {
+        Signed { key_id: self.key_id.clone(), signature: hex::encode(self.key(tenant).sign(message).to_bytes()) }
+    }
+
+    pub fn public_key(&self, tenant: &str) -> PublishedKey {
+        PublishedKey { tenant: tenant.to_string(), key_id: self.key_id.clone(), public_key: hex::encode(self.key(tenant).verifying_key().as_bytes()) }
+    }
+}
+
+/// The bytes a checkpoint signature covers.
+pub fn checkpoint_message(tenant: &str, matter_id: &str, version: u8, entries: i64, root: &str) -> Vec<u8> {
+    let mut message = Vec::new();
+    for part in ["zmg-checkpoint-v1", tenant, matter_id, &version.to_string(), &entries.to_string(), root] {
+        message.extend_from_slice(part.as_bytes());
+        message.push(0);
+    }
+    message
+}
+
+/// Signs a checkpoint of `tenant`'s ledger, first recording the key's public half (in the same
+/// transaction) so that the signature is never published before its key.
+pub async fn sign_checkpoint(
+    conn: &TenantConn,
+    tenant_id: uuid::Uuid,
+    tenant: &str,
+    matter_id: &str,
+    version: u8,
+    entries: i64,
+    root: &str,
+) -> ApiResult<Signed> {
+    let keyring = KEYRING.get().ok_or_else(|| ApiError::internal("no signing keyring installed"))?;
+    let public = keyring.public_key(tenant);
+    conn.execute(
+        "INSERT INTO platform.signing_keys (tenant_id, key_id, public_key) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key_id) DO NOTHING",
+        &[&tenant_id, &public.key_id, &public.public_key],
+    )
+    .await?;
+    // A statement of its own: it sees a key another transaction recorded meanwhile.
+    let stored: String =
+        conn.query_one("SELECT public_key FROM platform.signing_keys WHERE tenant_id = $1 AND key_id = $2", &[&tenant_id, &public.key_id]).await?.get(0);
+    if stored != public.public_key {
+        // The secret changed under an old key id: signing now would strand every signature made
+        // with the recorded key. Rotation needs a new key id.
+        return Err(ApiError::internal(format!("signing key {} of {tenant} differs from the recorded one; set a new ZMG_SIGNING_KEY_ID", public.key_id)));
+    }
+    Ok(keyring.sign(tenant, &checkpoint_message(tenant, matter_id, version, entries, root)))
+}
+
+/// The published keys of one street office (`Some(slug)`) or of all, oldest first.
+pub async fn published_keys(db: &dyn crate::db::Db, tenant: Option<&str>) -> ApiResult<Vec<(PublishedKey, chrono::DateTime<chrono::Utc>)>> {
+    let rows = db
+        .query(
+            "SELECT t.slug, k.key_id, k.public_key, k.recorded_at FROM platform.signing_keys k JOIN platform.tenants t ON t.id = k.tenant_id
+              WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug, k.recorded_at, k.key_id",
+            &[&tenant],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (PublishedKey { tenant: r.get(0), key_id: r.get(1), public_key: r.get(2) }, r.get(3))).collect())
+}
+
+/// Whether `signature` (hex) is `key`'s signature of `message`.
+pub fn verifies(key: &PublishedKey, message: &[u8], signature: &str) -> bool {
+    let parse = || -> Option<(VerifyingKey, Signature)> {
+        let key = VerifyingKey::from_bytes(&hex::decode(&key.public_key).ok()?.try_into().ok()?).ok()?;
+        let signature = Signature::from_bytes(&hex::decode(signature).ok()?.try_into().ok()?);
+        Some((key, signature))
+    };
+    parse().is_some_and(|(key, signature)| key.verify_strict(message, &signature).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring(secret: &str, key_id: &str) -> Keyring {
+        Keyring::from_config(Some(&Secret(secret.into())), key_id, false).unwrap()
+    }
+
+    #[test]
+    fn a_signature_verifies_under_its_tenants_key_only_and_only_for_its_message() {
+        let k = keyring(&"s".repeat(32), "k1");
+        let message = checkpoint_message("jd", "m1", 5, 3, "ab");
+        let signature = k.sign("jd", &message).signature;
+        assert!(verifies(&k.public_key("jd"), &message, &signature));
+        assert!(!verifies(&k.public_key("other"), &message, &signature), "each tenant its own key");
+        assert!(!verifies(&k.public_key("jd"), &checkpoint_message("jd", "m1", 4, 3, "ab"), &signature), "the version is signed");
+        assert!(!verifies(&k.public_key("jd"), &checkpoint_message("jd", "m1", 5, 2, "ab"), &signature), "so is the count");
+        assert!(!verifies(&k.public_key("jd"), &message, "00"), "garbage is no signature");
+    }
+
+    #[test]
+    fn keys_follow_the_secret_and_the_key_id() {
+        let a = keyring(&"s".repeat(32), "k1").public_key("jd");
+        assert_eq!(a, keyring(&"s".repeat(32), "k1").public_key("jd"), "derived, not random: every replica signs alike");
+        assert_ne!(a.public_key, keyring(&"s".repeat(32), "k2").public_key("jd").public_key, "rotation gives a new key");
+        assert_ne!(a.public_key, keyring(&"t".repeat(32), "k1").public_key("jd").public_key);
+    }
+
+    #[test]
+    fn production_needs_a_real_secret_and_development_says_its_key_is_not_one() {
+        assert!(Keyring::from_config(None, "k1", false).is_err());
+        assert!(Keyring::from_config(Some(&Secret("short".into())), "k1", false).is_err());
+        assert_eq!(Keyring::from_config(None, "k1", true).unwrap().public_key("jd").key_id, "k1-development");
+    }
+}
