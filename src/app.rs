@@ -278,6 +278,7 @@ pub async fn bind(
     let ep = endpoint(state.clone());
     crate::voting::checkpointer::spawn(state.clone());
     crate::voting::due::spawn(state.clone());
+    crate::transparency::sequencer::spawn(state.clone());
     let server = async move {
         if let Err(e) = poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(ep, shutdown, Some(grace)).await {
             tracing::error!(error = %e, "server stopped");

@@ -24,5 +24,6 @@ pub mod storage;
 pub mod tenancy;
 pub mod tencent_cloud;
 pub mod text_input;
+pub mod transparency;
 pub mod voting;
 pub mod xlsx;

@@ -12,6 +12,7 @@ use crate::{
     housing::{co_owners::CoOwnerApi, owner_api::HousingOwnerApi, staff_api::HousingStaffApi},
     platform::api::PlatformAuthApi,
     tenancy::api::TenantsApi,
+    transparency::api::LogApi,
     voting::{api::MattersApi, ballots_api::BallotsApi},
 };
 
@@ -42,7 +43,7 @@ pub enum ApiTags {
 }
 
 pub type Apis = (
-    (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
+    (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi, LogApi),
     (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
     (MattersApi, BallotsApi),
     (PrepGroupsApi, ElectionsApi, FaceApi),
@@ -56,7 +57,7 @@ Errors carry a stable `code` and a Chinese `message` (English with `Accept-Langu
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi),
+            (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi, LogApi),
             (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
             (MattersApi, BallotsApi),
             (PrepGroupsApi, ElectionsApi, FaceApi),

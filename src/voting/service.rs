@@ -14,6 +14,7 @@ use super::{
 use crate::{
     error::{ApiError, ApiResult},
     tenancy::conn::TenantConn,
+    transparency::{self, store::Leaf},
 };
 
 /// What a matter stores besides its rule set: the engine settings and the channel rule.
@@ -393,7 +394,12 @@ async fn insert_checkpoint(conn: &TenantConn, matter: Uuid, version: u8, entries
     let signed = match version {
         5.. => {
             let tenant = conn.tenant();
-            Some(signing::sign_checkpoint(conn, tenant.id, &tenant.slug, &matter.to_string(), version, entries, root).await?)
+            let signed = signing::sign_checkpoint(conn, tenant.id, &tenant.slug, &matter.to_string(), version, entries, root).await?;
+            // Into the transparency log with the checkpoint, or neither.
+            let leaf =
+                Leaf { tenant: &tenant.slug, matter_id: &matter.to_string(), version, entries, root, key_id: &signed.key_id, signature: &signed.signature };
+            transparency::store::queue(conn, tenant.id, matter, &leaf).await?;
+            Some(signed)
         }
         _ => None,
     };

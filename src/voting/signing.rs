@@ -92,6 +92,20 @@ impl Keyring {
     }
 }
 
+fn keyring() -> ApiResult<&'static Keyring> {
+    KEYRING.get().ok_or_else(|| ApiError::internal("no signing keyring installed"))
+}
+
+/// A signature by the key derived for `label` (a street office's slug, or the transparency
+/// log's own label).
+pub fn sign_with(label: &str, message: &[u8]) -> ApiResult<Signed> {
+    Ok(keyring()?.sign(label, message))
+}
+
+pub fn public_key_of(label: &str) -> ApiResult<PublishedKey> {
+    Ok(keyring()?.public_key(label))
+}
+
 /// The bytes a checkpoint signature covers.
 pub fn checkpoint_message(tenant: &str, matter_id: &str, version: u8, entries: i64, root: &str) -> Vec<u8> {
     let mut message = Vec::new();
@@ -113,7 +127,7 @@ pub async fn sign_checkpoint(
     entries: i64,
     root: &str,
 ) -> ApiResult<Signed> {
-    let keyring = KEYRING.get().ok_or_else(|| ApiError::internal("no signing keyring installed"))?;
+    let keyring = keyring()?;
     let public = keyring.public_key(tenant);
     conn.execute(
         "INSERT INTO platform.signing_keys (tenant_id, key_id, public_key) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key_id) DO NOTHING",

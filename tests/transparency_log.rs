@@ -1,0 +1,105 @@
+//! The transparency log as a mirror and a forger meet it. A mirror (anyone, no login) keeps the
+//! signed tree head it saw, checks that a ballot ledger's checkpoint is in the log, and later
+//! that every new head extends the one it kept. Someone who can write the database rewrites a
+//! logged checkpoint past the append-only trigger: the log's new heads can no longer be proven
+//! consistent with the head the mirror kept.
+
+mod common;
+
+use chrono::DateTime;
+use common::estate::Estate;
+use reqwest::Method;
+use serde_json::Value;
+use uuid::Uuid;
+use zhimaguan::{
+    transparency::{merkle, sequencer, store},
+    voting::{checkpointer, signing},
+};
+
+fn hash(hex_text: &str) -> merkle::Hash {
+    hex::decode(hex_text).unwrap().try_into().unwrap()
+}
+
+fn hashes(proof: &Value) -> Vec<merkle::Hash> {
+    proof.as_array().unwrap().iter().map(|h| hash(h.as_str().unwrap())).collect()
+}
+
+/// Seals the estate's ledgers and runs the log's sequencer; returns the latest head, its
+/// signature checked against `pinned` (the first key the mirror saw) when given.
+async fn head(e: &Estate, pinned: Option<&str>) -> Value {
+    checkpointer::seal_tenant(&e.app.state, &e.t.tenant).await.unwrap();
+    sequencer::run(&e.app.state).await.unwrap();
+    let (s, h) = e.app.call(Method::GET, "/api/platform/log/head", None, None, None).await;
+    assert_eq!(s, 200, "{h}");
+    let key =
+        signing::PublishedKey { tenant: String::new(), key_id: h["key_id"].as_str().unwrap().into(), public_key: h["public_key"].as_str().unwrap().into() };
+    assert_eq!(pinned.unwrap_or(&key.public_key), key.public_key, "the log's key is the one the mirror pinned");
+    let signed_at = DateTime::parse_from_rfc3339(h["signed_at"].as_str().unwrap()).unwrap().to_utc();
+    let message = store::head_message(h["size"].as_i64().unwrap(), h["root"].as_str().unwrap(), &signed_at);
+    assert!(signing::verifies(&key, &message, h["signature"].as_str().unwrap()), "the head is signed by the log: {h}");
+    h
+}
+
+async fn consistent(e: &Estate, old: &Value, new: &Value) -> bool {
+    let (first, second) = (old["size"].as_i64().unwrap(), new["size"].as_i64().unwrap());
+    let (s, c) = e.app.call(Method::GET, &format!("/api/platform/log/consistency?first={first}&second={second}"), None, None, None).await;
+    assert_eq!(s, 200, "{c}");
+    merkle::verify_consistency(first as u64, second as u64, &hash(old["root"].as_str().unwrap()), &hash(new["root"].as_str().unwrap()), &hashes(&c["proof"]))
+}
+
+#[tokio::test]
+async fn a_mirror_that_kept_an_old_tree_head_detects_a_rewritten_checkpoint() {
+    let e = Estate::new(3, false).await;
+    let owners = [e.owner(0).await, e.owner(1).await, e.owner(2).await];
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    assert_eq!(e.cast(&owners[0], &matter, "agree", "a").await.0, 201);
+    let kept = head(&e, None).await;
+    let pinned = kept["public_key"].as_str().unwrap().to_string();
+
+    // The checkpoint over the first ballot is in the log the mirror kept, exactly as published.
+    let ledger = e.ledger(&matter).await;
+    let checkpoint = ledger["checkpoints"].as_array().unwrap().iter().find(|c| c["entries"] == 1).unwrap().clone();
+    let path = format!("/api/platform/log/inclusion?tenant={}&matter_id={matter}&entries=1&tree_size={}", e.t.tenant.slug, kept["size"]);
+    let (s, inclusion) = e.app.call(Method::GET, &path, None, None, None).await;
+    assert_eq!(s, 200, "{inclusion}");
+    let leaf = inclusion["leaf"].as_str().unwrap();
+    assert!(leaf.contains(checkpoint["root"].as_str().unwrap()) && leaf.contains(checkpoint["signature"].as_str().unwrap()), "{leaf}");
+    let (index, size) = (inclusion["leaf_index"].as_u64().unwrap(), kept["size"].as_u64().unwrap());
+    let leaf_hash = merkle::leaf_hash(leaf.as_bytes());
+    assert!(merkle::verify_inclusion(index, size, &leaf_hash, &hashes(&inclusion["proof"]), &hash(kept["root"].as_str().unwrap())));
+
+    // The log grows with the next checkpoint, and the new head extends the kept one.
+    assert_eq!(e.cast(&owners[1], &matter, "agree", "b").await.0, 201);
+    let grown = head(&e, Some(&pinned)).await;
+    assert!(grown["size"].as_i64() > kept["size"].as_i64(), "{grown}");
+    assert!(consistent(&e, &kept, &grown).await, "an honest log is consistent");
+
+    // A forger rewrites the logged checkpoint (its root and leaf hash), past the trigger.
+    let forged_leaf = leaf.replace(checkpoint["root"].as_str().unwrap(), &"f".repeat(64));
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.batch_execute("SET LOCAL session_replication_role = replica").await.unwrap();
+    let forged_hash = hex::encode(merkle::leaf_hash(forged_leaf.as_bytes()));
+    let n = conn
+        .execute(
+            "UPDATE platform.log_leaves SET leaf = $3, leaf_hash = $4 WHERE matter_id = $1 AND entries = $2",
+            &[&Uuid::parse_str(&matter).unwrap(), &1i64, &forged_leaf, &forged_hash],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    conn.commit().await.unwrap();
+    // Without those rights the log refuses any change.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let refused = conn.execute("UPDATE platform.log_leaves SET leaf = 'x' WHERE matter_id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await;
+    assert!(refused.is_err_and(|err| format!("{err:?}").contains("append-only")));
+    drop(conn);
+
+    // The next head covers the rewrite: the mirror's kept head proves it.
+    assert_eq!(e.cast(&owners[2], &matter, "disagree", "c").await.0, 201);
+    let after = head(&e, Some(&pinned)).await;
+    assert!(!consistent(&e, &kept, &after).await, "the rewritten log does not extend the kept head");
+    let (_, inclusion) = e.app.call(Method::GET, &path, None, None, None).await;
+    let rehashed = merkle::leaf_hash(inclusion["leaf"].as_str().unwrap().as_bytes());
+    assert!(!merkle::verify_inclusion(index, size, &rehashed, &hashes(&inclusion["proof"]), &hash(kept["root"].as_str().unwrap())));
+}
