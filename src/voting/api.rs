@@ -781,8 +781,9 @@ impl MattersApi {
         // The final checkpoint seals every entry; its root is declared with the result.
         service::checkpoint(&conn, m.id).await?;
         let root = service::published(&conn, &m).await?.root;
-        let result = serde_json::json!({"tally": tally, "ledger_root": root});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = now(), updated_at = now() WHERE id = $1", &[&id.0, &result]).await?;
+        let (declared, closed_at) = service::declare(&conn, &m, Some(&tally), &[], None).await?;
+        let result = serde_json::json!({"tally": tally, "ledger_root": root, "declared": declared});
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id.0, &result, &closed_at]).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::{
     rules::RuleSet,
     signing::{self, PublishedKey},
-    tally::{option_tallies, resolve, snapshot, tally, Ballot, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
+    tally::{option_tallies, resolve, snapshot, tally, Ballot, Cast, Channel, ChannelRule, Choice, Counts, Holder, RollUnit, Settings, Tally, UnitClass},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +143,88 @@ pub struct PublishedLedger {
     /// (false) must reveal every one of them.
     #[serde(default)]
     pub sealed: bool,
+    /// Version 5, once closed: the result the street office declared, signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Declared>,
+}
+
+/// The result declared at close (version 5), as signed: what a recount of the ledger must give.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredResult {
+    /// RFC 3339, milliseconds.
+    pub closed_at: String,
+    /// The voting window's end as it stood at the close (after any extension).
+    pub closes_at: String,
+    /// Entries the declared root covers, and the root.
+    pub entries: i64,
+    pub root: String,
+    /// A matter's count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<DeclaredTally>,
+    /// An election round's: each candidate's votes and pass, the seats, who was elected in seat
+    /// order, and each tie at the last seat as the lot ordered it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<DeclaredCandidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elected: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredTally {
+    pub totals: Counts,
+    pub participants: Counts,
+    pub agree: Counts,
+    pub disagree: Counts,
+    pub abstain: Counts,
+    pub invalid: Counts,
+    pub followers: Counts,
+    pub passed: bool,
+}
+
+impl DeclaredTally {
+    pub fn of(t: &Tally) -> Self {
+        DeclaredTally {
+            totals: t.totals,
+            participants: t.participants,
+            agree: t.agree,
+            disagree: t.disagree,
+            abstain: t.abstain,
+            invalid: t.invalid,
+            followers: t.followers,
+            passed: t.passed,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredCandidate {
+    pub id: String,
+    pub votes: Counts,
+    pub passed: bool,
+}
+
+/// A declared result with the street office's signature over [`result_message`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared {
+    pub result: DeclaredResult,
+    pub key_id: String,
+    pub signature: String,
+}
+
+/// The bytes a declared result's signature covers: `zmg-result-v1`, tenant, matter id, version
+/// and the result as compact JSON (fields in declaration order), each followed by a zero byte.
+pub fn result_message(tenant: &str, matter_id: &str, version: u8, result: &DeclaredResult) -> Vec<u8> {
+    let json = serde_json::to_string(result).unwrap_or_default();
+    let mut message = Vec::new();
+    for part in ["zmg-result-v1", tenant, matter_id, &version.to_string(), &json] {
+        message.extend_from_slice(part.as_bytes());
+        message.push(0);
+    }
+    message
 }
 
 fn hex_sha256(parts: &[&str]) -> String {
@@ -303,6 +385,11 @@ pub struct Verification {
     pub root_signed: bool,
     /// Version 5: the ledger verifies only with its street office's keys.
     pub needs_keys: bool,
+    /// Version 5, closed: the declared result is there, covers the ledger's root and entries,
+    /// and equals the recount (an election's seats filled as its recorded lots decided).
+    pub result_matches: bool,
+    /// Version 5, closed, with keys: the declared result carries the street office's signature.
+    pub result_signed: bool,
 }
 
 impl Verification {
@@ -321,6 +408,8 @@ impl Verification {
             && self.unsigned_checkpoints.is_empty()
             && self.bad_signatures.is_empty()
             && self.root_signed
+            && self.result_matches
+            && (!self.signatures_checked || self.result_signed)
             && (self.signatures_checked || !self.needs_keys)
             && counted
     }
@@ -400,6 +489,15 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
     } else {
         (None, recount_election(ledger, &entries).unwrap_or_default())
     };
+    let closed = ledger.version >= 5 && !ledger.sealed;
+    let result_matches = !closed || ledger.declared.as_ref().is_some_and(|d| declared_matches(ledger, &d.result, tally.as_ref(), &candidates));
+    let result_signed = !closed
+        || keys.is_some_and(|keys| {
+            ledger.declared.as_ref().is_some_and(|d| {
+                let key = keys.iter().find(|k| k.tenant == ledger.tenant && k.key_id == d.key_id);
+                key.is_some_and(|k| signing::verifies(k, &result_message(&ledger.tenant, &ledger.matter_id, ledger.version, &d.result), &d.signature))
+            })
+        });
     Verification {
         altered_entries,
         opening_matches,
@@ -423,10 +521,39 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
             Vec::new()
         },
         bad_signatures: keys.map(|keys| bad_signatures(ledger, keys)).unwrap_or_default(),
+        result_matches,
+        result_signed,
         root_signed: ledger.version < 5
             || ledger.sealed
             || ledger.checkpoints.last().is_some_and(|c| c.entries == ledger.entries.len() as i64 && c.root == ledger.root),
     }
+}
+
+/// Whether the declared result is what the ledger gives: its root and entry count, and the
+/// recount (a matter's figures; an election's candidates, and the seats filled by rank with the
+/// recorded lots deciding ties).
+fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<&Tally>, candidates: &[(String, Tally)]) -> bool {
+    if d.root != ledger.root || d.entries != ledger.entries.len() as i64 {
+        return false;
+    }
+    if ledger.candidates.is_empty() {
+        return tally.is_some_and(|t| d.tally.as_ref() == Some(&DeclaredTally::of(t))) && d.candidates.is_empty();
+    }
+    let recounted: Vec<DeclaredCandidate> = candidates.iter().map(|(id, t)| DeclaredCandidate { id: id.clone(), votes: t.agree, passed: t.passed }).collect();
+    let Some(seats) = d.seats.filter(|s| *s >= 0) else { return false };
+    let mut lots_ok = true;
+    let outcome = crate::elections::count::fill(&crate::elections::count::standings(candidates), seats as usize, |group| {
+        let mut sorted = group.to_vec();
+        sorted.sort();
+        match d.lots.iter().find(|lot| lot.len() == group.len() && { let mut l = lot.to_vec(); l.sort(); l == sorted }) {
+            Some(lot) => lot.clone(),
+            None => {
+                lots_ok = false;
+                group.to_vec()
+            }
+        }
+    });
+    lots_ok && recounted == d.candidates && outcome.elected == d.elected && outcome.lots == d.lots && d.tally.is_none()
 }
 
 /// Checkpoints whose signature does not verify. Any signature is checked, whatever the declared
@@ -664,6 +791,7 @@ mod tests {
             checkpoints,
             root: merkle_root(&all),
             sealed: false,
+            declared: None,
         }
     }
 
@@ -1070,13 +1198,32 @@ mod tests {
         assert_eq!(verify(&unmarked).inconsistent_marks, vec!["b0".to_string()]);
     }
 
-    /// The test ledger as version 5, closed: revealed, every checkpoint signed by `keyring`.
+    /// The test ledger as version 5, closed: revealed, every checkpoint signed by `keyring`, and
+    /// its result declared and signed.
     fn signed(keyring: &signing::Keyring) -> PublishedLedger {
         let mut l = sealed_then_revealed();
         l.version = 5;
         reseal(&mut l);
         sign(&mut l, keyring);
+        let tally = verify(&l).tally.unwrap();
+        let result = DeclaredResult {
+            closed_at: "2026-12-01T00:00:00.000Z".into(),
+            closes_at: "2026-12-01T00:00:00.000Z".into(),
+            entries: l.entries.len() as i64,
+            root: l.root.clone(),
+            tally: Some(DeclaredTally::of(&tally)),
+            candidates: Vec::new(),
+            seats: None,
+            elected: Vec::new(),
+            lots: Vec::new(),
+        };
+        declare(&mut l, result, keyring);
         l
+    }
+
+    fn declare(l: &mut PublishedLedger, result: DeclaredResult, keyring: &signing::Keyring) {
+        let s = keyring.sign(&l.tenant, &result_message(&l.tenant, &l.matter_id, l.version, &result));
+        l.declared = Some(Declared { result, key_id: s.key_id, signature: s.signature });
     }
 
     fn sign(l: &mut PublishedLedger, keyring: &signing::Keyring) {
@@ -1135,6 +1282,23 @@ mod tests {
             (c.key_id, c.signature) = (o.key_id.clone(), o.signature.clone());
         }
         assert!(!verify_with_keys(&older, &keys).bad_signatures.is_empty());
+        // The declared result changed to a pass that never was, re-signed by the forger.
+        let mut overturned = signed(&office);
+        let mut result = overturned.declared.clone().unwrap().result;
+        result.tally.as_mut().unwrap().passed = !result.tally.as_ref().unwrap().passed;
+        declare(&mut overturned, result.clone(), &keyring("f"));
+        let v = verify_with_keys(&overturned, &keys);
+        assert!(!v.result_matches && !v.result_signed && !v.intact(), "{v:?}");
+        // Declared as the recount gives, but not signed by the office.
+        let mut unsigned = signed(&office);
+        let honest = unsigned.declared.clone().unwrap().result;
+        declare(&mut unsigned, honest, &keyring("f"));
+        let v = verify_with_keys(&unsigned, &keys);
+        assert!(v.result_matches && !v.result_signed, "{v:?}");
+        // No declared result at all.
+        let mut missing = signed(&office);
+        missing.declared = None;
+        assert!(!verify_with_keys(&missing, &keys).result_matches);
         // Every checkpoint after the opening dropped: the declared root is no longer signed.
         let mut dropped = signed(&office);
         dropped.checkpoints.truncate(1);

@@ -598,8 +598,9 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
     let opening_hash = checkpoints.first().filter(|c| c.entries == 0).map(|c| c.root.clone()).unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
-    let declared: Option<String> = conn.query_one("SELECT result->>'ledger_root' FROM matters WHERE id = $1", &[&m.id]).await?.get(0);
-    let root = declared.unwrap_or_else(|| {
+    let stored = conn.query_one("SELECT result->>'ledger_root', result->'declared' FROM matters WHERE id = $1", &[&m.id]).await?;
+    let declared: Option<ledger::Declared> = stored.get::<_, Option<serde_json::Value>>(1).filter(|v| !v.is_null()).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
+    let root = stored.get::<_, Option<String>>(0).unwrap_or_else(|| {
         if m.ledger_version < 2 {
             ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
         } else {
@@ -620,7 +621,41 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
         checkpoints,
         root,
         sealed: false,
+        declared,
     })
+}
+
+/// What a close declares besides the figures: the election's seats, filling and lots.
+pub struct Filling<'a> {
+    pub seats: i32,
+    pub outcome: &'a crate::elections::count::Outcome,
+}
+
+/// The result a close declares (version 5: signed by the street office), to be stored under
+/// `result.declared`, and the closing time it names. Call after the final checkpoint.
+pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candidates: &[(String, Tally)], filling: Option<Filling<'_>>) -> ApiResult<(Option<serde_json::Value>, DateTime<Utc>)> {
+    // Millisecond precision, as declared and as stored.
+    let closed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
+    if m.ledger_version < 5 {
+        return Ok((None, closed_at));
+    }
+    let whole = whole_ledger(conn, m).await?;
+    let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let result = ledger::DeclaredResult {
+        closed_at: millis(closed_at),
+        closes_at: millis(m.closes_at),
+        entries: whole.entries.len() as i64,
+        root: whole.root.clone(),
+        tally: tally.map(ledger::DeclaredTally::of),
+        candidates: candidates.iter().map(|(id, t)| ledger::DeclaredCandidate { id: id.clone(), votes: t.agree, passed: t.passed }).collect(),
+        seats: filling.as_ref().map(|f| f.seats as i64),
+        elected: filling.as_ref().map(|f| f.outcome.elected.clone()).unwrap_or_default(),
+        lots: filling.as_ref().map(|f| f.outcome.lots.clone()).unwrap_or_default(),
+    };
+    let tenant = conn.tenant();
+    let signed = signing::sign_with(&tenant.slug, &ledger::result_message(&tenant.slug, &m.id.to_string(), m.ledger_version as u8, &result))?;
+    let declared = ledger::Declared { result, key_id: signed.key_id, signature: signed.signature };
+    Ok((Some(serde_json::to_value(declared).map_err(ApiError::internal)?), closed_at))
 }
 
 /// What the live tallies count: the roll's persons, each person's effective ballot (channel rule
