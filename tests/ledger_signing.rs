@@ -92,3 +92,45 @@ async fn a_forger_who_can_write_the_database_and_rehashes_everything_is_caught_b
     let swapped = conn.execute("UPDATE platform.signing_keys SET public_key = repeat('0', 64) WHERE tenant_id = $1", &[&e.t.tenant.id]).await;
     assert!(swapped.is_err_and(|err| format!("{err:?}").contains("append-only")));
 }
+
+/// Closes a matter the three owners voted on (agree, agree, disagree); returns its id.
+async fn closed_matter(e: &Estate) -> String {
+    let owners = [e.owner(0).await, e.owner(1).await, e.owner(2).await];
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    for (owner, choice) in owners.iter().zip(["agree", "agree", "disagree"]) {
+        assert_eq!(e.cast(owner, &matter, choice, choice).await.0, 201);
+    }
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second' WHERE id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, closed) = e.app.call(Method::POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 200, "{closed}");
+    matter
+}
+
+#[tokio::test]
+async fn a_key_slipped_into_the_database_or_signatures_stripped_with_a_downgrade_do_not_pass() {
+    let e = Estate::new(3, false).await;
+    let matter = closed_matter(&e).await;
+    e.verification(&matter).await;
+    // A key added by hand, as a forger who signs with it would add it: neither published nor
+    // trusted by the service's own check.
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("INSERT INTO platform.signing_keys (tenant_id, key_id, public_key) VALUES ($1, 'k1-r', repeat('ab', 32))", &[&e.t.tenant.id]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (_, keys) = e.app.call(Method::GET, &format!("/api/platform/signing-keys?tenant={}", e.t.tenant.slug), None, None, None).await;
+    assert!(keys.as_array().unwrap().iter().all(|k| k["key_id"] != "k1-r"), "{keys}");
+
+    // The forger strips every signature and relabels the ledger as version 4, whose checks it
+    // then passes; the transparency log still holds the signed checkpoints.
+    let id = Uuid::parse_str(&matter).unwrap();
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.batch_execute("SET LOCAL session_replication_role = replica").await.unwrap();
+    conn.execute("UPDATE ledger_checkpoints SET key_id = NULL, signature = NULL WHERE matter_id = $1", &[&id]).await.unwrap();
+    conn.execute("UPDATE matters SET ledger_version = 4 WHERE id = $1", &[&id]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (_, v) = e.app.call(Method::GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!((v["root_matches"].as_bool(), v["version_consistent"].as_bool()), (Some(true), Some(true)), "the downgrade is self-consistent: {v}");
+    assert!(!v["log_mismatches"].as_array().unwrap().is_empty() && v["intact"] == false, "{v}");
+}

@@ -6,3 +6,16 @@ ALTER TABLE matters DROP CONSTRAINT matters_ledger_version_check;
 ALTER TABLE matters ADD CONSTRAINT matters_ledger_version_check CHECK (ledger_version IN (1, 2, 3, 4, 5));
 ALTER TABLE ledger_checkpoints ADD COLUMN key_id text, ADD COLUMN signature text;
 ALTER TABLE ledger_checkpoints ADD CONSTRAINT ledger_checkpoints_signed_whole CHECK ((key_id IS NULL) = (signature IS NULL));
+
+-- A replica of an older release (during a rolling upgrade or after a rollback) would write
+-- unsigned checkpoints into a version 5 ledger, which would then never verify: refused here, so
+-- that checkpoint is retried by an upgraded replica.
+CREATE FUNCTION ledger_checkpoints_signed_from_v5() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.signature IS NULL AND (SELECT ledger_version FROM matters WHERE id = NEW.matter_id) >= 5 THEN
+        RAISE EXCEPTION 'checkpoints of a version 5 ledger must be signed';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER ledger_checkpoints_signed_from_v5 BEFORE INSERT ON ledger_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION ledger_checkpoints_signed_from_v5();

@@ -836,7 +836,8 @@ impl ElectionsApi {
         let filling = service::Filling { seats: r.seats, outcome: &outcome };
         let (declared, closed_at) = service::declare(&conn, &m, None, &tallies, Some(filling)).await?;
         let result = serde_json::json!({"tallies": tallies, "ledger_root": root, "declared": declared});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&m.id, &result, &closed_at]).await?;
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&m.id, &result, &closed_at])
+            .await?;
         conn.execute("UPDATE elections SET result = $2 WHERE id = $1", &[&r.id, &serde_json::json!({"outcome": outcome})]).await?;
         let elected: Vec<Uuid> = outcome.elected.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect();
         conn.execute("UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)", &[&r.id, &elected]).await?;

@@ -60,7 +60,12 @@ async fn signing_keys(state: &AppState, tenant: Option<&str>) -> ApiResult<Vec<S
     let tx = client.transaction().await?;
     let keys = crate::voting::signing::published_keys(&tx, tenant).await?;
     tx.commit().await?;
-    Ok(keys.into_iter().map(|(k, at)| SigningKeyView { tenant: k.tenant, key_id: k.key_id, public_key: k.public_key, recorded_at: at }).collect())
+    // Only keys this service derives: one added to the database by hand is not published.
+    Ok(keys
+        .into_iter()
+        .filter(|(k, _)| crate::voting::signing::derives(k))
+        .map(|(k, at)| SigningKeyView { tenant: k.tenant, key_id: k.key_id, public_key: k.public_key, recorded_at: at })
+        .collect())
 }
 
 #[derive(Object)]

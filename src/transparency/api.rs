@@ -1,6 +1,5 @@
 //! The log over HTTP, for anyone (no login): tree heads, inclusion and consistency proofs.
 
-use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
 use uuid::Uuid;
@@ -19,7 +18,8 @@ pub struct TreeHeadView {
     pub size: i64,
     /// SHA-256, lowercase hex.
     pub root: String,
-    pub signed_at: DateTime<Utc>,
+    /// RFC 3339 with milliseconds and `Z`, exactly as signed.
+    pub signed_at: String,
     pub key_id: String,
     /// The log's Ed25519 public key (hex). Keep the first one you see and compare.
     pub public_key: String,
@@ -29,7 +29,8 @@ pub struct TreeHeadView {
 
 impl From<Head> for TreeHeadView {
     fn from(h: Head) -> Self {
-        TreeHeadView { size: h.size, root: h.root, signed_at: h.signed_at, key_id: h.key_id, public_key: h.public_key, signature: h.signature }
+        let signed_at = h.signed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        TreeHeadView { size: h.size, root: h.root, signed_at, key_id: h.key_id, public_key: h.public_key, signature: h.signature }
     }
 }
 

@@ -11,9 +11,6 @@ use crate::{
     voting::signing,
 };
 
-/// The label the log's own key is derived under: no street office's slug can take it.
-pub const LOG_SIGNER: &str = "@transparency-log";
-
 /// A checkpoint as the log holds it: one line per field, in this order. Hashed as an RFC 9162
 /// leaf (SHA-256 of 0x00 and these bytes).
 pub struct Leaf<'a> {
@@ -100,8 +97,8 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<Head>> {
     let (size, root) = (leaves.len() as i64, hex::encode(merkle::root(&leaves)));
     // Millisecond precision, as signed and as stored.
     let signed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
-    let signed = signing::sign_with(LOG_SIGNER, &head_message(size, &root, &signed_at))?;
-    let public_key = signing::public_key_of(LOG_SIGNER)?.public_key;
+    let signed = signing::sign_for_log(&head_message(size, &root, &signed_at))?;
+    let public_key = signing::log_public_key()?;
     db.execute(
         "INSERT INTO platform.log_heads (size, root, signed_at, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)",
         &[&size, &root, &signed_at, &signed.key_id, &public_key, &signed.signature],
@@ -110,16 +107,61 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<Head>> {
     Ok(Some(Head { size, root, signed_at, key_id: signed.key_id, public_key, signature: signed.signature }))
 }
 
-/// The latest signed head, or the one of exactly `size` leaves.
+/// The latest signed head, or the one of exactly `size` leaves: only heads under the log's own
+/// key (one added to the database by hand under another key is never served).
 pub async fn head(db: &dyn Db, size: Option<i64>) -> ApiResult<Option<Head>> {
     let row = db
         .query_opt(
             "SELECT size, root, signed_at, key_id, public_key, signature FROM platform.log_heads
-              WHERE $1::bigint IS NULL OR size = $1 ORDER BY size DESC LIMIT 1",
-            &[&size],
+              WHERE ($1::bigint IS NULL OR size = $1) AND public_key = $2 ORDER BY size DESC LIMIT 1",
+            &[&size, &signing::log_public_key()?],
         )
         .await?;
     Ok(row.map(|r| Head { size: r.get(0), root: r.get(1), signed_at: r.get(2), key_id: r.get(3), public_key: r.get(4), signature: r.get(5) }))
+}
+
+/// A checkpoint as the log holds it (parsed from its leaf).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Logged {
+    pub version: u8,
+    pub entries: i64,
+    pub root: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+fn parse_leaf(text: &str) -> Option<Logged> {
+    let parts: Vec<&str> = text.split('\n').collect();
+    match parts.as_slice() {
+        ["zmg-log-leaf-v1", _tenant, _matter, version, entries, root, key_id, signature] => Some(Logged {
+            version: version.parse().ok()?,
+            entries: entries.parse().ok()?,
+            root: root.to_string(),
+            key_id: key_id.to_string(),
+            signature: signature.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// Every checkpoint of a matter's ledger the log holds (placed or queued).
+pub async fn logged_checkpoints(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid) -> ApiResult<Vec<Logged>> {
+    let rows = db.query("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 ORDER BY entries", &[&tenant_id, &matter_id]).await?;
+    rows.iter().map(|r| parse_leaf(r.get(0)).ok_or_else(|| ApiError::internal("malformed leaf in the log"))).collect()
+}
+
+/// The logged checkpoints (by entries covered) the ledger lacks or shows otherwise.
+pub fn log_mismatches(ledger: &crate::voting::ledger::PublishedLedger, logged: &[Logged]) -> Vec<i64> {
+    logged
+        .iter()
+        .filter(|l| {
+            let shown = ledger.checkpoints.iter().find(|c| c.entries == l.entries);
+            !shown.is_some_and(|c| {
+                ledger.version == l.version && c.root == l.root && c.key_id.as_deref() == Some(&l.key_id) && c.signature.as_deref() == Some(&l.signature)
+            })
+        })
+        .map(|l| l.entries)
+        .collect()
 }
 
 /// A checkpoint's place in the log and its proof of inclusion in the tree of `size` leaves.

@@ -783,7 +783,8 @@ impl MattersApi {
         let root = service::published(&conn, &m).await?.root;
         let (declared, closed_at) = service::declare(&conn, &m, Some(&tally), &[], None).await?;
         let result = serde_json::json!({"tally": tally, "ledger_root": root, "declared": declared});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id.0, &result, &closed_at]).await?;
+        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id.0, &result, &closed_at])
+            .await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;

@@ -291,6 +291,9 @@ pub struct LedgerVerification {
     pub bad_signatures: Vec<i64>,
     /// Version 5, closed: the last signed checkpoint covers every entry and the declared root.
     pub root_signed: bool,
+    /// Checkpoints (by entries covered) the transparency log holds for this ledger that the
+    /// published ledger lacks or shows otherwise (root, signature, version).
+    pub log_mismatches: Vec<i64>,
     /// Every check above passed (and the tally matches): the ledger verifies.
     pub intact: bool,
 }
@@ -1258,6 +1261,10 @@ impl BallotsApi {
             .get(0);
         let m = open_matter(&conn, matter).await?;
         scope.check_estate(&conn, m.estate_id).await.map_err(|_| ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found"))?;
+        // The person's lock first, as casting takes it: a ballot cast meanwhile and this void
+        // then see each other when they bring the person's marks up to date.
+        let holder: String = conn.query_one("SELECT holder_key FROM ballots WHERE id = $1", &[&id.0]).await?.get(0);
+        lock_person(&conn, &m, &holder).await?;
         let n =
             conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()]).await?;
         if n == 0 {
@@ -1265,7 +1272,6 @@ impl BallotsApi {
         }
         service::append(&conn, &m, id.0, EntryKind::Void).await?;
         // The ballot this one had set aside may count again.
-        let holder: String = conn.query_one("SELECT holder_key FROM ballots WHERE id = $1", &[&id.0]).await?.get(0);
         service::refresh_marks(&conn, &m, &holder).await?;
         audit::record(&conn, &principal, "ballot", &id.0.to_string()).await?;
         let r = receipt(&conn, id.0).await?;
@@ -1513,8 +1519,13 @@ impl BallotsApi {
         let sealed = service::seals_choices(&m);
         let sealed_recount = sealed.then(|| ledger::verify(&whole));
         let published = if sealed { whole.sealed() } else { whole };
-        let keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).collect();
+        // Only keys this service derives: one added to the database by hand vouches for nothing.
+        let keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).filter(signing::derives).collect();
         let v = ledger::verify_with_keys(&published, &keys);
+        // What the transparency log holds of this ledger must be in it, as logged: a ledger
+        // stripped of its signatures and relabelled as older is caught here.
+        let logged = crate::transparency::store::logged_checkpoints(&conn, tenant.id, m.id).await?;
+        let log_mismatches = crate::transparency::store::log_mismatches(&published, &logged);
         let recount = sealed_recount.as_ref().unwrap_or(&v);
         // The ledger alone must give the same figures as the ballots table.
         let tally_matches = if published.candidates.is_empty() {
@@ -1526,7 +1537,8 @@ impl BallotsApi {
         };
         conn.commit().await?;
         Ok(Json(LedgerVerification {
-            intact: v.intact() && tally_matches,
+            intact: v.intact() && tally_matches && log_mismatches.is_empty(),
+            log_mismatches,
             tally_matches,
             altered_entries: v.altered_entries,
             opening_matches: v.opening_matches,

@@ -545,7 +545,13 @@ fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<
     let outcome = crate::elections::count::fill(&crate::elections::count::standings(candidates), seats as usize, |group| {
         let mut sorted = group.to_vec();
         sorted.sort();
-        match d.lots.iter().find(|lot| lot.len() == group.len() && { let mut l = lot.to_vec(); l.sort(); l == sorted }) {
+        match d.lots.iter().find(|lot| {
+            lot.len() == group.len() && {
+                let mut l = lot.to_vec();
+                l.sort();
+                l == sorted
+            }
+        }) {
             Some(lot) => lot.clone(),
             None => {
                 lots_ok = false;
@@ -580,15 +586,32 @@ pub const NEWEST_VERSION: u8 = 5;
 /// roll is frozen, so an entry's area is always the sum of its units' areas).
 fn units_mismatched(ledger: &PublishedLedger) -> Vec<i64> {
     let area: BTreeMap<&str, i64> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.area_centi)).collect();
-    ledger
-        .entries
-        .iter()
-        .filter(|e| {
-            let units: Option<Vec<i64>> = e.unit_codes.split(',').filter(|c| !c.is_empty()).map(|c| area.get(c).copied()).collect();
-            units.is_none_or(|units| units.iter().sum::<i64>() != e.area_centi)
-        })
-        .map(|e| e.seq)
-        .collect()
+    ledger.entries.iter().filter(|e| !units_add_up(&e.unit_codes, e.area_centi, &area)).map(|e| e.seq).collect()
+}
+
+/// Whether `codes` (roll unit codes joined by commas, in code order) names units of the roll
+/// whose areas sum to `area_centi`. A code may itself hold a comma, so the text is split every
+/// way the roll's codes allow, not at each comma.
+fn units_add_up(codes: &str, area_centi: i64, roll: &BTreeMap<&str, i64>) -> bool {
+    // sums[i]: the area sums of every way of reading codes[..i] as whole codes.
+    let mut sums: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); codes.len() + 1];
+    sums[0].insert(0);
+    for start in 0..codes.len() {
+        let reachable = start == 0 || codes.as_bytes()[start - 1] == b',';
+        if sums[start].is_empty() || !reachable {
+            continue;
+        }
+        for (code, unit_area) in roll {
+            let end = start + code.len();
+            let boundary = end == codes.len() || codes.as_bytes().get(end) == Some(&b',');
+            if codes[start..].starts_with(code) && boundary {
+                let next = if end == codes.len() { end } else { end + 1 };
+                let add: Vec<i64> = sums[start].iter().map(|s| s + unit_area).collect();
+                sums[next].extend(add);
+            }
+        }
+    }
+    sums[codes.len()].contains(&area_centi)
 }
 
 fn rules_match_preset(rules: &RuleSet) -> bool {
@@ -1087,6 +1110,14 @@ mod tests {
         reseal(&mut shuffled);
         let v = verify(&shuffled);
         assert!(!v.order_matches && !v.intact(), "{v:?}");
+    }
+
+    #[test]
+    fn unit_codes_holding_a_comma_are_read_as_the_roll_has_them() {
+        let roll = BTreeMap::from([("1-1-101,102", 9000), ("1-1-103", 5000), ("1-1-101", 100)]);
+        assert!(units_add_up("1-1-101,102,1-1-103", 14000, &roll), "one combined flat and another");
+        assert!(!units_add_up("1-1-101,102,1-1-103", 9100, &roll));
+        assert!(units_add_up("", 0, &roll) && !units_add_up("1-1-104", 0, &roll));
     }
 
     #[test]

@@ -535,9 +535,10 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
     Ok(())
 }
 
-/// SQL for ballot `b`: whether its latest set-aside mark stands (superseded, not reinstated).
-pub const SET_ASIDE: &str = "(SELECT count(*) FILTER (WHERE l.kind = 'superseded') > count(*) FILTER (WHERE l.kind = 'reinstated')
-                               FROM ledger_entries l WHERE l.ballot_id = b.id)";
+/// SQL for ballot `b`: whether its latest set-aside mark (by sequence, as verifiers read them) is
+/// `superseded`.
+pub const SET_ASIDE: &str = "coalesce((SELECT l.kind = 'superseded' FROM ledger_entries l
+                                        WHERE l.ballot_id = b.id AND l.kind IN ('superseded', 'reinstated') ORDER BY l.seq DESC LIMIT 1), false)";
 
 /// The published ledger of a matter (frozen roll, entries, checkpoints, root): no names, no
 /// phones, and in a version 3 ledger no choices, picks or salts until the vote is closed.
@@ -599,7 +600,8 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
     let stored = conn.query_one("SELECT result->>'ledger_root', result->'declared' FROM matters WHERE id = $1", &[&m.id]).await?;
-    let declared: Option<ledger::Declared> = stored.get::<_, Option<serde_json::Value>>(1).filter(|v| !v.is_null()).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
+    let declared: Option<ledger::Declared> =
+        stored.get::<_, Option<serde_json::Value>>(1).filter(|v| !v.is_null()).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
     let root = stored.get::<_, Option<String>>(0).unwrap_or_else(|| {
         if m.ledger_version < 2 {
             ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
@@ -633,7 +635,13 @@ pub struct Filling<'a> {
 
 /// The result a close declares (version 5: signed by the street office), to be stored under
 /// `result.declared`, and the closing time it names. Call after the final checkpoint.
-pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candidates: &[(String, Tally)], filling: Option<Filling<'_>>) -> ApiResult<(Option<serde_json::Value>, DateTime<Utc>)> {
+pub async fn declare(
+    conn: &TenantConn,
+    m: &Matter,
+    tally: Option<&Tally>,
+    candidates: &[(String, Tally)],
+    filling: Option<Filling<'_>>,
+) -> ApiResult<(Option<serde_json::Value>, DateTime<Utc>)> {
     // Millisecond precision, as declared and as stored.
     let closed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
     if m.ledger_version < 5 {

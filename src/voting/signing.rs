@@ -59,6 +59,11 @@ pub struct Signed {
 impl Keyring {
     /// From configuration: the secret is required outside development mode.
     pub fn from_config(secret: Option<&Secret>, key_id: &str, dev_mode: bool) -> anyhow::Result<Keyring> {
+        // Key ids appear in signed and logged text: plain names only.
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if key_id.is_empty() || key_id.len() > 64 || !key_id.chars().all(plain) {
+            anyhow::bail!("ZMG_SIGNING_KEY_ID must be 1 to 64 letters, digits, '.', '_' or '-', got {key_id:?}");
+        }
         match secret {
             Some(s) if s.0.len() >= 32 => Ok(Keyring { secret: s.clone(), key_id: key_id.to_string() }),
             Some(_) => anyhow::bail!("ZMG_SIGNING_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)"),
@@ -74,8 +79,12 @@ impl Keyring {
     }
 
     fn key(&self, tenant: &str) -> SigningKey {
+        self.key_with_id(tenant, &self.key_id)
+    }
+
+    fn key_with_id(&self, tenant: &str, key_id: &str) -> SigningKey {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.0.as_bytes()).expect("HMAC takes any key length");
-        for part in ["zmg-signing-key-v1", tenant, &self.key_id] {
+        for part in ["zmg-signing-key-v1", tenant, key_id] {
             mac.update(part.as_bytes());
             mac.update(&[0]);
         }
@@ -96,14 +105,30 @@ fn keyring() -> ApiResult<&'static Keyring> {
     KEYRING.get().ok_or_else(|| ApiError::internal("no signing keyring installed"))
 }
 
-/// A signature by the key derived for `label` (a street office's slug, or the transparency
-/// log's own label).
-pub fn sign_with(label: &str, message: &[u8]) -> ApiResult<Signed> {
-    Ok(keyring()?.sign(label, message))
+/// A signature by the street office's current key.
+pub fn sign_with(tenant: &str, message: &[u8]) -> ApiResult<Signed> {
+    Ok(keyring()?.sign(tenant, message))
 }
 
-pub fn public_key_of(label: &str) -> ApiResult<PublishedKey> {
-    Ok(keyring()?.public_key(label))
+/// The transparency log's key: its own label and a fixed id, so rotating the street offices'
+/// keys (a new key id) leaves it alone. It changes only with the secret.
+const LOG_LABEL: &str = "@transparency-log";
+pub const LOG_KEY_ID: &str = "log-v1";
+
+pub fn sign_for_log(message: &[u8]) -> ApiResult<Signed> {
+    let key = keyring()?.key_with_id(LOG_LABEL, LOG_KEY_ID);
+    Ok(Signed { key_id: LOG_KEY_ID.into(), signature: hex::encode(key.sign(message).to_bytes()) })
+}
+
+/// The log's public key, as this service derives it (hex).
+pub fn log_public_key() -> ApiResult<String> {
+    Ok(hex::encode(keyring()?.key_with_id(LOG_LABEL, LOG_KEY_ID).verifying_key().as_bytes()))
+}
+
+/// Whether `key` is what this service derives for its street office and key id: a key someone
+/// added to the database by hand is not.
+pub fn derives(key: &PublishedKey) -> bool {
+    keyring().is_ok_and(|k| hex::encode(k.key_with_id(&key.tenant, &key.key_id).verifying_key().as_bytes()) == key.public_key)
 }
 
 /// The bytes a checkpoint signature covers.
