@@ -13,7 +13,7 @@ use crate::{
     platform::api::PlatformAuthApi,
     tenancy::api::TenantsApi,
     transparency::api::LogApi,
-    voting::{api::MattersApi, ballots_api::BallotsApi},
+    voting::{api::MattersApi, ballots_api::BallotsApi, receipts_api::ReceiptsApi},
 };
 
 #[derive(Tags)]
@@ -45,7 +45,7 @@ pub enum ApiTags {
 pub type Apis = (
     (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi, LogApi),
     (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
-    (MattersApi, BallotsApi),
+    (MattersApi, BallotsApi, ReceiptsApi),
     (PrepGroupsApi, ElectionsApi, FaceApi),
 );
 
@@ -59,7 +59,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi, LogApi),
             (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
-            (MattersApi, BallotsApi),
+            (MattersApi, BallotsApi, ReceiptsApi),
             (PrepGroupsApi, ElectionsApi, FaceApi),
         ),
         "Zhimaguan 社区芝麻官",

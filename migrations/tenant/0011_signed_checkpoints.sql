@@ -19,3 +19,6 @@ BEGIN
 END $$;
 CREATE TRIGGER ledger_checkpoints_signed_from_v5 BEFORE INSERT ON ledger_checkpoints
     FOR EACH ROW EXECUTE FUNCTION ledger_checkpoints_signed_from_v5();
+
+-- Receipts are looked up by their entry hash.
+CREATE INDEX ledger_entries_hash ON ledger_entries (hash);

@@ -1,0 +1,80 @@
+//! Receipts that follow the ballot, as an owner and a stranger holding a receipt use them: the
+//! owner sees each of their ballots (online, and paper ones they signed) and what became of it,
+//! with the reason when staff voided one; anyone with an entry hash sees the fate, never the
+//! reason, a name or the choice; and once sealed, the checkpoint and the log index.
+
+mod common;
+
+use common::estate::Estate;
+use reqwest::Method;
+use serde_json::{json, Value};
+use zhimaguan::{transparency::sequencer, voting::checkpointer};
+
+const GET: Method = Method::GET;
+
+/// (entry_hash → fate) of the owner's receipts.
+async fn fates(e: &Estate, owner: &str) -> Vec<(String, String, Option<String>)> {
+    let (s, list) = e.app.call(GET, "/api/me/receipts", e.slug(), Some(owner), None).await;
+    assert_eq!(s, 200, "{list}");
+    let mut out: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["channel"].as_str().unwrap().to_string(), r["fate"].as_str().unwrap().to_string(), r["void_reason"].as_str().map(str::to_owned)))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not_its_secrets() {
+    let e = Estate::new(2, false).await;
+    let (owner, other) = (e.owner(0).await, e.owner(1).await);
+    let admin = e.t.admin_token.clone();
+    let (_, me) = e.app.call(GET, "/api/me", e.slug(), Some(&owner), None).await;
+    let (_, m) = e.matter(&admin, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+
+    // Online first, then a paper ballot the owner signed: online wins, the paper one is set aside.
+    let (s, online) = e.cast(&owner, &matter, "agree", "online").await;
+    assert_eq!(s, 201, "{online}");
+    let paper =
+        json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": me["id"]});
+    let (s, b) = e.app.call(Method::POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&admin), Some(paper)).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(fates(&e, &owner).await, [("online".into(), "counts".into(), None), ("paper".into(), "set_aside".into(), None)]);
+    assert!(fates(&e, &other).await.is_empty(), "another owner sees none of these");
+
+    // Staff void the online ballot: the owner learns why, and that the paper ballot counts now.
+    let (s, b) = e
+        .app
+        .call(Method::POST, &format!("/api/ballots/{}/void", online["ballot_id"].as_str().unwrap()), e.slug(), Some(&admin), Some(json!({"reason": "误操作"})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(fates(&e, &owner).await, [("online".into(), "voided".into(), Some("误操作".into())), ("paper".into(), "counts".into(), None)]);
+
+    // Anyone holding the receipt looks it up without logging in: the fate, not the reason, the
+    // name or the choice.
+    let hash = online["entry_hash"].as_str().unwrap();
+    let (s, found) = e.app.call(GET, &format!("/api/receipts/{hash}"), e.slug(), None, None).await;
+    assert_eq!((s, found["fate"].as_str()), (200, Some("voided")), "{found}");
+    for secret in ["void_reason", "choice", "voter", "name"] {
+        assert!(found.get(secret).is_none(), "{secret} shown to a receipt holder: {found}");
+    }
+    assert!(found.get("position").is_none() && found.get("log_index").is_none(), "not sealed yet: {found}");
+
+    // Once a checkpoint seals it and the log takes that checkpoint, the receipt says where.
+    checkpointer::seal_tenant(&e.app.state, &e.t.tenant).await.unwrap();
+    sequencer::run(&e.app.state).await.unwrap();
+    let (_, sealed) = e.app.call(GET, &format!("/api/receipts/{hash}"), e.slug(), None, None).await;
+    assert!(sealed["position"].is_i64() && sealed["checkpoint_entries"].is_i64() && sealed["log_index"].is_i64(), "{sealed}");
+    let path = format!("/api/platform/log/inclusion?tenant={}&matter_id={matter}&entries={}", e.t.tenant.slug, sealed["checkpoint_entries"]);
+    let (s, inclusion) = e.app.call(GET, &path, None, None, None).await;
+    assert_eq!((s, &inclusion["leaf_index"]), (200, &sealed["log_index"]), "{inclusion}");
+
+    // A hash nobody cast, and one that is not a hash.
+    let (s, b) = e.app.call(GET, &format!("/api/receipts/{}", "0".repeat(64)), e.slug(), None, None).await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("receipt.not_found")), "{b}");
+    let (s, b): (u16, Value) = e.app.call(GET, "/api/receipts/not-a-hash", e.slug(), None, None).await;
+    assert!((400..500).contains(&s) && s != 404, "{s} {b}");
+}
