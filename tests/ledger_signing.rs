@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use zhimaguan::voting::{
-    ledger::{commitment, entry_hash, leaves, merkle_root, PublishedLedger},
+    ledger::{commitment, entry_hash, leaves, merkle_root, opening_hash, PublishedLedger},
     tally::Choice,
 };
 
@@ -122,15 +122,35 @@ async fn a_key_slipped_into_the_database_or_signatures_stripped_with_a_downgrade
     let (_, keys) = e.app.call(Method::GET, &format!("/api/platform/signing-keys?tenant={}", e.t.tenant.slug), None, None, None).await;
     assert!(keys.as_array().unwrap().iter().all(|k| k["key_id"] != "k1-r"), "{keys}");
 
-    // The forger strips every signature and relabels the ledger as version 4, whose checks it
-    // then passes; the transparency log still holds the signed checkpoints.
+    // The forger strips every signature, the facts and the declared result, relabels the ledger
+    // as version 4 and re-hashes its opening and checkpoints, so that version 4's checks pass;
+    // the transparency log still holds the signed checkpoints.
     let id = Uuid::parse_str(&matter).unwrap();
+    let mut l: PublishedLedger = serde_json::from_value(e.ledger(&matter).await).unwrap();
+    l.version = 4;
+    let opening = opening_hash(4, &matter, &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
+    let all = leaves(&opening, &l.entries);
     let conn = e.app.conn(&e.t.tenant).await;
     conn.batch_execute("SET LOCAL session_replication_role = replica").await.unwrap();
-    conn.execute("UPDATE ledger_checkpoints SET key_id = NULL, signature = NULL WHERE matter_id = $1", &[&id]).await.unwrap();
-    conn.execute("UPDATE matters SET ledger_version = 4 WHERE id = $1", &[&id]).await.unwrap();
+    for c in &l.checkpoints {
+        let root = merkle_root(&all[..=c.entries as usize]);
+        conn.execute(
+            "UPDATE ledger_checkpoints SET root = $3, key_id = NULL, signature = NULL WHERE matter_id = $1 AND entries = $2",
+            &[&id, &c.entries, &root],
+        )
+        .await
+        .unwrap();
+    }
+    let root = merkle_root(&all);
+    conn.execute(
+        "UPDATE matters SET ledger_version = 4, opening_facts = NULL, result = jsonb_set(result - 'declared', '{ledger_root}', to_jsonb($2::text)) WHERE id = $1",
+        &[&id, &root],
+    )
+    .await
+    .unwrap();
     conn.commit().await.unwrap();
     let (_, v) = e.app.call(Method::GET, &format!("/api/matters/{matter}/ledger/verification"), e.slug(), Some(&e.t.admin_token), None).await;
-    assert_eq!((v["root_matches"].as_bool(), v["version_consistent"].as_bool()), (Some(true), Some(true)), "the downgrade is self-consistent: {v}");
+    let own = (v["root_matches"].as_bool(), v["opening_matches"].as_bool(), v["version_consistent"].as_bool(), v["broken_checkpoints"].clone());
+    assert_eq!(own, (Some(true), Some(true), Some(true), json!([])), "the downgrade is self-consistent: {v}");
     assert!(!v["log_mismatches"].as_array().unwrap().is_empty() && v["intact"] == false, "{v}");
 }

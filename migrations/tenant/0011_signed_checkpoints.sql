@@ -22,3 +22,7 @@ CREATE TRIGGER ledger_checkpoints_signed_from_v5 BEFORE INSERT ON ledger_checkpo
 
 -- Receipts are looked up by their entry hash.
 CREATE INDEX ledger_entries_hash ON ledger_entries (hash);
+
+-- What a matter was when voting opened (law item, scope, rule change reason, window, the
+-- estate's registered totals, seats), committed to by a version 5 opening hash.
+ALTER TABLE matters ADD COLUMN opening_facts jsonb;

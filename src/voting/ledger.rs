@@ -143,9 +143,39 @@ pub struct PublishedLedger {
     /// (false) must reveal every one of them.
     #[serde(default)]
     pub sealed: bool,
+    /// Version 5: what the matter was when voting opened, committed to by the opening hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<OpeningFacts>,
     /// Version 5, once closed: the result the street office declared, signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Declared>,
+}
+
+/// What a matter or election round was when voting opened (version 5), committed to by the
+/// opening hash: what it decides under which law, over which part of the estate, in which
+/// window, and against which registered totals (so a truncated roll shows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpeningFacts {
+    /// `matter` or `election`.
+    pub kind: String,
+    pub title: String,
+    /// Civil Code art. 278 item (1–9).
+    pub law_item: i16,
+    /// Buildings in scope; absent: the whole estate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_buildings: Option<Vec<String>>,
+    /// Why the rules differ from the law item's preset, when they do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_change_reason: Option<String>,
+    /// RFC 3339, milliseconds: the window as it stood when voting opened.
+    pub opens_at: String,
+    pub closes_at: String,
+    /// The estate's registered totals (its record, not the roll).
+    pub registered_households: i64,
+    pub registered_area_centi: i64,
+    /// An election round's seats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<i64>,
 }
 
 /// The result declared at close (version 5), as signed: what a recount of the ledger must give.
@@ -294,6 +324,21 @@ pub fn opening_hash(
     roll: &[PublishedUnit],
     candidates: &[String],
 ) -> String {
+    opening_hash_with(version, matter_id, rule_set, settings, channel_rule, roll, candidates, None)
+}
+
+/// [`opening_hash`], from version 5 also over the opening facts (as compact JSON).
+#[allow(clippy::too_many_arguments)]
+pub fn opening_hash_with(
+    version: u8,
+    matter_id: &str,
+    rule_set: &RuleSet,
+    settings: &Settings,
+    channel_rule: ChannelRule,
+    roll: &[PublishedUnit],
+    candidates: &[String],
+    facts: Option<&OpeningFacts>,
+) -> String {
     let mut units: Vec<&PublishedUnit> = roll.iter().collect();
     units.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
     let lines: Vec<String> = units.iter().map(|u| format!("{}|{}|{}|{}", u.unit_code, u.area_centi, label(&u.class), u.person_code)).collect();
@@ -312,6 +357,10 @@ pub fn opening_hash(
     }
     if version >= 4 {
         parts.push("set-aside-marks-v4");
+    }
+    let facts = facts.map(|f| serde_json::to_string(f).unwrap_or_default());
+    if let (5.., Some(facts)) = (version, &facts) {
+        parts.extend(["facts-v5", facts.as_str()]);
     }
     hex_sha256(&parts)
 }
@@ -463,8 +512,16 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
         // Nothing was committed before the first ballot; the root covers the entries alone.
         (true, entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
     } else {
-        let opening =
-            opening_hash(ledger.version, &ledger.matter_id, &ledger.rule_set, &ledger.settings, ledger.channel_rule, &ledger.roll, &ledger.candidates);
+        let opening = opening_hash_with(
+            ledger.version,
+            &ledger.matter_id,
+            &ledger.rule_set,
+            &ledger.settings,
+            ledger.channel_rule,
+            &ledger.roll,
+            &ledger.candidates,
+            ledger.facts.as_ref(),
+        );
         (opening == ledger.opening_hash, leaves(&opening, &entries))
     };
     // Positions must run 1, 2, 3… so a checkpoint's prefix is well defined.
@@ -630,6 +687,7 @@ fn version_consistent(ledger: &PublishedLedger) -> bool {
         && (v >= 2 || !checkpointed)
         && (v >= 3 || !(ledger.sealed || has(&|e| e.commitment.is_some() || e.salt.is_some() || e.cast_at.is_some())))
         && (v >= 4 || !has(&|e| e.kind == EntryKind::Reinstated))
+        && (v >= 5) == ledger.facts.is_some()
 }
 
 /// Version 4: the ballots whose set-aside mark disagrees with the recount. The marks are read in
@@ -815,6 +873,7 @@ mod tests {
             root: merkle_root(&all),
             sealed: false,
             declared: None,
+            facts: None,
         }
     }
 
@@ -1082,7 +1141,7 @@ mod tests {
             e.hash = entry_hash(&l.matter_id, e);
         }
         if l.version >= 2 {
-            l.opening_hash = opening_hash(l.version, &l.matter_id, &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
+            l.opening_hash = opening_hash_with(l.version, &l.matter_id, &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates, l.facts.as_ref());
         }
         let all = if l.version >= 2 { leaves(&l.opening_hash, &l.entries) } else { l.entries.iter().map(|e| e.hash.clone()).collect() };
         l.checkpoints = if l.version >= 2 {
@@ -1234,6 +1293,18 @@ mod tests {
     fn signed(keyring: &signing::Keyring) -> PublishedLedger {
         let mut l = sealed_then_revealed();
         l.version = 5;
+        l.facts = Some(OpeningFacts {
+            kind: "matter".into(),
+            title: "是否更换电梯".into(),
+            law_item: 4,
+            scope_buildings: None,
+            rule_change_reason: None,
+            opens_at: "2026-11-27T04:00:00.000Z".into(),
+            closes_at: "2026-12-01T00:00:00.000Z".into(),
+            registered_households: 3,
+            registered_area_centi: 27000,
+            seats: None,
+        });
         reseal(&mut l);
         sign(&mut l, keyring);
         let tally = verify(&l).tally.unwrap();
@@ -1330,6 +1401,20 @@ mod tests {
         let mut missing = signed(&office);
         missing.declared = None;
         assert!(!verify_with_keys(&missing, &keys).result_matches);
+        // The law item changed (special becomes ordinary) and every hash resealed: the opening
+        // commits to the facts, and the office signed the opening.
+        let mut relabelled = signed(&office);
+        relabelled.facts.as_mut().unwrap().law_item = 9;
+        let old = relabelled.checkpoints.clone();
+        reseal(&mut relabelled);
+        for (c, o) in relabelled.checkpoints.iter_mut().zip(&old) {
+            (c.key_id, c.signature) = (o.key_id.clone(), o.signature.clone());
+        }
+        let v = verify_with_keys(&relabelled, &keys);
+        assert!(v.opening_matches && v.bad_signatures.contains(&0), "{v:?}");
+        let mut unfacted = signed(&office);
+        unfacted.facts = None;
+        assert!(!verify_with_keys(&unfacted, &keys).version_consistent, "version 5 carries its facts");
         // Every checkpoint after the opening dropped: the declared root is no longer signed.
         let mut dropped = signed(&office);
         dropped.checkpoints.truncate(1);

@@ -178,9 +178,11 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
         &[&id, &LEDGER_VERSION],
     )
     .await?;
-    // The opening checkpoint commits to the roll, rules and settings before any ballot.
+    // The opening checkpoint commits to the roll, rules, settings and facts before any ballot.
     let candidates = candidates(conn, id).await?;
-    let opening = ledger::opening_hash(
+    let facts = opening_facts(conn, id).await?;
+    conn.execute("UPDATE matters SET opening_facts = $2 WHERE id = $1", &[&id, &serde_json::to_value(&facts).map_err(ApiError::internal)?]).await?;
+    let opening = ledger::opening_hash_with(
         LEDGER_VERSION as u8,
         &id.to_string(),
         &m.rule_set,
@@ -188,10 +190,36 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
         m.settings.channel_rule,
         &frozen_roll(conn, &m).await?,
         &candidates,
+        Some(&facts),
     );
     insert_checkpoint(conn, id, LEDGER_VERSION as u8, 0, &opening).await?;
     tracing::info!(matter = %id, "voting opened; roll frozen");
     load(conn, id, "").await
+}
+
+/// What the matter is as voting opens (see `ledger::OpeningFacts`).
+async fn opening_facts(conn: &TenantConn, id: Uuid) -> ApiResult<ledger::OpeningFacts> {
+    let r = conn
+        .query_one(
+            "SELECT m.kind, m.title, m.law_item, m.scope_buildings, m.rule_change_reason, m.opens_at, m.closes_at,
+                    e.total_households::bigint, e.total_area_centi, (SELECT el.seats::bigint FROM elections el WHERE el.matter_id = m.id)
+               FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1",
+            &[&id],
+        )
+        .await?;
+    let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(ledger::OpeningFacts {
+        kind: r.get(0),
+        title: r.get(1),
+        law_item: r.get(2),
+        scope_buildings: r.get(3),
+        rule_change_reason: r.get(4),
+        opens_at: millis(r.get(5)),
+        closes_at: millis(r.get(6)),
+        registered_households: r.get(7),
+        registered_area_centi: r.get(8),
+        seats: r.get(9),
+    })
 }
 
 /// Casting, entering and voiding hold the matter's lock shared; closing and cancelling take it
@@ -599,7 +627,9 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
     let opening_hash = checkpoints.first().filter(|c| c.entries == 0).map(|c| c.root.clone()).unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
-    let stored = conn.query_one("SELECT result->>'ledger_root', result->'declared' FROM matters WHERE id = $1", &[&m.id]).await?;
+    let stored = conn.query_one("SELECT result->>'ledger_root', result->'declared', opening_facts FROM matters WHERE id = $1", &[&m.id]).await?;
+    let facts: Option<ledger::OpeningFacts> =
+        stored.get::<_, Option<serde_json::Value>>(2).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
     let declared: Option<ledger::Declared> =
         stored.get::<_, Option<serde_json::Value>>(1).filter(|v| !v.is_null()).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
     let root = stored.get::<_, Option<String>>(0).unwrap_or_else(|| {
@@ -623,6 +653,7 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
         checkpoints,
         root,
         sealed: false,
+        facts,
         declared,
     })
 }
