@@ -45,6 +45,9 @@ enum Command {
         ledger: PathBuf,
         #[arg(long)]
         keys: Option<PathBuf>,
+        /// An earlier copy of the same ledger: checks that nothing sealed in it has changed.
+        #[arg(long)]
+        earlier: Option<PathBuf>,
     },
 }
 
@@ -86,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", openapi::spec_yaml());
             return Ok(());
         }
-        Command::VerifyMatter { ledger, keys } => return verify_matter(ledger, keys.as_deref()),
+        Command::VerifyMatter { ledger, keys, earlier } => return verify_matter(ledger, keys.as_deref(), earlier.as_deref()),
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -173,7 +176,7 @@ async fn shutdown_signal() {
 }
 
 /// Offline check of a published ledger; exits non-zero when anything does not verify.
-fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier: Option<&std::path::Path>) -> anyhow::Result<()> {
     use zhimaguan::voting::{ledger, signing::PublishedKey};
     let text = std::fs::read_to_string(path)?;
     let published: ledger::PublishedLedger = serde_json::from_str(&text)?;
@@ -235,7 +238,20 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>) -> anyh
             t.passed
         );
     }
-    if !v.intact() {
+    let changed = match earlier {
+        Some(file) => {
+            let earlier: ledger::PublishedLedger = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+            let changed = ledger::changed_since(&earlier, &published);
+            println!(
+                "since the earlier copy ({} checkpoints): {}",
+                earlier.checkpoints.len(),
+                if changed.is_empty() { "nothing sealed has changed".to_string() } else { format!("CHANGED checkpoints {changed:?}") }
+            );
+            changed
+        }
+        None => Vec::new(),
+    };
+    if !v.intact() || !changed.is_empty() {
         anyhow::bail!("the ledger does not verify");
     }
     Ok(())

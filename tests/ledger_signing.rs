@@ -87,6 +87,11 @@ async fn a_forger_who_can_write_the_database_and_rehashes_everything_is_caught_b
     let forged_ledger: Value = e.ledger(&matter).await;
     let (ok, report) = e.verify_offline(&forged_ledger).await;
     assert!(!ok && report.contains("bad ["), "{report}");
+    // An owner who saved the ledger at the close sees what changed since, by checkpoint.
+    let (ok, report) = e.verify_offline_since(&forged_ledger, Some(&ledger)).await;
+    assert!(!ok && report.contains("CHANGED checkpoints"), "{report}");
+    let (ok, report) = e.verify_offline_since(&ledger, Some(&ledger)).await;
+    assert!(ok && report.contains("nothing sealed has changed"), "{report}");
     // The published key itself cannot be swapped for the forger's.
     let conn = e.app.conn(&e.t.tenant).await;
     let swapped = conn.execute("UPDATE platform.signing_keys SET public_key = repeat('0', 64) WHERE tenant_id = $1", &[&e.t.tenant.id]).await;

@@ -636,6 +636,30 @@ fn bad_signatures(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Vec<i64> {
         .collect()
 }
 
+/// What changed since an earlier copy of the same ledger was saved: the earlier copy's
+/// checkpoints (by entries covered) whose root the later ledger no longer shows, or whose
+/// entries it shows otherwise (an entry of the earlier copy's sealed prefix changed, moved or
+/// vanished). Empty when nothing sealed then has changed. A different matter, tenant or
+/// version counts as all of them changed.
+pub fn changed_since(earlier: &PublishedLedger, later: &PublishedLedger) -> Vec<i64> {
+    if (earlier.matter_id.as_str(), earlier.tenant.as_str(), earlier.version) != (later.matter_id.as_str(), later.tenant.as_str(), later.version) {
+        return earlier.checkpoints.iter().map(|c| c.entries).collect();
+    }
+    let sealed = |l: &PublishedLedger| -> Vec<(i64, String)> { l.entries.iter().filter_map(|e| e.position.map(|p| (p, e.hash.clone()))).collect() };
+    let (before, after) = (sealed(earlier), sealed(later));
+    earlier
+        .checkpoints
+        .iter()
+        .filter(|c| {
+            let n = c.entries as usize;
+            let kept = later.checkpoints.iter().any(|d| d.entries == c.entries && d.root == c.root);
+            let prefix = |s: &[(i64, String)]| s.iter().take(n).cloned().collect::<Vec<_>>();
+            !kept || before.len() < n || after.len() < n || prefix(&before) != prefix(&after)
+        })
+        .map(|c| c.entries)
+        .collect()
+}
+
 /// The highest ledger format this code reads.
 pub const NEWEST_VERSION: u8 = 5;
 
@@ -1169,6 +1193,34 @@ mod tests {
         reseal(&mut shuffled);
         let v = verify(&shuffled);
         assert!(!v.order_matches && !v.intact(), "{v:?}");
+    }
+
+    #[test]
+    fn an_earlier_copy_proves_nothing_sealed_then_has_changed() {
+        let earlier = ledger();
+        let mut later = earlier.clone();
+        assert!(changed_since(&earlier, &later).is_empty());
+        // More entries and checkpoints since: still nothing changed.
+        later.checkpoints.push(Checkpoint {
+            entries: 3,
+            root: merkle_root(&leaves(&later.opening_hash, &later.entries)),
+            at: String::new(),
+            key_id: None,
+            signature: None,
+        });
+        assert!(changed_since(&earlier, &later).is_empty());
+        // A sealed entry rewritten and everything re-hashed: the earlier copy's checkpoint says so.
+        let mut rewritten = later.clone();
+        rewritten.entries[0].choice = Some(Choice::Disagree);
+        reseal(&mut rewritten);
+        assert_eq!(changed_since(&earlier, &rewritten), vec![2], "{:?}", changed_since(&earlier, &rewritten));
+        // A checkpoint dropped, or another matter's ledger.
+        let mut dropped = later.clone();
+        dropped.checkpoints.retain(|c| c.entries != 2);
+        assert_eq!(changed_since(&earlier, &dropped), vec![2]);
+        let mut other = later.clone();
+        other.matter_id = "m2".into();
+        assert_eq!(changed_since(&earlier, &other), vec![0, 2]);
     }
 
     #[test]

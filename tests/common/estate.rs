@@ -242,17 +242,25 @@ impl Estate {
     /// `zmg verify-matter` run on `ledger` as an auditor runs it, with the street office's public
     /// keys fetched anonymously from the platform. Returns whether it verified, and its report.
     pub async fn verify_offline(&self, ledger: &Value) -> (bool, String) {
+        self.verify_offline_since(ledger, None).await
+    }
+
+    /// [`Estate::verify_offline`] with an earlier copy of the ledger (`--earlier`).
+    pub async fn verify_offline_since(&self, ledger: &Value, earlier: Option<&Value>) -> (bool, String) {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let name = super::unique("ledger");
-        let (file, keys_file) = (dir.join(format!("{name}.json")), dir.join(format!("{name}-keys.json")));
+        let (file, keys_file, earlier_file) =
+            (dir.join(format!("{name}.json")), dir.join(format!("{name}-keys.json")), dir.join(format!("{name}-earlier.json")));
         let (s, keys) = self.app.call(GET, &format!("/api/platform/signing-keys?tenant={}", self.t.tenant.slug), None, None, None).await;
         assert_eq!(s, 200, "{keys}");
         std::fs::write(&file, ledger.to_string()).unwrap();
         std::fs::write(&keys_file, keys.to_string()).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg"))
-            .args(["verify-matter", file.to_str().unwrap(), "--keys", keys_file.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let mut args = vec!["verify-matter".to_string(), file.display().to_string(), "--keys".into(), keys_file.display().to_string()];
+        if let Some(earlier) = earlier {
+            std::fs::write(&earlier_file, earlier.to_string()).unwrap();
+            args.extend(["--earlier".to_string(), earlier_file.display().to_string()]);
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(&args).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
