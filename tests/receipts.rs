@@ -40,8 +40,16 @@ async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not
     assert_eq!(s, 201, "{online}");
     let paper =
         json!({"unit_id": e.units[0].0, "choice": "disagree", "channel": "paper", "scan_attachment_id": e.scan().await, "signed_by_owner_id": me["id"]});
-    let (s, b) = e.app.call(Method::POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&admin), Some(paper)).await;
-    assert_eq!(s, 201, "{b}");
+    let (s, slip) = e.app.call(Method::POST, &format!("/api/matters/{matter}/paper-ballots"), e.slug(), Some(&admin), Some(paper)).await;
+    assert_eq!(s, 201, "{slip}");
+    // The clerk prints the receipt code on the paper voter's entry slip; it finds the ballot as
+    // the whole hash does, typed with or without its dashes.
+    let code = slip["receipt_code"].as_str().unwrap().to_string();
+    assert!(code.len() == 19 && slip["entry_hash"].as_str().unwrap().starts_with(&code.replace('-', "")), "{slip}");
+    for typed in [code.clone(), code.replace('-', "")] {
+        let (s, found) = e.app.call(GET, &format!("/api/receipts/{typed}"), e.slug(), None, None).await;
+        assert_eq!((s, found["fate"].as_str(), found["channel"].as_str()), (200, Some("set_aside"), Some("paper")), "{found}");
+    }
     assert_eq!(fates(&e, &owner).await, [("online".into(), "counts".into(), None), ("paper".into(), "set_aside".into(), None)]);
     assert!(fates(&e, &other).await.is_empty(), "another owner sees none of these");
 

@@ -20,8 +20,8 @@ END $$;
 CREATE TRIGGER ledger_checkpoints_signed_from_v5 BEFORE INSERT ON ledger_checkpoints
     FOR EACH ROW EXECUTE FUNCTION ledger_checkpoints_signed_from_v5();
 
--- Receipts are looked up by their entry hash.
-CREATE INDEX ledger_entries_hash ON ledger_entries (hash);
+-- Receipts are looked up by their code (the entry hash's first 16 hex digits) or whole hash.
+CREATE INDEX ledger_entries_receipt_code ON ledger_entries (left(hash, 16));
 
 -- What a matter was when voting opened (law item, scope, rule change reason, window, the
 -- estate's registered totals, seats), committed to by a version 5 opening hash.

@@ -124,6 +124,10 @@ pub struct Receipt {
     /// The ledger entry that records this ballot: find it in the published ledger.
     pub ledger_seq: i64,
     pub entry_hash: String,
+    /// The entry hash's first 16 hex digits in groups of four: short enough to print on a paper
+    /// ballot's entry slip or to read out, and looked up like the hash
+    /// (`GET /api/receipts/{code}`).
+    pub receipt_code: String,
     pub unit_codes: String,
     /// m², exact.
     pub area: String,
@@ -358,6 +362,7 @@ pub(crate) async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receip
         ballot_id: r.get(0),
         matter_id: r.get(1),
         ledger_seq: r.get(2),
+        receipt_code: crate::voting::receipts_api::receipt_code(r.get(3)),
         entry_hash: r.get(3),
         unit_codes: r.get(4),
         area: area::format(r.get(5)),

@@ -40,6 +40,7 @@ pub struct ReceiptStatus {
     /// The matter's status: open, closed or cancelled.
     pub matter_status: String,
     pub entry_hash: String,
+    pub receipt_code: String,
     pub cast_at: DateTime<Utc>,
     pub channel: String,
     pub fate: BallotFate,
@@ -53,6 +54,12 @@ pub struct ReceiptStatus {
     /// That checkpoint is in the transparency log, at this index
     /// (`GET /api/platform/log/inclusion` gives the proof).
     pub log_index: Option<i64>,
+}
+
+/// The short form of an entry hash: its first 16 hex digits, in four groups.
+pub fn receipt_code(entry_hash: &str) -> String {
+    let digits = &entry_hash[..entry_hash.len().min(16)];
+    digits.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-")
 }
 
 /// One SQL over ballots `b` joined to their cast entry `l`, ledger position `p`, matter `m`.
@@ -85,6 +92,7 @@ fn status(r: &tokio_postgres::Row, with_reason: bool) -> ReceiptStatus {
         matter_id: r.get(0),
         matter_title: r.get(1),
         matter_status: r.get(2),
+        receipt_code: receipt_code(r.get(3)),
         entry_hash: r.get(3),
         cast_at: r.get(4),
         channel: r.get(5),
@@ -113,16 +121,21 @@ impl ReceiptsApi {
     }
 
     /// 回执查询 / Look a ballot up by its ledger entry hash (from a receipt or the published
-    /// ledger): what became of it. Needs no login; shows no name, choice or void reason.
+    /// ledger) or its receipt code (`xxxx-xxxx-xxxx-xxxx`, printed on a paper ballot's entry
+    /// slip): what became of it. Needs no login; shows no name, choice or void reason.
     #[oai(path = "/api/receipts/:entry_hash", method = "get", operation_id = "receipt_lookup")]
     async fn lookup(
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
-        #[oai(validator(max_length = 64, min_length = 64, pattern = "^[0-9a-f]{64}$"))] entry_hash: Path<String>,
+        #[oai(validator(max_length = 64, min_length = 16, pattern = "^([0-9a-f]{64}|[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4})$"))] entry_hash: Path<
+            String,
+        >,
     ) -> ApiResult<Json<ReceiptStatus>> {
+        let wanted = entry_hash.0.replace('-', "");
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let row = conn.query_opt(&select("l.hash = $2"), &[&tenant.id, &entry_hash.0]).await?;
+        let rows = conn.query(&select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"), &[&tenant.id, &wanted]).await?;
+        let row = rows.into_iter().next();
         conn.commit().await?;
         let row = row.ok_or_else(|| ApiError::not_found("receipt.not_found", "没有这张选票（请核对回执上的哈希值）", "No ballot has that entry hash"))?;
         Ok(Json(status(&row, false)))
