@@ -18,17 +18,7 @@ use zhimaguan::voting::{
 #[tokio::test]
 async fn a_forger_who_can_write_the_database_and_rehashes_everything_is_caught_by_the_street_offices_signature() {
     let e = Estate::new(3, false).await;
-    let owners = [e.owner(0).await, e.owner(1).await, e.owner(2).await];
-    let (_, m) = e.matter(&e.t.admin_token, 4).await;
-    let matter = m["id"].as_str().unwrap().to_string();
-    for (owner, choice) in owners.iter().zip(["agree", "agree", "disagree"]) {
-        assert_eq!(e.cast(owner, &matter, choice, choice).await.0, 201);
-    }
-    let conn = e.app.conn(&e.t.tenant).await;
-    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second' WHERE id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await.unwrap();
-    conn.commit().await.unwrap();
-    let (s, closed) = e.app.call(Method::POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
-    assert_eq!(s, 200, "{closed}");
+    let matter = closed_matter(&e).await;
 
     // The platform publishes the street office's key to anyone, and in its tenant detail.
     let (s, keys) = e.app.call(Method::GET, &format!("/api/platform/signing-keys?tenant={}", e.t.tenant.slug), None, None, None).await;

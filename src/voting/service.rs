@@ -454,32 +454,9 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
     if m.ledger_version >= 4 {
         return refresh_marks(conn, m, holder_key).await;
     }
-    let rows = conn
-        .query(
-            "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
-                    (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
-                    EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded'),
-                    date_trunc('milliseconds', b.cast_at)
-               FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2",
-            &[&m.id, &holder_key],
-        )
-        .await?;
-    let casts: Vec<Cast> = rows
-        .iter()
-        .map(|r| {
-            let seq = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
-            Cast {
-                id: r.get::<_, Uuid>(0).to_string(),
-                holder: Holder::Owner(holder_key.to_string()),
-                channel: parse_channel(r.get(1)),
-                seq,
-                cast_ms: cast_ms(m, seq, r.get(6)),
-                choice: parse_choice(r.get(2)),
-                voided: r.get(3),
-            }
-        })
-        .collect();
-    let already: Vec<String> = rows.iter().filter(|r| r.get::<_, bool>(5)).map(|r| r.get::<_, Uuid>(0).to_string()).collect();
+    let ballots = person_ballots(conn, m, holder_key, "EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded')").await?;
+    let already: Vec<String> = ballots.iter().filter(|(_, marked)| *marked).map(|(c, _)| c.id.clone()).collect();
+    let casts: Vec<Cast> = ballots.into_iter().map(|(c, _)| c).collect();
     for loser in resolve(&casts, m.settings.channel_rule).superseded {
         if !already.contains(&loser.id) {
             append(conn, m, Uuid::parse_str(&loser.id).map_err(ApiError::internal)?, EntryKind::Superseded).await?;
@@ -522,23 +499,40 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
         return Ok(());
     }
     let holds = conn.exists("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2", &[&m.id, &holder_key]).await?;
+    let ballots = person_ballots(conn, m, holder_key, SET_ASIDE).await?;
+    let casts: Vec<Cast> = ballots.iter().map(|(c, _)| c.clone()).collect();
+    let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule).superseded.into_iter().map(|c| c.id).collect();
+    for (cast, marked) in &ballots {
+        let set_aside = !cast.voided && (!holds || passed_over.contains(&cast.id));
+        let id = Uuid::parse_str(&cast.id).map_err(ApiError::internal)?;
+        if set_aside && !marked {
+            append(conn, m, id, EntryKind::Superseded).await?;
+        } else if !set_aside && *marked && !cast.voided {
+            append(conn, m, id, EntryKind::Reinstated).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A person's ballots as the channel rule sees them, each with `marked` (an SQL expression
+/// over ballot `b`: whether it carries a set-aside mark).
+async fn person_ballots(conn: &TenantConn, m: &Matter, holder_key: &str, marked: &str) -> ApiResult<Vec<(Cast, bool)>> {
     let rows = conn
         .query(
             &format!(
                 "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
                         (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
-                        {SET_ASIDE},
-                        date_trunc('milliseconds', b.cast_at)
+                        {marked}, date_trunc('milliseconds', b.cast_at)
                    FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2"
             ),
             &[&m.id, &holder_key],
         )
         .await?;
-    let casts: Vec<Cast> = rows
+    Ok(rows
         .iter()
         .map(|r| {
             let seq = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
-            Cast {
+            let cast = Cast {
                 id: r.get::<_, Uuid>(0).to_string(),
                 holder: Holder::Owner(holder_key.to_string()),
                 channel: parse_channel(r.get(1)),
@@ -546,21 +540,10 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
                 cast_ms: cast_ms(m, seq, r.get(6)),
                 choice: parse_choice(r.get(2)),
                 voided: r.get(3),
-            }
+            };
+            (cast, r.get(5))
         })
-        .collect();
-    let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule).superseded.into_iter().map(|c| c.id).collect();
-    for (cast, row) in casts.iter().zip(&rows) {
-        let (marked, voided) = (row.get::<_, bool>(5), cast.voided);
-        let set_aside = !voided && (!holds || passed_over.contains(&cast.id));
-        let id = row.get::<_, Uuid>(0);
-        if set_aside && !marked {
-            append(conn, m, id, EntryKind::Superseded).await?;
-        } else if !set_aside && marked && !voided {
-            append(conn, m, id, EntryKind::Reinstated).await?;
-        }
-    }
-    Ok(())
+        .collect())
 }
 
 /// SQL for ballot `b`: whether its latest set-aside mark (by sequence, as verifiers read them) is
