@@ -108,12 +108,17 @@ async fn round_trip_on_s3_with_a_signed_url() {
     assert!((290..=300).contains(&left), "expires_at says five minutes from now: {left} s");
     let mut config = test_config();
     config.s3 = Some(common::s3_config());
-    config.signed_url_seconds = 1;
+    // Five seconds: long enough that a busy machine still fetches within it (the signing date
+    // is truncated to the second), short enough to wait out; the wait runs to the link's own
+    // `expires_at`, not to a fixed guess.
+    config.signed_url_seconds = 5;
     let brief = TestApp::start_with(config).await;
     let (_, link) = brief.call(Method::GET, &format!("/api/attachments/{id}/link"), Some(slug), Some(&t.admin_token), None).await;
     let url = link["url"].as_str().unwrap();
     assert_eq!(reqwest::get(url).await.unwrap().status(), 200, "good while it lasts");
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let expires = chrono::DateTime::parse_from_rfc3339(link["expires_at"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc);
+    let until_past = (expires - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(1500);
+    tokio::time::sleep(until_past).await;
     assert_eq!(reqwest::get(url).await.unwrap().status(), 403, "an expired link is refused by the store");
 }
 

@@ -103,3 +103,23 @@ async fn a_mirror_that_kept_an_old_tree_head_detects_a_rewritten_checkpoint() {
     let rehashed = merkle::leaf_hash(inclusion["leaf"].as_str().unwrap().as_bytes());
     assert!(!merkle::verify_inclusion(index, size, &rehashed, &hashes(&inclusion["proof"]), &hash(kept["root"].as_str().unwrap())));
 }
+
+#[tokio::test]
+async fn proofs_are_computed_one_at_a_time_and_a_caller_kept_waiting_is_told_to_come_back() {
+    let e = Estate::new(1, false).await;
+    // A vote opens a ledger, whose signed opening goes into the log.
+    let owner = e.owner(0).await;
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    assert_eq!(e.cast(&owner, m["id"].as_str().unwrap(), "agree", "a").await.0, 201);
+    let size = head(&e, None).await["size"].as_i64().unwrap();
+    let path = format!("/api/platform/log/consistency?first={size}&second={size}");
+    // Another caller holds the only turn (a proof reads and hashes the whole log).
+    let turn = zhimaguan::transparency::api::proof_turns().acquire().await.unwrap();
+    let resp = e.app.request(Method::GET, &path, None, None).send().await.unwrap();
+    let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (status, body) = common::read(resp).await;
+    assert_eq!((status, body["code"].as_str(), retry.as_deref()), (503, Some("log.busy"), Some("2")), "{body}");
+    drop(turn);
+    let (s, b) = e.app.call(Method::GET, &path, None, None, None).await;
+    assert_eq!(s, 200, "{b}");
+}
