@@ -832,9 +832,8 @@ impl ElectionsApi {
             drawn
         });
         service::checkpoint(&conn, m.id).await?;
-        let root = service::published(&conn, &m).await?.root;
         let filling = service::Filling { seats: r.seats, outcome: &outcome };
-        let (declared, closed_at) = service::declare(&conn, &m, None, &tallies, Some(filling)).await?;
+        let service::Closing { root, declared, closed_at } = service::declare(&conn, &m, None, &tallies, Some(filling)).await?;
         let result = serde_json::json!({"tallies": tallies, "ledger_root": root, "declared": declared});
         conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&m.id, &result, &closed_at])
             .await?;

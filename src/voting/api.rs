@@ -780,8 +780,7 @@ impl MattersApi {
         let tally = service::live_tally(&conn, &m).await?;
         // The final checkpoint seals every entry; its root is declared with the result.
         service::checkpoint(&conn, m.id).await?;
-        let root = service::published(&conn, &m).await?.root;
-        let (declared, closed_at) = service::declare(&conn, &m, Some(&tally), &[], None).await?;
+        let service::Closing { root, declared, closed_at } = service::declare(&conn, &m, Some(&tally), &[], None).await?;
         let result = serde_json::json!({"tally": tally, "ledger_root": root, "declared": declared});
         conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id.0, &result, &closed_at])
             .await?;

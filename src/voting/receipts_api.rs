@@ -66,13 +66,12 @@ pub fn receipt_code(entry_hash: &str) -> String {
 fn select(filter: &str) -> String {
     format!(
         "SELECT m.id, m.title, m.status, l.hash, b.cast_at, b.channel,
-                b.voided_at IS NOT NULL, {SET_ASIDE}, b.replaced_at IS NOT NULL, b.void_reason, p.position,
-                (SELECT min(c.entries) FROM ledger_checkpoints c WHERE c.matter_id = m.id AND c.entries >= p.position),
-                (SELECT lg.position FROM platform.log_leaves lg
-                  WHERE lg.tenant_id = $1 AND lg.matter_id = m.id
-                    AND lg.entries = (SELECT min(c.entries) FROM ledger_checkpoints c WHERE c.matter_id = m.id AND c.entries >= p.position))
+                b.voided_at IS NOT NULL, {SET_ASIDE}, b.replaced_at IS NOT NULL, b.void_reason, p.position, cp.entries,
+                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.entries = cp.entries)
            FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' JOIN matters m ON m.id = b.matter_id
            LEFT JOIN ledger_positions p ON p.seq = l.seq
+           -- The first checkpoint covering the entry.
+           LEFT JOIN LATERAL (SELECT min(c.entries) AS entries FROM ledger_checkpoints c WHERE c.matter_id = m.id AND c.entries >= p.position) cp ON true
           WHERE {filter}
           ORDER BY b.cast_at DESC"
     )

@@ -647,21 +647,23 @@ pub struct Filling<'a> {
     pub outcome: &'a crate::elections::count::Outcome,
 }
 
-/// The result a close declares (version 5: signed by the street office), to be stored under
-/// `result.declared`, and the closing time it names. Call after the final checkpoint.
-pub async fn declare(
-    conn: &TenantConn,
-    m: &Matter,
-    tally: Option<&Tally>,
-    candidates: &[(String, Tally)],
-    filling: Option<Filling<'_>>,
-) -> ApiResult<(Option<serde_json::Value>, DateTime<Utc>)> {
+/// What a close records: the ledger root it declares, the result declared (version 5: signed by
+/// the street office), to be stored under `result.declared`, and the closing time it names.
+pub struct Closing {
+    pub root: String,
+    pub declared: Option<serde_json::Value>,
+    pub closed_at: DateTime<Utc>,
+}
+
+/// The [`Closing`] of a matter or round, from one read of its ledger. Call after the final
+/// checkpoint.
+pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candidates: &[(String, Tally)], filling: Option<Filling<'_>>) -> ApiResult<Closing> {
     // Millisecond precision, as declared and as stored.
     let closed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
-    if m.ledger_version < 5 {
-        return Ok((None, closed_at));
-    }
     let whole = whole_ledger(conn, m).await?;
+    if m.ledger_version < 5 {
+        return Ok(Closing { root: whole.root, declared: None, closed_at });
+    }
     let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let result = ledger::DeclaredResult {
         closed_at: millis(closed_at),
@@ -677,7 +679,7 @@ pub async fn declare(
     let tenant = conn.tenant();
     let signed = signing::sign_with(&tenant.slug, &ledger::result_message(&tenant.slug, &m.id.to_string(), m.ledger_version as u8, &result))?;
     let declared = ledger::Declared { result, key_id: signed.key_id, signature: signed.signature };
-    Ok((Some(serde_json::to_value(declared).map_err(ApiError::internal)?), closed_at))
+    Ok(Closing { root: whole.root, declared: Some(serde_json::to_value(declared).map_err(ApiError::internal)?), closed_at })
 }
 
 /// What the live tallies count: the roll's persons, each person's effective ballot (channel rule
