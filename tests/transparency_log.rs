@@ -75,7 +75,8 @@ async fn a_mirror_that_kept_an_old_tree_head_detects_a_rewritten_checkpoint() {
     assert!(grown["size"].as_i64() > kept["size"].as_i64(), "{grown}");
     assert!(consistent(&e, &kept, &grown).await, "an honest log is consistent");
 
-    // A forger rewrites the logged checkpoint (its root and leaf hash), past the trigger.
+    // A forger rewrites the logged checkpoint (its root and leaf hash), past the trigger, and
+    // every stored subtree above it, so that the log's own proofs agree with the rewrite.
     let forged_leaf = leaf.replace(checkpoint["root"].as_str().unwrap(), &"f".repeat(64));
     let conn = e.app.conn(&e.t.tenant).await;
     conn.batch_execute("SET LOCAL session_replication_role = replica").await.unwrap();
@@ -88,7 +89,20 @@ async fn a_mirror_that_kept_an_old_tree_head_detects_a_rewritten_checkpoint() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+    let index = index as i64;
+    conn.execute("UPDATE platform.log_nodes SET hash = decode($2, 'hex') WHERE level = 0 AND index = $1", &[&index, &forged_hash]).await.unwrap();
+    for level in 1i16..62 {
+        conn.execute(
+            "UPDATE platform.log_nodes p SET hash = sha256(decode('01', 'hex') || l.hash || r.hash)
+               FROM platform.log_nodes l, platform.log_nodes r
+              WHERE p.level = $1 AND p.index = $2::bigint >> $1 AND l.level = $1 - 1 AND l.index = 2 * p.index AND r.level = $1 - 1 AND r.index = 2 * p.index + 1",
+            &[&level, &index],
+        )
+        .await
+        .unwrap();
+    }
     conn.commit().await.unwrap();
+    let index = index as u64;
     // Without those rights the log refuses any change.
     let conn = e.app.conn(&e.t.tenant).await;
     let refused = conn.execute("UPDATE platform.log_leaves SET leaf = 'x' WHERE matter_id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await;
@@ -104,22 +118,33 @@ async fn a_mirror_that_kept_an_old_tree_head_detects_a_rewritten_checkpoint() {
     assert!(!merkle::verify_inclusion(index, size, &rehashed, &hashes(&inclusion["proof"]), &hash(kept["root"].as_str().unwrap())));
 }
 
+/// MTH over leaf hashes, as RFC 9162 §2.1.1 defines it.
+fn reference_root(leaves: &[merkle::Hash]) -> merkle::Hash {
+    match leaves.len() {
+        0 => <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest([])),
+        1 => leaves[0],
+        n => {
+            let mut k = 1;
+            while k * 2 < n {
+                k *= 2;
+            }
+            merkle::node_hash(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
+        }
+    }
+}
+
 #[tokio::test]
-async fn proofs_are_computed_one_at_a_time_and_a_caller_kept_waiting_is_told_to_come_back() {
+async fn the_signed_root_is_the_rfc_9162_root_over_every_leaf_it_covers() {
     let e = Estate::new(1, false).await;
-    // A vote opens a ledger, whose signed opening goes into the log.
     let owner = e.owner(0).await;
     let (_, m) = e.matter(&e.t.admin_token, 4).await;
     assert_eq!(e.cast(&owner, m["id"].as_str().unwrap(), "agree", "a").await.0, 201);
-    let size = head(&e, None).await["size"].as_i64().unwrap();
-    let path = format!("/api/platform/log/consistency?first={size}&second={size}");
-    // Another caller holds the only turn (a proof reads and hashes the whole log).
-    let turn = zhimaguan::transparency::api::proof_turns().acquire().await.unwrap();
-    let resp = e.app.request(Method::GET, &path, None, None).send().await.unwrap();
-    let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (status, body) = common::read(resp).await;
-    assert_eq!((status, body["code"].as_str(), retry.as_deref()), (503, Some("log.busy"), Some("2")), "{body}");
-    drop(turn);
-    let (s, b) = e.app.call(Method::GET, &path, None, None, None).await;
-    assert_eq!(s, 200, "{b}");
+    let h = head(&e, None).await;
+    let size = h["size"].as_i64().unwrap();
+    // The log's leaves as stored, hashed again from their text.
+    let conn = e.app.conn(&e.t.tenant).await;
+    let rows = conn.query("SELECT leaf FROM platform.log_leaves WHERE position < $1 ORDER BY position", &[&size]).await.unwrap();
+    let leaves: Vec<merkle::Hash> = rows.iter().map(|r| merkle::leaf_hash(r.get::<_, String>(0).as_bytes())).collect();
+    assert_eq!(leaves.len() as i64, size);
+    assert_eq!(hex::encode(reference_root(&leaves)), h["root"].as_str().unwrap(), "the head from stored subtrees is the root over the leaves");
 }

@@ -1,10 +1,7 @@
 //! The log over HTTP, for anyone (no login): tree heads, inclusion and consistency proofs.
 
-use std::{sync::OnceLock, time::Duration};
-
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
-use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use super::store::{self, Head};
@@ -58,21 +55,6 @@ pub struct ConsistencyView {
     pub proof: Vec<String>,
 }
 
-/// A proof reads and hashes the whole log (its subtree hashes are not stored yet), and anyone
-/// may ask for one: one proof at a time per process, so callers cannot take every core.
-async fn proof_turn() -> ApiResult<SemaphorePermit<'static>> {
-    match tokio::time::timeout(Duration::from_secs(5), proof_turns().acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(ApiError::unavailable("log.busy", "透明日志正忙，请稍后重试", "The transparency log is busy; try again shortly").retry_after(2)),
-    }
-}
-
-/// The proof turn (public so a test can hold it).
-pub fn proof_turns() -> &'static Semaphore {
-    static TURN: OnceLock<Semaphore> = OnceLock::new();
-    TURN.get_or_init(|| Semaphore::new(1))
-}
-
 fn no_head() -> ApiError {
     ApiError::not_found("log.no_head", "透明日志尚无该规模的树头", "The log has no tree head of that size")
 }
@@ -102,7 +84,6 @@ impl LogApi {
         entries: Query<i64>,
         tree_size: Query<Option<i64>>,
     ) -> ApiResult<Json<InclusionView>> {
-        let _turn = proof_turn().await?;
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
         let head = store::head(&tx, tree_size.0).await?.ok_or_else(no_head)?;
@@ -120,7 +101,6 @@ impl LogApi {
         if first.0 < 0 || first.0 > second.0 {
             return Err(ApiError::field("first", "log.bad_range", "first 不能大于 second，也不能为负", "first must be between 0 and second"));
         }
-        let _turn = proof_turn().await?;
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
         let heads = (store::head(&tx, Some(first.0)).await?, store::head(&tx, Some(second.0)).await?);

@@ -10,7 +10,7 @@ pub fn spawn(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(seconds));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+        // The first turn runs at once: after an upgrade it stores the log's subtrees.
         loop {
             tick.tick().await;
             if let Err(e) = run(&state).await {

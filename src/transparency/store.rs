@@ -64,21 +64,84 @@ pub async fn queue(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, leaf: &Leaf<'_
     Ok(())
 }
 
-/// Every placed leaf hash, in log order, up to `size` (all when `None`).
-async fn leaf_hashes(db: &dyn Db, size: Option<i64>) -> ApiResult<Vec<Hash>> {
+/// Runs a proof's computation over the stored subtrees it needs, fetched in one query: a first
+/// pass only notes which subtrees it reads.
+async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -> ApiResult<T> {
+    let mut wanted: Vec<merkle::NodeKey> = Vec::new();
+    compute(&mut |key| {
+        wanted.push(key);
+        [0; 32]
+    });
+    let (levels, indexes): (Vec<i16>, Vec<i64>) = wanted.iter().map(|&(level, index)| (level as i16, index as i64)).unzip();
     let rows = db
-        .query("SELECT leaf_hash FROM platform.log_leaves WHERE position IS NOT NULL AND ($1::bigint IS NULL OR position < $1) ORDER BY position", &[&size])
+        .query(
+            "SELECT n.level, n.index, n.hash FROM platform.log_nodes n JOIN unnest($1::smallint[], $2::bigint[]) w (level, index) USING (level, index)",
+            &[&levels, &indexes],
+        )
         .await?;
-    rows.iter().map(|r| parse_hash(r.get(0))).collect()
+    let mut nodes = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let hash: Hash = r.get::<_, Vec<u8>>(2).try_into().map_err(|_| ApiError::internal("malformed node in the log"))?;
+        nodes.insert((r.get::<_, i16>(0) as u8, r.get::<_, i64>(1) as u64), hash);
+    }
+    let mut missing = false;
+    let result = compute(&mut |key| {
+        nodes.get(&key).copied().unwrap_or_else(|| {
+            missing = true;
+            [0; 32]
+        })
+    });
+    if missing {
+        // Only between an upgrade and the sequencer's first turn, which stores them.
+        return Err(
+            ApiError::unavailable("log.catching_up", "透明日志正在整理，请稍后重试", "The transparency log is catching up; try again shortly").retry_after(5)
+        );
+    }
+    Ok(result)
 }
 
-fn parse_hash(text: &str) -> ApiResult<Hash> {
-    hex::decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| ApiError::internal(format!("malformed hash in the log: {text}")))
+/// How many leaves the stored subtrees cover.
+async fn log_size(db: &dyn Db) -> ApiResult<i64> {
+    Ok(db.query_opt("SELECT index + 1 FROM platform.log_nodes WHERE level = 0 ORDER BY index DESC LIMIT 1", &[]).await?.map_or(0, |r| r.get(0)))
 }
 
-/// Places every queued leaf (in queue order, after those already placed) and signs a head over
-/// the whole log. Sequencers of every replica take turns; a turn with nothing new signs nothing.
-/// Returns the new head, if any.
+/// Stores the perfect subtrees completed by the leaves placed since the last turn: the leaves
+/// themselves, then each level's new parents (a log written before subtrees were stored gets
+/// all of them on its first turn).
+async fn extend_nodes(db: &dyn Db) -> ApiResult<()> {
+    let covered = log_size(db).await?;
+    let added = db
+        .execute(
+            "INSERT INTO platform.log_nodes (level, index, hash) SELECT 0, position, decode(leaf_hash, 'hex') FROM platform.log_leaves WHERE position >= $1",
+            &[&covered],
+        )
+        .await?;
+    if added == 0 {
+        return Ok(());
+    }
+    for level in 0i16..62 {
+        // Parents at level + 1 from index covered >> (level + 1) on are new; their children
+        // start at twice that.
+        let first_child = (covered >> (level + 1)) << 1;
+        let parents = db
+            .execute(
+                "INSERT INTO platform.log_nodes (level, index, hash)
+                 SELECT $1::smallint + 1, l.index / 2, sha256(decode('01', 'hex') || l.hash || r.hash)
+                   FROM platform.log_nodes l JOIN platform.log_nodes r ON r.level = l.level AND r.index = l.index + 1
+                  WHERE l.level = $1::smallint AND l.index >= $2 AND l.index % 2 = 0",
+                &[&level, &first_child],
+            )
+            .await?;
+        if parents == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Places every queued leaf (in queue order, after those already placed), stores the subtrees
+/// they complete and signs a head over the whole log. Sequencers of every replica take turns; a
+/// turn with nothing new signs nothing. Returns the new head, if any.
 pub async fn sequence(db: &dyn Db) -> ApiResult<Option<Head>> {
     db.execute("SELECT pg_advisory_xact_lock(hashtext('zmg-transparency-log'))", &[]).await?;
     let placed = db
@@ -90,11 +153,12 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<Head>> {
             &[],
         )
         .await?;
+    extend_nodes(db).await?;
     if placed == 0 {
         return Ok(None);
     }
-    let leaves = leaf_hashes(db, None).await?;
-    let (size, root) = (leaves.len() as i64, hex::encode(merkle::root(&leaves)));
+    let size = log_size(db).await?;
+    let root = hex::encode(with_nodes(db, |nodes| merkle::root(size as u64, nodes)).await?);
     // Millisecond precision, as signed and as stored.
     let signed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
     let signed = signing::sign_for_log(&head_message(size, &root, &signed_at))?;
@@ -181,13 +245,12 @@ pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, entries: i64,
         .await?;
     let Some(row) = found else { return Ok(None) };
     let index: i64 = row.get(0);
-    let leaves = leaf_hashes(db, Some(size)).await?;
-    let proof = merkle::inclusion_proof(index as usize, &leaves).iter().map(hex::encode).collect();
+    let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, size as u64, nodes)).await?.iter().map(hex::encode).collect();
     Ok(Some(Inclusion { index, leaf: row.get(1), proof }))
 }
 
 /// The proof that the tree of `first` leaves is a prefix of the tree of `second`.
 pub async fn consistency(db: &dyn Db, first: i64, second: i64) -> ApiResult<Vec<String>> {
-    let leaves = leaf_hashes(db, Some(second)).await?;
-    Ok(merkle::consistency_proof(first as usize, &leaves).iter().map(hex::encode).collect())
+    let proof = with_nodes(db, |nodes| merkle::consistency_proof(first as u64, second as u64, nodes)).await?;
+    Ok(proof.iter().map(hex::encode).collect())
 }
