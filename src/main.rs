@@ -48,6 +48,10 @@ enum Command {
         /// An earlier copy of the same ledger: checks that nothing sealed in it has changed.
         #[arg(long)]
         earlier: Option<PathBuf>,
+        /// Fail unless the ledger proves its last checkpoint is in the transparency log (a
+        /// ledger fetched a checkpoint interval after its last ballot or its close carries one).
+        #[arg(long)]
+        require_log: bool,
     },
 }
 
@@ -89,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", openapi::spec_yaml());
             return Ok(());
         }
-        Command::VerifyMatter { ledger, keys, earlier } => return verify_matter(ledger, keys.as_deref(), earlier.as_deref()),
+        Command::VerifyMatter { ledger, keys, earlier, require_log } => return verify_matter(ledger, keys.as_deref(), earlier.as_deref(), *require_log),
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -176,7 +180,7 @@ async fn shutdown_signal() {
 }
 
 /// Offline check of a published ledger; exits non-zero when anything does not verify.
-fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier: Option<&std::path::Path>, require_log: bool) -> anyhow::Result<()> {
     use zhimaguan::voting::{ledger, signing::PublishedKey};
     let text = std::fs::read_to_string(path)?;
     let published: ledger::PublishedLedger = serde_json::from_str(&text)?;
@@ -238,6 +242,31 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
             t.passed
         );
     }
+    let last_checkpoint = published.checkpoints.last().map_or(0, |c| c.entries);
+    let log_complete = published.log.as_ref().is_some_and(|l| l.entries == last_checkpoint);
+    match (&published.log, v.log_included) {
+        (Some(log), Some(proven)) => println!(
+            "transparency log: the checkpoint over {} entries is leaf {} of the log's {} under the head of {} (root {}): {}{}",
+            log.entries,
+            log.leaf_index,
+            log.head.size,
+            log.head.signed_at,
+            log.head.root,
+            if proven { "proven" } else { "PROOF FAILS" },
+            match v.log_key_published {
+                Some(true) => ", signed by the log's published key",
+                Some(false) => ", but NOT SIGNED BY THE LOG'S PUBLISHED KEY",
+                None => " (the head's key is not checked without --keys)",
+            }
+        ),
+        _ => println!("transparency log: no inclusion proof yet (the log takes a checkpoint in at its next turn)"),
+    }
+    if published.log.is_some() && !log_complete {
+        println!("transparency log: the ledger's last checkpoint (over {last_checkpoint} entries) is not in the log yet");
+    }
+    if require_log && !log_complete {
+        println!("--require-log: the last checkpoint must be proven in the log");
+    }
     let changed = match earlier {
         Some(file) => {
             let earlier: ledger::PublishedLedger = serde_json::from_str(&std::fs::read_to_string(file)?)?;
@@ -251,7 +280,7 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
         }
         None => Vec::new(),
     };
-    if !v.intact() || !changed.is_empty() {
+    if !v.intact() || !changed.is_empty() || (require_log && !log_complete) {
         anyhow::bail!("the ledger does not verify");
     }
     Ok(())

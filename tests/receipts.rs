@@ -8,7 +8,16 @@ mod common;
 use common::estate::Estate;
 use reqwest::Method;
 use serde_json::{json, Value};
-use zhimaguan::{transparency::sequencer, voting::checkpointer};
+use zhimaguan::{
+    transparency::{
+        proof::{Leaf, LogInclusion},
+        sequencer,
+    },
+    voting::{
+        checkpointer, ledger,
+        signing::{self, PublishedKey},
+    },
+};
 
 const GET: Method = Method::GET;
 
@@ -24,6 +33,31 @@ async fn fates(e: &Estate, owner: &str) -> Vec<(String, String, Option<String>)>
         .collect();
     out.sort();
     out
+}
+
+/// Checks a receipt's proof as its holder would: the entry's path gives the checkpoint's root,
+/// the street office signed that checkpoint, and the log holds it under a head signed by the
+/// log's published key. Names the first link that fails.
+fn proven(receipt: &Value, keys: &[PublishedKey]) -> Result<(), &'static str> {
+    let text = |f: &str| receipt[f].as_str().unwrap_or_default().to_string();
+    let (position, entries, version) =
+        (receipt["position"].as_u64().unwrap(), receipt["checkpoint_entries"].as_i64().unwrap(), receipt["ledger_version"].as_u64().unwrap() as u8);
+    let path: Vec<String> = serde_json::from_value(receipt["ledger_path"].clone()).unwrap();
+    let root = ledger::root_from_path(position as usize, entries as usize + 1, &text("entry_hash"), &path);
+    if root.as_deref() != Some(text("checkpoint_root").as_str()) {
+        return Err("entry");
+    }
+    let (tenant, matter, key_id, signature) = (text("tenant"), text("matter_id"), text("checkpoint_key_id"), text("checkpoint_signature"));
+    let key = keys.iter().find(|k| k.tenant == tenant && k.key_id == key_id).ok_or("street office key")?;
+    if !signing::verifies(key, &signing::checkpoint_message(&tenant, &matter, version, entries, &text("checkpoint_root")), &signature) {
+        return Err("checkpoint signature");
+    }
+    let log: LogInclusion = serde_json::from_value(receipt["log"].clone()).map_err(|_| "no log proof")?;
+    let leaf = Leaf { tenant: &tenant, matter_id: &matter, version, entries, root: &text("checkpoint_root"), key_id: &key_id, signature: &signature };
+    if !log.proves(&leaf) {
+        return Err("log inclusion");
+    }
+    log.head.key_published(keys).then_some(()).ok_or("log key")
 }
 
 #[tokio::test]
@@ -79,6 +113,18 @@ async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not
     let path = format!("/api/platform/log/inclusion?tenant={}&matter_id={matter}&entries={}", e.t.tenant.slug, sealed["checkpoint_entries"]);
     let (s, inclusion) = e.app.call(GET, &path, None, None, None).await;
     assert_eq!((s, &inclusion["leaf_index"]), (200, &sealed["log_index"]), "{inclusion}");
+    // The receipt carries its own proof, from the entry up to the log's signed head, which the
+    // holder checks with nothing but the published keys.
+    let (s, keys) = e.app.call(GET, &format!("/api/platform/signing-keys?tenant={}", e.t.tenant.slug), None, None, None).await;
+    assert_eq!(s, 200, "{keys}");
+    let keys: Vec<PublishedKey> = serde_json::from_value(keys).unwrap();
+    assert_eq!(proven(&sealed, &keys), Ok(()), "{sealed}");
+    // The same proof carries no other entry, and a head under any other key proves nothing.
+    let mut other = sealed.clone();
+    other["entry_hash"] = slip["entry_hash"].clone();
+    assert_eq!(proven(&other, &keys), Err("entry"));
+    let stranger: Vec<PublishedKey> = keys.iter().filter(|k| k.tenant != "@transparency-log").cloned().collect();
+    assert_eq!(proven(&sealed, &stranger), Err("log key"));
 
     // A hash nobody cast, and one that is not a hash.
     let (s, b) = e.app.call(GET, &format!("/api/receipts/{}", "0".repeat(64)), e.slug(), None, None).await;

@@ -9,10 +9,10 @@ mod common;
 use chrono::DateTime;
 use common::estate::Estate;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 use zhimaguan::{
-    transparency::{merkle, sequencer, store},
+    transparency::{merkle, proof, sequencer},
     voting::{checkpointer, signing},
 };
 
@@ -35,7 +35,7 @@ async fn head(e: &Estate, pinned: Option<&str>) -> Value {
         signing::PublishedKey { tenant: String::new(), key_id: h["key_id"].as_str().unwrap().into(), public_key: h["public_key"].as_str().unwrap().into() };
     assert_eq!(pinned.unwrap_or(&key.public_key), key.public_key, "the log's key is the one the mirror pinned");
     let signed_at = DateTime::parse_from_rfc3339(h["signed_at"].as_str().unwrap()).unwrap().to_utc();
-    let message = store::head_message(h["size"].as_i64().unwrap(), h["root"].as_str().unwrap(), &signed_at);
+    let message = proof::head_message(h["size"].as_i64().unwrap(), h["root"].as_str().unwrap(), &signed_at);
     assert!(signing::verifies(&key, &message, h["signature"].as_str().unwrap()), "the head is signed by the log: {h}");
     h
 }
@@ -147,4 +147,59 @@ async fn the_signed_root_is_the_rfc_9162_root_over_every_leaf_it_covers() {
     let leaves: Vec<merkle::Hash> = rows.iter().map(|r| merkle::leaf_hash(r.get::<_, String>(0).as_bytes())).collect();
     assert_eq!(leaves.len() as i64, size);
     assert_eq!(hex::encode(reference_root(&leaves)), h["root"].as_str().unwrap(), "the head from stored subtrees is the root over the leaves");
+}
+
+#[tokio::test]
+async fn a_ledger_proves_its_last_checkpoint_is_in_the_log_and_verify_matter_checks_that_proof() {
+    let e = Estate::new(2, false).await;
+    let owners = [e.owner(0).await, e.owner(1).await];
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    for (owner, key) in owners.iter().zip(["a", "b"]) {
+        assert_eq!(e.cast(owner, &matter, "agree", key).await.0, 201);
+    }
+    let h = head(&e, None).await;
+    let ledger = e.ledger(&matter).await;
+    let checkpoints = ledger["checkpoints"].as_array().unwrap();
+    let last = checkpoints.last().unwrap();
+    assert_eq!((&ledger["log"]["entries"], last["entries"].as_i64()), (&last["entries"], Some(2)), "{ledger}");
+    assert!(ledger["log"]["head"]["size"].as_i64() <= h["size"].as_i64(), "{ledger}");
+    assert_eq!(e.verification(&matter).await["log_included"], true);
+    let (ok, report) = e.verify_offline_with(&ledger, None, &["--require-log"]).await;
+    assert!(ok && report.contains("proven, signed by the log's published key"), "{report}");
+
+    // A proof bent anywhere fails: a sibling hash, the leaf's index, the head's root or size.
+    for (field, value) in [("/log/proof/0", json!("0".repeat(64))), ("/log/leaf_index", json!(0)), ("/log/head/size", json!(1))] {
+        let mut bent = ledger.clone();
+        if bent.pointer(field) == Some(&value) {
+            continue;
+        }
+        *bent.pointer_mut(field).unwrap() = value;
+        let (ok, report) = e.verify_offline(&bent).await;
+        assert!(!ok && report.contains("PROOF FAILS"), "{field}: {report}");
+    }
+
+    // A forger who cannot sign as the log makes a log of their own: one leaf, the checkpoint as
+    // the ledger shows it, under a head they sign. It proves inclusion, but not by the log's key.
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    let (tenant, key_id, signature, root) = (text(&ledger["tenant"]), text(&last["key_id"]), text(&last["signature"]), text(&last["root"]));
+    let leaf = proof::Leaf { tenant: &tenant, matter_id: &matter, version: 5, entries: 2, root: &root, key_id: &key_id, signature: &signature };
+    let forged_root = hex::encode(merkle::leaf_hash(leaf.text().as_bytes()));
+    let signed_at = DateTime::parse_from_rfc3339(h["signed_at"].as_str().unwrap()).unwrap().to_utc();
+    let forged_signature = hex::encode(ed25519_dalek::Signer::sign(&forger, &proof::head_message(1, &forged_root, &signed_at)).to_bytes());
+    let mut forged = ledger.clone();
+    forged["log"] = json!({"entries": 2, "leaf_index": 0, "proof": [], "head": {
+        "size": 1, "root": forged_root, "signed_at": h["signed_at"], "key_id": "log-v1",
+        "public_key": hex::encode(forger.verifying_key().as_bytes()), "signature": forged_signature}});
+    let (ok, report) = e.verify_offline(&forged).await;
+    assert!(!ok && report.contains("proven, but NOT SIGNED BY THE LOG'S PUBLISHED KEY"), "{report}");
+
+    // Stripping the proof leaves a ledger that says nothing of the log: enough for a quick look,
+    // refused where the log is required.
+    let mut stripped = ledger.clone();
+    stripped.as_object_mut().unwrap().remove("log");
+    assert!(e.verify_offline(&stripped).await.0);
+    let (ok, report) = e.verify_offline_with(&stripped, None, &["--require-log"]).await;
+    assert!(!ok && report.contains("no inclusion proof yet"), "{report}");
 }

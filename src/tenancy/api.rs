@@ -125,10 +125,22 @@ impl TenantsApi {
     }
 
     /// 账本签名公钥 / The street offices' public ledger signing keys, for anyone who checks a
-    /// ballot ledger (`zmg verify-matter --keys`). Old keys stay listed after rotation.
+    /// ballot ledger (`zmg verify-matter --keys`), and the transparency log's key (tenant
+    /// `@transparency-log`). Old keys stay listed after rotation.
     #[oai(path = "/api/platform/signing-keys", method = "get", operation_id = "signing_key_list")]
     async fn keys(&self, state: Data<&AppState>, #[oai(validator(max_length = 31))] tenant: Query<Option<String>>) -> ApiResult<Json<Vec<SigningKeyView>>> {
-        Ok(Json(signing_keys(&state, tenant.0.as_deref()).await?))
+        let mut keys = signing_keys(&state, tenant.0.as_deref()).await?;
+        // The log's key, from its first signed head on: it signs the tree heads that ledgers and
+        // receipts carry.
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        let since = crate::transparency::store::head_since(&tx).await?;
+        tx.commit().await?;
+        if let Some(first) = since {
+            let log = crate::voting::signing::log_key()?;
+            keys.push(SigningKeyView { tenant: log.tenant, key_id: log.key_id, public_key: log.public_key, recorded_at: first });
+        }
+        Ok(Json(keys))
     }
 
     /// 街道详情 / One street office.

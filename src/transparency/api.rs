@@ -4,35 +4,12 @@ use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
 use uuid::Uuid;
 
-use super::store::{self, Head};
+use super::{proof::TreeHead, store};
 use crate::{
     app::AppState,
     error::{ApiError, ApiResult},
     openapi::ApiTags,
 };
-
-/// A signed tree head: the log's size and Merkle root (RFC 9162) at `signed_at`, signed by the
-/// log's key over `zmg-tree-head-v1`, size, root and time (each followed by a zero byte).
-#[derive(Object)]
-pub struct TreeHeadView {
-    pub size: i64,
-    /// SHA-256, lowercase hex.
-    pub root: String,
-    /// RFC 3339 with milliseconds and `Z`, exactly as signed.
-    pub signed_at: String,
-    pub key_id: String,
-    /// The log's Ed25519 public key (hex). Keep the first one you see and compare.
-    pub public_key: String,
-    /// Ed25519 signature (hex).
-    pub signature: String,
-}
-
-impl From<Head> for TreeHeadView {
-    fn from(h: Head) -> Self {
-        let signed_at = h.signed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        TreeHeadView { size: h.size, root: h.root, signed_at, key_id: h.key_id, public_key: h.public_key, signature: h.signature }
-    }
-}
 
 /// A checkpoint's place in the log and the audit path to the head of `tree_size` leaves.
 #[derive(Object)]
@@ -65,12 +42,12 @@ pub struct LogApi;
 impl LogApi {
     /// 透明日志树头 / The latest signed tree head of the transparency log, or the one of `size`.
     #[oai(path = "/api/platform/log/head", method = "get", operation_id = "log_head_get")]
-    async fn head(&self, state: Data<&AppState>, size: Query<Option<i64>>) -> ApiResult<Json<TreeHeadView>> {
+    async fn head(&self, state: Data<&AppState>, size: Query<Option<i64>>) -> ApiResult<Json<TreeHead>> {
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
         let head = store::head(&tx, size.0).await?.ok_or_else(no_head)?;
         tx.commit().await?;
-        Ok(Json(head.into()))
+        Ok(Json(head))
     }
 
     /// 检查点收录证明 / Proof that a ledger checkpoint (street office, matter, entries covered) is in

@@ -8,5 +8,6 @@
 
 pub mod api;
 pub mod merkle;
+pub mod proof;
 pub mod sequencer;
 pub mod store;

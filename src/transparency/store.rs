@@ -4,53 +4,16 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use super::merkle::{self, Hash};
+pub use super::proof::Leaf;
+use super::{
+    merkle::{self, Hash},
+    proof::{head_message, LogInclusion, TreeHead},
+};
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
     voting::signing,
 };
-
-/// A checkpoint as the log holds it: one line per field, in this order. Hashed as an RFC 9162
-/// leaf (SHA-256 of 0x00 and these bytes).
-pub struct Leaf<'a> {
-    pub tenant: &'a str,
-    pub matter_id: &'a str,
-    pub version: u8,
-    pub entries: i64,
-    pub root: &'a str,
-    pub key_id: &'a str,
-    pub signature: &'a str,
-}
-
-impl Leaf<'_> {
-    pub fn text(&self) -> String {
-        ["zmg-log-leaf-v1", self.tenant, self.matter_id, &self.version.to_string(), &self.entries.to_string(), self.root, self.key_id, self.signature]
-            .join("\n")
-    }
-}
-
-/// A signed tree head.
-#[derive(Clone, Debug)]
-pub struct Head {
-    pub size: i64,
-    pub root: String,
-    pub signed_at: DateTime<Utc>,
-    pub key_id: String,
-    pub public_key: String,
-    pub signature: String,
-}
-
-/// The bytes a tree head signature covers: `zmg-tree-head-v1`, the size, the root (hex) and the
-/// signing time (RFC 3339, milliseconds), each followed by a zero byte.
-pub fn head_message(size: i64, root: &str, signed_at: &DateTime<Utc>) -> Vec<u8> {
-    let mut message = Vec::new();
-    for part in ["zmg-tree-head-v1", &size.to_string(), root, &signed_at.to_rfc3339_opts(SecondsFormat::Millis, true)] {
-        message.extend_from_slice(part.as_bytes());
-        message.push(0);
-    }
-    message
-}
 
 /// Queues a signed checkpoint for the log, in the transaction that made it.
 pub async fn queue(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, leaf: &Leaf<'_>) -> ApiResult<()> {
@@ -142,7 +105,7 @@ async fn extend_nodes(db: &dyn Db) -> ApiResult<()> {
 /// Places every queued leaf (in queue order, after those already placed), stores the subtrees
 /// they complete and signs a head over the whole log. Sequencers of every replica take turns; a
 /// turn with nothing new signs nothing. Returns the new head, if any.
-pub async fn sequence(db: &dyn Db) -> ApiResult<Option<Head>> {
+pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
     db.execute("SELECT pg_advisory_xact_lock(hashtext('zmg-transparency-log'))", &[]).await?;
     let placed = db
         .execute(
@@ -168,12 +131,12 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<Head>> {
         &[&size, &root, &signed_at, &signed.key_id, &public_key, &signed.signature],
     )
     .await?;
-    Ok(Some(Head { size, root, signed_at, key_id: signed.key_id, public_key, signature: signed.signature }))
+    Ok(Some(TreeHead { size, root, signed_at: millis(&signed_at), key_id: signed.key_id, public_key, signature: signed.signature }))
 }
 
 /// The latest signed head, or the one of exactly `size` leaves: only heads under the log's own
 /// key (one added to the database by hand under another key is never served).
-pub async fn head(db: &dyn Db, size: Option<i64>) -> ApiResult<Option<Head>> {
+pub async fn head(db: &dyn Db, size: Option<i64>) -> ApiResult<Option<TreeHead>> {
     let row = db
         .query_opt(
             "SELECT size, root, signed_at, key_id, public_key, signature FROM platform.log_heads
@@ -181,7 +144,17 @@ pub async fn head(db: &dyn Db, size: Option<i64>) -> ApiResult<Option<Head>> {
             &[&size, &signing::log_public_key()?],
         )
         .await?;
-    Ok(row.map(|r| Head { size: r.get(0), root: r.get(1), signed_at: r.get(2), key_id: r.get(3), public_key: r.get(4), signature: r.get(5) }))
+    Ok(row.map(|r| TreeHead { size: r.get(0), root: r.get(1), signed_at: millis(&r.get(2)), key_id: r.get(3), public_key: r.get(4), signature: r.get(5) }))
+}
+
+/// When the log's current key signed its first head, if it has.
+pub async fn head_since(db: &dyn Db) -> ApiResult<Option<DateTime<Utc>>> {
+    let row = db.query_opt("SELECT min(signed_at) FROM platform.log_heads WHERE public_key = $1", &[&signing::log_public_key()?]).await?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
+fn millis(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A checkpoint as the log holds it (parsed from its leaf).
@@ -247,6 +220,25 @@ pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, entries: i64,
     let index: i64 = row.get(0);
     let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, size as u64, nodes)).await?.iter().map(hex::encode).collect();
     Ok(Some(Inclusion { index, leaf: row.get(1), proof }))
+}
+
+/// The inclusion, in the latest head, of a checkpoint of a matter's ledger: the first one the
+/// head covers that covers entry `position`, or with `None` the last one the head covers. None
+/// before the sequencer's turn after that checkpoint.
+pub async fn ledger_inclusion(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, position: Option<i64>) -> ApiResult<Option<LogInclusion>> {
+    let Some(head) = head(db, None).await? else { return Ok(None) };
+    let found = db
+        .query_opt(
+            "SELECT position, entries FROM platform.log_leaves
+              WHERE tenant_id = $1 AND matter_id = $2 AND position < $3 AND ($4::bigint IS NULL OR entries >= $4)
+              ORDER BY CASE WHEN $4 IS NULL THEN -entries ELSE entries END LIMIT 1",
+            &[&tenant_id, &matter_id, &head.size, &position],
+        )
+        .await?;
+    let Some(row) = found else { return Ok(None) };
+    let (index, entries): (i64, i64) = (row.get(0), row.get(1));
+    let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, head.size as u64, nodes)).await?;
+    Ok(Some(LogInclusion { entries, leaf_index: index, proof: proof.iter().map(hex::encode).collect(), head }))
 }
 
 /// The proof that the tree of `first` leaves is a prefix of the tree of `second`.

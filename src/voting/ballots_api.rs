@@ -298,6 +298,9 @@ pub struct LedgerVerification {
     /// Checkpoints (by entries covered) the transparency log holds for this ledger that the
     /// published ledger lacks or shows otherwise (root, signature, version).
     pub log_mismatches: Vec<i64>,
+    /// The published ledger's proof that its last logged checkpoint is in the transparency log
+    /// verifies (absent: the log holds none of its checkpoints yet).
+    pub log_included: Option<bool>,
     /// Every check above passed (and the tally matches): the ledger verifies.
     pub intact: bool,
 }
@@ -1523,9 +1526,11 @@ impl BallotsApi {
         let whole = service::whole_ledger(&conn, &m).await?;
         let sealed = service::seals_choices(&m);
         let sealed_recount = sealed.then(|| ledger::verify(&whole));
-        let published = if sealed { whole.sealed() } else { whole };
+        let mut published = if sealed { whole.sealed() } else { whole };
+        published.log = service::log_inclusion(&conn, &m).await?;
         // Only keys this service derives: one added to the database by hand vouches for nothing.
-        let keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).filter(signing::derives).collect();
+        let mut keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).filter(signing::derives).collect();
+        keys.push(signing::log_key()?);
         let v = ledger::verify_with_keys(&published, &keys);
         // What the transparency log holds of this ledger must be in it, as logged: a ledger
         // stripped of its signatures and relabelled as older is caught here.
@@ -1561,6 +1566,7 @@ impl BallotsApi {
             unsigned_checkpoints: v.unsigned_checkpoints,
             bad_signatures: v.bad_signatures,
             root_signed: v.root_signed,
+            log_included: v.log_included,
         }))
     }
 }

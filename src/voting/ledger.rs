@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::transparency::proof::{Leaf, LogInclusion};
+
 use super::{
     rules::RuleSet,
     signing::{self, PublishedKey},
@@ -149,6 +151,11 @@ pub struct PublishedLedger {
     /// Version 5, once closed: the result the street office declared, signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Declared>,
+    /// Version 5: that the last checkpoint the transparency log holds so far is in the log,
+    /// under a signed tree head. Covered by no hash of the ledger: it is checked against the
+    /// log's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogInclusion>,
 }
 
 /// What a matter or election round was when voting opened (version 5), committed to by the
@@ -384,6 +391,38 @@ pub fn merkle_root(leaves: &[String]) -> String {
     level.remove(0)
 }
 
+/// The audit path of leaf `index` in [`merkle_root`]'s tree: at each level the sibling, where
+/// there is one (a node carried up unchanged has none).
+pub fn merkle_path(index: usize, leaves: &[String]) -> Vec<String> {
+    let (mut index, mut level, mut path) = (index, leaves.to_vec(), Vec::new());
+    while level.len() > 1 {
+        if let Some(sibling) = level.get(index ^ 1) {
+            path.push(sibling.clone());
+        }
+        level = level.chunks(2).map(|pair| if let [l, r] = pair { hex_sha256(&["node", l, r]) } else { pair[0].clone() }).collect();
+        index /= 2;
+    }
+    path
+}
+
+/// The root that leaf `leaf` at `index` of `count` leaves gives with `path` (see
+/// [`merkle_path`]); `None` when the path has the wrong length.
+pub fn root_from_path(index: usize, count: usize, leaf: &str, path: &[String]) -> Option<String> {
+    if index >= count {
+        return None;
+    }
+    let (mut index, mut count, mut node, mut siblings) = (index, count, leaf.to_string(), path.iter());
+    while count > 1 {
+        if index % 2 == 1 {
+            node = hex_sha256(&["node", siblings.next()?, &node]);
+        } else if index + 1 < count {
+            node = hex_sha256(&["node", &node, siblings.next()?]);
+        }
+        (index, count) = (index / 2, count.div_ceil(2));
+    }
+    siblings.next().is_none().then_some(node)
+}
+
 /// The leaves: the opening hash, then entry hashes in the order given.
 pub fn leaves<'a>(opening: &str, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<String> {
     std::iter::once(opening.to_string()).chain(entries.into_iter().map(|e| e.hash.clone())).collect()
@@ -439,6 +478,12 @@ pub struct Verification {
     pub result_matches: bool,
     /// Version 5, closed, with keys: the declared result carries the street office's signature.
     pub result_signed: bool,
+    /// The ledger carries a log inclusion proof, and it shows the checkpoint it names, exactly
+    /// as the ledger shows it, in the log under a head signed by the key it names. `None`: no
+    /// proof yet (the log takes a checkpoint in at the sequencer's next turn).
+    pub log_included: Option<bool>,
+    /// With keys: the log head's key is the log's published key.
+    pub log_key_published: Option<bool>,
 }
 
 impl Verification {
@@ -460,6 +505,8 @@ impl Verification {
             && self.result_matches
             && (!self.signatures_checked || self.result_signed)
             && (self.signatures_checked || !self.needs_keys)
+            && self.log_included != Some(false)
+            && self.log_key_published != Some(false)
             && counted
     }
 }
@@ -580,6 +627,8 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
         bad_signatures: keys.map(|keys| bad_signatures(ledger, keys)).unwrap_or_default(),
         result_matches,
         result_signed,
+        log_included: ledger.log.as_ref().map(|log| log_included(ledger, log)),
+        log_key_published: ledger.log.as_ref().and_then(|log| keys.map(|keys| log.head.key_published(keys))),
         root_signed: ledger.version < 5
             || ledger.sealed
             || ledger.checkpoints.last().is_some_and(|c| c.entries == ledger.entries.len() as i64 && c.root == ledger.root),
@@ -617,6 +666,15 @@ fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<
         }
     });
     lots_ok && recounted == d.candidates && outcome.elected == d.elected && outcome.lots == d.lots && d.tally.is_none()
+}
+
+/// Whether `log` proves the ledger's checkpoint it names to be in the log, as the ledger shows it.
+fn log_included(ledger: &PublishedLedger, log: &LogInclusion) -> bool {
+    ledger.checkpoints.iter().find(|c| c.entries == log.entries).is_some_and(|c| {
+        let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else { return false };
+        let matter_id = &ledger.matter_id;
+        log.proves(&Leaf { tenant: &ledger.tenant, matter_id, version: ledger.version, entries: c.entries, root: &c.root, key_id, signature })
+    })
 }
 
 /// Checkpoints whose signature does not verify. Any signature is checked, whatever the declared
@@ -826,6 +884,23 @@ fn replay_with(ledger: &PublishedLedger, entries: &[Entry], sealed_choices: bool
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_leaf_of_every_ledger_tree_up_to_20_proves_its_place_and_nothing_else_does() {
+        for n in 1..=20 {
+            let leaves: Vec<String> = (0..n).map(|i| super::hex_sha256(&["leaf", &i.to_string()])).collect();
+            let root = super::merkle_root(&leaves);
+            for i in 0..n {
+                let path = super::merkle_path(i, &leaves);
+                assert_eq!(super::root_from_path(i, n, &leaves[i], &path).as_deref(), Some(root.as_str()), "leaf {i} of {n}");
+                assert_ne!(super::root_from_path(i, n, "forged", &path).as_deref(), Some(root.as_str()), "a forged leaf {i} of {n}");
+                if n > 1 {
+                    let elsewhere = super::root_from_path((i + 1) % n, n, &leaves[i], &path);
+                    assert_ne!(elsewhere.as_deref(), Some(root.as_str()), "leaf {i} of {n} moved");
+                }
+            }
+        }
+    }
+
     use super::*;
     use crate::voting::rules::{ApprovalBase, Threshold};
 
@@ -897,6 +972,7 @@ mod tests {
             root: merkle_root(&all),
             sealed: false,
             declared: None,
+            log: None,
             facts: None,
         }
     }

@@ -7,13 +7,14 @@ use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::service::SET_ASIDE;
+use super::{ledger, service::SET_ASIDE};
 use crate::{
     app::AppState,
     auth::{principal::Principal, BearerAuth},
     error::{ApiError, ApiResult},
     openapi::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
+    transparency::{self, proof::LogInclusion},
 };
 
 /// What became of a ballot.
@@ -54,6 +55,19 @@ pub struct ReceiptStatus {
     /// That checkpoint is in the transparency log, at this index
     /// (`GET /api/platform/log/inclusion` gives the proof).
     pub log_index: Option<i64>,
+    /// The street office (tenant) and the ledger's format version, as the checkpoint's
+    /// signature and log leaf name them.
+    pub tenant: String,
+    pub ledger_version: i32,
+    /// The checkpoint's root, signing key and Ed25519 signature (version 5).
+    pub checkpoint_root: Option<String>,
+    pub checkpoint_key_id: Option<String>,
+    pub checkpoint_signature: Option<String>,
+    /// The entry's audit path to the checkpoint's root: the entry is leaf `position` (the
+    /// opening is leaf 0) of `checkpoint_entries + 1` leaves (see `docs/ledger-format.md`).
+    pub ledger_path: Option<Vec<String>>,
+    /// That the checkpoint is in the transparency log, under a signed tree head.
+    pub log: Option<LogInclusion>,
 }
 
 /// The short form of an entry hash: its first 16 hex digits, in four groups.
@@ -67,14 +81,37 @@ fn select(filter: &str) -> String {
     format!(
         "SELECT m.id, m.title, m.status, l.hash, b.cast_at, b.channel,
                 b.voided_at IS NOT NULL, {SET_ASIDE}, b.replaced_at IS NOT NULL, b.void_reason, p.position, cp.entries,
-                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.entries = cp.entries)
+                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.entries = cp.entries),
+                cp.root, cp.key_id, cp.signature, m.ledger_version::int
            FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' JOIN matters m ON m.id = b.matter_id
            LEFT JOIN ledger_positions p ON p.seq = l.seq
            -- The first checkpoint covering the entry.
-           LEFT JOIN LATERAL (SELECT min(c.entries) AS entries FROM ledger_checkpoints c WHERE c.matter_id = m.id AND c.entries >= p.position) cp ON true
+           LEFT JOIN LATERAL (SELECT c.entries, c.root, c.key_id, c.signature FROM ledger_checkpoints c
+                               WHERE c.matter_id = m.id AND c.entries >= p.position ORDER BY c.entries LIMIT 1) cp ON true
           WHERE {filter}
           ORDER BY b.cast_at DESC"
     )
+}
+
+/// Adds the proofs to a receipt whose ballot a checkpoint covers: the entry's path to the
+/// checkpoint's root, and the checkpoint's inclusion in the log.
+async fn with_proofs(conn: &TenantConn, mut receipt: ReceiptStatus) -> ApiResult<ReceiptStatus> {
+    let (Some(position), Some(entries)) = (receipt.position, receipt.checkpoint_entries) else { return Ok(receipt) };
+    let rows = conn
+        .query(
+            "SELECT hash FROM (SELECT root AS hash, -1 AS position FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0
+                                UNION ALL
+                               SELECT e.hash, p.position FROM ledger_entries e JOIN ledger_positions p ON p.seq = e.seq
+                                WHERE e.matter_id = $1 AND p.position <= $2) leaves
+              ORDER BY position",
+            &[&receipt.matter_id, &entries],
+        )
+        .await?;
+    // Checkpoints exist from version 2 on, whose tree starts with the opening.
+    let leaves: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    receipt.ledger_path = Some(ledger::merkle_path(position as usize, &leaves));
+    receipt.log = transparency::store::ledger_inclusion(conn, conn.tenant().id, receipt.matter_id, Some(position)).await?.filter(|log| log.entries == entries);
+    Ok(receipt)
 }
 
 fn status(r: &tokio_postgres::Row, with_reason: bool) -> ReceiptStatus {
@@ -100,6 +137,13 @@ fn status(r: &tokio_postgres::Row, with_reason: bool) -> ReceiptStatus {
         position: r.get(10),
         checkpoint_entries: r.get(11),
         log_index: r.get(12),
+        tenant: String::new(),
+        ledger_version: r.get(16),
+        checkpoint_root: r.get(13),
+        checkpoint_key_id: r.get(14),
+        checkpoint_signature: r.get(15),
+        ledger_path: None,
+        log: None,
     }
 }
 
@@ -115,8 +159,12 @@ impl ReceiptsApi {
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = conn.query(&select("coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2"), &[&tenant.id, &id]).await?;
+        let mut receipts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            receipts.push(with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(r, true) }).await?);
+        }
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| status(r, true)).collect()))
+        Ok(Json(receipts))
     }
 
     /// 回执查询 / Look a ballot up by its ledger entry hash (from a receipt or the published
@@ -135,8 +183,9 @@ impl ReceiptsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = conn.query(&select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"), &[&tenant.id, &wanted]).await?;
         let row = rows.into_iter().next();
-        conn.commit().await?;
         let row = row.ok_or_else(|| ApiError::not_found("receipt.not_found", "没有这张选票（请核对回执上的哈希值）", "No ballot has that entry hash"))?;
-        Ok(Json(status(&row, false)))
+        let receipt = with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(&row, false) }).await?;
+        conn.commit().await?;
+        Ok(Json(receipt))
     }
 }

@@ -555,7 +555,14 @@ pub const SET_ASIDE: &str = "coalesce((SELECT l.kind = 'superseded' FROM ledger_
 /// phones, and in a version 3 ledger no choices, picks or salts until the vote is closed.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
     let whole = whole_ledger(conn, m).await?;
-    Ok(if seals_choices(m) { whole.sealed() } else { whole })
+    let mut published = if seals_choices(m) { whole.sealed() } else { whole };
+    published.log = log_inclusion(conn, m).await?;
+    Ok(published)
+}
+
+/// That the last checkpoint the transparency log holds of the matter's ledger is in it.
+pub async fn log_inclusion(conn: &TenantConn, m: &Matter) -> ApiResult<Option<crate::transparency::proof::LogInclusion>> {
+    transparency::store::ledger_inclusion(conn, conn.tenant().id, m.id, None).await
 }
 
 /// Whether the matter's published ledger withholds choices: version 3, until the close.
@@ -638,6 +645,7 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
         sealed: false,
         facts,
         declared,
+        log: None,
     })
 }
 

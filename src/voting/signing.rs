@@ -112,17 +112,22 @@ pub fn sign_with(tenant: &str, message: &[u8]) -> ApiResult<Signed> {
 
 /// The transparency log's key: its own label and a fixed id, so rotating the street offices'
 /// keys (a new key id) leaves it alone. It changes only with the secret.
-const LOG_LABEL: &str = "@transparency-log";
+pub const LOG_TENANT: &str = "@transparency-log";
 pub const LOG_KEY_ID: &str = "log-v1";
 
 pub fn sign_for_log(message: &[u8]) -> ApiResult<Signed> {
-    let key = keyring()?.key_with_id(LOG_LABEL, LOG_KEY_ID);
+    let key = keyring()?.key_with_id(LOG_TENANT, LOG_KEY_ID);
     Ok(Signed { key_id: LOG_KEY_ID.into(), signature: hex::encode(key.sign(message).to_bytes()) })
 }
 
 /// The log's public key, as this service derives it (hex).
 pub fn log_public_key() -> ApiResult<String> {
-    Ok(hex::encode(keyring()?.key_with_id(LOG_LABEL, LOG_KEY_ID).verifying_key().as_bytes()))
+    Ok(hex::encode(keyring()?.key_with_id(LOG_TENANT, LOG_KEY_ID).verifying_key().as_bytes()))
+}
+
+/// The log's key as published beside the street offices' (its `tenant` is `@transparency-log`).
+pub fn log_key() -> ApiResult<PublishedKey> {
+    Ok(PublishedKey { tenant: LOG_TENANT.into(), key_id: LOG_KEY_ID.into(), public_key: log_public_key()? })
 }
 
 /// Whether `key` is what this service derives for its street office and key id: a key someone

@@ -247,6 +247,11 @@ impl Estate {
 
     /// [`Estate::verify_offline`] with an earlier copy of the ledger (`--earlier`).
     pub async fn verify_offline_since(&self, ledger: &Value, earlier: Option<&Value>) -> (bool, String) {
+        self.verify_offline_with(ledger, earlier, &[]).await
+    }
+
+    /// [`Estate::verify_offline_since`] with more options (`--require-log`).
+    pub async fn verify_offline_with(&self, ledger: &Value, earlier: Option<&Value>, options: &[&str]) -> (bool, String) {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let name = super::unique("ledger");
         let (file, keys_file, earlier_file) =
@@ -260,6 +265,7 @@ impl Estate {
             std::fs::write(&earlier_file, earlier.to_string()).unwrap();
             args.extend(["--earlier".to_string(), earlier_file.display().to_string()]);
         }
+        args.extend(options.iter().map(|o| o.to_string()));
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(&args).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
     }
