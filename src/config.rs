@@ -89,6 +89,8 @@ pub struct SmsConfig {
     pub daily_limit_per_phone_per_tenant: i64,
     pub daily_limit_per_ip: i64,
     pub resend_after_seconds: i64,
+    /// Text a paper voter who signed their ballot its receipt code when staff enter it.
+    pub paper_receipts: bool,
     pub tencent: TencentSmsConfig,
 }
 
@@ -102,6 +104,8 @@ pub struct TencentSmsConfig {
     pub sdk_app_id: String,
     pub sign_name: String,
     pub template_id: String,
+    /// The template of the paper-ballot receipt message (one parameter: the receipt code).
+    pub receipt_template_id: String,
 }
 
 impl Default for Config {
@@ -159,6 +163,7 @@ impl Default for SmsConfig {
             daily_limit_per_phone_per_tenant: 5,
             daily_limit_per_ip: 50,
             resend_after_seconds: 60,
+            paper_receipts: false,
             tencent: TencentSmsConfig::default(),
         }
     }
@@ -174,6 +179,7 @@ impl Default for TencentSmsConfig {
             sdk_app_id: String::new(),
             sign_name: String::new(),
             template_id: String::new(),
+            receipt_template_id: String::new(),
         }
     }
 }
@@ -288,6 +294,12 @@ impl Config {
         if let Some(v) = lookup("ZMG_TENCENT_SMS_TEMPLATE_ID") {
             self.sms.tencent.template_id = v;
         }
+        if let Some(v) = lookup("ZMG_TENCENT_SMS_RECEIPT_TEMPLATE_ID") {
+            self.sms.tencent.receipt_template_id = v;
+        }
+        if let Some(v) = lookup("ZMG_SMS_PAPER_RECEIPTS") {
+            self.sms.paper_receipts = matches!(v.as_str(), "1" | "true" | "yes");
+        }
         if let Some(endpoint) = lookup("ZMG_S3_ENDPOINT") {
             let get = |name: &str| lookup(name).ok_or_else(|| anyhow::anyhow!("ZMG_S3_ENDPOINT is set, so {name} is required"));
             self.s3 = Some(S3Config {
@@ -301,6 +313,9 @@ impl Config {
         }
         if !matches!(self.sms.provider.as_str(), "outbox" | "tencent") {
             anyhow::bail!("ZMG_SMS_PROVIDER must be `outbox` or `tencent`, got {:?}", self.sms.provider);
+        }
+        if self.sms.paper_receipts && self.sms.provider == "tencent" && self.sms.tencent.receipt_template_id.is_empty() {
+            anyhow::bail!("ZMG_SMS_PAPER_RECEIPTS is on, so ZMG_TENCENT_SMS_RECEIPT_TEMPLATE_ID is required");
         }
         Ok(())
     }

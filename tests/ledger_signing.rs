@@ -151,3 +151,16 @@ async fn a_key_slipped_into_the_database_or_signatures_stripped_with_a_downgrade
     assert_eq!(own, (Some(true), Some(true), Some(true), json!([])), "the downgrade is self-consistent: {v}");
     assert!(!v["log_mismatches"].as_array().unwrap().is_empty() && v["intact"] == false, "{v}");
 }
+
+#[tokio::test]
+async fn a_ledger_signed_in_development_mode_is_refused_offline() {
+    // Development mode without a secret signs with a key anyone can derive from the source.
+    let mut config = common::test_config();
+    (config.signing_secret, config.dev_mode) = (None, true);
+    let e = Estate::on(common::TestApp::start_with(config).await, 3).await;
+    let matter = closed_matter(&e).await;
+    let ledger = e.ledger(&matter).await;
+    assert!(ledger["checkpoints"].as_array().unwrap().iter().all(|c| c["key_id"] == "k1-development"), "{ledger}");
+    let (ok, report) = e.verify_offline(&ledger).await;
+    assert!(!ok && report.contains("DEVELOPMENT key"), "{report}");
+}

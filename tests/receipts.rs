@@ -132,3 +132,50 @@ async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not
     let (s, b): (u16, Value) = e.app.call(GET, "/api/receipts/not-a-hash", e.slug(), None, None).await;
     assert!((400..500).contains(&s) && s != 404, "{s} {b}");
 }
+
+#[tokio::test]
+async fn where_configured_a_paper_voter_who_signed_is_texted_the_receipt_code() {
+    let mut config = common::test_config();
+    config.sms.paper_receipts = true;
+    let e = Estate::on(common::TestApp::start_with(config).await, 2).await;
+    let owner = e.owner(0).await;
+    let (_, me) = e.app.call(GET, "/api/me", e.slug(), Some(&owner), None).await;
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let enter = |unit: uuid::Uuid, signer: Value| {
+        let body = json!({"unit_id": unit, "choice": "agree", "channel": "paper", "signed_by_owner_id": signer});
+        (format!("/api/matters/{matter}/paper-ballots"), body)
+    };
+
+    // Signed by a verified owner: the owner's phone gets the code printed on the slip.
+    let (path, mut body) = enter(e.units[0].0, me["id"].clone());
+    body["scan_attachment_id"] = e.scan().await;
+    let (s, slip) = e.app.call(Method::POST, &path, e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    assert_eq!(s, 201, "{slip}");
+    let conn = e.app.conn(&e.t.tenant).await;
+    let texts: Vec<String> = conn
+        .query("SELECT phone, content FROM sms_outbox WHERE content LIKE '%回执码%'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (to, content): (String, String) = (r.get(0), r.get(1));
+            format!("{to} {content}")
+        })
+        .collect();
+    drop(conn);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let code = slip["receipt_code"].as_str().unwrap();
+    assert!(texts[0].contains(code), "{texts:?}");
+    // To the signer's phone, which the clerk sees masked (as the owner's own profile shows it).
+    let to = texts[0].split(' ').next().unwrap();
+    assert_eq!(zhimaguan::auth::phone::mask(to), me["phone"].as_str().unwrap());
+    assert_eq!(slip["receipt_sent_to"], me["phone"], "{slip}");
+
+    // Unsigned (no owner on the platform to text): the slip alone carries the code.
+    let (path, mut body) = enter(e.units[1].0, Value::Null);
+    body["scan_attachment_id"] = e.scan().await;
+    let (s, slip) = e.app.call(Method::POST, &path, e.slug(), Some(&e.t.admin_token), Some(body)).await;
+    assert_eq!(s, 201, "{slip}");
+    assert!(slip.get("receipt_sent_to").is_none(), "{slip}");
+}

@@ -48,7 +48,10 @@ fn fake_tencent(headers: &HeaderMap, body: String, received: Data<&Arc<Received>
     }
     let payload: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let phone = payload["PhoneNumberSet"][0].as_str().unwrap_or("").to_string();
-    if !phone.starts_with("+86") || payload["SmsSdkAppId"] != "1400000000" || payload["TemplateId"] != "100001" || payload["SignName"] != "芝麻官" {
+    // The code template takes the code and its minutes; the receipt template the receipt code.
+    let params = payload["TemplateParamSet"].as_array().map_or(0, Vec::len);
+    let template_fits = matches!((payload["TemplateId"].as_str(), params), (Some("100001"), 2) | (Some("100002"), 1));
+    if !phone.starts_with("+86") || payload["SmsSdkAppId"] != "1400000000" || !template_fits || payload["SignName"] != "芝麻官" {
         return poem::web::Json(error("InvalidParameterValue", "payload"));
     }
     received.0 .0.lock().unwrap().push(payload);
@@ -72,6 +75,7 @@ fn config(endpoint: &str, secret_key: &str) -> TencentSmsConfig {
         sdk_app_id: "1400000000".into(),
         sign_name: "芝麻官".into(),
         template_id: "100001".into(),
+        receipt_template_id: "100002".into(),
     }
 }
 
@@ -117,6 +121,14 @@ async fn the_app_sends_verification_codes_through_tencent_when_configured() {
     let conn = app.conn(&t.tenant).await;
     let n: i64 = conn.query_one("SELECT count(*) FROM sms_outbox", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_receipt_code_goes_through_the_receipt_template() {
+    let (endpoint, received) = start_fake().await;
+    TencentSms::new(config(&endpoint, SECRET_KEY)).send_receipt_code("13812345678", "ab12-cd34-ef56-7890").await.unwrap();
+    let got = received.0.lock().unwrap().clone();
+    assert_eq!((got.len(), &got[0]["TemplateId"], &got[0]["TemplateParamSet"]), (1, &json!("100002"), &json!(["ab12-cd34-ef56-7890"])));
 }
 
 #[tokio::test]

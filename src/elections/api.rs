@@ -781,7 +781,7 @@ impl ElectionsApi {
             idempotency_key: body.idempotency_key.as_deref(),
             request_hash,
         };
-        ballots_api::enter_paper(conn, &principal, &m, paper).await
+        ballots_api::enter_paper(conn, &state, &principal, &m, paper).await
     }
 
     /// 选举统计 / Turnout (heads and area) and each candidate's votes and whether they pass;

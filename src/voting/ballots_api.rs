@@ -142,6 +142,9 @@ pub struct Receipt {
     /// opened before choices were sealed.
     pub commitment: Option<String>,
     pub salt: Option<String>,
+    /// A paper ballot, where the service is configured to text receipts: the signer's phone
+    /// (masked) that the receipt code was sent to.
+    pub receipt_sent_to: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -374,6 +377,7 @@ pub(crate) async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receip
         cast_at: r.get(7),
         commitment: r.get(9),
         salt: r.get(10),
+        receipt_sent_to: None,
     })
 }
 
@@ -870,7 +874,7 @@ const SIGNED_FIRST: &str = "同一房屋的共有人已先于此票签署纸质�
 /// Enters a paper or on-site ballot for the person the unit voted for when it was signed (a unit
 /// sold before the signing is the buyer's; one sold after it, the seller's), with its scan,
 /// audited, and commits. Idempotent per clerk and key.
-pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Matter, p: PaperBallot<'_>) -> ApiResult<Cast> {
+pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &Principal, m: &Matter, p: PaperBallot<'_>) -> ApiResult<Cast> {
     let (_, staff) = principal.actor();
     let key = match p.idempotency_key.map(str::trim) {
         Some(k) if k.is_empty() || k.len() > 100 => return Err(key_invalid()),
@@ -974,9 +978,26 @@ pub(crate) async fn enter_paper(conn: TenantConn, principal: &Principal, m: &Mat
     // A scan shows how someone voted: only the estate's jurisdiction reads it.
     crate::attachments::bind_to_estate(&conn, m.estate_id, &[p.scan]).await?;
     let r = receipt(&conn, ballot).await?;
+    let r = Receipt { receipt_sent_to: text_receipt(&conn, state, p.signed_by, &r.receipt_code).await?, ..r };
     conn.commit().await?;
     crate::metrics::ballot_cast(channel);
     Ok(Cast::Created(Json(r)))
+}
+
+/// Texts the signer of a paper ballot its receipt code, where configured; returns the masked
+/// phone it went to. A failed text is logged and leaves the ballot entered: the entry slip
+/// carries the same code.
+async fn text_receipt(conn: &TenantConn, state: &AppState, signer: Option<Uuid>, code: &str) -> ApiResult<Option<String>> {
+    let Some(signer) = signer.filter(|_| state.config.sms.paper_receipts) else { return Ok(None) };
+    let Some(row) = conn.query_opt("SELECT phone FROM owners WHERE id = $1", &[&signer]).await? else { return Ok(None) };
+    let phone: String = row.get(0);
+    match state.sms.send_receipt(conn, &phone, code).await {
+        Ok(()) => Ok(Some(crate::auth::phone::mask(&phone))),
+        Err(e) => {
+            tracing::warn!(error = %e, "paper ballot receipt text not sent");
+            Ok(None)
+        }
+    }
 }
 
 /// The owner's own uploaded signature image, where one is required.
@@ -1243,7 +1264,7 @@ impl BallotsApi {
             idempotency_key: body.idempotency_key.as_deref(),
             request_hash,
         };
-        enter_paper(conn, &principal, &m, paper).await
+        enter_paper(conn, &state, &principal, &m, paper).await
     }
 
     /// 作废选票 / Void a ballot with a reason (kept, counted as invalid).

@@ -31,6 +31,9 @@ use crate::{
 /// nothing, and the key id says so.
 const DEVELOPMENT_SECRET: &str = "zhimaguan-development-signing-secret-not-for-production";
 
+/// How development keys' ids end: `zmg verify-matter` refuses anything they signed.
+pub const DEVELOPMENT_SUFFIX: &str = "-development";
+
 /// The platform's signing secret and current key id.
 pub struct Keyring {
     secret: Secret,
@@ -64,10 +67,13 @@ impl Keyring {
         if key_id.is_empty() || key_id.len() > 64 || !key_id.chars().all(plain) {
             anyhow::bail!("ZMG_SIGNING_KEY_ID must be 1 to 64 letters, digits, '.', '_' or '-', got {key_id:?}");
         }
+        if key_id.ends_with(DEVELOPMENT_SUFFIX) {
+            anyhow::bail!("ZMG_SIGNING_KEY_ID must not end in {DEVELOPMENT_SUFFIX:?}: verifiers refuse keys so named");
+        }
         match secret {
             Some(s) if s.0.len() >= 32 => Ok(Keyring { secret: s.clone(), key_id: key_id.to_string() }),
             Some(_) => anyhow::bail!("ZMG_SIGNING_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)"),
-            None if dev_mode => Ok(Keyring { secret: Secret(DEVELOPMENT_SECRET.into()), key_id: format!("{key_id}-development") }),
+            None if dev_mode => Ok(Keyring { secret: Secret(DEVELOPMENT_SECRET.into()), key_id: format!("{key_id}{DEVELOPMENT_SUFFIX}") }),
             None => anyhow::bail!("ZMG_SIGNING_SECRET is required: street offices sign their ballot ledgers with keys derived from it"),
         }
     }
@@ -230,5 +236,7 @@ mod tests {
         assert!(Keyring::from_config(None, "k1", false).is_err());
         assert!(Keyring::from_config(Some(&Secret("short".into())), "k1", false).is_err());
         assert_eq!(Keyring::from_config(None, "k1", true).unwrap().public_key("jd").key_id, "k1-development");
+        // A real key may not pass for a development one (verifiers refuse those).
+        assert!(Keyring::from_config(Some(&Secret("s".repeat(32))), "k2-development", false).is_err());
     }
 }

@@ -77,7 +77,16 @@ impl Estate {
     /// An estate (co-owner verification on) whose roll holds `rows`, imported as staff fill
     /// the template; `units` follows the order of `rows`.
     pub async fn with_roll(rows: &[RollRow], needs_approval: bool, parking_counts: bool) -> Self {
-        let app = TestApp::start().await;
+        Self::with_roll_on(TestApp::start().await, rows, needs_approval, parking_counts).await
+    }
+
+    /// An estate of `n` units as [`Estate::new`], on an app started with its own configuration.
+    pub async fn on(app: TestApp, n: usize) -> Self {
+        let rows: Vec<RollRow> = (0..n).map(|i| RollRow::flat("1", &format!("{}", 101 + i), "90", &format!("业主{i}"), &phone())).collect();
+        Self::with_roll_on(app, &rows, false, false).await
+    }
+
+    async fn with_roll_on(app: TestApp, rows: &[RollRow], needs_approval: bool, parking_counts: bool) -> Self {
         let t = app.tenant().await;
         let slug = Some(t.tenant.slug.as_str());
         let (_, rc) = app.call(POST, "/api/residents-committees", slug, Some(&t.admin_token), Some(json!({"name": "议事居委会"}))).await;

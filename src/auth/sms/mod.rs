@@ -16,11 +16,14 @@ impl std::fmt::Display for SmsError {
     }
 }
 
-/// Sends a verification code to a phone. `conn` is the caller's tenant transaction; the
-/// development outbox writes into it so the message exists exactly when the code does.
+/// Sends a message to a phone. `conn` is the caller's tenant transaction; the development outbox
+/// writes into it so the message exists exactly when what it announces does.
 #[async_trait::async_trait]
 pub trait SmsSender: Send + Sync {
+    /// A verification code.
     async fn send_code(&self, conn: &TenantConn, phone: &str, code: &str) -> Result<(), SmsError>;
+    /// A paper ballot's receipt code, when staff have entered it.
+    async fn send_receipt(&self, conn: &TenantConn, phone: &str, receipt_code: &str) -> Result<(), SmsError>;
 }
 
 pub fn from_config(config: &SmsConfig) -> Arc<dyn SmsSender> {

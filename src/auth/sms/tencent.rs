@@ -23,13 +23,23 @@ impl TencentSms {
         Self { config, http }
     }
 
+    /// A verification code (the code template: the code and its minutes of validity).
     pub async fn send(&self, phone: &str, code: &str) -> Result<(), SmsError> {
+        self.send_template(phone, &self.config.template_id, &[code, "5"]).await
+    }
+
+    /// A paper ballot's receipt code (the receipt template: the code).
+    pub async fn send_receipt_code(&self, phone: &str, receipt_code: &str) -> Result<(), SmsError> {
+        self.send_template(phone, &self.config.receipt_template_id, &[receipt_code]).await
+    }
+
+    async fn send_template(&self, phone: &str, template_id: &str, params: &[&str]) -> Result<(), SmsError> {
         let payload = serde_json::json!({
             "PhoneNumberSet": [format!("+86{phone}")],
             "SmsSdkAppId": self.config.sdk_app_id,
             "SignName": self.config.sign_name,
-            "TemplateId": self.config.template_id,
-            "TemplateParamSet": [code, "5"],
+            "TemplateId": template_id,
+            "TemplateParamSet": params,
         })
         .to_string();
         let call = Call {
@@ -61,5 +71,9 @@ impl TencentSms {
 impl SmsSender for TencentSms {
     async fn send_code(&self, _conn: &TenantConn, phone: &str, code: &str) -> Result<(), SmsError> {
         self.send(phone, code).await
+    }
+
+    async fn send_receipt(&self, _conn: &TenantConn, phone: &str, receipt_code: &str) -> Result<(), SmsError> {
+        self.send_receipt_code(phone, receipt_code).await
     }
 }
