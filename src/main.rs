@@ -181,7 +181,10 @@ async fn shutdown_signal() {
 
 /// Offline check of a published ledger; exits non-zero when anything does not verify.
 fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier: Option<&std::path::Path>, require_log: bool) -> anyhow::Result<()> {
-    use zhimaguan::voting::{ledger, signing::PublishedKey};
+    use zhimaguan::{
+        transparency::proof::LeafKind,
+        voting::{ledger, signing::PublishedKey},
+    };
     let text = std::fs::read_to_string(path)?;
     let published: ledger::PublishedLedger = serde_json::from_str(&text)?;
     let v = match keys {
@@ -242,12 +245,20 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
             t.passed
         );
     }
+    // A closed ledger's log proof should be of its declared result; an open one's, of its last
+    // checkpoint.
     let last_checkpoint = published.checkpoints.last().map_or(0, |c| c.entries);
-    let log_complete = published.log.as_ref().is_some_and(|l| l.entries == last_checkpoint);
+    let log_complete = published.log.as_ref().is_some_and(|l| match published.declared {
+        Some(_) => l.kind == LeafKind::Result,
+        None => l.kind == LeafKind::Checkpoint && l.entries == last_checkpoint,
+    });
     match (&published.log, v.log_included) {
         (Some(log), Some(proven)) => println!(
-            "transparency log: the checkpoint over {} entries is leaf {} of the log's {} under the head of {} (root {}): {}{}",
-            log.entries,
+            "transparency log: {} is leaf {} of the log's {} under the head of {} (root {}): {}{}",
+            match log.kind {
+                LeafKind::Result => "the declared result".to_string(),
+                LeafKind::Checkpoint => format!("the checkpoint over {} entries", log.entries),
+            },
             log.leaf_index,
             log.head.size,
             log.head.signed_at,
@@ -259,13 +270,16 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
                 None => " (the head's key is not checked without --keys)",
             }
         ),
-        _ => println!("transparency log: no inclusion proof yet (the log takes a checkpoint in at its next turn)"),
+        _ => println!("transparency log: no inclusion proof yet (the log takes checkpoints and results in at its next turn)"),
     }
     if published.log.is_some() && !log_complete {
-        println!("transparency log: the ledger's last checkpoint (over {last_checkpoint} entries) is not in the log yet");
+        println!(
+            "transparency log: {} is not in the log yet",
+            if published.declared.is_some() { "the declared result".to_string() } else { format!("the last checkpoint (over {last_checkpoint} entries)") }
+        );
     }
     if require_log && !log_complete {
-        println!("--require-log: the last checkpoint must be proven in the log");
+        println!("--require-log: the declared result (or, while voting is open, the last checkpoint) must be proven in the log");
     }
     let changed = match earlier {
         Some(file) => {

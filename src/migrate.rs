@@ -16,7 +16,7 @@ macro_rules! migrations {
     };
 }
 
-pub const PLATFORM: &[Migration] = migrations!("platform": "0001_init", "0002_sms_sends", "0003_sms_send_purpose", "0004_sms_send_tenant", "0005_login_throttle", "0006_signing_keys", "0007_transparency_log", "0008_log_nodes");
+pub const PLATFORM: &[Migration] = migrations!("platform": "0001_init", "0002_sms_sends", "0003_sms_send_purpose", "0004_sms_send_tenant", "0005_login_throttle", "0006_signing_keys", "0007_transparency_log", "0008_log_nodes", "0009_log_results");
 pub const TENANT: &[Migration] = migrations!("tenant": "0001_init", "0002_housing", "0003_voting", "0004_ledger_checkpoints", "0005_elections", "0006_owners_and_rounds", "0007_ballot_entry", "0008_sealed_ledger", "0009_frozen_roll_inserts", "0010_reinstated_marks", "0011_signed_checkpoints");
 
 /// Serialises concurrent migrators (several app instances or test processes) across the cluster.

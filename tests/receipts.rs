@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use zhimaguan::{
     transparency::{
-        proof::{Leaf, LogInclusion},
+        proof::{Leaf, LeafKind, LogInclusion},
         sequencer,
     },
     voting::{
@@ -53,7 +53,16 @@ fn proven(receipt: &Value, keys: &[PublishedKey]) -> Result<(), &'static str> {
         return Err("checkpoint signature");
     }
     let log: LogInclusion = serde_json::from_value(receipt["log"].clone()).map_err(|_| "no log proof")?;
-    let leaf = Leaf { tenant: &tenant, matter_id: &matter, version, entries, root: &text("checkpoint_root"), key_id: &key_id, signature: &signature };
+    let leaf = Leaf {
+        kind: LeafKind::Checkpoint,
+        tenant: &tenant,
+        matter_id: &matter,
+        version,
+        entries,
+        root: &text("checkpoint_root"),
+        key_id: &key_id,
+        signature: &signature,
+    };
     if !log.proves(&leaf) {
         return Err("log inclusion");
     }

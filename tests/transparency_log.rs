@@ -184,7 +184,16 @@ async fn a_ledger_proves_its_last_checkpoint_is_in_the_log_and_verify_matter_che
     let forger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let text = |v: &Value| v.as_str().unwrap().to_string();
     let (tenant, key_id, signature, root) = (text(&ledger["tenant"]), text(&last["key_id"]), text(&last["signature"]), text(&last["root"]));
-    let leaf = proof::Leaf { tenant: &tenant, matter_id: &matter, version: 5, entries: 2, root: &root, key_id: &key_id, signature: &signature };
+    let leaf = proof::Leaf {
+        kind: proof::LeafKind::Checkpoint,
+        tenant: &tenant,
+        matter_id: &matter,
+        version: 5,
+        entries: 2,
+        root: &root,
+        key_id: &key_id,
+        signature: &signature,
+    };
     let forged_root = hex::encode(merkle::leaf_hash(leaf.text().as_bytes()));
     let signed_at = DateTime::parse_from_rfc3339(h["signed_at"].as_str().unwrap()).unwrap().to_utc();
     let forged_signature = hex::encode(ed25519_dalek::Signer::sign(&forger, &proof::head_message(1, &forged_root, &signed_at)).to_bytes());
@@ -202,4 +211,50 @@ async fn a_ledger_proves_its_last_checkpoint_is_in_the_log_and_verify_matter_che
     assert!(e.verify_offline(&stripped).await.0);
     let (ok, report) = e.verify_offline_with(&stripped, None, &["--require-log"]).await;
     assert!(!ok && report.contains("no inclusion proof yet"), "{report}");
+}
+
+#[tokio::test]
+async fn a_closed_ledger_proves_its_declared_result_is_in_the_log() {
+    let e = Estate::new(2, false).await;
+    let owners = [e.owner(0).await, e.owner(1).await];
+    let (_, m) = e.matter(&e.t.admin_token, 4).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    for (owner, choice) in owners.iter().zip(["agree", "disagree"]) {
+        assert_eq!(e.cast(owner, &matter, choice, choice).await.0, 201);
+    }
+    let conn = e.app.conn(&e.t.tenant).await;
+    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second' WHERE id = $1", &[&Uuid::parse_str(&matter).unwrap()]).await.unwrap();
+    conn.commit().await.unwrap();
+    let (s, closed) = e.app.call(Method::POST, &format!("/api/matters/{matter}/close"), e.slug(), Some(&e.t.admin_token), None).await;
+    assert_eq!(s, 200, "{closed}");
+    let h = head(&e, None).await;
+
+    // The log took the declared result in with the close; the ledger proves that leaf.
+    let ledger = e.ledger(&matter).await;
+    assert_eq!((&ledger["log"]["kind"], &ledger["log"]["entries"]), (&json!("result"), &ledger["declared"]["result"]["entries"]), "{ledger}");
+    let (ok, report) = e.verify_offline_with(&ledger, None, &["--require-log"]).await;
+    assert!(ok && report.contains("the declared result is leaf"), "{report}");
+    assert_eq!(e.verification(&matter).await["log_mismatches"], json!([]));
+    let path = format!("/api/platform/log/inclusion?tenant={}&matter_id={matter}&entries=2&kind=result&tree_size={}", e.t.tenant.slug, h["size"]);
+    let (s, inclusion) = e.app.call(Method::GET, &path, None, None, None).await;
+    assert_eq!(s, 200, "{inclusion}");
+    assert!(inclusion["leaf"].as_str().unwrap().starts_with("zmg-log-result-v1\n"), "{inclusion}");
+
+    // A ledger that shows a checkpoint's proof instead (an earlier one, say) is not enough once
+    // the result is declared.
+    let mut earlier = ledger.clone();
+    let checkpoint = store_inclusion(&e, &matter, 2).await;
+    earlier["log"] = checkpoint;
+    let (ok, report) = e.verify_offline_with(&earlier, None, &["--require-log"]).await;
+    assert!(!ok && report.contains("the declared result is not in the log yet"), "{report}");
+    assert!(e.verify_offline(&earlier).await.0, "a true proof of a checkpoint still verifies without --require-log");
+}
+
+/// The final checkpoint's inclusion in the latest head, as a ledger's `log` shows it.
+async fn store_inclusion(e: &Estate, matter: &str, entries: i64) -> Value {
+    let (_, h) = e.app.call(Method::GET, "/api/platform/log/head", None, None, None).await;
+    let path = format!("/api/platform/log/inclusion?tenant={}&matter_id={matter}&entries={entries}&tree_size={}", e.t.tenant.slug, h["size"]);
+    let (s, inclusion) = e.app.call(Method::GET, &path, None, None, None).await;
+    assert_eq!(s, 200, "{inclusion}");
+    json!({"kind": "checkpoint", "entries": entries, "leaf_index": inclusion["leaf_index"], "proof": inclusion["proof"], "head": h})
 }

@@ -4,7 +4,10 @@ use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{proof::TreeHead, store};
+use super::{
+    proof::{LeafKind, TreeHead},
+    store,
+};
 use crate::{
     app::AppState,
     error::{ApiError, ApiResult},
@@ -60,11 +63,13 @@ impl LogApi {
         matter_id: Query<Uuid>,
         entries: Query<i64>,
         tree_size: Query<Option<i64>>,
+        /// `checkpoint` (default) or the `result` declared at the close.
+        kind: Query<Option<LeafKind>>,
     ) -> ApiResult<Json<InclusionView>> {
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
         let head = store::head(&tx, tree_size.0).await?.ok_or_else(no_head)?;
-        let found = store::inclusion(&tx, &tenant.0, matter_id.0, entries.0, head.size).await?;
+        let found = store::inclusion(&tx, &tenant.0, matter_id.0, kind.0.unwrap_or_default(), entries.0, head.size).await?;
         tx.commit().await?;
         let found = found.ok_or_else(|| {
             ApiError::not_found("log.not_included", "该检查点尚未收录于此树头（收录在下一次排序之后）", "That checkpoint is not in the log at that size yet")

@@ -3,15 +3,45 @@
 //! ledgers and receipts, and checked by `zmg verify-matter`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
 use super::merkle::{self, Hash};
 use crate::voting::signing::{self, PublishedKey};
 
-/// A checkpoint as the log holds it: one line per field, in this order. Hashed as an RFC 9162
-/// leaf (SHA-256 of 0x00 and these bytes).
+/// What a leaf of the log states.
+#[derive(Enum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum LeafKind {
+    /// A signed checkpoint of a ledger.
+    #[default]
+    Checkpoint,
+    /// The result declared at a close (its `entries`, `root`, key and signature).
+    Result,
+}
+
+impl LeafKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeafKind::Checkpoint => "checkpoint",
+            LeafKind::Result => "result",
+        }
+    }
+
+    /// The first line of the leaf's text.
+    fn label(self) -> &'static str {
+        match self {
+            LeafKind::Checkpoint => "zmg-log-leaf-v1",
+            LeafKind::Result => "zmg-log-result-v1",
+        }
+    }
+}
+
+/// A checkpoint or a declared result as the log holds it: one line per field, in this order,
+/// after the kind's label. Hashed as an RFC 9162 leaf (SHA-256 of 0x00 and these bytes).
 pub struct Leaf<'a> {
+    pub kind: LeafKind,
     pub tenant: &'a str,
     pub matter_id: &'a str,
     pub version: u8,
@@ -23,7 +53,7 @@ pub struct Leaf<'a> {
 
 impl Leaf<'_> {
     pub fn text(&self) -> String {
-        ["zmg-log-leaf-v1", self.tenant, self.matter_id, &self.version.to_string(), &self.entries.to_string(), self.root, self.key_id, self.signature]
+        [self.kind.label(), self.tenant, self.matter_id, &self.version.to_string(), &self.entries.to_string(), self.root, self.key_id, self.signature]
             .join("\n")
     }
 }
@@ -76,10 +106,14 @@ impl TreeHead {
     }
 }
 
-/// That a ledger's checkpoint (the one covering `entries`) is in the log at `head`: the leaf's
-/// index and its audit path (RFC 9162 §2.1.3, sibling hashes from the leaf up, hex).
+/// That a ledger's checkpoint (the one covering `entries`), or its declared result, is in the
+/// log at `head`: the leaf's index and its audit path (RFC 9162 §2.1.3, sibling hashes from the
+/// leaf up, hex).
 #[derive(Object, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogInclusion {
+    #[serde(default)]
+    #[oai(default)]
+    pub kind: LeafKind,
     pub entries: i64,
     pub leaf_index: i64,
     pub proof: Vec<String>,
@@ -91,7 +125,7 @@ impl LogInclusion {
     pub fn proves(&self, leaf: &Leaf) -> bool {
         let hashes: Option<Vec<Hash>> = self.proof.iter().map(|h| parse_hash(h)).collect();
         let (Some(hashes), Some(root)) = (hashes, parse_hash(&self.head.root)) else { return false };
-        leaf.entries == self.entries
+        (leaf.kind, leaf.entries) == (self.kind, self.entries)
             && self.leaf_index >= 0
             && self.head.self_signed()
             && merkle::verify_inclusion(self.leaf_index as u64, self.head.size.max(0) as u64, &merkle::leaf_hash(leaf.text().as_bytes()), &hashes, &root)

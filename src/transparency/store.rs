@@ -7,7 +7,7 @@ use uuid::Uuid;
 pub use super::proof::Leaf;
 use super::{
     merkle::{self, Hash},
-    proof::{head_message, LogInclusion, TreeHead},
+    proof::{head_message, LeafKind, LogInclusion, TreeHead},
 };
 use crate::{
     db::Db,
@@ -15,13 +15,13 @@ use crate::{
     voting::signing,
 };
 
-/// Queues a signed checkpoint for the log, in the transaction that made it.
+/// Queues a signed checkpoint or declared result for the log, in the transaction that made it.
 pub async fn queue(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, leaf: &Leaf<'_>) -> ApiResult<()> {
     let text = leaf.text();
     let hash = hex::encode(merkle::leaf_hash(text.as_bytes()));
     db.execute(
-        "INSERT INTO platform.log_leaves (tenant_id, matter_id, entries, leaf, leaf_hash) VALUES ($1, $2, $3, $4, $5)",
-        &[&tenant_id, &matter_id, &leaf.entries, &text, &hash],
+        "INSERT INTO platform.log_leaves (tenant_id, matter_id, kind, entries, leaf, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&tenant_id, &matter_id, &leaf.kind.as_str(), &leaf.entries, &text, &hash],
     )
     .await?;
     Ok(())
@@ -183,12 +183,27 @@ fn parse_leaf(text: &str) -> Option<Logged> {
 
 /// Every checkpoint of a matter's ledger the log holds (placed or queued).
 pub async fn logged_checkpoints(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid) -> ApiResult<Vec<Logged>> {
-    let rows = db.query("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 ORDER BY entries", &[&tenant_id, &matter_id]).await?;
+    let rows = db
+        .query(
+            "SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'checkpoint' ORDER BY entries",
+            &[&tenant_id, &matter_id],
+        )
+        .await?;
     rows.iter().map(|r| parse_leaf(r.get(0)).ok_or_else(|| ApiError::internal("malformed leaf in the log"))).collect()
 }
 
-/// The logged checkpoints (by entries covered) the ledger lacks or shows otherwise.
-pub fn log_mismatches(ledger: &crate::voting::ledger::PublishedLedger, logged: &[Logged]) -> Vec<i64> {
+/// The logged checkpoints (by entries covered) the ledger lacks or shows otherwise, and the
+/// logged declared result (by its entries) if the ledger declares another or none.
+pub fn log_mismatches(ledger: &crate::voting::ledger::PublishedLedger, logged: &[Logged], result: Option<&str>) -> Vec<i64> {
+    let declared = ledger.declared.as_ref().map(|d| {
+        let (tenant, matter_id, version) = (ledger.tenant.as_str(), ledger.matter_id.as_str(), ledger.version);
+        let (key_id, signature, entries, root) = (d.key_id.as_str(), d.signature.as_str(), d.result.entries, d.result.root.as_str());
+        Leaf { kind: LeafKind::Result, tenant, matter_id, version, entries, root, key_id, signature }.text()
+    });
+    // Reported by the count the logged result states (its fifth line).
+    let result_mismatch = result
+        .filter(|logged| declared.as_ref().is_none_or(|text| text != logged))
+        .map(|logged| logged.split('\n').nth(4).and_then(|entries| entries.parse().ok()).unwrap_or(-1));
     logged
         .iter()
         .filter(|l| {
@@ -198,6 +213,7 @@ pub fn log_mismatches(ledger: &crate::voting::ledger::PublishedLedger, logged: &
             })
         })
         .map(|l| l.entries)
+        .chain(result_mismatch)
         .collect()
 }
 
@@ -208,12 +224,12 @@ pub struct Inclusion {
     pub proof: Vec<String>,
 }
 
-pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, entries: i64, size: i64) -> ApiResult<Option<Inclusion>> {
+pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, kind: LeafKind, entries: i64, size: i64) -> ApiResult<Option<Inclusion>> {
     let found = db
         .query_opt(
             "SELECT l.position, l.leaf FROM platform.log_leaves l JOIN platform.tenants t ON t.id = l.tenant_id
-              WHERE t.slug = $1 AND l.matter_id = $2 AND l.entries = $3 AND l.position < $4",
-            &[&tenant, &matter_id, &entries, &size],
+              WHERE t.slug = $1 AND l.matter_id = $2 AND l.kind = $5 AND l.entries = $3 AND l.position < $4",
+            &[&tenant, &matter_id, &entries, &size, &kind.as_str()],
         )
         .await?;
     let Some(row) = found else { return Ok(None) };
@@ -222,23 +238,31 @@ pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, entries: i64,
     Ok(Some(Inclusion { index, leaf: row.get(1), proof }))
 }
 
-/// The inclusion, in the latest head, of a checkpoint of a matter's ledger: the first one the
-/// head covers that covers entry `position`, or with `None` the last one the head covers. None
-/// before the sequencer's turn after that checkpoint.
+/// The inclusion, in the latest head, of what the log holds of a matter's ledger: with
+/// `Some(position)` the first checkpoint covering that entry; with `None` the declared result,
+/// or before the close the last checkpoint. None before the sequencer's turn after it.
 pub async fn ledger_inclusion(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, position: Option<i64>) -> ApiResult<Option<LogInclusion>> {
     let Some(head) = head(db, None).await? else { return Ok(None) };
     let found = db
         .query_opt(
-            "SELECT position, entries FROM platform.log_leaves
-              WHERE tenant_id = $1 AND matter_id = $2 AND position < $3 AND ($4::bigint IS NULL OR entries >= $4)
-              ORDER BY CASE WHEN $4 IS NULL THEN -entries ELSE entries END LIMIT 1",
+            "SELECT position, kind, entries FROM platform.log_leaves
+              WHERE tenant_id = $1 AND matter_id = $2 AND position < $3 AND ($4::bigint IS NULL OR (kind = 'checkpoint' AND entries >= $4))
+              ORDER BY CASE WHEN $4 IS NULL THEN -entries ELSE entries END, kind = 'result' DESC LIMIT 1",
             &[&tenant_id, &matter_id, &head.size, &position],
         )
         .await?;
     let Some(row) = found else { return Ok(None) };
-    let (index, entries): (i64, i64) = (row.get(0), row.get(1));
+    let (index, entries): (i64, i64) = (row.get(0), row.get(2));
+    let kind = if row.get::<_, &str>(1) == "result" { LeafKind::Result } else { LeafKind::Checkpoint };
     let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, head.size as u64, nodes)).await?;
-    Ok(Some(LogInclusion { entries, leaf_index: index, proof: proof.iter().map(hex::encode).collect(), head }))
+    Ok(Some(LogInclusion { kind, entries, leaf_index: index, proof: proof.iter().map(hex::encode).collect(), head }))
+}
+
+/// The declared result the log holds of a matter (placed or queued), as its leaf text.
+pub async fn logged_result(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid) -> ApiResult<Option<String>> {
+    let row =
+        db.query_opt("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'result'", &[&tenant_id, &matter_id]).await?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// The proof that the tree of `first` leaves is a prefix of the tree of `second`.

@@ -299,10 +299,12 @@ pub struct LedgerVerification {
     /// Version 5, closed: the last signed checkpoint covers every entry and the declared root.
     pub root_signed: bool,
     /// Checkpoints (by entries covered) the transparency log holds for this ledger that the
-    /// published ledger lacks or shows otherwise (root, signature, version).
+    /// published ledger lacks or shows otherwise (root, signature, version), and the declared
+    /// result (by its entries) when the log holds another than the ledger shows.
     pub log_mismatches: Vec<i64>,
-    /// The published ledger's proof that its last logged checkpoint is in the transparency log
-    /// verifies (absent: the log holds none of its checkpoints yet).
+    /// The published ledger's proof that its declared result, or before the close its last
+    /// logged checkpoint, is in the transparency log verifies (absent: the log holds nothing of
+    /// it yet).
     pub log_included: Option<bool>,
     /// Every check above passed (and the tally matches): the ledger verifies.
     pub intact: bool,
@@ -1556,7 +1558,8 @@ impl BallotsApi {
         // What the transparency log holds of this ledger must be in it, as logged: a ledger
         // stripped of its signatures and relabelled as older is caught here.
         let logged = crate::transparency::store::logged_checkpoints(&conn, tenant.id, m.id).await?;
-        let log_mismatches = crate::transparency::store::log_mismatches(&published, &logged);
+        let logged_result = crate::transparency::store::logged_result(&conn, tenant.id, m.id).await?;
+        let log_mismatches = crate::transparency::store::log_mismatches(&published, &logged, logged_result.as_deref());
         let recount = sealed_recount.as_ref().unwrap_or(&v);
         // The ledger alone must give the same figures as the ballots table.
         let tally_matches = if published.candidates.is_empty() {

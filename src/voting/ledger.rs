@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::transparency::proof::{Leaf, LogInclusion};
+use crate::transparency::proof::{Leaf, LeafKind, LogInclusion};
 
 use super::{
     rules::RuleSet,
@@ -668,13 +668,20 @@ fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<
     lots_ok && recounted == d.candidates && outcome.elected == d.elected && outcome.lots == d.lots && d.tally.is_none()
 }
 
-/// Whether `log` proves the ledger's checkpoint it names to be in the log, as the ledger shows it.
+/// Whether `log` proves what it names (a checkpoint, or the declared result) to be in the log,
+/// as the ledger shows it.
 fn log_included(ledger: &PublishedLedger, log: &LogInclusion) -> bool {
-    ledger.checkpoints.iter().find(|c| c.entries == log.entries).is_some_and(|c| {
-        let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else { return false };
-        let matter_id = &ledger.matter_id;
-        log.proves(&Leaf { tenant: &ledger.tenant, matter_id, version: ledger.version, entries: c.entries, root: &c.root, key_id, signature })
-    })
+    let (tenant, matter_id, version) = (&ledger.tenant, &ledger.matter_id, ledger.version);
+    match log.kind {
+        LeafKind::Checkpoint => ledger.checkpoints.iter().find(|c| c.entries == log.entries).is_some_and(|c| {
+            let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else { return false };
+            log.proves(&Leaf { kind: log.kind, tenant, matter_id, version, entries: c.entries, root: &c.root, key_id, signature })
+        }),
+        LeafKind::Result => ledger.declared.as_ref().is_some_and(|d| {
+            let (key_id, signature, entries, root) = (&d.key_id, &d.signature, d.result.entries, &d.result.root);
+            log.proves(&Leaf { kind: log.kind, tenant, matter_id, version, entries, root, key_id, signature })
+        }),
+    }
 }
 
 /// Checkpoints whose signature does not verify. Any signature is checked, whatever the declared

@@ -81,7 +81,7 @@ fn select(filter: &str) -> String {
     format!(
         "SELECT m.id, m.title, m.status, l.hash, b.cast_at, b.channel,
                 b.voided_at IS NOT NULL, {SET_ASIDE}, b.replaced_at IS NOT NULL, b.void_reason, p.position, cp.entries,
-                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.entries = cp.entries),
+                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.kind = 'checkpoint' AND lg.entries = cp.entries),
                 cp.root, cp.key_id, cp.signature, m.ledger_version::int
            FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' JOIN matters m ON m.id = b.matter_id
            LEFT JOIN ledger_positions p ON p.seq = l.seq

@@ -14,7 +14,10 @@ use super::{
 use crate::{
     error::{ApiError, ApiResult},
     tenancy::conn::TenantConn,
-    transparency::{self, store::Leaf},
+    transparency::{
+        self,
+        proof::{Leaf, LeafKind},
+    },
 };
 
 /// What a matter stores besides its rule set: the engine settings and the channel rule.
@@ -424,8 +427,9 @@ async fn insert_checkpoint(conn: &TenantConn, matter: Uuid, version: u8, entries
             let tenant = conn.tenant();
             let signed = signing::sign_checkpoint(conn, tenant.id, &tenant.slug, &matter.to_string(), version, entries, root).await?;
             // Into the transparency log with the checkpoint, or neither.
-            let leaf =
-                Leaf { tenant: &tenant.slug, matter_id: &matter.to_string(), version, entries, root, key_id: &signed.key_id, signature: &signed.signature };
+            let matter_id = &matter.to_string();
+            let (key_id, signature) = (&signed.key_id, &signed.signature);
+            let leaf = Leaf { kind: LeafKind::Checkpoint, tenant: &tenant.slug, matter_id, version, entries, root, key_id, signature };
             transparency::store::queue(conn, tenant.id, matter, &leaf).await?;
             Some(signed)
         }
@@ -686,6 +690,19 @@ pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candi
     };
     let tenant = conn.tenant();
     let signed = signing::sign_with(&tenant.slug, &ledger::result_message(&tenant.slug, &m.id.to_string(), m.ledger_version as u8, &result))?;
+    // Into the transparency log with the close, or neither.
+    let matter_id = &m.id.to_string();
+    let leaf = Leaf {
+        kind: LeafKind::Result,
+        tenant: &tenant.slug,
+        matter_id,
+        version: m.ledger_version as u8,
+        entries: result.entries,
+        root: &result.root,
+        key_id: &signed.key_id,
+        signature: &signed.signature,
+    };
+    transparency::store::queue(conn, tenant.id, m.id, &leaf).await?;
     let declared = ledger::Declared { result, key_id: signed.key_id, signature: signed.signature };
     Ok(Closing { root: whole.root, declared: Some(serde_json::to_value(declared).map_err(ApiError::internal)?), closed_at })
 }
