@@ -29,7 +29,9 @@ pub async fn connect_with(url: &str, max_size: usize, statement_timeout_ms: Opti
 /// Creates the configured database if it does not exist, connecting to `postgres` to do so.
 async fn ensure_database(url: &str) -> anyhow::Result<()> {
     let target: tokio_postgres::Config = url.parse()?;
-    let Some(name) = target.get_dbname().map(str::to_owned) else { return Ok(()) };
+    let Some(name) = target.get_dbname().map(str::to_owned) else {
+        return Ok(());
+    };
     let mut admin = target.clone();
     admin.dbname("postgres");
     let (client, conn) = admin.connect(NoTls).await.map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL: {e}"))?;

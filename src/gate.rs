@@ -123,7 +123,9 @@ fn client_ip(req: &Request, trusted: &[String]) -> String {
 /// as `10.0.0.0/8` (ingress pods change address; their network does not).
 fn is_trusted(addr: &str, trusted: &[String]) -> bool {
     // An IPv4 client of a dual-stack listener appears as ::ffff:a.b.c.d.
-    let Ok(ip) = addr.parse::<IpAddr>().map(|ip| ip.to_canonical()) else { return false };
+    let Ok(ip) = addr.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+        return false;
+    };
     trusted.iter().any(|entry| match entry.split_once('/') {
         None => entry.parse::<IpAddr>().is_ok_and(|t| t == ip),
         Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {

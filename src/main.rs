@@ -252,6 +252,8 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
         Some(_) => l.kind == LeafKind::Result,
         None => l.kind == LeafKind::Checkpoint && l.entries == last_checkpoint,
     });
+    // Anyone can sign a head: only the log's published key makes the proof count.
+    let log_complete = log_complete && v.log_key_published == Some(true);
     match (&published.log, v.log_included) {
         (Some(log), Some(proven)) => println!(
             "transparency log: {} is leaf {} of the log's {} under the head of {} (root {}): {}{}",
@@ -279,7 +281,10 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
         );
     }
     if require_log && !log_complete {
-        println!("--require-log: the declared result (or, while voting is open, the last checkpoint) must be proven in the log");
+        println!(
+            "--require-log: the declared result (or, while voting is open, the last checkpoint) must be proven in the log, under a head signed by the log's published key{}",
+            if keys.is_none() { " (give --keys)" } else { "" }
+        );
     }
     let changed = match earlier {
         Some(file) => {
@@ -295,7 +300,10 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
         None => Vec::new(),
     };
     // Development mode signs with a key derived from a secret published in the source.
-    let development = published.checkpoints.iter().any(|c| c.key_id.as_deref().is_some_and(|k| k.ends_with(zhimaguan::voting::signing::DEVELOPMENT_SUFFIX)));
+    let key_ids = published.checkpoints.iter().filter_map(|c| c.key_id.as_deref());
+    let key_ids = key_ids.chain(published.declared.iter().map(|d| d.key_id.as_str()));
+    let mut key_ids = key_ids.chain(published.log.iter().map(|l| l.head.key_id.as_str()));
+    let development = key_ids.any(|k| k.ends_with(zhimaguan::voting::signing::DEVELOPMENT_SUFFIX));
     if development {
         println!("signed with a DEVELOPMENT key, whose secret is public: these signatures prove nothing");
     }

@@ -45,10 +45,18 @@ impl SheetError {
         match self {
             SheetError::Unreadable => "文件无法读取，请上传用模板填写的 .xlsx 文件".into(),
             SheetError::NoSheet => "文件中没有工作表".into(),
-            SheetError::TooLarge { limit_mib } => format!("文件解压后超过 {limit_mib} MB，请删除无关内容或分批上传"),
-            SheetError::TooManyRows { limit } => format!("工作表最多 {limit} 行（含表头），请分批上传"),
-            SheetError::TooManyColumns { limit } => format!("工作表最多 {limit} 列，请删除模板以外的列"),
-            SheetError::TooManyCells { limit } => format!("工作表最多 {limit} 个有内容的单元格，请删除无关内容或分批上传"),
+            SheetError::TooLarge { limit_mib } => {
+                format!("文件解压后超过 {limit_mib} MB，请删除无关内容或分批上传")
+            }
+            SheetError::TooManyRows { limit } => {
+                format!("工作表最多 {limit} 行（含表头），请分批上传")
+            }
+            SheetError::TooManyColumns { limit } => {
+                format!("工作表最多 {limit} 列，请删除模板以外的列")
+            }
+            SheetError::TooManyCells { limit } => {
+                format!("工作表最多 {limit} 个有内容的单元格，请删除无关内容或分批上传")
+            }
         }
     }
 
@@ -56,9 +64,15 @@ impl SheetError {
         match self {
             SheetError::Unreadable => "Not a readable .xlsx file".into(),
             SheetError::NoSheet => "The file has no sheet".into(),
-            SheetError::TooLarge { limit_mib } => format!("The file inflates to more than {limit_mib} MB"),
-            SheetError::TooManyRows { limit } => format!("At most {limit} rows (header included); upload in parts"),
-            SheetError::TooManyColumns { limit } => format!("At most {limit} columns; remove columns the template does not have"),
+            SheetError::TooLarge { limit_mib } => {
+                format!("The file inflates to more than {limit_mib} MB")
+            }
+            SheetError::TooManyRows { limit } => {
+                format!("At most {limit} rows (header included); upload in parts")
+            }
+            SheetError::TooManyColumns { limit } => {
+                format!("At most {limit} columns; remove columns the template does not have")
+            }
             SheetError::TooManyCells { limit } => format!("At most {limit} non-empty cells"),
         }
     }

@@ -89,7 +89,9 @@ impl Storage {
 
     /// A short-lived signed GET URL when on S3; `None` on the local store.
     pub async fn signed_url(&self, key: &Path) -> Result<Option<(String, Duration)>, ApiError> {
-        let Some(signer) = &self.signer else { return Ok(None) };
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
         let url = signer.signed_url(poem::http::Method::GET, key, self.signed_url_ttl).await.map_err(unavailable)?;
         Ok(Some((url.to_string(), self.signed_url_ttl)))
     }

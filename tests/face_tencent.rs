@@ -83,7 +83,9 @@ fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>
         return poem::web::Json(error("InvalidParameterValue", "InfoType"));
     }
     let reply = match payload["BizToken"].as_str().unwrap_or("") {
-        TOKEN_PASSED => json!({"Text": text(0, "成功"), "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-passed"}),
+        TOKEN_PASSED => {
+            json!({"Text": text(0, "成功"), "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-passed"})
+        }
         TOKEN_FAILED => {
             json!({"Text": text(1001, "人脸比对不通过"), "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-failed"})
         }

@@ -59,7 +59,9 @@ async fn every_text_input_has_a_declared_maximum_and_refuses_longer_or_control_c
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap();
             // As a role the policy lets through, so the request reaches the parser.
-            let Some(role) = zhimaguan::auth::principal::ROLES.iter().find(|r| access[id][**r]) else { continue };
+            let Some(role) = zhimaguan::auth::principal::ROLES.iter().find(|r| access[id][**r]) else {
+                continue;
+            };
             let path = template.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
             let tenant = (!template.starts_with("/api/platform/")).then_some(t.tenant.slug.as_str());
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

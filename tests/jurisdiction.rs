@@ -152,7 +152,9 @@ impl World {
                 if !access[op_id][role] || by_design.contains(&op_id) {
                     continue;
                 }
-                let Some(Aimed { path, query, body }) = self.request_for(&objects, template, op) else { continue };
+                let Some(Aimed { path, query, body }) = self.request_for(&objects, template, op) else {
+                    continue;
+                };
                 walked += 1;
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 let send = |token: &str| {

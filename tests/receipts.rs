@@ -127,6 +127,11 @@ async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not
     let (s, keys) = e.app.call(GET, &format!("/api/platform/signing-keys?tenant={}", e.t.tenant.slug), None, None, None).await;
     assert_eq!(s, 200, "{keys}");
     let keys: Vec<PublishedKey> = serde_json::from_value(keys).unwrap();
+    // The anonymous lookup proves the checkpoint is logged, but names no neighbouring entry;
+    // the voter's own receipt carries the whole path.
+    assert!(sealed["log"].is_object() && sealed.get("ledger_path").is_none(), "{sealed}");
+    let (_, mine) = e.app.call(GET, "/api/me/receipts", e.slug(), Some(&owner), None).await;
+    let sealed = mine.as_array().unwrap().iter().find(|r| r["entry_hash"] == hash).unwrap().clone();
     assert_eq!(proven(&sealed, &keys), Ok(()), "{sealed}");
     // The same proof carries no other entry, and a head under any other key proves nothing.
     let mut other = sealed.clone();

@@ -203,6 +203,16 @@ async fn a_ledger_proves_its_last_checkpoint_is_in_the_log_and_verify_matter_che
         "public_key": hex::encode(forger.verifying_key().as_bytes()), "signature": forged_signature}});
     let (ok, report) = e.verify_offline(&forged).await;
     assert!(!ok && report.contains("proven, but NOT SIGNED BY THE LOG'S PUBLISHED KEY"), "{report}");
+    // Without the keys nothing says whose head it is: --require-log then refuses rather than
+    // trusting a head anyone could have signed.
+    let (ok, report) = e.verify_offline_with(&forged, None, &["--no-keys", "--require-log"]).await;
+    assert!(!ok && report.contains("(give --keys)"), "{report}");
+    // Relabelled as an older version, which needs no keys: what only version 5 carries gives it
+    // away.
+    let mut relabelled = ledger.clone();
+    relabelled["version"] = json!(4);
+    let (ok, report) = e.verify_offline_with(&relabelled, None, &["--no-keys"]).await;
+    assert!(!ok && report.contains("INCONSISTENT"), "{report}");
 
     // Stripping the proof leaves a ledger that says nothing of the log: enough for a quick look,
     // refused where the log is required.

@@ -214,17 +214,19 @@ impl OwnerApi {
             (Some((admitted, pw)), _) => admitted.check_password(&conn, pw).await?,
             // The SMS code is the owner's way in whatever strangers do to the password: it has
             // its own attempt limit and is not throttled by failed passwords.
-            (_, Some(code)) => match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
-                Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
-                    Some(row) => row.get(0),
-                    None => return Err(login::invalid_credentials()),
-                },
-                Err(refusal) => {
-                    // The failed attempt is counted against the code.
-                    conn.commit().await?;
-                    return Err(refusal);
+            (_, Some(code)) => {
+                match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
+                    Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
+                        Some(row) => row.get(0),
+                        None => return Err(login::invalid_credentials()),
+                    },
+                    Err(refusal) => {
+                        // The failed attempt is counted against the code.
+                        conn.commit().await?;
+                        return Err(refusal);
+                    }
                 }
-            },
+            }
             _ => unreachable!("checked above"),
         };
         conn.execute("UPDATE owners SET agreement_accepted_at = now() WHERE id = $1", &[&id]).await?;

@@ -134,7 +134,9 @@ pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, subject
             &[&phone, &purpose.as_str(), &subject],
         )
         .await?;
-    let Some(row) = row else { return Ok(Err(wrong_code())) };
+    let Some(row) = row else {
+        return Ok(Err(wrong_code()));
+    };
     let id: i64 = row.get(0);
     if row.get::<_, i32>(2) >= MAX_WRONG_TRIES {
         return Ok(Err(ApiError::field("sms_code", "sms.too_many_tries", "验证码输错次数过多，请重新获取", "Too many wrong tries, request a new code")));

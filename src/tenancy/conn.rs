@@ -24,10 +24,21 @@ pub struct TenantConn {
 impl TenantConn {
     /// Opens a transaction and scopes it to `tenant`'s schema (taken from the registry).
     pub async fn begin(pool: &Pool, tenant: &Tenant) -> Result<Self, crate::error::ApiError> {
+        Self::begin_as(pool, tenant, "BEGIN").await
+    }
+
+    /// A read-only transaction whose every statement sees the same snapshot: for reads that
+    /// must agree with each other (a ledger, its log proof and the live tally) while ballots,
+    /// checkpoints and the log's sequencer commit around them.
+    pub async fn begin_snapshot(pool: &Pool, tenant: &Tenant) -> Result<Self, crate::error::ApiError> {
+        Self::begin_as(pool, tenant, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
+    }
+
+    async fn begin_as(pool: &Pool, tenant: &Tenant, begin: &'static str) -> Result<Self, crate::error::ApiError> {
         let client = pool.get().await?;
         // From here on, dropping `conn` before commit/rollback rolls back (see Drop).
         let conn = TenantConn { client: Some(client), tenant: tenant.clone(), finished: false, in_flight: AtomicBool::new(false) };
-        conn.batch_execute("BEGIN").await?;
+        conn.batch_execute(begin).await?;
         conn.query_one("SELECT set_config('search_path', $1, true)", &[&tenant.schema]).await?;
         Ok(conn)
     }
@@ -88,7 +99,9 @@ impl Drop for TenantConn {
         if self.finished {
             return;
         }
-        let Some(client) = self.client.take() else { return };
+        let Some(client) = self.client.take() else {
+            return;
+        };
         let runtime = tokio::runtime::Handle::try_current();
         match runtime {
             // An error path left the transaction open between statements: roll it back, then

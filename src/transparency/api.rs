@@ -19,8 +19,8 @@ use crate::{
 pub struct InclusionView {
     pub leaf_index: i64,
     pub tree_size: i64,
-    /// The leaf as logged: `zmg-log-leaf-v1`, tenant, matter, version, entries, root, key id and
-    /// signature of the checkpoint, one per line. Its hash is SHA-256 of a zero byte and these
+    /// The leaf as logged: `zmg-log-leaf-v1` (a checkpoint) or `zmg-log-result-v1` (a declared
+    /// result), tenant, matter, version, entries, root, key id and signature, one per line. Its hash is SHA-256 of a zero byte and these
     /// bytes.
     pub leaf: String,
     /// Sibling hashes from the leaf up (RFC 9162 §2.1.3), hex.

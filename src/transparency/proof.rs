@@ -89,7 +89,9 @@ pub struct TreeHead {
 impl TreeHead {
     /// Whether the head carries a valid signature by the key it names.
     pub fn self_signed(&self) -> bool {
-        let Ok(signed_at) = DateTime::parse_from_rfc3339(&self.signed_at) else { return false };
+        let Ok(signed_at) = DateTime::parse_from_rfc3339(&self.signed_at) else {
+            return false;
+        };
         let signed_at = signed_at.to_utc();
         // The text must be exactly what was signed.
         if signed_at.to_rfc3339_opts(SecondsFormat::Millis, true) != self.signed_at {
@@ -124,7 +126,9 @@ impl LogInclusion {
     /// Whether the proof takes `leaf` to the head's root, and the head is signed by its key.
     pub fn proves(&self, leaf: &Leaf) -> bool {
         let hashes: Option<Vec<Hash>> = self.proof.iter().map(|h| parse_hash(h)).collect();
-        let (Some(hashes), Some(root)) = (hashes, parse_hash(&self.head.root)) else { return false };
+        let (Some(hashes), Some(root)) = (hashes, parse_hash(&self.head.root)) else {
+            return false;
+        };
         (leaf.kind, leaf.entries) == (self.kind, self.entries)
             && self.leaf_index >= 0
             && self.head.self_signed()

@@ -56,12 +56,12 @@ async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -
     });
     if missing {
         // Only between an upgrade and the sequencer's first turn, which stores them.
-        return Err(
-            ApiError::unavailable("log.catching_up", "透明日志正在整理，请稍后重试", "The transparency log is catching up; try again shortly").retry_after(5)
-        );
+        return Err(ApiError::unavailable(CATCHING_UP, "透明日志正在整理，请稍后重试", "The transparency log is catching up; try again shortly").retry_after(5));
     }
     Ok(result)
 }
+
+const CATCHING_UP: &str = "log.catching_up";
 
 /// How many leaves the stored subtrees cover.
 async fn log_size(db: &dyn Db) -> ApiResult<i64> {
@@ -242,7 +242,9 @@ pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, kind: LeafKin
 /// `Some(position)` the first checkpoint covering that entry; with `None` the declared result,
 /// or before the close the last checkpoint. None before the sequencer's turn after it.
 pub async fn ledger_inclusion(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, position: Option<i64>) -> ApiResult<Option<LogInclusion>> {
-    let Some(head) = head(db, None).await? else { return Ok(None) };
+    let Some(head) = head(db, None).await? else {
+        return Ok(None);
+    };
     let found = db
         .query_opt(
             "SELECT position, kind, entries FROM platform.log_leaves
@@ -254,7 +256,13 @@ pub async fn ledger_inclusion(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, pos
     let Some(row) = found else { return Ok(None) };
     let (index, entries): (i64, i64) = (row.get(0), row.get(2));
     let kind = if row.get::<_, &str>(1) == "result" { LeafKind::Result } else { LeafKind::Checkpoint };
-    let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, head.size as u64, nodes)).await?;
+    let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, head.size as u64, nodes)).await;
+    // A ledger or receipt goes out without its proof while the log catches up after an
+    // upgrade, rather than not at all.
+    let proof = match proof {
+        Err(e) if e.code == CATCHING_UP => return Ok(None),
+        other => other?,
+    };
     Ok(Some(LogInclusion { kind, entries, leaf_index: index, proof: proof.iter().map(hex::encode).collect(), head }))
 }
 

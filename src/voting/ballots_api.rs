@@ -850,7 +850,9 @@ async fn check_paper(
         if b.sold_since {
             return Err(voted_before_transfer(&codes));
         }
-        let (Some(voter), Some(signer)) = (b.voter, signer) else { continue };
+        let (Some(voter), Some(signer)) = (b.voter, signer) else {
+            continue;
+        };
         if voter == signer {
             continue;
         }
@@ -980,26 +982,39 @@ pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &
     // A scan shows how someone voted: only the estate's jurisdiction reads it.
     crate::attachments::bind_to_estate(&conn, m.estate_id, &[p.scan]).await?;
     let r = receipt(&conn, ballot).await?;
-    let r = Receipt { receipt_sent_to: text_receipt(&conn, state, p.signed_by, &r.receipt_code).await?, ..r };
+    let tenant = conn.tenant().clone();
     conn.commit().await?;
+    // Only once the ballot is stored, so no text names a ballot that is not.
+    let r = Receipt { receipt_sent_to: text_receipt(state, &tenant, p.signed_by, &r.receipt_code).await, ..r };
     crate::metrics::ballot_cast(channel);
     Ok(Cast::Created(Json(r)))
 }
 
-/// Texts the signer of a paper ballot its receipt code, where configured; returns the masked
-/// phone it went to. A failed text is logged and leaves the ballot entered: the entry slip
-/// carries the same code.
-async fn text_receipt(conn: &TenantConn, state: &AppState, signer: Option<Uuid>, code: &str) -> ApiResult<Option<String>> {
-    let Some(signer) = signer.filter(|_| state.config.sms.paper_receipts) else { return Ok(None) };
-    let Some(row) = conn.query_opt("SELECT phone FROM owners WHERE id = $1", &[&signer]).await? else { return Ok(None) };
-    let phone: String = row.get(0);
-    match state.sms.send_receipt(conn, &phone, code).await {
-        Ok(()) => Ok(Some(crate::auth::phone::mask(&phone))),
+/// Texts the signer of an entered paper ballot its receipt code, where configured; returns the
+/// masked phone it went to. A failed text is logged and changes nothing: the ballot is stored
+/// and the entry slip carries the same code.
+async fn text_receipt(state: &AppState, tenant: &Tenant, signer: Option<Uuid>, code: &str) -> Option<String> {
+    let signer = signer.filter(|_| state.config.sms.paper_receipts)?;
+    match send_receipt_text(state, tenant, signer, code).await {
+        Ok(sent_to) => sent_to,
         Err(e) => {
-            tracing::warn!(error = %e, "paper ballot receipt text not sent");
-            Ok(None)
+            tracing::warn!(error = ?e, "paper ballot receipt text not sent");
+            None
         }
     }
+}
+
+/// Sends the text, in a transaction of its own (the development outbox stores it there);
+/// `None` when the signer is not on file.
+async fn send_receipt_text(state: &AppState, tenant: &Tenant, signer: Uuid, code: &str) -> ApiResult<Option<String>> {
+    let conn = TenantConn::begin(&state.pool, tenant).await?;
+    let row = conn.query_opt("SELECT phone FROM owners WHERE id = $1", &[&signer]).await?;
+    let Some(phone) = row.map(|r| r.get::<_, String>(0)) else {
+        return Ok(None);
+    };
+    state.sms.send_receipt(&conn, &phone, code).await.map_err(ApiError::internal)?;
+    conn.commit().await?;
+    Ok(Some(crate::auth::phone::mask(&phone)))
 }
 
 /// The owner's own uploaded signature image, where one is required.
@@ -1523,9 +1538,7 @@ impl BallotsApi {
         id: Path<Uuid>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<serde_json::Value>> {
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let m = service::open_if_due(&conn, id.0).await?;
-        visible_to(&conn, &principal, m.estate_id, &m.status).await?;
+        let (conn, m) = ledger_snapshot(&state, &tenant, &principal, id.0).await?;
         let published = service::published(&conn, &m).await?;
         conn.commit().await?;
         Ok(Json(serde_json::to_value(published).map_err(ApiError::internal)?))
@@ -1541,9 +1554,11 @@ impl BallotsApi {
         id: Path<Uuid>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<LedgerVerification>> {
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let m = service::open_if_due(&conn, id.0).await?;
-        visible_to(&conn, &principal, m.estate_id, &m.status).await?;
+        let (conn, m) = ledger_snapshot(&state, &tenant, &principal, id.0).await?;
+        // What the transparency log holds of this ledger must be in it, as logged: a ledger
+        // stripped of its signatures and relabelled as older is caught here.
+        let logged = crate::transparency::store::logged_checkpoints(&conn, tenant.id, m.id).await?;
+        let logged_result = crate::transparency::store::logged_result(&conn, tenant.id, m.id).await?;
         // One read: the whole ledger for the server's recount, sealed in memory for the public
         // checks while voting is open. The close will reveal exactly what the recount uses.
         let whole = service::whole_ledger(&conn, &m).await?;
@@ -1555,10 +1570,6 @@ impl BallotsApi {
         let mut keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).filter(signing::derives).collect();
         keys.push(signing::log_key()?);
         let v = ledger::verify_with_keys(&published, &keys);
-        // What the transparency log holds of this ledger must be in it, as logged: a ledger
-        // stripped of its signatures and relabelled as older is caught here.
-        let logged = crate::transparency::store::logged_checkpoints(&conn, tenant.id, m.id).await?;
-        let logged_result = crate::transparency::store::logged_result(&conn, tenant.id, m.id).await?;
         let log_mismatches = crate::transparency::store::log_mismatches(&published, &logged, logged_result.as_deref());
         let recount = sealed_recount.as_ref().unwrap_or(&v);
         // The ledger alone must give the same figures as the ballots table.
@@ -1593,6 +1604,18 @@ impl BallotsApi {
             log_included: v.log_included,
         }))
     }
+}
+
+/// The matter (opened first if due) in a snapshot transaction, once `principal` may see it: the
+/// ledger, its log proof and the live tally are then read as of one moment.
+async fn ledger_snapshot(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(TenantConn, Matter)> {
+    let conn = TenantConn::begin(&state.pool, tenant).await?;
+    let m = service::open_if_due(&conn, id).await?;
+    visible_to(&conn, principal, m.estate_id, &m.status).await?;
+    conn.commit().await?;
+    let snapshot = TenantConn::begin_snapshot(&state.pool, tenant).await?;
+    let m = service::load(&snapshot, id, "").await?;
+    Ok((snapshot, m))
 }
 
 /// Every ballot of the matter as an xlsx sheet (names included: an inspection, audited).

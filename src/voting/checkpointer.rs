@@ -38,7 +38,9 @@ pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> 
                 conn.commit().await?;
                 sealed += usize::from(new.is_some());
             }
-            Err(e) => tracing::warn!(tenant = %tenant.slug, matter = %id, error = %e, "ledger checkpoint failed for this matter"),
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.slug, matter = %id, error = %e, "ledger checkpoint failed for this matter")
+            }
         }
     }
     Ok(sealed)

@@ -151,8 +151,8 @@ pub struct PublishedLedger {
     /// Version 5, once closed: the result the street office declared, signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Declared>,
-    /// Version 5: that the last checkpoint the transparency log holds so far is in the log,
-    /// under a signed tree head. Covered by no hash of the ledger: it is checked against the
+    /// Version 5: that the declared result, or before the close the last checkpoint the log
+    /// holds so far, is in the transparency log under a signed tree head. Covered by no hash of the ledger: it is checked against the
     /// log's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogInclusion>,
@@ -646,7 +646,9 @@ fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<
         return tally.is_some_and(|t| d.tally.as_ref() == Some(&DeclaredTally::of(t))) && d.candidates.is_empty();
     }
     let recounted: Vec<DeclaredCandidate> = candidates.iter().map(|(id, t)| DeclaredCandidate { id: id.clone(), votes: t.agree, passed: t.passed }).collect();
-    let Some(seats) = d.seats.filter(|s| *s >= 0) else { return false };
+    let Some(seats) = d.seats.filter(|s| *s >= 0) else {
+        return false;
+    };
     let mut lots_ok = true;
     let outcome = crate::elections::count::fill(&crate::elections::count::standings(candidates), seats as usize, |group| {
         let mut sorted = group.to_vec();
@@ -674,7 +676,9 @@ fn log_included(ledger: &PublishedLedger, log: &LogInclusion) -> bool {
     let (tenant, matter_id, version) = (&ledger.tenant, &ledger.matter_id, ledger.version);
     match log.kind {
         LeafKind::Checkpoint => ledger.checkpoints.iter().find(|c| c.entries == log.entries).is_some_and(|c| {
-            let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else { return false };
+            let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else {
+                return false;
+            };
             log.proves(&Leaf { kind: log.kind, tenant, matter_id, version, entries: c.entries, root: &c.root, key_id, signature })
         }),
         LeafKind::Result => ledger.declared.as_ref().is_some_and(|d| {
@@ -692,7 +696,9 @@ fn bad_signatures(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Vec<i64> {
         .checkpoints
         .iter()
         .filter(|c| {
-            let Some(signature) = &c.signature else { return false };
+            let Some(signature) = &c.signature else {
+                return false;
+            };
             let key = keys.iter().find(|k| k.tenant == ledger.tenant && Some(&k.key_id) == c.key_id.as_ref());
             let message = signing::checkpoint_message(&ledger.tenant, &ledger.matter_id, ledger.version, c.entries, &c.root);
             !key.is_some_and(|k| signing::verifies(k, &message, signature))
@@ -774,9 +780,16 @@ fn version_consistent(ledger: &PublishedLedger) -> bool {
     let checkpointed = !ledger.checkpoints.is_empty() || !ledger.opening_hash.is_empty();
     (1..=NEWEST_VERSION).contains(&v)
         && (v >= 2 || !checkpointed)
-        && (v >= 3 || !(ledger.sealed || has(&|e| e.commitment.is_some() || e.salt.is_some() || e.cast_at.is_some())))
+        && (v >= 3
+            || !(ledger.sealed
+                || has(&|e| e.commitment.is_some() || e.salt.is_some() || e.cast_at.is_some())))
         && (v >= 4 || !has(&|e| e.kind == EntryKind::Reinstated))
         && (v >= 5) == ledger.facts.is_some()
+        // Signatures, the declared result and the log's proof belong to version 5.
+        && (v >= 5
+            || (ledger.declared.is_none()
+                && ledger.log.is_none()
+                && ledger.checkpoints.iter().all(|c| c.key_id.is_none() && c.signature.is_none())))
 }
 
 /// Version 4: the ballots whose set-aside mark disagrees with the recount. The marks are read in
@@ -1380,6 +1393,28 @@ mod tests {
     /// Version 4, online ballots win: p0 votes on paper (b0), then online (b1), which sets the
     /// paper ballot aside; staff void the online ballot, so the paper ballot counts again
     /// (`reinstate`: with the reinstated entry the format requires).
+    #[test]
+    fn signatures_a_declared_result_or_a_log_proof_below_version_5_are_refused() {
+        let genuine = marks_ledger(false);
+        assert!(verify(&genuine).version_consistent);
+        let mut signed = genuine.clone();
+        signed.checkpoints[0].signature = Some("00".repeat(64));
+        let mut logged = genuine.clone();
+        let head = crate::transparency::proof::TreeHead {
+            size: 1,
+            root: "00".repeat(32),
+            signed_at: "2026-01-01T00:00:00.000Z".into(),
+            key_id: "log-v1".into(),
+            public_key: "00".repeat(32),
+            signature: "00".repeat(64),
+        };
+        logged.log = Some(LogInclusion { kind: LeafKind::Checkpoint, entries: 0, leaf_index: 0, proof: Vec::new(), head });
+        for (what, l) in [("signature", signed), ("log proof", logged)] {
+            let v = verify(&l);
+            assert!(!v.version_consistent && !v.intact(), "a version 4 ledger with a {what}");
+        }
+    }
+
     fn marks_ledger(reinstate: bool) -> PublishedLedger {
         let mut l = ledger();
         l.version = 4;

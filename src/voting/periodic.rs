@@ -41,7 +41,9 @@ where
         let slug = tenant.slug.clone();
         match job(state.clone(), tenant).await {
             Ok(n) => done += n,
-            Err(e) => tracing::warn!(job = what, tenant = %slug, error = %e, "background work failed for this tenant"),
+            Err(e) => {
+                tracing::warn!(job = what, tenant = %slug, error = %e, "background work failed for this tenant")
+            }
         }
     }
     Ok(done)

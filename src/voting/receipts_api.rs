@@ -64,7 +64,8 @@ pub struct ReceiptStatus {
     pub checkpoint_key_id: Option<String>,
     pub checkpoint_signature: Option<String>,
     /// The entry's audit path to the checkpoint's root: the entry is leaf `position` (the
-    /// opening is leaf 0) of `checkpoint_entries + 1` leaves (see `docs/ledger-format.md`).
+    /// opening is leaf 0) of `checkpoint_entries + 1` leaves (see `docs/ledger-format.md`). In
+    /// the voter's own receipts only: it names neighbouring entries.
     pub ledger_path: Option<Vec<String>>,
     /// That the checkpoint is in the transparency log, under a signed tree head.
     pub log: Option<LogInclusion>,
@@ -93,10 +94,18 @@ fn select(filter: &str) -> String {
     )
 }
 
-/// Adds the proofs to a receipt whose ballot a checkpoint covers: the entry's path to the
-/// checkpoint's root, and the checkpoint's inclusion in the log.
-async fn with_proofs(conn: &TenantConn, mut receipt: ReceiptStatus) -> ApiResult<ReceiptStatus> {
-    let (Some(position), Some(entries)) = (receipt.position, receipt.checkpoint_entries) else { return Ok(receipt) };
+/// Adds the proofs to a receipt whose ballot a checkpoint covers: the checkpoint's inclusion in
+/// the log, and with `path` the entry's path to the checkpoint's root. The path names the
+/// neighbouring entries' hashes, which look up their ballots' fates: only for the voter's own
+/// receipts, never for an anonymous lookup.
+async fn with_proofs(conn: &TenantConn, mut receipt: ReceiptStatus, path: bool) -> ApiResult<ReceiptStatus> {
+    let (Some(position), Some(entries)) = (receipt.position, receipt.checkpoint_entries) else {
+        return Ok(receipt);
+    };
+    receipt.log = transparency::store::ledger_inclusion(conn, conn.tenant().id, receipt.matter_id, Some(position)).await?.filter(|log| log.entries == entries);
+    if !path {
+        return Ok(receipt);
+    }
     let rows = conn
         .query(
             "SELECT hash FROM (SELECT root AS hash, -1 AS position FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0
@@ -110,7 +119,6 @@ async fn with_proofs(conn: &TenantConn, mut receipt: ReceiptStatus) -> ApiResult
     // Checkpoints exist from version 2 on, whose tree starts with the opening.
     let leaves: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     receipt.ledger_path = Some(ledger::merkle_path(position as usize, &leaves));
-    receipt.log = transparency::store::ledger_inclusion(conn, conn.tenant().id, receipt.matter_id, Some(position)).await?.filter(|log| log.entries == entries);
     Ok(receipt)
 }
 
@@ -161,7 +169,7 @@ impl ReceiptsApi {
         let rows = conn.query(&select("coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2"), &[&tenant.id, &id]).await?;
         let mut receipts = Vec::with_capacity(rows.len());
         for r in &rows {
-            receipts.push(with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(r, true) }).await?);
+            receipts.push(with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(r, true) }, true).await?);
         }
         conn.commit().await?;
         Ok(Json(receipts))
@@ -184,7 +192,7 @@ impl ReceiptsApi {
         let rows = conn.query(&select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"), &[&tenant.id, &wanted]).await?;
         let row = rows.into_iter().next();
         let row = row.ok_or_else(|| ApiError::not_found("receipt.not_found", "没有这张选票（请核对回执上的哈希值）", "No ballot has that entry hash"))?;
-        let receipt = with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(&row, false) }).await?;
+        let receipt = with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(&row, false) }, false).await?;
         conn.commit().await?;
         Ok(Json(receipt))
     }

@@ -55,7 +55,13 @@ pub(crate) fn vote_shaped(turnout: f64, agree: u32, follow: bool) -> impl Strate
                 proptest::collection::vec(proptest::bool::weighted(0.3), owners + 1),
             )
                 .prop_map(move |(units, (parking, storage, invalid_participate, follows), marks, delivered)| {
-                    let holder = |i: usize| if i == owners { Holder::Developer } else { Holder::Owner(format!("o{i}")) };
+                    let holder = |i: usize| {
+                        if i == owners {
+                            Holder::Developer
+                        } else {
+                            Holder::Owner(format!("o{i}"))
+                        }
+                    };
                     let roll: Vec<RollUnit> = units
                         .iter()
                         .enumerate()

@@ -121,19 +121,34 @@ pub fn sign_with(tenant: &str, message: &[u8]) -> ApiResult<Signed> {
 pub const LOG_TENANT: &str = "@transparency-log";
 pub const LOG_KEY_ID: &str = "log-v1";
 
+impl Keyring {
+    /// The log key's id: `log-v1`, marked as a development key where the street offices' are.
+    fn log_key_id(&self) -> String {
+        match self.key_id.ends_with(DEVELOPMENT_SUFFIX) {
+            true => format!("{LOG_KEY_ID}{DEVELOPMENT_SUFFIX}"),
+            false => LOG_KEY_ID.into(),
+        }
+    }
+
+    fn log_signing_key(&self) -> SigningKey {
+        self.key_with_id(LOG_TENANT, &self.log_key_id())
+    }
+}
+
 pub fn sign_for_log(message: &[u8]) -> ApiResult<Signed> {
-    let key = keyring()?.key_with_id(LOG_TENANT, LOG_KEY_ID);
-    Ok(Signed { key_id: LOG_KEY_ID.into(), signature: hex::encode(key.sign(message).to_bytes()) })
+    let keyring = keyring()?;
+    let signature = keyring.log_signing_key().sign(message).to_bytes();
+    Ok(Signed { key_id: keyring.log_key_id(), signature: hex::encode(signature) })
 }
 
 /// The log's public key, as this service derives it (hex).
 pub fn log_public_key() -> ApiResult<String> {
-    Ok(hex::encode(keyring()?.key_with_id(LOG_TENANT, LOG_KEY_ID).verifying_key().as_bytes()))
+    Ok(hex::encode(keyring()?.log_signing_key().verifying_key().as_bytes()))
 }
 
 /// The log's key as published beside the street offices' (its `tenant` is `@transparency-log`).
 pub fn log_key() -> ApiResult<PublishedKey> {
-    Ok(PublishedKey { tenant: LOG_TENANT.into(), key_id: LOG_KEY_ID.into(), public_key: log_public_key()? })
+    Ok(PublishedKey { tenant: LOG_TENANT.into(), key_id: keyring()?.log_key_id(), public_key: log_public_key()? })
 }
 
 /// Whether `key` is what this service derives for its street office and key id: a key someone

@@ -131,7 +131,13 @@ impl Check {
 
 fn check_against(t: &Threshold, value: Counts, base: Counts, joining: bool) -> Check {
     let passed = t.met(value.heads, base.heads) && t.met(value.area_centi, base.area_centi);
-    let shortfall = |v: i64, b: i64| if joining { t.joining_shortfall(v, b) } else { Some((t.minimum(b) - v).max(0)) };
+    let shortfall = |v: i64, b: i64| {
+        if joining {
+            t.joining_shortfall(v, b)
+        } else {
+            Some((t.minimum(b) - v).max(0))
+        }
+    };
     Check {
         value,
         base,

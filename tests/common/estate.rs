@@ -259,7 +259,8 @@ impl Estate {
         self.verify_offline_with(ledger, earlier, &[]).await
     }
 
-    /// [`Estate::verify_offline_since`] with more options (`--require-log`).
+    /// [`Estate::verify_offline_since`] with more options (`--require-log`, or `--no-keys` to
+    /// leave the keys out).
     pub async fn verify_offline_with(&self, ledger: &Value, earlier: Option<&Value>, options: &[&str]) -> (bool, String) {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let name = super::unique("ledger");
@@ -269,12 +270,16 @@ impl Estate {
         assert_eq!(s, 200, "{keys}");
         std::fs::write(&file, ledger.to_string()).unwrap();
         std::fs::write(&keys_file, keys.to_string()).unwrap();
-        let mut args = vec!["verify-matter".to_string(), file.display().to_string(), "--keys".into(), keys_file.display().to_string()];
+        let mut args = vec!["verify-matter".to_string(), file.display().to_string()];
+        // `--no-keys`: run as an auditor who has not fetched the keys.
+        if !options.contains(&"--no-keys") {
+            args.extend(["--keys".into(), keys_file.display().to_string()]);
+        }
         if let Some(earlier) = earlier {
             std::fs::write(&earlier_file, earlier.to_string()).unwrap();
             args.extend(["--earlier".to_string(), earlier_file.display().to_string()]);
         }
-        args.extend(options.iter().map(|o| o.to_string()));
+        args.extend(options.iter().filter(|o| **o != "--no-keys").map(|o| o.to_string()));
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(&args).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
     }
