@@ -11,16 +11,24 @@ use zhimaguan::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::var("ZMG_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/zhimaguan_bench".into());
+    let url = std::env::var("ZMG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/zhimaguan_bench".into());
     let pool = zhimaguan::db::connect(&url, 2).await?;
-    let tenants = tenancy::list(&pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenants = tenancy::list(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let tenant = tenants
         .iter()
         .filter(|t| t.slug.starts_with("vote_"))
         .max_by_key(|t| t.slug.clone())
         .ok_or_else(|| anyhow::anyhow!("run scripts/bench-votes.sh first"))?;
     let conn = TenantConn::begin(&pool, tenant).await?;
-    let row = conn.query_one("SELECT matter_id, count(*) FROM ballots GROUP BY 1 ORDER BY 2 DESC LIMIT 1", &[]).await?;
+    let row = conn
+        .query_one(
+            "SELECT matter_id, count(*) FROM ballots GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+            &[],
+        )
+        .await?;
     let (matter, ballots): (uuid::Uuid, i64) = (row.get(0), row.get(1));
     conn.commit().await?;
     let mut runs = Vec::new();
@@ -34,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
         assert_eq!(t.participants.heads, ballots);
     }
     runs.sort_by(f64::total_cmp);
-    println!("live tally of {ballots} ballots, in process: median {:.1} ms (min {:.1})", runs[10], runs[0]);
+    println!(
+        "live tally of {ballots} ballots, in process: median {:.1} ms (min {:.1})",
+        runs[10], runs[0]
+    );
     Ok(())
 }

@@ -28,17 +28,32 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let base = env("BENCH_BASE");
     let slug = env("BENCH_TENANT");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()?;
     let (db, conn) = tokio_postgres::connect(&env("ZMG_DATABASE_URL"), NoTls).await?;
     tokio::spawn(conn);
-    let tenant = db.query_one("SELECT id, schema_name FROM platform.tenants WHERE slug = $1", &[&slug]).await?;
+    let tenant = db
+        .query_one(
+            "SELECT id, schema_name FROM platform.tenants WHERE slug = $1",
+            &[&slug],
+        )
+        .await?;
     let (tenant_id, schema): (uuid::Uuid, String) = (tenant.get(0), tenant.get(1));
-    db.batch_execute(&format!("SET search_path = \"{schema}\"")).await?;
+    db.batch_execute(&format!("SET search_path = \"{schema}\""))
+        .await?;
 
     // Voter sessions, written straight into the tenant (logging 10,000 owners in through
     // argon2 would measure password hashing, not voting).
-    let owners: Vec<uuid::Uuid> =
-        db.query("SELECT DISTINCT owner_id FROM unit_holders WHERE ended_at IS NULL ORDER BY owner_id", &[]).await?.iter().map(|r| r.get(0)).collect();
+    let owners: Vec<uuid::Uuid> = db
+        .query(
+            "SELECT DISTINCT owner_id FROM unit_holders WHERE ended_at IS NULL ORDER BY owner_id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut tokens = Vec::with_capacity(owners.len());
     let mut hashes = Vec::with_capacity(owners.len());
     for _ in &owners {
@@ -64,8 +79,18 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .await?;
     let admin = admin["token"].as_str().expect("admin token").to_string();
-    let estate: serde_json::Value = http.get(format!("{base}/api/estates")).header("X-Tenant", &slug).bearer_auth(&admin).send().await?.json().await?;
-    let estate = estate["items"][0]["id"].as_str().expect("estate").to_string();
+    let estate: serde_json::Value = http
+        .get(format!("{base}/api/estates"))
+        .header("X-Tenant", &slug)
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let estate = estate["items"][0]["id"]
+        .as_str()
+        .expect("estate")
+        .to_string();
     println!("voters: {}", tokens.len());
 
     let mut pgbench_matters = Vec::new();
@@ -86,17 +111,32 @@ async fn main() -> anyhow::Result<()> {
         let matter = matter["id"].as_str().expect("matter").to_string();
         // Opening freezes the roll (10,000 units).
         let opened = Instant::now();
-        http.get(format!("{base}/api/matters/{matter}/tally")).header("X-Tenant", &slug).bearer_auth(&admin).send().await?.error_for_status()?;
+        http.get(format!("{base}/api/matters/{matter}/tally"))
+            .header("X-Tenant", &slug)
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .error_for_status()?;
         if concurrency == 0 {
             pgbench_matters.push(matter);
             continue;
         }
-        println!("matter for {concurrency} voters opened in {:.0} ms", opened.elapsed().as_secs_f64() * 1000.0);
+        println!(
+            "matter for {concurrency} voters opened in {:.0} ms",
+            opened.elapsed().as_secs_f64() * 1000.0
+        );
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..concurrency {
-            let (http, base, slug, matter, tokens, next) = (http.clone(), base.clone(), slug.clone(), matter.clone(), tokens.clone(), next.clone());
+            let (http, base, slug, matter, tokens, next) = (
+                http.clone(),
+                base.clone(),
+                slug.clone(),
+                matter.clone(),
+                tokens.clone(),
+                next.clone(),
+            );
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut failures = 0usize;
@@ -137,36 +177,72 @@ async fn main() -> anyhow::Result<()> {
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99)
         );
-        println!("RESULT http_{concurrency}_rate {:.1}", latencies.len() as f64 / elapsed);
+        println!(
+            "RESULT http_{concurrency}_rate {:.1}",
+            latencies.len() as f64 / elapsed
+        );
         let mut tally_ms = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
-            http.get(format!("{base}/api/matters/{matter}/tally")).header("X-Tenant", &slug).bearer_auth(&admin).send().await?.error_for_status()?;
+            http.get(format!("{base}/api/matters/{matter}/tally"))
+                .header("X-Tenant", &slug)
+                .bearer_auth(&admin)
+                .send()
+                .await?
+                .error_for_status()?;
             tally_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         tally_ms.sort_by(f64::total_cmp);
-        println!("tally endpoint with {} ballots: median {:.1} ms (min {:.1})", latencies.len(), tally_ms[2], tally_ms[0]);
+        println!(
+            "tally endpoint with {} ballots: median {:.1} ms (min {:.1})",
+            latencies.len(),
+            tally_ms[2],
+            tally_ms[0]
+        );
     }
 
     // The pure engine on the same size.
     use zhimaguan::voting::{rules::RuleSet, tally::*};
     let units: Vec<RollUnit> = (0..10_000)
-        .map(|i| RollUnit { unit: format!("u{i}"), area_centi: 8000 + i % 5000, class: UnitClass::Residential, holder: Holder::Owner(format!("o{i}")) })
+        .map(|i| RollUnit {
+            unit: format!("u{i}"),
+            area_centi: 8000 + i % 5000,
+            class: UnitClass::Residential,
+            holder: Holder::Owner(format!("o{i}")),
+        })
         .collect();
     let ballots: Vec<Ballot> = (0..10_000)
-        .map(|i| Ballot { holder: Holder::Owner(format!("o{i}")), choice: if i % 3 == 0 { Choice::Disagree } else { Choice::Agree }, valid: true })
+        .map(|i| Ballot {
+            holder: Holder::Owner(format!("o{i}")),
+            choice: if i % 3 == 0 {
+                Choice::Disagree
+            } else {
+                Choice::Agree
+            },
+            valid: true,
+        })
         .collect();
     let settings = Settings::defaults();
     let mut runs = Vec::new();
     for _ in 0..21 {
         let t = Instant::now();
         let snap = snapshot(&units, &settings);
-        let result = tally(&snap, &RuleSet::civil_code_ordinary(), &ballots, &settings, &Default::default()).expect("tally");
+        let result = tally(
+            &snap,
+            &RuleSet::civil_code_ordinary(),
+            &ballots,
+            &settings,
+            &Default::default(),
+        )
+        .expect("tally");
         runs.push(t.elapsed());
         assert!(result.passed);
     }
     runs.sort();
-    println!("pure engine, 10,000 units and ballots: median {:.2} ms", runs[10].as_secs_f64() * 1000.0);
+    println!(
+        "pure engine, 10,000 units and ballots: median {:.2} ms",
+        runs[10].as_secs_f64() * 1000.0
+    );
 
     // Helper data for pgbench: voter n → owner and holder key, for the two spare matters.
     db.batch_execute(
@@ -180,6 +256,9 @@ async fn main() -> anyhow::Result<()> {
          CREATE UNIQUE INDEX ON bench_voters (n);",
     )
     .await?;
-    println!("PGBENCH schema={schema} matter_a={} matter_b={}", pgbench_matters[0], pgbench_matters[1]);
+    println!(
+        "PGBENCH schema={schema} matter_a={} matter_b={}",
+        pgbench_matters[0], pgbench_matters[1]
+    );
     Ok(())
 }

@@ -9,7 +9,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = args.next().unwrap_or_else(|| "roll.xlsx".into());
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
-    for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积（㎡）", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate()
+    for (c, h) in [
+        "楼号",
+        "单元号",
+        "户号",
+        "房产类型",
+        "建筑面积（㎡）",
+        "业主姓名",
+        "手机号",
+        "是否开发商未售",
+    ]
+    .iter()
+    .enumerate()
     {
         ws.write_string(0, c as u16, *h)?;
     }

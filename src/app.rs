@@ -46,12 +46,22 @@ impl AppState {
             // Its own connections, without the statement timeout: a migration may take long.
             migrate::migrate_all(&db::connect(&config.database_url, 2).await?).await?;
         }
-        let pool = db::connect_with(&config.database_url, config.database_pool_size, Some(config.statement_timeout_ms)).await?;
+        let pool = db::connect_with(
+            &config.database_url,
+            config.database_pool_size,
+            Some(config.statement_timeout_ms),
+        )
+        .await?;
         Self::with_pool(config, pool).await
     }
 
     pub async fn with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
-        crate::voting::signing::Keyring::from_config(config.signing_secret.as_ref(), &config.signing_key_id, config.dev_mode)?.install();
+        crate::voting::signing::Keyring::from_config(
+            config.signing_secret.as_ref(),
+            &config.signing_key_id,
+            config.dev_mode,
+        )?
+        .install();
         let ops = OperationTable::from_spec(&openapi::service().spec())?;
         let authz = Authorizer::new(&ops).await?;
         Ok(Self {
@@ -119,13 +129,20 @@ async fn limit_request<E: Endpoint>(limit: u64, ep: E, mut req: Request) -> poem
         )
         .into());
     }
-    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
         return Err(crate::attachments::upload::too_large(limit as usize).into());
     }
     if declared.is_none() {
         let body = req.take_body().into_async_read();
-        req.set_body(Body::from_async_read(tokio::io::AsyncReadExt::take(body, limit + 1)));
+        req.set_body(Body::from_async_read(tokio::io::AsyncReadExt::take(
+            body,
+            limit + 1,
+        )));
     }
     ep.call(req).await.map(IntoResponse::into_response)
 }
@@ -136,11 +153,23 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let english = context::prefers_english(req.headers().get("accept-language").and_then(|v| v.to_str().ok()));
-    let info = RequestInfo { id: id.clone(), english, ..Default::default() };
+    let english = context::prefers_english(
+        req.headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let info = RequestInfo {
+        id: id.clone(),
+        english,
+        ..Default::default()
+    };
     let operation = info.operation.clone();
     let route = fixed_route_name(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
@@ -160,10 +189,23 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
         response.headers_mut().insert("x-request-id", v);
     }
     // Downloads are served with the type detected at upload; browsers must not guess another.
-    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     let elapsed = started.elapsed();
-    crate::metrics::observe_request(operation.get().map(String::as_str).unwrap_or(route), response.status().as_u16(), elapsed.as_secs_f64());
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request finished"));
+    crate::metrics::observe_request(
+        operation.get().map(String::as_str).unwrap_or(route),
+        response.status().as_u16(),
+        elapsed.as_secs_f64(),
+    );
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request finished"
+        )
+    });
     Ok(response)
 }
 
@@ -184,20 +226,36 @@ fn fixed_route_name(path: &str) -> &'static str {
 /// one it is served in development mode only (it shares the API's port).
 #[handler]
 async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
-    let token = state.config.metrics_token.as_ref().filter(|t| !t.0.is_empty());
+    let token = state
+        .config
+        .metrics_token
+        .as_ref()
+        .filter(|t| !t.0.is_empty());
     if token.is_none() && !state.config.dev_mode {
-        return ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint").into_response();
+        return ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint")
+            .into_response();
     }
     if let Some(expected) = token {
-        let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         // Comparing digests, not the secrets, leaks nothing through timing.
         let digest = |v: &str| <sha2::Sha256 as sha2::Digest>::digest(v.as_bytes());
         if given.is_none_or(|g| digest(g) != digest(&expected.0)) {
-            return ApiError::unauthorized("auth.required", "请提供监控令牌", "A metrics token is required").into_response();
+            return ApiError::unauthorized(
+                "auth.required",
+                "请提供监控令牌",
+                "A metrics token is required",
+            )
+            .into_response();
         }
     }
     let body = crate::metrics::render(&state.pool).await;
-    Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
 }
 
 /// Errors raised outside our handlers (routing, body parsing) get the same shape as ours.
@@ -208,26 +266,66 @@ fn render_error(err: poem::Error) -> Response {
     let status = err.status();
     let detail = err.to_string();
     let api = match status {
-        StatusCode::NOT_FOUND => ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint"),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "route.method_not_allowed", "不支持该请求方法", "Method not allowed"),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "request.too_large", "请求内容过大", "Request too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "request.unsupported_media_type", "请求内容类型不支持", "Unsupported content type"),
-        StatusCode::UNAUTHORIZED => ApiError::unauthorized("auth.required", "请先登录", "Please log in first"),
+        StatusCode::NOT_FOUND => {
+            ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "route.method_not_allowed",
+            "不支持该请求方法",
+            "Method not allowed",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "request.too_large",
+            "请求内容过大",
+            "Request too large",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "request.unsupported_media_type",
+            "请求内容类型不支持",
+            "Unsupported content type",
+        ),
+        StatusCode::UNAUTHORIZED => {
+            ApiError::unauthorized("auth.required", "请先登录", "Please log in first")
+        }
         // Body or parameter that does not parse: named by the field the parser quotes, without
         // the parser's own words (they carry internal type names).
         s if s.is_client_error() => {
             tracing::debug!(error = %detail, "request refused by the parser");
-            let field = detail.split('`').nth(1).filter(|f| !f.is_empty() && f.len() <= 64).unwrap_or("request").to_string();
+            let field = detail
+                .split('`')
+                .nth(1)
+                .filter(|f| !f.is_empty() && f.len() <= 64)
+                .unwrap_or("request")
+                .to_string();
             if let Some(limit) = declared_limit_broken(&detail) {
                 return limit_error(&field, limit).into_response();
             }
-            let mut e = ApiError::new(s, "request.invalid", "请求格式不正确，请检查提交的字段", "Malformed request");
+            let mut e = ApiError::new(
+                s,
+                "request.invalid",
+                "请求格式不正确，请检查提交的字段",
+                "Malformed request",
+            );
             let (zh, en) = if field == "request" {
-                ("请求内容无法解析，请提交有效的 JSON 或表单".to_string(), "The request body or its parameters cannot be parsed".to_string())
+                (
+                    "请求内容无法解析，请提交有效的 JSON 或表单".to_string(),
+                    "The request body or its parameters cannot be parsed".to_string(),
+                )
             } else {
-                (format!("字段 {field} 缺失或格式不正确"), format!("Field {field} is missing or malformed"))
+                (
+                    format!("字段 {field} 缺失或格式不正确"),
+                    format!("Field {field} is missing or malformed"),
+                )
             };
-            e.fields.push(crate::error::FieldIssue::new(&field, "request.invalid", zh, en));
+            e.fields.push(crate::error::FieldIssue::new(
+                &field,
+                "request.invalid",
+                zh,
+                en,
+            ));
             e
         }
         _ => ApiError::internal(detail),
@@ -237,18 +335,37 @@ fn render_error(err: poem::Error) -> Response {
 
 /// The declared limit a field broke, from the parser's "verification failed. maxLength(30)".
 fn declared_limit_broken(detail: &str) -> Option<&str> {
-    detail.split_once("verification failed. ").map(|(_, limit)| limit.trim())
+    detail
+        .split_once("verification failed. ")
+        .map(|(_, limit)| limit.trim())
 }
 
 /// 422 naming the field and, for lengths, the most it may hold.
 fn limit_error(field: &str, limit: &str) -> ApiError {
-    let number = |prefix: &str| limit.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')')).map(str::to_owned);
+    let number = |prefix: &str| {
+        limit
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map(str::to_owned)
+    };
     let (code, zh, en) = if let Some(max) = number("maxLength(") {
-        ("text.too_long", format!("字段 {field} 最多 {max} 个字"), format!("Field {field} takes at most {max} characters"))
+        (
+            "text.too_long",
+            format!("字段 {field} 最多 {max} 个字"),
+            format!("Field {field} takes at most {max} characters"),
+        )
     } else if let Some(max) = number("maxItems(") {
-        ("list.too_long", format!("字段 {field} 最多 {max} 项"), format!("Field {field} takes at most {max} items"))
+        (
+            "list.too_long",
+            format!("字段 {field} 最多 {max} 项"),
+            format!("Field {field} takes at most {max} items"),
+        )
     } else {
-        ("value.out_of_range", format!("字段 {field} 的值超出允许范围"), format!("Field {field} is out of range"))
+        (
+            "value.out_of_range",
+            format!("字段 {field} 的值超出允许范围"),
+            format!("Field {field} is out of range"),
+        )
     };
     ApiError::field(field, code, zh, en)
 }
@@ -273,14 +390,23 @@ pub async fn bind(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> anyhow::Result<(Running, impl std::future::Future<Output = ()> + Send)> {
-    let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
-    let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).ok_or_else(|| anyhow::anyhow!("no local address"))?;
+    let acceptor = TcpListener::bind(listen.to_string())
+        .into_acceptor()
+        .await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
     let ep = endpoint(state.clone());
     crate::voting::checkpointer::spawn(state.clone());
     crate::voting::due::spawn(state.clone());
     crate::transparency::sequencer::spawn(state.clone());
     let server = async move {
-        if let Err(e) = poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(ep, shutdown, Some(grace)).await {
+        if let Err(e) = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(ep, shutdown, Some(grace))
+            .await
+        {
             tracing::error!(error = %e, "server stopped");
         }
     };

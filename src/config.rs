@@ -151,7 +151,10 @@ pub struct FaceConfig {
 
 impl Default for FaceConfig {
     fn default() -> Self {
-        Self { provider: "dev".into(), tencent: Default::default() }
+        Self {
+            provider: "dev".into(),
+            tencent: Default::default(),
+        }
     }
 }
 
@@ -189,8 +192,11 @@ impl Config {
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read config file {}: {e}", path.display())
+                })?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
             }
             None => Config::default(),
         };
@@ -200,7 +206,10 @@ impl Config {
 
     /// Environment overrides; `lookup` is injectable so tests need not touch the process env.
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        let parse_num = |name: &str, v: String| -> anyhow::Result<i64> { v.parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}")) };
+        let parse_num = |name: &str, v: String| -> anyhow::Result<i64> {
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}"))
+        };
         if let Some(v) = lookup("ZMG_DATABASE_URL") {
             self.database_url = v;
         }
@@ -214,7 +223,12 @@ impl Config {
             self.base_domain = Some(v).filter(|s| !s.is_empty());
         }
         if let Some(v) = lookup("ZMG_TRUSTED_PROXIES") {
-            self.trusted_proxies = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(v) = lookup("ZMG_DEFAULT_TENANT") {
             self.default_tenant = Some(v).filter(|s| !s.is_empty());
@@ -244,7 +258,8 @@ impl Config {
             self.signing_key_id = v;
         }
         if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") {
-            self.ledger_checkpoint_seconds = parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64;
+            self.ledger_checkpoint_seconds =
+                parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64;
         }
         if let Some(v) = lookup("ZMG_DUE_SWEEP_SECONDS") {
             self.due_sweep_seconds = parse_num("ZMG_DUE_SWEEP_SECONDS", v)?.max(1) as u64;
@@ -301,21 +316,34 @@ impl Config {
             self.sms.paper_receipts = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(endpoint) = lookup("ZMG_S3_ENDPOINT") {
-            let get = |name: &str| lookup(name).ok_or_else(|| anyhow::anyhow!("ZMG_S3_ENDPOINT is set, so {name} is required"));
+            let get = |name: &str| {
+                lookup(name)
+                    .ok_or_else(|| anyhow::anyhow!("ZMG_S3_ENDPOINT is set, so {name} is required"))
+            };
             self.s3 = Some(S3Config {
                 endpoint,
                 bucket: get("ZMG_S3_BUCKET")?,
                 region: lookup("ZMG_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
                 access_key: Secret(get("ZMG_S3_ACCESS_KEY")?),
                 secret_key: Secret(get("ZMG_S3_SECRET_KEY")?),
-                path_style: lookup("ZMG_S3_PATH_STYLE").map(|v| v != "false").unwrap_or(true),
+                path_style: lookup("ZMG_S3_PATH_STYLE")
+                    .map(|v| v != "false")
+                    .unwrap_or(true),
             });
         }
         if !matches!(self.sms.provider.as_str(), "outbox" | "tencent") {
-            anyhow::bail!("ZMG_SMS_PROVIDER must be `outbox` or `tencent`, got {:?}", self.sms.provider);
+            anyhow::bail!(
+                "ZMG_SMS_PROVIDER must be `outbox` or `tencent`, got {:?}",
+                self.sms.provider
+            );
         }
-        if self.sms.paper_receipts && self.sms.provider == "tencent" && self.sms.tencent.receipt_template_id.is_empty() {
-            anyhow::bail!("ZMG_SMS_PAPER_RECEIPTS is on, so ZMG_TENCENT_SMS_RECEIPT_TEMPLATE_ID is required");
+        if self.sms.paper_receipts
+            && self.sms.provider == "tencent"
+            && self.sms.tencent.receipt_template_id.is_empty()
+        {
+            anyhow::bail!(
+                "ZMG_SMS_PAPER_RECEIPTS is on, so ZMG_TENCENT_SMS_RECEIPT_TEMPLATE_ID is required"
+            );
         }
         Ok(())
     }
@@ -335,7 +363,12 @@ mod tests {
             ("ZMG_S3_ACCESS_KEY", "AKID"),
             ("ZMG_S3_SECRET_KEY", "very-secret"),
         ];
-        c.apply_env(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+        c.apply_env(|k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
         let s3 = c.s3.as_ref().unwrap();
         assert_eq!(s3.region, "us-east-1");
@@ -347,13 +380,16 @@ mod tests {
     #[test]
     fn s3_needs_all_its_settings() {
         let mut c = Config::default();
-        let err = c.apply_env(|k| (k == "ZMG_S3_ENDPOINT").then(|| "http://x".to_string())).unwrap_err();
+        let err = c
+            .apply_env(|k| (k == "ZMG_S3_ENDPOINT").then(|| "http://x".to_string()))
+            .unwrap_err();
         assert!(err.to_string().contains("ZMG_S3_BUCKET"));
     }
 
     #[test]
     fn file_layer_reads_toml() {
-        let c: Config = toml::from_str("listen = \"127.0.0.1:1\"\n[sms]\nprovider = \"tencent\"\n").unwrap();
+        let c: Config =
+            toml::from_str("listen = \"127.0.0.1:1\"\n[sms]\nprovider = \"tencent\"\n").unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
         assert_eq!(c.sms.provider, "tencent");
         assert_eq!(c.upload_limit_bytes, 20 * 1024 * 1024);

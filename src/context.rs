@@ -32,7 +32,10 @@ pub fn english() -> bool {
 
 /// `Accept-Language: en…` as the first preference selects English; anything else is Chinese.
 pub fn prefers_english(accept_language: Option<&str>) -> bool {
-    accept_language.and_then(|v| v.split(',').next()).map(|first| first.trim().to_ascii_lowercase().starts_with("en")).unwrap_or(false)
+    accept_language
+        .and_then(|v| v.split(',').next())
+        .map(|first| first.trim().to_ascii_lowercase().starts_with("en"))
+        .unwrap_or(false)
 }
 
 tokio::task_local! {
@@ -50,5 +53,7 @@ pub async fn with_operation<F: Future>(operation_id: String, fut: F) -> F::Outpu
 }
 
 pub fn operation() -> String {
-    OPERATION.try_with(|o| o.clone()).unwrap_or_else(|_| "unknown".to_string())
+    OPERATION
+        .try_with(|o| o.clone())
+        .unwrap_or_else(|_| "unknown".to_string())
 }

@@ -23,8 +23,18 @@ pub struct FieldIssue {
 }
 
 impl FieldIssue {
-    pub fn new(field: impl Into<String>, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
-        Self { field: field.into(), code, zh: zh.into(), en: en.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: &'static str,
+        zh: impl Into<Text>,
+        en: impl Into<Text>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            zh: zh.into(),
+            en: en.into(),
+        }
     }
 }
 
@@ -65,8 +75,20 @@ pub struct FieldErrorBody {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
-        Self { status, code, zh: zh.into(), en: en.into(), fields: Vec::new(), retry_after: None }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        zh: impl Into<Text>,
+        en: impl Into<Text>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            zh: zh.into(),
+            en: en.into(),
+            fields: Vec::new(),
+            retry_after: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
@@ -98,20 +120,35 @@ impl ApiError {
 
     /// 422 with every failing field.
     pub fn validation(fields: Vec<FieldIssue>) -> Self {
-        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "request.validation_failed", "提交的内容有误，请按提示修改", "Some fields are invalid");
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.validation_failed",
+            "提交的内容有误，请按提示修改",
+            "Some fields are invalid",
+        );
         e.fields = fields;
         e
     }
 
     /// A single-field validation failure.
-    pub fn field(field: &str, code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
+    pub fn field(
+        field: &str,
+        code: &'static str,
+        zh: impl Into<Text>,
+        en: impl Into<Text>,
+    ) -> Self {
         Self::validation(vec![FieldIssue::new(field, code, zh, en)])
     }
 
     /// Anything unexpected: logged in full, reported to the caller without internals.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后重试", "Internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "服务器内部错误，请稍后重试",
+            "Internal server error",
+        )
     }
 
     pub fn message(&self) -> &str {
@@ -131,7 +168,15 @@ impl ApiError {
             fields: self
                 .fields
                 .iter()
-                .map(|f| FieldErrorBody { field: f.field.clone(), code: f.code.to_string(), message: if en { f.en.to_string() } else { f.zh.to_string() } })
+                .map(|f| FieldErrorBody {
+                    field: f.field.clone(),
+                    code: f.code.to_string(),
+                    message: if en {
+                        f.en.to_string()
+                    } else {
+                        f.zh.to_string()
+                    },
+                })
                 .collect(),
         }
     }
@@ -150,8 +195,11 @@ impl poem::error::ResponseError for ApiError {
         self.status
     }
     fn as_response(&self) -> Response {
-        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.body())).unwrap_or_default();
-        let mut response = Response::builder().status(self.status).content_type("application/json; charset=utf-8");
+        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.body()))
+            .unwrap_or_default();
+        let mut response = Response::builder()
+            .status(self.status)
+            .content_type("application/json; charset=utf-8");
         if let Some(seconds) = self.retry_after {
             response = response.header("Retry-After", seconds.to_string());
         }
@@ -169,13 +217,19 @@ impl IntoResponse for ApiError {
 const DOCUMENTED: &[(u16, &str)] = &[
     (400, "请求格式错误 / Malformed request"),
     (401, "未登录或登录已失效 / Not authenticated"),
-    (403, "无权操作，或街道已停用 / Forbidden, or tenant suspended"),
+    (
+        403,
+        "无权操作，或街道已停用 / Forbidden, or tenant suspended",
+    ),
     (404, "不存在 / Not found (including unknown tenant)"),
     (409, "与现有数据冲突 / Conflict"),
     (413, "内容过大 / Payload too large"),
     (414, "请求地址过长 / URI too long"),
     (415, "不支持的内容类型 / Unsupported content type"),
-    (422, "字段校验失败，列出每个字段 / Validation failed, every field listed"),
+    (
+        422,
+        "字段校验失败，列出每个字段 / Validation failed, every field listed",
+    ),
     (429, "请求过于频繁 / Rate limited"),
     (500, "服务器内部错误 / Internal error"),
     (503, "依赖服务不可用 / A dependency is unavailable"),
@@ -210,23 +264,52 @@ impl From<tokio_postgres::Error> for ApiError {
         if let Some(db) = err.as_db_error() {
             if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
                 let field = unique_field(db.table(), db.constraint());
-                let mut e = ApiError::conflict("conflict.duplicate", format!("{field} 已存在，不能重复"), format!("{field} already exists"));
-                e.fields.push(FieldIssue::new(field, "duplicate", "已存在", "already exists"));
+                let mut e = ApiError::conflict(
+                    "conflict.duplicate",
+                    format!("{field} 已存在，不能重复"),
+                    format!("{field} already exists"),
+                );
+                e.fields.push(FieldIssue::new(
+                    field,
+                    "duplicate",
+                    "已存在",
+                    "already exists",
+                ));
                 return e;
             }
         }
-        if let Some(e) = err.as_db_error().and_then(|db| rejected_value(db.code().code())) {
+        if let Some(e) = err
+            .as_db_error()
+            .and_then(|db| rejected_value(db.code().code()))
+        {
             return e;
         }
-        if let Some(e) = err.as_db_error().and_then(|db| broken_constraint(db.code().code(), db.message(), db.table(), db.column(), db.constraint())) {
+        if let Some(e) = err.as_db_error().and_then(|db| {
+            broken_constraint(
+                db.code().code(),
+                db.message(),
+                db.table(),
+                db.column(),
+                db.constraint(),
+            )
+        }) {
             return e;
         }
         if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
-            return ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable");
+            return ApiError::unavailable(
+                "db.unavailable",
+                "数据库暂不可用，请稍后重试",
+                "Database unavailable",
+            );
         }
         match err.as_db_error() {
             // Never the detail: Postgres puts the failing row (phones, hashes) there.
-            Some(db) => ApiError::internal(format!("{}: {} (constraint {:?})", db.code().code(), db.message(), db.constraint())),
+            Some(db) => ApiError::internal(format!(
+                "{}: {} (constraint {:?})",
+                db.code().code(),
+                db.message(),
+                db.constraint()
+            )),
             None => ApiError::internal(format!("{err:?}")),
         }
     }
@@ -242,12 +325,32 @@ fn rejected_value(sqlstate: &str) -> Option<ApiError> {
             "提交的文字中含有不允许的控制字符（如空字符），请删除后重试",
             "The text contains a character that cannot be stored (such as NUL)",
         ),
-        "22001" | "54000" => ("request.too_long", "提交的内容过长，请缩短后重试", "A value is too long"),
-        "22003" | "22008" | "22007" => ("request.out_of_range", "提交的数字或日期超出允许范围", "A number or date is out of range"),
-        "57014" => return Some(ApiError::unavailable("db.timeout", "数据库处理超时，请稍后重试", "The database took too long; try again")),
+        "22001" | "54000" => (
+            "request.too_long",
+            "提交的内容过长，请缩短后重试",
+            "A value is too long",
+        ),
+        "22003" | "22008" | "22007" => (
+            "request.out_of_range",
+            "提交的数字或日期超出允许范围",
+            "A number or date is out of range",
+        ),
+        "57014" => {
+            return Some(ApiError::unavailable(
+                "db.timeout",
+                "数据库处理超时，请稍后重试",
+                "The database took too long; try again",
+            ))
+        }
         // Two transactions waited on each other, or a serialization conflict: nothing was
         // written, and the same request again will go through.
-        "40P01" | "40001" => return Some(ApiError::unavailable("db.retry", "系统繁忙，请重试", "Busy; try again")),
+        "40P01" | "40001" => {
+            return Some(ApiError::unavailable(
+                "db.retry",
+                "系统繁忙，请重试",
+                "Busy; try again",
+            ))
+        }
         _ => return None,
     };
     let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en);
@@ -258,25 +361,47 @@ fn rejected_value(sqlstate: &str) -> Option<ApiError> {
 /// A row the schema refuses (a CHECK, a missing value, a reference to nothing) means a rule the
 /// handlers should have told the client: still the client's to fix, 422 naming the field, and
 /// logged, because a handler missed it.
-fn broken_constraint(sqlstate: &str, message: &str, table: Option<&str>, column: Option<&str>, constraint: Option<&str>) -> Option<ApiError> {
+fn broken_constraint(
+    sqlstate: &str,
+    message: &str,
+    table: Option<&str>,
+    column: Option<&str>,
+    constraint: Option<&str>,
+) -> Option<ApiError> {
     if sqlstate == "23503" && message.starts_with("update or delete") {
         // Removing something still in use: the row exists, the request conflicts with others.
         tracing::warn!(constraint = ?constraint, "a delete the handler let through is still referenced");
-        return Some(ApiError::conflict("conflict.in_use", "该记录仍被其他数据使用，不能删除或修改", "Still in use by other records"));
+        return Some(ApiError::conflict(
+            "conflict.in_use",
+            "该记录仍被其他数据使用，不能删除或修改",
+            "Still in use by other records",
+        ));
     }
     let (code, suffix, zh, en) = match sqlstate {
         "23514" => ("value.invalid", "_check", "不符合要求", "is not allowed"),
         "23502" => ("required", "", "不能为空", "is required"),
-        "23503" => ("reference.not_found", "_fkey", "引用的对象不存在", "refers to something that does not exist"),
+        "23503" => (
+            "reference.not_found",
+            "_fkey",
+            "引用的对象不存在",
+            "refers to something that does not exist",
+        ),
         _ => return None,
     };
     let field = match column {
         Some(column) => column.to_string(),
         // A table-level check (`<table>_check`, `<table>_check1`) names no one field.
-        None => Some(constraint_field(table, constraint, suffix)).filter(|f| !f.starts_with("check")).unwrap_or_else(|| "request".into()),
+        None => Some(constraint_field(table, constraint, suffix))
+            .filter(|f| !f.starts_with("check"))
+            .unwrap_or_else(|| "request".into()),
     };
     tracing::warn!(sqlstate, field = %field, constraint = ?constraint, "a database constraint refused a request the handler let through");
-    Some(ApiError::field(&field, code, format!("字段 {field} {zh}"), format!("Field {field} {en}")))
+    Some(ApiError::field(
+        &field,
+        code,
+        format!("字段 {field} {zh}"),
+        format!("Field {field} {en}"),
+    ))
 }
 
 /// Postgres names unique constraints `<table>_<columns>_key`; the columns are the field.
@@ -297,7 +422,11 @@ fn constraint_field(table: Option<&str>, constraint: Option<&str>, suffix: &str)
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
         tracing::warn!(error = %err, "database pool error");
-        ApiError::unavailable("db.unavailable", "数据库暂不可用，请稍后重试", "Database unavailable")
+        ApiError::unavailable(
+            "db.unavailable",
+            "数据库暂不可用，请稍后重试",
+            "Database unavailable",
+        )
     }
 }
 
@@ -307,17 +436,44 @@ mod tests {
 
     #[test]
     fn values_postgres_refuses_are_the_clients_to_fix() {
-        assert_eq!(rejected_value("22021").map(|e| (e.status.as_u16(), e.code)), Some((422, "request.invalid_character")));
-        assert_eq!(rejected_value("57014").map(|e| e.status.as_u16()), Some(503));
-        assert!(rejected_value("23503").is_none(), "constraints are named by broken_constraint");
+        assert_eq!(
+            rejected_value("22021").map(|e| (e.status.as_u16(), e.code)),
+            Some((422, "request.invalid_character"))
+        );
+        assert_eq!(
+            rejected_value("57014").map(|e| e.status.as_u16()),
+            Some(503)
+        );
+        assert!(
+            rejected_value("23503").is_none(),
+            "constraints are named by broken_constraint"
+        );
     }
 
     #[test]
     fn a_broken_constraint_names_its_field() {
-        let e = broken_constraint("23514", "", Some("matters"), None, Some("matters_title_check")).unwrap();
-        assert_eq!((e.status.as_u16(), e.fields[0].field.as_str(), e.fields[0].code), (422, "title", "value.invalid"));
-        let e = broken_constraint("23514", "", Some("matters"), None, Some("matters_check1")).unwrap();
-        assert_eq!(e.fields[0].field, "request", "a table-level check names no field");
+        let e = broken_constraint(
+            "23514",
+            "",
+            Some("matters"),
+            None,
+            Some("matters_title_check"),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                e.status.as_u16(),
+                e.fields[0].field.as_str(),
+                e.fields[0].code
+            ),
+            (422, "title", "value.invalid")
+        );
+        let e =
+            broken_constraint("23514", "", Some("matters"), None, Some("matters_check1")).unwrap();
+        assert_eq!(
+            e.fields[0].field, "request",
+            "a table-level check names no field"
+        );
         let e = broken_constraint("23502", "", Some("units"), Some("room"), None).unwrap();
         assert_eq!(e.fields[0].field, "room");
         let e = broken_constraint(
@@ -328,16 +484,39 @@ mod tests {
             Some("ballots_unit_id_fkey"),
         )
         .unwrap();
-        assert_eq!((e.status.as_u16(), e.fields[0].field.as_str()), (422, "unit_id"));
-        let e = broken_constraint("23503", "update or delete on table \"matters\" violates foreign key constraint", Some("matters"), None, None).unwrap();
-        assert_eq!((e.status.as_u16(), e.code), (409, "conflict.in_use"), "removing what is in use is a conflict");
-        assert!(broken_constraint("42P01", "", None, None, None).is_none(), "a missing table is the server's fault");
+        assert_eq!(
+            (e.status.as_u16(), e.fields[0].field.as_str()),
+            (422, "unit_id")
+        );
+        let e = broken_constraint(
+            "23503",
+            "update or delete on table \"matters\" violates foreign key constraint",
+            Some("matters"),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (409, "conflict.in_use"),
+            "removing what is in use is a conflict"
+        );
+        assert!(
+            broken_constraint("42P01", "", None, None, None).is_none(),
+            "a missing table is the server's fault"
+        );
     }
 
     #[test]
     fn unique_constraint_names_the_field() {
-        assert_eq!(unique_field(Some("owners"), Some("owners_phone_key")), "phone");
-        assert_eq!(unique_field(Some("staff"), Some("staff_username_key")), "username");
+        assert_eq!(
+            unique_field(Some("owners"), Some("owners_phone_key")),
+            "phone"
+        );
+        assert_eq!(
+            unique_field(Some("staff"), Some("staff_username_key")),
+            "username"
+        );
         assert_eq!(unique_field(None, Some("weird")), "weird");
     }
 }

@@ -18,11 +18,20 @@ use crate::{
 
 pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem::Result<Response> {
     // poem answers HEAD with the GET handler, so HEAD is authorized as GET.
-    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
     let Some(op) = state.ops.find(&method, req.uri().path()) else {
         if req.uri().path().starts_with("/api/") {
             // Fail closed: nothing under /api/ runs unless it is an operation of the spec.
-            return Err(ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint").into());
+            return Err(ApiError::not_found(
+                "route.not_found",
+                "请求的地址不存在",
+                "No such endpoint",
+            )
+            .into());
         }
         // Docs, spec and health checks.
         return ep.call(req).await.map(IntoResponse::into_response);
@@ -30,8 +39,16 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     let (op_id, scope) = (op.id.clone(), op.scope);
     context::set_operation(&op_id);
     // The query decoded once, as poem decodes it, for both checks below.
-    let query: Vec<(String, String)> = req.uri().query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
-    if let Some(unknown) = query.iter().map(|(name, _)| name).find(|name| !op.query_params.contains(name)) {
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    if let Some(unknown) = query
+        .iter()
+        .map(|(name, _)| name)
+        .find(|name| !op.query_params.contains(name))
+    {
         return Err(ApiError::field(
             unknown,
             "request.unknown_parameter",
@@ -48,11 +65,15 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|v| v.trim().to_string());
     let principal = match bearer {
         Some(token) => {
-            let (principal, session) = sessions::authenticate(&state.pool, tenant.as_ref(), &token).await?;
+            let (principal, session) =
+                sessions::authenticate(&state.pool, tenant.as_ref(), &token).await?;
             req.extensions_mut().insert(session);
             principal
         }
@@ -62,7 +83,11 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         return Err(if principal == Principal::Anonymous {
             ApiError::unauthorized("auth.required", "请先登录", "Please log in first")
         } else {
-            ApiError::forbidden("authz.forbidden", "您的角色无权进行此操作", "Your role may not perform this operation")
+            ApiError::forbidden(
+                "authz.forbidden",
+                "您的角色无权进行此操作",
+                "Your role may not perform this operation",
+            )
         }
         .into());
     }
@@ -73,16 +98,24 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     if let Some(t) = tenant {
         req.extensions_mut().insert(t);
     }
-    context::with_operation(op_id, ep.call(req)).await.map(IntoResponse::into_response)
+    context::with_operation(op_id, ep.call(req))
+        .await
+        .map(IntoResponse::into_response)
 }
 
 /// Refuses control characters in the query and a JSON body (see [`text_input`]) and JSON bodies
 /// over [`text_input::JSON_BODY_LIMIT`]. A body that does not parse is left to the parser.
 async fn check_text(req: &mut Request, query: &[(String, String)]) -> poem::Result<()> {
-    if let Some((name, _)) = query.iter().find(|(_, value)| value.chars().any(text_input::is_refused)) {
+    if let Some((name, _)) = query
+        .iter()
+        .find(|(_, value)| value.chars().any(text_input::is_refused))
+    {
         return Err(text_input::refused(name).into());
     }
-    if !req.content_type().is_some_and(text_input::is_json_media_type) {
+    if !req
+        .content_type()
+        .is_some_and(text_input::is_json_media_type)
+    {
         return Ok(());
     }
     let bytes = req.take_body().into_bytes().await?;
@@ -90,8 +123,14 @@ async fn check_text(req: &mut Request, query: &[(String, String)]) -> poem::Resu
         return Err(ApiError::new(
             poem::http::StatusCode::PAYLOAD_TOO_LARGE,
             "request.too_large",
-            format!("请求内容过大，最多 {} KB", text_input::JSON_BODY_LIMIT / 1024),
-            format!("Request body too large (at most {} KB)", text_input::JSON_BODY_LIMIT / 1024),
+            format!(
+                "请求内容过大，最多 {} KB",
+                text_input::JSON_BODY_LIMIT / 1024
+            ),
+            format!(
+                "Request body too large (at most {} KB)",
+                text_input::JSON_BODY_LIMIT / 1024
+            ),
         )
         .into());
     }
@@ -111,12 +150,25 @@ async fn check_text(req: &mut Request, query: &[(String, String)]) -> poem::Resu
 /// The client's address: the TCP peer, unless the peer is a trusted proxy (an ingress), in which
 /// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 fn client_ip(req: &Request, trusted: &[String]) -> String {
-    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let peer = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     if !is_trusted(&peer, trusted) {
         return peer;
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
-    forwarded.rsplit(',').map(str::trim).find(|hop| !hop.is_empty() && !is_trusted(hop, trusted)).map(str::to_owned).unwrap_or(peer)
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .find(|hop| !hop.is_empty() && !is_trusted(hop, trusted))
+        .map(str::to_owned)
+        .unwrap_or(peer)
 }
 
 /// Whether `addr` is one of the trusted proxies: an exact address, or inside a CIDR range such
@@ -130,11 +182,16 @@ fn is_trusted(addr: &str, trusted: &[String]) -> bool {
         None => entry.parse::<IpAddr>().is_ok_and(|t| t == ip),
         Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
             (Ok(IpAddr::V4(net)), Ok(bits)) if bits <= 32 => match ip {
-                IpAddr::V4(ip) => masked(u32::from(ip).into(), bits, 32) == masked(u32::from(net).into(), bits, 32),
+                IpAddr::V4(ip) => {
+                    masked(u32::from(ip).into(), bits, 32)
+                        == masked(u32::from(net).into(), bits, 32)
+                }
                 IpAddr::V6(_) => false,
             },
             (Ok(IpAddr::V6(net)), Ok(bits)) if bits <= 128 => match ip {
-                IpAddr::V6(ip) => masked(u128::from(ip), bits, 128) == masked(u128::from(net), bits, 128),
+                IpAddr::V6(ip) => {
+                    masked(u128::from(ip), bits, 128) == masked(u128::from(net), bits, 128)
+                }
                 IpAddr::V4(_) => false,
             },
             _ => false,
@@ -156,7 +213,11 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_addresses_or_cidr_ranges() {
-        let trusted = vec!["127.0.0.1".to_string(), "10.42.0.0/16".to_string(), "fd00::/8".to_string()];
+        let trusted = vec![
+            "127.0.0.1".to_string(),
+            "10.42.0.0/16".to_string(),
+            "fd00::/8".to_string(),
+        ];
         assert!(is_trusted("127.0.0.1", &trusted));
         assert!(is_trusted("10.42.7.9", &trusted));
         assert!(!is_trusted("10.43.0.1", &trusted));
@@ -164,6 +225,9 @@ mod tests {
         assert!(!is_trusted("fe80::1", &trusted));
         assert!(!is_trusted("not-an-ip", &trusted));
         assert!(is_trusted("8.8.8.8", &["0.0.0.0/0".to_string()]));
-        assert!(is_trusted("::ffff:10.42.0.5", &trusted), "IPv4-mapped addresses match IPv4 ranges");
+        assert!(
+            is_trusted("::ffff:10.42.0.5", &trusted),
+            "IPv4-mapped addresses match IPv4 ranges"
+        );
     }
 }

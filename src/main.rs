@@ -76,10 +76,17 @@ enum PlatformStaffCommand {
 const DEMO_MANIFEST: &str = include_str!("../tenants/demo.toml");
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }
@@ -93,7 +100,12 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", openapi::spec_yaml());
             return Ok(());
         }
-        Command::VerifyMatter { ledger, keys, earlier, require_log } => return verify_matter(ledger, keys.as_deref(), earlier.as_deref(), *require_log),
+        Command::VerifyMatter {
+            ledger,
+            keys,
+            earlier,
+            require_log,
+        } => return verify_matter(ledger, keys.as_deref(), earlier.as_deref(), *require_log),
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -109,9 +121,13 @@ async fn main() -> anyhow::Result<()> {
                 prepare_demo(&state).await?;
             }
             let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
-            let (running, server) = app::bind(state, &config.listen, shutdown_signal(), grace).await?;
+            let (running, server) =
+                app::bind(state, &config.listen, shutdown_signal(), grace).await?;
             tracing::info!(addr = %running.addr, "listening; API docs at /docs");
-            eprintln!("Zhimaguan listening on http://{}  (docs: http://{}/docs)", running.addr, running.addr);
+            eprintln!(
+                "Zhimaguan listening on http://{}  (docs: http://{}/docs)",
+                running.addr, running.addr
+            );
             server.await;
             tracing::info!("stopped");
         }
@@ -120,27 +136,49 @@ async fn main() -> anyhow::Result<()> {
             let n = migrate::migrate_all(&pool).await?;
             println!("platform and {n} tenant schema(s) are up to date");
         }
-        Command::Tenant { command: TenantCommand::Apply { manifest } } => {
+        Command::Tenant {
+            command: TenantCommand::Apply { manifest },
+        } => {
             let pool = db::connect(&config.database_url, 2).await?;
             migrate::migrate_platform(&pool).await?;
             let text = std::fs::read_to_string(&manifest)?;
-            let applied = tenancy::manifest::apply(&pool, &tenancy::manifest::parse(&text)?).await?;
-            println!("tenant {} ({}) applied", applied.tenant.slug, applied.tenant.name);
+            let applied =
+                tenancy::manifest::apply(&pool, &tenancy::manifest::parse(&text)?).await?;
+            println!(
+                "tenant {} ({}) applied",
+                applied.tenant.slug, applied.tenant.name
+            );
             if let Some(admin) = applied.created_admin {
-                println!("first street-staff admin: {} / {}  (shown once: change it after logging in)", admin.staff.username, admin.initial_password);
+                println!(
+                    "first street-staff admin: {} / {}  (shown once: change it after logging in)",
+                    admin.staff.username, admin.initial_password
+                );
             }
         }
-        Command::Tenant { command: TenantCommand::List } => {
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => {
             let pool = db::connect(&config.database_url, 2).await?;
             migrate::migrate_platform(&pool).await?;
-            for t in tenancy::list(&pool).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            for t in tenancy::list(&pool)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 println!("{}\t{:?}\t{}", t.slug, t.status, t.name);
             }
         }
-        Command::PlatformStaff { command: PlatformStaffCommand::Create { username, display_name } } => {
+        Command::PlatformStaff {
+            command:
+                PlatformStaffCommand::Create {
+                    username,
+                    display_name,
+                },
+        } => {
             let pool = db::connect(&config.database_url, 2).await?;
             migrate::migrate_platform(&pool).await?;
-            let password = platform::create_staff(&pool, &username, &display_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let password = platform::create_staff(&pool, &username, &display_name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("platform staff {username} created; password (shown once): {password}");
         }
         Command::Openapi | Command::VerifyMatter { .. } => unreachable!("handled above"),
@@ -151,11 +189,20 @@ async fn main() -> anyhow::Result<()> {
 /// Applies the demo manifest and gives its admin a fresh password printed to the console, so a
 /// newcomer can log in at once. Only ever done with `--demo`.
 async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
-    let applied = tenancy::manifest::apply(&state.pool, &tenancy::manifest::parse(DEMO_MANIFEST)?).await?;
+    let applied =
+        tenancy::manifest::apply(&state.pool, &tenancy::manifest::parse(DEMO_MANIFEST)?).await?;
     let password = zhimaguan::auth::password::generate();
-    let hash = zhimaguan::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let conn = tenancy::conn::TenantConn::begin(&state.pool, &applied.tenant).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    conn.execute("UPDATE staff SET password_hash = $1 WHERE username = 'admin'", &[&hash]).await?;
+    let hash = zhimaguan::auth::password::hash(password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let conn = tenancy::conn::TenantConn::begin(&state.pool, &applied.tenant)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    conn.execute(
+        "UPDATE staff SET password_hash = $1 WHERE username = 'admin'",
+        &[&hash],
+    )
+    .await?;
     conn.commit().await?;
     eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
     eprintln!("demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}", zhimaguan::housing::demo::DEMO_OWNER_PASSWORD);
@@ -180,7 +227,12 @@ async fn shutdown_signal() {
 }
 
 /// Offline check of a published ledger; exits non-zero when anything does not verify.
-fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier: Option<&std::path::Path>, require_log: bool) -> anyhow::Result<()> {
+fn verify_matter(
+    path: &std::path::Path,
+    keys: Option<&std::path::Path>,
+    earlier: Option<&std::path::Path>,
+    require_log: bool,
+) -> anyhow::Result<()> {
     use zhimaguan::{
         transparency::proof::LeafKind,
         voting::{ledger, signing::PublishedKey},
@@ -188,10 +240,17 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
     let text = std::fs::read_to_string(path)?;
     let published: ledger::PublishedLedger = serde_json::from_str(&text)?;
     let v = match keys {
-        Some(file) => ledger::verify_with_keys(&published, &serde_json::from_str::<Vec<PublishedKey>>(&std::fs::read_to_string(file)?)?),
+        Some(file) => ledger::verify_with_keys(
+            &published,
+            &serde_json::from_str::<Vec<PublishedKey>>(&std::fs::read_to_string(file)?)?,
+        ),
         None => ledger::verify(&published),
     };
-    println!("entries: {}, altered: {:?}", published.entries.len(), v.altered_entries);
+    println!(
+        "entries: {}, altered: {:?}",
+        published.entries.len(),
+        v.altered_entries
+    );
     println!(
         "opening (roll, rules, settings): {}",
         if published.version < 2 {
@@ -205,24 +264,71 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
     println!(
         "version {}: {}",
         published.version,
-        if v.version_consistent { "consistent with its contents" } else { "INCONSISTENT with its contents or unknown" }
+        if v.version_consistent {
+            "consistent with its contents"
+        } else {
+            "INCONSISTENT with its contents or unknown"
+        }
     );
-    println!("entries in published order: {}", if v.order_matches { "yes" } else { "NO (reordered)" });
-    println!("entries whose units or area disagree with the roll: {:?}", v.units_mismatched);
-    println!("rule set {}: {}", published.rule_set.id, if v.rules_match_preset { "fractions as named" } else { "FRACTIONS DIFFER FROM THE NAMED PRESET" });
+    println!(
+        "entries in published order: {}",
+        if v.order_matches {
+            "yes"
+        } else {
+            "NO (reordered)"
+        }
+    );
+    println!(
+        "entries whose units or area disagree with the roll: {:?}",
+        v.units_mismatched
+    );
+    println!(
+        "rule set {}: {}",
+        published.rule_set.id,
+        if v.rules_match_preset {
+            "fractions as named"
+        } else {
+            "FRACTIONS DIFFER FROM THE NAMED PRESET"
+        }
+    );
     if published.version >= 4 {
-        println!("ballots whose superseded mark disagrees with the recount: {:?}", v.inconsistent_marks);
+        println!(
+            "ballots whose superseded mark disagrees with the recount: {:?}",
+            v.inconsistent_marks
+        );
     }
-    println!("checkpoints: {}, broken: {:?}", published.checkpoints.len(), v.broken_checkpoints);
+    println!(
+        "checkpoints: {}, broken: {:?}",
+        published.checkpoints.len(),
+        v.broken_checkpoints
+    );
     if !v.signatures_checked {
-        println!("signatures: not checked{}", if v.needs_keys { " -- this ledger is signed: give --keys (GET /api/platform/signing-keys)" } else { "" });
+        println!(
+            "signatures: not checked{}",
+            if v.needs_keys {
+                " -- this ledger is signed: give --keys (GET /api/platform/signing-keys)"
+            } else {
+                ""
+            }
+        );
     } else {
-        println!("signatures of {}: unsigned checkpoints {:?}, bad {:?}", published.tenant, v.unsigned_checkpoints, v.bad_signatures);
+        println!(
+            "signatures of {}: unsigned checkpoints {:?}, bad {:?}",
+            published.tenant, v.unsigned_checkpoints, v.bad_signatures
+        );
     }
     if published.version >= 5 && !published.sealed {
-        println!("whole ledger signed (last checkpoint covers every entry and the root): {}", if v.root_signed { "yes" } else { "NO" });
+        println!(
+            "whole ledger signed (last checkpoint covers every entry and the root): {}",
+            if v.root_signed { "yes" } else { "NO" }
+        );
     }
-    println!("root: published {} / recomputed {} -> {}", published.root, v.recomputed_root, if v.root_matches { "match" } else { "MISMATCH" });
+    println!(
+        "root: published {} / recomputed {} -> {}",
+        published.root,
+        v.recomputed_root,
+        if v.root_matches { "match" } else { "MISMATCH" }
+    );
     if published.version >= 3 {
         println!(
             "choices: {} still sealed, {} revealed choices break their commitment {:?}",
@@ -248,10 +354,13 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
     // A closed ledger's log proof should be of its declared result; an open one's, of its last
     // checkpoint.
     let last_checkpoint = published.checkpoints.last().map_or(0, |c| c.entries);
-    let log_complete = published.log.as_ref().is_some_and(|l| match published.declared {
-        Some(_) => l.kind == LeafKind::Result,
-        None => l.kind == LeafKind::Checkpoint && l.entries == last_checkpoint,
-    });
+    let log_complete = published
+        .log
+        .as_ref()
+        .is_some_and(|l| match published.declared {
+            Some(_) => l.kind == LeafKind::Result,
+            None => l.kind == LeafKind::Checkpoint && l.entries == last_checkpoint,
+        });
     // Anyone can sign a head: only the log's published key makes the proof count.
     let log_complete = log_complete && v.log_key_published == Some(true);
     match (&published.log, v.log_included) {
@@ -277,7 +386,11 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
     if published.log.is_some() && !log_complete {
         println!(
             "transparency log: {} is not in the log yet",
-            if published.declared.is_some() { "the declared result".to_string() } else { format!("the last checkpoint (over {last_checkpoint} entries)") }
+            if published.declared.is_some() {
+                "the declared result".to_string()
+            } else {
+                format!("the last checkpoint (over {last_checkpoint} entries)")
+            }
         );
     }
     if require_log && !log_complete {
@@ -288,24 +401,34 @@ fn verify_matter(path: &std::path::Path, keys: Option<&std::path::Path>, earlier
     }
     let changed = match earlier {
         Some(file) => {
-            let earlier: ledger::PublishedLedger = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+            let earlier: ledger::PublishedLedger =
+                serde_json::from_str(&std::fs::read_to_string(file)?)?;
             let changed = ledger::changed_since(&earlier, &published);
             println!(
                 "since the earlier copy ({} checkpoints): {}",
                 earlier.checkpoints.len(),
-                if changed.is_empty() { "nothing sealed has changed".to_string() } else { format!("CHANGED checkpoints {changed:?}") }
+                if changed.is_empty() {
+                    "nothing sealed has changed".to_string()
+                } else {
+                    format!("CHANGED checkpoints {changed:?}")
+                }
             );
             changed
         }
         None => Vec::new(),
     };
     // Development mode signs with a key derived from a secret published in the source.
-    let key_ids = published.checkpoints.iter().filter_map(|c| c.key_id.as_deref());
+    let key_ids = published
+        .checkpoints
+        .iter()
+        .filter_map(|c| c.key_id.as_deref());
     let key_ids = key_ids.chain(published.declared.iter().map(|d| d.key_id.as_str()));
     let mut key_ids = key_ids.chain(published.log.iter().map(|l| l.head.key_id.as_str()));
     let development = key_ids.any(|k| k.ends_with(zhimaguan::voting::signing::DEVELOPMENT_SUFFIX));
     if development {
-        println!("signed with a DEVELOPMENT key, whose secret is public: these signatures prove nothing");
+        println!(
+            "signed with a DEVELOPMENT key, whose secret is public: these signatures prove nothing"
+        );
     }
     if !v.intact() || !changed.is_empty() || (require_log && !log_complete) || development {
         anyhow::bail!("the ledger does not verify");

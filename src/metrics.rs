@@ -14,7 +14,9 @@ use std::{
 use deadpool_postgres::Pool;
 
 /// Upper bounds in seconds: from a cached read to a slow export.
-const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -62,7 +64,9 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 /// routes outside the API (so labels stay bounded whatever paths clients send).
 pub fn observe_request(operation: &str, status: u16, seconds: f64) {
     let mut r = registry();
-    *r.requests.entry((operation.to_string(), status)).or_default() += 1;
+    *r.requests
+        .entry((operation.to_string(), status))
+        .or_default() += 1;
     let h = r.latency.entry(operation.to_string()).or_default();
     if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
         h.counts[i] += 1;
@@ -77,7 +81,10 @@ pub fn ballot_cast(channel: &'static str) {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The exposition text. Tenants are counted from the registry at scrape time; if the database
@@ -85,7 +92,10 @@ fn escape(label: &str) -> String {
 pub async fn render(pool: &Pool) -> String {
     let tenants: Option<Vec<(String, i64)>> = match pool.get().await {
         Ok(client) => client
-            .query("SELECT status, count(*) FROM platform.tenants GROUP BY status ORDER BY status", &[])
+            .query(
+                "SELECT status, count(*) FROM platform.tenants GROUP BY status ORDER BY status",
+                &[],
+            )
             .await
             .ok()
             .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect()),
@@ -96,7 +106,11 @@ pub async fn render(pool: &Pool) -> String {
         let r = registry();
         out.push_str("# HELP zmg_http_requests_total Requests answered, by operation and status.\n# TYPE zmg_http_requests_total counter\n");
         for ((op, status), n) in &r.requests {
-            let _ = writeln!(out, "zmg_http_requests_total{{operation=\"{}\",status=\"{status}\"}} {n}", escape(op));
+            let _ = writeln!(
+                out,
+                "zmg_http_requests_total{{operation=\"{}\",status=\"{status}\"}} {n}",
+                escape(op)
+            );
         }
         out.push_str("# HELP zmg_http_request_duration_seconds Time to answer, by operation.\n# TYPE zmg_http_request_duration_seconds histogram\n");
         for (op, h) in &r.latency {
@@ -106,12 +120,28 @@ pub async fn render(pool: &Pool) -> String {
                 cumulative += n;
                 let _ = writeln!(out, "zmg_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {cumulative}");
             }
-            let _ = writeln!(out, "zmg_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "zmg_http_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
-            let _ = writeln!(out, "zmg_http_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "zmg_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "zmg_http_request_duration_seconds_sum{{operation=\"{op}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "zmg_http_request_duration_seconds_count{{operation=\"{op}\"}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP zmg_http_requests_in_flight Requests being answered, this scrape included.\n# TYPE zmg_http_requests_in_flight gauge\n");
-        let _ = writeln!(out, "zmg_http_requests_in_flight {}", IN_FLIGHT.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "zmg_http_requests_in_flight {}",
+            IN_FLIGHT.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP zmg_ballots_cast_total Ballots accepted, by channel.\n# TYPE zmg_ballots_cast_total counter\n");
         for (channel, n) in &r.ballots {
             let _ = writeln!(out, "zmg_ballots_cast_total{{channel=\"{channel}\"}} {n}");
@@ -119,10 +149,22 @@ pub async fn render(pool: &Pool) -> String {
     }
     let s = pool.status();
     out.push_str("# HELP zmg_db_pool_connections Database connections by state.\n# TYPE zmg_db_pool_connections gauge\n");
-    let _ = writeln!(out, "zmg_db_pool_connections{{state=\"max\"}} {}", s.max_size);
+    let _ = writeln!(
+        out,
+        "zmg_db_pool_connections{{state=\"max\"}} {}",
+        s.max_size
+    );
     let _ = writeln!(out, "zmg_db_pool_connections{{state=\"open\"}} {}", s.size);
-    let _ = writeln!(out, "zmg_db_pool_connections{{state=\"idle\"}} {}", s.available);
-    let _ = writeln!(out, "zmg_db_pool_connections{{state=\"in_use\"}} {}", s.size.saturating_sub(s.available));
+    let _ = writeln!(
+        out,
+        "zmg_db_pool_connections{{state=\"idle\"}} {}",
+        s.available
+    );
+    let _ = writeln!(
+        out,
+        "zmg_db_pool_connections{{state=\"in_use\"}} {}",
+        s.size.saturating_sub(s.available)
+    );
     out.push_str("# HELP zmg_db_pool_waiting Requests waiting for a database connection.\n# TYPE zmg_db_pool_waiting gauge\n");
     let _ = writeln!(out, "zmg_db_pool_waiting {}", s.waiting);
     if let Some(tenants) = tenants {

@@ -25,7 +25,8 @@ const MIGRATION_LOCK: i64 = 0x5a4d_4701;
 pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS platform;
          CREATE TABLE IF NOT EXISTS platform.schema_migrations (
@@ -33,10 +34,21 @@ pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
     )
     .await?;
     for m in PLATFORM {
-        let done = tx.query_opt("SELECT 1 FROM platform.schema_migrations WHERE version = $1", &[&m.version]).await?;
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM platform.schema_migrations WHERE version = $1",
+                &[&m.version],
+            )
+            .await?;
         if done.is_none() {
-            tx.batch_execute(m.sql).await.map_err(|e| anyhow::anyhow!("platform migration {}: {e}", m.version))?;
-            tx.execute("INSERT INTO platform.schema_migrations (version) VALUES ($1)", &[&m.version]).await?;
+            tx.batch_execute(m.sql)
+                .await
+                .map_err(|e| anyhow::anyhow!("platform migration {}: {e}", m.version))?;
+            tx.execute(
+                "INSERT INTO platform.schema_migrations (version) VALUES ($1)",
+                &[&m.version],
+            )
+            .await?;
             tracing::info!(version = m.version, "applied platform migration");
         }
     }
@@ -55,17 +67,29 @@ pub async fn migrate_tenant(pool: &Pool, tenant: &Tenant) -> anyhow::Result<()> 
 /// Applies pending tenant migrations inside the caller's transaction (provisioning creates the
 /// schema and migrates it in one transaction, so a failed onboarding leaves nothing behind).
 pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<()> {
-    conn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    conn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     conn.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
     for m in TENANT {
-        let done = conn.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[&m.version]).await?;
+        let done = conn
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[&m.version],
+            )
+            .await?;
         if done.is_none() {
-            conn.batch_execute(m.sql).await.map_err(|e| anyhow::anyhow!("tenant {} migration {}: {e}", tenant.slug, m.version))?;
-            conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&m.version]).await?;
+            conn.batch_execute(m.sql).await.map_err(|e| {
+                anyhow::anyhow!("tenant {} migration {}: {e}", tenant.slug, m.version)
+            })?;
+            conn.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[&m.version],
+            )
+            .await?;
             tracing::info!(tenant = %tenant.slug, version = m.version, "applied tenant migration");
         }
     }
@@ -75,7 +99,9 @@ pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<
 /// Every tenant in the registry, one after another.
 pub async fn migrate_all(pool: &Pool) -> anyhow::Result<usize> {
     migrate_platform(pool).await?;
-    let tenants = crate::tenancy::list(pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenants = crate::tenancy::list(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for t in &tenants {
         migrate_tenant(pool, t).await?;
     }
@@ -89,10 +115,28 @@ mod tests {
     #[test]
     fn tenant_migrations_never_qualify_or_switch_schemas() {
         for m in TENANT {
-            let sql: String = m.sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n").to_lowercase();
-            assert!(!sql.contains("search_path"), "{} sets search_path", m.version);
-            assert!(!sql.contains("platform."), "{} reaches into platform", m.version);
-            assert!(!sql.contains("create type"), "{} creates a type (diesel caches OIDs)", m.version);
+            let sql: String = m
+                .sql
+                .lines()
+                .map(|l| l.split("--").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .to_lowercase();
+            assert!(
+                !sql.contains("search_path"),
+                "{} sets search_path",
+                m.version
+            );
+            assert!(
+                !sql.contains("platform."),
+                "{} reaches into platform",
+                m.version
+            );
+            assert!(
+                !sql.contains("create type"),
+                "{} creates a type (diesel caches OIDs)",
+                m.version
+            );
         }
     }
 }

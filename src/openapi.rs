@@ -43,8 +43,24 @@ pub enum ApiTags {
 }
 
 pub type Apis = (
-    (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi, LogApi),
-    (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
+    (
+        OwnerApi,
+        StaffApi,
+        AttachmentsApi,
+        AuditApi,
+        TenantsApi,
+        PlatformAuthApi,
+        DevApi,
+        LogApi,
+    ),
+    (
+        RcApi,
+        EstatesApi,
+        OcApi,
+        HousingStaffApi,
+        HousingOwnerApi,
+        CoOwnerApi,
+    ),
     (MattersApi, BallotsApi, ReceiptsApi),
     (PrepGroupsApi, ElectionsApi, FaceApi),
 );
@@ -57,8 +73,24 @@ Errors carry a stable `code` and a Chinese `message` (English with `Accept-Langu
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            (OwnerApi, StaffApi, AttachmentsApi, AuditApi, TenantsApi, PlatformAuthApi, DevApi, LogApi),
-            (RcApi, EstatesApi, OcApi, HousingStaffApi, HousingOwnerApi, CoOwnerApi),
+            (
+                OwnerApi,
+                StaffApi,
+                AttachmentsApi,
+                AuditApi,
+                TenantsApi,
+                PlatformAuthApi,
+                DevApi,
+                LogApi,
+            ),
+            (
+                RcApi,
+                EstatesApi,
+                OcApi,
+                HousingStaffApi,
+                HousingOwnerApi,
+                CoOwnerApi,
+            ),
             (MattersApi, BallotsApi, ReceiptsApi),
             (PrepGroupsApi, ElectionsApi, FaceApi),
         ),

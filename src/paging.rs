@@ -54,7 +54,13 @@ impl Paging {
 /// are not wildcards (PostgreSQL's `LIKE` escapes with a backslash). Blank means no filter.
 pub fn contains(typed: Option<&str>) -> Option<String> {
     let typed = typed.map(str::trim).filter(|t| !t.is_empty())?;
-    Some(format!("%{}%", typed.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+    Some(format!(
+        "%{}%",
+        typed
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    ))
 }
 
 #[cfg(test)]
@@ -67,12 +73,18 @@ mod tests {
         assert_eq!((p.limit(), p.offset()), (10, 20));
         let e = Paging::new(Some(0), Some(1000)).unwrap_err();
         assert_eq!(e.fields.len(), 2);
-        assert!(Paging::new(Some(i64::MAX), Some(100)).is_err(), "no offset overflow");
+        assert!(
+            Paging::new(Some(i64::MAX), Some(100)).is_err(),
+            "no offset overflow"
+        );
     }
 
     #[test]
     fn searches_match_what_was_typed_literally() {
-        assert_eq!(super::contains(Some(" 50%_off ")).as_deref(), Some("%50\\%\\_off%"));
+        assert_eq!(
+            super::contains(Some(" 50%_off ")).as_deref(),
+            Some("%50\\%\\_off%")
+        );
         assert_eq!(super::contains(Some("a\\b")).as_deref(), Some("%a\\\\b%"));
         assert_eq!(super::contains(Some("  ")), None);
     }

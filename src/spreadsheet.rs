@@ -89,26 +89,42 @@ pub struct SheetRows {
 /// Reads the first sheet of `bytes` within `limits`, keeping the first `keep` columns.
 pub fn first_sheet(bytes: &[u8], keep: usize, limits: &Limits) -> Result<SheetRows, SheetError> {
     check_unzipped_size(bytes, limits.max_unzipped_bytes)?;
-    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(|_| SheetError::Unreadable)?;
-    let name = workbook.sheet_names().into_iter().next().ok_or(SheetError::NoSheet)?;
-    let mut cells = workbook.worksheet_cells_reader(&name).map_err(|_| SheetError::Unreadable)?;
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(|_| SheetError::Unreadable)?;
+    let name = workbook
+        .sheet_names()
+        .into_iter()
+        .next()
+        .ok_or(SheetError::NoSheet)?;
+    let mut cells = workbook
+        .worksheet_cells_reader(&name)
+        .map_err(|_| SheetError::Unreadable)?;
     let mut out = SheetRows::default();
     let mut count = 0u64;
     while let Some(cell) = cells.next_cell().map_err(|_| SheetError::Unreadable)? {
         let (row, column) = cell.get_position();
         if row >= limits.max_rows {
-            return Err(SheetError::TooManyRows { limit: limits.max_rows });
+            return Err(SheetError::TooManyRows {
+                limit: limits.max_rows,
+            });
         }
         if column >= limits.max_columns {
-            return Err(SheetError::TooManyColumns { limit: limits.max_columns });
+            return Err(SheetError::TooManyColumns {
+                limit: limits.max_columns,
+            });
         }
         count += 1;
         if count > limits.max_cells {
-            return Err(SheetError::TooManyCells { limit: limits.max_cells });
+            return Err(SheetError::TooManyCells {
+                limit: limits.max_cells,
+            });
         }
         out.first_column = Some(out.first_column.map_or(column, |c| c.min(column)));
         if (column as usize) < keep {
-            let values = out.rows.entry(row).or_insert_with(|| vec![Data::Empty; keep]);
+            let values = out
+                .rows
+                .entry(row)
+                .or_insert_with(|| vec![Data::Empty; keep]);
             values[column as usize] = cell.get_value().clone().into();
         }
     }
@@ -118,13 +134,17 @@ pub fn first_sheet(bytes: &[u8], keep: usize, limits: &Limits) -> Result<SheetRo
 /// Inflates every entry into a sink, stopping as soon as the budget is spent (the sizes an
 /// archive declares are not trusted).
 fn check_unzipped_size(bytes: &[u8], budget: u64) -> Result<(), SheetError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| SheetError::Unreadable)?;
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| SheetError::Unreadable)?;
     let mut left = budget;
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(|_| SheetError::Unreadable)?;
-        let inflated = io::copy(&mut entry.take(left + 1), &mut io::sink()).map_err(|_| SheetError::Unreadable)?;
+        let inflated = io::copy(&mut entry.take(left + 1), &mut io::sink())
+            .map_err(|_| SheetError::Unreadable)?;
         if inflated > left {
-            return Err(SheetError::TooLarge { limit_mib: budget / (1024 * 1024) });
+            return Err(SheetError::TooLarge {
+                limit_mib: budget / (1024 * 1024),
+            });
         }
         left -= inflated;
     }
@@ -137,7 +157,12 @@ mod tests {
 
     use super::*;
 
-    const SMALL: Limits = Limits { max_rows: 100, max_columns: 10, max_cells: 50, max_unzipped_bytes: 1024 * 1024 };
+    const SMALL: Limits = Limits {
+        max_rows: 100,
+        max_columns: 10,
+        max_cells: 50,
+        max_unzipped_bytes: 1024 * 1024,
+    };
 
     fn book(cells: &[(u32, u16, &str)]) -> Vec<u8> {
         let mut wb = Workbook::new();
@@ -152,30 +177,57 @@ mod tests {
     fn a_sheet_spanning_the_whole_grid_is_refused_at_its_far_cell_without_allocating_it() {
         let bomb = book(&[(0, 0, "楼号"), (1_048_575, 16_383, "x")]);
         assert!(bomb.len() < 10_000, "a small file: {} bytes", bomb.len());
-        assert_eq!(first_sheet(&bomb, 8, &SMALL).unwrap_err(), SheetError::TooManyRows { limit: 100 });
+        assert_eq!(
+            first_sheet(&bomb, 8, &SMALL).unwrap_err(),
+            SheetError::TooManyRows { limit: 100 }
+        );
         let wide = book(&[(0, 0, "楼号"), (5, 16_383, "x")]);
-        assert_eq!(first_sheet(&wide, 8, &SMALL).unwrap_err(), SheetError::TooManyColumns { limit: 10 });
+        assert_eq!(
+            first_sheet(&wide, 8, &SMALL).unwrap_err(),
+            SheetError::TooManyColumns { limit: 10 }
+        );
     }
 
     #[test]
     fn cells_past_the_budget_and_inflated_bytes_past_it_are_refused() {
         let many: Vec<(u32, u16, String)> = (0..60).map(|i| (i, 0, format!("v{i}"))).collect();
-        let many: Vec<(u32, u16, &str)> = many.iter().map(|(r, c, v)| (*r, *c, v.as_str())).collect();
-        assert_eq!(first_sheet(&book(&many), 8, &SMALL).unwrap_err(), SheetError::TooManyCells { limit: 50 });
+        let many: Vec<(u32, u16, &str)> =
+            many.iter().map(|(r, c, v)| (*r, *c, v.as_str())).collect();
+        assert_eq!(
+            first_sheet(&book(&many), 8, &SMALL).unwrap_err(),
+            SheetError::TooManyCells { limit: 50 }
+        );
         // Forty distinct 30,000-character strings: about 1.2 MB inflated, a few kB zipped.
-        let long: Vec<String> = (0..40).map(|i| format!("{i}{}", "长".repeat(10_000))).collect();
-        let cells: Vec<(u32, u16, &str)> = long.iter().enumerate().map(|(i, v)| (i as u32, 0, v.as_str())).collect();
+        let long: Vec<String> = (0..40)
+            .map(|i| format!("{i}{}", "长".repeat(10_000)))
+            .collect();
+        let cells: Vec<(u32, u16, &str)> = long
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, 0, v.as_str()))
+            .collect();
         let zipped = book(&cells);
         assert!(zipped.len() < 100_000, "{} bytes", zipped.len());
-        assert_eq!(first_sheet(&zipped, 8, &SMALL).unwrap_err(), SheetError::TooLarge { limit_mib: 1 });
+        assert_eq!(
+            first_sheet(&zipped, 8, &SMALL).unwrap_err(),
+            SheetError::TooLarge { limit_mib: 1 }
+        );
     }
 
     #[test]
     fn a_sparse_sheet_keeps_only_the_columns_asked_for() {
-        let sheet = first_sheet(&book(&[(0, 0, "a"), (0, 9, "far"), (3, 1, "b")]), 2, &SMALL).unwrap();
+        let sheet =
+            first_sheet(&book(&[(0, 0, "a"), (0, 9, "far"), (3, 1, "b")]), 2, &SMALL).unwrap();
         assert_eq!(sheet.first_column, Some(0));
-        assert_eq!(sheet.rows.len(), 2, "row 0 and row 3; rows between are not stored");
+        assert_eq!(
+            sheet.rows.len(),
+            2,
+            "row 0 and row 3; rows between are not stored"
+        );
         assert_eq!(sheet.rows[&3], vec![Data::Empty, Data::String("b".into())]);
-        assert_eq!(first_sheet(b"not a zip", 2, &SMALL).unwrap_err(), SheetError::Unreadable);
+        assert_eq!(
+            first_sheet(b"not a zip", 2, &SMALL).unwrap_err(),
+            SheetError::Unreadable
+        );
     }
 }

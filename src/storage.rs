@@ -26,7 +26,11 @@ pub struct Storage {
 
 fn unavailable(err: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %err, "object store unavailable");
-    ApiError::unavailable("storage.unavailable", "文件存储暂不可用，请稍后重试", "File storage is unavailable")
+    ApiError::unavailable(
+        "storage.unavailable",
+        "文件存储暂不可用，请稍后重试",
+        "File storage is unavailable",
+    )
 }
 
 impl Storage {
@@ -35,7 +39,11 @@ impl Storage {
         match &config.s3 {
             Some(s3) => {
                 // Fail fast when the store is down: one retry, short timeouts, then 503.
-                let retry = RetryConfig { backoff: BackoffConfig::default(), max_retries: 1, retry_timeout: Duration::from_secs(5) };
+                let retry = RetryConfig {
+                    backoff: BackoffConfig::default(),
+                    max_retries: 1,
+                    retry_timeout: Duration::from_secs(5),
+                };
                 let options = ClientOptions::new()
                     .with_allow_http(s3.endpoint.starts_with("http://"))
                     .with_connect_timeout(Duration::from_secs(3))
@@ -51,12 +59,20 @@ impl Storage {
                     .with_client_options(options)
                     .build()?;
                 let store = Arc::new(store);
-                Ok(Self { store: store.clone(), signer: Some(store), signed_url_ttl: ttl })
+                Ok(Self {
+                    store: store.clone(),
+                    signer: Some(store),
+                    signed_url_ttl: ttl,
+                })
             }
             None => {
                 std::fs::create_dir_all(&config.storage_dir)?;
                 let store = LocalFileSystem::new_with_prefix(&config.storage_dir)?;
-                Ok(Self { store: Arc::new(store), signer: None, signed_url_ttl: ttl })
+                Ok(Self {
+                    store: Arc::new(store),
+                    signer: None,
+                    signed_url_ttl: ttl,
+                })
             }
         }
     }
@@ -67,15 +83,21 @@ impl Storage {
     }
 
     pub async fn put(&self, key: &Path, bytes: Bytes) -> Result<(), ApiError> {
-        self.store.put(key, PutPayload::from_bytes(bytes)).await.map(|_| ()).map_err(unavailable)
+        self.store
+            .put(key, PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     pub async fn get(&self, key: &Path) -> Result<Bytes, ApiError> {
         match self.store.get(key).await {
             Ok(result) => result.bytes().await.map_err(unavailable),
-            Err(object_store::Error::NotFound { .. }) => {
-                Err(ApiError::not_found("attachment.content_missing", "文件内容已丢失，请重新上传", "The file content is missing"))
-            }
+            Err(object_store::Error::NotFound { .. }) => Err(ApiError::not_found(
+                "attachment.content_missing",
+                "文件内容已丢失，请重新上传",
+                "The file content is missing",
+            )),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -92,7 +114,10 @@ impl Storage {
         let Some(signer) = &self.signer else {
             return Ok(None);
         };
-        let url = signer.signed_url(poem::http::Method::GET, key, self.signed_url_ttl).await.map_err(unavailable)?;
+        let url = signer
+            .signed_url(poem::http::Method::GET, key, self.signed_url_ttl)
+            .await
+            .map_err(unavailable)?;
         Ok(Some((url.to_string(), self.signed_url_ttl)))
     }
 }

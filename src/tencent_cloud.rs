@@ -33,11 +33,24 @@ fn sha256_hex(s: &str) -> String {
 
 /// The `Authorization` header value for a POST / with JSON body, signing content-type and host.
 pub fn authorization(input: &SignInput) -> String {
-    let date = Utc.timestamp_opt(input.timestamp, 0).single().expect("valid timestamp").format("%Y-%m-%d").to_string();
+    let date = Utc
+        .timestamp_opt(input.timestamp, 0)
+        .single()
+        .expect("valid timestamp")
+        .format("%Y-%m-%d")
+        .to_string();
     let signed_headers = "content-type;host";
-    let canonical_request = format!("POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\n\n{signed_headers}\n{}", input.host, sha256_hex(input.payload));
+    let canonical_request = format!(
+        "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\n\n{signed_headers}\n{}",
+        input.host,
+        sha256_hex(input.payload)
+    );
     let scope = format!("{date}/{}/tc3_request", input.service);
-    let string_to_sign = format!("TC3-HMAC-SHA256\n{}\n{scope}\n{}", input.timestamp, sha256_hex(&canonical_request));
+    let string_to_sign = format!(
+        "TC3-HMAC-SHA256\n{}\n{scope}\n{}",
+        input.timestamp,
+        sha256_hex(&canonical_request)
+    );
     let k_date = hmac(format!("TC3{}", input.secret_key).as_bytes(), &date);
     let k_service = hmac(&k_date, input.service);
     let k_signing = hmac(&k_service, "tc3_request");
@@ -85,11 +98,21 @@ pub enum CallError {
 
 /// POSTs `payload` (a JSON document) signed with TC3-HMAC-SHA256 and returns the reply's
 /// `Response` object (`Null` if the reply had none), or its `Response.Error`.
-pub async fn post(http: &reqwest::Client, call: &Call<'_>, payload: String) -> Result<serde_json::Value, CallError> {
+pub async fn post(
+    http: &reqwest::Client,
+    call: &Call<'_>,
+    payload: String,
+) -> Result<serde_json::Value, CallError> {
     let timestamp = Utc::now().timestamp();
     let host = host_of(call.endpoint);
-    let auth =
-        authorization(&SignInput { secret_id: call.secret_id, secret_key: call.secret_key, service: call.service, host: &host, timestamp, payload: &payload });
+    let auth = authorization(&SignInput {
+        secret_id: call.secret_id,
+        secret_key: call.secret_key,
+        service: call.service,
+        host: &host,
+        timestamp,
+        payload: &payload,
+    });
     let mut request = http
         .post(call.endpoint)
         .header("Authorization", auth)
@@ -101,12 +124,23 @@ pub async fn post(http: &reqwest::Client, call: &Call<'_>, payload: String) -> R
     if let Some(region) = call.region {
         request = request.header("X-TC-Region", region);
     }
-    let response = request.body(payload).send().await.map_err(CallError::Unreachable)?;
+    let response = request
+        .body(payload)
+        .send()
+        .await
+        .map_err(CallError::Unreachable)?;
     let mut body: serde_json::Value = response.json().await.map_err(CallError::BadReply)?;
-    let response = body.get_mut("Response").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
+    let response = body
+        .get_mut("Response")
+        .map(serde_json::Value::take)
+        .unwrap_or(serde_json::Value::Null);
     if let Some(err) = response.get("Error") {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-        return Err(CallError::Api(ResponseError { code: text(&err["Code"]), message: text(&err["Message"]), request_id: text(&response["RequestId"]) }));
+        return Err(CallError::Api(ResponseError {
+            code: text(&err["Code"]),
+            message: text(&err["Message"]),
+            request_id: text(&response["RequestId"]),
+        }));
     }
     Ok(response)
 }
@@ -138,8 +172,14 @@ mod tests {
 
     #[test]
     fn the_host_is_the_endpoint_without_scheme_or_trailing_slash() {
-        assert_eq!(host_of("https://faceid.tencentcloudapi.com/"), "faceid.tencentcloudapi.com");
+        assert_eq!(
+            host_of("https://faceid.tencentcloudapi.com/"),
+            "faceid.tencentcloudapi.com"
+        );
         assert_eq!(host_of("http://127.0.0.1:8080"), "127.0.0.1:8080");
-        assert_eq!(host_of("sms.tencentcloudapi.com"), "sms.tencentcloudapi.com");
+        assert_eq!(
+            host_of("sms.tencentcloudapi.com"),
+            "sms.tencentcloudapi.com"
+        );
     }
 }

@@ -17,8 +17,15 @@ pub const JSON_BODY_LIMIT: usize = 256 * 1024;
 /// Whether a `Content-Type` is one the JSON parser accepts: `application/json` or any
 /// `application/…+json`, in any letter case, with any parameters.
 pub fn is_json_media_type(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence.strip_prefix("application/").is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
 }
 
 /// Whether JSON text could hold a refused character, from its bytes alone: a raw DEL, a C1
@@ -26,8 +33,15 @@ pub fn is_json_media_type(content_type: &str) -> bool {
 /// `\u…`). Raw C0 controls inside strings are invalid JSON and left to the parser. Never
 /// false for a body that holds one; rarely true for one that does not.
 pub fn may_hold_refused(json: &[u8]) -> bool {
-    json.windows(3).any(|w| matches!(w, [b'\\', b'b' | b'f' | b'r' | b'u', _] | [0xC2, 0x80..=0x9F, _] | [0xE2, 0x80, 0xAA..=0xAE] | [0xE2, 0x81, 0xA6..=0xA9]))
-        || json.contains(&0x7F)
+    json.windows(3).any(|w| {
+        matches!(
+            w,
+            [b'\\', b'b' | b'f' | b'r' | b'u', _]
+                | [0xC2, 0x80..=0x9F, _]
+                | [0xE2, 0x80, 0xAA..=0xAE]
+                | [0xE2, 0x81, 0xA6..=0xA9]
+        )
+    }) || json.contains(&0x7F)
 }
 
 pub fn is_refused(c: char) -> bool {
@@ -40,7 +54,9 @@ pub fn refused_field(value: &Value, field: &str) -> Option<String> {
     match value {
         Value::String(s) => s.chars().any(is_refused).then(|| field.to_string()),
         Value::Array(items) => items.iter().find_map(|item| refused_field(item, field)),
-        Value::Object(map) => map.iter().find_map(|(name, item)| refused_field(item, name)),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(name, item)| refused_field(item, name)),
         _ => None,
     }
 }
@@ -62,34 +78,78 @@ mod tests {
 
     #[test]
     fn the_byte_scan_never_misses_a_refused_character_however_it_is_written() {
-        for c in (0u32..=0x2100).filter_map(char::from_u32).filter(|c| is_refused(*c)) {
-            let raw = serde_json::to_string(&serde_json::json!({"name": format!("张{c}三")})).unwrap();
+        for c in (0u32..=0x2100)
+            .filter_map(char::from_u32)
+            .filter(|c| is_refused(*c))
+        {
+            let raw =
+                serde_json::to_string(&serde_json::json!({"name": format!("张{c}三")})).unwrap();
             let escaped = format!("{{\"name\":\"张\\u{:04X}三\"}}", c as u32);
             for body in [raw, escaped] {
-                assert!(refused_field(&serde_json::from_str(&body).unwrap(), "request").is_some(), "{body}");
-                assert!(may_hold_refused(body.as_bytes()), "missed U+{:04X} in {body}", c as u32);
+                assert!(
+                    refused_field(&serde_json::from_str(&body).unwrap(), "request").is_some(),
+                    "{body}"
+                );
+                assert!(
+                    may_hold_refused(body.as_bytes()),
+                    "missed U+{:04X} in {body}",
+                    c as u32
+                );
             }
         }
         let plain = serde_json::json!({"title": "是否更换电梯", "content": "第一行\n第二行\t完", "reason": "C:/路径"}).to_string();
-        assert!(!may_hold_refused(plain.as_bytes()), "ordinary text, newlines and tabs need no second parse: {plain}");
+        assert!(
+            !may_hold_refused(plain.as_bytes()),
+            "ordinary text, newlines and tabs need no second parse: {plain}"
+        );
     }
 
     #[test]
     fn every_media_type_the_json_parser_takes_is_checked() {
-        for t in ["application/json", "Application/JSON; charset=utf-8", "application/merge-patch+json", "APPLICATION/VND.X+JSON"] {
+        for t in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+            "APPLICATION/VND.X+JSON",
+        ] {
             assert!(is_json_media_type(t), "{t}");
         }
-        for t in ["multipart/form-data; boundary=x", "text/json", "application/jsonp", "application/x-www-form-urlencoded"] {
+        for t in [
+            "multipart/form-data; boundary=x",
+            "text/json",
+            "application/jsonp",
+            "application/x-www-form-urlencoded",
+        ] {
             assert!(!is_json_media_type(t), "{t}");
         }
     }
 
     #[test]
     fn names_the_innermost_field_holding_a_control_character() {
-        assert_eq!(refused_field(&json!({"title": "ok\n\tfine", "rules": {"note": "bell\u{7}"}}), "request").as_deref(), Some("note"));
-        assert_eq!(refused_field(&json!({"scope": ["1栋", "2\u{0}栋"]}), "request").as_deref(), Some("scope"));
-        assert_eq!(refused_field(&json!({"name": "张\u{202E}三"}), "request").as_deref(), Some("name"));
-        assert_eq!(refused_field(&json!({"content": "第一行\n第二行\t完", "n": 3}), "request"), None);
-        assert_eq!(refused_field(&json!({"content": "CRLF\r\n"}), "request").as_deref(), Some("content"), "a carriage return is a control character");
+        assert_eq!(
+            refused_field(
+                &json!({"title": "ok\n\tfine", "rules": {"note": "bell\u{7}"}}),
+                "request"
+            )
+            .as_deref(),
+            Some("note")
+        );
+        assert_eq!(
+            refused_field(&json!({"scope": ["1栋", "2\u{0}栋"]}), "request").as_deref(),
+            Some("scope")
+        );
+        assert_eq!(
+            refused_field(&json!({"name": "张\u{202E}三"}), "request").as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            refused_field(&json!({"content": "第一行\n第二行\t完", "n": 3}), "request"),
+            None
+        );
+        assert_eq!(
+            refused_field(&json!({"content": "CRLF\r\n"}), "request").as_deref(),
+            Some("content"),
+            "a carriage return is a control character"
+        );
     }
 }

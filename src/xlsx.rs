@@ -7,12 +7,18 @@ use poem_openapi::{payload::Binary, ApiResponse};
 #[derive(ApiResponse)]
 pub enum XlsxFile {
     /// An .xlsx workbook.
-    #[oai(status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
+    #[oai(
+        status = 200,
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )]
     Ok(Binary<Bytes>, #[oai(header = "content-disposition")] String),
 }
 
 pub fn file(bytes: Vec<u8>, file_name: &str) -> XlsxFile {
-    XlsxFile::Ok(Binary(Bytes::from(bytes)), crate::attachments::api::disposition(file_name))
+    XlsxFile::Ok(
+        Binary(Bytes::from(bytes)),
+        crate::attachments::api::disposition(file_name),
+    )
 }
 
 /// Text as an export cell holds it: text that a spreadsheet would read as a formula once the
@@ -30,7 +36,10 @@ pub fn cell_text(text: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn text_a_spreadsheet_would_run_as_a_formula_is_defused() {
-        assert_eq!(super::cell_text("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(
+            super::cell_text("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
         assert_eq!(super::cell_text("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(super::cell_text("-1+2"), "'-1+2");
         assert_eq!(super::cell_text("张三"), "张三");

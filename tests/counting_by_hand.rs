@@ -57,7 +57,13 @@ fn counts(v: &Value) -> (i64, &str) {
 #[tokio::test]
 async fn an_ordinary_matter_is_counted_by_persons_and_by_area_as_worked_out_by_hand() {
     let e = Estate::with_roll(&roll(), false, false).await;
-    let (zhang, li, wang, zhao, wu) = (e.owner(0).await, e.owner(1).await, e.owner(2).await, e.owner(3).await, e.owner(9).await);
+    let (zhang, li, wang, zhao, wu) = (
+        e.owner(0).await,
+        e.owner(1).await,
+        e.owner(2).await,
+        e.owner(3).await,
+        e.owner(9).await,
+    );
     let matter = |title: &'static str| {
         let e = &e;
         async move {
@@ -71,27 +77,58 @@ async fn an_ordinary_matter_is_counted_by_persons_and_by_area_as_worked_out_by_h
     // developer do not vote.
     let a = matter("A").await;
     let (s, receipt) = e.cast(&zhang, &a, "agree", "zhang").await;
-    assert_eq!((s, receipt["area"].as_str(), receipt["unit_codes"].as_str()), (201, Some("215.50"), Some("1-1-101,2-1-101")), "{receipt}");
+    assert_eq!(
+        (s, receipt["area"].as_str(), receipt["unit_codes"].as_str()),
+        (201, Some("215.50"), Some("1-1-101,2-1-101")),
+        "{receipt}"
+    );
     assert_eq!(e.cast(&wang, &a, "agree", "wang").await.0, 201);
     assert_eq!(e.cast(&li, &a, "disagree", "li").await.0, 201);
     let paper = json!({"unit_id": e.units[3].0, "choice": "agree", "channel": "paper", "scan_attachment_id": e.scan().await});
-    let (s, p) = e.app.call(POST, &format!("/api/matters/{a}/paper-ballots"), e.slug(), Some(&e.t.admin_token), Some(paper)).await;
+    let (s, p) = e
+        .app
+        .call(
+            POST,
+            &format!("/api/matters/{a}/paper-ballots"),
+            e.slug(),
+            Some(&e.t.admin_token),
+            Some(paper),
+        )
+        .await;
     assert_eq!(s, 201, "{p}");
     let t = e.tally(&a).await;
-    assert_eq!(counts(&t["totals"]), (6, "820.80"), "storeroom and parking space left out: {t}");
+    assert_eq!(
+        counts(&t["totals"]),
+        (6, "820.80"),
+        "storeroom and parking space left out: {t}"
+    );
     // Taking part: 张一 215.50 + 李二 65.25 + 王三 88.00 + 赵四 210.75 = 579.50 by 4 persons.
     assert_eq!(counts(&t["participants"]), (4, "579.50"));
-    assert_eq!(counts(&t["participation"]["required"]), (4, "547.20"), "two thirds of 6 and of 820.80");
+    assert_eq!(
+        counts(&t["participation"]["required"]),
+        (4, "547.20"),
+        "two thirds of 6 and of 820.80"
+    );
     assert_eq!(t["participation"]["passed"], true);
     // Agreeing: 215.50 + 88.00 + 210.75 = 514.25 by 3 persons, more than half of 579.50 and of 4.
     assert_eq!(counts(&t["agree"]), (3, "514.25"));
     assert_eq!(counts(&t["disagree"]), (1, "65.25"));
-    assert_eq!((t["approval"]["passed"].as_bool(), t["passed"].as_bool()), (Some(true), Some(true)), "{t}");
+    assert_eq!(
+        (t["approval"]["passed"].as_bool(), t["passed"].as_bool()),
+        (Some(true), Some(true)),
+        "{t}"
+    );
 
     // Matter B: most persons agree, but not most of the area. 张一 and 赵四 disagree; 李二,
     // 王三 and 吴七 agree.
     let b = matter("B").await;
-    for (token, choice) in [(&zhang, "disagree"), (&zhao, "disagree"), (&li, "agree"), (&wang, "agree"), (&wu, "agree")] {
+    for (token, choice) in [
+        (&zhang, "disagree"),
+        (&zhao, "disagree"),
+        (&li, "agree"),
+        (&wang, "agree"),
+        (&wu, "agree"),
+    ] {
         assert_eq!(e.cast(token, &b, choice, choice).await.0, 201);
     }
     let t = e.tally(&b).await;
@@ -102,14 +139,22 @@ async fn an_ordinary_matter_is_counted_by_persons_and_by_area_as_worked_out_by_h
     // 254.55 of 680.80 m² is not (half is 340.40).
     assert_eq!(counts(&t["agree"]), (3, "254.55"));
     assert_eq!(counts(&t["disagree"]), (2, "426.25"));
-    assert_eq!((t["approval"]["passed"].as_bool(), t["passed"].as_bool()), (Some(false), Some(false)), "{t}");
+    assert_eq!(
+        (t["approval"]["passed"].as_bool(), t["passed"].as_bool()),
+        (Some(false), Some(false)),
+        "{t}"
+    );
     // Only the developer (140.00) has not voted: agreeing too, 394.55 of 820.80 is still not more
     // than half, so no shortfall can be made up.
-    assert!(t["approval"].get("shortfall_area").is_none(), "unreachable: {t}");
+    assert!(
+        t["approval"].get("shortfall_area").is_none(),
+        "unreachable: {t}"
+    );
 }
 
 #[tokio::test]
-async fn order_165_over_one_building_counts_its_parking_spaces_and_all_its_owners_as_worked_out_by_hand() {
+async fn order_165_over_one_building_counts_its_parking_spaces_and_all_its_owners_as_worked_out_by_hand(
+) {
     // Here parking counts (the estate says so), storerooms still do not. In scope, building 2:
     // 张一 95.00 (his home in building 1 is out of scope), the developer 140.00, 周六's parking
     // space 12.00 and 吴七 101.30: 4 persons, 348.30 m². Order 165 art. 22 needs at least 2/3 of
@@ -125,19 +170,46 @@ async fn order_165_over_one_building_counts_its_parking_spaces_and_all_its_owner
         "opens_at": chrono::Utc::now() - chrono::Duration::seconds(1), "closes_at": chrono::Utc::now() + chrono::Duration::days(7),
         "law_item": 4, "scope_buildings": ["2"], "rule_set_id": "order_165_affected", "rule_change_reason": "维修资金使用，受影响业主表决"
     });
-    let (s, m) = e.app.call(POST, "/api/matters", e.slug(), Some(&e.t.admin_token), Some(body)).await;
-    assert_eq!((s, m["rule_set"]["id"].as_str()), (201, Some("order_165_affected")), "{m}");
+    let (s, m) = e
+        .app
+        .call(
+            POST,
+            "/api/matters",
+            e.slug(),
+            Some(&e.t.admin_token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (s, m["rule_set"]["id"].as_str()),
+        (201, Some("order_165_affected")),
+        "{m}"
+    );
     let matter = m["id"].as_str().unwrap().to_string();
     let (s, receipt) = e.cast(&zhang, &matter, "agree", "zhang").await;
-    assert_eq!((s, receipt["area"].as_str(), receipt["unit_codes"].as_str()), (201, Some("95.00"), Some("2-1-101")), "only the unit in scope: {receipt}");
+    assert_eq!(
+        (s, receipt["area"].as_str(), receipt["unit_codes"].as_str()),
+        (201, Some("95.00"), Some("2-1-101")),
+        "only the unit in scope: {receipt}"
+    );
     assert_eq!(e.cast(&zhou, &matter, "agree", "zhou").await.0, 201);
     assert_eq!(e.cast(&wu, &matter, "agree", "wu").await.0, 201);
     let t = e.tally(&matter).await;
     assert_eq!(counts(&t["totals"]), (4, "348.30"), "{t}");
-    assert!(t.get("participation").is_none(), "order 165 has no separate participation test: {t}");
+    assert!(
+        t.get("participation").is_none(),
+        "order 165 has no separate participation test: {t}"
+    );
     // Agreeing: 95.00 + 12.00 + 101.30 = 208.30 by 3 persons: enough persons, 23.90 m² short.
     assert_eq!(counts(&t["agree"]), (3, "208.30"));
     assert_eq!(counts(&t["approval"]["required"]), (3, "232.20"));
-    assert_eq!((t["approval"]["passed"].as_bool(), t["approval"]["shortfall_area"].as_str()), (Some(false), Some("23.90")), "{t}");
+    assert_eq!(
+        (
+            t["approval"]["passed"].as_bool(),
+            t["approval"]["shortfall_area"].as_str()
+        ),
+        (Some(false), Some("23.90")),
+        "{t}"
+    );
     assert_eq!(t["passed"], false);
 }

@@ -48,8 +48,18 @@ fn text(err_code: i64, err_msg: &str) -> Value {
 
 /// Checks what the real service checks, then answers like it.
 #[handler]
-fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>) -> poem::web::Json<Value> {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+fn fake_faceid(
+    headers: &HeaderMap,
+    body: String,
+    received: Data<&Arc<Received>>,
+) -> poem::web::Json<Value> {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let action = h("x-tc-action");
     if !matches!(action.as_str(), "DetectAuth" | "GetDetectInfoEnhanced") {
         return poem::web::Json(error("InvalidAction", "action"));
@@ -64,14 +74,30 @@ fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>
     if payload["RuleId"] != RULE_ID {
         return poem::web::Json(error("InvalidParameterValue.RuleIdNotExist", "RuleId"));
     }
-    let region = headers.get("x-tc-region").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    received.0 .0.lock().unwrap().push(Request { action: action.clone(), region, body: payload.clone() });
+    let region = headers
+        .get("x-tc-region")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    received.0 .0.lock().unwrap().push(Request {
+        action: action.clone(),
+        region,
+        body: payload.clone(),
+    });
     if action == "DetectAuth" {
-        let name_ok = payload["Name"].as_str().is_some_and(|n| !n.is_empty() && n.chars().count() <= 32);
-        let id_ok = payload.get("IdCard").is_none_or(|v| v.as_str().is_some_and(|s| s.len() == 18));
-        let url_ok = payload.get("RedirectUrl").is_none_or(|v| v.as_str().is_some_and(|s| s.starts_with("https://")));
+        let name_ok = payload["Name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty() && n.chars().count() <= 32);
+        let id_ok = payload
+            .get("IdCard")
+            .is_none_or(|v| v.as_str().is_some_and(|s| s.len() == 18));
+        let url_ok = payload
+            .get("RedirectUrl")
+            .is_none_or(|v| v.as_str().is_some_and(|s| s.starts_with("https://")));
         if !(name_ok && id_ok && url_ok) {
-            return poem::web::Json(error("InvalidParameterValue", "Name, IdCard or RedirectUrl"));
+            return poem::web::Json(error(
+                "InvalidParameterValue",
+                "Name, IdCard or RedirectUrl",
+            ));
         }
         return poem::web::Json(json!({"Response": {
             "Url": format!("https://kyc.qcloud.com/s/web/h5/#/entry?token={TOKEN_NEW}"),
@@ -92,15 +118,33 @@ fn fake_faceid(headers: &HeaderMap, body: String, received: Data<&Arc<Received>>
         TOKEN_NEW => {
             json!({"Text": {"ErrCode": null, "ErrMsg": null}, "IdCardData": null, "BestFrame": null, "VideoData": null, "RequestId": "fake-result-pending"})
         }
-        TOKEN_EXPIRED => return poem::web::Json(error("InvalidParameterValue.BizTokenExpired", "BizToken过期。")),
-        _ => return poem::web::Json(error("InvalidParameterValue.BizTokenIllegal", "BizToken不合法。")),
+        TOKEN_EXPIRED => {
+            return poem::web::Json(error(
+                "InvalidParameterValue.BizTokenExpired",
+                "BizToken过期。",
+            ))
+        }
+        _ => {
+            return poem::web::Json(error(
+                "InvalidParameterValue.BizTokenIllegal",
+                "BizToken不合法。",
+            ))
+        }
     };
     poem::web::Json(json!({"Response": reply}))
 }
 
 async fn start_fake() -> (String, Arc<Received>) {
     let received = Arc::new(Received::default());
-    (serve(Route::new().at("/", poem::post(fake_faceid)).data(received.clone())).await, received)
+    (
+        serve(
+            Route::new()
+                .at("/", poem::post(fake_faceid))
+                .data(received.clone()),
+        )
+        .await,
+        received,
+    )
 }
 
 fn config(endpoint: &str, secret_key: &str) -> TencentFaceConfig {
@@ -122,13 +166,25 @@ async fn start_returns_the_providers_token_and_url() {
     let (endpoint, got) = start_fake().await;
     let face = TencentFaceId::new(config(&endpoint, SECRET_KEY));
     assert_eq!(face.name(), "tencent");
-    let started = face.start("王五", Some(ID_NUMBER), "https://zmg.example.cn/face/done").await.unwrap();
-    assert_eq!(started, FaceStart { biz_token: TOKEN_NEW.into(), url: format!("https://kyc.qcloud.com/s/web/h5/#/entry?token={TOKEN_NEW}") });
+    let started = face
+        .start("王五", Some(ID_NUMBER), "https://zmg.example.cn/face/done")
+        .await
+        .unwrap();
+    assert_eq!(
+        started,
+        FaceStart {
+            biz_token: TOKEN_NEW.into(),
+            url: format!("https://kyc.qcloud.com/s/web/h5/#/entry?token={TOKEN_NEW}")
+        }
+    );
     let got = received(&got);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].action, "DetectAuth");
     assert_eq!(got[0].region.as_deref(), Some("ap-guangzhou"));
-    assert_eq!(got[0].body, json!({"RuleId": RULE_ID, "Name": "王五", "IdCard": ID_NUMBER, "RedirectUrl": "https://zmg.example.cn/face/done"}));
+    assert_eq!(
+        got[0].body,
+        json!({"RuleId": RULE_ID, "Name": "王五", "IdCard": ID_NUMBER, "RedirectUrl": "https://zmg.example.cn/face/done"})
+    );
 }
 
 #[tokio::test]
@@ -136,26 +192,45 @@ async fn start_without_id_number_redirect_or_region_leaves_them_out() {
     let (endpoint, got) = start_fake().await;
     let mut cfg = config(&endpoint, SECRET_KEY);
     cfg.region = String::new();
-    let started = TencentFaceId::new(cfg).start("王五", None, "").await.unwrap();
+    let started = TencentFaceId::new(cfg)
+        .start("王五", None, "")
+        .await
+        .unwrap();
     assert_eq!(started.biz_token, TOKEN_NEW);
     let got = received(&got);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].region, None, "no X-TC-Region header when none is configured");
+    assert_eq!(
+        got[0].region, None,
+        "no X-TC-Region header when none is configured"
+    );
     assert_eq!(got[0].body, json!({"RuleId": RULE_ID, "Name": "王五"}));
 }
 
 #[tokio::test]
 async fn a_passed_verification_gives_the_tencent_reference() {
     let (endpoint, got) = start_fake().await;
-    let result = TencentFaceId::new(config(&endpoint, SECRET_KEY)).result(TOKEN_PASSED).await.unwrap();
+    let result = TencentFaceId::new(config(&endpoint, SECRET_KEY))
+        .result(TOKEN_PASSED)
+        .await
+        .unwrap();
     assert!(result.passed, "{result:?}");
-    assert_eq!(result.reference, format!("tencent:{TOKEN_PASSED}:fake-result-passed"));
+    assert_eq!(
+        result.reference,
+        format!("tencent:{TOKEN_PASSED}:fake-result-passed")
+    );
     assert_eq!(result.detail, "");
-    assert_eq!(result.verified_name.as_deref(), Some("王五"), "the verified name, to compare with the account's");
+    assert_eq!(
+        result.verified_name.as_deref(),
+        Some("王五"),
+        "the verified name, to compare with the account's"
+    );
     let got = received(&got);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].action, "GetDetectInfoEnhanced");
-    assert_eq!(got[0].body, json!({"BizToken": TOKEN_PASSED, "RuleId": RULE_ID, "InfoType": "1"}));
+    assert_eq!(
+        got[0].body,
+        json!({"BizToken": TOKEN_PASSED, "RuleId": RULE_ID, "InfoType": "1"})
+    );
     // Nothing Tencent echoed about the person ends up in what is kept.
     assert!(!format!("{result:?}").contains(ID_NUMBER));
 }
@@ -163,24 +238,39 @@ async fn a_passed_verification_gives_the_tencent_reference() {
 #[tokio::test]
 async fn a_failed_verification_is_not_passed_and_says_why() {
     let (endpoint, _) = start_fake().await;
-    let result = TencentFaceId::new(config(&endpoint, SECRET_KEY)).result(TOKEN_FAILED).await.unwrap();
+    let result = TencentFaceId::new(config(&endpoint, SECRET_KEY))
+        .result(TOKEN_FAILED)
+        .await
+        .unwrap();
     assert!(!result.passed, "{result:?}");
-    assert_eq!(result.reference, format!("tencent:{TOKEN_FAILED}:fake-result-failed"));
+    assert_eq!(
+        result.reference,
+        format!("tencent:{TOKEN_FAILED}:fake-result-failed")
+    );
     assert_eq!(result.detail, "人脸比对不通过");
 }
 
 #[tokio::test]
 async fn an_unfinished_verification_is_an_error_not_a_failure() {
     let (endpoint, _) = start_fake().await;
-    let err = TencentFaceId::new(config(&endpoint, SECRET_KEY)).result(TOKEN_NEW).await.unwrap_err();
+    let err = TencentFaceId::new(config(&endpoint, SECRET_KEY))
+        .result(TOKEN_NEW)
+        .await
+        .unwrap_err();
     assert!(err.0.contains("no outcome yet"), "{err}");
 }
 
 #[tokio::test]
 async fn a_provider_error_is_an_error() {
     let (endpoint, _) = start_fake().await;
-    let err = TencentFaceId::new(config(&endpoint, SECRET_KEY)).result(TOKEN_EXPIRED).await.unwrap_err();
-    assert!(err.0.contains("InvalidParameterValue.BizTokenExpired"), "{err}");
+    let err = TencentFaceId::new(config(&endpoint, SECRET_KEY))
+        .result(TOKEN_EXPIRED)
+        .await
+        .unwrap_err();
+    assert!(
+        err.0.contains("InvalidParameterValue.BizTokenExpired"),
+        "{err}"
+    );
     assert!(err.0.contains("BizToken过期"), "{err}");
 }
 
@@ -190,7 +280,10 @@ async fn a_wrong_secret_is_rejected_by_the_signature_check() {
     let face = TencentFaceId::new(config(&endpoint, "wrong-key"));
     let err = face.start("王五", Some(ID_NUMBER), "").await.unwrap_err();
     assert!(err.0.contains("AuthFailure.SignatureFailure"), "{err}");
-    assert!(!err.0.contains(ID_NUMBER) && !err.0.contains("wrong-key"), "{err}");
+    assert!(
+        !err.0.contains(ID_NUMBER) && !err.0.contains("wrong-key"),
+        "{err}"
+    );
     let err = face.result(TOKEN_PASSED).await.unwrap_err();
     assert!(err.0.contains("AuthFailure.SignatureFailure"), "{err}");
     assert!(received(&got).is_empty(), "nothing was accepted");
@@ -199,7 +292,14 @@ async fn a_wrong_secret_is_rejected_by_the_signature_check() {
 #[tokio::test]
 async fn an_unreachable_provider_is_an_error() {
     // Bind then drop a listener so the port is (almost certainly) closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = TencentFaceId::new(config(&format!("http://127.0.0.1:{port}"), SECRET_KEY)).start("王五", None, "").await.unwrap_err();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = TencentFaceId::new(config(&format!("http://127.0.0.1:{port}"), SECRET_KEY))
+        .start("王五", None, "")
+        .await
+        .unwrap_err();
     assert!(err.0.contains("unreachable"), "{err}");
 }

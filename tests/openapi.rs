@@ -4,13 +4,16 @@
 #[test]
 fn committed_spec_is_current() {
     let generated = zhimaguan::openapi::spec_yaml();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml")).unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml"))
+            .unwrap_or_default();
     assert!(generated == committed, "openapi/openapi.yaml is stale; refresh it with:\n\n    cargo run -q -- openapi > openapi/openapi.yaml\n");
 }
 
 #[test]
 fn every_operation_has_id_tag_and_error_responses() {
-    let spec: serde_json::Value = serde_json::from_str(&zhimaguan::openapi::service().spec()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&zhimaguan::openapi::service().spec()).unwrap();
     let mut problems = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

@@ -12,37 +12,66 @@ async fn health_readiness_spec_and_docs_are_served() {
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().text().await.unwrap(), "ready");
     let spec = get("/openapi.yaml").await.unwrap().text().await.unwrap();
-    assert_eq!(spec, zhimaguan::openapi::spec_yaml(), "the served spec is the generated one");
+    assert_eq!(
+        spec,
+        zhimaguan::openapi::spec_yaml(),
+        "the served spec is the generated one"
+    );
     let docs = get("/docs").await.unwrap();
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"), "interactive docs");
+    assert!(
+        docs.text().await.unwrap().contains("swagger"),
+        "interactive docs"
+    );
 }
 
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_unreachable() {
     let mut config = common::test_config();
     config.database_url = "postgres://postgres@127.0.0.1:1/zhimaguan_test".into();
-    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(config.database_url.parse().unwrap(), tokio_postgres::NoTls))
-        .max_size(1)
-        .build()
+    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
+        config.database_url.parse().unwrap(),
+        tokio_postgres::NoTls,
+    ))
+    .max_size(1)
+    .build()
+    .unwrap();
+    let state = zhimaguan::app::AppState::with_pool(config, pool)
+        .await
         .unwrap();
-    let state = zhimaguan::app::AppState::with_pool(config, pool).await.unwrap();
     let running = zhimaguan::app::spawn(state, "127.0.0.1:0").await.unwrap();
-    let resp = reqwest::get(format!("http://{}/readyz", running.addr)).await.unwrap();
+    let resp = reqwest::get(format!("http://{}/readyz", running.addr))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 503);
-    let resp = reqwest::get(format!("http://{}/healthz", running.addr)).await.unwrap();
-    assert_eq!(resp.status(), 200, "liveness does not depend on the database");
+    let resp = reqwest::get(format!("http://{}/healthz", running.addr))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "liveness does not depend on the database"
+    );
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_that_errors_quote() {
     let app = TestApp::start().await;
-    let resp = app.request(Method::GET, "/api/estates", Some("nosuch"), None).header("x-request-id", "trace-abc-123").send().await.unwrap();
+    let resp = app
+        .request(Method::GET, "/api/estates", Some("nosuch"), None)
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
     let (_, body) = common::read(resp).await;
     assert_eq!(body["request_id"], "trace-abc-123");
 
-    let resp = app.request(Method::GET, "/no/such/route", None, None).send().await.unwrap();
+    let resp = app
+        .request(Method::GET, "/no/such/route", None, None)
+        .send()
+        .await
+        .unwrap();
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let (s, body) = common::read(resp).await;
     assert_eq!((s, body["code"].as_str()), (404, Some("route.not_found")));
@@ -54,9 +83,22 @@ async fn expired_tokens_are_refused() {
     let app = TestApp::start().await;
     let t = app.tenant().await;
     let conn = app.conn(&t.tenant).await;
-    conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second'", &[]).await.unwrap();
+    conn.execute(
+        "UPDATE sessions SET expires_at = now() - interval '1 second'",
+        &[],
+    )
+    .await
+    .unwrap();
     conn.commit().await.unwrap();
-    let (s, b) = app.call(Method::GET, "/api/staff/me", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
+    let (s, b) = app
+        .call(
+            Method::GET,
+            "/api/staff/me",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+            None,
+        )
+        .await;
     assert_eq!((s, b["code"].as_str()), (401, Some("auth.invalid_token")));
 }
 
@@ -66,22 +108,58 @@ async fn metrics_count_requests_by_operation_and_status_with_latency() {
     let t = app.tenant().await;
     let slug = Some(t.tenant.slug.as_str());
     for _ in 0..3 {
-        let (s, _) = app.call(Method::GET, "/api/estates", slug, Some(&t.admin_token), None).await;
+        let (s, _) = app
+            .call(
+                Method::GET,
+                "/api/estates",
+                slug,
+                Some(&t.admin_token),
+                None,
+            )
+            .await;
         assert_eq!(s, 200);
     }
-    let (s, _) = app.call(Method::GET, "/api/estates", slug, None, None).await;
+    let (s, _) = app
+        .call(Method::GET, "/api/estates", slug, None, None)
+        .await;
     assert_eq!(s, 401);
-    app.call(Method::GET, "/api/no/such/thing", slug, None, None).await;
+    app.call(Method::GET, "/api/no/such/thing", slug, None, None)
+        .await;
 
-    let text = app.request(Method::GET, "/metrics", None, None).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .request(Method::GET, "/metrics", None, None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let value = |series: &str| -> f64 {
-        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("{series} missing in:\n{text}"))
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{series} missing in:\n{text}"))
     };
-    assert_eq!(value("zmg_http_requests_total{operation=\"estate_list\",status=\"200\"}"), 3.0);
-    assert_eq!(value("zmg_http_requests_total{operation=\"estate_list\",status=\"401\"}"), 1.0);
-    assert_eq!(value("zmg_http_requests_total{operation=\"unmatched\",status=\"404\"}"), 1.0, "unknown paths share one label");
-    assert_eq!(value("zmg_http_request_duration_seconds_count{operation=\"estate_list\"}"), 4.0);
-    assert_eq!(value("zmg_http_request_duration_seconds_bucket{operation=\"estate_list\",le=\"+Inf\"}"), 4.0);
+    assert_eq!(
+        value("zmg_http_requests_total{operation=\"estate_list\",status=\"200\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("zmg_http_requests_total{operation=\"estate_list\",status=\"401\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("zmg_http_requests_total{operation=\"unmatched\",status=\"404\"}"),
+        1.0,
+        "unknown paths share one label"
+    );
+    assert_eq!(
+        value("zmg_http_request_duration_seconds_count{operation=\"estate_list\"}"),
+        4.0
+    );
+    assert_eq!(
+        value("zmg_http_request_duration_seconds_bucket{operation=\"estate_list\",le=\"+Inf\"}"),
+        4.0
+    );
     assert!(value("zmg_http_request_duration_seconds_sum{operation=\"estate_list\"}") > 0.0);
     assert_eq!(value("zmg_db_pool_connections{state=\"max\"}"), 8.0);
     assert!(value("zmg_tenants{status=\"active\"}") >= 1.0);
@@ -91,8 +169,20 @@ async fn metrics_count_requests_by_operation_and_status_with_latency() {
     let mut config = common::test_config();
     config.metrics_token = Some(zhimaguan::config::Secret("scrape-secret".into()));
     let guarded = TestApp::start_with(config).await;
-    assert_eq!(guarded.request(Method::GET, "/metrics", None, None).send().await.unwrap().status(), 401);
-    let ok = guarded.request(Method::GET, "/metrics", None, Some("scrape-secret")).send().await.unwrap();
+    assert_eq!(
+        guarded
+            .request(Method::GET, "/metrics", None, None)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let ok = guarded
+        .request(Method::GET, "/metrics", None, Some("scrape-secret"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
 }
 
@@ -103,7 +193,8 @@ async fn sigterm_lets_requests_in_flight_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::start().await;
     let t = app.tenant().await;
-    let storage = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(common::unique("graceful-"));
+    let storage =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(common::unique("graceful-"));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zmg"))
         .arg("serve")
         .env("ZMG_DATABASE_URL", common::database_url())
@@ -111,7 +202,10 @@ async fn sigterm_lets_requests_in_flight_finish() {
         .env("ZMG_STORAGE_DIR", &storage)
         .env("ZMG_SHUTDOWN_GRACE_SECONDS", "20")
         .env("ZMG_METRICS_TOKEN", "graceful-test")
-        .env("ZMG_SIGNING_SECRET", "graceful-test-signing-secret-of-32-chars")
+        .env(
+            "ZMG_SIGNING_SECRET",
+            "graceful-test-signing-secret-of-32-chars",
+        )
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -121,17 +215,30 @@ async fn sigterm_lets_requests_in_flight_finish() {
     let mut line = String::new();
     let addr = loop {
         line.clear();
-        assert!(tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut line).await.unwrap() > 0, "server exited early");
+        assert!(
+            tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut line)
+                .await
+                .unwrap()
+                > 0,
+            "server exited early"
+        );
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    tokio::spawn(async move { while tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut String::new()).await.is_ok_and(|n| n > 0) {} });
+    tokio::spawn(async move {
+        while tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut String::new())
+            .await
+            .is_ok_and(|n| n > 0)
+        {}
+    });
 
     // An upload whose body is only half sent when the signal arrives.
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
     let mut body = Vec::new();
-    body.extend_from_slice(b"--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\ndocument\r\n");
+    body.extend_from_slice(
+        b"--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\ndocument\r\n",
+    );
     body.extend_from_slice(b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n");
     body.extend_from_slice(png);
     body.extend_from_slice(b"\r\n--B--\r\n");
@@ -148,25 +255,52 @@ async fn sigterm_lets_requests_in_flight_finish() {
     // and polled until new connections are refused: no fixed waits.
     let http = reqwest::Client::new();
     let in_flight = || async {
-        let text = http.get(format!("http://{addr}/metrics")).bearer_auth("graceful-test").send().await.unwrap().text().await.unwrap();
-        text.lines().find_map(|l| l.strip_prefix("zmg_http_requests_in_flight ")).and_then(|n| n.parse::<i64>().ok()).unwrap()
+        let text = http
+            .get(format!("http://{addr}/metrics"))
+            .bearer_auth("graceful-test")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("zmg_http_requests_in_flight "))
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap()
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while in_flight().await < 2 {
-        assert!(std::time::Instant::now() < deadline, "the upload never reached the server");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reached the server"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     while tokio::net::TcpStream::connect(&addr).await.is_ok() {
-        assert!(std::time::Instant::now() < deadline, "new connections still accepted after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new connections still accepted after SIGTERM"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     stream.write_all(&body[40..]).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "the request in flight completed: {answer}");
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.expect("exits after the last request").unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight completed: {answer}"
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits after the last request")
+        .unwrap();
     assert!(status.success(), "{status:?}");
 }
 
@@ -175,8 +309,27 @@ async fn text_the_database_cannot_store_is_a_clear_422_not_a_server_error() {
     let app = TestApp::start().await;
     let t = app.tenant().await;
     let body = serde_json::json!({"name": "第一\u{0}居委会"});
-    let (s, b) = app.call(Method::POST, "/api/residents-committees", Some(&t.tenant.slug), Some(&t.admin_token), Some(body)).await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/residents-committees",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+            Some(body),
+        )
+        .await;
     // Refused at the gate, naming the field, before PostgreSQL could refuse it.
-    assert_eq!((s, b["fields"][0]["field"].as_str(), b["fields"][0]["code"].as_str()), (422, Some("name"), Some("text.invalid_character")), "{b}");
-    assert!(b["fields"][0]["message"].as_str().unwrap().contains("控制字符"));
+    assert_eq!(
+        (
+            s,
+            b["fields"][0]["field"].as_str(),
+            b["fields"][0]["code"].as_str()
+        ),
+        (422, Some("name"), Some("text.invalid_character")),
+        "{b}"
+    );
+    assert!(b["fields"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("控制字符"));
 }

@@ -19,23 +19,53 @@ async fn one_pooled_connection_serves_tenant_a_then_b_with_only_bs_rows() {
     let pool = db::connect(&common::database_url(), 1).await.unwrap();
 
     let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
-    let pid_a: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
-    let names_a: Vec<String> = conn.query("SELECT name FROM residents_committees", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let pid_a: i32 = conn
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let names_a: Vec<String> = conn
+        .query("SELECT name FROM residents_committees", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     conn.commit().await.unwrap();
 
     let conn = TenantConn::begin(&pool, &b.tenant).await.unwrap();
-    let pid_b: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
-    let names_b: Vec<String> = conn.query("SELECT name FROM residents_committees", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let pid_b: i32 = conn
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let names_b: Vec<String> = conn
+        .query("SELECT name FROM residents_committees", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     conn.commit().await.unwrap();
 
-    assert_eq!(pid_a, pid_b, "the same pooled connection served both tenants");
+    assert_eq!(
+        pid_a, pid_b,
+        "the same pooled connection served both tenants"
+    );
     assert_eq!(names_a, vec!["甲居委会".to_string()]);
     assert_eq!(names_b, vec!["乙居委会".to_string()]);
 
     // After commit the connection carries no tenant setting.
     let client = pool.get().await.unwrap();
-    let path: String = client.query_one("SHOW search_path", &[]).await.unwrap().get(0);
-    assert!(!path.contains(&b.tenant.schema), "search_path leaked: {path}");
+    let path: String = client
+        .query_one("SHOW search_path", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !path.contains(&b.tenant.schema),
+        "search_path leaked: {path}"
+    );
 }
 
 #[tokio::test]
@@ -46,44 +76,97 @@ async fn a_cancelled_transaction_leaves_no_tenant_setting_or_write_behind() {
     let marker = unique("取消");
     let work = async {
         let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
-        conn.execute("INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)", &[&marker]).await.unwrap();
+        conn.execute(
+            "INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)",
+            &[&marker],
+        )
+        .await
+        .unwrap();
         conn.query("SELECT pg_sleep(10)", &[]).await.unwrap();
         conn.commit().await.unwrap();
     };
     // The request is cancelled mid-transaction (client gone, timeout): the future is dropped.
-    assert!(tokio::time::timeout(Duration::from_millis(300), work).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(300), work)
+        .await
+        .is_err());
 
     let client = pool.get().await.unwrap();
-    let path: String = client.query_one("SHOW search_path", &[]).await.unwrap().get(0);
-    assert!(!path.contains(&a.tenant.schema), "search_path leaked onto the pool: {path}");
+    let path: String = client
+        .query_one("SHOW search_path", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !path.contains(&a.tenant.schema),
+        "search_path leaked onto the pool: {path}"
+    );
     // The cancelled transaction had written a row, so it held a transaction id; none may remain.
-    let xid: Option<String> = client.query_one("SELECT pg_current_xact_id_if_assigned()::text", &[]).await.unwrap().get(0);
-    assert_eq!(xid, None, "the cancelled transaction is still open on the pooled connection");
+    let xid: Option<String> = client
+        .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        xid, None,
+        "the cancelled transaction is still open on the pooled connection"
+    );
     drop(client);
     let conn = app.conn(&a.tenant).await;
-    let n: i64 = conn.query_one("SELECT count(*) FROM residents_committees WHERE name = $1", &[&marker]).await.unwrap().get(0);
+    let n: i64 = conn
+        .query_one(
+            "SELECT count(*) FROM residents_committees WHERE name = $1",
+            &[&marker],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0, "the cancelled write must not be committed");
 }
 
 #[tokio::test]
 async fn unknown_and_suspended_tenants_are_refused_clearly() {
     let app = TestApp::start().await;
-    let (s, b) = app.call(Method::GET, "/api/estates", Some("nosuchtenant"), None, None).await;
+    let (s, b) = app
+        .call(
+            Method::GET,
+            "/api/estates",
+            Some("nosuchtenant"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!((s, b["code"].as_str()), (404, Some("tenant.not_found")));
     assert!(b["message"].as_str().unwrap().contains("nosuchtenant"));
 
-    let (s, b) = app.call(Method::GET, "/api/estates", None, None, None).await;
+    let (s, b) = app
+        .call(Method::GET, "/api/estates", None, None, None)
+        .await;
     assert_eq!((s, b["code"].as_str()), (400, Some("tenant.missing")));
 
     let t = app.tenant().await;
     let platform = app.platform_token().await;
     let path = format!("/api/platform/tenants/{}/suspend", t.tenant.slug);
-    let (s, b) = app.call(Method::POST, &path, None, Some(&platform), None).await;
+    let (s, b) = app
+        .call(Method::POST, &path, None, Some(&platform), None)
+        .await;
     assert_eq!((s, b["status"].as_str()), (200, Some("suspended")), "{b}");
-    let (s, b) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
+    let (s, b) = app
+        .call(
+            Method::GET,
+            "/api/estates",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+            None,
+        )
+        .await;
     assert_eq!((s, b["code"].as_str()), (403, Some("tenant.suspended")));
     let (s, b) = app
-        .request(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token))
+        .request(
+            Method::GET,
+            "/api/estates",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+        )
         .header("Accept-Language", "en")
         .send()
         .await
@@ -91,16 +174,39 @@ async fn unknown_and_suspended_tenants_are_refused_clearly() {
         .unwrap();
     let body: serde_json::Value = b.json().await.unwrap();
     assert_eq!(s, 403);
-    assert!(body["message"].as_str().unwrap().contains("suspended"), "English message: {body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("suspended"),
+        "English message: {body}"
+    );
 
     let path = format!("/api/platform/tenants/{}/activate", t.tenant.slug);
-    let (s, _) = app.call(Method::POST, &path, None, Some(&platform), None).await;
+    let (s, _) = app
+        .call(Method::POST, &path, None, Some(&platform), None)
+        .await;
     assert_eq!(s, 200);
     // Tokens from before the suspension stay dead; a fresh login works.
-    let (s, _) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&t.admin_token), None).await;
+    let (s, _) = app
+        .call(
+            Method::GET,
+            "/api/estates",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+            None,
+        )
+        .await;
     assert_eq!(s, 401);
-    let fresh = app.staff_login(&t.tenant.slug, "admin", &t.admin_password).await;
-    let (s, _) = app.call(Method::GET, "/api/estates", Some(&t.tenant.slug), Some(&fresh), None).await;
+    let fresh = app
+        .staff_login(&t.tenant.slug, "admin", &t.admin_password)
+        .await;
+    let (s, _) = app
+        .call(
+            Method::GET,
+            "/api/estates",
+            Some(&t.tenant.slug),
+            Some(&fresh),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
 }
 
@@ -128,8 +234,25 @@ async fn tokens_from_tenant_b_are_refused_by_every_operation_of_tenant_a() {
     let (a, b) = (app.tenant().await, app.tenant().await);
     let b_owner = app.owner(&b.tenant, &phone(), "Passw0rd!").await;
     let mut leaks = Vec::new();
-    for op in app.state.ops.operations.iter().filter(|o| o.scope == Scope::Tenant) {
-        let path = op.path.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
+    for op in app
+        .state
+        .ops
+        .operations
+        .iter()
+        .filter(|o| o.scope == Scope::Tenant)
+    {
+        let path = op
+            .path
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    "0b7f4c8e-0000-4000-8000-000000000000"
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
         for token in [&b.admin_token, &b_owner] {
             let mut rb = app.request(op.method.clone(), &path, Some(&a.tenant.slug), Some(token));
             if op.method != Method::GET {
@@ -141,7 +264,11 @@ async fn tokens_from_tenant_b_are_refused_by_every_operation_of_tenant_a() {
             }
         }
     }
-    assert!(leaks.is_empty(), "tenant B's tokens got into tenant A:\n{}", leaks.join("\n"));
+    assert!(
+        leaks.is_empty(),
+        "tenant B's tokens got into tenant A:\n{}",
+        leaks.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -152,16 +279,53 @@ async fn lists_never_show_another_tenants_rows() {
     app.add_rc_with_estate(&b.tenant, "乙方").await;
     app.staff(&a, "rc_staff", Some(rc_a)).await; // an audited write in A
 
-    let (_, estates) = app.call(Method::GET, "/api/estates", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
-    let names: Vec<&str> = estates["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let (_, estates) = app
+        .call(
+            Method::GET,
+            "/api/estates",
+            Some(&b.tenant.slug),
+            Some(&b.admin_token),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = estates["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["乙方小区"]);
 
-    let (_, staff) = app.call(Method::GET, "/api/staff", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
+    let (_, staff) = app
+        .call(
+            Method::GET,
+            "/api/staff",
+            Some(&b.tenant.slug),
+            Some(&b.admin_token),
+            None,
+        )
+        .await;
     assert_eq!(staff["total"], 1, "only B's admin: {staff}");
 
-    let (_, audit_b) = app.call(Method::GET, "/api/audit-log", Some(&b.tenant.slug), Some(&b.admin_token), None).await;
+    let (_, audit_b) = app
+        .call(
+            Method::GET,
+            "/api/audit-log",
+            Some(&b.tenant.slug),
+            Some(&b.admin_token),
+            None,
+        )
+        .await;
     assert_eq!(audit_b["total"], 0, "{audit_b}");
-    let (_, audit_a) = app.call(Method::GET, "/api/audit-log", Some(&a.tenant.slug), Some(&a.admin_token), None).await;
+    let (_, audit_a) = app
+        .call(
+            Method::GET,
+            "/api/audit-log",
+            Some(&a.tenant.slug),
+            Some(&a.admin_token),
+            None,
+        )
+        .await;
     assert_eq!(audit_a["total"], 1, "{audit_a}");
     assert_eq!(audit_a["items"][0]["operation"], "staff_create");
 }
@@ -174,20 +338,50 @@ async fn an_abandoned_transaction_is_rolled_back_and_its_connection_reused_clean
     let marker = unique("放弃");
     let pid: i32 = {
         let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
-        conn.execute("INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)", &[&marker]).await.unwrap();
+        conn.execute(
+            "INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)",
+            &[&marker],
+        )
+        .await
+        .unwrap();
         // A handler returning an error with `?` drops its TenantConn like this.
-        conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0)
+        conn.query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
     };
     let client = pool.get().await.unwrap();
-    let again: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let again: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(pid, again, "the connection went back to the pool");
-    let path: String = client.query_one("SHOW search_path", &[]).await.unwrap().get(0);
-    assert!(!path.contains(&a.tenant.schema), "search_path leaked onto the pool: {path}");
-    let xid: Option<String> = client.query_one("SELECT pg_current_xact_id_if_assigned()::text", &[]).await.unwrap().get(0);
+    let path: String = client
+        .query_one("SHOW search_path", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !path.contains(&a.tenant.schema),
+        "search_path leaked onto the pool: {path}"
+    );
+    let xid: Option<String> = client
+        .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(xid, None, "no transaction left open");
     drop(client);
     let conn = app.conn(&a.tenant).await;
-    let n: i64 = conn.query_one("SELECT count(*) FROM residents_committees WHERE name = $1", &[&marker]).await.unwrap().get(0);
+    let n: i64 = conn
+        .query_one(
+            "SELECT count(*) FROM residents_committees WHERE name = $1",
+            &[&marker],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0, "the abandoned write was rolled back");
 }
 
@@ -195,15 +389,43 @@ async fn an_abandoned_transaction_is_rolled_back_and_its_connection_reused_clean
 async fn another_tenants_attachment_ids_lead_nowhere() {
     let app = TestApp::start().await;
     let (a, b) = (app.tenant().await, app.tenant().await);
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
-    let form = reqwest::multipart::Form::new().text("purpose", "proof").part("file", reqwest::multipart::Part::bytes(png).file_name("b.png"));
-    let resp = app.request(Method::POST, "/api/attachments", Some(&b.tenant.slug), Some(&b.admin_token)).multipart(form).send().await.unwrap();
+    let png =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "proof")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(png).file_name("b.png"),
+        );
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/attachments",
+            Some(&b.tenant.slug),
+            Some(&b.admin_token),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let (s, uploaded) = common::read(resp).await;
     assert_eq!(s, 201);
     let id = uploaded["id"].as_str().unwrap();
     for suffix in ["", "/content", "/link"] {
-        let (s, body) = app.call(Method::GET, &format!("/api/attachments/{id}{suffix}"), Some(&a.tenant.slug), Some(&a.admin_token), None).await;
-        assert_eq!((s, body["code"].as_str()), (404, Some("attachment.not_found")), "B's attachment through A ({suffix})");
+        let (s, body) = app
+            .call(
+                Method::GET,
+                &format!("/api/attachments/{id}{suffix}"),
+                Some(&a.tenant.slug),
+                Some(&a.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (404, Some("attachment.not_found")),
+            "B's attachment through A ({suffix})"
+        );
     }
 }
 
@@ -211,9 +433,12 @@ async fn another_tenants_attachment_ids_lead_nowhere() {
 async fn the_demo_estates_figures_agree_with_their_roll() {
     let app = TestApp::start().await;
     let slug = unique("demo");
-    let text = include_str!("../tenants/demo.toml").replace("slug = \"demo\"", &format!("slug = \"{slug}\""));
+    let text = include_str!("../tenants/demo.toml")
+        .replace("slug = \"demo\"", &format!("slug = \"{slug}\""));
     let manifest = zhimaguan::tenancy::manifest::parse(&text).unwrap();
-    let applied = zhimaguan::tenancy::manifest::apply(&app.state.pool, &manifest).await.unwrap();
+    let applied = zhimaguan::tenancy::manifest::apply(&app.state.pool, &manifest)
+        .await
+        .unwrap();
     let conn = app.conn(&applied.tenant).await;
     let rows = conn
         .query(
@@ -227,7 +452,11 @@ async fn the_demo_estates_figures_agree_with_their_roll() {
     assert!(!rows.is_empty(), "the demo seeds a roll");
     for r in rows {
         let name: String = r.get(0);
-        assert_eq!((r.get::<_, i32>(1), r.get::<_, i64>(2)), (r.get::<_, i32>(3), r.get::<_, i64>(4)), "{name}: households and area as on its roll");
+        assert_eq!(
+            (r.get::<_, i32>(1), r.get::<_, i64>(2)),
+            (r.get::<_, i32>(3), r.get::<_, i64>(4)),
+            "{name}: households and area as on its roll"
+        );
     }
 }
 
@@ -237,12 +466,28 @@ async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role
     let t = app.tenant().await;
     let tokens = app.role_tokens(&t).await;
     let conn = app.conn(&t.tenant).await;
-    let audited: i64 = conn.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    let audited: i64 = conn
+        .query_one("SELECT count(*) FROM audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
     conn.commit().await.unwrap();
     let platform = tokens["platform_staff"].clone().unwrap();
-    let response = app.request(Method::POST, &format!("/api/platform/tenants/{}/suspend", t.tenant.slug), None, Some(&platform)).send().await.unwrap();
+    let response = app
+        .request(
+            Method::POST,
+            &format!("/api/platform/tenants/{}/suspend", t.tenant.slug),
+            None,
+            Some(&platform),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let client = app.state.pool.get().await.unwrap();
     let entries: i64 = client
         .query_one(
@@ -255,10 +500,32 @@ async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role
     assert_eq!(entries, 1, "the suspension is audited once");
 
     let mut answered = Vec::new();
-    for op in app.state.ops.operations.iter().filter(|o| o.scope == zhimaguan::authz::operations::Scope::Tenant) {
-        let path = op.path.split('/').map(|s| if s.starts_with('{') { "0b7f4c8e-0000-4000-8000-000000000000" } else { s }).collect::<Vec<_>>().join("/");
+    for op in app
+        .state
+        .ops
+        .operations
+        .iter()
+        .filter(|o| o.scope == zhimaguan::authz::operations::Scope::Tenant)
+    {
+        let path = op
+            .path
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    "0b7f4c8e-0000-4000-8000-000000000000"
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
         for (role, token) in &tokens {
-            let mut rb = app.request(op.method.clone(), &path, Some(&t.tenant.slug), token.as_deref());
+            let mut rb = app.request(
+                op.method.clone(),
+                &path,
+                Some(&t.tenant.slug),
+                token.as_deref(),
+            );
             if op.method != Method::GET {
                 rb = rb.json(&serde_json::json!({}));
             }
@@ -268,8 +535,16 @@ async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role
             }
         }
     }
-    assert!(answered.is_empty(), "answered while suspended:\n{}", answered.join("\n"));
+    assert!(
+        answered.is_empty(),
+        "answered while suspended:\n{}",
+        answered.join("\n")
+    );
     let conn = app.conn(&t.tenant).await;
-    let after: i64 = conn.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    let after: i64 = conn
+        .query_one("SELECT count(*) FROM audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(after, audited, "nothing was done");
 }

@@ -56,7 +56,11 @@ pub enum Created {
 pub enum Content {
     /// The file, with its detected content type.
     #[oai(status = 200)]
-    Ok(Binary<Bytes>, #[oai(header = "content-type")] String, #[oai(header = "content-disposition")] String),
+    Ok(
+        Binary<Bytes>,
+        #[oai(header = "content-type")] String,
+        #[oai(header = "content-disposition")] String,
+    ),
 }
 
 pub struct AttachmentsApi;
@@ -80,23 +84,41 @@ fn view(row: &tokio_postgres::Row) -> AttachmentView {
 /// Who may read an attachment: its uploader; once something uses it (a matter, a ballot, a
 /// sign-up, an application: it is then bound to that estate), staff of the estate's
 /// jurisdiction, every read audited; owners also the documents of the matters they may see.
-async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(AttachmentView, String)> {
+async fn readable(
+    state: &AppState,
+    tenant: &Tenant,
+    principal: &Principal,
+    id: Uuid,
+) -> ApiResult<(AttachmentView, String)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
-    let row = conn.query_opt(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"), &[&id]).await?;
-    let missing = || ApiError::not_found("attachment.not_found", "附件不存在", "Attachment not found");
+    let row = conn
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    let missing =
+        || ApiError::not_found("attachment.not_found", "附件不存在", "Attachment not found");
     let row = row.ok_or_else(missing)?;
     let attachment = view(&row);
     let estate: Option<Uuid> = row.get(10);
     let allowed = match (principal, estate) {
-        (Principal::Staff { rc_id, .. }, Some(estate)) => Jurisdiction { rc_id: *rc_id }.check_estate(&conn, estate).await.is_ok(),
+        (Principal::Staff { rc_id, .. }, Some(estate)) => Jurisdiction { rc_id: *rc_id }
+            .check_estate(&conn, estate)
+            .await
+            .is_ok(),
         // A file nothing uses yet (a proof, a scan or a signature about to be used) stays with
         // its uploader: it is bound to an estate when used (`attachments::bind_to_estate`).
-        (Principal::Staff { id: me, .. }, None) => attachment.uploader_kind == "staff" && attachment.uploader_id == *me,
+        (Principal::Staff { id: me, .. }, None) => {
+            attachment.uploader_kind == "staff" && attachment.uploader_id == *me
+        }
         // Owners read their own uploads, and the documents of every matter (or election round)
         // they may see: what they vote on.
         (Principal::Owner { id }, _) => {
             (attachment.uploader_kind == "owner" && attachment.uploader_id == *id)
-                || (attachment.purpose == Purpose::Document && crate::voting::api::document_visible_to_owner(&conn, *id, attachment.id).await?)
+                || (attachment.purpose == Purpose::Document
+                    && crate::voting::api::document_visible_to_owner(&conn, *id, attachment.id)
+                        .await?)
         }
         _ => false,
     };
@@ -113,28 +135,54 @@ async fn readable(state: &AppState, tenant: &Tenant, principal: &Principal, id: 
 #[OpenApi(tag = "ApiTags::Attachments")]
 impl AttachmentsApi {
     /// 上传附件 / Upload an attachment (multipart: `purpose`, then `file`).
-    #[oai(path = "/api/attachments", method = "post", operation_id = "attachment_upload")]
-    async fn upload(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, body: StreamedUpload) -> ApiResult<Created> {
+    #[oai(
+        path = "/api/attachments",
+        method = "post",
+        operation_id = "attachment_upload"
+    )]
+    async fn upload(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        body: StreamedUpload,
+    ) -> ApiResult<Created> {
         let file = body.receive(state.config.upload_limit_bytes).await?;
-        let purpose = file.purpose.as_deref().and_then(Purpose::parse).ok_or_else(|| {
-            ApiError::field("purpose", "attachment.purpose_invalid", "用途须为 proof、signature 或 document", "purpose must be proof, signature or document")
-        })?;
-        let content_type = detect(&file.bytes).filter(|m| purpose.accepts(m)).ok_or_else(|| {
-            ApiError::field(
-                "file",
-                "attachment.type_not_allowed",
-                match purpose {
-                    Purpose::Document => "文件类型不支持，请上传 PDF、Word、Excel、PowerPoint 或图片",
-                    _ => "文件类型不支持，请上传 JPG、PNG 等图片",
-                },
-                "This file type is not allowed for that purpose",
-            )
-        })?;
+        let purpose = file
+            .purpose
+            .as_deref()
+            .and_then(Purpose::parse)
+            .ok_or_else(|| {
+                ApiError::field(
+                    "purpose",
+                    "attachment.purpose_invalid",
+                    "用途须为 proof、signature 或 document",
+                    "purpose must be proof, signature or document",
+                )
+            })?;
+        let content_type = detect(&file.bytes)
+            .filter(|m| purpose.accepts(m))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "file",
+                    "attachment.type_not_allowed",
+                    match purpose {
+                        Purpose::Document => {
+                            "文件类型不支持，请上传 PDF、Word、Excel、PowerPoint 或图片"
+                        }
+                        _ => "文件类型不支持，请上传 JPG、PNG 等图片",
+                    },
+                    "This file type is not allowed for that purpose",
+                )
+            })?;
         let id = Uuid::new_v4();
         let key = Storage::key(&tenant, "attachments", id)?;
         let sha256 = hex::encode(Sha256::digest(&file.bytes));
         let size = file.bytes.len() as i64;
-        let file_name = file.file_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "未命名文件".to_string());
+        let file_name = file
+            .file_name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "未命名文件".to_string());
         // Object first, then metadata: a store outage leaves no row behind.
         state.storage.put(&key, Bytes::from(file.bytes)).await?;
         let (kind, uploader) = principal.actor();
@@ -166,28 +214,68 @@ impl AttachmentsApi {
     }
 
     /// 附件信息 / Attachment metadata.
-    #[oai(path = "/api/attachments/:id", method = "get", operation_id = "attachment_get")]
-    async fn get(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>) -> ApiResult<Json<AttachmentView>> {
+    #[oai(
+        path = "/api/attachments/:id",
+        method = "get",
+        operation_id = "attachment_get"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<AttachmentView>> {
         Ok(Json(readable(&state, &tenant, &principal, id.0).await?.0))
     }
 
     /// 下载附件 / Download the file through the API.
-    #[oai(path = "/api/attachments/:id/content", method = "get", operation_id = "attachment_download")]
-    async fn download(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>) -> ApiResult<Content> {
+    #[oai(
+        path = "/api/attachments/:id/content",
+        method = "get",
+        operation_id = "attachment_download"
+    )]
+    async fn download(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Content> {
         let (attachment, key) = readable(&state, &tenant, &principal, id.0).await?;
         let key = object_store::path::Path::parse(key).map_err(ApiError::internal)?;
         let bytes = state.storage.get(&key).await?;
-        Ok(Content::Ok(Binary(bytes), attachment.content_type, disposition(&attachment.file_name)))
+        Ok(Content::Ok(
+            Binary(bytes),
+            attachment.content_type,
+            disposition(&attachment.file_name),
+        ))
     }
 
     /// 下载链接 / A download link: a short-lived signed URL on S3, else the API content path.
-    #[oai(path = "/api/attachments/:id/link", method = "get", operation_id = "attachment_link")]
-    async fn link(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>) -> ApiResult<Json<DownloadLink>> {
+    #[oai(
+        path = "/api/attachments/:id/link",
+        method = "get",
+        operation_id = "attachment_link"
+    )]
+    async fn link(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DownloadLink>> {
         let (attachment, key) = readable(&state, &tenant, &principal, id.0).await?;
         let key = object_store::path::Path::parse(key).map_err(ApiError::internal)?;
         Ok(Json(match state.storage.signed_url(&key).await? {
-            Some((url, ttl)) => DownloadLink { url, expires_at: Some(Utc::now() + Duration::from_std(ttl).unwrap_or_default()) },
-            None => DownloadLink { url: format!("/api/attachments/{}/content", attachment.id), expires_at: None },
+            Some((url, ttl)) => DownloadLink {
+                url,
+                expires_at: Some(Utc::now() + Duration::from_std(ttl).unwrap_or_default()),
+            },
+            None => DownloadLink {
+                url: format!("/api/attachments/{}/content", attachment.id),
+                expires_at: None,
+            },
         }))
     }
 }
@@ -200,7 +288,9 @@ pub fn disposition(file_name: &str) -> String {
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

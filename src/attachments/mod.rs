@@ -13,7 +13,11 @@ use crate::{error::ApiResult, tenancy::conn::TenantConn};
 /// only staff of that estate's jurisdiction (and owners, for the documents of matters they may
 /// see) read them, each read audited. Until bound, a file is its uploader's alone.
 pub async fn bind_to_estate(conn: &TenantConn, estate: Uuid, ids: &[Uuid]) -> ApiResult<()> {
-    conn.execute("UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL", &[&estate, &ids]).await?;
+    conn.execute(
+        "UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL",
+        &[&estate, &ids],
+    )
+    .await?;
     Ok(())
 }
 
@@ -47,7 +51,13 @@ impl Purpose {
     }
 
     pub fn accepts(self, mime: &str) -> bool {
-        const IMAGES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
+        const IMAGES: &[&str] = &[
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+            "image/gif",
+            "image/bmp",
+        ];
         const DOCUMENTS: &[&str] = &[
             "application/pdf",
             "application/msword",
@@ -74,7 +84,8 @@ pub fn detect(bytes: &[u8]) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    const PNG: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
     const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n";
 
     #[test]

@@ -45,7 +45,9 @@ impl ParsePayload for StreamedUpload {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(StreamedUpload(Multipart::from_request(request, body).await?))
+        Ok(StreamedUpload(
+            Multipart::from_request(request, body).await?,
+        ))
     }
 }
 
@@ -58,7 +60,11 @@ pub struct ReceivedFile {
 }
 
 fn malformed(e: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("upload.malformed", format!("上传内容格式错误：{e}"), format!("Malformed upload: {e}"))
+    ApiError::bad_request(
+        "upload.malformed",
+        format!("上传内容格式错误：{e}"),
+        format!("Malformed upload: {e}"),
+    )
 }
 
 pub fn too_large(limit: usize) -> ApiError {
@@ -94,11 +100,18 @@ fn check_file_name(name: &str) -> ApiResult<()> {
 impl StreamedUpload {
     /// Reads the `purpose` field and the `file` field, stopping as soon as the file passes `limit`.
     pub async fn receive(mut self, limit: usize) -> ApiResult<ReceivedFile> {
-        let mut received = ReceivedFile { purpose: None, file_name: None, bytes: Vec::new() };
+        let mut received = ReceivedFile {
+            purpose: None,
+            file_name: None,
+            bytes: Vec::new(),
+        };
         let mut saw_file = false;
         while let Some(field) = self.0.next_field().await.map_err(malformed)? {
             match field.name() {
-                Some("purpose") => received.purpose = Some(field.text().await.map_err(malformed)?.trim().to_string()),
+                Some("purpose") => {
+                    received.purpose =
+                        Some(field.text().await.map_err(malformed)?.trim().to_string())
+                }
                 Some("file") if !saw_file => {
                     saw_file = true;
                     received.file_name = field.file_name().map(str::to_owned);
@@ -122,7 +135,12 @@ impl StreamedUpload {
             }
         }
         if !saw_file {
-            return Err(ApiError::field("file", "upload.file_missing", "请选择要上传的文件", "No file was sent"));
+            return Err(ApiError::field(
+                "file",
+                "upload.file_missing",
+                "请选择要上传的文件",
+                "No file was sent",
+            ));
         }
         Ok(received)
     }

@@ -38,7 +38,11 @@ pub struct AuditApi;
 #[OpenApi(tag = "ApiTags::Audit")]
 impl AuditApi {
     /// 审计日志 / Audit log of staff writes, newest first.
-    #[oai(path = "/api/audit-log", method = "get", operation_id = "audit_log_list")]
+    #[oai(
+        path = "/api/audit-log",
+        method = "get",
+        operation_id = "audit_log_list"
+    )]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -51,7 +55,13 @@ impl AuditApi {
     ) -> ApiResult<Json<AuditPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn.query_one("SELECT count(*) FROM audit_log WHERE $1::text IS NULL OR operation = $1", &[&operation.0]).await?.get(0);
+        let total: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM audit_log WHERE $1::text IS NULL OR operation = $1",
+                &[&operation.0],
+            )
+            .await?
+            .get(0);
         let rows = conn
             .query(
                 "SELECT id, actor_kind, actor_id, operation, object_type, object_id, request_id, at FROM audit_log

@@ -5,12 +5,23 @@ pub mod api;
 
 use crate::{auth::principal::Principal, context, db::Db, error::ApiResult};
 
-pub async fn record(db: &dyn Db, actor: &Principal, object_type: &str, object_id: &str) -> ApiResult<()> {
+pub async fn record(
+    db: &dyn Db,
+    actor: &Principal,
+    object_type: &str,
+    object_id: &str,
+) -> ApiResult<()> {
     record_with(db, actor, object_type, object_id, None).await
 }
 
 /// An entry that also keeps what happened, e.g. the lot drawn to break a tie.
-pub async fn record_with(db: &dyn Db, actor: &Principal, object_type: &str, object_id: &str, detail: Option<serde_json::Value>) -> ApiResult<()> {
+pub async fn record_with(
+    db: &dyn Db,
+    actor: &Principal,
+    object_type: &str,
+    object_id: &str,
+    detail: Option<serde_json::Value>,
+) -> ApiResult<()> {
     let (kind, id) = actor.actor();
     db.execute(
         "INSERT INTO audit_log (actor_kind, actor_id, operation, object_type, object_id, request_id, detail)
@@ -21,12 +32,23 @@ pub async fn record_with(db: &dyn Db, actor: &Principal, object_type: &str, obje
     Ok(())
 }
 
-pub async fn record_platform(db: &dyn Db, actor: &Principal, object_type: &str, object_id: &str) -> ApiResult<()> {
+pub async fn record_platform(
+    db: &dyn Db,
+    actor: &Principal,
+    object_type: &str,
+    object_id: &str,
+) -> ApiResult<()> {
     let (_, id) = actor.actor();
     db.execute(
         "INSERT INTO platform.audit_log (actor_id, operation, object_type, object_id, request_id)
          VALUES ($1, $2, $3, $4, $5)",
-        &[&id, &context::operation(), &object_type, &object_id, &context::request_id()],
+        &[
+            &id,
+            &context::operation(),
+            &object_type,
+            &object_id,
+            &context::request_id(),
+        ],
     )
     .await?;
     Ok(())

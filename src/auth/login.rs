@@ -24,7 +24,11 @@ pub struct Origin<'a> {
 }
 
 pub fn invalid_credentials() -> ApiError {
-    ApiError::unauthorized("auth.invalid_credentials", "账号或密码错误", "Wrong account or password")
+    ApiError::unauthorized(
+        "auth.invalid_credentials",
+        "账号或密码错误",
+        "Wrong account or password",
+    )
 }
 
 /// A login admitted by the throttle, to be checked against the account whose `key_column`
@@ -42,24 +46,52 @@ pub struct Admitted<'a> {
 /// Admits a login attempt (429 when throttled). Called before the login's own transaction
 /// begins: the throttle uses a connection of its own, and holding one while waiting for
 /// another could exhaust the pool under a flood of guesses.
-pub async fn admit<'a>(origin: &Origin<'_>, table: AccountTable, key_column: &'a str, key: &'a str) -> ApiResult<Admitted<'a>> {
-    let attempt = throttle::Attempt::new(origin.scope, &format!("{}.{key_column}", table.0), key, origin.client_ip);
+pub async fn admit<'a>(
+    origin: &Origin<'_>,
+    table: AccountTable,
+    key_column: &'a str,
+    key: &'a str,
+) -> ApiResult<Admitted<'a>> {
+    let attempt = throttle::Attempt::new(
+        origin.scope,
+        &format!("{}.{key_column}", table.0),
+        key,
+        origin.client_ip,
+    );
     let failure = throttle::admit(origin.pool, &attempt).await?;
-    Ok(Admitted { table, key_column, key, attempt, pool: origin.pool.clone(), failure })
+    Ok(Admitted {
+        table,
+        key_column,
+        key,
+        attempt,
+        pool: origin.pool.clone(),
+        failure,
+    })
 }
 
 impl Admitted<'_> {
     /// The account's id, or 401 when the account is unknown or the password wrong (alike).
     pub async fn check_password(&self, db: &dyn Db, password_text: String) -> ApiResult<Uuid> {
         let verdict = self.verdict(db, password_text).await;
-        if verdict.as_ref().is_err_and(|e| e.code != "auth.invalid_credentials") {
+        if verdict
+            .as_ref()
+            .is_err_and(|e| e.code != "auth.invalid_credentials")
+        {
             throttle::withdraw(&self.pool, self.failure).await;
         }
         verdict
     }
 
     async fn verdict(&self, db: &dyn Db, password_text: String) -> ApiResult<Uuid> {
-        let row = db.query_opt(&format!("SELECT id, password_hash FROM {} WHERE {} = $1", self.table.0, self.key_column), &[&self.key]).await?;
+        let row = db
+            .query_opt(
+                &format!(
+                    "SELECT id, password_hash FROM {} WHERE {} = $1",
+                    self.table.0, self.key_column
+                ),
+                &[&self.key],
+            )
+            .await?;
         let Some(row) = row else {
             // Unknown accounts cost the same hash as known ones: timing tells nothing either.
             password::verify(password_text, None).await?;
@@ -76,7 +108,12 @@ impl Admitted<'_> {
 /// On a password change, a wrong current password is a field error, not "logged out".
 pub fn old_password_refusal(refusal: ApiError) -> ApiError {
     if refusal.code == "auth.invalid_credentials" {
-        ApiError::field("old_password", "password.old_wrong", "原密码错误", "The current password is wrong")
+        ApiError::field(
+            "old_password",
+            "password.old_wrong",
+            "原密码错误",
+            "The current password is wrong",
+        )
     } else {
         refusal
     }

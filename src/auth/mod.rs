@@ -35,6 +35,11 @@ pub struct ClientIp(pub String);
 /// Blank → a "required" issue for `field`.
 pub fn required(issues: &mut Vec<crate::error::FieldIssue>, field: &str, value: &str) {
     if value.trim().is_empty() {
-        issues.push(crate::error::FieldIssue::new(field, "required", "此项必填", "This field is required"));
+        issues.push(crate::error::FieldIssue::new(
+            field,
+            "required",
+            "此项必填",
+            "This field is required",
+        ));
     }
 }

@@ -117,18 +117,35 @@ pub enum Registered {
 }
 
 fn agreement_issue(accepted: bool) -> Option<FieldIssue> {
-    (!accepted).then(|| FieldIssue::new("accept_agreement", "agreement.required", "请先阅读并同意用户协议", "Accept the user agreement first"))
+    (!accepted).then(|| {
+        FieldIssue::new(
+            "accept_agreement",
+            "agreement.required",
+            "请先阅读并同意用户协议",
+            "Accept the user agreement first",
+        )
+    })
 }
 
 async fn profile(conn: &TenantConn, id: Uuid) -> ApiResult<OwnerProfile> {
     let row = conn.query_one("SELECT id, real_name, phone, nickname, agreement_accepted_at FROM owners WHERE id = $1", &[&id]).await?;
-    Ok(OwnerProfile { id: row.get(0), real_name: row.get(1), phone: phone::mask(row.get(2)), nickname: row.get(3), agreement_accepted_at: row.get(4) })
+    Ok(OwnerProfile {
+        id: row.get(0),
+        real_name: row.get(1),
+        phone: phone::mask(row.get(2)),
+        nickname: row.get(3),
+        agreement_accepted_at: row.get(4),
+    })
 }
 
 fn owner_id(principal: &Principal) -> ApiResult<Uuid> {
     match principal {
         Principal::Owner { id } => Ok(*id),
-        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
+        _ => Err(ApiError::forbidden(
+            "authz.forbidden",
+            "仅业主可以操作",
+            "Owners only",
+        )),
     }
 }
 
@@ -137,13 +154,26 @@ pub struct OwnerApi;
 #[OpenApi(tag = "ApiTags::Owners")]
 impl OwnerApi {
     /// 获取短信验证码 / Send an SMS code (6 digits, valid 5 minutes).
-    #[oai(path = "/api/auth/sms-codes", method = "post", operation_id = "sms_code_send")]
-    async fn send_code(&self, state: Data<&AppState>, tenant: Data<&Tenant>, ip: Data<&ClientIp>, body: Json<SmsCodeRequest>) -> ApiResult<Accepted> {
+    #[oai(
+        path = "/api/auth/sms-codes",
+        method = "post",
+        operation_id = "sms_code_send"
+    )]
+    async fn send_code(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        ip: Data<&ClientIp>,
+        body: Json<SmsCodeRequest>,
+    ) -> ApiResult<Accepted> {
         if let Some(issue) = phone::issue("phone", &body.phone) {
             return Err(ApiError::validation(vec![issue]));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let registered = conn.query_opt("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone]).await?.is_some();
+        let registered = conn
+            .query_opt("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone])
+            .await?
+            .is_some();
         // Answered alike whether or not the phone is registered (no one learns who has an
         // account): a registration code goes to a registered phone too, and the registration
         // itself says "already registered" once the code proves the phone is the caller's.
@@ -152,14 +182,32 @@ impl OwnerApi {
             AccountCodePurpose::Register => SmsPurpose::Register,
             AccountCodePurpose::Login => SmsPurpose::Login,
         };
-        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &body.phone, purpose, "", &ip.0 .0).await?;
+        sms_code::send(
+            &conn,
+            state.sms.as_ref(),
+            &state.config.sms,
+            &body.phone,
+            purpose,
+            "",
+            &ip.0 .0,
+        )
+        .await?;
         conn.commit().await?;
         Ok(Accepted::Accepted)
     }
 
     /// 业主注册 / Register as an owner.
-    #[oai(path = "/api/owners/register", method = "post", operation_id = "owner_register")]
-    async fn register(&self, state: Data<&AppState>, tenant: Data<&Tenant>, body: Json<RegisterRequest>) -> ApiResult<Registered> {
+    #[oai(
+        path = "/api/owners/register",
+        method = "post",
+        operation_id = "owner_register"
+    )]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Registered> {
         let mut issues = Vec::new();
         required(&mut issues, "real_name", &body.real_name);
         issues.extend(phone::issue("phone", &body.phone));
@@ -174,12 +222,21 @@ impl OwnerApi {
         // from a busy hasher leaves the code for the retry (valid codes are rate-limited, so few
         // transactions wait here).
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        if let Err(refusal) = sms_code::verify(&conn, &body.phone, SmsPurpose::Register, "", &body.sms_code).await? {
+        if let Err(refusal) =
+            sms_code::verify(&conn, &body.phone, SmsPurpose::Register, "", &body.sms_code).await?
+        {
             conn.commit().await?;
             return Err(refusal);
         }
-        if conn.exists("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone]).await? {
-            return Err(ApiError::conflict("owner.phone_taken", "该手机号已注册，请直接登录", "This phone is already registered; log in instead"));
+        if conn
+            .exists("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone])
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "owner.phone_taken",
+                "该手机号已注册，请直接登录",
+                "This phone is already registered; log in instead",
+            ));
         }
         let hash = password::hash(body.password.clone()).await?;
         let id = Uuid::new_v4();
@@ -188,25 +245,54 @@ impl OwnerApi {
             &[&id, &body.real_name.trim(), &body.phone, &hash],
         )
         .await?;
-        let token = sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours).await?;
+        let token =
+            sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours)
+                .await?;
         conn.commit().await?;
-        Ok(Registered::Created(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.owner_token_hours) })))
+        Ok(Registered::Created(Json(TokenResponse {
+            token,
+            expires_at: Utc::now() + Duration::hours(state.config.owner_token_hours),
+        })))
     }
 
     /// 业主登录 / Owner login by password or SMS code.
-    #[oai(path = "/api/auth/owner/login", method = "post", operation_id = "owner_login")]
-    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, ip: Data<&ClientIp>, body: Json<OwnerLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    #[oai(
+        path = "/api/auth/owner/login",
+        method = "post",
+        operation_id = "owner_login"
+    )]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        ip: Data<&ClientIp>,
+        body: Json<OwnerLoginRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
         let mut issues: Vec<FieldIssue> = phone::issue("phone", &body.phone).into_iter().collect();
         issues.extend(agreement_issue(body.accept_agreement));
-        if body.password.as_deref().unwrap_or("").is_empty() && body.sms_code.as_deref().unwrap_or("").is_empty() {
-            issues.push(FieldIssue::new("password", "required", "请输入密码或短信验证码", "Give a password or an SMS code"));
+        if body.password.as_deref().unwrap_or("").is_empty()
+            && body.sms_code.as_deref().unwrap_or("").is_empty()
+        {
+            issues.push(FieldIssue::new(
+                "password",
+                "required",
+                "请输入密码或短信验证码",
+                "Give a password or an SMS code",
+            ));
         }
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
-        let origin = login::Origin { pool: &state.pool, scope: &tenant.schema, client_ip: &ip.0 .0 };
+        let origin = login::Origin {
+            pool: &state.pool,
+            scope: &tenant.schema,
+            client_ip: &ip.0 .0,
+        };
         let password_login = match &body.password {
-            Some(pw) if !pw.is_empty() => Some((login::admit(&origin, AccountTable("owners"), "phone", &body.phone).await?, pw.clone())),
+            Some(pw) if !pw.is_empty() => Some((
+                login::admit(&origin, AccountTable("owners"), "phone", &body.phone).await?,
+                pw.clone(),
+            )),
             _ => None,
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -216,7 +302,10 @@ impl OwnerApi {
             // its own attempt limit and is not throttled by failed passwords.
             (_, Some(code)) => {
                 match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
-                    Ok(()) => match conn.query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone]).await? {
+                    Ok(()) => match conn
+                        .query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone])
+                        .await?
+                    {
                         Some(row) => row.get(0),
                         None => return Err(login::invalid_credentials()),
                     },
@@ -229,14 +318,27 @@ impl OwnerApi {
             }
             _ => unreachable!("checked above"),
         };
-        conn.execute("UPDATE owners SET agreement_accepted_at = now() WHERE id = $1", &[&id]).await?;
-        let token = sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours).await?;
+        conn.execute(
+            "UPDATE owners SET agreement_accepted_at = now() WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        let token =
+            sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours)
+                .await?;
         conn.commit().await?;
-        Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.owner_token_hours) }))
+        Ok(Json(TokenResponse {
+            token,
+            expires_at: Utc::now() + Duration::hours(state.config.owner_token_hours),
+        }))
     }
 
     /// 退出登录 / Log out (revokes this token; owners and staff).
-    #[oai(path = "/api/auth/logout", method = "post", operation_id = "auth_logout")]
+    #[oai(
+        path = "/api/auth/logout",
+        method = "post",
+        operation_id = "auth_logout"
+    )]
     async fn logout(
         &self,
         state: Data<&AppState>,
@@ -257,7 +359,13 @@ impl OwnerApi {
 
     /// 个人资料 / My profile.
     #[oai(path = "/api/me", method = "get", operation_id = "owner_profile_get")]
-    async fn me(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<OwnerProfile>> {
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<OwnerProfile>> {
         let id = owner_id(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let p = profile(&conn, id).await?;
@@ -266,7 +374,11 @@ impl OwnerApi {
     }
 
     /// 修改个人资料 / Edit my profile.
-    #[oai(path = "/api/me", method = "patch", operation_id = "owner_profile_update")]
+    #[oai(
+        path = "/api/me",
+        method = "patch",
+        operation_id = "owner_profile_update"
+    )]
     async fn update_me(
         &self,
         state: Data<&AppState>,
@@ -277,17 +389,30 @@ impl OwnerApi {
     ) -> ApiResult<Json<OwnerProfile>> {
         let id = owner_id(&principal)?;
         if body.nickname.chars().count() > 30 {
-            return Err(ApiError::field("nickname", "nickname.too_long", "昵称不能超过 30 个字", "Nickname is at most 30 characters"));
+            return Err(ApiError::field(
+                "nickname",
+                "nickname.too_long",
+                "昵称不能超过 30 个字",
+                "Nickname is at most 30 characters",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        conn.execute("UPDATE owners SET nickname = $2, updated_at = now() WHERE id = $1", &[&id, &body.nickname.trim()]).await?;
+        conn.execute(
+            "UPDATE owners SET nickname = $2, updated_at = now() WHERE id = $1",
+            &[&id, &body.nickname.trim()],
+        )
+        .await?;
         let p = profile(&conn, id).await?;
         conn.commit().await?;
         Ok(Json(p))
     }
 
     /// 修改密码 / Change my password (every session of mine ends).
-    #[oai(path = "/api/me/password", method = "post", operation_id = "owner_password_change")]
+    #[oai(
+        path = "/api/me/password",
+        method = "post",
+        operation_id = "owner_password_change"
+    )]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -298,7 +423,16 @@ impl OwnerApi {
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = owner_id(&principal)?;
-        change_tenant_password(&state, &tenant, ip.0, AccountTable("owners"), &principal, id, &body).await?;
+        change_tenant_password(
+            &state,
+            &tenant,
+            ip.0,
+            AccountTable("owners"),
+            &principal,
+            id,
+            &body,
+        )
+        .await?;
         Ok(NoContent::Done)
     }
 }
@@ -320,11 +454,22 @@ pub async fn change_tenant_password(
     }
     let hash = password::hash(body.new_password.clone()).await?;
     let id_text = id.to_string();
-    let origin = login::Origin { pool: &state.pool, scope: &tenant.schema, client_ip: &ip.0 };
+    let origin = login::Origin {
+        pool: &state.pool,
+        scope: &tenant.schema,
+        client_ip: &ip.0,
+    };
     let admitted = login::admit(&origin, table, "id::text", &id_text).await?;
     let conn = TenantConn::begin(&state.pool, tenant).await?;
-    admitted.check_password(&conn, body.old_password.clone()).await.map_err(login::old_password_refusal)?;
-    conn.execute(&format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0), &[&id, &hash]).await?;
+    admitted
+        .check_password(&conn, body.old_password.clone())
+        .await
+        .map_err(login::old_password_refusal)?;
+    conn.execute(
+        &format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0),
+        &[&id, &hash],
+    )
+    .await?;
     sessions::revoke_all_tenant(&conn, kind, id).await?;
     if matches!(principal, Principal::Staff { .. }) {
         crate::audit::record(&conn, principal, "staff", &id.to_string()).await?;

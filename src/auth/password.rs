@@ -18,7 +18,11 @@ use crate::error::{ApiError, ApiResult, FieldIssue};
 
 /// OWASP's argon2id baseline: 19 MiB memory, 2 passes, 1 lane.
 fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).expect("valid argon2 params"))
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).expect("valid argon2 params"),
+    )
 }
 
 /// How long a request waits for a hashing slot before it is told to come back.
@@ -27,15 +31,20 @@ const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// The hashing slots (public so a test can hold them all).
 pub fn slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+    SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
 /// A hashing slot, or 503 once `SLOT_WAIT` has passed.
 pub async fn slot() -> ApiResult<SemaphorePermit<'static>> {
     match tokio::time::timeout(SLOT_WAIT, slots().acquire()).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(ApiError::unavailable("auth.busy", "当前登录和注册的人较多，请稍后重试", "Too many logins and registrations at once; try again shortly")
-            .retry_after(2)),
+        _ => Err(ApiError::unavailable(
+            "auth.busy",
+            "当前登录和注册的人较多，请稍后重试",
+            "Too many logins and registrations at once; try again shortly",
+        )
+        .retry_after(2)),
     }
 }
 
@@ -43,7 +52,9 @@ pub async fn hash(password: String) -> ApiResult<String> {
     let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
     })
     .await
     .map_err(ApiError::internal)?
@@ -57,7 +68,9 @@ pub async fn verify(password: String, stored: Option<String>) -> ApiResult<bool>
     Ok(tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
-        let ok = PasswordHash::new(&stored).map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false);
+        let ok = PasswordHash::new(&stored)
+            .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false);
         known && ok
     })
     .await
@@ -68,7 +81,10 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        argon2().hash_password(b"not-a-real-password", &salt).expect("hash dummy").to_string()
+        argon2()
+            .hash_password(b"not-a-real-password", &salt)
+            .expect("hash dummy")
+            .to_string()
     })
 }
 

@@ -42,7 +42,13 @@ pub enum Principal {
 }
 
 /// Every role casbin knows; `anonymous` covers the public operations (register, log in).
-pub const ROLES: &[&str] = &["anonymous", "owner", "street_staff", "rc_staff", "platform_staff"];
+pub const ROLES: &[&str] = &[
+    "anonymous",
+    "owner",
+    "street_staff",
+    "rc_staff",
+    "platform_staff",
+];
 
 impl Principal {
     pub fn role(&self) -> &'static str {

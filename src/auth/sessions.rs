@@ -14,7 +14,13 @@ use crate::{
     tenancy::{conn::TenantConn, Tenant},
 };
 
-pub async fn issue_tenant(conn: &TenantConn, tenant: &Tenant, kind: &str, subject: Uuid, hours: i64) -> ApiResult<String> {
+pub async fn issue_tenant(
+    conn: &TenantConn,
+    tenant: &Tenant,
+    kind: &str,
+    subject: Uuid,
+    hours: i64,
+) -> ApiResult<String> {
     let token = token::new_tenant_token(tenant.id);
     let expires = Utc::now() + Duration::hours(hours);
     conn.execute(
@@ -28,12 +34,20 @@ pub async fn issue_tenant(conn: &TenantConn, tenant: &Tenant, kind: &str, subjec
 pub async fn issue_platform(db: &dyn Db, staff: Uuid, hours: i64) -> ApiResult<String> {
     let token = token::new_platform_token();
     let expires = Utc::now() + Duration::hours(hours);
-    db.execute("INSERT INTO platform.sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)", &[&token::hash(&token), &staff, &expires]).await?;
+    db.execute(
+        "INSERT INTO platform.sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)",
+        &[&token::hash(&token), &staff, &expires],
+    )
+    .await?;
     Ok(token)
 }
 
 pub async fn revoke_tenant_token(conn: &TenantConn, token: &SessionToken) -> ApiResult<()> {
-    conn.execute("UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0]).await?;
+    conn.execute(
+        "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+        &[&token.0],
+    )
+    .await?;
     Ok(())
 }
 
@@ -43,20 +57,32 @@ pub async fn revoke_all_tenant(conn: &TenantConn, kind: &str, subject: Uuid) -> 
 }
 
 fn invalid_token() -> ApiError {
-    ApiError::unauthorized("auth.invalid_token", "登录已失效，请重新登录", "Token is invalid or expired")
+    ApiError::unauthorized(
+        "auth.invalid_token",
+        "登录已失效，请重新登录",
+        "Token is invalid or expired",
+    )
 }
 
 /// Resolves a bearer token for a request addressed to `tenant` (None: a platform request).
-pub async fn authenticate(pool: &Pool, tenant: Option<&Tenant>, bearer: &str) -> ApiResult<(Principal, SessionToken)> {
+pub async fn authenticate(
+    pool: &Pool,
+    tenant: Option<&Tenant>,
+    bearer: &str,
+) -> ApiResult<(Principal, SessionToken)> {
     let hash = SessionToken(token::hash(bearer));
     match (token::issuer(bearer), tenant) {
         (None, _) => Err(invalid_token()),
-        (Some(Issuer::Tenant(id)), Some(t)) if id != t.id => {
-            Err(ApiError::forbidden("auth.wrong_tenant", "此登录凭证属于其他街道，不能访问本街道的数据", "This token belongs to another tenant"))
-        }
-        (Some(Issuer::Tenant(_)), None) => {
-            Err(ApiError::forbidden("auth.wrong_tenant", "街道账号不能访问平台管理接口", "Tenant tokens cannot be used on platform operations"))
-        }
+        (Some(Issuer::Tenant(id)), Some(t)) if id != t.id => Err(ApiError::forbidden(
+            "auth.wrong_tenant",
+            "此登录凭证属于其他街道，不能访问本街道的数据",
+            "This token belongs to another tenant",
+        )),
+        (Some(Issuer::Tenant(_)), None) => Err(ApiError::forbidden(
+            "auth.wrong_tenant",
+            "街道账号不能访问平台管理接口",
+            "Tenant tokens cannot be used on platform operations",
+        )),
         (Some(Issuer::Tenant(_)), Some(t)) => {
             let conn = TenantConn::begin(pool, t).await?;
             let row = conn
@@ -73,8 +99,15 @@ pub async fn authenticate(pool: &Pool, tenant: Option<&Tenant>, bearer: &str) ->
             let principal = match row.get::<_, &str>(0) {
                 "owner" => Principal::Owner { id },
                 _ => {
-                    let role = row.get::<_, Option<&str>>(2).and_then(StaffRole::parse).ok_or_else(invalid_token)?;
-                    Principal::Staff { id, role, rc_id: row.get(3) }
+                    let role = row
+                        .get::<_, Option<&str>>(2)
+                        .and_then(StaffRole::parse)
+                        .ok_or_else(invalid_token)?;
+                    Principal::Staff {
+                        id,
+                        role,
+                        rc_id: row.get(3),
+                    }
                 }
             };
             Ok((principal, hash))

@@ -53,8 +53,16 @@ pub async fn send(
     // The limits count sends across every tenant (platform.sms_sends), one sender at a time
     // per phone and per address (always locked in this order), so parallel requests cannot
     // both slip under a limit.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('sms-phone:' || $1))", &[&phone]).await?;
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('sms-ip:' || $1))", &[&client_ip]).await?;
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('sms-phone:' || $1))",
+        &[&phone],
+    )
+    .await?;
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('sms-ip:' || $1))",
+        &[&client_ip],
+    )
+    .await?;
     let row = conn
         .query_one(
             "SELECT
@@ -91,12 +99,20 @@ pub async fn send(
         .retry_after(row.get::<_, Option<f64>>(6).unwrap_or(0.0).ceil() as i64));
     }
     if row.get::<_, i64>(1) >= limits.daily_limit_per_phone {
-        return Err(ApiError::too_many("sms.daily_limit_phone", "该手机号今天获取验证码的次数已达上限，请明天再试", "Daily code limit reached for this phone")
-            .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
+        return Err(ApiError::too_many(
+            "sms.daily_limit_phone",
+            "该手机号今天获取验证码的次数已达上限，请明天再试",
+            "Daily code limit reached for this phone",
+        )
+        .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
     }
     if row.get::<_, i64>(2) >= limits.daily_limit_per_ip {
-        return Err(ApiError::too_many("sms.daily_limit_ip", "当前网络今天获取验证码的次数已达上限，请明天再试", "Daily code limit reached for this network")
-            .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
+        return Err(ApiError::too_many(
+            "sms.daily_limit_ip",
+            "当前网络今天获取验证码的次数已达上限，请明天再试",
+            "Daily code limit reached for this network",
+        )
+        .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
     }
     conn.execute(
         "INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject, tenant) VALUES ($1, $2, $3, $4, current_schema())",
@@ -112,12 +128,21 @@ pub async fn send(
     .await?;
     sender.send_code(conn, phone, &code).await.map_err(|e| {
         tracing::warn!(error = %e, "sms provider failed");
-        ApiError::unavailable("sms.unavailable", "短信发送失败，请稍后重试", "SMS could not be sent, try again later")
+        ApiError::unavailable(
+            "sms.unavailable",
+            "短信发送失败，请稍后重试",
+            "SMS could not be sent, try again later",
+        )
     })
 }
 
 fn wrong_code() -> ApiError {
-    ApiError::field("sms_code", "sms.code_invalid", "验证码错误或已失效，请重新获取", "The code is wrong or expired")
+    ApiError::field(
+        "sms_code",
+        "sms.code_invalid",
+        "验证码错误或已失效，请重新获取",
+        "The code is wrong or expired",
+    )
 }
 
 /// Consumes the latest live code for (phone, purpose, subject): a code for one unit never
@@ -125,7 +150,13 @@ fn wrong_code() -> ApiError {
 /// result is a database failure;
 /// the inner one the verdict, returned after the try counter was written so the caller can
 /// commit it even when refusing.
-pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, subject: &str, code: &str) -> ApiResult<Result<(), ApiError>> {
+pub async fn verify(
+    conn: &TenantConn,
+    phone: &str,
+    purpose: SmsPurpose,
+    subject: &str,
+    code: &str,
+) -> ApiResult<Result<(), ApiError>> {
     let row = conn
         .query_opt(
             "SELECT id, code_hash, attempts FROM sms_codes
@@ -139,13 +170,23 @@ pub async fn verify(conn: &TenantConn, phone: &str, purpose: SmsPurpose, subject
     };
     let id: i64 = row.get(0);
     if row.get::<_, i32>(2) >= MAX_WRONG_TRIES {
-        return Ok(Err(ApiError::field("sms_code", "sms.too_many_tries", "验证码输错次数过多，请重新获取", "Too many wrong tries, request a new code")));
+        return Ok(Err(ApiError::field(
+            "sms_code",
+            "sms.too_many_tries",
+            "验证码输错次数过多，请重新获取",
+            "Too many wrong tries, request a new code",
+        )));
     }
     let expected: Vec<u8> = row.get(1);
     if expected != code_hash(phone, code.trim()) {
-        conn.execute("UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1", &[&id]).await?;
+        conn.execute(
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1",
+            &[&id],
+        )
+        .await?;
         return Ok(Err(wrong_code()));
     }
-    conn.execute("UPDATE sms_codes SET used_at = now() WHERE id = $1", &[&id]).await?;
+    conn.execute("UPDATE sms_codes SET used_at = now() WHERE id = $1", &[&id])
+        .await?;
     Ok(Ok(()))
 }

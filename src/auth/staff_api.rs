@@ -104,8 +104,16 @@ fn view(row: &tokio_postgres::Row) -> StaffView {
         id: row.get(0),
         username: row.get(1),
         display_name: row.get(2),
-        phone: if row.get::<_, &str>(3).is_empty() { String::new() } else { phone::mask(row.get(3)) },
-        role: if row.get::<_, &str>(4) == "street_staff" { StaffRoleName::StreetStaff } else { StaffRoleName::RcStaff },
+        phone: if row.get::<_, &str>(3).is_empty() {
+            String::new()
+        } else {
+            phone::mask(row.get(3))
+        },
+        role: if row.get::<_, &str>(4) == "street_staff" {
+            StaffRoleName::StreetStaff
+        } else {
+            StaffRoleName::RcStaff
+        },
         rc_id: row.get(5),
         created_at: row.get(6),
     }
@@ -119,24 +127,41 @@ pub fn valid_username(u: &str) -> bool {
 pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiResult<StaffCreated> {
     let mut issues = Vec::new();
     if !valid_username(&req.username) {
-        issues.push(FieldIssue::new("username", "username.invalid", "账号须为 3–32 位字母、数字或下划线", "3–32 letters, digits or underscores"));
+        issues.push(FieldIssue::new(
+            "username",
+            "username.invalid",
+            "账号须为 3–32 位字母、数字或下划线",
+            "3–32 letters, digits or underscores",
+        ));
     }
     required(&mut issues, "display_name", &req.display_name);
     if let Some(p) = req.phone.as_deref().filter(|p| !p.is_empty()) {
         issues.extend(phone::issue("phone", p));
     }
     match (req.role, req.rc_id) {
-        (StaffRoleName::RcStaff, None) => {
-            issues.push(FieldIssue::new("rc_id", "required", "居委会工作人员须指定所属居委会", "Residents'-committee staff need rc_id"))
-        }
+        (StaffRoleName::RcStaff, None) => issues.push(FieldIssue::new(
+            "rc_id",
+            "required",
+            "居委会工作人员须指定所属居委会",
+            "Residents'-committee staff need rc_id",
+        )),
         (StaffRoleName::StreetStaff, Some(_)) => issues.push(FieldIssue::new(
             "rc_id",
             "rc_id.not_allowed",
             "街道工作人员管辖整个街道，不能指定居委会",
             "Street staff cover the whole street; omit rc_id",
         )),
-        (_, Some(rc)) if !conn.exists("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc]).await? => {
-            issues.push(FieldIssue::new("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
+        (_, Some(rc))
+            if !conn
+                .exists("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc])
+                .await? =>
+        {
+            issues.push(FieldIssue::new(
+                "rc_id",
+                "rc.not_found",
+                "所选居委会不存在",
+                "No such residents' committee",
+            ));
         }
         _ => {}
     }
@@ -162,13 +187,20 @@ pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiRes
             ],
         )
         .await?;
-    Ok(StaffCreated { staff: view(&row), initial_password })
+    Ok(StaffCreated {
+        staff: view(&row),
+        initial_password,
+    })
 }
 
 fn staff_id(principal: &Principal) -> ApiResult<Uuid> {
     match principal {
         Principal::Staff { id, .. } => Ok(*id),
-        _ => Err(ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only")),
+        _ => Err(ApiError::forbidden(
+            "authz.forbidden",
+            "仅工作人员可以操作",
+            "Staff only",
+        )),
     }
 }
 
@@ -177,35 +209,72 @@ pub struct StaffApi;
 #[OpenApi(tag = "ApiTags::Staff")]
 impl StaffApi {
     /// 工作人员登录 / Staff login with account and password.
-    #[oai(path = "/api/auth/staff/login", method = "post", operation_id = "staff_login")]
-    async fn login(&self, state: Data<&AppState>, tenant: Data<&Tenant>, ip: Data<&ClientIp>, body: Json<StaffLoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    #[oai(
+        path = "/api/auth/staff/login",
+        method = "post",
+        operation_id = "staff_login"
+    )]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        ip: Data<&ClientIp>,
+        body: Json<StaffLoginRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
         let mut issues = Vec::new();
         required(&mut issues, "username", &body.username);
         required(&mut issues, "password", &body.password);
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
         }
-        let origin = login::Origin { pool: &state.pool, scope: &tenant.schema, client_ip: &ip.0 .0 };
-        let admitted = login::admit(&origin, AccountTable("staff"), "username", &body.username).await?;
+        let origin = login::Origin {
+            pool: &state.pool,
+            scope: &tenant.schema,
+            client_ip: &ip.0 .0,
+        };
+        let admitted =
+            login::admit(&origin, AccountTable("staff"), "username", &body.username).await?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let id = admitted.check_password(&conn, body.password.clone()).await?;
-        let token = sessions::issue_tenant(&conn, &tenant, "staff", id, state.config.staff_token_hours).await?;
+        let id = admitted
+            .check_password(&conn, body.password.clone())
+            .await?;
+        let token =
+            sessions::issue_tenant(&conn, &tenant, "staff", id, state.config.staff_token_hours)
+                .await?;
         conn.commit().await?;
-        Ok(Json(TokenResponse { token, expires_at: Utc::now() + Duration::hours(state.config.staff_token_hours) }))
+        Ok(Json(TokenResponse {
+            token,
+            expires_at: Utc::now() + Duration::hours(state.config.staff_token_hours),
+        }))
     }
 
     /// 当前工作人员 / Who am I (staff).
     #[oai(path = "/api/staff/me", method = "get", operation_id = "staff_me")]
-    async fn me(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<StaffView>> {
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<StaffView>> {
         let id = staff_id(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let row = conn.query_one(&format!("SELECT {COLUMNS} FROM staff WHERE id = $1"), &[&id]).await?;
+        let row = conn
+            .query_one(
+                &format!("SELECT {COLUMNS} FROM staff WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
         conn.commit().await?;
         Ok(Json(view(&row)))
     }
 
     /// 修改密码 / Change my password (every session of mine ends).
-    #[oai(path = "/api/staff/me/password", method = "post", operation_id = "staff_password_change")]
+    #[oai(
+        path = "/api/staff/me/password",
+        method = "post",
+        operation_id = "staff_password_change"
+    )]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -216,7 +285,16 @@ impl StaffApi {
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = staff_id(&principal)?;
-        change_tenant_password(&state, &tenant, ip.0, AccountTable("staff"), &principal, id, &body).await?;
+        change_tenant_password(
+            &state,
+            &tenant,
+            ip.0,
+            AccountTable("staff"),
+            &principal,
+            id,
+            &body,
+        )
+        .await?;
         Ok(NoContent::Done)
     }
 
@@ -232,11 +310,23 @@ impl StaffApi {
     ) -> ApiResult<Json<StaffPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn.query_one("SELECT count(*) FROM staff", &[]).await?.get(0);
-        let rows =
-            conn.query(&format!("SELECT {COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"), &[&paging.limit(), &paging.offset()]).await?;
+        let total: i64 = conn
+            .query_one("SELECT count(*) FROM staff", &[])
+            .await?
+            .get(0);
+        let rows = conn
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"
+                ),
+                &[&paging.limit(), &paging.offset()],
+            )
+            .await?;
         conn.commit().await?;
-        Ok(Json(StaffPage { items: rows.iter().map(view).collect(), total }))
+        Ok(Json(StaffPage {
+            items: rows.iter().map(view).collect(),
+            total,
+        }))
     }
 
     /// 新建工作人员账号 / Create a staff account (its initial password is shown once).

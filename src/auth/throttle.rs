@@ -45,14 +45,20 @@ impl Attempt {
     /// `scope` is the tenant's schema (or `platform`), `kind` the table and column looked up.
     pub fn new(scope: &str, kind: &str, typed: &str, client_ip: &str) -> Self {
         let digest = Sha256::digest(format!("{scope}\u{0}{kind}\u{0}{typed}").as_bytes());
-        Self { account: hex::encode(digest), client_ip: address_block(client_ip) }
+        Self {
+            account: hex::encode(digest),
+            client_ip: address_block(client_ip),
+        }
     }
 }
 
 /// The unit addresses are counted in: an IPv4 address, or the /64 of an IPv6 one (a subscriber
 /// gets a whole /64, so counting single IPv6 addresses would give an attacker endless fresh ones).
 pub fn address_block(client_ip: &str) -> String {
-    match client_ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+    match client_ip
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_canonical())
+    {
         Ok(std::net::IpAddr::V6(v6)) => {
             let prefix = u128::from(v6) & !((1u128 << 64) - 1);
             format!("{}/64", std::net::Ipv6Addr::from(prefix))
@@ -78,8 +84,16 @@ pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<i64> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // Always address first, then account: two attempts never wait on each other crosswise.
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('login-ip:' || $1))", &[&attempt.client_ip]).await?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('login-account:' || $1))", &[&attempt.account]).await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('login-ip:' || $1))",
+        &[&attempt.client_ip],
+    )
+    .await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('login-account:' || $1))",
+        &[&attempt.account],
+    )
+    .await?;
     let row = tx
         .query_one(
             "WITH recent AS (
@@ -117,7 +131,10 @@ pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<i64> {
         return Err(too_many(account_wait));
     }
     let id: i64 = tx
-        .query_one("INSERT INTO platform.login_failures (account, client_ip) VALUES ($1, $2) RETURNING id", &[&attempt.account, &attempt.client_ip])
+        .query_one(
+            "INSERT INTO platform.login_failures (account, client_ip) VALUES ($1, $2) RETURNING id",
+            &[&attempt.account, &attempt.client_ip],
+        )
         .await?
         .get(0);
     // Rows older than any rule looks at go a hundred at a time, oldest first, with each write:
@@ -135,7 +152,16 @@ pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<i64> {
 /// Takes back an admitted attempt that reached no verdict (the hasher was busy, the database
 /// failed): only wrong passwords count against anyone.
 pub async fn withdraw(pool: &Pool, failure: i64) {
-    let result = async { pool.get().await?.execute("DELETE FROM platform.login_failures WHERE id = $1", &[&failure]).await.map_err(ApiError::from) };
+    let result = async {
+        pool.get()
+            .await?
+            .execute(
+                "DELETE FROM platform.login_failures WHERE id = $1",
+                &[&failure],
+            )
+            .await
+            .map_err(ApiError::from)
+    };
     if let Err(e) = result.await {
         tracing::warn!(error = %e, "could not take back a login attempt that reached no verdict");
     }
@@ -146,7 +172,9 @@ fn too_many(wait: f64) -> ApiError {
     ApiError::too_many(
         "auth.too_many_attempts",
         format!("登录失败次数过多，请 {seconds} 秒后再试（业主也可使用短信验证码登录）"),
-        format!("Too many failed logins; try again in {seconds} s (owners may log in with an SMS code)"),
+        format!(
+            "Too many failed logins; try again in {seconds} s (owners may log in with an SMS code)"
+        ),
     )
     .retry_after(seconds)
 }
@@ -154,7 +182,11 @@ fn too_many(wait: f64) -> ApiError {
 /// The password was right: this address's failures for the account are forgiven and the address
 /// becomes known to the account. Written in the login's own transaction.
 pub async fn succeeded(db: &dyn Db, attempt: &Attempt) -> ApiResult<()> {
-    db.execute("DELETE FROM platform.login_failures WHERE account = $1 AND client_ip = $2", &[&attempt.account, &attempt.client_ip]).await?;
+    db.execute(
+        "DELETE FROM platform.login_failures WHERE account = $1 AND client_ip = $2",
+        &[&attempt.account, &attempt.client_ip],
+    )
+    .await?;
     db.execute(
         "INSERT INTO platform.login_known_addresses (account, client_ip, last_success_at) VALUES ($1, $2, now())
          ON CONFLICT (account, client_ip) DO UPDATE SET last_success_at = now()",
@@ -177,16 +209,25 @@ mod tests {
 
     #[test]
     fn ipv6_clients_count_per_64_and_ipv4_ones_per_address() {
-        assert_eq!(address_block("2001:db8:1:2:aaaa::1"), address_block("2001:db8:1:2:ffff::9"));
+        assert_eq!(
+            address_block("2001:db8:1:2:aaaa::1"),
+            address_block("2001:db8:1:2:ffff::9")
+        );
         assert_eq!(address_block("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-        assert_ne!(address_block("2001:db8:1:3::1"), address_block("2001:db8:1:2::1"));
+        assert_ne!(
+            address_block("2001:db8:1:3::1"),
+            address_block("2001:db8:1:2::1")
+        );
         assert_eq!(address_block("::ffff:198.18.0.7"), "198.18.0.7");
         assert_eq!(address_block("198.18.0.7"), "198.18.0.7");
     }
 
     #[test]
     fn delays_double_after_the_free_failures_and_stop_at_the_cap() {
-        assert_eq!((1..=8).map(|n| delay(n, 3, 900)).collect::<Vec<_>>(), [0, 0, 2, 4, 8, 16, 32, 64]);
+        assert_eq!(
+            (1..=8).map(|n| delay(n, 3, 900)).collect::<Vec<_>>(),
+            [0, 0, 2, 4, 8, 16, 32, 64]
+        );
         assert_eq!(delay(40, 3, 900), 900);
         assert_eq!(delay(12, 10, 60), 8);
         assert_eq!(delay(17, 10, 60), 60);

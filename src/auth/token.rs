@@ -33,7 +33,9 @@ pub fn hash(token: &str) -> Vec<u8> {
 pub fn issuer(token: &str) -> Option<Issuer> {
     let mut parts = token.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("t1"), Some(tenant), Some(s), None) if !s.is_empty() => Uuid::parse_str(tenant).ok().map(Issuer::Tenant),
+        (Some("t1"), Some(tenant), Some(s), None) if !s.is_empty() => {
+            Uuid::parse_str(tenant).ok().map(Issuer::Tenant)
+        }
         (Some("p1"), Some(s), None, None) if !s.is_empty() => Some(Issuer::Platform),
         _ => None,
     }

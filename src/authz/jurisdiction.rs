@@ -25,14 +25,22 @@ pub fn estate_in_scope(n: usize) -> String {
 }
 
 pub fn estate_not_found() -> ApiError {
-    ApiError::not_found("estate.not_found", "小区不存在或不在您的管辖范围内", "Estate not found or outside your jurisdiction")
+    ApiError::not_found(
+        "estate.not_found",
+        "小区不存在或不在您的管辖范围内",
+        "Estate not found or outside your jurisdiction",
+    )
 }
 
 impl Jurisdiction {
     pub fn of(principal: &Principal) -> ApiResult<Self> {
         match principal {
             Principal::Staff { rc_id, .. } => Ok(Jurisdiction { rc_id: *rc_id }),
-            _ => Err(ApiError::forbidden("authz.forbidden", "只有街道或居委会工作人员可以操作", "Staff only")),
+            _ => Err(ApiError::forbidden(
+                "authz.forbidden",
+                "只有街道或居委会工作人员可以操作",
+                "Staff only",
+            )),
         }
     }
 
@@ -43,16 +51,23 @@ impl Jurisdiction {
 
     /// 404 unless `estate_id` lies within the jurisdiction.
     pub async fn check_estate(&self, conn: &TenantConn, estate_id: Uuid) -> ApiResult<()> {
-        let found = conn.query_opt(&format!("SELECT 1 FROM estates e WHERE e.id = $2 AND {ESTATE_IN_SCOPE}"), &[&self.rc_id, &estate_id]).await?;
+        let found = conn
+            .query_opt(
+                &format!("SELECT 1 FROM estates e WHERE e.id = $2 AND {ESTATE_IN_SCOPE}"),
+                &[&self.rc_id, &estate_id],
+            )
+            .await?;
         found.map(|_| ()).ok_or_else(estate_not_found)
     }
 
     /// 404 unless the residents' committee is within the jurisdiction.
     pub fn check_rc(&self, rc_id: Uuid) -> ApiResult<()> {
         match self.rc_id {
-            Some(mine) if mine != rc_id => {
-                Err(ApiError::not_found("rc.not_found", "居委会不存在或不在您的管辖范围内", "Residents' committee not found or outside your jurisdiction"))
-            }
+            Some(mine) if mine != rc_id => Err(ApiError::not_found(
+                "rc.not_found",
+                "居委会不存在或不在您的管辖范围内",
+                "Residents' committee not found or outside your jurisdiction",
+            )),
             _ => Ok(()),
         }
     }

@@ -37,11 +37,17 @@ impl Authorizer {
     }
 
     pub fn allows(&self, role: &str, operation_id: &str) -> bool {
-        self.allowed.contains(&(role.to_string(), operation_id.to_string()))
+        self.allowed
+            .contains(&(role.to_string(), operation_id.to_string()))
     }
 }
 
 /// Operation ids named in policy.csv (to catch stale lines).
 pub fn policy_operations() -> Vec<String> {
-    POLICY.lines().map(str::trim).filter(|l| l.starts_with("p,")).filter_map(|l| l.split(',').nth(2).map(|s| s.trim().to_string())).collect()
+    POLICY
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("p,"))
+        .filter_map(|l| l.split(',').nth(2).map(|s| s.trim().to_string()))
+        .collect()
 }

@@ -64,13 +64,23 @@ impl OperationTable {
         let mut operations = Vec::new();
         for (path, item) in spec["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
-                let id = op["operationId"].as_str().ok_or_else(|| anyhow::anyhow!("{method} {path} has no operation_id"))?;
+                let id = op["operationId"]
+                    .as_str()
+                    .ok_or_else(|| anyhow::anyhow!("{method} {path} has no operation_id"))?;
                 operations.push(Operation {
                     method: method.to_uppercase().parse()?,
                     path: path.clone(),
-                    segments: path.trim_end_matches('/').split('/').map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string())).collect(),
+                    segments: path
+                        .trim_end_matches('/')
+                        .split('/')
+                        .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
+                        .collect(),
                     id: id.to_string(),
-                    scope: if path.starts_with(PLATFORM_PREFIX) { Scope::Platform } else { Scope::Tenant },
+                    scope: if path.starts_with(PLATFORM_PREFIX) {
+                        Scope::Platform
+                    } else {
+                        Scope::Tenant
+                    },
                     query_params: op["parameters"]
                         .as_array()
                         .into_iter()
@@ -82,7 +92,8 @@ impl OperationTable {
             }
         }
         // Literal segments win over parameters (`/staff/me` before `/staff/{id}`).
-        operations.sort_by_key(|o| std::cmp::Reverse(o.segments.iter().filter(|s| s.is_some()).count()));
+        operations
+            .sort_by_key(|o| std::cmp::Reverse(o.segments.iter().filter(|s| s.is_some()).count()));
         Ok(Self { operations })
     }
 
@@ -103,9 +114,19 @@ mod tests {
             "/api/platform/tenants": {"post": {"operationId": "tenant_create"}}
         }}"#;
         let t = OperationTable::from_spec(spec).unwrap();
-        assert_eq!(t.find(&Method::GET, "/api/staff/me").unwrap().id, "staff_me");
-        assert_eq!(t.find(&Method::GET, "/api/staff/42").unwrap().id, "staff_get");
-        assert_eq!(t.find(&Method::GET, "/api/staff/42").unwrap().query_params, ["detail"], "path parameters are not query parameters");
+        assert_eq!(
+            t.find(&Method::GET, "/api/staff/me").unwrap().id,
+            "staff_me"
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/api/staff/42").unwrap().id,
+            "staff_get"
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/api/staff/42").unwrap().query_params,
+            ["detail"],
+            "path parameters are not query parameters"
+        );
         assert!(t.find(&Method::GET, "/api/staff/").is_none());
         assert!(t.find(&Method::POST, "/api/staff/42").is_none());
         let create = t.find(&Method::POST, "/api/platform/tenants").unwrap();

@@ -24,7 +24,11 @@ pub struct DevApi;
 #[OpenApi(tag = "ApiTags::Dev")]
 impl DevApi {
     /// 开发用短信发件箱 / SMS messages the development provider "sent" (development mode only).
-    #[oai(path = "/api/dev/sms-outbox", method = "get", operation_id = "dev_sms_outbox_list")]
+    #[oai(
+        path = "/api/dev/sms-outbox",
+        method = "get",
+        operation_id = "dev_sms_outbox_list"
+    )]
     async fn outbox(
         &self,
         state: Data<&AppState>,
@@ -32,11 +36,23 @@ impl DevApi {
         #[oai(validator(max_length = 20))] phone: Query<String>,
     ) -> ApiResult<Json<Vec<OutboxMessage>>> {
         if !state.config.dev_mode {
-            return Err(ApiError::not_found("dev.disabled", "仅开发模式可用", "Only available in development mode"));
+            return Err(ApiError::not_found(
+                "dev.disabled",
+                "仅开发模式可用",
+                "Only available in development mode",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = conn.query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone.0]).await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| OutboxMessage { phone: r.get(0), content: r.get(1), created_at: r.get(2) }).collect()))
+        Ok(Json(
+            rows.iter()
+                .map(|r| OutboxMessage {
+                    phone: r.get(0),
+                    content: r.get(1),
+                    created_at: r.get(2),
+                })
+                .collect(),
+        ))
     }
 }

@@ -163,11 +163,20 @@ pub struct ReviewInput {
 impl ReviewInput {
     /// The status to record and the reason (required to reject).
     pub fn decision(&self) -> ApiResult<(&'static str, Option<&str>)> {
-        let reason = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let reason = self
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
         match (self.approve, reason) {
             (true, reason) => Ok(("approved", reason)),
             (false, Some(reason)) => Ok(("rejected", Some(reason))),
-            (false, None) => Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required")),
+            (false, None) => Err(ApiError::field(
+                "reason",
+                "required",
+                "请填写驳回原因",
+                "A reason is required",
+            )),
         }
     }
 }
@@ -250,11 +259,23 @@ pub struct CommitteeView {
 
 /// Sign-up is closed, saying when it runs (Beijing time).
 pub fn signup_closed(opens: DateTime<Utc>, closes: DateTime<Utc>) -> ApiError {
-    let local = |t: DateTime<Utc>| t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M").to_string();
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
     ApiError::conflict(
         "election.signup_closed",
-        format!("不在报名时间内（报名时间：{} 至 {}）", local(opens), local(closes)),
-        format!("Sign-up is not open (it runs from {} to {}, UTC+8)", local(opens), local(closes)),
+        format!(
+            "不在报名时间内（报名时间：{} 至 {}）",
+            local(opens),
+            local(closes)
+        ),
+        format!(
+            "Sign-up is not open (it runs from {} to {}, UTC+8)",
+            local(opens),
+            local(closes)
+        ),
     )
 }
 
@@ -265,11 +286,18 @@ fn wrong_state(zh: &str, en: &str) -> ApiError {
 async fn staff_round(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<Round> {
     let scope = Jurisdiction::of(principal)?;
     let r = rounds::load(conn, id).await?;
-    scope.check_estate(conn, r.estate_id).await.map_err(|_| rounds::not_found())?;
+    scope
+        .check_estate(conn, r.estate_id)
+        .await
+        .map_err(|_| rounds::not_found())?;
     Ok(r)
 }
 
-pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -> ApiResult<ElectionView> {
+pub async fn election_view(
+    conn: &TenantConn,
+    id: Uuid,
+    principal: &Principal,
+) -> ApiResult<ElectionView> {
     let r = rounds::load(conn, id).await?;
     let m = service::open_if_due(conn, r.matter_id).await?;
     let staff = matches!(principal, Principal::Staff { .. });
@@ -296,7 +324,10 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
     let mut candidates = candidates;
     if staff {
         for c in &mut candidates {
-            c.units = Some(super::holdings::held_units(conn, c.owner_id.unwrap_or_default(), r.estate_id).await?);
+            c.units = Some(
+                super::holdings::held_units(conn, c.owner_id.unwrap_or_default(), r.estate_id)
+                    .await?,
+            );
         }
     }
     let now = Utc::now();
@@ -343,36 +374,67 @@ pub async fn election_view(conn: &TenantConn, id: Uuid, principal: &Principal) -
 }
 
 async fn result_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionResultView> {
-    let declared = conn.query_one("SELECT coalesce(result->>'ledger_root', ''), closed_at FROM matters WHERE id = $1", &[&r.matter_id]).await?;
+    let declared = conn
+        .query_one(
+            "SELECT coalesce(result->>'ledger_root', ''), closed_at FROM matters WHERE id = $1",
+            &[&r.matter_id],
+        )
+        .await?;
     // Only a counted round has a result: nothing is sealed any more, whoever reads it.
-    Ok(ElectionResultView { tally: tally_view(conn, r, &Principal::Anonymous).await?, ledger_root: declared.get(0), closed_at: declared.get(1) })
+    Ok(ElectionResultView {
+        tally: tally_view(conn, r, &Principal::Anonymous).await?,
+        ledger_root: declared.get(0),
+        closed_at: declared.get(1),
+    })
 }
 
 /// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
 /// English): more than the seats, someone who is not an approved candidate of this round, or the
 /// same person twice.
-async fn spoiled(conn: &TenantConn, r: &Round, picks: &[Uuid]) -> ApiResult<Option<(String, String)>> {
+async fn spoiled(
+    conn: &TenantConn,
+    r: &Round,
+    picks: &[Uuid],
+) -> ApiResult<Option<(String, String)>> {
     if picks.len() > r.seats as usize {
-        return Ok(Some((format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats), format!("{} picked, more than the {} seats", picks.len(), r.seats))));
+        return Ok(Some((
+            format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats),
+            format!("{} picked, more than the {} seats", picks.len(), r.seats),
+        )));
     }
     let mut distinct = picks.to_vec();
     distinct.sort();
     distinct.dedup();
     if distinct.len() != picks.len() {
-        return Ok(Some(("同一候选人被选了多次".into(), "the same candidate picked more than once".into())));
+        return Ok(Some((
+            "同一候选人被选了多次".into(),
+            "the same candidate picked more than once".into(),
+        )));
     }
     let known: i64 =
         conn.query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct]).await?.get(0);
-    Ok((known as usize != picks.len()).then(|| ("所选的人中有非本轮候选人".to_string(), "someone picked is not a candidate of this round".to_string())))
+    Ok((known as usize != picks.len()).then(|| {
+        (
+            "所选的人中有非本轮候选人".to_string(),
+            "someone picked is not a candidate of this round".to_string(),
+        )
+    }))
 }
 
 /// Turnout and standings of a round (after its count, with who was elected).
-async fn tally_view(conn: &TenantConn, r: &Round, principal: &Principal) -> ApiResult<ElectionTallyView> {
+async fn tally_view(
+    conn: &TenantConn,
+    r: &Round,
+    principal: &Principal,
+) -> ApiResult<ElectionTallyView> {
     let m = service::open_if_due(conn, r.matter_id).await?;
     let sealed = crate::voting::ballots_api::choices_sealed_for(principal, &m);
     let tallies = service::live_candidate_tallies(conn, &m).await?;
     let names: std::collections::BTreeMap<String, (String, bool)> = conn
-        .query("SELECT id::text, name, elected FROM candidates WHERE election_id = $1", &[&r.id])
+        .query(
+            "SELECT id::text, name, elected FROM candidates WHERE election_id = $1",
+            &[&r.id],
+        )
         .await?
         .iter()
         .map(|c| (c.get(0), (c.get(1), c.get(2))))
@@ -389,7 +451,9 @@ async fn tally_view(conn: &TenantConn, r: &Round, principal: &Principal) -> ApiR
         participants: counts(base.participants),
         participation_passed: participation.is_none_or(|p| p.passed),
         participation_shortfall_heads: participation.and_then(|p| p.shortfall_heads),
-        participation_shortfall_area: participation.and_then(|p| p.shortfall_area_centi).map(area::format),
+        participation_shortfall_area: participation
+            .and_then(|p| p.shortfall_area_centi)
+            .map(area::format),
         candidates: tallies
             .iter()
             .map(|(c, t)| StandingView {
@@ -401,7 +465,14 @@ async fn tally_view(conn: &TenantConn, r: &Round, principal: &Principal) -> ApiR
             })
             .collect(),
         unfilled: outcome.as_ref().map(|o| o.unfilled as i32),
-        lots: outcome.map(|o| o.lots.iter().map(|g| g.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect()).collect()).unwrap_or_default(),
+        lots: outcome
+            .map(|o| {
+                o.lots
+                    .iter()
+                    .map(|g| g.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect())
+                    .collect()
+            })
+            .unwrap_or_default(),
         choices_sealed: sealed,
     })
 }
@@ -411,7 +482,11 @@ pub struct ElectionsApi;
 #[OpenApi(tag = "ApiTags::Elections")]
 impl ElectionsApi {
     /// 新建选届 / Create a term of the owners' committee (estate, name, period, seats, phone).
-    #[oai(path = "/api/estates/:id/terms", method = "post", operation_id = "term_create")]
+    #[oai(
+        path = "/api/estates/:id/terms",
+        method = "post",
+        operation_id = "term_create"
+    )]
     async fn create_term(
         &self,
         state: Data<&AppState>,
@@ -429,22 +504,41 @@ impl ElectionsApi {
         let p = locality::presets(e.get(0), e.get(1), e.get(2));
         let mut issues = Vec::new();
         required(&mut issues, "name", &body.name);
-        if body.seats % 2 == 0 || body.seats < p.committee_min_seats || body.seats > p.committee_max_seats {
+        if body.seats % 2 == 0
+            || body.seats < p.committee_min_seats
+            || body.seats > p.committee_max_seats
+        {
             issues.push(FieldIssue::new(
                 "seats",
                 "term.seats",
-                format!("业委会委员人数须为 {}–{} 之间的单数", p.committee_min_seats, p.committee_max_seats),
-                format!("seats must be odd, {}–{}", p.committee_min_seats, p.committee_max_seats),
+                format!(
+                    "业委会委员人数须为 {}–{} 之间的单数",
+                    p.committee_min_seats, p.committee_max_seats
+                ),
+                format!(
+                    "seats must be odd, {}–{}",
+                    p.committee_min_seats, p.committee_max_seats
+                ),
             ));
         }
         // 29 February plus n years falls on 28 February where that year has none.
-        let years = |d: NaiveDate, n: i32| d.with_year(d.year() + n).or_else(|| (d - chrono::Duration::days(1)).with_year(d.year() + n)).unwrap_or(d);
-        if body.ends_on <= body.starts_on || body.ends_on > years(body.starts_on, p.term_max_years) || body.ends_on < years(body.starts_on, p.term_min_years) {
+        let years = |d: NaiveDate, n: i32| {
+            d.with_year(d.year() + n)
+                .or_else(|| (d - chrono::Duration::days(1)).with_year(d.year() + n))
+                .unwrap_or(d)
+        };
+        if body.ends_on <= body.starts_on
+            || body.ends_on > years(body.starts_on, p.term_max_years)
+            || body.ends_on < years(body.starts_on, p.term_min_years)
+        {
             issues.push(FieldIssue::new(
                 "ends_on",
                 "term.period",
                 format!("任期须为 {}–{} 年", p.term_min_years, p.term_max_years),
-                format!("the term lasts {}–{} years", p.term_min_years, p.term_max_years),
+                format!(
+                    "the term lasts {}–{} years",
+                    p.term_min_years, p.term_max_years
+                ),
             ));
         }
         if !issues.is_empty() {
@@ -471,7 +565,11 @@ impl ElectionsApi {
     }
 
     /// 选届列表 / An estate's terms.
-    #[oai(path = "/api/estates/:id/terms", method = "get", operation_id = "term_list")]
+    #[oai(
+        path = "/api/estates/:id/terms",
+        method = "get",
+        operation_id = "term_list"
+    )]
     async fn terms(
         &self,
         state: Data<&AppState>,
@@ -504,7 +602,11 @@ impl ElectionsApi {
 
     /// 新建选举 / Open the first round of a term's election: sign-up window, voting window,
     /// rules and verification mode.
-    #[oai(path = "/api/terms/:id/elections", method = "post", operation_id = "election_create")]
+    #[oai(
+        path = "/api/terms/:id/elections",
+        method = "post",
+        operation_id = "election_create"
+    )]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -517,14 +619,27 @@ impl ElectionsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let term = conn
-            .query_opt("SELECT estate_id, seats, name FROM terms WHERE id = $1", &[&id.0])
+            .query_opt(
+                "SELECT estate_id, seats, name FROM terms WHERE id = $1",
+                &[&id.0],
+            )
             .await?
             .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
         let estate: Uuid = term.get(0);
-        scope.check_estate(&conn, estate).await.map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+        scope
+            .check_estate(&conn, estate)
+            .await
+            .map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
         let mut issues = Vec::new();
-        if body.signup_closes_at <= body.signup_opens_at || body.signup_closes_at > body.voting.opens_at {
-            issues.push(FieldIssue::new("signup_closes_at", "election.signup_window", "报名须在投票开始前结束", "sign-up must end before voting opens"));
+        if body.signup_closes_at <= body.signup_opens_at
+            || body.signup_closes_at > body.voting.opens_at
+        {
+            issues.push(FieldIssue::new(
+                "signup_closes_at",
+                "election.signup_window",
+                "报名须在投票开始前结束",
+                "sign-up must end before voting opens",
+            ));
         }
         let rules = rounds::choose_rules(&body.voting, &mut issues);
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
@@ -533,10 +648,19 @@ impl ElectionsApi {
         let live =
             conn.exists("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0]).await?;
         if live {
-            return Err(wrong_state("该选届已有选举，请发起下一轮（或先撤销原选举）", "This term already has an election; start a next round or cancel it"));
+            return Err(wrong_state(
+                "该选届已有选举，请发起下一轮（或先撤销原选举）",
+                "This term already has an election; start a next round or cancel it",
+            ));
         }
         // After a cancelled election the numbering goes on.
-        let round: i32 = conn.query_one("SELECT coalesce(max(round), 0) + 1 FROM elections WHERE term_id = $1", &[&id.0]).await?.get(0);
+        let round: i32 = conn
+            .query_one(
+                "SELECT coalesce(max(round), 0) + 1 FROM elections WHERE term_id = $1",
+                &[&id.0],
+            )
+            .await?
+            .get(0);
         let title = format!("{}选举 第{round}轮", term.get::<_, String>(2));
         let new = NewRound {
             estate_id: estate,
@@ -559,7 +683,11 @@ impl ElectionsApi {
     }
 
     /// 选举详情 / Estate, term, round, seats, windows, status and candidates.
-    #[oai(path = "/api/elections/:id", method = "get", operation_id = "election_get")]
+    #[oai(
+        path = "/api/elections/:id",
+        method = "get",
+        operation_id = "election_get"
+    )]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -577,7 +705,11 @@ impl ElectionsApi {
     }
 
     /// 候选人报名 / Sign up as a candidate (form and signature), within the sign-up window.
-    #[oai(path = "/api/elections/:id/candidates", method = "post", operation_id = "candidate_signup")]
+    #[oai(
+        path = "/api/elections/:id/candidates",
+        method = "post",
+        operation_id = "candidate_signup"
+    )]
     async fn sign_up(
         &self,
         state: Data<&AppState>,
@@ -594,15 +726,22 @@ impl ElectionsApi {
             return Err(rounds::not_found());
         }
         if r.prep_group_id.is_some() {
-            return Err(wrong_state("筹备组的候选人来自筹备组报名，请在筹备组报名", "Sign up through the preparatory group"));
+            return Err(wrong_state(
+                "筹备组的候选人来自筹备组报名，请在筹备组报名",
+                "Sign up through the preparatory group",
+            ));
         }
         let now = Utc::now();
         if now < r.signup_opens_at || now >= r.signup_closes_at {
             return Err(signup_closed(r.signup_opens_at, r.signup_closes_at));
         }
         ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
-        crate::attachments::bind_to_estate(&conn, r.estate_id, &[body.signature_attachment_id]).await?;
-        let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
+        crate::attachments::bind_to_estate(&conn, r.estate_id, &[body.signature_attachment_id])
+            .await?;
+        let name: String = conn
+            .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
+            .await?
+            .get(0);
         let cid = Uuid::new_v4();
         conn.execute(
             "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
@@ -633,7 +772,11 @@ impl ElectionsApi {
     }
 
     /// 审核候选人 / Approve or reject a candidate (a reason is required to reject), before voting opens.
-    #[oai(path = "/api/candidates/:id/review", method = "post", operation_id = "candidate_review")]
+    #[oai(
+        path = "/api/candidates/:id/review",
+        method = "post",
+        operation_id = "candidate_review"
+    )]
     async fn review(
         &self,
         state: Data<&AppState>,
@@ -648,7 +791,9 @@ impl ElectionsApi {
         let election: Uuid = conn
             .query_opt("SELECT election_id FROM candidates WHERE id = $1", &[&id.0])
             .await?
-            .ok_or_else(|| ApiError::not_found("candidate.not_found", "候选人不存在", "Candidate not found"))?
+            .ok_or_else(|| {
+                ApiError::not_found("candidate.not_found", "候选人不存在", "Candidate not found")
+            })?
             .get(0);
         let r = staff_round(&conn, &principal, election).await?;
         service::lock_matter(&conn, r.matter_id, true).await?;
@@ -656,7 +801,10 @@ impl ElectionsApi {
         // Under the row lock: opening (which freezes the candidates) cannot happen meanwhile.
         let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
         if m.status != "approved" || Utc::now() >= m.opens_at {
-            return Err(wrong_state("投票已开始，候选人名单不能再改", "Voting has begun; the candidate list is fixed"));
+            return Err(wrong_state(
+                "投票已开始，候选人名单不能再改",
+                "Voting has begun; the candidate list is fixed",
+            ));
         }
         let (_, staff) = principal.actor();
         let row = conn
@@ -683,7 +831,11 @@ impl ElectionsApi {
     }
 
     /// 选举投票 / Cast my ballot: up to as many candidates as there are seats this round.
-    #[oai(path = "/api/elections/:id/ballots", method = "post", operation_id = "election_ballot_cast")]
+    #[oai(
+        path = "/api/elections/:id/ballots",
+        method = "post",
+        operation_id = "election_ballot_cast"
+    )]
     async fn cast(
         &self,
         state: Data<&AppState>,
@@ -708,7 +860,13 @@ impl ElectionsApi {
         if !holds_unit(&conn, owner, r.estate_id).await? {
             return Err(rounds::not_found());
         }
-        let ballot = OnlineBallot { owner, key, choice: Choice::Agree, picks: Some(body.picks.clone()), signature: body.signature_attachment_id };
+        let ballot = OnlineBallot {
+            owner,
+            key,
+            choice: Choice::Agree,
+            picks: Some(body.picks.clone()),
+            signature: body.signature_attachment_id,
+        };
         let conn = match ballots_api::retried(conn, r.matter_id, &ballot).await? {
             Ok(first) => return Ok(first),
             Err(conn) => conn,
@@ -719,7 +877,10 @@ impl ElectionsApi {
                 "picks",
                 "election.too_many_picks",
                 format!("本轮应选 {} 人，最多只能选 {} 人", r.seats, r.seats),
-                format!("This round fills {} seats: pick at most {}", r.seats, r.seats),
+                format!(
+                    "This round fills {} seats: pick at most {}",
+                    r.seats, r.seats
+                ),
             ));
         }
         if let Some((zh, en)) = spoiled(&conn, &r, &body.picks).await? {
@@ -745,7 +906,11 @@ impl ElectionsApi {
 
     /// 录入纸质选票 / Enter a paper or on-site ballot with its scan; more picks than seats is
     /// recorded, and voided with that reason.
-    #[oai(path = "/api/elections/:id/paper-ballots", method = "post", operation_id = "election_ballot_enter_paper")]
+    #[oai(
+        path = "/api/elections/:id/paper-ballots",
+        method = "post",
+        operation_id = "election_ballot_enter_paper"
+    )]
     async fn paper(
         &self,
         state: Data<&AppState>,
@@ -786,7 +951,11 @@ impl ElectionsApi {
 
     /// 选举统计 / Turnout (heads and area) and each candidate's votes and whether they pass;
     /// after the count, who was elected.
-    #[oai(path = "/api/elections/:id/tally", method = "get", operation_id = "election_tally")]
+    #[oai(
+        path = "/api/elections/:id/tally",
+        method = "get",
+        operation_id = "election_tally"
+    )]
     async fn tally(
         &self,
         state: Data<&AppState>,
@@ -805,7 +974,11 @@ impl ElectionsApi {
 
     /// 计票 / Close the round after its deadline: count, fill the seats in order of votes (ties by
     /// area, then by a lot recorded in the audit log) and keep the result.
-    #[oai(path = "/api/elections/:id/close", method = "post", operation_id = "election_close")]
+    #[oai(
+        path = "/api/elections/:id/close",
+        method = "post",
+        operation_id = "election_close"
+    )]
     async fn close(
         &self,
         state: Data<&AppState>,
@@ -820,7 +993,10 @@ impl ElectionsApi {
         service::open_if_due(&conn, r.matter_id).await?;
         let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
         if m.status != "open" || Utc::now() < m.closes_at || r.result.is_some() {
-            return Err(wrong_state("只有已到投票截止时间、尚未计票的选举才能计票", "Only a round past its deadline and not yet counted can be closed"));
+            return Err(wrong_state(
+                "只有已到投票截止时间、尚未计票的选举才能计票",
+                "Only a round past its deadline and not yet counted can be closed",
+            ));
         }
         let tallies = service::live_candidate_tallies(&conn, &m).await?;
         let mut lots_drawn = Vec::new();
@@ -832,15 +1008,36 @@ impl ElectionsApi {
             drawn
         });
         service::checkpoint(&conn, m.id).await?;
-        let filling = service::Filling { seats: r.seats, outcome: &outcome };
-        let service::Closing { root, declared, closed_at } = service::declare(&conn, &m, None, &tallies, Some(filling)).await?;
-        let result = serde_json::json!({"tallies": tallies, "ledger_root": root, "declared": declared});
+        let filling = service::Filling {
+            seats: r.seats,
+            outcome: &outcome,
+        };
+        let service::Closing {
+            root,
+            declared,
+            closed_at,
+        } = service::declare(&conn, &m, None, &tallies, Some(filling)).await?;
+        let result =
+            serde_json::json!({"tallies": tallies, "ledger_root": root, "declared": declared});
         conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&m.id, &result, &closed_at])
             .await?;
-        conn.execute("UPDATE elections SET result = $2 WHERE id = $1", &[&r.id, &serde_json::json!({"outcome": outcome})]).await?;
-        let elected: Vec<Uuid> = outcome.elected.iter().filter_map(|c| Uuid::parse_str(c).ok()).collect();
-        conn.execute("UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)", &[&r.id, &elected]).await?;
-        let detail = (!lots_drawn.is_empty()).then(|| serde_json::json!({"lots": lots_drawn, "elected": outcome.elected}));
+        conn.execute(
+            "UPDATE elections SET result = $2 WHERE id = $1",
+            &[&r.id, &serde_json::json!({"outcome": outcome})],
+        )
+        .await?;
+        let elected: Vec<Uuid> = outcome
+            .elected
+            .iter()
+            .filter_map(|c| Uuid::parse_str(c).ok())
+            .collect();
+        conn.execute(
+            "UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)",
+            &[&r.id, &elected],
+        )
+        .await?;
+        let detail = (!lots_drawn.is_empty())
+            .then(|| serde_json::json!({"lots": lots_drawn, "elected": outcome.elected}));
         audit::record_with(&conn, &principal, "election", &r.id.to_string(), detail).await?;
         let r = rounds::load(&conn, r.id).await?;
         let v = tally_view(&conn, &r, &principal).await?;
@@ -849,7 +1046,11 @@ impl ElectionsApi {
     }
 
     /// 下一轮 / Start the next round for the seats left empty, with the remaining candidates.
-    #[oai(path = "/api/elections/:id/next-round", method = "post", operation_id = "election_next_round")]
+    #[oai(
+        path = "/api/elections/:id/next-round",
+        method = "post",
+        operation_id = "election_next_round"
+    )]
     async fn next_round(
         &self,
         state: Data<&AppState>,
@@ -862,29 +1063,51 @@ impl ElectionsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let Some(outcome) = rounds::outcome(&r) else {
-            return Err(wrong_state("本轮尚未计票", "This round has not been counted"));
+            return Err(wrong_state(
+                "本轮尚未计票",
+                "This round has not been counted",
+            ));
         };
         if outcome.unfilled == 0 {
-            return Err(wrong_state("本轮已选满，无需下一轮", "Every seat was filled"));
+            return Err(wrong_state(
+                "本轮已选满，无需下一轮",
+                "Every seat was filled",
+            ));
         }
-        let later =
-            conn.exists("SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3", &[&r.term_id, &r.prep_group_id, &r.round]).await?;
+        let later = conn
+            .exists(
+                "SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3",
+                &[&r.term_id, &r.prep_group_id, &r.round],
+            )
+            .await?;
         if later {
-            return Err(wrong_state("下一轮已经发起", "The next round already exists"));
+            return Err(wrong_state(
+                "下一轮已经发起",
+                "The next round already exists",
+            ));
         }
         let remaining = conn
             .query("SELECT owner_id, name, intro, signature_id FROM candidates WHERE election_id = $1 AND status = 'approved' AND NOT elected ORDER BY created_at, id", &[&r.id])
             .await?;
         if remaining.is_empty() {
-            return Err(wrong_state("没有剩余的候选人，请重新组织报名", "No candidates remain"));
+            return Err(wrong_state(
+                "没有剩余的候选人，请重新组织报名",
+                "No candidates remain",
+            ));
         }
         let mut issues = Vec::new();
         let rules = rounds::choose_rules(&body.voting, &mut issues);
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let title: String = conn.query_one("SELECT title FROM matters WHERE id = $1", &[&r.matter_id]).await?.get(0);
-        let base_title = title.rsplit_once(" 第").map(|(t, _)| t.to_string()).unwrap_or(title);
+        let title: String = conn
+            .query_one("SELECT title FROM matters WHERE id = $1", &[&r.matter_id])
+            .await?
+            .get(0);
+        let base_title = title
+            .rsplit_once(" 第")
+            .map(|(t, _)| t.to_string())
+            .unwrap_or(title);
         let now = Utc::now();
         let new = NewRound {
             estate_id: r.estate_id,
@@ -896,7 +1119,11 @@ impl ElectionsApi {
             // No new sign-up: the remaining candidates stand again.
             signup_opens_at: now,
             signup_closes_at: now,
-            verification: if r.verification_mode == "signature_face" { VerificationMode::SignatureFace } else { VerificationMode::Signature },
+            verification: if r.verification_mode == "signature_face" {
+                VerificationMode::SignatureFace
+            } else {
+                VerificationMode::Signature
+            },
             voting: &body.voting,
             rules,
         };
@@ -909,7 +1136,11 @@ impl ElectionsApi {
     }
 
     /// 选举列表 / An estate's election rounds, newest first (staff of its jurisdiction, its owners).
-    #[oai(path = "/api/estates/:id/elections", method = "get", operation_id = "election_list")]
+    #[oai(
+        path = "/api/estates/:id/elections",
+        method = "get",
+        operation_id = "election_list"
+    )]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -919,7 +1150,9 @@ impl ElectionsApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<ElectionView>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        rounds::check_visible(&conn, &principal, id.0).await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
+        rounds::check_visible(&conn, &principal, id.0)
+            .await
+            .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
         let ids: Vec<Uuid> = conn
             .query("SELECT el.id FROM elections el JOIN matters m ON m.id = el.matter_id WHERE m.estate_id = $1 ORDER BY el.created_at DESC", &[&id.0])
             .await?
@@ -936,7 +1169,11 @@ impl ElectionsApi {
 
     /// 撤销选举 / Cancel a round that has not been counted, with the reason (its ballots are
     /// kept); the term may then hold a new election.
-    #[oai(path = "/api/elections/:id/cancel", method = "post", operation_id = "election_cancel")]
+    #[oai(
+        path = "/api/elections/:id/cancel",
+        method = "post",
+        operation_id = "election_cancel"
+    )]
     async fn cancel(
         &self,
         state: Data<&AppState>,
@@ -947,14 +1184,22 @@ impl ElectionsApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<ElectionView>> {
         if body.reason.trim().is_empty() {
-            return Err(ApiError::field("reason", "required", "请填写撤销原因", "A reason is required"));
+            return Err(ApiError::field(
+                "reason",
+                "required",
+                "请填写撤销原因",
+                "A reason is required",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         service::lock_matter(&conn, r.matter_id, true).await?;
         let m = service::load(&conn, r.matter_id, "FOR UPDATE").await?;
         if r.result.is_some() || matches!(m.status.as_str(), "closed" | "cancelled") {
-            return Err(wrong_state("已计票或已撤销的选举不能撤销", "A counted or cancelled round cannot be cancelled"));
+            return Err(wrong_state(
+                "已计票或已撤销的选举不能撤销",
+                "A counted or cancelled round cannot be cancelled",
+            ));
         }
         conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&m.id, &body.reason.trim()]).await?;
         service::checkpoint(&conn, m.id).await?;
@@ -966,7 +1211,11 @@ impl ElectionsApi {
 
     /// 设为业委会委员 / Grant the owners'-committee role to everyone elected in the term's
     /// rounds, and end the previous term's grants when this term starts.
-    #[oai(path = "/api/terms/:id/committee", method = "post", operation_id = "term_committee_appoint")]
+    #[oai(
+        path = "/api/terms/:id/committee",
+        method = "post",
+        operation_id = "term_committee_appoint"
+    )]
     async fn appoint(
         &self,
         state: Data<&AppState>,
@@ -978,11 +1227,17 @@ impl ElectionsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let term = conn
-            .query_opt("SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE", &[&id.0])
+            .query_opt(
+                "SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE",
+                &[&id.0],
+            )
             .await?
             .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
         let estate: Uuid = term.get(0);
-        scope.check_estate(&conn, estate).await.map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+        scope
+            .check_estate(&conn, estate)
+            .await
+            .map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
         let elected: Vec<Uuid> = conn
             .query("SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.term_id = $1 AND c.elected", &[&id.0])
             .await?
@@ -990,10 +1245,17 @@ impl ElectionsApi {
             .map(|r| r.get(0))
             .collect();
         if elected.is_empty() {
-            return Err(wrong_state("本届尚无当选人", "Nobody has been elected in this term yet"));
+            return Err(wrong_state(
+                "本届尚无当选人",
+                "Nobody has been elected in this term yet",
+            ));
         }
         // Grants run from the term's first day to its last, in Beijing time.
-        let beijing_midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() - chrono::Duration::hours(8)).unwrap_or_else(Utc::now);
+        let beijing_midnight = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc() - chrono::Duration::hours(8))
+                .unwrap_or_else(Utc::now)
+        };
         let from = beijing_midnight(term.get(1)).max(Utc::now());
         let until = beijing_midnight(term.get::<_, NaiveDate>(2) + chrono::Duration::days(1));
         let (_, staff) = principal.actor();
@@ -1013,9 +1275,17 @@ impl ElectionsApi {
             )
             .await?;
         }
-        conn.execute("UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1", &[&estate]).await?;
+        conn.execute(
+            "UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1",
+            &[&estate],
+        )
+        .await?;
         audit::record(&conn, &principal, "term", &id.0.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(CommitteeView { term_id: id.0, members: elected, effective_from: from }))
+        Ok(Json(CommitteeView {
+            term_id: id.0,
+            members: elected,
+            effective_from: from,
+        }))
     }
 }

@@ -60,7 +60,12 @@ pub struct FaceResult {
 pub trait FaceVerifier: Send + Sync {
     /// Starts a verification of the person named `real_name` (with their ID number when known);
     /// `redirect_url` is where the H5 flow returns when done (may be empty).
-    async fn start(&self, real_name: &str, id_number: Option<&str>, redirect_url: &str) -> Result<FaceStart, FaceError>;
+    async fn start(
+        &self,
+        real_name: &str,
+        id_number: Option<&str>,
+        redirect_url: &str,
+    ) -> Result<FaceStart, FaceError>;
     /// The outcome of a finished verification. An error means no outcome (unreachable provider,
     /// provider error, or the person has not finished yet), not a failed check.
     async fn result(&self, biz_token: &str) -> Result<FaceResult, FaceError>;
@@ -73,7 +78,12 @@ pub struct DevFaceVerifier;
 
 #[async_trait::async_trait]
 impl FaceVerifier for DevFaceVerifier {
-    async fn start(&self, _real_name: &str, _id_number: Option<&str>, _redirect_url: &str) -> Result<FaceStart, FaceError> {
+    async fn start(
+        &self,
+        _real_name: &str,
+        _id_number: Option<&str>,
+        _redirect_url: &str,
+    ) -> Result<FaceStart, FaceError> {
         let biz_token = format!("dev-{}", uuid::Uuid::new_v4());
         let url = format!("https://face.dev.invalid/{biz_token}");
         Ok(FaceStart { biz_token, url })
@@ -89,7 +99,12 @@ impl FaceVerifier for DevFaceVerifier {
         } else {
             "not a development token".to_string()
         };
-        Ok(FaceResult { passed, reference: format!("dev:{biz_token}"), detail, verified_name: None })
+        Ok(FaceResult {
+            passed,
+            reference: format!("dev:{biz_token}"),
+            detail,
+            verified_name: None,
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -130,12 +145,19 @@ pub struct TencentFaceId {
 
 impl TencentFaceId {
     pub fn new(config: TencentFaceConfig) -> Self {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("http client");
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("http client");
         Self { config, http }
     }
 
     /// Calls `action` and returns the reply's `Response`.
-    async fn post(&self, action: &str, payload: serde_json::Value) -> Result<serde_json::Value, FaceError> {
+    async fn post(
+        &self,
+        action: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, FaceError> {
         let call = Call {
             endpoint: &self.config.endpoint,
             region: Some(self.config.region.as_str()).filter(|r| !r.is_empty()),
@@ -145,17 +167,27 @@ impl TencentFaceId {
             action,
             version: VERSION,
         };
-        tencent_cloud::post(&self.http, &call, payload.to_string()).await.map_err(|e| match e {
-            CallError::Unreachable(e) => FaceError(format!("tencent faceid unreachable: {e}")),
-            CallError::BadReply(e) => FaceError(format!("tencent faceid reply: {e}")),
-            CallError::Api(e) => FaceError(format!("tencent faceid error {}: {} (request {})", e.code, e.message, e.request_id)),
-        })
+        tencent_cloud::post(&self.http, &call, payload.to_string())
+            .await
+            .map_err(|e| match e {
+                CallError::Unreachable(e) => FaceError(format!("tencent faceid unreachable: {e}")),
+                CallError::BadReply(e) => FaceError(format!("tencent faceid reply: {e}")),
+                CallError::Api(e) => FaceError(format!(
+                    "tencent faceid error {}: {} (request {})",
+                    e.code, e.message, e.request_id
+                )),
+            })
     }
 }
 
 #[async_trait::async_trait]
 impl FaceVerifier for TencentFaceId {
-    async fn start(&self, real_name: &str, id_number: Option<&str>, redirect_url: &str) -> Result<FaceStart, FaceError> {
+    async fn start(
+        &self,
+        real_name: &str,
+        id_number: Option<&str>,
+        redirect_url: &str,
+    ) -> Result<FaceStart, FaceError> {
         let mut payload = serde_json::json!({
             "RuleId": self.config.rule_id,
             "Name": real_name,
@@ -169,7 +201,11 @@ impl FaceVerifier for TencentFaceId {
         let response = self.post(START_ACTION, payload).await?;
         let biz_token = match response["BizToken"].as_str() {
             Some(token) if !token.is_empty() => token.to_string(),
-            _ => return Err(FaceError(format!("tencent faceid: {START_ACTION} reply has no BizToken"))),
+            _ => {
+                return Err(FaceError(format!(
+                    "tencent faceid: {START_ACTION} reply has no BizToken"
+                )))
+            }
         };
         let url = response["Url"].as_str().unwrap_or_default().to_string();
         Ok(FaceStart { biz_token, url })
@@ -188,14 +224,33 @@ impl FaceVerifier for TencentFaceId {
         // account's); the ID number Tencent echoes in `Text` is dropped.
         let text = &response["Text"];
         let message = text["ErrMsg"].as_str().unwrap_or_default();
-        let verified_name = text["Name"].as_str().filter(|n| !n.is_empty()).map(str::to_owned);
+        let verified_name = text["Name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
         match text["ErrCode"].as_i64() {
-            Some(0) => Ok(FaceResult { passed: true, reference, detail: String::new(), verified_name }),
+            Some(0) => Ok(FaceResult {
+                passed: true,
+                reference,
+                detail: String::new(),
+                verified_name,
+            }),
             Some(code) => {
-                let detail = if message.is_empty() { format!("error code {code}") } else { message.to_string() };
-                Ok(FaceResult { passed: false, reference, detail, verified_name })
+                let detail = if message.is_empty() {
+                    format!("error code {code}")
+                } else {
+                    message.to_string()
+                };
+                Ok(FaceResult {
+                    passed: false,
+                    reference,
+                    detail,
+                    verified_name,
+                })
             }
-            None => Err(FaceError(format!("tencent faceid: no outcome yet for this verification (request {request_id})"))),
+            None => Err(FaceError(format!(
+                "tencent faceid: no outcome yet for this verification (request {request_id})"
+            ))),
         }
     }
 
@@ -218,18 +273,39 @@ mod tests {
 
     #[tokio::test]
     async fn the_dev_provider_starts_with_a_dev_token_and_a_fake_url() {
-        let started = DevFaceVerifier.start("王五", Some("110101199003077777"), "https://example.invalid/back").await.unwrap();
+        let started = DevFaceVerifier
+            .start(
+                "王五",
+                Some("110101199003077777"),
+                "https://example.invalid/back",
+            )
+            .await
+            .unwrap();
         assert!(started.biz_token.starts_with("dev-"), "{started:?}");
-        assert_eq!(started.url, format!("https://face.dev.invalid/{}", started.biz_token));
+        assert_eq!(
+            started.url,
+            format!("https://face.dev.invalid/{}", started.biz_token)
+        );
         let again = DevFaceVerifier.start("王五", None, "").await.unwrap();
-        assert_ne!(again.biz_token, started.biz_token, "every verification gets its own token");
+        assert_ne!(
+            again.biz_token, started.biz_token,
+            "every verification gets its own token"
+        );
     }
 
     #[tokio::test]
     async fn the_dev_provider_passes_its_own_tokens() {
         let started = DevFaceVerifier.start("王五", None, "").await.unwrap();
         let result = DevFaceVerifier.result(&started.biz_token).await.unwrap();
-        assert_eq!(result, FaceResult { passed: true, reference: format!("dev:{}", started.biz_token), detail: String::new(), verified_name: None });
+        assert_eq!(
+            result,
+            FaceResult {
+                passed: true,
+                reference: format!("dev:{}", started.biz_token),
+                detail: String::new(),
+                verified_name: None
+            }
+        );
     }
 
     #[tokio::test]
@@ -254,7 +330,8 @@ mod tests {
 
     #[test]
     fn the_config_has_defaults_rejects_unknown_fields_and_hides_secrets() {
-        let cfg: TencentFaceConfig = toml::from_str("rule_id = \"7\"\nsecret_key = \"very-secret\"").unwrap();
+        let cfg: TencentFaceConfig =
+            toml::from_str("rule_id = \"7\"\nsecret_key = \"very-secret\"").unwrap();
         assert_eq!(cfg.endpoint, "https://faceid.tencentcloudapi.com");
         assert_eq!(cfg.region, "ap-guangzhou");
         assert_eq!(cfg.rule_id, "7");

@@ -67,8 +67,19 @@ pub struct FaceApi;
 #[OpenApi(tag = "ApiTags::Elections")]
 impl FaceApi {
     /// 开始人脸核身 / Start my face verification for an election.
-    #[oai(path = "/api/elections/:id/face-checks", method = "post", operation_id = "face_check_start")]
-    async fn start(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Started> {
+    #[oai(
+        path = "/api/elections/:id/face-checks",
+        method = "post",
+        operation_id = "face_check_start"
+    )]
+    async fn start(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Started> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
@@ -76,7 +87,11 @@ impl FaceApi {
             return Err(rounds::not_found());
         }
         if r.verification_mode != "signature_face" {
-            return Err(ApiError::conflict("face.not_required", "本次选举无需人脸核身", "This election does not use face verification"));
+            return Err(ApiError::conflict(
+                "face.not_required",
+                "本次选举无需人脸核身",
+                "This election does not use face verification",
+            ));
         }
         // The development provider passes everyone: never outside development mode.
         if state.face.name() == "dev" && !state.config.dev_mode {
@@ -86,8 +101,15 @@ impl FaceApi {
                 "Face verification is not configured; verify in person",
             ));
         }
-        let name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
-        let started = state.face.start(&name, None, "").await.map_err(provider_down)?;
+        let name: String = conn
+            .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
+            .await?
+            .get(0);
+        let started = state
+            .face
+            .start(&name, None, "")
+            .await
+            .map_err(provider_down)?;
         let cid = Uuid::new_v4();
         conn.execute(
             "INSERT INTO face_checks (id, election_id, owner_id, provider, biz_token, status) VALUES ($1, $2, $3, $4, $5, 'pending')",
@@ -95,11 +117,19 @@ impl FaceApi {
         )
         .await?;
         conn.commit().await?;
-        Ok(Started::Created(Json(FaceCheckStarted { id: cid, url: started.url, biz_token: started.biz_token })))
+        Ok(Started::Created(Json(FaceCheckStarted {
+            id: cid,
+            url: started.url,
+            biz_token: started.biz_token,
+        })))
     }
 
     /// 确认核身结果 / Fetch the result of my face verification from the provider.
-    #[oai(path = "/api/face-checks/:id/confirm", method = "post", operation_id = "face_check_confirm")]
+    #[oai(
+        path = "/api/face-checks/:id/confirm",
+        method = "post",
+        operation_id = "face_check_confirm"
+    )]
     async fn confirm(
         &self,
         state: Data<&AppState>,
@@ -118,12 +148,19 @@ impl FaceApi {
         let (token, status): (String, String) = (row.get(0), row.get(1));
         if status != "pending" {
             conn.commit().await?;
-            return Ok(Json(FaceCheckView { id: id.0, status, detail: None }));
+            return Ok(Json(FaceCheckView {
+                id: id.0,
+                status,
+                detail: None,
+            }));
         }
         let result = state.face.result(&token).await.map_err(provider_down)?;
         // The face checked must be this account's person: the provider's verified name has to
         // be the account's real name (which matched the roll at verification).
-        let real_name: String = conn.query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner]).await?.get(0);
+        let real_name: String = conn
+            .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
+            .await?
+            .get(0);
         let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
         let same_person = match &result.verified_name {
             Some(name) => squash(name) == squash(&real_name),
@@ -141,11 +178,19 @@ impl FaceApi {
         .await?;
         audit::record(&conn, &principal, "face_check", &id.0.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(FaceCheckView { id: id.0, status: status.into(), detail }))
+        Ok(Json(FaceCheckView {
+            id: id.0,
+            status: status.into(),
+            detail,
+        }))
     }
 
     /// 现场核验 / Record that staff verified an owner in person (the alternative the law requires).
-    #[oai(path = "/api/elections/:id/in-person-checks", method = "post", operation_id = "face_check_in_person")]
+    #[oai(
+        path = "/api/elections/:id/in-person-checks",
+        method = "post",
+        operation_id = "face_check_in_person"
+    )]
     async fn in_person(
         &self,
         state: Data<&AppState>,
@@ -158,9 +203,17 @@ impl FaceApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
-        scope.check_estate(&conn, r.estate_id).await.map_err(|_| rounds::not_found())?;
+        scope
+            .check_estate(&conn, r.estate_id)
+            .await
+            .map_err(|_| rounds::not_found())?;
         if !holds_unit(&conn, body.owner_id, r.estate_id).await? {
-            return Err(ApiError::field("owner_id", "face.not_an_owner", "该业主在本小区没有已认证的房屋", "The owner holds no verified unit in this estate"));
+            return Err(ApiError::field(
+                "owner_id",
+                "face.not_an_owner",
+                "该业主在本小区没有已认证的房屋",
+                "The owner holds no verified unit in this estate",
+            ));
         }
         let (_, staff) = principal.actor();
         let cid = Uuid::new_v4();
@@ -172,6 +225,10 @@ impl FaceApi {
         .await?;
         audit::record(&conn, &principal, "face_check", &cid.to_string()).await?;
         conn.commit().await?;
-        Ok(Recorded::Created(Json(FaceCheckView { id: cid, status: "passed".into(), detail: None })))
+        Ok(Recorded::Created(Json(FaceCheckView {
+            id: cid,
+            status: "passed".into(),
+            detail: None,
+        })))
     }
 }

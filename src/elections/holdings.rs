@@ -24,7 +24,11 @@ pub struct HeldUnitView {
 }
 
 /// The units `owner` holds in `estate` now, with the names registered on the roll.
-pub async fn held_units(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<Vec<HeldUnitView>> {
+pub async fn held_units(
+    conn: &TenantConn,
+    owner: Uuid,
+    estate: Uuid,
+) -> ApiResult<Vec<HeldUnitView>> {
     Ok(conn
         .query(
             "SELECT u.id, u.building || '-' || u.entrance || '-' || u.room, u.area_centi, h.role, u.owner_name,

@@ -29,7 +29,8 @@ async fn committee_serving(conn: &TenantConn, estate: Uuid) -> ApiResult<bool> {
 /// Refuses a new preparatory group while a committee serves or another group is forming.
 pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
     // Two staff creating groups for one estate at once: the second sees the first.
-    conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&estate]).await?;
+    conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&estate])
+        .await?;
     if committee_serving(conn, estate).await? {
         return Err(ApiError::conflict(
             "prep.committee_serving",
@@ -37,7 +38,13 @@ pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<(
             "The estate's owners' committee is serving: no preparatory group; create the next term directly",
         ));
     }
-    if conn.exists("SELECT 1 FROM prep_groups WHERE estate_id = $1 AND status = 'forming'", &[&estate]).await? {
+    if conn
+        .exists(
+            "SELECT 1 FROM prep_groups WHERE estate_id = $1 AND status = 'forming'",
+            &[&estate],
+        )
+        .await?
+    {
         return Err(ApiError::conflict(
             "prep.group_forming",
             "该小区已有正在组建的筹备组，请先完成该筹备组",

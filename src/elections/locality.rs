@@ -19,13 +19,34 @@ pub struct Presets {
 /// `locality` as stored on the estate; `households` and `area_centi` are the estate's totals
 /// (the small-estate variants depend on them).
 pub fn presets(locality: &str, households: i32, area_centi: i64) -> Presets {
-    let national = Presets { prep_min_members: 3, prep_work_days: 90, committee_min_seats: 5, committee_max_seats: 11, term_min_years: 1, term_max_years: 5 };
+    let national = Presets {
+        prep_min_members: 3,
+        prep_work_days: 90,
+        committee_min_seats: 5,
+        committee_max_seats: 11,
+        term_min_years: 1,
+        term_max_years: 5,
+    };
     match locality {
-        "shandong" => Presets { prep_min_members: 7, ..national },
-        "qingdao" => Presets { prep_min_members: 7, committee_min_seats: 3, ..national },
-        "beijing" | "hangzhou" if households <= 100 => Presets { committee_min_seats: 3, ..national },
+        "shandong" => Presets {
+            prep_min_members: 7,
+            ..national
+        },
+        "qingdao" => Presets {
+            prep_min_members: 7,
+            committee_min_seats: 3,
+            ..national
+        },
+        "beijing" | "hangzhou" if households <= 100 => Presets {
+            committee_min_seats: 3,
+            ..national
+        },
         // 10,000 m² in hundredths.
-        "shanghai" => Presets { committee_min_seats: if area_centi <= 1_000_000 { 3 } else { 5 }, term_min_years: 3, ..national },
+        "shanghai" => Presets {
+            committee_min_seats: if area_centi <= 1_000_000 { 3 } else { 5 },
+            term_min_years: 3,
+            ..national
+        },
         _ => national,
     }
 }
@@ -38,11 +59,23 @@ mod tests {
     fn localities_change_the_presets_as_the_rules_say() {
         let national = presets("national", 500, 5_000_000);
         assert_eq!(
-            (national.prep_min_members, national.prep_work_days, national.committee_min_seats, national.committee_max_seats, national.term_max_years),
+            (
+                national.prep_min_members,
+                national.prep_work_days,
+                national.committee_min_seats,
+                national.committee_max_seats,
+                national.term_max_years
+            ),
             (3, 90, 5, 11, 5)
         );
         assert_eq!(presets("shandong", 500, 0).prep_min_members, 7);
-        assert_eq!((presets("qingdao", 500, 0).prep_min_members, presets("qingdao", 500, 0).committee_min_seats), (7, 3));
+        assert_eq!(
+            (
+                presets("qingdao", 500, 0).prep_min_members,
+                presets("qingdao", 500, 0).committee_min_seats
+            ),
+            (7, 3)
+        );
         assert_eq!(presets("beijing", 100, 0).committee_min_seats, 3);
         assert_eq!(presets("beijing", 101, 0).committee_min_seats, 5);
         assert_eq!(presets("hangzhou", 80, 0).committee_min_seats, 3);

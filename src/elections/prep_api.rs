@@ -129,7 +129,11 @@ pub struct PrepElectionInput {
 }
 
 fn not_found() -> ApiError {
-    ApiError::not_found("prep.not_found", "筹备组不存在", "Preparatory group not found")
+    ApiError::not_found(
+        "prep.not_found",
+        "筹备组不存在",
+        "Preparatory group not found",
+    )
 }
 
 fn wrong_state(zh: &str, en: &str) -> ApiError {
@@ -149,26 +153,45 @@ async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Group> {
         .query_opt("SELECT estate_id, seats, signup_opens_at, signup_closes_at, status FROM prep_groups WHERE id = $1", &[&id])
         .await?
         .ok_or_else(not_found)?;
-    Ok(Group { estate_id: r.get(0), seats: r.get(1), signup_opens_at: r.get(2), signup_closes_at: r.get(3), status: r.get(4) })
+    Ok(Group {
+        estate_id: r.get(0),
+        seats: r.get(1),
+        signup_opens_at: r.get(2),
+        signup_closes_at: r.get(3),
+        status: r.get(4),
+    })
 }
 
 async fn staff_group(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<Group> {
     let scope = Jurisdiction::of(principal)?;
-    conn.execute("SELECT 1 FROM prep_groups WHERE id = $1 FOR UPDATE", &[&id]).await?;
+    conn.execute("SELECT 1 FROM prep_groups WHERE id = $1 FOR UPDATE", &[&id])
+        .await?;
     let g = load(conn, id).await?;
-    scope.check_estate(conn, g.estate_id).await.map_err(|_| not_found())?;
+    scope
+        .check_estate(conn, g.estate_id)
+        .await
+        .map_err(|_| not_found())?;
     Ok(g)
 }
 
 /// The owners who sit on the group: those elected where owners voted, else the approved sign-ups.
 async fn owner_members(conn: &TenantConn, id: Uuid) -> ApiResult<(Vec<Uuid>, bool)> {
-    let voted = conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id]).await?;
+    let voted = conn
+        .exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id])
+        .await?;
     let sql = if voted {
         "SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.prep_group_id = $1 AND c.elected"
     } else {
         "SELECT owner_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved'"
     };
-    Ok((conn.query(sql, &[&id]).await?.iter().map(|r| r.get(0)).collect(), voted))
+    Ok((
+        conn.query(sql, &[&id])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        voted,
+    ))
 }
 
 async fn representatives(conn: &TenantConn, id: Uuid) -> ApiResult<i32> {
@@ -213,7 +236,9 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
     let mut members = members;
     if staff {
         for m in members.iter_mut().filter(|m| m.kind == "owner") {
-            m.units = Some(super::holdings::held_units(conn, m.owner_id.unwrap_or_default(), r.get(0)).await?);
+            m.units = Some(
+                super::holdings::held_units(conn, m.owner_id.unwrap_or_default(), r.get(0)).await?,
+            );
         }
     }
     let seats: i32 = r.get(2);
@@ -267,7 +292,11 @@ pub struct PrepGroupsApi;
 impl PrepGroupsApi {
     /// 新建筹备组 / Create an estate's preparatory group (refused until the estate has imported
     /// housing and verified owners).
-    #[oai(path = "/api/estates/:id/prep-groups", method = "post", operation_id = "prep_group_create")]
+    #[oai(
+        path = "/api/estates/:id/prep-groups",
+        method = "post",
+        operation_id = "prep_group_create"
+    )]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -290,7 +319,11 @@ impl PrepGroupsApi {
             )
             .await?;
         if e.get::<_, i64>(3) == 0 {
-            return Err(ApiError::conflict("prep.no_housing", "该小区尚未导入房屋信息，请先导入房屋后再成立筹备组", "Import the estate's housing roll first"));
+            return Err(ApiError::conflict(
+                "prep.no_housing",
+                "该小区尚未导入房屋信息，请先导入房屋后再成立筹备组",
+                "Import the estate's housing roll first",
+            ));
         }
         if e.get::<_, i64>(4) == 0 {
             return Err(ApiError::conflict(
@@ -313,11 +346,21 @@ impl PrepGroupsApi {
             ));
         }
         if body.signup_closes_at <= body.signup_opens_at {
-            issues.push(FieldIssue::new("signup_closes_at", "prep.signup_window", "报名截止时间须晚于开始时间", "sign-up must close after it opens"));
+            issues.push(FieldIssue::new(
+                "signup_closes_at",
+                "prep.signup_window",
+                "报名截止时间须晚于开始时间",
+                "sign-up must close after it opens",
+            ));
         }
         let work_days = body.work_days.unwrap_or(p.prep_work_days);
         if work_days <= 0 {
-            issues.push(FieldIssue::new("work_days", "prep.work_days", "工作期限须为正数天", "work_days must be positive"));
+            issues.push(FieldIssue::new(
+                "work_days",
+                "prep.work_days",
+                "工作期限须为正数天",
+                "work_days must be positive",
+            ));
         }
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
@@ -348,7 +391,11 @@ impl PrepGroupsApi {
     }
 
     /// 筹备组列表 / An estate's preparatory groups (staff of its jurisdiction, its owners).
-    #[oai(path = "/api/estates/:id/prep-groups", method = "get", operation_id = "prep_group_list")]
+    #[oai(
+        path = "/api/estates/:id/prep-groups",
+        method = "get",
+        operation_id = "prep_group_list"
+    )]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -358,9 +405,18 @@ impl PrepGroupsApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<PrepGroupView>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        rounds::check_visible(&conn, &principal, id.0).await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
-        let ids: Vec<Uuid> =
-            conn.query("SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC", &[&id.0]).await?.iter().map(|r| r.get(0)).collect();
+        rounds::check_visible(&conn, &principal, id.0)
+            .await
+            .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
+        let ids: Vec<Uuid> = conn
+            .query(
+                "SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC",
+                &[&id.0],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let staff = matches!(*principal, Principal::Staff { .. });
         let mut groups = Vec::new();
         for g in ids {
@@ -371,7 +427,11 @@ impl PrepGroupsApi {
     }
 
     /// 筹备组详情 / The group, its members, its deadline and days left.
-    #[oai(path = "/api/prep-groups/:id", method = "get", operation_id = "prep_group_get")]
+    #[oai(
+        path = "/api/prep-groups/:id",
+        method = "get",
+        operation_id = "prep_group_get"
+    )]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -382,14 +442,20 @@ impl PrepGroupsApi {
     ) -> ApiResult<Json<PrepGroupView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = load(&conn, id.0).await?;
-        rounds::check_visible(&conn, &principal, g.estate_id).await.map_err(|_| not_found())?;
+        rounds::check_visible(&conn, &principal, g.estate_id)
+            .await
+            .map_err(|_| not_found())?;
         let v = view(&conn, id.0, matches!(*principal, Principal::Staff { .. })).await?;
         conn.commit().await?;
         Ok(Json(v))
     }
 
     /// 报名筹备组 / Sign up as an owner representative (form and signature).
-    #[oai(path = "/api/prep-groups/:id/signups", method = "post", operation_id = "prep_signup_create")]
+    #[oai(
+        path = "/api/prep-groups/:id/signups",
+        method = "post",
+        operation_id = "prep_signup_create"
+    )]
     async fn sign_up(
         &self,
         state: Data<&AppState>,
@@ -407,10 +473,19 @@ impl PrepGroupsApi {
         }
         let now = Utc::now();
         if g.status != "forming" || now < g.signup_opens_at || now >= g.signup_closes_at {
-            return Err(super::api::signup_closed(g.signup_opens_at, g.signup_closes_at));
+            return Err(super::api::signup_closed(
+                g.signup_opens_at,
+                g.signup_closes_at,
+            ));
         }
-        crate::voting::ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
-        crate::attachments::bind_to_estate(&conn, g.estate_id, &[body.signature_attachment_id]).await?;
+        crate::voting::ballots_api::check_signature(
+            &conn,
+            owner,
+            Some(body.signature_attachment_id),
+        )
+        .await?;
+        crate::attachments::bind_to_estate(&conn, g.estate_id, &[body.signature_attachment_id])
+            .await?;
         let mid = Uuid::new_v4();
         let row = conn
             .query_one(
@@ -436,7 +511,11 @@ impl PrepGroupsApi {
     }
 
     /// 审核报名 / Approve or reject an owner's sign-up (a reason is required to reject).
-    #[oai(path = "/api/prep-members/:id/review", method = "post", operation_id = "prep_member_review")]
+    #[oai(
+        path = "/api/prep-members/:id/review",
+        method = "post",
+        operation_id = "prep_member_review"
+    )]
     async fn review(
         &self,
         state: Data<&AppState>,
@@ -449,13 +528,32 @@ impl PrepGroupsApi {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let group: Uuid = conn
-            .query_opt("SELECT group_id FROM prep_members WHERE id = $1 AND kind = 'owner'", &[&id.0])
+            .query_opt(
+                "SELECT group_id FROM prep_members WHERE id = $1 AND kind = 'owner'",
+                &[&id.0],
+            )
             .await?
-            .ok_or_else(|| ApiError::not_found("prep.member_not_found", "报名记录不存在", "Sign-up not found"))?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "prep.member_not_found",
+                    "报名记录不存在",
+                    "Sign-up not found",
+                )
+            })?
             .get(0);
         let g = staff_group(&conn, &principal, group).await?;
-        if g.status != "forming" || conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&group]).await? {
-            return Err(wrong_state("筹备组已进入选举或已成立，报名名单不能再改", "The sign-up list is fixed"));
+        if g.status != "forming"
+            || conn
+                .exists(
+                    "SELECT 1 FROM elections WHERE prep_group_id = $1",
+                    &[&group],
+                )
+                .await?
+        {
+            return Err(wrong_state(
+                "筹备组已进入选举或已成立，报名名单不能再改",
+                "The sign-up list is fixed",
+            ));
         }
         let (_, staff) = principal.actor();
         let row = conn
@@ -470,7 +568,11 @@ impl PrepGroupsApi {
     }
 
     /// 指定代表 / Appoint the street office's, residents' committee's or developer's representative.
-    #[oai(path = "/api/prep-groups/:id/representatives", method = "post", operation_id = "prep_representative_add")]
+    #[oai(
+        path = "/api/prep-groups/:id/representatives",
+        method = "post",
+        operation_id = "prep_representative_add"
+    )]
     async fn appoint(
         &self,
         state: Data<&AppState>,
@@ -521,7 +623,11 @@ impl PrepGroupsApi {
     }
 
     /// 筹备组选举 / Where approved owner sign-ups exceed the owner seats, owners elect them.
-    #[oai(path = "/api/prep-groups/:id/election", method = "post", operation_id = "prep_election_create")]
+    #[oai(
+        path = "/api/prep-groups/:id/election",
+        method = "post",
+        operation_id = "prep_election_create"
+    )]
     async fn election(
         &self,
         state: Data<&AppState>,
@@ -533,28 +639,48 @@ impl PrepGroupsApi {
     ) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;
-        if conn.exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0]).await? {
-            return Err(wrong_state("已发起筹备组选举", "The group's election already exists"));
+        if conn
+            .exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0])
+            .await?
+        {
+            return Err(wrong_state(
+                "已发起筹备组选举",
+                "The group's election already exists",
+            ));
         }
         let owner_seats = g.seats - representatives(&conn, id.0).await?;
         let signups = conn
             .query("SELECT owner_id, name, intro, signature_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved' ORDER BY created_at, id", &[&id.0])
             .await?;
         if owner_seats <= 0 || signups.len() as i32 <= owner_seats {
-            return Err(wrong_state("报名人数未超过业主代表名额，无需选举", "Sign-ups do not exceed the owner seats; no vote is needed"));
+            return Err(wrong_state(
+                "报名人数未超过业主代表名额，无需选举",
+                "Sign-ups do not exceed the owner seats; no vote is needed",
+            ));
         }
         if Utc::now() < g.signup_closes_at {
-            return Err(wrong_state("报名尚未结束，请在报名截止后再发起选举", "Sign-up has not ended yet"));
+            return Err(wrong_state(
+                "报名尚未结束，请在报名截止后再发起选举",
+                "Sign-up has not ended yet",
+            ));
         }
         let mut issues = Vec::new();
         if body.voting.opens_at < g.signup_closes_at {
-            issues.push(FieldIssue::new("voting.opens_at", "election.signup_window", "投票须在报名结束后开始", "voting must open after sign-up closes"));
+            issues.push(FieldIssue::new(
+                "voting.opens_at",
+                "election.signup_window",
+                "投票须在报名结束后开始",
+                "voting must open after sign-up closes",
+            ));
         }
         let rules = rounds::choose_rules(&body.voting, &mut issues);
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let name: String = conn.query_one("SELECT name FROM prep_groups WHERE id = $1", &[&id.0]).await?.get(0);
+        let name: String = conn
+            .query_one("SELECT name FROM prep_groups WHERE id = $1", &[&id.0])
+            .await?
+            .get(0);
         let new = NewRound {
             estate_id: g.estate_id,
             term_id: None,
@@ -578,7 +704,11 @@ impl PrepGroupsApi {
 
     /// 确认成立 / Confirm the group once its size is odd and owners are at least half; its work
     /// deadline starts now.
-    #[oai(path = "/api/prep-groups/:id/confirm", method = "post", operation_id = "prep_group_confirm")]
+    #[oai(
+        path = "/api/prep-groups/:id/confirm",
+        method = "post",
+        operation_id = "prep_group_confirm"
+    )]
     async fn confirm(
         &self,
         state: Data<&AppState>,
@@ -596,7 +726,10 @@ impl PrepGroupsApi {
         let reps = representatives(&conn, id.0).await?;
         let owner_seats = g.seats - reps;
         if !voted && owners.len() as i32 > owner_seats {
-            return Err(wrong_state("业主报名人数超过业主代表名额，请先发起筹备组选举", "More owners than owner seats: hold the group's election first"));
+            return Err(wrong_state(
+                "业主报名人数超过业主代表名额，请先发起筹备组选举",
+                "More owners than owner seats: hold the group's election first",
+            ));
         }
         let total = reps + owners.len() as i32;
         let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&g.estate_id]).await?;
@@ -612,7 +745,11 @@ impl PrepGroupsApi {
                 "Appoint the street office's or residents' committee's representative (the leader) first",
             ));
         }
-        if total != g.seats || total % 2 == 0 || (owners.len() as i32) * 2 < total || total < p.prep_min_members {
+        if total != g.seats
+            || total % 2 == 0
+            || (owners.len() as i32) * 2 < total
+            || total < p.prep_min_members
+        {
             return Err(ApiError::conflict(
                 "prep.composition",
                 format!(
@@ -624,7 +761,11 @@ impl PrepGroupsApi {
                 format!("{total} members ({} owners): the size must be odd, at least {}, with owners at least half", owners.len(), p.prep_min_members),
             ));
         }
-        conn.execute("UPDATE prep_groups SET status = 'formed', formed_at = now() WHERE id = $1", &[&id.0]).await?;
+        conn.execute(
+            "UPDATE prep_groups SET status = 'formed', formed_at = now() WHERE id = $1",
+            &[&id.0],
+        )
+        .await?;
         audit::record(&conn, &principal, "prep_group", &id.0.to_string()).await?;
         let v = view(&conn, id.0, true).await?;
         conn.commit().await?;

@@ -20,9 +20,15 @@ use crate::voting::{
 /// Candidates c0…c(n-1), and each ballot's picks (a ballot's own choice is not used).
 fn election() -> impl Strategy<Value = (Vote, usize, Vec<Vec<usize>>)> {
     (vote_shaped(0.8, 7, false), 1usize..6).prop_flat_map(|(vote, candidates)| {
-        let picks = proptest::collection::vec(proptest::collection::vec(proptest::bool::weighted(0.6), candidates), vote.ballots.len());
+        let picks = proptest::collection::vec(
+            proptest::collection::vec(proptest::bool::weighted(0.6), candidates),
+            vote.ballots.len(),
+        );
         (Just(vote), Just(candidates), picks).prop_map(|(vote, n, picks)| {
-            let picked = picks.iter().map(|row| (0..n).filter(|&c| row[c]).collect()).collect();
+            let picked = picks
+                .iter()
+                .map(|row| (0..n).filter(|&c| row[c]).collect())
+                .collect();
             (vote, n, picked)
         })
     })
@@ -34,12 +40,23 @@ fn name(c: usize) -> String {
 
 /// Standings with small heads and areas (ties are common) and most candidates passing.
 fn standing_list() -> impl Strategy<Value = (Vec<Standing>, usize)> {
-    let one = (0i64..3, prop_oneof![3 => Just(100i64), 1 => Just(200)], proptest::bool::weighted(0.75));
+    let one = (
+        0i64..3,
+        prop_oneof![3 => Just(100i64), 1 => Just(200)],
+        proptest::bool::weighted(0.75),
+    );
     (proptest::collection::vec(one, 1..11), 1usize..6).prop_map(|(rows, seats)| {
         let list = rows
             .into_iter()
             .enumerate()
-            .map(|(i, (heads, area, passed))| Standing { candidate: name(i), votes: Counts { heads, area_centi: heads * area }, passed })
+            .map(|(i, (heads, area, passed))| Standing {
+                candidate: name(i),
+                votes: Counts {
+                    heads,
+                    area_centi: heads * area,
+                },
+                passed,
+            })
             .collect();
         (list, seats)
     })
@@ -131,15 +148,34 @@ fn the_generators_produce_lots_failures_and_split_outcomes() {
         unfilled += usize::from(list.iter().filter(|s| s.passed).count() < seats);
         cases += 1;
     }
-    assert!(with_lot * 5 >= cases, "a lot decides the last seat in only {with_lot} of {cases} cases");
-    assert!(unfilled * 5 >= cases, "seats stay empty in only {unfilled} of {cases} cases");
+    assert!(
+        with_lot * 5 >= cases,
+        "a lot decides the last seat in only {with_lot} of {cases} cases"
+    );
+    assert!(
+        unfilled * 5 >= cases,
+        "seats stay empty in only {unfilled} of {cases} cases"
+    );
     let (mut passing, mut failing) = (0, 0);
     for _ in 0..100 {
         let (vote, n, picks) = election().new_tree(&mut runner).unwrap().current();
         let options: Vec<String> = (0..n).map(name).collect();
-        let ballots: Vec<_> = vote.ballots.iter().cloned().zip(picks.iter().map(|p| p.iter().map(|&c| name(c)).collect())).collect();
+        let ballots: Vec<_> = vote
+            .ballots
+            .iter()
+            .cloned()
+            .zip(picks.iter().map(|p| p.iter().map(|&c| name(c)).collect()))
+            .collect();
         let rules = crate::voting::rules::RuleSet::civil_code_ordinary();
-        for (_, t) in option_tallies(&snapshot(&vote.roll, &vote.settings), &rules, &ballots, &vote.settings, &options).unwrap() {
+        for (_, t) in option_tallies(
+            &snapshot(&vote.roll, &vote.settings),
+            &rules,
+            &ballots,
+            &vote.settings,
+            &options,
+        )
+        .unwrap()
+        {
             if t.passed {
                 passing += 1
             } else {
@@ -147,5 +183,8 @@ fn the_generators_produce_lots_failures_and_split_outcomes() {
             }
         }
     }
-    assert!(passing * 5 >= passing + failing && failing * 5 >= passing + failing, "candidates passing {passing}, failing {failing}");
+    assert!(
+        passing * 5 >= passing + failing && failing * 5 >= passing + failing,
+        "candidates passing {passing}, failing {failing}"
+    );
 }

@@ -55,16 +55,38 @@ pub fn choose_rules(input: &VotingInput, issues: &mut Vec<FieldIssue>) -> Option
     let preset = RuleSet::for_matter_item(3)?;
     let chosen = match &input.rule_set_id {
         Some(id) => RuleSet::by_id(id).or_else(|| {
-            issues.push(FieldIssue::new("rule_set_id", "matter.rule_set_unknown", "没有这个表决规则", "unknown rule set"));
+            issues.push(FieldIssue::new(
+                "rule_set_id",
+                "matter.rule_set_unknown",
+                "没有这个表决规则",
+                "unknown rule set",
+            ));
             None
         })?,
         None => preset.clone(),
     };
-    if chosen != preset && input.rule_change_reason.as_deref().unwrap_or("").trim().is_empty() {
-        issues.push(FieldIssue::new("rule_change_reason", "required", "修改表决规则须填写原因", "give the reason for changing the rules"));
+    if chosen != preset
+        && input
+            .rule_change_reason
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .is_empty()
+    {
+        issues.push(FieldIssue::new(
+            "rule_change_reason",
+            "required",
+            "修改表决规则须填写原因",
+            "give the reason for changing the rules",
+        ));
     }
     if input.closes_at <= input.opens_at {
-        issues.push(FieldIssue::new("closes_at", "matter.window", "投票截止时间须晚于开始时间", "closes_at must follow opens_at"));
+        issues.push(FieldIssue::new(
+            "closes_at",
+            "matter.window",
+            "投票截止时间须晚于开始时间",
+            "closes_at must follow opens_at",
+        ));
     }
     Some(chosen)
 }
@@ -85,9 +107,18 @@ pub struct NewRound<'a> {
 
 /// Creates the round and the matter it votes through; returns the election id.
 pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -> ApiResult<Uuid> {
-    let estate = conn.query_one("SELECT parking_counts, storage_counts FROM estates WHERE id = $1", &[&r.estate_id]).await?;
+    let estate = conn
+        .query_one(
+            "SELECT parking_counts, storage_counts FROM estates WHERE id = $1",
+            &[&r.estate_id],
+        )
+        .await?;
     let settings = MatterSettings {
-        engine: Settings { parking_counts: estate.get(0), storage_counts: estate.get(1), ..Settings::defaults() },
+        engine: Settings {
+            parking_counts: estate.get(0),
+            storage_counts: estate.get(1),
+            ..Settings::defaults()
+        },
         channel_rule: ChannelRule::OnlineWins,
         allow_vote_change: false,
     };
@@ -125,7 +156,12 @@ pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -
 /// Seats already reviewed people as approved candidates of a new round: the remaining
 /// candidates of the previous round, or a preparatory group's approved owner sign-ups. `rows`
 /// hold (owner_id, name, intro, signature_id).
-pub async fn stand(conn: &TenantConn, election: Uuid, staff: Option<Uuid>, rows: &[tokio_postgres::Row]) -> ApiResult<()> {
+pub async fn stand(
+    conn: &TenantConn,
+    election: Uuid,
+    staff: Option<Uuid>,
+    rows: &[tokio_postgres::Row],
+) -> ApiResult<()> {
     for c in rows {
         conn.execute(
             "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
@@ -183,11 +219,20 @@ pub async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Round> {
 }
 
 /// Staff of the estate's jurisdiction, or an owner holding a unit in it; others get 404.
-pub async fn check_visible(conn: &TenantConn, principal: &Principal, estate_id: Uuid) -> ApiResult<()> {
-    crate::voting::api::visible_to(conn, principal, estate_id, "approved").await.map_err(|_| not_found())
+pub async fn check_visible(
+    conn: &TenantConn,
+    principal: &Principal,
+    estate_id: Uuid,
+) -> ApiResult<()> {
+    crate::voting::api::visible_to(conn, principal, estate_id, "approved")
+        .await
+        .map_err(|_| not_found())
 }
 
 /// The outcome kept with a counted round.
 pub fn outcome(round: &Round) -> Option<Outcome> {
-    round.result.as_ref().and_then(|r| serde_json::from_value(r.get("outcome")?.clone()).ok())
+    round
+        .result
+        .as_ref()
+        .and_then(|r| serde_json::from_value(r.get("outcome")?.clone()).ok())
 }

@@ -46,7 +46,16 @@ impl LocalityRule {
         }
     }
     fn parse(s: &str) -> Self {
-        [Self::Beijing, Self::Shanghai, Self::Shandong, Self::Qingdao, Self::Hangzhou].into_iter().find(|r| r.as_str() == s).unwrap_or(Self::National)
+        [
+            Self::Beijing,
+            Self::Shanghai,
+            Self::Shandong,
+            Self::Qingdao,
+            Self::Hangzhou,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .unwrap_or(Self::National)
     }
 }
 
@@ -169,7 +178,12 @@ fn view(r: &tokio_postgres::Row) -> EstateView {
 }
 
 async fn one(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<EstateView> {
-    let row = conn.query_opt(&format!("{} WHERE e.id = $2 AND {}", select(), estate_in_scope(1)), &[&scope.rc_id, &id]).await?;
+    let row = conn
+        .query_opt(
+            &format!("{} WHERE e.id = $2 AND {}", select(), estate_in_scope(1)),
+            &[&scope.rc_id, &id],
+        )
+        .await?;
     row.as_ref().map(view).ok_or_else(estate_not_found)
 }
 
@@ -178,7 +192,12 @@ fn validate(input: &EstateInput) -> ApiResult<i64> {
     let mut issues: Vec<FieldIssue> = Vec::new();
     required(&mut issues, "name", &input.name);
     if input.total_households < 0 {
-        issues.push(FieldIssue::new("total_households", "negative", "总户数不能为负数", "must not be negative"));
+        issues.push(FieldIssue::new(
+            "total_households",
+            "negative",
+            "总户数不能为负数",
+            "must not be negative",
+        ));
     }
     let total_area = if input.total_area.trim().is_empty() {
         0
@@ -202,8 +221,20 @@ fn validate(input: &EstateInput) -> ApiResult<i64> {
 
 /// Creates the estate `id`, or rewrites it (callers check the jurisdiction first).
 async fn save(conn: &TenantConn, id: Uuid, body: &EstateInput, total_area: i64) -> ApiResult<()> {
-    if conn.query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&body.rc_id]).await?.is_none() {
-        return Err(ApiError::field("rc_id", "rc.not_found", "所选居委会不存在", "No such residents' committee"));
+    if conn
+        .query_opt(
+            "SELECT 1 FROM residents_committees WHERE id = $1",
+            &[&body.rc_id],
+        )
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::field(
+            "rc_id",
+            "rc.not_found",
+            "所选居委会不存在",
+            "No such residents' committee",
+        ));
     }
     conn.execute(
         "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
@@ -264,10 +295,20 @@ impl EstatesApi {
     ) -> ApiResult<Json<EstatePage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
-        let min_area = match min_verified_area.0.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        let min_area = match min_verified_area
+            .0
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
             None => None,
             Some(text) => Some(area::parse_text(text).map_err(|_| {
-                ApiError::field("min_verified_area", "area.invalid", "面积须为大于 0 的数字，最多两位小数", "a positive number with at most two decimals")
+                ApiError::field(
+                    "min_verified_area",
+                    "area.invalid",
+                    "面积须为大于 0 的数字，最多两位小数",
+                    "a positive number with at most two decimals",
+                )
             })?),
         };
         let filter = format!(
@@ -277,17 +318,38 @@ impl EstatesApi {
             estate_in_scope(1)
         );
         let name = crate::paging::contains(name.0.as_deref());
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&scope.rc_id, &name, &phone.0, &has_owners_committee.0, &rc_id.0, &min_verified_households.0, &min_area];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &scope.rc_id,
+            &name,
+            &phone.0,
+            &has_owners_committee.0,
+            &rc_id.0,
+            &min_verified_households.0,
+            &min_area,
+        ];
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn.query_one(&format!("SELECT count(*) FROM estates e {filter}"), &params).await?.get(0);
+        let total: i64 = conn
+            .query_one(&format!("SELECT count(*) FROM estates e {filter}"), &params)
+            .await?
+            .get(0);
         let mut with_paging: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
         let (limit, offset) = (paging.limit(), paging.offset());
         with_paging.push(&limit);
         with_paging.push(&offset);
-        let rows = conn.query(&format!("{} {filter} ORDER BY rc.name, e.name LIMIT $8 OFFSET $9", select()), &with_paging).await?;
+        let rows = conn
+            .query(
+                &format!(
+                    "{} {filter} ORDER BY rc.name, e.name LIMIT $8 OFFSET $9",
+                    select()
+                ),
+                &with_paging,
+            )
+            .await?;
         conn.commit().await?;
-        Ok(Json(EstatePage { items: rows.iter().map(view).collect(), total }))
+        Ok(Json(EstatePage {
+            items: rows.iter().map(view).collect(),
+            total,
+        }))
     }
 
     /// 小区详情 / One estate: staff of its jurisdiction, and owners holding a unit in it (小区信息).
@@ -303,7 +365,11 @@ impl EstatesApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let scope = match &*principal {
             // An owner reads their own estate as the whole street office would; any other is "not found".
-            Principal::Owner { id: owner } if crate::housing::store::holds_unit(&conn, *owner, id.0).await? => Jurisdiction { rc_id: None },
+            Principal::Owner { id: owner }
+                if crate::housing::store::holds_unit(&conn, *owner, id.0).await? =>
+            {
+                Jurisdiction { rc_id: None }
+            }
             Principal::Owner { .. } => return Err(estate_not_found()),
             _ => Jurisdiction::of(&principal)?,
         };
@@ -335,7 +401,11 @@ impl EstatesApi {
     }
 
     /// 编辑小区 / Edit an estate's details and settings.
-    #[oai(path = "/api/estates/:id", method = "put", operation_id = "estate_update")]
+    #[oai(
+        path = "/api/estates/:id",
+        method = "put",
+        operation_id = "estate_update"
+    )]
     async fn update(
         &self,
         state: Data<&AppState>,

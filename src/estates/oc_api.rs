@@ -83,7 +83,14 @@ fn view(r: &tokio_postgres::Row) -> OcMember {
 
 /// Whether `owner` serves on `estate`'s owners' committee now.
 pub async fn serving_member(conn: &TenantConn, estate: Uuid, owner: Uuid) -> ApiResult<bool> {
-    Ok(conn.exists(&format!("SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {SERVING}"), &[&estate, &owner]).await?)
+    Ok(conn
+        .exists(
+            &format!(
+                "SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {SERVING}"
+            ),
+            &[&estate, &owner],
+        )
+        .await?)
 }
 
 pub struct OcApi;
@@ -92,7 +99,11 @@ pub struct OcApi;
 impl OcApi {
     /// 业委会成员 / Current owners'-committee members of an estate; with `history=true`, every
     /// grant ever made (ended ones too), oldest first.
-    #[oai(path = "/api/estates/:id/oc-members", method = "get", operation_id = "oc_member_list")]
+    #[oai(
+        path = "/api/estates/:id/oc-members",
+        method = "get",
+        operation_id = "oc_member_list"
+    )]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -105,14 +116,27 @@ impl OcApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let which = if history.0 == Some(true) { "true" } else { SERVING };
-        let rows = conn.query(&format!("{SELECT} WHERE m.estate_id = $1 AND {which} ORDER BY m.granted_at, m.id"), &[&id.0]).await?;
+        let which = if history.0 == Some(true) {
+            "true"
+        } else {
+            SERVING
+        };
+        let rows = conn
+            .query(
+                &format!("{SELECT} WHERE m.estate_id = $1 AND {which} ORDER BY m.granted_at, m.id"),
+                &[&id.0],
+            )
+            .await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(view).collect()))
     }
 
     /// 授予业委会成员身份 / Grant the owners'-committee role for this estate.
-    #[oai(path = "/api/estates/:id/oc-members", method = "post", operation_id = "oc_member_grant")]
+    #[oai(
+        path = "/api/estates/:id/oc-members",
+        method = "post",
+        operation_id = "oc_member_grant"
+    )]
     async fn grant(
         &self,
         state: Data<&AppState>,
@@ -128,14 +152,26 @@ impl OcApi {
         // One person at a time: concurrent marks of the same owner wait for each other.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('oc:' || $1::uuid::text || ':' || $2::uuid::text))", &[&id.0, &body.owner_id]).await?;
         if !crate::housing::store::holds_unit(&conn, body.owner_id, id.0).await? {
-            return Err(ApiError::field("owner_id", "oc.not_an_owner", "只能授予本小区已认证的业主", "Only verified owners of this estate qualify"));
+            return Err(ApiError::field(
+                "owner_id",
+                "oc.not_an_owner",
+                "只能授予本小区已认证的业主",
+                "Only verified owners of this estate qualify",
+            ));
         }
         if serving_member(&conn, id.0, body.owner_id).await? {
-            return Err(ApiError::conflict("oc.already_member", "该业主已是业委会成员", "Already a committee member"));
+            return Err(ApiError::conflict(
+                "oc.already_member",
+                "该业主已是业委会成员",
+                "Already a committee member",
+            ));
         }
         let (_, staff) = principal.actor();
-        conn.execute("INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)", &[&Uuid::new_v4(), &id.0, &body.owner_id, &staff])
-            .await?;
+        conn.execute(
+            "INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)",
+            &[&Uuid::new_v4(), &id.0, &body.owner_id, &staff],
+        )
+        .await?;
         audit::record(&conn, &principal, "oc_member", &body.owner_id.to_string()).await?;
         let row = conn
             .query_one(&format!("{SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"), &[&id.0, &body.owner_id])
@@ -146,7 +182,11 @@ impl OcApi {
 
     /// 撤销业委会成员身份 / End this owner's committee grants (marked by staff or from an
     /// election), now; the grants stay in the history.
-    #[oai(path = "/api/estates/:id/oc-members/:owner_id", method = "delete", operation_id = "oc_member_revoke")]
+    #[oai(
+        path = "/api/estates/:id/oc-members/:owner_id",
+        method = "delete",
+        operation_id = "oc_member_revoke"
+    )]
     async fn revoke(
         &self,
         state: Data<&AppState>,
@@ -167,7 +207,11 @@ impl OcApi {
             )
             .await?;
         if n == 0 {
-            return Err(ApiError::not_found("oc.not_member", "该业主不是业委会成员", "Not a committee member"));
+            return Err(ApiError::not_found(
+                "oc.not_member",
+                "该业主不是业委会成员",
+                "Not a committee member",
+            ));
         }
         audit::record(&conn, &principal, "oc_member", &owner_id.0.to_string()).await?;
         conn.commit().await?;

@@ -49,7 +49,12 @@ fn validate(input: &RcInput) -> ApiResult<()> {
     let mut issues: Vec<FieldIssue> = Vec::new();
     required(&mut issues, "name", &input.name);
     if input.name.chars().count() > 100 {
-        issues.push(FieldIssue::new("name", "too_long", "名称不能超过 100 个字", "at most 100 characters"));
+        issues.push(FieldIssue::new(
+            "name",
+            "too_long",
+            "名称不能超过 100 个字",
+            "at most 100 characters",
+        ));
     }
     if issues.is_empty() {
         Ok(())
@@ -62,12 +67,27 @@ const SELECT: &str = "SELECT rc.id, rc.name, (SELECT count(*) FROM estates e WHE
                         FROM residents_committees rc";
 
 fn view(r: &tokio_postgres::Row) -> RcView {
-    RcView { id: r.get(0), name: r.get(1), estate_count: r.get(2), contact: r.get(3), phone: r.get(4), address: r.get(5) }
+    RcView {
+        id: r.get(0),
+        name: r.get(1),
+        estate_count: r.get(2),
+        contact: r.get(3),
+        phone: r.get(4),
+        address: r.get(5),
+    }
 }
 
 async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<RcView> {
-    let row = conn.query_opt(&format!("{SELECT} WHERE rc.id = $1"), &[&id]).await?;
-    row.as_ref().map(view).ok_or_else(|| ApiError::not_found("rc.not_found", "居委会不存在", "Residents' committee not found"))
+    let row = conn
+        .query_opt(&format!("{SELECT} WHERE rc.id = $1"), &[&id])
+        .await?;
+    row.as_ref().map(view).ok_or_else(|| {
+        ApiError::not_found(
+            "rc.not_found",
+            "居委会不存在",
+            "Residents' committee not found",
+        )
+    })
 }
 
 pub struct RcApi;
@@ -75,17 +95,36 @@ pub struct RcApi;
 #[OpenApi(tag = "ApiTags::Estates")]
 impl RcApi {
     /// 居委会列表 / Residents' committees in my jurisdiction.
-    #[oai(path = "/api/residents-committees", method = "get", operation_id = "rc_list")]
-    async fn list(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<RcView>>> {
+    #[oai(
+        path = "/api/residents-committees",
+        method = "get",
+        operation_id = "rc_list"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<RcView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn.query(&format!("{SELECT} WHERE $1::uuid IS NULL OR rc.id = $1 ORDER BY rc.name"), &[&scope.rc_id]).await?;
+        let rows = conn
+            .query(
+                &format!("{SELECT} WHERE $1::uuid IS NULL OR rc.id = $1 ORDER BY rc.name"),
+                &[&scope.rc_id],
+            )
+            .await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(view).collect()))
     }
 
     /// 新建居委会 / Create a residents' committee.
-    #[oai(path = "/api/residents-committees", method = "post", operation_id = "rc_create")]
+    #[oai(
+        path = "/api/residents-committees",
+        method = "post",
+        operation_id = "rc_create"
+    )]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -109,7 +148,11 @@ impl RcApi {
     }
 
     /// 编辑居委会 / Edit a residents' committee.
-    #[oai(path = "/api/residents-committees/:id", method = "put", operation_id = "rc_update")]
+    #[oai(
+        path = "/api/residents-committees/:id",
+        method = "put",
+        operation_id = "rc_update"
+    )]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -128,7 +171,11 @@ impl RcApi {
             )
             .await?;
         if n == 0 {
-            return Err(ApiError::not_found("rc.not_found", "居委会不存在", "Residents' committee not found"));
+            return Err(ApiError::not_found(
+                "rc.not_found",
+                "居委会不存在",
+                "Residents' committee not found",
+            ));
         }
         audit::record(&conn, &principal, "residents_committee", &id.0.to_string()).await?;
         let rc = one(&conn, id.0).await?;

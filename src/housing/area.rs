@@ -34,7 +34,11 @@ pub fn parse_text(s: &str) -> Result<i64, AreaError> {
     if whole.len() > 9 {
         return Err(AreaError::TooLarge);
     }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| AreaError::NotANumber)? };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| AreaError::NotANumber)?
+    };
     let mut frac2: String = frac.chars().take(2).collect();
     while frac2.len() < 2 {
         frac2.push('0');

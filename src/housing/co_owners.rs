@@ -53,7 +53,10 @@ impl ApplicationStatus {
         }
     }
     fn parse(s: &str) -> Self {
-        [Self::Approved, Self::Rejected, Self::Deleted].into_iter().find(|x| x.as_str() == s).unwrap_or(Self::Pending)
+        [Self::Approved, Self::Rejected, Self::Deleted]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .unwrap_or(Self::Pending)
     }
 }
 
@@ -130,13 +133,21 @@ fn view(r: &tokio_postgres::Row) -> ApplicationView {
 }
 
 fn not_found() -> ApiError {
-    ApiError::not_found("co_owner.application_not_found", "共有人申请不存在", "Co-owner application not found")
+    ApiError::not_found(
+        "co_owner.application_not_found",
+        "共有人申请不存在",
+        "Co-owner application not found",
+    )
 }
 
 /// The application, if it lies within the staff member's jurisdiction, locked in the order a
 /// change of owner locks (unit, then application) and under its phone's lock (see the
 /// registration trigger), so review, transfer and registration never interleave.
-async fn application_in_scope(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<(Uuid, String, String, Uuid)> {
+async fn application_in_scope(
+    conn: &TenantConn,
+    scope: Jurisdiction,
+    id: Uuid,
+) -> ApiResult<(Uuid, String, String, Uuid)> {
     let unit: Uuid = conn
         .query_opt(
             &format!(
@@ -149,19 +160,32 @@ async fn application_in_scope(conn: &TenantConn, scope: Jurisdiction, id: Uuid) 
         .await?
         .ok_or_else(not_found)?
         .get(0);
-    conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&unit]).await?;
+    conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&unit])
+        .await?;
     let row = conn.query_one("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE", &[&id]).await?;
     let phone: String = row.get(0);
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))", &[&phone]).await?;
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))",
+        &[&phone],
+    )
+    .await?;
     Ok((unit, phone, row.get(1), row.get(2)))
 }
 
 async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<ApplicationView> {
-    conn.query_opt(&format!("{SELECT} WHERE a.id = $1"), &[&id]).await?.as_ref().map(view).ok_or_else(not_found)
+    conn.query_opt(&format!("{SELECT} WHERE a.id = $1"), &[&id])
+        .await?
+        .as_ref()
+        .map(view)
+        .ok_or_else(not_found)
 }
 
 fn not_pending() -> ApiError {
-    ApiError::conflict("co_owner.not_pending", "该申请已处理，不能重复审核", "This application was already reviewed")
+    ApiError::conflict(
+        "co_owner.not_pending",
+        "该申请已处理，不能重复审核",
+        "This application was already reviewed",
+    )
 }
 
 pub struct CoOwnerApi;
@@ -169,7 +193,11 @@ pub struct CoOwnerApi;
 #[OpenApi(tag = "ApiTags::Verification")]
 impl CoOwnerApi {
     /// 申请添加共有人 / Apply to add a co-owner of a unit I own.
-    #[oai(path = "/api/me/properties/:unit_id/co-owners", method = "post", operation_id = "co_owner_apply")]
+    #[oai(
+        path = "/api/me/properties/:unit_id/co-owners",
+        method = "post",
+        operation_id = "co_owner_apply"
+    )]
     async fn apply(
         &self,
         state: Data<&AppState>,
@@ -184,7 +212,12 @@ impl CoOwnerApi {
         required(&mut issues, "name", &body.name);
         issues.extend(phone::issue("phone", &body.phone));
         if !(1..=5).contains(&body.proof_attachment_ids.len()) {
-            issues.push(FieldIssue::new("proof_attachment_ids", "proof.count", "请上传 1 至 5 张证明材料图片", "attach 1 to 5 proof images"));
+            issues.push(FieldIssue::new(
+                "proof_attachment_ids",
+                "proof.count",
+                "请上传 1 至 5 张证明材料图片",
+                "attach 1 to 5 proof images",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let unit = conn
@@ -198,10 +231,19 @@ impl CoOwnerApi {
             .await?
             .ok_or_else(|| ApiError::not_found("property.not_found", "您不是这套房屋的认证业主", "You are not this unit's verified owner"))?;
         if !unit.get::<_, bool>(1) {
-            return Err(ApiError::forbidden("co_owner.disabled", "本小区未开启共有人认证，请联系居委会", "This estate does not accept co-owners"));
+            return Err(ApiError::forbidden(
+                "co_owner.disabled",
+                "本小区未开启共有人认证，请联系居委会",
+                "This estate does not accept co-owners",
+            ));
         }
         if unit.get::<_, &str>(2) == body.phone {
-            issues.push(FieldIssue::new("phone", "co_owner.self", "共有人不能是您本人", "the co-owner cannot be yourself"));
+            issues.push(FieldIssue::new(
+                "phone",
+                "co_owner.self",
+                "共有人不能是您本人",
+                "the co-owner cannot be yourself",
+            ));
         }
         // The proofs become personal documents of this estate: only its staff may read them.
         let estate: Uuid = unit.get(0);
@@ -220,7 +262,11 @@ impl CoOwnerApi {
             )
             .await?;
         if open.is_some() {
-            return Err(ApiError::conflict("co_owner.duplicate", "已为此手机号提交过申请或已是共有人", "An application for this phone is pending or approved"));
+            return Err(ApiError::conflict(
+                "co_owner.duplicate",
+                "已为此手机号提交过申请或已是共有人",
+                "An application for this phone is pending or approved",
+            ));
         }
         if !issues.is_empty() {
             return Err(ApiError::validation(issues));
@@ -237,7 +283,11 @@ impl CoOwnerApi {
     }
 
     /// 我的共有人申请 / My co-owner applications and their outcome.
-    #[oai(path = "/api/me/co-owner-applications", method = "get", operation_id = "my_co_owner_application_list")]
+    #[oai(
+        path = "/api/me/co-owner-applications",
+        method = "get",
+        operation_id = "my_co_owner_application_list"
+    )]
     async fn mine(
         &self,
         state: Data<&AppState>,
@@ -247,13 +297,22 @@ impl CoOwnerApi {
     ) -> ApiResult<Json<Vec<ApplicationView>>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn.query(&format!("{SELECT} WHERE a.applicant_id = $1 ORDER BY a.created_at DESC"), &[&owner]).await?;
+        let rows = conn
+            .query(
+                &format!("{SELECT} WHERE a.applicant_id = $1 ORDER BY a.created_at DESC"),
+                &[&owner],
+            )
+            .await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(view).collect()))
     }
 
     /// 共有人审核列表 / Co-owner applications in my jurisdiction.
-    #[oai(path = "/api/co-owner-applications", method = "get", operation_id = "co_owner_application_list")]
+    #[oai(
+        path = "/api/co-owner-applications",
+        method = "get",
+        operation_id = "co_owner_application_list"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -281,15 +340,28 @@ impl CoOwnerApi {
         let rows = conn
             .query(
                 &format!("{SELECT} {filter} ORDER BY a.created_at DESC LIMIT $4 OFFSET $5"),
-                &[&scope.rc_id, &status, &estate_id.0, &paging.limit(), &paging.offset()],
+                &[
+                    &scope.rc_id,
+                    &status,
+                    &estate_id.0,
+                    &paging.limit(),
+                    &paging.offset(),
+                ],
             )
             .await?;
         conn.commit().await?;
-        Ok(Json(ApplicationPage { items: rows.iter().map(view).collect(), total }))
+        Ok(Json(ApplicationPage {
+            items: rows.iter().map(view).collect(),
+            total,
+        }))
     }
 
     /// 通过共有人申请 / Approve: the co-owner is linked now or when they register.
-    #[oai(path = "/api/co-owner-applications/:id/approve", method = "post", operation_id = "co_owner_approve")]
+    #[oai(
+        path = "/api/co-owner-applications/:id/approve",
+        method = "post",
+        operation_id = "co_owner_approve"
+    )]
     async fn approve(
         &self,
         state: Data<&AppState>,
@@ -308,7 +380,11 @@ impl CoOwnerApi {
             .query_opt("SELECT 1 FROM unit_holders WHERE unit_id = $1 AND owner_id = $2 AND role = 'owner' AND ended_at IS NULL", &[&unit, &applicant])
             .await?;
         if applicant_holds.is_none() {
-            return Err(ApiError::conflict("co_owner.applicant_gone", "申请人已不是这套房屋的认证业主，不能通过", "The applicant no longer holds the unit"));
+            return Err(ApiError::conflict(
+                "co_owner.applicant_gone",
+                "申请人已不是这套房屋的认证业主，不能通过",
+                "The applicant no longer holds the unit",
+            ));
         }
         let (_, staff) = principal.actor();
         conn.execute("UPDATE co_owner_applications SET status = 'approved', reviewed_by = $2, reviewed_at = now() WHERE id = $1", &[&id.0, &staff]).await?;
@@ -327,7 +403,11 @@ impl CoOwnerApi {
     }
 
     /// 驳回共有人申请 / Reject with a reason the owner will see.
-    #[oai(path = "/api/co-owner-applications/:id/reject", method = "post", operation_id = "co_owner_reject")]
+    #[oai(
+        path = "/api/co-owner-applications/:id/reject",
+        method = "post",
+        operation_id = "co_owner_reject"
+    )]
     async fn reject(
         &self,
         state: Data<&AppState>,
@@ -361,7 +441,11 @@ impl CoOwnerApi {
     }
 
     /// 删除共有人 / Delete an application; an approved co-owner stops holding the unit.
-    #[oai(path = "/api/co-owner-applications/:id", method = "delete", operation_id = "co_owner_delete")]
+    #[oai(
+        path = "/api/co-owner-applications/:id",
+        method = "delete",
+        operation_id = "co_owner_delete"
+    )]
     async fn delete(
         &self,
         state: Data<&AppState>,
@@ -376,7 +460,11 @@ impl CoOwnerApi {
         if status == "deleted" {
             return Err(not_found());
         }
-        conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE id = $1", &[&id.0]).await?;
+        conn.execute(
+            "UPDATE co_owner_applications SET status = 'deleted' WHERE id = $1",
+            &[&id.0],
+        )
+        .await?;
         conn.execute(
             "UPDATE unit_holders h SET ended_at = now(), end_reason = 'removed' FROM owners o
               WHERE h.owner_id = o.id AND o.phone = $2 AND h.unit_id = $1 AND h.role = 'co_owner' AND h.ended_at IS NULL",
@@ -390,7 +478,13 @@ impl CoOwnerApi {
 }
 
 /// Ties unused `proof` uploads of `uploader` to an estate, all or none (their first use wins).
-pub async fn bind_proofs(conn: &TenantConn, estate: Uuid, ids: &[Uuid], uploader_kind: &str, uploader: Uuid) -> ApiResult<bool> {
+pub async fn bind_proofs(
+    conn: &TenantConn,
+    estate: Uuid,
+    ids: &[Uuid],
+    uploader_kind: &str,
+    uploader: Uuid,
+) -> ApiResult<bool> {
     let mut distinct = ids.to_vec();
     distinct.sort();
     distinct.dedup();

@@ -24,13 +24,27 @@ pub struct DemoHousing {
     pub phone_prefix: String,
 }
 
-const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
+const SURNAMES: [&str; 12] = [
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙",
+];
 const GIVEN: [&str; 10] = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰"];
 
 /// Generates the roll when the estate has none yet; returns how many units were created.
 pub async fn seed(conn: &TenantConn, estate_id: Uuid, spec: &DemoHousing) -> ApiResult<u32> {
-    let has_units = conn.query_opt("SELECT 1 FROM units WHERE estate_id = $1 LIMIT 1", &[&estate_id]).await?.is_some();
-    let Some(admin) = conn.query_opt("SELECT id FROM staff WHERE role = 'street_staff' ORDER BY created_at LIMIT 1", &[]).await? else {
+    let has_units = conn
+        .query_opt(
+            "SELECT 1 FROM units WHERE estate_id = $1 LIMIT 1",
+            &[&estate_id],
+        )
+        .await?
+        .is_some();
+    let Some(admin) = conn
+        .query_opt(
+            "SELECT id FROM staff WHERE role = 'street_staff' ORDER BY created_at LIMIT 1",
+            &[],
+        )
+        .await?
+    else {
         return Ok(0);
     };
     if has_units {
@@ -50,7 +64,11 @@ pub async fn seed(conn: &TenantConn, estate_id: Uuid, spec: &DemoHousing) -> Api
         for e in 1..=spec.entrances {
             for f in 1..=spec.floors {
                 for r in 1..=spec.rooms_per_floor {
-                    let name = format!("{}{}", SURNAMES[n as usize % SURNAMES.len()], GIVEN[(n as usize / SURNAMES.len()) % GIVEN.len()]);
+                    let name = format!(
+                        "{}{}",
+                        SURNAMES[n as usize % SURNAMES.len()],
+                        GIVEN[(n as usize / SURNAMES.len()) % GIVEN.len()]
+                    );
                     let phone = format!("{}{:08}", spec.phone_prefix, n + 1);
                     // 70.00 to 139.95 m², exact hundredths.
                     let area: i64 = 7000 + ((n as i64 * 737) % 7000) / 5 * 5;

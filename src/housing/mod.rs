@@ -35,7 +35,14 @@ impl UnitKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [UnitKind::Residential, UnitKind::Commercial, UnitKind::Parking, UnitKind::Storage].into_iter().find(|k| k.as_str() == s)
+        [
+            UnitKind::Residential,
+            UnitKind::Commercial,
+            UnitKind::Parking,
+            UnitKind::Storage,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 
     /// The label used in the spreadsheet.

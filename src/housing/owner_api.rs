@@ -102,7 +102,11 @@ pub enum Done {
 pub fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
     match principal {
         Principal::Owner { id } => Ok(*id),
-        _ => Err(ApiError::forbidden("authz.forbidden", "仅业主可以操作", "Owners only")),
+        _ => Err(ApiError::forbidden(
+            "authz.forbidden",
+            "仅业主可以操作",
+            "Owners only",
+        )),
     }
 }
 
@@ -137,7 +141,11 @@ async fn candidate(conn: &TenantConn, owner: Uuid, unit: Uuid) -> ApiResult<Cand
         .await?
         .ok_or_else(unit_not_found)?;
     if row.get::<_, bool>(3) {
-        return Err(ApiError::conflict("verification.already_mine", "您已认证过这套房屋", "You have already verified this unit"));
+        return Err(ApiError::conflict(
+            "verification.already_mine",
+            "您已认证过这套房屋",
+            "You have already verified this unit",
+        ));
     }
     if row.get::<_, bool>(4) {
         return Err(ApiError::conflict(
@@ -146,7 +154,10 @@ async fn candidate(conn: &TenantConn, owner: Uuid, unit: Uuid) -> ApiResult<Cand
             "Another owner has verified this unit; contact the residents' committee",
         ));
     }
-    Ok(Candidate { phone: row.get(1), name_matches: same_name(row.get(0), row.get(2)) })
+    Ok(Candidate {
+        phone: row.get(1),
+        name_matches: same_name(row.get(0), row.get(2)),
+    })
 }
 
 pub struct HousingOwnerApi;
@@ -154,22 +165,55 @@ pub struct HousingOwnerApi;
 #[OpenApi(tag = "ApiTags::Verification")]
 impl HousingOwnerApi {
     /// 选择小区 / Estates to choose from.
-    #[oai(path = "/api/verification/estates", method = "get", operation_id = "verify_estate_list")]
-    async fn estates(&self, state: Data<&AppState>, tenant: Data<&Tenant>, _auth: BearerAuth) -> ApiResult<Json<Vec<EstateChoice>>> {
+    #[oai(
+        path = "/api/verification/estates",
+        method = "get",
+        operation_id = "verify_estate_list"
+    )]
+    async fn estates(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<EstateChoice>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn.query("SELECT id, name, address FROM estates ORDER BY name", &[]).await?;
+        let rows = conn
+            .query("SELECT id, name, address FROM estates ORDER BY name", &[])
+            .await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| EstateChoice { id: r.get(0), name: r.get(1), address: r.get(2) }).collect()))
+        Ok(Json(
+            rows.iter()
+                .map(|r| EstateChoice {
+                    id: r.get(0),
+                    name: r.get(1),
+                    address: r.get(2),
+                })
+                .collect(),
+        ))
     }
 
     /// 选择楼号 / Buildings of an estate.
-    #[oai(path = "/api/verification/estates/:id/buildings", method = "get", operation_id = "verify_building_list")]
-    async fn buildings(&self, state: Data<&AppState>, tenant: Data<&Tenant>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<Vec<String>>> {
+    #[oai(
+        path = "/api/verification/estates/:id/buildings",
+        method = "get",
+        operation_id = "verify_building_list"
+    )]
+    async fn buildings(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<String>>> {
         distinct(&state, &tenant, "building", id.0, None, None).await
     }
 
     /// 选择单元 / Entrances of a building.
-    #[oai(path = "/api/verification/estates/:id/entrances", method = "get", operation_id = "verify_entrance_list")]
+    #[oai(
+        path = "/api/verification/estates/:id/entrances",
+        method = "get",
+        operation_id = "verify_entrance_list"
+    )]
     async fn entrances(
         &self,
         state: Data<&AppState>,
@@ -182,7 +226,11 @@ impl HousingOwnerApi {
     }
 
     /// 选择户号 / Rooms of an entrance.
-    #[oai(path = "/api/verification/estates/:id/rooms", method = "get", operation_id = "verify_room_list")]
+    #[oai(
+        path = "/api/verification/estates/:id/rooms",
+        method = "get",
+        operation_id = "verify_room_list"
+    )]
     async fn rooms(
         &self,
         state: Data<&AppState>,
@@ -200,12 +248,29 @@ impl HousingOwnerApi {
             )
             .await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| RoomChoice { unit_id: r.get(0), room: r.get(1) }).collect()))
+        Ok(Json(
+            rows.iter()
+                .map(|r| RoomChoice {
+                    unit_id: r.get(0),
+                    room: r.get(1),
+                })
+                .collect(),
+        ))
     }
 
     /// 待认证房屋 / The chosen unit with its masked registered phone.
-    #[oai(path = "/api/verification/units/:id", method = "get", operation_id = "verify_unit_get")]
-    async fn unit(&self, state: Data<&AppState>, tenant: Data<&Tenant>, id: Path<Uuid>, _auth: BearerAuth) -> ApiResult<Json<UnitToVerify>> {
+    #[oai(
+        path = "/api/verification/units/:id",
+        method = "get",
+        operation_id = "verify_unit_get"
+    )]
+    async fn unit(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        id: Path<Uuid>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<UnitToVerify>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let row = conn
             .query_opt(
@@ -229,7 +294,11 @@ impl HousingOwnerApi {
     }
 
     /// 发送认证验证码 / Send a code to the unit's registered phone.
-    #[oai(path = "/api/verification/units/:id/sms-code", method = "post", operation_id = "verify_unit_send_code")]
+    #[oai(
+        path = "/api/verification/units/:id/sms-code",
+        method = "post",
+        operation_id = "verify_unit_send_code"
+    )]
     async fn send_code(
         &self,
         state: Data<&AppState>,
@@ -242,13 +311,26 @@ impl HousingOwnerApi {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let c = candidate(&conn, owner, id.0).await?;
-        sms_code::send(&conn, state.sms.as_ref(), &state.config.sms, &c.phone, SmsPurpose::VerifyUnit, &id.0.to_string(), &ip.0 .0).await?;
+        sms_code::send(
+            &conn,
+            state.sms.as_ref(),
+            &state.config.sms,
+            &c.phone,
+            SmsPurpose::VerifyUnit,
+            &id.0.to_string(),
+            &ip.0 .0,
+        )
+        .await?;
         conn.commit().await?;
         Ok(Done::Sent)
     }
 
     /// 业主认证 / Become the unit's verified owner with the code sent to its registered phone.
-    #[oai(path = "/api/verification/units/:id", method = "post", operation_id = "verify_unit_confirm")]
+    #[oai(
+        path = "/api/verification/units/:id",
+        method = "post",
+        operation_id = "verify_unit_confirm"
+    )]
     async fn confirm(
         &self,
         state: Data<&AppState>,
@@ -261,9 +343,18 @@ impl HousingOwnerApi {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         // Serialise verifications of this unit: at most one verified owner.
-        conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&id.0]).await?;
+        conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&id.0])
+            .await?;
         let c = candidate(&conn, owner, id.0).await?;
-        if let Err(refusal) = sms_code::verify(&conn, &c.phone, SmsPurpose::VerifyUnit, &id.0.to_string(), &body.sms_code).await? {
+        if let Err(refusal) = sms_code::verify(
+            &conn,
+            &c.phone,
+            SmsPurpose::VerifyUnit,
+            &id.0.to_string(),
+            &body.sms_code,
+        )
+        .await?
+        {
             conn.commit().await?;
             return Err(refusal);
         }
@@ -275,15 +366,32 @@ impl HousingOwnerApi {
                 "Your real name does not match the registered owner; contact the residents' committee",
             ));
         }
-        conn.execute("INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')", &[&Uuid::new_v4(), &id.0, &owner]).await?;
-        let property = properties(&conn, owner, Some(id.0)).await?.pop().ok_or_else(unit_not_found)?;
+        conn.execute(
+            "INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')",
+            &[&Uuid::new_v4(), &id.0, &owner],
+        )
+        .await?;
+        let property = properties(&conn, owner, Some(id.0))
+            .await?
+            .pop()
+            .ok_or_else(unit_not_found)?;
         conn.commit().await?;
         Ok(Verified::Created(Json(property)))
     }
 
     /// 我的房产 / My verified units (as owner or co-owner).
-    #[oai(path = "/api/me/properties", method = "get", operation_id = "my_property_list")]
-    async fn mine(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<Property>>> {
+    #[oai(
+        path = "/api/me/properties",
+        method = "get",
+        operation_id = "my_property_list"
+    )]
+    async fn mine(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<Property>>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let list = properties(&conn, owner, None).await?;
@@ -292,7 +400,11 @@ impl HousingOwnerApi {
     }
 
     /// 解绑房产 / Unbind a unit I sold (its history is kept).
-    #[oai(path = "/api/me/properties/:unit_id", method = "delete", operation_id = "my_property_unbind")]
+    #[oai(
+        path = "/api/me/properties/:unit_id",
+        method = "delete",
+        operation_id = "my_property_unbind"
+    )]
     async fn unbind(
         &self,
         state: Data<&AppState>,
@@ -337,7 +449,14 @@ impl HousingOwnerApi {
     }
 }
 
-async fn distinct(state: &AppState, tenant: &Tenant, column: &str, estate: Uuid, building: Option<&str>, _: Option<&str>) -> ApiResult<Json<Vec<String>>> {
+async fn distinct(
+    state: &AppState,
+    tenant: &Tenant,
+    column: &str,
+    estate: Uuid,
+    building: Option<&str>,
+    _: Option<&str>,
+) -> ApiResult<Json<Vec<String>>> {
     // `column` is one of our own literals, never user input.
     debug_assert!(matches!(column, "building" | "entrance"));
     let conn = TenantConn::begin(&state.pool, tenant).await?;
@@ -355,7 +474,11 @@ async fn distinct(state: &AppState, tenant: &Tenant, column: &str, estate: Uuid,
 }
 
 /// The owner's current holdings (optionally just one unit).
-pub async fn properties(conn: &TenantConn, owner: Uuid, unit: Option<Uuid>) -> ApiResult<Vec<Property>> {
+pub async fn properties(
+    conn: &TenantConn,
+    owner: Uuid,
+    unit: Option<Uuid>,
+) -> ApiResult<Vec<Property>> {
     let rows = conn
         .query(
             "SELECT u.id, u.estate_id, e.name, u.building, u.entrance, u.room, u.kind, u.area_centi, h.role, h.since
@@ -376,7 +499,11 @@ pub async fn properties(conn: &TenantConn, owner: Uuid, unit: Option<Uuid>) -> A
             room: r.get(5),
             kind: UnitKind::parse(r.get(6)).unwrap_or(UnitKind::Residential),
             area: area::format(r.get(7)),
-            role: if r.get::<_, &str>(8) == "owner" { HolderRole::Owner } else { HolderRole::CoOwner },
+            role: if r.get::<_, &str>(8) == "owner" {
+                HolderRole::Owner
+            } else {
+                HolderRole::CoOwner
+            },
             since: r.get(9),
         })
         .collect())

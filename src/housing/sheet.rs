@@ -62,8 +62,18 @@ pub struct RowError {
 }
 
 impl RowError {
-    pub fn new(row: u32, column: Option<usize>, zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Self { row, column, zh: zh.into(), en: en.into() }
+    pub fn new(
+        row: u32,
+        column: Option<usize>,
+        zh: impl Into<String>,
+        en: impl Into<String>,
+    ) -> Self {
+        Self {
+            row,
+            column,
+            zh: zh.into(),
+            en: en.into(),
+        }
     }
 
     /// `rows.5.area` or `rows.1`.
@@ -76,14 +86,26 @@ impl RowError {
 
     pub fn message_zh(&self) -> String {
         match self.column {
-            Some(c) => format!("第 {} 行「{}」（{} 列）：{}", self.row, COLUMNS[c].0, column_letter(c), self.zh),
+            Some(c) => format!(
+                "第 {} 行「{}」（{} 列）：{}",
+                self.row,
+                COLUMNS[c].0,
+                column_letter(c),
+                self.zh
+            ),
             None => format!("第 {} 行：{}", self.row, self.zh),
         }
     }
 
     pub fn message_en(&self) -> String {
         match self.column {
-            Some(c) => format!("row {}, column {} ({}): {}", self.row, column_letter(c), COLUMNS[c].1, self.en),
+            Some(c) => format!(
+                "row {}, column {} ({}): {}",
+                self.row,
+                column_letter(c),
+                COLUMNS[c].1,
+                self.en
+            ),
             None => format!("row {}: {}", self.row, self.en),
         }
     }
@@ -100,12 +122,25 @@ pub fn template() -> Result<Vec<u8>, XlsxError> {
     let sheet = wb.add_worksheet();
     sheet.set_name("房屋信息")?;
     for (i, (header, _)) in COLUMNS.iter().enumerate() {
-        let label = if *header == "建筑面积" { "建筑面积（㎡）" } else { header };
+        let label = if *header == "建筑面积" {
+            "建筑面积（㎡）"
+        } else {
+            header
+        };
         sheet.write_string_with_format(0, i as u16, label, &bold)?;
         sheet.set_column_width(i as u16, 16)?;
     }
     // One example row shows the expected shapes; staff overwrite it.
-    let example = ["1", "1", "101", "住宅", "89.55", "张三", "13800138000", "否"];
+    let example = [
+        "1",
+        "1",
+        "101",
+        "住宅",
+        "89.55",
+        "张三",
+        "13800138000",
+        "否",
+    ];
     for (i, v) in example.iter().enumerate() {
         sheet.write_string(1, i as u16, *v)?;
     }
@@ -140,7 +175,12 @@ fn text(cell: &Data) -> String {
 
 fn header_matches(cell: &str, expected: &str) -> bool {
     let cell = cell.trim();
-    cell == expected || (cell.starts_with(expected) && matches!(&cell[expected.len()..], "（㎡）" | "(㎡)" | "（m²）" | "(m²)" | "（平方米）" | "(平方米)"))
+    cell == expected
+        || (cell.starts_with(expected)
+            && matches!(
+                &cell[expected.len()..],
+                "（㎡）" | "(㎡)" | "（m²）" | "(m²)" | "（平方米）" | "(平方米)"
+            ))
 }
 
 pub type UnitKey = (String, String, String);
@@ -156,13 +196,21 @@ pub struct Parsed {
 
 impl Parsed {
     fn failed(error: RowError) -> Self {
-        Parsed { errors: vec![error], ..Parsed::default() }
+        Parsed {
+            errors: vec![error],
+            ..Parsed::default()
+        }
     }
 }
 
 /// What a housing roll may hold: an estate of up to 50,000 units, the template's columns and a
 /// few more, 32 MiB of spreadsheet XML. Within these the import holds at most about 100 MiB.
-pub const LIMITS: Limits = Limits { max_rows: 50_001, max_columns: 26, max_cells: 50_001 * 26, max_unzipped_bytes: 32 * 1024 * 1024 };
+pub const LIMITS: Limits = Limits {
+    max_rows: 50_001,
+    max_columns: 26,
+    max_cells: 50_001 * 26,
+    max_unzipped_bytes: 32 * 1024 * 1024,
+};
 
 /// Reads the first sheet (within `LIMITS`) and checks every row. Entirely blank rows are
 /// skipped; units repeated within the file are errors.
@@ -172,16 +220,33 @@ pub fn read(bytes: &[u8]) -> Parsed {
         Err(e) => return Parsed::failed(RowError::new(1, None, e.zh(), e.en())),
     };
     let mut rows = sheet.rows.into_iter();
-    let (first_row, header) = rows.next().map(|(r, cells)| (r, cells.iter().map(text).collect::<Vec<_>>())).unwrap_or_default();
-    let header_ok =
-        sheet.first_column == Some(0) && header.len() >= COLUMNS.len() && COLUMNS.iter().enumerate().all(|(i, (h, _))| header_matches(&header[i], h));
+    let (first_row, header) = rows
+        .next()
+        .map(|(r, cells)| (r, cells.iter().map(text).collect::<Vec<_>>()))
+        .unwrap_or_default();
+    let header_ok = sheet.first_column == Some(0)
+        && header.len() >= COLUMNS.len()
+        && COLUMNS
+            .iter()
+            .enumerate()
+            .all(|(i, (h, _))| header_matches(&header[i], h));
     if !header_ok {
         let expected: Vec<&str> = COLUMNS.iter().map(|(h, _)| *h).collect();
         return Parsed::failed(RowError::new(
             first_row + 1,
             None,
-            format!("表头不正确，应为：{}。请下载最新模板填写", expected.join("、")),
-            format!("Wrong headers; expected: {}", COLUMNS.iter().map(|(_, k)| *k).collect::<Vec<_>>().join(", ")),
+            format!(
+                "表头不正确，应为：{}。请下载最新模板填写",
+                expected.join("、")
+            ),
+            format!(
+                "Wrong headers; expected: {}",
+                COLUMNS
+                    .iter()
+                    .map(|(_, k)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ));
     }
     let mut out = Parsed::default();
@@ -215,7 +280,12 @@ pub fn read(bytes: &[u8]) -> Parsed {
         }
     }
     if out.rows.is_empty() && out.errors.is_empty() {
-        out.errors.push(RowError::new(first_row + 2, None, "文件中没有房屋数据", "The file has no units"));
+        out.errors.push(RowError::new(
+            first_row + 2,
+            None,
+            "文件中没有房屋数据",
+            "The file has no units",
+        ));
     }
     out.errors.sort_by_key(|e| (e.row, e.column));
     out
@@ -230,18 +300,33 @@ fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowE
     }
     for c in [0, 1, 2, 5] {
         if v[c].chars().count() > 30 {
-            errors.push(RowError::new(row, Some(c), "内容过长（最多 30 个字）", "too long (30 characters at most)"));
+            errors.push(RowError::new(
+                row,
+                Some(c),
+                "内容过长（最多 30 个字）",
+                "too long (30 characters at most)",
+            ));
         }
     }
     // The same characters every API text refuses (a name written right to left, a NUL).
     for (c, value) in v.iter().enumerate() {
         if value.chars().any(crate::text_input::is_refused) {
-            errors.push(RowError::new(row, Some(c), "含有不允许的控制字符，请删除后重新上传", "contains a control character"));
+            errors.push(RowError::new(
+                row,
+                Some(c),
+                "含有不允许的控制字符，请删除后重新上传",
+                "contains a control character",
+            ));
         }
     }
     let kind = UnitKind::from_label(&v[3]);
     if kind.is_none() && !v[3].is_empty() {
-        errors.push(RowError::new(row, Some(3), "房产类型须为 住宅、商业、车位、储藏室 之一", "kind must be 住宅, 商业, 车位 or 储藏室"));
+        errors.push(RowError::new(
+            row,
+            Some(3),
+            "房产类型须为 住宅、商业、车位、储藏室 之一",
+            "kind must be 住宅, 商业, 车位 or 储藏室",
+        ));
     }
     let area = match cells.get(4) {
         Some(Data::Float(f)) => Some(area::parse_number(*f)),
@@ -253,10 +338,18 @@ fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowE
         Some(Ok(a)) => Some(a),
         Some(Err(e)) => {
             let (zh, en) = match e {
-                area::AreaError::NotANumber => ("面积须为数字，例如 89.55", "area must be a number such as 89.55"),
+                area::AreaError::NotANumber => (
+                    "面积须为数字，例如 89.55",
+                    "area must be a number such as 89.55",
+                ),
                 area::AreaError::NotPositive => ("面积须大于 0", "area must be greater than 0"),
-                area::AreaError::TooPrecise => ("面积最多保留两位小数", "area has at most two decimals"),
-                area::AreaError::TooLarge => ("面积过大，请检查单位是否为平方米", "area is implausibly large"),
+                area::AreaError::TooPrecise => {
+                    ("面积最多保留两位小数", "area has at most two decimals")
+                }
+                area::AreaError::TooLarge => (
+                    "面积过大，请检查单位是否为平方米",
+                    "area is implausibly large",
+                ),
             };
             errors.push(RowError::new(row, Some(4), zh, en));
             None
@@ -264,13 +357,23 @@ fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowE
         None => None,
     };
     if !v[6].is_empty() && !phone::is_mainland_mobile(&v[6]) {
-        errors.push(RowError::new(row, Some(6), "手机号须为 11 位中国大陆手机号", "phone must be an 11-digit mainland mobile number"));
+        errors.push(RowError::new(
+            row,
+            Some(6),
+            "手机号须为 11 位中国大陆手机号",
+            "phone must be an 11-digit mainland mobile number",
+        ));
     }
     let developer_unsold = match v[7].as_str() {
         "" | "否" => false,
         "是" => true,
         _ => {
-            errors.push(RowError::new(row, Some(7), "请填写“是”或“否”", "must be 是 or 否"));
+            errors.push(RowError::new(
+                row,
+                Some(7),
+                "请填写“是”或“否”",
+                "must be 是 or 否",
+            ));
             false
         }
     };
@@ -301,7 +404,8 @@ mod tests {
         for (r, cells) in rows.iter().enumerate() {
             for (c, v) in cells.iter().enumerate() {
                 if numeric_area && r > 0 && (c == 4 || c == 6) && !v.is_empty() {
-                    ws.write_number(r as u32, c as u16, v.parse::<f64>().unwrap()).unwrap();
+                    ws.write_number(r as u32, c as u16, v.parse::<f64>().unwrap())
+                        .unwrap();
                 } else if !v.is_empty() {
                     ws.write_string(r as u32, c as u16, *v).unwrap();
                 }
@@ -318,12 +422,18 @@ mod tests {
     fn the_template_reads_back_as_its_example_row() {
         let rows = read(&template().unwrap()).rows;
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].room.as_str(), rows[0].area_centi, rows[0].kind), ("101", 8955, UnitKind::Residential));
+        assert_eq!(
+            (rows[0].room.as_str(), rows[0].area_centi, rows[0].kind),
+            ("101", 8955, UnitKind::Residential)
+        );
     }
 
     #[test]
     fn numbers_typed_as_numbers_or_text_read_the_same() {
-        let data = vec![header(), vec!["1", "2", "301", "住宅", "120.5", "李四", "13900139000", ""]];
+        let data = vec![
+            header(),
+            vec!["1", "2", "301", "住宅", "120.5", "李四", "13900139000", ""],
+        ];
         let as_text = read(&book(&data, false)).rows;
         let as_numbers = read(&book(&data, true)).rows;
         assert_eq!(as_text, as_numbers);
@@ -339,41 +449,99 @@ mod tests {
             vec![],
             vec!["1", "1", "102", "别墅", "-1", "", "1380013", "也许"],
             vec!["1", "1", "101", "商业", "50", "王五", "13700137000", ""],
-            vec!["1", "1", "103", "车位", "12.345", "赵六", "13600136000", "是"],
+            vec![
+                "1",
+                "1",
+                "103",
+                "车位",
+                "12.345",
+                "赵六",
+                "13600136000",
+                "是",
+            ],
         ];
         let errors = read(&book(&data, false)).errors;
         let fields: Vec<String> = errors.iter().map(RowError::field).collect();
-        assert_eq!(fields, ["rows.4.kind", "rows.4.area", "rows.4.owner_name", "rows.4.owner_phone", "rows.4.developer_unsold", "rows.5.room", "rows.6.area"]);
-        assert_eq!(errors[5].message_zh(), "第 5 行「户号」（C 列）：与第 2 行是同一套房屋（楼号+单元号+户号重复）");
+        assert_eq!(
+            fields,
+            [
+                "rows.4.kind",
+                "rows.4.area",
+                "rows.4.owner_name",
+                "rows.4.owner_phone",
+                "rows.4.developer_unsold",
+                "rows.5.room",
+                "rows.6.area"
+            ]
+        );
+        assert_eq!(
+            errors[5].message_zh(),
+            "第 5 行「户号」（C 列）：与第 2 行是同一套房屋（楼号+单元号+户号重复）"
+        );
     }
 
     #[test]
     fn control_characters_in_any_cell_are_reported() {
         let data = vec![
             header(),
-            vec!["1", "1", "101", "住宅", "89.5", "张\u{202E}三", "13800138000", "否"],
-            vec!["1", "1\u{2066}", "102", "住宅", "80", "李四", "13800138001", ""],
+            vec![
+                "1",
+                "1",
+                "101",
+                "住宅",
+                "89.5",
+                "张\u{202E}三",
+                "13800138000",
+                "否",
+            ],
+            vec![
+                "1",
+                "1\u{2066}",
+                "102",
+                "住宅",
+                "80",
+                "李四",
+                "13800138001",
+                "",
+            ],
         ];
-        let fields: Vec<String> = read(&book(&data, false)).errors.iter().map(RowError::field).collect();
+        let fields: Vec<String> = read(&book(&data, false))
+            .errors
+            .iter()
+            .map(RowError::field)
+            .collect();
         assert_eq!(fields, ["rows.2.owner_name", "rows.3.entrance"]);
     }
 
     #[test]
     fn a_repeat_of_an_invalid_row_is_reported_too() {
-        let data =
-            vec![header(), vec!["1", "1", "101", "住宅", "-5", "张三", "13800138000", ""], vec!["1", "1", "101", "住宅", "80", "张三", "13800138000", ""]];
+        let data = vec![
+            header(),
+            vec!["1", "1", "101", "住宅", "-5", "张三", "13800138000", ""],
+            vec!["1", "1", "101", "住宅", "80", "张三", "13800138000", ""],
+        ];
         let parsed = read(&book(&data, false));
         let fields: Vec<String> = parsed.errors.iter().map(RowError::field).collect();
         assert_eq!(fields, ["rows.2.area", "rows.3.room"]);
-        assert_eq!(parsed.keys.len(), 1, "the key of the invalid row is known for the roll check");
+        assert_eq!(
+            parsed.keys.len(),
+            1,
+            "the key of the invalid row is known for the roll check"
+        );
     }
 
     #[test]
     fn wrong_headers_and_non_xlsx_files_are_refused() {
-        let errors = read(&book(&[vec!["楼", "单元", "户"], vec!["1", "1", "101"]], false)).errors;
+        let errors = read(&book(
+            &[vec!["楼", "单元", "户"], vec!["1", "1", "101"]],
+            false,
+        ))
+        .errors;
         assert_eq!(errors.len(), 1);
         assert!(errors[0].zh.contains("表头不正确"));
         assert!(read(b"not a spreadsheet").errors[0].zh.contains(".xlsx"));
-        assert!(read(&book(&[header()], false)).errors[0].zh.contains("没有房屋数据"));
+        assert!(read(&book(&[header()], false)).errors[0]
+            .zh
+            .contains("没有房屋数据"));
     }
 }

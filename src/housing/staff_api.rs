@@ -171,11 +171,26 @@ fn unit_view(r: &tokio_postgres::Row) -> UnitView {
     }
 }
 
-async fn search(conn: &TenantConn, scope: Jurisdiction, f: &Filters, paging: Option<Paging>) -> ApiResult<(Vec<UnitView>, i64)> {
+async fn search(
+    conn: &TenantConn,
+    scope: Jurisdiction,
+    f: &Filters,
+    paging: Option<Paging>,
+) -> ApiResult<(Vec<UnitView>, i64)> {
     let kind = f.kind.map(UnitKind::as_str);
     let owner_name = crate::paging::contains(f.owner_name.as_deref());
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
-        [&scope.rc_id, &f.estate_id, &kind, &f.building, &f.entrance, &f.room, &owner_name, &f.phone, &f.verified, &f.import_id];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+        &scope.rc_id,
+        &f.estate_id,
+        &kind,
+        &f.building,
+        &f.entrance,
+        &f.room,
+        &owner_name,
+        &f.phone,
+        &f.verified,
+        &f.import_id,
+    ];
     let filter = format!("{}{}", where_clause(), co_owner_clause(f.co_owner_status));
     let total: i64 = conn
         .query_one(
@@ -188,11 +203,18 @@ async fn search(conn: &TenantConn, scope: Jurisdiction, f: &Filters, paging: Opt
         .await?
         .get(0);
     // The export is bounded too: a street office's whole roll, not more.
-    let (limit, offset) = paging.map(|p| (p.limit(), p.offset())).unwrap_or((200_000, 0));
+    let (limit, offset) = paging
+        .map(|p| (p.limit(), p.offset()))
+        .unwrap_or((200_000, 0));
     let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
     all.push(&limit);
     all.push(&offset);
-    let rows = conn.query(&format!("{UNIT_SELECT} {filter} {ORDER} LIMIT $11 OFFSET $12"), &all).await?;
+    let rows = conn
+        .query(
+            &format!("{UNIT_SELECT} {filter} {ORDER} LIMIT $11 OFFSET $12"),
+            &all,
+        )
+        .await?;
     Ok((rows.iter().map(unit_view).collect(), total))
 }
 
@@ -201,8 +223,20 @@ fn export_workbook(units: &[UnitView]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxE
     let ws = wb.add_worksheet();
     ws.set_name("房屋信息")?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    let headers =
-        ["小区", "楼号", "单元号", "户号", "房产类型", "建筑面积（㎡）", "业主姓名", "手机号", "是否开发商未售", "是否已认证", "认证业主", "共有人数"];
+    let headers = [
+        "小区",
+        "楼号",
+        "单元号",
+        "户号",
+        "房产类型",
+        "建筑面积（㎡）",
+        "业主姓名",
+        "手机号",
+        "是否开发商未售",
+        "是否已认证",
+        "认证业主",
+        "共有人数",
+    ];
     for (c, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)?;
         ws.set_column_width(c as u16, 14)?;
@@ -235,13 +269,24 @@ pub struct HousingStaffApi;
 #[OpenApi(tag = "ApiTags::Housing")]
 impl HousingStaffApi {
     /// 下载房屋导入模板 / The housing roll template (xlsx with instructions).
-    #[oai(path = "/api/housing/template", method = "get", operation_id = "housing_template_download")]
+    #[oai(
+        path = "/api/housing/template",
+        method = "get",
+        operation_id = "housing_template_download"
+    )]
     async fn template(&self, _auth: BearerAuth) -> ApiResult<XlsxFile> {
-        Ok(xlsx::file(sheet::template().map_err(ApiError::internal)?, "房屋信息导入模板.xlsx"))
+        Ok(xlsx::file(
+            sheet::template().map_err(ApiError::internal)?,
+            "房屋信息导入模板.xlsx",
+        ))
     }
 
     /// 导入房屋信息 / Import an estate's housing roll (multipart `file`): all rows or none.
-    #[oai(path = "/api/estates/:id/units/import", method = "post", operation_id = "housing_import")]
+    #[oai(
+        path = "/api/estates/:id/units/import",
+        method = "post",
+        operation_id = "housing_import"
+    )]
     async fn import(
         &self,
         state: Data<&AppState>,
@@ -257,18 +302,38 @@ impl HousingStaffApi {
         scope.check_estate(&conn, id.0).await?;
         conn.commit().await?;
         let file = body.receive(state.config.upload_limit_bytes).await?;
-        let file_name = file.file_name.clone().unwrap_or_else(|| "房屋信息.xlsx".into());
-        let parsed = tokio::task::spawn_blocking(move || sheet::read(&file.bytes)).await.map_err(ApiError::internal)?;
+        let file_name = file
+            .file_name
+            .clone()
+            .unwrap_or_else(|| "房屋信息.xlsx".into());
+        let parsed = tokio::task::spawn_blocking(move || sheet::read(&file.bytes))
+            .await
+            .map_err(ApiError::internal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
         // One import per estate at a time, so "already imported" stays true until commit.
-        conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&id.0]).await?;
-        let sheet::Parsed { rows, mut errors, keys } = parsed;
+        conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&id.0])
+            .await?;
+        let sheet::Parsed {
+            rows,
+            mut errors,
+            keys,
+        } = parsed;
         errors.extend(store::already_imported(&conn, id.0, &keys).await?);
         if !errors.is_empty() {
             errors.sort_by_key(|e| (e.row, e.column));
             return Err(ApiError::validation(
-                errors.iter().map(|e| FieldIssue::new(e.field(), "housing.row_invalid", e.message_zh(), e.message_en())).collect(),
+                errors
+                    .iter()
+                    .map(|e| {
+                        FieldIssue::new(
+                            e.field(),
+                            "housing.row_invalid",
+                            e.message_zh(),
+                            e.message_en(),
+                        )
+                    })
+                    .collect(),
             ));
         }
         let import_id = Uuid::new_v4();
@@ -281,7 +346,11 @@ impl HousingStaffApi {
         store::insert_units(&conn, id.0, import_id, &rows).await?;
         audit::record(&conn, &principal, "housing_import", &import_id.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(ImportResult { import_id, unit_count: rows.len() as i64, units_path: format!("/api/units?import_id={import_id}") }))
+        Ok(Json(ImportResult {
+            import_id,
+            unit_count: rows.len() as i64,
+            units_path: format!("/api/units?import_id={import_id}"),
+        }))
     }
 
     /// 房屋查询 / Search units in my jurisdiction (phones masked).
@@ -332,7 +401,11 @@ impl HousingStaffApi {
     }
 
     /// 导出房屋 / Export the searched units as xlsx (phones masked).
-    #[oai(path = "/api/units/export", method = "get", operation_id = "unit_export")]
+    #[oai(
+        path = "/api/units/export",
+        method = "get",
+        operation_id = "unit_export"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn export(
         &self,
@@ -366,12 +439,19 @@ impl HousingStaffApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (units, _) = search(&conn, scope, &filters, None).await?;
         conn.commit().await?;
-        let bytes = tokio::task::spawn_blocking(move || export_workbook(&units)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+        let bytes = tokio::task::spawn_blocking(move || export_workbook(&units))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
         Ok(xlsx::file(bytes, "房屋信息导出.xlsx"))
     }
 
     /// 过户 / Change of owner after a sale: the unit's verification and co-owners end.
-    #[oai(path = "/api/units/:id/transfer", method = "post", operation_id = "unit_transfer")]
+    #[oai(
+        path = "/api/units/:id/transfer",
+        method = "post",
+        operation_id = "unit_transfer"
+    )]
     async fn transfer(
         &self,
         state: Data<&AppState>,
@@ -395,13 +475,22 @@ impl HousingStaffApi {
             .ok_or_else(unit_not_found)?;
         let estate_id: Uuid = unit.get(0);
         if body.id_card_attachment_id == body.deed_attachment_id {
-            issues.push(FieldIssue::new("deed_attachment_id", "attachment.same", "身份证和房产证须为两张不同的图片", "two different images are needed"));
+            issues.push(FieldIssue::new(
+                "deed_attachment_id",
+                "attachment.same",
+                "身份证和房产证须为两张不同的图片",
+                "two different images are needed",
+            ));
         }
         // The documents now belong to this estate: only its staff may read them.
         let (_, staff_id) = principal.actor();
-        let staff_id = staff_id.ok_or_else(|| ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only"))?;
+        let staff_id = staff_id.ok_or_else(|| {
+            ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only")
+        })?;
         let docs = [body.id_card_attachment_id, body.deed_attachment_id];
-        if issues.is_empty() && !co_owners::bind_proofs(&conn, estate_id, &docs, "staff", staff_id).await? {
+        if issues.is_empty()
+            && !co_owners::bind_proofs(&conn, estate_id, &docs, "staff", staff_id).await?
+        {
             issues.push(FieldIssue::new(
                 "id_card_attachment_id",
                 "attachment.invalid",
@@ -469,7 +558,11 @@ impl HousingStaffApi {
     }
 
     /// 过户记录 / Changes of owner of a unit, newest first.
-    #[oai(path = "/api/units/:id/transfers", method = "get", operation_id = "unit_transfer_list")]
+    #[oai(
+        path = "/api/units/:id/transfers",
+        method = "get",
+        operation_id = "unit_transfer_list"
+    )]
     async fn transfers(
         &self,
         state: Data<&AppState>,
@@ -519,5 +612,9 @@ impl HousingStaffApi {
 }
 
 pub fn unit_not_found() -> ApiError {
-    ApiError::not_found("unit.not_found", "房屋不存在或不在您的管辖范围内", "Unit not found or outside your jurisdiction")
+    ApiError::not_found(
+        "unit.not_found",
+        "房屋不存在或不在您的管辖范围内",
+        "Unit not found or outside your jurisdiction",
+    )
 }

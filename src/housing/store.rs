@@ -8,20 +8,42 @@ use super::sheet::{RollRow, RowError, UnitKey};
 use crate::{error::ApiResult, tenancy::conn::TenantConn};
 
 /// Rows naming a unit already on the roll of `estate_id`, as errors.
-pub async fn already_imported(conn: &TenantConn, estate_id: Uuid, keys: &[(u32, UnitKey)]) -> ApiResult<Vec<RowError>> {
-    let existing = conn.query("SELECT building, entrance, room FROM units WHERE estate_id = $1", &[&estate_id]).await?;
-    let existing: HashMap<(String, String, String), ()> = existing.iter().map(|r| ((r.get(0), r.get(1), r.get(2)), ())).collect();
+pub async fn already_imported(
+    conn: &TenantConn,
+    estate_id: Uuid,
+    keys: &[(u32, UnitKey)],
+) -> ApiResult<Vec<RowError>> {
+    let existing = conn
+        .query(
+            "SELECT building, entrance, room FROM units WHERE estate_id = $1",
+            &[&estate_id],
+        )
+        .await?;
+    let existing: HashMap<(String, String, String), ()> = existing
+        .iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2)), ()))
+        .collect();
     Ok(keys
         .iter()
         .filter(|(_, key)| existing.contains_key(key))
         .map(|(row, _)| {
-            RowError::new(*row, Some(2), "该房屋已导入，不能重复导入（房屋信息导入后不可修改，如已出售请办理过户）", "this unit is already on the roll")
+            RowError::new(
+                *row,
+                Some(2),
+                "该房屋已导入，不能重复导入（房屋信息导入后不可修改，如已出售请办理过户）",
+                "this unit is already on the roll",
+            )
         })
         .collect())
 }
 
 /// Inserts the whole roll in one statement (arrays unnested server-side).
-pub async fn insert_units(conn: &TenantConn, estate_id: Uuid, import_id: Uuid, rows: &[RollRow]) -> ApiResult<()> {
+pub async fn insert_units(
+    conn: &TenantConn,
+    estate_id: Uuid,
+    import_id: Uuid,
+    rows: &[RollRow],
+) -> ApiResult<()> {
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::new_v4()).collect();
     let building: Vec<&str> = rows.iter().map(|r| r.building.as_str()).collect();
     let entrance: Vec<&str> = rows.iter().map(|r| r.entrance.as_str()).collect();

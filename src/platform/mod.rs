@@ -7,7 +7,11 @@ use uuid::Uuid;
 use crate::{auth::password, error::ApiResult};
 
 /// Creates a platform-staff account (CLI only) and returns its generated password.
-pub async fn create_staff(pool: &deadpool_postgres::Pool, username: &str, display_name: &str) -> ApiResult<String> {
+pub async fn create_staff(
+    pool: &deadpool_postgres::Pool,
+    username: &str,
+    display_name: &str,
+) -> ApiResult<String> {
     let initial = password::generate();
     let hash = password::hash(initial.clone()).await?;
     let client = pool.get().await?;

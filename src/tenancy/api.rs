@@ -64,7 +64,12 @@ async fn signing_keys(state: &AppState, tenant: Option<&str>) -> ApiResult<Vec<S
     Ok(keys
         .into_iter()
         .filter(|(k, _)| crate::voting::signing::derives(k))
-        .map(|(k, at)| SigningKeyView { tenant: k.tenant, key_id: k.key_id, public_key: k.public_key, recorded_at: at })
+        .map(|(k, at)| SigningKeyView {
+            tenant: k.tenant,
+            key_id: k.key_id,
+            public_key: k.public_key,
+            recorded_at: at,
+        })
         .collect())
 }
 
@@ -92,7 +97,13 @@ pub enum Created {
 
 impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
-        TenantView { id: t.id, slug: t.slug, name: t.name, status: t.status, signing_keys: None }
+        TenantView {
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+            status: t.status,
+            signing_keys: None,
+        }
     }
 }
 
@@ -101,22 +112,57 @@ pub struct TenantsApi;
 #[OpenApi(tag = "ApiTags::Platform")]
 impl TenantsApi {
     /// 开通街道 / Onboard a street office (tenant) with its first admin.
-    #[oai(path = "/api/platform/tenants", method = "post", operation_id = "tenant_create")]
-    async fn create(&self, state: Data<&AppState>, principal: Data<&Principal>, body: Json<TenantCreateRequest>, _auth: BearerAuth) -> ApiResult<Created> {
-        let admin_username = body.admin_username.clone().unwrap_or_else(|| "admin".into());
-        let (tenant, admin) = provision::create(&state.pool, &body.slug, &body.name, &admin_username, Some(&principal)).await?;
+    #[oai(
+        path = "/api/platform/tenants",
+        method = "post",
+        operation_id = "tenant_create"
+    )]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        principal: Data<&Principal>,
+        body: Json<TenantCreateRequest>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Created> {
+        let admin_username = body
+            .admin_username
+            .clone()
+            .unwrap_or_else(|| "admin".into());
+        let (tenant, admin) = provision::create(
+            &state.pool,
+            &body.slug,
+            &body.name,
+            &admin_username,
+            Some(&principal),
+        )
+        .await?;
         Ok(Created::Created(Json(TenantCreated {
             tenant: tenant.into(),
-            admin: InitialAdmin { username: admin.staff.username, initial_password: admin.initial_password },
+            admin: InitialAdmin {
+                username: admin.staff.username,
+                initial_password: admin.initial_password,
+            },
             created_at: Utc::now(),
         })))
     }
 
     /// 街道列表 / All street offices.
-    #[oai(path = "/api/platform/tenants", method = "get", operation_id = "tenant_list")]
-    async fn list(&self, state: Data<&AppState>, _auth: BearerAuth) -> ApiResult<Json<Vec<TenantView>>> {
+    #[oai(
+        path = "/api/platform/tenants",
+        method = "get",
+        operation_id = "tenant_list"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<TenantView>>> {
         let mut keys = signing_keys(&state, None).await?;
-        let mut views: Vec<TenantView> = super::list(&state.pool).await?.into_iter().map(Into::into).collect();
+        let mut views: Vec<TenantView> = super::list(&state.pool)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         for v in &mut views {
             let (theirs, rest) = keys.into_iter().partition(|k| k.tenant == v.slug);
             (v.signing_keys, keys) = (Some(theirs), rest);
@@ -127,8 +173,16 @@ impl TenantsApi {
     /// 账本签名公钥 / The street offices' public ledger signing keys, for anyone who checks a
     /// ballot ledger (`zmg verify-matter --keys`), and the transparency log's key (tenant
     /// `@transparency-log`). Old keys stay listed after rotation.
-    #[oai(path = "/api/platform/signing-keys", method = "get", operation_id = "signing_key_list")]
-    async fn keys(&self, state: Data<&AppState>, #[oai(validator(max_length = 31))] tenant: Query<Option<String>>) -> ApiResult<Json<Vec<SigningKeyView>>> {
+    #[oai(
+        path = "/api/platform/signing-keys",
+        method = "get",
+        operation_id = "signing_key_list"
+    )]
+    async fn keys(
+        &self,
+        state: Data<&AppState>,
+        #[oai(validator(max_length = 31))] tenant: Query<Option<String>>,
+    ) -> ApiResult<Json<Vec<SigningKeyView>>> {
         let mut keys = signing_keys(&state, tenant.0.as_deref()).await?;
         // The log's key, from its first signed head on: it signs the tree heads that ledgers and
         // receipts carry.
@@ -138,21 +192,44 @@ impl TenantsApi {
         tx.commit().await?;
         if let Some(first) = since {
             let log = crate::voting::signing::log_key()?;
-            keys.push(SigningKeyView { tenant: log.tenant, key_id: log.key_id, public_key: log.public_key, recorded_at: first });
+            keys.push(SigningKeyView {
+                tenant: log.tenant,
+                key_id: log.key_id,
+                public_key: log.public_key,
+                recorded_at: first,
+            });
         }
         Ok(Json(keys))
     }
 
     /// 街道详情 / One street office.
-    #[oai(path = "/api/platform/tenants/:slug", method = "get", operation_id = "tenant_get")]
-    async fn get(&self, state: Data<&AppState>, #[oai(validator(max_length = 31))] slug: Path<String>, _auth: BearerAuth) -> ApiResult<Json<TenantView>> {
-        let tenant = find_by_slug(&state.pool, &slug).await?.ok_or_else(|| not_found(&slug))?;
+    #[oai(
+        path = "/api/platform/tenants/:slug",
+        method = "get",
+        operation_id = "tenant_get"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        #[oai(validator(max_length = 31))] slug: Path<String>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<TenantView>> {
+        let tenant = find_by_slug(&state.pool, &slug)
+            .await?
+            .ok_or_else(|| not_found(&slug))?;
         let keys = signing_keys(&state, Some(&tenant.slug)).await?;
-        Ok(Json(TenantView { signing_keys: Some(keys), ..tenant.into() }))
+        Ok(Json(TenantView {
+            signing_keys: Some(keys),
+            ..tenant.into()
+        }))
     }
 
     /// 停用街道 / Suspend a street office: every request to it is refused until reactivated.
-    #[oai(path = "/api/platform/tenants/:slug/suspend", method = "post", operation_id = "tenant_suspend")]
+    #[oai(
+        path = "/api/platform/tenants/:slug/suspend",
+        method = "post",
+        operation_id = "tenant_suspend"
+    )]
     async fn suspend(
         &self,
         state: Data<&AppState>,
@@ -164,7 +241,11 @@ impl TenantsApi {
     }
 
     /// 恢复街道 / Reactivate a suspended street office.
-    #[oai(path = "/api/platform/tenants/:slug/activate", method = "post", operation_id = "tenant_activate")]
+    #[oai(
+        path = "/api/platform/tenants/:slug/activate",
+        method = "post",
+        operation_id = "tenant_activate"
+    )]
     async fn activate(
         &self,
         state: Data<&AppState>,
@@ -176,7 +257,12 @@ impl TenantsApi {
     }
 }
 
-async fn set_status(state: &AppState, principal: &Principal, slug: &str, status: TenantStatus) -> ApiResult<Json<TenantView>> {
+async fn set_status(
+    state: &AppState,
+    principal: &Principal,
+    slug: &str,
+    status: TenantStatus,
+) -> ApiResult<Json<TenantView>> {
     let tenant = provision::set_status(&state.pool, slug, status, principal).await?;
     Ok(Json(tenant.into()))
 }

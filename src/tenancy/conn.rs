@@ -30,16 +30,37 @@ impl TenantConn {
     /// A read-only transaction whose every statement sees the same snapshot: for reads that
     /// must agree with each other (a ledger, its log proof and the live tally) while ballots,
     /// checkpoints and the log's sequencer commit around them.
-    pub async fn begin_snapshot(pool: &Pool, tenant: &Tenant) -> Result<Self, crate::error::ApiError> {
-        Self::begin_as(pool, tenant, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
+    pub async fn begin_snapshot(
+        pool: &Pool,
+        tenant: &Tenant,
+    ) -> Result<Self, crate::error::ApiError> {
+        Self::begin_as(
+            pool,
+            tenant,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await
     }
 
-    async fn begin_as(pool: &Pool, tenant: &Tenant, begin: &'static str) -> Result<Self, crate::error::ApiError> {
+    async fn begin_as(
+        pool: &Pool,
+        tenant: &Tenant,
+        begin: &'static str,
+    ) -> Result<Self, crate::error::ApiError> {
         let client = pool.get().await?;
         // From here on, dropping `conn` before commit/rollback rolls back (see Drop).
-        let conn = TenantConn { client: Some(client), tenant: tenant.clone(), finished: false, in_flight: AtomicBool::new(false) };
+        let conn = TenantConn {
+            client: Some(client),
+            tenant: tenant.clone(),
+            finished: false,
+            in_flight: AtomicBool::new(false),
+        };
         conn.batch_execute(begin).await?;
-        conn.query_one("SELECT set_config('search_path', $1, true)", &[&tenant.schema]).await?;
+        conn.query_one(
+            "SELECT set_config('search_path', $1, true)",
+            &[&tenant.schema],
+        )
+        .await?;
         Ok(conn)
     }
 
@@ -49,7 +70,9 @@ impl TenantConn {
     }
 
     fn client(&self) -> &Object {
-        self.client.as_ref().expect("TenantConn used after it finished")
+        self.client
+            .as_ref()
+            .expect("TenantConn used after it finished")
     }
 
     async fn tracked<T>(&self, fut: impl Future<Output = T>) -> T {
@@ -66,27 +89,51 @@ impl TenantConn {
     }
 
     pub async fn rollback(mut self) -> Result<(), tokio_postgres::Error> {
-        self.tracked(self.client().batch_execute("ROLLBACK")).await?;
+        self.tracked(self.client().batch_execute("ROLLBACK"))
+            .await?;
         self.finished = true;
         Ok(())
     }
 
-    pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
         self.tracked(self.client().query(sql, params)).await
     }
-    pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
+    pub async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
         self.tracked(self.client().query_one(sql, params)).await
     }
-    pub async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, tokio_postgres::Error> {
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
         self.tracked(self.client().query_opt(sql, params)).await
     }
     /// Whether `sql` returns any row. Use it for every "is there one?" question: `query_opt`
     /// fails when a query that looked unique (one holding per owner and estate, one round per
     /// group) returns several rows.
-    pub async fn exists(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool, tokio_postgres::Error> {
-        Ok(self.query_one(&format!("SELECT EXISTS ({sql})"), params).await?.get(0))
+    pub async fn exists(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<bool, tokio_postgres::Error> {
+        Ok(self
+            .query_one(&format!("SELECT EXISTS ({sql})"), params)
+            .await?
+            .get(0))
     }
-    pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
         self.tracked(self.client().execute(sql, params)).await
     }
     pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {

@@ -64,7 +64,10 @@ pub fn parse(text: &str) -> anyhow::Result<Manifest> {
 }
 
 fn api(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{e}: {:?}", e.fields.iter().map(|f| &f.field).collect::<Vec<_>>())
+    anyhow::anyhow!(
+        "{e}: {:?}",
+        e.fields.iter().map(|f| &f.field).collect::<Vec<_>>()
+    )
 }
 
 /// Creates the tenant when missing, otherwise updates its name; then upserts committees and
@@ -75,11 +78,24 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
             provision::validate(&manifest.slug, &manifest.name).map_err(api)?;
             crate::migrate::migrate_tenant(pool, &t).await?;
             let client = pool.get().await?;
-            client.execute("UPDATE platform.tenants SET name = $2, updated_at = now() WHERE id = $1", &[&t.id, &manifest.name]).await?;
+            client
+                .execute(
+                    "UPDATE platform.tenants SET name = $2, updated_at = now() WHERE id = $1",
+                    &[&t.id, &manifest.name],
+                )
+                .await?;
             (t, None)
         }
         None => {
-            let (t, admin) = provision::create(pool, &manifest.slug, &manifest.name, &manifest.admin_username, None).await.map_err(api)?;
+            let (t, admin) = provision::create(
+                pool,
+                &manifest.slug,
+                &manifest.name,
+                &manifest.admin_username,
+                None,
+            )
+            .await
+            .map_err(api)?;
             (t, Some(admin))
         }
     };
@@ -110,7 +126,10 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
         }
     }
     conn.commit().await?;
-    Ok(Applied { tenant, created_admin })
+    Ok(Applied {
+        tenant,
+        created_admin,
+    })
 }
 
 #[cfg(test)]
@@ -120,8 +139,17 @@ mod tests {
         let m = super::parse(include_str!("../../tenants/demo.toml")).unwrap();
         assert_eq!(m.slug, "demo");
         assert!(!m.residents_committees.is_empty());
-        assert!(m.residents_committees.iter().any(|rc| !rc.estates.is_empty()));
-        let housing = m.residents_committees[0].estates[0].demo_housing.as_ref().expect("the demo estate has housing");
-        assert!(housing.buildings * housing.entrances * housing.floors * housing.rooms_per_floor >= 200, "a few hundred units");
+        assert!(m
+            .residents_committees
+            .iter()
+            .any(|rc| !rc.estates.is_empty()));
+        let housing = m.residents_committees[0].estates[0]
+            .demo_housing
+            .as_ref()
+            .expect("the demo estate has housing");
+        assert!(
+            housing.buildings * housing.entrances * housing.floors * housing.rooms_per_floor >= 200,
+            "a few hundred units"
+        );
     }
 }

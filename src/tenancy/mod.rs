@@ -37,7 +37,11 @@ impl Tenant {
             slug: row.get("slug"),
             name: row.get("name"),
             schema: row.get("schema_name"),
-            status: if row.get::<_, &str>("status") == "suspended" { TenantStatus::Suspended } else { TenantStatus::Active },
+            status: if row.get::<_, &str>("status") == "suspended" {
+                TenantStatus::Suspended
+            } else {
+                TenantStatus::Active
+            },
         }
     }
 }
@@ -46,24 +50,36 @@ const SELECT: &str = "SELECT id, slug, name, schema_name, status FROM platform.t
 
 pub async fn find_by_slug(pool: &Pool, slug: &str) -> ApiResult<Option<Tenant>> {
     let client = pool.get().await?;
-    let row = client.query_opt(&format!("{SELECT} WHERE slug = $1"), &[&slug]).await?;
+    let row = client
+        .query_opt(&format!("{SELECT} WHERE slug = $1"), &[&slug])
+        .await?;
     Ok(row.as_ref().map(Tenant::from_row))
 }
 
 pub async fn list(pool: &Pool) -> ApiResult<Vec<Tenant>> {
     let client = pool.get().await?;
-    let rows = client.query(&format!("{SELECT} ORDER BY slug"), &[]).await?;
+    let rows = client
+        .query(&format!("{SELECT} ORDER BY slug"), &[])
+        .await?;
     Ok(rows.iter().map(Tenant::from_row).collect())
 }
 
 pub fn not_found(slug: &str) -> ApiError {
-    ApiError::not_found("tenant.not_found", format!("街道“{slug}”不存在，请检查访问地址"), format!("Tenant '{slug}' does not exist"))
+    ApiError::not_found(
+        "tenant.not_found",
+        format!("街道“{slug}”不存在，请检查访问地址"),
+        format!("Tenant '{slug}' does not exist"),
+    )
 }
 
 /// Slugs become schema names, so they are kept to a strict, quote-free alphabet.
 pub fn valid_slug(slug: &str) -> bool {
     let bytes = slug.as_bytes();
-    (2..=31).contains(&bytes.len()) && bytes[0].is_ascii_lowercase() && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    (2..=31).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
 }
 
 #[cfg(test)]

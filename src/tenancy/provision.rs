@@ -24,7 +24,12 @@ pub fn validate(slug: &str, name: &str) -> ApiResult<()> {
         ));
     }
     if name.trim().is_empty() || name.chars().count() > 100 {
-        issues.push(FieldIssue::new("name", "tenant.name_invalid", "街道名称须为 1–100 个字", "name must be 1–100 characters"));
+        issues.push(FieldIssue::new(
+            "name",
+            "tenant.name_invalid",
+            "街道名称须为 1–100 个字",
+            "name must be 1–100 characters",
+        ));
     }
     if issues.is_empty() {
         Ok(())
@@ -35,10 +40,21 @@ pub fn validate(slug: &str, name: &str) -> ApiResult<()> {
 
 /// Creates the tenant and returns it with its first admin (whose password is shown once).
 /// `actor` (platform staff through the API) is audited in the same transaction.
-pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, actor: Option<&Principal>) -> ApiResult<(Tenant, StaffCreated)> {
+pub async fn create(
+    pool: &Pool,
+    slug: &str,
+    name: &str,
+    admin_username: &str,
+    actor: Option<&Principal>,
+) -> ApiResult<(Tenant, StaffCreated)> {
     validate(slug, name)?;
-    let tenant =
-        Tenant { id: Uuid::new_v4(), slug: slug.to_string(), name: name.trim().to_string(), schema: format!("t_{slug}"), status: TenantStatus::Active };
+    let tenant = Tenant {
+        id: Uuid::new_v4(),
+        slug: slug.to_string(),
+        name: name.trim().to_string(),
+        schema: format!("t_{slug}"),
+        status: TenantStatus::Active,
+    };
     let conn = TenantConn::begin(pool, &tenant).await?;
     conn.execute(
         "INSERT INTO platform.tenants (id, slug, name, schema_name) VALUES ($1, $2, $3, $4)",
@@ -46,8 +62,11 @@ pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, a
     )
     .await?;
     // The name passed the registry's CHECK (`^t_[a-z][a-z0-9_]+$`), so quoting it is safe.
-    conn.batch_execute(&format!("CREATE SCHEMA \"{}\"", tenant.schema)).await?;
-    migrate::apply_tenant(&conn, &tenant).await.map_err(ApiError::internal)?;
+    conn.batch_execute(&format!("CREATE SCHEMA \"{}\"", tenant.schema))
+        .await?;
+    migrate::apply_tenant(&conn, &tenant)
+        .await
+        .map_err(ApiError::internal)?;
     let admin = create_staff(
         &conn,
         &StaffCreateRequest {
@@ -69,20 +88,41 @@ pub async fn create(pool: &Pool, slug: &str, name: &str, admin_username: &str, a
 
 /// Suspends or reactivates a tenant on behalf of `actor`, whose audit entry commits with the
 /// change.
-pub async fn set_status(pool: &Pool, slug: &str, status: TenantStatus, actor: &crate::auth::principal::Principal) -> ApiResult<Tenant> {
-    let tenant = super::find_by_slug(pool, slug).await?.ok_or_else(|| super::not_found(slug))?;
+pub async fn set_status(
+    pool: &Pool,
+    slug: &str,
+    status: TenantStatus,
+    actor: &crate::auth::principal::Principal,
+) -> ApiResult<Tenant> {
+    let tenant = super::find_by_slug(pool, slug)
+        .await?
+        .ok_or_else(|| super::not_found(slug))?;
     if status == TenantStatus::Suspended {
         // Tokens issued before the suspension stay dead after a reactivation: everyone logs in
         // anew. Revoked first: should the suspension then fail, a fresh login is all it costs.
         let conn = super::conn::TenantConn::begin(pool, &tenant).await?;
-        conn.execute("UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL", &[]).await?;
+        conn.execute(
+            "UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL",
+            &[],
+        )
+        .await?;
         conn.commit().await?;
     }
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let text = if status == TenantStatus::Suspended { "suspended" } else { "active" };
-    tx.execute("UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1", &[&slug, &text]).await?;
+    let text = if status == TenantStatus::Suspended {
+        "suspended"
+    } else {
+        "active"
+    };
+    tx.execute(
+        "UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1",
+        &[&slug, &text],
+    )
+    .await?;
     crate::audit::record_platform(&tx, actor, "tenant", slug).await?;
     tx.commit().await?;
-    super::find_by_slug(pool, slug).await?.ok_or_else(|| super::not_found(slug))
+    super::find_by_slug(pool, slug)
+        .await?
+        .ok_or_else(|| super::not_found(slug))
 }

@@ -23,7 +23,9 @@ pub fn requested_slug(req: &Request, config: &Config) -> Option<String> {
 
 fn slug_from_host(host: &str, base: &str) -> Option<String> {
     let host = host.split(':').next()?.to_ascii_lowercase();
-    let label = host.strip_suffix(&base.to_ascii_lowercase())?.strip_suffix('.')?;
+    let label = host
+        .strip_suffix(&base.to_ascii_lowercase())?
+        .strip_suffix('.')?;
     (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
 }
 
@@ -38,7 +40,9 @@ pub async fn resolve(pool: &Pool, req: &Request, config: &Config) -> ApiResult<T
     if !super::valid_slug(&slug) {
         return Err(not_found(&slug));
     }
-    let tenant = find_by_slug(pool, &slug).await?.ok_or_else(|| not_found(&slug))?;
+    let tenant = find_by_slug(pool, &slug)
+        .await?
+        .ok_or_else(|| not_found(&slug))?;
     if tenant.status == TenantStatus::Suspended {
         return Err(ApiError::forbidden(
             "tenant.suspended",
@@ -55,8 +59,14 @@ mod tests {
 
     #[test]
     fn host_subdomain_names_the_tenant() {
-        assert_eq!(slug_from_host("demo.zmg.example.cn", "zmg.example.cn").as_deref(), Some("demo"));
-        assert_eq!(slug_from_host("Demo.ZMG.example.cn:8080", "zmg.example.cn").as_deref(), Some("demo"));
+        assert_eq!(
+            slug_from_host("demo.zmg.example.cn", "zmg.example.cn").as_deref(),
+            Some("demo")
+        );
+        assert_eq!(
+            slug_from_host("Demo.ZMG.example.cn:8080", "zmg.example.cn").as_deref(),
+            Some("demo")
+        );
         assert_eq!(slug_from_host("zmg.example.cn", "zmg.example.cn"), None);
         assert_eq!(slug_from_host("a.b.zmg.example.cn", "zmg.example.cn"), None);
         assert_eq!(slug_from_host("demo.other.cn", "zmg.example.cn"), None);

@@ -36,7 +36,11 @@ pub struct ConsistencyView {
 }
 
 fn no_head() -> ApiError {
-    ApiError::not_found("log.no_head", "透明日志尚无该规模的树头", "The log has no tree head of that size")
+    ApiError::not_found(
+        "log.no_head",
+        "透明日志尚无该规模的树头",
+        "The log has no tree head of that size",
+    )
 }
 
 pub struct LogApi;
@@ -44,8 +48,16 @@ pub struct LogApi;
 #[OpenApi(tag = "ApiTags::Platform")]
 impl LogApi {
     /// 透明日志树头 / The latest signed tree head of the transparency log, or the one of `size`.
-    #[oai(path = "/api/platform/log/head", method = "get", operation_id = "log_head_get")]
-    async fn head(&self, state: Data<&AppState>, size: Query<Option<i64>>) -> ApiResult<Json<TreeHead>> {
+    #[oai(
+        path = "/api/platform/log/head",
+        method = "get",
+        operation_id = "log_head_get"
+    )]
+    async fn head(
+        &self,
+        state: Data<&AppState>,
+        size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TreeHead>> {
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
         let head = store::head(&tx, size.0).await?.ok_or_else(no_head)?;
@@ -55,7 +67,11 @@ impl LogApi {
 
     /// 检查点收录证明 / Proof that a ledger checkpoint (street office, matter, entries covered) is in
     /// the log of `tree_size` leaves (default: the latest head).
-    #[oai(path = "/api/platform/log/inclusion", method = "get", operation_id = "log_inclusion_get")]
+    #[oai(
+        path = "/api/platform/log/inclusion",
+        method = "get",
+        operation_id = "log_inclusion_get"
+    )]
     async fn inclusion(
         &self,
         state: Data<&AppState>,
@@ -69,28 +85,66 @@ impl LogApi {
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
         let head = store::head(&tx, tree_size.0).await?.ok_or_else(no_head)?;
-        let found = store::inclusion(&tx, &tenant.0, matter_id.0, kind.0.unwrap_or_default(), entries.0, head.size).await?;
+        let found = store::inclusion(
+            &tx,
+            &tenant.0,
+            matter_id.0,
+            kind.0.unwrap_or_default(),
+            entries.0,
+            head.size,
+        )
+        .await?;
         tx.commit().await?;
         let found = found.ok_or_else(|| {
-            ApiError::not_found("log.not_included", "该检查点尚未收录于此树头（收录在下一次排序之后）", "That checkpoint is not in the log at that size yet")
+            ApiError::not_found(
+                "log.not_included",
+                "该检查点尚未收录于此树头（收录在下一次排序之后）",
+                "That checkpoint is not in the log at that size yet",
+            )
         })?;
-        Ok(Json(InclusionView { leaf_index: found.index, tree_size: head.size, leaf: found.leaf, proof: found.proof }))
+        Ok(Json(InclusionView {
+            leaf_index: found.index,
+            tree_size: head.size,
+            leaf: found.leaf,
+            proof: found.proof,
+        }))
     }
 
     /// 一致性证明 / Proof that the log at tree head `second` extends the log at `first`.
-    #[oai(path = "/api/platform/log/consistency", method = "get", operation_id = "log_consistency_get")]
-    async fn consistency(&self, state: Data<&AppState>, first: Query<i64>, second: Query<i64>) -> ApiResult<Json<ConsistencyView>> {
+    #[oai(
+        path = "/api/platform/log/consistency",
+        method = "get",
+        operation_id = "log_consistency_get"
+    )]
+    async fn consistency(
+        &self,
+        state: Data<&AppState>,
+        first: Query<i64>,
+        second: Query<i64>,
+    ) -> ApiResult<Json<ConsistencyView>> {
         if first.0 < 0 || first.0 > second.0 {
-            return Err(ApiError::field("first", "log.bad_range", "first 不能大于 second，也不能为负", "first must be between 0 and second"));
+            return Err(ApiError::field(
+                "first",
+                "log.bad_range",
+                "first 不能大于 second，也不能为负",
+                "first must be between 0 and second",
+            ));
         }
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
-        let heads = (store::head(&tx, Some(first.0)).await?, store::head(&tx, Some(second.0)).await?);
+        let heads = (
+            store::head(&tx, Some(first.0)).await?,
+            store::head(&tx, Some(second.0)).await?,
+        );
         if (first.0 > 0 && heads.0.is_none()) || heads.1.is_none() {
             return Err(no_head());
         }
         let proof = store::consistency(&tx, first.0, second.0).await?;
         tx.commit().await?;
-        Ok(Json(ConsistencyView { first: first.0, second: second.0, proof }))
+        Ok(Json(ConsistencyView {
+            first: first.0,
+            second: second.0,
+            proof,
+        }))
     }
 }

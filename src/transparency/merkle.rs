@@ -9,12 +9,21 @@ pub type Hash = [u8; 32];
 
 /// SHA-256(0x00 ‖ data): a leaf.
 pub fn leaf_hash(data: &[u8]) -> Hash {
-    Sha256::new().chain_update([0u8]).chain_update(data).finalize().into()
+    Sha256::new()
+        .chain_update([0u8])
+        .chain_update(data)
+        .finalize()
+        .into()
 }
 
 /// SHA-256(0x01 ‖ left ‖ right): an interior node.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    Sha256::new().chain_update([1u8]).chain_update(left).chain_update(right).finalize().into()
+    Sha256::new()
+        .chain_update([1u8])
+        .chain_update(left)
+        .chain_update(right)
+        .finalize()
+        .into()
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2).
@@ -85,7 +94,11 @@ pub fn consistency_proof(m: u64, size: u64, node: &mut Nodes) -> Vec<Hash> {
 
 fn subproof(m: u64, start: u64, n: u64, complete: bool, node: &mut Nodes) -> Vec<Hash> {
     if m == n {
-        return if complete { Vec::new() } else { vec![subtree_root(start, n, node)] };
+        return if complete {
+            Vec::new()
+        } else {
+            vec![subtree_root(start, n, node)]
+        };
     }
     let k = split(n);
     if m <= k {
@@ -127,7 +140,13 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], head
 
 /// RFC 9162 §2.1.4.2: whether `proof` shows the tree of `first` leaves with head `first_head`
 /// to be a prefix of the tree of `second` leaves with head `second_head`.
-pub fn verify_consistency(first: u64, second: u64, first_head: &Hash, second_head: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    first: u64,
+    second: u64,
+    first_head: &Hash,
+    second_head: &Hash,
+    proof: &[Hash],
+) -> bool {
     if first == second {
         return proof.is_empty() && first_head == second_head;
     }
@@ -170,7 +189,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(format!("leaf {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(format!("leaf {i}").as_bytes()))
+            .collect()
     }
 
     /// The RFC's definitions over a list of leaves, word for word: the reference the stored
@@ -200,7 +221,11 @@ mod tests {
                 return Vec::new();
             }
             let k = split(n);
-            let (mut p, sibling) = if m < k { (path(m, &leaves[..k]), root(&leaves[k..])) } else { (path(m - k, &leaves[k..]), root(&leaves[..k])) };
+            let (mut p, sibling) = if m < k {
+                (path(m, &leaves[..k]), root(&leaves[k..]))
+            } else {
+                (path(m - k, &leaves[k..]), root(&leaves[..k]))
+            };
             p.push(sibling);
             p
         }
@@ -215,11 +240,18 @@ mod tests {
         fn subproof(m: usize, leaves: &[Hash], complete: bool) -> Vec<Hash> {
             let n = leaves.len();
             if m == n {
-                return if complete { Vec::new() } else { vec![root(leaves)] };
+                return if complete {
+                    Vec::new()
+                } else {
+                    vec![root(leaves)]
+                };
             }
             let k = split(n);
-            let (mut p, other) =
-                if m <= k { (subproof(m, &leaves[..k], complete), root(&leaves[k..])) } else { (subproof(m - k, &leaves[k..], false), root(&leaves[..k])) };
+            let (mut p, other) = if m <= k {
+                (subproof(m, &leaves[..k], complete), root(&leaves[k..]))
+            } else {
+                (subproof(m - k, &leaves[k..], false), root(&leaves[..k]))
+            };
             p.push(other);
             p
         }
@@ -236,7 +268,10 @@ mod tests {
             if level.len() < 2 {
                 break;
             }
-            level = level.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+            level = level
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
         }
         nodes
     }
@@ -245,16 +280,31 @@ mod tests {
     /// (one not complete within `n`, so not yet stored) fails the test.
     fn over<T>(all: &[Hash], n: usize, f: impl FnOnce(&mut Nodes) -> T) -> T {
         let nodes = stored(&all[..n]);
-        f(&mut |key: NodeKey| *nodes.get(&key).unwrap_or_else(|| panic!("subtree {key:?} is not complete in a log of {n}")))
+        f(&mut |key: NodeKey| {
+            *nodes
+                .get(&key)
+                .unwrap_or_else(|| panic!("subtree {key:?} is not complete in a log of {n}"))
+        })
     }
 
     #[test]
     fn the_tree_head_matches_rfc_9162_for_small_trees() {
         let l = leaves(3);
-        assert_eq!(over(&l, 0, |n| root(0, n)), <[u8; 32]>::from(Sha256::digest([])));
+        assert_eq!(
+            over(&l, 0, |n| root(0, n)),
+            <[u8; 32]>::from(Sha256::digest([]))
+        );
         assert_eq!(over(&l, 1, |n| root(1, n)), l[0]);
-        assert_eq!(over(&l, 3, |n| root(3, n)), node_hash(&node_hash(&l[0], &l[1]), &l[2]), "split at the largest power of two below n");
-        assert_ne!(leaf_hash(b"x"), <[u8; 32]>::from(Sha256::digest(b"x")), "leaves are domain-separated");
+        assert_eq!(
+            over(&l, 3, |n| root(3, n)),
+            node_hash(&node_hash(&l[0], &l[1]), &l[2]),
+            "split at the largest power of two below n"
+        );
+        assert_ne!(
+            leaf_hash(b"x"),
+            <[u8; 32]>::from(Sha256::digest(b"x")),
+            "leaves are domain-separated"
+        );
     }
 
     #[test]
@@ -266,11 +316,20 @@ mod tests {
             for m in 0..n {
                 let proof = over(&l, n, |nodes| inclusion_proof(m as u64, n as u64, nodes));
                 assert_eq!(proof, reference::path(m, &l), "path of {m} in {n}");
-                assert!(verify_inclusion(m as u64, n as u64, &l[m], &proof, &head), "leaf {m} of {n}");
+                assert!(
+                    verify_inclusion(m as u64, n as u64, &l[m], &proof, &head),
+                    "leaf {m} of {n}"
+                );
                 let other = leaf_hash(b"forged");
-                assert!(!verify_inclusion(m as u64, n as u64, &other, &proof, &head), "a forged leaf {m} of {n}");
+                assert!(
+                    !verify_inclusion(m as u64, n as u64, &other, &proof, &head),
+                    "a forged leaf {m} of {n}"
+                );
                 if n > 1 {
-                    assert!(!verify_inclusion(((m + 1) % n) as u64, n as u64, &l[m], &proof, &head), "leaf {m} at the wrong index of {n}");
+                    assert!(
+                        !verify_inclusion(((m + 1) % n) as u64, n as u64, &l[m], &proof, &head),
+                        "leaf {m} at the wrong index of {n}"
+                    );
                 }
             }
         }
@@ -285,13 +344,22 @@ mod tests {
                 let old = over(&l, m, |nodes| root(m as u64, nodes));
                 let proof = over(&l, n, |nodes| consistency_proof(m as u64, n as u64, nodes));
                 assert_eq!(proof, reference::proof(m, &l), "proof of {m} in {n}");
-                assert!(verify_consistency(m as u64, n as u64, &old, &head, &proof), "{m} → {n}");
+                assert!(
+                    verify_consistency(m as u64, n as u64, &old, &head, &proof),
+                    "{m} → {n}"
+                );
                 // One of the first m leaves rewritten: the new tree is no extension of the old.
                 let mut rewritten = l.clone();
                 rewritten[m - 1] = leaf_hash(b"rewritten");
                 let new_head = over(&rewritten, n, |nodes| root(n as u64, nodes));
-                let new_proof = over(&rewritten, n, |nodes| consistency_proof(m as u64, n as u64, nodes));
-                assert!(!verify_consistency(m as u64, n as u64, &old, &new_head, &new_proof), "rewritten leaf {} of {m} → {n}", m - 1);
+                let new_proof = over(&rewritten, n, |nodes| {
+                    consistency_proof(m as u64, n as u64, nodes)
+                });
+                assert!(
+                    !verify_consistency(m as u64, n as u64, &old, &new_head, &new_proof),
+                    "rewritten leaf {} of {m} → {n}",
+                    m - 1
+                );
             }
         }
     }

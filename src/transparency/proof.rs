@@ -53,8 +53,17 @@ pub struct Leaf<'a> {
 
 impl Leaf<'_> {
     pub fn text(&self) -> String {
-        [self.kind.label(), self.tenant, self.matter_id, &self.version.to_string(), &self.entries.to_string(), self.root, self.key_id, self.signature]
-            .join("\n")
+        [
+            self.kind.label(),
+            self.tenant,
+            self.matter_id,
+            &self.version.to_string(),
+            &self.entries.to_string(),
+            self.root,
+            self.key_id,
+            self.signature,
+        ]
+        .join("\n")
     }
 }
 
@@ -62,7 +71,12 @@ impl Leaf<'_> {
 /// signing time (RFC 3339, milliseconds), each followed by a zero byte.
 pub fn head_message(size: i64, root: &str, signed_at: &DateTime<Utc>) -> Vec<u8> {
     let mut message = Vec::new();
-    for part in ["zmg-tree-head-v1", &size.to_string(), root, &signed_at.to_rfc3339_opts(SecondsFormat::Millis, true)] {
+    for part in [
+        "zmg-tree-head-v1",
+        &size.to_string(),
+        root,
+        &signed_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    ] {
         message.extend_from_slice(part.as_bytes());
         message.push(0);
     }
@@ -97,14 +111,26 @@ impl TreeHead {
         if signed_at.to_rfc3339_opts(SecondsFormat::Millis, true) != self.signed_at {
             return false;
         }
-        let key = PublishedKey { tenant: signing::LOG_TENANT.into(), key_id: self.key_id.clone(), public_key: self.public_key.clone() };
-        signing::verifies(&key, &head_message(self.size, &self.root, &signed_at), &self.signature)
+        let key = PublishedKey {
+            tenant: signing::LOG_TENANT.into(),
+            key_id: self.key_id.clone(),
+            public_key: self.public_key.clone(),
+        };
+        signing::verifies(
+            &key,
+            &head_message(self.size, &self.root, &signed_at),
+            &self.signature,
+        )
     }
 
     /// Whether its key is the log's key among `keys` (as `GET /api/platform/signing-keys` lists
     /// it).
     pub fn key_published(&self, keys: &[PublishedKey]) -> bool {
-        keys.iter().any(|k| k.tenant == signing::LOG_TENANT && k.key_id == self.key_id && k.public_key == self.public_key)
+        keys.iter().any(|k| {
+            k.tenant == signing::LOG_TENANT
+                && k.key_id == self.key_id
+                && k.public_key == self.public_key
+        })
     }
 }
 
@@ -132,7 +158,13 @@ impl LogInclusion {
         (leaf.kind, leaf.entries) == (self.kind, self.entries)
             && self.leaf_index >= 0
             && self.head.self_signed()
-            && merkle::verify_inclusion(self.leaf_index as u64, self.head.size.max(0) as u64, &merkle::leaf_hash(leaf.text().as_bytes()), &hashes, &root)
+            && merkle::verify_inclusion(
+                self.leaf_index as u64,
+                self.head.size.max(0) as u64,
+                &merkle::leaf_hash(leaf.text().as_bytes()),
+                &hashes,
+                &root,
+            )
     }
 }
 

@@ -16,7 +16,12 @@ use crate::{
 };
 
 /// Queues a signed checkpoint or declared result for the log, in the transaction that made it.
-pub async fn queue(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, leaf: &Leaf<'_>) -> ApiResult<()> {
+pub async fn queue(
+    db: &dyn Db,
+    tenant_id: Uuid,
+    matter_id: Uuid,
+    leaf: &Leaf<'_>,
+) -> ApiResult<()> {
     let text = leaf.text();
     let hash = hex::encode(merkle::leaf_hash(text.as_bytes()));
     db.execute(
@@ -35,7 +40,10 @@ async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -
         wanted.push(key);
         [0; 32]
     });
-    let (levels, indexes): (Vec<i16>, Vec<i64>) = wanted.iter().map(|&(level, index)| (level as i16, index as i64)).unzip();
+    let (levels, indexes): (Vec<i16>, Vec<i64>) = wanted
+        .iter()
+        .map(|&(level, index)| (level as i16, index as i64))
+        .unzip();
     let rows = db
         .query(
             "SELECT n.level, n.index, n.hash FROM platform.log_nodes n JOIN unnest($1::smallint[], $2::bigint[]) w (level, index) USING (level, index)",
@@ -44,7 +52,10 @@ async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -
         .await?;
     let mut nodes = std::collections::HashMap::with_capacity(rows.len());
     for r in &rows {
-        let hash: Hash = r.get::<_, Vec<u8>>(2).try_into().map_err(|_| ApiError::internal("malformed node in the log"))?;
+        let hash: Hash = r
+            .get::<_, Vec<u8>>(2)
+            .try_into()
+            .map_err(|_| ApiError::internal("malformed node in the log"))?;
         nodes.insert((r.get::<_, i16>(0) as u8, r.get::<_, i64>(1) as u64), hash);
     }
     let mut missing = false;
@@ -56,7 +67,12 @@ async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -
     });
     if missing {
         // Only between an upgrade and the sequencer's first turn, which stores them.
-        return Err(ApiError::unavailable(CATCHING_UP, "透明日志正在整理，请稍后重试", "The transparency log is catching up; try again shortly").retry_after(5));
+        return Err(ApiError::unavailable(
+            CATCHING_UP,
+            "透明日志正在整理，请稍后重试",
+            "The transparency log is catching up; try again shortly",
+        )
+        .retry_after(5));
     }
     Ok(result)
 }
@@ -65,7 +81,13 @@ const CATCHING_UP: &str = "log.catching_up";
 
 /// How many leaves the stored subtrees cover.
 async fn log_size(db: &dyn Db) -> ApiResult<i64> {
-    Ok(db.query_opt("SELECT index + 1 FROM platform.log_nodes WHERE level = 0 ORDER BY index DESC LIMIT 1", &[]).await?.map_or(0, |r| r.get(0)))
+    Ok(db
+        .query_opt(
+            "SELECT index + 1 FROM platform.log_nodes WHERE level = 0 ORDER BY index DESC LIMIT 1",
+            &[],
+        )
+        .await?
+        .map_or(0, |r| r.get(0)))
 }
 
 /// Stores the perfect subtrees completed by the leaves placed since the last turn: the leaves
@@ -106,7 +128,11 @@ async fn extend_nodes(db: &dyn Db) -> ApiResult<()> {
 /// they complete and signs a head over the whole log. Sequencers of every replica take turns; a
 /// turn with nothing new signs nothing. Returns the new head, if any.
 pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
-    db.execute("SELECT pg_advisory_xact_lock(hashtext('zmg-transparency-log'))", &[]).await?;
+    db.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('zmg-transparency-log'))",
+        &[],
+    )
+    .await?;
     let placed = db
         .execute(
             "UPDATE platform.log_leaves l SET position = q.position
@@ -123,7 +149,8 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
     let size = log_size(db).await?;
     let root = hex::encode(with_nodes(db, |nodes| merkle::root(size as u64, nodes)).await?);
     // Millisecond precision, as signed and as stored.
-    let signed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
+    let signed_at =
+        DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
     let signed = signing::sign_for_log(&head_message(size, &root, &signed_at))?;
     let public_key = signing::log_public_key()?;
     db.execute(
@@ -131,7 +158,14 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
         &[&size, &root, &signed_at, &signed.key_id, &public_key, &signed.signature],
     )
     .await?;
-    Ok(Some(TreeHead { size, root, signed_at: millis(&signed_at), key_id: signed.key_id, public_key, signature: signed.signature }))
+    Ok(Some(TreeHead {
+        size,
+        root,
+        signed_at: millis(&signed_at),
+        key_id: signed.key_id,
+        public_key,
+        signature: signed.signature,
+    }))
 }
 
 /// The latest signed head, or the one of exactly `size` leaves: only heads under the log's own
@@ -144,12 +178,24 @@ pub async fn head(db: &dyn Db, size: Option<i64>) -> ApiResult<Option<TreeHead>>
             &[&size, &signing::log_public_key()?],
         )
         .await?;
-    Ok(row.map(|r| TreeHead { size: r.get(0), root: r.get(1), signed_at: millis(&r.get(2)), key_id: r.get(3), public_key: r.get(4), signature: r.get(5) }))
+    Ok(row.map(|r| TreeHead {
+        size: r.get(0),
+        root: r.get(1),
+        signed_at: millis(&r.get(2)),
+        key_id: r.get(3),
+        public_key: r.get(4),
+        signature: r.get(5),
+    }))
 }
 
 /// When the log's current key signed its first head, if it has.
 pub async fn head_since(db: &dyn Db) -> ApiResult<Option<DateTime<Utc>>> {
-    let row = db.query_opt("SELECT min(signed_at) FROM platform.log_heads WHERE public_key = $1", &[&signing::log_public_key()?]).await?;
+    let row = db
+        .query_opt(
+            "SELECT min(signed_at) FROM platform.log_heads WHERE public_key = $1",
+            &[&signing::log_public_key()?],
+        )
+        .await?;
     Ok(row.and_then(|r| r.get(0)))
 }
 
@@ -170,46 +216,88 @@ pub struct Logged {
 fn parse_leaf(text: &str) -> Option<Logged> {
     let parts: Vec<&str> = text.split('\n').collect();
     match parts.as_slice() {
-        ["zmg-log-leaf-v1", _tenant, _matter, version, entries, root, key_id, signature] => Some(Logged {
-            version: version.parse().ok()?,
-            entries: entries.parse().ok()?,
-            root: root.to_string(),
-            key_id: key_id.to_string(),
-            signature: signature.to_string(),
-        }),
+        ["zmg-log-leaf-v1", _tenant, _matter, version, entries, root, key_id, signature] => {
+            Some(Logged {
+                version: version.parse().ok()?,
+                entries: entries.parse().ok()?,
+                root: root.to_string(),
+                key_id: key_id.to_string(),
+                signature: signature.to_string(),
+            })
+        }
         _ => None,
     }
 }
 
 /// Every checkpoint of a matter's ledger the log holds (placed or queued).
-pub async fn logged_checkpoints(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid) -> ApiResult<Vec<Logged>> {
+pub async fn logged_checkpoints(
+    db: &dyn Db,
+    tenant_id: Uuid,
+    matter_id: Uuid,
+) -> ApiResult<Vec<Logged>> {
     let rows = db
         .query(
             "SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'checkpoint' ORDER BY entries",
             &[&tenant_id, &matter_id],
         )
         .await?;
-    rows.iter().map(|r| parse_leaf(r.get(0)).ok_or_else(|| ApiError::internal("malformed leaf in the log"))).collect()
+    rows.iter()
+        .map(|r| {
+            parse_leaf(r.get(0)).ok_or_else(|| ApiError::internal("malformed leaf in the log"))
+        })
+        .collect()
 }
 
 /// The logged checkpoints (by entries covered) the ledger lacks or shows otherwise, and the
 /// logged declared result (by its entries) if the ledger declares another or none.
-pub fn log_mismatches(ledger: &crate::voting::ledger::PublishedLedger, logged: &[Logged], result: Option<&str>) -> Vec<i64> {
+pub fn log_mismatches(
+    ledger: &crate::voting::ledger::PublishedLedger,
+    logged: &[Logged],
+    result: Option<&str>,
+) -> Vec<i64> {
     let declared = ledger.declared.as_ref().map(|d| {
-        let (tenant, matter_id, version) = (ledger.tenant.as_str(), ledger.matter_id.as_str(), ledger.version);
-        let (key_id, signature, entries, root) = (d.key_id.as_str(), d.signature.as_str(), d.result.entries, d.result.root.as_str());
-        Leaf { kind: LeafKind::Result, tenant, matter_id, version, entries, root, key_id, signature }.text()
+        let (tenant, matter_id, version) = (
+            ledger.tenant.as_str(),
+            ledger.matter_id.as_str(),
+            ledger.version,
+        );
+        let (key_id, signature, entries, root) = (
+            d.key_id.as_str(),
+            d.signature.as_str(),
+            d.result.entries,
+            d.result.root.as_str(),
+        );
+        Leaf {
+            kind: LeafKind::Result,
+            tenant,
+            matter_id,
+            version,
+            entries,
+            root,
+            key_id,
+            signature,
+        }
+        .text()
     });
     // Reported by the count the logged result states (its fifth line).
     let result_mismatch = result
         .filter(|logged| declared.as_ref().is_none_or(|text| text != logged))
-        .map(|logged| logged.split('\n').nth(4).and_then(|entries| entries.parse().ok()).unwrap_or(-1));
+        .map(|logged| {
+            logged
+                .split('\n')
+                .nth(4)
+                .and_then(|entries| entries.parse().ok())
+                .unwrap_or(-1)
+        });
     logged
         .iter()
         .filter(|l| {
             let shown = ledger.checkpoints.iter().find(|c| c.entries == l.entries);
             !shown.is_some_and(|c| {
-                ledger.version == l.version && c.root == l.root && c.key_id.as_deref() == Some(&l.key_id) && c.signature.as_deref() == Some(&l.signature)
+                ledger.version == l.version
+                    && c.root == l.root
+                    && c.key_id.as_deref() == Some(&l.key_id)
+                    && c.signature.as_deref() == Some(&l.signature)
             })
         })
         .map(|l| l.entries)
@@ -224,7 +312,14 @@ pub struct Inclusion {
     pub proof: Vec<String>,
 }
 
-pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, kind: LeafKind, entries: i64, size: i64) -> ApiResult<Option<Inclusion>> {
+pub async fn inclusion(
+    db: &dyn Db,
+    tenant: &str,
+    matter_id: Uuid,
+    kind: LeafKind,
+    entries: i64,
+    size: i64,
+) -> ApiResult<Option<Inclusion>> {
     let found = db
         .query_opt(
             "SELECT l.position, l.leaf FROM platform.log_leaves l JOIN platform.tenants t ON t.id = l.tenant_id
@@ -234,14 +329,29 @@ pub async fn inclusion(db: &dyn Db, tenant: &str, matter_id: Uuid, kind: LeafKin
         .await?;
     let Some(row) = found else { return Ok(None) };
     let index: i64 = row.get(0);
-    let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, size as u64, nodes)).await?.iter().map(hex::encode).collect();
-    Ok(Some(Inclusion { index, leaf: row.get(1), proof }))
+    let proof = with_nodes(db, |nodes| {
+        merkle::inclusion_proof(index as u64, size as u64, nodes)
+    })
+    .await?
+    .iter()
+    .map(hex::encode)
+    .collect();
+    Ok(Some(Inclusion {
+        index,
+        leaf: row.get(1),
+        proof,
+    }))
 }
 
 /// The inclusion, in the latest head, of what the log holds of a matter's ledger: with
 /// `Some(position)` the first checkpoint covering that entry; with `None` the declared result,
 /// or before the close the last checkpoint. None before the sequencer's turn after it.
-pub async fn ledger_inclusion(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, position: Option<i64>) -> ApiResult<Option<LogInclusion>> {
+pub async fn ledger_inclusion(
+    db: &dyn Db,
+    tenant_id: Uuid,
+    matter_id: Uuid,
+    position: Option<i64>,
+) -> ApiResult<Option<LogInclusion>> {
     let Some(head) = head(db, None).await? else {
         return Ok(None);
     };
@@ -255,19 +365,36 @@ pub async fn ledger_inclusion(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid, pos
         .await?;
     let Some(row) = found else { return Ok(None) };
     let (index, entries): (i64, i64) = (row.get(0), row.get(2));
-    let kind = if row.get::<_, &str>(1) == "result" { LeafKind::Result } else { LeafKind::Checkpoint };
-    let proof = with_nodes(db, |nodes| merkle::inclusion_proof(index as u64, head.size as u64, nodes)).await;
+    let kind = if row.get::<_, &str>(1) == "result" {
+        LeafKind::Result
+    } else {
+        LeafKind::Checkpoint
+    };
+    let proof = with_nodes(db, |nodes| {
+        merkle::inclusion_proof(index as u64, head.size as u64, nodes)
+    })
+    .await;
     // A ledger or receipt goes out without its proof while the log catches up after an
     // upgrade, rather than not at all.
     let proof = match proof {
         Err(e) if e.code == CATCHING_UP => return Ok(None),
         other => other?,
     };
-    Ok(Some(LogInclusion { kind, entries, leaf_index: index, proof: proof.iter().map(hex::encode).collect(), head }))
+    Ok(Some(LogInclusion {
+        kind,
+        entries,
+        leaf_index: index,
+        proof: proof.iter().map(hex::encode).collect(),
+        head,
+    }))
 }
 
 /// The declared result the log holds of a matter (placed or queued), as its leaf text.
-pub async fn logged_result(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid) -> ApiResult<Option<String>> {
+pub async fn logged_result(
+    db: &dyn Db,
+    tenant_id: Uuid,
+    matter_id: Uuid,
+) -> ApiResult<Option<String>> {
     let row =
         db.query_opt("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'result'", &[&tenant_id, &matter_id]).await?;
     Ok(row.map(|r| r.get(0)))
@@ -275,6 +402,9 @@ pub async fn logged_result(db: &dyn Db, tenant_id: Uuid, matter_id: Uuid) -> Api
 
 /// The proof that the tree of `first` leaves is a prefix of the tree of `second`.
 pub async fn consistency(db: &dyn Db, first: i64, second: i64) -> ApiResult<Vec<String>> {
-    let proof = with_nodes(db, |nodes| merkle::consistency_proof(first as u64, second as u64, nodes)).await?;
+    let proof = with_nodes(db, |nodes| {
+        merkle::consistency_proof(first as u64, second as u64, nodes)
+    })
+    .await?;
     Ok(proof.iter().map(hex::encode).collect())
 }

@@ -209,7 +209,11 @@ pub enum Deleted {
 }
 
 fn describe(t: &Threshold) -> String {
-    let op = if t.comparison == Comparison::AtLeast { "≥" } else { ">" };
+    let op = if t.comparison == Comparison::AtLeast {
+        "≥"
+    } else {
+        ">"
+    };
     format!("{op} {}/{}", t.num, t.den)
 }
 
@@ -219,7 +223,11 @@ pub fn rule_view(r: &RuleSet) -> RuleSetView {
         name: r.name.clone(),
         participation: r.participation.as_ref().map(describe),
         approval: describe(&r.approval),
-        approval_base: if r.approval_base == ApprovalBase::Participants { "participants".into() } else { "all_in_scope".into() },
+        approval_base: if r.approval_base == ApprovalBase::Participants {
+            "participants".into()
+        } else {
+            "all_in_scope".into()
+        },
     }
 }
 
@@ -229,18 +237,32 @@ fn threshold(input: &ThresholdInput) -> Option<Threshold> {
         "more_than" => Comparison::MoreThan,
         _ => return None,
     };
-    Some(Threshold { num: input.num, den: input.den, comparison })
+    Some(Threshold {
+        num: input.num,
+        den: input.den,
+        comparison,
+    })
 }
 
 /// The rule set a matter will use: the preset of its item unless staff chose another.
 fn choose_rules(input: &MatterInput, issues: &mut Vec<FieldIssue>) -> Option<RuleSet> {
     let preset = RuleSet::for_matter_item(input.law_item);
     if preset.is_none() {
-        issues.push(FieldIssue::new("law_item", "matter.law_item", "事项类别须为民法典第二百七十八条第一至九项之一", "law_item must be 1–9"));
+        issues.push(FieldIssue::new(
+            "law_item",
+            "matter.law_item",
+            "事项类别须为民法典第二百七十八条第一至九项之一",
+            "law_item must be 1–9",
+        ));
     }
     let chosen = match (&input.rule_set_id, &input.custom_rules) {
         (Some(id), _) => RuleSet::by_id(id).or_else(|| {
-            issues.push(FieldIssue::new("rule_set_id", "matter.rule_set_unknown", "没有这个表决规则", "unknown rule set"));
+            issues.push(FieldIssue::new(
+                "rule_set_id",
+                "matter.rule_set_unknown",
+                "没有这个表决规则",
+                "unknown rule set",
+            ));
             None
         }),
         (None, Some(c)) => {
@@ -252,24 +274,50 @@ fn choose_rules(input: &MatterInput, issues: &mut Vec<FieldIssue>) -> Option<Rul
             let participation = c.participation.as_ref().map(threshold);
             match (base, threshold(&c.approval), participation) {
                 (Some(base), Some(approval), None) => RuleSet::custom(None, approval, base),
-                (Some(base), Some(approval), Some(Some(p))) => RuleSet::custom(Some(p), approval, base),
+                (Some(base), Some(approval), Some(Some(p))) => {
+                    RuleSet::custom(Some(p), approval, base)
+                }
                 _ => None,
             }
             .or_else(|| {
-                issues.push(FieldIssue::new("custom_rules", "matter.rules_invalid", "自定义规则须为 0 到 1 之间的分数", "fractions must lie in (0, 1]"));
+                issues.push(FieldIssue::new(
+                    "custom_rules",
+                    "matter.rules_invalid",
+                    "自定义规则须为 0 到 1 之间的分数",
+                    "fractions must lie in (0, 1]",
+                ));
                 None
             })
         }
         (None, None) => preset.clone(),
     }?;
-    if Some(&chosen) != preset.as_ref() && input.rule_change_reason.as_deref().unwrap_or("").trim().is_empty() {
-        issues.push(FieldIssue::new("rule_change_reason", "required", "修改表决规则须填写原因", "give the reason for changing the rules"));
+    if Some(&chosen) != preset.as_ref()
+        && input
+            .rule_change_reason
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .is_empty()
+    {
+        issues.push(FieldIssue::new(
+            "rule_change_reason",
+            "required",
+            "修改表决规则须填写原因",
+            "give the reason for changing the rules",
+        ));
     }
     Some(chosen)
 }
 
 /// Every status a matter can have, for filters.
-const STATUSES: [&str; 6] = ["pending_approval", "rejected", "approved", "open", "closed", "cancelled"];
+const STATUSES: [&str; 6] = [
+    "pending_approval",
+    "rejected",
+    "approved",
+    "open",
+    "closed",
+    "cancelled",
+];
 
 /// A matter as readers see it. Its status: an approved matter whose voting window has begun reads
 /// as open, even in the seconds before the due-work sweep (src/voting/due.rs) freezes its roll.
@@ -280,7 +328,8 @@ const SELECT: &str = "SELECT m.id, m.estate_id, m.type_name, m.title, m.content,
                         FROM matters m";
 
 fn view(r: &tokio_postgres::Row) -> MatterView {
-    let rules: RuleSet = serde_json::from_value(r.get(11)).unwrap_or_else(|_| RuleSet::civil_code_ordinary());
+    let rules: RuleSet =
+        serde_json::from_value(r.get(11)).unwrap_or_else(|_| RuleSet::civil_code_ordinary());
     MatterView {
         id: r.get(0),
         estate_id: r.get(1),
@@ -329,7 +378,10 @@ fn settings_view(stored: serde_json::Value) -> MatterSettingsView {
     }
 }
 
-fn result_view(stored: Option<serde_json::Value>, closed_at: Option<DateTime<Utc>>) -> Option<MatterResultView> {
+fn result_view(
+    stored: Option<serde_json::Value>,
+    closed_at: Option<DateTime<Utc>>,
+) -> Option<MatterResultView> {
     let stored = stored?;
     let tally: Tally = serde_json::from_value(stored.get("tally")?.clone()).ok()?;
     Some(MatterResultView {
@@ -340,27 +392,45 @@ fn result_view(stored: Option<serde_json::Value>, closed_at: Option<DateTime<Utc
 }
 
 pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {
-    conn.query_opt(&format!("{SELECT} WHERE m.id = $1"), &[&id]).await?.as_ref().map(view).ok_or_else(service::not_found)
+    conn.query_opt(&format!("{SELECT} WHERE m.id = $1"), &[&id])
+        .await?
+        .as_ref()
+        .map(view)
+        .ok_or_else(service::not_found)
 }
 
 /// Staff of the estate's jurisdiction, or an owners'-committee member of that estate.
 async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> ApiResult<()> {
     match principal {
-        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await,
-        Principal::Owner { id } => match crate::estates::oc_api::serving_member(conn, estate, *id).await? {
-            true => Ok(()),
-            false => Err(ApiError::forbidden(
-                "matter.not_oc_member",
-                "只有本小区业委会成员可以发起议事",
-                "Only members of this estate's owners' committee may start a matter",
-            )),
-        },
-        _ => Err(ApiError::forbidden("authz.forbidden", "无权操作", "Forbidden")),
+        Principal::Staff { rc_id, .. } => {
+            Jurisdiction { rc_id: *rc_id }
+                .check_estate(conn, estate)
+                .await
+        }
+        Principal::Owner { id } => {
+            match crate::estates::oc_api::serving_member(conn, estate, *id).await? {
+                true => Ok(()),
+                false => Err(ApiError::forbidden(
+                    "matter.not_oc_member",
+                    "只有本小区业委会成员可以发起议事",
+                    "Only members of this estate's owners' committee may start a matter",
+                )),
+            }
+        }
+        _ => Err(ApiError::forbidden(
+            "authz.forbidden",
+            "无权操作",
+            "Forbidden",
+        )),
     }
 }
 
 /// Locks the matter and checks the caller is staff with the estate in their jurisdiction.
-async fn staff_matter(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> {
+async fn staff_matter(
+    conn: &TenantConn,
+    principal: &Principal,
+    id: Uuid,
+) -> ApiResult<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> {
     let scope = Jurisdiction::of(principal)?;
     // Waits for ballots in flight: none is accepted once a close or cancel has begun.
     service::lock_matter(conn, id, true).await?;
@@ -383,13 +453,21 @@ pub struct MattersApi;
 #[OpenApi(tag = "ApiTags::Matters")]
 impl MattersApi {
     /// 表决规则 / The named rule sets.
-    #[oai(path = "/api/matters/rule-sets", method = "get", operation_id = "matter_rule_set_list")]
+    #[oai(
+        path = "/api/matters/rule-sets",
+        method = "get",
+        operation_id = "matter_rule_set_list"
+    )]
     async fn rule_sets(&self, _auth: BearerAuth) -> ApiResult<Json<Vec<RuleSetView>>> {
         Ok(Json(RuleSet::presets().iter().map(rule_view).collect()))
     }
 
     /// 事项类型 / The estate's editable list of matter types.
-    #[oai(path = "/api/estates/:id/matter-types", method = "get", operation_id = "matter_type_list")]
+    #[oai(
+        path = "/api/estates/:id/matter-types",
+        method = "get",
+        operation_id = "matter_type_list"
+    )]
     async fn types(
         &self,
         state: Data<&AppState>,
@@ -399,14 +477,25 @@ impl MattersApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        visible_to(&conn, &principal, id.0, "approved").await.map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
-        let rows = conn.query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name", &[&id.0]).await?;
+        visible_to(&conn, &principal, id.0, "approved")
+            .await
+            .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
+        let rows = conn
+            .query(
+                "SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name",
+                &[&id.0],
+            )
+            .await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
     }
 
     /// 添加事项类型 / Add a matter type to the estate's list.
-    #[oai(path = "/api/estates/:id/matter-types", method = "post", operation_id = "matter_type_create")]
+    #[oai(
+        path = "/api/estates/:id/matter-types",
+        method = "post",
+        operation_id = "matter_type_create"
+    )]
     async fn add_type(
         &self,
         state: Data<&AppState>,
@@ -419,19 +508,37 @@ impl MattersApi {
         let scope = Jurisdiction::of(&principal)?;
         let name = body.name.trim();
         if name.is_empty() || name.chars().count() > 30 {
-            return Err(ApiError::field("name", "matter.type_invalid", "类型名称须为 1–30 个字", "1–30 characters"));
+            return Err(ApiError::field(
+                "name",
+                "matter.type_invalid",
+                "类型名称须为 1–30 个字",
+                "1–30 characters",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        conn.execute("INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id.0, &name]).await?;
+        conn.execute(
+            "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id.0, &name],
+        )
+        .await?;
         audit::record(&conn, &principal, "matter_type", name).await?;
-        let rows = conn.query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name", &[&id.0]).await?;
+        let rows = conn
+            .query(
+                "SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name",
+                &[&id.0],
+            )
+            .await?;
         conn.commit().await?;
         Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
     }
 
     /// 删除事项类型 / Remove a matter type from the list (existing matters keep theirs).
-    #[oai(path = "/api/estates/:id/matter-types/:name", method = "delete", operation_id = "matter_type_delete")]
+    #[oai(
+        path = "/api/estates/:id/matter-types/:name",
+        method = "delete",
+        operation_id = "matter_type_delete"
+    )]
     async fn remove_type(
         &self,
         state: Data<&AppState>,
@@ -444,9 +551,18 @@ impl MattersApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let n = conn.execute("DELETE FROM matter_types WHERE estate_id = $1 AND name = $2", &[&id.0, &name.0]).await?;
+        let n = conn
+            .execute(
+                "DELETE FROM matter_types WHERE estate_id = $1 AND name = $2",
+                &[&id.0, &name.0],
+            )
+            .await?;
         if n == 0 {
-            return Err(ApiError::not_found("matter.type_not_found", "没有这个事项类型", "No such matter type"));
+            return Err(ApiError::not_found(
+                "matter.type_not_found",
+                "没有这个事项类型",
+                "No such matter type",
+            ));
         }
         audit::record(&conn, &principal, "matter_type", &name.0).await?;
         conn.commit().await?;
@@ -467,10 +583,20 @@ impl MattersApi {
         required(&mut issues, "title", &body.title);
         required(&mut issues, "type_name", &body.type_name);
         if body.closes_at <= body.opens_at {
-            issues.push(FieldIssue::new("closes_at", "matter.window", "截止时间须晚于开始时间", "closes_at must follow opens_at"));
+            issues.push(FieldIssue::new(
+                "closes_at",
+                "matter.window",
+                "截止时间须晚于开始时间",
+                "closes_at must follow opens_at",
+            ));
         }
         if body.attachment_ids.len() > 5 {
-            issues.push(FieldIssue::new("attachment_ids", "matter.attachments", "附件最多 5 个", "at most 5 attachments"));
+            issues.push(FieldIssue::new(
+                "attachment_ids",
+                "matter.attachments",
+                "附件最多 5 个",
+                "at most 5 attachments",
+            ));
         }
         let rules = choose_rules(&body, &mut issues);
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -516,7 +642,11 @@ impl MattersApi {
         };
         // Committee-initiated matters wait for the street or residents' committee where the
         // estate requires it; staff-initiated ones are approved by their creation.
-        let status = if estate.get::<_, bool>(2) && matches!(*principal, Principal::Owner { .. }) { "pending_approval" } else { "approved" };
+        let status = if estate.get::<_, bool>(2) && matches!(*principal, Principal::Owner { .. }) {
+            "pending_approval"
+        } else {
+            "approved"
+        };
         let (kind, creator) = principal.actor();
         let id = Uuid::new_v4();
         let salt = Uuid::new_v4().simple().to_string();
@@ -525,7 +655,11 @@ impl MattersApi {
             Importance::Important => "important",
             Importance::Urgent => "urgent",
         };
-        conn.execute("INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&body.estate_id, &body.type_name.trim()]).await?;
+        conn.execute(
+            "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&body.estate_id, &body.type_name.trim()],
+        )
+        .await?;
         conn.execute(
             "INSERT INTO matters (id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at, signature_required,
                                   law_item, rule_set, rule_change_reason, settings, ledger_salt, attachment_ids, status, created_by_kind, created_by)
@@ -597,22 +731,52 @@ impl MattersApi {
             estate_in_scope(1)
         );
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn.query_one(&format!("SELECT count(*) FROM matters m {filter}"), &[&scope.rc_id, &estate_id.0, &status.0, &title]).await?.get(0);
+        let total: i64 = conn
+            .query_one(
+                &format!("SELECT count(*) FROM matters m {filter}"),
+                &[&scope.rc_id, &estate_id.0, &status.0, &title],
+            )
+            .await?
+            .get(0);
         let rows = conn
             .query(
                 &format!("{SELECT} {filter} ORDER BY m.created_at DESC LIMIT $5 OFFSET $6"),
-                &[&scope.rc_id, &estate_id.0, &status.0, &title, &paging.limit(), &paging.offset()],
+                &[
+                    &scope.rc_id,
+                    &estate_id.0,
+                    &status.0,
+                    &title,
+                    &paging.limit(),
+                    &paging.offset(),
+                ],
             )
             .await?;
         conn.commit().await?;
-        Ok(Json(MatterPage { items: rows.iter().map(view).collect(), total }))
+        Ok(Json(MatterPage {
+            items: rows.iter().map(view).collect(),
+            total,
+        }))
     }
 
     /// 我的议事 / Matters owners of my estates can see (approved and later).
-    #[oai(path = "/api/me/matters", method = "get", operation_id = "my_matter_list")]
-    async fn mine(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<MatterView>>> {
+    #[oai(
+        path = "/api/me/matters",
+        method = "get",
+        operation_id = "my_matter_list"
+    )]
+    async fn mine(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<MatterView>>> {
         let Principal::Owner { id: owner } = *principal else {
-            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以查看", "Owners only"));
+            return Err(ApiError::forbidden(
+                "authz.forbidden",
+                "仅业主可以查看",
+                "Owners only",
+            ));
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = conn
@@ -648,7 +812,11 @@ impl MattersApi {
     }
 
     /// 审核通过 / Approve a committee's matter so owners see it.
-    #[oai(path = "/api/matters/:id/approve", method = "post", operation_id = "matter_approve")]
+    #[oai(
+        path = "/api/matters/:id/approve",
+        method = "post",
+        operation_id = "matter_approve"
+    )]
     async fn approve(
         &self,
         state: Data<&AppState>,
@@ -661,7 +829,11 @@ impl MattersApi {
     }
 
     /// 审核驳回 / Reject a committee's matter with a reason.
-    #[oai(path = "/api/matters/:id/reject", method = "post", operation_id = "matter_reject")]
+    #[oai(
+        path = "/api/matters/:id/reject",
+        method = "post",
+        operation_id = "matter_reject"
+    )]
     async fn reject(
         &self,
         state: Data<&AppState>,
@@ -671,11 +843,23 @@ impl MattersApi {
         body: Json<ReasonInput>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
-        review(&state, &tenant, &principal, id.0, "rejected", Some(&body.reason)).await
+        review(
+            &state,
+            &tenant,
+            &principal,
+            id.0,
+            "rejected",
+            Some(&body.reason),
+        )
+        .await
     }
 
     /// 修改截止时间 / Extend the deadline (logged).
-    #[oai(path = "/api/matters/:id/deadline", method = "post", operation_id = "matter_deadline_extend")]
+    #[oai(
+        path = "/api/matters/:id/deadline",
+        method = "post",
+        operation_id = "matter_deadline_extend"
+    )]
     async fn deadline(
         &self,
         state: Data<&AppState>,
@@ -688,7 +872,10 @@ impl MattersApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
         if matches!(status.as_str(), "closed" | "cancelled" | "rejected") || closes <= Utc::now() {
-            return Err(wrong_state("事项已结束或已过截止时间，不能修改截止时间", "The matter has ended or passed its deadline"));
+            return Err(wrong_state(
+                "事项已结束或已过截止时间，不能修改截止时间",
+                "The matter has ended or passed its deadline",
+            ));
         }
         if body.closes_at <= closes || body.closes_at <= Utc::now() {
             return Err(ApiError::field(
@@ -704,7 +891,11 @@ impl MattersApi {
             &[&id.0, &closes, &body.closes_at, &staff],
         )
         .await?;
-        conn.execute("UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1", &[&id.0, &body.closes_at]).await?;
+        conn.execute(
+            "UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1",
+            &[&id.0, &body.closes_at],
+        )
+        .await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;
@@ -712,7 +903,11 @@ impl MattersApi {
     }
 
     /// 删除 / Delete a matter before voting opens.
-    #[oai(path = "/api/matters/:id", method = "delete", operation_id = "matter_delete")]
+    #[oai(
+        path = "/api/matters/:id",
+        method = "delete",
+        operation_id = "matter_delete"
+    )]
     async fn delete(
         &self,
         state: Data<&AppState>,
@@ -723,17 +918,29 @@ impl MattersApi {
     ) -> ApiResult<Deleted> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, opens, _) = staff_matter(&conn, &principal, id.0).await?;
-        if !matches!(status.as_str(), "pending_approval" | "rejected" | "approved") || Utc::now() >= opens {
-            return Err(wrong_state("投票已开始，不能删除，只能撤销并说明原因", "Voting has opened: cancel it with a reason instead"));
+        if !matches!(
+            status.as_str(),
+            "pending_approval" | "rejected" | "approved"
+        ) || Utc::now() >= opens
+        {
+            return Err(wrong_state(
+                "投票已开始，不能删除，只能撤销并说明原因",
+                "Voting has opened: cancel it with a reason instead",
+            ));
         }
-        conn.execute("DELETE FROM matters WHERE id = $1", &[&id.0]).await?;
+        conn.execute("DELETE FROM matters WHERE id = $1", &[&id.0])
+            .await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         conn.commit().await?;
         Ok(Deleted::Deleted)
     }
 
     /// 撤销 / Cancel an opened matter with a reason (kept, with its ballots).
-    #[oai(path = "/api/matters/:id/cancel", method = "post", operation_id = "matter_cancel")]
+    #[oai(
+        path = "/api/matters/:id/cancel",
+        method = "post",
+        operation_id = "matter_cancel"
+    )]
     async fn cancel(
         &self,
         state: Data<&AppState>,
@@ -744,7 +951,12 @@ impl MattersApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         if body.reason.trim().is_empty() {
-            return Err(ApiError::field("reason", "required", "请填写撤销原因", "A reason is required"));
+            return Err(ApiError::field(
+                "reason",
+                "required",
+                "请填写撤销原因",
+                "A reason is required",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, _, _) = staff_matter(&conn, &principal, id.0).await?;
@@ -761,7 +973,11 @@ impl MattersApi {
     }
 
     /// 结束表决 / Close after the deadline: the result is computed and kept.
-    #[oai(path = "/api/matters/:id/close", method = "post", operation_id = "matter_close")]
+    #[oai(
+        path = "/api/matters/:id/close",
+        method = "post",
+        operation_id = "matter_close"
+    )]
     async fn close(
         &self,
         state: Data<&AppState>,
@@ -774,13 +990,20 @@ impl MattersApi {
         service::open_if_due(&conn, id.0).await?;
         let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
         if status != "open" || Utc::now() < closes {
-            return Err(wrong_state("只有已到截止时间的表决才能结束", "Only an open matter past its deadline can be closed"));
+            return Err(wrong_state(
+                "只有已到截止时间的表决才能结束",
+                "Only an open matter past its deadline can be closed",
+            ));
         }
         let m = service::load(&conn, id.0, "").await?;
         let tally = service::live_tally(&conn, &m).await?;
         // The final checkpoint seals every entry; its root is declared with the result.
         service::checkpoint(&conn, m.id).await?;
-        let service::Closing { root, declared, closed_at } = service::declare(&conn, &m, Some(&tally), &[], None).await?;
+        let service::Closing {
+            root,
+            declared,
+            closed_at,
+        } = service::declare(&conn, &m, Some(&tally), &[], None).await?;
         let result = serde_json::json!({"tally": tally, "ledger_root": root, "declared": declared});
         conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id.0, &result, &closed_at])
             .await?;
@@ -791,16 +1014,35 @@ impl MattersApi {
     }
 }
 
-async fn review(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid, to: &str, reason: Option<&str>) -> ApiResult<Json<MatterView>> {
+async fn review(
+    state: &AppState,
+    tenant: &Tenant,
+    principal: &Principal,
+    id: Uuid,
+    to: &str,
+    reason: Option<&str>,
+) -> ApiResult<Json<MatterView>> {
     if reason.is_some_and(|r| r.trim().is_empty()) {
-        return Err(ApiError::field("reason", "required", "请填写驳回原因", "A reason is required"));
+        return Err(ApiError::field(
+            "reason",
+            "required",
+            "请填写驳回原因",
+            "A reason is required",
+        ));
     }
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let (_, status, _, _) = staff_matter(&conn, principal, id).await?;
     if status != "pending_approval" {
-        return Err(wrong_state("该事项不在待审核状态", "The matter is not awaiting approval"));
+        return Err(wrong_state(
+            "该事项不在待审核状态",
+            "The matter is not awaiting approval",
+        ));
     }
-    conn.execute("UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1", &[&id, &to, &reason.map(str::trim)]).await?;
+    conn.execute(
+        "UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1",
+        &[&id, &to, &reason.map(str::trim)],
+    )
+    .await?;
     audit::record(&conn, principal, "matter", &id.to_string()).await?;
     let v = one(&conn, id).await?;
     conn.commit().await?;
@@ -809,7 +1051,11 @@ async fn review(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uu
 
 /// Whether `attachment` is a document of a matter (or election round) the owner may see, by the
 /// same rule as [`visible_to`].
-pub async fn document_visible_to_owner(conn: &TenantConn, owner: Uuid, attachment: Uuid) -> ApiResult<bool> {
+pub async fn document_visible_to_owner(
+    conn: &TenantConn,
+    owner: Uuid,
+    attachment: Uuid,
+) -> ApiResult<bool> {
     Ok(conn
         .exists(
             &format!(
@@ -826,9 +1072,17 @@ pub async fn document_visible_to_owner(conn: &TenantConn, owner: Uuid, attachmen
 
 /// Staff of the jurisdiction see every matter; owners see approved (or later) matters of the
 /// estates they hold a unit in.
-pub async fn visible_to(conn: &TenantConn, principal: &Principal, estate: Uuid, status: &str) -> ApiResult<()> {
+pub async fn visible_to(
+    conn: &TenantConn,
+    principal: &Principal,
+    estate: Uuid,
+    status: &str,
+) -> ApiResult<()> {
     match principal {
-        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }.check_estate(conn, estate).await.map_err(|_| service::not_found()),
+        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }
+            .check_estate(conn, estate)
+            .await
+            .map_err(|_| service::not_found()),
         Principal::Owner { id } => {
             let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
             let member = crate::estates::oc_api::serving_member(conn, estate, *id).await?;

@@ -311,7 +311,10 @@ pub struct LedgerVerification {
 }
 
 pub fn counts(c: Counts) -> CountsView {
-    CountsView { heads: c.heads, area: area::format(c.area_centi) }
+    CountsView {
+        heads: c.heads,
+        area: area::format(c.area_centi),
+    }
 }
 
 fn check(c: &Check) -> CheckView {
@@ -384,7 +387,11 @@ pub(crate) async fn receipt(conn: &TenantConn, ballot: Uuid) -> ApiResult<Receip
 }
 
 fn not_open() -> ApiError {
-    ApiError::conflict("ballot.not_open", "当前不在投票时间内", "Voting is not open")
+    ApiError::conflict(
+        "ballot.not_open",
+        "当前不在投票时间内",
+        "Voting is not open",
+    )
 }
 
 /// The matter, opened if due, locked shared so it cannot close or be cancelled mid-cast.
@@ -402,17 +409,27 @@ pub(crate) async fn open_matter(conn: &TenantConn, id: Uuid) -> ApiResult<Matter
 
 /// A paper ballot's signing time lies within the voting window (from the opening as frozen: a
 /// matter created with a past opening time opened when created) and not in the future.
-pub(crate) fn check_signed_at(m: &Matter, signed_at: Option<DateTime<Utc>>) -> ApiResult<Option<DateTime<Utc>>> {
+pub(crate) fn check_signed_at(
+    m: &Matter,
+    signed_at: Option<DateTime<Utc>>,
+) -> ApiResult<Option<DateTime<Utc>>> {
     match signed_at {
-        Some(t) if t < m.opened_at.unwrap_or(m.opens_at) || t > Utc::now() => {
-            Err(ApiError::field("signed_at", "ballot.signed_at", "签署时间须在投票开始之后、当前时间之前", "signed_at must lie between the opening and now"))
-        }
+        Some(t) if t < m.opened_at.unwrap_or(m.opens_at) || t > Utc::now() => Err(ApiError::field(
+            "signed_at",
+            "ballot.signed_at",
+            "签署时间须在投票开始之后、当前时间之前",
+            "signed_at must lie between the opening and now",
+        )),
         other => Ok(other),
     }
 }
 
 pub(crate) async fn lock_person(conn: &TenantConn, m: &Matter, holder_key: &str) -> ApiResult<()> {
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))", &[&m.id, &holder_key]).await?;
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))",
+        &[&m.id, &holder_key],
+    )
+    .await?;
     Ok(())
 }
 
@@ -428,11 +445,20 @@ async fn lock_persons(conn: &TenantConn, m: &Matter, keys: &[String]) -> ApiResu
 }
 
 fn retry() -> ApiError {
-    ApiError::conflict("ballot.retry", "房屋信息正在变更，请稍后重试", "The roll is changing; try again")
+    ApiError::conflict(
+        "ballot.retry",
+        "房屋信息正在变更，请稍后重试",
+        "The roll is changing; try again",
+    )
 }
 
 fn not_in_scope() -> ApiError {
-    ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次投票范围内", "The unit is not in this vote's scope")
+    ApiError::field(
+        "unit_id",
+        "ballot.unit_not_in_scope",
+        "该房屋不在本次投票范围内",
+        "The unit is not in this vote's scope",
+    )
 }
 
 async fn holders_of(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<Vec<String>> {
@@ -451,7 +477,12 @@ async fn holders_of(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<
 /// ballot at hand was cast (a paper ballot: when it was signed); only sales before then split.
 /// The seller's person is locked first, so no ballot of theirs is being cast meanwhile. Each
 /// split is a regroup entry in the ledger.
-pub(crate) async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uuid], as_of: DateTime<Utc>) -> ApiResult<()> {
+pub(crate) async fn split_sold_units(
+    conn: &TenantConn,
+    m: &Matter,
+    units: &[Uuid],
+    as_of: DateTime<Utc>,
+) -> ApiResult<()> {
     let due: Vec<(Uuid, String)> = conn
         .query(
             "SELECT DISTINCT r.unit_id, r.holder_key FROM matter_roll r JOIN matters m ON m.id = r.matter_id
@@ -493,9 +524,15 @@ pub(crate) async fn split_sold_units(conn: &TenantConn, m: &Matter, units: &[Uui
 /// (VOTING-RULES §2), every unit of the seller's split off by a sale after the signing goes back
 /// to the seller. Returns the person and those units (with the person each votes for now), all
 /// persons locked.
-async fn lock_signing_holder(conn: &TenantConn, m: &Matter, unit: Uuid, as_of: DateTime<Utc>) -> ApiResult<(String, Vec<(Uuid, String)>)> {
+async fn lock_signing_holder(
+    conn: &TenantConn,
+    m: &Matter,
+    unit: Uuid,
+    as_of: DateTime<Utc>,
+) -> ApiResult<(String, Vec<(Uuid, String)>)> {
     // When a unit split off: its first sale after the roll was frozen.
-    const FIRST_SALE: &str = "(SELECT min(t.created_at) FROM unit_transfers t JOIN matters mm ON mm.id = r.matter_id
+    const FIRST_SALE: &str =
+        "(SELECT min(t.created_at) FROM unit_transfers t JOIN matters mm ON mm.id = r.matter_id
                                 WHERE t.unit_id = r.unit_id AND t.created_at > mm.opened_at)";
     let read = || async {
         let row = conn
@@ -505,7 +542,11 @@ async fn lock_signing_holder(conn: &TenantConn, m: &Matter, unit: Uuid, as_of: D
             )
             .await?
             .ok_or_else(not_in_scope)?;
-        let holder: String = if row.get::<_, bool>(2) { row.get(1) } else { row.get(0) };
+        let holder: String = if row.get::<_, bool>(2) {
+            row.get(1)
+        } else {
+            row.get(0)
+        };
         let back: Vec<(Uuid, String)> = conn
             .query(
                 &format!(
@@ -536,9 +577,18 @@ async fn lock_signing_holder(conn: &TenantConn, m: &Matter, unit: Uuid, as_of: D
 /// Gives units back to the seller whose ballot was signed before their sale (see
 /// `lock_signing_holder`), each a regroup entry. A buyer's ballot that thereby carries no unit
 /// any more is kept, marked superseded, and never counted: the unit counts once, for the seller.
-async fn rejoin_units(conn: &TenantConn, m: &Matter, holder: &str, back: &[(Uuid, String)]) -> ApiResult<()> {
+async fn rejoin_units(
+    conn: &TenantConn,
+    m: &Matter,
+    holder: &str,
+    back: &[(Uuid, String)],
+) -> ApiResult<()> {
     for (unit, _) in back {
-        conn.execute("UPDATE matter_roll SET holder_key = $3 WHERE matter_id = $1 AND unit_id = $2", &[&m.id, unit, &holder]).await?;
+        conn.execute(
+            "UPDATE matter_roll SET holder_key = $3 WHERE matter_id = $1 AND unit_id = $2",
+            &[&m.id, unit, &holder],
+        )
+        .await?;
         service::append_unit_event(conn, m, *unit, EntryKind::Regroup).await?;
     }
     for (_, buyer) in back {
@@ -567,7 +617,13 @@ struct Standing {
     sold_since: bool,
 }
 
-async fn standing(conn: &TenantConn, m: &Matter, holder: &str, units: &[Uuid], as_of: DateTime<Utc>) -> ApiResult<Vec<Standing>> {
+async fn standing(
+    conn: &TenantConn,
+    m: &Matter,
+    holder: &str,
+    units: &[Uuid],
+    as_of: DateTime<Utc>,
+) -> ApiResult<Vec<Standing>> {
     Ok(conn
         .query(
             "SELECT b.id, b.channel, coalesce(b.voter_owner_id, b.signed_by_owner_id), o.real_name, b.cast_at, s.display_name,
@@ -607,7 +663,9 @@ async fn unit_codes(conn: &TenantConn, m: &Matter, units: &[Uuid]) -> ApiResult<
 
 /// Beijing time, as staff and owners read it.
 fn beijing(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn channel_zh(channel: &str) -> &'static str {
@@ -686,15 +744,32 @@ fn paper_signer_unknown(codes: &str) -> ApiError {
 }
 
 fn idempotency_mismatch() -> ApiError {
-    let (zh, en) =
-        ("该请求标识已用于内容不同的另一次提交，请使用新的请求标识", "This idempotency key was already used with a different request body; use a new key");
-    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency.mismatch", zh, en);
-    e.fields.push(FieldIssue::new("idempotency_key", "idempotency.mismatch", zh, en));
+    let (zh, en) = (
+        "该请求标识已用于内容不同的另一次提交，请使用新的请求标识",
+        "This idempotency key was already used with a different request body; use a new key",
+    );
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency.mismatch",
+        zh,
+        en,
+    );
+    e.fields.push(FieldIssue::new(
+        "idempotency_key",
+        "idempotency.mismatch",
+        zh,
+        en,
+    ));
     e
 }
 
 fn key_invalid() -> ApiError {
-    ApiError::field("idempotency_key", "ballot.key_invalid", "请提供 1–100 个字符的请求标识", "idempotency_key must have 1–100 characters")
+    ApiError::field(
+        "idempotency_key",
+        "ballot.key_invalid",
+        "请提供 1–100 个字符的请求标识",
+        "idempotency_key must have 1–100 characters",
+    )
 }
 
 /// The hash stored with a ballot of the request body that cast or entered it.
@@ -703,7 +778,12 @@ pub(crate) fn request_hash(body: &serde_json::Value) -> String {
 }
 
 /// A retry under an idempotency key already used: the first receipt, if the body is the same.
-async fn repeated(conn: TenantConn, ballot: Uuid, stored_hash: Option<String>, hash: &str) -> ApiResult<Cast> {
+async fn repeated(
+    conn: TenantConn,
+    ballot: Uuid,
+    stored_hash: Option<String>,
+    hash: &str,
+) -> ApiResult<Cast> {
     // Ballots cast before bodies were hashed answer as they always did.
     if stored_hash.is_some_and(|stored| stored != hash) {
         return Err(idempotency_mismatch());
@@ -733,7 +813,12 @@ pub(crate) struct NewBallot<'a> {
     pub void_reason: Option<String>,
 }
 
-pub(crate) async fn insert_ballot(conn: &TenantConn, m: &Matter, holder_key: &str, b: NewBallot<'_>) -> ApiResult<Uuid> {
+pub(crate) async fn insert_ballot(
+    conn: &TenantConn,
+    m: &Matter,
+    holder_key: &str,
+    b: NewBallot<'_>,
+) -> ApiResult<Uuid> {
     let id = Uuid::new_v4();
     let inserted = conn
         .execute(
@@ -801,9 +886,12 @@ pub(crate) fn paper_channel(c: PaperChannel) -> &'static str {
 pub(crate) fn void_reason_input(reason: Option<&str>) -> ApiResult<Option<String>> {
     match reason.map(str::trim) {
         None => Ok(None),
-        Some(r) if r.is_empty() || r.chars().count() > 200 => {
-            Err(ApiError::field("void_reason", "ballot.void_reason_invalid", "废票原因须为 1–200 个字", "void_reason must have 1–200 characters"))
-        }
+        Some(r) if r.is_empty() || r.chars().count() > 200 => Err(ApiError::field(
+            "void_reason",
+            "ballot.void_reason_invalid",
+            "废票原因须为 1–200 个字",
+            "void_reason must have 1–200 characters",
+        )),
         Some(r) => Ok(Some(r.to_string())),
     }
 }
@@ -837,7 +925,12 @@ async fn check_paper(
     }
     let codes = unit_codes(conn, m, &[unit]).await?;
     if let Some(b) = standing.iter().find(|b| b.channel == channel) {
-        let (who_zh, who_en) = b.entered_by.as_deref().map_or(("工作人员".to_string(), "staff".to_string()), |n| (n.to_string(), n.to_string()));
+        let (who_zh, who_en) = b
+            .entered_by
+            .as_deref()
+            .map_or(("工作人员".to_string(), "staff".to_string()), |n| {
+                (n.to_string(), n.to_string())
+            });
         let when = beijing(b.entered_at.unwrap_or(b.cast_at));
         return Err(ApiError::conflict(
             "ballot.already_entered",
@@ -878,7 +971,13 @@ const SIGNED_FIRST: &str = "同一房屋的共有人已先于此票签署纸质�
 /// Enters a paper or on-site ballot for the person the unit voted for when it was signed (a unit
 /// sold before the signing is the buyer's; one sold after it, the seller's), with its scan,
 /// audited, and commits. Idempotent per clerk and key.
-pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &Principal, m: &Matter, p: PaperBallot<'_>) -> ApiResult<Cast> {
+pub(crate) async fn enter_paper(
+    conn: TenantConn,
+    state: &AppState,
+    principal: &Principal,
+    m: &Matter,
+    p: PaperBallot<'_>,
+) -> ApiResult<Cast> {
     let (_, staff) = principal.actor();
     let key = match p.idempotency_key.map(str::trim) {
         Some(k) if k.is_empty() || k.len() > 100 => return Err(key_invalid()),
@@ -897,10 +996,24 @@ pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &
     }
     let signed_at = check_signed_at(m, p.signed_at)?;
     let as_of = signed_at.unwrap_or_else(Utc::now);
-    if !conn.exists("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&p.scan]).await? {
-        return Err(ApiError::field("scan_attachment_id", "ballot.scan_required", "请先上传纸质选票的扫描件", "Upload the scanned ballot first"));
+    if !conn
+        .exists(
+            "SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'",
+            &[&p.scan],
+        )
+        .await?
+    {
+        return Err(ApiError::field(
+            "scan_attachment_id",
+            "ballot.scan_required",
+            "请先上传纸质选票的扫描件",
+            "Upload the scanned ballot first",
+        ));
     }
-    if conn.exists("SELECT 1 FROM ballots WHERE scan_id = $1", &[&p.scan]).await? {
+    if conn
+        .exists("SELECT 1 FROM ballots WHERE scan_id = $1", &[&p.scan])
+        .await?
+    {
         return Err(scan_used());
     }
     split_sold_units(&conn, m, &[p.unit], as_of).await?;
@@ -975,7 +1088,11 @@ pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &
         match e.fields.first().map(|f| f.field.as_str()) {
             Some("one_per_scan") => scan_used(),
             Some("paper") => retry(),
-            _ => ApiError::conflict("ballot.already_entered", "该投票人的此类选票已录入", "A ballot of this channel was already entered for this voter"),
+            _ => ApiError::conflict(
+                "ballot.already_entered",
+                "该投票人的此类选票已录入",
+                "A ballot of this channel was already entered for this voter",
+            ),
         }
     })?;
     audit::record(&conn, principal, "ballot", &ballot.to_string()).await?;
@@ -985,7 +1102,10 @@ pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &
     let tenant = conn.tenant().clone();
     conn.commit().await?;
     // Only once the ballot is stored, so no text names a ballot that is not.
-    let r = Receipt { receipt_sent_to: text_receipt(state, &tenant, p.signed_by, &r.receipt_code).await, ..r };
+    let r = Receipt {
+        receipt_sent_to: text_receipt(state, &tenant, p.signed_by, &r.receipt_code).await,
+        ..r
+    };
     crate::metrics::ballot_cast(channel);
     Ok(Cast::Created(Json(r)))
 }
@@ -993,7 +1113,12 @@ pub(crate) async fn enter_paper(conn: TenantConn, state: &AppState, principal: &
 /// Texts the signer of an entered paper ballot its receipt code, where configured; returns the
 /// masked phone it went to. A failed text is logged and changes nothing: the ballot is stored
 /// and the entry slip carries the same code.
-async fn text_receipt(state: &AppState, tenant: &Tenant, signer: Option<Uuid>, code: &str) -> Option<String> {
+async fn text_receipt(
+    state: &AppState,
+    tenant: &Tenant,
+    signer: Option<Uuid>,
+    code: &str,
+) -> Option<String> {
     let signer = signer.filter(|_| state.config.sms.paper_receipts)?;
     match send_receipt_text(state, tenant, signer, code).await {
         Ok(sent_to) => sent_to,
@@ -1006,19 +1131,34 @@ async fn text_receipt(state: &AppState, tenant: &Tenant, signer: Option<Uuid>, c
 
 /// Sends the text, in a transaction of its own (the development outbox stores it there);
 /// `None` when the signer is not on file.
-async fn send_receipt_text(state: &AppState, tenant: &Tenant, signer: Uuid, code: &str) -> ApiResult<Option<String>> {
+async fn send_receipt_text(
+    state: &AppState,
+    tenant: &Tenant,
+    signer: Uuid,
+    code: &str,
+) -> ApiResult<Option<String>> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
-    let row = conn.query_opt("SELECT phone FROM owners WHERE id = $1", &[&signer]).await?;
+    let row = conn
+        .query_opt("SELECT phone FROM owners WHERE id = $1", &[&signer])
+        .await?;
     let Some(phone) = row.map(|r| r.get::<_, String>(0)) else {
         return Ok(None);
     };
-    state.sms.send_receipt(&conn, &phone, code).await.map_err(ApiError::internal)?;
+    state
+        .sms
+        .send_receipt(&conn, &phone, code)
+        .await
+        .map_err(ApiError::internal)?;
     conn.commit().await?;
     Ok(Some(crate::auth::phone::mask(&phone)))
 }
 
 /// The owner's own uploaded signature image, where one is required.
-pub(crate) async fn check_signature(conn: &TenantConn, owner: Uuid, signature: Option<Uuid>) -> ApiResult<()> {
+pub(crate) async fn check_signature(
+    conn: &TenantConn,
+    owner: Uuid,
+    signature: Option<Uuid>,
+) -> ApiResult<()> {
     let ok = match signature {
         Some(sig) => {
             conn.exists("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&sig, &owner])
@@ -1029,7 +1169,12 @@ pub(crate) async fn check_signature(conn: &TenantConn, owner: Uuid, signature: O
     if ok {
         Ok(())
     } else {
-        Err(ApiError::field("signature_attachment_id", "ballot.signature_required", "需要手写签名，请先上传签名图片", "A signature image is required"))
+        Err(ApiError::field(
+            "signature_attachment_id",
+            "ballot.signature_required",
+            "需要手写签名，请先上传签名图片",
+            "A signature image is required",
+        ))
     }
 }
 
@@ -1049,7 +1194,13 @@ pub(crate) struct OnlineBallot<'a> {
 /// signer was not recorded where the units have other holders. The same voter's paper ballot
 /// stands beside it, and the channel rule decides. Names are told only to a co-owner of the
 /// same unit.
-async fn check_online(conn: &TenantConn, m: &Matter, holder: &str, owner: Uuid, units: &[Uuid]) -> ApiResult<Option<Uuid>> {
+async fn check_online(
+    conn: &TenantConn,
+    m: &Matter,
+    holder: &str,
+    owner: Uuid,
+    units: &[Uuid],
+) -> ApiResult<Option<Uuid>> {
     let standing = standing(conn, m, holder, units, Utc::now()).await?;
     if standing.is_empty() {
         return Ok(None);
@@ -1061,7 +1212,9 @@ async fn check_online(conn: &TenantConn, m: &Matter, holder: &str, owner: Uuid, 
     let mut replaces = None;
     for b in &standing {
         let told = match b.voter {
-            Some(voter) if voter == owner || co_holders(conn, owner, voter).await? => b.voter_name.as_deref(),
+            Some(voter) if voter == owner || co_holders(conn, owner, voter).await? => {
+                b.voter_name.as_deref()
+            }
             _ => None,
         };
         match (b.channel == "online", b.voter) {
@@ -1076,7 +1229,11 @@ async fn check_online(conn: &TenantConn, m: &Matter, holder: &str, owner: Uuid, 
                     return Err(already_voted(&codes, told));
                 }
                 if changed {
-                    return Err(ApiError::conflict("ballot.already_cast", "您已改过一次票，不能再改", "You have already changed your vote once"));
+                    return Err(ApiError::conflict(
+                        "ballot.already_cast",
+                        "您已改过一次票，不能再改",
+                        "You have already changed your vote once",
+                    ));
                 }
                 replaces = Some(b.id);
             }
@@ -1109,7 +1266,11 @@ fn online_hash(c: &OnlineBallot<'_>) -> String {
 /// A retry of an online ballot already cast under this key answers with its receipt, even once
 /// voting has closed (the first answer may have been lost on the way): `Err(conn)` hands the
 /// connection back when there is none.
-pub(crate) async fn retried(conn: TenantConn, matter: Uuid, c: &OnlineBallot<'_>) -> ApiResult<Result<Cast, TenantConn>> {
+pub(crate) async fn retried(
+    conn: TenantConn,
+    matter: Uuid,
+    c: &OnlineBallot<'_>,
+) -> ApiResult<Result<Cast, TenantConn>> {
     // A retry waits for the first attempt (same owner), then finds its receipt.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&matter, &c.owner]).await?;
     match conn
@@ -1123,7 +1284,11 @@ pub(crate) async fn retried(conn: TenantConn, matter: Uuid, c: &OnlineBallot<'_>
 
 /// Casts an online ballot in the open matter (or election round) `m`, one per person, and
 /// commits. Callers have checked what is particular to them, and `retried` first.
-pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_>) -> ApiResult<Cast> {
+pub(crate) async fn cast_online(
+    conn: TenantConn,
+    m: &Matter,
+    c: OnlineBallot<'_>,
+) -> ApiResult<Cast> {
     let hash = online_hash(&c);
     let units: Vec<Uuid> = conn
         .query(
@@ -1144,7 +1309,11 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
         let holders = holders_of(&conn, m, &units).await?;
         let [holder] = holders.as_slice() else {
             return Err(if holders.is_empty() {
-                ApiError::forbidden("ballot.not_a_voter", "您在本次表决范围内没有已认证的房屋", "You hold no verified unit in this vote's scope")
+                ApiError::forbidden(
+                    "ballot.not_a_voter",
+                    "您在本次表决范围内没有已认证的房屋",
+                    "You hold no verified unit in this vote's scope",
+                )
             } else {
                 ApiError::conflict(
                     "ballot.several_persons",
@@ -1165,7 +1334,11 @@ pub(crate) async fn cast_online(conn: TenantConn, m: &Matter, c: OnlineBallot<'_
     let holder = &holder;
     let replaces = check_online(&conn, m, holder, c.owner, &units).await?;
     if let Some(old) = replaces {
-        conn.execute("UPDATE ballots SET replaced_at = now() WHERE id = $1", &[&old]).await?;
+        conn.execute(
+            "UPDATE ballots SET replaced_at = now() WHERE id = $1",
+            &[&old],
+        )
+        .await?;
     }
     if m.signature_required {
         check_signature(&conn, c.owner, c.signature).await?;
@@ -1211,7 +1384,11 @@ pub struct BallotsApi;
 #[OpenApi(tag = "ApiTags::Matters")]
 impl BallotsApi {
     /// 投票 / Cast my ballot: one per person per matter, carrying all my units in scope.
-    #[oai(path = "/api/matters/:id/ballots", method = "post", operation_id = "ballot_cast")]
+    #[oai(
+        path = "/api/matters/:id/ballots",
+        method = "post",
+        operation_id = "ballot_cast"
+    )]
     async fn cast(
         &self,
         state: Data<&AppState>,
@@ -1222,7 +1399,11 @@ impl BallotsApi {
         _auth: BearerAuth,
     ) -> ApiResult<Cast> {
         let Principal::Owner { id: owner } = *principal else {
-            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以投票", "Owners only"));
+            return Err(ApiError::forbidden(
+                "authz.forbidden",
+                "仅业主可以投票",
+                "Owners only",
+            ));
         };
         let owner: Uuid = *owner;
         let key = body.idempotency_key.trim();
@@ -1234,20 +1415,40 @@ impl BallotsApi {
                 "idempotency_key must have 1–100 characters",
             ));
         }
-        let ballot = OnlineBallot { owner, key, choice: body.choice.into(), picks: None, signature: body.signature_attachment_id };
-        let conn = match retried(TenantConn::begin(&state.pool, &tenant).await?, id.0, &ballot).await? {
+        let ballot = OnlineBallot {
+            owner,
+            key,
+            choice: body.choice.into(),
+            picks: None,
+            signature: body.signature_attachment_id,
+        };
+        let conn = match retried(
+            TenantConn::begin(&state.pool, &tenant).await?,
+            id.0,
+            &ballot,
+        )
+        .await?
+        {
             Ok(first) => return Ok(first),
             Err(conn) => conn,
         };
         let m = open_matter(&conn, id.0).await?;
         if m.kind != "matter" {
-            return Err(ApiError::conflict("ballot.use_election", "选举请通过选举投票", "Vote in an election through the election"));
+            return Err(ApiError::conflict(
+                "ballot.use_election",
+                "选举请通过选举投票",
+                "Vote in an election through the election",
+            ));
         }
         cast_online(conn, &m, ballot).await
     }
 
     /// 录入纸质票 / Enter a paper or on-site ballot with its scan (the channel rule decides).
-    #[oai(path = "/api/matters/:id/paper-ballots", method = "post", operation_id = "ballot_enter_paper")]
+    #[oai(
+        path = "/api/matters/:id/paper-ballots",
+        method = "post",
+        operation_id = "ballot_enter_paper"
+    )]
     async fn paper(
         &self,
         state: Data<&AppState>,
@@ -1260,9 +1461,16 @@ impl BallotsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
-        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        scope
+            .check_estate(&conn, m.estate_id)
+            .await
+            .map_err(|_| service::not_found())?;
         if m.kind != "matter" {
-            return Err(ApiError::conflict("ballot.use_election", "选举的纸质票请在选举中录入", "Enter an election's paper ballots through the election"));
+            return Err(ApiError::conflict(
+                "ballot.use_election",
+                "选举的纸质票请在选举中录入",
+                "Enter an election's paper ballots through the election",
+            ));
         }
         let request_hash = request_hash(&json!({
             "unit_id": body.unit_id, "choice": choice_str(body.choice.into()), "channel": paper_channel(body.channel),
@@ -1285,7 +1493,11 @@ impl BallotsApi {
     }
 
     /// 作废选票 / Void a ballot with a reason (kept, counted as invalid).
-    #[oai(path = "/api/ballots/:id/void", method = "post", operation_id = "ballot_void")]
+    #[oai(
+        path = "/api/ballots/:id/void",
+        method = "post",
+        operation_id = "ballot_void"
+    )]
     async fn void(
         &self,
         state: Data<&AppState>,
@@ -1297,24 +1509,40 @@ impl BallotsApi {
     ) -> ApiResult<Json<Receipt>> {
         let scope = Jurisdiction::of(&principal)?;
         if body.reason.trim().is_empty() {
-            return Err(ApiError::field("reason", "required", "请填写作废原因", "A reason is required"));
+            return Err(ApiError::field(
+                "reason",
+                "required",
+                "请填写作废原因",
+                "A reason is required",
+            ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let matter: Uuid = conn
             .query_opt("SELECT matter_id FROM ballots WHERE id = $1", &[&id.0])
             .await?
-            .ok_or_else(|| ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found"))?
+            .ok_or_else(|| {
+                ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found")
+            })?
             .get(0);
         let m = open_matter(&conn, matter).await?;
-        scope.check_estate(&conn, m.estate_id).await.map_err(|_| ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found"))?;
+        scope.check_estate(&conn, m.estate_id).await.map_err(|_| {
+            ApiError::not_found("ballot.not_found", "选票不存在", "Ballot not found")
+        })?;
         // The person's lock first, as casting takes it: a ballot cast meanwhile and this void
         // then see each other when they bring the person's marks up to date.
-        let holder: String = conn.query_one("SELECT holder_key FROM ballots WHERE id = $1", &[&id.0]).await?.get(0);
+        let holder: String = conn
+            .query_one("SELECT holder_key FROM ballots WHERE id = $1", &[&id.0])
+            .await?
+            .get(0);
         lock_person(&conn, &m, &holder).await?;
         let n =
             conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&id.0, &body.reason.trim()]).await?;
         if n == 0 {
-            return Err(ApiError::conflict("ballot.already_void", "该选票已作废", "This ballot is already voided"));
+            return Err(ApiError::conflict(
+                "ballot.already_void",
+                "该选票已作废",
+                "This ballot is already voided",
+            ));
         }
         service::append(&conn, &m, id.0, EntryKind::Void).await?;
         // The ballot this one had set aside may count again.
@@ -1326,7 +1554,11 @@ impl BallotsApi {
     }
 
     /// 送达记录 / Record that a unit's ballot was delivered (for the 从众 clause).
-    #[oai(path = "/api/matters/:id/deliveries", method = "post", operation_id = "matter_delivery_record")]
+    #[oai(
+        path = "/api/matters/:id/deliveries",
+        method = "post",
+        operation_id = "matter_delivery_record"
+    )]
     async fn delivery(
         &self,
         state: Data<&AppState>,
@@ -1339,12 +1571,39 @@ impl BallotsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
-        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
-        if conn.query_opt("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND unit_id = $2", &[&m.id, &body.unit_id]).await?.is_none() {
-            return Err(ApiError::field("unit_id", "ballot.unit_not_in_scope", "该房屋不在本次表决范围内", "The unit is not in this vote's scope"));
+        scope
+            .check_estate(&conn, m.estate_id)
+            .await
+            .map_err(|_| service::not_found())?;
+        if conn
+            .query_opt(
+                "SELECT 1 FROM matter_roll WHERE matter_id = $1 AND unit_id = $2",
+                &[&m.id, &body.unit_id],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::field(
+                "unit_id",
+                "ballot.unit_not_in_scope",
+                "该房屋不在本次表决范围内",
+                "The unit is not in this vote's scope",
+            ));
         }
-        if conn.query_opt("SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'", &[&body.proof_attachment_id]).await?.is_none() {
-            return Err(ApiError::field("proof_attachment_id", "delivery.proof_required", "请先上传送达凭证", "Upload the proof of delivery first"));
+        if conn
+            .query_opt(
+                "SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'",
+                &[&body.proof_attachment_id],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::field(
+                "proof_attachment_id",
+                "delivery.proof_required",
+                "请先上传送达凭证",
+                "Upload the proof of delivery first",
+            ));
         }
         let (_, staff) = principal.actor();
         let recorded = conn
@@ -1363,7 +1622,11 @@ impl BallotsApi {
     }
 
     /// 实时统计 / Live tally (after close: the result).
-    #[oai(path = "/api/matters/:id/tally", method = "get", operation_id = "matter_tally")]
+    #[oai(
+        path = "/api/matters/:id/tally",
+        method = "get",
+        operation_id = "matter_tally"
+    )]
     async fn tally(
         &self,
         state: Data<&AppState>,
@@ -1376,15 +1639,27 @@ impl BallotsApi {
         let m = service::open_if_due(&conn, id.0).await?;
         visible_to(&conn, &principal, m.estate_id, &m.status).await?;
         if m.kind != "matter" {
-            return Err(ApiError::conflict("matter.is_election", "这是选举的投票，请查看选举统计", "This is an election's vote: see the election tally"));
+            return Err(ApiError::conflict(
+                "matter.is_election",
+                "这是选举的投票，请查看选举统计",
+                "This is an election's vote: see the election tally",
+            ));
         }
         let t = service::live_tally(&conn, &m).await?;
         conn.commit().await?;
-        Ok(Json(tally_view(&t, &m.status, choices_sealed_for(&principal, &m))))
+        Ok(Json(tally_view(
+            &t,
+            &m.status,
+            choices_sealed_for(&principal, &m),
+        )))
     }
 
     /// 未投票房屋 / Units not yet voted, by building (staff, for door-to-door visits).
-    #[oai(path = "/api/matters/:id/not-voted", method = "get", operation_id = "matter_not_voted")]
+    #[oai(
+        path = "/api/matters/:id/not-voted",
+        method = "get",
+        operation_id = "matter_not_voted"
+    )]
     async fn not_voted(
         &self,
         state: Data<&AppState>,
@@ -1396,7 +1671,10 @@ impl BallotsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
-        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        scope
+            .check_estate(&conn, m.estate_id)
+            .await
+            .map_err(|_| service::not_found())?;
         let rows = conn
             .query(
                 "SELECT r.building, array_agg(r.unit_code ORDER BY length(r.unit_code), r.unit_code) FROM matter_roll r
@@ -1406,11 +1684,22 @@ impl BallotsApi {
             )
             .await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| BuildingToVisit { building: r.get(0), unit_codes: r.get(1) }).collect()))
+        Ok(Json(
+            rows.iter()
+                .map(|r| BuildingToVisit {
+                    building: r.get(0),
+                    unit_codes: r.get(1),
+                })
+                .collect(),
+        ))
     }
 
     /// 导出选票 / Every ballot with voter, channel, choice and status as xlsx (staff; audited).
-    #[oai(path = "/api/matters/:id/ballots/export", method = "get", operation_id = "ballot_export")]
+    #[oai(
+        path = "/api/matters/:id/ballots/export",
+        method = "get",
+        operation_id = "ballot_export"
+    )]
     async fn export(
         &self,
         state: Data<&AppState>,
@@ -1422,7 +1711,10 @@ impl BallotsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
-        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
+        scope
+            .check_estate(&conn, m.estate_id)
+            .await
+            .map_err(|_| service::not_found())?;
         let rows = conn
             .query(
                 "SELECT b.id, b.seq,
@@ -1435,7 +1727,13 @@ impl BallotsApi {
             )
             .await?;
         let superseded: std::collections::BTreeSet<Uuid> = conn
-            .query(&format!("SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND {}", service::SET_ASIDE), &[&m.id])
+            .query(
+                &format!(
+                    "SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND {}",
+                    service::SET_ASIDE
+                ),
+                &[&m.id],
+            )
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -1450,13 +1748,20 @@ impl BallotsApi {
         audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
         conn.commit().await?;
         let bytes =
-            tokio::task::spawn_blocking(move || ballots_workbook(&rows, &superseded, &names)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+            tokio::task::spawn_blocking(move || ballots_workbook(&rows, &superseded, &names))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
         Ok(crate::xlsx::file(bytes, "选票明细.xlsx"))
     }
 
     /// 选票列表 / Every ballot of a matter or election round, page by page, in ballot order
     /// (staff of its jurisdiction; names included, so audited).
-    #[oai(path = "/api/matters/:id/ballots", method = "get", operation_id = "ballot_list")]
+    #[oai(
+        path = "/api/matters/:id/ballots",
+        method = "get",
+        operation_id = "ballot_list"
+    )]
     #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
     async fn list(
         &self,
@@ -1472,8 +1777,17 @@ impl BallotsApi {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
-        scope.check_estate(&conn, m.estate_id).await.map_err(|_| service::not_found())?;
-        let total: i64 = conn.query_one("SELECT count(*) FROM ballots WHERE matter_id = $1", &[&m.id]).await?.get(0);
+        scope
+            .check_estate(&conn, m.estate_id)
+            .await
+            .map_err(|_| service::not_found())?;
+        let total: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM ballots WHERE matter_id = $1",
+                &[&m.id],
+            )
+            .await?
+            .get(0);
         let rows = conn
             .query(
                 &format!(
@@ -1529,7 +1843,11 @@ impl BallotsApi {
 
     /// 公开账本 / The published ledger: roll (unit, area), entries (unit, area, choice,
     /// hashes) and the Merkle root. No names or phones.
-    #[oai(path = "/api/matters/:id/ledger", method = "get", operation_id = "matter_ledger")]
+    #[oai(
+        path = "/api/matters/:id/ledger",
+        method = "get",
+        operation_id = "matter_ledger"
+    )]
     async fn ledger(
         &self,
         state: Data<&AppState>,
@@ -1541,11 +1859,17 @@ impl BallotsApi {
         let (conn, m) = ledger_snapshot(&state, &tenant, &principal, id.0).await?;
         let published = service::published(&conn, &m).await?;
         conn.commit().await?;
-        Ok(Json(serde_json::to_value(published).map_err(ApiError::internal)?))
+        Ok(Json(
+            serde_json::to_value(published).map_err(ApiError::internal)?,
+        ))
     }
 
     /// 验证账本 / Recompute every hash, the root and the tally from the published ledger alone.
-    #[oai(path = "/api/matters/:id/ledger/verification", method = "get", operation_id = "matter_ledger_verify")]
+    #[oai(
+        path = "/api/matters/:id/ledger/verification",
+        method = "get",
+        operation_id = "matter_ledger_verify"
+    )]
     async fn verify(
         &self,
         state: Data<&AppState>,
@@ -1558,7 +1882,8 @@ impl BallotsApi {
         // What the transparency log holds of this ledger must be in it, as logged: a ledger
         // stripped of its signatures and relabelled as older is caught here.
         let logged = crate::transparency::store::logged_checkpoints(&conn, tenant.id, m.id).await?;
-        let logged_result = crate::transparency::store::logged_result(&conn, tenant.id, m.id).await?;
+        let logged_result =
+            crate::transparency::store::logged_result(&conn, tenant.id, m.id).await?;
         // One read: the whole ledger for the server's recount, sealed in memory for the public
         // checks while voting is open. The close will reveal exactly what the recount uses.
         let whole = service::whole_ledger(&conn, &m).await?;
@@ -1567,18 +1892,35 @@ impl BallotsApi {
         let mut published = if sealed { whole.sealed() } else { whole };
         published.log = service::log_inclusion(&conn, &m).await?;
         // Only keys this service derives: one added to the database by hand vouches for nothing.
-        let mut keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug)).await?.into_iter().map(|(k, _)| k).filter(signing::derives).collect();
+        let mut keys: Vec<_> = signing::published_keys(&conn, Some(&tenant.slug))
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(signing::derives)
+            .collect();
         keys.push(signing::log_key()?);
         let v = ledger::verify_with_keys(&published, &keys);
-        let log_mismatches = crate::transparency::store::log_mismatches(&published, &logged, logged_result.as_deref());
+        let log_mismatches = crate::transparency::store::log_mismatches(
+            &published,
+            &logged,
+            logged_result.as_deref(),
+        );
         let recount = sealed_recount.as_ref().unwrap_or(&v);
         // The ledger alone must give the same figures as the ballots table.
         let tally_matches = if published.candidates.is_empty() {
             let live = service::live_tally(&conn, &m).await?;
-            recount.tally.as_ref().is_some_and(|t| same_result(t, &live))
+            recount
+                .tally
+                .as_ref()
+                .is_some_and(|t| same_result(t, &live))
         } else {
             let live = service::live_candidate_tallies(&conn, &m).await?;
-            recount.candidates.len() == live.len() && recount.candidates.iter().zip(&live).all(|((a, x), (b, y))| a == b && same_result(x, y))
+            recount.candidates.len() == live.len()
+                && recount
+                    .candidates
+                    .iter()
+                    .zip(&live)
+                    .all(|((a, x), (b, y))| a == b && same_result(x, y))
         };
         conn.commit().await?;
         Ok(Json(LedgerVerification {
@@ -1608,7 +1950,12 @@ impl BallotsApi {
 
 /// The matter (opened first if due) in a snapshot transaction, once `principal` may see it: the
 /// ledger, its log proof and the live tally are then read as of one moment.
-async fn ledger_snapshot(state: &AppState, tenant: &Tenant, principal: &Principal, id: Uuid) -> ApiResult<(TenantConn, Matter)> {
+async fn ledger_snapshot(
+    state: &AppState,
+    tenant: &Tenant,
+    principal: &Principal,
+    id: Uuid,
+) -> ApiResult<(TenantConn, Matter)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let m = service::open_if_due(&conn, id).await?;
     visible_to(&conn, principal, m.estate_id, &m.status).await?;
@@ -1628,7 +1975,17 @@ fn ballots_workbook(
     let ws = wb.add_worksheet();
     ws.set_name("选票明细")?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    let headers = ["序号", "房屋", "面积（㎡）", "投票人", "渠道", "选择", "状态", "作废原因", "投票时间"];
+    let headers = [
+        "序号",
+        "房屋",
+        "面积（㎡）",
+        "投票人",
+        "渠道",
+        "选择",
+        "状态",
+        "作废原因",
+        "投票时间",
+    ];
     for (c, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)?;
         ws.set_column_width(c as u16, 16)?;
@@ -1650,7 +2007,11 @@ fn ballots_workbook(
         };
         let choice = match (r.get::<_, Option<Vec<Uuid>>>(10), r.get::<_, &str>(6)) {
             (Some(picks), _) if picks.is_empty() => "（未选任何人）".to_string(),
-            (Some(picks), _) => picks.iter().map(|p| names.get(p).map(String::as_str).unwrap_or("?")).collect::<Vec<_>>().join("、"),
+            (Some(picks), _) => picks
+                .iter()
+                .map(|p| names.get(p).map(String::as_str).unwrap_or("?"))
+                .collect::<Vec<_>>()
+                .join("、"),
             (None, "agree") => "同意".into(),
             (None, "disagree") => "反对".into(),
             (None, _) => "弃权".into(),
@@ -1659,12 +2020,16 @@ fn ballots_workbook(
             r.get::<_, i64>(1).to_string(),
             r.get::<_, Option<String>>(2).unwrap_or_default(),
             area::format(r.get(3)),
-            r.get::<_, Option<String>>(4).unwrap_or_else(|| "（工作人员录入）".into()),
+            r.get::<_, Option<String>>(4)
+                .unwrap_or_else(|| "（工作人员录入）".into()),
             channel.into(),
             choice,
             status.into(),
             r.get::<_, Option<String>>(8).unwrap_or_default(),
-            r.get::<_, DateTime<Utc>>(9).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.get::<_, DateTime<Utc>>(9)
+                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
         ];
         for (c, v) in cells.iter().enumerate() {
             ws.write_string(i as u32 + 1, c as u16, crate::xlsx::cell_text(v))?;
@@ -1675,6 +2040,21 @@ fn ballots_workbook(
 
 /// The ledger groups persons by pseudonymous codes, so compare the figures, not the keys.
 fn same_result(a: &Tally, b: &Tally) -> bool {
-    (a.totals, a.participants, a.agree, a.disagree, a.abstain, a.invalid, a.passed)
-        == (b.totals, b.participants, b.agree, b.disagree, b.abstain, b.invalid, b.passed)
+    (
+        a.totals,
+        a.participants,
+        a.agree,
+        a.disagree,
+        a.abstain,
+        a.invalid,
+        a.passed,
+    ) == (
+        b.totals,
+        b.participants,
+        b.agree,
+        b.disagree,
+        b.abstain,
+        b.invalid,
+        b.passed,
+    )
 }

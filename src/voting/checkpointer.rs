@@ -13,7 +13,9 @@ use crate::{
 
 pub fn spawn(state: AppState) {
     let seconds = state.config.ledger_checkpoint_seconds;
-    super::periodic::spawn(state, seconds, "seal ledgers", |state, tenant| async move { seal_tenant(&state, &tenant).await });
+    super::periodic::spawn(state, seconds, "seal ledgers", |state, tenant| async move {
+        seal_tenant(&state, &tenant).await
+    });
 }
 
 pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> {

@@ -14,7 +14,12 @@ use crate::{
 
 pub fn spawn(state: AppState) {
     let seconds = state.config.due_sweep_seconds;
-    super::periodic::spawn(state, seconds, "open due matters", |state, tenant| async move { open_due(&state, &tenant).await });
+    super::periodic::spawn(
+        state,
+        seconds,
+        "open due matters",
+        |state, tenant| async move { open_due(&state, &tenant).await },
+    );
 }
 
 /// Opens every due matter of one tenant, one transaction each; returns how many it opened. A

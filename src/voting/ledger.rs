@@ -26,7 +26,10 @@ use crate::transparency::proof::{Leaf, LeafKind, LogInclusion};
 use super::{
     rules::RuleSet,
     signing::{self, PublishedKey},
-    tally::{option_tallies, resolve, snapshot, tally, Ballot, Cast, Channel, ChannelRule, Choice, Counts, Holder, RollUnit, Settings, Tally, UnitClass},
+    tally::{
+        option_tallies, resolve, snapshot, tally, Ballot, Cast, Channel, ChannelRule, Choice,
+        Counts, Holder, RollUnit, Settings, Tally, UnitClass,
+    },
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,10 +257,21 @@ pub struct Declared {
 
 /// The bytes a declared result's signature covers: `zmg-result-v1`, tenant, matter id, version
 /// and the result as compact JSON (fields in declaration order), each followed by a zero byte.
-pub fn result_message(tenant: &str, matter_id: &str, version: u8, result: &DeclaredResult) -> Vec<u8> {
+pub fn result_message(
+    tenant: &str,
+    matter_id: &str,
+    version: u8,
+    result: &DeclaredResult,
+) -> Vec<u8> {
     let json = serde_json::to_string(result).unwrap_or_default();
     let mut message = Vec::new();
-    for part in ["zmg-result-v1", tenant, matter_id, &version.to_string(), &json] {
+    for part in [
+        "zmg-result-v1",
+        tenant,
+        matter_id,
+        &version.to_string(),
+        &json,
+    ] {
         message.extend_from_slice(part.as_bytes());
         message.push(0);
     }
@@ -278,14 +292,30 @@ pub fn person_code(salt: &str, holder_key: &str) -> String {
 }
 
 fn label<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// The commitment to a choice (and an election ballot's picks) of entry `seq`: what a sealed
 /// entry publishes while voting is open. The salt is random and secret until the close, so the
 /// three possible choices cannot be tried against it.
-pub fn commitment(matter_id: &str, seq: i64, choice: Choice, picks: Option<&str>, salt: &str) -> String {
-    hex_sha256(&["zmg-commit-v1", matter_id, &seq.to_string(), &label(&choice), picks.unwrap_or(""), salt])
+pub fn commitment(
+    matter_id: &str,
+    seq: i64,
+    choice: Choice,
+    picks: Option<&str>,
+    salt: &str,
+) -> String {
+    hex_sha256(&[
+        "zmg-commit-v1",
+        matter_id,
+        &seq.to_string(),
+        &label(&choice),
+        picks.unwrap_or(""),
+        salt,
+    ])
 }
 
 /// The entry's hash over every field but its position and the hash itself. A sealed entry
@@ -294,7 +324,12 @@ pub fn commitment(matter_id: &str, seq: i64, choice: Choice, picks: Option<&str>
 /// are some, so matter entries of older ledgers hash as they always have.
 pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
     let seq = e.seq.to_string();
-    let (kind, area, channel, choice) = (label(&e.kind), e.area_centi.to_string(), label(&e.channel), label(&e.choice));
+    let (kind, area, channel, choice) = (
+        label(&e.kind),
+        e.area_centi.to_string(),
+        label(&e.channel),
+        label(&e.choice),
+    );
     if let Some(commitment) = &e.commitment {
         let cast_at = e.cast_at.as_deref().unwrap_or("");
         return hex_sha256(&[
@@ -312,7 +347,19 @@ pub fn entry_hash(matter_id: &str, e: &Entry) -> String {
             &e.at,
         ]);
     }
-    let mut parts = vec!["zmg-ledger-v1", matter_id, &seq, &kind, &e.ballot_id, &e.person_code, &e.unit_codes, &area, &channel, &choice, &e.at];
+    let mut parts = vec![
+        "zmg-ledger-v1",
+        matter_id,
+        &seq,
+        &kind,
+        &e.ballot_id,
+        &e.person_code,
+        &e.unit_codes,
+        &area,
+        &channel,
+        &choice,
+        &e.at,
+    ];
     if let Some(picks) = &e.picks {
         parts.extend(["picks", picks.as_str()]);
     }
@@ -331,7 +378,16 @@ pub fn opening_hash(
     roll: &[PublishedUnit],
     candidates: &[String],
 ) -> String {
-    opening_hash_with(version, matter_id, rule_set, settings, channel_rule, roll, candidates, None)
+    opening_hash_with(
+        version,
+        matter_id,
+        rule_set,
+        settings,
+        channel_rule,
+        roll,
+        candidates,
+        None,
+    )
 }
 
 /// [`opening_hash`], from version 5 also over the opening facts (as compact JSON).
@@ -348,7 +404,18 @@ pub fn opening_hash_with(
 ) -> String {
     let mut units: Vec<&PublishedUnit> = roll.iter().collect();
     units.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
-    let lines: Vec<String> = units.iter().map(|u| format!("{}|{}|{}|{}", u.unit_code, u.area_centi, label(&u.class), u.person_code)).collect();
+    let lines: Vec<String> = units
+        .iter()
+        .map(|u| {
+            format!(
+                "{}|{}|{}|{}",
+                u.unit_code,
+                u.area_centi,
+                label(&u.class),
+                u.person_code
+            )
+        })
+        .collect();
     let rules = serde_json::to_string(rule_set).unwrap_or_default();
     let settings = serde_json::to_string(settings).unwrap_or_default();
     let mut parts = vec!["zmg-opening-v1", matter_id, &rules, &settings];
@@ -399,7 +466,16 @@ pub fn merkle_path(index: usize, leaves: &[String]) -> Vec<String> {
         if let Some(sibling) = level.get(index ^ 1) {
             path.push(sibling.clone());
         }
-        level = level.chunks(2).map(|pair| if let [l, r] = pair { hex_sha256(&["node", l, r]) } else { pair[0].clone() }).collect();
+        level = level
+            .chunks(2)
+            .map(|pair| {
+                if let [l, r] = pair {
+                    hex_sha256(&["node", l, r])
+                } else {
+                    pair[0].clone()
+                }
+            })
+            .collect();
         index /= 2;
     }
     path
@@ -411,7 +487,8 @@ pub fn root_from_path(index: usize, count: usize, leaf: &str, path: &[String]) -
     if index >= count {
         return None;
     }
-    let (mut index, mut count, mut node, mut siblings) = (index, count, leaf.to_string(), path.iter());
+    let (mut index, mut count, mut node, mut siblings) =
+        (index, count, leaf.to_string(), path.iter());
     while count > 1 {
         if index % 2 == 1 {
             node = hex_sha256(&["node", siblings.next()?, &node]);
@@ -425,7 +502,9 @@ pub fn root_from_path(index: usize, count: usize, leaf: &str, path: &[String]) -
 
 /// The leaves: the opening hash, then entry hashes in the order given.
 pub fn leaves<'a>(opening: &str, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<String> {
-    std::iter::once(opening.to_string()).chain(entries.into_iter().map(|e| e.hash.clone())).collect()
+    std::iter::once(opening.to_string())
+        .chain(entries.into_iter().map(|e| e.hash.clone()))
+        .collect()
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -488,7 +567,12 @@ pub struct Verification {
 
 impl Verification {
     pub fn intact(&self) -> bool {
-        let counted = self.sealed_entries > 0 || if self.candidates.is_empty() { self.tally.is_some() } else { self.tally.is_none() };
+        let counted = self.sealed_entries > 0
+            || if self.candidates.is_empty() {
+                self.tally.is_some()
+            } else {
+                self.tally.is_none()
+            };
         self.altered_entries.is_empty()
             && self.opening_matches
             && self.broken_checkpoints.is_empty()
@@ -521,14 +605,25 @@ fn check_commitments(ledger: &PublishedLedger, entries: &[Entry]) -> (usize, Vec
     let mut sealed = 0;
     let mut broken = Vec::new();
     for e in entries {
-        let carries_choice = matches!(e.kind, EntryKind::Cast | EntryKind::Void | EntryKind::Superseded | EntryKind::Reinstated);
-        let fine = match (ledger.version >= 3 && carries_choice, &e.commitment, e.choice, &e.salt) {
+        let carries_choice = matches!(
+            e.kind,
+            EntryKind::Cast | EntryKind::Void | EntryKind::Superseded | EntryKind::Reinstated
+        );
+        let fine = match (
+            ledger.version >= 3 && carries_choice,
+            &e.commitment,
+            e.choice,
+            &e.salt,
+        ) {
             (false, None, _, None) => true,
             (true, Some(_), None, None) if ledger.sealed => {
                 sealed += 1;
                 true
             }
-            (true, Some(c), Some(choice), Some(salt)) => !ledger.sealed && *c == commitment(&ledger.matter_id, e.seq, choice, e.picks.as_deref(), salt),
+            (true, Some(c), Some(choice), Some(salt)) => {
+                !ledger.sealed
+                    && *c == commitment(&ledger.matter_id, e.seq, choice, e.picks.as_deref(), salt)
+            }
             _ => false,
         };
         if !fine {
@@ -553,11 +648,21 @@ pub fn verify_with_keys(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Veri
 fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verification {
     let mut entries = ledger.entries.clone();
     entries.sort_by_key(|e| (e.position.unwrap_or(i64::MAX), e.seq));
-    let order_matches = entries.iter().map(|e| e.seq).eq(ledger.entries.iter().map(|e| e.seq));
-    let altered_entries: Vec<i64> = entries.iter().filter(|e| entry_hash(&ledger.matter_id, e) != e.hash).map(|e| e.seq).collect();
+    let order_matches = entries
+        .iter()
+        .map(|e| e.seq)
+        .eq(ledger.entries.iter().map(|e| e.seq));
+    let altered_entries: Vec<i64> = entries
+        .iter()
+        .filter(|e| entry_hash(&ledger.matter_id, e) != e.hash)
+        .map(|e| e.seq)
+        .collect();
     let (opening_matches, all) = if ledger.version < 2 {
         // Nothing was committed before the first ballot; the root covers the entries alone.
-        (true, entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
+        (
+            true,
+            entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>(),
+        )
     } else {
         let opening = opening_hash_with(
             ledger.version,
@@ -573,13 +678,20 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
     };
     // Positions must run 1, 2, 3… so a checkpoint's prefix is well defined.
     let positioned = entries.iter().take_while(|e| e.position.is_some()).count();
-    let positions_ok = entries.iter().take(positioned).enumerate().all(|(i, e)| e.position == Some(i as i64 + 1));
+    let positions_ok = entries
+        .iter()
+        .take(positioned)
+        .enumerate()
+        .all(|(i, e)| e.position == Some(i as i64 + 1));
     let broken_checkpoints = ledger
         .checkpoints
         .iter()
         .filter(|c| {
             let n = c.entries as usize;
-            ledger.version < 2 || !positions_ok || n > positioned || merkle_root(&all[..=n]) != c.root
+            ledger.version < 2
+                || !positions_ok
+                || n > positioned
+                || merkle_root(&all[..=n]) != c.root
         })
         .map(|c| c.entries)
         .collect();
@@ -594,12 +706,29 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
         (None, recount_election(ledger, &entries).unwrap_or_default())
     };
     let closed = ledger.version >= 5 && !ledger.sealed;
-    let result_matches = !closed || ledger.declared.as_ref().is_some_and(|d| declared_matches(ledger, &d.result, tally.as_ref(), &candidates));
+    let result_matches = !closed
+        || ledger
+            .declared
+            .as_ref()
+            .is_some_and(|d| declared_matches(ledger, &d.result, tally.as_ref(), &candidates));
     let result_signed = !closed
         || keys.is_some_and(|keys| {
             ledger.declared.as_ref().is_some_and(|d| {
-                let key = keys.iter().find(|k| k.tenant == ledger.tenant && k.key_id == d.key_id);
-                key.is_some_and(|k| signing::verifies(k, &result_message(&ledger.tenant, &ledger.matter_id, ledger.version, &d.result), &d.signature))
+                let key = keys
+                    .iter()
+                    .find(|k| k.tenant == ledger.tenant && k.key_id == d.key_id);
+                key.is_some_and(|k| {
+                    signing::verifies(
+                        k,
+                        &result_message(
+                            &ledger.tenant,
+                            &ledger.matter_id,
+                            ledger.version,
+                            &d.result,
+                        ),
+                        &d.signature,
+                    )
+                })
             })
         });
     Verification {
@@ -616,58 +745,96 @@ fn verify_with(ledger: &PublishedLedger, keys: Option<&[PublishedKey]>) -> Verif
         units_mismatched: units_mismatched(ledger),
         rules_match_preset: rules_match_preset(&ledger.rule_set),
         version_consistent: version_consistent(ledger),
-        inconsistent_marks: if ledger.version >= 4 { inconsistent_marks(ledger, &entries) } else { Vec::new() },
-        signatures_checked: keys.is_some(),
-        needs_keys: ledger.version >= 5,
-        unsigned_checkpoints: if ledger.version >= 5 {
-            ledger.checkpoints.iter().filter(|c| c.signature.is_none()).map(|c| c.entries).collect()
+        inconsistent_marks: if ledger.version >= 4 {
+            inconsistent_marks(ledger, &entries)
         } else {
             Vec::new()
         },
-        bad_signatures: keys.map(|keys| bad_signatures(ledger, keys)).unwrap_or_default(),
+        signatures_checked: keys.is_some(),
+        needs_keys: ledger.version >= 5,
+        unsigned_checkpoints: if ledger.version >= 5 {
+            ledger
+                .checkpoints
+                .iter()
+                .filter(|c| c.signature.is_none())
+                .map(|c| c.entries)
+                .collect()
+        } else {
+            Vec::new()
+        },
+        bad_signatures: keys
+            .map(|keys| bad_signatures(ledger, keys))
+            .unwrap_or_default(),
         result_matches,
         result_signed,
         log_included: ledger.log.as_ref().map(|log| log_included(ledger, log)),
-        log_key_published: ledger.log.as_ref().and_then(|log| keys.map(|keys| log.head.key_published(keys))),
+        log_key_published: ledger
+            .log
+            .as_ref()
+            .and_then(|log| keys.map(|keys| log.head.key_published(keys))),
         root_signed: ledger.version < 5
             || ledger.sealed
-            || ledger.checkpoints.last().is_some_and(|c| c.entries == ledger.entries.len() as i64 && c.root == ledger.root),
+            || ledger
+                .checkpoints
+                .last()
+                .is_some_and(|c| c.entries == ledger.entries.len() as i64 && c.root == ledger.root),
     }
 }
 
 /// Whether the declared result is what the ledger gives: its root and entry count, and the
 /// recount (a matter's figures; an election's candidates, and the seats filled by rank with the
 /// recorded lots deciding ties).
-fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<&Tally>, candidates: &[(String, Tally)]) -> bool {
+fn declared_matches(
+    ledger: &PublishedLedger,
+    d: &DeclaredResult,
+    tally: Option<&Tally>,
+    candidates: &[(String, Tally)],
+) -> bool {
     if d.root != ledger.root || d.entries != ledger.entries.len() as i64 {
         return false;
     }
     if ledger.candidates.is_empty() {
-        return tally.is_some_and(|t| d.tally.as_ref() == Some(&DeclaredTally::of(t))) && d.candidates.is_empty();
+        return tally.is_some_and(|t| d.tally.as_ref() == Some(&DeclaredTally::of(t)))
+            && d.candidates.is_empty();
     }
-    let recounted: Vec<DeclaredCandidate> = candidates.iter().map(|(id, t)| DeclaredCandidate { id: id.clone(), votes: t.agree, passed: t.passed }).collect();
+    let recounted: Vec<DeclaredCandidate> = candidates
+        .iter()
+        .map(|(id, t)| DeclaredCandidate {
+            id: id.clone(),
+            votes: t.agree,
+            passed: t.passed,
+        })
+        .collect();
     let Some(seats) = d.seats.filter(|s| *s >= 0) else {
         return false;
     };
     let mut lots_ok = true;
-    let outcome = crate::elections::count::fill(&crate::elections::count::standings(candidates), seats as usize, |group| {
-        let mut sorted = group.to_vec();
-        sorted.sort();
-        match d.lots.iter().find(|lot| {
-            lot.len() == group.len() && {
-                let mut l = lot.to_vec();
-                l.sort();
-                l == sorted
+    let outcome = crate::elections::count::fill(
+        &crate::elections::count::standings(candidates),
+        seats as usize,
+        |group| {
+            let mut sorted = group.to_vec();
+            sorted.sort();
+            match d.lots.iter().find(|lot| {
+                lot.len() == group.len() && {
+                    let mut l = lot.to_vec();
+                    l.sort();
+                    l == sorted
+                }
+            }) {
+                Some(lot) => lot.clone(),
+                None => {
+                    lots_ok = false;
+                    group.to_vec()
+                }
             }
-        }) {
-            Some(lot) => lot.clone(),
-            None => {
-                lots_ok = false;
-                group.to_vec()
-            }
-        }
-    });
-    lots_ok && recounted == d.candidates && outcome.elected == d.elected && outcome.lots == d.lots && d.tally.is_none()
+        },
+    );
+    lots_ok
+        && recounted == d.candidates
+        && outcome.elected == d.elected
+        && outcome.lots == d.lots
+        && d.tally.is_none()
 }
 
 /// Whether `log` proves what it names (a checkpoint, or the declared result) to be in the log,
@@ -675,15 +842,38 @@ fn declared_matches(ledger: &PublishedLedger, d: &DeclaredResult, tally: Option<
 fn log_included(ledger: &PublishedLedger, log: &LogInclusion) -> bool {
     let (tenant, matter_id, version) = (&ledger.tenant, &ledger.matter_id, ledger.version);
     match log.kind {
-        LeafKind::Checkpoint => ledger.checkpoints.iter().find(|c| c.entries == log.entries).is_some_and(|c| {
-            let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else {
-                return false;
-            };
-            log.proves(&Leaf { kind: log.kind, tenant, matter_id, version, entries: c.entries, root: &c.root, key_id, signature })
-        }),
+        LeafKind::Checkpoint => ledger
+            .checkpoints
+            .iter()
+            .find(|c| c.entries == log.entries)
+            .is_some_and(|c| {
+                let (Some(key_id), Some(signature)) = (&c.key_id, &c.signature) else {
+                    return false;
+                };
+                log.proves(&Leaf {
+                    kind: log.kind,
+                    tenant,
+                    matter_id,
+                    version,
+                    entries: c.entries,
+                    root: &c.root,
+                    key_id,
+                    signature,
+                })
+            }),
         LeafKind::Result => ledger.declared.as_ref().is_some_and(|d| {
-            let (key_id, signature, entries, root) = (&d.key_id, &d.signature, d.result.entries, &d.result.root);
-            log.proves(&Leaf { kind: log.kind, tenant, matter_id, version, entries, root, key_id, signature })
+            let (key_id, signature, entries, root) =
+                (&d.key_id, &d.signature, d.result.entries, &d.result.root);
+            log.proves(&Leaf {
+                kind: log.kind,
+                tenant,
+                matter_id,
+                version,
+                entries,
+                root,
+                key_id,
+                signature,
+            })
         }),
     }
 }
@@ -699,8 +889,16 @@ fn bad_signatures(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Vec<i64> {
             let Some(signature) = &c.signature else {
                 return false;
             };
-            let key = keys.iter().find(|k| k.tenant == ledger.tenant && Some(&k.key_id) == c.key_id.as_ref());
-            let message = signing::checkpoint_message(&ledger.tenant, &ledger.matter_id, ledger.version, c.entries, &c.root);
+            let key = keys
+                .iter()
+                .find(|k| k.tenant == ledger.tenant && Some(&k.key_id) == c.key_id.as_ref());
+            let message = signing::checkpoint_message(
+                &ledger.tenant,
+                &ledger.matter_id,
+                ledger.version,
+                c.entries,
+                &c.root,
+            );
             !key.is_some_and(|k| signing::verifies(k, &message, signature))
         })
         .map(|c| c.entries)
@@ -713,17 +911,33 @@ fn bad_signatures(ledger: &PublishedLedger, keys: &[PublishedKey]) -> Vec<i64> {
 /// vanished). Empty when nothing sealed then has changed. A different matter, tenant or
 /// version counts as all of them changed.
 pub fn changed_since(earlier: &PublishedLedger, later: &PublishedLedger) -> Vec<i64> {
-    if (earlier.matter_id.as_str(), earlier.tenant.as_str(), earlier.version) != (later.matter_id.as_str(), later.tenant.as_str(), later.version) {
+    if (
+        earlier.matter_id.as_str(),
+        earlier.tenant.as_str(),
+        earlier.version,
+    ) != (
+        later.matter_id.as_str(),
+        later.tenant.as_str(),
+        later.version,
+    ) {
         return earlier.checkpoints.iter().map(|c| c.entries).collect();
     }
-    let sealed = |l: &PublishedLedger| -> Vec<(i64, String)> { l.entries.iter().filter_map(|e| e.position.map(|p| (p, e.hash.clone()))).collect() };
+    let sealed = |l: &PublishedLedger| -> Vec<(i64, String)> {
+        l.entries
+            .iter()
+            .filter_map(|e| e.position.map(|p| (p, e.hash.clone())))
+            .collect()
+    };
     let (before, after) = (sealed(earlier), sealed(later));
     earlier
         .checkpoints
         .iter()
         .filter(|c| {
             let n = c.entries as usize;
-            let kept = later.checkpoints.iter().any(|d| d.entries == c.entries && d.root == c.root);
+            let kept = later
+                .checkpoints
+                .iter()
+                .any(|d| d.entries == c.entries && d.root == c.root);
             let prefix = |s: &[(i64, String)]| s.iter().take(n).cloned().collect::<Vec<_>>();
             !kept || before.len() < n || after.len() < n || prefix(&before) != prefix(&after)
         })
@@ -737,8 +951,17 @@ pub const NEWEST_VERSION: u8 = 5;
 /// Entries whose units are not on the roll or whose area is not their units' roll area (the
 /// roll is frozen, so an entry's area is always the sum of its units' areas).
 fn units_mismatched(ledger: &PublishedLedger) -> Vec<i64> {
-    let area: BTreeMap<&str, i64> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.area_centi)).collect();
-    ledger.entries.iter().filter(|e| !units_add_up(&e.unit_codes, e.area_centi, &area)).map(|e| e.seq).collect()
+    let area: BTreeMap<&str, i64> = ledger
+        .roll
+        .iter()
+        .map(|u| (u.unit_code.as_str(), u.area_centi))
+        .collect();
+    ledger
+        .entries
+        .iter()
+        .filter(|e| !units_add_up(&e.unit_codes, e.area_centi, &area))
+        .map(|e| e.seq)
+        .collect()
 }
 
 /// Whether `codes` (roll unit codes joined by commas, in code order) names units of the roll
@@ -768,7 +991,10 @@ fn units_add_up(codes: &str, area_centi: i64, roll: &BTreeMap<&str, i64>) -> boo
 
 fn rules_match_preset(rules: &RuleSet) -> bool {
     match RuleSet::by_id(&rules.id) {
-        Some(preset) => (preset.participation, preset.approval, preset.approval_base) == (rules.participation, rules.approval, rules.approval_base),
+        Some(preset) => {
+            (preset.participation, preset.approval, preset.approval_base)
+                == (rules.participation, rules.approval, rules.approval_base)
+        }
         None => rules.id == "custom",
     }
 }
@@ -801,7 +1027,10 @@ fn inconsistent_marks(ledger: &PublishedLedger, entries: &[Entry]) -> Vec<String
     let Some(r) = replay_with(ledger, entries, true) else {
         return vec!["(the ledger cannot be replayed)".into()];
     };
-    let mut marks: Vec<&Entry> = entries.iter().filter(|e| matches!(e.kind, EntryKind::Superseded | EntryKind::Reinstated)).collect();
+    let mut marks: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Superseded | EntryKind::Reinstated))
+        .collect();
     marks.sort_by_key(|e| e.seq);
     let mut marked = BTreeSet::new();
     for e in marks {
@@ -829,7 +1058,14 @@ struct Recount {
 fn recount(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Tally> {
     let r = replay(ledger, entries)?;
     let effective: Vec<_> = r.effective.iter().map(Cast::ballot).collect();
-    tally(&snapshot(&r.units, &ledger.settings), &ledger.rule_set, &effective, &ledger.settings, &r.delivered).ok()
+    tally(
+        &snapshot(&r.units, &ledger.settings),
+        &ledger.rule_set,
+        &effective,
+        &ledger.settings,
+        &r.delivered,
+    )
+    .ok()
 }
 
 fn recount_election(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Vec<(String, Tally)>> {
@@ -837,10 +1073,37 @@ fn recount_election(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Vec<(
     let picks: BTreeMap<&str, Vec<String>> = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Cast)
-        .map(|e| (e.ballot_id.as_str(), e.picks.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()))
+        .map(|e| {
+            (
+                e.ballot_id.as_str(),
+                e.picks
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )
+        })
         .collect();
-    let ballots: Vec<(Ballot, Vec<String>)> = r.effective.iter().map(|c| (c.ballot(), picks.get(c.id.as_str()).cloned().unwrap_or_default())).collect();
-    option_tallies(&snapshot(&r.units, &ledger.settings), &ledger.rule_set, &ballots, &ledger.settings, &ledger.candidates).ok()
+    let ballots: Vec<(Ballot, Vec<String>)> = r
+        .effective
+        .iter()
+        .map(|c| {
+            (
+                c.ballot(),
+                picks.get(c.id.as_str()).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    option_tallies(
+        &snapshot(&r.units, &ledger.settings),
+        &ledger.rule_set,
+        &ballots,
+        &ledger.settings,
+        &ledger.candidates,
+    )
+    .ok()
 }
 
 fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
@@ -848,10 +1111,21 @@ fn replay(ledger: &PublishedLedger, entries: &[Entry]) -> Option<Recount> {
 }
 
 /// `sealed_choices`: replay without the choices (which ballots count does not depend on them).
-fn replay_with(ledger: &PublishedLedger, entries: &[Entry], sealed_choices: bool) -> Option<Recount> {
+fn replay_with(
+    ledger: &PublishedLedger,
+    entries: &[Entry],
+    sealed_choices: bool,
+) -> Option<Recount> {
     // The roll as it stands after every recorded regroup, applied in the order they happened.
-    let mut person: BTreeMap<&str, &str> = ledger.roll.iter().map(|u| (u.unit_code.as_str(), u.person_code.as_str())).collect();
-    let mut regroups: Vec<&Entry> = entries.iter().filter(|e| e.kind == EntryKind::Regroup).collect();
+    let mut person: BTreeMap<&str, &str> = ledger
+        .roll
+        .iter()
+        .map(|u| (u.unit_code.as_str(), u.person_code.as_str()))
+        .collect();
+    let mut regroups: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Regroup)
+        .collect();
     regroups.sort_by_key(|e| e.seq);
     for e in regroups {
         *person.get_mut(e.unit_codes.as_str())? = &e.person_code;
@@ -866,11 +1140,19 @@ fn replay_with(ledger: &PublishedLedger, entries: &[Entry], sealed_choices: bool
             holder: Holder::Owner(person[u.unit_code.as_str()].to_string()),
         })
         .collect();
-    let voided: BTreeSet<&str> = entries.iter().filter(|e| e.kind == EntryKind::Void).map(|e| e.ballot_id.as_str()).collect();
+    let voided: BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Void)
+        .map(|e| e.ballot_id.as_str())
+        .collect();
     // A person left holding no unit (a sold unit went back to its seller, whose ballot was
     // signed before the sale) counts nothing.
     let holding: BTreeSet<&str> = person.values().copied().collect();
-    let orphaned = entries.iter().filter(|e| e.kind == EntryKind::Cast && !holding.contains(e.person_code.as_str()) && !voided.contains(e.ballot_id.as_str()));
+    let orphaned = entries.iter().filter(|e| {
+        e.kind == EntryKind::Cast
+            && !holding.contains(e.person_code.as_str())
+            && !voided.contains(e.ballot_id.as_str())
+    });
     let mut set_aside: BTreeSet<String> = orphaned.map(|e| e.ballot_id.clone()).collect();
     let casts = entries
         .iter()
@@ -882,24 +1164,46 @@ fn replay_with(ledger: &PublishedLedger, entries: &[Entry], sealed_choices: bool
                 channel: e.channel?,
                 seq: e.seq,
                 cast_ms: match &e.cast_at {
-                    Some(at) => chrono::DateTime::parse_from_rfc3339(at).ok()?.timestamp_millis(),
+                    Some(at) => chrono::DateTime::parse_from_rfc3339(at)
+                        .ok()?
+                        .timestamp_millis(),
                     None => e.seq,
                 },
-                choice: if sealed_choices { e.choice.unwrap_or(Choice::Abstain) } else { e.choice? },
+                choice: if sealed_choices {
+                    e.choice.unwrap_or(Choice::Abstain)
+                } else {
+                    e.choice?
+                },
                 voided: voided.contains(e.ballot_id.as_str()),
             })
         })
         .collect::<Option<Vec<Cast>>>()?;
     let resolution = resolve(&casts, ledger.channel_rule);
-    set_aside.extend(resolution.superseded.iter().filter(|c| !c.voided).map(|c| c.id.clone()));
+    set_aside.extend(
+        resolution
+            .superseded
+            .iter()
+            .filter(|c| !c.voided)
+            .map(|c| c.id.clone()),
+    );
     let effective = resolution.effective;
     let delivered = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Delivery)
-        .map(|e| person.get(e.unit_codes.as_str()).map(|p| Holder::Owner(p.to_string())))
+        .map(|e| {
+            person
+                .get(e.unit_codes.as_str())
+                .map(|p| Holder::Owner(p.to_string()))
+        })
         .collect::<Option<_>>()?;
     let voided = voided.into_iter().map(str::to_owned).collect();
-    Some(Recount { units, effective, delivered, set_aside, voided })
+    Some(Recount {
+        units,
+        effective,
+        delivered,
+        set_aside,
+        voided,
+    })
 }
 
 #[cfg(test)]
@@ -907,15 +1211,29 @@ mod tests {
     #[test]
     fn every_leaf_of_every_ledger_tree_up_to_20_proves_its_place_and_nothing_else_does() {
         for n in 1..=20 {
-            let leaves: Vec<String> = (0..n).map(|i| super::hex_sha256(&["leaf", &i.to_string()])).collect();
+            let leaves: Vec<String> = (0..n)
+                .map(|i| super::hex_sha256(&["leaf", &i.to_string()]))
+                .collect();
             let root = super::merkle_root(&leaves);
             for i in 0..n {
                 let path = super::merkle_path(i, &leaves);
-                assert_eq!(super::root_from_path(i, n, &leaves[i], &path).as_deref(), Some(root.as_str()), "leaf {i} of {n}");
-                assert_ne!(super::root_from_path(i, n, "forged", &path).as_deref(), Some(root.as_str()), "a forged leaf {i} of {n}");
+                assert_eq!(
+                    super::root_from_path(i, n, &leaves[i], &path).as_deref(),
+                    Some(root.as_str()),
+                    "leaf {i} of {n}"
+                );
+                assert_ne!(
+                    super::root_from_path(i, n, "forged", &path).as_deref(),
+                    Some(root.as_str()),
+                    "a forged leaf {i} of {n}"
+                );
                 if n > 1 {
                     let elsewhere = super::root_from_path((i + 1) % n, n, &leaves[i], &path);
-                    assert_ne!(elsewhere.as_deref(), Some(root.as_str()), "leaf {i} of {n} moved");
+                    assert_ne!(
+                        elsewhere.as_deref(),
+                        Some(root.as_str()),
+                        "leaf {i} of {n} moved"
+                    );
                 }
             }
         }
@@ -924,7 +1242,14 @@ mod tests {
     use super::*;
     use crate::voting::rules::{ApprovalBase, Threshold};
 
-    fn entry(seq: i64, kind: EntryKind, ballot: &str, person: &str, unit: &str, choice: Option<Choice>) -> Entry {
+    fn entry(
+        seq: i64,
+        kind: EntryKind,
+        ballot: &str,
+        person: &str,
+        unit: &str,
+        choice: Option<Choice>,
+    ) -> Entry {
         let mut e = Entry {
             seq,
             position: Some(seq),
@@ -950,13 +1275,24 @@ mod tests {
     fn seal(l: &mut PublishedLedger) {
         let all = leaves(&l.opening_hash, &l.entries);
         l.root = merkle_root(&all);
-        l.checkpoints.push(Checkpoint { entries: l.entries.len() as i64, root: l.root.clone(), at: String::new(), key_id: None, signature: None });
+        l.checkpoints.push(Checkpoint {
+            entries: l.entries.len() as i64,
+            root: l.root.clone(),
+            at: String::new(),
+            key_id: None,
+            signature: None,
+        });
     }
 
     /// Three units of three persons; two agree, one disagrees; a checkpoint after two entries.
     fn ledger() -> PublishedLedger {
         let roll: Vec<PublishedUnit> = (0..3)
-            .map(|i| PublishedUnit { unit_code: format!("1-1-10{i}"), area_centi: 9000, class: UnitClass::Residential, person_code: format!("p{i}") })
+            .map(|i| PublishedUnit {
+                unit_code: format!("1-1-10{i}"),
+                area_centi: 9000,
+                class: UnitClass::Residential,
+                person_code: format!("p{i}"),
+            })
             .collect();
         let entries: Vec<Entry> = (0..3)
             .map(|i| {
@@ -966,16 +1302,36 @@ mod tests {
                     &format!("b{i}"),
                     &format!("p{i}"),
                     &format!("1-1-10{i}"),
-                    Some(if i == 2 { Choice::Disagree } else { Choice::Agree }),
+                    Some(if i == 2 {
+                        Choice::Disagree
+                    } else {
+                        Choice::Agree
+                    }),
                 )
             })
             .collect();
-        let (rule_set, settings, channel_rule) = (RuleSet::civil_code_ordinary(), Settings::defaults(), ChannelRule::OnlineWins);
+        let (rule_set, settings, channel_rule) = (
+            RuleSet::civil_code_ordinary(),
+            Settings::defaults(),
+            ChannelRule::OnlineWins,
+        );
         let opening_hash = opening_hash(2, "m1", &rule_set, &settings, channel_rule, &roll, &[]);
         let all = leaves(&opening_hash, &entries);
         let checkpoints = vec![
-            Checkpoint { entries: 0, root: opening_hash.clone(), at: String::new(), key_id: None, signature: None },
-            Checkpoint { entries: 2, root: merkle_root(&all[..3]), at: String::new(), key_id: None, signature: None },
+            Checkpoint {
+                entries: 0,
+                root: opening_hash.clone(),
+                at: String::new(),
+                key_id: None,
+                signature: None,
+            },
+            Checkpoint {
+                entries: 2,
+                root: merkle_root(&all[..3]),
+                at: String::new(),
+                key_id: None,
+                signature: None,
+            },
         ];
         PublishedLedger {
             version: 2,
@@ -1009,19 +1365,36 @@ mod tests {
     fn any_change_is_detected() {
         let mut changed = ledger();
         changed.entries[2].choice = Some(Choice::Agree);
-        assert_eq!(verify(&changed).altered_entries, vec![3], "a changed choice breaks its hash");
+        assert_eq!(
+            verify(&changed).altered_entries,
+            vec![3],
+            "a changed choice breaks its hash"
+        );
 
         let mut rehashed = ledger();
         rehashed.entries[1].choice = Some(Choice::Disagree);
         rehashed.entries[1].hash = entry_hash("m1", &rehashed.entries[1]);
         let v = verify(&rehashed);
-        assert!(!v.root_matches, "re-hashing the entry still changes the root");
-        assert_eq!(v.broken_checkpoints, vec![2], "and the checkpoint that covered it");
+        assert!(
+            !v.root_matches,
+            "re-hashing the entry still changes the root"
+        );
+        assert_eq!(
+            v.broken_checkpoints,
+            vec![2],
+            "and the checkpoint that covered it"
+        );
 
         let mut dropped = ledger();
         dropped.entries.remove(2);
-        dropped.entries.iter_mut().for_each(|e| e.position = Some(e.seq));
-        assert!(!verify(&dropped).root_matches, "a dropped entry changes the root");
+        dropped
+            .entries
+            .iter_mut()
+            .for_each(|e| e.position = Some(e.seq));
+        assert!(
+            !verify(&dropped).root_matches,
+            "a dropped entry changes the root"
+        );
 
         let mut reordered = ledger();
         reordered.entries.swap(0, 1);
@@ -1029,7 +1402,11 @@ mod tests {
         reordered.entries[0].position = b;
         reordered.entries[1].position = a;
         reordered.root = merkle_root(&leaves(&reordered.opening_hash, &reordered.entries));
-        assert_eq!(verify(&reordered).broken_checkpoints, vec![2], "moving entries under a checkpoint is detected even with a new root");
+        assert_eq!(
+            verify(&reordered).broken_checkpoints,
+            vec![2],
+            "moving entries under a checkpoint is detected even with a new root"
+        );
     }
 
     #[test]
@@ -1037,7 +1414,10 @@ mod tests {
         let mut bigger = ledger();
         bigger.roll[0].area_centi += 1;
         let v = verify(&bigger);
-        assert!(!v.opening_matches && v.broken_checkpoints.contains(&0), "{v:?}");
+        assert!(
+            !v.opening_matches && v.broken_checkpoints.contains(&0),
+            "{v:?}"
+        );
 
         let mut laxer = ledger();
         laxer.rule_set = RuleSet::legacy_ordinary();
@@ -1045,14 +1425,32 @@ mod tests {
 
         let mut reopened = ledger();
         reopened.roll[0].area_centi += 1;
-        reopened.opening_hash = opening_hash(2, "m1", &reopened.rule_set, &reopened.settings, reopened.channel_rule, &reopened.roll, &[]);
-        assert!(!verify(&reopened).broken_checkpoints.is_empty(), "a new opening hash no longer matches the checkpoints");
+        reopened.opening_hash = opening_hash(
+            2,
+            "m1",
+            &reopened.rule_set,
+            &reopened.settings,
+            reopened.channel_rule,
+            &reopened.roll,
+            &[],
+        );
+        assert!(
+            !verify(&reopened).broken_checkpoints.is_empty(),
+            "a new opening hash no longer matches the checkpoints"
+        );
     }
 
     #[test]
     fn a_void_entry_turns_its_ballot_invalid_in_the_recount() {
         let mut l = ledger();
-        l.entries.push(entry(4, EntryKind::Void, "b0", "p0", "1-1-100", Some(Choice::Agree)));
+        l.entries.push(entry(
+            4,
+            EntryKind::Void,
+            "b0",
+            "p0",
+            "1-1-100",
+            Some(Choice::Agree),
+        ));
         seal(&mut l);
         let v = verify(&l);
         assert!(v.intact(), "{v:?}");
@@ -1067,27 +1465,51 @@ mod tests {
         let mut l = ledger();
         l.entries.truncate(2);
         l.checkpoints.truncate(1);
-        l.entries.push(entry(3, EntryKind::Regroup, "", "q", "1-1-102", None));
-        l.entries.push(entry(4, EntryKind::Cast, "b3", "q", "1-1-102", Some(Choice::Agree)));
+        l.entries
+            .push(entry(3, EntryKind::Regroup, "", "q", "1-1-102", None));
+        l.entries.push(entry(
+            4,
+            EntryKind::Cast,
+            "b3",
+            "q",
+            "1-1-102",
+            Some(Choice::Agree),
+        ));
         seal(&mut l);
         let t = verify(&l).tally.unwrap();
-        assert_eq!((t.agree.heads, t.participants.heads, t.totals.heads), (3, 3, 3));
+        assert_eq!(
+            (t.agree.heads, t.participants.heads, t.totals.heads),
+            (3, 3, 3)
+        );
 
         // Joining p1's unit into p0: one person, two units.
         let mut joined = ledger();
         joined.entries.truncate(1);
         joined.checkpoints.truncate(1);
-        joined.entries.push(entry(2, EntryKind::Regroup, "", "p0", "1-1-101", None));
+        joined
+            .entries
+            .push(entry(2, EntryKind::Regroup, "", "p0", "1-1-101", None));
         seal(&mut joined);
         let t = verify(&joined).tally.unwrap();
-        assert_eq!((t.totals.heads, t.agree.heads, t.agree.area_centi), (2, 1, 18000));
+        assert_eq!(
+            (t.totals.heads, t.agree.heads, t.agree.area_centi),
+            (2, 1, 18000)
+        );
     }
 
     #[test]
     fn an_election_ledger_recounts_every_candidate_and_commits_to_the_candidates() {
         let mut l = ledger();
         l.candidates = vec!["c1".into(), "c2".into()];
-        l.opening_hash = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates);
+        l.opening_hash = opening_hash(
+            2,
+            "m1",
+            &l.rule_set,
+            &l.settings,
+            l.channel_rule,
+            &l.roll,
+            &l.candidates,
+        );
         l.checkpoints.truncate(1);
         l.checkpoints[0].root = l.opening_hash.clone();
         let picks = ["c1,c2", "c1", ""];
@@ -1099,12 +1521,23 @@ mod tests {
         seal(&mut l);
         let v = verify(&l);
         assert!(v.intact(), "{v:?}");
-        let heads: Vec<(String, i64, bool)> = v.candidates.iter().map(|(c, t)| (c.clone(), t.agree.heads, t.passed)).collect();
-        assert_eq!(heads, [("c1".to_string(), 2, true), ("c2".to_string(), 1, false)], "c2 has 1 of 3 participants");
+        let heads: Vec<(String, i64, bool)> = v
+            .candidates
+            .iter()
+            .map(|(c, t)| (c.clone(), t.agree.heads, t.passed))
+            .collect();
+        assert_eq!(
+            heads,
+            [("c1".to_string(), 2, true), ("c2".to_string(), 1, false)],
+            "c2 has 1 of 3 participants"
+        );
 
         let mut swapped = l.clone();
         swapped.candidates.reverse();
-        assert!(!verify(&swapped).opening_matches, "the candidate list is committed");
+        assert!(
+            !verify(&swapped).opening_matches,
+            "the candidate list is committed"
+        );
         let mut repicked = l.clone();
         repicked.entries[1].picks = Some("c2".into());
         assert_eq!(verify(&repicked).altered_entries, vec![2]);
@@ -1126,16 +1559,31 @@ mod tests {
     fn pending_entries_follow_the_positioned_ones() {
         let mut l = ledger();
         l.entries[2].position = None;
-        assert!(verify(&l).intact(), "an entry awaiting its checkpoint still counts and roots");
+        assert!(
+            verify(&l).intact(),
+            "an entry awaiting its checkpoint still counts and roots"
+        );
         l.entries[2].position = Some(5);
-        assert_eq!(verify(&l).broken_checkpoints, vec![0, 2], "positions must run without gaps");
+        assert_eq!(
+            verify(&l).broken_checkpoints,
+            vec![0, 2],
+            "positions must run without gaps"
+        );
     }
 
     /// The test ledger as version 3: every choice committed with its own salt, then revealed.
     fn sealed_then_revealed() -> PublishedLedger {
         let mut l = ledger();
         l.version = 3;
-        l.opening_hash = opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        l.opening_hash = opening_hash(
+            3,
+            "m1",
+            &l.rule_set,
+            &l.settings,
+            l.channel_rule,
+            &l.roll,
+            &[],
+        );
         l.checkpoints[0].root = l.opening_hash.clone();
         for e in &mut l.entries {
             let salt = format!("salt-{}", e.seq);
@@ -1160,7 +1608,14 @@ mod tests {
         let sealed = revealed.clone().sealed();
         let v = verify(&sealed);
         assert!(v.intact(), "{v:?}");
-        assert_eq!((v.sealed_entries, v.tally.is_none(), v.recomputed_root == revealed.root), (3, true, true));
+        assert_eq!(
+            (
+                v.sealed_entries,
+                v.tally.is_none(),
+                v.recomputed_root == revealed.root
+            ),
+            (3, true, true)
+        );
 
         // Withholding choices after the close, or showing some while claiming to be sealed, is
         // caught: a closed ledger reveals every choice, an open one none.
@@ -1179,13 +1634,19 @@ mod tests {
         downgraded.version = 2;
         downgraded.entries[2].choice = Some(Choice::Agree);
         let v = verify(&downgraded);
-        assert!(!v.opening_matches && v.broken_commitments == vec![1, 2, 3] && !v.intact(), "{v:?}");
+        assert!(
+            !v.opening_matches && v.broken_commitments == vec![1, 2, 3] && !v.intact(),
+            "{v:?}"
+        );
 
         // A reveal that changes a choice keeps every hash but breaks its commitment.
         let mut swapped = revealed.clone();
         swapped.entries[2].choice = Some(Choice::Agree);
         let v = verify(&swapped);
-        assert!(v.altered_entries.is_empty() && v.root_matches, "the hash covers the commitment, not the choice");
+        assert!(
+            v.altered_entries.is_empty() && v.root_matches,
+            "the hash covers the commitment, not the choice"
+        );
         assert_eq!(v.broken_commitments, vec![3]);
         assert!(!v.intact());
 
@@ -1202,23 +1663,73 @@ mod tests {
     #[test]
     fn only_sealed_ledgers_commit_to_their_version_and_older_ledgers_keep_their_opening() {
         let l = ledger();
-        let older = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        let older = opening_hash(
+            2,
+            "m1",
+            &l.rule_set,
+            &l.settings,
+            l.channel_rule,
+            &l.roll,
+            &[],
+        );
         // Published openings of earlier matters must verify forever: this one is pinned.
-        assert_eq!(older, "62f745cc24506c93de9009967dc316152bcd3d1c8b5055cdcdb9f43b79073941", "the version 2 opening changed");
-        assert_eq!(opening_hash(1, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), older, "versions 1 and 2 hash alike");
-        let sealed = opening_hash(3, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
-        assert_eq!(sealed, "af29ac36ad658057ed1ec862084809924f978b9d9dc0051b7383aa685b936859", "the version 3 opening changed");
-        assert_ne!(opening_hash(4, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]), sealed, "version 4 commits to true marks");
+        assert_eq!(
+            older, "62f745cc24506c93de9009967dc316152bcd3d1c8b5055cdcdb9f43b79073941",
+            "the version 2 opening changed"
+        );
+        assert_eq!(
+            opening_hash(
+                1,
+                "m1",
+                &l.rule_set,
+                &l.settings,
+                l.channel_rule,
+                &l.roll,
+                &[]
+            ),
+            older,
+            "versions 1 and 2 hash alike"
+        );
+        let sealed = opening_hash(
+            3,
+            "m1",
+            &l.rule_set,
+            &l.settings,
+            l.channel_rule,
+            &l.roll,
+            &[],
+        );
+        assert_eq!(
+            sealed, "af29ac36ad658057ed1ec862084809924f978b9d9dc0051b7383aa685b936859",
+            "the version 3 opening changed"
+        );
+        assert_ne!(
+            opening_hash(
+                4,
+                "m1",
+                &l.rule_set,
+                &l.settings,
+                l.channel_rule,
+                &l.roll,
+                &[]
+            ),
+            sealed,
+            "version 4 commits to true marks"
+        );
     }
 
     #[test]
     fn a_ledger_that_cannot_be_recounted_is_not_intact_unless_its_choices_are_sealed() {
         // A ballot for a unit that is not on the roll: every hash fine, no recount possible.
         let mut l = ledger();
-        l.entries.push(entry(4, EntryKind::Regroup, "", "p9", "9-9-999", None));
+        l.entries
+            .push(entry(4, EntryKind::Regroup, "", "p9", "9-9-999", None));
         seal(&mut l);
         let v = verify(&l);
-        assert!(v.root_matches && v.altered_entries.is_empty() && v.tally.is_none(), "{v:?}");
+        assert!(
+            v.root_matches && v.altered_entries.is_empty() && v.tally.is_none(),
+            "{v:?}"
+        );
         assert!(!v.intact(), "no tally, not sealed: not intact");
     }
 
@@ -1228,16 +1739,28 @@ mod tests {
         // 从众 clause p2 follows the majority once participation (2 of 3) passes.
         let mut l = ledger();
         l.settings.non_voters_follow_majority = true;
-        l.opening_hash = opening_hash(2, "m1", &l.rule_set, &l.settings, l.channel_rule, &l.roll, &[]);
+        l.opening_hash = opening_hash(
+            2,
+            "m1",
+            &l.rule_set,
+            &l.settings,
+            l.channel_rule,
+            &l.roll,
+            &[],
+        );
         l.checkpoints.truncate(1);
         l.checkpoints[0].root = l.opening_hash.clone();
         l.entries.truncate(2);
-        l.entries.push(entry(3, EntryKind::Delivery, "", "p2", "1-1-102", None));
+        l.entries
+            .push(entry(3, EntryKind::Delivery, "", "p2", "1-1-102", None));
         seal(&mut l);
         let v = verify(&l);
         assert!(v.intact(), "{v:?}");
         let t = v.tally.unwrap();
-        assert_eq!((t.followers.heads, t.agree.heads, t.participants.heads), (1, 3, 3));
+        assert_eq!(
+            (t.followers.heads, t.agree.heads, t.participants.heads),
+            (1, 3, 3)
+        );
     }
 
     #[test]
@@ -1250,7 +1773,10 @@ mod tests {
 
     #[test]
     fn person_codes_depend_on_the_secret_salt() {
-        assert_ne!(person_code("salt-a", "roll:张三|13800138000"), person_code("salt-b", "roll:张三|13800138000"));
+        assert_ne!(
+            person_code("salt-a", "roll:张三|13800138000"),
+            person_code("salt-b", "roll:张三|13800138000")
+        );
         assert_eq!(person_code("s", "k").len(), 16);
     }
 
@@ -1261,11 +1787,32 @@ mod tests {
             e.hash = entry_hash(&l.matter_id, e);
         }
         if l.version >= 2 {
-            l.opening_hash = opening_hash_with(l.version, &l.matter_id, &l.rule_set, &l.settings, l.channel_rule, &l.roll, &l.candidates, l.facts.as_ref());
+            l.opening_hash = opening_hash_with(
+                l.version,
+                &l.matter_id,
+                &l.rule_set,
+                &l.settings,
+                l.channel_rule,
+                &l.roll,
+                &l.candidates,
+                l.facts.as_ref(),
+            );
         }
-        let all = if l.version >= 2 { leaves(&l.opening_hash, &l.entries) } else { l.entries.iter().map(|e| e.hash.clone()).collect() };
+        let all = if l.version >= 2 {
+            leaves(&l.opening_hash, &l.entries)
+        } else {
+            l.entries.iter().map(|e| e.hash.clone()).collect()
+        };
         l.checkpoints = if l.version >= 2 {
-            (0..all.len()).map(|n| Checkpoint { entries: n as i64, root: merkle_root(&all[..=n]), at: String::new(), key_id: None, signature: None }).collect()
+            (0..all.len())
+                .map(|n| Checkpoint {
+                    entries: n as i64,
+                    root: merkle_root(&all[..=n]),
+                    at: String::new(),
+                    key_id: None,
+                    signature: None,
+                })
+                .collect()
         } else {
             Vec::new()
         };
@@ -1273,7 +1820,8 @@ mod tests {
     }
 
     #[test]
-    fn a_resealed_ledger_still_verifies_so_the_forgeries_below_are_caught_by_what_resealing_cannot_hide() {
+    fn a_resealed_ledger_still_verifies_so_the_forgeries_below_are_caught_by_what_resealing_cannot_hide(
+    ) {
         let mut l = ledger();
         reseal(&mut l);
         assert!(verify(&l).intact(), "{:?}", verify(&l));
@@ -1309,7 +1857,12 @@ mod tests {
         let mut rewritten = later.clone();
         rewritten.entries[0].choice = Some(Choice::Disagree);
         reseal(&mut rewritten);
-        assert_eq!(changed_since(&earlier, &rewritten), vec![2], "{:?}", changed_since(&earlier, &rewritten));
+        assert_eq!(
+            changed_since(&earlier, &rewritten),
+            vec![2],
+            "{:?}",
+            changed_since(&earlier, &rewritten)
+        );
         // A checkpoint dropped, or another matter's ledger.
         let mut dropped = later.clone();
         dropped.checkpoints.retain(|c| c.entries != 2);
@@ -1322,7 +1875,10 @@ mod tests {
     #[test]
     fn unit_codes_holding_a_comma_are_read_as_the_roll_has_them() {
         let roll = BTreeMap::from([("1-1-101,102", 9000), ("1-1-103", 5000), ("1-1-101", 100)]);
-        assert!(units_add_up("1-1-101,102,1-1-103", 14000, &roll), "one combined flat and another");
+        assert!(
+            units_add_up("1-1-101,102,1-1-103", 14000, &roll),
+            "one combined flat and another"
+        );
         assert!(!units_add_up("1-1-101,102,1-1-103", 9100, &roll));
         assert!(units_add_up("", 0, &roll) && !units_add_up("1-1-104", 0, &roll));
     }
@@ -1354,7 +1910,8 @@ mod tests {
         reseal(&mut unknown);
         assert!(!verify(&unknown).rules_match_preset);
         let mut custom = ledger();
-        custom.rule_set = RuleSet::custom(None, Threshold::at_least(3, 5), ApprovalBase::AllInScope).unwrap();
+        custom.rule_set =
+            RuleSet::custom(None, Threshold::at_least(3, 5), ApprovalBase::AllInScope).unwrap();
         reseal(&mut custom);
         assert!(verify(&custom).intact(), "a custom set is what it says");
     }
@@ -1371,13 +1928,24 @@ mod tests {
             }
             reseal(&mut relabelled);
             let v = verify(&relabelled);
-            assert!(!v.version_consistent && !v.intact(), "as version {older}: {v:?}");
+            assert!(
+                !v.version_consistent && !v.intact(),
+                "as version {older}: {v:?}"
+            );
         }
         // A version 2 ledger relabelled as 1 with its opening kept.
         let mut v1 = ledger();
         v1.version = 1;
-        v1.root = merkle_root(&v1.entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>());
-        assert!(!verify(&v1).version_consistent, "version 1 had no opening or checkpoints");
+        v1.root = merkle_root(
+            &v1.entries
+                .iter()
+                .map(|e| e.hash.clone())
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            !verify(&v1).version_consistent,
+            "version 1 had no opening or checkpoints"
+        );
         // A version this code does not know.
         let mut future = ledger();
         future.version = NEWEST_VERSION + 1;
@@ -1408,10 +1976,19 @@ mod tests {
             public_key: "00".repeat(32),
             signature: "00".repeat(64),
         };
-        logged.log = Some(LogInclusion { kind: LeafKind::Checkpoint, entries: 0, leaf_index: 0, proof: Vec::new(), head });
+        logged.log = Some(LogInclusion {
+            kind: LeafKind::Checkpoint,
+            entries: 0,
+            leaf_index: 0,
+            proof: Vec::new(),
+            head,
+        });
         for (what, l) in [("signature", signed), ("log proof", logged)] {
             let v = verify(&l);
-            assert!(!v.version_consistent && !v.intact(), "a version 4 ledger with a {what}");
+            assert!(
+                !v.version_consistent && !v.intact(),
+                "a version 4 ledger with a {what}"
+            );
         }
     }
 
@@ -1419,18 +1996,51 @@ mod tests {
         let mut l = ledger();
         l.version = 4;
         let paper = {
-            let mut e = entry(1, EntryKind::Cast, "b0", "p0", "1-1-100", Some(Choice::Disagree));
+            let mut e = entry(
+                1,
+                EntryKind::Cast,
+                "b0",
+                "p0",
+                "1-1-100",
+                Some(Choice::Disagree),
+            );
             e.channel = Some(Channel::Paper);
             e
         };
         let mut entries = vec![
             paper.clone(),
-            entry(2, EntryKind::Cast, "b1", "p0", "1-1-100", Some(Choice::Agree)),
-            Entry { seq: 3, kind: EntryKind::Superseded, ..paper.clone() },
-            Entry { seq: 4, kind: EntryKind::Void, ..entry(4, EntryKind::Void, "b1", "p0", "1-1-100", Some(Choice::Agree)) },
+            entry(
+                2,
+                EntryKind::Cast,
+                "b1",
+                "p0",
+                "1-1-100",
+                Some(Choice::Agree),
+            ),
+            Entry {
+                seq: 3,
+                kind: EntryKind::Superseded,
+                ..paper.clone()
+            },
+            Entry {
+                seq: 4,
+                kind: EntryKind::Void,
+                ..entry(
+                    4,
+                    EntryKind::Void,
+                    "b1",
+                    "p0",
+                    "1-1-100",
+                    Some(Choice::Agree),
+                )
+            },
         ];
         if reinstate {
-            entries.push(Entry { seq: 5, kind: EntryKind::Reinstated, ..paper });
+            entries.push(Entry {
+                seq: 5,
+                kind: EntryKind::Reinstated,
+                ..paper
+            });
         }
         for (i, e) in entries.iter_mut().enumerate() {
             e.position = Some(i as i64 + 1);
@@ -1447,10 +2057,18 @@ mod tests {
     fn the_superseded_mark_always_describes_the_ballot_that_counts() {
         let v = verify(&marks_ledger(true));
         assert!(v.intact(), "{v:?}");
-        assert_eq!(v.tally.unwrap().disagree.heads, 1, "the paper ballot counts again");
+        assert_eq!(
+            v.tally.unwrap().disagree.heads,
+            1,
+            "the paper ballot counts again"
+        );
         // Without the reinstated entry the ledger says the counting ballot was set aside.
         let v = verify(&marks_ledger(false));
-        assert_eq!((v.inconsistent_marks.clone(), v.intact()), (vec!["b0".to_string()], false), "{v:?}");
+        assert_eq!(
+            (v.inconsistent_marks.clone(), v.intact()),
+            (vec!["b0".to_string()], false),
+            "{v:?}"
+        );
         // A superseded mark removed: the online ballot passes over the paper one unmarked.
         let mut unmarked = marks_ledger(true);
         unmarked.entries.truncate(2);
@@ -1494,19 +2112,36 @@ mod tests {
     }
 
     fn declare(l: &mut PublishedLedger, result: DeclaredResult, keyring: &signing::Keyring) {
-        let s = keyring.sign(&l.tenant, &result_message(&l.tenant, &l.matter_id, l.version, &result));
-        l.declared = Some(Declared { result, key_id: s.key_id, signature: s.signature });
+        let s = keyring.sign(
+            &l.tenant,
+            &result_message(&l.tenant, &l.matter_id, l.version, &result),
+        );
+        l.declared = Some(Declared {
+            result,
+            key_id: s.key_id,
+            signature: s.signature,
+        });
     }
 
     fn sign(l: &mut PublishedLedger, keyring: &signing::Keyring) {
         for c in &mut l.checkpoints {
-            let s = keyring.sign(&l.tenant, &signing::checkpoint_message(&l.tenant, &l.matter_id, l.version, c.entries, &c.root));
+            let s = keyring.sign(
+                &l.tenant,
+                &signing::checkpoint_message(
+                    &l.tenant,
+                    &l.matter_id,
+                    l.version,
+                    c.entries,
+                    &c.root,
+                ),
+            );
             (c.key_id, c.signature) = (Some(s.key_id), Some(s.signature));
         }
     }
 
     fn keyring(secret: &str) -> signing::Keyring {
-        signing::Keyring::from_config(Some(&crate::config::Secret(secret.repeat(32))), "k1", false).unwrap()
+        signing::Keyring::from_config(Some(&crate::config::Secret(secret.repeat(32))), "k1", false)
+            .unwrap()
     }
 
     #[test]
@@ -1516,13 +2151,23 @@ mod tests {
         let v = verify_with_keys(&l, &[office.public_key("jd")]);
         assert!(v.intact(), "{v:?}");
         let v = verify(&l);
-        assert!(v.needs_keys && !v.intact(), "a signed ledger is not vouched for without the keys: {v:?}");
+        assert!(
+            v.needs_keys && !v.intact(),
+            "a signed ledger is not vouched for without the keys: {v:?}"
+        );
         let v = verify_with_keys(&l, &[keyring("x").public_key("jd")]);
-        assert_eq!(v.bad_signatures, vec![0, 1, 2, 3], "another key signs nothing here");
+        assert_eq!(
+            v.bad_signatures,
+            vec![0, 1, 2, 3],
+            "another key signs nothing here"
+        );
         let mut unsigned = l.clone();
         unsigned.checkpoints[1].signature = None;
         unsigned.checkpoints[1].key_id = None;
-        assert_eq!(verify_with_keys(&unsigned, &[office.public_key("jd")]).unsigned_checkpoints, vec![1]);
+        assert_eq!(
+            verify_with_keys(&unsigned, &[office.public_key("jd")]).unsigned_checkpoints,
+            vec![1]
+        );
     }
 
     #[test]
@@ -1533,24 +2178,44 @@ mod tests {
         let mut flipped = signed(&office);
         let e = &mut flipped.entries[2];
         e.choice = Some(Choice::Agree);
-        e.commitment = Some(commitment("m1", e.seq, Choice::Agree, None, e.salt.as_deref().unwrap()));
+        e.commitment = Some(commitment(
+            "m1",
+            e.seq,
+            Choice::Agree,
+            None,
+            e.salt.as_deref().unwrap(),
+        ));
         let old = flipped.checkpoints.clone();
         reseal(&mut flipped);
         for (c, o) in flipped.checkpoints.iter_mut().zip(&old) {
             (c.key_id, c.signature) = (o.key_id.clone(), o.signature.clone());
         }
         let v = verify_with_keys(&flipped, &keys);
-        assert!(v.root_matches && v.altered_entries.is_empty() && v.broken_commitments.is_empty(), "the forgery is internally consistent: {v:?}");
-        assert_eq!(v.bad_signatures, vec![3], "the checkpoint over the flipped entry is not the office's: {v:?}");
+        assert!(
+            v.root_matches && v.altered_entries.is_empty() && v.broken_commitments.is_empty(),
+            "the forgery is internally consistent: {v:?}"
+        );
+        assert_eq!(
+            v.bad_signatures,
+            vec![3],
+            "the checkpoint over the flipped entry is not the office's: {v:?}"
+        );
         // Signed by the forger's own key: not the published one.
         let mut own = flipped.clone();
         sign(&mut own, &keyring("f"));
-        assert_eq!(verify_with_keys(&own, &keys).bad_signatures, vec![0, 1, 2, 3]);
+        assert_eq!(
+            verify_with_keys(&own, &keys).bad_signatures,
+            vec![0, 1, 2, 3]
+        );
         // Relabelled as version 4 with the signatures kept: they were made over version 5.
         let mut older = signed(&office);
         older.version = 4;
         reseal(&mut older);
-        for (c, o) in older.checkpoints.iter_mut().zip(&signed(&office).checkpoints) {
+        for (c, o) in older
+            .checkpoints
+            .iter_mut()
+            .zip(&signed(&office).checkpoints)
+        {
             (c.key_id, c.signature) = (o.key_id.clone(), o.signature.clone());
         }
         assert!(!verify_with_keys(&older, &keys).bad_signatures.is_empty());
@@ -1560,7 +2225,10 @@ mod tests {
         result.tally.as_mut().unwrap().passed = !result.tally.as_ref().unwrap().passed;
         declare(&mut overturned, result.clone(), &keyring("f"));
         let v = verify_with_keys(&overturned, &keys);
-        assert!(!v.result_matches && !v.result_signed && !v.intact(), "{v:?}");
+        assert!(
+            !v.result_matches && !v.result_signed && !v.intact(),
+            "{v:?}"
+        );
         // Declared as the recount gives, but not signed by the office.
         let mut unsigned = signed(&office);
         let honest = unsigned.declared.clone().unwrap().result;
@@ -1584,7 +2252,10 @@ mod tests {
         assert!(v.opening_matches && v.bad_signatures.contains(&0), "{v:?}");
         let mut unfacted = signed(&office);
         unfacted.facts = None;
-        assert!(!verify_with_keys(&unfacted, &keys).version_consistent, "version 5 carries its facts");
+        assert!(
+            !verify_with_keys(&unfacted, &keys).version_consistent,
+            "version 5 carries its facts"
+        );
         // Every checkpoint after the opening dropped: the declared root is no longer signed.
         let mut dropped = signed(&office);
         dropped.checkpoints.truncate(1);

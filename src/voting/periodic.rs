@@ -37,7 +37,11 @@ where
     Fut: Future<Output = ApiResult<usize>>,
 {
     let mut done = 0;
-    for tenant in tenancy::list(&state.pool).await?.into_iter().filter(|t| t.status == TenantStatus::Active) {
+    for tenant in tenancy::list(&state.pool)
+        .await?
+        .into_iter()
+        .filter(|t| t.status == TenantStatus::Active)
+    {
         let slug = tenant.slug.clone();
         match job(state.clone(), tenant).await {
             Ok(n) => done += n,

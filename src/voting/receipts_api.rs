@@ -74,7 +74,12 @@ pub struct ReceiptStatus {
 /// The short form of an entry hash: its first 16 hex digits, in four groups.
 pub fn receipt_code(entry_hash: &str) -> String {
     let digits = &entry_hash[..entry_hash.len().min(16)];
-    digits.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-")
+    digits
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// One SQL over ballots `b` joined to their cast entry `l`, ledger position `p`, matter `m`.
@@ -98,11 +103,22 @@ fn select(filter: &str) -> String {
 /// the log, and with `path` the entry's path to the checkpoint's root. The path names the
 /// neighbouring entries' hashes, which look up their ballots' fates: only for the voter's own
 /// receipts, never for an anonymous lookup.
-async fn with_proofs(conn: &TenantConn, mut receipt: ReceiptStatus, path: bool) -> ApiResult<ReceiptStatus> {
+async fn with_proofs(
+    conn: &TenantConn,
+    mut receipt: ReceiptStatus,
+    path: bool,
+) -> ApiResult<ReceiptStatus> {
     let (Some(position), Some(entries)) = (receipt.position, receipt.checkpoint_entries) else {
         return Ok(receipt);
     };
-    receipt.log = transparency::store::ledger_inclusion(conn, conn.tenant().id, receipt.matter_id, Some(position)).await?.filter(|log| log.entries == entries);
+    receipt.log = transparency::store::ledger_inclusion(
+        conn,
+        conn.tenant().id,
+        receipt.matter_id,
+        Some(position),
+    )
+    .await?
+    .filter(|log| log.entries == entries);
     if !path {
         return Ok(receipt);
     }
@@ -160,16 +176,45 @@ pub struct ReceiptsApi;
 #[OpenApi(tag = "ApiTags::Matters")]
 impl ReceiptsApi {
     /// 我的选票回执 / My ballots (cast online, or paper ballots I signed) and what became of each.
-    #[oai(path = "/api/me/receipts", method = "get", operation_id = "my_receipt_list")]
-    async fn mine(&self, state: Data<&AppState>, tenant: Data<&Tenant>, principal: Data<&Principal>, _auth: BearerAuth) -> ApiResult<Json<Vec<ReceiptStatus>>> {
+    #[oai(
+        path = "/api/me/receipts",
+        method = "get",
+        operation_id = "my_receipt_list"
+    )]
+    async fn mine(
+        &self,
+        state: Data<&AppState>,
+        tenant: Data<&Tenant>,
+        principal: Data<&Principal>,
+        _auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<ReceiptStatus>>> {
         let Principal::Owner { id } = *principal else {
-            return Err(ApiError::forbidden("authz.forbidden", "仅业主可以查看", "Owners only"));
+            return Err(ApiError::forbidden(
+                "authz.forbidden",
+                "仅业主可以查看",
+                "Owners only",
+            ));
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn.query(&select("coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2"), &[&tenant.id, &id]).await?;
+        let rows = conn
+            .query(
+                &select("coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2"),
+                &[&tenant.id, &id],
+            )
+            .await?;
         let mut receipts = Vec::with_capacity(rows.len());
         for r in &rows {
-            receipts.push(with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(r, true) }, true).await?);
+            receipts.push(
+                with_proofs(
+                    &conn,
+                    ReceiptStatus {
+                        tenant: tenant.slug.clone(),
+                        ..status(r, true)
+                    },
+                    true,
+                )
+                .await?,
+            );
         }
         conn.commit().await?;
         Ok(Json(receipts))
@@ -178,21 +223,47 @@ impl ReceiptsApi {
     /// 回执查询 / Look a ballot up by its ledger entry hash (from a receipt or the published
     /// ledger) or its receipt code (`xxxx-xxxx-xxxx-xxxx`, printed on a paper ballot's entry
     /// slip): what became of it. Needs no login; shows no name, choice or void reason.
-    #[oai(path = "/api/receipts/:entry_hash", method = "get", operation_id = "receipt_lookup")]
+    #[oai(
+        path = "/api/receipts/:entry_hash",
+        method = "get",
+        operation_id = "receipt_lookup"
+    )]
     async fn lookup(
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
-        #[oai(validator(max_length = 64, min_length = 16, pattern = "^([0-9a-f]{64}|[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4})$"))] entry_hash: Path<
-            String,
-        >,
+        #[oai(validator(
+            max_length = 64,
+            min_length = 16,
+            pattern = "^([0-9a-f]{64}|[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4})$"
+        ))]
+        entry_hash: Path<String>,
     ) -> ApiResult<Json<ReceiptStatus>> {
         let wanted = entry_hash.0.replace('-', "");
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn.query(&select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"), &[&tenant.id, &wanted]).await?;
+        let rows = conn
+            .query(
+                &select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"),
+                &[&tenant.id, &wanted],
+            )
+            .await?;
         let row = rows.into_iter().next();
-        let row = row.ok_or_else(|| ApiError::not_found("receipt.not_found", "没有这张选票（请核对回执上的哈希值）", "No ballot has that entry hash"))?;
-        let receipt = with_proofs(&conn, ReceiptStatus { tenant: tenant.slug.clone(), ..status(&row, false) }, false).await?;
+        let row = row.ok_or_else(|| {
+            ApiError::not_found(
+                "receipt.not_found",
+                "没有这张选票（请核对回执上的哈希值）",
+                "No ballot has that entry hash",
+            )
+        })?;
+        let receipt = with_proofs(
+            &conn,
+            ReceiptStatus {
+                tenant: tenant.slug.clone(),
+                ..status(&row, false)
+            },
+            false,
+        )
+        .await?;
         conn.commit().await?;
         Ok(Json(receipt))
     }

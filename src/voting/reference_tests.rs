@@ -48,42 +48,78 @@ pub(crate) fn vote_shaped(turnout: f64, agree: u32, follow: bool) -> impl Strate
         .prop_flat_map(move |owners| {
             (
                 // Units: area, class, holder (an owner index, or `owners` for the developer).
-                proptest::collection::vec((1i64..30_000, class(), 0usize..=owners), owners..owners * 3),
+                proptest::collection::vec(
+                    (1i64..30_000, class(), 0usize..=owners),
+                    owners..owners * 3,
+                ),
                 any::<(bool, bool, bool, bool)>(),
                 // Turnout leans high: four in five persons vote.
-                proptest::collection::vec(proptest::option::weighted(turnout, marked(agree)), owners + 1),
+                proptest::collection::vec(
+                    proptest::option::weighted(turnout, marked(agree)),
+                    owners + 1,
+                ),
                 proptest::collection::vec(proptest::bool::weighted(0.3), owners + 1),
             )
-                .prop_map(move |(units, (parking, storage, invalid_participate, follows), marks, delivered)| {
-                    let holder = |i: usize| {
-                        if i == owners {
-                            Holder::Developer
-                        } else {
-                            Holder::Owner(format!("o{i}"))
+                .prop_map(
+                    move |(
+                        units,
+                        (parking, storage, invalid_participate, follows),
+                        marks,
+                        delivered,
+                    )| {
+                        let holder = |i: usize| {
+                            if i == owners {
+                                Holder::Developer
+                            } else {
+                                Holder::Owner(format!("o{i}"))
+                            }
+                        };
+                        let roll: Vec<RollUnit> = units
+                            .iter()
+                            .enumerate()
+                            .map(|(n, (area, class, h))| RollUnit {
+                                unit: format!("u{n}"),
+                                area_centi: *area,
+                                class: *class,
+                                holder: holder(*h),
+                            })
+                            .collect();
+                        let settings = Settings {
+                            parking_counts: parking,
+                            storage_counts: storage,
+                            invalid_ballots_participate: invalid_participate,
+                            non_voters_follow_majority: follow && follows,
+                        };
+                        let persons = snapshot(&roll, &settings).persons;
+                        let ballots = persons
+                            .keys()
+                            .enumerate()
+                            .filter_map(|(i, h)| {
+                                marks[i % marks.len()].map(|(choice, valid)| Ballot {
+                                    holder: h.clone(),
+                                    choice,
+                                    valid,
+                                })
+                            })
+                            .collect();
+                        let delivered = persons
+                            .keys()
+                            .enumerate()
+                            .filter(|(i, _)| delivered[i % delivered.len()])
+                            .map(|(_, h)| h.clone())
+                            .collect();
+                        Vote {
+                            roll,
+                            settings,
+                            ballots,
+                            delivered,
                         }
-                    };
-                    let roll: Vec<RollUnit> = units
-                        .iter()
-                        .enumerate()
-                        .map(|(n, (area, class, h))| RollUnit { unit: format!("u{n}"), area_centi: *area, class: *class, holder: holder(*h) })
-                        .collect();
-                    let settings = Settings {
-                        parking_counts: parking,
-                        storage_counts: storage,
-                        invalid_ballots_participate: invalid_participate,
-                        non_voters_follow_majority: follow && follows,
-                    };
-                    let persons = snapshot(&roll, &settings).persons;
-                    let ballots = persons
-                        .keys()
-                        .enumerate()
-                        .filter_map(|(i, h)| marks[i % marks.len()].map(|(choice, valid)| Ballot { holder: h.clone(), choice, valid }))
-                        .collect();
-                    let delivered = persons.keys().enumerate().filter(|(i, _)| delivered[i % delivered.len()]).map(|(_, h)| h.clone()).collect();
-                    Vote { roll, settings, ballots, delivered }
-                })
+                    },
+                )
         })
-        .prop_filter("somebody counts", |v| !snapshot(&v.roll, &v.settings).persons.is_empty())
+        .prop_filter("somebody counts", |v| {
+            !snapshot(&v.roll, &v.settings).persons.is_empty()
+        })
 }
 
 /// The outcome as the rules read, computed the simplest way.
@@ -120,7 +156,10 @@ pub(crate) fn reference(v: &Vote, rules: &RuleSet) -> Outcome {
             UnitClass::Storage => v.settings.storage_counts,
         };
         if counts {
-            let p = persons.entry(&u.holder).or_insert(Counts { heads: 1, area_centi: 0 });
+            let p = persons.entry(&u.holder).or_insert(Counts {
+                heads: 1,
+                area_centi: 0,
+            });
             p.area_centi += u.area_centi;
         }
     }
@@ -134,35 +173,80 @@ pub(crate) fn reference(v: &Vote, rules: &RuleSet) -> Outcome {
     };
     let totals = sum(&mut persons.keys().copied());
     let voted: BTreeSet<&Holder> = v.ballots.iter().map(|b| &b.holder).collect();
-    let mut agreeing: Vec<&Holder> = v.ballots.iter().filter(|b| b.valid && b.choice == Choice::Agree).map(|b| &b.holder).collect();
-    let mut taking_part: Vec<&Holder> = v.ballots.iter().filter(|b| b.valid || v.settings.invalid_ballots_participate).map(|b| &b.holder).collect();
+    let mut agreeing: Vec<&Holder> = v
+        .ballots
+        .iter()
+        .filter(|b| b.valid && b.choice == Choice::Agree)
+        .map(|b| &b.holder)
+        .collect();
+    let mut taking_part: Vec<&Holder> = v
+        .ballots
+        .iter()
+        .filter(|b| b.valid || v.settings.invalid_ballots_participate)
+        .map(|b| &b.holder)
+        .collect();
     let judge = |agreeing: &[&Holder], taking_part: &[&Holder]| {
-        let (agree, participants) = (sum(&mut agreeing.iter().copied()), sum(&mut taking_part.iter().copied()));
+        let (agree, participants) = (
+            sum(&mut agreeing.iter().copied()),
+            sum(&mut taking_part.iter().copied()),
+        );
         let participation = rules.participation.map(|t| both(&t, participants, totals));
-        let base = if rules.approval_base == ApprovalBase::Participants { participants } else { totals };
-        (agree, participants, participation, both(&rules.approval, agree, base))
+        let base = if rules.approval_base == ApprovalBase::Participants {
+            participants
+        } else {
+            totals
+        };
+        (
+            agree,
+            participants,
+            participation,
+            both(&rules.approval, agree, base),
+        )
     };
-    let (mut agree, mut participants, mut participation, mut approval) = judge(&agreeing, &taking_part);
+    let (mut agree, mut participants, mut participation, mut approval) =
+        judge(&agreeing, &taking_part);
     // 从众: once participation passes, delivered non-voters join the side that is winning.
     if v.settings.non_voters_follow_majority && participation == Some(true) {
-        let followers: Vec<&Holder> = v.delivered.iter().filter(|h| !voted.contains(h) && persons.contains_key(h)).collect();
+        let followers: Vec<&Holder> = v
+            .delivered
+            .iter()
+            .filter(|h| !voted.contains(h) && persons.contains_key(h))
+            .collect();
         if approval {
             agreeing.extend(&followers);
         }
         taking_part.extend(&followers);
         (agree, participants, participation, approval) = judge(&agreeing, &taking_part);
     }
-    Outcome { totals, agree, participants, participation_passed: participation, approval_passed: approval, passed: participation != Some(false) && approval }
+    Outcome {
+        totals,
+        agree,
+        participants,
+        participation_passed: participation,
+        approval_passed: approval,
+        passed: participation != Some(false) && approval,
+    }
 }
 
 fn engine(v: &Vote, rules: &RuleSet) -> super::tally::Tally {
-    tally(&snapshot(&v.roll, &v.settings), rules, &v.ballots, &v.settings, &v.delivered).unwrap()
+    tally(
+        &snapshot(&v.roll, &v.settings),
+        rules,
+        &v.ballots,
+        &v.settings,
+        &v.delivered,
+    )
+    .unwrap()
 }
 
 /// Every preset plus a custom strict one measured against all owners.
 pub(crate) fn rule_sets() -> Vec<RuleSet> {
     let mut sets = RuleSet::presets();
-    sets.extend(RuleSet::custom(Some(Threshold::more_than(1, 2)), Threshold::at_least(3, 5), ApprovalBase::AllInScope));
+    sets.extend(RuleSet::custom(
+        Some(Threshold::more_than(1, 2)),
+        Threshold::at_least(3, 5),
+        ApprovalBase::AllInScope,
+    ));
     sets
 }
 
@@ -270,5 +354,8 @@ fn the_generator_produces_passes_and_failures_alike() {
             passed += 1;
         }
     }
-    assert!((total / 5..=total * 4 / 5).contains(&passed), "{passed} of {total} passed");
+    assert!(
+        (total / 5..=total * 4 / 5).contains(&passed),
+        "{passed} of {total} passed"
+    );
 }

@@ -22,10 +22,18 @@ pub struct Threshold {
 
 impl Threshold {
     pub const fn at_least(num: i64, den: i64) -> Self {
-        Threshold { num, den, comparison: Comparison::AtLeast }
+        Threshold {
+            num,
+            den,
+            comparison: Comparison::AtLeast,
+        }
     }
     pub const fn more_than(num: i64, den: i64) -> Self {
-        Threshold { num, den, comparison: Comparison::MoreThan }
+        Threshold {
+            num,
+            den,
+            comparison: Comparison::MoreThan,
+        }
     }
 
     /// A fraction in (0, 1] with a positive denominator.
@@ -34,7 +42,10 @@ impl Threshold {
     }
 
     pub fn met(&self, value: i64, base: i64) -> bool {
-        let (lhs, rhs) = (self.den as i128 * value as i128, self.num as i128 * base as i128);
+        let (lhs, rhs) = (
+            self.den as i128 * value as i128,
+            self.num as i128 * base as i128,
+        );
         match self.comparison {
             Comparison::AtLeast => lhs >= rhs,
             Comparison::MoreThan => lhs > rhs,
@@ -167,7 +178,13 @@ impl RuleSet {
 
     /// Every named set, for presets and for the API's list.
     pub fn presets() -> Vec<RuleSet> {
-        vec![Self::civil_code_ordinary(), Self::civil_code_special(), Self::legacy_ordinary(), Self::legacy_special(), Self::order_165_affected()]
+        vec![
+            Self::civil_code_ordinary(),
+            Self::civil_code_special(),
+            Self::legacy_ordinary(),
+            Self::legacy_special(),
+            Self::order_165_affected(),
+        ]
     }
 
     pub fn by_id(id: &str) -> Option<RuleSet> {
@@ -184,9 +201,19 @@ impl RuleSet {
     }
 
     /// A staff-chosen set (the estate's procedural rules may require other fractions).
-    pub fn custom(participation: Option<Threshold>, approval: Threshold, approval_base: ApprovalBase) -> Option<RuleSet> {
+    pub fn custom(
+        participation: Option<Threshold>,
+        approval: Threshold,
+        approval_base: ApprovalBase,
+    ) -> Option<RuleSet> {
         let valid = participation.is_none_or(|p| p.is_valid()) && approval.is_valid();
-        valid.then(|| RuleSet { id: "custom".into(), name: "自定义规则".into(), participation, approval, approval_base })
+        valid.then(|| RuleSet {
+            id: "custom".into(),
+            name: "自定义规则".into(),
+            participation,
+            approval,
+            approval_base,
+        })
     }
 }
 
@@ -203,7 +230,11 @@ mod tests {
         assert!(t.met(5, 8) && !t.met(4, 7));
         // Exactly reachable: (2 + k)/(4 + k) ≥ 3/4 needs k ≥ 4.
         assert_eq!(Threshold::at_least(3, 4).joining_shortfall(2, 4), Some(4));
-        assert_eq!(Threshold::at_least(1, 1).joining_shortfall(2, 3), None, "unanimity with a dissenter is out of reach");
+        assert_eq!(
+            Threshold::at_least(1, 1).joining_shortfall(2, 3),
+            None,
+            "unanimity with a dissenter is out of reach"
+        );
     }
 
     #[test]
@@ -211,7 +242,13 @@ mod tests {
         let ids: Vec<String> = RuleSet::presets().into_iter().map(|r| r.id).collect();
         assert_eq!(
             ids,
-            ["civil_code_2021_ordinary", "civil_code_2021_special", "property_law_2007_ordinary", "property_law_2007_special", "order_165_affected"]
+            [
+                "civil_code_2021_ordinary",
+                "civil_code_2021_special",
+                "property_law_2007_ordinary",
+                "property_law_2007_special",
+                "order_165_affected"
+            ]
         );
         for id in &ids {
             assert_eq!(RuleSet::by_id(id).map(|r| r.id), Some(id.clone()));
@@ -223,10 +260,26 @@ mod tests {
     fn a_custom_fraction_must_be_a_proper_positive_one() {
         for (num, den) in [(0, 2), (1, 0), (3, 2), (-1, 2), (1, -2)] {
             assert!(!Threshold::at_least(num, den).is_valid(), "{num}/{den}");
-            assert!(RuleSet::custom(None, Threshold::more_than(num, den), ApprovalBase::Participants).is_none(), "{num}/{den}");
+            assert!(
+                RuleSet::custom(
+                    None,
+                    Threshold::more_than(num, den),
+                    ApprovalBase::Participants
+                )
+                .is_none(),
+                "{num}/{den}"
+            );
         }
         assert!(Threshold::at_least(1, 1).is_valid() && Threshold::more_than(1, 2).is_valid());
-        assert!(RuleSet::custom(Some(Threshold::at_least(0, 3)), Threshold::more_than(1, 2), ApprovalBase::Participants).is_none(), "participation too");
+        assert!(
+            RuleSet::custom(
+                Some(Threshold::at_least(0, 3)),
+                Threshold::more_than(1, 2),
+                ApprovalBase::Participants
+            )
+            .is_none(),
+            "participation too"
+        );
     }
 
     #[test]
@@ -257,19 +310,45 @@ mod tests {
         let half = Threshold::more_than(1, 2);
         // 100 took part, 50 agree: one more agreeing participant gives 51 of 101.
         assert_eq!(half.joining_shortfall(50, 100), Some(1));
-        assert_eq!(half.joining_shortfall(40, 100), Some(21), "61 of 121 > 1/2, 60 of 120 is not");
+        assert_eq!(
+            half.joining_shortfall(40, 100),
+            Some(21),
+            "61 of 121 > 1/2, 60 of 120 is not"
+        );
         assert_eq!(half.joining_shortfall(60, 100), Some(0));
         let all = Threshold::at_least(1, 1);
-        assert_eq!(all.joining_shortfall(9, 10), None, "unanimity cannot be reached by joining");
+        assert_eq!(
+            all.joining_shortfall(9, 10),
+            None,
+            "unanimity cannot be reached by joining"
+        );
     }
 
     #[test]
     fn matter_items_preset_their_class() {
-        assert_eq!(RuleSet::for_matter_item(5).unwrap().id, "civil_code_2021_ordinary", "using the fund is ordinary");
-        assert_eq!(RuleSet::for_matter_item(6).unwrap().id, "civil_code_2021_special", "raising it is special");
-        assert_eq!(RuleSet::for_matter_item(9).unwrap().id, "civil_code_2021_ordinary");
+        assert_eq!(
+            RuleSet::for_matter_item(5).unwrap().id,
+            "civil_code_2021_ordinary",
+            "using the fund is ordinary"
+        );
+        assert_eq!(
+            RuleSet::for_matter_item(6).unwrap().id,
+            "civil_code_2021_special",
+            "raising it is special"
+        );
+        assert_eq!(
+            RuleSet::for_matter_item(9).unwrap().id,
+            "civil_code_2021_ordinary"
+        );
         assert!(RuleSet::for_matter_item(10).is_none());
-        assert!(RuleSet::custom(None, Threshold::at_least(4, 3), ApprovalBase::Participants).is_none());
-        assert!(RuleSet::custom(Some(Threshold::at_least(1, 2)), Threshold::more_than(2, 3), ApprovalBase::Participants).is_some());
+        assert!(
+            RuleSet::custom(None, Threshold::at_least(4, 3), ApprovalBase::Participants).is_none()
+        );
+        assert!(RuleSet::custom(
+            Some(Threshold::at_least(1, 2)),
+            Threshold::more_than(2, 3),
+            ApprovalBase::Participants
+        )
+        .is_some());
     }
 }

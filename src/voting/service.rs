@@ -9,7 +9,10 @@ use super::{
     ledger::{self, Checkpoint, Entry, EntryKind, PublishedLedger, PublishedUnit},
     rules::RuleSet,
     signing,
-    tally::{cap_shortfalls, option_tallies, resolve, snapshot, tally, Cast, Channel, ChannelRule, Choice, Holder, RollUnit, Settings, Tally, UnitClass},
+    tally::{
+        cap_shortfalls, option_tallies, resolve, snapshot, tally, Cast, Channel, ChannelRule,
+        Choice, Holder, RollUnit, Settings, Tally, UnitClass,
+    },
 };
 use crate::{
     error::{ApiError, ApiResult},
@@ -184,7 +187,14 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     // The opening checkpoint commits to the roll, rules, settings and facts before any ballot.
     let candidates = candidates(conn, id).await?;
     let facts = opening_facts(conn, id).await?;
-    conn.execute("UPDATE matters SET opening_facts = $2 WHERE id = $1", &[&id, &serde_json::to_value(&facts).map_err(ApiError::internal)?]).await?;
+    conn.execute(
+        "UPDATE matters SET opening_facts = $2 WHERE id = $1",
+        &[
+            &id,
+            &serde_json::to_value(&facts).map_err(ApiError::internal)?,
+        ],
+    )
+    .await?;
     let opening = ledger::opening_hash_with(
         LEDGER_VERSION as u8,
         &id.to_string(),
@@ -263,7 +273,12 @@ async fn frozen_roll(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<PublishedUn
 }
 
 /// Appends a ledger entry for a ballot and returns it.
-pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind) -> ApiResult<Entry> {
+pub async fn append(
+    conn: &TenantConn,
+    m: &Matter,
+    ballot: Uuid,
+    kind: EntryKind,
+) -> ApiResult<Entry> {
     let b = conn
         .query_one(
             "SELECT b.holder_key, b.channel, b.choice,
@@ -291,7 +306,10 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
         commitment: None,
         salt: None,
         // The casting time matters to the count (`first_wins`), so sealed ledgers record it.
-        cast_at: (m.ledger_version >= 3 && kind == EntryKind::Cast).then(|| b.get::<_, DateTime<Utc>>(8).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        cast_at: (m.ledger_version >= 3 && kind == EntryKind::Cast).then(|| {
+            b.get::<_, DateTime<Utc>>(8)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        }),
         at: String::new(),
         hash: String::new(),
     };
@@ -299,7 +317,12 @@ pub async fn append(conn: &TenantConn, m: &Matter, ballot: Uuid, kind: EntryKind
 }
 
 /// Appends a unit's roll event: a regroup (to its current person) or a delivery.
-pub async fn append_unit_event(conn: &TenantConn, m: &Matter, unit: Uuid, kind: EntryKind) -> ApiResult<Entry> {
+pub async fn append_unit_event(
+    conn: &TenantConn,
+    m: &Matter,
+    unit: Uuid,
+    kind: EntryKind,
+) -> ApiResult<Entry> {
     let r = conn
         .query_one(
             "SELECT holder_key, unit_code, area_centi, nextval('ballot_seq'), date_trunc('milliseconds', now())
@@ -349,12 +372,23 @@ fn parse_kind(s: &str) -> EntryKind {
     }
 }
 
-async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateTime<Utc>) -> ApiResult<Entry> {
+async fn insert_entry(
+    conn: &TenantConn,
+    m: &Matter,
+    mut entry: Entry,
+    at: DateTime<Utc>,
+) -> ApiResult<Entry> {
     entry.at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if let (3.., Some(choice)) = (m.ledger_version, entry.choice) {
         // A fresh secret salt per entry: the commitment alone cannot be matched to a choice.
         let salt = hex::encode(rand::random::<[u8; 16]>());
-        entry.commitment = Some(ledger::commitment(&m.id.to_string(), entry.seq, choice, entry.picks.as_deref(), &salt));
+        entry.commitment = Some(ledger::commitment(
+            &m.id.to_string(),
+            entry.seq,
+            choice,
+            entry.picks.as_deref(),
+            &salt,
+        ));
         entry.salt = Some(salt);
     }
     entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
@@ -390,11 +424,21 @@ async fn insert_entry(conn: &TenantConn, m: &Matter, mut entry: Entry, at: DateT
 /// entry was added since the last.
 pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Checkpoint>> {
     // The row first, as closing takes it: the same order everywhere, so no deadlock.
-    let version: i16 = conn.query_one("SELECT ledger_version FROM matters WHERE id = $1 FOR KEY SHARE", &[&matter]).await?.get(0);
+    let version: i16 = conn
+        .query_one(
+            "SELECT ledger_version FROM matters WHERE id = $1 FOR KEY SHARE",
+            &[&matter],
+        )
+        .await?
+        .get(0);
     if version < 2 {
         return Ok(None);
     }
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('zmg-checkpoint'), hashtext($1::uuid::text))", &[&matter]).await?;
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('zmg-checkpoint'), hashtext($1::uuid::text))",
+        &[&matter],
+    )
+    .await?;
     let added = conn
         .execute(
             "INSERT INTO ledger_positions (matter_id, position, seq)
@@ -407,7 +451,13 @@ pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Che
     if added == 0 {
         return Ok(None);
     }
-    let opening: String = conn.query_one("SELECT root FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0", &[&matter]).await?.get(0);
+    let opening: String = conn
+        .query_one(
+            "SELECT root FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0",
+            &[&matter],
+        )
+        .await?
+        .get(0);
     let hashes: Vec<String> = conn
         .query("SELECT e.hash FROM ledger_positions p JOIN ledger_entries e ON e.seq = p.seq WHERE p.matter_id = $1 ORDER BY p.position", &[&matter])
         .await?
@@ -417,25 +467,54 @@ pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Che
     let leaves: Vec<String> = std::iter::once(opening).chain(hashes).collect();
     let root = ledger::merkle_root(&leaves);
     let entries = leaves.len() as i64 - 1;
-    Ok(Some(insert_checkpoint(conn, matter, version as u8, entries, &root).await?))
+    Ok(Some(
+        insert_checkpoint(conn, matter, version as u8, entries, &root).await?,
+    ))
 }
 
 /// Records a checkpoint, signed by the street office from version 5 on.
-async fn insert_checkpoint(conn: &TenantConn, matter: Uuid, version: u8, entries: i64, root: &str) -> ApiResult<Checkpoint> {
+async fn insert_checkpoint(
+    conn: &TenantConn,
+    matter: Uuid,
+    version: u8,
+    entries: i64,
+    root: &str,
+) -> ApiResult<Checkpoint> {
     let signed = match version {
         5.. => {
             let tenant = conn.tenant();
-            let signed = signing::sign_checkpoint(conn, tenant.id, &tenant.slug, &matter.to_string(), version, entries, root).await?;
+            let signed = signing::sign_checkpoint(
+                conn,
+                tenant.id,
+                &tenant.slug,
+                &matter.to_string(),
+                version,
+                entries,
+                root,
+            )
+            .await?;
             // Into the transparency log with the checkpoint, or neither.
             let matter_id = &matter.to_string();
             let (key_id, signature) = (&signed.key_id, &signed.signature);
-            let leaf = Leaf { kind: LeafKind::Checkpoint, tenant: &tenant.slug, matter_id, version, entries, root, key_id, signature };
+            let leaf = Leaf {
+                kind: LeafKind::Checkpoint,
+                tenant: &tenant.slug,
+                matter_id,
+                version,
+                entries,
+                root,
+                key_id,
+                signature,
+            };
             transparency::store::queue(conn, tenant.id, matter, &leaf).await?;
             Some(signed)
         }
         _ => None,
     };
-    let (key_id, signature) = (signed.as_ref().map(|s| &s.key_id), signed.as_ref().map(|s| &s.signature));
+    let (key_id, signature) = (
+        signed.as_ref().map(|s| &s.key_id),
+        signed.as_ref().map(|s| &s.signature),
+    );
     let at: DateTime<Utc> = conn
         .query_one(
             "INSERT INTO ledger_checkpoints (matter_id, entries, root, key_id, signature) VALUES ($1, $2, $3, $4, $5) RETURNING at",
@@ -459,11 +538,21 @@ pub async fn mark_superseded(conn: &TenantConn, m: &Matter, holder_key: &str) ->
         return refresh_marks(conn, m, holder_key).await;
     }
     let ballots = person_ballots(conn, m, holder_key, "EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded')").await?;
-    let already: Vec<String> = ballots.iter().filter(|(_, marked)| *marked).map(|(c, _)| c.id.clone()).collect();
+    let already: Vec<String> = ballots
+        .iter()
+        .filter(|(_, marked)| *marked)
+        .map(|(c, _)| c.id.clone())
+        .collect();
     let casts: Vec<Cast> = ballots.into_iter().map(|(c, _)| c).collect();
     for loser in resolve(&casts, m.settings.channel_rule).superseded {
         if !already.contains(&loser.id) {
-            append(conn, m, Uuid::parse_str(&loser.id).map_err(ApiError::internal)?, EntryKind::Superseded).await?;
+            append(
+                conn,
+                m,
+                Uuid::parse_str(&loser.id).map_err(ApiError::internal)?,
+                EntryKind::Superseded,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -476,7 +565,13 @@ pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
     if m.ledger_version >= 4 {
         return refresh_marks(conn, m, holder_key).await;
     }
-    if conn.exists("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2", &[&m.id, &holder_key]).await? {
+    if conn
+        .exists(
+            "SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2",
+            &[&m.id, &holder_key],
+        )
+        .await?
+    {
         return Ok(());
     }
     let ballots = conn
@@ -502,10 +597,19 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
     if m.ledger_version < 4 {
         return Ok(());
     }
-    let holds = conn.exists("SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2", &[&m.id, &holder_key]).await?;
+    let holds = conn
+        .exists(
+            "SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2",
+            &[&m.id, &holder_key],
+        )
+        .await?;
     let ballots = person_ballots(conn, m, holder_key, SET_ASIDE).await?;
     let casts: Vec<Cast> = ballots.iter().map(|(c, _)| c.clone()).collect();
-    let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule).superseded.into_iter().map(|c| c.id).collect();
+    let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule)
+        .superseded
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     for (cast, marked) in &ballots {
         let set_aside = !cast.voided && (!holds || passed_over.contains(&cast.id));
         let id = Uuid::parse_str(&cast.id).map_err(ApiError::internal)?;
@@ -520,7 +624,12 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
 
 /// A person's ballots as the channel rule sees them, each with `marked` (an SQL expression
 /// over ballot `b`: whether it carries a set-aside mark).
-async fn person_ballots(conn: &TenantConn, m: &Matter, holder_key: &str, marked: &str) -> ApiResult<Vec<(Cast, bool)>> {
+async fn person_ballots(
+    conn: &TenantConn,
+    m: &Matter,
+    holder_key: &str,
+    marked: &str,
+) -> ApiResult<Vec<(Cast, bool)>> {
     let rows = conn
         .query(
             &format!(
@@ -559,13 +668,20 @@ pub const SET_ASIDE: &str = "coalesce((SELECT l.kind = 'superseded' FROM ledger_
 /// phones, and in a version 3 ledger no choices, picks or salts until the vote is closed.
 pub async fn published(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
     let whole = whole_ledger(conn, m).await?;
-    let mut published = if seals_choices(m) { whole.sealed() } else { whole };
+    let mut published = if seals_choices(m) {
+        whole.sealed()
+    } else {
+        whole
+    };
     published.log = log_inclusion(conn, m).await?;
     Ok(published)
 }
 
 /// That the last checkpoint the transparency log holds of the matter's ledger is in it.
-pub async fn log_inclusion(conn: &TenantConn, m: &Matter) -> ApiResult<Option<crate::transparency::proof::LogInclusion>> {
+pub async fn log_inclusion(
+    conn: &TenantConn,
+    m: &Matter,
+) -> ApiResult<Option<crate::transparency::proof::LogInclusion>> {
     transparency::store::ledger_inclusion(conn, conn.tenant().id, m.id, None).await
 }
 
@@ -618,14 +734,25 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
             hash: r.get(10),
         })
         .collect();
-    let opening_hash = checkpoints.first().filter(|c| c.entries == 0).map(|c| c.root.clone()).unwrap_or_default();
+    let opening_hash = checkpoints
+        .first()
+        .filter(|c| c.entries == 0)
+        .map(|c| c.root.clone())
+        .unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
     let stored = conn.query_one("SELECT result->>'ledger_root', result->'declared', opening_facts FROM matters WHERE id = $1", &[&m.id]).await?;
-    let facts: Option<ledger::OpeningFacts> =
-        stored.get::<_, Option<serde_json::Value>>(2).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
-    let declared: Option<ledger::Declared> =
-        stored.get::<_, Option<serde_json::Value>>(1).filter(|v| !v.is_null()).map(serde_json::from_value).transpose().map_err(ApiError::internal)?;
+    let facts: Option<ledger::OpeningFacts> = stored
+        .get::<_, Option<serde_json::Value>>(2)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let declared: Option<ledger::Declared> = stored
+        .get::<_, Option<serde_json::Value>>(1)
+        .filter(|v| !v.is_null())
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(ApiError::internal)?;
     let root = stored.get::<_, Option<String>>(0).unwrap_or_else(|| {
         if m.ledger_version < 2 {
             ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
@@ -669,12 +796,23 @@ pub struct Closing {
 
 /// The [`Closing`] of a matter or round, from one read of its ledger. Call after the final
 /// checkpoint.
-pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candidates: &[(String, Tally)], filling: Option<Filling<'_>>) -> ApiResult<Closing> {
+pub async fn declare(
+    conn: &TenantConn,
+    m: &Matter,
+    tally: Option<&Tally>,
+    candidates: &[(String, Tally)],
+    filling: Option<Filling<'_>>,
+) -> ApiResult<Closing> {
     // Millisecond precision, as declared and as stored.
-    let closed_at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
+    let closed_at =
+        DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
     let whole = whole_ledger(conn, m).await?;
     if m.ledger_version < 5 {
-        return Ok(Closing { root: whole.root, declared: None, closed_at });
+        return Ok(Closing {
+            root: whole.root,
+            declared: None,
+            closed_at,
+        });
     }
     let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let result = ledger::DeclaredResult {
@@ -683,13 +821,34 @@ pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candi
         entries: whole.entries.len() as i64,
         root: whole.root.clone(),
         tally: tally.map(ledger::DeclaredTally::of),
-        candidates: candidates.iter().map(|(id, t)| ledger::DeclaredCandidate { id: id.clone(), votes: t.agree, passed: t.passed }).collect(),
+        candidates: candidates
+            .iter()
+            .map(|(id, t)| ledger::DeclaredCandidate {
+                id: id.clone(),
+                votes: t.agree,
+                passed: t.passed,
+            })
+            .collect(),
         seats: filling.as_ref().map(|f| f.seats as i64),
-        elected: filling.as_ref().map(|f| f.outcome.elected.clone()).unwrap_or_default(),
-        lots: filling.as_ref().map(|f| f.outcome.lots.clone()).unwrap_or_default(),
+        elected: filling
+            .as_ref()
+            .map(|f| f.outcome.elected.clone())
+            .unwrap_or_default(),
+        lots: filling
+            .as_ref()
+            .map(|f| f.outcome.lots.clone())
+            .unwrap_or_default(),
     };
     let tenant = conn.tenant();
-    let signed = signing::sign_with(&tenant.slug, &ledger::result_message(&tenant.slug, &m.id.to_string(), m.ledger_version as u8, &result))?;
+    let signed = signing::sign_with(
+        &tenant.slug,
+        &ledger::result_message(
+            &tenant.slug,
+            &m.id.to_string(),
+            m.ledger_version as u8,
+            &result,
+        ),
+    )?;
     // Into the transparency log with the close, or neither.
     let matter_id = &m.id.to_string();
     let leaf = Leaf {
@@ -703,8 +862,16 @@ pub async fn declare(conn: &TenantConn, m: &Matter, tally: Option<&Tally>, candi
         signature: &signed.signature,
     };
     transparency::store::queue(conn, tenant.id, m.id, &leaf).await?;
-    let declared = ledger::Declared { result, key_id: signed.key_id, signature: signed.signature };
-    Ok(Closing { root: whole.root, declared: Some(serde_json::to_value(declared).map_err(ApiError::internal)?), closed_at })
+    let declared = ledger::Declared {
+        result,
+        key_id: signed.key_id,
+        signature: signed.signature,
+    };
+    Ok(Closing {
+        root: whole.root,
+        declared: Some(serde_json::to_value(declared).map_err(ApiError::internal)?),
+        closed_at,
+    })
 }
 
 /// What the live tallies count: the roll's persons, each person's effective ballot (channel rule
@@ -718,10 +885,18 @@ struct Counted {
 async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     // Only what the engine reads: no unit codes, and picks only for an election.
     let units: Vec<RollUnit> = conn
-        .query("SELECT area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1", &[&m.id])
+        .query(
+            "SELECT area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1",
+            &[&m.id],
+        )
         .await?
         .iter()
-        .map(|r| RollUnit { unit: String::new(), area_centi: r.get(0), class: class_of(r.get(1)), holder: holder(r.get(2)) })
+        .map(|r| RollUnit {
+            unit: String::new(),
+            area_centi: r.get(0),
+            class: class_of(r.get(1)),
+            holder: holder(r.get(2)),
+        })
         .collect();
     let election = m.kind == "election";
     let rows = conn
@@ -755,12 +930,23 @@ async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
             }
         })
         .collect();
-    let effective = resolve(&casts, m.settings.channel_rule).effective.into_iter().map(|c| {
-        let p = picks.remove(&c.seq).unwrap_or_default();
-        (c, p)
-    });
-    let delivered = delivered_keys(conn, m).await?.iter().map(|k| holder(k)).collect();
-    Ok(Counted { units, effective: effective.collect(), delivered })
+    let effective = resolve(&casts, m.settings.channel_rule)
+        .effective
+        .into_iter()
+        .map(|c| {
+            let p = picks.remove(&c.seq).unwrap_or_default();
+            (c, p)
+        });
+    let delivered = delivered_keys(conn, m)
+        .await?
+        .iter()
+        .map(|k| holder(k))
+        .collect();
+    Ok(Counted {
+        units,
+        effective: effective.collect(),
+        delivered,
+    })
 }
 
 /// When a ballot was cast, as the count compares it (`first_wins`): the casting time in a sealed
@@ -779,7 +965,14 @@ pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
     let c = counted(conn, m).await?;
     let effective: Vec<_> = c.effective.iter().map(|(cast, _)| cast.ballot()).collect();
     let snap = snapshot(&c.units, &m.settings.engine);
-    let mut t = tally(&snap, &m.rule_set, &effective, &m.settings.engine, &c.delivered).map_err(|e| ApiError::internal(format!("tally: {e:?}")))?;
+    let mut t = tally(
+        &snap,
+        &m.rule_set,
+        &effective,
+        &m.settings.engine,
+        &c.delivered,
+    )
+    .map_err(|e| ApiError::internal(format!("tally: {e:?}")))?;
     if m.status == "open" {
         // Who can still change the result: non-voters, and voters whose ballot may yet be
         // replaced (a change of vote, or a ballot on the channel that wins).
@@ -794,7 +987,12 @@ pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
                 }
         };
         let mut remaining = snap.totals;
-        for w in c.effective.iter().filter(|(cast, _)| settled(cast)).filter_map(|(cast, _)| snap.persons.get(&cast.holder)) {
+        for w in c
+            .effective
+            .iter()
+            .filter(|(cast, _)| settled(cast))
+            .filter_map(|(cast, _)| snap.persons.get(&cast.holder))
+        {
             remaining.heads -= w.heads;
             remaining.area_centi -= w.area_centi;
         }
@@ -806,11 +1004,24 @@ pub async fn live_tally(conn: &TenantConn, m: &Matter) -> ApiResult<Tally> {
 }
 
 /// The live tally of an election: one per approved candidate, in candidate order.
-pub async fn live_candidate_tallies(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<(String, Tally)>> {
+pub async fn live_candidate_tallies(
+    conn: &TenantConn,
+    m: &Matter,
+) -> ApiResult<Vec<(String, Tally)>> {
     let c = counted(conn, m).await?;
-    let ballots: Vec<_> = c.effective.iter().map(|(cast, picks)| (cast.ballot(), picks.clone())).collect();
-    option_tallies(&snapshot(&c.units, &m.settings.engine), &m.rule_set, &ballots, &m.settings.engine, &candidates(conn, m.id).await?)
-        .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
+    let ballots: Vec<_> = c
+        .effective
+        .iter()
+        .map(|(cast, picks)| (cast.ballot(), picks.clone()))
+        .collect();
+    option_tallies(
+        &snapshot(&c.units, &m.settings.engine),
+        &m.rule_set,
+        &ballots,
+        &m.settings.engine,
+        &candidates(conn, m.id).await?,
+    )
+    .map_err(|e| ApiError::internal(format!("tally: {e:?}")))
 }
 
 /// Holder keys of the units whose ballot delivery was recorded.

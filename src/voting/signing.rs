@@ -61,7 +61,11 @@ pub struct Signed {
 
 impl Keyring {
     /// From configuration: the secret is required outside development mode.
-    pub fn from_config(secret: Option<&Secret>, key_id: &str, dev_mode: bool) -> anyhow::Result<Keyring> {
+    pub fn from_config(
+        secret: Option<&Secret>,
+        key_id: &str,
+        dev_mode: bool,
+    ) -> anyhow::Result<Keyring> {
         // Key ids appear in signed and logged text: plain names only.
         let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if key_id.is_empty() || key_id.len() > 64 || !key_id.chars().all(plain) {
@@ -89,7 +93,8 @@ impl Keyring {
     }
 
     fn key_with_id(&self, tenant: &str, key_id: &str) -> SigningKey {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.0.as_bytes()).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.0.as_bytes())
+            .expect("HMAC takes any key length");
         for part in ["zmg-signing-key-v1", tenant, key_id] {
             mac.update(part.as_bytes());
             mac.update(&[0]);
@@ -99,16 +104,25 @@ impl Keyring {
 
     /// `tenant`'s signature of `message` with the current key.
     pub fn sign(&self, tenant: &str, message: &[u8]) -> Signed {
-        Signed { key_id: self.key_id.clone(), signature: hex::encode(self.key(tenant).sign(message).to_bytes()) }
+        Signed {
+            key_id: self.key_id.clone(),
+            signature: hex::encode(self.key(tenant).sign(message).to_bytes()),
+        }
     }
 
     pub fn public_key(&self, tenant: &str) -> PublishedKey {
-        PublishedKey { tenant: tenant.to_string(), key_id: self.key_id.clone(), public_key: hex::encode(self.key(tenant).verifying_key().as_bytes()) }
+        PublishedKey {
+            tenant: tenant.to_string(),
+            key_id: self.key_id.clone(),
+            public_key: hex::encode(self.key(tenant).verifying_key().as_bytes()),
+        }
     }
 }
 
 fn keyring() -> ApiResult<&'static Keyring> {
-    KEYRING.get().ok_or_else(|| ApiError::internal("no signing keyring installed"))
+    KEYRING
+        .get()
+        .ok_or_else(|| ApiError::internal("no signing keyring installed"))
 }
 
 /// A signature by the street office's current key.
@@ -138,29 +152,57 @@ impl Keyring {
 pub fn sign_for_log(message: &[u8]) -> ApiResult<Signed> {
     let keyring = keyring()?;
     let signature = keyring.log_signing_key().sign(message).to_bytes();
-    Ok(Signed { key_id: keyring.log_key_id(), signature: hex::encode(signature) })
+    Ok(Signed {
+        key_id: keyring.log_key_id(),
+        signature: hex::encode(signature),
+    })
 }
 
 /// The log's public key, as this service derives it (hex).
 pub fn log_public_key() -> ApiResult<String> {
-    Ok(hex::encode(keyring()?.log_signing_key().verifying_key().as_bytes()))
+    Ok(hex::encode(
+        keyring()?.log_signing_key().verifying_key().as_bytes(),
+    ))
 }
 
 /// The log's key as published beside the street offices' (its `tenant` is `@transparency-log`).
 pub fn log_key() -> ApiResult<PublishedKey> {
-    Ok(PublishedKey { tenant: LOG_TENANT.into(), key_id: keyring()?.log_key_id(), public_key: log_public_key()? })
+    Ok(PublishedKey {
+        tenant: LOG_TENANT.into(),
+        key_id: keyring()?.log_key_id(),
+        public_key: log_public_key()?,
+    })
 }
 
 /// Whether `key` is what this service derives for its street office and key id: a key someone
 /// added to the database by hand is not.
 pub fn derives(key: &PublishedKey) -> bool {
-    keyring().is_ok_and(|k| hex::encode(k.key_with_id(&key.tenant, &key.key_id).verifying_key().as_bytes()) == key.public_key)
+    keyring().is_ok_and(|k| {
+        hex::encode(
+            k.key_with_id(&key.tenant, &key.key_id)
+                .verifying_key()
+                .as_bytes(),
+        ) == key.public_key
+    })
 }
 
 /// The bytes a checkpoint signature covers.
-pub fn checkpoint_message(tenant: &str, matter_id: &str, version: u8, entries: i64, root: &str) -> Vec<u8> {
+pub fn checkpoint_message(
+    tenant: &str,
+    matter_id: &str,
+    version: u8,
+    entries: i64,
+    root: &str,
+) -> Vec<u8> {
     let mut message = Vec::new();
-    for part in ["zmg-checkpoint-v1", tenant, matter_id, &version.to_string(), &entries.to_string(), root] {
+    for part in [
+        "zmg-checkpoint-v1",
+        tenant,
+        matter_id,
+        &version.to_string(),
+        &entries.to_string(),
+        root,
+    ] {
         message.extend_from_slice(part.as_bytes());
         message.push(0);
     }
@@ -186,18 +228,29 @@ pub async fn sign_checkpoint(
     )
     .await?;
     // A statement of its own: it sees a key another transaction recorded meanwhile.
-    let stored: String =
-        conn.query_one("SELECT public_key FROM platform.signing_keys WHERE tenant_id = $1 AND key_id = $2", &[&tenant_id, &public.key_id]).await?.get(0);
+    let stored: String = conn
+        .query_one(
+            "SELECT public_key FROM platform.signing_keys WHERE tenant_id = $1 AND key_id = $2",
+            &[&tenant_id, &public.key_id],
+        )
+        .await?
+        .get(0);
     if stored != public.public_key {
         // The secret changed under an old key id: signing now would strand every signature made
         // with the recorded key. Rotation needs a new key id.
         return Err(ApiError::internal(format!("signing key {} of {tenant} differs from the recorded one; set a new ZMG_SIGNING_KEY_ID", public.key_id)));
     }
-    Ok(keyring.sign(tenant, &checkpoint_message(tenant, matter_id, version, entries, root)))
+    Ok(keyring.sign(
+        tenant,
+        &checkpoint_message(tenant, matter_id, version, entries, root),
+    ))
 }
 
 /// The published keys of one street office (`Some(slug)`) or of all, oldest first.
-pub async fn published_keys(db: &dyn crate::db::Db, tenant: Option<&str>) -> ApiResult<Vec<(PublishedKey, chrono::DateTime<chrono::Utc>)>> {
+pub async fn published_keys(
+    db: &dyn crate::db::Db,
+    tenant: Option<&str>,
+) -> ApiResult<Vec<(PublishedKey, chrono::DateTime<chrono::Utc>)>> {
     let rows = db
         .query(
             "SELECT t.slug, k.key_id, k.public_key, k.recorded_at FROM platform.signing_keys k JOIN platform.tenants t ON t.id = k.tenant_id
@@ -205,13 +258,26 @@ pub async fn published_keys(db: &dyn crate::db::Db, tenant: Option<&str>) -> Api
             &[&tenant],
         )
         .await?;
-    Ok(rows.iter().map(|r| (PublishedKey { tenant: r.get(0), key_id: r.get(1), public_key: r.get(2) }, r.get(3))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                PublishedKey {
+                    tenant: r.get(0),
+                    key_id: r.get(1),
+                    public_key: r.get(2),
+                },
+                r.get(3),
+            )
+        })
+        .collect())
 }
 
 /// Whether `signature` (hex) is `key`'s signature of `message`.
 pub fn verifies(key: &PublishedKey, message: &[u8], signature: &str) -> bool {
     let parse = || -> Option<(VerifyingKey, Signature)> {
-        let key = VerifyingKey::from_bytes(&hex::decode(&key.public_key).ok()?.try_into().ok()?).ok()?;
+        let key =
+            VerifyingKey::from_bytes(&hex::decode(&key.public_key).ok()?.try_into().ok()?).ok()?;
         let signature = Signature::from_bytes(&hex::decode(signature).ok()?.try_into().ok()?);
         Some((key, signature))
     };
@@ -232,26 +298,65 @@ mod tests {
         let message = checkpoint_message("jd", "m1", 5, 3, "ab");
         let signature = k.sign("jd", &message).signature;
         assert!(verifies(&k.public_key("jd"), &message, &signature));
-        assert!(!verifies(&k.public_key("other"), &message, &signature), "each tenant its own key");
-        assert!(!verifies(&k.public_key("jd"), &checkpoint_message("jd", "m1", 4, 3, "ab"), &signature), "the version is signed");
-        assert!(!verifies(&k.public_key("jd"), &checkpoint_message("jd", "m1", 5, 2, "ab"), &signature), "so is the count");
-        assert!(!verifies(&k.public_key("jd"), &message, "00"), "garbage is no signature");
+        assert!(
+            !verifies(&k.public_key("other"), &message, &signature),
+            "each tenant its own key"
+        );
+        assert!(
+            !verifies(
+                &k.public_key("jd"),
+                &checkpoint_message("jd", "m1", 4, 3, "ab"),
+                &signature
+            ),
+            "the version is signed"
+        );
+        assert!(
+            !verifies(
+                &k.public_key("jd"),
+                &checkpoint_message("jd", "m1", 5, 2, "ab"),
+                &signature
+            ),
+            "so is the count"
+        );
+        assert!(
+            !verifies(&k.public_key("jd"), &message, "00"),
+            "garbage is no signature"
+        );
     }
 
     #[test]
     fn keys_follow_the_secret_and_the_key_id() {
         let a = keyring(&"s".repeat(32), "k1").public_key("jd");
-        assert_eq!(a, keyring(&"s".repeat(32), "k1").public_key("jd"), "derived, not random: every replica signs alike");
-        assert_ne!(a.public_key, keyring(&"s".repeat(32), "k2").public_key("jd").public_key, "rotation gives a new key");
-        assert_ne!(a.public_key, keyring(&"t".repeat(32), "k1").public_key("jd").public_key);
+        assert_eq!(
+            a,
+            keyring(&"s".repeat(32), "k1").public_key("jd"),
+            "derived, not random: every replica signs alike"
+        );
+        assert_ne!(
+            a.public_key,
+            keyring(&"s".repeat(32), "k2").public_key("jd").public_key,
+            "rotation gives a new key"
+        );
+        assert_ne!(
+            a.public_key,
+            keyring(&"t".repeat(32), "k1").public_key("jd").public_key
+        );
     }
 
     #[test]
     fn production_needs_a_real_secret_and_development_says_its_key_is_not_one() {
         assert!(Keyring::from_config(None, "k1", false).is_err());
         assert!(Keyring::from_config(Some(&Secret("short".into())), "k1", false).is_err());
-        assert_eq!(Keyring::from_config(None, "k1", true).unwrap().public_key("jd").key_id, "k1-development");
+        assert_eq!(
+            Keyring::from_config(None, "k1", true)
+                .unwrap()
+                .public_key("jd")
+                .key_id,
+            "k1-development"
+        );
         // A real key may not pass for a development one (verifiers refuse those).
-        assert!(Keyring::from_config(Some(&Secret("s".repeat(32))), "k2-development", false).is_err());
+        assert!(
+            Keyring::from_config(Some(&Secret("s".repeat(32))), "k2-development", false).is_err()
+        );
     }
 }

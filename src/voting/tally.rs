@@ -47,7 +47,10 @@ pub struct Settings {
 
 impl Settings {
     pub fn defaults() -> Self {
-        Settings { invalid_ballots_participate: true, ..Settings::default() }
+        Settings {
+            invalid_ballots_participate: true,
+            ..Settings::default()
+        }
     }
 }
 
@@ -99,7 +102,13 @@ pub fn snapshot(units: &[RollUnit], settings: &Settings) -> Snapshot {
             UnitClass::Residential | UnitClass::Commercial => true,
         };
         if counted {
-            persons.entry(u.holder.clone()).or_insert(Counts { heads: 1, area_centi: 0 }).area_centi += u.area_centi;
+            persons
+                .entry(u.holder.clone())
+                .or_insert(Counts {
+                    heads: 1,
+                    area_centi: 0,
+                })
+                .area_centi += u.area_centi;
         }
     }
     let mut totals = Counts::default();
@@ -125,7 +134,9 @@ impl Check {
     /// A shortfall larger than what the remaining non-voters hold can never be made up.
     fn cap_by(&mut self, remaining: Counts) {
         self.shortfall_heads = self.shortfall_heads.filter(|s| *s <= remaining.heads);
-        self.shortfall_area_centi = self.shortfall_area_centi.filter(|s| *s <= remaining.area_centi);
+        self.shortfall_area_centi = self
+            .shortfall_area_centi
+            .filter(|s| *s <= remaining.area_centi);
     }
 }
 
@@ -141,7 +152,10 @@ fn check_against(t: &Threshold, value: Counts, base: Counts, joining: bool) -> C
     Check {
         value,
         base,
-        required: Counts { heads: t.minimum(base.heads), area_centi: t.minimum(base.area_centi) },
+        required: Counts {
+            heads: t.minimum(base.heads),
+            area_centi: t.minimum(base.area_centi),
+        },
         shortfall_heads: shortfall(value.heads, base.heads),
         shortfall_area_centi: shortfall(value.area_centi, base.area_centi),
         passed,
@@ -174,11 +188,20 @@ pub enum TallyError {
 
 /// Tallies the effective ballots. `delivered`: non-voters with recorded proof that their
 /// ballot was delivered (only used under the 从众 clause).
-pub fn tally(snap: &Snapshot, rules: &RuleSet, ballots: &[Ballot], settings: &Settings, delivered: &BTreeSet<Holder>) -> Result<Tally, TallyError> {
+pub fn tally(
+    snap: &Snapshot,
+    rules: &RuleSet,
+    ballots: &[Ballot],
+    settings: &Settings,
+    delivered: &BTreeSet<Holder>,
+) -> Result<Tally, TallyError> {
     let (mut agree, mut disagree, mut abstain, mut invalid) = Default::default();
     let mut voted = BTreeSet::new();
     for b in ballots {
-        let weight = *snap.persons.get(&b.holder).ok_or_else(|| TallyError::NotOnRoll(b.holder.clone()))?;
+        let weight = *snap
+            .persons
+            .get(&b.holder)
+            .ok_or_else(|| TallyError::NotOnRoll(b.holder.clone()))?;
         if !voted.insert(b.holder.clone()) {
             return Err(TallyError::TwoBallots(b.holder.clone()));
         }
@@ -201,7 +224,9 @@ pub fn tally(snap: &Snapshot, rules: &RuleSet, ballots: &[Ballot], settings: &Se
         p
     };
     let evaluate = |agree: Counts, participants: Counts| {
-        let participation = rules.participation.map(|t| check_against(&t, participants, snap.totals, false));
+        let participation = rules
+            .participation
+            .map(|t| check_against(&t, participants, snap.totals, false));
         let approval = match rules.approval_base {
             ApprovalBase::Participants => check_against(&rules.approval, agree, participants, true),
             ApprovalBase::AllInScope => check_against(&rules.approval, agree, snap.totals, false),
@@ -228,7 +253,19 @@ pub fn tally(snap: &Snapshot, rules: &RuleSet, ballots: &[Ballot], settings: &Se
         (participation, approval) = evaluate(agree, participants);
     }
     let passed = participation.as_ref().is_none_or(|p| p.passed) && approval.passed;
-    Ok(Tally { rule_set: rules.id.clone(), totals: snap.totals, agree, disagree, abstain, invalid, followers, participants, participation, approval, passed })
+    Ok(Tally {
+        rule_set: rules.id.clone(),
+        totals: snap.totals,
+        agree,
+        disagree,
+        abstain,
+        invalid,
+        followers,
+        participants,
+        participation,
+        approval,
+        passed,
+    })
 }
 
 /// Marks shortfalls that the persons who can still vote (`remaining`: non-voters, and voters
@@ -253,8 +290,17 @@ pub fn option_tallies(
     options
         .iter()
         .map(|option| {
-            let answered: Vec<Ballot> =
-                ballots.iter().map(|(b, picks)| Ballot { choice: if picks.contains(option) { Choice::Agree } else { Choice::Abstain }, ..b.clone() }).collect();
+            let answered: Vec<Ballot> = ballots
+                .iter()
+                .map(|(b, picks)| Ballot {
+                    choice: if picks.contains(option) {
+                        Choice::Agree
+                    } else {
+                        Choice::Abstain
+                    },
+                    ..b.clone()
+                })
+                .collect();
             tally(snap, rules, &answered, settings, &BTreeSet::new()).map(|t| (option.clone(), t))
         })
         .collect()
@@ -318,11 +364,22 @@ pub fn resolve(casts: &[Cast], rule: ChannelRule) -> Resolution {
     for (_, mut list) in by_person {
         list.sort_by_key(|c| c.seq);
         // A voided ballot only counts (as invalid) when the person has no valid one.
-        let contenders: Vec<&Cast> = if list.iter().any(|c| !c.voided) { list.iter().copied().filter(|c| !c.voided).collect() } else { list.clone() };
+        let contenders: Vec<&Cast> = if list.iter().any(|c| !c.voided) {
+            list.iter().copied().filter(|c| !c.voided).collect()
+        } else {
+            list.clone()
+        };
         let winner = match rule {
             ChannelRule::FirstWins => {
-                let first_channel = contenders.iter().min_by_key(|c| (c.cast_ms, c.seq)).map(|c| c.channel).expect("a person with casts has a first");
-                contenders.iter().filter(|c| c.channel == first_channel).max_by_key(|c| c.seq)
+                let first_channel = contenders
+                    .iter()
+                    .min_by_key(|c| (c.cast_ms, c.seq))
+                    .map(|c| c.channel)
+                    .expect("a person with casts has a first");
+                contenders
+                    .iter()
+                    .filter(|c| c.channel == first_channel)
+                    .max_by_key(|c| c.seq)
             }
             ChannelRule::OnlineWins | ChannelRule::InPersonWins => {
                 let online = |c: &&&Cast| c.channel == Channel::Online;
@@ -331,7 +388,11 @@ pub fn resolve(casts: &[Cast], rule: ChannelRule) -> Resolution {
                 } else {
                     contenders.iter().filter(|c| !online(c)).collect()
                 };
-                let pool: Vec<&&Cast> = if preferred.is_empty() { contenders.iter().collect() } else { preferred };
+                let pool: Vec<&&Cast> = if preferred.is_empty() {
+                    contenders.iter().collect()
+                } else {
+                    preferred
+                };
                 pool.into_iter().max_by_key(|c| c.seq)
             }
         }
@@ -345,11 +406,18 @@ pub fn resolve(casts: &[Cast], rule: ChannelRule) -> Resolution {
             }
         }
     }
-    Resolution { effective, superseded }
+    Resolution {
+        effective,
+        superseded,
+    }
 }
 
 impl Cast {
     pub fn ballot(&self) -> Ballot {
-        Ballot { holder: self.holder.clone(), choice: self.choice, valid: !self.voided }
+        Ballot {
+            holder: self.holder.clone(),
+            choice: self.choice,
+            valid: !self.voided,
+        }
     }
 }

@@ -30,7 +30,14 @@ pub struct RollRow {
 
 impl RollRow {
     /// A unit in entrance 1 of `building`.
-    pub fn new(building: &str, room: &str, kind: &str, area: &str, name: &str, phone: &str) -> Self {
+    pub fn new(
+        building: &str,
+        room: &str,
+        kind: &str,
+        area: &str,
+        name: &str,
+        phone: &str,
+    ) -> Self {
         RollRow {
             building: building.into(),
             entrance: "1".into(),
@@ -45,7 +52,10 @@ impl RollRow {
 
     /// One of the developer's unsold homes.
     pub fn unsold(building: &str, room: &str, area: &str, developer: &str, phone: &str) -> Self {
-        RollRow { developer_unsold: true, ..Self::flat(building, room, area, developer, phone) }
+        RollRow {
+            developer_unsold: true,
+            ..Self::flat(building, room, area, developer, phone)
+        }
     }
 
     /// A home (住宅) in entrance 1 of `building`.
@@ -70,7 +80,17 @@ pub struct Estate {
 impl Estate {
     /// An estate of `n` units of 90.00 m², one registered owner each.
     pub async fn new(n: usize, needs_approval: bool) -> Self {
-        let rows: Vec<RollRow> = (0..n).map(|i| RollRow::flat("1", &format!("{}", 101 + i), "90", &format!("业主{i}"), &phone())).collect();
+        let rows: Vec<RollRow> = (0..n)
+            .map(|i| {
+                RollRow::flat(
+                    "1",
+                    &format!("{}", 101 + i),
+                    "90",
+                    &format!("业主{i}"),
+                    &phone(),
+                )
+            })
+            .collect();
         Self::with_roll(&rows, needs_approval, false).await
     }
 
@@ -82,24 +102,57 @@ impl Estate {
 
     /// An estate of `n` units as [`Estate::new`], on an app started with its own configuration.
     pub async fn on(app: TestApp, n: usize) -> Self {
-        let rows: Vec<RollRow> = (0..n).map(|i| RollRow::flat("1", &format!("{}", 101 + i), "90", &format!("业主{i}"), &phone())).collect();
+        let rows: Vec<RollRow> = (0..n)
+            .map(|i| {
+                RollRow::flat(
+                    "1",
+                    &format!("{}", 101 + i),
+                    "90",
+                    &format!("业主{i}"),
+                    &phone(),
+                )
+            })
+            .collect();
         Self::with_roll_on(app, &rows, false, false).await
     }
 
-    async fn with_roll_on(app: TestApp, rows: &[RollRow], needs_approval: bool, parking_counts: bool) -> Self {
+    async fn with_roll_on(
+        app: TestApp,
+        rows: &[RollRow],
+        needs_approval: bool,
+        parking_counts: bool,
+    ) -> Self {
         let t = app.tenant().await;
         let slug = Some(t.tenant.slug.as_str());
-        let (_, rc) = app.call(POST, "/api/residents-committees", slug, Some(&t.admin_token), Some(json!({"name": "议事居委会"}))).await;
+        let (_, rc) = app
+            .call(
+                POST,
+                "/api/residents-committees",
+                slug,
+                Some(&t.admin_token),
+                Some(json!({"name": "议事居委会"})),
+            )
+            .await;
         let body = json!({
             "rc_id": rc["id"], "name": "议事花园", "co_owner_verification": true,
             "deliberation_needs_approval": needs_approval, "parking_counts": parking_counts
         });
-        let (s, e) = app.call(POST, "/api/estates", slug, Some(&t.admin_token), Some(body)).await;
+        let (s, e) = app
+            .call(POST, "/api/estates", slug, Some(&t.admin_token), Some(body))
+            .await;
         assert_eq!(s, 201, "{e}");
         let id = Uuid::parse_str(e["id"].as_str().unwrap()).unwrap();
         let (s, b) = import_roll(&app, &t, id, rows).await;
         assert_eq!(s, 200, "{b}");
-        let (_, units) = app.call(GET, "/api/units?page_size=100", slug, Some(&t.admin_token), None).await;
+        let (_, units) = app
+            .call(
+                GET,
+                "/api/units?page_size=100",
+                slug,
+                Some(&t.admin_token),
+                None,
+            )
+            .await;
         let units = rows
             .iter()
             .map(|r| {
@@ -107,9 +160,17 @@ impl Estate {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|u| u["building"] == r.building.as_str() && u["entrance"] == r.entrance.as_str() && u["room"] == r.room.as_str())
+                    .find(|u| {
+                        u["building"] == r.building.as_str()
+                            && u["entrance"] == r.entrance.as_str()
+                            && u["room"] == r.room.as_str()
+                    })
                     .unwrap_or_else(|| panic!("unit {} on the roll: {units}", r.code()));
-                (Uuid::parse_str(u["id"].as_str().unwrap()).unwrap(), r.name.clone(), r.phone.clone())
+                (
+                    Uuid::parse_str(u["id"].as_str().unwrap()).unwrap(),
+                    r.name.clone(),
+                    r.phone.clone(),
+                )
             })
             .collect();
         Estate { app, t, id, units }
@@ -135,11 +196,23 @@ impl Estate {
     pub async fn register(&self, real_name: &str) -> String {
         let slug = self.slug();
         let own_phone = phone();
-        let (s, _) = self.app.call(POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": own_phone, "purpose": "register"}))).await;
+        let (s, _) = self
+            .app
+            .call(
+                POST,
+                "/api/auth/sms-codes",
+                slug,
+                None,
+                Some(json!({"phone": own_phone, "purpose": "register"})),
+            )
+            .await;
         assert_eq!(s, 202);
         let code = self.app.last_code(&self.t.tenant, &own_phone).await;
         let body = json!({"real_name": real_name, "phone": own_phone, "sms_code": code, "password": "Passw0rd", "accept_agreement": true});
-        let (s, b) = self.app.call(POST, "/api/owners/register", slug, None, Some(body)).await;
+        let (s, b) = self
+            .app
+            .call(POST, "/api/owners/register", slug, None, Some(body))
+            .await;
         assert_eq!(s, 201, "{b}");
         b["token"].as_str().unwrap().to_string()
     }
@@ -150,17 +223,38 @@ impl Estate {
         let row = RollRow::flat("9", "901", "70", "邻居", &phone());
         let (s, b) = import_roll(&self.app, &self.t, estate, std::slice::from_ref(&row)).await;
         assert_eq!(s, 200, "{b}");
-        let (_, units) = self.app.call(GET, &format!("/api/units?estate_id={estate}"), self.slug(), Some(&self.t.admin_token), None).await;
+        let (_, units) = self
+            .app
+            .call(
+                GET,
+                &format!("/api/units?estate_id={estate}"),
+                self.slug(),
+                Some(&self.t.admin_token),
+                None,
+            )
+            .await;
         let unit = Uuid::parse_str(units["items"][0]["id"].as_str().unwrap()).unwrap();
-        let neighbour = Estate { app: self.app.clone(), t: self.t.clone(), id: estate, units: vec![(unit, row.name.clone(), row.phone.clone())] };
+        let neighbour = Estate {
+            app: self.app.clone(),
+            t: self.t.clone(),
+            id: estate,
+            units: vec![(unit, row.name.clone(), row.phone.clone())],
+        };
         neighbour.owner(0).await
     }
 
     /// An upload by the holder of `token`; returns the attachment's id.
     pub async fn upload(&self, token: &str, purpose: &str, file_name: &str) -> Value {
-        let form =
-            multipart::Form::new().text("purpose", purpose.to_string()).part("file", multipart::Part::bytes(PNG.to_vec()).file_name(file_name.to_string()));
-        let (s, b) = self.app.call_form("/api/attachments", self.slug(), Some(token), form).await;
+        let form = multipart::Form::new()
+            .text("purpose", purpose.to_string())
+            .part(
+                "file",
+                multipart::Part::bytes(PNG.to_vec()).file_name(file_name.to_string()),
+            );
+        let (s, b) = self
+            .app
+            .call_form("/api/attachments", self.slug(), Some(token), form)
+            .await;
         assert_eq!(s, 201, "{b}");
         b["id"].clone()
     }
@@ -169,10 +263,28 @@ impl Estate {
     pub async fn verify(&self, token: &str, i: usize) {
         let (unit, _, registered) = &self.units[i];
         let slug = self.slug();
-        let (s, _) = self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), slug, Some(token), None).await;
+        let (s, _) = self
+            .app
+            .call(
+                POST,
+                &format!("/api/verification/units/{unit}/sms-code"),
+                slug,
+                Some(token),
+                None,
+            )
+            .await;
         assert_eq!(s, 202);
         let code = self.app.last_code(&self.t.tenant, registered).await;
-        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), slug, Some(token), Some(json!({"sms_code": code}))).await;
+        let (s, b) = self
+            .app
+            .call(
+                POST,
+                &format!("/api/verification/units/{unit}"),
+                slug,
+                Some(token),
+                Some(json!({"sms_code": code})),
+            )
+            .await;
         assert_eq!(s, 201, "{b}");
     }
 
@@ -181,13 +293,32 @@ impl Estate {
     pub async fn transfer(&self, unit: Uuid, buyer_name: &str) -> String {
         let mut proofs = Vec::new();
         for name in ["身份证.png", "房产证.png"] {
-            let form = multipart::Form::new().text("purpose", "proof").part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
-            let (_, b) = self.app.call_form("/api/attachments", self.slug(), Some(&self.t.admin_token), form).await;
+            let form = multipart::Form::new()
+                .text("purpose", "proof")
+                .part("file", multipart::Part::bytes(PNG.to_vec()).file_name(name));
+            let (_, b) = self
+                .app
+                .call_form(
+                    "/api/attachments",
+                    self.slug(),
+                    Some(&self.t.admin_token),
+                    form,
+                )
+                .await;
             proofs.push(b["id"].clone());
         }
         let new_phone = phone();
         let body = json!({"new_owner_name": buyer_name, "new_owner_phone": new_phone, "id_card_attachment_id": proofs[0], "deed_attachment_id": proofs[1]});
-        let (s, b) = self.app.call(POST, &format!("/api/units/{unit}/transfer"), self.slug(), Some(&self.t.admin_token), Some(body)).await;
+        let (s, b) = self
+            .app
+            .call(
+                POST,
+                &format!("/api/units/{unit}/transfer"),
+                self.slug(),
+                Some(&self.t.admin_token),
+                Some(body),
+            )
+            .await;
         assert_eq!(s, 200, "{b}");
         new_phone
     }
@@ -197,23 +328,62 @@ impl Estate {
     pub async fn sell(&self, unit: Uuid, buyer_name: &str) -> String {
         let new_phone = self.transfer(unit, buyer_name).await;
         let own = phone();
-        self.app.call(POST, "/api/auth/sms-codes", self.slug(), None, Some(json!({"phone": own, "purpose": "register"}))).await;
+        self.app
+            .call(
+                POST,
+                "/api/auth/sms-codes",
+                self.slug(),
+                None,
+                Some(json!({"phone": own, "purpose": "register"})),
+            )
+            .await;
         let code = self.app.last_code(&self.t.tenant, &own).await;
         let body = json!({"real_name": buyer_name, "phone": own, "sms_code": code, "password": "Passw0rd", "accept_agreement": true});
-        let (s, b) = self.app.call(POST, "/api/owners/register", self.slug(), None, Some(body)).await;
+        let (s, b) = self
+            .app
+            .call(POST, "/api/owners/register", self.slug(), None, Some(body))
+            .await;
         assert_eq!(s, 201, "{b}");
         let buyer = b["token"].as_str().unwrap().to_string();
-        self.app.call(POST, &format!("/api/verification/units/{unit}/sms-code"), self.slug(), Some(&buyer), None).await;
+        self.app
+            .call(
+                POST,
+                &format!("/api/verification/units/{unit}/sms-code"),
+                self.slug(),
+                Some(&buyer),
+                None,
+            )
+            .await;
         let code = self.app.last_code(&self.t.tenant, &new_phone).await;
-        let (s, b) = self.app.call(POST, &format!("/api/verification/units/{unit}"), self.slug(), Some(&buyer), Some(json!({"sms_code": code}))).await;
+        let (s, b) = self
+            .app
+            .call(
+                POST,
+                &format!("/api/verification/units/{unit}"),
+                self.slug(),
+                Some(&buyer),
+                Some(json!({"sms_code": code})),
+            )
+            .await;
         assert_eq!(s, 201, "{b}");
         buyer
     }
 
     /// A staff upload of a scanned paper ballot.
     pub async fn scan(&self) -> Value {
-        let form = multipart::Form::new().text("purpose", "document").part("file", multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"));
-        let (_, scan) = self.app.call_form("/api/attachments", self.slug(), Some(&self.t.admin_token), form).await;
+        let form = multipart::Form::new().text("purpose", "document").part(
+            "file",
+            multipart::Part::bytes(PNG.to_vec()).file_name("选票.png"),
+        );
+        let (_, scan) = self
+            .app
+            .call_form(
+                "/api/attachments",
+                self.slug(),
+                Some(&self.t.admin_token),
+                form,
+            )
+            .await;
         scan["id"].clone()
     }
 
@@ -225,25 +395,61 @@ impl Estate {
             "signup_opens_at": Utc::now() - Duration::seconds(5), "signup_closes_at": Utc::now() + Duration::hours(1)
         });
         let admin = Some(self.t.admin_token.as_str());
-        let (s, g) = self.app.call(POST, &format!("/api/estates/{}/prep-groups", self.id), self.slug(), admin, Some(body)).await;
+        let (s, g) = self
+            .app
+            .call(
+                POST,
+                &format!("/api/estates/{}/prep-groups", self.id),
+                self.slug(),
+                admin,
+                Some(body),
+            )
+            .await;
         assert_eq!(s, 201, "{g}");
         let gid = g["id"].as_str().unwrap().to_string();
         for (kind, who) in [("street", "街道代表"), ("rc", "居委会代表")] {
             let rep = json!({"kind": kind, "name": who, "phone": "13900000001"});
-            let (s, b) = self.app.call(POST, &format!("/api/prep-groups/{gid}/representatives"), self.slug(), admin, Some(rep)).await;
+            let (s, b) = self
+                .app
+                .call(
+                    POST,
+                    &format!("/api/prep-groups/{gid}/representatives"),
+                    self.slug(),
+                    admin,
+                    Some(rep),
+                )
+                .await;
             assert_eq!(s, 201, "{b}");
         }
         gid
     }
 
     pub async fn ledger(&self, matter: &str) -> Value {
-        let (s, l) = self.app.call(GET, &format!("/api/matters/{matter}/ledger"), self.slug(), Some(&self.t.admin_token), None).await;
+        let (s, l) = self
+            .app
+            .call(
+                GET,
+                &format!("/api/matters/{matter}/ledger"),
+                self.slug(),
+                Some(&self.t.admin_token),
+                None,
+            )
+            .await;
         assert_eq!(s, 200, "{l}");
         l
     }
 
     pub async fn verification(&self, matter: &str) -> Value {
-        let (s, v) = self.app.call(GET, &format!("/api/matters/{matter}/ledger/verification"), self.slug(), Some(&self.t.admin_token), None).await;
+        let (s, v) = self
+            .app
+            .call(
+                GET,
+                &format!("/api/matters/{matter}/ledger/verification"),
+                self.slug(),
+                Some(&self.t.admin_token),
+                None,
+            )
+            .await;
         assert_eq!((s, v["intact"].as_bool()), (200, Some(true)), "{v}");
         v
     }
@@ -255,18 +461,39 @@ impl Estate {
     }
 
     /// [`Estate::verify_offline`] with an earlier copy of the ledger (`--earlier`).
-    pub async fn verify_offline_since(&self, ledger: &Value, earlier: Option<&Value>) -> (bool, String) {
+    pub async fn verify_offline_since(
+        &self,
+        ledger: &Value,
+        earlier: Option<&Value>,
+    ) -> (bool, String) {
         self.verify_offline_with(ledger, earlier, &[]).await
     }
 
     /// [`Estate::verify_offline_since`] with more options (`--require-log`, or `--no-keys` to
     /// leave the keys out).
-    pub async fn verify_offline_with(&self, ledger: &Value, earlier: Option<&Value>, options: &[&str]) -> (bool, String) {
+    pub async fn verify_offline_with(
+        &self,
+        ledger: &Value,
+        earlier: Option<&Value>,
+        options: &[&str],
+    ) -> (bool, String) {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let name = super::unique("ledger");
-        let (file, keys_file, earlier_file) =
-            (dir.join(format!("{name}.json")), dir.join(format!("{name}-keys.json")), dir.join(format!("{name}-earlier.json")));
-        let (s, keys) = self.app.call(GET, &format!("/api/platform/signing-keys?tenant={}", self.t.tenant.slug), None, None, None).await;
+        let (file, keys_file, earlier_file) = (
+            dir.join(format!("{name}.json")),
+            dir.join(format!("{name}-keys.json")),
+            dir.join(format!("{name}-earlier.json")),
+        );
+        let (s, keys) = self
+            .app
+            .call(
+                GET,
+                &format!("/api/platform/signing-keys?tenant={}", self.t.tenant.slug),
+                None,
+                None,
+                None,
+            )
+            .await;
         assert_eq!(s, 200, "{keys}");
         std::fs::write(&file, ledger.to_string()).unwrap();
         std::fs::write(&keys_file, keys.to_string()).unwrap();
@@ -279,9 +506,20 @@ impl Estate {
             std::fs::write(&earlier_file, earlier.to_string()).unwrap();
             args.extend(["--earlier".to_string(), earlier_file.display().to_string()]);
         }
-        args.extend(options.iter().filter(|o| **o != "--no-keys").map(|o| o.to_string()));
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg")).args(&args).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        args.extend(
+            options
+                .iter()
+                .filter(|o| **o != "--no-keys")
+                .map(|o| o.to_string()),
+        );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zmg"))
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     /// A matter whose voting window is open now.
@@ -290,25 +528,61 @@ impl Estate {
             "estate_id": self.id, "type_name": "公共收益", "title": "是否更换电梯", "content": "详见附件", "importance": "important",
             "opens_at": Utc::now() - Duration::seconds(1), "closes_at": Utc::now() + Duration::days(7), "law_item": law_item
         });
-        self.app.call(POST, "/api/matters", self.slug(), Some(token), Some(body)).await
+        self.app
+            .call(POST, "/api/matters", self.slug(), Some(token), Some(body))
+            .await
     }
 
     pub async fn cast(&self, token: &str, matter: &str, choice: &str, key: &str) -> (u16, Value) {
-        self.app.call(POST, &format!("/api/matters/{matter}/ballots"), self.slug(), Some(token), Some(json!({"choice": choice, "idempotency_key": key}))).await
+        self.app
+            .call(
+                POST,
+                &format!("/api/matters/{matter}/ballots"),
+                self.slug(),
+                Some(token),
+                Some(json!({"choice": choice, "idempotency_key": key})),
+            )
+            .await
     }
 
     pub async fn tally(&self, matter: &str) -> Value {
-        let (s, t) = self.app.call(GET, &format!("/api/matters/{matter}/tally"), self.slug(), Some(&self.t.admin_token), None).await;
+        let (s, t) = self
+            .app
+            .call(
+                GET,
+                &format!("/api/matters/{matter}/tally"),
+                self.slug(),
+                Some(&self.t.admin_token),
+                None,
+            )
+            .await;
         assert_eq!(s, 200, "{t}");
         t
     }
 }
 
 /// Uploads `rows` as a filled-in housing template for `estate`.
-async fn import_roll(app: &TestApp, t: &TestTenant, estate: Uuid, rows: &[RollRow]) -> (u16, Value) {
+async fn import_roll(
+    app: &TestApp,
+    t: &TestTenant,
+    estate: Uuid,
+    rows: &[RollRow],
+) -> (u16, Value) {
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
-    for (c, h) in ["楼号", "单元号", "户号", "房产类型", "建筑面积", "业主姓名", "手机号", "是否开发商未售"].iter().enumerate() {
+    for (c, h) in [
+        "楼号",
+        "单元号",
+        "户号",
+        "房产类型",
+        "建筑面积",
+        "业主姓名",
+        "手机号",
+        "是否开发商未售",
+    ]
+    .iter()
+    .enumerate()
+    {
         ws.write_string(0, c as u16, *h).unwrap();
     }
     for (i, r) in rows.iter().enumerate() {
@@ -328,6 +602,15 @@ async fn import_roll(app: &TestApp, t: &TestTenant, estate: Uuid, rows: &[RollRo
             ws.write_string(i as u32 + 1, c as u16, *v).unwrap();
         }
     }
-    let form = multipart::Form::new().part("file", multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"));
-    app.call_form(&format!("/api/estates/{estate}/units/import"), Some(&t.tenant.slug), Some(&t.admin_token), form).await
+    let form = multipart::Form::new().part(
+        "file",
+        multipart::Part::bytes(wb.save_to_buffer().unwrap()).file_name("roll.xlsx"),
+    );
+    app.call_form(
+        &format!("/api/estates/{estate}/units/import"),
+        Some(&t.tenant.slug),
+        Some(&t.admin_token),
+        form,
+    )
+    .await
 }

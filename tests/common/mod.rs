@@ -20,12 +20,19 @@ use zhimaguan::{
 };
 
 pub fn database_url() -> String {
-    std::env::var("ZMG_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/zhimaguan_test".into())
+    std::env::var("ZMG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/zhimaguan_test".into())
 }
 
 /// The S3 server scripts/test.sh starts. Tests that need it fail loudly without it.
 pub fn s3_config() -> S3Config {
-    let get = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh, which starts the S3 server"));
+    let get = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: run the tests with scripts/test.sh, which starts the S3 server"
+            )
+        })
+    };
     S3Config {
         endpoint: get("ZMG_TEST_S3_ENDPOINT"),
         bucket: get("ZMG_TEST_S3_BUCKET"),
@@ -47,7 +54,9 @@ pub fn test_config() -> Config {
     config.database_url = database_url();
     config.database_pool_size = 8;
     config.dev_mode = true;
-    config.signing_secret = Some(zhimaguan::config::Secret("zhimaguan-test-signing-secret-0123456789".into()));
+    config.signing_secret = Some(zhimaguan::config::Secret(
+        "zhimaguan-test-signing-secret-0123456789".into(),
+    ));
     config.base_domain = Some("zmg.test".into());
     config.storage_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("objects-"));
     // Every test connects from 127.0.0.1 and the per-address cap counts across runs, so tests
@@ -97,7 +106,12 @@ const DELETE_ONLY: [&str; 2] = ["matter_type_delete", "matter_delete"];
 /// across runs never meet an address twice.
 pub fn random_address() -> String {
     let b = Uuid::new_v4();
-    let w: Vec<String> = b.as_bytes().chunks(2).take(6).map(|p| format!("{:x}", u16::from_be_bytes([p[0], p[1]]))).collect();
+    let w: Vec<String> = b
+        .as_bytes()
+        .chunks(2)
+        .take(6)
+        .map(|p| format!("{:x}", u16::from_be_bytes([p[0], p[1]])))
+        .collect();
     format!("2001:db8:{}", w.join(":"))
 }
 
@@ -116,10 +130,17 @@ impl TestApp {
     pub async fn start_with(config: Config) -> Self {
         // `RUST_LOG=warn cargo nextest run … --no-capture` shows the server's logs.
         if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
         }
-        let pool = db::connect(&config.database_url, config.database_pool_size).await.expect("database");
-        migrate::migrate_platform(&pool).await.expect("platform migrations");
+        let pool = db::connect(&config.database_url, config.database_pool_size)
+            .await
+            .expect("database");
+        migrate::migrate_platform(&pool)
+            .await
+            .expect("platform migrations");
         let state = AppState::with_pool(config, pool).await.expect("app state");
         let running = app::spawn(state, "127.0.0.1:0").await.expect("server");
         // Each app is its own client address (a random one behind the trusted local proxy): the
@@ -127,11 +148,27 @@ impl TestApp {
         let address = random_address();
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-forwarded-for", address.parse().expect("address header"));
-        let http = reqwest::Client::builder().default_headers(headers).build().expect("http client");
-        TestApp { base: format!("http://{}", running.addr), http, state: running.state, address, journal: Default::default(), audit_each_write: false }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("http client");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            http,
+            state: running.state,
+            address,
+            journal: Default::default(),
+            audit_each_write: false,
+        }
     }
 
-    pub fn request(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>) -> RequestBuilder {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        tenant: Option<&str>,
+        token: Option<&str>,
+    ) -> RequestBuilder {
         let mut rb = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = tenant {
             rb = rb.header("X-Tenant", t);
@@ -142,7 +179,14 @@ impl TestApp {
         rb
     }
 
-    pub async fn call(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        tenant: Option<&str>,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut rb = self.request(method.clone(), path, tenant, token);
         if let Some(b) = body {
             rb = rb.json(&b);
@@ -151,27 +195,57 @@ impl TestApp {
     }
 
     /// A multipart request (an upload or an import), kept in the journal like [`TestApp::call`].
-    pub async fn call_form(&self, path: &str, tenant: Option<&str>, token: Option<&str>, form: reqwest::multipart::Form) -> (u16, Value) {
-        let rb = self.request(Method::POST, path, tenant, token).multipart(form);
+    pub async fn call_form(
+        &self,
+        path: &str,
+        tenant: Option<&str>,
+        token: Option<&str>,
+        form: reqwest::multipart::Form,
+    ) -> (u16, Value) {
+        let rb = self
+            .request(Method::POST, path, tenant, token)
+            .multipart(form);
         self.send(Method::POST, path, tenant, token, rb).await
     }
 
     /// Sends a request built for `method` and `path`, journalling it if staff wrote.
-    async fn send(&self, method: Method, path: &str, tenant: Option<&str>, token: Option<&str>, rb: RequestBuilder) -> (u16, Value) {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        tenant: Option<&str>,
+        token: Option<&str>,
+        rb: RequestBuilder,
+    ) -> (u16, Value) {
         let by_staff = match token {
             Some(t) if method != Method::GET => self.is_staff(tenant, t).await,
             _ => false,
         };
-        let operation = self.state.ops.find(&method, path.split('?').next().unwrap_or(path)).map(|o| o.id.clone());
+        let operation = self
+            .state
+            .ops
+            .find(&method, path.split('?').next().unwrap_or(path))
+            .map(|o| o.id.clone());
         let response = rb.send().await.expect("request");
-        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let (status, body) = read(response).await;
         if let (true, Some(operation)) = (by_staff, operation) {
             let audit_problem = match self.audit_each_write && (200..300).contains(&status) {
                 true => self.audit_problem(&operation, tenant, &request_id).await,
                 false => None,
             };
-            self.journal.lock().unwrap().push(StaffWrite { operation, tenant: tenant.map(str::to_owned), request_id, status, audit_problem });
+            self.journal.lock().unwrap().push(StaffWrite {
+                operation,
+                tenant: tenant.map(str::to_owned),
+                request_id,
+                status,
+                audit_problem,
+            });
         }
         (status, body)
     }
@@ -179,15 +253,34 @@ impl TestApp {
     /// What is wrong with a staff write's audit entry: there must be exactly one under its
     /// request id (in the tenant's log, or the platform's for platform staff), and its
     /// transaction must have written a row of the tenant's or the platform's tables.
-    async fn audit_problem(&self, operation: &str, tenant: Option<&str>, request_id: &str) -> Option<String> {
+    async fn audit_problem(
+        &self,
+        operation: &str,
+        tenant: Option<&str>,
+        request_id: &str,
+    ) -> Option<String> {
         let client = self.state.pool.get().await.unwrap();
         let mut schemas = vec!["platform".to_string()];
         if let Some(slug) = tenant {
-            schemas.push(zhimaguan::tenancy::find_by_slug(&self.state.pool, slug).await.unwrap().unwrap().schema);
+            schemas.push(
+                zhimaguan::tenancy::find_by_slug(&self.state.pool, slug)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .schema,
+            );
         }
         let log = format!("\"{}\".audit_log", schemas.last().unwrap());
-        let entries: Vec<String> =
-            client.query(&format!("SELECT xmin::text FROM {log} WHERE request_id = $1"), &[&request_id]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let entries: Vec<String> = client
+            .query(
+                &format!("SELECT xmin::text FROM {log} WHERE request_id = $1"),
+                &[&request_id],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let [xmin] = entries.as_slice() else {
             return Some(format!("{operation}: {} audit entries", entries.len()));
         };
@@ -200,23 +293,40 @@ impl TestApp {
             .unwrap();
         for t in &tables {
             let (schema, table): (String, String) = (t.get(0), t.get(1));
-            let found = client.query_opt(&format!("SELECT 1 FROM \"{schema}\".\"{table}\" WHERE xmin::text = $1 LIMIT 1"), &[xmin]).await.unwrap();
+            let found = client
+                .query_opt(
+                    &format!(
+                        "SELECT 1 FROM \"{schema}\".\"{table}\" WHERE xmin::text = $1 LIMIT 1"
+                    ),
+                    &[xmin],
+                )
+                .await
+                .unwrap();
             if table != "audit_log" && found.is_some() {
                 return None;
             }
         }
-        Some(format!("{operation}: its audit entry was written by another transaction than its change"))
+        Some(format!(
+            "{operation}: its audit entry was written by another transaction than its change"
+        ))
     }
 
     /// Whether `token` is a street or platform staff session (still valid).
     async fn is_staff(&self, tenant: Option<&str>, token: &str) -> bool {
         let tenant = match tenant {
-            Some(slug) => zhimaguan::tenancy::find_by_slug(&self.state.pool, slug).await.ok().flatten(),
+            Some(slug) => zhimaguan::tenancy::find_by_slug(&self.state.pool, slug)
+                .await
+                .ok()
+                .flatten(),
             None => None,
         };
         matches!(
             zhimaguan::auth::sessions::authenticate(&self.state.pool, tenant.as_ref(), token).await,
-            Ok((zhimaguan::auth::principal::Principal::Staff { .. } | zhimaguan::auth::principal::Principal::Platform { .. }, _))
+            Ok((
+                zhimaguan::auth::principal::Principal::Staff { .. }
+                    | zhimaguan::auth::principal::Principal::Platform { .. },
+                _
+            ))
         )
     }
 
@@ -232,12 +342,22 @@ impl TestApp {
             seen.insert(w.operation.clone());
             let table = match &w.tenant {
                 Some(slug) => {
-                    let t = zhimaguan::tenancy::find_by_slug(&self.state.pool, slug).await.unwrap().unwrap();
+                    let t = zhimaguan::tenancy::find_by_slug(&self.state.pool, slug)
+                        .await
+                        .unwrap()
+                        .unwrap();
                     format!("{}.audit_log", t.schema)
                 }
                 None => "platform.audit_log".to_string(),
             };
-            let n: i64 = client.query_one(&format!("SELECT count(*) FROM {table} WHERE request_id = $1"), &[&w.request_id]).await.unwrap().get(0);
+            let n: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM {table} WHERE request_id = $1"),
+                    &[&w.request_id],
+                )
+                .await
+                .unwrap()
+                .get(0);
             if n != 1 {
                 gaps.push(format!("{} ({}): {n} audit entries", w.operation, w.status));
             }
@@ -247,28 +367,56 @@ impl TestApp {
 
     pub async fn tenant(&self) -> TestTenant {
         let slug = unique("t");
-        let (tenant, admin) = provision::create(&self.state.pool, &slug, "测试街道办事处", "admin", None).await.expect("provision");
-        let admin_token = self.staff_login(&slug, "admin", &admin.initial_password).await;
-        TestTenant { tenant, admin_password: admin.initial_password, admin_token }
+        let (tenant, admin) =
+            provision::create(&self.state.pool, &slug, "测试街道办事处", "admin", None)
+                .await
+                .expect("provision");
+        let admin_token = self
+            .staff_login(&slug, "admin", &admin.initial_password)
+            .await;
+        TestTenant {
+            tenant,
+            admin_password: admin.initial_password,
+            admin_token,
+        }
     }
 
     pub async fn staff_login(&self, slug: &str, username: &str, password: &str) -> String {
-        let (status, body) =
-            self.call(Method::POST, "/api/auth/staff/login", Some(slug), None, Some(json!({"username": username, "password": password}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/auth/staff/login",
+                Some(slug),
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
         assert_eq!(status, 200, "staff login: {body}");
         body["token"].as_str().unwrap().to_string()
     }
 
     pub async fn conn(&self, tenant: &Tenant) -> TenantConn {
-        TenantConn::begin(&self.state.pool, tenant).await.expect("tenant conn")
+        TenantConn::begin(&self.state.pool, tenant)
+            .await
+            .expect("tenant conn")
     }
 
     /// Adds a residents' committee with one estate; returns (rc_id, estate_id).
     pub async fn add_rc_with_estate(&self, tenant: &Tenant, name: &str) -> (Uuid, Uuid) {
         let conn = self.conn(tenant).await;
         let (rc, estate) = (Uuid::new_v4(), Uuid::new_v4());
-        conn.execute("INSERT INTO residents_committees (id, name) VALUES ($1, $2)", &[&rc, &format!("{name}居委会")]).await.unwrap();
-        conn.execute("INSERT INTO estates (id, rc_id, name) VALUES ($1, $2, $3)", &[&estate, &rc, &format!("{name}小区")]).await.unwrap();
+        conn.execute(
+            "INSERT INTO residents_committees (id, name) VALUES ($1, $2)",
+            &[&rc, &format!("{name}居委会")],
+        )
+        .await
+        .unwrap();
+        conn.execute(
+            "INSERT INTO estates (id, rc_id, name) VALUES ($1, $2, $3)",
+            &[&estate, &rc, &format!("{name}小区")],
+        )
+        .await
+        .unwrap();
         conn.commit().await.unwrap();
         (rc, estate)
     }
@@ -286,16 +434,30 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "create staff: {body}");
-        self.staff_login(&t.tenant.slug, &username, body["initial_password"].as_str().unwrap()).await
+        self.staff_login(
+            &t.tenant.slug,
+            &username,
+            body["initial_password"].as_str().unwrap(),
+        )
+        .await
     }
 
     /// The last code the development outbox holds for `phone`.
     pub async fn last_code(&self, tenant: &Tenant, phone: &str) -> String {
         let conn = self.conn(tenant).await;
-        let row = conn.query_one("SELECT content FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 1", &[&phone]).await.expect("an SMS in the outbox");
+        let row = conn
+            .query_one(
+                "SELECT content FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 1",
+                &[&phone],
+            )
+            .await
+            .expect("an SMS in the outbox");
         conn.commit().await.unwrap();
         let content: String = row.get(0);
-        let after = content.split("验证码为 ").nth(1).expect("the code in the message");
+        let after = content
+            .split("验证码为 ")
+            .nth(1)
+            .expect("the code in the message");
         after.chars().take_while(char::is_ascii_digit).collect()
     }
 
@@ -311,7 +473,15 @@ impl TestApp {
     /// Registers an owner through the API (SMS code from the outbox); returns the token.
     pub async fn owner(&self, tenant: &Tenant, phone: &str, password: &str) -> String {
         let slug = Some(tenant.slug.as_str());
-        let (s, b) = self.call(Method::POST, "/api/auth/sms-codes", slug, None, Some(json!({"phone": phone, "purpose": "register"}))).await;
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/api/auth/sms-codes",
+                slug,
+                None,
+                Some(json!({"phone": phone, "purpose": "register"})),
+            )
+            .await;
         assert_eq!(s, 202, "send code: {b}");
         let code = self.last_code(tenant, phone).await;
         let (s, b) = self
@@ -330,8 +500,18 @@ impl TestApp {
     /// A platform-staff account created the way the CLI does it, logged in.
     pub async fn platform_token(&self) -> String {
         let username = unique("p");
-        let password = platform::create_staff(&self.state.pool, &username, "平台测试").await.expect("platform staff");
-        let (s, b) = self.call(Method::POST, "/api/platform/auth/login", None, None, Some(json!({"username": username, "password": password}))).await;
+        let password = platform::create_staff(&self.state.pool, &username, "平台测试")
+            .await
+            .expect("platform staff");
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/api/platform/auth/login",
+                None,
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
         assert_eq!(s, 200, "platform login: {b}");
         b["token"].as_str().unwrap().to_string()
     }
@@ -340,7 +520,10 @@ impl TestApp {
 pub async fn read(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// A unique mainland mobile number.
@@ -354,12 +537,20 @@ pub fn expected_access() -> BTreeMap<String, BTreeMap<String, bool>> {
     let text = include_str!("../expected_access.csv");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(&header[1..], zhimaguan::auth::principal::ROLES, "table columns must be exactly the roles");
+    assert_eq!(
+        &header[1..],
+        zhimaguan::auth::principal::ROLES,
+        "table columns must be exactly the roles"
+    );
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let cells: Vec<&str> = l.split(',').collect();
-            let row = header[1..].iter().zip(&cells[1..]).map(|(role, c)| (role.to_string(), *c == "Y")).collect();
+            let row = header[1..]
+                .iter()
+                .zip(&cells[1..])
+                .map(|(role, c)| (role.to_string(), *c == "Y"))
+                .collect();
             (cells[0].to_string(), row)
         })
         .collect()

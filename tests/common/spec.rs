@@ -6,9 +6,15 @@ use serde_json::{json, Map, Value};
 /// written).
 pub fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
     if let Some(r) = schema["$ref"].as_str() {
-        return resolve(spec, &spec["components"]["schemas"][r.rsplit('/').next().unwrap()]);
+        return resolve(
+            spec,
+            &spec["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        );
     }
-    match schema["allOf"].as_array().and_then(|all| all.iter().find(|s| s.get("$ref").is_some())) {
+    match schema["allOf"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s.get("$ref").is_some()))
+    {
         Some(reference) => resolve(spec, reference),
         None => schema,
     }
@@ -33,8 +39,16 @@ pub fn sample(spec: &Value, schema: &Value) -> Value {
         (Some("boolean"), _) => json!(false),
         (Some("array"), _) => json!([sample(spec, &schema["items"])]),
         _ => {
-            let properties = schema["properties"].as_object().cloned().unwrap_or_default();
-            Value::Object(properties.iter().map(|(name, s)| (name.clone(), sample(spec, s))).collect::<Map<_, _>>())
+            let properties = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            Value::Object(
+                properties
+                    .iter()
+                    .map(|(name, s)| (name.clone(), sample(spec, s)))
+                    .collect::<Map<_, _>>(),
+            )
         }
     }
 }

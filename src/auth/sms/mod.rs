@@ -23,7 +23,12 @@ pub trait SmsSender: Send + Sync {
     /// A verification code.
     async fn send_code(&self, conn: &TenantConn, phone: &str, code: &str) -> Result<(), SmsError>;
     /// A paper ballot's receipt code, when staff have entered it.
-    async fn send_receipt(&self, conn: &TenantConn, phone: &str, receipt_code: &str) -> Result<(), SmsError>;
+    async fn send_receipt(
+        &self,
+        conn: &TenantConn,
+        phone: &str,
+        receipt_code: &str,
+    ) -> Result<(), SmsError>;
 }
 
 pub fn from_config(config: &SmsConfig) -> Arc<dyn SmsSender> {

@@ -8,14 +8,32 @@ pub struct Outbox;
 #[async_trait::async_trait]
 impl SmsSender for Outbox {
     async fn send_code(&self, conn: &TenantConn, phone: &str, code: &str) -> Result<(), SmsError> {
-        store(conn, phone, &format!("【社区芝麻官】您的验证码为 {code}，5 分钟内有效。如非本人操作，请忽略本短信。")).await
+        store(
+            conn,
+            phone,
+            &format!(
+                "【社区芝麻官】您的验证码为 {code}，5 分钟内有效。如非本人操作，请忽略本短信。"
+            ),
+        )
+        .await
     }
 
-    async fn send_receipt(&self, conn: &TenantConn, phone: &str, receipt_code: &str) -> Result<(), SmsError> {
+    async fn send_receipt(
+        &self,
+        conn: &TenantConn,
+        phone: &str,
+        receipt_code: &str,
+    ) -> Result<(), SmsError> {
         store(conn, phone, &format!("【社区芝麻官】您签署的纸质选票已录入，回执码 {receipt_code}。可凭回执码查询选票是否计入。")).await
     }
 }
 
 async fn store(conn: &TenantConn, phone: &str, content: &str) -> Result<(), SmsError> {
-    conn.execute("INSERT INTO sms_outbox (phone, content) VALUES ($1, $2)", &[&phone, &content]).await.map(|_| ()).map_err(|e| SmsError(e.to_string()))
+    conn.execute(
+        "INSERT INTO sms_outbox (phone, content) VALUES ($1, $2)",
+        &[&phone, &content],
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| SmsError(e.to_string()))
 }

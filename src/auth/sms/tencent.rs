@@ -19,21 +19,31 @@ pub struct TencentSms {
 
 impl TencentSms {
     pub fn new(config: TencentSmsConfig) -> Self {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("http client");
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("http client");
         Self { config, http }
     }
 
     /// A verification code (the code template: the code and its minutes of validity).
     pub async fn send(&self, phone: &str, code: &str) -> Result<(), SmsError> {
-        self.send_template(phone, &self.config.template_id, &[code, "5"]).await
+        self.send_template(phone, &self.config.template_id, &[code, "5"])
+            .await
     }
 
     /// A paper ballot's receipt code (the receipt template: the code).
     pub async fn send_receipt_code(&self, phone: &str, receipt_code: &str) -> Result<(), SmsError> {
-        self.send_template(phone, &self.config.receipt_template_id, &[receipt_code]).await
+        self.send_template(phone, &self.config.receipt_template_id, &[receipt_code])
+            .await
     }
 
-    async fn send_template(&self, phone: &str, template_id: &str, params: &[&str]) -> Result<(), SmsError> {
+    async fn send_template(
+        &self,
+        phone: &str,
+        template_id: &str,
+        params: &[&str],
+    ) -> Result<(), SmsError> {
         let payload = serde_json::json!({
             "PhoneNumberSet": [format!("+86{phone}")],
             "SmsSdkAppId": self.config.sdk_app_id,
@@ -53,10 +63,15 @@ impl TencentSms {
         };
         let response = match tencent_cloud::post(&self.http, &call, payload).await {
             Ok(response) => response,
-            Err(CallError::Unreachable(e)) => return Err(SmsError(format!("tencent sms unreachable: {e}"))),
+            Err(CallError::Unreachable(e)) => {
+                return Err(SmsError(format!("tencent sms unreachable: {e}")))
+            }
             Err(CallError::BadReply(e)) => return Err(SmsError(format!("tencent sms reply: {e}"))),
             Err(CallError::Api(err)) => {
-                let (code, message) = (serde_json::Value::from(err.code), serde_json::Value::from(err.message));
+                let (code, message) = (
+                    serde_json::Value::from(err.code),
+                    serde_json::Value::from(err.message),
+                );
                 return Err(SmsError(format!("tencent sms error {code}: {message}")));
             }
         };
@@ -73,7 +88,12 @@ impl SmsSender for TencentSms {
         self.send(phone, code).await
     }
 
-    async fn send_receipt(&self, _conn: &TenantConn, phone: &str, receipt_code: &str) -> Result<(), SmsError> {
+    async fn send_receipt(
+        &self,
+        _conn: &TenantConn,
+        phone: &str,
+        receipt_code: &str,
+    ) -> Result<(), SmsError> {
         self.send_receipt_code(phone, receipt_code).await
     }
 }
