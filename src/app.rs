@@ -16,27 +16,16 @@ use poem::{
 use tracing::Instrument;
 
 use crate::{
-    auth::sms::{self, SmsSender},
+    auth::sms,
     authz::{operations::OperationTable, Authorizer},
     config::Config,
     context::{self, RequestInfo},
     db,
     error::ApiError,
     gate, migrate, openapi,
+    state::AppState,
     storage::Storage,
 };
-
-/// Everything a handler may need, shared by reference.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: Pool,
-    pub config: Arc<Config>,
-    pub storage: Storage,
-    pub sms: Arc<dyn SmsSender>,
-    pub face: Arc<dyn crate::elections::face::FaceVerifier>,
-    pub ops: Arc<OperationTable>,
-    pub authz: Arc<Authorizer>,
-}
 
 impl AppState {
     /// Connects (creating the database if needed) and, unless told not to, migrates the platform

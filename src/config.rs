@@ -146,7 +146,7 @@ pub struct FaceConfig {
     /// `dev` (development: passes unless the token ends in `-fail`; refused outside development
     /// mode) or `tencent`.
     pub provider: String,
-    pub tencent: crate::elections::face::TencentFaceConfig,
+    pub tencent: TencentFaceConfig,
 }
 
 impl Default for FaceConfig {
@@ -349,6 +349,31 @@ impl Config {
     }
 }
 
+/// Tencent Cloud FaceID (see `elections::face`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TencentFaceConfig {
+    pub endpoint: String,
+    /// Sent as `X-TC-Region` when not empty (FaceID's actions do not need it).
+    pub region: String,
+    pub secret_id: Secret,
+    pub secret_key: Secret,
+    /// The 业务流程 (RuleId) configured in the FaceID console.
+    pub rule_id: String,
+}
+
+impl Default for TencentFaceConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "https://faceid.tencentcloudapi.com".into(),
+            region: "ap-guangzhou".into(),
+            secret_id: Secret::default(),
+            secret_key: Secret::default(),
+            rule_id: String::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +418,17 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:1");
         assert_eq!(c.sms.provider, "tencent");
         assert_eq!(c.upload_limit_bytes, 20 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_face_config_has_defaults_rejects_unknown_fields_and_hides_secrets() {
+        let cfg: TencentFaceConfig =
+            toml::from_str("rule_id = \"7\"\nsecret_key = \"very-secret\"").unwrap();
+        assert_eq!(cfg.endpoint, "https://faceid.tencentcloudapi.com");
+        assert_eq!(cfg.region, "ap-guangzhou");
+        assert_eq!(cfg.rule_id, "7");
+        assert_eq!(cfg.secret_key, Secret("very-secret".into()));
+        assert!(!format!("{cfg:?}").contains("very-secret"));
+        assert!(toml::from_str::<TencentFaceConfig>("rule = \"7\"").is_err());
     }
 }

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use poem::{http::Method, Endpoint, IntoResponse, Request, Response};
 
 use crate::{
-    app::AppState,
     auth::{principal::Principal, sessions, ClientIp},
     authz::operations::Scope,
     context,
     error::ApiError,
+    state::AppState,
     tenancy::resolve,
     text_input,
 };

@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
                 config.dev_mode = true;
                 config.default_tenant.get_or_insert_with(|| "demo".into());
             }
-            let state = app::AppState::new(config.clone()).await?;
+            let state = zhimaguan::state::AppState::new(config.clone()).await?;
             if demo {
                 prepare_demo(&state).await?;
             }
@@ -188,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Applies the demo manifest and gives its admin a fresh password printed to the console, so a
 /// newcomer can log in at once. Only ever done with `--demo`.
-async fn prepare_demo(state: &app::AppState) -> anyhow::Result<()> {
+async fn prepare_demo(state: &zhimaguan::state::AppState) -> anyhow::Result<()> {
     let applied =
         tenancy::manifest::apply(&state.pool, &tenancy::manifest::parse(DEMO_MANIFEST)?).await?;
     let password = zhimaguan::auth::password::generate();

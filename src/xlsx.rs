@@ -17,7 +17,7 @@ pub enum XlsxFile {
 pub fn file(bytes: Vec<u8>, file_name: &str) -> XlsxFile {
     XlsxFile::Ok(
         Binary(Bytes::from(bytes)),
-        crate::attachments::api::disposition(file_name),
+        crate::download::disposition(file_name),
     )
 }
 

@@ -10,8 +10,8 @@ use common::tencent_fake::{check_signed, error, serve};
 use poem::{handler, http::HeaderMap, web::Data, EndpointExt, Route};
 use serde_json::{json, Value};
 use zhimaguan::{
-    config::Secret,
-    elections::face::{FaceStart, FaceVerifier, TencentFaceConfig, TencentFaceId},
+    config::{Secret, TencentFaceConfig},
+    elections::face::{FaceStart, FaceVerifier, TencentFaceId},
 };
 
 const SECRET_ID: &str = "AKIDfakefaceid";

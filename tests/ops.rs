@@ -36,7 +36,7 @@ async fn readiness_fails_when_the_database_is_unreachable() {
     .max_size(1)
     .build()
     .unwrap();
-    let state = zhimaguan::app::AppState::with_pool(config, pool)
+    let state = zhimaguan::state::AppState::with_pool(config, pool)
         .await
         .unwrap();
     let running = zhimaguan::app::spawn(state, "127.0.0.1:0").await.unwrap();

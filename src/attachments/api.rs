@@ -13,13 +13,13 @@ use uuid::Uuid;
 
 use super::{detect, upload::StreamedUpload, Purpose};
 use crate::{
-    app::AppState,
     audit,
     auth::principal::Principal,
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
-    openapi::ApiTags,
+    state::AppState,
     storage::Storage,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 
@@ -248,7 +248,7 @@ impl AttachmentsApi {
         Ok(Content::Ok(
             Binary(bytes),
             attachment.content_type,
-            disposition(&attachment.file_name),
+            crate::download::disposition(&attachment.file_name),
         ))
     }
 
@@ -278,20 +278,4 @@ impl AttachmentsApi {
             },
         }))
     }
-}
-
-/// `Content-Disposition` for a download, with the (often Chinese) name RFC 5987-encoded.
-pub fn disposition(file_name: &str) -> String {
-    format!("attachment; filename*=UTF-8''{}", percent_encode(file_name))
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

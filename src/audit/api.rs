@@ -6,10 +6,10 @@ use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     error::ApiResult,
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

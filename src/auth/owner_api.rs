@@ -14,9 +14,9 @@ use super::{
     BearerAuth, ClientIp, TokenResponse,
 };
 use crate::{
-    app::AppState,
     error::{ApiError, ApiResult, FieldIssue},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

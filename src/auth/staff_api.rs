@@ -13,11 +13,11 @@ use super::{
     required, sessions, BearerAuth, ClientIp, TokenResponse,
 };
 use crate::{
-    app::AppState,
     audit,
     error::{ApiError, ApiResult, FieldIssue},
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

@@ -11,13 +11,13 @@ use super::{
     rounds::{self, NewRound, Round, VerificationMode, VotingInput},
 };
 use crate::{
-    app::AppState,
     audit,
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     housing::{area, owner_api::owner_of, store::holds_unit},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
     voting::{
         ballots_api::{self, counts, Cast, CountsView, OnlineBallot, PaperBallot, PaperChannel},

@@ -8,10 +8,8 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use crate::{
-    config::Secret,
+    config::TencentFaceConfig,
     tencent_cloud::{self, Call, CallError},
 };
 
@@ -109,30 +107,6 @@ impl FaceVerifier for DevFaceVerifier {
 
     fn name(&self) -> &'static str {
         "dev"
-    }
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct TencentFaceConfig {
-    pub endpoint: String,
-    /// Sent as `X-TC-Region` when not empty (FaceID's actions do not need it).
-    pub region: String,
-    pub secret_id: Secret,
-    pub secret_key: Secret,
-    /// The 业务流程 (RuleId) configured in the FaceID console.
-    pub rule_id: String,
-}
-
-impl Default for TencentFaceConfig {
-    fn default() -> Self {
-        Self {
-            endpoint: "https://faceid.tencentcloudapi.com".into(),
-            region: "ap-guangzhou".into(),
-            secret_id: Secret::default(),
-            secret_key: Secret::default(),
-            rule_id: String::new(),
-        }
     }
 }
 
@@ -326,17 +300,5 @@ mod tests {
         assert_eq!(from_config("tencent", &tencent).name(), "tencent");
         assert_eq!(from_config("dev", &tencent).name(), "dev");
         assert_eq!(from_config("", &tencent).name(), "dev");
-    }
-
-    #[test]
-    fn the_config_has_defaults_rejects_unknown_fields_and_hides_secrets() {
-        let cfg: TencentFaceConfig =
-            toml::from_str("rule_id = \"7\"\nsecret_key = \"very-secret\"").unwrap();
-        assert_eq!(cfg.endpoint, "https://faceid.tencentcloudapi.com");
-        assert_eq!(cfg.region, "ap-guangzhou");
-        assert_eq!(cfg.rule_id, "7");
-        assert_eq!(cfg.secret_key, Secret("very-secret".into()));
-        assert!(!format!("{cfg:?}").contains("very-secret"));
-        assert!(toml::from_str::<TencentFaceConfig>("rule = \"7\"").is_err());
     }
 }

@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use super::rounds;
 use crate::{
-    app::AppState,
     audit,
     auth::{principal::Principal, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     housing::{owner_api::owner_of, store::holds_unit},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

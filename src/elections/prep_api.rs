@@ -15,13 +15,13 @@ use super::{
     rounds::{self, NewRound, VerificationMode, VotingInput},
 };
 use crate::{
-    app::AppState,
     audit,
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     housing::{owner_api::owner_of, store::holds_unit},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

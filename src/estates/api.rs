@@ -9,15 +9,15 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     audit,
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, estate_not_found, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
     estates::oc_api::SERVING,
     housing::area,
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

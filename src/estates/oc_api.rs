@@ -12,12 +12,12 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     audit,
     auth::{phone, principal::Principal, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

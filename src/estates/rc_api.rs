@@ -5,12 +5,12 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     audit,
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

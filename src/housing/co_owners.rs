@@ -13,13 +13,13 @@ use uuid::Uuid;
 
 use super::owner_api::owner_of;
 use crate::{
-    app::AppState,
     audit,
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

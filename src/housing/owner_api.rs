@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use super::{area, UnitKind};
 use crate::{
-    app::AppState,
     auth::{
         phone,
         principal::Principal,
@@ -20,7 +19,8 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     estates::oc_api,
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

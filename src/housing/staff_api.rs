@@ -11,15 +11,15 @@ use uuid::Uuid;
 
 use super::{area, co_owners, sheet, store, UnitKind};
 use crate::{
-    app::AppState,
     attachments::upload::StreamedUpload,
     audit,
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
     estates::oc_api,
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
     xlsx::{self, XlsxFile},
 };

@@ -5,7 +5,6 @@ use poem::web::Data;
 use poem_openapi::{payload::Json, OpenApi};
 
 use crate::{
-    app::AppState,
     auth::{
         login::{self, AccountTable},
         owner_api::{NoContent, PasswordChange},
@@ -16,7 +15,8 @@ use crate::{
         BearerAuth, ClientIp, TokenResponse,
     },
     error::{ApiError, ApiResult},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
 };
 
 const TABLE: AccountTable = AccountTable("platform.staff");

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::{find_by_slug, not_found, provision, Tenant, TenantStatus};
 use crate::{
-    app::AppState,
     auth::{principal::Principal, BearerAuth},
     error::ApiResult,
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
 };
 
 #[derive(Object)]

@@ -9,9 +9,9 @@ use super::{
     store,
 };
 use crate::{
-    app::AppState,
     error::{ApiError, ApiResult},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
 };
 
 /// A checkpoint's place in the log and the audit path to the head of `tree_size` leaves.

@@ -15,13 +15,13 @@ use super::{
     tally::{ChannelRule, Settings, Tally},
 };
 use crate::{
-    app::AppState,
     audit,
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

@@ -20,14 +20,14 @@ use super::{
     tally::{Check, Choice, Counts, Tally},
 };
 use crate::{
-    app::AppState,
     audit,
     auth::{principal::Principal, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     housing::area,
-    openapi::ApiTags,
     paging::Paging,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
 

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::service;
 use crate::{
-    app::AppState,
     error::ApiResult,
+    state::AppState,
     tenancy::{conn::TenantConn, Tenant},
 };
 

@@ -6,8 +6,8 @@
 use std::{future::Future, time::Duration};
 
 use crate::{
-    app::AppState,
     error::ApiResult,
+    state::AppState,
     tenancy::{self, Tenant, TenantStatus},
 };
 

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::{ledger, service::SET_ASIDE};
 use crate::{
-    app::AppState,
     auth::{principal::Principal, BearerAuth},
     error::{ApiError, ApiResult},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
     transparency::{self, proof::LogInclusion},
 };

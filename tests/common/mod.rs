@@ -13,9 +13,10 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use zhimaguan::{
-    app::{self, AppState},
+    app,
     config::{Config, S3Config, Secret},
     db, migrate, platform,
+    state::AppState,
     tenancy::{conn::TenantConn, provision, Tenant},
 };
 
