@@ -20,6 +20,8 @@ pub mod migrate;
 pub mod openapi;
 pub mod paging;
 pub mod platform;
+pub mod schema;
+pub mod schema_print;
 pub mod spreadsheet;
 pub mod state;
 pub mod storage;

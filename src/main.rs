@@ -37,6 +37,11 @@ enum Command {
     },
     /// Print the OpenAPI spec as YAML.
     Openapi,
+    /// Print the typed schema (diesel `table!` definitions) the migrations give, as committed
+    /// in src/schema/ (needs the database; a tenant's is read from a scratch schema, rolled back).
+    PrintSchema {
+        which: zhimaguan::schema_print::Which,
+    },
     /// Check a published ballot ledger (GET /api/matters/{id}/ledger saved as JSON): every
     /// entry hash, the root, and the tally recomputed from the ledger alone; with `--keys`
     /// (GET /api/platform/signing-keys saved as JSON) the street office's signatures too, which
@@ -130,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
             );
             server.await;
             tracing::info!("stopped");
+        }
+        Command::PrintSchema { which } => {
+            let pool = db::connect(&config.database_url, 2).await?;
+            print!("{}", zhimaguan::schema_print::print(&pool, which).await?);
         }
         Command::Migrate => {
             let pool = db::connect(&config.database_url, 2).await?;
