@@ -117,7 +117,7 @@ async fn readable(
         (Principal::Owner { id }, _) => {
             (attachment.uploader_kind == "owner" && attachment.uploader_id == *id)
                 || (attachment.purpose == Purpose::Document
-                    && crate::voting::api::document_visible_to_owner(&conn, *id, attachment.id)
+                    && crate::voting::service::document_visible_to_owner(&conn, *id, attachment.id)
                         .await?)
         }
         _ => false,

@@ -224,7 +224,7 @@ pub async fn check_visible(
     principal: &Principal,
     estate_id: Uuid,
 ) -> ApiResult<()> {
-    crate::voting::api::visible_to(conn, principal, estate_id, "approved")
+    crate::voting::service::visible_to(conn, principal, estate_id, "approved")
         .await
         .map_err(|_| not_found())
 }

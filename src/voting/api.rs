@@ -477,7 +477,7 @@ impl MattersApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        visible_to(&conn, &principal, id.0, "approved")
+        service::visible_to(&conn, &principal, id.0, "approved")
             .await
             .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
         let rows = conn
@@ -806,7 +806,7 @@ impl MattersApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::open_if_due(&conn, id.0).await?;
         let v = one(&conn, id.0).await?;
-        visible_to(&conn, &principal, v.estate_id, &v.status).await?;
+        service::visible_to(&conn, &principal, v.estate_id, &v.status).await?;
         conn.commit().await?;
         Ok(Json(v))
     }
@@ -1047,51 +1047,4 @@ async fn review(
     let v = one(&conn, id).await?;
     conn.commit().await?;
     Ok(Json(v))
-}
-
-/// Whether `attachment` is a document of a matter (or election round) the owner may see, by the
-/// same rule as [`visible_to`].
-pub async fn document_visible_to_owner(
-    conn: &TenantConn,
-    owner: Uuid,
-    attachment: Uuid,
-) -> ApiResult<bool> {
-    Ok(conn
-        .exists(
-            &format!(
-                "SELECT 1 FROM matters m WHERE $2 = ANY (m.attachment_ids) AND (
-                   (m.status NOT IN ('pending_approval', 'rejected')
-                    AND EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = m.estate_id AND h.ended_at IS NULL))
-                   OR EXISTS (SELECT 1 FROM oc_members c WHERE c.estate_id = m.estate_id AND c.owner_id = $1 AND {}))",
-                crate::estates::oc_api::SERVING
-            ),
-            &[&owner, &attachment],
-        )
-        .await?)
-}
-
-/// Staff of the jurisdiction see every matter; owners see approved (or later) matters of the
-/// estates they hold a unit in.
-pub async fn visible_to(
-    conn: &TenantConn,
-    principal: &Principal,
-    estate: Uuid,
-    status: &str,
-) -> ApiResult<()> {
-    match principal {
-        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }
-            .check_estate(conn, estate)
-            .await
-            .map_err(|_| service::not_found()),
-        Principal::Owner { id } => {
-            let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
-            let member = crate::estates::oc_api::serving_member(conn, estate, *id).await?;
-            if (holds && !matches!(status, "pending_approval" | "rejected")) || member {
-                Ok(())
-            } else {
-                Err(service::not_found())
-            }
-        }
-        _ => Err(service::not_found()),
-    }
 }

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    api::visible_to,
     ledger::{self, EntryKind},
     service::{self, choice_str, Matter},
     signing,
@@ -1637,7 +1636,7 @@ impl BallotsApi {
     ) -> ApiResult<Json<TallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
-        visible_to(&conn, &principal, m.estate_id, &m.status).await?;
+        service::visible_to(&conn, &principal, m.estate_id, &m.status).await?;
         if m.kind != "matter" {
             return Err(ApiError::conflict(
                 "matter.is_election",
@@ -1958,7 +1957,7 @@ async fn ledger_snapshot(
 ) -> ApiResult<(TenantConn, Matter)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let m = service::open_if_due(&conn, id).await?;
-    visible_to(&conn, principal, m.estate_id, &m.status).await?;
+    service::visible_to(&conn, principal, m.estate_id, &m.status).await?;
     conn.commit().await?;
     let snapshot = TenantConn::begin_snapshot(&state.pool, tenant).await?;
     let m = service::load(&snapshot, id, "").await?;

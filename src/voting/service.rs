@@ -15,6 +15,8 @@ use super::{
     },
 };
 use crate::{
+    auth::principal::Principal,
+    authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     tenancy::conn::TenantConn,
     transparency::{
@@ -1044,4 +1046,51 @@ fn holder(key: &str) -> Holder {
     } else {
         Holder::Owner(key.to_string())
     }
+}
+
+/// Staff of the jurisdiction see every matter; owners see approved (or later) matters of the
+/// estates they hold a unit in.
+pub async fn visible_to(
+    conn: &TenantConn,
+    principal: &Principal,
+    estate: Uuid,
+    status: &str,
+) -> ApiResult<()> {
+    match principal {
+        Principal::Staff { rc_id, .. } => Jurisdiction { rc_id: *rc_id }
+            .check_estate(conn, estate)
+            .await
+            .map_err(|_| not_found()),
+        Principal::Owner { id } => {
+            let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
+            let member = crate::estates::oc_api::serving_member(conn, estate, *id).await?;
+            if (holds && !matches!(status, "pending_approval" | "rejected")) || member {
+                Ok(())
+            } else {
+                Err(not_found())
+            }
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// Whether `attachment` is a document of a matter (or election round) the owner may see, by the
+/// same rule as [`visible_to`].
+pub async fn document_visible_to_owner(
+    conn: &TenantConn,
+    owner: Uuid,
+    attachment: Uuid,
+) -> ApiResult<bool> {
+    Ok(conn
+        .exists(
+            &format!(
+                "SELECT 1 FROM matters m WHERE $2 = ANY (m.attachment_ids) AND (
+                   (m.status NOT IN ('pending_approval', 'rejected')
+                    AND EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = m.estate_id AND h.ended_at IS NULL))
+                   OR EXISTS (SELECT 1 FROM oc_members c WHERE c.estate_id = m.estate_id AND c.owner_id = $1 AND {}))",
+                crate::estates::oc_api::SERVING
+            ),
+            &[&owner, &attachment],
+        )
+        .await?)
 }
