@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    estates::oc_api::NOT_ENDED,
+    estates::store::NOT_ENDED,
     tenancy::conn::TenantConn,
 };
 

@@ -11,9 +11,12 @@ use uuid::Uuid;
 use crate::{
     audit,
     auth::{principal::Principal, required, BearerAuth},
-    authz::jurisdiction::{estate_in_scope, estate_not_found, Jurisdiction},
+    authz::jurisdiction::{estate_not_found, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
-    estates::oc_api::SERVING,
+    estates::{
+        service,
+        store::{self, EstateFields, EstateFilter, EstateRow},
+    },
     housing::area,
     paging::Paging,
     state::AppState,
@@ -132,59 +135,39 @@ pub enum Created {
     Created(Json<EstateView>),
 }
 
-/// Homes and shops with a verified owner (parking and storage are not households).
-const VERIFIED_HOUSEHOLDS: &str = "(SELECT count(*) FROM units u JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-     WHERE u.estate_id = e.id AND u.kind IN ('residential', 'commercial'))";
-
-/// Their area, with parking and storage where the estate counts them.
-const VERIFIED_AREA: &str = "(SELECT coalesce(sum(u.area_centi), 0)::bigint FROM units u
-      JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-     WHERE u.estate_id = e.id
-       AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND e.parking_counts) OR (u.kind = 'storage' AND e.storage_counts)))";
-
-fn select() -> String {
-    format!(
-        "SELECT e.id, e.rc_id, rc.name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
-                e.has_owners_committee, e.co_owner_verification, e.deliberation_needs_approval,
-                e.parking_counts, e.storage_counts, e.locality_rule,
-                (SELECT count(*) FROM units u WHERE u.estate_id = e.id), {VERIFIED_HOUSEHOLDS}, {VERIFIED_AREA},
-                ARRAY(SELECT o.real_name FROM oc_members m JOIN owners o ON o.id = m.owner_id
-                       WHERE m.estate_id = e.id AND {SERVING} ORDER BY m.granted_at, m.id)
-           FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id"
-    )
-}
-
-fn view(r: &tokio_postgres::Row) -> EstateView {
-    EstateView {
-        id: r.get(0),
-        rc_id: r.get(1),
-        rc_name: r.get(2),
-        name: r.get(3),
-        address: r.get(4),
-        phone: r.get(5),
-        total_households: r.get(6),
-        total_area: area::format(r.get(7)),
-        has_owners_committee: r.get(8),
-        co_owner_verification: r.get(9),
-        deliberation_needs_approval: r.get(10),
-        parking_counts: r.get(11),
-        storage_counts: r.get(12),
-        locality_rule: LocalityRule::parse(r.get(13)),
-        unit_count: r.get(14),
-        verified_households: r.get(15),
-        verified_area: area::format(r.get(16)),
-        committee_members: r.get(17),
+impl From<EstateRow> for EstateView {
+    /// The stored estate as the API shows it: areas as exact text, the rule as its enum.
+    fn from(r: EstateRow) -> Self {
+        EstateView {
+            id: r.id,
+            rc_id: r.rc_id,
+            rc_name: r.rc_name,
+            name: r.name,
+            address: r.address,
+            phone: r.phone,
+            total_households: r.total_households,
+            total_area: area::format(r.total_area_centi),
+            has_owners_committee: r.has_owners_committee,
+            co_owner_verification: r.co_owner_verification,
+            deliberation_needs_approval: r.deliberation_needs_approval,
+            parking_counts: r.parking_counts,
+            storage_counts: r.storage_counts,
+            locality_rule: LocalityRule::parse(&r.locality_rule),
+            unit_count: r.unit_count,
+            verified_households: r.verified_households,
+            verified_area: area::format(r.verified_area_centi),
+            committee_members: r.committee_members,
+        }
     }
 }
 
+/// The estate `id` as `scope` sees it: outside the jurisdiction it is "not found", so its
+/// existence is not revealed.
 async fn one(conn: &TenantConn, scope: Jurisdiction, id: Uuid) -> ApiResult<EstateView> {
-    let row = conn
-        .query_opt(
-            &format!("{} WHERE e.id = $2 AND {}", select(), estate_in_scope(1)),
-            &[&scope.rc_id, &id],
-        )
-        .await?;
-    row.as_ref().map(view).ok_or_else(estate_not_found)
+    store::estate(conn, scope.rc_id, id)
+        .await?
+        .map(EstateView::from)
+        .ok_or_else(estate_not_found)
 }
 
 /// Checks the input and returns the exact total area.
@@ -219,51 +202,25 @@ fn validate(input: &EstateInput) -> ApiResult<i64> {
     }
 }
 
-/// Creates the estate `id`, or rewrites it (callers check the jurisdiction first).
-async fn save(conn: &TenantConn, id: Uuid, body: &EstateInput, total_area: i64) -> ApiResult<()> {
-    if conn
-        .query_opt(
-            "SELECT 1 FROM residents_committees WHERE id = $1",
-            &[&body.rc_id],
-        )
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::field(
-            "rc_id",
-            "rc.not_found",
-            "所选居委会不存在",
-            "No such residents' committee",
-        ));
+/// The input as the store writes it: text trimmed, the locality rule national unless chosen.
+fn fields(body: &EstateInput, total_area_centi: i64) -> EstateFields<'_> {
+    EstateFields {
+        rc_id: body.rc_id,
+        name: body.name.trim(),
+        address: body.address.trim(),
+        phone: body.phone.trim(),
+        total_households: body.total_households,
+        total_area_centi,
+        has_owners_committee: body.has_owners_committee,
+        co_owner_verification: body.co_owner_verification,
+        deliberation_needs_approval: body.deliberation_needs_approval,
+        parking_counts: body.parking_counts,
+        storage_counts: body.storage_counts,
+        locality_rule: body
+            .locality_rule
+            .unwrap_or(LocalityRule::National)
+            .as_str(),
     }
-    conn.execute(
-        "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
-                              co_owner_verification, deliberation_needs_approval, parking_counts, storage_counts, locality_rule)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (id) DO UPDATE SET
-            rc_id = EXCLUDED.rc_id, name = EXCLUDED.name, address = EXCLUDED.address, phone = EXCLUDED.phone,
-            total_households = EXCLUDED.total_households, total_area_centi = EXCLUDED.total_area_centi,
-            has_owners_committee = EXCLUDED.has_owners_committee, co_owner_verification = EXCLUDED.co_owner_verification,
-            deliberation_needs_approval = EXCLUDED.deliberation_needs_approval, parking_counts = EXCLUDED.parking_counts,
-            storage_counts = EXCLUDED.storage_counts, locality_rule = EXCLUDED.locality_rule, updated_at = now()",
-        &[
-            &id,
-            &body.rc_id,
-            &body.name.trim(),
-            &body.address.trim(),
-            &body.phone.trim(),
-            &body.total_households,
-            &total_area,
-            &body.has_owners_committee,
-            &body.co_owner_verification,
-            &body.deliberation_needs_approval,
-            &body.parking_counts,
-            &body.storage_counts,
-            &body.locality_rule.unwrap_or(LocalityRule::National).as_str(),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 pub struct EstatesApi;
@@ -311,43 +268,20 @@ impl EstatesApi {
                 )
             })?),
         };
-        let filter = format!(
-            "WHERE {} AND ($2::text IS NULL OR e.name LIKE $2) AND ($3::text IS NULL OR e.phone = $3)
-               AND ($4::bool IS NULL OR e.has_owners_committee = $4) AND ($5::uuid IS NULL OR e.rc_id = $5)
-               AND ($6::bigint IS NULL OR {VERIFIED_HOUSEHOLDS} >= $6) AND ($7::bigint IS NULL OR {VERIFIED_AREA} >= $7)",
-            estate_in_scope(1)
-        );
-        let name = crate::paging::contains(name.0.as_deref());
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &scope.rc_id,
-            &name,
-            &phone.0,
-            &has_owners_committee.0,
-            &rc_id.0,
-            &min_verified_households.0,
-            &min_area,
-        ];
+        let filter = EstateFilter {
+            rc_scope: scope.rc_id,
+            name_pattern: crate::paging::contains(name.0.as_deref()),
+            phone: phone.0,
+            has_owners_committee: has_owners_committee.0,
+            rc_id: rc_id.0,
+            min_verified_households: min_verified_households.0,
+            min_verified_area_centi: min_area,
+        };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn
-            .query_one(&format!("SELECT count(*) FROM estates e {filter}"), &params)
-            .await?
-            .get(0);
-        let mut with_paging: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
-        let (limit, offset) = (paging.limit(), paging.offset());
-        with_paging.push(&limit);
-        with_paging.push(&offset);
-        let rows = conn
-            .query(
-                &format!(
-                    "{} {filter} ORDER BY rc.name, e.name LIMIT $8 OFFSET $9",
-                    select()
-                ),
-                &with_paging,
-            )
-            .await?;
+        let (rows, total) = service::estate_page(&conn, &filter, &paging).await?;
         conn.commit().await?;
         Ok(Json(EstatePage {
-            items: rows.iter().map(view).collect(),
+            items: rows.into_iter().map(EstateView::from).collect(),
             total,
         }))
     }
@@ -393,7 +327,7 @@ impl EstatesApi {
         scope.check_rc(body.rc_id)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let id = Uuid::new_v4();
-        save(&conn, id, &body, total_area).await?;
+        service::save_estate(&conn, id, &fields(&body, total_area)).await?;
         audit::record(&conn, &principal, "estate", &id.to_string()).await?;
         let estate = one(&conn, scope, id).await?;
         conn.commit().await?;
@@ -420,7 +354,7 @@ impl EstatesApi {
         scope.check_rc(body.rc_id)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        save(&conn, id.0, &body, total_area).await?;
+        service::save_estate(&conn, id.0, &fields(&body, total_area)).await?;
         audit::record(&conn, &principal, "estate", &id.0.to_string()).await?;
         let estate = one(&conn, scope, id.0).await?;
         conn.commit().await?;

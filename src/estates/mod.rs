@@ -4,3 +4,5 @@
 pub mod api;
 pub mod oc_api;
 pub mod rc_api;
+pub mod service;
+pub mod store;

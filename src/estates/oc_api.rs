@@ -16,6 +16,10 @@ use crate::{
     auth::{phone, principal::Principal, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
+    estates::{
+        service,
+        store::{self, OcMemberRow},
+    },
     state::AppState,
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
@@ -57,40 +61,19 @@ pub enum Revoked {
     Revoked,
 }
 
-/// Serving members: granted (a new term's grants may start on its first day) and not yet ended.
-pub const SERVING: &str = "granted_at <= now() AND (revoked_at IS NULL OR revoked_at > now())";
-
-/// Grants not yet over: serving now, or starting with a term that has not begun.
-pub const NOT_ENDED: &str = "(revoked_at IS NULL OR revoked_at > now())";
-
-/// Ends a grant now (a grant that has not started ends at its start, so it never served).
-pub const END_NOW: &str = "revoked_at = GREATEST(now(), granted_at)";
-
-const SELECT: &str =
-    "SELECT m.owner_id, o.real_name, o.phone, m.granted_at, m.revoked_at, m.term_id, m.end_reason FROM oc_members m JOIN owners o ON o.id = m.owner_id";
-
-fn view(r: &tokio_postgres::Row) -> OcMember {
-    OcMember {
-        owner_id: r.get(0),
-        real_name: r.get(1),
-        phone: phone::mask(r.get(2)),
-        granted_at: r.get(3),
-        ends_at: r.get(4),
-        term_id: r.get(5),
-        end_reason: r.get(6),
+impl From<OcMemberRow> for OcMember {
+    /// The stored grant as the API shows it: the phone masked.
+    fn from(r: OcMemberRow) -> Self {
+        OcMember {
+            owner_id: r.owner_id,
+            real_name: r.real_name,
+            phone: phone::mask(&r.phone),
+            granted_at: r.granted_at,
+            ends_at: r.revoked_at,
+            term_id: r.term_id,
+            end_reason: r.end_reason,
+        }
     }
-}
-
-/// Whether `owner` serves on `estate`'s owners' committee now.
-pub async fn serving_member(conn: &TenantConn, estate: Uuid, owner: Uuid) -> ApiResult<bool> {
-    Ok(conn
-        .exists(
-            &format!(
-                "SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {SERVING}"
-            ),
-            &[&estate, &owner],
-        )
-        .await?)
 }
 
 pub struct OcApi;
@@ -116,19 +99,9 @@ impl OcApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let which = if history.0 == Some(true) {
-            "true"
-        } else {
-            SERVING
-        };
-        let rows = conn
-            .query(
-                &format!("{SELECT} WHERE m.estate_id = $1 AND {which} ORDER BY m.granted_at, m.id"),
-                &[&id.0],
-            )
-            .await?;
+        let rows = store::oc_members(&conn, id.0, history.0 == Some(true)).await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(view).collect()))
+        Ok(Json(rows.into_iter().map(OcMember::from).collect()))
     }
 
     /// 授予业委会成员身份 / Grant the owners'-committee role for this estate.
@@ -149,35 +122,12 @@ impl OcApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        // One person at a time: concurrent marks of the same owner wait for each other.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('oc:' || $1::uuid::text || ':' || $2::uuid::text))", &[&id.0, &body.owner_id]).await?;
-        if !crate::housing::store::holds_unit(&conn, body.owner_id, id.0).await? {
-            return Err(ApiError::field(
-                "owner_id",
-                "oc.not_an_owner",
-                "只能授予本小区已认证的业主",
-                "Only verified owners of this estate qualify",
-            ));
-        }
-        if serving_member(&conn, id.0, body.owner_id).await? {
-            return Err(ApiError::conflict(
-                "oc.already_member",
-                "该业主已是业委会成员",
-                "Already a committee member",
-            ));
-        }
         let (_, staff) = principal.actor();
-        conn.execute(
-            "INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)",
-            &[&Uuid::new_v4(), &id.0, &body.owner_id, &staff],
-        )
-        .await?;
+        service::grant_oc_member(&conn, id.0, body.owner_id, staff).await?;
         audit::record(&conn, &principal, "oc_member", &body.owner_id.to_string()).await?;
-        let row = conn
-            .query_one(&format!("{SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"), &[&id.0, &body.owner_id])
-            .await?;
+        let member = store::open_staff_grant(&conn, id.0, body.owner_id).await?;
         conn.commit().await?;
-        Ok(Granted::Created(Json(view(&row))))
+        Ok(Granted::Created(Json(member.into())))
     }
 
     /// 撤销业委会成员身份 / End this owner's committee grants (marked by staff or from an
@@ -200,13 +150,7 @@ impl OcApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
         let (_, staff) = principal.actor();
-        let n = conn
-            .execute(
-                &format!("UPDATE oc_members SET {END_NOW}, revoked_by = $3, end_reason = 'removed' WHERE estate_id = $1 AND owner_id = $2 AND {NOT_ENDED}"),
-                &[&id.0, &owner_id.0, &staff],
-            )
-            .await?;
-        if n == 0 {
+        if !store::end_oc_grants(&conn, id.0, owner_id.0, staff).await? {
             return Err(ApiError::not_found(
                 "oc.not_member",
                 "该业主不是业委会成员",

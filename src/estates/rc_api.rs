@@ -9,6 +9,7 @@ use crate::{
     auth::{principal::Principal, required, BearerAuth},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
+    estates::store::{self, RcFields, RcRow},
     state::AppState,
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
@@ -45,6 +46,7 @@ pub enum Created {
     Created(Json<RcView>),
 }
 
+/// Refuses a blank name or one over 100 characters, naming the field at fault.
 fn validate(input: &RcInput) -> ApiResult<()> {
     let mut issues: Vec<FieldIssue> = Vec::new();
     required(&mut issues, "name", &input.name);
@@ -63,31 +65,45 @@ fn validate(input: &RcInput) -> ApiResult<()> {
     }
 }
 
-const SELECT: &str = "SELECT rc.id, rc.name, (SELECT count(*) FROM estates e WHERE e.rc_id = rc.id), rc.contact, rc.phone, rc.address
-                        FROM residents_committees rc";
-
-fn view(r: &tokio_postgres::Row) -> RcView {
-    RcView {
-        id: r.get(0),
-        name: r.get(1),
-        estate_count: r.get(2),
-        contact: r.get(3),
-        phone: r.get(4),
-        address: r.get(5),
+impl From<RcRow> for RcView {
+    /// The stored committee as the API shows it (the same fields).
+    fn from(r: RcRow) -> Self {
+        RcView {
+            id: r.id,
+            name: r.name,
+            estate_count: r.estate_count,
+            contact: r.contact,
+            phone: r.phone,
+            address: r.address,
+        }
     }
 }
 
+/// The input as the store writes it, trimmed.
+fn fields(body: &RcInput) -> RcFields<'_> {
+    RcFields {
+        name: body.name.trim(),
+        contact: body.contact.trim(),
+        phone: body.phone.trim(),
+        address: body.address.trim(),
+    }
+}
+
+/// The answer for a committee that does not exist, the same for reads and edits.
+fn rc_not_found() -> ApiError {
+    ApiError::not_found(
+        "rc.not_found",
+        "居委会不存在",
+        "Residents' committee not found",
+    )
+}
+
+/// The committee `id`, as written just now in this transaction.
 async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<RcView> {
-    let row = conn
-        .query_opt(&format!("{SELECT} WHERE rc.id = $1"), &[&id])
-        .await?;
-    row.as_ref().map(view).ok_or_else(|| {
-        ApiError::not_found(
-            "rc.not_found",
-            "居委会不存在",
-            "Residents' committee not found",
-        )
-    })
+    store::rc(conn, id)
+        .await?
+        .map(RcView::from)
+        .ok_or_else(rc_not_found)
 }
 
 pub struct RcApi;
@@ -109,14 +125,9 @@ impl RcApi {
     ) -> ApiResult<Json<Vec<RcView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query(
-                &format!("{SELECT} WHERE $1::uuid IS NULL OR rc.id = $1 ORDER BY rc.name"),
-                &[&scope.rc_id],
-            )
-            .await?;
+        let rows = store::rcs_in_scope(&conn, scope.rc_id).await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(view).collect()))
+        Ok(Json(rows.into_iter().map(RcView::from).collect()))
     }
 
     /// 新建居委会 / Create a residents' committee.
@@ -136,11 +147,7 @@ impl RcApi {
         validate(&body)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let id = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO residents_committees (id, name, contact, phone, address) VALUES ($1, $2, $3, $4, $5)",
-            &[&id, &body.name.trim(), &body.contact.trim(), &body.phone.trim(), &body.address.trim()],
-        )
-        .await?;
+        store::insert_rc(&conn, id, &fields(&body)).await?;
         audit::record(&conn, &principal, "residents_committee", &id.to_string()).await?;
         let rc = one(&conn, id).await?;
         conn.commit().await?;
@@ -164,18 +171,8 @@ impl RcApi {
     ) -> ApiResult<Json<RcView>> {
         validate(&body)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let n = conn
-            .execute(
-                "UPDATE residents_committees SET name = $2, contact = $3, phone = $4, address = $5 WHERE id = $1",
-                &[&id.0, &body.name.trim(), &body.contact.trim(), &body.phone.trim(), &body.address.trim()],
-            )
-            .await?;
-        if n == 0 {
-            return Err(ApiError::not_found(
-                "rc.not_found",
-                "居委会不存在",
-                "Residents' committee not found",
-            ));
+        if !store::update_rc(&conn, id.0, &fields(&body)).await? {
+            return Err(rc_not_found());
         }
         audit::record(&conn, &principal, "residents_committee", &id.0.to_string()).await?;
         let rc = one(&conn, id.0).await?;

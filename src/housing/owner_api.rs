@@ -18,7 +18,7 @@ use crate::{
         BearerAuth, ClientIp,
     },
     error::{ApiError, ApiResult},
-    estates::oc_api,
+    estates::store::{END_NOW, NOT_ENDED},
     state::AppState,
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
@@ -438,8 +438,8 @@ impl HousingOwnerApi {
             &format!(
                 "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner' WHERE m.estate_id = $1 AND m.owner_id = $2 AND {}
                     AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $2 AND u.estate_id = $1 AND h.ended_at IS NULL)",
-                oc_api::END_NOW,
-                oc_api::NOT_ENDED
+                END_NOW,
+                NOT_ENDED
             ),
             &[&estate, &owner],
         )

@@ -16,7 +16,7 @@ use crate::{
     auth::{phone, principal::Principal, required, BearerAuth},
     authz::jurisdiction::{estate_in_scope, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
-    estates::oc_api,
+    estates::store::{END_NOW, NOT_ENDED},
     paging::Paging,
     state::AppState,
     tags::ApiTags,
@@ -509,8 +509,8 @@ impl HousingStaffApi {
                 AND m.owner_id IN (SELECT owner_id FROM unit_holders WHERE unit_id = $1 AND ended_at IS NULL)
                 AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id
                                  WHERE h.owner_id = m.owner_id AND u.estate_id = $2 AND h.ended_at IS NULL AND h.unit_id <> $1)",
-                oc_api::END_NOW,
-                oc_api::NOT_ENDED
+                END_NOW,
+                NOT_ENDED
             ),
             &[&id.0, &estate_id],
         )

@@ -408,7 +408,7 @@ async fn may_manage(conn: &TenantConn, principal: &Principal, estate: Uuid) -> A
                 .await
         }
         Principal::Owner { id } => {
-            match crate::estates::oc_api::serving_member(conn, estate, *id).await? {
+            match crate::estates::store::serving_member(conn, estate, *id).await? {
                 true => Ok(()),
                 false => Err(ApiError::forbidden(
                     "matter.not_oc_member",

@@ -1063,7 +1063,7 @@ pub async fn visible_to(
             .map_err(|_| not_found()),
         Principal::Owner { id } => {
             let holds = crate::housing::store::holds_unit(conn, *id, estate).await?;
-            let member = crate::estates::oc_api::serving_member(conn, estate, *id).await?;
+            let member = crate::estates::store::serving_member(conn, estate, *id).await?;
             if (holds && !matches!(status, "pending_approval" | "rejected")) || member {
                 Ok(())
             } else {
@@ -1088,7 +1088,7 @@ pub async fn document_visible_to_owner(
                    (m.status NOT IN ('pending_approval', 'rejected')
                     AND EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = m.estate_id AND h.ended_at IS NULL))
                    OR EXISTS (SELECT 1 FROM oc_members c WHERE c.estate_id = m.estate_id AND c.owner_id = $1 AND {}))",
-                crate::estates::oc_api::SERVING
+                crate::estates::store::SERVING
             ),
             &[&owner, &attachment],
         )
