@@ -9,7 +9,7 @@ use crate::{
     dev::DevApi,
     elections::{api::ElectionsApi, face_api::FaceApi, prep_api::PrepGroupsApi},
     estates::{api::EstatesApi, oc_api::OcApi, rc_api::RcApi},
-    housing::{co_owners::CoOwnerApi, owner_api::HousingOwnerApi, staff_api::HousingStaffApi},
+    housing::{co_owner_api::CoOwnerApi, owner_api::HousingOwnerApi, staff_api::HousingStaffApi},
     platform::api::PlatformAuthApi,
     tenancy::api::TenantsApi,
     transparency::api::LogApi,

@@ -2,9 +2,10 @@
 //! verification against it, co-owners and changes of owner.
 
 pub mod area;
-pub mod co_owners;
+pub mod co_owner_api;
 pub mod demo;
 pub mod owner_api;
+pub mod service;
 pub mod sheet;
 pub mod staff_api;
 pub mod store;

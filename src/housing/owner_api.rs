@@ -9,7 +9,12 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{area, UnitKind};
+use super::{
+    area,
+    service::{self, no_such_unit},
+    store::{self, EstateChoiceRow, PropertyRow, RollColumn, RoomRow, UnitToVerifyRow},
+    UnitKind,
+};
 use crate::{
     auth::{
         phone,
@@ -18,7 +23,6 @@ use crate::{
         BearerAuth, ClientIp,
     },
     error::{ApiError, ApiResult},
-    estates::store::{END_NOW, NOT_ENDED},
     state::AppState,
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
@@ -99,6 +103,7 @@ pub enum Done {
     Sent,
 }
 
+/// The caller's owner id: these operations are an owner's own; anyone else is refused.
 pub fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
     match principal {
         Principal::Owner { id } => Ok(*id),
@@ -110,54 +115,62 @@ pub fn owner_of(principal: &Principal) -> ApiResult<Uuid> {
     }
 }
 
-fn unit_not_found() -> ApiError {
-    ApiError::not_found("unit.not_found", "房屋不存在", "Unit not found")
-}
-
-/// Names match when equal ignoring spaces (the roll is typed by hand).
-fn same_name(a: &str, b: &str) -> bool {
-    let strip = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    strip(a) == strip(b)
-}
-
-/// The unit's registered phone, whether the caller's real name matches the roll, and the
-/// refusals that apply before any code is sent. A name that does not match is told only once
-/// the code is proven (`confirm`): telling it at the request would confirm the roll's owner name
-/// to whoever typed one.
-struct Candidate {
-    phone: String,
-    name_matches: bool,
-}
-
-async fn candidate(conn: &TenantConn, owner: Uuid, unit: Uuid) -> ApiResult<Candidate> {
-    let row = conn
-        .query_opt(
-            "SELECT u.owner_name, u.owner_phone, o.real_name,
-                    EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL AND h.owner_id = o.id),
-                    EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL)
-               FROM units u, owners o WHERE u.id = $1 AND o.id = $2",
-            &[&unit, &owner],
-        )
-        .await?
-        .ok_or_else(unit_not_found)?;
-    if row.get::<_, bool>(3) {
-        return Err(ApiError::conflict(
-            "verification.already_mine",
-            "您已认证过这套房屋",
-            "You have already verified this unit",
-        ));
+impl From<EstateChoiceRow> for EstateChoice {
+    /// The stored estate as an owner picks it (the same fields).
+    fn from(r: EstateChoiceRow) -> Self {
+        EstateChoice {
+            id: r.id,
+            name: r.name,
+            address: r.address,
+        }
     }
-    if row.get::<_, bool>(4) {
-        return Err(ApiError::conflict(
-            "verification.taken",
-            "这套房屋已有业主认证。如您是新业主，请联系居委会办理过户",
-            "Another owner has verified this unit; contact the residents' committee",
-        ));
+}
+
+impl From<RoomRow> for RoomChoice {
+    /// The stored room as an owner picks it (the same fields).
+    fn from(r: RoomRow) -> Self {
+        RoomChoice {
+            unit_id: r.unit_id,
+            room: r.room,
+        }
     }
-    Ok(Candidate {
-        phone: row.get(1),
-        name_matches: same_name(row.get(0), row.get(2)),
-    })
+}
+
+impl From<UnitToVerifyRow> for UnitToVerify {
+    /// The chosen unit as the owner sees it: the registered phone masked.
+    fn from(r: UnitToVerifyRow) -> Self {
+        UnitToVerify {
+            unit_id: r.unit_id,
+            estate_name: r.estate_name,
+            building: r.building,
+            entrance: r.entrance,
+            room: r.room,
+            masked_phone: phone::mask(&r.owner_phone),
+            already_verified: r.already_verified,
+        }
+    }
+}
+
+impl From<PropertyRow> for Property {
+    /// A stored holding as the owner sees it: the area as exact text, kind and role as enums.
+    fn from(r: PropertyRow) -> Self {
+        Property {
+            unit_id: r.unit_id,
+            estate_id: r.estate_id,
+            estate_name: r.estate_name,
+            building: r.building,
+            entrance: r.entrance,
+            room: r.room,
+            kind: UnitKind::parse(&r.kind).unwrap_or(UnitKind::Residential),
+            area: area::format(r.area_centi),
+            role: if r.role == "owner" {
+                HolderRole::Owner
+            } else {
+                HolderRole::CoOwner
+            },
+            since: r.since,
+        }
+    }
 }
 
 pub struct HousingOwnerApi;
@@ -177,19 +190,9 @@ impl HousingOwnerApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<EstateChoice>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query("SELECT id, name, address FROM estates ORDER BY name", &[])
-            .await?;
+        let rows = store::estate_choices(&conn).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.iter()
-                .map(|r| EstateChoice {
-                    id: r.get(0),
-                    name: r.get(1),
-                    address: r.get(2),
-                })
-                .collect(),
-        ))
+        Ok(Json(rows.into_iter().map(EstateChoice::from).collect()))
     }
 
     /// 选择楼号 / Buildings of an estate.
@@ -205,7 +208,7 @@ impl HousingOwnerApi {
         id: Path<Uuid>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
-        distinct(&state, &tenant, "building", id.0, None, None).await
+        distinct(&state, &tenant, RollColumn::Building, id.0, None).await
     }
 
     /// 选择单元 / Entrances of a building.
@@ -222,7 +225,14 @@ impl HousingOwnerApi {
         #[oai(validator(max_length = 30))] building: Query<String>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
-        distinct(&state, &tenant, "entrance", id.0, Some(&building.0), None).await
+        distinct(
+            &state,
+            &tenant,
+            RollColumn::Entrance,
+            id.0,
+            Some(&building.0),
+        )
+        .await
     }
 
     /// 选择户号 / Rooms of an entrance.
@@ -241,21 +251,9 @@ impl HousingOwnerApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<RoomChoice>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query(
-                "SELECT id, room FROM units WHERE estate_id = $1 AND building = $2 AND entrance = $3 ORDER BY length(room), room",
-                &[&id.0, &building.0, &entrance.0],
-            )
-            .await?;
+        let rows = store::rooms(&conn, id.0, &building.0, &entrance.0).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.iter()
-                .map(|r| RoomChoice {
-                    unit_id: r.get(0),
-                    room: r.get(1),
-                })
-                .collect(),
-        ))
+        Ok(Json(rows.into_iter().map(RoomChoice::from).collect()))
     }
 
     /// 待认证房屋 / The chosen unit with its masked registered phone.
@@ -272,25 +270,11 @@ impl HousingOwnerApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<UnitToVerify>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let row = conn
-            .query_opt(
-                "SELECT u.id, e.name, u.building, u.entrance, u.room, u.owner_phone,
-                        EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL)
-                   FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $1",
-                &[&id.0],
-            )
+        let row = store::unit_to_verify(&conn, id.0)
             .await?
-            .ok_or_else(unit_not_found)?;
+            .ok_or_else(no_such_unit)?;
         conn.commit().await?;
-        Ok(Json(UnitToVerify {
-            unit_id: row.get(0),
-            estate_name: row.get(1),
-            building: row.get(2),
-            entrance: row.get(3),
-            room: row.get(4),
-            masked_phone: phone::mask(row.get(5)),
-            already_verified: row.get(6),
-        }))
+        Ok(Json(UnitToVerify::from(row)))
     }
 
     /// 发送认证验证码 / Send a code to the unit's registered phone.
@@ -310,7 +294,7 @@ impl HousingOwnerApi {
     ) -> ApiResult<Done> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let c = candidate(&conn, owner, id.0).await?;
+        let c = service::candidate(&conn, owner, id.0).await?;
         sms_code::send(
             &conn,
             state.sms.as_ref(),
@@ -342,10 +326,7 @@ impl HousingOwnerApi {
     ) -> ApiResult<Verified> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        // Serialise verifications of this unit: at most one verified owner.
-        conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&id.0])
-            .await?;
-        let c = candidate(&conn, owner, id.0).await?;
+        let c = service::locked_candidate(&conn, owner, id.0).await?;
         if let Err(refusal) = sms_code::verify(
             &conn,
             &c.phone,
@@ -355,26 +336,16 @@ impl HousingOwnerApi {
         )
         .await?
         {
+            // The try counter is kept even when the code is refused.
             conn.commit().await?;
             return Err(refusal);
         }
-        if !c.name_matches {
-            // The code proves the caller holds the roll's phone; only now is the mismatch told.
-            return Err(ApiError::forbidden(
-                "verification.name_mismatch",
-                "您的实名与房屋登记的业主姓名不一致，无法认证。请联系居委会核实房屋信息",
-                "Your real name does not match the registered owner; contact the residents' committee",
-            ));
-        }
-        conn.execute(
-            "INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')",
-            &[&Uuid::new_v4(), &id.0, &owner],
-        )
-        .await?;
-        let property = properties(&conn, owner, Some(id.0))
+        service::become_owner(&conn, owner, id.0, &c).await?;
+        let property = store::properties(&conn, owner, Some(id.0))
             .await?
             .pop()
-            .ok_or_else(unit_not_found)?;
+            .map(Property::from)
+            .ok_or_else(no_such_unit)?;
         conn.commit().await?;
         Ok(Verified::Created(Json(property)))
     }
@@ -394,9 +365,9 @@ impl HousingOwnerApi {
     ) -> ApiResult<Json<Vec<Property>>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let list = properties(&conn, owner, None).await?;
+        let rows = store::properties(&conn, owner, None).await?;
         conn.commit().await?;
-        Ok(Json(list))
+        Ok(Json(rows.into_iter().map(Property::from).collect()))
     }
 
     /// 解绑房产 / Unbind a unit I sold (its history is kept).
@@ -415,105 +386,23 @@ impl HousingOwnerApi {
     ) -> ApiResult<Done> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let held = conn
-            .query_opt(
-                "UPDATE unit_holders h SET ended_at = now(), end_reason = 'unbound' FROM units u
-                  WHERE u.id = h.unit_id AND h.unit_id = $1 AND h.owner_id = $2 AND h.ended_at IS NULL
-                  RETURNING h.role, u.estate_id",
-                &[&unit_id.0, &owner],
-            )
-            .await?
-            .ok_or_else(|| ApiError::not_found("property.not_found", "您没有绑定这套房屋", "You hold no such unit"))?;
-        let estate: Uuid = held.get(1);
-        if held.get::<_, &str>(0) == "owner" {
-            // A sold unit: its co-owners and open applications end with the owner's holding.
-            conn.execute(
-                "UPDATE unit_holders SET ended_at = now(), end_reason = 'unbound' WHERE unit_id = $1 AND role = 'co_owner' AND ended_at IS NULL",
-                &[&unit_id.0],
-            )
-            .await?;
-            conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&unit_id.0]).await?;
-        }
-        conn.execute(
-            &format!(
-                "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner' WHERE m.estate_id = $1 AND m.owner_id = $2 AND {}
-                    AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $2 AND u.estate_id = $1 AND h.ended_at IS NULL)",
-                END_NOW,
-                NOT_ENDED
-            ),
-            &[&estate, &owner],
-        )
-        .await?;
+        service::unbind(&conn, owner, unit_id.0).await?;
         conn.commit().await?;
         Ok(Done::Done)
     }
 }
 
+/// The distinct values of `column` on the estate's roll (within `building` when given), in a
+/// transaction of their own: the shared body of the building and entrance pickers.
 async fn distinct(
     state: &AppState,
     tenant: &Tenant,
-    column: &str,
+    column: RollColumn,
     estate: Uuid,
     building: Option<&str>,
-    _: Option<&str>,
 ) -> ApiResult<Json<Vec<String>>> {
-    // `column` is one of our own literals, never user input.
-    debug_assert!(matches!(column, "building" | "entrance"));
     let conn = TenantConn::begin(&state.pool, tenant).await?;
-    let rows = conn
-        .query(
-            &format!(
-                "SELECT DISTINCT {column}, length({column}) FROM units WHERE estate_id = $1 AND ($2::text IS NULL OR building = $2)
-                  ORDER BY length({column}), {column}"
-            ),
-            &[&estate, &building],
-        )
-        .await?;
+    let values = store::distinct_values(&conn, column, estate, building).await?;
     conn.commit().await?;
-    Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
-}
-
-/// The owner's current holdings (optionally just one unit).
-pub async fn properties(
-    conn: &TenantConn,
-    owner: Uuid,
-    unit: Option<Uuid>,
-) -> ApiResult<Vec<Property>> {
-    let rows = conn
-        .query(
-            "SELECT u.id, u.estate_id, e.name, u.building, u.entrance, u.room, u.kind, u.area_centi, h.role, h.since
-               FROM unit_holders h JOIN units u ON u.id = h.unit_id JOIN estates e ON e.id = u.estate_id
-              WHERE h.owner_id = $1 AND h.ended_at IS NULL AND ($2::uuid IS NULL OR u.id = $2)
-              ORDER BY e.name, length(u.building), u.building, u.entrance, length(u.room), u.room",
-            &[&owner, &unit],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Property {
-            unit_id: r.get(0),
-            estate_id: r.get(1),
-            estate_name: r.get(2),
-            building: r.get(3),
-            entrance: r.get(4),
-            room: r.get(5),
-            kind: UnitKind::parse(r.get(6)).unwrap_or(UnitKind::Residential),
-            area: area::format(r.get(7)),
-            role: if r.get::<_, &str>(8) == "owner" {
-                HolderRole::Owner
-            } else {
-                HolderRole::CoOwner
-            },
-            since: r.get(9),
-        })
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn names_match_ignoring_spaces_only() {
-        assert!(super::same_name("张三", " 张 三 "));
-        assert!(!super::same_name("张三", "张山"));
-    }
+    Ok(Json(values))
 }

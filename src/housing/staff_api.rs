@@ -9,15 +9,20 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{area, co_owners, sheet, store, UnitKind};
+use super::{
+    area,
+    service::{self, NewOwner},
+    sheet,
+    store::{self, CoOwnerState, TransferRow, UnitFilter, UnitRow},
+    UnitKind,
+};
 use crate::{
     attachments::upload::StreamedUpload,
     audit,
     auth::{phone, principal::Principal, required, BearerAuth},
-    authz::jurisdiction::{estate_in_scope, Jurisdiction},
+    authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
-    estates::store::{END_NOW, NOT_ENDED},
-    paging::Paging,
+    paging::{self, Paging},
     state::AppState,
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
@@ -115,109 +120,102 @@ struct Filters {
     import_id: Option<Uuid>,
 }
 
-const UNIT_SELECT: &str = "
-    SELECT u.id, u.estate_id, e.name, u.building, u.entrance, u.room, u.kind, u.area_centi, u.owner_name, u.owner_phone,
-           u.developer_unsold, o.real_name,
-           (SELECT count(*) FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL) AS co_owners,
-           (SELECT count(*) FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending') AS pending
-      FROM units u
-      JOIN estates e ON e.id = u.estate_id
-      LEFT JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
-      LEFT JOIN owners o ON o.id = h.owner_id";
-
-fn where_clause() -> String {
-    format!(
-        "WHERE {} AND ($2::uuid IS NULL OR u.estate_id = $2) AND ($3::text IS NULL OR u.kind = $3)
-           AND ($4::text IS NULL OR u.building = $4) AND ($5::text IS NULL OR u.entrance = $5) AND ($6::text IS NULL OR u.room = $6)
-           AND ($7::text IS NULL OR u.owner_name LIKE $7) AND ($8::text IS NULL OR u.owner_phone = $8)
-           AND ($9::bool IS NULL OR (h.id IS NOT NULL) = $9) AND ($10::uuid IS NULL OR u.import_id = $10)",
-        estate_in_scope(1)
-    )
-}
-
-fn co_owner_clause(status: Option<CoOwnerStatus>) -> &'static str {
-    match status {
-        None => "",
-        Some(CoOwnerStatus::None) => {
-            " AND NOT EXISTS (SELECT 1 FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL)
-                                       AND NOT EXISTS (SELECT 1 FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending')"
+impl Filters {
+    /// The filters as the store applies them within the jurisdiction `rc_scope`: the kind as
+    /// its stored text, the owner's name as an escaped `LIKE` pattern.
+    fn into_store(self, rc_scope: Option<Uuid>) -> UnitFilter {
+        UnitFilter {
+            rc_scope,
+            estate_id: self.estate_id,
+            kind: self.kind.map(UnitKind::as_str),
+            building: self.building,
+            entrance: self.entrance,
+            room: self.room,
+            owner_name_pattern: paging::contains(self.owner_name.as_deref()),
+            phone: self.phone,
+            verified: self.verified,
+            co_owner: self.co_owner_status.map(CoOwnerState::from),
+            import_id: self.import_id,
         }
-        Some(CoOwnerStatus::Pending) => " AND EXISTS (SELECT 1 FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending')",
-        Some(CoOwnerStatus::Approved) => " AND EXISTS (SELECT 1 FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL)",
     }
 }
 
-/// Natural order for building/entrance/room numbers: "2" before "10".
-const ORDER: &str = "ORDER BY e.name, length(u.building), u.building, length(u.entrance), u.entrance, length(u.room), u.room";
-
-fn unit_view(r: &tokio_postgres::Row) -> UnitView {
-    let verified_owner_name: Option<String> = r.get(11);
-    UnitView {
-        id: r.get(0),
-        estate_id: r.get(1),
-        estate_name: r.get(2),
-        building: r.get(3),
-        entrance: r.get(4),
-        room: r.get(5),
-        kind: UnitKind::parse(r.get(6)).unwrap_or(UnitKind::Residential),
-        area: area::format(r.get(7)),
-        owner_name: r.get(8),
-        owner_phone: phone::mask(r.get(9)),
-        developer_unsold: r.get(10),
-        verified: verified_owner_name.is_some(),
-        verified_owner_name,
-        co_owner_count: r.get(12),
-        pending_co_owner_applications: r.get(13),
+impl From<CoOwnerStatus> for CoOwnerState {
+    /// The API's co-owner filter as the store's (the same three cases).
+    fn from(s: CoOwnerStatus) -> Self {
+        match s {
+            CoOwnerStatus::None => CoOwnerState::None,
+            CoOwnerStatus::Pending => CoOwnerState::Pending,
+            CoOwnerStatus::Approved => CoOwnerState::Approved,
+        }
     }
 }
 
-async fn search(
-    conn: &TenantConn,
-    scope: Jurisdiction,
-    f: &Filters,
-    paging: Option<Paging>,
-) -> ApiResult<(Vec<UnitView>, i64)> {
-    let kind = f.kind.map(UnitKind::as_str);
-    let owner_name = crate::paging::contains(f.owner_name.as_deref());
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
-        &scope.rc_id,
-        &f.estate_id,
-        &kind,
-        &f.building,
-        &f.entrance,
-        &f.room,
-        &owner_name,
-        &f.phone,
-        &f.verified,
-        &f.import_id,
-    ];
-    let filter = format!("{}{}", where_clause(), co_owner_clause(f.co_owner_status));
-    let total: i64 = conn
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM units u JOIN estates e ON e.id = u.estate_id
-                   LEFT JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL {filter}"
-            ),
-            &params,
-        )
-        .await?
-        .get(0);
-    // The export is bounded too: a street office's whole roll, not more.
-    let (limit, offset) = paging
-        .map(|p| (p.limit(), p.offset()))
-        .unwrap_or((200_000, 0));
-    let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
-    all.push(&limit);
-    all.push(&offset);
-    let rows = conn
-        .query(
-            &format!("{UNIT_SELECT} {filter} {ORDER} LIMIT $11 OFFSET $12"),
-            &all,
-        )
-        .await?;
-    Ok((rows.iter().map(unit_view).collect(), total))
+impl From<UnitRow> for UnitView {
+    /// The stored unit as staff see it: the area as exact text, the phone masked, the kind as
+    /// its enum, verified when someone holds it as owner.
+    fn from(r: UnitRow) -> Self {
+        UnitView {
+            id: r.id,
+            estate_id: r.estate_id,
+            estate_name: r.estate_name,
+            building: r.building,
+            entrance: r.entrance,
+            room: r.room,
+            kind: UnitKind::parse(&r.kind).unwrap_or(UnitKind::Residential),
+            area: area::format(r.area_centi),
+            owner_name: r.owner_name,
+            owner_phone: phone::mask(&r.owner_phone),
+            developer_unsold: r.developer_unsold,
+            verified: r.verified_owner_name.is_some(),
+            verified_owner_name: r.verified_owner_name,
+            co_owner_count: r.co_owner_count,
+            pending_co_owner_applications: r.pending_co_owner_applications,
+        }
+    }
 }
 
+impl From<TransferRow> for TransferView {
+    /// A recorded change of owner as staff see it: the new owner's phone masked.
+    fn from(r: TransferRow) -> Self {
+        TransferView {
+            id: r.id,
+            unit_id: r.unit_id,
+            old_owner_name: r.old_owner_name,
+            new_owner_name: r.new_owner_name,
+            new_owner_phone: phone::mask(&r.new_owner_phone),
+            id_card_attachment_id: r.id_card_id,
+            deed_attachment_id: r.deed_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The faults of a change of owner that need no database: a name, a valid phone and two
+/// different documents.
+fn transfer_issues(body: &TransferRequest) -> Vec<FieldIssue> {
+    let mut issues = Vec::new();
+    required(&mut issues, "new_owner_name", &body.new_owner_name);
+    issues.extend(phone::issue("new_owner_phone", &body.new_owner_phone));
+    if body.id_card_attachment_id == body.deed_attachment_id {
+        issues.push(FieldIssue::new(
+            "deed_attachment_id",
+            "attachment.same",
+            "身份证和房产证须为两张不同的图片",
+            "two different images are needed",
+        ));
+    }
+    issues
+}
+
+/// The staff member acting: only staff hand a unit to a new owner.
+fn staff_only(principal: &Principal) -> ApiResult<Uuid> {
+    let (_, staff_id) = principal.actor();
+    staff_id
+        .ok_or_else(|| ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only"))
+}
+
+/// The export as an xlsx workbook: the search's columns with the phones masked.
 fn export_workbook(units: &[UnitView]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
@@ -311,44 +309,14 @@ impl HousingStaffApi {
             .map_err(ApiError::internal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        // One import per estate at a time, so "already imported" stays true until commit.
-        conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&id.0])
-            .await?;
-        let sheet::Parsed {
-            rows,
-            mut errors,
-            keys,
-        } = parsed;
-        errors.extend(store::already_imported(&conn, id.0, &keys).await?);
-        if !errors.is_empty() {
-            errors.sort_by_key(|e| (e.row, e.column));
-            return Err(ApiError::validation(
-                errors
-                    .iter()
-                    .map(|e| {
-                        FieldIssue::new(
-                            e.field(),
-                            "housing.row_invalid",
-                            e.message_zh(),
-                            e.message_en(),
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-        let import_id = Uuid::new_v4();
         let (_, staff_id) = principal.actor();
-        conn.execute(
-            "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, $3, $4, $5)",
-            &[&import_id, &id.0, &file_name, &(rows.len() as i32), &staff_id],
-        )
-        .await?;
-        store::insert_units(&conn, id.0, import_id, &rows).await?;
+        let imported = service::import_roll(&conn, id.0, &file_name, parsed, staff_id).await?;
+        let import_id = imported.import_id;
         audit::record(&conn, &principal, "housing_import", &import_id.to_string()).await?;
         conn.commit().await?;
         Ok(Json(ImportResult {
             import_id,
-            unit_count: rows.len() as i64,
+            unit_count: imported.unit_count as i64,
             units_path: format!("/api/units?import_id={import_id}"),
         }))
     }
@@ -395,9 +363,13 @@ impl HousingStaffApi {
             import_id: import_id.0,
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let (items, total) = search(&conn, scope, &filters, Some(paging)).await?;
+        let (rows, total) =
+            service::search_units(&conn, &filters.into_store(scope.rc_id), Some(paging)).await?;
         conn.commit().await?;
-        Ok(Json(UnitPage { items, total }))
+        Ok(Json(UnitPage {
+            items: rows.into_iter().map(UnitView::from).collect(),
+            total,
+        }))
     }
 
     /// 导出房屋 / Export the searched units as xlsx (phones masked).
@@ -437,8 +409,10 @@ impl HousingStaffApi {
             import_id: None,
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let (units, _) = search(&conn, scope, &filters, None).await?;
+        let (rows, _) =
+            service::search_units(&conn, &filters.into_store(scope.rc_id), None).await?;
         conn.commit().await?;
+        let units: Vec<UnitView> = rows.into_iter().map(UnitView::from).collect();
         let bytes = tokio::task::spawn_blocking(move || export_workbook(&units))
             .await
             .map_err(ApiError::internal)?
@@ -462,99 +436,23 @@ impl HousingStaffApi {
         _auth: BearerAuth,
     ) -> ApiResult<Json<TransferView>> {
         let scope = Jurisdiction::of(&principal)?;
-        let mut issues = Vec::new();
-        required(&mut issues, "new_owner_name", &body.new_owner_name);
-        issues.extend(phone::issue("new_owner_phone", &body.new_owner_phone));
+        let issues = transfer_issues(&body);
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let unit = conn
-            .query_opt(
-                &format!("SELECT u.estate_id, u.owner_name, u.owner_phone, u.developer_unsold FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {} FOR UPDATE OF u", estate_in_scope(1)),
-                &[&scope.rc_id, &id.0],
-            )
+        let unit = store::lock_unit_for_transfer(&conn, scope.rc_id, id.0)
             .await?
             .ok_or_else(unit_not_found)?;
-        let estate_id: Uuid = unit.get(0);
-        if body.id_card_attachment_id == body.deed_attachment_id {
-            issues.push(FieldIssue::new(
-                "deed_attachment_id",
-                "attachment.same",
-                "身份证和房产证须为两张不同的图片",
-                "two different images are needed",
-            ));
-        }
-        // The documents now belong to this estate: only its staff may read them.
-        let (_, staff_id) = principal.actor();
-        let staff_id = staff_id.ok_or_else(|| {
-            ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only")
-        })?;
-        let docs = [body.id_card_attachment_id, body.deed_attachment_id];
-        if issues.is_empty()
-            && !co_owners::bind_proofs(&conn, estate_id, &docs, "staff", staff_id).await?
-        {
-            issues.push(FieldIssue::new(
-                "id_card_attachment_id",
-                "attachment.invalid",
-                "请先由您本人上传证件图片（用途 proof），且每张图片只能使用一次",
-                "upload the proof images yourself first; each image is used once",
-            ));
-        }
-        if !issues.is_empty() {
-            return Err(ApiError::validation(issues));
-        }
-        // Owners'-committee members who held nothing else in the estate leave the committee.
-        conn.execute(
-            &format!(
-                "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner'
-              WHERE m.estate_id = $2 AND {}
-                AND m.owner_id IN (SELECT owner_id FROM unit_holders WHERE unit_id = $1 AND ended_at IS NULL)
-                AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id
-                                 WHERE h.owner_id = m.owner_id AND u.estate_id = $2 AND h.ended_at IS NULL AND h.unit_id <> $1)",
-                END_NOW,
-                NOT_ENDED
-            ),
-            &[&id.0, &estate_id],
-        )
-        .await?;
-        conn.execute("UPDATE unit_holders SET ended_at = now(), end_reason = 'transferred' WHERE unit_id = $1 AND ended_at IS NULL", &[&id.0]).await?;
-        conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&id.0]).await?;
-        conn.execute(
-            "UPDATE units SET owner_name = $2, owner_phone = $3, developer_unsold = false, updated_at = now() WHERE id = $1",
-            &[&id.0, &body.new_owner_name.trim(), &body.new_owner_phone],
-        )
-        .await?;
-        let transfer_id = Uuid::new_v4();
-        let row = conn
-            .query_one(
-                // Under the unit's lock: the sequence number and the clock time are this change's
-                // place in the unit's history (the transaction's start time is not).
-                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp()) RETURNING created_at",
-                &[
-                    &transfer_id,
-                    &id.0,
-                    &unit.get::<_, String>(1),
-                    &unit.get::<_, String>(2),
-                    &body.new_owner_name.trim(),
-                    &body.new_owner_phone,
-                    &body.id_card_attachment_id,
-                    &body.deed_attachment_id,
-                    &staff_id,
-                    &unit.get::<_, bool>(3),
-                ],
-            )
-            .await?;
+        let staff_id = staff_only(&principal)?;
+        let new_owner = NewOwner {
+            name: body.new_owner_name.trim(),
+            phone: &body.new_owner_phone,
+            id_card_id: body.id_card_attachment_id,
+            deed_id: body.deed_attachment_id,
+        };
+        let transfer =
+            service::transfer_unit(&conn, id.0, &unit, &new_owner, staff_id, issues).await?;
         audit::record(&conn, &principal, "unit", &id.0.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(TransferView {
-            id: transfer_id,
-            unit_id: id.0,
-            old_owner_name: unit.get(1),
-            new_owner_name: body.new_owner_name.trim().to_string(),
-            new_owner_phone: phone::mask(&body.new_owner_phone),
-            id_card_attachment_id: body.id_card_attachment_id,
-            deed_attachment_id: body.deed_attachment_id,
-            created_at: row.get(0),
-        }))
+        Ok(Json(TransferView::from(transfer)))
     }
 
     /// 过户记录 / Changes of owner of a unit, newest first.
@@ -573,44 +471,17 @@ impl HousingStaffApi {
     ) -> ApiResult<Json<Vec<TransferView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let in_scope = conn
-            .query_opt(
-                &format!("SELECT 1 FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}", estate_in_scope(1)),
-                &[&scope.rc_id, &id.0],
-            )
-            .await?;
-        if in_scope.is_none() {
+        if !store::unit_in_scope(&conn, scope.rc_id, id.0).await? {
             return Err(unit_not_found());
         }
-        let rows = conn
-            .query(
-                &format!(
-                    "SELECT t.id, t.unit_id, t.old_owner_name, t.new_owner_name, t.new_owner_phone, t.id_card_id, t.deed_id, t.created_at
-                       FROM unit_transfers t JOIN units u ON u.id = t.unit_id JOIN estates e ON e.id = u.estate_id
-                      WHERE t.unit_id = $2 AND {} ORDER BY t.seq DESC",
-                    estate_in_scope(1)
-                ),
-                &[&scope.rc_id, &id.0],
-            )
-            .await?;
+        let rows = store::transfers_of_unit(&conn, scope.rc_id, id.0).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.iter()
-                .map(|r| TransferView {
-                    id: r.get(0),
-                    unit_id: r.get(1),
-                    old_owner_name: r.get(2),
-                    new_owner_name: r.get(3),
-                    new_owner_phone: phone::mask(r.get(4)),
-                    id_card_attachment_id: r.get(5),
-                    deed_attachment_id: r.get(6),
-                    created_at: r.get(7),
-                })
-                .collect(),
-        ))
+        Ok(Json(rows.into_iter().map(TransferView::from).collect()))
     }
 }
 
+/// The staff side's answer for a unit that does not exist or lies outside the jurisdiction,
+/// the same for both so its existence is not revealed.
 pub fn unit_not_found() -> ApiError {
     ApiError::not_found(
         "unit.not_found",
