@@ -11,11 +11,15 @@ use poem_openapi::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{detect, upload::StreamedUpload, Purpose};
+use super::{
+    detect, service,
+    store::{self, AttachmentRow, NewAttachment},
+    upload::StreamedUpload,
+    Purpose,
+};
 use crate::{
     audit,
     auth::principal::Principal,
-    authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     state::AppState,
     storage::Storage,
@@ -65,25 +69,27 @@ pub enum Content {
 
 pub struct AttachmentsApi;
 
-const COLUMNS: &str = "id, purpose, file_name, size_bytes, content_type, sha256, uploader_kind, uploader_id, created_at, object_key, estate_id";
-
-fn view(row: &tokio_postgres::Row) -> AttachmentView {
-    AttachmentView {
-        id: row.get(0),
-        purpose: Purpose::parse(row.get(1)).unwrap_or(Purpose::Document),
-        file_name: row.get(2),
-        size_bytes: row.get(3),
-        content_type: row.get(4),
-        sha256: row.get(5),
-        uploader_kind: row.get(6),
-        uploader_id: row.get(7),
-        created_at: row.get(8),
+impl From<AttachmentRow> for AttachmentView {
+    /// The stored metadata as the API shows it: the purpose as its enum; where the bytes are
+    /// and which estate uses the file stay inside.
+    fn from(r: AttachmentRow) -> Self {
+        AttachmentView {
+            id: r.id,
+            purpose: Purpose::from_stored(&r.purpose),
+            file_name: r.file_name,
+            size_bytes: r.size_bytes,
+            content_type: r.content_type,
+            sha256: r.sha256,
+            uploader_kind: r.uploader_kind,
+            uploader_id: r.uploader_id,
+            created_at: r.created_at,
+        }
     }
 }
 
-/// Who may read an attachment: its uploader; once something uses it (a matter, a ballot, a
-/// sign-up, an application: it is then bound to that estate), staff of the estate's
-/// jurisdiction, every read audited; owners also the documents of the matters they may see.
+/// The attachment `id` with its object key, if `principal` may read it (see
+/// [`service::may_read`]); anything else answers "not found", so its existence is not revealed.
+/// A read of a file bound to an estate is audited.
 async fn readable(
     state: &AppState,
     tenant: &Tenant,
@@ -91,45 +97,18 @@ async fn readable(
     id: Uuid,
 ) -> ApiResult<(AttachmentView, String)> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
-    let row = conn
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
     let missing =
         || ApiError::not_found("attachment.not_found", "附件不存在", "Attachment not found");
-    let row = row.ok_or_else(missing)?;
-    let attachment = view(&row);
-    let estate: Option<Uuid> = row.get(10);
-    let allowed = match (principal, estate) {
-        (Principal::Staff { rc_id, .. }, Some(estate)) => Jurisdiction { rc_id: *rc_id }
-            .check_estate(&conn, estate)
-            .await
-            .is_ok(),
-        // A file nothing uses yet (a proof, a scan or a signature about to be used) stays with
-        // its uploader: it is bound to an estate when used (`attachments::bind_to_estate`).
-        (Principal::Staff { id: me, .. }, None) => {
-            attachment.uploader_kind == "staff" && attachment.uploader_id == *me
-        }
-        // Owners read their own uploads, and the documents of every matter (or election round)
-        // they may see: what they vote on.
-        (Principal::Owner { id }, _) => {
-            (attachment.uploader_kind == "owner" && attachment.uploader_id == *id)
-                || (attachment.purpose == Purpose::Document
-                    && crate::voting::service::document_visible_to_owner(&conn, *id, attachment.id)
-                        .await?)
-        }
-        _ => false,
-    };
-    if !allowed {
+    let row = store::attachment(&conn, id).await?.ok_or_else(missing)?;
+    if !service::may_read(&conn, principal, &row).await? {
         return Err(missing());
     }
-    if estate.is_some() {
+    if row.estate_id.is_some() {
         audit::record(&conn, principal, "attachment", &id.to_string()).await?;
     }
     conn.commit().await?;
-    Ok((attachment, row.get(9)))
+    let key = row.object_key.clone();
+    Ok((AttachmentView::from(row), key))
 }
 
 #[OpenApi(tag = "ApiTags::Attachments")]
@@ -188,20 +167,23 @@ impl AttachmentsApi {
         let (kind, uploader) = principal.actor();
         let saved = async {
             let conn = TenantConn::begin(&state.pool, &tenant).await?;
-            let row = conn
-                .query_one(
-                    &format!(
-                        "INSERT INTO attachments (id, purpose, file_name, size_bytes, content_type, sha256, object_key, uploader_kind, uploader_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
-                    ),
-                    &[&id, &purpose.as_str(), &file_name, &size, &content_type, &sha256, &key.as_ref(), &kind, &uploader],
-                )
-                .await?;
+            let new = NewAttachment {
+                id,
+                purpose: purpose.as_str(),
+                file_name: &file_name,
+                size_bytes: size,
+                content_type,
+                sha256: &sha256,
+                object_key: key.as_ref(),
+                uploader_kind: kind,
+                uploader_id: uploader,
+            };
+            let row = store::insert_attachment(&conn, &new).await?;
             if matches!(*principal, Principal::Staff { .. }) {
                 audit::record(&conn, &principal, "attachment", &id.to_string()).await?;
             }
             conn.commit().await?;
-            Ok::<_, ApiError>(view(&row))
+            Ok::<_, ApiError>(AttachmentView::from(row))
         }
         .await;
         match saved {

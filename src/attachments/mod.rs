@@ -2,24 +2,14 @@
 //! from the bytes (never trusted from the client) and must suit the purpose.
 
 pub mod api;
+pub mod service;
+pub mod store;
 pub mod upload;
 
 use poem_openapi::Enum;
-use uuid::Uuid;
 
-use crate::{error::ApiResult, tenancy::conn::TenantConn};
-
-/// Binds uploaded files to the estate whose matter, ballot or sign-up uses them: from then on
-/// only staff of that estate's jurisdiction (and owners, for the documents of matters they may
-/// see) read them, each read audited. Until bound, a file is its uploader's alone.
-pub async fn bind_to_estate(conn: &TenantConn, estate: Uuid, ids: &[Uuid]) -> ApiResult<()> {
-    conn.execute(
-        "UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL",
-        &[&estate, &ids],
-    )
-    .await?;
-    Ok(())
-}
+/// Other domains bind the files their matters, ballots and sign-ups use by this path.
+pub use store::bind_to_estate;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -48,6 +38,12 @@ impl Purpose {
             "document" => Some(Purpose::Document),
             _ => None,
         }
+    }
+
+    /// The purpose of a stored attachment (the table's CHECK allows only the three; anything
+    /// else would read as a document).
+    pub fn from_stored(s: &str) -> Self {
+        Self::parse(s).unwrap_or(Purpose::Document)
     }
 
     pub fn accepts(self, mime: &str) -> bool {

@@ -5,6 +5,7 @@ use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
 use uuid::Uuid;
 
+use super::store::{self, EntryRow};
 use crate::{
     error::ApiResult,
     paging::Paging,
@@ -33,6 +34,22 @@ pub struct AuditPage {
     pub total: i64,
 }
 
+impl From<EntryRow> for AuditEntry {
+    /// The stored entry as street staff read it (the same fields).
+    fn from(r: EntryRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            actor_kind: r.actor_kind,
+            actor_id: r.actor_id,
+            operation: r.operation,
+            object_type: r.object_type,
+            object_id: r.object_id,
+            request_id: r.request_id,
+            at: r.at,
+        }
+    }
+}
+
 pub struct AuditApi;
 
 #[OpenApi(tag = "ApiTags::Audit")]
@@ -55,34 +72,11 @@ impl AuditApi {
     ) -> ApiResult<Json<AuditPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn
-            .query_one(
-                "SELECT count(*) FROM audit_log WHERE $1::text IS NULL OR operation = $1",
-                &[&operation.0],
-            )
-            .await?
-            .get(0);
-        let rows = conn
-            .query(
-                "SELECT id, actor_kind, actor_id, operation, object_type, object_id, request_id, at FROM audit_log
-                  WHERE $1::text IS NULL OR operation = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-                &[&operation.0, &paging.limit(), &paging.offset()],
-            )
-            .await?;
+        let operation = operation.0.as_deref();
+        let total = store::count_entries(&conn, operation).await?;
+        let rows = store::entries_page(&conn, operation, paging.limit(), paging.offset()).await?;
         conn.commit().await?;
-        let items = rows
-            .iter()
-            .map(|r| AuditEntry {
-                id: r.get(0),
-                actor_kind: r.get(1),
-                actor_id: r.get(2),
-                operation: r.get(3),
-                object_type: r.get(4),
-                object_id: r.get(5),
-                request_id: r.get(6),
-                at: r.get(7),
-            })
-            .collect();
+        let items = rows.into_iter().map(AuditEntry::from).collect();
         Ok(Json(AuditPage { items, total }))
     }
 }

@@ -2,9 +2,13 @@
 //! Entries are written in the same transaction as the change they describe.
 
 pub mod api;
+pub mod store;
+
+use store::NewEntry;
 
 use crate::{auth::principal::Principal, context, db::Db, error::ApiResult};
 
+/// Records that `actor` acted on the object, in the caller's tenant transaction.
 pub async fn record(
     db: &dyn Db,
     actor: &Principal,
@@ -22,34 +26,29 @@ pub async fn record_with(
     object_id: &str,
     detail: Option<serde_json::Value>,
 ) -> ApiResult<()> {
-    let (kind, id) = actor.actor();
-    db.execute(
-        "INSERT INTO audit_log (actor_kind, actor_id, operation, object_type, object_id, request_id, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&kind, &id, &context::operation(), &object_type, &object_id, &context::request_id(), &detail],
-    )
-    .await?;
-    Ok(())
+    store::insert_entry(db, &entry(actor, object_type, object_id), detail).await
 }
 
+/// Records a platform staff action in `platform.audit_log`, in the caller's transaction.
 pub async fn record_platform(
     db: &dyn Db,
     actor: &Principal,
     object_type: &str,
     object_id: &str,
 ) -> ApiResult<()> {
-    let (_, id) = actor.actor();
-    db.execute(
-        "INSERT INTO platform.audit_log (actor_id, operation, object_type, object_id, request_id)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[
-            &id,
-            &context::operation(),
-            &object_type,
-            &object_id,
-            &context::request_id(),
-        ],
-    )
-    .await?;
-    Ok(())
+    store::insert_platform_entry(db, &entry(actor, object_type, object_id)).await
+}
+
+/// The entry `actor` makes on the object, named with the request's operation id and request
+/// id (the request context), so every entry can be traced to the request that made it.
+fn entry<'a>(actor: &Principal, object_type: &'a str, object_id: &'a str) -> NewEntry<'a> {
+    let (actor_kind, actor_id) = actor.actor();
+    NewEntry {
+        actor_kind,
+        actor_id,
+        operation: context::operation(),
+        object_type,
+        object_id,
+        request_id: context::request_id(),
+    }
 }

@@ -5,10 +5,12 @@ pub mod owner_api;
 pub mod password;
 pub mod phone;
 pub mod principal;
+pub mod service;
 pub mod sessions;
 pub mod sms;
 pub mod sms_code;
 pub mod staff_api;
+pub mod store;
 pub mod throttle;
 pub mod token;
 

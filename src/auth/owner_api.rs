@@ -9,8 +9,9 @@ use super::{
     login::{self, AccountTable},
     password, phone,
     principal::{Principal, SessionToken},
-    required, sessions,
+    required, service, sessions,
     sms_code::{self, SmsPurpose},
+    store::{self, OwnerProfileRow},
     BearerAuth, ClientIp, TokenResponse,
 };
 use crate::{
@@ -116,6 +117,7 @@ pub enum Registered {
     Created(Json<TokenResponse>),
 }
 
+/// Refuses a registration or login that does not accept the user agreement, naming the field.
 fn agreement_issue(accepted: bool) -> Option<FieldIssue> {
     (!accepted).then(|| {
         FieldIssue::new(
@@ -127,17 +129,20 @@ fn agreement_issue(accepted: bool) -> Option<FieldIssue> {
     })
 }
 
-async fn profile(conn: &TenantConn, id: Uuid) -> ApiResult<OwnerProfile> {
-    let row = conn.query_one("SELECT id, real_name, phone, nickname, agreement_accepted_at FROM owners WHERE id = $1", &[&id]).await?;
-    Ok(OwnerProfile {
-        id: row.get(0),
-        real_name: row.get(1),
-        phone: phone::mask(row.get(2)),
-        nickname: row.get(3),
-        agreement_accepted_at: row.get(4),
-    })
+impl From<OwnerProfileRow> for OwnerProfile {
+    /// The stored account as its owner sees it: the phone masked, like every phone shown.
+    fn from(r: OwnerProfileRow) -> Self {
+        OwnerProfile {
+            id: r.id,
+            real_name: r.real_name,
+            phone: phone::mask(&r.phone),
+            nickname: r.nickname,
+            agreement_accepted_at: r.agreement_accepted_at,
+        }
+    }
 }
 
+/// The caller's owner id: these operations are an owner's own; anyone else is refused.
 fn owner_id(principal: &Principal) -> ApiResult<Uuid> {
     match principal {
         Principal::Owner { id } => Ok(*id),
@@ -170,10 +175,7 @@ impl OwnerApi {
             return Err(ApiError::validation(vec![issue]));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let registered = conn
-            .query_opt("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone])
-            .await?
-            .is_some();
+        let registered = store::phone_registered(&conn, &body.phone).await?;
         // Answered alike whether or not the phone is registered (no one learns who has an
         // account): a registration code goes to a registered phone too, and the registration
         // itself says "already registered" once the code proves the phone is the caller's.
@@ -228,21 +230,11 @@ impl OwnerApi {
             conn.commit().await?;
             return Err(refusal);
         }
-        if conn
-            .exists("SELECT 1 FROM owners WHERE phone = $1", &[&body.phone])
-            .await?
-        {
-            return Err(ApiError::conflict(
-                "owner.phone_taken",
-                "该手机号已注册，请直接登录",
-                "This phone is already registered; log in instead",
-            ));
-        }
-        let hash = password::hash(body.password.clone()).await?;
-        let id = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())",
-            &[&id, &body.real_name.trim(), &body.phone, &hash],
+        let id = service::register_owner(
+            &conn,
+            body.real_name.trim(),
+            &body.phone,
+            body.password.clone(),
         )
         .await?;
         let token =
@@ -301,28 +293,20 @@ impl OwnerApi {
             // The SMS code is the owner's way in whatever strangers do to the password: it has
             // its own attempt limit and is not throttled by failed passwords.
             (_, Some(code)) => {
-                match sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await? {
-                    Ok(()) => match conn
-                        .query_opt("SELECT id FROM owners WHERE phone = $1", &[&body.phone])
-                        .await?
-                    {
-                        Some(row) => row.get(0),
-                        None => return Err(login::invalid_credentials()),
-                    },
-                    Err(refusal) => {
-                        // The failed attempt is counted against the code.
-                        conn.commit().await?;
-                        return Err(refusal);
-                    }
+                if let Err(refusal) =
+                    sms_code::verify(&conn, &body.phone, SmsPurpose::Login, "", code).await?
+                {
+                    // The failed attempt is counted against the code.
+                    conn.commit().await?;
+                    return Err(refusal);
                 }
+                store::owner_by_phone(&conn, &body.phone)
+                    .await?
+                    .ok_or_else(login::invalid_credentials)?
             }
             _ => unreachable!("checked above"),
         };
-        conn.execute(
-            "UPDATE owners SET agreement_accepted_at = now() WHERE id = $1",
-            &[&id],
-        )
-        .await?;
+        store::accept_agreement(&conn, id).await?;
         let token =
             sessions::issue_tenant(&conn, &tenant, "owner", id, state.config.owner_token_hours)
                 .await?;
@@ -368,9 +352,9 @@ impl OwnerApi {
     ) -> ApiResult<Json<OwnerProfile>> {
         let id = owner_id(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let p = profile(&conn, id).await?;
+        let p = store::owner_profile(&conn, id).await?;
         conn.commit().await?;
-        Ok(Json(p))
+        Ok(Json(OwnerProfile::from(p)))
     }
 
     /// 修改个人资料 / Edit my profile.
@@ -397,14 +381,10 @@ impl OwnerApi {
             ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        conn.execute(
-            "UPDATE owners SET nickname = $2, updated_at = now() WHERE id = $1",
-            &[&id, &body.nickname.trim()],
-        )
-        .await?;
-        let p = profile(&conn, id).await?;
+        store::set_nickname(&conn, id, body.nickname.trim()).await?;
+        let p = store::owner_profile(&conn, id).await?;
         conn.commit().await?;
-        Ok(Json(p))
+        Ok(Json(OwnerProfile::from(p)))
     }
 
     /// 修改密码 / Change my password (every session of mine ends).
@@ -461,13 +441,13 @@ pub async fn change_tenant_password(
     };
     let admitted = login::admit(&origin, table, "id::text", &id_text).await?;
     let conn = TenantConn::begin(&state.pool, tenant).await?;
-    admitted
-        .check_password(&conn, body.old_password.clone())
-        .await
-        .map_err(login::old_password_refusal)?;
-    conn.execute(
-        &format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0),
-        &[&id, &hash],
+    service::replace_password(
+        &conn,
+        &admitted,
+        table,
+        id,
+        body.old_password.clone(),
+        &hash,
     )
     .await?;
     sessions::revoke_all_tenant(&conn, kind, id).await?;

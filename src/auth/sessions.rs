@@ -56,6 +56,18 @@ pub async fn revoke_all_tenant(conn: &TenantConn, kind: &str, subject: Uuid) -> 
     Ok(())
 }
 
+/// Ends the platform session of `token` (platform staff logging out).
+pub async fn revoke_platform_token(db: &dyn Db, token: &SessionToken) -> ApiResult<()> {
+    db.execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0]).await?;
+    Ok(())
+}
+
+/// Ends every platform session of `staff` (after a password change).
+pub async fn revoke_all_platform(db: &dyn Db, staff: Uuid) -> ApiResult<()> {
+    db.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&staff]).await?;
+    Ok(())
+}
+
 fn invalid_token() -> ApiError {
     ApiError::unauthorized(
         "auth.invalid_token",

@@ -8,13 +8,16 @@ use uuid::Uuid;
 use super::{
     login::{self, AccountTable},
     owner_api::{change_tenant_password, NoContent, PasswordChange},
-    password, phone,
+    phone,
     principal::{Principal, StaffRole},
-    required, sessions, BearerAuth, ClientIp, TokenResponse,
+    required, service, sessions,
+    store::{self, StaffFields, StaffRow},
+    BearerAuth, ClientIp, TokenResponse,
 };
 use crate::{
     audit,
     error::{ApiError, ApiResult, FieldIssue},
+    estates,
     paging::Paging,
     state::AppState,
     tags::ApiTags,
@@ -97,34 +100,56 @@ pub enum Created {
     Created(Json<StaffCreated>),
 }
 
-const COLUMNS: &str = "id, username, display_name, phone, role, rc_id, created_at";
-
-fn view(row: &tokio_postgres::Row) -> StaffView {
-    StaffView {
-        id: row.get(0),
-        username: row.get(1),
-        display_name: row.get(2),
-        phone: if row.get::<_, &str>(3).is_empty() {
-            String::new()
-        } else {
-            phone::mask(row.get(3))
-        },
-        role: if row.get::<_, &str>(4) == "street_staff" {
-            StaffRoleName::StreetStaff
-        } else {
-            StaffRoleName::RcStaff
-        },
-        rc_id: row.get(5),
-        created_at: row.get(6),
+impl From<StaffRow> for StaffView {
+    /// The stored account as the console shows it: a phone masked (none stays empty), the role
+    /// as its enum.
+    fn from(r: StaffRow) -> Self {
+        StaffView {
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            phone: if r.phone.is_empty() {
+                String::new()
+            } else {
+                phone::mask(&r.phone)
+            },
+            role: if r.role == "street_staff" {
+                StaffRoleName::StreetStaff
+            } else {
+                StaffRoleName::RcStaff
+            },
+            rc_id: r.rc_id,
+            created_at: r.created_at,
+        }
     }
 }
 
+/// A login name: 3–32 ASCII letters, digits or underscores.
 pub fn valid_username(u: &str) -> bool {
     (3..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Creates a staff account with a generated password; shared with tenant provisioning.
 pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiResult<StaffCreated> {
+    validate(conn, req).await?;
+    let phone = req.phone.clone().unwrap_or_default();
+    let fields = StaffFields {
+        username: &req.username,
+        display_name: req.display_name.trim(),
+        phone: &phone,
+        role: StaffRole::from(req.role).as_str(),
+        rc_id: req.rc_id,
+    };
+    let (row, initial_password) = service::create_staff(conn, &fields).await?;
+    Ok(StaffCreated {
+        staff: StaffView::from(row),
+        initial_password,
+    })
+}
+
+/// Refuses what the types cannot: every field at fault at once, the committee checked to
+/// exist so that the answer names `rc_id` rather than the insert failing.
+async fn validate(conn: &TenantConn, req: &StaffCreateRequest) -> ApiResult<()> {
     let mut issues = Vec::new();
     if !valid_username(&req.username) {
         issues.push(FieldIssue::new(
@@ -151,11 +176,7 @@ pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiRes
             "街道工作人员管辖整个街道，不能指定居委会",
             "Street staff cover the whole street; omit rc_id",
         )),
-        (_, Some(rc))
-            if !conn
-                .exists("SELECT 1 FROM residents_committees WHERE id = $1", &[&rc])
-                .await? =>
-        {
+        (_, Some(rc)) if !estates::store::rc_exists(conn, rc).await? => {
             issues.push(FieldIssue::new(
                 "rc_id",
                 "rc.not_found",
@@ -165,34 +186,14 @@ pub async fn create_staff(conn: &TenantConn, req: &StaffCreateRequest) -> ApiRes
         }
         _ => {}
     }
-    if !issues.is_empty() {
-        return Err(ApiError::validation(issues));
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(issues))
     }
-    let initial_password = password::generate();
-    let hash = password::hash(initial_password.clone()).await?;
-    let row = conn
-        .query_one(
-            &format!(
-                "INSERT INTO staff (id, username, display_name, phone, role, rc_id, password_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-            ),
-            &[
-                &Uuid::new_v4(),
-                &req.username,
-                &req.display_name.trim(),
-                &req.phone.clone().unwrap_or_default(),
-                &StaffRole::from(req.role).as_str(),
-                &req.rc_id,
-                &hash,
-            ],
-        )
-        .await?;
-    Ok(StaffCreated {
-        staff: view(&row),
-        initial_password,
-    })
 }
 
+/// The caller's staff id: these operations are a staff member's own; anyone else is refused.
 fn staff_id(principal: &Principal) -> ApiResult<Uuid> {
     match principal {
         Principal::Staff { id, .. } => Ok(*id),
@@ -259,14 +260,9 @@ impl StaffApi {
     ) -> ApiResult<Json<StaffView>> {
         let id = staff_id(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let row = conn
-            .query_one(
-                &format!("SELECT {COLUMNS} FROM staff WHERE id = $1"),
-                &[&id],
-            )
-            .await?;
+        let row = store::staff(&conn, id).await?;
         conn.commit().await?;
-        Ok(Json(view(&row)))
+        Ok(Json(StaffView::from(row)))
     }
 
     /// 修改密码 / Change my password (every session of mine ends).
@@ -310,21 +306,10 @@ impl StaffApi {
     ) -> ApiResult<Json<StaffPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn
-            .query_one("SELECT count(*) FROM staff", &[])
-            .await?
-            .get(0);
-        let rows = conn
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"
-                ),
-                &[&paging.limit(), &paging.offset()],
-            )
-            .await?;
+        let (rows, total) = service::staff_page(&conn, &paging).await?;
         conn.commit().await?;
         Ok(Json(StaffPage {
-            items: rows.iter().map(view).collect(),
+            items: rows.into_iter().map(StaffView::from).collect(),
             total,
         }))
     }

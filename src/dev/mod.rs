@@ -5,6 +5,7 @@ use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
 
 use crate::{
+    auth::sms::outbox::{self, OutboxRow},
     error::{ApiError, ApiResult},
     state::AppState,
     tags::ApiTags,
@@ -17,6 +18,17 @@ pub struct OutboxMessage {
     pub phone: String,
     pub content: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl From<OutboxRow> for OutboxMessage {
+    /// The stored message as the developer reads it (the same fields).
+    fn from(r: OutboxRow) -> Self {
+        OutboxMessage {
+            phone: r.phone,
+            content: r.content,
+            created_at: r.created_at,
+        }
+    }
 }
 
 pub struct DevApi;
@@ -43,16 +55,8 @@ impl DevApi {
             ));
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn.query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone.0]).await?;
+        let rows = outbox::recent(&conn, &phone.0).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.iter()
-                .map(|r| OutboxMessage {
-                    phone: r.get(0),
-                    content: r.get(1),
-                    created_at: r.get(2),
-                })
-                .collect(),
-        ))
+        Ok(Json(rows.into_iter().map(OutboxMessage::from).collect()))
     }
 }

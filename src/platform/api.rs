@@ -10,7 +10,7 @@ use crate::{
         owner_api::{NoContent, PasswordChange},
         password,
         principal::{Principal, SessionToken},
-        sessions,
+        service, sessions,
         staff_api::StaffLoginRequest,
         BearerAuth, ClientIp, TokenResponse,
     },
@@ -19,6 +19,7 @@ use crate::{
     tags::ApiTags,
 };
 
+/// Platform staff's accounts: their logins are throttled and checked like the tenants' own.
 const TABLE: AccountTable = AccountTable("platform.staff");
 
 pub struct PlatformAuthApi;
@@ -69,7 +70,7 @@ impl PlatformAuthApi {
     ) -> ApiResult<NoContent> {
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0 .0]).await?;
+        sessions::revoke_platform_token(&tx, &token).await?;
         let (_, id) = principal.actor();
         crate::audit::record_platform(
             &tx,
@@ -116,16 +117,9 @@ impl PlatformAuthApi {
         let admitted = login::admit(&origin, TABLE, "id::text", &id_text).await?;
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
-        admitted
-            .check_password(&tx, body.old_password.clone())
-            .await
-            .map_err(login::old_password_refusal)?;
-        tx.execute(
-            "UPDATE platform.staff SET password_hash = $2 WHERE id = $1",
-            &[&id, &hash],
-        )
-        .await?;
-        tx.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&id]).await?;
+        service::replace_password(&tx, &admitted, TABLE, *id, body.old_password.clone(), &hash)
+            .await?;
+        sessions::revoke_all_platform(&tx, *id).await?;
         // Every platform write is audited, in its own transaction (as staff password changes are).
         crate::audit::record_platform(&tx, &principal, "platform_staff", &id.to_string()).await?;
         tx.commit().await?;

@@ -7,6 +7,7 @@ pub mod checkpointer;
 pub mod due;
 pub mod ledger;
 pub mod periodic;
+pub mod receipts;
 pub mod receipts_api;
 pub mod rules;
 pub mod service;

@@ -7,14 +7,14 @@ use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{ledger, service::SET_ASIDE};
+use super::receipts::{self, ReceiptRow};
 use crate::{
     auth::{principal::Principal, BearerAuth},
     error::{ApiError, ApiResult},
     state::AppState,
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
-    transparency::{self, proof::LogInclusion},
+    transparency::proof::LogInclusion,
 };
 
 /// What became of a ballot.
@@ -82,93 +82,60 @@ pub fn receipt_code(entry_hash: &str) -> String {
         .join("-")
 }
 
-/// One SQL over ballots `b` joined to their cast entry `l`, ledger position `p`, matter `m`.
-fn select(filter: &str) -> String {
-    format!(
-        "SELECT m.id, m.title, m.status, l.hash, b.cast_at, b.channel,
-                b.voided_at IS NOT NULL, {SET_ASIDE}, b.replaced_at IS NOT NULL, b.void_reason, p.position, cp.entries,
-                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.kind = 'checkpoint' AND lg.entries = cp.entries),
-                cp.root, cp.key_id, cp.signature, m.ledger_version::int
-           FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' JOIN matters m ON m.id = b.matter_id
-           LEFT JOIN ledger_positions p ON p.seq = l.seq
-           -- The first checkpoint covering the entry.
-           LEFT JOIN LATERAL (SELECT c.entries, c.root, c.key_id, c.signature FROM ledger_checkpoints c
-                               WHERE c.matter_id = m.id AND c.entries >= p.position ORDER BY c.entries LIMIT 1) cp ON true
-          WHERE {filter}
-          ORDER BY b.cast_at DESC"
-    )
+impl From<ReceiptRow> for ReceiptStatus {
+    /// The stored ballot as its receipt shows it: its fate (voided before replaced before set
+    /// aside), the receipt code, and no tenant or proofs yet (see [`receipt`]).
+    fn from(r: ReceiptRow) -> Self {
+        let fate = if r.voided {
+            BallotFate::Voided
+        } else if r.replaced {
+            BallotFate::Replaced
+        } else if r.set_aside {
+            BallotFate::SetAside
+        } else {
+            BallotFate::Counts
+        };
+        ReceiptStatus {
+            matter_id: r.matter_id,
+            matter_title: r.matter_title,
+            matter_status: r.matter_status,
+            receipt_code: receipt_code(&r.entry_hash),
+            entry_hash: r.entry_hash,
+            cast_at: r.cast_at,
+            channel: r.channel,
+            fate,
+            void_reason: r.void_reason,
+            position: r.position,
+            checkpoint_entries: r.checkpoint_entries,
+            log_index: r.log_index,
+            tenant: String::new(),
+            ledger_version: r.ledger_version,
+            checkpoint_root: r.checkpoint_root,
+            checkpoint_key_id: r.checkpoint_key_id,
+            checkpoint_signature: r.checkpoint_signature,
+            ledger_path: None,
+            log: None,
+        }
+    }
 }
 
-/// Adds the proofs to a receipt whose ballot a checkpoint covers: the checkpoint's inclusion in
-/// the log, and with `path` the entry's path to the checkpoint's root. The path names the
-/// neighbouring entries' hashes, which look up their ballots' fates: only for the voter's own
-/// receipts, never for an anonymous lookup.
-async fn with_proofs(
+/// The receipt of a stored ballot of `tenant`, with its proofs. `own`: the voter's own receipt,
+/// which alone shows why staff voided it and the ledger path (it names neighbouring entries).
+async fn receipt(
     conn: &TenantConn,
-    mut receipt: ReceiptStatus,
-    path: bool,
+    tenant: &Tenant,
+    row: ReceiptRow,
+    own: bool,
 ) -> ApiResult<ReceiptStatus> {
-    let (Some(position), Some(entries)) = (receipt.position, receipt.checkpoint_entries) else {
-        return Ok(receipt);
-    };
-    receipt.log = transparency::store::ledger_inclusion(
-        conn,
-        conn.tenant().id,
-        receipt.matter_id,
-        Some(position),
-    )
-    .await?
-    .filter(|log| log.entries == entries);
-    if !path {
-        return Ok(receipt);
-    }
-    let rows = conn
-        .query(
-            "SELECT hash FROM (SELECT root AS hash, -1 AS position FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0
-                                UNION ALL
-                               SELECT e.hash, p.position FROM ledger_entries e JOIN ledger_positions p ON p.seq = e.seq
-                                WHERE e.matter_id = $1 AND p.position <= $2) leaves
-              ORDER BY position",
-            &[&receipt.matter_id, &entries],
-        )
-        .await?;
-    // Checkpoints exist from version 2 on, whose tree starts with the opening.
-    let leaves: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    receipt.ledger_path = Some(ledger::merkle_path(position as usize, &leaves));
-    Ok(receipt)
-}
-
-fn status(r: &tokio_postgres::Row, with_reason: bool) -> ReceiptStatus {
-    let fate = if r.get::<_, bool>(6) {
-        BallotFate::Voided
-    } else if r.get::<_, bool>(8) {
-        BallotFate::Replaced
-    } else if r.get::<_, bool>(7) {
-        BallotFate::SetAside
-    } else {
-        BallotFate::Counts
-    };
-    ReceiptStatus {
-        matter_id: r.get(0),
-        matter_title: r.get(1),
-        matter_status: r.get(2),
-        receipt_code: receipt_code(r.get(3)),
-        entry_hash: r.get(3),
-        cast_at: r.get(4),
-        channel: r.get(5),
-        fate,
-        void_reason: if with_reason { r.get(9) } else { None },
-        position: r.get(10),
-        checkpoint_entries: r.get(11),
-        log_index: r.get(12),
-        tenant: String::new(),
-        ledger_version: r.get(16),
-        checkpoint_root: r.get(13),
-        checkpoint_key_id: r.get(14),
-        checkpoint_signature: r.get(15),
-        ledger_path: None,
-        log: None,
-    }
+    let proofs = receipts::proofs(conn, &row, own).await?;
+    let status = ReceiptStatus::from(row);
+    Ok(ReceiptStatus {
+        tenant: tenant.slug.clone(),
+        void_reason: if own { status.void_reason } else { None },
+        log: proofs.log,
+        ledger_path: proofs.ledger_path,
+        ..status
+    })
 }
 
 pub struct ReceiptsApi;
@@ -196,28 +163,13 @@ impl ReceiptsApi {
             ));
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query(
-                &select("coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2"),
-                &[&tenant.id, &id],
-            )
-            .await?;
-        let mut receipts = Vec::with_capacity(rows.len());
-        for r in &rows {
-            receipts.push(
-                with_proofs(
-                    &conn,
-                    ReceiptStatus {
-                        tenant: tenant.slug.clone(),
-                        ..status(r, true)
-                    },
-                    true,
-                )
-                .await?,
-            );
+        let rows = receipts::owner_receipts(&conn, tenant.id, *id).await?;
+        let mut mine = Vec::with_capacity(rows.len());
+        for row in rows {
+            mine.push(receipt(&conn, &tenant, row, true).await?);
         }
         conn.commit().await?;
-        Ok(Json(receipts))
+        Ok(Json(mine))
     }
 
     /// 回执查询 / Look a ballot up by its ledger entry hash (from a receipt or the published
@@ -241,29 +193,16 @@ impl ReceiptsApi {
     ) -> ApiResult<Json<ReceiptStatus>> {
         let wanted = entry_hash.0.replace('-', "");
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query(
-                &select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"),
-                &[&tenant.id, &wanted],
-            )
-            .await?;
-        let row = rows.into_iter().next();
-        let row = row.ok_or_else(|| {
-            ApiError::not_found(
-                "receipt.not_found",
-                "没有这张选票（请核对回执上的哈希值）",
-                "No ballot has that entry hash",
-            )
-        })?;
-        let receipt = with_proofs(
-            &conn,
-            ReceiptStatus {
-                tenant: tenant.slug.clone(),
-                ..status(&row, false)
-            },
-            false,
-        )
-        .await?;
+        let row = receipts::receipt_by_hash(&conn, tenant.id, &wanted)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "receipt.not_found",
+                    "没有这张选票（请核对回执上的哈希值）",
+                    "No ballot has that entry hash",
+                )
+            })?;
+        let receipt = receipt(&conn, &tenant, row, false).await?;
         conn.commit().await?;
         Ok(Json(receipt))
     }

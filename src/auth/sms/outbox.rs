@@ -1,7 +1,10 @@
-//! Development provider: the message is stored in the tenant's `sms_outbox` table.
+//! Development provider: the message is stored in the tenant's `sms_outbox` table, and read
+//! back from it by the development API (`dev`); both statements on the table live here.
+
+use chrono::{DateTime, Utc};
 
 use super::{SmsError, SmsSender};
-use crate::tenancy::conn::TenantConn;
+use crate::{error::ApiResult, tenancy::conn::TenantConn};
 
 pub struct Outbox;
 
@@ -36,4 +39,24 @@ async fn store(conn: &TenantConn, phone: &str, content: &str) -> Result<(), SmsE
     .await
     .map(|_| ())
     .map_err(|e| SmsError(e.to_string()))
+}
+
+/// A message the development provider "sent", as stored.
+pub struct OutboxRow {
+    pub phone: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The latest 20 messages to `phone`, newest first.
+pub async fn recent(conn: &TenantConn, phone: &str) -> ApiResult<Vec<OutboxRow>> {
+    let rows = conn.query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| OutboxRow {
+            phone: r.get(0),
+            content: r.get(1),
+            created_at: r.get(2),
+        })
+        .collect())
 }
