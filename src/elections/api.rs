@@ -9,6 +9,8 @@ use uuid::Uuid;
 use super::{
     count, locality,
     rounds::{self, NewRound, Round, VerificationMode, VotingInput},
+    service::{self as steps, spoiled},
+    store::{self, CandidateRow, TermRow},
 };
 use crate::{
     audit,
@@ -279,6 +281,41 @@ pub fn signup_closed(opens: DateTime<Utc>, closes: DateTime<Utc>) -> ApiError {
     )
 }
 
+impl From<TermRow> for TermView {
+    fn from(t: TermRow) -> Self {
+        TermView {
+            id: t.id,
+            estate_id: t.estate_id,
+            name: t.name,
+            starts_on: t.starts_on,
+            ends_on: t.ends_on,
+            seats: t.seats,
+            phone: t.phone,
+        }
+    }
+}
+
+impl CandidateView {
+    /// A candidate as `staff` (or an owner) sees it; the units are added by the caller.
+    fn shown(c: CandidateRow, staff: bool) -> Self {
+        CandidateView {
+            id: c.id,
+            owner_id: staff.then_some(c.owner_id),
+            name: c.name,
+            intro: c.intro,
+            status: c.status,
+            reason: c.reason,
+            elected: c.elected,
+            signature_attachment_id: if staff { c.signature_id } else { None },
+            units: None,
+        }
+    }
+}
+
+fn term_not_found() -> ApiError {
+    ApiError::not_found("term.not_found", "选届不存在", "Term not found")
+}
+
 fn wrong_state(zh: &str, en: &str) -> ApiError {
     ApiError::conflict("election.wrong_state", zh.to_string(), en.to_string())
 }
@@ -301,25 +338,10 @@ pub async fn election_view(
     let r = rounds::load(conn, id).await?;
     let m = service::open_if_due(conn, r.matter_id).await?;
     let staff = matches!(principal, Principal::Staff { .. });
-    let candidates = conn
-        .query(
-            "SELECT id, owner_id, name, intro, status, reason, elected, signature_id FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
-              ORDER BY created_at, id",
-            &[&id, &staff],
-        )
+    let candidates = store::candidates_of(conn, id, staff)
         .await?
-        .iter()
-        .map(|c| CandidateView {
-            id: c.get(0),
-            owner_id: staff.then(|| c.get(1)),
-            name: c.get(2),
-            intro: c.get(3),
-            status: c.get(4),
-            reason: c.get(5),
-            elected: c.get(6),
-            signature_attachment_id: if staff { c.get(7) } else { None },
-            units: None,
-        })
+        .into_iter()
+        .map(|c| CandidateView::shown(c, staff))
         .collect::<Vec<_>>();
     let mut candidates = candidates;
     if staff {
@@ -344,8 +366,7 @@ pub async fn election_view(
     } else {
         "counting"
     };
-    let names =
-        conn.query_one("SELECT e.name, m.title, m.cancel_reason FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1", &[&r.matter_id]).await?;
+    let names = store::matter_names(conn, r.matter_id).await?;
     let result = match r.result {
         Some(_) => Some(result_view(conn, &r).await?),
         None => None,
@@ -353,8 +374,8 @@ pub async fn election_view(
     Ok(ElectionView {
         id,
         estate_id: r.estate_id,
-        estate_name: names.get(0),
-        title: names.get(1),
+        estate_name: names.estate_name,
+        title: names.title,
         term_id: r.term_id,
         prep_group_id: r.prep_group_id,
         round: r.round,
@@ -364,7 +385,7 @@ pub async fn election_view(
         opens_at: m.opens_at,
         closes_at: m.closes_at,
         status: status.into(),
-        cancel_reason: names.get(2),
+        cancel_reason: names.cancel_reason,
         verification_mode: r.verification_mode,
         rule_set: m.rule_set.id.clone(),
         matter_id: r.matter_id,
@@ -374,51 +395,13 @@ pub async fn election_view(
 }
 
 async fn result_view(conn: &TenantConn, r: &Round) -> ApiResult<ElectionResultView> {
-    let declared = conn
-        .query_one(
-            "SELECT coalesce(result->>'ledger_root', ''), closed_at FROM matters WHERE id = $1",
-            &[&r.matter_id],
-        )
-        .await?;
+    let declared = store::declared(conn, r.matter_id).await?;
     // Only a counted round has a result: nothing is sealed any more, whoever reads it.
     Ok(ElectionResultView {
         tally: tally_view(conn, r, &Principal::Anonymous).await?,
-        ledger_root: declared.get(0),
-        closed_at: declared.get(1),
+        ledger_root: declared.ledger_root,
+        closed_at: declared.closed_at,
     })
-}
-
-/// What is wrong with the picks, if anything (in Chinese, as kept with a spoiled ballot, and in
-/// English): more than the seats, someone who is not an approved candidate of this round, or the
-/// same person twice.
-async fn spoiled(
-    conn: &TenantConn,
-    r: &Round,
-    picks: &[Uuid],
-) -> ApiResult<Option<(String, String)>> {
-    if picks.len() > r.seats as usize {
-        return Ok(Some((
-            format!("所选 {} 人，超过应选 {} 人", picks.len(), r.seats),
-            format!("{} picked, more than the {} seats", picks.len(), r.seats),
-        )));
-    }
-    let mut distinct = picks.to_vec();
-    distinct.sort();
-    distinct.dedup();
-    if distinct.len() != picks.len() {
-        return Ok(Some((
-            "同一候选人被选了多次".into(),
-            "the same candidate picked more than once".into(),
-        )));
-    }
-    let known: i64 =
-        conn.query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&r.id, &distinct]).await?.get(0);
-    Ok((known as usize != picks.len()).then(|| {
-        (
-            "所选的人中有非本轮候选人".to_string(),
-            "someone picked is not a candidate of this round".to_string(),
-        )
-    }))
 }
 
 /// Turnout and standings of a round (after its count, with who was elected).
@@ -430,15 +413,12 @@ async fn tally_view(
     let m = service::open_if_due(conn, r.matter_id).await?;
     let sealed = crate::voting::ballots_api::choices_sealed_for(principal, &m);
     let tallies = service::live_candidate_tallies(conn, &m).await?;
-    let names: std::collections::BTreeMap<String, (String, bool)> = conn
-        .query(
-            "SELECT id::text, name, elected FROM candidates WHERE election_id = $1",
-            &[&r.id],
-        )
-        .await?
-        .iter()
-        .map(|c| (c.get(0), (c.get(1), c.get(2))))
-        .collect();
+    let names: std::collections::BTreeMap<String, (String, bool)> =
+        store::candidate_names(conn, r.id)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, (c.name, c.elected)))
+            .collect();
     // Turnout is the same for every candidate; with none approved, from a plain tally.
     let base = match tallies.first() {
         Some((_, t)) => t.clone(),
@@ -500,8 +480,8 @@ impl ElectionsApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
         super::lifecycle::may_create_term(&conn, id.0).await?;
-        let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&id.0]).await?;
-        let p = locality::presets(e.get(0), e.get(1), e.get(2));
+        let e = store::locality_figures(&conn, id.0).await?;
+        let p = locality::presets(&e.locality_rule, e.total_households, e.total_area_centi);
         let mut issues = Vec::new();
         required(&mut issues, "name", &body.name);
         if body.seats % 2 == 0
@@ -546,11 +526,17 @@ impl ElectionsApi {
         }
         let (_, staff) = principal.actor();
         let tid = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO terms (id, estate_id, name, starts_on, ends_on, seats, phone, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&tid, &id.0, &body.name.trim(), &body.starts_on, &body.ends_on, &body.seats, &body.phone.trim(), &staff],
-        )
-        .await?;
+        let term = store::NewTerm {
+            id: tid,
+            estate_id: id.0,
+            name: body.name.trim(),
+            starts_on: body.starts_on,
+            ends_on: body.ends_on,
+            seats: body.seats,
+            phone: body.phone.trim(),
+            created_by: staff,
+        };
+        store::insert_term(&conn, &term).await?;
         audit::record(&conn, &principal, "term", &tid.to_string()).await?;
         conn.commit().await?;
         Ok(TermCreated::Created(Json(TermView {
@@ -581,23 +567,9 @@ impl ElectionsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let rows = conn
-            .query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC", &[&id.0])
-            .await?;
+        let rows = store::terms_of_estate(&conn, id.0).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.iter()
-                .map(|r| TermView {
-                    id: r.get(0),
-                    estate_id: r.get(1),
-                    name: r.get(2),
-                    starts_on: r.get(3),
-                    ends_on: r.get(4),
-                    seats: r.get(5),
-                    phone: r.get(6),
-                })
-                .collect(),
-        ))
+        Ok(Json(rows.into_iter().map(TermView::from).collect()))
     }
 
     /// 新建选举 / Open the first round of a term's election: sign-up window, voting window,
@@ -618,18 +590,14 @@ impl ElectionsApi {
     ) -> ApiResult<ElectionCreated> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let term = conn
-            .query_opt(
-                "SELECT estate_id, seats, name FROM terms WHERE id = $1",
-                &[&id.0],
-            )
+        let term = store::term_head(&conn, id.0)
             .await?
-            .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
-        let estate: Uuid = term.get(0);
+            .ok_or_else(term_not_found)?;
+        let estate = term.estate_id;
         scope
             .check_estate(&conn, estate)
             .await
-            .map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
+            .map_err(|_| term_not_found())?;
         let mut issues = Vec::new();
         if body.signup_closes_at <= body.signup_opens_at
             || body.signup_closes_at > body.voting.opens_at
@@ -645,8 +613,7 @@ impl ElectionsApi {
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let live =
-            conn.exists("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&id.0]).await?;
+        let live = store::term_has_live_election(&conn, id.0).await?;
         if live {
             return Err(wrong_state(
                 "该选届已有选举，请发起下一轮（或先撤销原选举）",
@@ -654,21 +621,15 @@ impl ElectionsApi {
             ));
         }
         // After a cancelled election the numbering goes on.
-        let round: i32 = conn
-            .query_one(
-                "SELECT coalesce(max(round), 0) + 1 FROM elections WHERE term_id = $1",
-                &[&id.0],
-            )
-            .await?
-            .get(0);
-        let title = format!("{}选举 第{round}轮", term.get::<_, String>(2));
+        let round = store::next_round_number(&conn, id.0).await?;
+        let title = format!("{}选举 第{round}轮", term.name);
         let new = NewRound {
             estate_id: estate,
             term_id: Some(id.0),
             prep_group_id: None,
             round,
             title,
-            seats: term.get(1),
+            seats: term.seats,
             signup_opens_at: body.signup_opens_at,
             signup_closes_at: body.signup_closes_at,
             verification: body.verification_mode,
@@ -738,24 +699,29 @@ impl ElectionsApi {
         ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
         crate::attachments::bind_to_estate(&conn, r.estate_id, &[body.signature_attachment_id])
             .await?;
-        let name: String = conn
-            .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
-            .await?
-            .get(0);
+        let name = store::owner_real_name(&conn, owner).await?;
         let cid = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-            &[&cid, &id.0, &owner, &name, &body.intro.trim(), &body.signature_attachment_id],
-        )
-        .await
-        .map_err(ApiError::from)
-        .map_err(|e| {
-            if e.code == "conflict.duplicate" {
-                ApiError::conflict("candidate.duplicate", "您已报名本轮选举", "You have already signed up")
-            } else {
-                e
-            }
-        })?;
+        let candidate = store::NewCandidate {
+            id: cid,
+            election_id: id.0,
+            owner_id: owner,
+            name: &name,
+            intro: body.intro.trim(),
+            signature_id: body.signature_attachment_id,
+        };
+        store::insert_candidate(&conn, &candidate)
+            .await
+            .map_err(|e| {
+                if e.code == "conflict.duplicate" {
+                    ApiError::conflict(
+                        "candidate.duplicate",
+                        "您已报名本轮选举",
+                        "You have already signed up",
+                    )
+                } else {
+                    e
+                }
+            })?;
         audit::record(&conn, &principal, "candidate", &cid.to_string()).await?;
         conn.commit().await?;
         Ok(SignedUp::Created(Json(CandidateView {
@@ -788,13 +754,11 @@ impl ElectionsApi {
     ) -> ApiResult<Json<CandidateView>> {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let election: Uuid = conn
-            .query_opt("SELECT election_id FROM candidates WHERE id = $1", &[&id.0])
+        let election = store::candidate_election(&conn, id.0)
             .await?
             .ok_or_else(|| {
                 ApiError::not_found("candidate.not_found", "候选人不存在", "Candidate not found")
-            })?
-            .get(0);
+            })?;
         let r = staff_round(&conn, &principal, election).await?;
         service::lock_matter(&conn, r.matter_id, true).await?;
         service::open_if_due(&conn, r.matter_id).await?;
@@ -807,26 +771,13 @@ impl ElectionsApi {
             ));
         }
         let (_, staff) = principal.actor();
-        let row = conn
-            .query_one(
-                "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
-                 RETURNING id, owner_id, name, intro, status, reason, elected, signature_id",
-                &[&id.0, &status, &reason, &staff],
-            )
-            .await?;
+        let row = store::review_candidate(&conn, id.0, status, reason, staff).await?;
         audit::record(&conn, &principal, "candidate", &id.0.to_string()).await?;
-        let units = super::holdings::held_units(&conn, row.get(1), r.estate_id).await?;
+        let units = super::holdings::held_units(&conn, row.owner_id, r.estate_id).await?;
         conn.commit().await?;
         Ok(Json(CandidateView {
-            id: row.get(0),
-            owner_id: Some(row.get(1)),
-            name: row.get(2),
-            intro: row.get(3),
-            status: row.get(4),
-            reason: row.get(5),
-            elected: row.get(6),
-            signature_attachment_id: row.get(7),
             units: Some(units),
+            ..CandidateView::shown(row, true)
         }))
     }
 
@@ -892,7 +843,7 @@ impl ElectionsApi {
             ));
         }
         if r.verification_mode == "signature_face" {
-            let verified = conn.exists("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&r.id, &owner]).await?;
+            let verified = store::face_passed(&conn, r.id, owner).await?;
             if !verified {
                 return Err(ApiError::forbidden(
                     "election.face_required",
@@ -1019,23 +970,7 @@ impl ElectionsApi {
         } = service::declare(&conn, &m, None, &tallies, Some(filling)).await?;
         let result =
             serde_json::json!({"tallies": tallies, "ledger_root": root, "declared": declared});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&m.id, &result, &closed_at])
-            .await?;
-        conn.execute(
-            "UPDATE elections SET result = $2 WHERE id = $1",
-            &[&r.id, &serde_json::json!({"outcome": outcome})],
-        )
-        .await?;
-        let elected: Vec<Uuid> = outcome
-            .elected
-            .iter()
-            .filter_map(|c| Uuid::parse_str(c).ok())
-            .collect();
-        conn.execute(
-            "UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)",
-            &[&r.id, &elected],
-        )
-        .await?;
+        steps::keep_count(&conn, &r, m.id, &result, &closed_at, &outcome).await?;
         let detail = (!lots_drawn.is_empty())
             .then(|| serde_json::json!({"lots": lots_drawn, "elected": outcome.elected}));
         audit::record_with(&conn, &principal, "election", &r.id.to_string(), detail).await?;
@@ -1074,21 +1009,14 @@ impl ElectionsApi {
                 "Every seat was filled",
             ));
         }
-        let later = conn
-            .exists(
-                "SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3",
-                &[&r.term_id, &r.prep_group_id, &r.round],
-            )
-            .await?;
+        let later = store::later_round_exists(&conn, r.term_id, r.prep_group_id, r.round).await?;
         if later {
             return Err(wrong_state(
                 "下一轮已经发起",
                 "The next round already exists",
             ));
         }
-        let remaining = conn
-            .query("SELECT owner_id, name, intro, signature_id FROM candidates WHERE election_id = $1 AND status = 'approved' AND NOT elected ORDER BY created_at, id", &[&r.id])
-            .await?;
+        let remaining = store::remaining_candidates(&conn, r.id).await?;
         if remaining.is_empty() {
             return Err(wrong_state(
                 "没有剩余的候选人，请重新组织报名",
@@ -1100,10 +1028,7 @@ impl ElectionsApi {
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let title: String = conn
-            .query_one("SELECT title FROM matters WHERE id = $1", &[&r.matter_id])
-            .await?
-            .get(0);
+        let title = store::matter_title(&conn, r.matter_id).await?;
         let base_title = title
             .rsplit_once(" 第")
             .map(|(t, _)| t.to_string())
@@ -1153,12 +1078,7 @@ impl ElectionsApi {
         rounds::check_visible(&conn, &principal, id.0)
             .await
             .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
-        let ids: Vec<Uuid> = conn
-            .query("SELECT el.id FROM elections el JOIN matters m ON m.id = el.matter_id WHERE m.estate_id = $1 ORDER BY el.created_at DESC", &[&id.0])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let ids = store::election_ids_of_estate(&conn, id.0).await?;
         let mut out = Vec::new();
         for e in ids {
             out.push(election_view(&conn, e, &principal).await?);
@@ -1201,7 +1121,7 @@ impl ElectionsApi {
                 "A counted or cancelled round cannot be cancelled",
             ));
         }
-        conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&m.id, &body.reason.trim()]).await?;
+        store::cancel_matter(&conn, m.id, body.reason.trim()).await?;
         service::checkpoint(&conn, m.id).await?;
         audit::record(&conn, &principal, "election", &r.id.to_string()).await?;
         let v = election_view(&conn, r.id, &principal).await?;
@@ -1226,24 +1146,15 @@ impl ElectionsApi {
     ) -> ApiResult<Json<CommitteeView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let term = conn
-            .query_opt(
-                "SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE",
-                &[&id.0],
-            )
+        let term = store::term_period_for_update(&conn, id.0)
             .await?
-            .ok_or_else(|| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
-        let estate: Uuid = term.get(0);
+            .ok_or_else(term_not_found)?;
+        let estate = term.estate_id;
         scope
             .check_estate(&conn, estate)
             .await
-            .map_err(|_| ApiError::not_found("term.not_found", "选届不存在", "Term not found"))?;
-        let elected: Vec<Uuid> = conn
-            .query("SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.term_id = $1 AND c.elected", &[&id.0])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map_err(|_| term_not_found())?;
+        let elected = store::term_elected_owners(&conn, id.0).await?;
         if elected.is_empty() {
             return Err(wrong_state(
                 "本届尚无当选人",
@@ -1256,30 +1167,20 @@ impl ElectionsApi {
                 .map(|t| t.and_utc() - chrono::Duration::hours(8))
                 .unwrap_or_else(Utc::now)
         };
-        let from = beijing_midnight(term.get(1)).max(Utc::now());
-        let until = beijing_midnight(term.get::<_, NaiveDate>(2) + chrono::Duration::days(1));
+        let from = beijing_midnight(term.starts_on).max(Utc::now());
+        let until = beijing_midnight(term.ends_on + chrono::Duration::days(1));
         let (_, staff) = principal.actor();
         // The grants of earlier terms (and ones given by hand) end as this term starts.
-        conn.execute(
-            "UPDATE oc_members m SET revoked_at = $2, end_reason = 'term_replaced'
-              WHERE m.estate_id = $1 AND (m.revoked_at IS NULL OR m.revoked_at > $2) AND m.term_id IS DISTINCT FROM $3
-                AND (m.term_id IS NULL OR (SELECT t.starts_on FROM terms t WHERE t.id = m.term_id) < $4)",
-            &[&estate, &from, &id.0, &term.get::<_, NaiveDate>(1)],
-        )
-        .await?;
-        for owner in &elected {
-            conn.execute(
-                "INSERT INTO oc_members (id, estate_id, owner_id, granted_by, granted_at, revoked_at, term_id)
-                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM oc_members WHERE term_id = $7 AND owner_id = $3)",
-                &[&Uuid::new_v4(), &estate, owner, &staff, &from, &until, &id.0],
-            )
-            .await?;
-        }
-        conn.execute(
-            "UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1",
-            &[&estate],
-        )
-        .await?;
+        let appointment = steps::Appointment {
+            estate_id: estate,
+            term_id: id.0,
+            starts_on: term.starts_on,
+            from,
+            until,
+            elected: &elected,
+            staff,
+        };
+        steps::appoint_committee(&conn, &appointment).await?;
         audit::record(&conn, &principal, "term", &id.0.to_string()).await?;
         conn.commit().await?;
         Ok(Json(CommitteeView {

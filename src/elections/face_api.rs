@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::rounds;
+use super::{rounds, store};
 use crate::{
     audit,
     auth::{principal::Principal, BearerAuth},
@@ -101,19 +101,20 @@ impl FaceApi {
                 "Face verification is not configured; verify in person",
             ));
         }
-        let name: String = conn
-            .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
-            .await?
-            .get(0);
+        let name = store::owner_real_name(&conn, owner).await?;
         let started = state
             .face
             .start(&name, None, "")
             .await
             .map_err(provider_down)?;
         let cid = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO face_checks (id, election_id, owner_id, provider, biz_token, status) VALUES ($1, $2, $3, $4, $5, 'pending')",
-            &[&cid, &id.0, &owner, &state.face.name(), &started.biz_token],
+        store::insert_face_check(
+            &conn,
+            cid,
+            id.0,
+            owner,
+            state.face.name(),
+            &started.biz_token,
         )
         .await?;
         conn.commit().await?;
@@ -141,11 +142,12 @@ impl FaceApi {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         // Only the token this owner started is checked: nobody can use another's result.
-        let row = conn
-            .query_opt("SELECT biz_token, status FROM face_checks WHERE id = $1 AND owner_id = $2 AND biz_token IS NOT NULL FOR UPDATE", &[&id.0, &owner])
+        let row = store::face_token_for_update(&conn, id.0, owner)
             .await?
-            .ok_or_else(|| ApiError::not_found("face.not_found", "核身记录不存在", "Face check not found"))?;
-        let (token, status): (String, String) = (row.get(0), row.get(1));
+            .ok_or_else(|| {
+                ApiError::not_found("face.not_found", "核身记录不存在", "Face check not found")
+            })?;
+        let (token, status) = (row.biz_token, row.status);
         if status != "pending" {
             conn.commit().await?;
             return Ok(Json(FaceCheckView {
@@ -157,10 +159,7 @@ impl FaceApi {
         let result = state.face.result(&token).await.map_err(provider_down)?;
         // The face checked must be this account's person: the provider's verified name has to
         // be the account's real name (which matched the roll at verification).
-        let real_name: String = conn
-            .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
-            .await?
-            .get(0);
+        let real_name = store::owner_real_name(&conn, owner).await?;
         let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
         let same_person = match &result.verified_name {
             Some(name) => squash(name) == squash(&real_name),
@@ -171,11 +170,7 @@ impl FaceApi {
             (true, false) => ("failed", Some("核身人与账号实名不一致".to_string())),
             (false, _) => ("failed", Some(result.detail)),
         };
-        conn.execute(
-            "UPDATE face_checks SET status = $2, reference = $3, detail = $4, decided_at = now() WHERE id = $1",
-            &[&id.0, &status, &result.reference, &detail],
-        )
-        .await?;
+        store::decide_face_check(&conn, id.0, status, &result.reference, detail.as_deref()).await?;
         audit::record(&conn, &principal, "face_check", &id.0.to_string()).await?;
         conn.commit().await?;
         Ok(Json(FaceCheckView {
@@ -217,12 +212,11 @@ impl FaceApi {
         }
         let (_, staff) = principal.actor();
         let cid = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO face_checks (id, election_id, owner_id, provider, status, reference, staff_id, decided_at)
-             VALUES ($1, $2, $3, 'in_person', 'passed', $4, $5, now())",
-            &[&cid, &id.0, &body.owner_id, &format!("in_person:{}", staff.map(|s| s.to_string()).unwrap_or_default()), &staff],
-        )
-        .await?;
+        let reference = format!(
+            "in_person:{}",
+            staff.map(|s| s.to_string()).unwrap_or_default()
+        );
+        store::insert_in_person_check(&conn, cid, id.0, body.owner_id, &reference, staff).await?;
         audit::record(&conn, &principal, "face_check", &cid.to_string()).await?;
         conn.commit().await?;
         Ok(Recorded::Created(Json(FaceCheckView {

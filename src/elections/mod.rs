@@ -10,7 +10,10 @@ pub mod holdings;
 pub mod lifecycle;
 pub mod locality;
 pub mod prep_api;
+pub mod prep_store;
 pub mod rounds;
+pub mod service;
+pub mod store;
 
 #[cfg(test)]
 mod reference_tests;

@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::{
     api::{ElectionCreated, ReviewInput},
     locality,
+    prep_store::{self as store, GroupRow, MemberRow},
     rounds::{self, NewRound, VerificationMode, VotingInput},
+    service::prep_owner_members,
 };
 use crate::{
     audit,
@@ -140,32 +142,14 @@ fn wrong_state(zh: &str, en: &str) -> ApiError {
     ApiError::conflict("prep.wrong_state", zh.to_string(), en.to_string())
 }
 
-struct Group {
-    estate_id: Uuid,
-    seats: i32,
-    signup_opens_at: DateTime<Utc>,
-    signup_closes_at: DateTime<Utc>,
-    status: String,
+async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<GroupRow> {
+    store::group(conn, id).await?.ok_or_else(not_found)
 }
 
-async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Group> {
-    let r = conn
-        .query_opt("SELECT estate_id, seats, signup_opens_at, signup_closes_at, status FROM prep_groups WHERE id = $1", &[&id])
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Group {
-        estate_id: r.get(0),
-        seats: r.get(1),
-        signup_opens_at: r.get(2),
-        signup_closes_at: r.get(3),
-        status: r.get(4),
-    })
-}
-
-async fn staff_group(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<Group> {
+/// The group, locked, for staff of its jurisdiction (others get 404).
+async fn staff_group(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiResult<GroupRow> {
     let scope = Jurisdiction::of(principal)?;
-    conn.execute("SELECT 1 FROM prep_groups WHERE id = $1 FOR UPDATE", &[&id])
-        .await?;
+    store::lock_group(conn, id).await?;
     let g = load(conn, id).await?;
     scope
         .check_estate(conn, g.estate_id)
@@ -174,117 +158,96 @@ async fn staff_group(conn: &TenantConn, principal: &Principal, id: Uuid) -> ApiR
     Ok(g)
 }
 
-/// The owners who sit on the group: those elected where owners voted, else the approved sign-ups.
-async fn owner_members(conn: &TenantConn, id: Uuid) -> ApiResult<(Vec<Uuid>, bool)> {
-    let voted = conn
-        .exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id])
-        .await?;
-    let sql = if voted {
-        "SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.prep_group_id = $1 AND c.elected"
-    } else {
-        "SELECT owner_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved'"
-    };
-    Ok((
-        conn.query(sql, &[&id])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect(),
-        voted,
-    ))
-}
-
-async fn representatives(conn: &TenantConn, id: Uuid) -> ApiResult<i32> {
-    Ok(conn.query_one("SELECT count(*)::int FROM prep_members WHERE group_id = $1 AND kind <> 'owner' AND status = 'approved'", &[&id]).await?.get(0))
-}
-
 async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupView> {
-    let r = conn
-        .query_one(
-            "SELECT estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, status, formed_at,
-                    (SELECT id FROM elections WHERE prep_group_id = g.id ORDER BY round DESC LIMIT 1)
-               FROM prep_groups g WHERE id = $1",
-            &[&id],
-        )
-        .await?;
-    let (owners, _) = owner_members(conn, id).await?;
-    let members = conn
-        .query(
-            "SELECT id, kind, owner_id, name, phone, intro, status, reason, signature_id FROM prep_members WHERE group_id = $1 AND ($2 OR status = 'approved')
-              ORDER BY kind <> 'owner', created_at, id",
-            &[&id, &staff],
-        )
+    let r = store::group_view(conn, id).await?;
+    let (owners, _) = prep_owner_members(conn, id).await?;
+    let members = store::members_of(conn, id, staff)
         .await?
-        .iter()
-        .map(|m| PrepMemberView {
-            id: m.get(0),
-            kind: m.get(1),
-            owner_id: m.get(2),
-            name: m.get(3),
-            phone: if staff { m.get(4) } else { phone::mask(m.get(4)) },
-            intro: m.get(5),
-            status: m.get(6),
-            reason: m.get(7),
-            member: match m.get::<_, Option<Uuid>>(2) {
-                Some(owner) => owners.contains(&owner),
-                None => m.get::<_, String>(6) == "approved",
-            },
-            signature_attachment_id: if staff { m.get(8) } else { None },
-            units: None,
-        })
+        .into_iter()
+        .map(|m| PrepMemberView::in_group(m, staff, &owners))
         .collect::<Vec<_>>();
     let mut members = members;
     if staff {
         for m in members.iter_mut().filter(|m| m.kind == "owner") {
             m.units = Some(
-                super::holdings::held_units(conn, m.owner_id.unwrap_or_default(), r.get(0)).await?,
+                super::holdings::held_units(conn, m.owner_id.unwrap_or_default(), r.estate_id)
+                    .await?,
             );
         }
     }
-    let seats: i32 = r.get(2);
-    let public: bool = r.get(4);
-    let work_days: i32 = r.get(7);
-    let formed_at: Option<DateTime<Utc>> = r.get(9);
+    let seats = r.seats;
+    let public = r.leader_phone_public;
+    let work_days = r.work_days;
+    let formed_at = r.formed_at;
     let deadline = formed_at.map(|f| f + Duration::days(work_days as i64));
     Ok(PrepGroupView {
         id,
-        estate_id: r.get(0),
-        name: r.get(1),
+        estate_id: r.estate_id,
+        name: r.name,
         seats,
-        owner_seats: seats - representatives(conn, id).await?,
-        leader_phone: (staff || public).then(|| r.get(3)),
+        owner_seats: seats - store::representatives(conn, id).await?,
+        leader_phone: (staff || public).then_some(r.leader_phone),
         leader_phone_public: public,
-        signup_opens_at: r.get(5),
-        signup_closes_at: r.get(6),
+        signup_opens_at: r.signup_opens_at,
+        signup_closes_at: r.signup_closes_at,
         work_days,
-        status: r.get(8),
+        status: r.status,
         formed_at,
         deadline,
         days_left: deadline.map(|d| (d - Utc::now()).num_days().max(0)),
         members,
-        election_id: r.get(10),
+        election_id: r.election_id,
     })
 }
 
-fn member_view(r: &tokio_postgres::Row) -> PrepMemberView {
-    let status: String = r.get(6);
-    let member = status == "approved" && r.get::<_, Option<Uuid>>(2).is_none();
-    PrepMemberView {
-        id: r.get(0),
-        kind: r.get(1),
-        owner_id: r.get(2),
-        name: r.get(3),
-        phone: r.get(4),
-        intro: r.get(5),
-        status,
-        reason: r.get(7),
-        member,
-        signature_attachment_id: None,
-        units: None,
+impl PrepMemberView {
+    /// A member in the group's view: phones masked for owners, the signature for staff only;
+    /// an owner sits on the group when among `owners`, anyone else once approved.
+    fn in_group(m: MemberRow, staff: bool, owners: &[Uuid]) -> Self {
+        let member = match m.owner_id {
+            Some(owner) => owners.contains(&owner),
+            None => m.status == "approved",
+        };
+        PrepMemberView {
+            id: m.id,
+            kind: m.kind,
+            owner_id: m.owner_id,
+            name: m.name,
+            phone: if staff {
+                m.phone
+            } else {
+                phone::mask(&m.phone)
+            },
+            intro: m.intro,
+            status: m.status,
+            reason: m.reason,
+            member,
+            signature_attachment_id: if staff { m.signature_id } else { None },
+            units: None,
+        }
     }
 }
 
-const MEMBER_COLUMNS: &str = "id, kind, owner_id, name, phone, intro, status, reason";
+/// A member just written: a representative sits on the group once approved; an owner's seat
+/// depends on the sign-ups or the vote, so not yet.
+impl From<MemberRow> for PrepMemberView {
+    fn from(r: MemberRow) -> Self {
+        let member = r.status == "approved" && r.owner_id.is_none();
+        PrepMemberView {
+            id: r.id,
+            kind: r.kind,
+            owner_id: r.owner_id,
+            name: r.name,
+            phone: r.phone,
+            intro: r.intro,
+            status: r.status,
+            reason: r.reason,
+            member,
+            signature_attachment_id: None,
+            units: None,
+        }
+    }
+}
 
 pub struct PrepGroupsApi;
 
@@ -309,23 +272,15 @@ impl PrepGroupsApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let e = conn
-            .query_one(
-                "SELECT locality_rule, total_households, total_area_centi,
-                        (SELECT count(*) FROM units WHERE estate_id = e.id),
-                        (SELECT count(*) FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE u.estate_id = e.id AND h.ended_at IS NULL)
-                   FROM estates e WHERE id = $1",
-                &[&id.0],
-            )
-            .await?;
-        if e.get::<_, i64>(3) == 0 {
+        let e = store::estate_readiness(&conn, id.0).await?;
+        if e.units == 0 {
             return Err(ApiError::conflict(
                 "prep.no_housing",
                 "该小区尚未导入房屋信息，请先导入房屋后再成立筹备组",
                 "Import the estate's housing roll first",
             ));
         }
-        if e.get::<_, i64>(4) == 0 {
+        if e.holders == 0 {
             return Err(ApiError::conflict(
                 "prep.no_verified_owners",
                 "该小区尚无认证业主，请待业主完成房屋认证后再成立筹备组",
@@ -333,7 +288,7 @@ impl PrepGroupsApi {
             ));
         }
         super::lifecycle::may_form_prep_group(&conn, id.0).await?;
-        let p = locality::presets(e.get(0), e.get(1), e.get(2));
+        let p = locality::presets(&e.locality_rule, e.total_households, e.total_area_centi);
         let mut issues = Vec::new();
         required(&mut issues, "name", &body.name);
         required(&mut issues, "leader_phone", &body.leader_phone);
@@ -367,23 +322,19 @@ impl PrepGroupsApi {
         }
         let (_, staff) = principal.actor();
         let gid = Uuid::new_v4();
-        conn.execute(
-            "INSERT INTO prep_groups (id, estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &gid,
-                &id.0,
-                &body.name.trim(),
-                &body.seats,
-                &body.leader_phone.trim(),
-                &body.leader_phone_public,
-                &body.signup_opens_at,
-                &body.signup_closes_at,
-                &work_days,
-                &staff,
-            ],
-        )
-        .await?;
+        let group = store::NewGroup {
+            id: gid,
+            estate_id: id.0,
+            name: body.name.trim(),
+            seats: body.seats,
+            leader_phone: body.leader_phone.trim(),
+            leader_phone_public: body.leader_phone_public,
+            signup_opens_at: body.signup_opens_at,
+            signup_closes_at: body.signup_closes_at,
+            work_days,
+            created_by: staff,
+        };
+        store::insert_group(&conn, &group).await?;
         audit::record(&conn, &principal, "prep_group", &gid.to_string()).await?;
         let v = view(&conn, gid, true).await?;
         conn.commit().await?;
@@ -408,15 +359,7 @@ impl PrepGroupsApi {
         rounds::check_visible(&conn, &principal, id.0)
             .await
             .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
-        let ids: Vec<Uuid> = conn
-            .query(
-                "SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC",
-                &[&id.0],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let ids = store::group_ids_of_estate(&conn, id.0).await?;
         let staff = matches!(*principal, Principal::Staff { .. });
         let mut groups = Vec::new();
         for g in ids {
@@ -487,27 +430,29 @@ impl PrepGroupsApi {
         crate::attachments::bind_to_estate(&conn, g.estate_id, &[body.signature_attachment_id])
             .await?;
         let mid = Uuid::new_v4();
-        let row = conn
-            .query_one(
-                &format!(
-                    "INSERT INTO prep_members (id, group_id, kind, owner_id, name, phone, intro, signature_id, status)
-                     SELECT $1, $2, 'owner', o.id, o.real_name, o.phone, $4, $5, 'pending' FROM owners o WHERE o.id = $3
-                     RETURNING {MEMBER_COLUMNS}"
-                ),
-                &[&mid, &id.0, &owner, &body.intro.trim(), &body.signature_attachment_id],
-            )
-            .await
-            .map_err(ApiError::from)
-            .map_err(|e| {
-                if e.code == "conflict.duplicate" {
-                    ApiError::conflict("prep.duplicate", "您已报名该筹备组", "You have already signed up")
-                } else {
-                    e
-                }
-            })?;
+        let row = store::insert_owner_signup(
+            &conn,
+            mid,
+            id.0,
+            owner,
+            body.intro.trim(),
+            body.signature_attachment_id,
+        )
+        .await
+        .map_err(|e| {
+            if e.code == "conflict.duplicate" {
+                ApiError::conflict(
+                    "prep.duplicate",
+                    "您已报名该筹备组",
+                    "You have already signed up",
+                )
+            } else {
+                e
+            }
+        })?;
         audit::record(&conn, &principal, "prep_member", &mid.to_string()).await?;
         conn.commit().await?;
-        Ok(MemberCreated::Created(Json(member_view(&row))))
+        Ok(MemberCreated::Created(Json(row.into())))
     }
 
     /// 审核报名 / Approve or reject an owner's sign-up (a reason is required to reject).
@@ -527,44 +472,25 @@ impl PrepGroupsApi {
     ) -> ApiResult<Json<PrepMemberView>> {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let group: Uuid = conn
-            .query_opt(
-                "SELECT group_id FROM prep_members WHERE id = $1 AND kind = 'owner'",
-                &[&id.0],
+        let group = store::signup_group(&conn, id.0).await?.ok_or_else(|| {
+            ApiError::not_found(
+                "prep.member_not_found",
+                "报名记录不存在",
+                "Sign-up not found",
             )
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "prep.member_not_found",
-                    "报名记录不存在",
-                    "Sign-up not found",
-                )
-            })?
-            .get(0);
+        })?;
         let g = staff_group(&conn, &principal, group).await?;
-        if g.status != "forming"
-            || conn
-                .exists(
-                    "SELECT 1 FROM elections WHERE prep_group_id = $1",
-                    &[&group],
-                )
-                .await?
-        {
+        if g.status != "forming" || store::group_has_election(&conn, group).await? {
             return Err(wrong_state(
                 "筹备组已进入选举或已成立，报名名单不能再改",
                 "The sign-up list is fixed",
             ));
         }
         let (_, staff) = principal.actor();
-        let row = conn
-            .query_one(
-                &format!("UPDATE prep_members SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1 RETURNING {MEMBER_COLUMNS}"),
-                &[&id.0, &status, &reason, &staff],
-            )
-            .await?;
+        let row = store::review_member(&conn, id.0, status, reason, staff).await?;
         audit::record(&conn, &principal, "prep_member", &id.0.to_string()).await?;
         conn.commit().await?;
-        Ok(Json(member_view(&row)))
+        Ok(Json(row.into()))
     }
 
     /// 指定代表 / Appoint the street office's, residents' committee's or developer's representative.
@@ -594,7 +520,7 @@ impl PrepGroupsApi {
             return Err(wrong_state("筹备组已成立", "The group is already formed"));
         }
         // Owners keep at least half the seats.
-        if representatives(&conn, id.0).await? + 1 > g.seats / 2 {
+        if store::representatives(&conn, id.0).await? + 1 > g.seats / 2 {
             return Err(ApiError::conflict(
                 "prep.too_many_representatives",
                 format!("筹备组共 {} 人，业主代表不少于一半，其他代表最多 {} 人", g.seats, g.seats / 2),
@@ -608,18 +534,19 @@ impl PrepGroupsApi {
         };
         let (_, staff) = principal.actor();
         let mid = Uuid::new_v4();
-        let row = conn
-            .query_one(
-                &format!(
-                    "INSERT INTO prep_members (id, group_id, kind, name, phone, status, reviewed_by, reviewed_at)
-                     VALUES ($1, $2, $3, $4, $5, 'approved', $6, now()) RETURNING {MEMBER_COLUMNS}"
-                ),
-                &[&mid, &id.0, &kind, &body.name.trim(), &body.phone.trim(), &staff],
-            )
-            .await?;
+        let row = store::insert_representative(
+            &conn,
+            mid,
+            id.0,
+            kind,
+            body.name.trim(),
+            body.phone.trim(),
+            staff,
+        )
+        .await?;
         audit::record(&conn, &principal, "prep_member", &mid.to_string()).await?;
         conn.commit().await?;
-        Ok(MemberCreated::Created(Json(member_view(&row))))
+        Ok(MemberCreated::Created(Json(row.into())))
     }
 
     /// 筹备组选举 / Where approved owner sign-ups exceed the owner seats, owners elect them.
@@ -639,19 +566,14 @@ impl PrepGroupsApi {
     ) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;
-        if conn
-            .exists("SELECT 1 FROM elections WHERE prep_group_id = $1", &[&id.0])
-            .await?
-        {
+        if store::group_has_election(&conn, id.0).await? {
             return Err(wrong_state(
                 "已发起筹备组选举",
                 "The group's election already exists",
             ));
         }
-        let owner_seats = g.seats - representatives(&conn, id.0).await?;
-        let signups = conn
-            .query("SELECT owner_id, name, intro, signature_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved' ORDER BY created_at, id", &[&id.0])
-            .await?;
+        let owner_seats = g.seats - store::representatives(&conn, id.0).await?;
+        let signups = store::approved_signups(&conn, id.0).await?;
         if owner_seats <= 0 || signups.len() as i32 <= owner_seats {
             return Err(wrong_state(
                 "报名人数未超过业主代表名额，无需选举",
@@ -677,10 +599,7 @@ impl PrepGroupsApi {
         let Some(rules) = rules.filter(|_| issues.is_empty()) else {
             return Err(ApiError::validation(issues));
         };
-        let name: String = conn
-            .query_one("SELECT name FROM prep_groups WHERE id = $1", &[&id.0])
-            .await?
-            .get(0);
+        let name = store::group_name(&conn, id.0).await?;
         let new = NewRound {
             estate_id: g.estate_id,
             term_id: None,
@@ -722,8 +641,8 @@ impl PrepGroupsApi {
         if g.status != "forming" {
             return Err(wrong_state("筹备组已成立", "The group is already formed"));
         }
-        let (owners, voted) = owner_members(&conn, id.0).await?;
-        let reps = representatives(&conn, id.0).await?;
+        let (owners, voted) = prep_owner_members(&conn, id.0).await?;
+        let reps = store::representatives(&conn, id.0).await?;
         let owner_seats = g.seats - reps;
         if !voted && owners.len() as i32 > owner_seats {
             return Err(wrong_state(
@@ -732,12 +651,9 @@ impl PrepGroupsApi {
             ));
         }
         let total = reps + owners.len() as i32;
-        let e = conn.query_one("SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1", &[&g.estate_id]).await?;
-        let p = locality::presets(e.get(0), e.get(1), e.get(2));
-        let leaders: i64 = conn
-            .query_one("SELECT count(*) FROM prep_members WHERE group_id = $1 AND kind IN ('street', 'rc') AND status = 'approved'", &[&id.0])
-            .await?
-            .get(0);
+        let e = super::store::locality_figures(&conn, g.estate_id).await?;
+        let p = locality::presets(&e.locality_rule, e.total_households, e.total_area_centi);
+        let leaders = store::leaders(&conn, id.0).await?;
         if leaders == 0 {
             return Err(ApiError::conflict(
                 "prep.no_leader",
@@ -761,11 +677,7 @@ impl PrepGroupsApi {
                 format!("{total} members ({} owners): the size must be odd, at least {}, with owners at least half", owners.len(), p.prep_min_members),
             ));
         }
-        conn.execute(
-            "UPDATE prep_groups SET status = 'formed', formed_at = now() WHERE id = $1",
-            &[&id.0],
-        )
-        .await?;
+        store::mark_formed(&conn, id.0).await?;
         audit::record(&conn, &principal, "prep_group", &id.0.to_string()).await?;
         let v = view(&conn, id.0, true).await?;
         conn.commit().await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
-use super::count::Outcome;
+use super::{count::Outcome, store::StandingRow};
 use crate::{
     auth::principal::Principal,
     error::{ApiError, ApiResult, FieldIssue},
@@ -154,19 +154,18 @@ pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -
 }
 
 /// Seats already reviewed people as approved candidates of a new round: the remaining
-/// candidates of the previous round, or a preparatory group's approved owner sign-ups. `rows`
-/// hold (owner_id, name, intro, signature_id).
+/// candidates of the previous round, or a preparatory group's approved owner sign-ups.
 pub async fn stand(
     conn: &TenantConn,
     election: Uuid,
     staff: Option<Uuid>,
-    rows: &[tokio_postgres::Row],
+    rows: &[StandingRow],
 ) -> ApiResult<()> {
     for c in rows {
         conn.execute(
             "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
-            &[&Uuid::new_v4(), &election, &c.get::<_, Uuid>(0), &c.get::<_, String>(1), &c.get::<_, String>(2), &c.get::<_, Option<Uuid>>(3), &staff],
+            &[&Uuid::new_v4(), &election, &c.owner_id, &c.name, &c.intro, &c.signature_id, &staff],
         )
         .await?;
     }
