@@ -22,7 +22,8 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
     voting::{
-        ballots_api::{self, counts, Cast, CountsView, OnlineBallot, PaperBallot, PaperChannel},
+        ballots_api::{self, counts, Cast, CountsView, PaperChannel},
+        casting::{self, OnlineBallot, PaperBallot},
         service,
         tally::Choice,
     },
@@ -696,7 +697,7 @@ impl ElectionsApi {
         if now < r.signup_opens_at || now >= r.signup_closes_at {
             return Err(signup_closed(r.signup_opens_at, r.signup_closes_at));
         }
-        ballots_api::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
+        casting::check_signature(&conn, owner, Some(body.signature_attachment_id)).await?;
         crate::attachments::bind_to_estate(&conn, r.estate_id, &[body.signature_attachment_id])
             .await?;
         let name = store::owner_real_name(&conn, owner).await?;
@@ -818,11 +819,11 @@ impl ElectionsApi {
             picks: Some(body.picks.clone()),
             signature: body.signature_attachment_id,
         };
-        let conn = match ballots_api::retried(conn, r.matter_id, &ballot).await? {
-            Ok(first) => return Ok(first),
+        let conn = match casting::retried(conn, r.matter_id, &ballot).await? {
+            Ok(first) => return Ok(first.into()),
             Err(conn) => conn,
         };
-        let m = ballots_api::open_matter(&conn, r.matter_id).await?;
+        let m = casting::open_matter(&conn, r.matter_id).await?;
         if body.picks.len() > r.seats as usize {
             return Err(ApiError::field(
                 "picks",
@@ -852,7 +853,7 @@ impl ElectionsApi {
                 ));
             }
         }
-        ballots_api::cast_online(conn, &m, ballot).await
+        casting::cast_online(conn, &m, ballot).await.map(Cast::from)
     }
 
     /// 录入纸质选票 / Enter a paper or on-site ballot with its scan; more picks than seats is
@@ -873,21 +874,21 @@ impl ElectionsApi {
     ) -> ApiResult<Cast> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
-        let m = ballots_api::open_matter(&conn, r.matter_id).await?;
+        let m = casting::open_matter(&conn, r.matter_id).await?;
         // Entered as marked: a spoiled paper ballot is kept, void, with the reason (the clerk's,
         // or too many picks).
-        let void_reason = match ballots_api::void_reason_input(body.void_reason.as_deref())? {
+        let void_reason = match casting::void_reason_input(body.void_reason.as_deref())? {
             Some(reason) => Some(reason),
             None => spoiled(&conn, &r, &body.picks).await?.map(|(zh, _)| zh),
         };
-        let request_hash = ballots_api::request_hash(&serde_json::json!({
+        let request_hash = casting::request_hash(&serde_json::json!({
             "unit_id": body.unit_id, "picks": body.picks, "channel": ballots_api::paper_channel(body.channel),
             "scan_attachment_id": body.scan_attachment_id, "signed_at": body.signed_at, "signed_by_owner_id": body.signed_by_owner_id,
             "void_reason": body.void_reason,
         }));
         let paper = PaperBallot {
             unit: body.unit_id,
-            channel: body.channel,
+            channel: ballots_api::paper_channel(body.channel),
             choice: Choice::Agree,
             picks: Some(&body.picks),
             void_reason,
@@ -897,7 +898,9 @@ impl ElectionsApi {
             idempotency_key: body.idempotency_key.as_deref(),
             request_hash,
         };
-        ballots_api::enter_paper(conn, &state, &principal, &m, paper).await
+        casting::enter_paper(conn, &state, &principal, &m, paper)
+            .await
+            .map(Cast::from)
     }
 
     /// 选举统计 / Turnout (heads and area) and each candidate's votes and whether they pass;

@@ -421,12 +421,8 @@ impl PrepGroupsApi {
                 g.signup_closes_at,
             ));
         }
-        crate::voting::ballots_api::check_signature(
-            &conn,
-            owner,
-            Some(body.signature_attachment_id),
-        )
-        .await?;
+        crate::voting::casting::check_signature(&conn, owner, Some(body.signature_attachment_id))
+            .await?;
         crate::attachments::bind_to_estate(&conn, g.estate_id, &[body.signature_attachment_id])
             .await?;
         let mid = Uuid::new_v4();

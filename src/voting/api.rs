@@ -10,6 +10,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
+    matter_store::{self, MatterFilter, MatterRow, NewMatter},
     rules::{ApprovalBase, Comparison, RuleSet, Threshold},
     service::{self, MatterSettings},
     tally::{ChannelRule, Settings, Tally},
@@ -17,7 +18,7 @@ use super::{
 use crate::{
     audit,
     auth::{principal::Principal, required, BearerAuth},
-    authz::jurisdiction::{estate_in_scope, Jurisdiction},
+    authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     paging::Paging,
     state::AppState,
@@ -319,42 +320,36 @@ const STATUSES: [&str; 6] = [
     "cancelled",
 ];
 
-/// A matter as readers see it. Its status: an approved matter whose voting window has begun reads
-/// as open, even in the seconds before the due-work sweep (src/voting/due.rs) freezes its roll.
-const SELECT: &str = "SELECT m.id, m.estate_id, m.type_name, m.title, m.content, m.importance, m.scope_buildings, m.opens_at, m.closes_at,
-                             m.signature_required, m.law_item, m.rule_set, m.rule_change_reason, m.attachment_ids,
-                             CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END,
-                             m.review_reason, m.cancel_reason, m.created_at, m.settings, m.result, m.closed_at
-                        FROM matters m";
-
-fn view(r: &tokio_postgres::Row) -> MatterView {
+/// A stored matter as readers see it: its rule set and settings described, its result once
+/// closed.
+fn view(r: MatterRow) -> MatterView {
     let rules: RuleSet =
-        serde_json::from_value(r.get(11)).unwrap_or_else(|_| RuleSet::civil_code_ordinary());
+        serde_json::from_value(r.rule_set).unwrap_or_else(|_| RuleSet::civil_code_ordinary());
     MatterView {
-        id: r.get(0),
-        estate_id: r.get(1),
-        type_name: r.get(2),
-        title: r.get(3),
-        content: r.get(4),
-        importance: match r.get::<_, &str>(5) {
+        id: r.id,
+        estate_id: r.estate_id,
+        type_name: r.type_name,
+        title: r.title,
+        content: r.content,
+        importance: match r.importance.as_str() {
             "important" => Importance::Important,
             "urgent" => Importance::Urgent,
             _ => Importance::Normal,
         },
-        scope_buildings: r.get(6),
-        opens_at: r.get(7),
-        closes_at: r.get(8),
-        signature_required: r.get(9),
-        law_item: r.get(10),
+        scope_buildings: r.scope_buildings,
+        opens_at: r.opens_at,
+        closes_at: r.closes_at,
+        signature_required: r.signature_required,
+        law_item: r.law_item,
         rule_set: rule_view(&rules),
-        rule_change_reason: r.get(12),
-        attachment_ids: r.get(13),
-        status: r.get(14),
-        review_reason: r.get(15),
-        cancel_reason: r.get(16),
-        created_at: r.get(17),
-        settings: settings_view(r.get(18)),
-        result: result_view(r.get(19), r.get(20)),
+        rule_change_reason: r.rule_change_reason,
+        attachment_ids: r.attachment_ids,
+        status: r.status,
+        review_reason: r.review_reason,
+        cancel_reason: r.cancel_reason,
+        created_at: r.created_at,
+        settings: settings_view(r.settings),
+        result: result_view(r.result, r.closed_at),
     }
 }
 
@@ -392,9 +387,8 @@ fn result_view(
 }
 
 pub async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<MatterView> {
-    conn.query_opt(&format!("{SELECT} WHERE m.id = $1"), &[&id])
+    matter_store::matter(conn, id)
         .await?
-        .as_ref()
         .map(view)
         .ok_or_else(service::not_found)
 }
@@ -434,14 +428,10 @@ async fn staff_matter(
     let scope = Jurisdiction::of(principal)?;
     // Waits for ballots in flight: none is accepted once a close or cancel has begun.
     service::lock_matter(conn, id, true).await?;
-    let row = conn
-        .query_opt(
-            &format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND m.kind = 'matter' AND {} FOR UPDATE OF m", estate_in_scope(1)),
-            &[&scope.rc_id, &id],
-        )
+    let row = matter_store::lock_staff_matter(conn, scope.rc_id, id)
         .await?
         .ok_or_else(service::not_found)?;
-    Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+    Ok((row.estate_id, row.status, row.opens_at, row.closes_at))
 }
 
 fn wrong_state(zh: &str, en: &str) -> ApiError {
@@ -480,14 +470,9 @@ impl MattersApi {
         service::visible_to(&conn, &principal, id.0, "approved")
             .await
             .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
-        let rows = conn
-            .query(
-                "SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name",
-                &[&id.0],
-            )
-            .await?;
+        let names = matter_store::matter_types(&conn, id.0).await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
+        Ok(Json(names))
     }
 
     /// 添加事项类型 / Add a matter type to the estate's list.
@@ -517,20 +502,11 @@ impl MattersApi {
         }
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        conn.execute(
-            "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&id.0, &name],
-        )
-        .await?;
+        matter_store::add_matter_type(&conn, id.0, name).await?;
         audit::record(&conn, &principal, "matter_type", name).await?;
-        let rows = conn
-            .query(
-                "SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name",
-                &[&id.0],
-            )
-            .await?;
+        let names = matter_store::matter_types(&conn, id.0).await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
+        Ok(Json(names))
     }
 
     /// 删除事项类型 / Remove a matter type from the list (existing matters keep theirs).
@@ -551,12 +527,7 @@ impl MattersApi {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         scope.check_estate(&conn, id.0).await?;
-        let n = conn
-            .execute(
-                "DELETE FROM matter_types WHERE estate_id = $1 AND name = $2",
-                &[&id.0, &name.0],
-            )
-            .await?;
+        let n = matter_store::delete_matter_type(&conn, id.0, &name.0).await?;
         if n == 0 {
             return Err(ApiError::not_found(
                 "matter.type_not_found",
@@ -601,19 +572,13 @@ impl MattersApi {
         let rules = choose_rules(&body, &mut issues);
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         may_manage(&conn, &principal, body.estate_id).await?;
-        let estate =
-            conn.query_one("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1", &[&body.estate_id]).await?;
+        let estate = matter_store::estate_settings(&conn, body.estate_id).await?;
         if !body.attachment_ids.is_empty() {
             // Owners will read these documents: only the creator's own uploads (a committee member's)
             // or staff's, never someone else's file named by id.
             let (kind, uploader) = principal.actor();
-            let n: i64 = conn
-                .query_one(
-                    "SELECT count(DISTINCT id) FROM attachments WHERE id = ANY($1) AND purpose = 'document' AND uploader_kind = $2 AND ($2 = 'staff' OR uploader_id = $3)",
-                    &[&body.attachment_ids, &kind, &uploader],
-                )
-                .await?
-                .get(0);
+            let n =
+                matter_store::own_documents(&conn, &body.attachment_ids, kind, uploader).await?;
             if n as usize != body.attachment_ids.len() {
                 issues.push(FieldIssue::new(
                     "attachment_ids",
@@ -628,8 +593,8 @@ impl MattersApi {
         };
         let settings = MatterSettings {
             engine: Settings {
-                parking_counts: estate.get(0),
-                storage_counts: estate.get(1),
+                parking_counts: estate.parking_counts,
+                storage_counts: estate.storage_counts,
                 invalid_ballots_participate: body.invalid_ballots_participate.unwrap_or(true),
                 non_voters_follow_majority: body.non_voters_follow_majority,
             },
@@ -642,7 +607,9 @@ impl MattersApi {
         };
         // Committee-initiated matters wait for the street or residents' committee where the
         // estate requires it; staff-initiated ones are approved by their creation.
-        let status = if estate.get::<_, bool>(2) && matches!(*principal, Principal::Owner { .. }) {
+        let status = if estate.deliberation_needs_approval
+            && matches!(*principal, Principal::Owner { .. })
+        {
             "pending_approval"
         } else {
             "approved"
@@ -655,38 +622,29 @@ impl MattersApi {
             Importance::Important => "important",
             Importance::Urgent => "urgent",
         };
-        conn.execute(
-            "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&body.estate_id, &body.type_name.trim()],
-        )
-        .await?;
-        conn.execute(
-            "INSERT INTO matters (id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at, signature_required,
-                                  law_item, rule_set, rule_change_reason, settings, ledger_salt, attachment_ids, status, created_by_kind, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-            &[
-                &id,
-                &body.estate_id,
-                &body.type_name.trim(),
-                &body.title.trim(),
-                &body.content,
-                &importance,
-                &body.scope_buildings,
-                &body.opens_at,
-                &body.closes_at,
-                &body.signature_required,
-                &(body.law_item as i16),
-                &serde_json::to_value(&rules).map_err(ApiError::internal)?,
-                &body.rule_change_reason,
-                &serde_json::to_value(settings).map_err(ApiError::internal)?,
-                &salt,
-                &body.attachment_ids,
-                &status,
-                &kind,
-                &creator,
-            ],
-        )
-        .await?;
+        matter_store::add_matter_type(&conn, body.estate_id, body.type_name.trim()).await?;
+        let new = NewMatter {
+            id,
+            estate_id: body.estate_id,
+            type_name: body.type_name.trim(),
+            title: body.title.trim(),
+            content: &body.content,
+            importance,
+            scope_buildings: &body.scope_buildings,
+            opens_at: body.opens_at,
+            closes_at: body.closes_at,
+            signature_required: body.signature_required,
+            law_item: body.law_item as i16,
+            rule_set: serde_json::to_value(&rules).map_err(ApiError::internal)?,
+            rule_change_reason: &body.rule_change_reason,
+            settings: serde_json::to_value(settings).map_err(ApiError::internal)?,
+            ledger_salt: &salt,
+            attachment_ids: &body.attachment_ids,
+            status,
+            created_by_kind: kind,
+            created_by: creator,
+        };
+        matter_store::insert_matter(&conn, &new).await?;
         crate::attachments::bind_to_estate(&conn, body.estate_id, &body.attachment_ids).await?;
         audit::record(&conn, &principal, "matter", &id.to_string()).await?;
         let v = one(&conn, id).await?;
@@ -724,36 +682,19 @@ impl MattersApi {
             ));
         }
         let title = crate::paging::contains(title.0.as_deref());
-        let filter = format!(
-            "JOIN estates e ON e.id = m.estate_id WHERE m.kind = 'matter' AND {} AND ($2::uuid IS NULL OR m.estate_id = $2)
-               AND ($3::text IS NULL OR (CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END) = $3)
-               AND ($4::text IS NULL OR m.title ILIKE $4)",
-            estate_in_scope(1)
-        );
+        let filter = MatterFilter {
+            rc_id: scope.rc_id,
+            estate_id: estate_id.0,
+            status: status.0.as_deref(),
+            title: title.as_deref(),
+        };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let total: i64 = conn
-            .query_one(
-                &format!("SELECT count(*) FROM matters m {filter}"),
-                &[&scope.rc_id, &estate_id.0, &status.0, &title],
-            )
-            .await?
-            .get(0);
-        let rows = conn
-            .query(
-                &format!("{SELECT} {filter} ORDER BY m.created_at DESC LIMIT $5 OFFSET $6"),
-                &[
-                    &scope.rc_id,
-                    &estate_id.0,
-                    &status.0,
-                    &title,
-                    &paging.limit(),
-                    &paging.offset(),
-                ],
-            )
-            .await?;
+        let total = matter_store::matter_count(&conn, &filter).await?;
+        let rows =
+            matter_store::matter_page(&conn, &filter, paging.limit(), paging.offset()).await?;
         conn.commit().await?;
         Ok(Json(MatterPage {
-            items: rows.iter().map(view).collect(),
+            items: rows.into_iter().map(view).collect(),
             total,
         }))
     }
@@ -779,18 +720,9 @@ impl MattersApi {
             ));
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = conn
-            .query(
-                &format!(
-                    "{SELECT} WHERE kind = 'matter' AND status IN ('approved', 'open', 'closed', 'cancelled') AND estate_id IN (
-                        SELECT u.estate_id FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND h.ended_at IS NULL)
-                     ORDER BY created_at DESC"
-                ),
-                &[&owner],
-            )
-            .await?;
+        let rows = matter_store::owner_matters(&conn, *owner).await?;
         conn.commit().await?;
-        Ok(Json(rows.iter().map(view).collect()))
+        Ok(Json(rows.into_iter().map(view).collect()))
     }
 
     /// 议事详情 / One matter (staff of its jurisdiction, or owners of its estate once visible).
@@ -886,16 +818,8 @@ impl MattersApi {
             ));
         }
         let (_, staff) = principal.actor();
-        conn.execute(
-            "INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)",
-            &[&id.0, &closes, &body.closes_at, &staff],
-        )
-        .await?;
-        conn.execute(
-            "UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1",
-            &[&id.0, &body.closes_at],
-        )
-        .await?;
+        matter_store::insert_deadline_change(&conn, id.0, closes, body.closes_at, staff).await?;
+        matter_store::set_closes_at(&conn, id.0, body.closes_at).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;
@@ -928,8 +852,7 @@ impl MattersApi {
                 "Voting has opened: cancel it with a reason instead",
             ));
         }
-        conn.execute("DELETE FROM matters WHERE id = $1", &[&id.0])
-            .await?;
+        matter_store::delete_matter(&conn, id.0).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         conn.commit().await?;
         Ok(Deleted::Deleted)
@@ -963,7 +886,7 @@ impl MattersApi {
         if matches!(status.as_str(), "closed" | "cancelled") {
             return Err(wrong_state("事项已结束", "The matter has ended"));
         }
-        conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&id.0, &body.reason.trim()]).await?;
+        matter_store::cancel_matter(&conn, id.0, body.reason.trim()).await?;
         // Ballots already cast are kept: seal them for good.
         service::checkpoint(&conn, id.0).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
@@ -1005,8 +928,7 @@ impl MattersApi {
             closed_at,
         } = service::declare(&conn, &m, Some(&tally), &[], None).await?;
         let result = serde_json::json!({"tally": tally, "ledger_root": root, "declared": declared});
-        conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id.0, &result, &closed_at])
-            .await?;
+        matter_store::close_matter(&conn, id.0, &result, &closed_at).await?;
         audit::record(&conn, &principal, "matter", &id.0.to_string()).await?;
         let v = one(&conn, id.0).await?;
         conn.commit().await?;
@@ -1038,11 +960,7 @@ async fn review(
             "The matter is not awaiting approval",
         ));
     }
-    conn.execute(
-        "UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1",
-        &[&id, &to, &reason.map(str::trim)],
-    )
-    .await?;
+    matter_store::review_matter(&conn, id, to, reason.map(str::trim)).await?;
     audit::record(&conn, principal, "matter", &id.to_string()).await?;
     let v = one(&conn, id).await?;
     conn.commit().await?;

@@ -2,10 +2,13 @@
 //! casting, ledger and HTTP API build on these (issue 4).
 
 pub mod api;
+pub mod ballot_store;
 pub mod ballots_api;
+pub mod casting;
 pub mod checkpointer;
 pub mod due;
 pub mod ledger;
+pub mod matter_store;
 pub mod periodic;
 pub mod receipts;
 pub mod receipts_api;
