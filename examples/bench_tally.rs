@@ -4,10 +4,20 @@
 
 use std::time::Instant;
 
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use zhimaguan::{
     tenancy::{self, conn::TenantConn},
     voting::service,
 };
+
+/// The matter with the most ballots.
+#[derive(QueryableByName)]
+struct Busiest {
+    #[diesel(sql_type = sql::Uuid)]
+    matter_id: uuid::Uuid,
+    #[diesel(sql_type = sql::BigInt)]
+    ballots: i64,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -23,13 +33,14 @@ async fn main() -> anyhow::Result<()> {
         .max_by_key(|t| t.slug.clone())
         .ok_or_else(|| anyhow::anyhow!("run scripts/bench-votes.sh first"))?;
     let conn = TenantConn::begin(&pool, tenant).await?;
-    let row = conn
-        .query_one(
-            "SELECT matter_id, count(*) FROM ballots GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
-            &[],
-        )
+    let Busiest {
+        matter_id: matter,
+        ballots,
+    } = conn
+        .first(sql_query(
+            "SELECT matter_id, count(*) AS ballots FROM ballots GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+        ))
         .await?;
-    let (matter, ballots): (uuid::Uuid, i64) = (row.get(0), row.get(1));
     conn.commit().await?;
     let mut runs = Vec::new();
     for _ in 0..21 {

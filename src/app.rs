@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 use poem::{
     get, handler,
     http::{HeaderValue, StatusCode},
@@ -72,8 +72,8 @@ fn healthz() -> &'static str {
 
 #[handler]
 async fn readyz(state: Data<&AppState>) -> Response {
-    let ready = match state.pool.get().await {
-        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+    let ready = match crate::db::Conn::get(&state.pool).await {
+        Ok(conn) => conn.batch_execute("SELECT 1").await.is_ok(),
         Err(_) => false,
     };
     if ready {

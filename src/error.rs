@@ -259,11 +259,16 @@ impl ApiResponse for ApiError {
     }
 }
 
-impl From<tokio_postgres::Error> for ApiError {
-    fn from(err: tokio_postgres::Error) -> Self {
-        if let Some(db) = err.as_db_error() {
-            if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
-                let field = unique_field(db.table(), db.constraint());
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let (kind, db) = match &err {
+            Error::DatabaseError(kind, db) => (kind, db),
+            _ => return ApiError::internal(format!("{err:?}")),
+        };
+        let sqlstate = match kind {
+            DatabaseErrorKind::UniqueViolation => {
+                let field = unique_field(db.table_name(), db.constraint_name());
                 let mut e = ApiError::conflict(
                     "conflict.duplicate",
                     format!("{field} 已存在，不能重复"),
@@ -277,42 +282,61 @@ impl From<tokio_postgres::Error> for ApiError {
                 ));
                 return e;
             }
-        }
-        if let Some(e) = err
-            .as_db_error()
-            .and_then(|db| rejected_value(db.code().code()))
-        {
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection => {
+                tracing::warn!(error = %db.message(), "database connection lost");
+                return ApiError::unavailable(
+                    "db.unavailable",
+                    "数据库暂不可用，请稍后重试",
+                    "Database unavailable",
+                );
+            }
+            DatabaseErrorKind::ForeignKeyViolation => "23503",
+            DatabaseErrorKind::CheckViolation => "23514",
+            DatabaseErrorKind::NotNullViolation => "23502",
+            DatabaseErrorKind::SerializationFailure => "40001",
+            _ => sqlstate_of_message(db.message()).unwrap_or(""),
+        };
+        if let Some(e) = rejected_value(sqlstate) {
             return e;
         }
-        if let Some(e) = err.as_db_error().and_then(|db| {
-            broken_constraint(
-                db.code().code(),
-                db.message(),
-                db.table(),
-                db.column(),
-                db.constraint(),
-            )
-        }) {
+        if let Some(e) = broken_constraint(
+            sqlstate,
+            db.message(),
+            db.table_name(),
+            db.column_name(),
+            db.constraint_name(),
+        ) {
             return e;
         }
-        if err.is_closed() || err.as_db_error().is_none() && err.to_string().contains("connect") {
-            return ApiError::unavailable(
-                "db.unavailable",
-                "数据库暂不可用，请稍后重试",
-                "Database unavailable",
-            );
-        }
-        match err.as_db_error() {
-            // Never the detail: Postgres puts the failing row (phones, hashes) there.
-            Some(db) => ApiError::internal(format!(
-                "{}: {} (constraint {:?})",
-                db.code().code(),
-                db.message(),
-                db.constraint()
-            )),
-            None => ApiError::internal(format!("{err:?}")),
-        }
+        // Never the detail: Postgres puts the failing row (phones, hashes) there.
+        ApiError::internal(format!(
+            "{kind:?}: {} (constraint {:?})",
+            db.message(),
+            db.constraint_name()
+        ))
     }
+}
+
+/// diesel keeps the SQLSTATE only for the constraint kinds above; the other conditions the
+/// service answers in its own way are told apart by PostgreSQL's message, which is English
+/// unless the server's `lc_messages` says otherwise (docs/operations.md).
+fn sqlstate_of_message(message: &str) -> Option<&'static str> {
+    const BY_MESSAGE: &[(&str, &str)] = &[
+        ("invalid byte sequence for encoding", "22021"),
+        ("unsupported Unicode escape sequence", "22P05"),
+        ("cannot be converted to text", "22P05"),
+        ("value too long for type", "22001"),
+        ("index row size", "54000"),
+        ("index row requires", "54000"),
+        ("out of range", "22003"),
+        ("canceling statement due to", "57014"),
+        ("deadlock detected", "40P01"),
+        ("could not serialize access", "40001"),
+    ];
+    BY_MESSAGE
+        .iter()
+        .find(|(text, _)| message.contains(text))
+        .map(|(_, state)| *state)
 }
 
 /// Values PostgreSQL refuses to store are the client's to fix, not a server fault: a NUL or
@@ -416,17 +440,6 @@ fn constraint_field(table: Option<&str>, constraint: Option<&str>, suffix: &str)
     match table.and_then(|t| trimmed.strip_prefix(&format!("{t}_"))) {
         Some(field) => field.to_string(),
         None => trimmed.to_string(),
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ApiError {
-    fn from(err: deadpool_postgres::PoolError) -> Self {
-        tracing::warn!(error = %err, "database pool error");
-        ApiError::unavailable(
-            "db.unavailable",
-            "数据库暂不可用，请稍后重试",
-            "Database unavailable",
-        )
     }
 }
 

@@ -207,11 +207,9 @@ async fn prepare_demo(state: &zhimaguan::state::AppState) -> anyhow::Result<()> 
     let conn = tenancy::conn::TenantConn::begin(&state.pool, &applied.tenant)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    conn.execute(
-        "UPDATE staff SET password_hash = $1 WHERE username = 'admin'",
-        &[&hash],
-    )
-    .await?;
+    zhimaguan::auth::store::set_staff_password(&conn, "admin", &hash)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     conn.commit().await?;
     eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
     eprintln!("demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}", zhimaguan::housing::demo::DEMO_OWNER_PASSWORD);

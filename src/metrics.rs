@@ -11,7 +11,12 @@ use std::{
     },
 };
 
-use deadpool_postgres::Pool;
+use diesel::prelude::*;
+
+use crate::{
+    db::{Conn, Pool},
+    schema::platform::tenants,
+};
 
 /// Upper bounds in seconds: from a cached read to a slow export.
 const BUCKETS: [f64; 12] = [
@@ -90,15 +95,16 @@ fn escape(label: &str) -> String {
 /// The exposition text. Tenants are counted from the registry at scrape time; if the database
 /// is down that family is left out rather than failing the scrape.
 pub async fn render(pool: &Pool) -> String {
-    let tenants: Option<Vec<(String, i64)>> = match pool.get().await {
-        Ok(client) => client
-            .query(
-                "SELECT status, count(*) FROM platform.tenants GROUP BY status ORDER BY status",
-                &[],
+    let tenants: Option<Vec<(String, i64)>> = match Conn::get(pool).await {
+        Ok(conn) => conn
+            .load(
+                tenants::table
+                    .group_by(tenants::status)
+                    .order(tenants::status)
+                    .select((tenants::status, diesel::dsl::count_star())),
             )
             .await
-            .ok()
-            .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect()),
+            .ok(),
         Err(_) => None,
     };
     let mut out = String::new();

@@ -1,9 +1,12 @@
 //! Schema migrations: the shared `platform` schema and every tenant schema. Migrations are
 //! embedded in the binary, applied in order, once, each in its own transaction.
 
-use deadpool_postgres::Pool;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 
-use crate::tenancy::{conn::TenantConn, Tenant};
+use crate::{
+    db::{Conn, Pool},
+    tenancy::{conn::TenantConn, Tenant},
+};
 
 pub struct Migration {
     pub version: &'static str,
@@ -22,11 +25,56 @@ pub const TENANT: &[Migration] = migrations!("tenant": "0001_init", "0002_housin
 /// Serialises concurrent migrators (several app instances or test processes) across the cluster.
 const MIGRATION_LOCK: i64 = 0x5a4d_4701;
 
-pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+#[derive(QueryableByName)]
+struct Applied {
+    #[diesel(sql_type = sql::Bool)]
+    applied: bool,
+}
+
+/// Whether `version` is recorded in `table` (`platform.schema_migrations`, or a tenant's own).
+async fn applied(conn: &Conn, table: &str, version: &str) -> anyhow::Result<bool> {
+    let row: Applied = conn
+        .first(
+            sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE version = $1) AS applied"
+            ))
+            .bind::<sql::Text, _>(version),
+        )
         .await?;
+    Ok(row.applied)
+}
+
+async fn record(conn: &Conn, table: &str, version: &str) -> anyhow::Result<()> {
+    conn.execute(
+        sql_query(format!("INSERT INTO {table} (version) VALUES ($1)"))
+            .bind::<sql::Text, _>(version),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn lock(conn: &Conn) -> anyhow::Result<()> {
+    conn.execute(
+        sql_query("SELECT pg_advisory_xact_lock($1)").bind::<sql::BigInt, _>(MIGRATION_LOCK),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs every tenant migration's SQL, without bookkeeping, in the schema `conn`'s search path
+/// names (the schema printer's scratch schema).
+pub async fn run_tenant_sql(conn: &Conn) -> anyhow::Result<()> {
+    for m in TENANT {
+        conn.batch_execute(m.sql).await?;
+    }
+    Ok(())
+}
+
+pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
+    let tx = Conn::begin(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    lock(&tx).await?;
     tx.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS platform;
          CREATE TABLE IF NOT EXISTS platform.schema_migrations (
@@ -34,21 +82,11 @@ pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
     )
     .await?;
     for m in PLATFORM {
-        let done = tx
-            .query_opt(
-                "SELECT 1 FROM platform.schema_migrations WHERE version = $1",
-                &[&m.version],
-            )
-            .await?;
-        if done.is_none() {
+        if !applied(&tx, "platform.schema_migrations", m.version).await? {
             tx.batch_execute(m.sql)
                 .await
                 .map_err(|e| anyhow::anyhow!("platform migration {}: {e}", m.version))?;
-            tx.execute(
-                "INSERT INTO platform.schema_migrations (version) VALUES ($1)",
-                &[&m.version],
-            )
-            .await?;
+            record(&tx, "platform.schema_migrations", m.version).await?;
             tracing::info!(version = m.version, "applied platform migration");
         }
     }
@@ -67,29 +105,18 @@ pub async fn migrate_tenant(pool: &Pool, tenant: &Tenant) -> anyhow::Result<()> 
 /// Applies pending tenant migrations inside the caller's transaction (provisioning creates the
 /// schema and migrates it in one transaction, so a failed onboarding leaves nothing behind).
 pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<()> {
-    conn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
+    lock(conn).await?;
     conn.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
     for m in TENANT {
-        let done = conn
-            .query_opt(
-                "SELECT 1 FROM schema_migrations WHERE version = $1",
-                &[&m.version],
-            )
-            .await?;
-        if done.is_none() {
+        if !applied(conn, "schema_migrations", m.version).await? {
             conn.batch_execute(m.sql).await.map_err(|e| {
                 anyhow::anyhow!("tenant {} migration {}: {e}", tenant.slug, m.version)
             })?;
-            conn.execute(
-                "INSERT INTO schema_migrations (version) VALUES ($1)",
-                &[&m.version],
-            )
-            .await?;
+            record(conn, "schema_migrations", m.version).await?;
             tracing::info!(tenant = %tenant.slug, version = m.version, "applied tenant migration");
         }
     }

@@ -5,9 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use deadpool_postgres::Pool;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 
-use crate::migrate;
+use crate::{
+    db::{Conn, Pool},
+    migrate,
+};
 
 /// Which schema to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,8 +42,9 @@ struct Table {
 /// schema first; a tenant's tables come from a scratch schema that is rolled back.
 pub async fn print(pool: &Pool, which: Which) -> anyhow::Result<String> {
     migrate::migrate_platform(pool).await?;
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = Conn::begin(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let schema = match which {
         Which::Platform => "platform",
         Which::Tenant => {
@@ -48,9 +52,7 @@ pub async fn print(pool: &Pool, which: Which) -> anyhow::Result<String> {
                 "CREATE SCHEMA {SCRATCH}; SET LOCAL search_path TO {SCRATCH}"
             ))
             .await?;
-            for m in migrate::TENANT {
-                tx.batch_execute(m.sql).await?;
-            }
+            migrate::run_tenant_sql(&tx).await?;
             SCRATCH
         }
     };
@@ -60,34 +62,48 @@ pub async fn print(pool: &Pool, which: Which) -> anyhow::Result<String> {
     Ok(render(which, &tables, &joins))
 }
 
-async fn read_tables(
-    tx: &deadpool_postgres::Transaction<'_>,
-    schema: &str,
-) -> anyhow::Result<Vec<Table>> {
-    let rows = tx
-        .query(
-            "SELECT c.relname::text, a.attname::text, t.typname::text, a.attnotnull,
-                    coalesce(a.attnum = ANY (i.indkey::int2[]), false), array_position(i.indkey::int2[], a.attnum)
+/// One column of one table, from the catalog.
+#[derive(QueryableByName)]
+struct CatalogColumn {
+    #[diesel(sql_type = sql::Text)]
+    table_name: String,
+    #[diesel(sql_type = sql::Text)]
+    column_name: String,
+    #[diesel(sql_type = sql::Text)]
+    type_name: String,
+    #[diesel(sql_type = sql::Bool)]
+    not_null: bool,
+    #[diesel(sql_type = sql::Bool)]
+    in_key: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Integer>)]
+    key_place: Option<i32>,
+}
+
+async fn read_tables(tx: &Conn, schema: &str) -> anyhow::Result<Vec<Table>> {
+    let rows: Vec<CatalogColumn> = tx
+        .load(sql_query(
+            "SELECT c.relname::text AS table_name, a.attname::text AS column_name, t.typname::text AS type_name, a.attnotnull AS not_null,
+                    coalesce(a.attnum = ANY (i.indkey::int2[]), false) AS in_key, array_position(i.indkey::int2[], a.attnum) AS key_place
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                JOIN pg_type t ON t.oid = a.atttypid
                LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
               WHERE n.nspname = $1 AND c.relkind = 'r'
               ORDER BY c.relname, a.attnum",
-            &[&schema],
         )
+        .bind::<sql::Text, _>(schema))
         .await?;
     let mut tables: Vec<Table> = Vec::new();
     let mut keys: BTreeMap<String, Vec<(i32, String)>> = BTreeMap::new();
-    for r in &rows {
-        let (table, column, type_name, not_null, in_key, key_place): (
-            String,
-            String,
-            String,
-            bool,
-            bool,
-            Option<i32>,
-        ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+    for r in rows {
+        let CatalogColumn {
+            table_name: table,
+            column_name: column,
+            type_name,
+            not_null,
+            in_key,
+            key_place,
+        } = r;
         if SKIPPED.contains(&table.as_str()) {
             continue;
         }
@@ -129,15 +145,23 @@ async fn read_tables(
     Ok(tables)
 }
 
+/// A one-column foreign key, from the catalog.
+#[derive(QueryableByName)]
+struct CatalogJoin {
+    #[diesel(sql_type = sql::Text)]
+    child: String,
+    #[diesel(sql_type = sql::Text)]
+    parent: String,
+    #[diesel(sql_type = sql::Text)]
+    column_name: String,
+}
+
 /// Foreign keys of one column onto another table's one-column primary key, where a pair of
 /// tables has exactly one (diesel joins a pair through one key).
-async fn read_joins(
-    tx: &deadpool_postgres::Transaction<'_>,
-    schema: &str,
-) -> anyhow::Result<Vec<(String, String, String)>> {
-    let rows = tx
-        .query(
-            "SELECT child.relname::text, parent.relname::text, a.attname::text
+async fn read_joins(tx: &Conn, schema: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    let rows: Vec<CatalogJoin> = tx
+        .load(sql_query(
+            "SELECT child.relname::text AS child, parent.relname::text AS parent, a.attname::text AS column_name
                FROM pg_constraint k
                JOIN pg_class child ON child.oid = k.conrelid JOIN pg_class parent ON parent.oid = k.confrelid
                JOIN pg_namespace n ON n.oid = child.relnamespace AND n.oid = parent.relnamespace
@@ -145,15 +169,15 @@ async fn read_joins(
                JOIN pg_index i ON i.indrelid = k.confrelid AND i.indisprimary AND i.indnatts = 1
               WHERE n.nspname = $1 AND k.contype = 'f' AND cardinality(k.conkey) = 1 AND child.oid <> parent.oid
               ORDER BY 1, 2, 3",
-            &[&schema],
         )
+        .bind::<sql::Text, _>(schema))
         .await?;
     let mut by_pair: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         by_pair
-            .entry((r.get(0), r.get(1)))
+            .entry((r.child, r.parent))
             .or_default()
-            .push(r.get(2));
+            .push(r.column_name);
     }
     Ok(by_pair
         .into_iter()

@@ -342,7 +342,7 @@ async fn sms_daily_caps_per_phone_and_per_ip() {
     let limits = &app.state.config.sms;
     let p = phone();
     // Earlier today's sends, old enough not to trip the resend interval.
-    let client = app.state.pool.get().await.unwrap();
+    let client = app.raw.get().await.unwrap();
     client
         .execute(
             "INSERT INTO platform.sms_sends (phone, client_ip, created_at)
@@ -415,7 +415,7 @@ async fn owner_login_from(
 
 /// Moves every failure counted against `address` `seconds` into the past, as if time passed.
 async fn age_failures(app: &TestApp, address: &str, seconds: i32) {
-    let client = app.state.pool.get().await.unwrap();
+    let client = app.raw.get().await.unwrap();
     client
         .execute(
             "UPDATE platform.login_failures SET failed_at = failed_at - make_interval(secs => $2) WHERE client_ip = $1",
@@ -949,7 +949,7 @@ async fn platform_staff_onboard_a_tenant_whose_admin_can_log_in() {
         .iter()
         .any(|t| t["slug"] == slug.as_str()));
 
-    let client = app.state.pool.get().await.unwrap();
+    let client = app.raw.get().await.unwrap();
     let n: i64 =
         client.query_one("SELECT count(*) FROM platform.audit_log WHERE operation = 'tenant_create' AND object_id = $1", &[&slug]).await.unwrap().get(0);
     assert_eq!(n, 1, "platform writes are audited");
@@ -1021,7 +1021,7 @@ async fn platform_staff_change_their_password_and_the_change_is_audited() {
         .await;
     assert_eq!(s, 200);
 
-    let client = app.state.pool.get().await.unwrap();
+    let client = app.raw.get().await.unwrap();
     let rows: i64 = client
         .query_one("SELECT count(*) FROM platform.audit_log WHERE request_id = $1 AND operation = 'platform_password_change'", &[&request_id])
         .await

@@ -29,13 +29,7 @@ async fn health_readiness_spec_and_docs_are_served() {
 async fn readiness_fails_when_the_database_is_unreachable() {
     let mut config = common::test_config();
     config.database_url = "postgres://postgres@127.0.0.1:1/zhimaguan_test".into();
-    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
-        config.database_url.parse().unwrap(),
-        tokio_postgres::NoTls,
-    ))
-    .max_size(1)
-    .build()
-    .unwrap();
+    let pool = zhimaguan::db::build_pool(&config.database_url, 1, None).unwrap();
     let state = zhimaguan::state::AppState::with_pool(config, pool)
         .await
         .unwrap();

@@ -31,17 +31,17 @@ async fn printing_a_tenant_schema_leaves_nothing_behind() {
         .unwrap();
     let printed = print(&pool, Which::Tenant).await.unwrap();
     assert!(printed.contains("    ballots (id) {"), "{printed}");
-    let client = pool.get().await.unwrap();
-    let scratch = client
+    let client = common::sql::raw_pool(&config.database_url)
+        .get()
+        .await
+        .unwrap();
+    let scratch: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_namespace WHERE nspname = 'zmg_print_schema'",
             &[],
         )
         .await
-        .unwrap();
-    assert_eq!(
-        scratch.get::<_, i64>(0),
-        0,
-        "the scratch schema was rolled back"
-    );
+        .unwrap()
+        .get(0);
+    assert_eq!(scratch, 0, "the scratch schema was rolled back");
 }

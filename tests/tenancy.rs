@@ -5,9 +5,83 @@ mod common;
 use std::time::Duration;
 
 use common::{phone, unique, TestApp};
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use reqwest::Method;
 use serde_json::json;
-use zhimaguan::{authz::operations::Scope, db, tenancy::conn::TenantConn};
+use zhimaguan::{
+    authz::operations::Scope,
+    db::{self, Conn},
+    tenancy::conn::TenantConn,
+};
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = sql::Integer)]
+    pid: i32,
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = sql::Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct SearchPath {
+    #[diesel(sql_type = sql::Text)]
+    search_path: String,
+}
+
+#[derive(QueryableByName)]
+struct Xid {
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    xid: Option<String>,
+}
+
+/// The server process behind the connection.
+async fn backend_pid(conn: &Conn) -> i32 {
+    conn.first::<_, Pid>(sql_query("SELECT pg_backend_pid() AS pid"))
+        .await
+        .unwrap()
+        .pid
+}
+
+async fn search_path(conn: &Conn) -> String {
+    conn.first::<_, SearchPath>(sql_query(
+        "SELECT current_setting('search_path') AS search_path",
+    ))
+    .await
+    .unwrap()
+    .search_path
+}
+
+/// The transaction id the connection's open transaction holds, if any.
+async fn open_xid(conn: &Conn) -> Option<String> {
+    conn.first::<_, Xid>(sql_query(
+        "SELECT pg_current_xact_id_if_assigned()::text AS xid",
+    ))
+    .await
+    .unwrap()
+    .xid
+}
+
+async fn committee_names(conn: &Conn) -> Vec<String> {
+    conn.load::<_, Name>(sql_query("SELECT name FROM residents_committees"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
+async fn insert_committee(conn: &Conn, name: &str) {
+    conn.execute(
+        sql_query("INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)")
+            .bind::<sql::Text, _>(name),
+    )
+    .await
+    .unwrap();
+}
 
 #[tokio::test]
 async fn one_pooled_connection_serves_tenant_a_then_b_with_only_bs_rows() {
@@ -19,33 +93,13 @@ async fn one_pooled_connection_serves_tenant_a_then_b_with_only_bs_rows() {
     let pool = db::connect(&common::database_url(), 1).await.unwrap();
 
     let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
-    let pid_a: i32 = conn
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let names_a: Vec<String> = conn
-        .query("SELECT name FROM residents_committees", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let pid_a = backend_pid(&conn).await;
+    let names_a = committee_names(&conn).await;
     conn.commit().await.unwrap();
 
     let conn = TenantConn::begin(&pool, &b.tenant).await.unwrap();
-    let pid_b: i32 = conn
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let names_b: Vec<String> = conn
-        .query("SELECT name FROM residents_committees", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let pid_b = backend_pid(&conn).await;
+    let names_b = committee_names(&conn).await;
     conn.commit().await.unwrap();
 
     assert_eq!(
@@ -56,12 +110,8 @@ async fn one_pooled_connection_serves_tenant_a_then_b_with_only_bs_rows() {
     assert_eq!(names_b, vec!["乙居委会".to_string()]);
 
     // After commit the connection carries no tenant setting.
-    let client = pool.get().await.unwrap();
-    let path: String = client
-        .query_one("SHOW search_path", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let client = Conn::get(&pool).await.unwrap();
+    let path = search_path(&client).await;
     assert!(
         !path.contains(&b.tenant.schema),
         "search_path leaked: {path}"
@@ -76,13 +126,8 @@ async fn a_cancelled_transaction_leaves_no_tenant_setting_or_write_behind() {
     let marker = unique("取消");
     let work = async {
         let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
-        conn.execute(
-            "INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)",
-            &[&marker],
-        )
-        .await
-        .unwrap();
-        conn.query("SELECT pg_sleep(10)", &[]).await.unwrap();
+        insert_committee(&conn, &marker).await;
+        conn.batch_execute("SELECT pg_sleep(10)").await.unwrap();
         conn.commit().await.unwrap();
     };
     // The request is cancelled mid-transaction (client gone, timeout): the future is dropped.
@@ -90,22 +135,14 @@ async fn a_cancelled_transaction_leaves_no_tenant_setting_or_write_behind() {
         .await
         .is_err());
 
-    let client = pool.get().await.unwrap();
-    let path: String = client
-        .query_one("SHOW search_path", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let client = Conn::get(&pool).await.unwrap();
+    let path = search_path(&client).await;
     assert!(
         !path.contains(&a.tenant.schema),
         "search_path leaked onto the pool: {path}"
     );
     // The cancelled transaction had written a row, so it held a transaction id; none may remain.
-    let xid: Option<String> = client
-        .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let xid = open_xid(&client).await;
     assert_eq!(
         xid, None,
         "the cancelled transaction is still open on the pooled connection"
@@ -338,39 +375,19 @@ async fn an_abandoned_transaction_is_rolled_back_and_its_connection_reused_clean
     let marker = unique("放弃");
     let pid: i32 = {
         let conn = TenantConn::begin(&pool, &a.tenant).await.unwrap();
-        conn.execute(
-            "INSERT INTO residents_committees (id, name) VALUES (gen_random_uuid(), $1)",
-            &[&marker],
-        )
-        .await
-        .unwrap();
+        insert_committee(&conn, &marker).await;
         // A handler returning an error with `?` drops its TenantConn like this.
-        conn.query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0)
+        backend_pid(&conn).await
     };
-    let client = pool.get().await.unwrap();
-    let again: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let client = Conn::get(&pool).await.unwrap();
+    let again = backend_pid(&client).await;
     assert_eq!(pid, again, "the connection went back to the pool");
-    let path: String = client
-        .query_one("SHOW search_path", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let path = search_path(&client).await;
     assert!(
         !path.contains(&a.tenant.schema),
         "search_path leaked onto the pool: {path}"
     );
-    let xid: Option<String> = client
-        .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let xid = open_xid(&client).await;
     assert_eq!(xid, None, "no transaction left open");
     drop(client);
     let conn = app.conn(&a.tenant).await;
@@ -488,7 +505,7 @@ async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role
         .to_str()
         .unwrap()
         .to_string();
-    let client = app.state.pool.get().await.unwrap();
+    let client = app.raw.get().await.unwrap();
     let entries: i64 = client
         .query_one(
             "SELECT count(*) FROM platform.audit_log WHERE request_id = $1 AND operation = 'tenant_suspend' AND object_id = $2",

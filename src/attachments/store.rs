@@ -1,60 +1,54 @@
 //! Every statement on `attachments`: the metadata of uploaded files (the bytes are in the object
-//! store). Rows are read by position here and nowhere else, so the move to diesel touches one
-//! file.
+//! store). Rows are read by column name into [`AttachmentRow`] here (`QueryableByName`), and
+//! nowhere else.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use crate::{error::ApiResult, tenancy::conn::TenantConn};
 
-/// An attachment's columns, in the order [`attachment_row`] reads.
+/// An attachment's columns, named as the fields of [`AttachmentRow`].
 const COLUMNS: &str = "id, purpose, file_name, size_bytes, content_type, sha256, uploader_kind, uploader_id, created_at, object_key, estate_id";
 
-/// An attachment as stored.
+/// An attachment as stored (the columns of [`COLUMNS`]).
+#[derive(QueryableByName)]
 pub struct AttachmentRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
     /// The stored text (`proof`, `signature`, `document`).
+    #[diesel(sql_type = sql::Text)]
     pub purpose: String,
+    #[diesel(sql_type = sql::Text)]
     pub file_name: String,
+    #[diesel(sql_type = sql::BigInt)]
     pub size_bytes: i64,
+    #[diesel(sql_type = sql::Text)]
     pub content_type: String,
+    #[diesel(sql_type = sql::Text)]
     pub sha256: String,
+    #[diesel(sql_type = sql::Text)]
     pub uploader_kind: String,
+    #[diesel(sql_type = sql::Uuid)]
     pub uploader_id: Uuid,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
     /// Where the bytes are in the object store.
+    #[diesel(sql_type = sql::Text)]
     pub object_key: String,
     /// The estate whose matter, ballot or sign-up uses it; `None` until something does.
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub estate_id: Option<Uuid>,
-}
-
-/// The one place an attachment row is read by position (the columns of [`COLUMNS`]).
-fn attachment_row(r: &Row) -> AttachmentRow {
-    AttachmentRow {
-        id: r.get(0),
-        purpose: r.get(1),
-        file_name: r.get(2),
-        size_bytes: r.get(3),
-        content_type: r.get(4),
-        sha256: r.get(5),
-        uploader_kind: r.get(6),
-        uploader_id: r.get(7),
-        created_at: r.get(8),
-        object_key: r.get(9),
-        estate_id: r.get(10),
-    }
 }
 
 /// The attachment `id`, or `None` when there is none.
 pub async fn attachment(conn: &TenantConn, id: Uuid) -> ApiResult<Option<AttachmentRow>> {
-    let row = conn
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"),
-            &[&id],
+    Ok(conn
+        .optional(
+            sql_query(format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
+                .bind::<sql::Uuid, _>(id),
         )
-        .await?;
-    Ok(row.as_ref().map(attachment_row))
+        .await?)
 }
 
 /// What an upload stores about its file, the bytes already in the object store.
@@ -76,16 +70,23 @@ pub async fn insert_attachment(
     conn: &TenantConn,
     a: &NewAttachment<'_>,
 ) -> ApiResult<AttachmentRow> {
-    let row = conn
-        .query_one(
-            &format!(
+    Ok(conn
+        .first(
+            sql_query(format!(
                 "INSERT INTO attachments (id, purpose, file_name, size_bytes, content_type, sha256, object_key, uploader_kind, uploader_id)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
-            ),
-            &[&a.id, &a.purpose, &a.file_name, &a.size_bytes, &a.content_type, &a.sha256, &a.object_key, &a.uploader_kind, &a.uploader_id],
+            ))
+            .bind::<sql::Uuid, _>(a.id)
+            .bind::<sql::Text, _>(a.purpose)
+            .bind::<sql::Text, _>(a.file_name)
+            .bind::<sql::BigInt, _>(a.size_bytes)
+            .bind::<sql::Text, _>(a.content_type)
+            .bind::<sql::Text, _>(a.sha256)
+            .bind::<sql::Text, _>(a.object_key)
+            .bind::<sql::Text, _>(a.uploader_kind)
+            .bind::<sql::Nullable<sql::Uuid>, _>(a.uploader_id),
         )
-        .await?;
-    Ok(attachment_row(&row))
+        .await?)
 }
 
 /// Binds uploaded files to the estate whose matter, ballot or sign-up uses them: from then on
@@ -93,8 +94,9 @@ pub async fn insert_attachment(
 /// see) read them, each read audited. Until bound, a file is its uploader's alone.
 pub async fn bind_to_estate(conn: &TenantConn, estate: Uuid, ids: &[Uuid]) -> ApiResult<()> {
     conn.execute(
-        "UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL",
-        &[&estate, &ids],
+        sql_query("UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL")
+            .bind::<sql::Uuid, _>(estate)
+            .bind::<sql::Array<sql::Uuid>, _>(ids),
     )
     .await?;
     Ok(())

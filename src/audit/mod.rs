@@ -6,11 +6,11 @@ pub mod store;
 
 use store::NewEntry;
 
-use crate::{auth::principal::Principal, context, db::Db, error::ApiResult};
+use crate::{auth::principal::Principal, context, db::Conn, error::ApiResult};
 
 /// Records that `actor` acted on the object, in the caller's tenant transaction.
 pub async fn record(
-    db: &dyn Db,
+    db: &Conn,
     actor: &Principal,
     object_type: &str,
     object_id: &str,
@@ -20,7 +20,7 @@ pub async fn record(
 
 /// An entry that also keeps what happened, e.g. the lot drawn to break a tie.
 pub async fn record_with(
-    db: &dyn Db,
+    db: &Conn,
     actor: &Principal,
     object_type: &str,
     object_id: &str,
@@ -31,7 +31,7 @@ pub async fn record_with(
 
 /// Records a platform staff action in `platform.audit_log`, in the caller's transaction.
 pub async fn record_platform(
-    db: &dyn Db,
+    db: &Conn,
     actor: &Principal,
     object_type: &str,
     object_id: &str,

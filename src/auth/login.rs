@@ -2,18 +2,27 @@
 //! slow the stranger down and never lock the owner out. Shared by owners, street staff and
 //! platform staff (their tables differ, the rule does not).
 
-use deadpool_postgres::Pool;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use super::{password, throttle};
 use crate::{
-    db::Db,
+    db::{Conn, Pool},
     error::{ApiError, ApiResult},
 };
 
 /// The table holding accounts: `owners`, `staff` (tenant) or `platform.staff`.
 #[derive(Clone, Copy)]
 pub struct AccountTable(pub &'static str);
+
+/// An account's id and password hash, whatever its table.
+#[derive(QueryableByName)]
+struct Account {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    password_hash: String,
+}
 
 /// Where a login comes from: the pool the throttle counts in, the tenant's schema (or
 /// `platform`) and the client's address.
@@ -71,7 +80,7 @@ pub async fn admit<'a>(
 
 impl Admitted<'_> {
     /// The account's id, or 401 when the account is unknown or the password wrong (alike).
-    pub async fn check_password(&self, db: &dyn Db, password_text: String) -> ApiResult<Uuid> {
+    pub async fn check_password(&self, db: &Conn, password_text: String) -> ApiResult<Uuid> {
         let verdict = self.verdict(db, password_text).await;
         if verdict
             .as_ref()
@@ -82,14 +91,15 @@ impl Admitted<'_> {
         verdict
     }
 
-    async fn verdict(&self, db: &dyn Db, password_text: String) -> ApiResult<Uuid> {
-        let row = db
-            .query_opt(
-                &format!(
+    async fn verdict(&self, db: &Conn, password_text: String) -> ApiResult<Uuid> {
+        // Table and key column are the service's constants (AccountTable, the callers' columns).
+        let row: Option<Account> = db
+            .optional(
+                sql_query(format!(
                     "SELECT id, password_hash FROM {} WHERE {} = $1",
                     self.table.0, self.key_column
-                ),
-                &[&self.key],
+                ))
+                .bind::<sql::Text, _>(self.key),
             )
             .await?;
         let Some(row) = row else {
@@ -97,11 +107,11 @@ impl Admitted<'_> {
             password::verify(password_text, None).await?;
             return Err(invalid_credentials());
         };
-        if !password::verify(password_text, Some(row.get(1))).await? {
+        if !password::verify(password_text, Some(row.password_hash)).await? {
             return Err(invalid_credentials());
         }
         throttle::succeeded(db, &self.attempt).await?;
-        Ok(row.get(0))
+        Ok(row.id)
     }
 }
 

@@ -11,7 +11,7 @@ use super::{
     store::{self, StaffFields, StaffRow},
 };
 use crate::{
-    db::Db,
+    db::Conn,
     error::{ApiError, ApiResult},
     paging::Paging,
     tenancy::conn::TenantConn,
@@ -43,7 +43,7 @@ pub async fn register_owner(
 /// (a wrong one is a field error, not "logged out"). The same rule for owners, staff and
 /// platform staff; the caller ends the account's sessions and audits as its audience requires.
 pub async fn replace_password(
-    db: &dyn Db,
+    db: &Conn,
     admitted: &Admitted<'_>,
     table: AccountTable,
     id: Uuid,

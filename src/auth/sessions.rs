@@ -1,7 +1,7 @@
 //! Issuing, resolving and revoking bearer tokens.
 
 use chrono::{Duration, Utc};
-use deadpool_postgres::Pool;
+use diesel::{dsl::now, prelude::*};
 use uuid::Uuid;
 
 use super::{
@@ -9,8 +9,9 @@ use super::{
     token::{self, Issuer},
 };
 use crate::{
-    db::Db,
+    db::{Conn, Pool},
     error::{ApiError, ApiResult},
+    schema::{platform, tenant},
     tenancy::{conn::TenantConn, Tenant},
 };
 
@@ -23,48 +24,75 @@ pub async fn issue_tenant(
 ) -> ApiResult<String> {
     let token = token::new_tenant_token(tenant.id);
     let expires = Utc::now() + Duration::hours(hours);
-    conn.execute(
-        "INSERT INTO sessions (token_hash, subject_kind, subject_id, expires_at) VALUES ($1, $2, $3, $4)",
-        &[&token::hash(&token), &kind, &subject, &expires],
-    )
+    use tenant::sessions as s;
+    conn.execute(diesel::insert_into(s::table).values((
+        s::token_hash.eq(token::hash(&token)),
+        s::subject_kind.eq(kind),
+        s::subject_id.eq(subject),
+        s::expires_at.eq(expires),
+    )))
     .await?;
     Ok(token)
 }
 
-pub async fn issue_platform(db: &dyn Db, staff: Uuid, hours: i64) -> ApiResult<String> {
+pub async fn issue_platform(db: &Conn, staff: Uuid, hours: i64) -> ApiResult<String> {
     let token = token::new_platform_token();
     let expires = Utc::now() + Duration::hours(hours);
-    db.execute(
-        "INSERT INTO platform.sessions (token_hash, staff_id, expires_at) VALUES ($1, $2, $3)",
-        &[&token::hash(&token), &staff, &expires],
-    )
+    use platform::sessions as s;
+    db.execute(diesel::insert_into(s::table).values((
+        s::token_hash.eq(token::hash(&token)),
+        s::staff_id.eq(staff),
+        s::expires_at.eq(expires),
+    )))
     .await?;
     Ok(token)
 }
 
 pub async fn revoke_tenant_token(conn: &TenantConn, token: &SessionToken) -> ApiResult<()> {
+    use tenant::sessions as s;
     conn.execute(
-        "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
-        &[&token.0],
+        diesel::update(s::table)
+            .filter(s::token_hash.eq(&token.0).and(s::revoked_at.is_null()))
+            .set(s::revoked_at.eq(now)),
     )
     .await?;
     Ok(())
 }
 
 pub async fn revoke_all_tenant(conn: &TenantConn, kind: &str, subject: Uuid) -> ApiResult<()> {
-    conn.execute("UPDATE sessions SET revoked_at = now() WHERE subject_kind = $1 AND subject_id = $2 AND revoked_at IS NULL", &[&kind, &subject]).await?;
+    use tenant::sessions as s;
+    conn.execute(
+        diesel::update(s::table)
+            .filter(s::subject_kind.eq(kind))
+            .filter(s::subject_id.eq(subject))
+            .filter(s::revoked_at.is_null())
+            .set(s::revoked_at.eq(now)),
+    )
+    .await?;
     Ok(())
 }
 
 /// Ends the platform session of `token` (platform staff logging out).
-pub async fn revoke_platform_token(db: &dyn Db, token: &SessionToken) -> ApiResult<()> {
-    db.execute("UPDATE platform.sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", &[&token.0]).await?;
+pub async fn revoke_platform_token(db: &Conn, token: &SessionToken) -> ApiResult<()> {
+    use platform::sessions as s;
+    db.execute(
+        diesel::update(s::table)
+            .filter(s::token_hash.eq(&token.0).and(s::revoked_at.is_null()))
+            .set(s::revoked_at.eq(now)),
+    )
+    .await?;
     Ok(())
 }
 
 /// Ends every platform session of `staff` (after a password change).
-pub async fn revoke_all_platform(db: &dyn Db, staff: Uuid) -> ApiResult<()> {
-    db.execute("UPDATE platform.sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", &[&staff]).await?;
+pub async fn revoke_all_platform(db: &Conn, staff: Uuid) -> ApiResult<()> {
+    use platform::sessions as s;
+    db.execute(
+        diesel::update(s::table)
+            .filter(s::staff_id.eq(staff).and(s::revoked_at.is_null()))
+            .set(s::revoked_at.eq(now)),
+    )
+    .await?;
     Ok(())
 }
 
@@ -96,42 +124,54 @@ pub async fn authenticate(
             "Tenant tokens cannot be used on platform operations",
         )),
         (Some(Issuer::Tenant(_)), Some(t)) => {
+            use tenant::{sessions as s, staff as st};
             let conn = TenantConn::begin(pool, t).await?;
-            let row = conn
-                .query_opt(
-                    "SELECT s.subject_kind, s.subject_id, st.role, st.rc_id
-                       FROM sessions s LEFT JOIN staff st ON s.subject_kind = 'staff' AND st.id = s.subject_id
-                      WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
-                    &[&hash.0],
+            let row: Option<(String, Uuid, Option<String>, Option<Uuid>)> = conn
+                .optional(
+                    s::table
+                        .left_join(
+                            st::table.on(s::subject_kind.eq("staff").and(st::id.eq(s::subject_id))),
+                        )
+                        .filter(s::token_hash.eq(&hash.0))
+                        .filter(s::revoked_at.is_null())
+                        .filter(s::expires_at.gt(now))
+                        .select((
+                            s::subject_kind,
+                            s::subject_id,
+                            st::role.nullable(),
+                            st::rc_id.nullable(),
+                        )),
                 )
                 .await?;
             conn.commit().await?;
-            let row = row.ok_or_else(invalid_token)?;
-            let id: Uuid = row.get(1);
-            let principal = match row.get::<_, &str>(0) {
+            let (kind, id, role, rc_id) = row.ok_or_else(invalid_token)?;
+            let principal = match kind.as_str() {
                 "owner" => Principal::Owner { id },
                 _ => {
-                    let role = row
-                        .get::<_, Option<&str>>(2)
+                    let role = role
+                        .as_deref()
                         .and_then(StaffRole::parse)
                         .ok_or_else(invalid_token)?;
-                    Principal::Staff {
-                        id,
-                        role,
-                        rc_id: row.get(3),
-                    }
+                    Principal::Staff { id, role, rc_id }
                 }
             };
             Ok((principal, hash))
         }
         // Platform tokens authenticate anywhere; policy decides what platform staff may do.
         (Some(Issuer::Platform), _) => {
-            let client = pool.get().await?;
-            let row = client
-                .query_opt("SELECT staff_id FROM platform.sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()", &[&hash.0])
+            use platform::sessions as s;
+            let id: Uuid = Conn::get(pool)
+                .await?
+                .optional(
+                    s::table
+                        .filter(s::token_hash.eq(&hash.0))
+                        .filter(s::revoked_at.is_null())
+                        .filter(s::expires_at.gt(now))
+                        .select(s::staff_id),
+                )
                 .await?
                 .ok_or_else(invalid_token)?;
-            Ok((Principal::Platform { id: row.get(0) }, hash))
+            Ok((Principal::Platform { id }, hash))
         }
     }
 }

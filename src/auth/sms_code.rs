@@ -1,6 +1,7 @@
 //! SMS verification codes: 6 digits, valid 5 minutes, single use, at most 5 wrong tries,
 //! resend after 60 s, daily caps per phone (overall and per street office) and per client IP. Only a hash of the code is kept.
 
+use diesel::{dsl::now, prelude::*, sql_query, sql_types as sql};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -8,8 +9,49 @@ use super::sms::SmsSender;
 use crate::{
     config::SmsConfig,
     error::{ApiError, ApiResult},
+    schema::tenant::sms_codes as codes,
     tenancy::conn::TenantConn,
 };
+
+/// What the sending limits need to know of recent sends (seconds, counts over a day).
+#[derive(QueryableByName)]
+struct RecentSends {
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    since_last: Option<f64>,
+    #[diesel(sql_type = sql::BigInt)]
+    phone_sends: i64,
+    #[diesel(sql_type = sql::BigInt)]
+    address_sends: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    phone_reset_in: Option<f64>,
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    address_reset_in: Option<f64>,
+    #[diesel(sql_type = sql::BigInt)]
+    tenant_phone_sends: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    tenant_phone_reset_in: Option<f64>,
+}
+
+const RECENT_SENDS: &str = "SELECT
+    (SELECT extract(epoch FROM now() - max(created_at))::float8 FROM platform.sms_sends WHERE phone = $1 AND purpose = $3 AND subject = $4) AS since_last,
+    (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day') AS phone_sends,
+    (SELECT count(*) FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day') AS address_sends,
+    -- When the oldest send of each day window leaves it (the caps' retry time).
+    (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day') AS phone_reset_in,
+    (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day') AS address_reset_in,
+    -- This street office's own sends to the phone (its schema is the search path).
+    (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND tenant = current_schema() AND created_at > now() - interval '1 day') AS tenant_phone_sends,
+    (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends
+      WHERE phone = $1 AND tenant = current_schema() AND created_at > now() - interval '1 day') AS tenant_phone_reset_in";
+
+/// A live code as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = codes, check_for_backend(diesel::pg::Pg))]
+struct LiveCode {
+    id: i64,
+    code_hash: Vec<u8>,
+    attempts: i32,
+}
 
 pub const VALID_MINUTES: i64 = 5;
 pub const MAX_WRONG_TRIES: i32 = 5;
@@ -54,32 +96,25 @@ pub async fn send(
     // per phone and per address (always locked in this order), so parallel requests cannot
     // both slip under a limit.
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('sms-phone:' || $1))",
-        &[&phone],
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('sms-phone:' || $1))")
+            .bind::<sql::Text, _>(phone),
     )
     .await?;
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('sms-ip:' || $1))",
-        &[&client_ip],
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('sms-ip:' || $1))")
+            .bind::<sql::Text, _>(client_ip),
     )
     .await?;
-    let row = conn
-        .query_one(
-            "SELECT
-                (SELECT extract(epoch FROM now() - max(created_at))::float8 FROM platform.sms_sends WHERE phone = $1 AND purpose = $3 AND subject = $4),
-                (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day'),
-                (SELECT count(*) FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day'),
-                -- When the oldest send of each day window leaves it (the caps' retry time).
-                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE phone = $1 AND created_at > now() - interval '1 day'),
-                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends WHERE client_ip = $2 AND created_at > now() - interval '1 day'),
-                -- This street office's own sends to the phone (its schema is the search path).
-                (SELECT count(*) FROM platform.sms_sends WHERE phone = $1 AND tenant = current_schema() AND created_at > now() - interval '1 day'),
-                (SELECT extract(epoch FROM min(created_at) + interval '1 day' - now())::float8 FROM platform.sms_sends
-                  WHERE phone = $1 AND tenant = current_schema() AND created_at > now() - interval '1 day')",
-            &[&phone, &client_ip, &purpose.as_str(), &subject],
+    let row: RecentSends = conn
+        .first(
+            sql_query(RECENT_SENDS)
+                .bind::<sql::Text, _>(phone)
+                .bind::<sql::Text, _>(client_ip)
+                .bind::<sql::Text, _>(purpose.as_str())
+                .bind::<sql::Text, _>(subject),
         )
         .await?;
-    if let Some(elapsed) = row.get::<_, Option<f64>>(0) {
+    if let Some(elapsed) = row.since_last {
         let wait = (limits.resend_after_seconds as f64 - elapsed).ceil() as i64;
         if wait > 0 {
             return Err(ApiError::too_many(
@@ -90,40 +125,48 @@ pub async fn send(
             .retry_after(wait));
         }
     }
-    if row.get::<_, i64>(5) >= limits.daily_limit_per_phone_per_tenant {
+    if row.tenant_phone_sends >= limits.daily_limit_per_phone_per_tenant {
         return Err(ApiError::too_many(
             "sms.daily_limit_tenant",
             "该手机号今天在本街道获取验证码的次数已达上限，请明天再试",
             "Daily code limit reached for this phone in this street office",
         )
-        .retry_after(row.get::<_, Option<f64>>(6).unwrap_or(0.0).ceil() as i64));
+        .retry_after(row.tenant_phone_reset_in.unwrap_or(0.0).ceil() as i64));
     }
-    if row.get::<_, i64>(1) >= limits.daily_limit_per_phone {
+    if row.phone_sends >= limits.daily_limit_per_phone {
         return Err(ApiError::too_many(
             "sms.daily_limit_phone",
             "该手机号今天获取验证码的次数已达上限，请明天再试",
             "Daily code limit reached for this phone",
         )
-        .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
+        .retry_after(row.phone_reset_in.unwrap_or(0.0).ceil() as i64));
     }
-    if row.get::<_, i64>(2) >= limits.daily_limit_per_ip {
+    if row.address_sends >= limits.daily_limit_per_ip {
         return Err(ApiError::too_many(
             "sms.daily_limit_ip",
             "当前网络今天获取验证码的次数已达上限，请明天再试",
             "Daily code limit reached for this network",
         )
-        .retry_after(row.get::<_, Option<f64>>(4).unwrap_or(0.0).ceil() as i64));
+        .retry_after(row.address_reset_in.unwrap_or(0.0).ceil() as i64));
     }
     conn.execute(
-        "INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject, tenant) VALUES ($1, $2, $3, $4, current_schema())",
-        &[&phone, &client_ip, &purpose.as_str(), &subject],
+        sql_query("INSERT INTO platform.sms_sends (phone, client_ip, purpose, subject, tenant) VALUES ($1, $2, $3, $4, current_schema())")
+            .bind::<sql::Text, _>(phone)
+            .bind::<sql::Text, _>(client_ip)
+            .bind::<sql::Text, _>(purpose.as_str())
+            .bind::<sql::Text, _>(subject),
     )
     .await?;
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
     // Expiry on the database clock, like every other time comparison here.
     conn.execute(
-        "INSERT INTO sms_codes (phone, purpose, subject, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))",
-        &[&phone, &purpose.as_str(), &subject, &code_hash(phone, &code), &client_ip, &(VALID_MINUTES as i32)],
+        sql_query("INSERT INTO sms_codes (phone, purpose, subject, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))")
+            .bind::<sql::Text, _>(phone)
+            .bind::<sql::Text, _>(purpose.as_str())
+            .bind::<sql::Text, _>(subject)
+            .bind::<sql::Bytea, _>(code_hash(phone, &code))
+            .bind::<sql::Text, _>(client_ip)
+            .bind::<sql::Integer, _>(VALID_MINUTES as i32),
     )
     .await?;
     sender.send_code(conn, phone, &code).await.map_err(|e| {
@@ -157,19 +200,24 @@ pub async fn verify(
     subject: &str,
     code: &str,
 ) -> ApiResult<Result<(), ApiError>> {
-    let row = conn
-        .query_opt(
-            "SELECT id, code_hash, attempts FROM sms_codes
-              WHERE phone = $1 AND purpose = $2 AND subject = $3 AND used_at IS NULL AND expires_at > now()
-              ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
-            &[&phone, &purpose.as_str(), &subject],
+    let row: Option<LiveCode> = conn
+        .optional(
+            codes::table
+                .filter(codes::phone.eq(phone))
+                .filter(codes::purpose.eq(purpose.as_str()))
+                .filter(codes::subject.eq(subject))
+                .filter(codes::used_at.is_null())
+                .filter(codes::expires_at.gt(now))
+                .order(codes::created_at.desc())
+                .limit(1)
+                .for_update()
+                .select(LiveCode::as_select()),
         )
         .await?;
     let Some(row) = row else {
         return Ok(Err(wrong_code()));
     };
-    let id: i64 = row.get(0);
-    if row.get::<_, i32>(2) >= MAX_WRONG_TRIES {
+    if row.attempts >= MAX_WRONG_TRIES {
         return Ok(Err(ApiError::field(
             "sms_code",
             "sms.too_many_tries",
@@ -177,16 +225,14 @@ pub async fn verify(
             "Too many wrong tries, request a new code",
         )));
     }
-    let expected: Vec<u8> = row.get(1);
-    if expected != code_hash(phone, code.trim()) {
+    if row.code_hash != code_hash(phone, code.trim()) {
         conn.execute(
-            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1",
-            &[&id],
+            diesel::update(codes::table.find(row.id)).set(codes::attempts.eq(codes::attempts + 1)),
         )
         .await?;
         return Ok(Err(wrong_code()));
     }
-    conn.execute("UPDATE sms_codes SET used_at = now() WHERE id = $1", &[&id])
+    conn.execute(diesel::update(codes::table.find(row.id)).set(codes::used_at.eq(now)))
         .await?;
     Ok(Ok(()))
 }

@@ -1,24 +1,27 @@
 //! Every statement on the accounts themselves: owners and tenant staff, and the password column
-//! all account tables share (`owners`, `staff`, `platform.staff`). Rows are read by position
-//! here and nowhere else, one reading function per row type, so the move to diesel touches one
-//! file. Sessions, SMS codes and login throttling keep their statements in their own modules
-//! (`sessions.rs`, `sms_code.rs`, `throttle.rs`, `login.rs`): each is small, has one job and is
-//! no API, so gathering them here would only make this file the whole of `auth/`.
+//! all account tables share (`owners`, `staff`, `platform.staff`), written with diesel's query
+//! builder over the typed schema. Sessions, SMS codes and login throttling keep their statements
+//! in their own modules (`sessions.rs`, `sms_code.rs`, `throttle.rs`, `login.rs`): each is small,
+//! has one job and is no API, so gathering them here would only make this file the whole of
+//! `auth/`.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use diesel::{dsl::now, prelude::*, sql_query, sql_types as sql};
 use uuid::Uuid;
 
 use super::login::AccountTable;
-use crate::{db::Db, error::ApiResult, tenancy::conn::TenantConn};
+use crate::{
+    db::Conn,
+    error::ApiResult,
+    schema::tenant::{owners, staff},
+    tenancy::conn::TenantConn,
+};
 
 // Owners.
 
-/// An owner's profile as stored, in the order [`owner_profile_row`] reads.
-const OWNER_PROFILE_SELECT: &str =
-    "SELECT id, real_name, phone, nickname, agreement_accepted_at FROM owners WHERE id = $1";
-
 /// An owner's own account as stored (the phone unmasked: callers mask it).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = owners, check_for_backend(diesel::pg::Pg))]
 pub struct OwnerProfileRow {
     pub id: Uuid,
     pub real_name: String,
@@ -27,36 +30,31 @@ pub struct OwnerProfileRow {
     pub agreement_accepted_at: DateTime<Utc>,
 }
 
-/// The one place a profile row is read by position (the columns of [`OWNER_PROFILE_SELECT`]).
-fn owner_profile_row(r: &Row) -> OwnerProfileRow {
-    OwnerProfileRow {
-        id: r.get(0),
-        real_name: r.get(1),
-        phone: r.get(2),
-        nickname: r.get(3),
-        agreement_accepted_at: r.get(4),
-    }
-}
-
 /// The owner `id`'s profile; the caller is that owner, so the account exists.
 pub async fn owner_profile(conn: &TenantConn, id: Uuid) -> ApiResult<OwnerProfileRow> {
-    let row = conn.query_one(OWNER_PROFILE_SELECT, &[&id]).await?;
-    Ok(owner_profile_row(&row))
+    Ok(conn
+        .first(owners::table.find(id).select(OwnerProfileRow::as_select()))
+        .await?)
 }
 
 /// Whether an account already uses `phone` (phones are unique among owners).
 pub async fn phone_registered(conn: &TenantConn, phone: &str) -> ApiResult<bool> {
     Ok(conn
-        .exists("SELECT 1 FROM owners WHERE phone = $1", &[&phone])
+        .first(diesel::select(diesel::dsl::exists(
+            owners::table.filter(owners::phone.eq(phone)),
+        )))
         .await?)
 }
 
 /// The owner registered with `phone`, if any.
 pub async fn owner_by_phone(conn: &TenantConn, phone: &str) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .query_opt("SELECT id FROM owners WHERE phone = $1", &[&phone])
-        .await?
-        .map(|r| r.get(0)))
+        .optional(
+            owners::table
+                .filter(owners::phone.eq(phone))
+                .select(owners::id),
+        )
+        .await?)
 }
 
 /// Creates the owner `id`, who accepted the user agreement just now.
@@ -67,29 +65,29 @@ pub async fn insert_owner(
     phone: &str,
     password_hash: &str,
 ) -> ApiResult<()> {
-    conn.execute(
-        "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())",
-        &[&id, &real_name, &phone, &password_hash],
-    )
+    conn.execute(diesel::insert_into(owners::table).values((
+        owners::id.eq(id),
+        owners::real_name.eq(real_name),
+        owners::phone.eq(phone),
+        owners::password_hash.eq(password_hash),
+        owners::agreement_accepted_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
 
 /// Records that the owner accepted the user agreement again (every login asks for it).
 pub async fn accept_agreement(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
-    conn.execute(
-        "UPDATE owners SET agreement_accepted_at = now() WHERE id = $1",
-        &[&id],
-    )
-    .await?;
+    conn.execute(diesel::update(owners::table.find(id)).set(owners::agreement_accepted_at.eq(now)))
+        .await?;
     Ok(())
 }
 
 /// Rewrites the owner's nickname, already trimmed by the caller.
 pub async fn set_nickname(conn: &TenantConn, id: Uuid, nickname: &str) -> ApiResult<()> {
     conn.execute(
-        "UPDATE owners SET nickname = $2, updated_at = now() WHERE id = $1",
-        &[&id, &nickname],
+        diesel::update(owners::table.find(id))
+            .set((owners::nickname.eq(nickname), owners::updated_at.eq(now))),
     )
     .await?;
     Ok(())
@@ -97,10 +95,9 @@ pub async fn set_nickname(conn: &TenantConn, id: Uuid, nickname: &str) -> ApiRes
 
 // Staff.
 
-/// A staff account's columns, in the order [`staff_row`] reads.
-const STAFF_COLUMNS: &str = "id, username, display_name, phone, role, rc_id, created_at";
-
 /// A staff account as stored (the phone unmasked and possibly empty).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = staff, check_for_backend(diesel::pg::Pg))]
 pub struct StaffRow {
     pub id: Uuid,
     pub username: String,
@@ -110,19 +107,6 @@ pub struct StaffRow {
     pub role: String,
     pub rc_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
-}
-
-/// The one place a staff row is read by position (the columns of [`STAFF_COLUMNS`]).
-fn staff_row(r: &Row) -> StaffRow {
-    StaffRow {
-        id: r.get(0),
-        username: r.get(1),
-        display_name: r.get(2),
-        phone: r.get(3),
-        role: r.get(4),
-        rc_id: r.get(5),
-        created_at: r.get(6),
-    }
 }
 
 /// What a new staff account holds besides its password, already checked by the caller.
@@ -141,59 +125,63 @@ pub struct StaffFields<'a> {
 pub async fn insert_staff(
     conn: &TenantConn,
     id: Uuid,
-    staff: &StaffFields<'_>,
+    fields: &StaffFields<'_>,
     password_hash: &str,
 ) -> ApiResult<StaffRow> {
-    let row = conn
-        .query_one(
-            &format!(
-                "INSERT INTO staff (id, username, display_name, phone, role, rc_id, password_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {STAFF_COLUMNS}"
-            ),
-            &[
-                &id,
-                &staff.username,
-                &staff.display_name,
-                &staff.phone,
-                &staff.role,
-                &staff.rc_id,
-                &password_hash,
-            ],
+    Ok(conn
+        .first(
+            diesel::insert_into(staff::table)
+                .values((
+                    staff::id.eq(id),
+                    staff::username.eq(fields.username),
+                    staff::display_name.eq(fields.display_name),
+                    staff::phone.eq(fields.phone),
+                    staff::role.eq(fields.role),
+                    staff::rc_id.eq(fields.rc_id),
+                    staff::password_hash.eq(password_hash),
+                ))
+                .returning(StaffRow::as_returning()),
         )
-        .await?;
-    Ok(staff_row(&row))
+        .await?)
 }
 
 /// The staff account `id`; the caller is that staff member, so the account exists.
 pub async fn staff(conn: &TenantConn, id: Uuid) -> ApiResult<StaffRow> {
-    let row = conn
-        .query_one(
-            &format!("SELECT {STAFF_COLUMNS} FROM staff WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    Ok(staff_row(&row))
+    Ok(conn
+        .first(staff::table.find(id).select(StaffRow::as_select()))
+        .await?)
 }
 
 /// How many staff accounts the street office has (the list's total).
 pub async fn count_staff(conn: &TenantConn) -> ApiResult<i64> {
-    Ok(conn
-        .query_one("SELECT count(*) FROM staff", &[])
-        .await?
-        .get(0))
+    Ok(conn.first(staff::table.count()).await?)
 }
 
 /// One page of the staff accounts, oldest first.
 pub async fn staff_page(conn: &TenantConn, limit: i64, offset: i64) -> ApiResult<Vec<StaffRow>> {
-    let rows = conn
-        .query(
-            &format!(
-                "SELECT {STAFF_COLUMNS} FROM staff ORDER BY created_at, username LIMIT $1 OFFSET $2"
-            ),
-            &[&limit, &offset],
+    Ok(conn
+        .load(
+            staff::table
+                .order((staff::created_at, staff::username))
+                .limit(limit)
+                .offset(offset)
+                .select(StaffRow::as_select()),
         )
-        .await?;
-    Ok(rows.iter().map(staff_row).collect())
+        .await?)
+}
+
+/// Gives the staff account `username` a new password hash (the demo's admin, each start).
+pub async fn set_staff_password(
+    conn: &TenantConn,
+    username: &str,
+    password_hash: &str,
+) -> ApiResult<()> {
+    conn.execute(
+        diesel::update(staff::table.filter(staff::username.eq(username)))
+            .set(staff::password_hash.eq(password_hash)),
+    )
+    .await?;
+    Ok(())
 }
 
 // Passwords, on every account table.
@@ -201,14 +189,19 @@ pub async fn staff_page(conn: &TenantConn, limit: i64, offset: i64) -> ApiResult
 /// Stores a new password hash for the account `id` of `table` (a tenant transaction for
 /// `owners` and `staff`, a platform one for `platform.staff`).
 pub async fn set_password_hash(
-    db: &dyn Db,
+    db: &Conn,
     table: AccountTable,
     id: Uuid,
     password_hash: &str,
 ) -> ApiResult<()> {
+    // The table is one of the service's constants (AccountTable).
     db.execute(
-        &format!("UPDATE {} SET password_hash = $2 WHERE id = $1", table.0),
-        &[&id, &password_hash],
+        sql_query(format!(
+            "UPDATE {} SET password_hash = $2 WHERE id = $1",
+            table.0
+        ))
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Text, _>(password_hash),
     )
     .await?;
     Ok(())

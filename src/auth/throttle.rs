@@ -18,12 +18,13 @@
 //! Accounts are keyed by what was typed, so unknown accounts are throttled exactly like real
 //! ones and the answers tell an attacker nothing about who exists.
 
-use deadpool_postgres::Pool;
+use diesel::{prelude::*, sql_query, sql_types as sql, upsert::excluded};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    db::Db,
+    db::{Conn, Pool},
     error::{ApiError, ApiResult},
+    schema::platform::{login_failures as failures, login_known_addresses as known},
 };
 
 pub const WINDOW_MINUTES: i32 = 15;
@@ -80,70 +81,95 @@ pub fn delay(failures: i64, free: i64, cap: i64) -> i64 {
 /// Admits the attempt or refuses it with 429. An admitted attempt is recorded as a failure at
 /// once, in its own short transaction, so parallel guesses see each other; [`succeeded`] takes
 /// it back, and [`withdraw`] when no verdict was reached. Returns the recorded row.
+/// What the rules need to know of recent failures (seconds are since the latest failure).
+#[derive(QueryableByName)]
+struct Recent {
+    #[diesel(sql_type = sql::BigInt)]
+    pair_failures: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    pair_since: Option<f64>,
+    #[diesel(sql_type = sql::BigInt)]
+    address_failures: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    address_reset_in: Option<f64>,
+    #[diesel(sql_type = sql::BigInt)]
+    account_failures: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Double>)]
+    account_since: Option<f64>,
+    #[diesel(sql_type = sql::Bool)]
+    known: bool,
+}
+
+const RECENT: &str = "WITH recent AS (
+         SELECT account, client_ip, failed_at FROM platform.login_failures
+          WHERE (account = $1 OR client_ip = $2) AND failed_at > now() - interval '1 hour')
+     SELECT
+         (SELECT count(*) FROM recent WHERE account = $1 AND client_ip = $2 AND failed_at > now() - make_interval(mins => $3)) AS pair_failures,
+         (SELECT extract(epoch FROM clock_timestamp() - max(failed_at))::float8 FROM recent WHERE account = $1 AND client_ip = $2) AS pair_since,
+         (SELECT count(*) FROM recent WHERE client_ip = $2) AS address_failures,
+         (SELECT extract(epoch FROM min(failed_at) + interval '1 hour' - clock_timestamp())::float8 FROM recent WHERE client_ip = $2) AS address_reset_in,
+         (SELECT count(*) FROM recent WHERE account = $1 AND failed_at > now() - make_interval(mins => $3)) AS account_failures,
+         (SELECT extract(epoch FROM clock_timestamp() - max(failed_at))::float8 FROM recent WHERE account = $1) AS account_since,
+         EXISTS (SELECT 1 FROM platform.login_known_addresses
+                  WHERE account = $1 AND client_ip = $2 AND last_success_at > now() - make_interval(days => $4)) AS known";
+
 pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<i64> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = Conn::begin(pool).await?;
     // Always address first, then account: two attempts never wait on each other crosswise.
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('login-ip:' || $1))",
-        &[&attempt.client_ip],
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('login-ip:' || $1))")
+            .bind::<sql::Text, _>(&attempt.client_ip),
     )
     .await?;
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('login-account:' || $1))",
-        &[&attempt.account],
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('login-account:' || $1))")
+            .bind::<sql::Text, _>(&attempt.account),
     )
     .await?;
-    let row = tx
-        .query_one(
-            "WITH recent AS (
-                 SELECT account, client_ip, failed_at FROM platform.login_failures
-                  WHERE (account = $1 OR client_ip = $2) AND failed_at > now() - interval '1 hour')
-             SELECT
-                 (SELECT count(*) FROM recent WHERE account = $1 AND client_ip = $2 AND failed_at > now() - make_interval(mins => $3)),
-                 (SELECT extract(epoch FROM clock_timestamp() - max(failed_at))::float8 FROM recent WHERE account = $1 AND client_ip = $2),
-                 (SELECT count(*) FROM recent WHERE client_ip = $2),
-                 (SELECT extract(epoch FROM min(failed_at) + interval '1 hour' - clock_timestamp())::float8 FROM recent WHERE client_ip = $2),
-                 (SELECT count(*) FROM recent WHERE account = $1 AND failed_at > now() - make_interval(mins => $3)),
-                 (SELECT extract(epoch FROM clock_timestamp() - max(failed_at))::float8 FROM recent WHERE account = $1),
-                 EXISTS (SELECT 1 FROM platform.login_known_addresses
-                          WHERE account = $1 AND client_ip = $2 AND last_success_at > now() - make_interval(days => $4))",
-            &[&attempt.account, &attempt.client_ip, &WINDOW_MINUTES, &KNOWN_DAYS],
+    let row: Recent = tx
+        .first(
+            sql_query(RECENT)
+                .bind::<sql::Text, _>(&attempt.account)
+                .bind::<sql::Text, _>(&attempt.client_ip)
+                .bind::<sql::Integer, _>(WINDOW_MINUTES)
+                .bind::<sql::Integer, _>(KNOWN_DAYS),
         )
         .await?;
-    let since = |i: usize| row.get::<_, Option<f64>>(i).unwrap_or(f64::MAX);
-    let pair_failures: i64 = row.get(0);
-    let known = row.get::<_, bool>(6);
-    let pair_wait = delay(pair_failures, PAIR_FREE, PAIR_MAX_DELAY) as f64 - since(1);
+    let since = |s: Option<f64>| s.unwrap_or(f64::MAX);
+    let pair_wait =
+        delay(row.pair_failures, PAIR_FREE, PAIR_MAX_DELAY) as f64 - since(row.pair_since);
     if pair_wait > 0.0 {
         return Err(too_many(pair_wait));
     }
-    if !known && row.get::<_, i64>(2) >= ADDRESS_FAILURES_PER_HOUR {
+    if !row.known && row.address_failures >= ADDRESS_FAILURES_PER_HOUR {
         return Err(ApiError::too_many(
             "auth.address_throttled",
             "当前网络登录失败次数过多，请稍后再试",
             "Too many failed logins from this network; try again later",
         )
-        .retry_after(row.get::<_, Option<f64>>(3).unwrap_or(0.0).ceil() as i64));
+        .retry_after(row.address_reset_in.unwrap_or(0.0).ceil() as i64));
     }
-    let account_wait = delay(row.get(4), ACCOUNT_FREE, ACCOUNT_MAX_DELAY) as f64 - since(5);
-    if !known && pair_failures > 0 && account_wait > 0.0 {
+    let account_wait = delay(row.account_failures, ACCOUNT_FREE, ACCOUNT_MAX_DELAY) as f64
+        - since(row.account_since);
+    if !row.known && row.pair_failures > 0 && account_wait > 0.0 {
         return Err(too_many(account_wait));
     }
     let id: i64 = tx
-        .query_one(
-            "INSERT INTO platform.login_failures (account, client_ip) VALUES ($1, $2) RETURNING id",
-            &[&attempt.account, &attempt.client_ip],
+        .first(
+            diesel::insert_into(failures::table)
+                .values((
+                    failures::account.eq(&attempt.account),
+                    failures::client_ip.eq(&attempt.client_ip),
+                ))
+                .returning(failures::id),
         )
-        .await?
-        .get(0);
+        .await?;
     // Rows older than any rule looks at go a hundred at a time, oldest first, with each write:
     // the table holds about a day of failures without a sweeper.
-    tx.execute(
+    tx.execute(sql_query(
         "DELETE FROM platform.login_failures
           WHERE id IN (SELECT id FROM platform.login_failures ORDER BY id LIMIT 100) AND failed_at < now() - interval '1 day'",
-        &[],
-    )
+    ))
     .await?;
     tx.commit().await?;
     Ok(id)
@@ -153,12 +179,11 @@ pub async fn admit(pool: &Pool, attempt: &Attempt) -> ApiResult<i64> {
 /// failed): only wrong passwords count against anyone.
 pub async fn withdraw(pool: &Pool, failure: i64) {
     let result = async {
-        pool.get()
+        Conn::get(pool)
             .await?
-            .execute(
-                "DELETE FROM platform.login_failures WHERE id = $1",
-                &[&failure],
-            )
+            .execute(diesel::delete(
+                failures::table.filter(failures::id.eq(failure)),
+            ))
             .await
             .map_err(ApiError::from)
     };
@@ -181,23 +206,32 @@ fn too_many(wait: f64) -> ApiError {
 
 /// The password was right: this address's failures for the account are forgiven and the address
 /// becomes known to the account. Written in the login's own transaction.
-pub async fn succeeded(db: &dyn Db, attempt: &Attempt) -> ApiResult<()> {
+pub async fn succeeded(db: &Conn, attempt: &Attempt) -> ApiResult<()> {
+    db.execute(diesel::delete(
+        failures::table
+            .filter(failures::account.eq(&attempt.account))
+            .filter(failures::client_ip.eq(&attempt.client_ip)),
+    ))
+    .await?;
     db.execute(
-        "DELETE FROM platform.login_failures WHERE account = $1 AND client_ip = $2",
-        &[&attempt.account, &attempt.client_ip],
+        diesel::insert_into(known::table)
+            .values((
+                known::account.eq(&attempt.account),
+                known::client_ip.eq(&attempt.client_ip),
+                known::last_success_at.eq(diesel::dsl::now),
+            ))
+            .on_conflict((known::account, known::client_ip))
+            .do_update()
+            .set(known::last_success_at.eq(excluded(known::last_success_at))),
     )
     .await?;
     db.execute(
-        "INSERT INTO platform.login_known_addresses (account, client_ip, last_success_at) VALUES ($1, $2, now())
-         ON CONFLICT (account, client_ip) DO UPDATE SET last_success_at = now()",
-        &[&attempt.account, &attempt.client_ip],
-    )
-    .await?;
-    db.execute(
-        "DELETE FROM platform.login_known_addresses WHERE (account, client_ip) IN (
-             SELECT account, client_ip FROM platform.login_known_addresses
-              WHERE last_success_at < now() - make_interval(days => $1) ORDER BY last_success_at LIMIT 100)",
-        &[&KNOWN_DAYS],
+        sql_query(
+            "DELETE FROM platform.login_known_addresses WHERE (account, client_ip) IN (
+                 SELECT account, client_ip FROM platform.login_known_addresses
+                  WHERE last_success_at < now() - make_interval(days => $1) ORDER BY last_success_at LIMIT 100)",
+        )
+        .bind::<sql::Integer, _>(KNOWN_DAYS),
     )
     .await?;
     Ok(())

@@ -2,11 +2,13 @@
 //! residents'-committee staff: the estates of their committee. Anything outside the
 //! jurisdiction answers "not found", so its existence is not revealed.
 
+use diesel::{prelude::*, sql_types as sql};
 use uuid::Uuid;
 
 use crate::{
     auth::principal::Principal,
     error::{ApiError, ApiResult},
+    schema::tenant::estates,
     tenancy::conn::TenantConn,
 };
 
@@ -51,13 +53,16 @@ impl Jurisdiction {
 
     /// 404 unless `estate_id` lies within the jurisdiction.
     pub async fn check_estate(&self, conn: &TenantConn, estate_id: Uuid) -> ApiResult<()> {
-        let found = conn
-            .query_opt(
-                &format!("SELECT 1 FROM estates e WHERE e.id = $2 AND {ESTATE_IN_SCOPE}"),
-                &[&self.rc_id, &estate_id],
-            )
+        let in_scope = estates::table.find(estate_id).filter(
+            self.rc_id
+                .into_sql::<sql::Nullable<sql::Uuid>>()
+                .is_null()
+                .or(estates::rc_id.nullable().eq(self.rc_id)),
+        );
+        let found: bool = conn
+            .first(diesel::select(diesel::dsl::exists(in_scope)))
             .await?;
-        found.map(|_| ()).ok_or_else(estate_not_found)
+        found.then_some(()).ok_or_else(estate_not_found)
     }
 
     /// 404 unless the residents' committee is within the jurisdiction.

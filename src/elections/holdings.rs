@@ -1,6 +1,7 @@
 //! What staff compare when they review a sign-up (§3.6, §3.7(3)): the units the person holds in
 //! the estate, each with the owner's name as registered on the roll.
 
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use poem_openapi::Object;
 use uuid::Uuid;
 
@@ -23,6 +24,23 @@ pub struct HeldUnitView {
     pub name_matches_roll: bool,
 }
 
+/// A held unit as read, before its area is formatted.
+#[derive(QueryableByName)]
+struct HeldRow {
+    #[diesel(sql_type = sql::Uuid)]
+    unit_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    code: String,
+    #[diesel(sql_type = sql::BigInt)]
+    area_centi: i64,
+    #[diesel(sql_type = sql::Text)]
+    role: String,
+    #[diesel(sql_type = sql::Text)]
+    registered_name: String,
+    #[diesel(sql_type = sql::Bool)]
+    name_matches_roll: bool,
+}
+
 /// The units `owner` holds in `estate` now, with the names registered on the roll.
 pub async fn held_units(
     conn: &TenantConn,
@@ -30,22 +48,25 @@ pub async fn held_units(
     estate: Uuid,
 ) -> ApiResult<Vec<HeldUnitView>> {
     Ok(conn
-        .query(
-            "SELECT u.id, u.building || '-' || u.entrance || '-' || u.room, u.area_centi, h.role, u.owner_name,
-                    regexp_replace(u.owner_name, '\\s', '', 'g') = regexp_replace(o.real_name, '\\s', '', 'g')
+        .load::<_, HeldRow>(
+            sql_query(
+                "SELECT u.id AS unit_id, u.building || '-' || u.entrance || '-' || u.room AS code, u.area_centi, h.role, u.owner_name AS registered_name,
+                    regexp_replace(u.owner_name, '\\s', '', 'g') = regexp_replace(o.real_name, '\\s', '', 'g') AS name_matches_roll
                FROM unit_holders h JOIN units u ON u.id = h.unit_id JOIN owners o ON o.id = h.owner_id
               WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL ORDER BY 2",
-            &[&owner, &estate],
+            )
+            .bind::<sql::Uuid, _>(owner)
+            .bind::<sql::Uuid, _>(estate),
         )
         .await?
-        .iter()
+        .into_iter()
         .map(|u| HeldUnitView {
-            unit_id: u.get(0),
-            code: u.get(1),
-            area: area::format(u.get(2)),
-            role: u.get(3),
-            registered_name: u.get(4),
-            name_matches_roll: u.get(5),
+            unit_id: u.unit_id,
+            code: u.code,
+            area: area::format(u.area_centi),
+            role: u.role,
+            registered_name: u.registered_name,
+            name_matches_roll: u.name_matches_roll,
         })
         .collect())
 }

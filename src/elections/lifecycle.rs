@@ -2,6 +2,7 @@
 //! committee (or a new one after a committee has ended); while a committee serves, re-elections
 //! need no group and no group is formed.
 
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use crate::{
@@ -10,27 +11,37 @@ use crate::{
     tenancy::conn::TenantConn,
 };
 
+/// Whether a statement found anything (`SELECT EXISTS (...) AS found`).
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
 /// A committee serves the estate: members hold the role now or from an appointed term's first
 /// day, or the estate had a committee before it came onto the platform (flagged by staff, no
 /// grant recorded here yet).
 async fn committee_serving(conn: &TenantConn, estate: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .exists(
-            &format!(
-                "SELECT 1 FROM estates e WHERE e.id = $1 AND (
+        .first::<_, Found>(
+            sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM estates e WHERE e.id = $1 AND (
                    EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id AND {NOT_ENDED})
-                   OR (e.has_owners_committee AND NOT EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id)))"
-            ),
-            &[&estate],
+                   OR (e.has_owners_committee AND NOT EXISTS (SELECT 1 FROM oc_members WHERE estate_id = e.id)))) AS found"
+            ))
+            .bind::<sql::Uuid, _>(estate),
         )
-        .await?)
+        .await?
+        .found)
 }
 
 /// Refuses a new preparatory group while a committee serves or another group is forming.
 pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
     // Two staff creating groups for one estate at once: the second sees the first.
-    conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&estate])
-        .await?;
+    conn.execute(
+        sql_query("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(estate),
+    )
+    .await?;
     if committee_serving(conn, estate).await? {
         return Err(ApiError::conflict(
             "prep.committee_serving",
@@ -39,11 +50,12 @@ pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<(
         ));
     }
     if conn
-        .exists(
-            "SELECT 1 FROM prep_groups WHERE estate_id = $1 AND status = 'forming'",
-            &[&estate],
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM prep_groups WHERE estate_id = $1 AND status = 'forming') AS found")
+                .bind::<sql::Uuid, _>(estate),
         )
         .await?
+        .found
     {
         return Err(ApiError::conflict(
             "prep.group_forming",
@@ -61,12 +73,15 @@ pub async fn may_create_term(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
         return Ok(());
     }
     let prepared = conn
-        .exists(
-            "SELECT 1 FROM prep_groups g WHERE g.estate_id = $1 AND g.status = 'formed'
-                AND g.formed_at > coalesce((SELECT max(coalesce(revoked_at, 'infinity')) FROM oc_members WHERE estate_id = $1), '-infinity')",
-            &[&estate],
+        .first::<_, Found>(
+            sql_query(
+                "SELECT EXISTS (SELECT 1 FROM prep_groups g WHERE g.estate_id = $1 AND g.status = 'formed'
+                AND g.formed_at > coalesce((SELECT max(coalesce(revoked_at, 'infinity')) FROM oc_members WHERE estate_id = $1), '-infinity')) AS found",
+            )
+            .bind::<sql::Uuid, _>(estate),
         )
-        .await?;
+        .await?
+        .found;
     if prepared {
         Ok(())
     } else {

@@ -3,6 +3,7 @@
 //! estate and window, and counted into candidate standings.
 
 use chrono::{DateTime, Utc};
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
@@ -107,16 +108,16 @@ pub struct NewRound<'a> {
 
 /// Creates the round and the matter it votes through; returns the election id.
 pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -> ApiResult<Uuid> {
-    let estate = conn
-        .query_one(
-            "SELECT parking_counts, storage_counts FROM estates WHERE id = $1",
-            &[&r.estate_id],
+    let estate: EstateCounting = conn
+        .first(
+            sql_query("SELECT parking_counts, storage_counts FROM estates WHERE id = $1")
+                .bind::<sql::Uuid, _>(r.estate_id),
         )
         .await?;
     let settings = MatterSettings {
         engine: Settings {
-            parking_counts: estate.get(0),
-            storage_counts: estate.get(1),
+            parking_counts: estate.parking_counts,
+            storage_counts: estate.storage_counts,
             ..Settings::defaults()
         },
         channel_rule: ChannelRule::OnlineWins,
@@ -125,32 +126,51 @@ pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -
     let (kind, creator) = principal.actor();
     let matter = Uuid::new_v4();
     conn.execute(
-        "INSERT INTO matters (id, estate_id, type_name, title, content, importance, opens_at, closes_at, signature_required,
+        sql_query(
+            "INSERT INTO matters (id, estate_id, type_name, title, content, importance, opens_at, closes_at, signature_required,
                               law_item, rule_set, rule_change_reason, settings, ledger_salt, status, created_by_kind, created_by, kind)
          VALUES ($1, $2, '选举', $3, '', 'important', $4, $5, true, 3, $6, $7, $8, $9, 'approved', $10, $11, 'election')",
-        &[
-            &matter,
-            &r.estate_id,
-            &r.title,
-            &r.voting.opens_at,
-            &r.voting.closes_at,
-            &serde_json::to_value(&r.rules).map_err(ApiError::internal)?,
-            &r.voting.rule_change_reason,
-            &serde_json::to_value(settings).map_err(ApiError::internal)?,
-            &Uuid::new_v4().simple().to_string(),
-            &kind,
-            &creator,
-        ],
+        )
+        .bind::<sql::Uuid, _>(matter)
+        .bind::<sql::Uuid, _>(r.estate_id)
+        .bind::<sql::Text, _>(&r.title)
+        .bind::<sql::Timestamptz, _>(r.voting.opens_at)
+        .bind::<sql::Timestamptz, _>(r.voting.closes_at)
+        .bind::<sql::Jsonb, _>(serde_json::to_value(&r.rules).map_err(ApiError::internal)?)
+        .bind::<sql::Nullable<sql::Text>, _>(&r.voting.rule_change_reason)
+        .bind::<sql::Jsonb, _>(serde_json::to_value(settings).map_err(ApiError::internal)?)
+        .bind::<sql::Text, _>(Uuid::new_v4().simple().to_string())
+        .bind::<sql::Text, _>(kind)
+        .bind::<sql::Nullable<sql::Uuid>, _>(creator),
     )
     .await?;
     let id = Uuid::new_v4();
     conn.execute(
-        "INSERT INTO elections (id, term_id, prep_group_id, round, matter_id, seats, signup_opens_at, signup_closes_at, verification_mode)
+        sql_query(
+            "INSERT INTO elections (id, term_id, prep_group_id, round, matter_id, seats, signup_opens_at, signup_closes_at, verification_mode)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[&id, &r.term_id, &r.prep_group_id, &r.round, &matter, &r.seats, &r.signup_opens_at, &r.signup_closes_at, &r.verification.as_str()],
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Nullable<sql::Uuid>, _>(r.term_id)
+        .bind::<sql::Nullable<sql::Uuid>, _>(r.prep_group_id)
+        .bind::<sql::Integer, _>(r.round)
+        .bind::<sql::Uuid, _>(matter)
+        .bind::<sql::Integer, _>(r.seats)
+        .bind::<sql::Timestamptz, _>(r.signup_opens_at)
+        .bind::<sql::Timestamptz, _>(r.signup_closes_at)
+        .bind::<sql::Text, _>(r.verification.as_str()),
     )
     .await?;
     Ok(id)
+}
+
+/// Whether parking spaces and storage rooms count in the estate's votes.
+#[derive(QueryableByName)]
+struct EstateCounting {
+    #[diesel(sql_type = sql::Bool)]
+    parking_counts: bool,
+    #[diesel(sql_type = sql::Bool)]
+    storage_counts: bool,
 }
 
 /// Seats already reviewed people as approved candidates of a new round: the remaining
@@ -163,27 +183,48 @@ pub async fn stand(
 ) -> ApiResult<()> {
     for c in rows {
         conn.execute(
-            "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
+            sql_query(
+                "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
-            &[&Uuid::new_v4(), &election, &c.owner_id, &c.name, &c.intro, &c.signature_id, &staff],
+            )
+            .bind::<sql::Uuid, _>(Uuid::new_v4())
+            .bind::<sql::Uuid, _>(election)
+            .bind::<sql::Uuid, _>(c.owner_id)
+            .bind::<sql::Text, _>(&c.name)
+            .bind::<sql::Text, _>(&c.intro)
+            .bind::<sql::Nullable<sql::Uuid>, _>(c.signature_id)
+            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
         )
         .await?;
     }
     Ok(())
 }
 
+#[derive(QueryableByName)]
 pub struct Round {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub term_id: Option<Uuid>,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub prep_group_id: Option<Uuid>,
+    #[diesel(sql_type = sql::Integer)]
     pub round: i32,
+    #[diesel(sql_type = sql::Uuid)]
     pub matter_id: Uuid,
+    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub signup_opens_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub signup_closes_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Text)]
     pub verification_mode: String,
+    #[diesel(sql_type = sql::Nullable<sql::Jsonb>)]
     pub result: Option<serde_json::Value>,
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub rc_id: Uuid,
 }
 
@@ -192,29 +233,16 @@ pub fn not_found() -> ApiError {
 }
 
 pub async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Round> {
-    let r = conn
-        .query_opt(
+    conn.optional(
+        sql_query(
             "SELECT el.id, el.term_id, el.prep_group_id, el.round, el.matter_id, el.seats, el.signup_opens_at, el.signup_closes_at,
                     el.verification_mode, el.result, m.estate_id, e.rc_id
                FROM elections el JOIN matters m ON m.id = el.matter_id JOIN estates e ON e.id = m.estate_id WHERE el.id = $1",
-            &[&id],
         )
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Round {
-        id: r.get(0),
-        term_id: r.get(1),
-        prep_group_id: r.get(2),
-        round: r.get(3),
-        matter_id: r.get(4),
-        seats: r.get(5),
-        signup_opens_at: r.get(6),
-        signup_closes_at: r.get(7),
-        verification_mode: r.get(8),
-        result: r.get(9),
-        estate_id: r.get(10),
-        rc_id: r.get(11),
-    })
+        .bind::<sql::Uuid, _>(id),
+    )
+    .await?
+    .ok_or_else(not_found)
 }
 
 /// Staff of the estate's jurisdiction, or an owner holding a unit in it; others get 404.

@@ -1,56 +1,108 @@
 //! Every statement of the elections domain on terms, rounds' matters, candidates and face checks
 //! (rounds themselves are created and loaded in `rounds.rs`, preparatory groups in
-//! `prep_store.rs`). Rows are read by position here and nowhere else, one reading function per
-//! query shape, so the move to diesel touches the store files only.
+//! `prep_store.rs`). Statements are sent with diesel's `sql_query` and typed binds; rows are
+//! read by column name into the `QueryableByName` row structs below.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio_postgres::Row;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use crate::{error::ApiResult, tenancy::conn::TenantConn};
 
+/// Whether a statement found anything (`SELECT EXISTS (...) AS found`).
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
+/// One bigint (`count(*) AS n`).
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
+}
+
+/// One integer (`... AS n`).
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = sql::Integer)]
+    n: i32,
+}
+
+/// An id (`... id`).
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+}
+
+/// An owner's id (`... owner_id`).
+#[derive(QueryableByName)]
+struct OwnerId {
+    #[diesel(sql_type = sql::Uuid)]
+    owner_id: Uuid,
+}
+
 // Estates and owners, as elections read them.
 
 /// The figures the locality presets depend on.
+#[derive(QueryableByName)]
 pub struct LocalityRow {
+    #[diesel(sql_type = sql::Text)]
     pub locality_rule: String,
+    #[diesel(sql_type = sql::Integer)]
     pub total_households: i32,
+    #[diesel(sql_type = sql::BigInt)]
     pub total_area_centi: i64,
 }
 
 /// An estate's locality rule, households and area (for its presets).
 pub async fn locality_figures(conn: &TenantConn, estate: Uuid) -> ApiResult<LocalityRow> {
-    let e = conn
-        .query_one(
-            "SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1",
-            &[&estate],
+    Ok(conn
+        .first(
+            sql_query(
+                "SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1",
+            )
+            .bind::<sql::Uuid, _>(estate),
         )
-        .await?;
-    Ok(LocalityRow {
-        locality_rule: e.get(0),
-        total_households: e.get(1),
-        total_area_centi: e.get(2),
-    })
+        .await?)
 }
 
 /// An owner's verified real name (a candidate stands, and a face check runs, under it).
 pub async fn owner_real_name(conn: &TenantConn, owner: Uuid) -> ApiResult<String> {
     Ok(conn
-        .query_one("SELECT real_name FROM owners WHERE id = $1", &[&owner])
+        .first::<_, RealName>(
+            sql_query("SELECT real_name FROM owners WHERE id = $1").bind::<sql::Uuid, _>(owner),
+        )
         .await?
-        .get(0))
+        .real_name)
+}
+
+#[derive(QueryableByName)]
+struct RealName {
+    #[diesel(sql_type = sql::Text)]
+    real_name: String,
 }
 
 // Terms.
 
 /// A term as stored.
+#[derive(QueryableByName)]
 pub struct TermRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
+    #[diesel(sql_type = sql::Date)]
     pub starts_on: NaiveDate,
+    #[diesel(sql_type = sql::Date)]
     pub ends_on: NaiveDate,
+    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
+    #[diesel(sql_type = sql::Text)]
     pub phone: String,
 }
 
@@ -69,8 +121,15 @@ pub struct NewTerm<'a> {
 /// Creates a term.
 pub async fn insert_term(conn: &TenantConn, t: &NewTerm<'_>) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO terms (id, estate_id, name, starts_on, ends_on, seats, phone, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&t.id, &t.estate_id, &t.name, &t.starts_on, &t.ends_on, &t.seats, &t.phone, &t.created_by],
+        sql_query("INSERT INTO terms (id, estate_id, name, starts_on, ends_on, seats, phone, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind::<sql::Uuid, _>(t.id)
+            .bind::<sql::Uuid, _>(t.estate_id)
+            .bind::<sql::Text, _>(t.name)
+            .bind::<sql::Date, _>(t.starts_on)
+            .bind::<sql::Date, _>(t.ends_on)
+            .bind::<sql::Integer, _>(t.seats)
+            .bind::<sql::Text, _>(t.phone)
+            .bind::<sql::Nullable<sql::Uuid>, _>(t.created_by),
     )
     .await?;
     Ok(())
@@ -78,49 +137,43 @@ pub async fn insert_term(conn: &TenantConn, t: &NewTerm<'_>) -> ApiResult<()> {
 
 /// An estate's terms, latest start first.
 pub async fn terms_of_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<TermRow>> {
-    let rows = conn
-        .query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC", &[&estate])
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| TermRow {
-            id: r.get(0),
-            estate_id: r.get(1),
-            name: r.get(2),
-            starts_on: r.get(3),
-            ends_on: r.get(4),
-            seats: r.get(5),
-            phone: r.get(6),
-        })
-        .collect())
+    Ok(conn
+        .load(
+            sql_query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC")
+                .bind::<sql::Uuid, _>(estate),
+        )
+        .await?)
 }
 
 /// What opening a term's election needs of the term.
+#[derive(QueryableByName)]
 pub struct TermHeadRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
 }
 
 /// A term's estate, seats and name, or `None` when there is no such term.
 pub async fn term_head(conn: &TenantConn, term: Uuid) -> ApiResult<Option<TermHeadRow>> {
-    let row = conn
-        .query_opt(
-            "SELECT estate_id, seats, name FROM terms WHERE id = $1",
-            &[&term],
+    Ok(conn
+        .optional(
+            sql_query("SELECT estate_id, seats, name FROM terms WHERE id = $1")
+                .bind::<sql::Uuid, _>(term),
         )
-        .await?;
-    Ok(row.map(|t| TermHeadRow {
-        estate_id: t.get(0),
-        seats: t.get(1),
-        name: t.get(2),
-    }))
+        .await?)
 }
 
 /// A term's estate and period, as appointing its committee reads them.
+#[derive(QueryableByName)]
 pub struct TermPeriodRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Date)]
     pub starts_on: NaiveDate,
+    #[diesel(sql_type = sql::Date)]
     pub ends_on: NaiveDate,
 }
 
@@ -129,42 +182,46 @@ pub async fn term_period_for_update(
     conn: &TenantConn,
     term: Uuid,
 ) -> ApiResult<Option<TermPeriodRow>> {
-    let row = conn
-        .query_opt(
-            "SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE",
-            &[&term],
+    Ok(conn
+        .optional(
+            sql_query("SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE")
+                .bind::<sql::Uuid, _>(term),
         )
-        .await?;
-    Ok(row.map(|t| TermPeriodRow {
-        estate_id: t.get(0),
-        starts_on: t.get(1),
-        ends_on: t.get(2),
-    }))
+        .await?)
 }
 
 /// Whether the term has an election that was not cancelled.
 pub async fn term_has_live_election(conn: &TenantConn, term: Uuid) -> ApiResult<bool> {
-    Ok(conn.exists("SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled'", &[&term]).await?)
+    Ok(conn
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled') AS found")
+                .bind::<sql::Uuid, _>(term),
+        )
+        .await?
+        .found)
 }
 
 /// The number of the term's next round (after a cancelled election the numbering goes on).
 pub async fn next_round_number(conn: &TenantConn, term: Uuid) -> ApiResult<i32> {
     Ok(conn
-        .query_one(
-            "SELECT coalesce(max(round), 0) + 1 FROM elections WHERE term_id = $1",
-            &[&term],
+        .first::<_, Number>(
+            sql_query("SELECT coalesce(max(round), 0) + 1 AS n FROM elections WHERE term_id = $1")
+                .bind::<sql::Uuid, _>(term),
         )
         .await?
-        .get(0))
+        .n)
 }
 
 /// The owners elected in any of the term's rounds.
 pub async fn term_elected_owners(conn: &TenantConn, term: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .query("SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.term_id = $1 AND c.elected", &[&term])
+        .load::<_, OwnerId>(
+            sql_query("SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.term_id = $1 AND c.elected")
+                .bind::<sql::Uuid, _>(term),
+        )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.owner_id)
         .collect())
 }
 
@@ -177,10 +234,15 @@ pub async fn end_earlier_grants(
     starts_on: NaiveDate,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE oc_members m SET revoked_at = $2, end_reason = 'term_replaced'
+        sql_query(
+            "UPDATE oc_members m SET revoked_at = $2, end_reason = 'term_replaced'
               WHERE m.estate_id = $1 AND (m.revoked_at IS NULL OR m.revoked_at > $2) AND m.term_id IS DISTINCT FROM $3
                 AND (m.term_id IS NULL OR (SELECT t.starts_on FROM terms t WHERE t.id = m.term_id) < $4)",
-        &[&estate, &from, &term, &starts_on],
+        )
+        .bind::<sql::Uuid, _>(estate)
+        .bind::<sql::Timestamptz, _>(from)
+        .bind::<sql::Uuid, _>(term)
+        .bind::<sql::Date, _>(starts_on),
     )
     .await?;
     Ok(())
@@ -199,9 +261,17 @@ pub struct TermGrant {
 /// Grants the role for the term, unless the owner already holds the term's grant.
 pub async fn grant_term_seat(conn: &TenantConn, g: &TermGrant) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO oc_members (id, estate_id, owner_id, granted_by, granted_at, revoked_at, term_id)
+        sql_query(
+            "INSERT INTO oc_members (id, estate_id, owner_id, granted_by, granted_at, revoked_at, term_id)
                  SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM oc_members WHERE term_id = $7 AND owner_id = $3)",
-        &[&Uuid::new_v4(), &g.estate_id, &g.owner_id, &g.granted_by, &g.granted_at, &g.revoked_at, &g.term_id],
+        )
+        .bind::<sql::Uuid, _>(Uuid::new_v4())
+        .bind::<sql::Uuid, _>(g.estate_id)
+        .bind::<sql::Uuid, _>(g.owner_id)
+        .bind::<sql::Nullable<sql::Uuid>, _>(g.granted_by)
+        .bind::<sql::Timestamptz, _>(g.granted_at)
+        .bind::<sql::Timestamptz, _>(g.revoked_at)
+        .bind::<sql::Uuid, _>(g.term_id),
     )
     .await?;
     Ok(())
@@ -210,8 +280,10 @@ pub async fn grant_term_seat(conn: &TenantConn, g: &TermGrant) -> ApiResult<()> 
 /// Flags the estate as having an owners' committee.
 pub async fn flag_owners_committee(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
     conn.execute(
-        "UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1",
-        &[&estate],
+        sql_query(
+            "UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1",
+        )
+        .bind::<sql::Uuid, _>(estate),
     )
     .await?;
     Ok(())
@@ -220,49 +292,59 @@ pub async fn flag_owners_committee(conn: &TenantConn, estate: Uuid) -> ApiResult
 // Rounds and the matters they vote through.
 
 /// The estate's name and the matter's title and cancel reason, for a round's view.
+#[derive(QueryableByName)]
 pub struct MatterNamesRow {
+    #[diesel(sql_type = sql::Text)]
     pub estate_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub title: String,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub cancel_reason: Option<String>,
 }
 
 /// The names a round's view shows, from its matter.
 pub async fn matter_names(conn: &TenantConn, matter: Uuid) -> ApiResult<MatterNamesRow> {
-    let names =
-        conn.query_one("SELECT e.name, m.title, m.cancel_reason FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1", &[&matter]).await?;
-    Ok(MatterNamesRow {
-        estate_name: names.get(0),
-        title: names.get(1),
-        cancel_reason: names.get(2),
-    })
+    Ok(conn
+        .first(
+            sql_query("SELECT e.name AS estate_name, m.title, m.cancel_reason FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1")
+                .bind::<sql::Uuid, _>(matter),
+        )
+        .await?)
 }
 
 /// What a counted round declared: the ledger's root and when it closed.
+#[derive(QueryableByName)]
 pub struct DeclaredRow {
+    #[diesel(sql_type = sql::Text)]
     pub ledger_root: String,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// The declared root and closing time of a round's matter.
 pub async fn declared(conn: &TenantConn, matter: Uuid) -> ApiResult<DeclaredRow> {
-    let declared = conn
-        .query_one(
-            "SELECT coalesce(result->>'ledger_root', ''), closed_at FROM matters WHERE id = $1",
-            &[&matter],
+    Ok(conn
+        .first(
+            sql_query("SELECT coalesce(result->>'ledger_root', '') AS ledger_root, closed_at FROM matters WHERE id = $1")
+                .bind::<sql::Uuid, _>(matter),
         )
-        .await?;
-    Ok(DeclaredRow {
-        ledger_root: declared.get(0),
-        closed_at: declared.get(1),
-    })
+        .await?)
 }
 
 /// A matter's title.
 pub async fn matter_title(conn: &TenantConn, matter: Uuid) -> ApiResult<String> {
     Ok(conn
-        .query_one("SELECT title FROM matters WHERE id = $1", &[&matter])
+        .first::<_, Title>(
+            sql_query("SELECT title FROM matters WHERE id = $1").bind::<sql::Uuid, _>(matter),
+        )
         .await?
-        .get(0))
+        .title)
+}
+
+#[derive(QueryableByName)]
+struct Title {
+    #[diesel(sql_type = sql::Text)]
+    title: String,
 }
 
 /// Closes a round's matter with its result.
@@ -272,14 +354,24 @@ pub async fn close_matter(
     result: &serde_json::Value,
     closed_at: &DateTime<Utc>,
 ) -> ApiResult<()> {
-    conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&matter, result, closed_at])
-        .await?;
+    conn.execute(
+        sql_query("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Jsonb, _>(result)
+            .bind::<sql::Timestamptz, _>(closed_at),
+    )
+    .await?;
     Ok(())
 }
 
 /// Cancels a round's matter with the reason.
 pub async fn cancel_matter(conn: &TenantConn, matter: Uuid, reason: &str) -> ApiResult<()> {
-    conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&matter, &reason]).await?;
+    conn.execute(
+        sql_query("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(reason),
+    )
+    .await?;
     Ok(())
 }
 
@@ -290,8 +382,9 @@ pub async fn keep_round_result(
     result: &serde_json::Value,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE elections SET result = $2 WHERE id = $1",
-        &[&election, result],
+        sql_query("UPDATE elections SET result = $2 WHERE id = $1")
+            .bind::<sql::Uuid, _>(election)
+            .bind::<sql::Jsonb, _>(result),
     )
     .await?;
     Ok(())
@@ -305,49 +398,50 @@ pub async fn later_round_exists(
     round: i32,
 ) -> ApiResult<bool> {
     Ok(conn
-        .exists(
-            "SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3",
-            &[&term, &prep_group, &round],
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3) AS found")
+                .bind::<sql::Nullable<sql::Uuid>, _>(term)
+                .bind::<sql::Nullable<sql::Uuid>, _>(prep_group)
+                .bind::<sql::Integer, _>(round),
         )
-        .await?)
+        .await?
+        .found)
 }
 
 /// An estate's rounds, newest first.
 pub async fn election_ids_of_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .query("SELECT el.id FROM elections el JOIN matters m ON m.id = el.matter_id WHERE m.estate_id = $1 ORDER BY el.created_at DESC", &[&estate])
+        .load::<_, Id>(
+            sql_query("SELECT el.id FROM elections el JOIN matters m ON m.id = el.matter_id WHERE m.estate_id = $1 ORDER BY el.created_at DESC")
+                .bind::<sql::Uuid, _>(estate),
+        )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.id)
         .collect())
 }
 
 // Candidates.
 
 /// A candidate as stored (the columns of the views' read and of the review's `RETURNING`).
+#[derive(QueryableByName)]
 pub struct CandidateRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub owner_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
+    #[diesel(sql_type = sql::Text)]
     pub intro: String,
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub reason: Option<String>,
+    #[diesel(sql_type = sql::Bool)]
     pub elected: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub signature_id: Option<Uuid>,
-}
-
-/// The one place a candidate row is read by position.
-fn candidate_row(c: &Row) -> CandidateRow {
-    CandidateRow {
-        id: c.get(0),
-        owner_id: c.get(1),
-        name: c.get(2),
-        intro: c.get(3),
-        status: c.get(4),
-        reason: c.get(5),
-        elected: c.get(6),
-        signature_id: c.get(7),
-    }
 }
 
 /// A round's candidates in sign-up order: all for staff, the approved ones otherwise.
@@ -357,26 +451,37 @@ pub async fn candidates_of(
     all: bool,
 ) -> ApiResult<Vec<CandidateRow>> {
     Ok(conn
-        .query(
-            "SELECT id, owner_id, name, intro, status, reason, elected, signature_id FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
+        .load(
+            sql_query(
+                "SELECT id, owner_id, name, intro, status, reason, elected, signature_id FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
               ORDER BY created_at, id",
-            &[&election, &all],
+            )
+            .bind::<sql::Uuid, _>(election)
+            .bind::<sql::Bool, _>(all),
         )
-        .await?
-        .iter()
-        .map(candidate_row)
-        .collect())
+        .await?)
 }
 
 /// How many of `ids` are approved candidates of the round.
 pub async fn approved_among(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> ApiResult<i64> {
-    Ok(conn.query_one("SELECT count(*) FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)", &[&election, &ids]).await?.get(0))
+    Ok(conn
+        .first::<_, Count>(
+            sql_query("SELECT count(*) AS n FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)")
+                .bind::<sql::Uuid, _>(election)
+                .bind::<sql::Array<sql::Uuid>, _>(ids),
+        )
+        .await?
+        .n)
 }
 
 /// A candidate's id (as text, the tally's key), name and whether elected.
+#[derive(QueryableByName)]
 pub struct CandidateNameRow {
+    #[diesel(sql_type = sql::Text)]
     pub id: String,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
+    #[diesel(sql_type = sql::Bool)]
     pub elected: bool,
 }
 
@@ -386,18 +491,13 @@ pub async fn candidate_names(
     election: Uuid,
 ) -> ApiResult<Vec<CandidateNameRow>> {
     Ok(conn
-        .query(
-            "SELECT id::text, name, elected FROM candidates WHERE election_id = $1",
-            &[&election],
+        .load(
+            sql_query(
+                "SELECT id::text AS id, name, elected FROM candidates WHERE election_id = $1",
+            )
+            .bind::<sql::Uuid, _>(election),
         )
-        .await?
-        .iter()
-        .map(|c| CandidateNameRow {
-            id: c.get(0),
-            name: c.get(1),
-            elected: c.get(2),
-        })
-        .collect())
+        .await?)
 }
 
 /// An owner's sign-up as a candidate, already trimmed by the caller.
@@ -413,8 +513,13 @@ pub struct NewCandidate<'a> {
 /// Records a pending sign-up (a second one of the owner violates a unique key).
 pub async fn insert_candidate(conn: &TenantConn, c: &NewCandidate<'_>) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-        &[&c.id, &c.election_id, &c.owner_id, &c.name, &c.intro, &c.signature_id],
+        sql_query("INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')")
+            .bind::<sql::Uuid, _>(c.id)
+            .bind::<sql::Uuid, _>(c.election_id)
+            .bind::<sql::Uuid, _>(c.owner_id)
+            .bind::<sql::Text, _>(c.name)
+            .bind::<sql::Text, _>(c.intro)
+            .bind::<sql::Uuid, _>(c.signature_id),
     )
     .await?;
     Ok(())
@@ -423,9 +528,17 @@ pub async fn insert_candidate(conn: &TenantConn, c: &NewCandidate<'_>) -> ApiRes
 /// The round a candidate stands in, or `None` when there is no such candidate.
 pub async fn candidate_election(conn: &TenantConn, id: Uuid) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .query_opt("SELECT election_id FROM candidates WHERE id = $1", &[&id])
+        .optional::<_, ElectionId>(
+            sql_query("SELECT election_id FROM candidates WHERE id = $1").bind::<sql::Uuid, _>(id),
+        )
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| r.election_id))
+}
+
+#[derive(QueryableByName)]
+struct ElectionId {
+    #[diesel(sql_type = sql::Uuid)]
+    election_id: Uuid,
 }
 
 /// Records staff's decision on a candidate; returns the candidate.
@@ -436,32 +549,32 @@ pub async fn review_candidate(
     reason: Option<&str>,
     staff: Option<Uuid>,
 ) -> ApiResult<CandidateRow> {
-    let row = conn
-        .query_one(
-            "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
+    Ok(conn
+        .first(
+            sql_query(
+                "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
                  RETURNING id, owner_id, name, intro, status, reason, elected, signature_id",
-            &[&id, &status, &reason, &staff],
+            )
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Text, _>(status)
+            .bind::<sql::Nullable<sql::Text>, _>(reason)
+            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
         )
-        .await?;
-    Ok(candidate_row(&row))
+        .await?)
 }
 
-/// Someone standing again, or a preparatory group's sign-up, as a new round seats them.
+/// Someone standing again, or a preparatory group's sign-up, as a new round seats them (read
+/// from the columns owner_id, name, intro, signature_id).
+#[derive(QueryableByName)]
 pub struct StandingRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub owner_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
+    #[diesel(sql_type = sql::Text)]
     pub intro: String,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub signature_id: Option<Uuid>,
-}
-
-/// The one place a standing row is read by position (owner_id, name, intro, signature_id).
-pub fn standing_row(c: &Row) -> StandingRow {
-    StandingRow {
-        owner_id: c.get(0),
-        name: c.get(1),
-        intro: c.get(2),
-        signature_id: c.get(3),
-    }
 }
 
 /// A round's approved candidates not elected, in sign-up order.
@@ -470,18 +583,19 @@ pub async fn remaining_candidates(
     election: Uuid,
 ) -> ApiResult<Vec<StandingRow>> {
     Ok(conn
-        .query("SELECT owner_id, name, intro, signature_id FROM candidates WHERE election_id = $1 AND status = 'approved' AND NOT elected ORDER BY created_at, id", &[&election])
-        .await?
-        .iter()
-        .map(standing_row)
-        .collect())
+        .load(
+            sql_query("SELECT owner_id, name, intro, signature_id FROM candidates WHERE election_id = $1 AND status = 'approved' AND NOT elected ORDER BY created_at, id")
+                .bind::<sql::Uuid, _>(election),
+        )
+        .await?)
 }
 
 /// Marks the round's candidates `ids` elected.
 pub async fn mark_elected(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> ApiResult<()> {
     conn.execute(
-        "UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)",
-        &[&election, &ids],
+        sql_query("UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)")
+            .bind::<sql::Uuid, _>(election)
+            .bind::<sql::Array<sql::Uuid>, _>(ids),
     )
     .await?;
     Ok(())
@@ -491,7 +605,14 @@ pub async fn mark_elected(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> Ap
 
 /// Whether the owner passed a face (or in-person) check for the round.
 pub async fn face_passed(conn: &TenantConn, election: Uuid, owner: Uuid) -> ApiResult<bool> {
-    Ok(conn.exists("SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed'", &[&election, &owner]).await?)
+    Ok(conn
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed') AS found")
+                .bind::<sql::Uuid, _>(election)
+                .bind::<sql::Uuid, _>(owner),
+        )
+        .await?
+        .found)
 }
 
 /// Records a check started with the provider.
@@ -504,16 +625,24 @@ pub async fn insert_face_check(
     biz_token: &str,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO face_checks (id, election_id, owner_id, provider, biz_token, status) VALUES ($1, $2, $3, $4, $5, 'pending')",
-        &[&id, &election, &owner, &provider, &biz_token],
+        sql_query("INSERT INTO face_checks (id, election_id, owner_id, provider, biz_token, status) VALUES ($1, $2, $3, $4, $5, 'pending')")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Uuid, _>(election)
+            .bind::<sql::Uuid, _>(owner)
+            .bind::<sql::Text, _>(provider)
+            .bind::<sql::Text, _>(biz_token),
     )
     .await?;
     Ok(())
 }
 
 /// A started check's provider token and status.
+#[derive(QueryableByName)]
 pub struct FaceTokenRow {
+    /// Read only where it is not null.
+    #[diesel(sql_type = sql::Text)]
     pub biz_token: String,
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
 }
 
@@ -524,12 +653,12 @@ pub async fn face_token_for_update(
     owner: Uuid,
 ) -> ApiResult<Option<FaceTokenRow>> {
     Ok(conn
-        .query_opt("SELECT biz_token, status FROM face_checks WHERE id = $1 AND owner_id = $2 AND biz_token IS NOT NULL FOR UPDATE", &[&id, &owner])
-        .await?
-        .map(|row| FaceTokenRow {
-            biz_token: row.get(0),
-            status: row.get(1),
-        }))
+        .optional(
+            sql_query("SELECT biz_token, status FROM face_checks WHERE id = $1 AND owner_id = $2 AND biz_token IS NOT NULL FOR UPDATE")
+                .bind::<sql::Uuid, _>(id)
+                .bind::<sql::Uuid, _>(owner),
+        )
+        .await?)
 }
 
 /// Records the provider's decision on a check.
@@ -541,8 +670,11 @@ pub async fn decide_face_check(
     detail: Option<&str>,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE face_checks SET status = $2, reference = $3, detail = $4, decided_at = now() WHERE id = $1",
-        &[&id, &status, &reference, &detail],
+        sql_query("UPDATE face_checks SET status = $2, reference = $3, detail = $4, decided_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Text, _>(status)
+            .bind::<sql::Text, _>(reference)
+            .bind::<sql::Nullable<sql::Text>, _>(detail),
     )
     .await?;
     Ok(())
@@ -558,9 +690,15 @@ pub async fn insert_in_person_check(
     staff: Option<Uuid>,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO face_checks (id, election_id, owner_id, provider, status, reference, staff_id, decided_at)
+        sql_query(
+            "INSERT INTO face_checks (id, election_id, owner_id, provider, status, reference, staff_id, decided_at)
              VALUES ($1, $2, $3, 'in_person', 'passed', $4, $5, now())",
-        &[&id, &election, &owner, &reference, &staff],
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Uuid, _>(election)
+        .bind::<sql::Uuid, _>(owner)
+        .bind::<sql::Text, _>(reference)
+        .bind::<sql::Nullable<sql::Uuid>, _>(staff),
     )
     .await?;
     Ok(())

@@ -1,39 +1,63 @@
 //! Every statement on the estates domain's tables: residents' committees, estates (with the
-//! figures computed from the roll) and owners'-committee grants. Rows are read by position here
-//! and nowhere else, one mapping function per row type, so the move to diesel touches one file.
+//! figures computed from the roll) and owners'-committee grants. Rows are read by column name
+//! into the row structs here (`QueryableByName`), and nowhere else.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{types::ToSql, Row};
+use diesel::{
+    pg::Pg,
+    query_builder::{BoxedSqlQuery, SqlQuery},
+    sql_query, sql_types as sql, QueryableByName,
+};
 use uuid::Uuid;
 
 use crate::{authz::jurisdiction::estate_in_scope, error::ApiResult, tenancy::conn::TenantConn};
 
-// Residents' committees.
+// Small rows shared by the statements below.
 
-/// A committee with the number of its estates, in the order [`rc_row`] reads.
-const RC_SELECT: &str = "SELECT rc.id, rc.name, (SELECT count(*) FROM estates e WHERE e.rc_id = rc.id), rc.contact, rc.phone, rc.address
-                        FROM residents_committees rc";
-
-/// A residents' committee as stored, with the number of its estates.
-pub struct RcRow {
-    pub id: Uuid,
-    pub name: String,
-    pub estate_count: i64,
-    pub contact: String,
-    pub phone: String,
-    pub address: String,
+/// A count, selected as `count(*) AS n`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
 }
 
-/// The one place a committee row is read by position (the columns of [`RC_SELECT`]).
-fn rc_row(r: &Row) -> RcRow {
-    RcRow {
-        id: r.get(0),
-        name: r.get(1),
-        estate_count: r.get(2),
-        contact: r.get(3),
-        phone: r.get(4),
-        address: r.get(5),
-    }
+/// Whether a statement found a row, selected as `SELECT EXISTS (...) AS found`.
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
+/// A row that is only there or not, selected as `SELECT 1 AS one`.
+#[derive(QueryableByName)]
+struct One {
+    #[diesel(sql_type = sql::Integer)]
+    #[allow(dead_code)]
+    one: i32,
+}
+
+// Residents' committees.
+
+/// A committee with the number of its estates, named as the fields of [`RcRow`].
+const RC_SELECT: &str = "SELECT rc.id, rc.name, (SELECT count(*) FROM estates e WHERE e.rc_id = rc.id) AS estate_count, rc.contact, rc.phone, rc.address
+                        FROM residents_committees rc";
+
+/// A residents' committee as stored, with the number of its estates (the columns of
+/// [`RC_SELECT`]).
+#[derive(QueryableByName)]
+pub struct RcRow {
+    #[diesel(sql_type = sql::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    pub name: String,
+    #[diesel(sql_type = sql::BigInt)]
+    pub estate_count: i64,
+    #[diesel(sql_type = sql::Text)]
+    pub contact: String,
+    #[diesel(sql_type = sql::Text)]
+    pub phone: String,
+    #[diesel(sql_type = sql::Text)]
+    pub address: String,
 }
 
 /// What staff write about a committee, already trimmed by the caller.
@@ -46,27 +70,30 @@ pub struct RcFields<'a> {
 
 /// The committees `rc_scope` reaches (`None`: all of the street office), by name.
 pub async fn rcs_in_scope(conn: &TenantConn, rc_scope: Option<Uuid>) -> ApiResult<Vec<RcRow>> {
-    let rows = conn
-        .query(
-            &format!("{RC_SELECT} WHERE $1::uuid IS NULL OR rc.id = $1 ORDER BY rc.name"),
-            &[&rc_scope],
+    Ok(conn
+        .load(
+            sql_query(format!(
+                "{RC_SELECT} WHERE $1::uuid IS NULL OR rc.id = $1 ORDER BY rc.name"
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope),
         )
-        .await?;
-    Ok(rows.iter().map(rc_row).collect())
+        .await?)
 }
 
 /// One committee, or `None` when there is no such committee.
 pub async fn rc(conn: &TenantConn, id: Uuid) -> ApiResult<Option<RcRow>> {
-    let row = conn
-        .query_opt(&format!("{RC_SELECT} WHERE rc.id = $1"), &[&id])
-        .await?;
-    Ok(row.as_ref().map(rc_row))
+    Ok(conn
+        .optional(sql_query(format!("{RC_SELECT} WHERE rc.id = $1")).bind::<sql::Uuid, _>(id))
+        .await?)
 }
 
 /// Whether the committee `id` exists (an estate must name an existing one).
 pub async fn rc_exists(conn: &TenantConn, id: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .query_opt("SELECT 1 FROM residents_committees WHERE id = $1", &[&id])
+        .optional::<_, One>(
+            sql_query("SELECT 1 AS one FROM residents_committees WHERE id = $1")
+                .bind::<sql::Uuid, _>(id),
+        )
         .await?
         .is_some())
 }
@@ -74,8 +101,14 @@ pub async fn rc_exists(conn: &TenantConn, id: Uuid) -> ApiResult<bool> {
 /// Creates the committee `id`.
 pub async fn insert_rc(conn: &TenantConn, id: Uuid, rc: &RcFields<'_>) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO residents_committees (id, name, contact, phone, address) VALUES ($1, $2, $3, $4, $5)",
-        &[&id, &rc.name, &rc.contact, &rc.phone, &rc.address],
+        sql_query(
+            "INSERT INTO residents_committees (id, name, contact, phone, address) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Text, _>(rc.name)
+        .bind::<sql::Text, _>(rc.contact)
+        .bind::<sql::Text, _>(rc.phone)
+        .bind::<sql::Text, _>(rc.address),
     )
     .await?;
     Ok(())
@@ -85,8 +118,14 @@ pub async fn insert_rc(conn: &TenantConn, id: Uuid, rc: &RcFields<'_>) -> ApiRes
 pub async fn update_rc(conn: &TenantConn, id: Uuid, rc: &RcFields<'_>) -> ApiResult<bool> {
     let n = conn
         .execute(
-            "UPDATE residents_committees SET name = $2, contact = $3, phone = $4, address = $5 WHERE id = $1",
-            &[&id, &rc.name, &rc.contact, &rc.phone, &rc.address],
+            sql_query(
+                "UPDATE residents_committees SET name = $2, contact = $3, phone = $4, address = $5 WHERE id = $1",
+            )
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Text, _>(rc.name)
+            .bind::<sql::Text, _>(rc.contact)
+            .bind::<sql::Text, _>(rc.phone)
+            .bind::<sql::Text, _>(rc.address),
         )
         .await?;
     Ok(n > 0)
@@ -105,64 +144,61 @@ const VERIFIED_AREA: &str = "(SELECT coalesce(sum(u.area_centi), 0)::bigint FROM
        AND (u.kind IN ('residential', 'commercial') OR (u.kind = 'parking' AND e.parking_counts) OR (u.kind = 'storage' AND e.storage_counts)))";
 
 /// An estate with its committee's name, the figures computed from the roll and the names of
-/// its serving owners'-committee members, in the order [`estate_row`] reads.
+/// its serving owners'-committee members, named as the fields of [`EstateRow`].
 fn estate_select() -> String {
     format!(
-        "SELECT e.id, e.rc_id, rc.name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
+        "SELECT e.id, e.rc_id, rc.name AS rc_name, e.name, e.address, e.phone, e.total_households, e.total_area_centi,
                 e.has_owners_committee, e.co_owner_verification, e.deliberation_needs_approval,
                 e.parking_counts, e.storage_counts, e.locality_rule,
-                (SELECT count(*) FROM units u WHERE u.estate_id = e.id), {VERIFIED_HOUSEHOLDS}, {VERIFIED_AREA},
+                (SELECT count(*) FROM units u WHERE u.estate_id = e.id) AS unit_count, {VERIFIED_HOUSEHOLDS} AS verified_households,
+                {VERIFIED_AREA} AS verified_area_centi,
                 ARRAY(SELECT o.real_name FROM oc_members m JOIN owners o ON o.id = m.owner_id
-                       WHERE m.estate_id = e.id AND {SERVING} ORDER BY m.granted_at, m.id)
+                       WHERE m.estate_id = e.id AND {SERVING} ORDER BY m.granted_at, m.id) AS committee_members
            FROM estates e JOIN residents_committees rc ON rc.id = e.rc_id"
     )
 }
 
-/// An estate as stored, with its computed figures (areas in hundredths of m²).
+/// An estate as stored, with its computed figures (areas in hundredths of m²): the columns of
+/// [`estate_select`].
+#[derive(QueryableByName)]
 pub struct EstateRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub rc_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub rc_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
+    #[diesel(sql_type = sql::Text)]
     pub address: String,
+    #[diesel(sql_type = sql::Text)]
     pub phone: String,
+    #[diesel(sql_type = sql::Integer)]
     pub total_households: i32,
+    #[diesel(sql_type = sql::BigInt)]
     pub total_area_centi: i64,
+    #[diesel(sql_type = sql::Bool)]
     pub has_owners_committee: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub co_owner_verification: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub deliberation_needs_approval: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub parking_counts: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub storage_counts: bool,
     /// The stored text (`national`, `beijing`, …).
+    #[diesel(sql_type = sql::Text)]
     pub locality_rule: String,
+    #[diesel(sql_type = sql::BigInt)]
     pub unit_count: i64,
+    #[diesel(sql_type = sql::BigInt)]
     pub verified_households: i64,
+    #[diesel(sql_type = sql::BigInt)]
     pub verified_area_centi: i64,
+    #[diesel(sql_type = sql::Array<sql::Text>)]
     pub committee_members: Vec<String>,
-}
-
-/// The one place an estate row is read by position (the columns of [`estate_select`]).
-fn estate_row(r: &Row) -> EstateRow {
-    EstateRow {
-        id: r.get(0),
-        rc_id: r.get(1),
-        rc_name: r.get(2),
-        name: r.get(3),
-        address: r.get(4),
-        phone: r.get(5),
-        total_households: r.get(6),
-        total_area_centi: r.get(7),
-        has_owners_committee: r.get(8),
-        co_owner_verification: r.get(9),
-        deliberation_needs_approval: r.get(10),
-        parking_counts: r.get(11),
-        storage_counts: r.get(12),
-        locality_rule: r.get(13),
-        unit_count: r.get(14),
-        verified_households: r.get(15),
-        verified_area_centi: r.get(16),
-        committee_members: r.get(17),
-    }
 }
 
 /// The estate `id` if `rc_scope` reaches it (`None`: the whole street office).
@@ -171,17 +207,17 @@ pub async fn estate(
     rc_scope: Option<Uuid>,
     id: Uuid,
 ) -> ApiResult<Option<EstateRow>> {
-    let row = conn
-        .query_opt(
-            &format!(
+    Ok(conn
+        .optional(
+            sql_query(format!(
                 "{} WHERE e.id = $2 AND {}",
                 estate_select(),
                 estate_in_scope(1)
-            ),
-            &[&rc_scope, &id],
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
+            .bind::<sql::Uuid, _>(id),
         )
-        .await?;
-    Ok(row.as_ref().map(estate_row))
+        .await?)
 }
 
 /// The list's filters; each `None` filters nothing.
@@ -198,7 +234,7 @@ pub struct EstateFilter {
 }
 
 impl EstateFilter {
-    /// The filter as `WHERE` over `estates e`, binding [`EstateFilter::params`] as `$1`…`$7`.
+    /// The filter as `WHERE` over `estates e`, binding [`EstateFilter::bind`] as `$1`…`$7`.
     fn sql() -> String {
         format!(
             "WHERE {} AND ($2::text IS NULL OR e.name LIKE $2) AND ($3::text IS NULL OR e.phone = $3)
@@ -208,29 +244,30 @@ impl EstateFilter {
         )
     }
 
-    /// The values [`EstateFilter::sql`] binds, in its order.
-    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
-        [
-            &self.rc_scope,
-            &self.name_pattern,
-            &self.phone,
-            &self.has_owners_committee,
-            &self.rc_id,
-            &self.min_verified_households,
-            &self.min_verified_area_centi,
-        ]
+    /// `query` with the values [`EstateFilter::sql`] binds, in its order.
+    fn bind<'a>(
+        &'a self,
+        query: BoxedSqlQuery<'a, Pg, SqlQuery>,
+    ) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        query
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.rc_scope)
+            .bind::<sql::Nullable<sql::Text>, _>(self.name_pattern.as_deref())
+            .bind::<sql::Nullable<sql::Text>, _>(self.phone.as_deref())
+            .bind::<sql::Nullable<sql::Bool>, _>(self.has_owners_committee)
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.rc_id)
+            .bind::<sql::Nullable<sql::BigInt>, _>(self.min_verified_households)
+            .bind::<sql::Nullable<sql::BigInt>, _>(self.min_verified_area_centi)
     }
 }
 
 /// How many estates pass `filter` (the list's total).
 pub async fn count_estates(conn: &TenantConn, filter: &EstateFilter) -> ApiResult<i64> {
-    Ok(conn
-        .query_one(
-            &format!("SELECT count(*) FROM estates e {}", EstateFilter::sql()),
-            &filter.params(),
-        )
-        .await?
-        .get(0))
+    let query = sql_query(format!(
+        "SELECT count(*) AS n FROM estates e {}",
+        EstateFilter::sql()
+    ))
+    .into_boxed();
+    Ok(conn.first::<_, Count>(filter.bind(query)).await?.n)
 }
 
 /// One page of the estates passing `filter`, by committee name and then estate name.
@@ -240,20 +277,20 @@ pub async fn estates_page(
     limit: i64,
     offset: i64,
 ) -> ApiResult<Vec<EstateRow>> {
-    let mut params: Vec<&(dyn ToSql + Sync)> = filter.params().to_vec();
-    params.push(&limit);
-    params.push(&offset);
-    let rows = conn
-        .query(
-            &format!(
-                "{} {} ORDER BY rc.name, e.name LIMIT $8 OFFSET $9",
-                estate_select(),
-                EstateFilter::sql()
-            ),
-            &params,
+    let query = sql_query(format!(
+        "{} {} ORDER BY rc.name, e.name LIMIT $8 OFFSET $9",
+        estate_select(),
+        EstateFilter::sql()
+    ))
+    .into_boxed();
+    Ok(conn
+        .load(
+            filter
+                .bind(query)
+                .bind::<sql::BigInt, _>(limit)
+                .bind::<sql::BigInt, _>(offset),
         )
-        .await?;
-    Ok(rows.iter().map(estate_row).collect())
+        .await?)
 }
 
 /// What staff write about an estate, already trimmed by the caller.
@@ -280,6 +317,7 @@ pub async fn upsert_estate(
     estate: &EstateFields<'_>,
 ) -> ApiResult<()> {
     conn.execute(
+        sql_query(
         "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
                               co_owner_verification, deliberation_needs_approval, parking_counts, storage_counts, locality_rule)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -289,21 +327,20 @@ pub async fn upsert_estate(
             has_owners_committee = EXCLUDED.has_owners_committee, co_owner_verification = EXCLUDED.co_owner_verification,
             deliberation_needs_approval = EXCLUDED.deliberation_needs_approval, parking_counts = EXCLUDED.parking_counts,
             storage_counts = EXCLUDED.storage_counts, locality_rule = EXCLUDED.locality_rule, updated_at = now()",
-        &[
-            &id,
-            &estate.rc_id,
-            &estate.name,
-            &estate.address,
-            &estate.phone,
-            &estate.total_households,
-            &estate.total_area_centi,
-            &estate.has_owners_committee,
-            &estate.co_owner_verification,
-            &estate.deliberation_needs_approval,
-            &estate.parking_counts,
-            &estate.storage_counts,
-            &estate.locality_rule,
-        ],
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Uuid, _>(estate.rc_id)
+        .bind::<sql::Text, _>(estate.name)
+        .bind::<sql::Text, _>(estate.address)
+        .bind::<sql::Text, _>(estate.phone)
+        .bind::<sql::Integer, _>(estate.total_households)
+        .bind::<sql::BigInt, _>(estate.total_area_centi)
+        .bind::<sql::Bool, _>(estate.has_owners_committee)
+        .bind::<sql::Bool, _>(estate.co_owner_verification)
+        .bind::<sql::Bool, _>(estate.deliberation_needs_approval)
+        .bind::<sql::Bool, _>(estate.parking_counts)
+        .bind::<sql::Bool, _>(estate.storage_counts)
+        .bind::<sql::Text, _>(estate.locality_rule),
     )
     .await?;
     Ok(())
@@ -320,45 +357,43 @@ pub const NOT_ENDED: &str = "(revoked_at IS NULL OR revoked_at > now())";
 /// Ends a grant now (a grant that has not started ends at its start, so it never served).
 pub const END_NOW: &str = "revoked_at = GREATEST(now(), granted_at)";
 
-/// A grant with its owner's name and phone, in the order [`oc_member_row`] reads.
+/// A grant with its owner's name and phone, named as the fields of [`OcMemberRow`].
 const OC_SELECT: &str =
     "SELECT m.owner_id, o.real_name, o.phone, m.granted_at, m.revoked_at, m.term_id, m.end_reason FROM oc_members m JOIN owners o ON o.id = m.owner_id";
 
-/// One grant of the owners'-committee role, with the owner's name and (unmasked) phone.
+/// One grant of the owners'-committee role, with the owner's name and (unmasked) phone (the
+/// columns of [`OC_SELECT`]).
+#[derive(QueryableByName)]
 pub struct OcMemberRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub owner_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub real_name: String,
     /// Unmasked: callers mask it before it leaves the service.
+    #[diesel(sql_type = sql::Text)]
     pub phone: String,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub granted_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub term_id: Option<Uuid>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub end_reason: Option<String>,
-}
-
-/// The one place a grant row is read by position (the columns of [`OC_SELECT`]).
-fn oc_member_row(r: &Row) -> OcMemberRow {
-    OcMemberRow {
-        owner_id: r.get(0),
-        real_name: r.get(1),
-        phone: r.get(2),
-        granted_at: r.get(3),
-        revoked_at: r.get(4),
-        term_id: r.get(5),
-        end_reason: r.get(6),
-    }
 }
 
 /// Whether `owner` serves on `estate`'s owners' committee now.
 pub async fn serving_member(conn: &TenantConn, estate: Uuid, owner: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .exists(
-            &format!(
-                "SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {SERVING}"
-            ),
-            &[&estate, &owner],
+        .first::<_, Found>(
+            sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM oc_members WHERE estate_id = $1 AND owner_id = $2 AND {SERVING}) AS found"
+            ))
+            .bind::<sql::Uuid, _>(estate)
+            .bind::<sql::Uuid, _>(owner),
         )
-        .await?)
+        .await?
+        .found)
 }
 
 /// The estate's serving members, or with `history` every grant ever made; oldest first.
@@ -368,21 +403,25 @@ pub async fn oc_members(
     history: bool,
 ) -> ApiResult<Vec<OcMemberRow>> {
     let which = if history { "true" } else { SERVING };
-    let rows = conn
-        .query(
-            &format!("{OC_SELECT} WHERE m.estate_id = $1 AND {which} ORDER BY m.granted_at, m.id"),
-            &[&estate],
+    Ok(conn
+        .load(
+            sql_query(format!(
+                "{OC_SELECT} WHERE m.estate_id = $1 AND {which} ORDER BY m.granted_at, m.id"
+            ))
+            .bind::<sql::Uuid, _>(estate),
         )
-        .await?;
-    Ok(rows.iter().map(oc_member_row).collect())
+        .await?)
 }
 
 /// Serialises marks of one person on one estate until the transaction ends, so two concurrent
 /// grants cannot both pass the "not yet a member" check.
 pub async fn lock_oc_owner(conn: &TenantConn, estate: Uuid, owner: Uuid) -> ApiResult<()> {
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('oc:' || $1::uuid::text || ':' || $2::uuid::text))",
-        &[&estate, &owner],
+        sql_query(
+            "SELECT pg_advisory_xact_lock(hashtext('oc:' || $1::uuid::text || ':' || $2::uuid::text))",
+        )
+        .bind::<sql::Uuid, _>(estate)
+        .bind::<sql::Uuid, _>(owner),
     )
     .await?;
     Ok(())
@@ -396,8 +435,13 @@ pub async fn insert_oc_grant(
     granted_by: Option<Uuid>,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)",
-        &[&Uuid::new_v4(), &estate, &owner, &granted_by],
+        sql_query(
+            "INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)",
+        )
+        .bind::<sql::Uuid, _>(Uuid::new_v4())
+        .bind::<sql::Uuid, _>(estate)
+        .bind::<sql::Uuid, _>(owner)
+        .bind::<sql::Nullable<sql::Uuid>, _>(granted_by),
     )
     .await?;
     Ok(())
@@ -409,10 +453,13 @@ pub async fn open_staff_grant(
     estate: Uuid,
     owner: Uuid,
 ) -> ApiResult<OcMemberRow> {
-    let row = conn
-        .query_one(&format!("{OC_SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"), &[&estate, &owner])
-        .await?;
-    Ok(oc_member_row(&row))
+    Ok(conn
+        .first(
+            sql_query(format!("{OC_SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"))
+                .bind::<sql::Uuid, _>(estate)
+                .bind::<sql::Uuid, _>(owner),
+        )
+        .await?)
 }
 
 /// Ends every grant of the owner not yet over (staff's or a term's), now, keeping the rows as
@@ -425,8 +472,10 @@ pub async fn end_oc_grants(
 ) -> ApiResult<bool> {
     let n = conn
         .execute(
-            &format!("UPDATE oc_members SET {END_NOW}, revoked_by = $3, end_reason = 'removed' WHERE estate_id = $1 AND owner_id = $2 AND {NOT_ENDED}"),
-            &[&estate, &owner, &revoked_by],
+            sql_query(format!("UPDATE oc_members SET {END_NOW}, revoked_by = $3, end_reason = 'removed' WHERE estate_id = $1 AND owner_id = $2 AND {NOT_ENDED}"))
+                .bind::<sql::Uuid, _>(estate)
+                .bind::<sql::Uuid, _>(owner)
+                .bind::<sql::Nullable<sql::Uuid>, _>(revoked_by),
         )
         .await?;
     Ok(n > 0)

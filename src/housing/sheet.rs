@@ -24,6 +24,9 @@ pub const COLUMNS: [(&str, &str); 8] = [
     ("是否开发商未售", "developer_unsold"),
 ];
 
+/// Where the area sits in [`COLUMNS`]: read as the cell's number when it is one.
+const AREA_COLUMN: usize = 4;
+
 const INSTRUCTIONS: &[&str] = &[
     "房屋信息导入说明",
     "1. 请在“房屋信息”工作表中填写，第一行为表头，请勿修改表头。",
@@ -328,7 +331,7 @@ fn check_row(row: u32, cells: &[Data], v: &[String]) -> Result<RollRow, Vec<RowE
             "kind must be 住宅, 商业, 车位 or 储藏室",
         ));
     }
-    let area = match cells.get(4) {
+    let area = match cells.get(AREA_COLUMN) {
         Some(Data::Float(f)) => Some(area::parse_number(*f)),
         Some(Data::Int(i)) => Some(area::parse_text(&i.to_string())),
         _ if v[4].is_empty() => None,

@@ -1,12 +1,15 @@
 //! Every statement on the housing roll's tables: units and their imports, holdings
 //! (`unit_holders`), co-owner applications, changes of owner and the proofs they bind. Rows are
-//! read by position here and nowhere else, one reading function per row type, so the move to
-//! diesel touches one file.
+//! read by column name into the row structs here (`QueryableByName`), and nowhere else.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{types::ToSql, Row};
+use diesel::{
+    pg::Pg,
+    query_builder::{BoxedSqlQuery, SqlQuery},
+    sql_query, sql_types as sql, QueryableByName,
+};
 use uuid::Uuid;
 
 use super::sheet::{RollRow, UnitKey};
@@ -17,37 +20,83 @@ use crate::{
     tenancy::conn::TenantConn,
 };
 
+// Small rows shared by the statements below.
+
+/// A count, selected as `count(*) AS n`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
+}
+
+/// Whether a statement found a row, selected as `SELECT EXISTS (...) AS found`.
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
+/// A row that is only there or not, selected as `SELECT 1 AS one`.
+#[derive(QueryableByName)]
+struct One {
+    #[diesel(sql_type = sql::Integer)]
+    #[allow(dead_code)]
+    one: i32,
+}
+
+/// An id, selected (or returned) as `id`.
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+}
+
 // Locks.
 
 /// Holds the unit's row until the transaction ends, so verifications, reviews and changes of
 /// owner of one unit never interleave.
 pub async fn lock_unit(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
-    conn.execute("SELECT 1 FROM units WHERE id = $1 FOR UPDATE", &[&unit])
-        .await?;
+    conn.execute(
+        sql_query("SELECT 1 FROM units WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(unit),
+    )
+    .await?;
     Ok(())
 }
 
 /// Holds the estate's row until the transaction ends: one import per estate at a time, so
 /// "already imported" stays true until commit.
 pub async fn lock_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
-    conn.execute("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE", &[&estate])
-        .await?;
+    conn.execute(
+        sql_query("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(estate),
+    )
+    .await?;
     Ok(())
 }
 
 // The roll import.
 
+/// A unit's key as stored.
+#[derive(QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = sql::Text)]
+    building: String,
+    #[diesel(sql_type = sql::Text)]
+    entrance: String,
+    #[diesel(sql_type = sql::Text)]
+    room: String,
+}
+
 /// The key (building, entrance, room) of every unit already on the roll of `estate_id`.
 pub async fn unit_keys(conn: &TenantConn, estate_id: Uuid) -> ApiResult<HashSet<UnitKey>> {
-    let rows = conn
-        .query(
-            "SELECT building, entrance, room FROM units WHERE estate_id = $1",
-            &[&estate_id],
+    let rows: Vec<KeyRow> = conn
+        .load(
+            sql_query("SELECT building, entrance, room FROM units WHERE estate_id = $1")
+                .bind::<sql::Uuid, _>(estate_id),
         )
         .await?;
     Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .into_iter()
+        .map(|r| (r.building, r.entrance, r.room))
         .collect())
 }
 
@@ -61,8 +110,14 @@ pub async fn insert_import(
     staff_id: Option<Uuid>,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, $3, $4, $5)",
-        &[&import_id, &estate_id, &file_name, &unit_count, &staff_id],
+        sql_query(
+            "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind::<sql::Uuid, _>(import_id)
+        .bind::<sql::Uuid, _>(estate_id)
+        .bind::<sql::Text, _>(file_name)
+        .bind::<sql::Integer, _>(unit_count)
+        .bind::<sql::Nullable<sql::Uuid>, _>(staff_id),
     )
     .await?;
     Ok(())
@@ -85,11 +140,23 @@ pub async fn insert_units(
     let phone: Vec<&str> = rows.iter().map(|r| r.owner_phone.as_str()).collect();
     let unsold: Vec<bool> = rows.iter().map(|r| r.developer_unsold).collect();
     conn.execute(
-        "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone, developer_unsold)
-         SELECT id, $2, $3, b, en, r, k, a, n, p, d
-           FROM unnest($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bool[])
-             AS t(id, b, en, r, k, a, n, p, d)",
-        &[&ids, &estate_id, &import_id, &building, &entrance, &room, &kind, &area, &name, &phone, &unsold],
+        sql_query(
+            "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone, developer_unsold)
+             SELECT id, $2, $3, b, en, r, k, a, n, p, d
+               FROM unnest($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bool[])
+                 AS t(id, b, en, r, k, a, n, p, d)",
+        )
+        .bind::<sql::Array<sql::Uuid>, _>(ids)
+        .bind::<sql::Uuid, _>(estate_id)
+        .bind::<sql::Uuid, _>(import_id)
+        .bind::<sql::Array<sql::Text>, _>(building)
+        .bind::<sql::Array<sql::Text>, _>(entrance)
+        .bind::<sql::Array<sql::Text>, _>(room)
+        .bind::<sql::Array<sql::Text>, _>(kind)
+        .bind::<sql::Array<sql::BigInt>, _>(area)
+        .bind::<sql::Array<sql::Text>, _>(name)
+        .bind::<sql::Array<sql::Text>, _>(phone)
+        .bind::<sql::Array<sql::Bool>, _>(unsold),
     )
     .await?;
     refresh_statistics(conn).await
@@ -98,7 +165,8 @@ pub async fn insert_units(
 /// A large import changes the tables' shape at once; without fresh statistics the planner
 /// takes a new estate for a handful of rows and the roll freeze degrades to nested loops.
 pub async fn refresh_statistics(conn: &TenantConn) -> ApiResult<()> {
-    conn.execute("ANALYZE units, unit_holders", &[]).await?;
+    conn.execute(sql_query("ANALYZE units, unit_holders"))
+        .await?;
     Ok(())
 }
 
@@ -107,9 +175,9 @@ pub async fn refresh_statistics(conn: &TenantConn) -> ApiResult<()> {
 /// Whether the estate has any unit on its roll yet.
 pub async fn estate_has_units(conn: &TenantConn, estate_id: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .query_opt(
-            "SELECT 1 FROM units WHERE estate_id = $1 LIMIT 1",
-            &[&estate_id],
+        .optional::<_, One>(
+            sql_query("SELECT 1 AS one FROM units WHERE estate_id = $1 LIMIT 1")
+                .bind::<sql::Uuid, _>(estate_id),
         )
         .await?
         .is_some())
@@ -118,12 +186,11 @@ pub async fn estate_has_units(conn: &TenantConn, estate_id: Uuid) -> ApiResult<b
 /// The street office's first street staff member, who is named as the demo import's author.
 pub async fn first_street_staff(conn: &TenantConn) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .query_opt(
+        .optional::<_, Id>(sql_query(
             "SELECT id FROM staff WHERE role = 'street_staff' ORDER BY created_at LIMIT 1",
-            &[],
-        )
+        ))
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| r.id))
 }
 
 /// Records the demo import of `unit_count` units, authored by `staff_id`.
@@ -135,8 +202,13 @@ pub async fn insert_demo_import(
     staff_id: Uuid,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, 'demo', $3, $4)",
-        &[&import_id, &estate_id, &unit_count, &staff_id],
+        sql_query(
+            "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, 'demo', $3, $4)",
+        )
+        .bind::<sql::Uuid, _>(import_id)
+        .bind::<sql::Uuid, _>(estate_id)
+        .bind::<sql::Integer, _>(unit_count)
+        .bind::<sql::Uuid, _>(staff_id),
     )
     .await?;
     Ok(())
@@ -160,20 +232,20 @@ pub struct DemoUnit<'a> {
 /// Puts one generated unit on the roll.
 pub async fn insert_demo_unit(conn: &TenantConn, unit: &DemoUnit<'_>) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        &[
-            &unit.id,
-            &unit.estate_id,
-            &unit.import_id,
-            &unit.building,
-            &unit.entrance,
-            &unit.room,
-            &unit.kind,
-            &unit.area_centi,
-            &unit.owner_name,
-            &unit.owner_phone,
-        ],
+        sql_query(
+            "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind::<sql::Uuid, _>(unit.id)
+        .bind::<sql::Uuid, _>(unit.estate_id)
+        .bind::<sql::Uuid, _>(unit.import_id)
+        .bind::<sql::Text, _>(unit.building)
+        .bind::<sql::Text, _>(unit.entrance)
+        .bind::<sql::Text, _>(unit.room)
+        .bind::<sql::Text, _>(unit.kind)
+        .bind::<sql::BigInt, _>(unit.area_centi)
+        .bind::<sql::Text, _>(unit.owner_name)
+        .bind::<sql::Text, _>(unit.owner_phone),
     )
     .await?;
     Ok(())
@@ -188,9 +260,14 @@ pub async fn insert_demo_owner(
     password_hash: &str,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())
-         ON CONFLICT (phone) DO NOTHING",
-        &[&id, &real_name, &phone, &password_hash],
+        sql_query(
+            "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())
+             ON CONFLICT (phone) DO NOTHING",
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Text, _>(real_name)
+        .bind::<sql::Text, _>(phone)
+        .bind::<sql::Text, _>(password_hash),
     )
     .await?;
     Ok(())
@@ -199,8 +276,12 @@ pub async fn insert_demo_owner(
 /// Makes the account with `phone` (if any) the unit's verified owner.
 pub async fn hold_as_owner_by_phone(conn: &TenantConn, unit: Uuid, phone: &str) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO unit_holders (id, unit_id, owner_id, role) SELECT $1, $2, id, 'owner' FROM owners WHERE phone = $3",
-        &[&Uuid::new_v4(), &unit, &phone],
+        sql_query(
+            "INSERT INTO unit_holders (id, unit_id, owner_id, role) SELECT $1, $2, id, 'owner' FROM owners WHERE phone = $3",
+        )
+        .bind::<sql::Uuid, _>(Uuid::new_v4())
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Text, _>(phone),
     )
     .await?;
     Ok(())
@@ -213,8 +294,11 @@ pub async fn match_estate_figures(
     households: i32,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE estates SET total_households = $2, total_area_centi = (SELECT sum(area_centi) FROM units WHERE estate_id = $1), updated_at = now() WHERE id = $1",
-        &[&estate_id, &households],
+        sql_query(
+            "UPDATE estates SET total_households = $2, total_area_centi = (SELECT sum(area_centi) FROM units WHERE estate_id = $1), updated_at = now() WHERE id = $1",
+        )
+        .bind::<sql::Uuid, _>(estate_id)
+        .bind::<sql::Integer, _>(households),
     )
     .await?;
     Ok(())
@@ -222,13 +306,13 @@ pub async fn match_estate_figures(
 
 // Searching the roll (staff).
 
-/// A unit with its estate's name, its verified owner and its co-owner counts, in the order
-/// [`unit_row`] reads.
+/// A unit with its estate's name, its verified owner and its co-owner counts, named as the
+/// fields of [`UnitRow`].
 const UNIT_SELECT: &str = "
-    SELECT u.id, u.estate_id, e.name, u.building, u.entrance, u.room, u.kind, u.area_centi, u.owner_name, u.owner_phone,
-           u.developer_unsold, o.real_name,
-           (SELECT count(*) FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL) AS co_owners,
-           (SELECT count(*) FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending') AS pending
+    SELECT u.id, u.estate_id, e.name AS estate_name, u.building, u.entrance, u.room, u.kind, u.area_centi, u.owner_name, u.owner_phone,
+           u.developer_unsold, o.real_name AS verified_owner_name,
+           (SELECT count(*) FROM unit_holders c WHERE c.unit_id = u.id AND c.role = 'co_owner' AND c.ended_at IS NULL) AS co_owner_count,
+           (SELECT count(*) FROM co_owner_applications a WHERE a.unit_id = u.id AND a.status = 'pending') AS pending_co_owner_applications
       FROM units u
       JOIN estates e ON e.id = u.estate_id
       LEFT JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL
@@ -237,44 +321,40 @@ const UNIT_SELECT: &str = "
 /// Natural order for building/entrance/room numbers: "2" before "10".
 const ORDER: &str = "ORDER BY e.name, length(u.building), u.building, length(u.entrance), u.entrance, length(u.room), u.room";
 
-/// A unit of the roll as stored, with its verified owner (if any) and co-owner counts.
+/// A unit of the roll as stored, with its verified owner (if any) and co-owner counts (the
+/// columns of [`UNIT_SELECT`]).
+#[derive(QueryableByName)]
 pub struct UnitRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub estate_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub building: String,
+    #[diesel(sql_type = sql::Text)]
     pub entrance: String,
+    #[diesel(sql_type = sql::Text)]
     pub room: String,
     /// The stored text (`residential`, …).
+    #[diesel(sql_type = sql::Text)]
     pub kind: String,
+    #[diesel(sql_type = sql::BigInt)]
     pub area_centi: i64,
+    #[diesel(sql_type = sql::Text)]
     pub owner_name: String,
     /// Unmasked: callers mask it before it leaves the service.
+    #[diesel(sql_type = sql::Text)]
     pub owner_phone: String,
+    #[diesel(sql_type = sql::Bool)]
     pub developer_unsold: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub verified_owner_name: Option<String>,
+    #[diesel(sql_type = sql::BigInt)]
     pub co_owner_count: i64,
+    #[diesel(sql_type = sql::BigInt)]
     pub pending_co_owner_applications: i64,
-}
-
-/// The one place a unit row is read by position (the columns of [`UNIT_SELECT`]).
-fn unit_row(r: &Row) -> UnitRow {
-    UnitRow {
-        id: r.get(0),
-        estate_id: r.get(1),
-        estate_name: r.get(2),
-        building: r.get(3),
-        entrance: r.get(4),
-        room: r.get(5),
-        kind: r.get(6),
-        area_centi: r.get(7),
-        owner_name: r.get(8),
-        owner_phone: r.get(9),
-        developer_unsold: r.get(10),
-        verified_owner_name: r.get(11),
-        co_owner_count: r.get(12),
-        pending_co_owner_applications: r.get(13),
-    }
 }
 
 /// Where a unit stands with co-owners, as a search filter.
@@ -308,7 +388,7 @@ pub struct UnitFilter {
 
 impl UnitFilter {
     /// The filter as `WHERE` over `units u`, `estates e` and the owner's holding `h`, binding
-    /// [`UnitFilter::params`] as `$1`…`$10`.
+    /// [`UnitFilter::bind`] as `$1`…`$10`.
     fn sql(&self) -> String {
         format!(
             "WHERE {} AND ($2::uuid IS NULL OR u.estate_id = $2) AND ($3::text IS NULL OR u.kind = $3)
@@ -320,20 +400,22 @@ impl UnitFilter {
         )
     }
 
-    /// The values [`UnitFilter::sql`] binds, in its order.
-    fn params(&self) -> [&(dyn ToSql + Sync); 10] {
-        [
-            &self.rc_scope,
-            &self.estate_id,
-            &self.kind,
-            &self.building,
-            &self.entrance,
-            &self.room,
-            &self.owner_name_pattern,
-            &self.phone,
-            &self.verified,
-            &self.import_id,
-        ]
+    /// `query` with the values [`UnitFilter::sql`] binds, in its order.
+    fn bind<'a>(
+        &'a self,
+        query: BoxedSqlQuery<'a, Pg, SqlQuery>,
+    ) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        query
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.rc_scope)
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.estate_id)
+            .bind::<sql::Nullable<sql::Text>, _>(self.kind)
+            .bind::<sql::Nullable<sql::Text>, _>(self.building.as_deref())
+            .bind::<sql::Nullable<sql::Text>, _>(self.entrance.as_deref())
+            .bind::<sql::Nullable<sql::Text>, _>(self.room.as_deref())
+            .bind::<sql::Nullable<sql::Text>, _>(self.owner_name_pattern.as_deref())
+            .bind::<sql::Nullable<sql::Text>, _>(self.phone.as_deref())
+            .bind::<sql::Nullable<sql::Bool>, _>(self.verified)
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.import_id)
     }
 }
 
@@ -352,17 +434,13 @@ fn co_owner_clause(state: Option<CoOwnerState>) -> &'static str {
 
 /// How many units pass `filter` (the search's total).
 pub async fn count_units(conn: &TenantConn, filter: &UnitFilter) -> ApiResult<i64> {
-    Ok(conn
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM units u JOIN estates e ON e.id = u.estate_id
-                   LEFT JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL {}",
-                filter.sql()
-            ),
-            &filter.params(),
-        )
-        .await?
-        .get(0))
+    let query = sql_query(format!(
+        "SELECT count(*) AS n FROM units u JOIN estates e ON e.id = u.estate_id
+           LEFT JOIN unit_holders h ON h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL {}",
+        filter.sql()
+    ))
+    .into_boxed();
+    Ok(conn.first::<_, Count>(filter.bind(query)).await?.n)
 }
 
 /// One page of the units passing `filter`, in natural order ([`ORDER`]).
@@ -372,28 +450,33 @@ pub async fn units_page(
     limit: i64,
     offset: i64,
 ) -> ApiResult<Vec<UnitRow>> {
-    let mut params: Vec<&(dyn ToSql + Sync)> = filter.params().to_vec();
-    params.push(&limit);
-    params.push(&offset);
-    let rows = conn
-        .query(
-            &format!(
-                "{UNIT_SELECT} {} {ORDER} LIMIT $11 OFFSET $12",
-                filter.sql()
-            ),
-            &params,
+    let query = sql_query(format!(
+        "{UNIT_SELECT} {} {ORDER} LIMIT $11 OFFSET $12",
+        filter.sql()
+    ))
+    .into_boxed();
+    Ok(conn
+        .load(
+            filter
+                .bind(query)
+                .bind::<sql::BigInt, _>(limit)
+                .bind::<sql::BigInt, _>(offset),
         )
-        .await?;
-    Ok(rows.iter().map(unit_row).collect())
+        .await?)
 }
 
 // Changes of owner (staff).
 
 /// What a change of owner replaces, read under the unit's lock.
+#[derive(QueryableByName)]
 pub struct TransferUnitRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub owner_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub owner_phone: String,
+    #[diesel(sql_type = sql::Bool)]
     pub developer_unsold: bool,
 }
 
@@ -403,18 +486,13 @@ pub async fn lock_unit_for_transfer(
     rc_scope: Option<Uuid>,
     unit: Uuid,
 ) -> ApiResult<Option<TransferUnitRow>> {
-    let row = conn
-        .query_opt(
-            &format!("SELECT u.estate_id, u.owner_name, u.owner_phone, u.developer_unsold FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {} FOR UPDATE OF u", estate_in_scope(1)),
-            &[&rc_scope, &unit],
+    Ok(conn
+        .optional(
+            sql_query(format!("SELECT u.estate_id, u.owner_name, u.owner_phone, u.developer_unsold FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {} FOR UPDATE OF u", estate_in_scope(1)))
+                .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
+                .bind::<sql::Uuid, _>(unit),
         )
-        .await?;
-    Ok(row.map(|r| TransferUnitRow {
-        estate_id: r.get(0),
-        owner_name: r.get(1),
-        owner_phone: r.get(2),
-        developer_unsold: r.get(3),
-    }))
+        .await?)
 }
 
 /// Ends the owners'-committee grants of the unit's current holders who hold nothing else in
@@ -425,7 +503,7 @@ pub async fn end_oc_grants_of_transferred_unit(
     estate_id: Uuid,
 ) -> ApiResult<()> {
     conn.execute(
-        &format!(
+        sql_query(format!(
             "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner'
               WHERE m.estate_id = $2 AND {}
                 AND m.owner_id IN (SELECT owner_id FROM unit_holders WHERE unit_id = $1 AND ended_at IS NULL)
@@ -433,8 +511,9 @@ pub async fn end_oc_grants_of_transferred_unit(
                                  WHERE h.owner_id = m.owner_id AND u.estate_id = $2 AND h.ended_at IS NULL AND h.unit_id <> $1)",
             END_NOW,
             NOT_ENDED
-        ),
-        &[&unit, &estate_id],
+        ))
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Uuid, _>(estate_id),
     )
     .await?;
     Ok(())
@@ -442,13 +521,21 @@ pub async fn end_oc_grants_of_transferred_unit(
 
 /// Ends every current holding of the unit (owner and co-owners) as transferred.
 pub async fn end_holdings_as_transferred(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
-    conn.execute("UPDATE unit_holders SET ended_at = now(), end_reason = 'transferred' WHERE unit_id = $1 AND ended_at IS NULL", &[&unit]).await?;
+    conn.execute(
+        sql_query("UPDATE unit_holders SET ended_at = now(), end_reason = 'transferred' WHERE unit_id = $1 AND ended_at IS NULL")
+            .bind::<sql::Uuid, _>(unit),
+    )
+    .await?;
     Ok(())
 }
 
 /// Marks the unit's pending and approved co-owner applications deleted.
 pub async fn delete_open_applications(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
-    conn.execute("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')", &[&unit]).await?;
+    conn.execute(
+        sql_query("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')")
+            .bind::<sql::Uuid, _>(unit),
+    )
+    .await?;
     Ok(())
 }
 
@@ -460,8 +547,12 @@ pub async fn set_registered_owner(
     owner_phone: &str,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE units SET owner_name = $2, owner_phone = $3, developer_unsold = false, updated_at = now() WHERE id = $1",
-        &[&unit, &owner_name, &owner_phone],
+        sql_query(
+            "UPDATE units SET owner_name = $2, owner_phone = $3, developer_unsold = false, updated_at = now() WHERE id = $1",
+        )
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Text, _>(owner_name)
+        .bind::<sql::Text, _>(owner_phone),
     )
     .await?;
     Ok(())
@@ -481,29 +572,36 @@ pub struct NewTransfer<'a> {
     pub old_developer_unsold: bool,
 }
 
+/// A row's time of creation, returned as `created_at`.
+#[derive(QueryableByName)]
+struct CreatedAt {
+    #[diesel(sql_type = sql::Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
 /// Records a change of owner and returns its time. Called under the unit's lock: the sequence
 /// number and the clock time are this change's place in the unit's history (the
 /// transaction's start time is not).
 pub async fn insert_transfer(conn: &TenantConn, t: &NewTransfer<'_>) -> ApiResult<DateTime<Utc>> {
-    let row = conn
-        .query_one(
-            "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp()) RETURNING created_at",
-            &[
-                &t.id,
-                &t.unit_id,
-                &t.old_owner_name,
-                &t.old_owner_phone,
-                &t.new_owner_name,
-                &t.new_owner_phone,
-                &t.id_card_id,
-                &t.deed_id,
-                &t.staff_id,
-                &t.old_developer_unsold,
-            ],
+    let row: CreatedAt = conn
+        .first(
+            sql_query(
+                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp()) RETURNING created_at",
+            )
+            .bind::<sql::Uuid, _>(t.id)
+            .bind::<sql::Uuid, _>(t.unit_id)
+            .bind::<sql::Text, _>(t.old_owner_name)
+            .bind::<sql::Text, _>(t.old_owner_phone)
+            .bind::<sql::Text, _>(t.new_owner_name)
+            .bind::<sql::Text, _>(t.new_owner_phone)
+            .bind::<sql::Uuid, _>(t.id_card_id)
+            .bind::<sql::Uuid, _>(t.deed_id)
+            .bind::<sql::Uuid, _>(t.staff_id)
+            .bind::<sql::Bool, _>(t.old_developer_unsold),
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.created_at)
 }
 
 /// Whether `rc_scope` reaches the unit (`false` also when there is no such unit).
@@ -513,27 +611,37 @@ pub async fn unit_in_scope(
     unit: Uuid,
 ) -> ApiResult<bool> {
     Ok(conn
-        .query_opt(
-            &format!(
-                "SELECT 1 FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}",
+        .optional::<_, One>(
+            sql_query(format!(
+                "SELECT 1 AS one FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}",
                 estate_in_scope(1)
-            ),
-            &[&rc_scope, &unit],
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
+            .bind::<sql::Uuid, _>(unit),
         )
         .await?
         .is_some())
 }
 
 /// A recorded change of owner.
+#[derive(QueryableByName)]
 pub struct TransferRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub unit_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub old_owner_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub new_owner_name: String,
     /// Unmasked: callers mask it before it leaves the service.
+    #[diesel(sql_type = sql::Text)]
     pub new_owner_phone: String,
+    #[diesel(sql_type = sql::Uuid)]
     pub id_card_id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub deed_id: Uuid,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
 
@@ -543,54 +651,40 @@ pub async fn transfers_of_unit(
     rc_scope: Option<Uuid>,
     unit: Uuid,
 ) -> ApiResult<Vec<TransferRow>> {
-    let rows = conn
-        .query(
-            &format!(
+    Ok(conn
+        .load(
+            sql_query(format!(
                 "SELECT t.id, t.unit_id, t.old_owner_name, t.new_owner_name, t.new_owner_phone, t.id_card_id, t.deed_id, t.created_at
                    FROM unit_transfers t JOIN units u ON u.id = t.unit_id JOIN estates e ON e.id = u.estate_id
                   WHERE t.unit_id = $2 AND {} ORDER BY t.seq DESC",
                 estate_in_scope(1)
-            ),
-            &[&rc_scope, &unit],
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
+            .bind::<sql::Uuid, _>(unit),
         )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| TransferRow {
-            id: r.get(0),
-            unit_id: r.get(1),
-            old_owner_name: r.get(2),
-            new_owner_name: r.get(3),
-            new_owner_phone: r.get(4),
-            id_card_id: r.get(5),
-            deed_id: r.get(6),
-            created_at: r.get(7),
-        })
-        .collect())
+        .await?)
 }
 
 // Choosing a unit to verify (owners).
 
 /// An estate an owner may pick.
+#[derive(QueryableByName)]
 pub struct EstateChoiceRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
+    #[diesel(sql_type = sql::Text)]
     pub address: String,
 }
 
 /// Every estate of the street office, by name.
 pub async fn estate_choices(conn: &TenantConn) -> ApiResult<Vec<EstateChoiceRow>> {
-    let rows = conn
-        .query("SELECT id, name, address FROM estates ORDER BY name", &[])
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| EstateChoiceRow {
-            id: r.get(0),
-            name: r.get(1),
-            address: r.get(2),
-        })
-        .collect())
+    Ok(conn
+        .load(sql_query(
+            "SELECT id, name, address FROM estates ORDER BY name",
+        ))
+        .await?)
 }
 
 /// A column of the roll whose distinct values an owner picks from.
@@ -610,6 +704,13 @@ impl RollColumn {
     }
 }
 
+/// One distinct value of a roll column, selected as `value`.
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = sql::Text)]
+    value: String,
+}
+
 /// The distinct values of `column` on the estate's roll (within `building` when given), in
 /// natural order.
 pub async fn distinct_values(
@@ -619,21 +720,25 @@ pub async fn distinct_values(
     building: Option<&str>,
 ) -> ApiResult<Vec<String>> {
     let column = column.as_sql();
-    let rows = conn
-        .query(
-            &format!(
-                "SELECT DISTINCT {column}, length({column}) FROM units WHERE estate_id = $1 AND ($2::text IS NULL OR building = $2)
+    let rows: Vec<Value> = conn
+        .load(
+            sql_query(format!(
+                "SELECT DISTINCT {column} AS value, length({column}) FROM units WHERE estate_id = $1 AND ($2::text IS NULL OR building = $2)
                   ORDER BY length({column}), {column}"
-            ),
-            &[&estate, &building],
+            ))
+            .bind::<sql::Uuid, _>(estate)
+            .bind::<sql::Nullable<sql::Text>, _>(building),
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.into_iter().map(|r| r.value).collect())
 }
 
 /// A room an owner may pick.
+#[derive(QueryableByName)]
 pub struct RoomRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub unit_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub room: String,
 }
 
@@ -644,63 +749,67 @@ pub async fn rooms(
     building: &str,
     entrance: &str,
 ) -> ApiResult<Vec<RoomRow>> {
-    let rows = conn
-        .query(
-            "SELECT id, room FROM units WHERE estate_id = $1 AND building = $2 AND entrance = $3 ORDER BY length(room), room",
-            &[&estate, &building, &entrance],
+    Ok(conn
+        .load(
+            sql_query(
+                "SELECT id AS unit_id, room FROM units WHERE estate_id = $1 AND building = $2 AND entrance = $3 ORDER BY length(room), room",
+            )
+            .bind::<sql::Uuid, _>(estate)
+            .bind::<sql::Text, _>(building)
+            .bind::<sql::Text, _>(entrance),
         )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| RoomRow {
-            unit_id: r.get(0),
-            room: r.get(1),
-        })
-        .collect())
+        .await?)
 }
 
 /// The unit an owner chose, with its registered phone.
+#[derive(QueryableByName)]
 pub struct UnitToVerifyRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub unit_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub estate_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub building: String,
+    #[diesel(sql_type = sql::Text)]
     pub entrance: String,
+    #[diesel(sql_type = sql::Text)]
     pub room: String,
     /// Unmasked: callers mask it before it leaves the service.
+    #[diesel(sql_type = sql::Text)]
     pub owner_phone: String,
+    #[diesel(sql_type = sql::Bool)]
     pub already_verified: bool,
 }
 
 /// The unit `unit`, or `None` when there is no such unit.
 pub async fn unit_to_verify(conn: &TenantConn, unit: Uuid) -> ApiResult<Option<UnitToVerifyRow>> {
-    let row = conn
-        .query_opt(
-            "SELECT u.id, e.name, u.building, u.entrance, u.room, u.owner_phone,
-                    EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL)
-               FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $1",
-            &[&unit],
+    Ok(conn
+        .optional(
+            sql_query(
+                "SELECT u.id AS unit_id, e.name AS estate_name, u.building, u.entrance, u.room, u.owner_phone,
+                        EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL) AS already_verified
+                   FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $1",
+            )
+            .bind::<sql::Uuid, _>(unit),
         )
-        .await?;
-    Ok(row.map(|r| UnitToVerifyRow {
-        unit_id: r.get(0),
-        estate_name: r.get(1),
-        building: r.get(2),
-        entrance: r.get(3),
-        room: r.get(4),
-        owner_phone: r.get(5),
-        already_verified: r.get(6),
-    }))
+        .await?)
 }
 
 /// What verification compares: the roll's owner and phone, the caller's real name, and who
 /// has verified the unit already.
+#[derive(QueryableByName)]
 pub struct CandidateRow {
+    #[diesel(sql_type = sql::Text)]
     pub roll_owner_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub roll_owner_phone: String,
+    #[diesel(sql_type = sql::Text)]
     pub real_name: String,
     /// The caller is the unit's verified owner already.
+    #[diesel(sql_type = sql::Bool)]
     pub mine: bool,
     /// Someone is the unit's verified owner.
+    #[diesel(sql_type = sql::Bool)]
     pub taken: bool,
 }
 
@@ -710,22 +819,18 @@ pub async fn verification_candidate(
     unit: Uuid,
     owner: Uuid,
 ) -> ApiResult<Option<CandidateRow>> {
-    let row = conn
-        .query_opt(
-            "SELECT u.owner_name, u.owner_phone, o.real_name,
-                    EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL AND h.owner_id = o.id),
-                    EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL)
-               FROM units u, owners o WHERE u.id = $1 AND o.id = $2",
-            &[&unit, &owner],
+    Ok(conn
+        .optional(
+            sql_query(
+                "SELECT u.owner_name AS roll_owner_name, u.owner_phone AS roll_owner_phone, o.real_name,
+                        EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL AND h.owner_id = o.id) AS mine,
+                        EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = u.id AND h.role = 'owner' AND h.ended_at IS NULL) AS taken
+                   FROM units u, owners o WHERE u.id = $1 AND o.id = $2",
+            )
+            .bind::<sql::Uuid, _>(unit)
+            .bind::<sql::Uuid, _>(owner),
         )
-        .await?;
-    Ok(row.map(|r| CandidateRow {
-        roll_owner_name: r.get(0),
-        roll_owner_phone: r.get(1),
-        real_name: r.get(2),
-        mine: r.get(3),
-        taken: r.get(4),
-    }))
+        .await?)
 }
 
 // Holdings (owners).
@@ -733,8 +838,12 @@ pub async fn verification_candidate(
 /// Makes `owner` the unit's verified owner.
 pub async fn insert_owner_holding(conn: &TenantConn, unit: Uuid, owner: Uuid) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')",
-        &[&Uuid::new_v4(), &unit, &owner],
+        sql_query(
+            "INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')",
+        )
+        .bind::<sql::Uuid, _>(Uuid::new_v4())
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Uuid, _>(owner),
     )
     .await?;
     Ok(())
@@ -743,26 +852,41 @@ pub async fn insert_owner_holding(conn: &TenantConn, unit: Uuid, owner: Uuid) ->
 /// The owner's verified hold on a unit of the estate (voters, candidates and sign-ups need one).
 pub async fn holds_unit(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .exists(
-            "SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL",
-            &[&owner, &estate],
+        .first::<_, Found>(
+            sql_query(
+                "SELECT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL) AS found",
+            )
+            .bind::<sql::Uuid, _>(owner)
+            .bind::<sql::Uuid, _>(estate),
         )
-        .await?)
+        .await?
+        .found)
 }
 
 /// A unit the owner holds now, as owner or co-owner.
+#[derive(QueryableByName)]
 pub struct PropertyRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub unit_id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub estate_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub building: String,
+    #[diesel(sql_type = sql::Text)]
     pub entrance: String,
+    #[diesel(sql_type = sql::Text)]
     pub room: String,
     /// The stored text (`residential`, …).
+    #[diesel(sql_type = sql::Text)]
     pub kind: String,
+    #[diesel(sql_type = sql::BigInt)]
     pub area_centi: i64,
     /// `owner` or `co_owner`.
+    #[diesel(sql_type = sql::Text)]
     pub role: String,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub since: DateTime<Utc>,
 }
 
@@ -772,36 +896,27 @@ pub async fn properties(
     owner: Uuid,
     unit: Option<Uuid>,
 ) -> ApiResult<Vec<PropertyRow>> {
-    let rows = conn
-        .query(
-            "SELECT u.id, u.estate_id, e.name, u.building, u.entrance, u.room, u.kind, u.area_centi, h.role, h.since
-               FROM unit_holders h JOIN units u ON u.id = h.unit_id JOIN estates e ON e.id = u.estate_id
-              WHERE h.owner_id = $1 AND h.ended_at IS NULL AND ($2::uuid IS NULL OR u.id = $2)
-              ORDER BY e.name, length(u.building), u.building, u.entrance, length(u.room), u.room",
-            &[&owner, &unit],
+    Ok(conn
+        .load(
+            sql_query(
+                "SELECT u.id AS unit_id, u.estate_id, e.name AS estate_name, u.building, u.entrance, u.room, u.kind, u.area_centi, h.role, h.since
+                   FROM unit_holders h JOIN units u ON u.id = h.unit_id JOIN estates e ON e.id = u.estate_id
+                  WHERE h.owner_id = $1 AND h.ended_at IS NULL AND ($2::uuid IS NULL OR u.id = $2)
+                  ORDER BY e.name, length(u.building), u.building, u.entrance, length(u.room), u.room",
+            )
+            .bind::<sql::Uuid, _>(owner)
+            .bind::<sql::Nullable<sql::Uuid>, _>(unit),
         )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| PropertyRow {
-            unit_id: r.get(0),
-            estate_id: r.get(1),
-            estate_name: r.get(2),
-            building: r.get(3),
-            entrance: r.get(4),
-            room: r.get(5),
-            kind: r.get(6),
-            area_centi: r.get(7),
-            role: r.get(8),
-            since: r.get(9),
-        })
-        .collect())
+        .await?)
 }
 
 /// A holding the owner just ended.
+#[derive(QueryableByName)]
 pub struct EndedHoldingRow {
     /// `owner` or `co_owner`.
+    #[diesel(sql_type = sql::Text)]
     pub role: String,
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
 }
 
@@ -811,25 +926,26 @@ pub async fn end_holding_as_unbound(
     unit: Uuid,
     owner: Uuid,
 ) -> ApiResult<Option<EndedHoldingRow>> {
-    let row = conn
-        .query_opt(
-            "UPDATE unit_holders h SET ended_at = now(), end_reason = 'unbound' FROM units u
-              WHERE u.id = h.unit_id AND h.unit_id = $1 AND h.owner_id = $2 AND h.ended_at IS NULL
-              RETURNING h.role, u.estate_id",
-            &[&unit, &owner],
+    Ok(conn
+        .optional(
+            sql_query(
+                "UPDATE unit_holders h SET ended_at = now(), end_reason = 'unbound' FROM units u
+                  WHERE u.id = h.unit_id AND h.unit_id = $1 AND h.owner_id = $2 AND h.ended_at IS NULL
+                  RETURNING h.role, u.estate_id",
+            )
+            .bind::<sql::Uuid, _>(unit)
+            .bind::<sql::Uuid, _>(owner),
         )
-        .await?;
-    Ok(row.map(|r| EndedHoldingRow {
-        role: r.get(0),
-        estate_id: r.get(1),
-    }))
+        .await?)
 }
 
 /// Ends the unit's current co-owner holdings as unbound (their owner unbound the unit).
 pub async fn end_co_owner_holdings_as_unbound(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
     conn.execute(
-        "UPDATE unit_holders SET ended_at = now(), end_reason = 'unbound' WHERE unit_id = $1 AND role = 'co_owner' AND ended_at IS NULL",
-        &[&unit],
+        sql_query(
+            "UPDATE unit_holders SET ended_at = now(), end_reason = 'unbound' WHERE unit_id = $1 AND role = 'co_owner' AND ended_at IS NULL",
+        )
+        .bind::<sql::Uuid, _>(unit),
     )
     .await?;
     Ok(())
@@ -843,13 +959,14 @@ pub async fn end_oc_grants_without_unit(
     owner: Uuid,
 ) -> ApiResult<()> {
     conn.execute(
-        &format!(
+        sql_query(format!(
             "UPDATE oc_members m SET {}, end_reason = 'no_longer_owner' WHERE m.estate_id = $1 AND m.owner_id = $2 AND {}
                     AND NOT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $2 AND u.estate_id = $1 AND h.ended_at IS NULL)",
             END_NOW,
             NOT_ENDED
-        ),
-        &[&estate, &owner],
+        ))
+        .bind::<sql::Uuid, _>(estate)
+        .bind::<sql::Uuid, _>(owner),
     )
     .await?;
     Ok(())
@@ -857,72 +974,68 @@ pub async fn end_oc_grants_without_unit(
 
 // Co-owner applications.
 
-/// An application with its unit and whether the co-owner is linked, in the order
-/// [`application_row`] reads.
+/// An application with its unit and whether the co-owner is linked, named as the fields of
+/// [`ApplicationRow`].
 const APPLICATION_SELECT: &str = "
-    SELECT a.id, a.unit_id, e.name, u.building, u.entrance, u.room, a.name, a.phone, a.proof_ids, a.status, a.reject_reason,
+    SELECT a.id, a.unit_id, e.name AS estate_name, u.building, u.entrance, u.room, a.name, a.phone, a.proof_ids, a.status, a.reject_reason,
            EXISTS (SELECT 1 FROM unit_holders h JOIN owners o ON o.id = h.owner_id
-                    WHERE h.unit_id = a.unit_id AND h.role = 'co_owner' AND h.ended_at IS NULL AND o.phone = a.phone),
+                    WHERE h.unit_id = a.unit_id AND h.role = 'co_owner' AND h.ended_at IS NULL AND o.phone = a.phone) AS linked,
            a.created_at
       FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id";
 
-/// A co-owner application as stored, with its unit.
+/// A co-owner application as stored, with its unit (the columns of [`APPLICATION_SELECT`]).
+#[derive(QueryableByName)]
 pub struct ApplicationRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub unit_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub estate_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub building: String,
+    #[diesel(sql_type = sql::Text)]
     pub entrance: String,
+    #[diesel(sql_type = sql::Text)]
     pub room: String,
+    #[diesel(sql_type = sql::Text)]
     pub name: String,
     /// Unmasked: callers mask it before it leaves the service.
+    #[diesel(sql_type = sql::Text)]
     pub phone: String,
+    #[diesel(sql_type = sql::Array<sql::Uuid>)]
     pub proof_ids: Vec<Uuid>,
     /// The stored text (`pending`, `approved`, `rejected`, `deleted`).
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub reject_reason: Option<String>,
     /// The co-owner holds an account and is linked to the unit.
+    #[diesel(sql_type = sql::Bool)]
     pub linked: bool,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
-}
-
-/// The one place an application row is read by position (the columns of
-/// [`APPLICATION_SELECT`]).
-fn application_row(r: &Row) -> ApplicationRow {
-    ApplicationRow {
-        id: r.get(0),
-        unit_id: r.get(1),
-        estate_name: r.get(2),
-        building: r.get(3),
-        entrance: r.get(4),
-        room: r.get(5),
-        name: r.get(6),
-        phone: r.get(7),
-        proof_ids: r.get(8),
-        status: r.get(9),
-        reject_reason: r.get(10),
-        linked: r.get(11),
-        created_at: r.get(12),
-    }
 }
 
 /// One application, or `None` when there is no such application.
 pub async fn application(conn: &TenantConn, id: Uuid) -> ApiResult<Option<ApplicationRow>> {
-    let row = conn
-        .query_opt(&format!("{APPLICATION_SELECT} WHERE a.id = $1"), &[&id])
-        .await?;
-    Ok(row.as_ref().map(application_row))
+    Ok(conn
+        .optional(
+            sql_query(format!("{APPLICATION_SELECT} WHERE a.id = $1")).bind::<sql::Uuid, _>(id),
+        )
+        .await?)
 }
 
 /// The applications `applicant` made, newest first.
 pub async fn applications_of(conn: &TenantConn, applicant: Uuid) -> ApiResult<Vec<ApplicationRow>> {
-    let rows = conn
-        .query(
-            &format!("{APPLICATION_SELECT} WHERE a.applicant_id = $1 ORDER BY a.created_at DESC"),
-            &[&applicant],
+    Ok(conn
+        .load(
+            sql_query(format!(
+                "{APPLICATION_SELECT} WHERE a.applicant_id = $1 ORDER BY a.created_at DESC"
+            ))
+            .bind::<sql::Uuid, _>(applicant),
         )
-        .await?;
-    Ok(rows.iter().map(application_row).collect())
+        .await?)
 }
 
 /// The review list's filters; each `None` filters nothing.
@@ -934,16 +1047,19 @@ pub struct ApplicationFilter<'a> {
     pub estate_id: Option<Uuid>,
 }
 
-impl ApplicationFilter<'_> {
+impl<'a> ApplicationFilter<'a> {
     /// The filter as `WHERE` over applications `a`, units `u` and estates `e`, binding
-    /// [`ApplicationFilter::params`] as `$1`…`$3`.
+    /// [`ApplicationFilter::bind`] as `$1`…`$3`.
     fn sql() -> String {
         format!("WHERE {} AND ($2::text IS NULL OR a.status = $2) AND ($3::uuid IS NULL OR u.estate_id = $3)", estate_in_scope(1))
     }
 
-    /// The values [`ApplicationFilter::sql`] binds, in its order.
-    fn params(&self) -> [&(dyn ToSql + Sync); 3] {
-        [&self.rc_scope, &self.status, &self.estate_id]
+    /// `query` with the values [`ApplicationFilter::sql`] binds, in its order.
+    fn bind(&self, query: BoxedSqlQuery<'a, Pg, SqlQuery>) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        query
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.rc_scope)
+            .bind::<sql::Nullable<sql::Text>, _>(self.status)
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.estate_id)
     }
 }
 
@@ -952,13 +1068,9 @@ pub async fn count_applications(
     conn: &TenantConn,
     filter: &ApplicationFilter<'_>,
 ) -> ApiResult<i64> {
-    Ok(conn
-        .query_one(
-            &format!("SELECT count(*) FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id {}", ApplicationFilter::sql()),
-            &filter.params(),
-        )
-        .await?
-        .get(0))
+    let query = sql_query(format!("SELECT count(*) AS n FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id {}", ApplicationFilter::sql()))
+        .into_boxed();
+    Ok(conn.first::<_, Count>(filter.bind(query)).await?.n)
 }
 
 /// One page of the applications passing `filter`, newest first.
@@ -968,27 +1080,31 @@ pub async fn applications_page(
     limit: i64,
     offset: i64,
 ) -> ApiResult<Vec<ApplicationRow>> {
-    let mut params: Vec<&(dyn ToSql + Sync)> = filter.params().to_vec();
-    params.push(&limit);
-    params.push(&offset);
-    let rows = conn
-        .query(
-            &format!(
-                "{APPLICATION_SELECT} {} ORDER BY a.created_at DESC LIMIT $4 OFFSET $5",
-                ApplicationFilter::sql()
-            ),
-            &params,
+    let query = sql_query(format!(
+        "{APPLICATION_SELECT} {} ORDER BY a.created_at DESC LIMIT $4 OFFSET $5",
+        ApplicationFilter::sql()
+    ))
+    .into_boxed();
+    Ok(conn
+        .load(
+            filter
+                .bind(query)
+                .bind::<sql::BigInt, _>(limit)
+                .bind::<sql::BigInt, _>(offset),
         )
-        .await?;
-    Ok(rows.iter().map(application_row).collect())
+        .await?)
 }
 
 /// The unit an owner applies for, as its verified owner sees it.
+#[derive(QueryableByName)]
 pub struct OwnUnitRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
     /// The estate accepts co-owners.
+    #[diesel(sql_type = sql::Bool)]
     pub co_owner_verification: bool,
     /// The verified owner's own phone.
+    #[diesel(sql_type = sql::Text)]
     pub owner_phone: String,
 }
 
@@ -998,20 +1114,18 @@ pub async fn lock_own_unit(
     unit: Uuid,
     owner: Uuid,
 ) -> ApiResult<Option<OwnUnitRow>> {
-    let row = conn
-        .query_opt(
-            "SELECT u.estate_id, e.co_owner_verification, o.phone FROM unit_holders h JOIN units u ON u.id = h.unit_id
-               JOIN estates e ON e.id = u.estate_id JOIN owners o ON o.id = h.owner_id
-              WHERE h.unit_id = $1 AND h.owner_id = $2 AND h.role = 'owner' AND h.ended_at IS NULL
-              FOR UPDATE OF u",
-            &[&unit, &owner],
+    Ok(conn
+        .optional(
+            sql_query(
+                "SELECT u.estate_id, e.co_owner_verification, o.phone AS owner_phone FROM unit_holders h JOIN units u ON u.id = h.unit_id
+                   JOIN estates e ON e.id = u.estate_id JOIN owners o ON o.id = h.owner_id
+                  WHERE h.unit_id = $1 AND h.owner_id = $2 AND h.role = 'owner' AND h.ended_at IS NULL
+                  FOR UPDATE OF u",
+            )
+            .bind::<sql::Uuid, _>(unit)
+            .bind::<sql::Uuid, _>(owner),
         )
-        .await?;
-    Ok(row.map(|r| OwnUnitRow {
-        estate_id: r.get(0),
-        co_owner_verification: r.get(1),
-        owner_phone: r.get(2),
-    }))
+        .await?)
 }
 
 /// Whether an application for `phone` on the unit is pending or approved.
@@ -1021,9 +1135,12 @@ pub async fn open_application_exists(
     phone: &str,
 ) -> ApiResult<bool> {
     Ok(conn
-        .query_opt(
-            "SELECT 1 FROM co_owner_applications WHERE unit_id = $1 AND phone = $2 AND status IN ('pending', 'approved')",
-            &[&unit, &phone],
+        .optional::<_, One>(
+            sql_query(
+                "SELECT 1 AS one FROM co_owner_applications WHERE unit_id = $1 AND phone = $2 AND status IN ('pending', 'approved')",
+            )
+            .bind::<sql::Uuid, _>(unit)
+            .bind::<sql::Text, _>(phone),
         )
         .await?
         .is_some())
@@ -1045,11 +1162,25 @@ pub async fn insert_application(
     a: &NewApplication<'_>,
 ) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO co_owner_applications (id, unit_id, applicant_id, name, phone, proof_ids) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&id, &unit, &applicant, &a.name, &a.phone, &a.proof_ids],
+        sql_query(
+            "INSERT INTO co_owner_applications (id, unit_id, applicant_id, name, phone, proof_ids) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Uuid, _>(applicant)
+        .bind::<sql::Text, _>(a.name)
+        .bind::<sql::Text, _>(a.phone)
+        .bind::<sql::Array<sql::Uuid>, _>(a.proof_ids),
     )
     .await?;
     Ok(())
+}
+
+/// A unit's id, selected as `unit_id`.
+#[derive(QueryableByName)]
+struct UnitId {
+    #[diesel(sql_type = sql::Uuid)]
+    unit_id: Uuid,
 }
 
 /// The unit of the application `id` if `rc_scope` reaches it.
@@ -1059,42 +1190,47 @@ pub async fn application_unit_in_scope(
     id: Uuid,
 ) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .query_opt(
-            &format!(
+        .optional::<_, UnitId>(
+            sql_query(format!(
                 "SELECT a.unit_id FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id
                   WHERE a.id = $2 AND {}",
                 estate_in_scope(1)
-            ),
-            &[&rc_scope, &id],
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
+            .bind::<sql::Uuid, _>(id),
         )
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| r.unit_id))
 }
 
 /// What a review decides on, read under the application's lock.
+#[derive(QueryableByName)]
 pub struct ApplicationStateRow {
+    #[diesel(sql_type = sql::Text)]
     pub phone: String,
     /// The stored text (`pending`, …).
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
+    #[diesel(sql_type = sql::Uuid)]
     pub applicant_id: Uuid,
 }
 
 /// The application `id` (which must exist), locked until the transaction ends.
 pub async fn lock_application(conn: &TenantConn, id: Uuid) -> ApiResult<ApplicationStateRow> {
-    let row = conn.query_one("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE", &[&id]).await?;
-    Ok(ApplicationStateRow {
-        phone: row.get(0),
-        status: row.get(1),
-        applicant_id: row.get(2),
-    })
+    Ok(conn
+        .first(
+            sql_query("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE")
+                .bind::<sql::Uuid, _>(id),
+        )
+        .await?)
 }
 
 /// Serialises reviews of a phone with its registration (see the registration trigger) until
 /// the transaction ends.
 pub async fn lock_co_owner_phone(conn: &TenantConn, phone: &str) -> ApiResult<()> {
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))",
-        &[&phone],
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))")
+            .bind::<sql::Text, _>(phone),
     )
     .await?;
     Ok(())
@@ -1103,14 +1239,23 @@ pub async fn lock_co_owner_phone(conn: &TenantConn, phone: &str) -> ApiResult<()
 /// Whether `owner` still holds the unit as its verified owner.
 pub async fn holds_as_owner(conn: &TenantConn, unit: Uuid, owner: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .query_opt("SELECT 1 FROM unit_holders WHERE unit_id = $1 AND owner_id = $2 AND role = 'owner' AND ended_at IS NULL", &[&unit, &owner])
+        .optional::<_, One>(
+            sql_query("SELECT 1 AS one FROM unit_holders WHERE unit_id = $1 AND owner_id = $2 AND role = 'owner' AND ended_at IS NULL")
+                .bind::<sql::Uuid, _>(unit)
+                .bind::<sql::Uuid, _>(owner),
+        )
         .await?
         .is_some())
 }
 
 /// Marks the application approved by `staff`.
 pub async fn mark_approved(conn: &TenantConn, id: Uuid, staff: Option<Uuid>) -> ApiResult<()> {
-    conn.execute("UPDATE co_owner_applications SET status = 'approved', reviewed_by = $2, reviewed_at = now() WHERE id = $1", &[&id, &staff]).await?;
+    conn.execute(
+        sql_query("UPDATE co_owner_applications SET status = 'approved', reviewed_by = $2, reviewed_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+    )
+    .await?;
     Ok(())
 }
 
@@ -1118,11 +1263,15 @@ pub async fn mark_approved(conn: &TenantConn, id: Uuid, staff: Option<Uuid>) -> 
 /// holds the unit already.
 pub async fn link_co_owner(conn: &TenantConn, unit: Uuid, phone: &str) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO unit_holders (id, unit_id, owner_id, role)
-         SELECT $1, $2, o.id, 'co_owner' FROM owners o
-          WHERE o.phone = $3
-            AND NOT EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = $2 AND h.owner_id = o.id AND h.ended_at IS NULL)",
-        &[&Uuid::new_v4(), &unit, &phone],
+        sql_query(
+            "INSERT INTO unit_holders (id, unit_id, owner_id, role)
+             SELECT $1, $2, o.id, 'co_owner' FROM owners o
+              WHERE o.phone = $3
+                AND NOT EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = $2 AND h.owner_id = o.id AND h.ended_at IS NULL)",
+        )
+        .bind::<sql::Uuid, _>(Uuid::new_v4())
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Text, _>(phone),
     )
     .await?;
     Ok(())
@@ -1136,8 +1285,12 @@ pub async fn mark_rejected(
     staff: Option<Uuid>,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE co_owner_applications SET status = 'rejected', reject_reason = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1",
-        &[&id, &reason, &staff],
+        sql_query(
+            "UPDATE co_owner_applications SET status = 'rejected', reject_reason = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1",
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Text, _>(reason)
+        .bind::<sql::Nullable<sql::Uuid>, _>(staff),
     )
     .await?;
     Ok(())
@@ -1146,8 +1299,8 @@ pub async fn mark_rejected(
 /// Marks the application deleted.
 pub async fn mark_deleted(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
     conn.execute(
-        "UPDATE co_owner_applications SET status = 'deleted' WHERE id = $1",
-        &[&id],
+        sql_query("UPDATE co_owner_applications SET status = 'deleted' WHERE id = $1")
+            .bind::<sql::Uuid, _>(id),
     )
     .await?;
     Ok(())
@@ -1156,9 +1309,12 @@ pub async fn mark_deleted(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
 /// Ends the co-owner holding of the account with `phone` on the unit, as removed.
 pub async fn end_co_owner_holding(conn: &TenantConn, unit: Uuid, phone: &str) -> ApiResult<()> {
     conn.execute(
-        "UPDATE unit_holders h SET ended_at = now(), end_reason = 'removed' FROM owners o
-          WHERE h.owner_id = o.id AND o.phone = $2 AND h.unit_id = $1 AND h.role = 'co_owner' AND h.ended_at IS NULL",
-        &[&unit, &phone],
+        sql_query(
+            "UPDATE unit_holders h SET ended_at = now(), end_reason = 'removed' FROM owners o
+              WHERE h.owner_id = o.id AND o.phone = $2 AND h.unit_id = $1 AND h.role = 'co_owner' AND h.ended_at IS NULL",
+        )
+        .bind::<sql::Uuid, _>(unit)
+        .bind::<sql::Text, _>(phone),
     )
     .await?;
     Ok(())
@@ -1178,12 +1334,17 @@ pub async fn bind_proofs(
     let mut distinct = ids.to_vec();
     distinct.sort();
     distinct.dedup();
-    let bound = conn
-        .query(
-            "UPDATE attachments SET estate_id = $1
-              WHERE id = ANY($2) AND estate_id IS NULL AND purpose = 'proof' AND uploader_kind = $3 AND uploader_id = $4
-              RETURNING id",
-            &[&estate, &distinct, &uploader_kind, &uploader],
+    let bound: Vec<Id> = conn
+        .load(
+            sql_query(
+                "UPDATE attachments SET estate_id = $1
+                  WHERE id = ANY($2) AND estate_id IS NULL AND purpose = 'proof' AND uploader_kind = $3 AND uploader_id = $4
+                  RETURNING id",
+            )
+            .bind::<sql::Uuid, _>(estate)
+            .bind::<sql::Array<sql::Uuid>, _>(distinct)
+            .bind::<sql::Text, _>(uploader_kind)
+            .bind::<sql::Uuid, _>(uploader),
         )
         .await?;
     Ok(bound.len() == ids.len())

@@ -44,8 +44,7 @@ impl PlatformAuthApi {
             client_ip: &ip.0 .0,
         };
         let admitted = login::admit(&origin, TABLE, "username", &body.username).await?;
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         let id = admitted.check_password(&tx, body.password.clone()).await?;
         let token = sessions::issue_platform(&tx, id, state.config.staff_token_hours).await?;
         tx.commit().await?;
@@ -68,8 +67,7 @@ impl PlatformAuthApi {
         token: Data<&SessionToken>,
         _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         sessions::revoke_platform_token(&tx, &token).await?;
         let (_, id) = principal.actor();
         crate::audit::record_platform(
@@ -115,8 +113,7 @@ impl PlatformAuthApi {
             client_ip: &ip.0 .0,
         };
         let admitted = login::admit(&origin, TABLE, "id::text", &id_text).await?;
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         service::replace_password(&tx, &admitted, TABLE, *id, body.old_password.clone(), &hash)
             .await?;
         sessions::revoke_all_platform(&tx, *id).await?;

@@ -56,8 +56,7 @@ pub struct SigningKeyView {
 }
 
 async fn signing_keys(state: &AppState, tenant: Option<&str>) -> ApiResult<Vec<SigningKeyView>> {
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::db::Conn::begin(&state.pool).await?;
     let keys = crate::voting::signing::published_keys(&tx, tenant).await?;
     tx.commit().await?;
     // Only keys this service derives: one added to the database by hand is not published.
@@ -186,8 +185,7 @@ impl TenantsApi {
         let mut keys = signing_keys(&state, tenant.0.as_deref()).await?;
         // The log's key, from its first signed head on: it signs the tree heads that ledgers and
         // receipts carry.
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         let since = crate::transparency::store::head_since(&tx).await?;
         tx.commit().await?;
         if let Some(first) = since {

@@ -2,23 +2,23 @@
 //! connection whose search_path is set *locally* (SET LOCAL semantics) to the tenant's schema,
 //! so nothing tenant-specific survives the transaction on the pooled connection.
 
-use std::{
-    future::Future,
-    sync::atomic::{AtomicBool, Ordering},
-};
+use std::ops::Deref;
 
-use deadpool_postgres::{Object, Pool};
-use tokio_postgres::{types::ToSql, Row};
+use diesel::{sql_types::Text, QueryResult, QueryableByName};
 
 use super::Tenant;
+use crate::db::{Conn, Pool};
 
 pub struct TenantConn {
-    client: Option<Object>,
+    conn: Conn,
     tenant: Tenant,
-    finished: bool,
-    /// A statement has been sent and its answer not yet read: if we are dropped now (the
-    /// request was cancelled), the connection's state is unknown.
-    in_flight: AtomicBool,
+}
+
+#[derive(QueryableByName)]
+struct SearchPath {
+    #[diesel(sql_type = Text)]
+    #[allow(dead_code)]
+    search_path: String,
 }
 
 impl TenantConn {
@@ -47,21 +47,17 @@ impl TenantConn {
         tenant: &Tenant,
         begin: &'static str,
     ) -> Result<Self, crate::error::ApiError> {
-        let client = pool.get().await?;
-        // From here on, dropping `conn` before commit/rollback rolls back (see Drop).
-        let conn = TenantConn {
-            client: Some(client),
-            tenant: tenant.clone(),
-            finished: false,
-            in_flight: AtomicBool::new(false),
-        };
-        conn.batch_execute(begin).await?;
-        conn.query_one(
-            "SELECT set_config('search_path', $1, true)",
-            &[&tenant.schema],
+        // From here on, dropping `conn` before commit/rollback rolls back (see Conn's Drop).
+        let conn = Conn::begin_as(pool, begin).await?;
+        conn.first::<_, SearchPath>(
+            diesel::sql_query("SELECT set_config('search_path', $1, true) AS search_path")
+                .bind::<Text, _>(&tenant.schema),
         )
         .await?;
-        Ok(conn)
+        Ok(TenantConn {
+            conn,
+            tenant: tenant.clone(),
+        })
     }
 
     /// The tenant this transaction is scoped to.
@@ -69,109 +65,21 @@ impl TenantConn {
         &self.tenant
     }
 
-    fn client(&self) -> &Object {
-        self.client
-            .as_ref()
-            .expect("TenantConn used after it finished")
+    pub async fn commit(self) -> QueryResult<()> {
+        self.conn.commit().await
     }
 
-    async fn tracked<T>(&self, fut: impl Future<Output = T>) -> T {
-        self.in_flight.store(true, Ordering::Release);
-        let out = fut.await;
-        self.in_flight.store(false, Ordering::Release);
-        out
-    }
-
-    pub async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
-        self.tracked(self.client().batch_execute("COMMIT")).await?;
-        self.finished = true;
-        Ok(())
-    }
-
-    pub async fn rollback(mut self) -> Result<(), tokio_postgres::Error> {
-        self.tracked(self.client().batch_execute("ROLLBACK"))
-            .await?;
-        self.finished = true;
-        Ok(())
-    }
-
-    pub async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.tracked(self.client().query(sql, params)).await
-    }
-    pub async fn query_one(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Row, tokio_postgres::Error> {
-        self.tracked(self.client().query_one(sql, params)).await
-    }
-    pub async fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, tokio_postgres::Error> {
-        self.tracked(self.client().query_opt(sql, params)).await
-    }
-    /// Whether `sql` returns any row. Use it for every "is there one?" question: `query_opt`
-    /// fails when a query that looked unique (one holding per owner and estate, one round per
-    /// group) returns several rows.
-    pub async fn exists(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<bool, tokio_postgres::Error> {
-        Ok(self
-            .query_one(&format!("SELECT EXISTS ({sql})"), params)
-            .await?
-            .get(0))
-    }
-    pub async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
-        self.tracked(self.client().execute(sql, params)).await
-    }
-    pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
-        self.tracked(self.client().batch_execute(sql)).await
+    pub async fn rollback(self) -> QueryResult<()> {
+        self.conn.rollback().await
     }
 }
 
-impl Drop for TenantConn {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let Some(client) = self.client.take() else {
-            return;
-        };
-        let runtime = tokio::runtime::Handle::try_current();
-        match runtime {
-            // An error path left the transaction open between statements: roll it back, then
-            // the connection returns to the pool clean (search_path was local to the transaction).
-            Ok(handle) if !self.in_flight.load(Ordering::Acquire) => {
-                handle.spawn(async move {
-                    if client.batch_execute("ROLLBACK").await.is_err() {
-                        drop(Object::take(client));
-                    }
-                });
-            }
-            // Cancelled mid-statement: the connection's state is unknown, so it is closed
-            // instead of reused, after asking the server to stop the statement (it would
-            // otherwise run on, holding its locks, until it next talks to the socket).
-            Ok(handle) => {
-                let cancel = client.cancel_token();
-                let connection = Object::take(client);
-                handle.spawn(async move {
-                    let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
-                    drop(connection);
-                });
-            }
-            Err(_) => drop(Object::take(client)),
-        }
+/// Statements run on the transaction: `conn.load(...)`, `conn.execute(...)`, and a `&TenantConn`
+/// goes wherever shared code takes a `&Conn`.
+impl Deref for TenantConn {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.conn
     }
 }

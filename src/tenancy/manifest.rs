@@ -1,15 +1,20 @@
 //! Tenant manifests (`tenants/*.toml`): a street office, its residents' committees and estates,
 //! applied idempotently by `zmg tenant apply` and `zmg serve --demo`.
 
-use deadpool_postgres::Pool;
+use diesel::{dsl::now, prelude::*, upsert::excluded};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{conn::TenantConn, find_by_slug, provision, Tenant};
 use crate::{
     auth::staff_api::StaffCreated,
+    db::{Conn, Pool},
     error::ApiError,
     housing::demo::{self, DemoHousing},
+    schema::{
+        platform::tenants,
+        tenant::{estates, residents_committees as rcs},
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -77,11 +82,16 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
         Some(t) => {
             provision::validate(&manifest.slug, &manifest.name).map_err(api)?;
             crate::migrate::migrate_tenant(pool, &t).await?;
-            let client = pool.get().await?;
-            client
+            Conn::get(pool)
+                .await
+                .map_err(api)?
                 .execute(
-                    "UPDATE platform.tenants SET name = $2, updated_at = now() WHERE id = $1",
-                    &[&t.id, &manifest.name],
+                    diesel::update(tenants::table)
+                        .filter(tenants::id.eq(t.id))
+                        .set((
+                            tenants::name.eq(&manifest.name),
+                            tenants::updated_at.eq(now),
+                        )),
                 )
                 .await?;
             (t, None)
@@ -102,24 +112,46 @@ pub async fn apply(pool: &Pool, manifest: &Manifest) -> anyhow::Result<Applied> 
     let conn = TenantConn::begin(pool, &tenant).await.map_err(api)?;
     for rc in &manifest.residents_committees {
         let rc_id: Uuid = conn
-            .query_one(
-                "INSERT INTO residents_committees (id, name, contact, phone, address) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (name) DO UPDATE SET contact = EXCLUDED.contact, phone = EXCLUDED.phone, address = EXCLUDED.address
-                 RETURNING id",
-                &[&Uuid::new_v4(), &rc.name, &rc.contact, &rc.phone, &rc.address],
+            .first(
+                diesel::insert_into(rcs::table)
+                    .values((
+                        rcs::id.eq(Uuid::new_v4()),
+                        rcs::name.eq(&rc.name),
+                        rcs::contact.eq(&rc.contact),
+                        rcs::phone.eq(&rc.phone),
+                        rcs::address.eq(&rc.address),
+                    ))
+                    .on_conflict(rcs::name)
+                    .do_update()
+                    .set((
+                        rcs::contact.eq(excluded(rcs::contact)),
+                        rcs::phone.eq(excluded(rcs::phone)),
+                        rcs::address.eq(excluded(rcs::address)),
+                    ))
+                    .returning(rcs::id),
             )
-            .await?
-            .get(0);
+            .await?;
         for estate in &rc.estates {
             let estate_id: Uuid = conn
-                .query_one(
-                    "INSERT INTO estates (id, rc_id, name, address, phone) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (name) DO UPDATE SET rc_id = EXCLUDED.rc_id, address = EXCLUDED.address, phone = EXCLUDED.phone
-                     RETURNING id",
-                    &[&Uuid::new_v4(), &rc_id, &estate.name, &estate.address, &estate.phone],
+                .first(
+                    diesel::insert_into(estates::table)
+                        .values((
+                            estates::id.eq(Uuid::new_v4()),
+                            estates::rc_id.eq(rc_id),
+                            estates::name.eq(&estate.name),
+                            estates::address.eq(&estate.address),
+                            estates::phone.eq(&estate.phone),
+                        ))
+                        .on_conflict(estates::name)
+                        .do_update()
+                        .set((
+                            estates::rc_id.eq(excluded(estates::rc_id)),
+                            estates::address.eq(excluded(estates::address)),
+                            estates::phone.eq(excluded(estates::phone)),
+                        ))
+                        .returning(estates::id),
                 )
-                .await?
-                .get(0);
+                .await?;
             if let Some(spec) = &estate.demo_housing {
                 demo::seed(&conn, estate_id, spec).await.map_err(api)?;
             }

@@ -6,12 +6,15 @@ pub mod manifest;
 pub mod provision;
 pub mod resolve;
 
-use deadpool_postgres::Pool;
+use diesel::prelude::*;
 use poem_openapi::Enum;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    db::{Conn, Pool},
+    error::{ApiError, ApiResult},
+    schema::platform::tenants,
+};
 
 /// A tenant as the registry knows it. `schema` is the only schema name ever put in search_path.
 #[derive(Clone, Debug)]
@@ -30,14 +33,25 @@ pub enum TenantStatus {
     Suspended,
 }
 
-impl Tenant {
-    fn from_row(row: &Row) -> Self {
+/// A registry row as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg))]
+struct TenantRow {
+    id: Uuid,
+    slug: String,
+    name: String,
+    schema_name: String,
+    status: String,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(row: TenantRow) -> Self {
         Tenant {
-            id: row.get("id"),
-            slug: row.get("slug"),
-            name: row.get("name"),
-            schema: row.get("schema_name"),
-            status: if row.get::<_, &str>("status") == "suspended" {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            schema: row.schema_name,
+            status: if row.status == "suspended" {
                 TenantStatus::Suspended
             } else {
                 TenantStatus::Active
@@ -46,22 +60,28 @@ impl Tenant {
     }
 }
 
-const SELECT: &str = "SELECT id, slug, name, schema_name, status FROM platform.tenants";
-
 pub async fn find_by_slug(pool: &Pool, slug: &str) -> ApiResult<Option<Tenant>> {
-    let client = pool.get().await?;
-    let row = client
-        .query_opt(&format!("{SELECT} WHERE slug = $1"), &[&slug])
+    let row: Option<TenantRow> = Conn::get(pool)
+        .await?
+        .optional(
+            tenants::table
+                .filter(tenants::slug.eq(slug))
+                .select(TenantRow::as_select()),
+        )
         .await?;
-    Ok(row.as_ref().map(Tenant::from_row))
+    Ok(row.map(Tenant::from))
 }
 
 pub async fn list(pool: &Pool) -> ApiResult<Vec<Tenant>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(&format!("{SELECT} ORDER BY slug"), &[])
+    let rows: Vec<TenantRow> = Conn::get(pool)
+        .await?
+        .load(
+            tenants::table
+                .order(tenants::slug)
+                .select(TenantRow::as_select()),
+        )
         .await?;
-    Ok(rows.iter().map(Tenant::from_row).collect())
+    Ok(rows.into_iter().map(Tenant::from).collect())
 }
 
 pub fn not_found(slug: &str) -> ApiError {

@@ -1,7 +1,7 @@
 //! Onboarding a street office: registry row, schema, migrations and the first street-staff
 //! admin, all in one transaction.
 
-use deadpool_postgres::Pool;
+use diesel::{dsl::now, prelude::*};
 use uuid::Uuid;
 
 use super::{conn::TenantConn, valid_slug, Tenant, TenantStatus};
@@ -9,8 +9,10 @@ use crate::{
     audit,
     auth::principal::Principal,
     auth::staff_api::{create_staff, StaffCreateRequest, StaffCreated, StaffRoleName},
+    db::{Conn, Pool},
     error::{ApiError, ApiResult, FieldIssue},
     migrate,
+    schema::platform::tenants,
 };
 
 pub fn validate(slug: &str, name: &str) -> ApiResult<()> {
@@ -56,10 +58,12 @@ pub async fn create(
         status: TenantStatus::Active,
     };
     let conn = TenantConn::begin(pool, &tenant).await?;
-    conn.execute(
-        "INSERT INTO platform.tenants (id, slug, name, schema_name) VALUES ($1, $2, $3, $4)",
-        &[&tenant.id, &tenant.slug, &tenant.name, &tenant.schema],
-    )
+    conn.execute(diesel::insert_into(tenants::table).values((
+        tenants::id.eq(tenant.id),
+        tenants::slug.eq(&tenant.slug),
+        tenants::name.eq(&tenant.name),
+        tenants::schema_name.eq(&tenant.schema),
+    )))
     .await?;
     // The name passed the registry's CHECK (`^t_[a-z][a-z0-9_]+$`), so quoting it is safe.
     conn.batch_execute(&format!("CREATE SCHEMA \"{}\"", tenant.schema))
@@ -101,23 +105,25 @@ pub async fn set_status(
         // Tokens issued before the suspension stay dead after a reactivation: everyone logs in
         // anew. Revoked first: should the suspension then fail, a fresh login is all it costs.
         let conn = super::conn::TenantConn::begin(pool, &tenant).await?;
+        use crate::schema::tenant::sessions as s;
         conn.execute(
-            "UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL",
-            &[],
+            diesel::update(s::table)
+                .filter(s::revoked_at.is_null())
+                .set(s::revoked_at.eq(now)),
         )
         .await?;
         conn.commit().await?;
     }
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = Conn::begin(pool).await?;
     let text = if status == TenantStatus::Suspended {
         "suspended"
     } else {
         "active"
     };
     tx.execute(
-        "UPDATE platform.tenants SET status = $2, updated_at = now() WHERE slug = $1",
-        &[&slug, &text],
+        diesel::update(tenants::table)
+            .filter(tenants::slug.eq(slug))
+            .set((tenants::status.eq(text), tenants::updated_at.eq(now))),
     )
     .await?;
     crate::audit::record_platform(&tx, actor, "tenant", slug).await?;

@@ -1,7 +1,7 @@
 //! Which street office does a request address? `X-Tenant: <slug>`, or the first host label under
 //! the configured base domain. The slug is only a lookup key: the schema comes from the registry.
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 use poem::Request;
 
 use super::{find_by_slug, not_found, Tenant, TenantStatus};

@@ -58,8 +58,7 @@ impl LogApi {
         state: Data<&AppState>,
         size: Query<Option<i64>>,
     ) -> ApiResult<Json<TreeHead>> {
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         let head = store::head(&tx, size.0).await?.ok_or_else(no_head)?;
         tx.commit().await?;
         Ok(Json(head))
@@ -82,8 +81,7 @@ impl LogApi {
         /// `checkpoint` (default) or the `result` declared at the close.
         kind: Query<Option<LeafKind>>,
     ) -> ApiResult<Json<InclusionView>> {
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         let head = store::head(&tx, tree_size.0).await?.ok_or_else(no_head)?;
         let found = store::inclusion(
             &tx,
@@ -130,8 +128,7 @@ impl LogApi {
                 "first must be between 0 and second",
             ));
         }
-        let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = crate::db::Conn::begin(&state.pool).await?;
         let heads = (
             store::head(&tx, Some(first.0)).await?,
             store::head(&tx, Some(second.0)).await?,

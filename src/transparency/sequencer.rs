@@ -22,8 +22,7 @@ pub fn spawn(state: AppState) {
 
 /// One turn: places what is queued and signs a head. Returns the head's size, if a new one.
 pub async fn run(state: &AppState) -> crate::error::ApiResult<Option<i64>> {
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::db::Conn::begin(&state.pool).await?;
     let head = super::store::sequence(&tx).await?;
     tx.commit().await?;
     Ok(head.map(|h| h.size))

@@ -2,6 +2,7 @@
 //! sequencer, and the signed tree heads.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 pub use super::proof::Leaf;
@@ -10,23 +11,37 @@ use super::{
     proof::{head_message, LeafKind, LogInclusion, TreeHead},
 };
 use crate::{
-    db::Db,
+    db::Conn,
     error::{ApiError, ApiResult},
     voting::signing,
 };
 
+/// One bigint read from a statement (`... AS n`).
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
+}
+
+/// A leaf's text.
+#[derive(QueryableByName)]
+struct LeafText {
+    #[diesel(sql_type = sql::Text)]
+    leaf: String,
+}
+
 /// Queues a signed checkpoint or declared result for the log, in the transaction that made it.
-pub async fn queue(
-    db: &dyn Db,
-    tenant_id: Uuid,
-    matter_id: Uuid,
-    leaf: &Leaf<'_>,
-) -> ApiResult<()> {
+pub async fn queue(db: &Conn, tenant_id: Uuid, matter_id: Uuid, leaf: &Leaf<'_>) -> ApiResult<()> {
     let text = leaf.text();
     let hash = hex::encode(merkle::leaf_hash(text.as_bytes()));
     db.execute(
-        "INSERT INTO platform.log_leaves (tenant_id, matter_id, kind, entries, leaf, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&tenant_id, &matter_id, &leaf.kind.as_str(), &leaf.entries, &text, &hash],
+        sql_query("INSERT INTO platform.log_leaves (tenant_id, matter_id, kind, entries, leaf, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind::<sql::Uuid, _>(tenant_id)
+            .bind::<sql::Uuid, _>(matter_id)
+            .bind::<sql::Text, _>(leaf.kind.as_str())
+            .bind::<sql::BigInt, _>(leaf.entries)
+            .bind::<sql::Text, _>(&text)
+            .bind::<sql::Text, _>(&hash),
     )
     .await?;
     Ok(())
@@ -34,7 +49,7 @@ pub async fn queue(
 
 /// Runs a proof's computation over the stored subtrees it needs, fetched in one query: a first
 /// pass only notes which subtrees it reads.
-async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -> ApiResult<T> {
+async fn with_nodes<T>(db: &Conn, compute: impl Fn(&mut merkle::Nodes) -> T) -> ApiResult<T> {
     let mut wanted: Vec<merkle::NodeKey> = Vec::new();
     compute(&mut |key| {
         wanted.push(key);
@@ -44,19 +59,20 @@ async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -
         .iter()
         .map(|&(level, index)| (level as i16, index as i64))
         .unzip();
-    let rows = db
-        .query(
-            "SELECT n.level, n.index, n.hash FROM platform.log_nodes n JOIN unnest($1::smallint[], $2::bigint[]) w (level, index) USING (level, index)",
-            &[&levels, &indexes],
+    let rows: Vec<NodeRow> = db
+        .load(
+            sql_query("SELECT n.level, n.index, n.hash FROM platform.log_nodes n JOIN unnest($1::smallint[], $2::bigint[]) w (level, index) USING (level, index)")
+                .bind::<sql::Array<sql::SmallInt>, _>(&levels)
+                .bind::<sql::Array<sql::BigInt>, _>(&indexes),
         )
         .await?;
     let mut nodes = std::collections::HashMap::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         let hash: Hash = r
-            .get::<_, Vec<u8>>(2)
+            .hash
             .try_into()
             .map_err(|_| ApiError::internal("malformed node in the log"))?;
-        nodes.insert((r.get::<_, i16>(0) as u8, r.get::<_, i64>(1) as u64), hash);
+        nodes.insert((r.level as u8, r.index as u64), hash);
     }
     let mut missing = false;
     let result = compute(&mut |key| {
@@ -79,26 +95,36 @@ async fn with_nodes<T>(db: &dyn Db, compute: impl Fn(&mut merkle::Nodes) -> T) -
 
 const CATCHING_UP: &str = "log.catching_up";
 
+/// A stored subtree: its level, index at that level and hash.
+#[derive(QueryableByName)]
+struct NodeRow {
+    #[diesel(sql_type = sql::SmallInt)]
+    level: i16,
+    #[diesel(sql_type = sql::BigInt)]
+    index: i64,
+    #[diesel(sql_type = sql::Bytea)]
+    hash: Vec<u8>,
+}
+
 /// How many leaves the stored subtrees cover.
-async fn log_size(db: &dyn Db) -> ApiResult<i64> {
+async fn log_size(db: &Conn) -> ApiResult<i64> {
     Ok(db
-        .query_opt(
-            "SELECT index + 1 FROM platform.log_nodes WHERE level = 0 ORDER BY index DESC LIMIT 1",
-            &[],
-        )
+        .optional::<_, Count>(sql_query(
+            "SELECT index + 1 AS n FROM platform.log_nodes WHERE level = 0 ORDER BY index DESC LIMIT 1",
+        ))
         .await?
-        .map_or(0, |r| r.get(0)))
+        .map_or(0, |r| r.n))
 }
 
 /// Stores the perfect subtrees completed by the leaves placed since the last turn: the leaves
 /// themselves, then each level's new parents (a log written before subtrees were stored gets
 /// all of them on its first turn).
-async fn extend_nodes(db: &dyn Db) -> ApiResult<()> {
+async fn extend_nodes(db: &Conn) -> ApiResult<()> {
     let covered = log_size(db).await?;
     let added = db
         .execute(
-            "INSERT INTO platform.log_nodes (level, index, hash) SELECT 0, position, decode(leaf_hash, 'hex') FROM platform.log_leaves WHERE position >= $1",
-            &[&covered],
+            sql_query("INSERT INTO platform.log_nodes (level, index, hash) SELECT 0, position, decode(leaf_hash, 'hex') FROM platform.log_leaves WHERE position >= $1")
+                .bind::<sql::BigInt, _>(covered),
         )
         .await?;
     if added == 0 {
@@ -110,11 +136,14 @@ async fn extend_nodes(db: &dyn Db) -> ApiResult<()> {
         let first_child = (covered >> (level + 1)) << 1;
         let parents = db
             .execute(
-                "INSERT INTO platform.log_nodes (level, index, hash)
+                sql_query(
+                    "INSERT INTO platform.log_nodes (level, index, hash)
                  SELECT $1::smallint + 1, l.index / 2, sha256(decode('01', 'hex') || l.hash || r.hash)
                    FROM platform.log_nodes l JOIN platform.log_nodes r ON r.level = l.level AND r.index = l.index + 1
                   WHERE l.level = $1::smallint AND l.index >= $2 AND l.index % 2 = 0",
-                &[&level, &first_child],
+                )
+                .bind::<sql::SmallInt, _>(level)
+                .bind::<sql::BigInt, _>(first_child),
             )
             .await?;
         if parents == 0 {
@@ -127,20 +156,18 @@ async fn extend_nodes(db: &dyn Db) -> ApiResult<()> {
 /// Places every queued leaf (in queue order, after those already placed), stores the subtrees
 /// they complete and signs a head over the whole log. Sequencers of every replica take turns; a
 /// turn with nothing new signs nothing. Returns the new head, if any.
-pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
-    db.execute(
+pub async fn sequence(db: &Conn) -> ApiResult<Option<TreeHead>> {
+    db.execute(sql_query(
         "SELECT pg_advisory_xact_lock(hashtext('zmg-transparency-log'))",
-        &[],
-    )
+    ))
     .await?;
     let placed = db
-        .execute(
+        .execute(sql_query(
             "UPDATE platform.log_leaves l SET position = q.position
                FROM (SELECT id, (SELECT coalesce(max(position) + 1, 0) FROM platform.log_leaves) + row_number() OVER (ORDER BY id) - 1 AS position
                        FROM platform.log_leaves WHERE position IS NULL) q
               WHERE l.id = q.id",
-            &[],
-        )
+        ))
         .await?;
     extend_nodes(db).await?;
     if placed == 0 {
@@ -154,8 +181,13 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
     let signed = signing::sign_for_log(&head_message(size, &root, &signed_at))?;
     let public_key = signing::log_public_key()?;
     db.execute(
-        "INSERT INTO platform.log_heads (size, root, signed_at, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&size, &root, &signed_at, &signed.key_id, &public_key, &signed.signature],
+        sql_query("INSERT INTO platform.log_heads (size, root, signed_at, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind::<sql::BigInt, _>(size)
+            .bind::<sql::Text, _>(&root)
+            .bind::<sql::Timestamptz, _>(signed_at)
+            .bind::<sql::Text, _>(&signed.key_id)
+            .bind::<sql::Text, _>(&public_key)
+            .bind::<sql::Text, _>(&signed.signature),
     )
     .await?;
     Ok(Some(TreeHead {
@@ -170,33 +202,62 @@ pub async fn sequence(db: &dyn Db) -> ApiResult<Option<TreeHead>> {
 
 /// The latest signed head, or the one of exactly `size` leaves: only heads under the log's own
 /// key (one added to the database by hand under another key is never served).
-pub async fn head(db: &dyn Db, size: Option<i64>) -> ApiResult<Option<TreeHead>> {
-    let row = db
-        .query_opt(
-            "SELECT size, root, signed_at, key_id, public_key, signature FROM platform.log_heads
+pub async fn head(db: &Conn, size: Option<i64>) -> ApiResult<Option<TreeHead>> {
+    let row: Option<HeadRow> = db
+        .optional(
+            sql_query(
+                "SELECT size, root, signed_at, key_id, public_key, signature FROM platform.log_heads
               WHERE ($1::bigint IS NULL OR size = $1) AND public_key = $2 ORDER BY size DESC LIMIT 1",
-            &[&size, &signing::log_public_key()?],
+            )
+            .bind::<sql::Nullable<sql::BigInt>, _>(size)
+            .bind::<sql::Text, _>(signing::log_public_key()?),
         )
         .await?;
     Ok(row.map(|r| TreeHead {
-        size: r.get(0),
-        root: r.get(1),
-        signed_at: millis(&r.get(2)),
-        key_id: r.get(3),
-        public_key: r.get(4),
-        signature: r.get(5),
+        size: r.size,
+        root: r.root,
+        signed_at: millis(&r.signed_at),
+        key_id: r.key_id,
+        public_key: r.public_key,
+        signature: r.signature,
     }))
 }
 
+/// A signed head as stored.
+#[derive(QueryableByName)]
+struct HeadRow {
+    #[diesel(sql_type = sql::BigInt)]
+    size: i64,
+    #[diesel(sql_type = sql::Text)]
+    root: String,
+    #[diesel(sql_type = sql::Timestamptz)]
+    signed_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Text)]
+    key_id: String,
+    #[diesel(sql_type = sql::Text)]
+    public_key: String,
+    #[diesel(sql_type = sql::Text)]
+    signature: String,
+}
+
+/// When the first head was signed (none yet: NULL).
+#[derive(QueryableByName)]
+struct FirstSigned {
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
+    signed_at: Option<DateTime<Utc>>,
+}
+
 /// When the log's current key signed its first head, if it has.
-pub async fn head_since(db: &dyn Db) -> ApiResult<Option<DateTime<Utc>>> {
-    let row = db
-        .query_opt(
-            "SELECT min(signed_at) FROM platform.log_heads WHERE public_key = $1",
-            &[&signing::log_public_key()?],
+pub async fn head_since(db: &Conn) -> ApiResult<Option<DateTime<Utc>>> {
+    let row: Option<FirstSigned> = db
+        .optional(
+            sql_query(
+                "SELECT min(signed_at) AS signed_at FROM platform.log_heads WHERE public_key = $1",
+            )
+            .bind::<sql::Text, _>(signing::log_public_key()?),
         )
         .await?;
-    Ok(row.and_then(|r| r.get(0)))
+    Ok(row.and_then(|r| r.signed_at))
 }
 
 fn millis(t: &DateTime<Utc>) -> String {
@@ -231,20 +292,19 @@ fn parse_leaf(text: &str) -> Option<Logged> {
 
 /// Every checkpoint of a matter's ledger the log holds (placed or queued).
 pub async fn logged_checkpoints(
-    db: &dyn Db,
+    db: &Conn,
     tenant_id: Uuid,
     matter_id: Uuid,
 ) -> ApiResult<Vec<Logged>> {
-    let rows = db
-        .query(
-            "SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'checkpoint' ORDER BY entries",
-            &[&tenant_id, &matter_id],
+    let rows: Vec<LeafText> = db
+        .load(
+            sql_query("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'checkpoint' ORDER BY entries")
+                .bind::<sql::Uuid, _>(tenant_id)
+                .bind::<sql::Uuid, _>(matter_id),
         )
         .await?;
     rows.iter()
-        .map(|r| {
-            parse_leaf(r.get(0)).ok_or_else(|| ApiError::internal("malformed leaf in the log"))
-        })
+        .map(|r| parse_leaf(&r.leaf).ok_or_else(|| ApiError::internal("malformed leaf in the log")))
         .collect()
 }
 
@@ -313,22 +373,28 @@ pub struct Inclusion {
 }
 
 pub async fn inclusion(
-    db: &dyn Db,
+    db: &Conn,
     tenant: &str,
     matter_id: Uuid,
     kind: LeafKind,
     entries: i64,
     size: i64,
 ) -> ApiResult<Option<Inclusion>> {
-    let found = db
-        .query_opt(
-            "SELECT l.position, l.leaf FROM platform.log_leaves l JOIN platform.tenants t ON t.id = l.tenant_id
+    let found: Option<PlacedLeaf> = db
+        .optional(
+            sql_query(
+                "SELECT l.position, l.leaf FROM platform.log_leaves l JOIN platform.tenants t ON t.id = l.tenant_id
               WHERE t.slug = $1 AND l.matter_id = $2 AND l.kind = $5 AND l.entries = $3 AND l.position < $4",
-            &[&tenant, &matter_id, &entries, &size, &kind.as_str()],
+            )
+            .bind::<sql::Text, _>(tenant)
+            .bind::<sql::Uuid, _>(matter_id)
+            .bind::<sql::BigInt, _>(entries)
+            .bind::<sql::BigInt, _>(size)
+            .bind::<sql::Text, _>(kind.as_str()),
         )
         .await?;
     let Some(row) = found else { return Ok(None) };
-    let index: i64 = row.get(0);
+    let index: i64 = row.position;
     let proof = with_nodes(db, |nodes| {
         merkle::inclusion_proof(index as u64, size as u64, nodes)
     })
@@ -338,16 +404,36 @@ pub async fn inclusion(
     .collect();
     Ok(Some(Inclusion {
         index,
-        leaf: row.get(1),
+        leaf: row.leaf,
         proof,
     }))
+}
+
+/// A placed leaf's position and text (`position < $n` leaves out queued ones).
+#[derive(QueryableByName)]
+struct PlacedLeaf {
+    #[diesel(sql_type = sql::BigInt)]
+    position: i64,
+    #[diesel(sql_type = sql::Text)]
+    leaf: String,
+}
+
+/// A placed leaf's position, kind and entries covered.
+#[derive(QueryableByName)]
+struct PlacedKind {
+    #[diesel(sql_type = sql::BigInt)]
+    position: i64,
+    #[diesel(sql_type = sql::Text)]
+    kind: String,
+    #[diesel(sql_type = sql::BigInt)]
+    entries: i64,
 }
 
 /// The inclusion, in the latest head, of what the log holds of a matter's ledger: with
 /// `Some(position)` the first checkpoint covering that entry; with `None` the declared result,
 /// or before the close the last checkpoint. None before the sequencer's turn after it.
 pub async fn ledger_inclusion(
-    db: &dyn Db,
+    db: &Conn,
     tenant_id: Uuid,
     matter_id: Uuid,
     position: Option<i64>,
@@ -355,17 +441,22 @@ pub async fn ledger_inclusion(
     let Some(head) = head(db, None).await? else {
         return Ok(None);
     };
-    let found = db
-        .query_opt(
-            "SELECT position, kind, entries FROM platform.log_leaves
+    let found: Option<PlacedKind> = db
+        .optional(
+            sql_query(
+                "SELECT position, kind, entries FROM platform.log_leaves
               WHERE tenant_id = $1 AND matter_id = $2 AND position < $3 AND ($4::bigint IS NULL OR (kind = 'checkpoint' AND entries >= $4))
               ORDER BY CASE WHEN $4 IS NULL THEN -entries ELSE entries END, kind = 'result' DESC LIMIT 1",
-            &[&tenant_id, &matter_id, &head.size, &position],
+            )
+            .bind::<sql::Uuid, _>(tenant_id)
+            .bind::<sql::Uuid, _>(matter_id)
+            .bind::<sql::BigInt, _>(head.size)
+            .bind::<sql::Nullable<sql::BigInt>, _>(position),
         )
         .await?;
     let Some(row) = found else { return Ok(None) };
-    let (index, entries): (i64, i64) = (row.get(0), row.get(2));
-    let kind = if row.get::<_, &str>(1) == "result" {
+    let (index, entries): (i64, i64) = (row.position, row.entries);
+    let kind = if row.kind == "result" {
         LeafKind::Result
     } else {
         LeafKind::Checkpoint
@@ -391,17 +482,22 @@ pub async fn ledger_inclusion(
 
 /// The declared result the log holds of a matter (placed or queued), as its leaf text.
 pub async fn logged_result(
-    db: &dyn Db,
+    db: &Conn,
     tenant_id: Uuid,
     matter_id: Uuid,
 ) -> ApiResult<Option<String>> {
-    let row =
-        db.query_opt("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'result'", &[&tenant_id, &matter_id]).await?;
-    Ok(row.map(|r| r.get(0)))
+    let row: Option<LeafText> = db
+        .optional(
+            sql_query("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'result'")
+                .bind::<sql::Uuid, _>(tenant_id)
+                .bind::<sql::Uuid, _>(matter_id),
+        )
+        .await?;
+    Ok(row.map(|r| r.leaf))
 }
 
 /// The proof that the tree of `first` leaves is a prefix of the tree of `second`.
-pub async fn consistency(db: &dyn Db, first: i64, second: i64) -> ApiResult<Vec<String>> {
+pub async fn consistency(db: &Conn, first: i64, second: i64) -> ApiResult<Vec<String>> {
     let proof = with_nodes(db, |nodes| {
         merkle::consistency_proof(first as u64, second as u64, nodes)
     })

@@ -1,54 +1,112 @@
 //! Every statement on ballots, the frozen roll as casting reads and regroups it, deliveries, and
-//! the ballot lists and export. Rows are read by position here and nowhere else, one reading
-//! function per query shape, so the move to diesel touches the store files only. The locks are
+//! the ballot lists and export. Rows are read by column name into `QueryableByName` structs
+//! (each selected expression named as its field) here and nowhere else. The locks are
 //! statements too: callers take them in the order `casting.rs` documents.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use super::service::SET_ASIDE;
 use crate::{error::ApiResult, tenancy::conn::TenantConn};
 
+// Single values.
+
+/// `SELECT EXISTS (...) AS found`.
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
+/// `SELECT 1 AS one ...`: a row found.
+#[derive(QueryableByName)]
+struct One {
+    #[diesel(sql_type = sql::Integer)]
+    #[allow(dead_code)]
+    one: i32,
+}
+
+/// `count(...) AS n`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct UnitId {
+    #[diesel(sql_type = sql::Uuid)]
+    unit_id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct MatterId {
+    #[diesel(sql_type = sql::Uuid)]
+    matter_id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct HolderKey {
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+}
+
+/// A unit and the person (holder key) it votes for.
+#[derive(QueryableByName)]
+struct UnitHolder {
+    #[diesel(sql_type = sql::Uuid)]
+    unit_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+}
+
 // Receipts.
 
 /// A ballot with its cast entry in the ledger: what a receipt shows.
+#[derive(QueryableByName)]
 pub struct CastRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub ballot_id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub matter_id: Uuid,
+    #[diesel(sql_type = sql::BigInt)]
     pub ledger_seq: i64,
+    #[diesel(sql_type = sql::Text)]
     pub entry_hash: String,
+    #[diesel(sql_type = sql::Text)]
     pub unit_codes: String,
+    #[diesel(sql_type = sql::BigInt)]
     pub area_centi: i64,
+    #[diesel(sql_type = sql::Text)]
     pub choice: String,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub cast_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Uuid>>)]
     pub picks: Option<Vec<Uuid>>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub commitment: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub salt: Option<String>,
 }
 
 /// A ballot and its cast entry (the ballot must exist).
 pub async fn cast_row(conn: &TenantConn, ballot: Uuid) -> ApiResult<CastRow> {
-    let r = conn
-        .query_one(
-            "SELECT b.id, b.matter_id, l.seq, l.hash, l.unit_codes, l.area_centi, b.choice, b.cast_at, b.picks, l.commitment, l.salt
+    Ok(conn
+        .first(
+            sql_query(
+                "SELECT b.id AS ballot_id, b.matter_id, l.seq AS ledger_seq, l.hash AS entry_hash, l.unit_codes, l.area_centi, b.choice, b.cast_at, b.picks, l.commitment, l.salt
                FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' WHERE b.id = $1",
-            &[&ballot],
+            )
+            .bind::<sql::Uuid, _>(ballot),
         )
-        .await?;
-    Ok(CastRow {
-        ballot_id: r.get(0),
-        matter_id: r.get(1),
-        ledger_seq: r.get(2),
-        entry_hash: r.get(3),
-        unit_codes: r.get(4),
-        area_centi: r.get(5),
-        choice: r.get(6),
-        cast_at: r.get(7),
-        picks: r.get(8),
-        commitment: r.get(9),
-        salt: r.get(10),
-    })
+        .await?)
 }
 
 // Locks.
@@ -56,8 +114,11 @@ pub async fn cast_row(conn: &TenantConn, ballot: Uuid) -> ApiResult<CastRow> {
 /// Locks a person (holder key) of a matter for the rest of the transaction.
 pub async fn lock_person(conn: &TenantConn, matter: Uuid, holder_key: &str) -> ApiResult<()> {
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))",
-        &[&matter, &holder_key],
+        sql_query(
+            "SELECT pg_advisory_xact_lock(hashtext('person:' || $1::uuid::text || ':' || $2))",
+        )
+        .bind::<sql::Uuid, _>(matter)
+        .bind::<sql::Text, _>(holder_key),
     )
     .await?;
     Ok(())
@@ -70,30 +131,36 @@ pub async fn lock_paper_key(
     staff: Uuid,
     key: &str,
 ) -> ApiResult<()> {
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('paper:' || $1::uuid::text || ':' || $2::uuid::text || ':' || $3))", &[&matter, &staff, &key])
-            .await?;
+    conn.execute(
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('paper:' || $1::uuid::text || ':' || $2::uuid::text || ':' || $3))")
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Uuid, _>(staff)
+            .bind::<sql::Text, _>(key),
+    )
+    .await?;
     Ok(())
 }
 
 /// Locks an owner's online casting in a matter.
 pub async fn lock_online(conn: &TenantConn, matter: Uuid, owner: Uuid) -> ApiResult<()> {
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))", &[&matter, &owner]).await?;
+    conn.execute(
+        sql_query("SELECT pg_advisory_xact_lock(hashtext('ballot:' || $1::uuid::text || ':' || $2::uuid::text))")
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Uuid, _>(owner),
+    )
+    .await?;
     Ok(())
 }
 
 // Idempotency.
 
 /// A ballot found under an idempotency key, with the hash of the body that stored it.
+#[derive(QueryableByName)]
 pub struct KeyedRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub request_hash: Option<String>,
-}
-
-fn keyed_row(r: &Row) -> KeyedRow {
-    KeyedRow {
-        id: r.get(0),
-        request_hash: r.get(1),
-    }
 }
 
 /// The ballot a clerk entered under `key`, if any.
@@ -104,10 +171,13 @@ pub async fn paper_by_key(
     key: &str,
 ) -> ApiResult<Option<KeyedRow>> {
     Ok(conn
-            .query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND entered_by = $2 AND idempotency_key = $3", &[&matter, &staff, &key])
-            .await?
-            .as_ref()
-            .map(keyed_row))
+        .optional(
+            sql_query("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND entered_by = $2 AND idempotency_key = $3")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Uuid, _>(staff)
+                .bind::<sql::Text, _>(key),
+        )
+        .await?)
 }
 
 /// The online ballot an owner cast under `key`, if any.
@@ -118,10 +188,13 @@ pub async fn online_by_key(
     key: &str,
 ) -> ApiResult<Option<KeyedRow>> {
     Ok(conn
-        .query_opt("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3", &[&matter, &owner, &key])
-        .await?
-        .as_ref()
-        .map(keyed_row))
+        .optional(
+            sql_query("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Uuid, _>(owner)
+                .bind::<sql::Text, _>(key),
+        )
+        .await?)
 }
 
 // The frozen roll, as casting reads and regroups it.
@@ -129,10 +202,14 @@ pub async fn online_by_key(
 /// The persons (holder keys) the units vote for, sorted.
 pub async fn holders_of(conn: &TenantConn, matter: Uuid, units: &[Uuid]) -> ApiResult<Vec<String>> {
     Ok(conn
-        .query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2) ORDER BY 1", &[&matter, &units])
+        .load::<_, HolderKey>(
+            sql_query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2) ORDER BY 1")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Array<sql::Uuid>, _>(units),
+        )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.holder_key)
         .collect())
 }
 
@@ -145,16 +222,20 @@ pub async fn sold_units(
     as_of: DateTime<Utc>,
 ) -> ApiResult<Vec<(Uuid, String)>> {
     Ok(conn
-        .query(
-            "SELECT DISTINCT r.unit_id, r.holder_key FROM matter_roll r JOIN matters m ON m.id = r.matter_id
+        .load::<_, UnitHolder>(
+            sql_query(
+                "SELECT DISTINCT r.unit_id, r.holder_key FROM matter_roll r JOIN matters m ON m.id = r.matter_id
                JOIN unit_transfers t ON t.unit_id = r.unit_id AND t.created_at > m.opened_at AND t.created_at <= $3
               WHERE r.matter_id = $1 AND r.holder_key NOT LIKE 'unit:%'
                 AND r.holder_key IN (SELECT p.holder_key FROM matter_roll p WHERE p.matter_id = $1 AND p.unit_id = ANY($2))",
-            &[&matter, &units, &as_of],
+            )
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Array<sql::Uuid>, _>(units)
+            .bind::<sql::Timestamptz, _>(as_of),
         )
         .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .into_iter()
+        .map(|r| (r.unit_id, r.holder_key))
         .collect())
 }
 
@@ -167,18 +248,22 @@ pub async fn split_units(
     as_of: DateTime<Utc>,
 ) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .query(
-            "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
+        .load::<_, UnitId>(
+            sql_query(
+                "UPDATE matter_roll r SET holder_key = 'unit:' || r.unit_id
                FROM matters m, unit_transfers t
               WHERE r.matter_id = $1 AND r.unit_id = ANY($2) AND r.holder_key NOT LIKE 'unit:%'
                 AND m.id = $1 AND t.unit_id = r.unit_id AND t.created_at > m.opened_at AND t.created_at <= $3
                 AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = r.holder_key AND b.cast_at < t.created_at)
           RETURNING r.unit_id",
-            &[&matter, &units, &as_of],
+            )
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Array<sql::Uuid>, _>(units)
+            .bind::<sql::Timestamptz, _>(as_of),
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.unit_id)
         .collect())
 }
 
@@ -188,9 +273,13 @@ const FIRST_SALE: &str =
                                 WHERE t.unit_id = r.unit_id AND t.created_at > mm.opened_at)";
 
 /// A unit's person on the roll now, as frozen, and whether it split off by a sale after `as_of`.
+#[derive(QueryableByName)]
 pub struct SigningHolderRow {
+    #[diesel(sql_type = sql::Text)]
     pub holder_key: String,
+    #[diesel(sql_type = sql::Text)]
     pub frozen_holder_key: String,
+    #[diesel(sql_type = sql::Bool)]
     pub split_after: bool,
 }
 
@@ -202,16 +291,13 @@ pub async fn signing_holder(
     as_of: DateTime<Utc>,
 ) -> ApiResult<Option<SigningHolderRow>> {
     Ok(conn
-            .query_opt(
-                &format!("SELECT r.holder_key, r.frozen_holder_key, r.holder_key = 'unit:' || r.unit_id AND coalesce({FIRST_SALE} > $3, false) FROM matter_roll r WHERE r.matter_id = $1 AND r.unit_id = $2"),
-                &[&matter, &unit, &as_of],
-            )
-            .await?
-            .map(|row| SigningHolderRow {
-                holder_key: row.get(0),
-                frozen_holder_key: row.get(1),
-                split_after: row.get(2),
-            }))
+        .optional(
+            sql_query(format!("SELECT r.holder_key, r.frozen_holder_key, r.holder_key = 'unit:' || r.unit_id AND coalesce({FIRST_SALE} > $3, false) AS split_after FROM matter_roll r WHERE r.matter_id = $1 AND r.unit_id = $2"))
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Uuid, _>(unit)
+                .bind::<sql::Timestamptz, _>(as_of),
+        )
+        .await?)
 }
 
 /// The units frozen with `holder` that split off by a sale after `as_of`, with the person each
@@ -223,18 +309,20 @@ pub async fn split_after(
     as_of: DateTime<Utc>,
 ) -> ApiResult<Vec<(Uuid, String)>> {
     Ok(conn
-            .query(
-                &format!(
-                    "SELECT r.unit_id, r.holder_key FROM matter_roll r
+        .load::<_, UnitHolder>(
+            sql_query(format!(
+                "SELECT r.unit_id, r.holder_key FROM matter_roll r
                       WHERE r.matter_id = $1 AND r.frozen_holder_key = $2 AND r.holder_key = 'unit:' || r.unit_id AND r.holder_key <> $2 AND {FIRST_SALE} > $3
                       ORDER BY r.unit_code"
-                ),
-                &[&matter, &holder, &as_of],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+            ))
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(holder)
+            .bind::<sql::Timestamptz, _>(as_of),
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.unit_id, r.holder_key))
+        .collect())
 }
 
 /// Gives a unit to the person `holder`.
@@ -245,44 +333,57 @@ pub async fn regroup_unit(
     holder: &str,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE matter_roll SET holder_key = $3 WHERE matter_id = $1 AND unit_id = $2",
-        &[&matter, &unit, &holder],
+        sql_query("UPDATE matter_roll SET holder_key = $3 WHERE matter_id = $1 AND unit_id = $2")
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Uuid, _>(unit)
+            .bind::<sql::Text, _>(holder),
     )
     .await?;
     Ok(())
 }
 
+#[derive(QueryableByName)]
+struct UnitCodes {
+    #[diesel(sql_type = sql::Text)]
+    unit_codes: String,
+}
+
 /// The units' codes on the roll, comma-separated.
 pub async fn unit_codes(conn: &TenantConn, matter: Uuid, units: &[Uuid]) -> ApiResult<String> {
     Ok(conn
-        .query_one(
-            "SELECT coalesce(string_agg(unit_code, ',' ORDER BY unit_code), '') FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)",
-            &[&matter, &units],
+        .first::<_, UnitCodes>(
+            sql_query("SELECT coalesce(string_agg(unit_code, ',' ORDER BY unit_code), '') AS unit_codes FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2)")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Array<sql::Uuid>, _>(units),
         )
         .await?
-        .get(0))
+        .unit_codes)
 }
 
 /// The units in the matter's roll that `owner` holds now.
 pub async fn owner_units(conn: &TenantConn, matter: Uuid, owner: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .query(
-            "SELECT h.unit_id FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
+        .load::<_, UnitId>(
+            sql_query(
+                "SELECT h.unit_id FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
               WHERE h.owner_id = $2 AND h.ended_at IS NULL",
-            &[&matter, &owner],
+            )
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Uuid, _>(owner),
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.unit_id)
         .collect())
 }
 
 /// Whether the unit is on the matter's roll (read as a row, as deliveries always did).
 pub async fn roll_has_unit(conn: &TenantConn, matter: Uuid, unit: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .query_opt(
-            "SELECT 1 FROM matter_roll WHERE matter_id = $1 AND unit_id = $2",
-            &[&matter, &unit],
+        .optional::<_, One>(
+            sql_query("SELECT 1 AS one FROM matter_roll WHERE matter_id = $1 AND unit_id = $2")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Uuid, _>(unit),
         )
         .await?
         .is_some())
@@ -293,12 +394,16 @@ pub async fn roll_has_unit(conn: &TenantConn, matter: Uuid, unit: Uuid) -> ApiRe
 /// Owners `a` and `b` both hold one unit now.
 pub async fn co_holders(conn: &TenantConn, a: Uuid, b: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .exists(
-            "SELECT 1 FROM unit_holders x JOIN unit_holders y ON y.unit_id = x.unit_id
-              WHERE x.owner_id = $1 AND y.owner_id = $2 AND x.ended_at IS NULL AND y.ended_at IS NULL",
-            &[&a, &b],
+        .first::<_, Found>(
+            sql_query(
+                "SELECT EXISTS (SELECT 1 FROM unit_holders x JOIN unit_holders y ON y.unit_id = x.unit_id
+              WHERE x.owner_id = $1 AND y.owner_id = $2 AND x.ended_at IS NULL AND y.ended_at IS NULL) AS found",
+            )
+            .bind::<sql::Uuid, _>(a)
+            .bind::<sql::Uuid, _>(b),
         )
-        .await?)
+        .await?
+        .found)
 }
 
 /// Whether `signer` held one of the person's units when signing at `as_of`: not a seller after
@@ -311,26 +416,35 @@ pub async fn signer_held(
     as_of: DateTime<Utc>,
 ) -> ApiResult<bool> {
     Ok(conn
-            .exists(
-                "SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1 JOIN matters mm ON mm.id = $1
+        .first::<_, Found>(
+            sql_query(
+                "SELECT EXISTS (SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1 JOIN matters mm ON mm.id = $1
                   WHERE h.owner_id = $3 AND r.holder_key = $2 AND (h.ended_at IS NULL OR h.ended_at > $4)
                     AND (h.since <= $4 OR NOT EXISTS (SELECT 1 FROM unit_transfers t WHERE t.unit_id = h.unit_id AND t.created_at > mm.opened_at
-                                                                                     AND t.created_at > $4 AND t.created_at <= h.since))",
-                &[&matter, &holder, &signer, &as_of],
+                                                                                     AND t.created_at > $4 AND t.created_at <= h.since))) AS found",
             )
-            .await?)
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(holder)
+            .bind::<sql::Uuid, _>(signer)
+            .bind::<sql::Timestamptz, _>(as_of),
+        )
+        .await?
+        .found)
 }
 
 /// How many owners hold the person's units now.
 pub async fn holder_count(conn: &TenantConn, matter: Uuid, holder: &str) -> ApiResult<i64> {
     Ok(conn
-            .query_one(
-                "SELECT count(DISTINCT h.owner_id) FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
+        .first::<_, Count>(
+            sql_query(
+                "SELECT count(DISTINCT h.owner_id) AS n FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
                   WHERE r.holder_key = $2 AND h.ended_at IS NULL",
-                &[&matter, &holder],
             )
-            .await?
-            .get(0))
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(holder),
+        )
+        .await?
+        .n)
 }
 
 /// Whether owners other than `owner` hold the person's units now.
@@ -341,36 +455,56 @@ pub async fn other_holders(
     owner: Uuid,
 ) -> ApiResult<bool> {
     Ok(conn
-                    .exists(
-                        "SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
-                          WHERE r.holder_key = $2 AND h.ended_at IS NULL AND h.owner_id <> $3",
-                        &[&matter, &holder, &owner],
-                    )
-                    .await?)
+        .first::<_, Found>(
+            sql_query(
+                "SELECT EXISTS (SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
+                          WHERE r.holder_key = $2 AND h.ended_at IS NULL AND h.owner_id <> $3) AS found",
+            )
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(holder)
+            .bind::<sql::Uuid, _>(owner),
+        )
+        .await?
+        .found)
+}
+
+#[derive(QueryableByName)]
+struct Phone {
+    #[diesel(sql_type = sql::Text)]
+    phone: String,
 }
 
 /// An owner's phone, if the owner is on file.
 pub async fn owner_phone(conn: &TenantConn, owner: Uuid) -> ApiResult<Option<String>> {
     Ok(conn
-        .query_opt("SELECT phone FROM owners WHERE id = $1", &[&owner])
+        .optional::<_, Phone>(
+            sql_query("SELECT phone FROM owners WHERE id = $1").bind::<sql::Uuid, _>(owner),
+        )
         .await?
-        .map(|r| r.get::<_, String>(0)))
+        .map(|r| r.phone))
 }
 
 // Attachments a ballot rests on.
 
 /// Staff uploaded the attachment.
-const STAFF_UPLOAD: &str = "SELECT 1 FROM attachments WHERE id = $1 AND uploader_kind = 'staff'";
+const STAFF_UPLOAD: &str =
+    "SELECT 1 AS one FROM attachments WHERE id = $1 AND uploader_kind = 'staff'";
 
 /// Whether staff uploaded the attachment (as paper entry asks it).
 pub async fn staff_upload_exists(conn: &TenantConn, attachment: Uuid) -> ApiResult<bool> {
-    Ok(conn.exists(STAFF_UPLOAD, &[&attachment]).await?)
+    Ok(conn
+        .first::<_, Found>(
+            sql_query(format!("SELECT EXISTS ({STAFF_UPLOAD}) AS found"))
+                .bind::<sql::Uuid, _>(attachment),
+        )
+        .await?
+        .found)
 }
 
 /// Whether staff uploaded the attachment (read as a row, as deliveries always did).
 pub async fn staff_upload_found(conn: &TenantConn, attachment: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .query_opt(STAFF_UPLOAD, &[&attachment])
+        .optional::<_, One>(sql_query(STAFF_UPLOAD).bind::<sql::Uuid, _>(attachment))
         .await?
         .is_some())
 }
@@ -378,34 +512,54 @@ pub async fn staff_upload_found(conn: &TenantConn, attachment: Uuid) -> ApiResul
 /// Whether a ballot already rests on the scan.
 pub async fn scan_used(conn: &TenantConn, scan: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .exists("SELECT 1 FROM ballots WHERE scan_id = $1", &[&scan])
-        .await?)
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM ballots WHERE scan_id = $1) AS found")
+                .bind::<sql::Uuid, _>(scan),
+        )
+        .await?
+        .found)
 }
 
 /// Whether the signature image is the owner's own upload.
 pub async fn owner_signature(conn: &TenantConn, signature: Uuid, owner: Uuid) -> ApiResult<bool> {
-    Ok(conn.exists("SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2", &[&signature, &owner])
-                .await?)
+    Ok(conn
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2) AS found")
+                .bind::<sql::Uuid, _>(signature)
+                .bind::<sql::Uuid, _>(owner),
+        )
+        .await?
+        .found)
 }
 
 // Ballots.
 
 /// A ballot of a person that still stands (not replaced by a change of vote).
+#[derive(QueryableByName)]
 pub struct Standing {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub channel: String,
     /// Who cast it (online), or who signed it (paper, where staff recorded it).
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub voter: Option<Uuid>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub voter_name: Option<String>,
     /// When it was cast (a paper ballot: signed).
+    #[diesel(sql_type = sql::Timestamptz)]
     pub cast_at: DateTime<Utc>,
     /// Who entered a paper ballot, and when.
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub entered_by: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub entered_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = sql::Bool)]
     pub voided: bool,
     /// One of the units at hand, or of the person's units, was sold after this ballot was cast
     /// and before `as_of`: the ballot is a previous owner's, and it stands (VOTING-RULES §2) for
     /// every unit it carried; nobody (the buyer, nor the seller changing their mind) votes again.
+    #[diesel(sql_type = sql::Bool)]
     pub sold_since: bool,
 }
 
@@ -418,47 +572,41 @@ pub async fn standing(
     as_of: DateTime<Utc>,
 ) -> ApiResult<Vec<Standing>> {
     Ok(conn
-        .query(
-            "SELECT b.id, b.channel, coalesce(b.voter_owner_id, b.signed_by_owner_id), o.real_name, b.cast_at, s.display_name,
-                    (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'), b.voided_at IS NOT NULL,
+        .load(
+            sql_query(
+                "SELECT b.id, b.channel, coalesce(b.voter_owner_id, b.signed_by_owner_id) AS voter, o.real_name AS voter_name, b.cast_at, s.display_name AS entered_by,
+                    (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast') AS entered_at, b.voided_at IS NOT NULL AS voided,
                     EXISTS (SELECT 1 FROM unit_transfers t JOIN matters mm ON mm.id = b.matter_id
                              WHERE (t.unit_id = ANY($3) OR t.unit_id IN (SELECT p.unit_id FROM matter_roll p WHERE p.matter_id = $1 AND p.holder_key = $2))
-                               AND t.created_at > mm.opened_at AND t.created_at > b.cast_at AND t.created_at <= $4)
+                               AND t.created_at > mm.opened_at AND t.created_at > b.cast_at AND t.created_at <= $4) AS sold_since
                FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
               WHERE b.matter_id = $1 AND b.holder_key = $2 AND b.replaced_at IS NULL ORDER BY b.seq",
-            &[&matter, &holder, &units, &as_of],
+            )
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(holder)
+            .bind::<sql::Array<sql::Uuid>, _>(units)
+            .bind::<sql::Timestamptz, _>(as_of),
         )
-        .await?
-        .iter()
-        .map(|r| Standing {
-            id: r.get(0),
-            channel: r.get(1),
-            voter: r.get(2),
-            voter_name: r.get(3),
-            cast_at: r.get(4),
-            entered_by: r.get(5),
-            entered_at: r.get(6),
-            voided: r.get(7),
-            sold_since: r.get(8),
-        })
-        .collect())
+        .await?)
 }
 
 /// Whether the person has already changed an online vote once.
 pub async fn vote_changed(conn: &TenantConn, matter: Uuid, holder: &str) -> ApiResult<bool> {
     Ok(conn
-                    .exists(
-                        "SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = $2 AND channel = 'online' AND replaced_at IS NOT NULL",
-                        &[&matter, &holder],
-                    )
-                    .await?)
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = $2 AND channel = 'online' AND replaced_at IS NOT NULL) AS found")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Text, _>(holder),
+        )
+        .await?
+        .found)
 }
 
 /// Marks a ballot replaced by a change of vote.
 pub async fn mark_replaced(conn: &TenantConn, ballot: Uuid) -> ApiResult<()> {
     conn.execute(
-        "UPDATE ballots SET replaced_at = now() WHERE id = $1",
-        &[&ballot],
+        sql_query("UPDATE ballots SET replaced_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(ballot),
     )
     .await?;
     Ok(())
@@ -466,7 +614,14 @@ pub async fn mark_replaced(conn: &TenantConn, ballot: Uuid) -> ApiResult<()> {
 
 /// Voids a ballot not void yet; returns how many were voided (0 or 1).
 pub async fn void(conn: &TenantConn, ballot: Uuid, reason: &str) -> ApiResult<u64> {
-    Ok(conn.execute("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL", &[&ballot, &reason]).await?)
+    let n = conn
+        .execute(
+            sql_query("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL")
+                .bind::<sql::Uuid, _>(ballot)
+                .bind::<sql::Text, _>(reason),
+        )
+        .await?;
+    Ok(n as u64)
 }
 
 /// A ballot as it is to be stored.
@@ -499,48 +654,53 @@ pub async fn insert_ballot(
     holder_key: &str,
     b: &NewBallot<'_>,
 ) -> ApiResult<u64> {
-    Ok(conn
+    let n = conn
         .execute(
             // Never a ballot for a person who no longer holds any unit of the roll.
-            "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key,
+            sql_query(
+                "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key,
                                   picks, cast_at, voided_at, void_reason, signed_by_owner_id, request_hash)
              SELECT $1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), CASE WHEN $13::text IS NULL THEN NULL ELSE now() END, $13, $14, $15
               WHERE EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $2 AND holder_key = $3)",
-            &[
-                &id,
-                &matter,
-                &holder_key,
-                &b.channel,
-                &b.choice,
-                &b.voter,
-                &b.entered_by,
-                &b.signature,
-                &b.scan,
-                &b.idempotency_key,
-                &b.picks,
-                &b.cast_at,
-                &b.void_reason,
-                &b.signed_by,
-                &b.request_hash,
-            ],
+            )
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::Text, _>(holder_key)
+            .bind::<sql::Text, _>(b.channel)
+            .bind::<sql::Text, _>(b.choice)
+            .bind::<sql::Nullable<sql::Uuid>, _>(b.voter)
+            .bind::<sql::Nullable<sql::Uuid>, _>(b.entered_by)
+            .bind::<sql::Nullable<sql::Uuid>, _>(b.signature)
+            .bind::<sql::Nullable<sql::Uuid>, _>(b.scan)
+            .bind::<sql::Nullable<sql::Text>, _>(b.idempotency_key)
+            .bind::<sql::Nullable<sql::Array<sql::Uuid>>, _>(b.picks)
+            .bind::<sql::Nullable<sql::Timestamptz>, _>(b.cast_at)
+            .bind::<sql::Nullable<sql::Text>, _>(b.void_reason)
+            .bind::<sql::Nullable<sql::Uuid>, _>(b.signed_by)
+            .bind::<sql::Text, _>(b.request_hash),
         )
-        .await?)
+        .await?;
+    Ok(n as u64)
 }
 
 /// The matter a ballot belongs to, if the ballot exists.
 pub async fn ballot_matter(conn: &TenantConn, ballot: Uuid) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .query_opt("SELECT matter_id FROM ballots WHERE id = $1", &[&ballot])
+        .optional::<_, MatterId>(
+            sql_query("SELECT matter_id FROM ballots WHERE id = $1").bind::<sql::Uuid, _>(ballot),
+        )
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| r.matter_id))
 }
 
 /// The person a ballot was cast for (the ballot must exist).
 pub async fn ballot_holder(conn: &TenantConn, ballot: Uuid) -> ApiResult<String> {
     Ok(conn
-        .query_one("SELECT holder_key FROM ballots WHERE id = $1", &[&ballot])
+        .first::<_, HolderKey>(
+            sql_query("SELECT holder_key FROM ballots WHERE id = $1").bind::<sql::Uuid, _>(ballot),
+        )
         .await?
-        .get(0))
+        .holder_key)
 }
 
 // Deliveries.
@@ -553,83 +713,85 @@ pub async fn insert_delivery(
     proof: Uuid,
     staff: Option<Uuid>,
 ) -> ApiResult<u64> {
-    Ok(conn
-            .execute(
-                "INSERT INTO matter_deliveries (matter_id, unit_id, proof_id, staff_id) VALUES ($1, $2, $3, $4) ON CONFLICT (matter_id, unit_id) DO NOTHING",
-                &[&matter, &unit, &proof, &staff],
-            )
-            .await?)
+    let n = conn
+        .execute(
+            sql_query("INSERT INTO matter_deliveries (matter_id, unit_id, proof_id, staff_id) VALUES ($1, $2, $3, $4) ON CONFLICT (matter_id, unit_id) DO NOTHING")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::Uuid, _>(unit)
+                .bind::<sql::Uuid, _>(proof)
+                .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+        )
+        .await?;
+    Ok(n as u64)
 }
 
 // Lists and exports.
 
 /// Units whose person has not voted, in one building.
+#[derive(QueryableByName)]
 pub struct BuildingRow {
+    #[diesel(sql_type = sql::Text)]
     pub building: String,
+    #[diesel(sql_type = sql::Array<sql::Text>)]
     pub unit_codes: Vec<String>,
 }
 
 /// The units not voted yet, by building.
 pub async fn not_voted(conn: &TenantConn, matter: Uuid) -> ApiResult<Vec<BuildingRow>> {
     Ok(conn
-            .query(
-                "SELECT r.building, array_agg(r.unit_code ORDER BY length(r.unit_code), r.unit_code) FROM matter_roll r
+        .load(
+            sql_query(
+                "SELECT r.building, array_agg(r.unit_code ORDER BY length(r.unit_code), r.unit_code) AS unit_codes FROM matter_roll r
                   WHERE r.matter_id = $1 AND NOT EXISTS (SELECT 1 FROM ballots b WHERE b.matter_id = r.matter_id AND b.holder_key = r.holder_key)
                   GROUP BY r.building ORDER BY length(r.building), r.building",
-                &[&matter],
             )
-            .await?
-            .iter()
-            .map(|r| BuildingRow {
-                building: r.get(0),
-                unit_codes: r.get(1),
-            })
-            .collect())
+            .bind::<sql::Uuid, _>(matter),
+        )
+        .await?)
 }
 
 /// A ballot as the export lists it.
+#[derive(QueryableByName)]
 pub struct ExportRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::BigInt)]
     pub seq: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub unit_codes: Option<String>,
+    #[diesel(sql_type = sql::BigInt)]
     pub area_centi: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub voter_name: Option<String>,
+    #[diesel(sql_type = sql::Text)]
     pub channel: String,
+    #[diesel(sql_type = sql::Text)]
     pub choice: String,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub voided_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub void_reason: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub cast_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Uuid>>)]
     pub picks: Option<Vec<Uuid>>,
 }
 
 /// Every ballot of the matter, in ballot order, for the export.
 pub async fn export_rows(conn: &TenantConn, matter: Uuid) -> ApiResult<Vec<ExportRow>> {
     Ok(conn
-            .query(
+        .load(
+            sql_query(
                 "SELECT b.id, b.seq,
-                        (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                        (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                        o.real_name, b.channel, b.choice, b.voided_at, b.void_reason, b.cast_at, b.picks
+                        (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS unit_codes,
+                        (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS area_centi,
+                        o.real_name AS voter_name, b.channel, b.choice, b.voided_at, b.void_reason, b.cast_at, b.picks
                    FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id)
                   WHERE b.matter_id = $1 ORDER BY b.seq",
-                &[&matter],
             )
-            .await?
-            .iter()
-            .map(|r| ExportRow {
-                id: r.get(0),
-                seq: r.get(1),
-                unit_codes: r.get(2),
-                area_centi: r.get(3),
-                voter_name: r.get(4),
-                channel: r.get(5),
-                choice: r.get(6),
-                voided_at: r.get(7),
-                void_reason: r.get(8),
-                cast_at: r.get(9),
-                picks: r.get(10),
-            })
-            .collect())
+            .bind::<sql::Uuid, _>(matter),
+        )
+        .await?)
 }
 
 /// The matter's ballots set aside now.
@@ -638,14 +800,24 @@ pub async fn set_aside_ids(
     matter: Uuid,
 ) -> ApiResult<std::collections::BTreeSet<Uuid>> {
     Ok(conn
-        .query(
-            &format!("SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND {SET_ASIDE}"),
-            &[&matter],
+        .load::<_, Id>(
+            sql_query(format!(
+                "SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND {SET_ASIDE}"
+            ))
+            .bind::<sql::Uuid, _>(matter),
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.id)
         .collect())
+}
+
+#[derive(QueryableByName)]
+struct CandidateName {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    name: String,
 }
 
 /// The names of an election round's candidates, by id.
@@ -654,42 +826,63 @@ pub async fn candidate_names(
     matter: Uuid,
 ) -> ApiResult<std::collections::BTreeMap<Uuid, String>> {
     Ok(conn
-            .query("SELECT c.id, c.name FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.matter_id = $1", &[&matter])
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+        .load::<_, CandidateName>(
+            sql_query("SELECT c.id, c.name FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.matter_id = $1")
+                .bind::<sql::Uuid, _>(matter),
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect())
 }
 
 /// How many ballots the matter has.
 pub async fn ballot_count(conn: &TenantConn, matter: Uuid) -> ApiResult<i64> {
     Ok(conn
-        .query_one(
-            "SELECT count(*) FROM ballots WHERE matter_id = $1",
-            &[&matter],
+        .first::<_, Count>(
+            sql_query("SELECT count(*) AS n FROM ballots WHERE matter_id = $1")
+                .bind::<sql::Uuid, _>(matter),
         )
         .await?
-        .get(0))
+        .n)
 }
 
 /// A ballot as staff inspect it in the list.
+#[derive(QueryableByName)]
 pub struct BallotRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::BigInt)]
     pub seq: i64,
+    #[diesel(sql_type = sql::Text)]
     pub channel: String,
+    #[diesel(sql_type = sql::Text)]
     pub choice: String,
+    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Uuid>>)]
     pub picks: Option<Vec<Uuid>>,
+    #[diesel(sql_type = sql::Array<sql::Text>)]
     pub unit_codes: Vec<String>,
+    #[diesel(sql_type = sql::BigInt)]
     pub area_centi: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub voter_name: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub voter_owner_id: Option<Uuid>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub entered_by: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub cast_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub entered_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = sql::Bool)]
     pub voided: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub void_reason: Option<String>,
+    #[diesel(sql_type = sql::Bool)]
     pub superseded: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub replaced: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub scan_id: Option<Uuid>,
 }
 
@@ -701,40 +894,21 @@ pub async fn ballot_page(
     offset: i64,
 ) -> ApiResult<Vec<BallotRow>> {
     Ok(conn
-            .query(
-                &format!(
-                    "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
-                            coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{{}}'),
-                            (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                            o.real_name, o.id, s.display_name, b.cast_at,
-                            (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
-                            b.voided_at IS NOT NULL, b.void_reason, {}, b.replaced_at IS NOT NULL, b.scan_id
+        .load(
+            sql_query(format!(
+                "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
+                            coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{{}}') AS unit_codes,
+                            (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS area_centi,
+                            o.real_name AS voter_name, o.id AS voter_owner_id, s.display_name AS entered_by, b.cast_at,
+                            (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast') AS entered_at,
+                            b.voided_at IS NOT NULL AS voided, b.void_reason, {} AS superseded, b.replaced_at IS NOT NULL AS replaced, b.scan_id
                        FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
                       WHERE b.matter_id = $1 ORDER BY b.seq LIMIT $2 OFFSET $3",
-                    SET_ASIDE
-                ),
-                &[&matter, &limit, &offset],
-            )
-            .await?
-            .iter()
-            .map(|r| BallotRow {
-                id: r.get(0),
-                seq: r.get(1),
-                channel: r.get(2),
-                choice: r.get(3),
-                picks: r.get(4),
-                unit_codes: r.get(5),
-                area_centi: r.get(6),
-                voter_name: r.get(7),
-                voter_owner_id: r.get(8),
-                entered_by: r.get(9),
-                cast_at: r.get(10),
-                entered_at: r.get(11),
-                voided: r.get(12),
-                void_reason: r.get(13),
-                superseded: r.get(14),
-                replaced: r.get(15),
-                scan_id: r.get(16),
-            })
-            .collect())
+                SET_ASIDE
+            ))
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::BigInt, _>(limit)
+            .bind::<sql::BigInt, _>(offset),
+        )
+        .await?)
 }

@@ -2,6 +2,7 @@
 //! root) minutes after it is cast rather than only at close. Every replica may run it: the
 //! per-matter checkpoint lock makes them take turns, and a turn with nothing new writes nothing.
 
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use super::service;
@@ -10,6 +11,12 @@ use crate::{
     state::AppState,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+}
 
 pub fn spawn(state: AppState) {
     let seconds = state.config.ledger_checkpoint_seconds;
@@ -21,14 +28,13 @@ pub fn spawn(state: AppState) {
 pub async fn seal_tenant(state: &AppState, tenant: &Tenant) -> ApiResult<usize> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let matters: Vec<Uuid> = conn
-        .query(
+        .load::<_, Id>(sql_query(
             "SELECT m.id FROM matters m WHERE m.status = 'open' AND m.ledger_version >= 2 AND EXISTS (
                  SELECT 1 FROM ledger_entries e WHERE e.matter_id = m.id AND NOT EXISTS (SELECT 1 FROM ledger_positions p WHERE p.seq = e.seq))",
-            &[],
-        )
+        ))
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.id)
         .collect();
     conn.commit().await?;
     let mut sealed = 0;

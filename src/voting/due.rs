@@ -3,6 +3,7 @@
 //! `FOR UPDATE SKIP LOCKED` and opened in the claiming transaction, so two replicas never open
 //! the same matter and a crash mid-open leaves it due for the next sweep.
 
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use super::service;
@@ -11,6 +12,12 @@ use crate::{
     state::AppState,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+}
 
 pub fn spawn(state: AppState) {
     let seconds = state.config.due_sweep_seconds;
@@ -29,13 +36,15 @@ pub async fn open_due(state: &AppState, tenant: &Tenant) -> ApiResult<usize> {
     loop {
         let conn = TenantConn::begin(&state.pool, tenant).await?;
         let due: Option<Uuid> = conn
-            .query_opt(
-                "SELECT id FROM matters WHERE status = 'approved' AND opens_at <= now() AND NOT (id = ANY ($1))
+            .optional::<_, Id>(
+                sql_query(
+                    "SELECT id FROM matters WHERE status = 'approved' AND opens_at <= now() AND NOT (id = ANY ($1))
                   ORDER BY opens_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&failed],
+                )
+                .bind::<sql::Array<sql::Uuid>, _>(&failed),
             )
             .await?
-            .map(|r| r.get(0));
+            .map(|r| r.id);
         let Some(id) = due else {
             conn.commit().await?;
             return Ok(opened);

@@ -1,80 +1,81 @@
 //! Every statement on matters themselves (not their ballots or ledger): creating, reading,
 //! listing, reviewing, extending, cancelling, closing, and the estates' lists of matter types.
-//! Rows are read by position here and nowhere else, one reading function per query shape, so
-//! the move to diesel touches the store files only.
+//! Rows are read by column name into `QueryableByName` structs (each selected expression named
+//! as its field) here and nowhere else.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use crate::{authz::jurisdiction::estate_in_scope, error::ApiResult, tenancy::conn::TenantConn};
+
+/// `count(...) AS n`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
+}
 
 /// A matter as readers see it. Its status: an approved matter whose voting window has begun reads
 /// as open, even in the seconds before the due-work sweep (src/voting/due.rs) freezes its roll.
 const SELECT: &str = "SELECT m.id, m.estate_id, m.type_name, m.title, m.content, m.importance, m.scope_buildings, m.opens_at, m.closes_at,
                              m.signature_required, m.law_item, m.rule_set, m.rule_change_reason, m.attachment_ids,
-                             CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END,
+                             CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END AS status,
                              m.review_reason, m.cancel_reason, m.created_at, m.settings, m.result, m.closed_at
                         FROM matters m";
 
 /// A matter as readers see it (status as read: see `SELECT`).
+#[derive(QueryableByName)]
 pub struct MatterRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub type_name: String,
+    #[diesel(sql_type = sql::Text)]
     pub title: String,
+    #[diesel(sql_type = sql::Text)]
     pub content: String,
+    #[diesel(sql_type = sql::Text)]
     pub importance: String,
+    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Text>>)]
     pub scope_buildings: Option<Vec<String>>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub opens_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub closes_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Bool)]
     pub signature_required: bool,
+    #[diesel(sql_type = sql::SmallInt)]
     pub law_item: i16,
+    #[diesel(sql_type = sql::Jsonb)]
     pub rule_set: serde_json::Value,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub rule_change_reason: Option<String>,
+    #[diesel(sql_type = sql::Array<sql::Uuid>)]
     pub attachment_ids: Vec<Uuid>,
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub review_reason: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub cancel_reason: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Jsonb)]
     pub settings: serde_json::Value,
+    #[diesel(sql_type = sql::Nullable<sql::Jsonb>)]
     pub result: Option<serde_json::Value>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub closed_at: Option<DateTime<Utc>>,
-}
-
-fn matter_row(r: &Row) -> MatterRow {
-    MatterRow {
-        id: r.get(0),
-        estate_id: r.get(1),
-        type_name: r.get(2),
-        title: r.get(3),
-        content: r.get(4),
-        importance: r.get(5),
-        scope_buildings: r.get(6),
-        opens_at: r.get(7),
-        closes_at: r.get(8),
-        signature_required: r.get(9),
-        law_item: r.get(10),
-        rule_set: r.get(11),
-        rule_change_reason: r.get(12),
-        attachment_ids: r.get(13),
-        status: r.get(14),
-        review_reason: r.get(15),
-        cancel_reason: r.get(16),
-        created_at: r.get(17),
-        settings: r.get(18),
-        result: r.get(19),
-        closed_at: r.get(20),
-    }
 }
 
 /// One matter, if it exists.
 pub async fn matter(conn: &TenantConn, id: Uuid) -> ApiResult<Option<MatterRow>> {
     Ok(conn
-        .query_opt(&format!("{SELECT} WHERE m.id = $1"), &[&id])
-        .await?
-        .as_ref()
-        .map(matter_row))
+        .optional(sql_query(format!("{SELECT} WHERE m.id = $1")).bind::<sql::Uuid, _>(id))
+        .await?)
 }
 
 /// The list's filter: jurisdiction ($1), estate ($2), status as read ($3), title ($4).
@@ -99,12 +100,18 @@ pub struct MatterFilter<'a> {
 /// How many matters the filter finds.
 pub async fn matter_count(conn: &TenantConn, f: &MatterFilter<'_>) -> ApiResult<i64> {
     Ok(conn
-        .query_one(
-            &format!("SELECT count(*) FROM matters m {}", list_filter()),
-            &[&f.rc_id, &f.estate_id, &f.status, &f.title],
+        .first::<_, Count>(
+            sql_query(format!(
+                "SELECT count(*) AS n FROM matters m {}",
+                list_filter()
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(f.rc_id)
+            .bind::<sql::Nullable<sql::Uuid>, _>(f.estate_id)
+            .bind::<sql::Nullable<sql::Text>, _>(f.status)
+            .bind::<sql::Nullable<sql::Text>, _>(f.title),
         )
         .await?
-        .get(0))
+        .n)
 }
 
 /// One page of the matters the filter finds, newest first.
@@ -115,41 +122,45 @@ pub async fn matter_page(
     offset: i64,
 ) -> ApiResult<Vec<MatterRow>> {
     Ok(conn
-        .query(
-            &format!(
+        .load(
+            sql_query(format!(
                 "{SELECT} {} ORDER BY m.created_at DESC LIMIT $5 OFFSET $6",
                 list_filter()
-            ),
-            &[&f.rc_id, &f.estate_id, &f.status, &f.title, &limit, &offset],
+            ))
+            .bind::<sql::Nullable<sql::Uuid>, _>(f.rc_id)
+            .bind::<sql::Nullable<sql::Uuid>, _>(f.estate_id)
+            .bind::<sql::Nullable<sql::Text>, _>(f.status)
+            .bind::<sql::Nullable<sql::Text>, _>(f.title)
+            .bind::<sql::BigInt, _>(limit)
+            .bind::<sql::BigInt, _>(offset),
         )
-        .await?
-        .iter()
-        .map(matter_row)
-        .collect())
+        .await?)
 }
 
 /// The matters owners of `owner`'s estates can see (approved and later), newest first.
 pub async fn owner_matters(conn: &TenantConn, owner: Uuid) -> ApiResult<Vec<MatterRow>> {
     Ok(conn
-            .query(
-                &format!(
-                    "{SELECT} WHERE kind = 'matter' AND status IN ('approved', 'open', 'closed', 'cancelled') AND estate_id IN (
+        .load(
+            sql_query(format!(
+                "{SELECT} WHERE kind = 'matter' AND status IN ('approved', 'open', 'closed', 'cancelled') AND estate_id IN (
                         SELECT u.estate_id FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND h.ended_at IS NULL)
                      ORDER BY created_at DESC"
-                ),
-                &[&owner],
-            )
-            .await?
-            .iter()
-            .map(matter_row)
-            .collect())
+            ))
+            .bind::<sql::Uuid, _>(owner),
+        )
+        .await?)
 }
 
 /// A matter as staff change it: its estate, stored status and window.
+#[derive(QueryableByName)]
 pub struct StaffMatterRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub opens_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub closes_at: DateTime<Utc>,
 }
 
@@ -160,39 +171,43 @@ pub async fn lock_staff_matter(
     id: Uuid,
 ) -> ApiResult<Option<StaffMatterRow>> {
     Ok(conn
-        .query_opt(
-            &format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND m.kind = 'matter' AND {} FOR UPDATE OF m", estate_in_scope(1)),
-            &[&rc_id, &id],
+        .optional(
+            sql_query(format!("SELECT m.estate_id, m.status, m.opens_at, m.closes_at FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $2 AND m.kind = 'matter' AND {} FOR UPDATE OF m", estate_in_scope(1)))
+                .bind::<sql::Nullable<sql::Uuid>, _>(rc_id)
+                .bind::<sql::Uuid, _>(id),
         )
-        .await?
-        .map(|row| StaffMatterRow {
-            estate_id: row.get(0),
-            status: row.get(1),
-            opens_at: row.get(2),
-            closes_at: row.get(3),
-        }))
+        .await?)
 }
 
 // Matter types.
 
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = sql::Text)]
+    name: String,
+}
+
 /// The estate's matter types, by name.
 pub async fn matter_types(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<String>> {
     Ok(conn
-        .query(
-            "SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name",
-            &[&estate],
+        .load::<_, Name>(
+            sql_query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name")
+                .bind::<sql::Uuid, _>(estate),
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.name)
         .collect())
 }
 
 /// Adds a type to the estate's list, unless it is there.
 pub async fn add_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> ApiResult<()> {
     conn.execute(
-        "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        &[&estate, &name],
+        sql_query(
+            "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind::<sql::Uuid, _>(estate)
+        .bind::<sql::Text, _>(name),
     )
     .await?;
     Ok(())
@@ -200,31 +215,37 @@ pub async fn add_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> Api
 
 /// Removes a type from the estate's list; returns how many were removed (0 or 1).
 pub async fn delete_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> ApiResult<u64> {
-    Ok(conn
+    let n = conn
         .execute(
-            "DELETE FROM matter_types WHERE estate_id = $1 AND name = $2",
-            &[&estate, &name],
+            sql_query("DELETE FROM matter_types WHERE estate_id = $1 AND name = $2")
+                .bind::<sql::Uuid, _>(estate)
+                .bind::<sql::Text, _>(name),
         )
-        .await?)
+        .await?;
+    Ok(n as u64)
 }
 
 // Creating a matter.
 
 /// What an estate's matters default to.
+#[derive(QueryableByName)]
 pub struct EstateSettingsRow {
+    #[diesel(sql_type = sql::Bool)]
     pub parking_counts: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub storage_counts: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub deliberation_needs_approval: bool,
 }
 
 /// The estate's counting settings (the estate must exist).
 pub async fn estate_settings(conn: &TenantConn, estate: Uuid) -> ApiResult<EstateSettingsRow> {
-    let estate = conn.query_one("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1", &[&estate]).await?;
-    Ok(EstateSettingsRow {
-        parking_counts: estate.get(0),
-        storage_counts: estate.get(1),
-        deliberation_needs_approval: estate.get(2),
-    })
+    Ok(conn
+        .first(
+            sql_query("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1")
+                .bind::<sql::Uuid, _>(estate),
+        )
+        .await?)
 }
 
 /// How many of the attachments are documents uploaded by this uploader (any staff, for staff).
@@ -235,12 +256,14 @@ pub async fn own_documents(
     uploader: Option<Uuid>,
 ) -> ApiResult<i64> {
     Ok(conn
-                .query_one(
-                    "SELECT count(DISTINCT id) FROM attachments WHERE id = ANY($1) AND purpose = 'document' AND uploader_kind = $2 AND ($2 = 'staff' OR uploader_id = $3)",
-                    &[&ids, &kind, &uploader],
-                )
-                .await?
-                .get(0))
+        .first::<_, Count>(
+            sql_query("SELECT count(DISTINCT id) AS n FROM attachments WHERE id = ANY($1) AND purpose = 'document' AND uploader_kind = $2 AND ($2 = 'staff' OR uploader_id = $3)")
+                .bind::<sql::Array<sql::Uuid>, _>(ids)
+                .bind::<sql::Text, _>(kind)
+                .bind::<sql::Nullable<sql::Uuid>, _>(uploader),
+        )
+        .await?
+        .n)
 }
 
 /// A matter as it is to be stored.
@@ -269,32 +292,32 @@ pub struct NewMatter<'a> {
 /// Stores a new matter.
 pub async fn insert_matter(conn: &TenantConn, m: &NewMatter<'_>) -> ApiResult<()> {
     conn.execute(
+        sql_query(
             "INSERT INTO matters (id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at, signature_required,
                                   law_item, rule_set, rule_change_reason, settings, ledger_salt, attachment_ids, status, created_by_kind, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-            &[
-                &m.id,
-                &m.estate_id,
-                &m.type_name,
-                &m.title,
-                &m.content,
-                &m.importance,
-                m.scope_buildings,
-                &m.opens_at,
-                &m.closes_at,
-                &m.signature_required,
-                &m.law_item,
-                &m.rule_set,
-                m.rule_change_reason,
-                &m.settings,
-                &m.ledger_salt,
-                &m.attachment_ids,
-                &m.status,
-                &m.created_by_kind,
-                &m.created_by,
-            ],
         )
-        .await?;
+        .bind::<sql::Uuid, _>(m.id)
+        .bind::<sql::Uuid, _>(m.estate_id)
+        .bind::<sql::Text, _>(m.type_name)
+        .bind::<sql::Text, _>(m.title)
+        .bind::<sql::Text, _>(m.content)
+        .bind::<sql::Text, _>(m.importance)
+        .bind::<sql::Nullable<sql::Array<sql::Text>>, _>(m.scope_buildings)
+        .bind::<sql::Timestamptz, _>(m.opens_at)
+        .bind::<sql::Timestamptz, _>(m.closes_at)
+        .bind::<sql::Bool, _>(m.signature_required)
+        .bind::<sql::SmallInt, _>(m.law_item)
+        .bind::<sql::Jsonb, _>(&m.rule_set)
+        .bind::<sql::Nullable<sql::Text>, _>(m.rule_change_reason)
+        .bind::<sql::Jsonb, _>(&m.settings)
+        .bind::<sql::Text, _>(m.ledger_salt)
+        .bind::<sql::Array<sql::Uuid>, _>(m.attachment_ids)
+        .bind::<sql::Text, _>(m.status)
+        .bind::<sql::Text, _>(m.created_by_kind)
+        .bind::<sql::Nullable<sql::Uuid>, _>(m.created_by),
+    )
+    .await?;
     Ok(())
 }
 
@@ -309,18 +332,22 @@ pub async fn insert_deadline_change(
     staff: Option<Uuid>,
 ) -> ApiResult<()> {
     conn.execute(
-            "INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)",
-            &[&id, &old, &new, &staff],
-        )
-        .await?;
+        sql_query("INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Timestamptz, _>(old)
+            .bind::<sql::Timestamptz, _>(new)
+            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+    )
+    .await?;
     Ok(())
 }
 
 /// Moves the matter's deadline.
 pub async fn set_closes_at(conn: &TenantConn, id: Uuid, closes_at: DateTime<Utc>) -> ApiResult<()> {
     conn.execute(
-        "UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1",
-        &[&id, &closes_at],
+        sql_query("UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Timestamptz, _>(closes_at),
     )
     .await?;
     Ok(())
@@ -328,14 +355,19 @@ pub async fn set_closes_at(conn: &TenantConn, id: Uuid, closes_at: DateTime<Utc>
 
 /// Deletes the matter.
 pub async fn delete_matter(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
-    conn.execute("DELETE FROM matters WHERE id = $1", &[&id])
+    conn.execute(sql_query("DELETE FROM matters WHERE id = $1").bind::<sql::Uuid, _>(id))
         .await?;
     Ok(())
 }
 
 /// Marks the matter cancelled, with the reason.
 pub async fn cancel_matter(conn: &TenantConn, id: Uuid, reason: &str) -> ApiResult<()> {
-    conn.execute("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1", &[&id, &reason]).await?;
+    conn.execute(
+        sql_query("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Text, _>(reason),
+    )
+    .await?;
     Ok(())
 }
 
@@ -346,8 +378,13 @@ pub async fn close_matter(
     result: &serde_json::Value,
     closed_at: &DateTime<Utc>,
 ) -> ApiResult<()> {
-    conn.execute("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1", &[&id, result, closed_at])
-            .await?;
+    conn.execute(
+        sql_query("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Jsonb, _>(result)
+            .bind::<sql::Timestamptz, _>(closed_at),
+    )
+    .await?;
     Ok(())
 }
 
@@ -359,8 +396,12 @@ pub async fn review_matter(
     reason: Option<&str>,
 ) -> ApiResult<()> {
     conn.execute(
-        "UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1",
-        &[&id, &to, &reason],
+        sql_query(
+            "UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1",
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Text, _>(to)
+        .bind::<sql::Nullable<sql::Text>, _>(reason),
     )
     .await?;
     Ok(())

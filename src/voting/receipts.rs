@@ -2,10 +2,10 @@
 //! and first covering checkpoint), and the step that gathers a receipt's proofs. The voting
 //! domain has no store of its own yet and `service.rs` is already its largest file, so the
 //! receipts' reads stay together here, beside the one API that uses them; rows are read by
-//! position here and nowhere else.
+//! column name into `QueryableByName` structs here and nowhere else.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use uuid::Uuid;
 
 use super::{ledger, service::SET_ASIDE};
@@ -16,13 +16,15 @@ use crate::{
 };
 
 /// One SQL over ballots `b` joined to their cast entry `l`, ledger position `p`, matter `m`,
-/// in the order [`receipt_row`] reads. `$1` is the tenant's id (the transparency log's key).
+/// each column named as its [`ReceiptRow`] field. `$1` is the tenant's id (the transparency
+/// log's key).
 fn select(filter: &str) -> String {
     format!(
-        "SELECT m.id, m.title, m.status, l.hash, b.cast_at, b.channel,
-                b.voided_at IS NOT NULL, {SET_ASIDE}, b.replaced_at IS NOT NULL, b.void_reason, p.position, cp.entries,
-                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.kind = 'checkpoint' AND lg.entries = cp.entries),
-                cp.root, cp.key_id, cp.signature, m.ledger_version::int
+        "SELECT m.id AS matter_id, m.title AS matter_title, m.status AS matter_status, l.hash AS entry_hash, b.cast_at, b.channel,
+                b.voided_at IS NOT NULL AS voided, {SET_ASIDE} AS set_aside, b.replaced_at IS NOT NULL AS replaced, b.void_reason, p.position,
+                cp.entries AS checkpoint_entries,
+                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.kind = 'checkpoint' AND lg.entries = cp.entries) AS log_index,
+                cp.root AS checkpoint_root, cp.key_id AS checkpoint_key_id, cp.signature AS checkpoint_signature, m.ledger_version::int AS ledger_version
            FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' JOIN matters m ON m.id = b.matter_id
            LEFT JOIN ledger_positions p ON p.seq = l.seq
            -- The first checkpoint covering the entry.
@@ -33,51 +35,46 @@ fn select(filter: &str) -> String {
     )
 }
 
-/// A ballot as its receipt follows it, as stored.
+/// A ballot as its receipt follows it, as stored (the columns of [`select`]).
+#[derive(QueryableByName)]
 pub struct ReceiptRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub matter_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
     pub matter_title: String,
+    #[diesel(sql_type = sql::Text)]
     pub matter_status: String,
+    #[diesel(sql_type = sql::Text)]
     pub entry_hash: String,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub cast_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Text)]
     pub channel: String,
+    #[diesel(sql_type = sql::Bool)]
     pub voided: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub set_aside: bool,
+    #[diesel(sql_type = sql::Bool)]
     pub replaced: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub void_reason: Option<String>,
     /// Its place in the ledger, once a checkpoint gave it one.
+    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
     pub position: Option<i64>,
     /// The first checkpoint covering it (its entry count).
+    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
     pub checkpoint_entries: Option<i64>,
     /// That checkpoint's index in the transparency log.
+    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
     pub log_index: Option<i64>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub checkpoint_root: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub checkpoint_key_id: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub checkpoint_signature: Option<String>,
+    #[diesel(sql_type = sql::Integer)]
     pub ledger_version: i32,
-}
-
-/// The one place a receipt row is read by position (the columns of [`select`]).
-fn receipt_row(r: &Row) -> ReceiptRow {
-    ReceiptRow {
-        matter_id: r.get(0),
-        matter_title: r.get(1),
-        matter_status: r.get(2),
-        entry_hash: r.get(3),
-        cast_at: r.get(4),
-        channel: r.get(5),
-        voided: r.get(6),
-        set_aside: r.get(7),
-        replaced: r.get(8),
-        void_reason: r.get(9),
-        position: r.get(10),
-        checkpoint_entries: r.get(11),
-        log_index: r.get(12),
-        checkpoint_root: r.get(13),
-        checkpoint_key_id: r.get(14),
-        checkpoint_signature: r.get(15),
-        ledger_version: r.get(16),
-    }
 }
 
 /// The ballots the owner cast online or signed on paper, newest first.
@@ -86,13 +83,15 @@ pub async fn owner_receipts(
     tenant_id: Uuid,
     owner: Uuid,
 ) -> ApiResult<Vec<ReceiptRow>> {
-    let rows = conn
-        .query(
-            &select("coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2"),
-            &[&tenant_id, &owner],
+    Ok(conn
+        .load(
+            sql_query(select(
+                "coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2",
+            ))
+            .bind::<sql::Uuid, _>(tenant_id)
+            .bind::<sql::Uuid, _>(owner),
         )
-        .await?;
-    Ok(rows.iter().map(receipt_row).collect())
+        .await?)
 }
 
 /// The newest ballot whose entry hash is `wanted`, or starts with it when `wanted` is a receipt
@@ -102,13 +101,22 @@ pub async fn receipt_by_hash(
     tenant_id: Uuid,
     wanted: &str,
 ) -> ApiResult<Option<ReceiptRow>> {
-    let rows = conn
-        .query(
-            &select("left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)"),
-            &[&tenant_id, &wanted],
+    let rows: Vec<ReceiptRow> = conn
+        .load(
+            sql_query(select(
+                "left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)",
+            ))
+            .bind::<sql::Uuid, _>(tenant_id)
+            .bind::<sql::Text, _>(wanted),
         )
         .await?;
-    Ok(rows.first().map(receipt_row))
+    Ok(rows.into_iter().next())
+}
+
+#[derive(QueryableByName)]
+struct Hash {
+    #[diesel(sql_type = sql::Text)]
+    hash: String,
 }
 
 /// The leaves of the matter's ledger tree up to the checkpoint of `entries` entries: the
@@ -119,17 +127,20 @@ async fn checkpoint_leaves(
     matter: Uuid,
     entries: i64,
 ) -> ApiResult<Vec<String>> {
-    let rows = conn
-        .query(
-            "SELECT hash FROM (SELECT root AS hash, -1 AS position FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0
+    let rows: Vec<Hash> = conn
+        .load(
+            sql_query(
+                "SELECT hash FROM (SELECT root AS hash, -1 AS position FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0
                                 UNION ALL
                                SELECT e.hash, p.position FROM ledger_entries e JOIN ledger_positions p ON p.seq = e.seq
                                 WHERE e.matter_id = $1 AND p.position <= $2) leaves
               ORDER BY position",
-            &[&matter, &entries],
+            )
+            .bind::<sql::Uuid, _>(matter)
+            .bind::<sql::BigInt, _>(entries),
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.into_iter().map(|r| r.hash).collect())
 }
 
 /// What proves a receipt's ballot is kept: both absent until a checkpoint covers it.

@@ -2,6 +2,7 @@
 //! pure engine. Handlers call these inside their `TenantConn` transaction.
 
 use chrono::{DateTime, Utc};
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -53,6 +54,56 @@ pub struct Matter {
     pub salt: String,
 }
 
+// Rows, read by column name: each selected expression is named as its field.
+
+/// `SELECT EXISTS (...) AS found`.
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct HolderKey {
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+}
+
+/// A matter as [`load`] reads it.
+#[derive(QueryableByName)]
+struct MatterLoadRow {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = sql::Uuid)]
+    estate_id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    status: String,
+    #[diesel(sql_type = sql::Timestamptz)]
+    opens_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Timestamptz)]
+    closes_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Bool)]
+    signature_required: bool,
+    #[diesel(sql_type = sql::Jsonb)]
+    rule_set: serde_json::Value,
+    #[diesel(sql_type = sql::Jsonb)]
+    settings: serde_json::Value,
+    #[diesel(sql_type = sql::Text)]
+    ledger_salt: String,
+    #[diesel(sql_type = sql::Text)]
+    kind: String,
+    #[diesel(sql_type = sql::SmallInt)]
+    ledger_version: i16,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
+    opened_at: Option<DateTime<Utc>>,
+}
+
 pub fn not_found() -> ApiError {
     ApiError::not_found("matter.not_found", "议事事项不存在", "Matter not found")
 }
@@ -100,31 +151,29 @@ fn class_of(kind: &str) -> UnitClass {
 
 /// Loads the matter; `lock` takes a share lock (casting) or an update lock (state changes).
 pub async fn load(conn: &TenantConn, id: Uuid, lock: &str) -> ApiResult<Matter> {
-    let row = conn
-        .query_opt(
-            &format!(
+    let row: MatterLoadRow = conn
+        .optional(
+            sql_query(format!(
                 "SELECT id, estate_id, status, opens_at, closes_at, signature_required, rule_set, settings, ledger_salt, kind, ledger_version, opened_at
                    FROM matters WHERE id = $1 {lock}"
-            ),
-            &[&id],
+            ))
+            .bind::<sql::Uuid, _>(id),
         )
         .await?
         .ok_or_else(not_found)?;
-    let rule_set: serde_json::Value = row.get(6);
-    let settings: serde_json::Value = row.get(7);
     Ok(Matter {
-        id: row.get(0),
-        estate_id: row.get(1),
-        status: row.get(2),
-        opens_at: row.get(3),
-        closes_at: row.get(4),
-        signature_required: row.get(5),
-        rule_set: serde_json::from_value(rule_set).map_err(ApiError::internal)?,
-        settings: serde_json::from_value(settings).map_err(ApiError::internal)?,
-        salt: row.get(8),
-        kind: row.get(9),
-        ledger_version: row.get(10),
-        opened_at: row.get(11),
+        id: row.id,
+        estate_id: row.estate_id,
+        status: row.status,
+        opens_at: row.opens_at,
+        closes_at: row.closes_at,
+        signature_required: row.signature_required,
+        rule_set: serde_json::from_value(row.rule_set).map_err(ApiError::internal)?,
+        settings: serde_json::from_value(row.settings).map_err(ApiError::internal)?,
+        salt: row.ledger_salt,
+        kind: row.kind,
+        ledger_version: row.ledger_version,
+        opened_at: row.opened_at,
     })
 }
 
@@ -153,6 +202,7 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     // verified owner holds as registered owner are that one person (verification matched the
     // real name, so they are the same person under another phone).
     conn.execute(
+        sql_query(
         "INSERT INTO matter_roll (matter_id, unit_id, unit_code, building, area_centi, class, holder_key, frozen_holder_key)
          SELECT $1, id, code, building, area_centi, kind, key, key FROM (
              SELECT r.*, coalesce('owner:' || min(h.owner_id::text) FILTER (WHERE r.rkey <> 'developer') OVER (PARTITION BY r.rkey), r.rkey) AS key
@@ -173,7 +223,10 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
                LEFT JOIN LATERAL (SELECT owner_id FROM unit_holders h
                                    WHERE h.unit_id = r.id AND h.role = 'owner' AND h.since < r.sold_at AND (h.ended_at IS NULL OR h.ended_at > r.opens_at)
                                    ORDER BY h.since LIMIT 1) h ON true) keyed",
-        &[&id, &m.settings.engine.parking_counts, &m.settings.engine.storage_counts],
+        )
+        .bind::<sql::Uuid, _>(id)
+        .bind::<sql::Bool, _>(m.settings.engine.parking_counts)
+        .bind::<sql::Bool, _>(m.settings.engine.storage_counts),
     )
     .await?;
     // Opened as of its opening time (a matter created with a past opening time opens as
@@ -182,19 +235,18 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     // marks); replicas of an older release opening matters during a rolling upgrade write the
     // version they know.
     conn.execute(
-        "UPDATE matters SET status = 'open', opened_at = greatest(opens_at, created_at), ledger_version = $2, updated_at = now() WHERE id = $1",
-        &[&id, &LEDGER_VERSION],
+        sql_query("UPDATE matters SET status = 'open', opened_at = greatest(opens_at, created_at), ledger_version = $2, updated_at = now() WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::SmallInt, _>(LEDGER_VERSION),
     )
     .await?;
     // The opening checkpoint commits to the roll, rules, settings and facts before any ballot.
     let candidates = candidates(conn, id).await?;
     let facts = opening_facts(conn, id).await?;
     conn.execute(
-        "UPDATE matters SET opening_facts = $2 WHERE id = $1",
-        &[
-            &id,
-            &serde_json::to_value(&facts).map_err(ApiError::internal)?,
-        ],
+        sql_query("UPDATE matters SET opening_facts = $2 WHERE id = $1")
+            .bind::<sql::Uuid, _>(id)
+            .bind::<sql::Jsonb, _>(serde_json::to_value(&facts).map_err(ApiError::internal)?),
     )
     .await?;
     let opening = ledger::opening_hash_with(
@@ -212,28 +264,56 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     load(conn, id, "").await
 }
 
+/// The matter and estate as [`opening_facts`] reads them.
+#[derive(QueryableByName)]
+struct OpeningFactsRow {
+    #[diesel(sql_type = sql::Text)]
+    kind: String,
+    #[diesel(sql_type = sql::Text)]
+    title: String,
+    #[diesel(sql_type = sql::SmallInt)]
+    law_item: i16,
+    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Text>>)]
+    scope_buildings: Option<Vec<String>>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    rule_change_reason: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
+    opens_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Timestamptz)]
+    closes_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::BigInt)]
+    registered_households: i64,
+    #[diesel(sql_type = sql::BigInt)]
+    registered_area_centi: i64,
+    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+    seats: Option<i64>,
+}
+
 /// What the matter is as voting opens (see `ledger::OpeningFacts`).
 async fn opening_facts(conn: &TenantConn, id: Uuid) -> ApiResult<ledger::OpeningFacts> {
-    let r = conn
-        .query_one(
-            "SELECT m.kind, m.title, m.law_item, m.scope_buildings, m.rule_change_reason, m.opens_at, m.closes_at,
-                    e.total_households::bigint, e.total_area_centi, (SELECT el.seats::bigint FROM elections el WHERE el.matter_id = m.id)
+    let r: OpeningFactsRow = conn
+        .first(
+            sql_query(
+                "SELECT m.kind, m.title, m.law_item, m.scope_buildings, m.rule_change_reason, m.opens_at, m.closes_at,
+                    e.total_households::bigint AS registered_households, e.total_area_centi AS registered_area_centi,
+                    (SELECT el.seats::bigint FROM elections el WHERE el.matter_id = m.id) AS seats
                FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1",
-            &[&id],
+            )
+            .bind::<sql::Uuid, _>(id),
         )
         .await?;
     let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Ok(ledger::OpeningFacts {
-        kind: r.get(0),
-        title: r.get(1),
-        law_item: r.get(2),
-        scope_buildings: r.get(3),
-        rule_change_reason: r.get(4),
-        opens_at: millis(r.get(5)),
-        closes_at: millis(r.get(6)),
-        registered_households: r.get(7),
-        registered_area_centi: r.get(8),
-        seats: r.get(9),
+        kind: r.kind,
+        title: r.title,
+        law_item: r.law_item,
+        scope_buildings: r.scope_buildings,
+        rule_change_reason: r.rule_change_reason,
+        opens_at: millis(r.opens_at),
+        closes_at: millis(r.closes_at),
+        registered_households: r.registered_households,
+        registered_area_centi: r.registered_area_centi,
+        seats: r.seats,
     })
 }
 
@@ -246,32 +326,81 @@ pub async fn lock_matter(conn: &TenantConn, id: Uuid, exclusive: bool) -> ApiRes
     } else {
         "SELECT pg_advisory_xact_lock_shared(hashtext('zmg-matter'), hashtext($1::uuid::text))"
     };
-    conn.execute(sql, &[&id]).await?;
+    conn.execute(sql_query(sql).bind::<sql::Uuid, _>(id))
+        .await?;
     Ok(())
+}
+
+/// A candidate's id, as text.
+#[derive(QueryableByName)]
+struct CandidateId {
+    #[diesel(sql_type = sql::Text)]
+    id: String,
 }
 
 /// An election matter's approved candidates (fixed once voting opens); empty for a matter.
 pub async fn candidates(conn: &TenantConn, matter: Uuid) -> ApiResult<Vec<String>> {
     Ok(conn
-        .query(
-            "SELECT c.id::text FROM candidates c JOIN elections e ON e.id = c.election_id
+        .load::<_, CandidateId>(
+            sql_query(
+                "SELECT c.id::text AS id FROM candidates c JOIN elections e ON e.id = c.election_id
               WHERE e.matter_id = $1 AND c.status = 'approved' ORDER BY c.created_at, c.id",
-            &[&matter],
+            )
+            .bind::<sql::Uuid, _>(matter),
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.id)
         .collect())
+}
+
+/// A unit of the roll as frozen.
+#[derive(QueryableByName)]
+struct FrozenUnitRow {
+    #[diesel(sql_type = sql::Text)]
+    unit_code: String,
+    #[diesel(sql_type = sql::BigInt)]
+    area_centi: i64,
+    #[diesel(sql_type = sql::Text)]
+    class: String,
+    #[diesel(sql_type = sql::Text)]
+    frozen_holder_key: String,
 }
 
 /// The roll as frozen when voting opened, with pseudonymous persons.
 async fn frozen_roll(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<PublishedUnit>> {
     Ok(conn
-        .query("SELECT unit_code, area_centi, class, frozen_holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code", &[&m.id])
+        .load::<_, FrozenUnitRow>(
+            sql_query("SELECT unit_code, area_centi, class, frozen_holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code")
+                .bind::<sql::Uuid, _>(m.id),
+        )
         .await?
-        .iter()
-        .map(|r| PublishedUnit { unit_code: r.get(0), area_centi: r.get(1), class: class_of(r.get(2)), person_code: ledger::person_code(&m.salt, r.get(3)) })
+        .into_iter()
+        .map(|r| PublishedUnit { unit_code: r.unit_code, area_centi: r.area_centi, class: class_of(&r.class), person_code: ledger::person_code(&m.salt, &r.frozen_holder_key) })
         .collect())
+}
+
+/// A ballot as [`append`] reads it, with the entry's sequence number and time.
+#[derive(QueryableByName)]
+struct BallotEntryRow {
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+    #[diesel(sql_type = sql::Text)]
+    channel: String,
+    #[diesel(sql_type = sql::Text)]
+    choice: String,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    unit_codes: Option<String>,
+    #[diesel(sql_type = sql::BigInt)]
+    area_centi: i64,
+    #[diesel(sql_type = sql::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = sql::Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    picks: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
+    cast_at: DateTime<Utc>,
 }
 
 /// Appends a ledger entry for a ballot and returns it.
@@ -281,41 +410,60 @@ pub async fn append(
     ballot: Uuid,
     kind: EntryKind,
 ) -> ApiResult<Entry> {
-    let b = conn
-        .query_one(
-            "SELECT b.holder_key, b.channel, b.choice,
-                    (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
-                    (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key),
+    let b: BallotEntryRow = conn
+        .first(
+            sql_query(
+                "SELECT b.holder_key, b.channel, b.choice,
+                    (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS unit_codes,
+                    (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS area_centi,
                     -- A cast keeps its ballot's sequence number, so the ledger orders ballots exactly
                     -- as the live tally does; voids and supersessions get their own.
-                    CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END, date_trunc('milliseconds', now()),
-                    array_to_string(b.picks, ','), date_trunc('milliseconds', b.cast_at)
+                    CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END AS seq, date_trunc('milliseconds', now()) AS at,
+                    array_to_string(b.picks, ',') AS picks, date_trunc('milliseconds', b.cast_at) AS cast_at
                FROM ballots b WHERE b.id = $1",
-            &[&ballot, &(kind == EntryKind::Cast)],
+            )
+            .bind::<sql::Uuid, _>(ballot)
+            .bind::<sql::Bool, _>(kind == EntryKind::Cast),
         )
         .await?;
     let entry = Entry {
-        seq: b.get(5),
+        seq: b.seq,
         position: None,
         kind,
         ballot_id: ballot.to_string(),
-        person_code: ledger::person_code(&m.salt, b.get(0)),
-        unit_codes: b.get::<_, Option<String>>(3).unwrap_or_default(),
-        area_centi: b.get(4),
-        channel: Some(parse_channel(b.get(1))),
-        choice: Some(parse_choice(b.get(2))),
-        picks: b.get(7),
+        person_code: ledger::person_code(&m.salt, &b.holder_key),
+        unit_codes: b.unit_codes.unwrap_or_default(),
+        area_centi: b.area_centi,
+        channel: Some(parse_channel(&b.channel)),
+        choice: Some(parse_choice(&b.choice)),
+        picks: b.picks,
         commitment: None,
         salt: None,
         // The casting time matters to the count (`first_wins`), so sealed ledgers record it.
         cast_at: (m.ledger_version >= 3 && kind == EntryKind::Cast).then(|| {
-            b.get::<_, DateTime<Utc>>(8)
+            b.cast_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         }),
         at: String::new(),
         hash: String::new(),
     };
-    insert_entry(conn, m, entry, b.get(6)).await
+    insert_entry(conn, m, entry, b.at).await
+}
+
+/// A unit of the roll as [`append_unit_event`] reads it, with the entry's sequence number and
+/// time.
+#[derive(QueryableByName)]
+struct UnitEntryRow {
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+    #[diesel(sql_type = sql::Text)]
+    unit_code: String,
+    #[diesel(sql_type = sql::BigInt)]
+    area_centi: i64,
+    #[diesel(sql_type = sql::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = sql::Timestamptz)]
+    at: DateTime<Utc>,
 }
 
 /// Appends a unit's roll event: a regroup (to its current person) or a delivery.
@@ -325,21 +473,24 @@ pub async fn append_unit_event(
     unit: Uuid,
     kind: EntryKind,
 ) -> ApiResult<Entry> {
-    let r = conn
-        .query_one(
-            "SELECT holder_key, unit_code, area_centi, nextval('ballot_seq'), date_trunc('milliseconds', now())
+    let r: UnitEntryRow = conn
+        .first(
+            sql_query(
+                "SELECT holder_key, unit_code, area_centi, nextval('ballot_seq') AS seq, date_trunc('milliseconds', now()) AS at
                FROM matter_roll WHERE matter_id = $1 AND unit_id = $2",
-            &[&m.id, &unit],
+            )
+            .bind::<sql::Uuid, _>(m.id)
+            .bind::<sql::Uuid, _>(unit),
         )
         .await?;
     let entry = Entry {
-        seq: r.get(3),
+        seq: r.seq,
         position: None,
         kind,
         ballot_id: String::new(),
-        person_code: ledger::person_code(&m.salt, r.get(0)),
-        unit_codes: r.get(1),
-        area_centi: r.get(2),
+        person_code: ledger::person_code(&m.salt, &r.holder_key),
+        unit_codes: r.unit_code,
+        area_centi: r.area_centi,
         channel: None,
         choice: None,
         picks: None,
@@ -349,7 +500,7 @@ pub async fn append_unit_event(
         at: String::new(),
         hash: String::new(),
     };
-    insert_entry(conn, m, entry, r.get(4)).await
+    insert_entry(conn, m, entry, r.at).await
 }
 
 fn kind_str(kind: EntryKind) -> &'static str {
@@ -396,28 +547,52 @@ async fn insert_entry(
     entry.hash = ledger::entry_hash(&m.id.to_string(), &entry);
     let ballot = Uuid::parse_str(&entry.ballot_id).ok();
     conn.execute(
-        "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks, commitment, salt, cast_at)
+        sql_query(
+            "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash, picks, commitment, salt, cast_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::timestamptz)",
-        &[
-            &entry.seq,
-            &m.id,
-            &ballot,
-            &kind_str(entry.kind),
-            &entry.person_code,
-            &entry.unit_codes,
-            &entry.area_centi,
-            &entry.channel.map(channel_str),
-            &entry.choice.map(choice_str),
-            &at,
-            &entry.hash,
-            &entry.picks,
-            &entry.commitment,
-            &entry.salt,
-            &entry.cast_at,
-        ],
+        )
+        .bind::<sql::BigInt, _>(entry.seq)
+        .bind::<sql::Uuid, _>(m.id)
+        .bind::<sql::Nullable<sql::Uuid>, _>(ballot)
+        .bind::<sql::Text, _>(kind_str(entry.kind))
+        .bind::<sql::Text, _>(&entry.person_code)
+        .bind::<sql::Text, _>(&entry.unit_codes)
+        .bind::<sql::BigInt, _>(entry.area_centi)
+        .bind::<sql::Nullable<sql::Text>, _>(entry.channel.map(channel_str))
+        .bind::<sql::Nullable<sql::Text>, _>(entry.choice.map(choice_str))
+        .bind::<sql::Timestamptz, _>(at)
+        .bind::<sql::Text, _>(&entry.hash)
+        .bind::<sql::Nullable<sql::Text>, _>(&entry.picks)
+        .bind::<sql::Nullable<sql::Text>, _>(&entry.commitment)
+        .bind::<sql::Nullable<sql::Text>, _>(&entry.salt)
+        .bind::<sql::Nullable<sql::Text>, _>(&entry.cast_at),
     )
     .await?;
     Ok(entry)
+}
+
+#[derive(QueryableByName)]
+struct LedgerVersion {
+    #[diesel(sql_type = sql::SmallInt)]
+    ledger_version: i16,
+}
+
+#[derive(QueryableByName)]
+struct Root {
+    #[diesel(sql_type = sql::Text)]
+    root: String,
+}
+
+#[derive(QueryableByName)]
+struct Hash {
+    #[diesel(sql_type = sql::Text)]
+    hash: String,
+}
+
+#[derive(QueryableByName)]
+struct At {
+    #[diesel(sql_type = sql::Timestamptz)]
+    at: DateTime<Utc>,
 }
 
 /// Seals the matter's ledger so far: gives every committed entry without a position the next
@@ -427,44 +602,51 @@ async fn insert_entry(
 pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Checkpoint>> {
     // The row first, as closing takes it: the same order everywhere, so no deadlock.
     let version: i16 = conn
-        .query_one(
-            "SELECT ledger_version FROM matters WHERE id = $1 FOR KEY SHARE",
-            &[&matter],
+        .first::<_, LedgerVersion>(
+            sql_query("SELECT ledger_version FROM matters WHERE id = $1 FOR KEY SHARE")
+                .bind::<sql::Uuid, _>(matter),
         )
         .await?
-        .get(0);
+        .ledger_version;
     if version < 2 {
         return Ok(None);
     }
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('zmg-checkpoint'), hashtext($1::uuid::text))",
-        &[&matter],
+        sql_query(
+            "SELECT pg_advisory_xact_lock(hashtext('zmg-checkpoint'), hashtext($1::uuid::text))",
+        )
+        .bind::<sql::Uuid, _>(matter),
     )
     .await?;
     let added = conn
         .execute(
-            "INSERT INTO ledger_positions (matter_id, position, seq)
+            sql_query(
+                "INSERT INTO ledger_positions (matter_id, position, seq)
              SELECT $1, coalesce((SELECT max(position) FROM ledger_positions WHERE matter_id = $1), 0) + row_number() OVER (ORDER BY e.seq), e.seq
                FROM ledger_entries e
               WHERE e.matter_id = $1 AND NOT EXISTS (SELECT 1 FROM ledger_positions p WHERE p.seq = e.seq)",
-            &[&matter],
+            )
+            .bind::<sql::Uuid, _>(matter),
         )
         .await?;
     if added == 0 {
         return Ok(None);
     }
     let opening: String = conn
-        .query_one(
-            "SELECT root FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0",
-            &[&matter],
+        .first::<_, Root>(
+            sql_query("SELECT root FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0")
+                .bind::<sql::Uuid, _>(matter),
         )
         .await?
-        .get(0);
+        .root;
     let hashes: Vec<String> = conn
-        .query("SELECT e.hash FROM ledger_positions p JOIN ledger_entries e ON e.seq = p.seq WHERE p.matter_id = $1 ORDER BY p.position", &[&matter])
+        .load::<_, Hash>(
+            sql_query("SELECT e.hash FROM ledger_positions p JOIN ledger_entries e ON e.seq = p.seq WHERE p.matter_id = $1 ORDER BY p.position")
+                .bind::<sql::Uuid, _>(matter),
+        )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.hash)
         .collect();
     let leaves: Vec<String> = std::iter::once(opening).chain(hashes).collect();
     let root = ledger::merkle_root(&leaves);
@@ -518,12 +700,16 @@ async fn insert_checkpoint(
         signed.as_ref().map(|s| &s.signature),
     );
     let at: DateTime<Utc> = conn
-        .query_one(
-            "INSERT INTO ledger_checkpoints (matter_id, entries, root, key_id, signature) VALUES ($1, $2, $3, $4, $5) RETURNING at",
-            &[&matter, &entries, &root, &key_id, &signature],
+        .first::<_, At>(
+            sql_query("INSERT INTO ledger_checkpoints (matter_id, entries, root, key_id, signature) VALUES ($1, $2, $3, $4, $5) RETURNING at")
+                .bind::<sql::Uuid, _>(matter)
+                .bind::<sql::BigInt, _>(entries)
+                .bind::<sql::Text, _>(root)
+                .bind::<sql::Nullable<sql::Text>, _>(key_id)
+                .bind::<sql::Nullable<sql::Text>, _>(signature),
         )
         .await?
-        .get(0);
+        .at;
     Ok(Checkpoint {
         entries,
         root: root.to_string(),
@@ -568,24 +754,29 @@ pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
         return refresh_marks(conn, m, holder_key).await;
     }
     if conn
-        .exists(
-            "SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2",
-            &[&m.id, &holder_key],
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2) AS found")
+                .bind::<sql::Uuid, _>(m.id)
+                .bind::<sql::Text, _>(holder_key),
         )
         .await?
+        .found
     {
         return Ok(());
     }
-    let ballots = conn
-        .query(
-            "SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2
+    let ballots: Vec<Id> = conn
+        .load(
+            sql_query(
+                "SELECT b.id FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2
                 AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'superseded')
               ORDER BY b.seq",
-            &[&m.id, &holder_key],
+            )
+            .bind::<sql::Uuid, _>(m.id)
+            .bind::<sql::Text, _>(holder_key),
         )
         .await?;
     for b in ballots {
-        append(conn, m, b.get(0), EntryKind::Superseded).await?;
+        append(conn, m, b.id, EntryKind::Superseded).await?;
     }
     Ok(())
 }
@@ -600,11 +791,13 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
         return Ok(());
     }
     let holds = conn
-        .exists(
-            "SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2",
-            &[&m.id, &holder_key],
+        .first::<_, Found>(
+            sql_query("SELECT EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2) AS found")
+                .bind::<sql::Uuid, _>(m.id)
+                .bind::<sql::Text, _>(holder_key),
         )
-        .await?;
+        .await?
+        .found;
     let ballots = person_ballots(conn, m, holder_key, SET_ASIDE).await?;
     let casts: Vec<Cast> = ballots.iter().map(|(c, _)| c.clone()).collect();
     let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule)
@@ -624,6 +817,26 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
     Ok(())
 }
 
+/// A ballot as [`person_ballots`] reads it.
+#[derive(QueryableByName)]
+struct PersonBallotRow {
+    #[diesel(sql_type = sql::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = sql::Text)]
+    channel: String,
+    #[diesel(sql_type = sql::Text)]
+    choice: String,
+    #[diesel(sql_type = sql::Bool)]
+    voided: bool,
+    /// Its cast entry's sequence number, if it has one.
+    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+    seq: Option<i64>,
+    #[diesel(sql_type = sql::Bool)]
+    marked: bool,
+    #[diesel(sql_type = sql::Timestamptz)]
+    cast_at: DateTime<Utc>,
+}
+
 /// A person's ballots as the channel rule sees them, each with `marked` (an SQL expression
 /// over ballot `b`: whether it carries a set-aside mark).
 async fn person_ballots(
@@ -632,31 +845,32 @@ async fn person_ballots(
     holder_key: &str,
     marked: &str,
 ) -> ApiResult<Vec<(Cast, bool)>> {
-    let rows = conn
-        .query(
-            &format!(
-                "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL,
-                        (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast'),
-                        {marked}, date_trunc('milliseconds', b.cast_at)
+    let rows: Vec<PersonBallotRow> = conn
+        .load(
+            sql_query(format!(
+                "SELECT b.id, b.channel, b.choice, b.voided_at IS NOT NULL AS voided,
+                        (SELECT min(l.seq) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast') AS seq,
+                        {marked} AS marked, date_trunc('milliseconds', b.cast_at) AS cast_at
                    FROM ballots b WHERE b.matter_id = $1 AND b.holder_key = $2"
-            ),
-            &[&m.id, &holder_key],
+            ))
+            .bind::<sql::Uuid, _>(m.id)
+            .bind::<sql::Text, _>(holder_key),
         )
         .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            let seq = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
+            let seq = r.seq.unwrap_or(i64::MAX);
             let cast = Cast {
-                id: r.get::<_, Uuid>(0).to_string(),
+                id: r.id.to_string(),
                 holder: Holder::Owner(holder_key.to_string()),
-                channel: parse_channel(r.get(1)),
+                channel: parse_channel(&r.channel),
                 seq,
-                cast_ms: cast_ms(m, seq, r.get(6)),
-                choice: parse_choice(r.get(2)),
-                voided: r.get(3),
+                cast_ms: cast_ms(m, seq, r.cast_at),
+                choice: parse_choice(&r.choice),
+                voided: r.voided,
             };
-            (cast, r.get(5))
+            (cast, r.marked)
         })
         .collect())
 }
@@ -692,48 +906,114 @@ pub fn seals_choices(m: &Matter) -> bool {
     m.ledger_version >= 3 && m.status != "closed"
 }
 
+/// A checkpoint as stored.
+#[derive(QueryableByName)]
+struct CheckpointRow {
+    #[diesel(sql_type = sql::BigInt)]
+    entries: i64,
+    #[diesel(sql_type = sql::Text)]
+    root: String,
+    #[diesel(sql_type = sql::Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    key_id: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    signature: Option<String>,
+}
+
+/// A ledger entry as stored, with its position if it has one.
+#[derive(QueryableByName)]
+struct EntryRow {
+    #[diesel(sql_type = sql::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+    position: Option<i64>,
+    #[diesel(sql_type = sql::Text)]
+    kind: String,
+    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
+    ballot_id: Option<Uuid>,
+    #[diesel(sql_type = sql::Text)]
+    person_code: String,
+    #[diesel(sql_type = sql::Text)]
+    unit_codes: String,
+    #[diesel(sql_type = sql::BigInt)]
+    area_centi: i64,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    channel: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    choice: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Text)]
+    hash: String,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    picks: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    commitment: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    salt: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
+    cast_at: Option<DateTime<Utc>>,
+}
+
+/// What a matter stores of its close and opening, as the ledger reads it.
+#[derive(QueryableByName)]
+struct StoredResultRow {
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
+    ledger_root: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Jsonb>)]
+    declared: Option<serde_json::Value>,
+    #[diesel(sql_type = sql::Nullable<sql::Jsonb>)]
+    opening_facts: Option<serde_json::Value>,
+}
+
 /// The ledger with every choice shown. While voting is open it is for the server's own checks
 /// only (see [`published`]), never for publication.
 pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedLedger> {
     let roll = frozen_roll(conn, m).await?;
     // Checkpoints before entries: every entry a checkpoint covers is then read too.
     let checkpoints: Vec<Checkpoint> = conn
-        .query("SELECT entries, root, at, key_id, signature FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries", &[&m.id])
+        .load::<_, CheckpointRow>(
+            sql_query("SELECT entries, root, at, key_id, signature FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries")
+                .bind::<sql::Uuid, _>(m.id),
+        )
         .await?
-        .iter()
+        .into_iter()
         .map(|r| Checkpoint {
-            entries: r.get(0),
-            root: r.get(1),
-            at: r.get::<_, DateTime<Utc>>(2).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            key_id: r.get(3),
-            signature: r.get(4),
+            entries: r.entries,
+            root: r.root,
+            at: r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            key_id: r.key_id,
+            signature: r.signature,
         })
         .collect();
     let entries: Vec<Entry> = conn
-        .query(
-            "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks, e.commitment, e.salt, e.cast_at
+        .load::<_, EntryRow>(
+            sql_query(
+                "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks, e.commitment, e.salt, e.cast_at
                FROM ledger_entries e LEFT JOIN ledger_positions p ON p.seq = e.seq
               WHERE e.matter_id = $1 ORDER BY p.position NULLS LAST, e.seq",
-            &[&m.id],
+            )
+            .bind::<sql::Uuid, _>(m.id),
         )
         .await?
-        .iter()
+        .into_iter()
         .map(|r| Entry {
-            seq: r.get(0),
-            position: r.get(1),
-            kind: parse_kind(r.get(2)),
-            ballot_id: r.get::<_, Option<Uuid>>(3).map(|b| b.to_string()).unwrap_or_default(),
-            person_code: r.get(4),
-            unit_codes: r.get(5),
-            area_centi: r.get(6),
-            channel: r.get::<_, Option<&str>>(7).map(parse_channel),
-            choice: r.get::<_, Option<&str>>(8).map(parse_choice),
-            picks: r.get(11),
-            commitment: r.get(12),
-            cast_at: r.get::<_, Option<DateTime<Utc>>>(14).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            salt: r.get(13),
-            at: r.get::<_, DateTime<Utc>>(9).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            hash: r.get(10),
+            seq: r.seq,
+            position: r.position,
+            kind: parse_kind(&r.kind),
+            ballot_id: r.ballot_id.map(|b| b.to_string()).unwrap_or_default(),
+            person_code: r.person_code,
+            unit_codes: r.unit_codes,
+            area_centi: r.area_centi,
+            channel: r.channel.as_deref().map(parse_channel),
+            choice: r.choice.as_deref().map(parse_choice),
+            picks: r.picks,
+            commitment: r.commitment,
+            cast_at: r.cast_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            salt: r.salt,
+            at: r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            hash: r.hash,
         })
         .collect();
     let opening_hash = checkpoints
@@ -743,19 +1023,24 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
         .unwrap_or_default();
     // Once closed, the root declared with the result is what the ledger must match; while
     // voting runs, the root over every entry so far (owners check theirs by receipt hash).
-    let stored = conn.query_one("SELECT result->>'ledger_root', result->'declared', opening_facts FROM matters WHERE id = $1", &[&m.id]).await?;
+    let stored: StoredResultRow = conn
+        .first(
+            sql_query("SELECT result->>'ledger_root' AS ledger_root, result->'declared' AS declared, opening_facts FROM matters WHERE id = $1")
+                .bind::<sql::Uuid, _>(m.id),
+        )
+        .await?;
     let facts: Option<ledger::OpeningFacts> = stored
-        .get::<_, Option<serde_json::Value>>(2)
+        .opening_facts
         .map(serde_json::from_value)
         .transpose()
         .map_err(ApiError::internal)?;
     let declared: Option<ledger::Declared> = stored
-        .get::<_, Option<serde_json::Value>>(1)
+        .declared
         .filter(|v| !v.is_null())
         .map(serde_json::from_value)
         .transpose()
         .map_err(ApiError::internal)?;
-    let root = stored.get::<_, Option<String>>(0).unwrap_or_else(|| {
+    let root = stored.ledger_root.unwrap_or_else(|| {
         if m.ledger_version < 2 {
             ledger::merkle_root(&entries.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
         } else {
@@ -884,51 +1169,84 @@ struct Counted {
     delivered: std::collections::BTreeSet<Holder>,
 }
 
+/// A unit of the roll as the count reads it.
+#[derive(QueryableByName)]
+struct CountedUnitRow {
+    #[diesel(sql_type = sql::BigInt)]
+    area_centi: i64,
+    #[diesel(sql_type = sql::Text)]
+    class: String,
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+}
+
+/// A ballot as the count reads it (picks only for an election).
+#[derive(QueryableByName)]
+struct CountedBallotRow {
+    #[diesel(sql_type = sql::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = sql::Text)]
+    holder_key: String,
+    #[diesel(sql_type = sql::Text)]
+    channel: String,
+    #[diesel(sql_type = sql::Text)]
+    choice: String,
+    #[diesel(sql_type = sql::Bool)]
+    voided: bool,
+    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Text>>)]
+    picks: Option<Vec<String>>,
+    #[diesel(sql_type = sql::Timestamptz)]
+    cast_at: DateTime<Utc>,
+}
+
 async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     // Only what the engine reads: no unit codes, and picks only for an election.
     let units: Vec<RollUnit> = conn
-        .query(
-            "SELECT area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1",
-            &[&m.id],
+        .load::<_, CountedUnitRow>(
+            sql_query("SELECT area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1")
+                .bind::<sql::Uuid, _>(m.id),
         )
         .await?
-        .iter()
+        .into_iter()
         .map(|r| RollUnit {
             unit: String::new(),
-            area_centi: r.get(0),
-            class: class_of(r.get(1)),
-            holder: holder(r.get(2)),
+            area_centi: r.area_centi,
+            class: class_of(&r.class),
+            holder: holder(&r.holder_key),
         })
         .collect();
     let election = m.kind == "election";
-    let rows = conn
-        .query(
-            "SELECT seq, holder_key, channel, choice, voided_at IS NOT NULL, CASE WHEN $2 THEN coalesce(picks::text[], '{}') END,
-                    date_trunc('milliseconds', cast_at)
+    let rows: Vec<CountedBallotRow> = conn
+        .load(
+            sql_query(
+                "SELECT seq, holder_key, channel, choice, voided_at IS NOT NULL AS voided, CASE WHEN $2 THEN coalesce(picks::text[], '{}') END AS picks,
+                    date_trunc('milliseconds', cast_at) AS cast_at
                FROM ballots WHERE matter_id = $1",
-            &[&m.id, &election],
+            )
+            .bind::<sql::Uuid, _>(m.id)
+            .bind::<sql::Bool, _>(election),
         )
         .await?;
     let mut picks = std::collections::BTreeMap::new();
     // A person who holds no unit any more (their unit went back to its seller) counts nothing.
     let on_roll: std::collections::BTreeSet<&Holder> = units.iter().map(|u| &u.holder).collect();
     let casts: Vec<Cast> = rows
-        .iter()
-        .filter(|r| on_roll.contains(&holder(r.get(1))))
+        .into_iter()
+        .filter(|r| on_roll.contains(&holder(&r.holder_key)))
         .map(|r| {
             // The sequence number identifies the ballot here (unique, cheaper than its uuid).
-            let seq: i64 = r.get(0);
+            let seq: i64 = r.seq;
             if election {
-                picks.insert(seq, r.get::<_, Option<Vec<String>>>(5).unwrap_or_default());
+                picks.insert(seq, r.picks.unwrap_or_default());
             }
             Cast {
                 id: seq.to_string(),
-                holder: holder(r.get(1)),
-                channel: parse_channel(r.get(2)),
+                holder: holder(&r.holder_key),
+                channel: parse_channel(&r.channel),
                 seq,
-                cast_ms: cast_ms(m, seq, r.get(6)),
-                choice: parse_choice(r.get(3)),
-                voided: r.get(4),
+                cast_ms: cast_ms(m, seq, r.cast_at),
+                choice: parse_choice(&r.choice),
+                voided: r.voided,
             }
         })
         .collect();
@@ -1029,14 +1347,16 @@ pub async fn live_candidate_tallies(
 /// Holder keys of the units whose ballot delivery was recorded.
 async fn delivered_keys(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<String>> {
     Ok(conn
-        .query(
-            "SELECT DISTINCT r.holder_key FROM matter_deliveries d JOIN matter_roll r ON r.matter_id = d.matter_id AND r.unit_id = d.unit_id
+        .load::<_, HolderKey>(
+            sql_query(
+                "SELECT DISTINCT r.holder_key FROM matter_deliveries d JOIN matter_roll r ON r.matter_id = d.matter_id AND r.unit_id = d.unit_id
               WHERE d.matter_id = $1",
-            &[&m.id],
+            )
+            .bind::<sql::Uuid, _>(m.id),
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
+        .map(|r| r.holder_key)
         .collect())
 }
 
@@ -1082,15 +1402,17 @@ pub async fn document_visible_to_owner(
     attachment: Uuid,
 ) -> ApiResult<bool> {
     Ok(conn
-        .exists(
-            &format!(
-                "SELECT 1 FROM matters m WHERE $2 = ANY (m.attachment_ids) AND (
+        .first::<_, Found>(
+            sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM matters m WHERE $2 = ANY (m.attachment_ids) AND (
                    (m.status NOT IN ('pending_approval', 'rejected')
                     AND EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = m.estate_id AND h.ended_at IS NULL))
-                   OR EXISTS (SELECT 1 FROM oc_members c WHERE c.estate_id = m.estate_id AND c.owner_id = $1 AND {}))",
+                   OR EXISTS (SELECT 1 FROM oc_members c WHERE c.estate_id = m.estate_id AND c.owner_id = $1 AND {}))) AS found",
                 crate::estates::store::SERVING
-            ),
-            &[&owner, &attachment],
+            ))
+            .bind::<sql::Uuid, _>(owner)
+            .bind::<sql::Uuid, _>(attachment),
         )
-        .await?)
+        .await?
+        .found)
 }

@@ -16,6 +16,7 @@
 
 use std::sync::OnceLock;
 
+use diesel::{sql_query, sql_types as sql, QueryableByName};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -223,18 +224,23 @@ pub async fn sign_checkpoint(
     let keyring = keyring()?;
     let public = keyring.public_key(tenant);
     conn.execute(
-        "INSERT INTO platform.signing_keys (tenant_id, key_id, public_key) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key_id) DO NOTHING",
-        &[&tenant_id, &public.key_id, &public.public_key],
+        sql_query("INSERT INTO platform.signing_keys (tenant_id, key_id, public_key) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key_id) DO NOTHING")
+            .bind::<sql::Uuid, _>(tenant_id)
+            .bind::<sql::Text, _>(&public.key_id)
+            .bind::<sql::Text, _>(&public.public_key),
     )
     .await?;
     // A statement of its own: it sees a key another transaction recorded meanwhile.
     let stored: String = conn
-        .query_one(
-            "SELECT public_key FROM platform.signing_keys WHERE tenant_id = $1 AND key_id = $2",
-            &[&tenant_id, &public.key_id],
+        .first::<_, PublicKeyRow>(
+            sql_query(
+                "SELECT public_key FROM platform.signing_keys WHERE tenant_id = $1 AND key_id = $2",
+            )
+            .bind::<sql::Uuid, _>(tenant_id)
+            .bind::<sql::Text, _>(&public.key_id),
         )
         .await?
-        .get(0);
+        .public_key;
     if stored != public.public_key {
         // The secret changed under an old key id: signing now would strand every signature made
         // with the recorded key. Rotation needs a new key id.
@@ -246,28 +252,49 @@ pub async fn sign_checkpoint(
     ))
 }
 
+#[derive(QueryableByName)]
+struct PublicKeyRow {
+    #[diesel(sql_type = sql::Text)]
+    public_key: String,
+}
+
+/// A published key as stored, with when it was recorded.
+#[derive(QueryableByName)]
+struct PublishedKeyRow {
+    #[diesel(sql_type = sql::Text)]
+    slug: String,
+    #[diesel(sql_type = sql::Text)]
+    key_id: String,
+    #[diesel(sql_type = sql::Text)]
+    public_key: String,
+    #[diesel(sql_type = sql::Timestamptz)]
+    recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The published keys of one street office (`Some(slug)`) or of all, oldest first.
 pub async fn published_keys(
-    db: &dyn crate::db::Db,
+    db: &crate::db::Conn,
     tenant: Option<&str>,
 ) -> ApiResult<Vec<(PublishedKey, chrono::DateTime<chrono::Utc>)>> {
-    let rows = db
-        .query(
-            "SELECT t.slug, k.key_id, k.public_key, k.recorded_at FROM platform.signing_keys k JOIN platform.tenants t ON t.id = k.tenant_id
+    let rows: Vec<PublishedKeyRow> = db
+        .load(
+            sql_query(
+                "SELECT t.slug, k.key_id, k.public_key, k.recorded_at FROM platform.signing_keys k JOIN platform.tenants t ON t.id = k.tenant_id
               WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug, k.recorded_at, k.key_id",
-            &[&tenant],
+            )
+            .bind::<sql::Nullable<sql::Text>, _>(tenant),
         )
         .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
             (
                 PublishedKey {
-                    tenant: r.get(0),
-                    key_id: r.get(1),
-                    public_key: r.get(2),
+                    tenant: r.slug,
+                    key_id: r.key_id,
+                    public_key: r.public_key,
                 },
-                r.get(3),
+                r.recorded_at,
             )
         })
         .collect())

@@ -5,6 +5,7 @@
 
 pub mod estate;
 pub mod spec;
+pub mod sql;
 pub mod tencent_fake;
 
 use std::{collections::BTreeMap, path::PathBuf};
@@ -17,8 +18,10 @@ use zhimaguan::{
     config::{Config, S3Config, Secret},
     db, migrate, platform,
     state::AppState,
-    tenancy::{conn::TenantConn, provision, Tenant},
+    tenancy::{provision, Tenant},
 };
+
+use sql::TenantSql;
 
 pub fn database_url() -> String {
     std::env::var("ZMG_TEST_DATABASE_URL")
@@ -76,6 +79,8 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub state: AppState,
+    /// Plain SQL connections of the test's own (see [`sql`]).
+    pub raw: deadpool_postgres::Pool,
     /// The client address the service sees for this app's requests (`X-Forwarded-For`).
     pub address: String,
     /// Every write made through [`TestApp::call`] by street or platform staff, for
@@ -142,6 +147,7 @@ impl TestApp {
         migrate::migrate_platform(&pool)
             .await
             .expect("platform migrations");
+        let raw = sql::raw_pool(&config.database_url);
         let state = AppState::with_pool(config, pool).await.expect("app state");
         let running = app::spawn(state, "127.0.0.1:0").await.expect("server");
         // Each app is its own client address (a random one behind the trusted local proxy): the
@@ -157,6 +163,7 @@ impl TestApp {
             base: format!("http://{}", running.addr),
             http,
             state: running.state,
+            raw,
             address,
             journal: Default::default(),
             audit_each_write: false,
@@ -260,7 +267,7 @@ impl TestApp {
         tenant: Option<&str>,
         request_id: &str,
     ) -> Option<String> {
-        let client = self.state.pool.get().await.unwrap();
+        let client = self.raw.get().await.unwrap();
         let mut schemas = vec!["platform".to_string()];
         if let Some(slug) = tenant {
             schemas.push(
@@ -338,7 +345,7 @@ impl TestApp {
         let writes = self.journal.lock().unwrap().clone();
         let mut gaps = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        let client = self.state.pool.get().await.unwrap();
+        let client = self.raw.get().await.unwrap();
         for w in writes.iter().filter(|w| (200..300).contains(&w.status)) {
             seen.insert(w.operation.clone());
             let table = match &w.tenant {
@@ -396,10 +403,9 @@ impl TestApp {
         body["token"].as_str().unwrap().to_string()
     }
 
-    pub async fn conn(&self, tenant: &Tenant) -> TenantConn {
-        TenantConn::begin(&self.state.pool, tenant)
-            .await
-            .expect("tenant conn")
+    /// A plain-SQL transaction in `tenant`'s schema, for setting up and inspecting rows.
+    pub async fn conn(&self, tenant: &Tenant) -> TenantSql {
+        TenantSql::begin(&self.raw, tenant).await
     }
 
     /// Adds a residents' committee with one estate; returns (rc_id, estate_id).
@@ -464,7 +470,7 @@ impl TestApp {
 
     /// Moves `phone`'s last sends `seconds` into the past (the resend interval counts from them).
     pub async fn age_sms_sends(&self, phone: &str, seconds: i32) {
-        let client = self.state.pool.get().await.unwrap();
+        let client = self.raw.get().await.unwrap();
         client
             .execute("UPDATE platform.sms_sends SET created_at = now() - make_interval(secs => $2) WHERE phone = $1", &[&phone, &(seconds as f64)])
             .await

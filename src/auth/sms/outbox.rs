@@ -2,9 +2,10 @@
 //! back from it by the development API (`dev`); both statements on the table live here.
 
 use chrono::{DateTime, Utc};
+use diesel::prelude::*;
 
 use super::{SmsError, SmsSender};
-use crate::{error::ApiResult, tenancy::conn::TenantConn};
+use crate::{error::ApiResult, schema::tenant::sms_outbox, tenancy::conn::TenantConn};
 
 pub struct Outbox;
 
@@ -33,8 +34,8 @@ impl SmsSender for Outbox {
 
 async fn store(conn: &TenantConn, phone: &str, content: &str) -> Result<(), SmsError> {
     conn.execute(
-        "INSERT INTO sms_outbox (phone, content) VALUES ($1, $2)",
-        &[&phone, &content],
+        diesel::insert_into(sms_outbox::table)
+            .values((sms_outbox::phone.eq(phone), sms_outbox::content.eq(content))),
     )
     .await
     .map(|_| ())
@@ -42,6 +43,8 @@ async fn store(conn: &TenantConn, phone: &str, content: &str) -> Result<(), SmsE
 }
 
 /// A message the development provider "sent", as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sms_outbox, check_for_backend(diesel::pg::Pg))]
 pub struct OutboxRow {
     pub phone: String,
     pub content: String,
@@ -50,13 +53,13 @@ pub struct OutboxRow {
 
 /// The latest 20 messages to `phone`, newest first.
 pub async fn recent(conn: &TenantConn, phone: &str) -> ApiResult<Vec<OutboxRow>> {
-    let rows = conn.query("SELECT phone, content, created_at FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT 20", &[&phone]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| OutboxRow {
-            phone: r.get(0),
-            content: r.get(1),
-            created_at: r.get(2),
-        })
-        .collect())
+    Ok(conn
+        .load(
+            sms_outbox::table
+                .filter(sms_outbox::phone.eq(phone))
+                .order(sms_outbox::id.desc())
+                .limit(20)
+                .select(OutboxRow::as_select()),
+        )
+        .await?)
 }
