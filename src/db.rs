@@ -21,7 +21,11 @@ use diesel_async::{
     TransactionManager,
 };
 use futures_util::future::BoxFuture;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+/// A pooled connection seen as a synchronous diesel connection, for [`Conn::run_blocking`].
+pub type Blocking =
+    diesel_async::async_connection_wrapper::AsyncConnectionWrapper<Object<AsyncPgConnection>>;
 
 use crate::error::ApiError;
 
@@ -169,7 +173,8 @@ fn percent_decode(s: &str) -> String {
 /// back; dropped mid-statement, the connection's state is unknown, so it is closed instead of
 /// returned to the pool (PostgreSQL then stops the statement, see [`CLIENT_CHECK_MS`]).
 pub struct Conn {
-    object: Option<Mutex<Object<AsyncPgConnection>>>,
+    /// `None` once finished, or while [`Conn::run_blocking`] has the connection on its thread.
+    object: Mutex<Option<Object<AsyncPgConnection>>>,
     transaction: bool,
     finished: bool,
     /// A statement has been sent and its answer not yet read.
@@ -181,7 +186,7 @@ impl Conn {
     pub async fn get(pool: &Pool) -> Result<Self, ApiError> {
         let object = pool.get().await?;
         Ok(Conn {
-            object: Some(Mutex::new(object)),
+            object: Mutex::new(Some(object)),
             transaction: false,
             finished: false,
             in_flight: AtomicBool::new(false),
@@ -208,12 +213,35 @@ impl Conn {
         Ok(conn)
     }
 
-    async fn lock(&self) -> MutexGuard<'_, Object<AsyncPgConnection>> {
-        self.object
-            .as_ref()
-            .expect("Conn used after it finished")
-            .lock()
+    async fn lock(&self) -> MappedMutexGuard<'_, Object<AsyncPgConnection>> {
+        MutexGuard::map(self.object.lock().await, |object| {
+            object.as_mut().expect("Conn used after it finished")
+        })
+    }
+
+    /// Runs `work` on a blocking thread with this connection, inside its transaction, as a
+    /// synchronous diesel connection: diesel_migrations' harness is synchronous, and a
+    /// migration must run in the transaction that records it (and, for a new tenant, in the
+    /// one that registers it). Cancelled midway, the connection is not returned to this `Conn`;
+    /// the pool then finds it still in a transaction and closes it.
+    pub async fn run_blocking<R, F>(&self, work: F) -> R
+    where
+        F: FnOnce(&mut Blocking) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut slot = self.object.lock().await;
+        let object = slot.take().expect("Conn used after it finished");
+        // Made here, on the runtime, so the wrapper waits on this runtime's handle.
+        let mut blocking = Blocking::from(object);
+        let (out, blocking) = self
+            .tracked(tokio::task::spawn_blocking(move || {
+                let out = work(&mut blocking);
+                (out, blocking)
+            }))
             .await
+            .expect("blocking database work panicked");
+        *slot = Some(blocking.into_inner());
+        out
     }
 
     async fn tracked<T>(&self, fut: impl Future<Output = T>) -> T {
@@ -310,7 +338,7 @@ impl Drop for Conn {
         if self.finished {
             return;
         }
-        let Some(object) = self.object.take().map(Mutex::into_inner) else {
+        let Some(object) = self.object.get_mut().take() else {
             return;
         };
         let in_flight = AtomicBool::load(&self.in_flight, Ordering::Acquire);

@@ -1,57 +1,22 @@
-//! Schema migrations: the shared `platform` schema and every tenant schema. Migrations are
-//! embedded in the binary, applied in order, once, each in its own transaction.
+//! Schema migrations: the shared `platform` schema and every tenant schema, with
+//! diesel_migrations. Both sets are embedded in the binary (`migrations/platform/`,
+//! `migrations/tenant/`, one folder per migration holding its `up.sql`); each schema records
+//! what it has applied in its own `__diesel_schema_migrations`, and a run applies what is
+//! pending in one transaction, under one advisory lock for the whole cluster.
 
 use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::{
     db::{Conn, Pool},
     tenancy::{conn::TenantConn, Tenant},
 };
 
-pub struct Migration {
-    pub version: &'static str,
-    pub sql: &'static str,
-}
-
-macro_rules! migrations {
-    ($dir:literal: $($name:literal),* $(,)?) => {
-        &[$(Migration { version: $name, sql: include_str!(concat!("../migrations/", $dir, "/", $name, ".sql")) }),*]
-    };
-}
-
-pub const PLATFORM: &[Migration] = migrations!("platform": "0001_init", "0002_sms_sends", "0003_sms_send_purpose", "0004_sms_send_tenant", "0005_login_throttle", "0006_signing_keys", "0007_transparency_log", "0008_log_nodes", "0009_log_results");
-pub const TENANT: &[Migration] = migrations!("tenant": "0001_init", "0002_housing", "0003_voting", "0004_ledger_checkpoints", "0005_elections", "0006_owners_and_rounds", "0007_ballot_entry", "0008_sealed_ledger", "0009_frozen_roll_inserts", "0010_reinstated_marks", "0011_signed_checkpoints");
+pub const PLATFORM: EmbeddedMigrations = embed_migrations!("migrations/platform");
+pub const TENANT: EmbeddedMigrations = embed_migrations!("migrations/tenant");
 
 /// Serialises concurrent migrators (several app instances or test processes) across the cluster.
 const MIGRATION_LOCK: i64 = 0x5a4d_4701;
-
-#[derive(QueryableByName)]
-struct Applied {
-    #[diesel(sql_type = sql::Bool)]
-    applied: bool,
-}
-
-/// Whether `version` is recorded in `table` (`platform.schema_migrations`, or a tenant's own).
-async fn applied(conn: &Conn, table: &str, version: &str) -> anyhow::Result<bool> {
-    let row: Applied = conn
-        .first(
-            sql_query(format!(
-                "SELECT EXISTS (SELECT 1 FROM {table} WHERE version = $1) AS applied"
-            ))
-            .bind::<sql::Text, _>(version),
-        )
-        .await?;
-    Ok(row.applied)
-}
-
-async fn record(conn: &Conn, table: &str, version: &str) -> anyhow::Result<()> {
-    conn.execute(
-        sql_query(format!("INSERT INTO {table} (version) VALUES ($1)"))
-            .bind::<sql::Text, _>(version),
-    )
-    .await?;
-    Ok(())
-}
 
 async fn lock(conn: &Conn) -> anyhow::Result<()> {
     conn.execute(
@@ -61,13 +26,51 @@ async fn lock(conn: &Conn) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs every tenant migration's SQL, without bookkeeping, in the schema `conn`'s search path
-/// names (the schema printer's scratch schema).
-pub async fn run_tenant_sql(conn: &Conn) -> anyhow::Result<()> {
-    for m in TENANT {
-        conn.batch_execute(m.sql).await?;
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = sql::Bool)]
+    found: bool,
+}
+
+/// Schemas migrated before diesel_migrations kept their record in `schema_migrations`
+/// (`0003_voting`, with `applied_at`). That record moves to diesel's table (version `0003`,
+/// `run_on`), in the schema the search path names, so nothing is applied twice.
+async fn adopt_old_record(conn: &Conn) -> anyhow::Result<()> {
+    let old: Found = conn
+        .first(sql_query(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL AS found",
+        ))
+        .await?;
+    if old.found {
+        conn.batch_execute(diesel::migration::CREATE_MIGRATIONS_TABLE)
+            .await?;
+        conn.batch_execute(
+            "INSERT INTO __diesel_schema_migrations (version, run_on)
+                  SELECT split_part(version, '_', 1), applied_at FROM schema_migrations
+             ON CONFLICT (version) DO NOTHING;
+             DROP TABLE schema_migrations",
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// Applies what is pending of `set` in the schema `conn`'s search path names, inside `conn`'s
+/// transaction (each migration under a savepoint); the versions applied.
+async fn run(conn: &Conn, set: EmbeddedMigrations) -> anyhow::Result<Vec<String>> {
+    adopt_old_record(conn).await?;
+    conn.run_blocking(move |c| {
+        c.run_pending_migrations(set)
+            .map(|done| done.iter().map(ToString::to_string).collect())
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await
+}
+
+/// Every tenant migration, recorded, in the schema `conn`'s search path names (a tenant's, or
+/// the schema printer's scratch schema).
+pub async fn run_tenant_migrations(conn: &Conn) -> anyhow::Result<Vec<String>> {
+    run(conn, TENANT).await
 }
 
 pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
@@ -75,20 +78,14 @@ pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     lock(&tx).await?;
-    tx.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS platform;
-         CREATE TABLE IF NOT EXISTS platform.schema_migrations (
-             version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .await?;
-    for m in PLATFORM {
-        if !applied(&tx, "platform.schema_migrations", m.version).await? {
-            tx.batch_execute(m.sql)
-                .await
-                .map_err(|e| anyhow::anyhow!("platform migration {}: {e}", m.version))?;
-            record(&tx, "platform.schema_migrations", m.version).await?;
-            tracing::info!(version = m.version, "applied platform migration");
-        }
+    // The platform's migrations name their schema; its record lives there too.
+    tx.batch_execute("CREATE SCHEMA IF NOT EXISTS platform; SET LOCAL search_path TO platform")
+        .await?;
+    for version in run(&tx, PLATFORM)
+        .await
+        .map_err(|e| anyhow::anyhow!("platform migrations: {e}"))?
+    {
+        tracing::info!(%version, "applied platform migration");
     }
     tx.commit().await?;
     Ok(())
@@ -106,19 +103,11 @@ pub async fn migrate_tenant(pool: &Pool, tenant: &Tenant) -> anyhow::Result<()> 
 /// schema and migrates it in one transaction, so a failed onboarding leaves nothing behind).
 pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<()> {
     lock(conn).await?;
-    conn.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .await?;
-    for m in TENANT {
-        if !applied(conn, "schema_migrations", m.version).await? {
-            conn.batch_execute(m.sql).await.map_err(|e| {
-                anyhow::anyhow!("tenant {} migration {}: {e}", tenant.slug, m.version)
-            })?;
-            record(conn, "schema_migrations", m.version).await?;
-            tracing::info!(tenant = %tenant.slug, version = m.version, "applied tenant migration");
-        }
+    for version in run(conn, TENANT)
+        .await
+        .map_err(|e| anyhow::anyhow!("tenant {} migrations: {e}", tenant.slug))?
+    {
+        tracing::info!(tenant = %tenant.slug, %version, "applied tenant migration");
     }
     Ok(())
 }
@@ -137,33 +126,33 @@ pub async fn migrate_all(pool: &Pool) -> anyhow::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn tenant_migrations_never_qualify_or_switch_schemas() {
-        for m in TENANT {
-            let sql: String = m
-                .sql
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/tenant");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let version = path.file_name().unwrap().to_string_lossy().into_owned();
+            let up = std::fs::read_to_string(path.join("up.sql")).unwrap();
+            seen += 1;
+            let sql: String = up
                 .lines()
                 .map(|l| l.split("--").next().unwrap_or(""))
                 .collect::<Vec<_>>()
                 .join("\n")
                 .to_lowercase();
-            assert!(
-                !sql.contains("search_path"),
-                "{} sets search_path",
-                m.version
-            );
+            assert!(!sql.contains("search_path"), "{} sets search_path", version);
             assert!(
                 !sql.contains("platform."),
                 "{} reaches into platform",
-                m.version
+                version
             );
             assert!(
                 !sql.contains("create type"),
                 "{} creates a type (diesel caches OIDs)",
-                m.version
+                version
             );
         }
+        assert!(seen >= 11, "every migration was read ({seen})");
     }
 }

@@ -52,7 +52,7 @@ pub async fn print(pool: &Pool, which: Which) -> anyhow::Result<String> {
                 "CREATE SCHEMA {SCRATCH}; SET LOCAL search_path TO {SCRATCH}"
             ))
             .await?;
-            migrate::run_tenant_sql(&tx).await?;
+            migrate::run_tenant_migrations(&tx).await?;
             SCRATCH
         }
     };
