@@ -1,43 +1,30 @@
 //! Every statement on `attachments`: the metadata of uploaded files (the bytes are in the object
-//! store). Rows are read by column name into [`AttachmentRow`] here (`QueryableByName`), and
-//! nowhere else.
+//! store), written with diesel's query builder over the typed schema. Rows are read into
+//! [`AttachmentRow`] here, and nowhere else.
 
 use chrono::{DateTime, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::{error::ApiResult, tenancy::conn::TenantConn};
+use crate::{error::ApiResult, schema::tenant::attachments, tenancy::conn::TenantConn};
 
-/// An attachment's columns, named as the fields of [`AttachmentRow`].
-const COLUMNS: &str = "id, purpose, file_name, size_bytes, content_type, sha256, uploader_kind, uploader_id, created_at, object_key, estate_id";
-
-/// An attachment as stored (the columns of [`COLUMNS`]).
-#[derive(QueryableByName)]
+/// An attachment as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = attachments, check_for_backend(diesel::pg::Pg))]
 pub struct AttachmentRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
     /// The stored text (`proof`, `signature`, `document`).
-    #[diesel(sql_type = sql::Text)]
     pub purpose: String,
-    #[diesel(sql_type = sql::Text)]
     pub file_name: String,
-    #[diesel(sql_type = sql::BigInt)]
     pub size_bytes: i64,
-    #[diesel(sql_type = sql::Text)]
     pub content_type: String,
-    #[diesel(sql_type = sql::Text)]
     pub sha256: String,
-    #[diesel(sql_type = sql::Text)]
     pub uploader_kind: String,
-    #[diesel(sql_type = sql::Uuid)]
     pub uploader_id: Uuid,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
     /// Where the bytes are in the object store.
-    #[diesel(sql_type = sql::Text)]
     pub object_key: String,
     /// The estate whose matter, ballot or sign-up uses it; `None` until something does.
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub estate_id: Option<Uuid>,
 }
 
@@ -45,8 +32,9 @@ pub struct AttachmentRow {
 pub async fn attachment(conn: &TenantConn, id: Uuid) -> ApiResult<Option<AttachmentRow>> {
     Ok(conn
         .optional(
-            sql_query(format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
-                .bind::<sql::Uuid, _>(id),
+            attachments::table
+                .find(id)
+                .select(AttachmentRow::as_select()),
         )
         .await?)
 }
@@ -72,19 +60,19 @@ pub async fn insert_attachment(
 ) -> ApiResult<AttachmentRow> {
     Ok(conn
         .first(
-            sql_query(format!(
-                "INSERT INTO attachments (id, purpose, file_name, size_bytes, content_type, sha256, object_key, uploader_kind, uploader_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
-            ))
-            .bind::<sql::Uuid, _>(a.id)
-            .bind::<sql::Text, _>(a.purpose)
-            .bind::<sql::Text, _>(a.file_name)
-            .bind::<sql::BigInt, _>(a.size_bytes)
-            .bind::<sql::Text, _>(a.content_type)
-            .bind::<sql::Text, _>(a.sha256)
-            .bind::<sql::Text, _>(a.object_key)
-            .bind::<sql::Text, _>(a.uploader_kind)
-            .bind::<sql::Nullable<sql::Uuid>, _>(a.uploader_id),
+            diesel::insert_into(attachments::table)
+                .values((
+                    attachments::id.eq(a.id),
+                    attachments::purpose.eq(a.purpose),
+                    attachments::file_name.eq(a.file_name),
+                    attachments::size_bytes.eq(a.size_bytes),
+                    attachments::content_type.eq(a.content_type),
+                    attachments::sha256.eq(a.sha256),
+                    attachments::object_key.eq(a.object_key),
+                    attachments::uploader_kind.eq(a.uploader_kind),
+                    a.uploader_id.map(|u| attachments::uploader_id.eq(u)),
+                ))
+                .returning(AttachmentRow::as_returning()),
         )
         .await?)
 }
@@ -94,9 +82,12 @@ pub async fn insert_attachment(
 /// see) read them, each read audited. Until bound, a file is its uploader's alone.
 pub async fn bind_to_estate(conn: &TenantConn, estate: Uuid, ids: &[Uuid]) -> ApiResult<()> {
     conn.execute(
-        sql_query("UPDATE attachments SET estate_id = $1 WHERE id = ANY($2) AND estate_id IS NULL")
-            .bind::<sql::Uuid, _>(estate)
-            .bind::<sql::Array<sql::Uuid>, _>(ids),
+        diesel::update(
+            attachments::table
+                .filter(attachments::id.eq_any(ids))
+                .filter(attachments::estate_id.is_null()),
+        )
+        .set(attachments::estate_id.eq(estate)),
     )
     .await?;
     Ok(())

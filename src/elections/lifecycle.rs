@@ -2,12 +2,13 @@
 //! committee (or a new one after a committee has ended); while a committee serves, re-elections
 //! need no group and no group is formed.
 
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{dsl::exists, prelude::*, sql_query, sql_types as sql};
 use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
     estates::store::NOT_ENDED,
+    schema::tenant::{estates, prep_groups},
     tenancy::conn::TenantConn,
 };
 
@@ -38,10 +39,8 @@ async fn committee_serving(conn: &TenantConn, estate: Uuid) -> ApiResult<bool> {
 /// Refuses a new preparatory group while a committee serves or another group is forming.
 pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
     // Two staff creating groups for one estate at once: the second sees the first.
-    conn.execute(
-        sql_query("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(estate),
-    )
-    .await?;
+    conn.execute(estates::table.find(estate).select(estates::id).for_update())
+        .await?;
     if committee_serving(conn, estate).await? {
         return Err(ApiError::conflict(
             "prep.committee_serving",
@@ -49,14 +48,14 @@ pub async fn may_form_prep_group(conn: &TenantConn, estate: Uuid) -> ApiResult<(
             "The estate's owners' committee is serving: no preparatory group; create the next term directly",
         ));
     }
-    if conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM prep_groups WHERE estate_id = $1 AND status = 'forming') AS found")
-                .bind::<sql::Uuid, _>(estate),
-        )
-        .await?
-        .found
-    {
+    let forming: bool = conn
+        .first(diesel::select(exists(
+            prep_groups::table
+                .filter(prep_groups::estate_id.eq(estate))
+                .filter(prep_groups::status.eq("forming")),
+        )))
+        .await?;
+    if forming {
         return Err(ApiError::conflict(
             "prep.group_forming",
             "该小区已有正在组建的筹备组，请先完成该筹备组",

@@ -1,78 +1,48 @@
-//! Every statement on preparatory groups and their members. Statements are sent with diesel's
-//! `sql_query` and typed binds; rows are read by column name into the `QueryableByName` row
-//! structs below.
+//! Every statement on preparatory groups and their members. Ordinary reads and writes use
+//! diesel's query builder over the typed schema; the statements clearer as SQL (subqueries in
+//! the select list, an `INSERT … SELECT`) are sent with `sql_query` and typed binds, their rows
+//! read by column name into the `QueryableByName` row structs below.
 
 use chrono::{DateTime, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{
+    dsl::{count_star, exists, now},
+    prelude::*,
+    sql_query, sql_types as sql,
+};
 use uuid::Uuid;
 
 use super::store::StandingRow;
-use crate::{error::ApiResult, tenancy::conn::TenantConn};
-
-/// Whether a statement found anything (`SELECT EXISTS (...) AS found`).
-#[derive(QueryableByName)]
-struct Found {
-    #[diesel(sql_type = sql::Bool)]
-    found: bool,
-}
-
-/// One bigint (`count(*) AS n`).
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = sql::BigInt)]
-    n: i64,
-}
-
-/// One integer (`... AS n`).
-#[derive(QueryableByName)]
-struct Number {
-    #[diesel(sql_type = sql::Integer)]
-    n: i32,
-}
-
-/// An id (`... id`).
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = sql::Uuid)]
-    id: Uuid,
-}
-
-/// An owner's id (`... owner_id`).
-#[derive(QueryableByName)]
-struct OwnerId {
-    #[diesel(sql_type = sql::Uuid)]
-    owner_id: Uuid,
-}
+use crate::{
+    error::ApiResult,
+    schema::tenant::{candidates, elections, prep_groups, prep_members},
+    tenancy::conn::TenantConn,
+};
 
 /// A group's estate, seats, sign-up window and status: what the rules check.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = prep_groups, check_for_backend(diesel::pg::Pg))]
 pub struct GroupRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
-    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub signup_opens_at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub signup_closes_at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Text)]
     pub status: String,
 }
 
 /// A group, or `None` when there is no such group.
 pub async fn group(conn: &TenantConn, id: Uuid) -> ApiResult<Option<GroupRow>> {
     Ok(conn
-        .optional(
-            sql_query("SELECT estate_id, seats, signup_opens_at, signup_closes_at, status FROM prep_groups WHERE id = $1")
-                .bind::<sql::Uuid, _>(id),
-        )
+        .optional(prep_groups::table.find(id).select(GroupRow::as_select()))
         .await?)
 }
 
 /// Locks the group's row (staff changes to one group run one at a time).
 pub async fn lock_group(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
     conn.execute(
-        sql_query("SELECT 1 FROM prep_groups WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(id),
+        prep_groups::table
+            .find(id)
+            .select(prep_groups::id)
+            .for_update(),
     )
     .await?;
     Ok(())
@@ -81,43 +51,50 @@ pub async fn lock_group(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
 /// Whether owners have had (or have) an election of the group's owner seats.
 pub async fn group_has_election(conn: &TenantConn, id: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM elections WHERE prep_group_id = $1) AS found")
-                .bind::<sql::Uuid, _>(id),
-        )
-        .await?
-        .found)
+        .first(diesel::select(exists(
+            elections::table.filter(elections::prep_group_id.eq(id)),
+        )))
+        .await?)
 }
 
 /// The owners elected in the group's rounds.
 pub async fn elected_owners(conn: &TenantConn, id: Uuid) -> ApiResult<Vec<Uuid>> {
-    owner_ids(conn, "SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.prep_group_id = $1 AND c.elected", id).await
+    Ok(conn
+        .load(
+            candidates::table
+                .inner_join(elections::table)
+                .filter(elections::prep_group_id.eq(id))
+                .filter(candidates::elected)
+                .select(candidates::owner_id)
+                .distinct(),
+        )
+        .await?)
 }
 
 /// The owners whose sign-ups were approved.
 pub async fn approved_owners(conn: &TenantConn, id: Uuid) -> ApiResult<Vec<Uuid>> {
-    owner_ids(conn, "SELECT owner_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved'", id).await
-}
-
-/// Reads the owner ids (column `owner_id`) a statement on the group returns.
-async fn owner_ids(conn: &TenantConn, sql: &str, id: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .load::<_, OwnerId>(sql_query(sql).bind::<sql::Uuid, _>(id))
-        .await?
-        .into_iter()
-        .map(|r| r.owner_id)
-        .collect())
+        .load(
+            prep_members::table
+                .filter(prep_members::group_id.eq(id))
+                .filter(prep_members::kind.eq("owner"))
+                .filter(prep_members::status.eq("approved"))
+                .select(prep_members::owner_id.assume_not_null()),
+        )
+        .await?)
 }
 
 /// The approved representatives other than owners.
 pub async fn representatives(conn: &TenantConn, id: Uuid) -> ApiResult<i32> {
     Ok(conn
-        .first::<_, Number>(
-            sql_query("SELECT count(*)::int AS n FROM prep_members WHERE group_id = $1 AND kind <> 'owner' AND status = 'approved'")
-                .bind::<sql::Uuid, _>(id),
+        .first(
+            prep_members::table
+                .filter(prep_members::group_id.eq(id))
+                .filter(prep_members::kind.ne("owner"))
+                .filter(prep_members::status.eq("approved"))
+                .select(count_star().fallible_cast::<sql::Integer>()),
         )
-        .await?
-        .n)
+        .await?)
 }
 
 /// A group as its view shows it, with its latest election round.
@@ -161,51 +138,36 @@ pub async fn group_view(conn: &TenantConn, id: Uuid) -> ApiResult<GroupViewRow> 
         .await?)
 }
 
-/// A member as stored (the columns of [`MEMBER_COLUMNS`], and the signature in the group's
+/// A member as stored (the columns of [`WrittenMember`], and the signature in the group's
 /// view).
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = prep_members, check_for_backend(diesel::pg::Pg))]
 pub struct MemberRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub kind: String,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub owner_id: Option<Uuid>,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
-    #[diesel(sql_type = sql::Text)]
     pub phone: String,
-    #[diesel(sql_type = sql::Text)]
     pub intro: String,
-    #[diesel(sql_type = sql::Text)]
     pub status: String,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub reason: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub signature_id: Option<Uuid>,
 }
 
-/// The member columns the writes return, as [`WrittenMember`] reads them.
+/// The member columns the owner's sign-up returns, as [`WrittenMember`] reads them.
 const MEMBER_COLUMNS: &str = "id, kind, owner_id, name, phone, intro, status, reason";
 
 /// A member as the writes return it (the columns of [`MEMBER_COLUMNS`]; no signature).
-#[derive(QueryableByName)]
+#[derive(QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = prep_members, check_for_backend(diesel::pg::Pg))]
 struct WrittenMember {
-    #[diesel(sql_type = sql::Uuid)]
     id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     kind: String,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     owner_id: Option<Uuid>,
-    #[diesel(sql_type = sql::Text)]
     name: String,
-    #[diesel(sql_type = sql::Text)]
     phone: String,
-    #[diesel(sql_type = sql::Text)]
     intro: String,
-    #[diesel(sql_type = sql::Text)]
     status: String,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     reason: Option<String>,
 }
 
@@ -229,12 +191,18 @@ impl From<WrittenMember> for MemberRow {
 pub async fn members_of(conn: &TenantConn, id: Uuid, all: bool) -> ApiResult<Vec<MemberRow>> {
     Ok(conn
         .load(
-            sql_query(
-                "SELECT id, kind, owner_id, name, phone, intro, status, reason, signature_id FROM prep_members WHERE group_id = $1 AND ($2 OR status = 'approved')
-              ORDER BY kind <> 'owner', created_at, id",
-            )
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Bool, _>(all),
+            prep_members::table
+                .filter(prep_members::group_id.eq(id))
+                .filter(
+                    all.into_sql::<sql::Bool>()
+                        .or(prep_members::status.eq("approved")),
+                )
+                .order((
+                    prep_members::kind.ne("owner"),
+                    prep_members::created_at,
+                    prep_members::id,
+                ))
+                .select(MemberRow::as_select()),
         )
         .await?)
 }
@@ -285,22 +253,18 @@ pub struct NewGroup<'a> {
 
 /// Creates a group.
 pub async fn insert_group(conn: &TenantConn, g: &NewGroup<'_>) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO prep_groups (id, estate_id, name, seats, leader_phone, leader_phone_public, signup_opens_at, signup_closes_at, work_days, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind::<sql::Uuid, _>(g.id)
-        .bind::<sql::Uuid, _>(g.estate_id)
-        .bind::<sql::Text, _>(g.name)
-        .bind::<sql::Integer, _>(g.seats)
-        .bind::<sql::Text, _>(g.leader_phone)
-        .bind::<sql::Bool, _>(g.leader_phone_public)
-        .bind::<sql::Timestamptz, _>(g.signup_opens_at)
-        .bind::<sql::Timestamptz, _>(g.signup_closes_at)
-        .bind::<sql::Integer, _>(g.work_days)
-        .bind::<sql::Nullable<sql::Uuid>, _>(g.created_by),
-    )
+    conn.execute(diesel::insert_into(prep_groups::table).values((
+        prep_groups::id.eq(g.id),
+        prep_groups::estate_id.eq(g.estate_id),
+        prep_groups::name.eq(g.name),
+        prep_groups::seats.eq(g.seats),
+        prep_groups::leader_phone.eq(g.leader_phone),
+        prep_groups::leader_phone_public.eq(g.leader_phone_public),
+        prep_groups::signup_opens_at.eq(g.signup_opens_at),
+        prep_groups::signup_closes_at.eq(g.signup_closes_at),
+        prep_groups::work_days.eq(g.work_days),
+        g.created_by.map(|by| prep_groups::created_by.eq(by)),
+    )))
     .await?;
     Ok(())
 }
@@ -308,14 +272,13 @@ pub async fn insert_group(conn: &TenantConn, g: &NewGroup<'_>) -> ApiResult<()> 
 /// An estate's groups, newest first.
 pub async fn group_ids_of_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .load::<_, Id>(
-            sql_query("SELECT id FROM prep_groups WHERE estate_id = $1 ORDER BY created_at DESC")
-                .bind::<sql::Uuid, _>(estate),
+        .load(
+            prep_groups::table
+                .filter(prep_groups::estate_id.eq(estate))
+                .order(prep_groups::created_at.desc())
+                .select(prep_groups::id),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
+        .await?)
 }
 
 /// Records an owner's pending sign-up under the owner's name and phone (a second one violates
@@ -348,18 +311,13 @@ pub async fn insert_owner_signup(
 /// The group of an owner's sign-up, or `None` when there is no such sign-up.
 pub async fn signup_group(conn: &TenantConn, id: Uuid) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .optional::<_, GroupId>(
-            sql_query("SELECT group_id FROM prep_members WHERE id = $1 AND kind = 'owner'")
-                .bind::<sql::Uuid, _>(id),
+        .optional(
+            prep_members::table
+                .filter(prep_members::id.eq(id))
+                .filter(prep_members::kind.eq("owner"))
+                .select(prep_members::group_id),
         )
-        .await?
-        .map(|r| r.group_id))
-}
-
-#[derive(QueryableByName)]
-struct GroupId {
-    #[diesel(sql_type = sql::Uuid)]
-    group_id: Uuid,
+        .await?)
 }
 
 /// Records staff's decision on a sign-up; returns the member.
@@ -372,11 +330,14 @@ pub async fn review_member(
 ) -> ApiResult<MemberRow> {
     let row: WrittenMember = conn
         .first(
-            sql_query(format!("UPDATE prep_members SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1 RETURNING {MEMBER_COLUMNS}"))
-                .bind::<sql::Uuid, _>(id)
-                .bind::<sql::Text, _>(status)
-                .bind::<sql::Nullable<sql::Text>, _>(reason)
-                .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+            diesel::update(prep_members::table.find(id))
+                .set((
+                    prep_members::status.eq(status),
+                    prep_members::reason.eq(reason),
+                    prep_members::reviewed_by.eq(staff),
+                    prep_members::reviewed_at.eq(now),
+                ))
+                .returning(WrittenMember::as_returning()),
         )
         .await?;
     Ok(row.into())
@@ -394,16 +355,18 @@ pub async fn insert_representative(
 ) -> ApiResult<MemberRow> {
     let row: WrittenMember = conn
         .first(
-            sql_query(format!(
-                "INSERT INTO prep_members (id, group_id, kind, name, phone, status, reviewed_by, reviewed_at)
-                     VALUES ($1, $2, $3, $4, $5, 'approved', $6, now()) RETURNING {MEMBER_COLUMNS}"
-            ))
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Uuid, _>(group)
-            .bind::<sql::Text, _>(kind)
-            .bind::<sql::Text, _>(name)
-            .bind::<sql::Text, _>(phone)
-            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+            diesel::insert_into(prep_members::table)
+                .values((
+                    prep_members::id.eq(id),
+                    prep_members::group_id.eq(group),
+                    prep_members::kind.eq(kind),
+                    prep_members::name.eq(name),
+                    prep_members::phone.eq(phone),
+                    prep_members::status.eq("approved"),
+                    prep_members::reviewed_by.eq(staff),
+                    prep_members::reviewed_at.eq(now),
+                ))
+                .returning(WrittenMember::as_returning()),
         )
         .await?;
     Ok(row.into())
@@ -413,8 +376,17 @@ pub async fn insert_representative(
 pub async fn approved_signups(conn: &TenantConn, id: Uuid) -> ApiResult<Vec<StandingRow>> {
     Ok(conn
         .load(
-            sql_query("SELECT owner_id, name, intro, signature_id FROM prep_members WHERE group_id = $1 AND kind = 'owner' AND status = 'approved' ORDER BY created_at, id")
-                .bind::<sql::Uuid, _>(id),
+            prep_members::table
+                .filter(prep_members::group_id.eq(id))
+                .filter(prep_members::kind.eq("owner"))
+                .filter(prep_members::status.eq("approved"))
+                .order((prep_members::created_at, prep_members::id))
+                .select((
+                    prep_members::owner_id.assume_not_null(),
+                    prep_members::name,
+                    prep_members::intro,
+                    prep_members::signature_id,
+                )),
         )
         .await?)
 }
@@ -422,36 +394,29 @@ pub async fn approved_signups(conn: &TenantConn, id: Uuid) -> ApiResult<Vec<Stan
 /// A group's name.
 pub async fn group_name(conn: &TenantConn, id: Uuid) -> ApiResult<String> {
     Ok(conn
-        .first::<_, Name>(
-            sql_query("SELECT name FROM prep_groups WHERE id = $1").bind::<sql::Uuid, _>(id),
-        )
-        .await?
-        .name)
-}
-
-#[derive(QueryableByName)]
-struct Name {
-    #[diesel(sql_type = sql::Text)]
-    name: String,
+        .first(prep_groups::table.find(id).select(prep_groups::name))
+        .await?)
 }
 
 /// The approved street office's and residents' committee's representatives (who may lead).
 pub async fn leaders(conn: &TenantConn, id: Uuid) -> ApiResult<i64> {
     Ok(conn
-        .first::<_, Count>(
-            sql_query("SELECT count(*) AS n FROM prep_members WHERE group_id = $1 AND kind IN ('street', 'rc') AND status = 'approved'")
-                .bind::<sql::Uuid, _>(id),
+        .first(
+            prep_members::table
+                .filter(prep_members::group_id.eq(id))
+                .filter(prep_members::kind.eq_any(["street", "rc"]))
+                .filter(prep_members::status.eq("approved"))
+                .count(),
         )
-        .await?
-        .n)
+        .await?)
 }
 
 /// Marks the group formed as of now.
 pub async fn mark_formed(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE prep_groups SET status = 'formed', formed_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(id),
-    )
+    conn.execute(diesel::update(prep_groups::table.find(id)).set((
+        prep_groups::status.eq("formed"),
+        prep_groups::formed_at.eq(now),
+    )))
     .await?;
     Ok(())
 }

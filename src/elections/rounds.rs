@@ -3,7 +3,7 @@
 //! estate and window, and counted into candidate standings.
 
 use chrono::{DateTime, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{dsl::now, prelude::*};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
@@ -11,6 +11,7 @@ use super::{count::Outcome, store::StandingRow};
 use crate::{
     auth::principal::Principal,
     error::{ApiError, ApiResult, FieldIssue},
+    schema::tenant::{candidates, elections, estates, matters},
     tenancy::conn::TenantConn,
     voting::{
         rules::RuleSet,
@@ -110,8 +111,9 @@ pub struct NewRound<'a> {
 pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -> ApiResult<Uuid> {
     let estate: EstateCounting = conn
         .first(
-            sql_query("SELECT parking_counts, storage_counts FROM estates WHERE id = $1")
-                .bind::<sql::Uuid, _>(r.estate_id),
+            estates::table
+                .find(r.estate_id)
+                .select(EstateCounting::as_select()),
         )
         .await?;
     let settings = MatterSettings {
@@ -125,51 +127,52 @@ pub async fn create(conn: &TenantConn, principal: &Principal, r: NewRound<'_>) -
     };
     let (kind, creator) = principal.actor();
     let matter = Uuid::new_v4();
-    conn.execute(
-        sql_query(
-            "INSERT INTO matters (id, estate_id, type_name, title, content, importance, opens_at, closes_at, signature_required,
-                              law_item, rule_set, rule_change_reason, settings, ledger_salt, status, created_by_kind, created_by, kind)
-         VALUES ($1, $2, '选举', $3, '', 'important', $4, $5, true, 3, $6, $7, $8, $9, 'approved', $10, $11, 'election')",
-        )
-        .bind::<sql::Uuid, _>(matter)
-        .bind::<sql::Uuid, _>(r.estate_id)
-        .bind::<sql::Text, _>(&r.title)
-        .bind::<sql::Timestamptz, _>(r.voting.opens_at)
-        .bind::<sql::Timestamptz, _>(r.voting.closes_at)
-        .bind::<sql::Jsonb, _>(serde_json::to_value(&r.rules).map_err(ApiError::internal)?)
-        .bind::<sql::Nullable<sql::Text>, _>(&r.voting.rule_change_reason)
-        .bind::<sql::Jsonb, _>(serde_json::to_value(settings).map_err(ApiError::internal)?)
-        .bind::<sql::Text, _>(Uuid::new_v4().simple().to_string())
-        .bind::<sql::Text, _>(kind)
-        .bind::<sql::Nullable<sql::Uuid>, _>(creator),
-    )
+    conn.execute(diesel::insert_into(matters::table).values((
+        (
+            matters::id.eq(matter),
+            matters::estate_id.eq(r.estate_id),
+            matters::type_name.eq("选举"),
+            matters::title.eq(&r.title),
+            matters::content.eq(""),
+            matters::importance.eq("important"),
+            matters::opens_at.eq(r.voting.opens_at),
+            matters::closes_at.eq(r.voting.closes_at),
+            matters::signature_required.eq(true),
+        ),
+        (
+            matters::law_item.eq(3i16),
+            matters::rule_set.eq(serde_json::to_value(&r.rules).map_err(ApiError::internal)?),
+            matters::rule_change_reason.eq(r.voting.rule_change_reason.as_deref()),
+            matters::settings.eq(serde_json::to_value(settings).map_err(ApiError::internal)?),
+            matters::ledger_salt.eq(Uuid::new_v4().simple().to_string()),
+            matters::status.eq("approved"),
+            matters::created_by_kind.eq(kind),
+            creator.map(|by| matters::created_by.eq(by)),
+            matters::kind.eq("election"),
+        ),
+    )))
     .await?;
     let id = Uuid::new_v4();
-    conn.execute(
-        sql_query(
-            "INSERT INTO elections (id, term_id, prep_group_id, round, matter_id, seats, signup_opens_at, signup_closes_at, verification_mode)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Nullable<sql::Uuid>, _>(r.term_id)
-        .bind::<sql::Nullable<sql::Uuid>, _>(r.prep_group_id)
-        .bind::<sql::Integer, _>(r.round)
-        .bind::<sql::Uuid, _>(matter)
-        .bind::<sql::Integer, _>(r.seats)
-        .bind::<sql::Timestamptz, _>(r.signup_opens_at)
-        .bind::<sql::Timestamptz, _>(r.signup_closes_at)
-        .bind::<sql::Text, _>(r.verification.as_str()),
-    )
+    conn.execute(diesel::insert_into(elections::table).values((
+        elections::id.eq(id),
+        elections::term_id.eq(r.term_id),
+        elections::prep_group_id.eq(r.prep_group_id),
+        elections::round.eq(r.round),
+        elections::matter_id.eq(matter),
+        elections::seats.eq(r.seats),
+        elections::signup_opens_at.eq(r.signup_opens_at),
+        elections::signup_closes_at.eq(r.signup_closes_at),
+        elections::verification_mode.eq(r.verification.as_str()),
+    )))
     .await?;
     Ok(id)
 }
 
 /// Whether parking spaces and storage rooms count in the estate's votes.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = estates, check_for_backend(diesel::pg::Pg))]
 struct EstateCounting {
-    #[diesel(sql_type = sql::Bool)]
     parking_counts: bool,
-    #[diesel(sql_type = sql::Bool)]
     storage_counts: bool,
 }
 
@@ -182,49 +185,36 @@ pub async fn stand(
     rows: &[StandingRow],
 ) -> ApiResult<()> {
     for c in rows {
-        conn.execute(
-            sql_query(
-                "INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status, reviewed_by, reviewed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'approved', $7, now())",
-            )
-            .bind::<sql::Uuid, _>(Uuid::new_v4())
-            .bind::<sql::Uuid, _>(election)
-            .bind::<sql::Uuid, _>(c.owner_id)
-            .bind::<sql::Text, _>(&c.name)
-            .bind::<sql::Text, _>(&c.intro)
-            .bind::<sql::Nullable<sql::Uuid>, _>(c.signature_id)
-            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
-        )
+        conn.execute(diesel::insert_into(candidates::table).values((
+            candidates::id.eq(Uuid::new_v4()),
+            candidates::election_id.eq(election),
+            candidates::owner_id.eq(c.owner_id),
+            candidates::name.eq(&c.name),
+            candidates::intro.eq(&c.intro),
+            candidates::signature_id.eq(c.signature_id),
+            candidates::status.eq("approved"),
+            candidates::reviewed_by.eq(staff),
+            candidates::reviewed_at.eq(now),
+        )))
         .await?;
     }
     Ok(())
 }
 
-#[derive(QueryableByName)]
+/// A round with its matter's estate and the estate's residents' committee (read in this order).
+#[derive(Queryable)]
 pub struct Round {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub term_id: Option<Uuid>,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub prep_group_id: Option<Uuid>,
-    #[diesel(sql_type = sql::Integer)]
     pub round: i32,
-    #[diesel(sql_type = sql::Uuid)]
     pub matter_id: Uuid,
-    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub signup_opens_at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub signup_closes_at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Text)]
     pub verification_mode: String,
-    #[diesel(sql_type = sql::Nullable<sql::Jsonb>)]
     pub result: Option<serde_json::Value>,
-    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
-    #[diesel(sql_type = sql::Uuid)]
     pub rc_id: Uuid,
 }
 
@@ -234,12 +224,23 @@ pub fn not_found() -> ApiError {
 
 pub async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Round> {
     conn.optional(
-        sql_query(
-            "SELECT el.id, el.term_id, el.prep_group_id, el.round, el.matter_id, el.seats, el.signup_opens_at, el.signup_closes_at,
-                    el.verification_mode, el.result, m.estate_id, e.rc_id
-               FROM elections el JOIN matters m ON m.id = el.matter_id JOIN estates e ON e.id = m.estate_id WHERE el.id = $1",
-        )
-        .bind::<sql::Uuid, _>(id),
+        elections::table
+            .inner_join(matters::table.inner_join(estates::table))
+            .filter(elections::id.eq(id))
+            .select((
+                elections::id,
+                elections::term_id,
+                elections::prep_group_id,
+                elections::round,
+                elections::matter_id,
+                elections::seats,
+                elections::signup_opens_at,
+                elections::signup_closes_at,
+                elections::verification_mode,
+                elections::result,
+                matters::estate_id,
+                estates::rc_id,
+            )),
     )
     .await?
     .ok_or_else(not_found)

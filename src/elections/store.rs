@@ -1,108 +1,60 @@
 //! Every statement of the elections domain on terms, rounds' matters, candidates and face checks
 //! (rounds themselves are created and loaded in `rounds.rs`, preparatory groups in
-//! `prep_store.rs`). Statements are sent with diesel's `sql_query` and typed binds; rows are
-//! read by column name into the `QueryableByName` row structs below.
+//! `prep_store.rs`). Ordinary reads and writes use diesel's query builder over the typed schema;
+//! the statements clearer as SQL (a correlated subquery, an `INSERT … SELECT`, a JSON field) are
+//! sent with `sql_query` and typed binds.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{
+    dsl::{exists, max, not, now},
+    prelude::*,
+    sql_query, sql_types as sql,
+};
 use uuid::Uuid;
 
-use crate::{error::ApiResult, tenancy::conn::TenantConn};
-
-/// Whether a statement found anything (`SELECT EXISTS (...) AS found`).
-#[derive(QueryableByName)]
-struct Found {
-    #[diesel(sql_type = sql::Bool)]
-    found: bool,
-}
-
-/// One bigint (`count(*) AS n`).
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = sql::BigInt)]
-    n: i64,
-}
-
-/// One integer (`... AS n`).
-#[derive(QueryableByName)]
-struct Number {
-    #[diesel(sql_type = sql::Integer)]
-    n: i32,
-}
-
-/// An id (`... id`).
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = sql::Uuid)]
-    id: Uuid,
-}
-
-/// An owner's id (`... owner_id`).
-#[derive(QueryableByName)]
-struct OwnerId {
-    #[diesel(sql_type = sql::Uuid)]
-    owner_id: Uuid,
-}
+use crate::{
+    error::ApiResult,
+    schema::tenant::{candidates, elections, estates, face_checks, matters, owners, terms},
+    tenancy::conn::TenantConn,
+};
 
 // Estates and owners, as elections read them.
 
 /// The figures the locality presets depend on.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = estates, check_for_backend(diesel::pg::Pg))]
 pub struct LocalityRow {
-    #[diesel(sql_type = sql::Text)]
     pub locality_rule: String,
-    #[diesel(sql_type = sql::Integer)]
     pub total_households: i32,
-    #[diesel(sql_type = sql::BigInt)]
     pub total_area_centi: i64,
 }
 
 /// An estate's locality rule, households and area (for its presets).
 pub async fn locality_figures(conn: &TenantConn, estate: Uuid) -> ApiResult<LocalityRow> {
     Ok(conn
-        .first(
-            sql_query(
-                "SELECT locality_rule, total_households, total_area_centi FROM estates WHERE id = $1",
-            )
-            .bind::<sql::Uuid, _>(estate),
-        )
+        .first(estates::table.find(estate).select(LocalityRow::as_select()))
         .await?)
 }
 
 /// An owner's verified real name (a candidate stands, and a face check runs, under it).
 pub async fn owner_real_name(conn: &TenantConn, owner: Uuid) -> ApiResult<String> {
     Ok(conn
-        .first::<_, RealName>(
-            sql_query("SELECT real_name FROM owners WHERE id = $1").bind::<sql::Uuid, _>(owner),
-        )
-        .await?
-        .real_name)
-}
-
-#[derive(QueryableByName)]
-struct RealName {
-    #[diesel(sql_type = sql::Text)]
-    real_name: String,
+        .first(owners::table.find(owner).select(owners::real_name))
+        .await?)
 }
 
 // Terms.
 
 /// A term as stored.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = terms, check_for_backend(diesel::pg::Pg))]
 pub struct TermRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
-    #[diesel(sql_type = sql::Date)]
     pub starts_on: NaiveDate,
-    #[diesel(sql_type = sql::Date)]
     pub ends_on: NaiveDate,
-    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
-    #[diesel(sql_type = sql::Text)]
     pub phone: String,
 }
 
@@ -120,17 +72,16 @@ pub struct NewTerm<'a> {
 
 /// Creates a term.
 pub async fn insert_term(conn: &TenantConn, t: &NewTerm<'_>) -> ApiResult<()> {
-    conn.execute(
-        sql_query("INSERT INTO terms (id, estate_id, name, starts_on, ends_on, seats, phone, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind::<sql::Uuid, _>(t.id)
-            .bind::<sql::Uuid, _>(t.estate_id)
-            .bind::<sql::Text, _>(t.name)
-            .bind::<sql::Date, _>(t.starts_on)
-            .bind::<sql::Date, _>(t.ends_on)
-            .bind::<sql::Integer, _>(t.seats)
-            .bind::<sql::Text, _>(t.phone)
-            .bind::<sql::Nullable<sql::Uuid>, _>(t.created_by),
-    )
+    conn.execute(diesel::insert_into(terms::table).values((
+        terms::id.eq(t.id),
+        terms::estate_id.eq(t.estate_id),
+        terms::name.eq(t.name),
+        terms::starts_on.eq(t.starts_on),
+        terms::ends_on.eq(t.ends_on),
+        terms::seats.eq(t.seats),
+        terms::phone.eq(t.phone),
+        t.created_by.map(|by| terms::created_by.eq(by)),
+    )))
     .await?;
     Ok(())
 }
@@ -139,41 +90,36 @@ pub async fn insert_term(conn: &TenantConn, t: &NewTerm<'_>) -> ApiResult<()> {
 pub async fn terms_of_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<TermRow>> {
     Ok(conn
         .load(
-            sql_query("SELECT id, estate_id, name, starts_on, ends_on, seats, phone FROM terms WHERE estate_id = $1 ORDER BY starts_on DESC")
-                .bind::<sql::Uuid, _>(estate),
+            terms::table
+                .filter(terms::estate_id.eq(estate))
+                .order(terms::starts_on.desc())
+                .select(TermRow::as_select()),
         )
         .await?)
 }
 
 /// What opening a term's election needs of the term.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = terms, check_for_backend(diesel::pg::Pg))]
 pub struct TermHeadRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
-    #[diesel(sql_type = sql::Integer)]
     pub seats: i32,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
 }
 
 /// A term's estate, seats and name, or `None` when there is no such term.
 pub async fn term_head(conn: &TenantConn, term: Uuid) -> ApiResult<Option<TermHeadRow>> {
     Ok(conn
-        .optional(
-            sql_query("SELECT estate_id, seats, name FROM terms WHERE id = $1")
-                .bind::<sql::Uuid, _>(term),
-        )
+        .optional(terms::table.find(term).select(TermHeadRow::as_select()))
         .await?)
 }
 
 /// A term's estate and period, as appointing its committee reads them.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = terms, check_for_backend(diesel::pg::Pg))]
 pub struct TermPeriodRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub estate_id: Uuid,
-    #[diesel(sql_type = sql::Date)]
     pub starts_on: NaiveDate,
-    #[diesel(sql_type = sql::Date)]
     pub ends_on: NaiveDate,
 }
 
@@ -184,8 +130,10 @@ pub async fn term_period_for_update(
 ) -> ApiResult<Option<TermPeriodRow>> {
     Ok(conn
         .optional(
-            sql_query("SELECT estate_id, starts_on, ends_on FROM terms WHERE id = $1 FOR UPDATE")
-                .bind::<sql::Uuid, _>(term),
+            terms::table
+                .find(term)
+                .select(TermPeriodRow::as_select())
+                .for_update(),
         )
         .await?)
 }
@@ -193,36 +141,39 @@ pub async fn term_period_for_update(
 /// Whether the term has an election that was not cancelled.
 pub async fn term_has_live_election(conn: &TenantConn, term: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM elections el JOIN matters m ON m.id = el.matter_id WHERE el.term_id = $1 AND m.status <> 'cancelled') AS found")
-                .bind::<sql::Uuid, _>(term),
-        )
-        .await?
-        .found)
+        .first(diesel::select(exists(
+            elections::table
+                .inner_join(matters::table)
+                .filter(elections::term_id.eq(term))
+                .filter(matters::status.ne("cancelled")),
+        )))
+        .await?)
 }
 
 /// The number of the term's next round (after a cancelled election the numbering goes on).
 pub async fn next_round_number(conn: &TenantConn, term: Uuid) -> ApiResult<i32> {
-    Ok(conn
-        .first::<_, Number>(
-            sql_query("SELECT coalesce(max(round), 0) + 1 AS n FROM elections WHERE term_id = $1")
-                .bind::<sql::Uuid, _>(term),
+    let last: Option<i32> = conn
+        .first(
+            elections::table
+                .filter(elections::term_id.eq(term))
+                .select(max(elections::round)),
         )
-        .await?
-        .n)
+        .await?;
+    Ok(last.unwrap_or(0) + 1)
 }
 
 /// The owners elected in any of the term's rounds.
 pub async fn term_elected_owners(conn: &TenantConn, term: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .load::<_, OwnerId>(
-            sql_query("SELECT DISTINCT c.owner_id FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.term_id = $1 AND c.elected")
-                .bind::<sql::Uuid, _>(term),
+        .load(
+            candidates::table
+                .inner_join(elections::table)
+                .filter(elections::term_id.eq(term))
+                .filter(candidates::elected)
+                .select(candidates::owner_id)
+                .distinct(),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.owner_id)
-        .collect())
+        .await?)
 }
 
 /// Ends, at `from`, the grants of earlier terms (and ones given by hand) of the estate.
@@ -279,26 +230,22 @@ pub async fn grant_term_seat(conn: &TenantConn, g: &TermGrant) -> ApiResult<()> 
 
 /// Flags the estate as having an owners' committee.
 pub async fn flag_owners_committee(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "UPDATE estates SET has_owners_committee = true, updated_at = now() WHERE id = $1",
-        )
-        .bind::<sql::Uuid, _>(estate),
-    )
+    conn.execute(diesel::update(estates::table.find(estate)).set((
+        estates::has_owners_committee.eq(true),
+        estates::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
 
 // Rounds and the matters they vote through.
 
-/// The estate's name and the matter's title and cancel reason, for a round's view.
-#[derive(QueryableByName)]
+/// The estate's name and the matter's title and cancel reason, for a round's view (read in
+/// this order).
+#[derive(Queryable)]
 pub struct MatterNamesRow {
-    #[diesel(sql_type = sql::Text)]
     pub estate_name: String,
-    #[diesel(sql_type = sql::Text)]
     pub title: String,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub cancel_reason: Option<String>,
 }
 
@@ -306,8 +253,10 @@ pub struct MatterNamesRow {
 pub async fn matter_names(conn: &TenantConn, matter: Uuid) -> ApiResult<MatterNamesRow> {
     Ok(conn
         .first(
-            sql_query("SELECT e.name AS estate_name, m.title, m.cancel_reason FROM matters m JOIN estates e ON e.id = m.estate_id WHERE m.id = $1")
-                .bind::<sql::Uuid, _>(matter),
+            matters::table
+                .inner_join(estates::table)
+                .filter(matters::id.eq(matter))
+                .select((estates::name, matters::title, matters::cancel_reason)),
         )
         .await?)
 }
@@ -334,17 +283,8 @@ pub async fn declared(conn: &TenantConn, matter: Uuid) -> ApiResult<DeclaredRow>
 /// A matter's title.
 pub async fn matter_title(conn: &TenantConn, matter: Uuid) -> ApiResult<String> {
     Ok(conn
-        .first::<_, Title>(
-            sql_query("SELECT title FROM matters WHERE id = $1").bind::<sql::Uuid, _>(matter),
-        )
-        .await?
-        .title)
-}
-
-#[derive(QueryableByName)]
-struct Title {
-    #[diesel(sql_type = sql::Text)]
-    title: String,
+        .first(matters::table.find(matter).select(matters::title))
+        .await?)
 }
 
 /// Closes a round's matter with its result.
@@ -354,23 +294,23 @@ pub async fn close_matter(
     result: &serde_json::Value,
     closed_at: &DateTime<Utc>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::Jsonb, _>(result)
-            .bind::<sql::Timestamptz, _>(closed_at),
-    )
+    conn.execute(diesel::update(matters::table.find(matter)).set((
+        matters::status.eq("closed"),
+        matters::result.eq(result),
+        matters::closed_at.eq(closed_at),
+        matters::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
 
 /// Cancels a round's matter with the reason.
 pub async fn cancel_matter(conn: &TenantConn, matter: Uuid, reason: &str) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::Text, _>(reason),
-    )
+    conn.execute(diesel::update(matters::table.find(matter)).set((
+        matters::status.eq("cancelled"),
+        matters::cancel_reason.eq(reason),
+        matters::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -381,12 +321,8 @@ pub async fn keep_round_result(
     election: Uuid,
     result: &serde_json::Value,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE elections SET result = $2 WHERE id = $1")
-            .bind::<sql::Uuid, _>(election)
-            .bind::<sql::Jsonb, _>(result),
-    )
-    .await?;
+    conn.execute(diesel::update(elections::table.find(election)).set(elections::result.eq(result)))
+        .await?;
     Ok(())
 }
 
@@ -398,49 +334,44 @@ pub async fn later_round_exists(
     round: i32,
 ) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM elections WHERE (term_id = $1 OR prep_group_id = $2) AND round > $3) AS found")
-                .bind::<sql::Nullable<sql::Uuid>, _>(term)
-                .bind::<sql::Nullable<sql::Uuid>, _>(prep_group)
-                .bind::<sql::Integer, _>(round),
-        )
-        .await?
-        .found)
+        .first(diesel::select(exists(
+            elections::table
+                .filter(
+                    elections::term_id
+                        .eq(term)
+                        .or(elections::prep_group_id.eq(prep_group)),
+                )
+                .filter(elections::round.gt(round)),
+        )))
+        .await?)
 }
 
 /// An estate's rounds, newest first.
 pub async fn election_ids_of_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .load::<_, Id>(
-            sql_query("SELECT el.id FROM elections el JOIN matters m ON m.id = el.matter_id WHERE m.estate_id = $1 ORDER BY el.created_at DESC")
-                .bind::<sql::Uuid, _>(estate),
+        .load(
+            elections::table
+                .inner_join(matters::table)
+                .filter(matters::estate_id.eq(estate))
+                .order(elections::created_at.desc())
+                .select(elections::id),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
+        .await?)
 }
 
 // Candidates.
 
 /// A candidate as stored (the columns of the views' read and of the review's `RETURNING`).
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = candidates, check_for_backend(diesel::pg::Pg))]
 pub struct CandidateRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Uuid)]
     pub owner_id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
-    #[diesel(sql_type = sql::Text)]
     pub intro: String,
-    #[diesel(sql_type = sql::Text)]
     pub status: String,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub reason: Option<String>,
-    #[diesel(sql_type = sql::Bool)]
     pub elected: bool,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub signature_id: Option<Uuid>,
 }
 
@@ -452,12 +383,14 @@ pub async fn candidates_of(
 ) -> ApiResult<Vec<CandidateRow>> {
     Ok(conn
         .load(
-            sql_query(
-                "SELECT id, owner_id, name, intro, status, reason, elected, signature_id FROM candidates WHERE election_id = $1 AND ($2 OR status = 'approved')
-              ORDER BY created_at, id",
-            )
-            .bind::<sql::Uuid, _>(election)
-            .bind::<sql::Bool, _>(all),
+            candidates::table
+                .filter(candidates::election_id.eq(election))
+                .filter(
+                    all.into_sql::<sql::Bool>()
+                        .or(candidates::status.eq("approved")),
+                )
+                .order((candidates::created_at, candidates::id))
+                .select(CandidateRow::as_select()),
         )
         .await?)
 }
@@ -465,23 +398,21 @@ pub async fn candidates_of(
 /// How many of `ids` are approved candidates of the round.
 pub async fn approved_among(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> ApiResult<i64> {
     Ok(conn
-        .first::<_, Count>(
-            sql_query("SELECT count(*) AS n FROM candidates WHERE election_id = $1 AND status = 'approved' AND id = ANY($2)")
-                .bind::<sql::Uuid, _>(election)
-                .bind::<sql::Array<sql::Uuid>, _>(ids),
+        .first(
+            candidates::table
+                .filter(candidates::election_id.eq(election))
+                .filter(candidates::status.eq("approved"))
+                .filter(candidates::id.eq_any(ids))
+                .count(),
         )
-        .await?
-        .n)
+        .await?)
 }
 
-/// A candidate's id (as text, the tally's key), name and whether elected.
-#[derive(QueryableByName)]
+/// A candidate's id (as text, the tally's key), name and whether elected (read in this order).
+#[derive(Queryable)]
 pub struct CandidateNameRow {
-    #[diesel(sql_type = sql::Text)]
     pub id: String,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
-    #[diesel(sql_type = sql::Bool)]
     pub elected: bool,
 }
 
@@ -492,10 +423,13 @@ pub async fn candidate_names(
 ) -> ApiResult<Vec<CandidateNameRow>> {
     Ok(conn
         .load(
-            sql_query(
-                "SELECT id::text AS id, name, elected FROM candidates WHERE election_id = $1",
-            )
-            .bind::<sql::Uuid, _>(election),
+            candidates::table
+                .filter(candidates::election_id.eq(election))
+                .select((
+                    candidates::id.cast::<sql::Text>(),
+                    candidates::name,
+                    candidates::elected,
+                )),
         )
         .await?)
 }
@@ -512,15 +446,15 @@ pub struct NewCandidate<'a> {
 
 /// Records a pending sign-up (a second one of the owner violates a unique key).
 pub async fn insert_candidate(conn: &TenantConn, c: &NewCandidate<'_>) -> ApiResult<()> {
-    conn.execute(
-        sql_query("INSERT INTO candidates (id, election_id, owner_id, name, intro, signature_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')")
-            .bind::<sql::Uuid, _>(c.id)
-            .bind::<sql::Uuid, _>(c.election_id)
-            .bind::<sql::Uuid, _>(c.owner_id)
-            .bind::<sql::Text, _>(c.name)
-            .bind::<sql::Text, _>(c.intro)
-            .bind::<sql::Uuid, _>(c.signature_id),
-    )
+    conn.execute(diesel::insert_into(candidates::table).values((
+        candidates::id.eq(c.id),
+        candidates::election_id.eq(c.election_id),
+        candidates::owner_id.eq(c.owner_id),
+        candidates::name.eq(c.name),
+        candidates::intro.eq(c.intro),
+        candidates::signature_id.eq(c.signature_id),
+        candidates::status.eq("pending"),
+    )))
     .await?;
     Ok(())
 }
@@ -528,17 +462,8 @@ pub async fn insert_candidate(conn: &TenantConn, c: &NewCandidate<'_>) -> ApiRes
 /// The round a candidate stands in, or `None` when there is no such candidate.
 pub async fn candidate_election(conn: &TenantConn, id: Uuid) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .optional::<_, ElectionId>(
-            sql_query("SELECT election_id FROM candidates WHERE id = $1").bind::<sql::Uuid, _>(id),
-        )
-        .await?
-        .map(|r| r.election_id))
-}
-
-#[derive(QueryableByName)]
-struct ElectionId {
-    #[diesel(sql_type = sql::Uuid)]
-    election_id: Uuid,
+        .optional(candidates::table.find(id).select(candidates::election_id))
+        .await?)
 }
 
 /// Records staff's decision on a candidate; returns the candidate.
@@ -551,29 +476,27 @@ pub async fn review_candidate(
 ) -> ApiResult<CandidateRow> {
     Ok(conn
         .first(
-            sql_query(
-                "UPDATE candidates SET status = $2, reason = $3, reviewed_by = $4, reviewed_at = now() WHERE id = $1
-                 RETURNING id, owner_id, name, intro, status, reason, elected, signature_id",
-            )
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Text, _>(status)
-            .bind::<sql::Nullable<sql::Text>, _>(reason)
-            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+            diesel::update(candidates::table.find(id))
+                .set((
+                    candidates::status.eq(status),
+                    candidates::reason.eq(reason),
+                    candidates::reviewed_by.eq(staff),
+                    candidates::reviewed_at.eq(now),
+                ))
+                .returning(CandidateRow::as_returning()),
         )
         .await?)
 }
 
-/// Someone standing again, or a preparatory group's sign-up, as a new round seats them (read
-/// from the columns owner_id, name, intro, signature_id).
-#[derive(QueryableByName)]
+/// Someone standing again, or a preparatory group's sign-up, as a new round seats them (the
+/// columns owner_id, name, intro, signature_id of `candidates`, or of `prep_members`, read in
+/// this order).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = candidates, check_for_backend(diesel::pg::Pg))]
 pub struct StandingRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub owner_id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
-    #[diesel(sql_type = sql::Text)]
     pub intro: String,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     pub signature_id: Option<Uuid>,
 }
 
@@ -584,8 +507,12 @@ pub async fn remaining_candidates(
 ) -> ApiResult<Vec<StandingRow>> {
     Ok(conn
         .load(
-            sql_query("SELECT owner_id, name, intro, signature_id FROM candidates WHERE election_id = $1 AND status = 'approved' AND NOT elected ORDER BY created_at, id")
-                .bind::<sql::Uuid, _>(election),
+            candidates::table
+                .filter(candidates::election_id.eq(election))
+                .filter(candidates::status.eq("approved"))
+                .filter(not(candidates::elected))
+                .order((candidates::created_at, candidates::id))
+                .select(StandingRow::as_select()),
         )
         .await?)
 }
@@ -593,9 +520,10 @@ pub async fn remaining_candidates(
 /// Marks the round's candidates `ids` elected.
 pub async fn mark_elected(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> ApiResult<()> {
     conn.execute(
-        sql_query("UPDATE candidates SET elected = true WHERE election_id = $1 AND id = ANY($2)")
-            .bind::<sql::Uuid, _>(election)
-            .bind::<sql::Array<sql::Uuid>, _>(ids),
+        diesel::update(candidates::table)
+            .filter(candidates::election_id.eq(election))
+            .filter(candidates::id.eq_any(ids))
+            .set(candidates::elected.eq(true)),
     )
     .await?;
     Ok(())
@@ -606,13 +534,13 @@ pub async fn mark_elected(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> Ap
 /// Whether the owner passed a face (or in-person) check for the round.
 pub async fn face_passed(conn: &TenantConn, election: Uuid, owner: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM face_checks WHERE election_id = $1 AND owner_id = $2 AND status = 'passed') AS found")
-                .bind::<sql::Uuid, _>(election)
-                .bind::<sql::Uuid, _>(owner),
-        )
-        .await?
-        .found)
+        .first(diesel::select(exists(
+            face_checks::table
+                .filter(face_checks::election_id.eq(election))
+                .filter(face_checks::owner_id.eq(owner))
+                .filter(face_checks::status.eq("passed")),
+        )))
+        .await?)
 }
 
 /// Records a check started with the provider.
@@ -624,25 +552,23 @@ pub async fn insert_face_check(
     provider: &str,
     biz_token: &str,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query("INSERT INTO face_checks (id, election_id, owner_id, provider, biz_token, status) VALUES ($1, $2, $3, $4, $5, 'pending')")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Uuid, _>(election)
-            .bind::<sql::Uuid, _>(owner)
-            .bind::<sql::Text, _>(provider)
-            .bind::<sql::Text, _>(biz_token),
-    )
+    conn.execute(diesel::insert_into(face_checks::table).values((
+        face_checks::id.eq(id),
+        face_checks::election_id.eq(election),
+        face_checks::owner_id.eq(owner),
+        face_checks::provider.eq(provider),
+        face_checks::biz_token.eq(biz_token),
+        face_checks::status.eq("pending"),
+    )))
     .await?;
     Ok(())
 }
 
-/// A started check's provider token and status.
-#[derive(QueryableByName)]
+/// A started check's provider token and status (read in this order).
+#[derive(Queryable)]
 pub struct FaceTokenRow {
     /// Read only where it is not null.
-    #[diesel(sql_type = sql::Text)]
     pub biz_token: String,
-    #[diesel(sql_type = sql::Text)]
     pub status: String,
 }
 
@@ -654,9 +580,15 @@ pub async fn face_token_for_update(
 ) -> ApiResult<Option<FaceTokenRow>> {
     Ok(conn
         .optional(
-            sql_query("SELECT biz_token, status FROM face_checks WHERE id = $1 AND owner_id = $2 AND biz_token IS NOT NULL FOR UPDATE")
-                .bind::<sql::Uuid, _>(id)
-                .bind::<sql::Uuid, _>(owner),
+            face_checks::table
+                .filter(face_checks::id.eq(id))
+                .filter(face_checks::owner_id.eq(owner))
+                .filter(face_checks::biz_token.is_not_null())
+                .select((
+                    face_checks::biz_token.assume_not_null(),
+                    face_checks::status,
+                ))
+                .for_update(),
         )
         .await?)
 }
@@ -669,13 +601,12 @@ pub async fn decide_face_check(
     reference: &str,
     detail: Option<&str>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE face_checks SET status = $2, reference = $3, detail = $4, decided_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Text, _>(status)
-            .bind::<sql::Text, _>(reference)
-            .bind::<sql::Nullable<sql::Text>, _>(detail),
-    )
+    conn.execute(diesel::update(face_checks::table.find(id)).set((
+        face_checks::status.eq(status),
+        face_checks::reference.eq(reference),
+        face_checks::detail.eq(detail),
+        face_checks::decided_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -689,17 +620,16 @@ pub async fn insert_in_person_check(
     reference: &str,
     staff: Option<Uuid>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO face_checks (id, election_id, owner_id, provider, status, reference, staff_id, decided_at)
-             VALUES ($1, $2, $3, 'in_person', 'passed', $4, $5, now())",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Uuid, _>(election)
-        .bind::<sql::Uuid, _>(owner)
-        .bind::<sql::Text, _>(reference)
-        .bind::<sql::Nullable<sql::Uuid>, _>(staff),
-    )
+    conn.execute(diesel::insert_into(face_checks::table).values((
+        face_checks::id.eq(id),
+        face_checks::election_id.eq(election),
+        face_checks::owner_id.eq(owner),
+        face_checks::provider.eq("in_person"),
+        face_checks::status.eq("passed"),
+        face_checks::reference.eq(reference),
+        face_checks::staff_id.eq(staff),
+        face_checks::decided_at.eq(now),
+    )))
     .await?;
     Ok(())
 }

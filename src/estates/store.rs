@@ -1,16 +1,27 @@
 //! Every statement on the estates domain's tables: residents' committees, estates (with the
-//! figures computed from the roll) and owners'-committee grants. Rows are read by column name
-//! into the row structs here (`QueryableByName`), and nowhere else.
+//! figures computed from the roll) and owners'-committee grants. Ordinary reads and writes use
+//! diesel's query builder over the typed schema; the statements with figures computed in SQL,
+//! the shared owners'-committee conditions ([`SERVING`], [`NOT_ENDED`], [`END_NOW`]) and the
+//! advisory lock are `sql_query` with typed binds, their rows read by column name
+//! (`QueryableByName`). Rows are read into the row structs here, and nowhere else.
 
 use chrono::{DateTime, Utc};
 use diesel::{
+    dsl::{exists, now},
     pg::Pg,
+    prelude::*,
     query_builder::{BoxedSqlQuery, SqlQuery},
-    sql_query, sql_types as sql, QueryableByName,
+    sql_query, sql_types as sql,
+    upsert::excluded,
 };
 use uuid::Uuid;
 
-use crate::{authz::jurisdiction::estate_in_scope, error::ApiResult, tenancy::conn::TenantConn};
+use crate::{
+    authz::jurisdiction::estate_in_scope,
+    error::ApiResult,
+    schema::tenant::{estates, oc_members, owners, residents_committees as rcs},
+    tenancy::conn::TenantConn,
+};
 
 // Small rows shared by the statements below.
 
@@ -26,14 +37,6 @@ struct Count {
 struct Found {
     #[diesel(sql_type = sql::Bool)]
     found: bool,
-}
-
-/// A row that is only there or not, selected as `SELECT 1 AS one`.
-#[derive(QueryableByName)]
-struct One {
-    #[diesel(sql_type = sql::Integer)]
-    #[allow(dead_code)]
-    one: i32,
 }
 
 // Residents' committees.
@@ -90,26 +93,19 @@ pub async fn rc(conn: &TenantConn, id: Uuid) -> ApiResult<Option<RcRow>> {
 /// Whether the committee `id` exists (an estate must name an existing one).
 pub async fn rc_exists(conn: &TenantConn, id: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .optional::<_, One>(
-            sql_query("SELECT 1 AS one FROM residents_committees WHERE id = $1")
-                .bind::<sql::Uuid, _>(id),
-        )
-        .await?
-        .is_some())
+        .first(diesel::select(exists(rcs::table.find(id))))
+        .await?)
 }
 
 /// Creates the committee `id`.
 pub async fn insert_rc(conn: &TenantConn, id: Uuid, rc: &RcFields<'_>) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO residents_committees (id, name, contact, phone, address) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Text, _>(rc.name)
-        .bind::<sql::Text, _>(rc.contact)
-        .bind::<sql::Text, _>(rc.phone)
-        .bind::<sql::Text, _>(rc.address),
-    )
+    conn.execute(diesel::insert_into(rcs::table).values((
+        rcs::id.eq(id),
+        rcs::name.eq(rc.name),
+        rcs::contact.eq(rc.contact),
+        rcs::phone.eq(rc.phone),
+        rcs::address.eq(rc.address),
+    )))
     .await?;
     Ok(())
 }
@@ -117,16 +113,12 @@ pub async fn insert_rc(conn: &TenantConn, id: Uuid, rc: &RcFields<'_>) -> ApiRes
 /// Rewrites the committee `id`; `false` when there is no such committee.
 pub async fn update_rc(conn: &TenantConn, id: Uuid, rc: &RcFields<'_>) -> ApiResult<bool> {
     let n = conn
-        .execute(
-            sql_query(
-                "UPDATE residents_committees SET name = $2, contact = $3, phone = $4, address = $5 WHERE id = $1",
-            )
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Text, _>(rc.name)
-            .bind::<sql::Text, _>(rc.contact)
-            .bind::<sql::Text, _>(rc.phone)
-            .bind::<sql::Text, _>(rc.address),
-        )
+        .execute(diesel::update(rcs::table.find(id)).set((
+            rcs::name.eq(rc.name),
+            rcs::contact.eq(rc.contact),
+            rcs::phone.eq(rc.phone),
+            rcs::address.eq(rc.address),
+        )))
         .await?;
     Ok(n > 0)
 }
@@ -317,30 +309,40 @@ pub async fn upsert_estate(
     estate: &EstateFields<'_>,
 ) -> ApiResult<()> {
     conn.execute(
-        sql_query(
-        "INSERT INTO estates (id, rc_id, name, address, phone, total_households, total_area_centi, has_owners_committee,
-                              co_owner_verification, deliberation_needs_approval, parking_counts, storage_counts, locality_rule)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (id) DO UPDATE SET
-            rc_id = EXCLUDED.rc_id, name = EXCLUDED.name, address = EXCLUDED.address, phone = EXCLUDED.phone,
-            total_households = EXCLUDED.total_households, total_area_centi = EXCLUDED.total_area_centi,
-            has_owners_committee = EXCLUDED.has_owners_committee, co_owner_verification = EXCLUDED.co_owner_verification,
-            deliberation_needs_approval = EXCLUDED.deliberation_needs_approval, parking_counts = EXCLUDED.parking_counts,
-            storage_counts = EXCLUDED.storage_counts, locality_rule = EXCLUDED.locality_rule, updated_at = now()",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Uuid, _>(estate.rc_id)
-        .bind::<sql::Text, _>(estate.name)
-        .bind::<sql::Text, _>(estate.address)
-        .bind::<sql::Text, _>(estate.phone)
-        .bind::<sql::Integer, _>(estate.total_households)
-        .bind::<sql::BigInt, _>(estate.total_area_centi)
-        .bind::<sql::Bool, _>(estate.has_owners_committee)
-        .bind::<sql::Bool, _>(estate.co_owner_verification)
-        .bind::<sql::Bool, _>(estate.deliberation_needs_approval)
-        .bind::<sql::Bool, _>(estate.parking_counts)
-        .bind::<sql::Bool, _>(estate.storage_counts)
-        .bind::<sql::Text, _>(estate.locality_rule),
+        diesel::insert_into(estates::table)
+            .values((
+                estates::id.eq(id),
+                estates::rc_id.eq(estate.rc_id),
+                estates::name.eq(estate.name),
+                estates::address.eq(estate.address),
+                estates::phone.eq(estate.phone),
+                estates::total_households.eq(estate.total_households),
+                estates::total_area_centi.eq(estate.total_area_centi),
+                estates::has_owners_committee.eq(estate.has_owners_committee),
+                estates::co_owner_verification.eq(estate.co_owner_verification),
+                estates::deliberation_needs_approval.eq(estate.deliberation_needs_approval),
+                estates::parking_counts.eq(estate.parking_counts),
+                estates::storage_counts.eq(estate.storage_counts),
+                estates::locality_rule.eq(estate.locality_rule),
+            ))
+            .on_conflict(estates::id)
+            .do_update()
+            .set((
+                estates::rc_id.eq(excluded(estates::rc_id)),
+                estates::name.eq(excluded(estates::name)),
+                estates::address.eq(excluded(estates::address)),
+                estates::phone.eq(excluded(estates::phone)),
+                estates::total_households.eq(excluded(estates::total_households)),
+                estates::total_area_centi.eq(excluded(estates::total_area_centi)),
+                estates::has_owners_committee.eq(excluded(estates::has_owners_committee)),
+                estates::co_owner_verification.eq(excluded(estates::co_owner_verification)),
+                estates::deliberation_needs_approval
+                    .eq(excluded(estates::deliberation_needs_approval)),
+                estates::parking_counts.eq(excluded(estates::parking_counts)),
+                estates::storage_counts.eq(excluded(estates::storage_counts)),
+                estates::locality_rule.eq(excluded(estates::locality_rule)),
+                estates::updated_at.eq(now),
+            )),
     )
     .await?;
     Ok(())
@@ -434,15 +436,12 @@ pub async fn insert_oc_grant(
     owner: Uuid,
     granted_by: Option<Uuid>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO oc_members (id, estate_id, owner_id, granted_by) VALUES ($1, $2, $3, $4)",
-        )
-        .bind::<sql::Uuid, _>(Uuid::new_v4())
-        .bind::<sql::Uuid, _>(estate)
-        .bind::<sql::Uuid, _>(owner)
-        .bind::<sql::Nullable<sql::Uuid>, _>(granted_by),
-    )
+    conn.execute(diesel::insert_into(oc_members::table).values((
+        oc_members::id.eq(Uuid::new_v4()),
+        oc_members::estate_id.eq(estate),
+        oc_members::owner_id.eq(owner),
+        granted_by.map(|staff| oc_members::granted_by.eq(staff)),
+    )))
     .await?;
     Ok(())
 }
@@ -453,13 +452,34 @@ pub async fn open_staff_grant(
     estate: Uuid,
     owner: Uuid,
 ) -> ApiResult<OcMemberRow> {
-    Ok(conn
+    let (owner_id, real_name, phone, granted_at, revoked_at, term_id, end_reason) = conn
         .first(
-            sql_query(format!("{OC_SELECT} WHERE m.estate_id = $1 AND m.owner_id = $2 AND m.revoked_at IS NULL AND m.term_id IS NULL"))
-                .bind::<sql::Uuid, _>(estate)
-                .bind::<sql::Uuid, _>(owner),
+            oc_members::table
+                .inner_join(owners::table)
+                .filter(oc_members::estate_id.eq(estate))
+                .filter(oc_members::owner_id.eq(owner))
+                .filter(oc_members::revoked_at.is_null())
+                .filter(oc_members::term_id.is_null())
+                .select((
+                    oc_members::owner_id,
+                    owners::real_name,
+                    owners::phone,
+                    oc_members::granted_at,
+                    oc_members::revoked_at,
+                    oc_members::term_id,
+                    oc_members::end_reason,
+                )),
         )
-        .await?)
+        .await?;
+    Ok(OcMemberRow {
+        owner_id,
+        real_name,
+        phone,
+        granted_at,
+        revoked_at,
+        term_id,
+        end_reason,
+    })
 }
 
 /// Ends every grant of the owner not yet over (staff's or a term's), now, keeping the rows as

@@ -1,14 +1,20 @@
 //! Every statement on the housing roll's tables: units and their imports, holdings
-//! (`unit_holders`), co-owner applications, changes of owner and the proofs they bind. Rows are
-//! read by column name into the row structs here (`QueryableByName`), and nowhere else.
+//! (`unit_holders`), co-owner applications, changes of owner and the proofs they bind.
+//! Ordinary reads and writes use diesel's query builder over the typed schema; the roll
+//! search, the rows with figures computed in SQL, set-based writes (`INSERT … SELECT`,
+//! `UPDATE … FROM`), `FOR UPDATE OF` and advisory locks are `sql_query` with typed binds, their
+//! rows read by column name (`QueryableByName`). Rows are read into the row structs here, and
+//! nowhere else.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use diesel::{
+    dsl::{exists, now},
     pg::Pg,
+    prelude::*,
     query_builder::{BoxedSqlQuery, SqlQuery},
-    sql_query, sql_types as sql, QueryableByName,
+    sql_query, sql_types as sql,
 };
 use uuid::Uuid;
 
@@ -17,6 +23,10 @@ use crate::{
     authz::jurisdiction::estate_in_scope,
     error::ApiResult,
     estates::store::{END_NOW, NOT_ENDED},
+    schema::tenant::{
+        attachments, co_owner_applications as applications, estates, housing_imports, owners,
+        staff, unit_holders as holders, unit_transfers as transfers, units,
+    },
     tenancy::conn::TenantConn,
 };
 
@@ -29,26 +39,25 @@ struct Count {
     n: i64,
 }
 
-/// Whether a statement found a row, selected as `SELECT EXISTS (...) AS found`.
-#[derive(QueryableByName)]
-struct Found {
-    #[diesel(sql_type = sql::Bool)]
-    found: bool,
+// For the query builder.
+
+define_sql_function! {
+    /// PostgreSQL's `length(text)`: the number of characters (natural order sorts by it first).
+    fn length(text: sql::Text) -> sql::Integer;
 }
 
-/// A row that is only there or not, selected as `SELECT 1 AS one`.
-#[derive(QueryableByName)]
-struct One {
-    #[diesel(sql_type = sql::Integer)]
-    #[allow(dead_code)]
-    one: i32,
+define_sql_function! {
+    /// PostgreSQL's `clock_timestamp()`: the time now, not the transaction's start.
+    fn clock_timestamp() -> sql::Timestamptz;
 }
 
-/// An id, selected (or returned) as `id`.
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = sql::Uuid)]
-    id: Uuid,
+/// [`estate_in_scope`] for the query builder, on `estates`: `rc_scope` reaches the estate
+/// (`None`: the whole street office).
+#[diesel::dsl::auto_type]
+fn estate_reached(rc_scope: Option<Uuid>) -> _ {
+    let scope: diesel::dsl::AsExprOf<Option<Uuid>, sql::Nullable<sql::Uuid>> =
+        rc_scope.into_sql::<sql::Nullable<sql::Uuid>>();
+    scope.is_null().or(estates::rc_id.nullable().eq(scope))
 }
 
 // Locks.
@@ -56,48 +65,31 @@ struct Id {
 /// Holds the unit's row until the transaction ends, so verifications, reviews and changes of
 /// owner of one unit never interleave.
 pub async fn lock_unit(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
-    conn.execute(
-        sql_query("SELECT 1 FROM units WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(unit),
-    )
-    .await?;
+    conn.execute(units::table.find(unit).select(units::id).for_update())
+        .await?;
     Ok(())
 }
 
 /// Holds the estate's row until the transaction ends: one import per estate at a time, so
 /// "already imported" stays true until commit.
 pub async fn lock_estate(conn: &TenantConn, estate: Uuid) -> ApiResult<()> {
-    conn.execute(
-        sql_query("SELECT 1 FROM estates WHERE id = $1 FOR UPDATE").bind::<sql::Uuid, _>(estate),
-    )
-    .await?;
+    conn.execute(estates::table.find(estate).select(estates::id).for_update())
+        .await?;
     Ok(())
 }
 
 // The roll import.
 
-/// A unit's key as stored.
-#[derive(QueryableByName)]
-struct KeyRow {
-    #[diesel(sql_type = sql::Text)]
-    building: String,
-    #[diesel(sql_type = sql::Text)]
-    entrance: String,
-    #[diesel(sql_type = sql::Text)]
-    room: String,
-}
-
 /// The key (building, entrance, room) of every unit already on the roll of `estate_id`.
 pub async fn unit_keys(conn: &TenantConn, estate_id: Uuid) -> ApiResult<HashSet<UnitKey>> {
-    let rows: Vec<KeyRow> = conn
-        .load(
-            sql_query("SELECT building, entrance, room FROM units WHERE estate_id = $1")
-                .bind::<sql::Uuid, _>(estate_id),
-        )
+    let keys: Vec<UnitKey> = conn
+        .load(units::table.filter(units::estate_id.eq(estate_id)).select((
+            units::building,
+            units::entrance,
+            units::room,
+        )))
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.building, r.entrance, r.room))
-        .collect())
+    Ok(keys.into_iter().collect())
 }
 
 /// Records an import of `unit_count` units by staff (`staff_id`) from the file `file_name`.
@@ -109,16 +101,13 @@ pub async fn insert_import(
     unit_count: i32,
     staff_id: Option<Uuid>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind::<sql::Uuid, _>(import_id)
-        .bind::<sql::Uuid, _>(estate_id)
-        .bind::<sql::Text, _>(file_name)
-        .bind::<sql::Integer, _>(unit_count)
-        .bind::<sql::Nullable<sql::Uuid>, _>(staff_id),
-    )
+    conn.execute(diesel::insert_into(housing_imports::table).values((
+        housing_imports::id.eq(import_id),
+        housing_imports::estate_id.eq(estate_id),
+        housing_imports::file_name.eq(file_name),
+        housing_imports::unit_count.eq(unit_count),
+        staff_id.map(|staff| housing_imports::staff_id.eq(staff)),
+    )))
     .await?;
     Ok(())
 }
@@ -175,22 +164,23 @@ pub async fn refresh_statistics(conn: &TenantConn) -> ApiResult<()> {
 /// Whether the estate has any unit on its roll yet.
 pub async fn estate_has_units(conn: &TenantConn, estate_id: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .optional::<_, One>(
-            sql_query("SELECT 1 AS one FROM units WHERE estate_id = $1 LIMIT 1")
-                .bind::<sql::Uuid, _>(estate_id),
-        )
-        .await?
-        .is_some())
+        .first(diesel::select(exists(
+            units::table.filter(units::estate_id.eq(estate_id)),
+        )))
+        .await?)
 }
 
 /// The street office's first street staff member, who is named as the demo import's author.
 pub async fn first_street_staff(conn: &TenantConn) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .optional::<_, Id>(sql_query(
-            "SELECT id FROM staff WHERE role = 'street_staff' ORDER BY created_at LIMIT 1",
-        ))
-        .await?
-        .map(|r| r.id))
+        .optional(
+            staff::table
+                .filter(staff::role.eq("street_staff"))
+                .order(staff::created_at)
+                .limit(1)
+                .select(staff::id),
+        )
+        .await?)
 }
 
 /// Records the demo import of `unit_count` units, authored by `staff_id`.
@@ -201,15 +191,13 @@ pub async fn insert_demo_import(
     unit_count: i32,
     staff_id: Uuid,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO housing_imports (id, estate_id, file_name, unit_count, staff_id) VALUES ($1, $2, 'demo', $3, $4)",
-        )
-        .bind::<sql::Uuid, _>(import_id)
-        .bind::<sql::Uuid, _>(estate_id)
-        .bind::<sql::Integer, _>(unit_count)
-        .bind::<sql::Uuid, _>(staff_id),
-    )
+    conn.execute(diesel::insert_into(housing_imports::table).values((
+        housing_imports::id.eq(import_id),
+        housing_imports::estate_id.eq(estate_id),
+        housing_imports::file_name.eq("demo"),
+        housing_imports::unit_count.eq(unit_count),
+        housing_imports::staff_id.eq(staff_id),
+    )))
     .await?;
     Ok(())
 }
@@ -231,22 +219,18 @@ pub struct DemoUnit<'a> {
 
 /// Puts one generated unit on the roll.
 pub async fn insert_demo_unit(conn: &TenantConn, unit: &DemoUnit<'_>) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind::<sql::Uuid, _>(unit.id)
-        .bind::<sql::Uuid, _>(unit.estate_id)
-        .bind::<sql::Uuid, _>(unit.import_id)
-        .bind::<sql::Text, _>(unit.building)
-        .bind::<sql::Text, _>(unit.entrance)
-        .bind::<sql::Text, _>(unit.room)
-        .bind::<sql::Text, _>(unit.kind)
-        .bind::<sql::BigInt, _>(unit.area_centi)
-        .bind::<sql::Text, _>(unit.owner_name)
-        .bind::<sql::Text, _>(unit.owner_phone),
-    )
+    conn.execute(diesel::insert_into(units::table).values((
+        units::id.eq(unit.id),
+        units::estate_id.eq(unit.estate_id),
+        units::import_id.eq(unit.import_id),
+        units::building.eq(unit.building),
+        units::entrance.eq(unit.entrance),
+        units::room.eq(unit.room),
+        units::kind.eq(unit.kind),
+        units::area_centi.eq(unit.area_centi),
+        units::owner_name.eq(unit.owner_name),
+        units::owner_phone.eq(unit.owner_phone),
+    )))
     .await?;
     Ok(())
 }
@@ -260,14 +244,16 @@ pub async fn insert_demo_owner(
     password_hash: &str,
 ) -> ApiResult<()> {
     conn.execute(
-        sql_query(
-            "INSERT INTO owners (id, real_name, phone, password_hash, agreement_accepted_at) VALUES ($1, $2, $3, $4, now())
-             ON CONFLICT (phone) DO NOTHING",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Text, _>(real_name)
-        .bind::<sql::Text, _>(phone)
-        .bind::<sql::Text, _>(password_hash),
+        diesel::insert_into(owners::table)
+            .values((
+                owners::id.eq(id),
+                owners::real_name.eq(real_name),
+                owners::phone.eq(phone),
+                owners::password_hash.eq(password_hash),
+                owners::agreement_accepted_at.eq(now),
+            ))
+            .on_conflict(owners::phone)
+            .do_nothing(),
     )
     .await?;
     Ok(())
@@ -522,8 +508,15 @@ pub async fn end_oc_grants_of_transferred_unit(
 /// Ends every current holding of the unit (owner and co-owners) as transferred.
 pub async fn end_holdings_as_transferred(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
     conn.execute(
-        sql_query("UPDATE unit_holders SET ended_at = now(), end_reason = 'transferred' WHERE unit_id = $1 AND ended_at IS NULL")
-            .bind::<sql::Uuid, _>(unit),
+        diesel::update(
+            holders::table
+                .filter(holders::unit_id.eq(unit))
+                .filter(holders::ended_at.is_null()),
+        )
+        .set((
+            holders::ended_at.eq(now),
+            holders::end_reason.eq("transferred"),
+        )),
     )
     .await?;
     Ok(())
@@ -532,8 +525,12 @@ pub async fn end_holdings_as_transferred(conn: &TenantConn, unit: Uuid) -> ApiRe
 /// Marks the unit's pending and approved co-owner applications deleted.
 pub async fn delete_open_applications(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
     conn.execute(
-        sql_query("UPDATE co_owner_applications SET status = 'deleted' WHERE unit_id = $1 AND status IN ('pending', 'approved')")
-            .bind::<sql::Uuid, _>(unit),
+        diesel::update(
+            applications::table
+                .filter(applications::unit_id.eq(unit))
+                .filter(applications::status.eq_any(["pending", "approved"])),
+        )
+        .set(applications::status.eq("deleted")),
     )
     .await?;
     Ok(())
@@ -546,14 +543,12 @@ pub async fn set_registered_owner(
     owner_name: &str,
     owner_phone: &str,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "UPDATE units SET owner_name = $2, owner_phone = $3, developer_unsold = false, updated_at = now() WHERE id = $1",
-        )
-        .bind::<sql::Uuid, _>(unit)
-        .bind::<sql::Text, _>(owner_name)
-        .bind::<sql::Text, _>(owner_phone),
-    )
+    conn.execute(diesel::update(units::table.find(unit)).set((
+        units::owner_name.eq(owner_name),
+        units::owner_phone.eq(owner_phone),
+        units::developer_unsold.eq(false),
+        units::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -572,36 +567,29 @@ pub struct NewTransfer<'a> {
     pub old_developer_unsold: bool,
 }
 
-/// A row's time of creation, returned as `created_at`.
-#[derive(QueryableByName)]
-struct CreatedAt {
-    #[diesel(sql_type = sql::Timestamptz)]
-    created_at: DateTime<Utc>,
-}
-
 /// Records a change of owner and returns its time. Called under the unit's lock: the sequence
 /// number and the clock time are this change's place in the unit's history (the
 /// transaction's start time is not).
 pub async fn insert_transfer(conn: &TenantConn, t: &NewTransfer<'_>) -> ApiResult<DateTime<Utc>> {
-    let row: CreatedAt = conn
+    Ok(conn
         .first(
-            sql_query(
-                "INSERT INTO unit_transfers (id, unit_id, old_owner_name, old_owner_phone, new_owner_name, new_owner_phone, id_card_id, deed_id, staff_id, old_developer_unsold, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp()) RETURNING created_at",
-            )
-            .bind::<sql::Uuid, _>(t.id)
-            .bind::<sql::Uuid, _>(t.unit_id)
-            .bind::<sql::Text, _>(t.old_owner_name)
-            .bind::<sql::Text, _>(t.old_owner_phone)
-            .bind::<sql::Text, _>(t.new_owner_name)
-            .bind::<sql::Text, _>(t.new_owner_phone)
-            .bind::<sql::Uuid, _>(t.id_card_id)
-            .bind::<sql::Uuid, _>(t.deed_id)
-            .bind::<sql::Uuid, _>(t.staff_id)
-            .bind::<sql::Bool, _>(t.old_developer_unsold),
+            diesel::insert_into(transfers::table)
+                .values((
+                    transfers::id.eq(t.id),
+                    transfers::unit_id.eq(t.unit_id),
+                    transfers::old_owner_name.eq(t.old_owner_name),
+                    transfers::old_owner_phone.eq(t.old_owner_phone),
+                    transfers::new_owner_name.eq(t.new_owner_name),
+                    transfers::new_owner_phone.eq(t.new_owner_phone),
+                    transfers::id_card_id.eq(t.id_card_id),
+                    transfers::deed_id.eq(t.deed_id),
+                    transfers::staff_id.eq(t.staff_id),
+                    transfers::old_developer_unsold.eq(t.old_developer_unsold),
+                    transfers::created_at.eq(clock_timestamp()),
+                ))
+                .returning(transfers::created_at),
         )
-        .await?;
-    Ok(row.created_at)
+        .await?)
 }
 
 /// Whether `rc_scope` reaches the unit (`false` also when there is no such unit).
@@ -611,37 +599,27 @@ pub async fn unit_in_scope(
     unit: Uuid,
 ) -> ApiResult<bool> {
     Ok(conn
-        .optional::<_, One>(
-            sql_query(format!(
-                "SELECT 1 AS one FROM units u JOIN estates e ON e.id = u.estate_id WHERE u.id = $2 AND {}",
-                estate_in_scope(1)
-            ))
-            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
-            .bind::<sql::Uuid, _>(unit),
-        )
-        .await?
-        .is_some())
+        .first(diesel::select(exists(
+            units::table
+                .inner_join(estates::table)
+                .filter(units::id.eq(unit))
+                .filter(estate_reached(rc_scope)),
+        )))
+        .await?)
 }
 
 /// A recorded change of owner.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = transfers, check_for_backend(diesel::pg::Pg))]
 pub struct TransferRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Uuid)]
     pub unit_id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub old_owner_name: String,
-    #[diesel(sql_type = sql::Text)]
     pub new_owner_name: String,
     /// Unmasked: callers mask it before it leaves the service.
-    #[diesel(sql_type = sql::Text)]
     pub new_owner_phone: String,
-    #[diesel(sql_type = sql::Uuid)]
     pub id_card_id: Uuid,
-    #[diesel(sql_type = sql::Uuid)]
     pub deed_id: Uuid,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
 
@@ -653,14 +631,12 @@ pub async fn transfers_of_unit(
 ) -> ApiResult<Vec<TransferRow>> {
     Ok(conn
         .load(
-            sql_query(format!(
-                "SELECT t.id, t.unit_id, t.old_owner_name, t.new_owner_name, t.new_owner_phone, t.id_card_id, t.deed_id, t.created_at
-                   FROM unit_transfers t JOIN units u ON u.id = t.unit_id JOIN estates e ON e.id = u.estate_id
-                  WHERE t.unit_id = $2 AND {} ORDER BY t.seq DESC",
-                estate_in_scope(1)
-            ))
-            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
-            .bind::<sql::Uuid, _>(unit),
+            transfers::table
+                .inner_join(units::table.inner_join(estates::table))
+                .filter(transfers::unit_id.eq(unit))
+                .filter(estate_reached(rc_scope))
+                .order(transfers::seq.desc())
+                .select(TransferRow::as_select()),
         )
         .await?)
 }
@@ -668,22 +644,22 @@ pub async fn transfers_of_unit(
 // Choosing a unit to verify (owners).
 
 /// An estate an owner may pick.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = estates, check_for_backend(diesel::pg::Pg))]
 pub struct EstateChoiceRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub name: String,
-    #[diesel(sql_type = sql::Text)]
     pub address: String,
 }
 
 /// Every estate of the street office, by name.
 pub async fn estate_choices(conn: &TenantConn) -> ApiResult<Vec<EstateChoiceRow>> {
     Ok(conn
-        .load(sql_query(
-            "SELECT id, name, address FROM estates ORDER BY name",
-        ))
+        .load(
+            estates::table
+                .order(estates::name)
+                .select(EstateChoiceRow::as_select()),
+        )
         .await?)
 }
 
@@ -734,11 +710,11 @@ pub async fn distinct_values(
 }
 
 /// A room an owner may pick.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = units, check_for_backend(diesel::pg::Pg))]
 pub struct RoomRow {
-    #[diesel(sql_type = sql::Uuid)]
+    #[diesel(column_name = id)]
     pub unit_id: Uuid,
-    #[diesel(sql_type = sql::Text)]
     pub room: String,
 }
 
@@ -751,12 +727,12 @@ pub async fn rooms(
 ) -> ApiResult<Vec<RoomRow>> {
     Ok(conn
         .load(
-            sql_query(
-                "SELECT id AS unit_id, room FROM units WHERE estate_id = $1 AND building = $2 AND entrance = $3 ORDER BY length(room), room",
-            )
-            .bind::<sql::Uuid, _>(estate)
-            .bind::<sql::Text, _>(building)
-            .bind::<sql::Text, _>(entrance),
+            units::table
+                .filter(units::estate_id.eq(estate))
+                .filter(units::building.eq(building))
+                .filter(units::entrance.eq(entrance))
+                .order((length(units::room), units::room))
+                .select(RoomRow::as_select()),
         )
         .await?)
 }
@@ -837,14 +813,12 @@ pub async fn verification_candidate(
 
 /// Makes `owner` the unit's verified owner.
 pub async fn insert_owner_holding(conn: &TenantConn, unit: Uuid, owner: Uuid) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO unit_holders (id, unit_id, owner_id, role) VALUES ($1, $2, $3, 'owner')",
-        )
-        .bind::<sql::Uuid, _>(Uuid::new_v4())
-        .bind::<sql::Uuid, _>(unit)
-        .bind::<sql::Uuid, _>(owner),
-    )
+    conn.execute(diesel::insert_into(holders::table).values((
+        holders::id.eq(Uuid::new_v4()),
+        holders::unit_id.eq(unit),
+        holders::owner_id.eq(owner),
+        holders::role.eq("owner"),
+    )))
     .await?;
     Ok(())
 }
@@ -852,15 +826,14 @@ pub async fn insert_owner_holding(conn: &TenantConn, unit: Uuid, owner: Uuid) ->
 /// The owner's verified hold on a unit of the estate (voters, candidates and sign-ups need one).
 pub async fn holds_unit(conn: &TenantConn, owner: Uuid, estate: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query(
-                "SELECT EXISTS (SELECT 1 FROM unit_holders h JOIN units u ON u.id = h.unit_id WHERE h.owner_id = $1 AND u.estate_id = $2 AND h.ended_at IS NULL) AS found",
-            )
-            .bind::<sql::Uuid, _>(owner)
-            .bind::<sql::Uuid, _>(estate),
-        )
-        .await?
-        .found)
+        .first(diesel::select(exists(
+            holders::table
+                .inner_join(units::table)
+                .filter(holders::owner_id.eq(owner))
+                .filter(units::estate_id.eq(estate))
+                .filter(holders::ended_at.is_null()),
+        )))
+        .await?)
 }
 
 /// A unit the owner holds now, as owner or co-owner.
@@ -942,10 +915,13 @@ pub async fn end_holding_as_unbound(
 /// Ends the unit's current co-owner holdings as unbound (their owner unbound the unit).
 pub async fn end_co_owner_holdings_as_unbound(conn: &TenantConn, unit: Uuid) -> ApiResult<()> {
     conn.execute(
-        sql_query(
-            "UPDATE unit_holders SET ended_at = now(), end_reason = 'unbound' WHERE unit_id = $1 AND role = 'co_owner' AND ended_at IS NULL",
+        diesel::update(
+            holders::table
+                .filter(holders::unit_id.eq(unit))
+                .filter(holders::role.eq("co_owner"))
+                .filter(holders::ended_at.is_null()),
         )
-        .bind::<sql::Uuid, _>(unit),
+        .set((holders::ended_at.eq(now), holders::end_reason.eq("unbound"))),
     )
     .await?;
     Ok(())
@@ -1135,15 +1111,13 @@ pub async fn open_application_exists(
     phone: &str,
 ) -> ApiResult<bool> {
     Ok(conn
-        .optional::<_, One>(
-            sql_query(
-                "SELECT 1 AS one FROM co_owner_applications WHERE unit_id = $1 AND phone = $2 AND status IN ('pending', 'approved')",
-            )
-            .bind::<sql::Uuid, _>(unit)
-            .bind::<sql::Text, _>(phone),
-        )
-        .await?
-        .is_some())
+        .first(diesel::select(exists(
+            applications::table
+                .filter(applications::unit_id.eq(unit))
+                .filter(applications::phone.eq(phone))
+                .filter(applications::status.eq_any(["pending", "approved"])),
+        )))
+        .await?)
 }
 
 /// An application as the owner files it (the name already trimmed).
@@ -1161,26 +1135,16 @@ pub async fn insert_application(
     applicant: Uuid,
     a: &NewApplication<'_>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO co_owner_applications (id, unit_id, applicant_id, name, phone, proof_ids) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Uuid, _>(unit)
-        .bind::<sql::Uuid, _>(applicant)
-        .bind::<sql::Text, _>(a.name)
-        .bind::<sql::Text, _>(a.phone)
-        .bind::<sql::Array<sql::Uuid>, _>(a.proof_ids),
-    )
+    conn.execute(diesel::insert_into(applications::table).values((
+        applications::id.eq(id),
+        applications::unit_id.eq(unit),
+        applications::applicant_id.eq(applicant),
+        applications::name.eq(a.name),
+        applications::phone.eq(a.phone),
+        applications::proof_ids.eq(a.proof_ids),
+    )))
     .await?;
     Ok(())
-}
-
-/// A unit's id, selected as `unit_id`.
-#[derive(QueryableByName)]
-struct UnitId {
-    #[diesel(sql_type = sql::Uuid)]
-    unit_id: Uuid,
 }
 
 /// The unit of the application `id` if `rc_scope` reaches it.
@@ -1190,28 +1154,23 @@ pub async fn application_unit_in_scope(
     id: Uuid,
 ) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .optional::<_, UnitId>(
-            sql_query(format!(
-                "SELECT a.unit_id FROM co_owner_applications a JOIN units u ON u.id = a.unit_id JOIN estates e ON e.id = u.estate_id
-                  WHERE a.id = $2 AND {}",
-                estate_in_scope(1)
-            ))
-            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
-            .bind::<sql::Uuid, _>(id),
+        .optional(
+            applications::table
+                .inner_join(units::table.inner_join(estates::table))
+                .filter(applications::id.eq(id))
+                .filter(estate_reached(rc_scope))
+                .select(applications::unit_id),
         )
-        .await?
-        .map(|r| r.unit_id))
+        .await?)
 }
 
 /// What a review decides on, read under the application's lock.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = applications, check_for_backend(diesel::pg::Pg))]
 pub struct ApplicationStateRow {
-    #[diesel(sql_type = sql::Text)]
     pub phone: String,
     /// The stored text (`pending`, …).
-    #[diesel(sql_type = sql::Text)]
     pub status: String,
-    #[diesel(sql_type = sql::Uuid)]
     pub applicant_id: Uuid,
 }
 
@@ -1219,8 +1178,10 @@ pub struct ApplicationStateRow {
 pub async fn lock_application(conn: &TenantConn, id: Uuid) -> ApiResult<ApplicationStateRow> {
     Ok(conn
         .first(
-            sql_query("SELECT phone, status, applicant_id FROM co_owner_applications WHERE id = $1 FOR UPDATE")
-                .bind::<sql::Uuid, _>(id),
+            applications::table
+                .find(id)
+                .for_update()
+                .select(ApplicationStateRow::as_select()),
         )
         .await?)
 }
@@ -1239,22 +1200,23 @@ pub async fn lock_co_owner_phone(conn: &TenantConn, phone: &str) -> ApiResult<()
 /// Whether `owner` still holds the unit as its verified owner.
 pub async fn holds_as_owner(conn: &TenantConn, unit: Uuid, owner: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .optional::<_, One>(
-            sql_query("SELECT 1 AS one FROM unit_holders WHERE unit_id = $1 AND owner_id = $2 AND role = 'owner' AND ended_at IS NULL")
-                .bind::<sql::Uuid, _>(unit)
-                .bind::<sql::Uuid, _>(owner),
-        )
-        .await?
-        .is_some())
+        .first(diesel::select(exists(
+            holders::table
+                .filter(holders::unit_id.eq(unit))
+                .filter(holders::owner_id.eq(owner))
+                .filter(holders::role.eq("owner"))
+                .filter(holders::ended_at.is_null()),
+        )))
+        .await?)
 }
 
 /// Marks the application approved by `staff`.
 pub async fn mark_approved(conn: &TenantConn, id: Uuid, staff: Option<Uuid>) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE co_owner_applications SET status = 'approved', reviewed_by = $2, reviewed_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
-    )
+    conn.execute(diesel::update(applications::table.find(id)).set((
+        applications::status.eq("approved"),
+        applications::reviewed_by.eq(staff),
+        applications::reviewed_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -1284,14 +1246,12 @@ pub async fn mark_rejected(
     reason: &str,
     staff: Option<Uuid>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "UPDATE co_owner_applications SET status = 'rejected', reject_reason = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Text, _>(reason)
-        .bind::<sql::Nullable<sql::Uuid>, _>(staff),
-    )
+    conn.execute(diesel::update(applications::table.find(id)).set((
+        applications::status.eq("rejected"),
+        applications::reject_reason.eq(reason),
+        applications::reviewed_by.eq(staff),
+        applications::reviewed_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -1299,8 +1259,7 @@ pub async fn mark_rejected(
 /// Marks the application deleted.
 pub async fn mark_deleted(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
     conn.execute(
-        sql_query("UPDATE co_owner_applications SET status = 'deleted' WHERE id = $1")
-            .bind::<sql::Uuid, _>(id),
+        diesel::update(applications::table.find(id)).set(applications::status.eq("deleted")),
     )
     .await?;
     Ok(())
@@ -1334,17 +1293,18 @@ pub async fn bind_proofs(
     let mut distinct = ids.to_vec();
     distinct.sort();
     distinct.dedup();
-    let bound: Vec<Id> = conn
+    let bound: Vec<Uuid> = conn
         .load(
-            sql_query(
-                "UPDATE attachments SET estate_id = $1
-                  WHERE id = ANY($2) AND estate_id IS NULL AND purpose = 'proof' AND uploader_kind = $3 AND uploader_id = $4
-                  RETURNING id",
+            diesel::update(
+                attachments::table
+                    .filter(attachments::id.eq_any(distinct))
+                    .filter(attachments::estate_id.is_null())
+                    .filter(attachments::purpose.eq("proof"))
+                    .filter(attachments::uploader_kind.eq(uploader_kind))
+                    .filter(attachments::uploader_id.eq(uploader)),
             )
-            .bind::<sql::Uuid, _>(estate)
-            .bind::<sql::Array<sql::Uuid>, _>(distinct)
-            .bind::<sql::Text, _>(uploader_kind)
-            .bind::<sql::Uuid, _>(uploader),
+            .set(attachments::estate_id.eq(estate))
+            .returning(attachments::id),
         )
         .await?;
     Ok(bound.len() == ids.len())

@@ -2,7 +2,7 @@
 //! sequencer, and the signed tree heads.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{dsl::min, prelude::*, sql_query, sql_types as sql};
 use uuid::Uuid;
 
 pub use super::proof::Leaf;
@@ -13,36 +13,22 @@ use super::{
 use crate::{
     db::Conn,
     error::{ApiError, ApiResult},
+    schema::platform::{log_heads, log_leaves, log_nodes, tenants},
     voting::signing,
 };
-
-/// One bigint read from a statement (`... AS n`).
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = sql::BigInt)]
-    n: i64,
-}
-
-/// A leaf's text.
-#[derive(QueryableByName)]
-struct LeafText {
-    #[diesel(sql_type = sql::Text)]
-    leaf: String,
-}
 
 /// Queues a signed checkpoint or declared result for the log, in the transaction that made it.
 pub async fn queue(db: &Conn, tenant_id: Uuid, matter_id: Uuid, leaf: &Leaf<'_>) -> ApiResult<()> {
     let text = leaf.text();
     let hash = hex::encode(merkle::leaf_hash(text.as_bytes()));
-    db.execute(
-        sql_query("INSERT INTO platform.log_leaves (tenant_id, matter_id, kind, entries, leaf, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind::<sql::Uuid, _>(tenant_id)
-            .bind::<sql::Uuid, _>(matter_id)
-            .bind::<sql::Text, _>(leaf.kind.as_str())
-            .bind::<sql::BigInt, _>(leaf.entries)
-            .bind::<sql::Text, _>(&text)
-            .bind::<sql::Text, _>(&hash),
-    )
+    db.execute(diesel::insert_into(log_leaves::table).values((
+        log_leaves::tenant_id.eq(tenant_id),
+        log_leaves::matter_id.eq(matter_id),
+        log_leaves::kind.eq(leaf.kind.as_str()),
+        log_leaves::entries.eq(leaf.entries),
+        log_leaves::leaf.eq(&text),
+        log_leaves::leaf_hash.eq(&hash),
+    )))
     .await?;
     Ok(())
 }
@@ -109,11 +95,15 @@ struct NodeRow {
 /// How many leaves the stored subtrees cover.
 async fn log_size(db: &Conn) -> ApiResult<i64> {
     Ok(db
-        .optional::<_, Count>(sql_query(
-            "SELECT index + 1 AS n FROM platform.log_nodes WHERE level = 0 ORDER BY index DESC LIMIT 1",
-        ))
+        .optional(
+            log_nodes::table
+                .filter(log_nodes::level.eq(0))
+                .order(log_nodes::index.desc())
+                .limit(1)
+                .select(log_nodes::index + 1),
+        )
         .await?
-        .map_or(0, |r| r.n))
+        .unwrap_or(0))
 }
 
 /// Stores the perfect subtrees completed by the leaves placed since the last turn: the leaves
@@ -180,15 +170,14 @@ pub async fn sequence(db: &Conn) -> ApiResult<Option<TreeHead>> {
         DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
     let signed = signing::sign_for_log(&head_message(size, &root, &signed_at))?;
     let public_key = signing::log_public_key()?;
-    db.execute(
-        sql_query("INSERT INTO platform.log_heads (size, root, signed_at, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind::<sql::BigInt, _>(size)
-            .bind::<sql::Text, _>(&root)
-            .bind::<sql::Timestamptz, _>(signed_at)
-            .bind::<sql::Text, _>(&signed.key_id)
-            .bind::<sql::Text, _>(&public_key)
-            .bind::<sql::Text, _>(&signed.signature),
-    )
+    db.execute(diesel::insert_into(log_heads::table).values((
+        log_heads::size.eq(size),
+        log_heads::root.eq(&root),
+        log_heads::signed_at.eq(signed_at),
+        log_heads::key_id.eq(&signed.key_id),
+        log_heads::public_key.eq(&public_key),
+        log_heads::signature.eq(&signed.signature),
+    )))
     .await?;
     Ok(Some(TreeHead {
         size,
@@ -205,12 +194,16 @@ pub async fn sequence(db: &Conn) -> ApiResult<Option<TreeHead>> {
 pub async fn head(db: &Conn, size: Option<i64>) -> ApiResult<Option<TreeHead>> {
     let row: Option<HeadRow> = db
         .optional(
-            sql_query(
-                "SELECT size, root, signed_at, key_id, public_key, signature FROM platform.log_heads
-              WHERE ($1::bigint IS NULL OR size = $1) AND public_key = $2 ORDER BY size DESC LIMIT 1",
-            )
-            .bind::<sql::Nullable<sql::BigInt>, _>(size)
-            .bind::<sql::Text, _>(signing::log_public_key()?),
+            log_heads::table
+                .filter(
+                    size.into_sql::<sql::Nullable<sql::BigInt>>()
+                        .is_null()
+                        .or(log_heads::size.nullable().eq(size)),
+                )
+                .filter(log_heads::public_key.eq(signing::log_public_key()?))
+                .order(log_heads::size.desc())
+                .limit(1)
+                .select(HeadRow::as_select()),
         )
         .await?;
     Ok(row.map(|r| TreeHead {
@@ -224,40 +217,26 @@ pub async fn head(db: &Conn, size: Option<i64>) -> ApiResult<Option<TreeHead>> {
 }
 
 /// A signed head as stored.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = log_heads, check_for_backend(diesel::pg::Pg))]
 struct HeadRow {
-    #[diesel(sql_type = sql::BigInt)]
     size: i64,
-    #[diesel(sql_type = sql::Text)]
     root: String,
-    #[diesel(sql_type = sql::Timestamptz)]
     signed_at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Text)]
     key_id: String,
-    #[diesel(sql_type = sql::Text)]
     public_key: String,
-    #[diesel(sql_type = sql::Text)]
     signature: String,
-}
-
-/// When the first head was signed (none yet: NULL).
-#[derive(QueryableByName)]
-struct FirstSigned {
-    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
-    signed_at: Option<DateTime<Utc>>,
 }
 
 /// When the log's current key signed its first head, if it has.
 pub async fn head_since(db: &Conn) -> ApiResult<Option<DateTime<Utc>>> {
-    let row: Option<FirstSigned> = db
-        .optional(
-            sql_query(
-                "SELECT min(signed_at) AS signed_at FROM platform.log_heads WHERE public_key = $1",
-            )
-            .bind::<sql::Text, _>(signing::log_public_key()?),
+    Ok(db
+        .first(
+            log_heads::table
+                .filter(log_heads::public_key.eq(signing::log_public_key()?))
+                .select(min(log_heads::signed_at)),
         )
-        .await?;
-    Ok(row.and_then(|r| r.signed_at))
+        .await?)
 }
 
 fn millis(t: &DateTime<Utc>) -> String {
@@ -296,15 +275,19 @@ pub async fn logged_checkpoints(
     tenant_id: Uuid,
     matter_id: Uuid,
 ) -> ApiResult<Vec<Logged>> {
-    let rows: Vec<LeafText> = db
+    let leaves: Vec<String> = db
         .load(
-            sql_query("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'checkpoint' ORDER BY entries")
-                .bind::<sql::Uuid, _>(tenant_id)
-                .bind::<sql::Uuid, _>(matter_id),
+            log_leaves::table
+                .filter(log_leaves::tenant_id.eq(tenant_id))
+                .filter(log_leaves::matter_id.eq(matter_id))
+                .filter(log_leaves::kind.eq("checkpoint"))
+                .order(log_leaves::entries)
+                .select(log_leaves::leaf),
         )
         .await?;
-    rows.iter()
-        .map(|r| parse_leaf(&r.leaf).ok_or_else(|| ApiError::internal("malformed leaf in the log")))
+    leaves
+        .iter()
+        .map(|leaf| parse_leaf(leaf).ok_or_else(|| ApiError::internal("malformed leaf in the log")))
         .collect()
 }
 
@@ -382,15 +365,14 @@ pub async fn inclusion(
 ) -> ApiResult<Option<Inclusion>> {
     let found: Option<PlacedLeaf> = db
         .optional(
-            sql_query(
-                "SELECT l.position, l.leaf FROM platform.log_leaves l JOIN platform.tenants t ON t.id = l.tenant_id
-              WHERE t.slug = $1 AND l.matter_id = $2 AND l.kind = $5 AND l.entries = $3 AND l.position < $4",
-            )
-            .bind::<sql::Text, _>(tenant)
-            .bind::<sql::Uuid, _>(matter_id)
-            .bind::<sql::BigInt, _>(entries)
-            .bind::<sql::BigInt, _>(size)
-            .bind::<sql::Text, _>(kind.as_str()),
+            log_leaves::table
+                .inner_join(tenants::table)
+                .filter(tenants::slug.eq(tenant))
+                .filter(log_leaves::matter_id.eq(matter_id))
+                .filter(log_leaves::kind.eq(kind.as_str()))
+                .filter(log_leaves::entries.eq(entries))
+                .filter(log_leaves::position.lt(size))
+                .select((log_leaves::position.assume_not_null(), log_leaves::leaf)),
         )
         .await?;
     let Some(row) = found else { return Ok(None) };
@@ -409,12 +391,11 @@ pub async fn inclusion(
     }))
 }
 
-/// A placed leaf's position and text (`position < $n` leaves out queued ones).
-#[derive(QueryableByName)]
+/// A placed leaf's position and text, read in this order (`position < size` leaves out queued
+/// ones).
+#[derive(Queryable)]
 struct PlacedLeaf {
-    #[diesel(sql_type = sql::BigInt)]
     position: i64,
-    #[diesel(sql_type = sql::Text)]
     leaf: String,
 }
 
@@ -486,14 +467,15 @@ pub async fn logged_result(
     tenant_id: Uuid,
     matter_id: Uuid,
 ) -> ApiResult<Option<String>> {
-    let row: Option<LeafText> = db
+    Ok(db
         .optional(
-            sql_query("SELECT leaf FROM platform.log_leaves WHERE tenant_id = $1 AND matter_id = $2 AND kind = 'result'")
-                .bind::<sql::Uuid, _>(tenant_id)
-                .bind::<sql::Uuid, _>(matter_id),
+            log_leaves::table
+                .filter(log_leaves::tenant_id.eq(tenant_id))
+                .filter(log_leaves::matter_id.eq(matter_id))
+                .filter(log_leaves::kind.eq("result"))
+                .select(log_leaves::leaf),
         )
-        .await?;
-    Ok(row.map(|r| r.leaf))
+        .await?)
 }
 
 /// The proof that the tree of `first` leaves is a prefix of the tree of `second`.

@@ -1,14 +1,24 @@
 //! Every statement on ballots, the frozen roll as casting reads and regroups it, deliveries, and
-//! the ballot lists and export. Rows are read by column name into `QueryableByName` structs
-//! (each selected expression named as its field) here and nowhere else. The locks are
-//! statements too: callers take them in the order `casting.rs` documents.
+//! the ballot lists and export. Ordinary reads and writes are written with diesel's query
+//! builder over the typed schema. The locks, the sales and splits, the statements with
+//! subqueries or aggregates over the roll, the ballot insert, the lists and the export are
+//! `sql_query`, their rows read by column name into `QueryableByName` structs (each selected
+//! expression named as its field). The locks are statements too: callers take them in the order
+//! `casting.rs` documents.
 
 use chrono::{DateTime, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{dsl::now, prelude::*, sql_query, sql_types as sql};
 use uuid::Uuid;
 
 use super::service::SET_ASIDE;
-use crate::{error::ApiResult, tenancy::conn::TenantConn};
+use crate::{
+    error::ApiResult,
+    schema::tenant::{
+        attachments, ballots, candidates, elections, ledger_entries, matter_deliveries,
+        matter_roll, owners, unit_holders,
+    },
+    tenancy::conn::TenantConn,
+};
 
 // Single values.
 
@@ -27,13 +37,6 @@ struct One {
     one: i32,
 }
 
-/// `count(...) AS n`.
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = sql::BigInt)]
-    n: i64,
-}
-
 #[derive(QueryableByName)]
 struct Id {
     #[diesel(sql_type = sql::Uuid)]
@@ -44,18 +47,6 @@ struct Id {
 struct UnitId {
     #[diesel(sql_type = sql::Uuid)]
     unit_id: Uuid,
-}
-
-#[derive(QueryableByName)]
-struct MatterId {
-    #[diesel(sql_type = sql::Uuid)]
-    matter_id: Uuid,
-}
-
-#[derive(QueryableByName)]
-struct HolderKey {
-    #[diesel(sql_type = sql::Text)]
-    holder_key: String,
 }
 
 /// A unit and the person (holder key) it votes for.
@@ -70,43 +61,70 @@ struct UnitHolder {
 // Receipts.
 
 /// A ballot with its cast entry in the ledger: what a receipt shows.
-#[derive(QueryableByName)]
 pub struct CastRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub ballot_id: Uuid,
-    #[diesel(sql_type = sql::Uuid)]
     pub matter_id: Uuid,
-    #[diesel(sql_type = sql::BigInt)]
     pub ledger_seq: i64,
-    #[diesel(sql_type = sql::Text)]
     pub entry_hash: String,
-    #[diesel(sql_type = sql::Text)]
     pub unit_codes: String,
-    #[diesel(sql_type = sql::BigInt)]
     pub area_centi: i64,
-    #[diesel(sql_type = sql::Text)]
     pub choice: String,
-    #[diesel(sql_type = sql::Timestamptz)]
     pub cast_at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Nullable<sql::Array<sql::Uuid>>)]
     pub picks: Option<Vec<Uuid>>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub commitment: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub salt: Option<String>,
+}
+
+/// The ballot's side of a [`CastRow`].
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ballots, check_for_backend(diesel::pg::Pg))]
+struct CastBallot {
+    id: Uuid,
+    matter_id: Uuid,
+    choice: String,
+    cast_at: DateTime<Utc>,
+    picks: Option<Vec<Uuid>>,
+}
+
+/// The cast entry's side of a [`CastRow`].
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ledger_entries, check_for_backend(diesel::pg::Pg))]
+struct CastEntry {
+    seq: i64,
+    hash: String,
+    unit_codes: String,
+    area_centi: i64,
+    commitment: Option<String>,
+    salt: Option<String>,
 }
 
 /// A ballot and its cast entry (the ballot must exist).
 pub async fn cast_row(conn: &TenantConn, ballot: Uuid) -> ApiResult<CastRow> {
-    Ok(conn
+    let (b, l): (CastBallot, CastEntry) = conn
         .first(
-            sql_query(
-                "SELECT b.id AS ballot_id, b.matter_id, l.seq AS ledger_seq, l.hash AS entry_hash, l.unit_codes, l.area_centi, b.choice, b.cast_at, b.picks, l.commitment, l.salt
-               FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' WHERE b.id = $1",
-            )
-            .bind::<sql::Uuid, _>(ballot),
+            ballots::table
+                .inner_join(
+                    ledger_entries::table.on(ledger_entries::ballot_id
+                        .eq(ballots::id.nullable())
+                        .and(ledger_entries::kind.eq("cast"))),
+                )
+                .filter(ballots::id.eq(ballot))
+                .select((CastBallot::as_select(), CastEntry::as_select())),
         )
-        .await?)
+        .await?;
+    Ok(CastRow {
+        ballot_id: b.id,
+        matter_id: b.matter_id,
+        ledger_seq: l.seq,
+        entry_hash: l.hash,
+        unit_codes: l.unit_codes,
+        area_centi: l.area_centi,
+        choice: b.choice,
+        cast_at: b.cast_at,
+        picks: b.picks,
+        commitment: l.commitment,
+        salt: l.salt,
+    })
 }
 
 // Locks.
@@ -155,11 +173,10 @@ pub async fn lock_online(conn: &TenantConn, matter: Uuid, owner: Uuid) -> ApiRes
 // Idempotency.
 
 /// A ballot found under an idempotency key, with the hash of the body that stored it.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ballots, check_for_backend(diesel::pg::Pg))]
 pub struct KeyedRow {
-    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub request_hash: Option<String>,
 }
 
@@ -172,10 +189,11 @@ pub async fn paper_by_key(
 ) -> ApiResult<Option<KeyedRow>> {
     Ok(conn
         .optional(
-            sql_query("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND entered_by = $2 AND idempotency_key = $3")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::Uuid, _>(staff)
-                .bind::<sql::Text, _>(key),
+            ballots::table
+                .filter(ballots::matter_id.eq(matter))
+                .filter(ballots::entered_by.eq(staff))
+                .filter(ballots::idempotency_key.eq(key))
+                .select(KeyedRow::as_select()),
         )
         .await?)
 }
@@ -189,10 +207,11 @@ pub async fn online_by_key(
 ) -> ApiResult<Option<KeyedRow>> {
     Ok(conn
         .optional(
-            sql_query("SELECT id, request_hash FROM ballots WHERE matter_id = $1 AND voter_owner_id = $2 AND idempotency_key = $3")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::Uuid, _>(owner)
-                .bind::<sql::Text, _>(key),
+            ballots::table
+                .filter(ballots::matter_id.eq(matter))
+                .filter(ballots::voter_owner_id.eq(owner))
+                .filter(ballots::idempotency_key.eq(key))
+                .select(KeyedRow::as_select()),
         )
         .await?)
 }
@@ -202,15 +221,15 @@ pub async fn online_by_key(
 /// The persons (holder keys) the units vote for, sorted.
 pub async fn holders_of(conn: &TenantConn, matter: Uuid, units: &[Uuid]) -> ApiResult<Vec<String>> {
     Ok(conn
-        .load::<_, HolderKey>(
-            sql_query("SELECT DISTINCT holder_key FROM matter_roll WHERE matter_id = $1 AND unit_id = ANY($2) ORDER BY 1")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::Array<sql::Uuid>, _>(units),
+        .load(
+            matter_roll::table
+                .filter(matter_roll::matter_id.eq(matter))
+                .filter(matter_roll::unit_id.eq_any(units))
+                .select(matter_roll::holder_key)
+                .distinct()
+                .order(matter_roll::holder_key),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.holder_key)
-        .collect())
+        .await?)
 }
 
 /// Units of the persons `units` vote for that were sold after voting opened and by `as_of`,
@@ -333,10 +352,10 @@ pub async fn regroup_unit(
     holder: &str,
 ) -> ApiResult<()> {
     conn.execute(
-        sql_query("UPDATE matter_roll SET holder_key = $3 WHERE matter_id = $1 AND unit_id = $2")
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::Uuid, _>(unit)
-            .bind::<sql::Text, _>(holder),
+        diesel::update(matter_roll::table)
+            .filter(matter_roll::matter_id.eq(matter))
+            .filter(matter_roll::unit_id.eq(unit))
+            .set(matter_roll::holder_key.eq(holder)),
     )
     .await?;
     Ok(())
@@ -363,27 +382,28 @@ pub async fn unit_codes(conn: &TenantConn, matter: Uuid, units: &[Uuid]) -> ApiR
 /// The units in the matter's roll that `owner` holds now.
 pub async fn owner_units(conn: &TenantConn, matter: Uuid, owner: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(conn
-        .load::<_, UnitId>(
-            sql_query(
-                "SELECT h.unit_id FROM unit_holders h JOIN matter_roll r ON r.matter_id = $1 AND r.unit_id = h.unit_id
-              WHERE h.owner_id = $2 AND h.ended_at IS NULL",
-            )
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::Uuid, _>(owner),
+        .load(
+            unit_holders::table
+                .inner_join(
+                    matter_roll::table.on(matter_roll::matter_id
+                        .eq(matter)
+                        .and(matter_roll::unit_id.eq(unit_holders::unit_id))),
+                )
+                .filter(unit_holders::owner_id.eq(owner))
+                .filter(unit_holders::ended_at.is_null())
+                .select(unit_holders::unit_id),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.unit_id)
-        .collect())
+        .await?)
 }
 
 /// Whether the unit is on the matter's roll (read as a row, as deliveries always did).
 pub async fn roll_has_unit(conn: &TenantConn, matter: Uuid, unit: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .optional::<_, One>(
-            sql_query("SELECT 1 AS one FROM matter_roll WHERE matter_id = $1 AND unit_id = $2")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::Uuid, _>(unit),
+        .optional::<_, Uuid>(
+            matter_roll::table
+                .filter(matter_roll::matter_id.eq(matter))
+                .filter(matter_roll::unit_id.eq(unit))
+                .select(matter_roll::unit_id),
         )
         .await?
         .is_some())
@@ -435,16 +455,18 @@ pub async fn signer_held(
 /// How many owners hold the person's units now.
 pub async fn holder_count(conn: &TenantConn, matter: Uuid, holder: &str) -> ApiResult<i64> {
     Ok(conn
-        .first::<_, Count>(
-            sql_query(
-                "SELECT count(DISTINCT h.owner_id) AS n FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
-                  WHERE r.holder_key = $2 AND h.ended_at IS NULL",
-            )
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::Text, _>(holder),
+        .first(
+            unit_holders::table
+                .inner_join(
+                    matter_roll::table.on(matter_roll::unit_id
+                        .eq(unit_holders::unit_id)
+                        .and(matter_roll::matter_id.eq(matter))),
+                )
+                .filter(matter_roll::holder_key.eq(holder))
+                .filter(unit_holders::ended_at.is_null())
+                .select(diesel::dsl::count(unit_holders::owner_id).aggregate_distinct()),
         )
-        .await?
-        .n)
+        .await?)
 }
 
 /// Whether owners other than `owner` hold the person's units now.
@@ -455,33 +477,25 @@ pub async fn other_holders(
     owner: Uuid,
 ) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query(
-                "SELECT EXISTS (SELECT 1 FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id AND r.matter_id = $1
-                          WHERE r.holder_key = $2 AND h.ended_at IS NULL AND h.owner_id <> $3) AS found",
-            )
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::Text, _>(holder)
-            .bind::<sql::Uuid, _>(owner),
-        )
-        .await?
-        .found)
-}
-
-#[derive(QueryableByName)]
-struct Phone {
-    #[diesel(sql_type = sql::Text)]
-    phone: String,
+        .first(diesel::select(diesel::dsl::exists(
+            unit_holders::table
+                .inner_join(
+                    matter_roll::table.on(matter_roll::unit_id
+                        .eq(unit_holders::unit_id)
+                        .and(matter_roll::matter_id.eq(matter))),
+                )
+                .filter(matter_roll::holder_key.eq(holder))
+                .filter(unit_holders::ended_at.is_null())
+                .filter(unit_holders::owner_id.ne(owner)),
+        )))
+        .await?)
 }
 
 /// An owner's phone, if the owner is on file.
 pub async fn owner_phone(conn: &TenantConn, owner: Uuid) -> ApiResult<Option<String>> {
     Ok(conn
-        .optional::<_, Phone>(
-            sql_query("SELECT phone FROM owners WHERE id = $1").bind::<sql::Uuid, _>(owner),
-        )
-        .await?
-        .map(|r| r.phone))
+        .optional(owners::table.find(owner).select(owners::phone))
+        .await?)
 }
 
 // Attachments a ballot rests on.
@@ -512,24 +526,23 @@ pub async fn staff_upload_found(conn: &TenantConn, attachment: Uuid) -> ApiResul
 /// Whether a ballot already rests on the scan.
 pub async fn scan_used(conn: &TenantConn, scan: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM ballots WHERE scan_id = $1) AS found")
-                .bind::<sql::Uuid, _>(scan),
-        )
-        .await?
-        .found)
+        .first(diesel::select(diesel::dsl::exists(
+            ballots::table.filter(ballots::scan_id.eq(scan)),
+        )))
+        .await?)
 }
 
 /// Whether the signature image is the owner's own upload.
 pub async fn owner_signature(conn: &TenantConn, signature: Uuid, owner: Uuid) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM attachments WHERE id = $1 AND purpose = 'signature' AND uploader_kind = 'owner' AND uploader_id = $2) AS found")
-                .bind::<sql::Uuid, _>(signature)
-                .bind::<sql::Uuid, _>(owner),
-        )
-        .await?
-        .found)
+        .first(diesel::select(diesel::dsl::exists(
+            attachments::table
+                .filter(attachments::id.eq(signature))
+                .filter(attachments::purpose.eq("signature"))
+                .filter(attachments::uploader_kind.eq("owner"))
+                .filter(attachments::uploader_id.eq(owner)),
+        )))
+        .await?)
 }
 
 // Ballots.
@@ -593,22 +606,20 @@ pub async fn standing(
 /// Whether the person has already changed an online vote once.
 pub async fn vote_changed(conn: &TenantConn, matter: Uuid, holder: &str) -> ApiResult<bool> {
     Ok(conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM ballots WHERE matter_id = $1 AND holder_key = $2 AND channel = 'online' AND replaced_at IS NOT NULL) AS found")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::Text, _>(holder),
-        )
-        .await?
-        .found)
+        .first(diesel::select(diesel::dsl::exists(
+            ballots::table
+                .filter(ballots::matter_id.eq(matter))
+                .filter(ballots::holder_key.eq(holder))
+                .filter(ballots::channel.eq("online"))
+                .filter(ballots::replaced_at.is_not_null()),
+        )))
+        .await?)
 }
 
 /// Marks a ballot replaced by a change of vote.
 pub async fn mark_replaced(conn: &TenantConn, ballot: Uuid) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE ballots SET replaced_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(ballot),
-    )
-    .await?;
+    conn.execute(diesel::update(ballots::table.find(ballot)).set(ballots::replaced_at.eq(now)))
+        .await?;
     Ok(())
 }
 
@@ -616,9 +627,9 @@ pub async fn mark_replaced(conn: &TenantConn, ballot: Uuid) -> ApiResult<()> {
 pub async fn void(conn: &TenantConn, ballot: Uuid, reason: &str) -> ApiResult<u64> {
     let n = conn
         .execute(
-            sql_query("UPDATE ballots SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL")
-                .bind::<sql::Uuid, _>(ballot)
-                .bind::<sql::Text, _>(reason),
+            diesel::update(ballots::table.find(ballot))
+                .filter(ballots::voided_at.is_null())
+                .set((ballots::voided_at.eq(now), ballots::void_reason.eq(reason))),
         )
         .await?;
     Ok(n as u64)
@@ -686,21 +697,15 @@ pub async fn insert_ballot(
 /// The matter a ballot belongs to, if the ballot exists.
 pub async fn ballot_matter(conn: &TenantConn, ballot: Uuid) -> ApiResult<Option<Uuid>> {
     Ok(conn
-        .optional::<_, MatterId>(
-            sql_query("SELECT matter_id FROM ballots WHERE id = $1").bind::<sql::Uuid, _>(ballot),
-        )
-        .await?
-        .map(|r| r.matter_id))
+        .optional(ballots::table.find(ballot).select(ballots::matter_id))
+        .await?)
 }
 
 /// The person a ballot was cast for (the ballot must exist).
 pub async fn ballot_holder(conn: &TenantConn, ballot: Uuid) -> ApiResult<String> {
     Ok(conn
-        .first::<_, HolderKey>(
-            sql_query("SELECT holder_key FROM ballots WHERE id = $1").bind::<sql::Uuid, _>(ballot),
-        )
-        .await?
-        .holder_key)
+        .first(ballots::table.find(ballot).select(ballots::holder_key))
+        .await?)
 }
 
 // Deliveries.
@@ -715,11 +720,17 @@ pub async fn insert_delivery(
 ) -> ApiResult<u64> {
     let n = conn
         .execute(
-            sql_query("INSERT INTO matter_deliveries (matter_id, unit_id, proof_id, staff_id) VALUES ($1, $2, $3, $4) ON CONFLICT (matter_id, unit_id) DO NOTHING")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::Uuid, _>(unit)
-                .bind::<sql::Uuid, _>(proof)
-                .bind::<sql::Nullable<sql::Uuid>, _>(staff),
+            diesel::insert_into(matter_deliveries::table)
+                .values((
+                    matter_deliveries::matter_id.eq(matter),
+                    matter_deliveries::unit_id.eq(unit),
+                    matter_deliveries::proof_id.eq(proof),
+                    // Without a staff member, DEFAULT: the column has none and takes no NULL,
+                    // so it fails.
+                    staff.map(|s| matter_deliveries::staff_id.eq(s)),
+                ))
+                .on_conflict((matter_deliveries::matter_id, matter_deliveries::unit_id))
+                .do_nothing(),
         )
         .await?;
     Ok(n as u64)
@@ -812,39 +823,28 @@ pub async fn set_aside_ids(
         .collect())
 }
 
-#[derive(QueryableByName)]
-struct CandidateName {
-    #[diesel(sql_type = sql::Uuid)]
-    id: Uuid,
-    #[diesel(sql_type = sql::Text)]
-    name: String,
-}
-
 /// The names of an election round's candidates, by id.
 pub async fn candidate_names(
     conn: &TenantConn,
     matter: Uuid,
 ) -> ApiResult<std::collections::BTreeMap<Uuid, String>> {
     Ok(conn
-        .load::<_, CandidateName>(
-            sql_query("SELECT c.id, c.name FROM candidates c JOIN elections e ON e.id = c.election_id WHERE e.matter_id = $1")
-                .bind::<sql::Uuid, _>(matter),
+        .load::<_, (Uuid, String)>(
+            candidates::table
+                .inner_join(elections::table)
+                .filter(elections::matter_id.eq(matter))
+                .select((candidates::id, candidates::name)),
         )
         .await?
         .into_iter()
-        .map(|r| (r.id, r.name))
         .collect())
 }
 
 /// How many ballots the matter has.
 pub async fn ballot_count(conn: &TenantConn, matter: Uuid) -> ApiResult<i64> {
     Ok(conn
-        .first::<_, Count>(
-            sql_query("SELECT count(*) AS n FROM ballots WHERE matter_id = $1")
-                .bind::<sql::Uuid, _>(matter),
-        )
-        .await?
-        .n)
+        .first(ballots::table.filter(ballots::matter_id.eq(matter)).count())
+        .await?)
 }
 
 /// A ballot as staff inspect it in the list.

@@ -3,21 +3,19 @@
 //! `FOR UPDATE SKIP LOCKED` and opened in the claiming transaction, so two replicas never open
 //! the same matter and a crash mid-open leaves it due for the next sweep.
 
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{
+    dsl::{not, now},
+    prelude::*,
+};
 use uuid::Uuid;
 
 use super::service;
 use crate::{
     error::ApiResult,
+    schema::tenant::matters,
     state::AppState,
     tenancy::{conn::TenantConn, Tenant},
 };
-
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = sql::Uuid)]
-    id: Uuid,
-}
 
 pub fn spawn(state: AppState) {
     let seconds = state.config.due_sweep_seconds;
@@ -36,15 +34,18 @@ pub async fn open_due(state: &AppState, tenant: &Tenant) -> ApiResult<usize> {
     loop {
         let conn = TenantConn::begin(&state.pool, tenant).await?;
         let due: Option<Uuid> = conn
-            .optional::<_, Id>(
-                sql_query(
-                    "SELECT id FROM matters WHERE status = 'approved' AND opens_at <= now() AND NOT (id = ANY ($1))
-                  ORDER BY opens_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                )
-                .bind::<sql::Array<sql::Uuid>, _>(&failed),
+            .optional(
+                matters::table
+                    .filter(matters::status.eq("approved"))
+                    .filter(matters::opens_at.le(now))
+                    .filter(not(matters::id.eq_any(&failed)))
+                    .order((matters::opens_at, matters::id))
+                    .limit(1)
+                    .for_update()
+                    .skip_locked()
+                    .select(matters::id),
             )
-            .await?
-            .map(|r| r.id);
+            .await?;
         let Some(id) = due else {
             conn.commit().await?;
             return Ok(opened);

@@ -1,13 +1,20 @@
 //! Every statement on matters themselves (not their ballots or ledger): creating, reading,
 //! listing, reviewing, extending, cancelling, closing, and the estates' lists of matter types.
-//! Rows are read by column name into `QueryableByName` structs (each selected expression named
-//! as its field) here and nowhere else.
+//! Ordinary reads and writes are written with diesel's query builder over the typed schema. The
+//! matter as readers see it (its status as read) and the lists of matters, and the lock on a
+//! matter within a jurisdiction, are `sql_query`, their rows read by column name into
+//! `QueryableByName` structs (each selected expression named as its field).
 
 use chrono::{DateTime, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{dsl::now, prelude::*, sql_query, sql_types as sql};
 use uuid::Uuid;
 
-use crate::{authz::jurisdiction::estate_in_scope, error::ApiResult, tenancy::conn::TenantConn};
+use crate::{
+    authz::jurisdiction::estate_in_scope,
+    error::ApiResult,
+    schema::tenant::{attachments, estates, matter_deadline_changes, matter_types, matters},
+    tenancy::conn::TenantConn,
+};
 
 /// `count(...) AS n`.
 #[derive(QueryableByName)]
@@ -181,33 +188,27 @@ pub async fn lock_staff_matter(
 
 // Matter types.
 
-#[derive(QueryableByName)]
-struct Name {
-    #[diesel(sql_type = sql::Text)]
-    name: String,
-}
-
 /// The estate's matter types, by name.
 pub async fn matter_types(conn: &TenantConn, estate: Uuid) -> ApiResult<Vec<String>> {
     Ok(conn
-        .load::<_, Name>(
-            sql_query("SELECT name FROM matter_types WHERE estate_id = $1 ORDER BY name")
-                .bind::<sql::Uuid, _>(estate),
+        .load(
+            matter_types::table
+                .filter(matter_types::estate_id.eq(estate))
+                .order(matter_types::name)
+                .select(matter_types::name),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.name)
-        .collect())
+        .await?)
 }
 
 /// Adds a type to the estate's list, unless it is there.
 pub async fn add_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> ApiResult<()> {
     conn.execute(
-        sql_query(
-            "INSERT INTO matter_types (estate_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind::<sql::Uuid, _>(estate)
-        .bind::<sql::Text, _>(name),
+        diesel::insert_into(matter_types::table)
+            .values((
+                matter_types::estate_id.eq(estate),
+                matter_types::name.eq(name),
+            ))
+            .on_conflict_do_nothing(),
     )
     .await?;
     Ok(())
@@ -217,9 +218,9 @@ pub async fn add_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> Api
 pub async fn delete_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> ApiResult<u64> {
     let n = conn
         .execute(
-            sql_query("DELETE FROM matter_types WHERE estate_id = $1 AND name = $2")
-                .bind::<sql::Uuid, _>(estate)
-                .bind::<sql::Text, _>(name),
+            diesel::delete(matter_types::table)
+                .filter(matter_types::estate_id.eq(estate))
+                .filter(matter_types::name.eq(name)),
         )
         .await?;
     Ok(n as u64)
@@ -228,13 +229,11 @@ pub async fn delete_matter_type(conn: &TenantConn, estate: Uuid, name: &str) -> 
 // Creating a matter.
 
 /// What an estate's matters default to.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = estates, check_for_backend(diesel::pg::Pg))]
 pub struct EstateSettingsRow {
-    #[diesel(sql_type = sql::Bool)]
     pub parking_counts: bool,
-    #[diesel(sql_type = sql::Bool)]
     pub storage_counts: bool,
-    #[diesel(sql_type = sql::Bool)]
     pub deliberation_needs_approval: bool,
 }
 
@@ -242,8 +241,9 @@ pub struct EstateSettingsRow {
 pub async fn estate_settings(conn: &TenantConn, estate: Uuid) -> ApiResult<EstateSettingsRow> {
     Ok(conn
         .first(
-            sql_query("SELECT parking_counts, storage_counts, deliberation_needs_approval FROM estates WHERE id = $1")
-                .bind::<sql::Uuid, _>(estate),
+            estates::table
+                .find(estate)
+                .select(EstateSettingsRow::as_select()),
         )
         .await?)
 }
@@ -256,14 +256,19 @@ pub async fn own_documents(
     uploader: Option<Uuid>,
 ) -> ApiResult<i64> {
     Ok(conn
-        .first::<_, Count>(
-            sql_query("SELECT count(DISTINCT id) AS n FROM attachments WHERE id = ANY($1) AND purpose = 'document' AND uploader_kind = $2 AND ($2 = 'staff' OR uploader_id = $3)")
-                .bind::<sql::Array<sql::Uuid>, _>(ids)
-                .bind::<sql::Text, _>(kind)
-                .bind::<sql::Nullable<sql::Uuid>, _>(uploader),
+        .first(
+            attachments::table
+                .filter(attachments::id.eq_any(ids))
+                .filter(attachments::purpose.eq("document"))
+                .filter(attachments::uploader_kind.eq(kind))
+                .filter(
+                    kind.into_sql::<sql::Text>()
+                        .eq("staff")
+                        .or(attachments::uploader_id.nullable().eq(uploader)),
+                )
+                .select(diesel::dsl::count(attachments::id).aggregate_distinct()),
         )
-        .await?
-        .n)
+        .await?)
 }
 
 /// A matter as it is to be stored.
@@ -291,32 +296,28 @@ pub struct NewMatter<'a> {
 
 /// Stores a new matter.
 pub async fn insert_matter(conn: &TenantConn, m: &NewMatter<'_>) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "INSERT INTO matters (id, estate_id, type_name, title, content, importance, scope_buildings, opens_at, closes_at, signature_required,
-                                  law_item, rule_set, rule_change_reason, settings, ledger_salt, attachment_ids, status, created_by_kind, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        )
-        .bind::<sql::Uuid, _>(m.id)
-        .bind::<sql::Uuid, _>(m.estate_id)
-        .bind::<sql::Text, _>(m.type_name)
-        .bind::<sql::Text, _>(m.title)
-        .bind::<sql::Text, _>(m.content)
-        .bind::<sql::Text, _>(m.importance)
-        .bind::<sql::Nullable<sql::Array<sql::Text>>, _>(m.scope_buildings)
-        .bind::<sql::Timestamptz, _>(m.opens_at)
-        .bind::<sql::Timestamptz, _>(m.closes_at)
-        .bind::<sql::Bool, _>(m.signature_required)
-        .bind::<sql::SmallInt, _>(m.law_item)
-        .bind::<sql::Jsonb, _>(&m.rule_set)
-        .bind::<sql::Nullable<sql::Text>, _>(m.rule_change_reason)
-        .bind::<sql::Jsonb, _>(&m.settings)
-        .bind::<sql::Text, _>(m.ledger_salt)
-        .bind::<sql::Array<sql::Uuid>, _>(m.attachment_ids)
-        .bind::<sql::Text, _>(m.status)
-        .bind::<sql::Text, _>(m.created_by_kind)
-        .bind::<sql::Nullable<sql::Uuid>, _>(m.created_by),
-    )
+    conn.execute(diesel::insert_into(matters::table).values((
+        matters::id.eq(m.id),
+        matters::estate_id.eq(m.estate_id),
+        matters::type_name.eq(m.type_name),
+        matters::title.eq(m.title),
+        matters::content.eq(m.content),
+        matters::importance.eq(m.importance),
+        matters::scope_buildings.eq(m.scope_buildings),
+        matters::opens_at.eq(m.opens_at),
+        matters::closes_at.eq(m.closes_at),
+        matters::signature_required.eq(m.signature_required),
+        matters::law_item.eq(m.law_item),
+        matters::rule_set.eq(&m.rule_set),
+        matters::rule_change_reason.eq(m.rule_change_reason),
+        matters::settings.eq(&m.settings),
+        matters::ledger_salt.eq(m.ledger_salt),
+        matters::attachment_ids.eq(m.attachment_ids),
+        matters::status.eq(m.status),
+        matters::created_by_kind.eq(m.created_by_kind),
+        // Without a creator, DEFAULT: the column has none and takes no NULL, so it fails.
+        m.created_by.map(|by| matters::created_by.eq(by)),
+    )))
     .await?;
     Ok(())
 }
@@ -331,42 +332,41 @@ pub async fn insert_deadline_change(
     new: DateTime<Utc>,
     staff: Option<Uuid>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query("INSERT INTO matter_deadline_changes (matter_id, old_closes, new_closes, staff_id) VALUES ($1, $2, $3, $4)")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Timestamptz, _>(old)
-            .bind::<sql::Timestamptz, _>(new)
-            .bind::<sql::Nullable<sql::Uuid>, _>(staff),
-    )
+    conn.execute(diesel::insert_into(matter_deadline_changes::table).values((
+        matter_deadline_changes::matter_id.eq(id),
+        matter_deadline_changes::old_closes.eq(old),
+        matter_deadline_changes::new_closes.eq(new),
+        // Without a staff member, DEFAULT: the column has none and takes no NULL, so it fails.
+        staff.map(|s| matter_deadline_changes::staff_id.eq(s)),
+    )))
     .await?;
     Ok(())
 }
 
 /// Moves the matter's deadline.
 pub async fn set_closes_at(conn: &TenantConn, id: Uuid, closes_at: DateTime<Utc>) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE matters SET closes_at = $2, updated_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Timestamptz, _>(closes_at),
-    )
+    conn.execute(diesel::update(matters::table.find(id)).set((
+        matters::closes_at.eq(closes_at),
+        matters::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
 
 /// Deletes the matter.
 pub async fn delete_matter(conn: &TenantConn, id: Uuid) -> ApiResult<()> {
-    conn.execute(sql_query("DELETE FROM matters WHERE id = $1").bind::<sql::Uuid, _>(id))
+    conn.execute(diesel::delete(matters::table.find(id)))
         .await?;
     Ok(())
 }
 
 /// Marks the matter cancelled, with the reason.
 pub async fn cancel_matter(conn: &TenantConn, id: Uuid, reason: &str) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE matters SET status = 'cancelled', cancel_reason = $2, updated_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Text, _>(reason),
-    )
+    conn.execute(diesel::update(matters::table.find(id)).set((
+        matters::status.eq("cancelled"),
+        matters::cancel_reason.eq(reason),
+        matters::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -378,12 +378,12 @@ pub async fn close_matter(
     result: &serde_json::Value,
     closed_at: &DateTime<Utc>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query("UPDATE matters SET status = 'closed', result = $2, closed_at = $3, updated_at = now() WHERE id = $1")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Jsonb, _>(result)
-            .bind::<sql::Timestamptz, _>(closed_at),
-    )
+    conn.execute(diesel::update(matters::table.find(id)).set((
+        matters::status.eq("closed"),
+        matters::result.eq(result),
+        matters::closed_at.eq(closed_at),
+        matters::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }
@@ -395,14 +395,11 @@ pub async fn review_matter(
     to: &str,
     reason: Option<&str>,
 ) -> ApiResult<()> {
-    conn.execute(
-        sql_query(
-            "UPDATE matters SET status = $2, review_reason = $3, updated_at = now() WHERE id = $1",
-        )
-        .bind::<sql::Uuid, _>(id)
-        .bind::<sql::Text, _>(to)
-        .bind::<sql::Nullable<sql::Text>, _>(reason),
-    )
+    conn.execute(diesel::update(matters::table.find(id)).set((
+        matters::status.eq(to),
+        matters::review_reason.eq(reason),
+        matters::updated_at.eq(now),
+    )))
     .await?;
     Ok(())
 }

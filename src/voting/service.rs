@@ -2,7 +2,7 @@
 //! pure engine. Handlers call these inside their `TenantConn` transaction.
 
 use chrono::{DateTime, Utc};
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{prelude::*, sql_query, sql_types as sql};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -19,6 +19,10 @@ use crate::{
     auth::principal::Principal,
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
+    schema::tenant::{
+        elections, ledger_checkpoints, ledger_entries, ledger_positions, matter_deliveries,
+        matter_roll, matters,
+    },
     tenancy::conn::TenantConn,
     transparency::{
         self,
@@ -54,7 +58,8 @@ pub struct Matter {
     pub salt: String,
 }
 
-// Rows, read by column name: each selected expression is named as its field.
+// Rows of `sql_query` statements, read by column name: each selected expression is named as its
+// field. Rows of the query builder's statements are `Selectable` over their table.
 
 /// `SELECT EXISTS (...) AS found`.
 #[derive(QueryableByName)]
@@ -67,12 +72,6 @@ struct Found {
 struct Id {
     #[diesel(sql_type = sql::Uuid)]
     id: Uuid,
-}
-
-#[derive(QueryableByName)]
-struct HolderKey {
-    #[diesel(sql_type = sql::Text)]
-    holder_key: String,
 }
 
 /// A matter as [`load`] reads it.
@@ -244,9 +243,9 @@ pub async fn open_if_due(conn: &TenantConn, id: Uuid) -> ApiResult<Matter> {
     let candidates = candidates(conn, id).await?;
     let facts = opening_facts(conn, id).await?;
     conn.execute(
-        sql_query("UPDATE matters SET opening_facts = $2 WHERE id = $1")
-            .bind::<sql::Uuid, _>(id)
-            .bind::<sql::Jsonb, _>(serde_json::to_value(&facts).map_err(ApiError::internal)?),
+        diesel::update(matters::table.find(id)).set(
+            matters::opening_facts.eq(serde_json::to_value(&facts).map_err(ApiError::internal)?),
+        ),
     )
     .await?;
     let opening = ledger::opening_hash_with(
@@ -331,52 +330,52 @@ pub async fn lock_matter(conn: &TenantConn, id: Uuid, exclusive: bool) -> ApiRes
     Ok(())
 }
 
-/// A candidate's id, as text.
-#[derive(QueryableByName)]
-struct CandidateId {
-    #[diesel(sql_type = sql::Text)]
-    id: String,
-}
-
-/// An election matter's approved candidates (fixed once voting opens); empty for a matter.
+/// An election matter's approved candidates (fixed once voting opens), their ids as text
+/// (lowercase, hyphenated, as PostgreSQL writes a uuid); empty for a matter.
 pub async fn candidates(conn: &TenantConn, matter: Uuid) -> ApiResult<Vec<String>> {
+    use crate::schema::tenant::candidates as c;
     Ok(conn
-        .load::<_, CandidateId>(
-            sql_query(
-                "SELECT c.id::text AS id FROM candidates c JOIN elections e ON e.id = c.election_id
-              WHERE e.matter_id = $1 AND c.status = 'approved' ORDER BY c.created_at, c.id",
-            )
-            .bind::<sql::Uuid, _>(matter),
+        .load::<_, Uuid>(
+            c::table
+                .inner_join(elections::table)
+                .filter(elections::matter_id.eq(matter))
+                .filter(c::status.eq("approved"))
+                .order((c::created_at, c::id))
+                .select(c::id),
         )
         .await?
         .into_iter()
-        .map(|r| r.id)
+        .map(|id| id.hyphenated().to_string())
         .collect())
 }
 
 /// A unit of the roll as frozen.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = matter_roll, check_for_backend(diesel::pg::Pg))]
 struct FrozenUnitRow {
-    #[diesel(sql_type = sql::Text)]
     unit_code: String,
-    #[diesel(sql_type = sql::BigInt)]
     area_centi: i64,
-    #[diesel(sql_type = sql::Text)]
     class: String,
-    #[diesel(sql_type = sql::Text)]
     frozen_holder_key: String,
 }
 
 /// The roll as frozen when voting opened, with pseudonymous persons.
 async fn frozen_roll(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<PublishedUnit>> {
     Ok(conn
-        .load::<_, FrozenUnitRow>(
-            sql_query("SELECT unit_code, area_centi, class, frozen_holder_key FROM matter_roll WHERE matter_id = $1 ORDER BY unit_code")
-                .bind::<sql::Uuid, _>(m.id),
+        .load(
+            matter_roll::table
+                .filter(matter_roll::matter_id.eq(m.id))
+                .order(matter_roll::unit_code)
+                .select(FrozenUnitRow::as_select()),
         )
         .await?
         .into_iter()
-        .map(|r| PublishedUnit { unit_code: r.unit_code, area_centi: r.area_centi, class: class_of(&r.class), person_code: ledger::person_code(&m.salt, &r.frozen_holder_key) })
+        .map(|r| PublishedUnit {
+            unit_code: r.unit_code,
+            area_centi: r.area_centi,
+            class: class_of(&r.class),
+            person_code: ledger::person_code(&m.salt, &r.frozen_holder_key),
+        })
         .collect())
 }
 
@@ -571,30 +570,6 @@ async fn insert_entry(
     Ok(entry)
 }
 
-#[derive(QueryableByName)]
-struct LedgerVersion {
-    #[diesel(sql_type = sql::SmallInt)]
-    ledger_version: i16,
-}
-
-#[derive(QueryableByName)]
-struct Root {
-    #[diesel(sql_type = sql::Text)]
-    root: String,
-}
-
-#[derive(QueryableByName)]
-struct Hash {
-    #[diesel(sql_type = sql::Text)]
-    hash: String,
-}
-
-#[derive(QueryableByName)]
-struct At {
-    #[diesel(sql_type = sql::Timestamptz)]
-    at: DateTime<Utc>,
-}
-
 /// Seals the matter's ledger so far: gives every committed entry without a position the next
 /// one (in sequence order), and records the root over the positioned prefix. Checkpointers of
 /// one matter take turns; casting never waits for them. Returns the new checkpoint, if any
@@ -602,12 +577,13 @@ struct At {
 pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Checkpoint>> {
     // The row first, as closing takes it: the same order everywhere, so no deadlock.
     let version: i16 = conn
-        .first::<_, LedgerVersion>(
-            sql_query("SELECT ledger_version FROM matters WHERE id = $1 FOR KEY SHARE")
-                .bind::<sql::Uuid, _>(matter),
+        .first(
+            matters::table
+                .find(matter)
+                .select(matters::ledger_version)
+                .for_key_share(),
         )
-        .await?
-        .ledger_version;
+        .await?;
     if version < 2 {
         return Ok(None);
     }
@@ -633,21 +609,22 @@ pub async fn checkpoint(conn: &TenantConn, matter: Uuid) -> ApiResult<Option<Che
         return Ok(None);
     }
     let opening: String = conn
-        .first::<_, Root>(
-            sql_query("SELECT root FROM ledger_checkpoints WHERE matter_id = $1 AND entries = 0")
-                .bind::<sql::Uuid, _>(matter),
+        .first(
+            ledger_checkpoints::table
+                .filter(ledger_checkpoints::matter_id.eq(matter))
+                .filter(ledger_checkpoints::entries.eq(0))
+                .select(ledger_checkpoints::root),
         )
-        .await?
-        .root;
+        .await?;
     let hashes: Vec<String> = conn
-        .load::<_, Hash>(
-            sql_query("SELECT e.hash FROM ledger_positions p JOIN ledger_entries e ON e.seq = p.seq WHERE p.matter_id = $1 ORDER BY p.position")
-                .bind::<sql::Uuid, _>(matter),
+        .load(
+            ledger_positions::table
+                .inner_join(ledger_entries::table.on(ledger_entries::seq.eq(ledger_positions::seq)))
+                .filter(ledger_positions::matter_id.eq(matter))
+                .order(ledger_positions::position)
+                .select(ledger_entries::hash),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.hash)
-        .collect();
+        .await?;
     let leaves: Vec<String> = std::iter::once(opening).chain(hashes).collect();
     let root = ledger::merkle_root(&leaves);
     let entries = leaves.len() as i64 - 1;
@@ -700,16 +677,18 @@ async fn insert_checkpoint(
         signed.as_ref().map(|s| &s.signature),
     );
     let at: DateTime<Utc> = conn
-        .first::<_, At>(
-            sql_query("INSERT INTO ledger_checkpoints (matter_id, entries, root, key_id, signature) VALUES ($1, $2, $3, $4, $5) RETURNING at")
-                .bind::<sql::Uuid, _>(matter)
-                .bind::<sql::BigInt, _>(entries)
-                .bind::<sql::Text, _>(root)
-                .bind::<sql::Nullable<sql::Text>, _>(key_id)
-                .bind::<sql::Nullable<sql::Text>, _>(signature),
+        .first(
+            diesel::insert_into(ledger_checkpoints::table)
+                .values((
+                    ledger_checkpoints::matter_id.eq(matter),
+                    ledger_checkpoints::entries.eq(entries),
+                    ledger_checkpoints::root.eq(root),
+                    ledger_checkpoints::key_id.eq(key_id),
+                    ledger_checkpoints::signature.eq(signature),
+                ))
+                .returning(ledger_checkpoints::at),
         )
-        .await?
-        .at;
+        .await?;
     Ok(Checkpoint {
         entries,
         root: root.to_string(),
@@ -754,13 +733,12 @@ pub async fn mark_orphaned(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
         return refresh_marks(conn, m, holder_key).await;
     }
     if conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2) AS found")
-                .bind::<sql::Uuid, _>(m.id)
-                .bind::<sql::Text, _>(holder_key),
-        )
+        .first(diesel::select(diesel::dsl::exists(
+            matter_roll::table
+                .filter(matter_roll::matter_id.eq(m.id))
+                .filter(matter_roll::holder_key.eq(holder_key)),
+        )))
         .await?
-        .found
     {
         return Ok(());
     }
@@ -790,14 +768,13 @@ pub async fn refresh_marks(conn: &TenantConn, m: &Matter, holder_key: &str) -> A
     if m.ledger_version < 4 {
         return Ok(());
     }
-    let holds = conn
-        .first::<_, Found>(
-            sql_query("SELECT EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $1 AND holder_key = $2) AS found")
-                .bind::<sql::Uuid, _>(m.id)
-                .bind::<sql::Text, _>(holder_key),
-        )
-        .await?
-        .found;
+    let holds: bool = conn
+        .first(diesel::select(diesel::dsl::exists(
+            matter_roll::table
+                .filter(matter_roll::matter_id.eq(m.id))
+                .filter(matter_roll::holder_key.eq(holder_key)),
+        )))
+        .await?;
     let ballots = person_ballots(conn, m, holder_key, SET_ASIDE).await?;
     let casts: Vec<Cast> = ballots.iter().map(|(c, _)| c.clone()).collect();
     let passed_over: Vec<String> = resolve(&casts, m.settings.channel_rule)
@@ -907,52 +884,33 @@ pub fn seals_choices(m: &Matter) -> bool {
 }
 
 /// A checkpoint as stored.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ledger_checkpoints, check_for_backend(diesel::pg::Pg))]
 struct CheckpointRow {
-    #[diesel(sql_type = sql::BigInt)]
     entries: i64,
-    #[diesel(sql_type = sql::Text)]
     root: String,
-    #[diesel(sql_type = sql::Timestamptz)]
     at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     key_id: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     signature: Option<String>,
 }
 
-/// A ledger entry as stored, with its position if it has one.
-#[derive(QueryableByName)]
+/// A ledger entry as stored (its position, if it has one, is read beside it).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ledger_entries, check_for_backend(diesel::pg::Pg))]
 struct EntryRow {
-    #[diesel(sql_type = sql::BigInt)]
     seq: i64,
-    #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
-    position: Option<i64>,
-    #[diesel(sql_type = sql::Text)]
     kind: String,
-    #[diesel(sql_type = sql::Nullable<sql::Uuid>)]
     ballot_id: Option<Uuid>,
-    #[diesel(sql_type = sql::Text)]
     person_code: String,
-    #[diesel(sql_type = sql::Text)]
     unit_codes: String,
-    #[diesel(sql_type = sql::BigInt)]
     area_centi: i64,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     channel: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     choice: Option<String>,
-    #[diesel(sql_type = sql::Timestamptz)]
     at: DateTime<Utc>,
-    #[diesel(sql_type = sql::Text)]
     hash: String,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     picks: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     commitment: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     salt: Option<String>,
-    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     cast_at: Option<DateTime<Utc>>,
 }
 
@@ -973,13 +931,15 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
     let roll = frozen_roll(conn, m).await?;
     // Checkpoints before entries: every entry a checkpoint covers is then read too.
     let checkpoints: Vec<Checkpoint> = conn
-        .load::<_, CheckpointRow>(
-            sql_query("SELECT entries, root, at, key_id, signature FROM ledger_checkpoints WHERE matter_id = $1 ORDER BY entries")
-                .bind::<sql::Uuid, _>(m.id),
+        .load(
+            ledger_checkpoints::table
+                .filter(ledger_checkpoints::matter_id.eq(m.id))
+                .order(ledger_checkpoints::entries)
+                .select(CheckpointRow::as_select()),
         )
         .await?
         .into_iter()
-        .map(|r| Checkpoint {
+        .map(|r: CheckpointRow| Checkpoint {
             entries: r.entries,
             root: r.root,
             at: r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -988,19 +948,23 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
         })
         .collect();
     let entries: Vec<Entry> = conn
-        .load::<_, EntryRow>(
-            sql_query(
-                "SELECT e.seq, p.position, e.kind, e.ballot_id, e.person_code, e.unit_codes, e.area_centi, e.channel, e.choice, e.at, e.hash, e.picks, e.commitment, e.salt, e.cast_at
-               FROM ledger_entries e LEFT JOIN ledger_positions p ON p.seq = e.seq
-              WHERE e.matter_id = $1 ORDER BY p.position NULLS LAST, e.seq",
-            )
-            .bind::<sql::Uuid, _>(m.id),
+        .load::<_, (EntryRow, Option<i64>)>(
+            ledger_entries::table
+                .left_join(
+                    ledger_positions::table.on(ledger_positions::seq.eq(ledger_entries::seq)),
+                )
+                .filter(ledger_entries::matter_id.eq(m.id))
+                .order((
+                    ledger_positions::position.nullable().asc().nulls_last(),
+                    ledger_entries::seq,
+                ))
+                .select((EntryRow::as_select(), ledger_positions::position.nullable())),
         )
         .await?
         .into_iter()
-        .map(|r| Entry {
+        .map(|(r, position)| Entry {
             seq: r.seq,
-            position: r.position,
+            position,
             kind: parse_kind(&r.kind),
             ballot_id: r.ballot_id.map(|b| b.to_string()).unwrap_or_default(),
             person_code: r.person_code,
@@ -1010,7 +974,9 @@ pub async fn whole_ledger(conn: &TenantConn, m: &Matter) -> ApiResult<PublishedL
             choice: r.choice.as_deref().map(parse_choice),
             picks: r.picks,
             commitment: r.commitment,
-            cast_at: r.cast_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            cast_at: r
+                .cast_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             salt: r.salt,
             at: r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             hash: r.hash,
@@ -1170,13 +1136,11 @@ struct Counted {
 }
 
 /// A unit of the roll as the count reads it.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = matter_roll, check_for_backend(diesel::pg::Pg))]
 struct CountedUnitRow {
-    #[diesel(sql_type = sql::BigInt)]
     area_centi: i64,
-    #[diesel(sql_type = sql::Text)]
     class: String,
-    #[diesel(sql_type = sql::Text)]
     holder_key: String,
 }
 
@@ -1202,13 +1166,14 @@ struct CountedBallotRow {
 async fn counted(conn: &TenantConn, m: &Matter) -> ApiResult<Counted> {
     // Only what the engine reads: no unit codes, and picks only for an election.
     let units: Vec<RollUnit> = conn
-        .load::<_, CountedUnitRow>(
-            sql_query("SELECT area_centi, class, holder_key FROM matter_roll WHERE matter_id = $1")
-                .bind::<sql::Uuid, _>(m.id),
+        .load(
+            matter_roll::table
+                .filter(matter_roll::matter_id.eq(m.id))
+                .select(CountedUnitRow::as_select()),
         )
         .await?
         .into_iter()
-        .map(|r| RollUnit {
+        .map(|r: CountedUnitRow| RollUnit {
             unit: String::new(),
             area_centi: r.area_centi,
             class: class_of(&r.class),
@@ -1347,17 +1312,18 @@ pub async fn live_candidate_tallies(
 /// Holder keys of the units whose ballot delivery was recorded.
 async fn delivered_keys(conn: &TenantConn, m: &Matter) -> ApiResult<Vec<String>> {
     Ok(conn
-        .load::<_, HolderKey>(
-            sql_query(
-                "SELECT DISTINCT r.holder_key FROM matter_deliveries d JOIN matter_roll r ON r.matter_id = d.matter_id AND r.unit_id = d.unit_id
-              WHERE d.matter_id = $1",
-            )
-            .bind::<sql::Uuid, _>(m.id),
+        .load(
+            matter_deliveries::table
+                .inner_join(
+                    matter_roll::table.on(matter_roll::matter_id
+                        .eq(matter_deliveries::matter_id)
+                        .and(matter_roll::unit_id.eq(matter_deliveries::unit_id))),
+                )
+                .filter(matter_deliveries::matter_id.eq(m.id))
+                .select(matter_roll::holder_key)
+                .distinct(),
         )
-        .await?
-        .into_iter()
-        .map(|r| r.holder_key)
-        .collect())
+        .await?)
 }
 
 fn holder(key: &str) -> Holder {

@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use diesel::{sql_query, sql_types as sql, QueryableByName};
+use diesel::{prelude::*, sql_types as sql};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,7 @@ use sha2::Sha256;
 use crate::{
     config::Secret,
     error::{ApiError, ApiResult},
+    schema::platform::{signing_keys, tenants},
     tenancy::conn::TenantConn,
 };
 
@@ -224,23 +225,25 @@ pub async fn sign_checkpoint(
     let keyring = keyring()?;
     let public = keyring.public_key(tenant);
     conn.execute(
-        sql_query("INSERT INTO platform.signing_keys (tenant_id, key_id, public_key) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key_id) DO NOTHING")
-            .bind::<sql::Uuid, _>(tenant_id)
-            .bind::<sql::Text, _>(&public.key_id)
-            .bind::<sql::Text, _>(&public.public_key),
+        diesel::insert_into(signing_keys::table)
+            .values((
+                signing_keys::tenant_id.eq(tenant_id),
+                signing_keys::key_id.eq(&public.key_id),
+                signing_keys::public_key.eq(&public.public_key),
+            ))
+            .on_conflict((signing_keys::tenant_id, signing_keys::key_id))
+            .do_nothing(),
     )
     .await?;
     // A statement of its own: it sees a key another transaction recorded meanwhile.
     let stored: String = conn
-        .first::<_, PublicKeyRow>(
-            sql_query(
-                "SELECT public_key FROM platform.signing_keys WHERE tenant_id = $1 AND key_id = $2",
-            )
-            .bind::<sql::Uuid, _>(tenant_id)
-            .bind::<sql::Text, _>(&public.key_id),
+        .first(
+            signing_keys::table
+                .filter(signing_keys::tenant_id.eq(tenant_id))
+                .filter(signing_keys::key_id.eq(&public.key_id))
+                .select(signing_keys::public_key),
         )
-        .await?
-        .public_key;
+        .await?;
     if stored != public.public_key {
         // The secret changed under an old key id: signing now would strand every signature made
         // with the recorded key. Rotation needs a new key id.
@@ -252,22 +255,12 @@ pub async fn sign_checkpoint(
     ))
 }
 
-#[derive(QueryableByName)]
-struct PublicKeyRow {
-    #[diesel(sql_type = sql::Text)]
-    public_key: String,
-}
-
-/// A published key as stored, with when it was recorded.
-#[derive(QueryableByName)]
+/// A published key as stored, with when it was recorded (its street office's slug beside it).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = signing_keys, check_for_backend(diesel::pg::Pg))]
 struct PublishedKeyRow {
-    #[diesel(sql_type = sql::Text)]
-    slug: String,
-    #[diesel(sql_type = sql::Text)]
     key_id: String,
-    #[diesel(sql_type = sql::Text)]
     public_key: String,
-    #[diesel(sql_type = sql::Timestamptz)]
     recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -276,21 +269,30 @@ pub async fn published_keys(
     db: &crate::db::Conn,
     tenant: Option<&str>,
 ) -> ApiResult<Vec<(PublishedKey, chrono::DateTime<chrono::Utc>)>> {
-    let rows: Vec<PublishedKeyRow> = db
+    let rows: Vec<(String, PublishedKeyRow)> = db
         .load(
-            sql_query(
-                "SELECT t.slug, k.key_id, k.public_key, k.recorded_at FROM platform.signing_keys k JOIN platform.tenants t ON t.id = k.tenant_id
-              WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug, k.recorded_at, k.key_id",
-            )
-            .bind::<sql::Nullable<sql::Text>, _>(tenant),
+            signing_keys::table
+                .inner_join(tenants::table)
+                .filter(
+                    tenant
+                        .into_sql::<sql::Nullable<sql::Text>>()
+                        .is_null()
+                        .or(tenants::slug.nullable().eq(tenant)),
+                )
+                .order((
+                    tenants::slug,
+                    signing_keys::recorded_at,
+                    signing_keys::key_id,
+                ))
+                .select((tenants::slug, PublishedKeyRow::as_select())),
         )
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
+        .map(|(slug, r)| {
             (
                 PublishedKey {
-                    tenant: r.slug,
+                    tenant: slug,
                     key_id: r.key_id,
                     public_key: r.public_key,
                 },
