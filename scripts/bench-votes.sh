@@ -10,6 +10,9 @@ cargo build --release --quiet --bin zmg --example bench_votes
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; mkdir -p target/bench; cp "$work/server.log" target/bench/server.log 2>/dev/null; rm -rf "$work"' EXIT
 export ZMG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/zhimaguan_bench
+# Outside development mode ledgers are signed: a throwaway key for the benchmark database.
+export ZMG_SIGNING_SECRET="${ZMG_SIGNING_SECRET:-bench-only-signing-secret-not-for-production}"
+export ZMG_SIGNING_KEY_ID="${ZMG_SIGNING_KEY_ID:-bench}"
 export ZMG_STORAGE_DIR="$work/objects" ZMG_DATABASE_POOL_SIZE=32 RUST_LOG=warn
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export ZMG_LISTEN="127.0.0.1:$port"

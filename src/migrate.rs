@@ -33,22 +33,23 @@ struct Found {
 }
 
 /// Schemas migrated before diesel_migrations kept their record in `schema_migrations`
-/// (`0003_voting`, with `applied_at`). That record moves to diesel's table (version `0003`,
-/// `run_on`), in the schema the search path names, so nothing is applied twice.
+/// (`0003_voting`, with `applied_at`). On the first run, that record is copied into diesel's
+/// table (version `0003`, `run_on`), in the schema the search path names, so nothing is
+/// applied twice. The old table stays as it was: a release from before can still start on the
+/// schema (it finds its own record) should an upgrade be rolled back.
 async fn adopt_old_record(conn: &Conn) -> anyhow::Result<()> {
-    let old: Found = conn
+    let first_run: Found = conn
         .first(sql_query(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL AS found",
+            "SELECT to_regclass('schema_migrations') IS NOT NULL
+                AND to_regclass('__diesel_schema_migrations') IS NULL AS found",
         ))
         .await?;
-    if old.found {
+    if first_run.found {
         conn.batch_execute(diesel::migration::CREATE_MIGRATIONS_TABLE)
             .await?;
         conn.batch_execute(
             "INSERT INTO __diesel_schema_migrations (version, run_on)
-                  SELECT split_part(version, '_', 1), applied_at FROM schema_migrations
-             ON CONFLICT (version) DO NOTHING;
-             DROP TABLE schema_migrations",
+                  SELECT split_part(version, '_', 1), applied_at FROM schema_migrations",
         )
         .await?;
     }

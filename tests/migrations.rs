@@ -82,15 +82,16 @@ async fn a_schema_migrated_before_diesel_keeps_its_history_and_reruns_nothing() 
         .map(|n| n.split('_').next().unwrap().to_string())
         .collect();
     assert_eq!(recorded(&app, schema).await, versions);
-    let old: Option<String> = client
+    // The old record stays as it was, so the release before can still start on this schema.
+    let old: i64 = client
         .query_one(
-            &format!("SELECT to_regclass('\"{schema}\".schema_migrations')::text"),
+            &format!("SELECT count(*) FROM \"{schema}\".schema_migrations"),
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(old, None, "the old record table is gone");
+    assert_eq!(old, shipped_versions().len() as i64);
     let run_on: String = client
         .query_one(
             &format!("SELECT min(run_on)::text FROM \"{schema}\".__diesel_schema_migrations"),

@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use crate::{
     auth::principal::Principal,
+    db::Pool,
     error::{ApiError, ApiResult},
     schema::tenant::estates,
-    tenancy::conn::TenantConn,
+    tenancy::{conn::TenantConn, Tenant},
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +45,20 @@ impl Jurisdiction {
                 "Staff only",
             )),
         }
+    }
+
+    /// The staff preamble of an operation on one estate: the principal's jurisdiction, the
+    /// tenant transaction, and 404 unless the estate lies within the jurisdiction.
+    pub async fn begin_for_estate(
+        pool: &Pool,
+        tenant: &Tenant,
+        principal: &Principal,
+        estate_id: Uuid,
+    ) -> ApiResult<(TenantConn, Self)> {
+        let scope = Self::of(principal)?;
+        let conn = TenantConn::begin(pool, tenant).await?;
+        scope.check_estate(&conn, estate_id).await?;
+        Ok((conn, scope))
     }
 
     /// The whole street office (street staff).

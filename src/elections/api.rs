@@ -477,9 +477,8 @@ impl ElectionsApi {
         body: Json<TermInput>,
         _auth: BearerAuth,
     ) -> ApiResult<TermCreated> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         super::lifecycle::may_create_term(&conn, id.0).await?;
         let e = store::locality_figures(&conn, id.0).await?;
         let p = locality::presets(&e.locality_rule, e.total_households, e.total_area_centi);
@@ -565,9 +564,8 @@ impl ElectionsApi {
         id: Path<Uuid>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<TermView>>> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let rows = store::terms_of_estate(&conn, id.0).await?;
         conn.commit().await?;
         Ok(Json(rows.into_iter().map(TermView::from).collect()))

@@ -269,9 +269,8 @@ impl PrepGroupsApi {
         body: Json<PrepGroupInput>,
         _auth: BearerAuth,
     ) -> ApiResult<PrepCreated> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let e = store::estate_readiness(&conn, id.0).await?;
         if e.units == 0 {
             return Err(ApiError::conflict(

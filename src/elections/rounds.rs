@@ -201,8 +201,9 @@ pub async fn stand(
     Ok(())
 }
 
-/// A round with its matter's estate and the estate's residents' committee (read in this order).
-#[derive(Queryable)]
+/// A round with its matter's estate and the estate's residents' committee.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = elections, check_for_backend(diesel::pg::Pg))]
 pub struct Round {
     pub id: Uuid,
     pub term_id: Option<Uuid>,
@@ -214,7 +215,9 @@ pub struct Round {
     pub signup_closes_at: DateTime<Utc>,
     pub verification_mode: String,
     pub result: Option<serde_json::Value>,
+    #[diesel(select_expression = matters::estate_id)]
     pub estate_id: Uuid,
+    #[diesel(select_expression = estates::rc_id)]
     pub rc_id: Uuid,
 }
 
@@ -227,20 +230,7 @@ pub async fn load(conn: &TenantConn, id: Uuid) -> ApiResult<Round> {
         elections::table
             .inner_join(matters::table.inner_join(estates::table))
             .filter(elections::id.eq(id))
-            .select((
-                elections::id,
-                elections::term_id,
-                elections::prep_group_id,
-                elections::round,
-                elections::matter_id,
-                elections::seats,
-                elections::signup_opens_at,
-                elections::signup_closes_at,
-                elections::verification_mode,
-                elections::result,
-                matters::estate_id,
-                estates::rc_id,
-            )),
+            .select(Round::as_select()),
     )
     .await?
     .ok_or_else(not_found)

@@ -240,10 +240,11 @@ pub async fn flag_owners_committee(conn: &TenantConn, estate: Uuid) -> ApiResult
 
 // Rounds and the matters they vote through.
 
-/// The estate's name and the matter's title and cancel reason, for a round's view (read in
-/// this order).
-#[derive(Queryable)]
+/// The estate's name and the matter's title and cancel reason, for a round's view.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = matters, check_for_backend(diesel::pg::Pg))]
 pub struct MatterNamesRow {
+    #[diesel(select_expression = estates::name)]
     pub estate_name: String,
     pub title: String,
     pub cancel_reason: Option<String>,
@@ -256,7 +257,7 @@ pub async fn matter_names(conn: &TenantConn, matter: Uuid) -> ApiResult<MatterNa
             matters::table
                 .inner_join(estates::table)
                 .filter(matters::id.eq(matter))
-                .select((estates::name, matters::title, matters::cancel_reason)),
+                .select(MatterNamesRow::as_select()),
         )
         .await?)
 }
@@ -408,9 +409,11 @@ pub async fn approved_among(conn: &TenantConn, election: Uuid, ids: &[Uuid]) -> 
         .await?)
 }
 
-/// A candidate's id (as text, the tally's key), name and whether elected (read in this order).
-#[derive(Queryable)]
+/// A candidate's id (as text, the tally's key), name and whether elected.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = candidates, check_for_backend(diesel::pg::Pg))]
 pub struct CandidateNameRow {
+    #[diesel(select_expression = candidates::id.cast::<sql::Text>())]
     pub id: String,
     pub name: String,
     pub elected: bool,
@@ -425,11 +428,7 @@ pub async fn candidate_names(
         .load(
             candidates::table
                 .filter(candidates::election_id.eq(election))
-                .select((
-                    candidates::id.cast::<sql::Text>(),
-                    candidates::name,
-                    candidates::elected,
-                )),
+                .select(CandidateNameRow::as_select()),
         )
         .await?)
 }
@@ -564,10 +563,12 @@ pub async fn insert_face_check(
     Ok(())
 }
 
-/// A started check's provider token and status (read in this order).
-#[derive(Queryable)]
+/// A started check's provider token and status.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = face_checks, check_for_backend(diesel::pg::Pg))]
 pub struct FaceTokenRow {
     /// Read only where it is not null.
+    #[diesel(select_expression = face_checks::biz_token.assume_not_null())]
     pub biz_token: String,
     pub status: String,
 }
@@ -584,10 +585,7 @@ pub async fn face_token_for_update(
                 .filter(face_checks::id.eq(id))
                 .filter(face_checks::owner_id.eq(owner))
                 .filter(face_checks::biz_token.is_not_null())
-                .select((
-                    face_checks::biz_token.assume_not_null(),
-                    face_checks::status,
-                ))
+                .select(FaceTokenRow::as_select())
                 .for_update(),
         )
         .await?)

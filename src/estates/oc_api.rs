@@ -22,7 +22,7 @@ use crate::{
     },
     state::AppState,
     tags::ApiTags,
-    tenancy::{conn::TenantConn, Tenant},
+    tenancy::Tenant,
 };
 
 #[derive(Object)]
@@ -96,9 +96,8 @@ impl OcApi {
         history: Query<Option<bool>>,
         _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<OcMember>>> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let rows = store::oc_members(&conn, id.0, history.0 == Some(true)).await?;
         conn.commit().await?;
         Ok(Json(rows.into_iter().map(OcMember::from).collect()))
@@ -119,9 +118,8 @@ impl OcApi {
         body: Json<OcGrant>,
         _auth: BearerAuth,
     ) -> ApiResult<Granted> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let (_, staff) = principal.actor();
         service::grant_oc_member(&conn, id.0, body.owner_id, staff).await?;
         audit::record(&conn, &principal, "oc_member", &body.owner_id.to_string()).await?;
@@ -146,9 +144,8 @@ impl OcApi {
         owner_id: Path<Uuid>,
         _auth: BearerAuth,
     ) -> ApiResult<Revoked> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let (_, staff) = principal.actor();
         if !store::end_oc_grants(&conn, id.0, owner_id.0, staff).await? {
             return Err(ApiError::not_found(

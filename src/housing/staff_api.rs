@@ -294,10 +294,9 @@ impl HousingStaffApi {
         body: StreamedUpload,
         _auth: BearerAuth,
     ) -> ApiResult<Json<ImportResult>> {
-        let scope = Jurisdiction::of(&principal)?;
         // Nobody outside the estate's jurisdiction gets as far as having a file read.
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, scope) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         conn.commit().await?;
         let file = body.receive(state.config.upload_limit_bytes).await?;
         let file_name = file

@@ -372,7 +372,7 @@ pub async fn inclusion(
                 .filter(log_leaves::kind.eq(kind.as_str()))
                 .filter(log_leaves::entries.eq(entries))
                 .filter(log_leaves::position.lt(size))
-                .select((log_leaves::position.assume_not_null(), log_leaves::leaf)),
+                .select(PlacedLeaf::as_select()),
         )
         .await?;
     let Some(row) = found else { return Ok(None) };
@@ -391,10 +391,11 @@ pub async fn inclusion(
     }))
 }
 
-/// A placed leaf's position and text, read in this order (`position < size` leaves out queued
-/// ones).
-#[derive(Queryable)]
+/// A placed leaf's position and text (`position < size` leaves out queued ones).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = log_leaves, check_for_backend(diesel::pg::Pg))]
 struct PlacedLeaf {
+    #[diesel(select_expression = log_leaves::position.assume_not_null())]
     position: i64,
     leaf: String,
 }

@@ -524,9 +524,8 @@ impl MattersApi {
         #[oai(validator(max_length = 30))] name: Path<String>,
         _auth: BearerAuth,
     ) -> ApiResult<Deleted> {
-        let scope = Jurisdiction::of(&principal)?;
-        let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        scope.check_estate(&conn, id.0).await?;
+        let (conn, _) =
+            Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let n = matter_store::delete_matter_type(&conn, id.0, &name.0).await?;
         if n == 0 {
             return Err(ApiError::not_found(
