@@ -162,6 +162,17 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A connection lent to a blocking thread: closed, not pooled, unless it is handed back.
+struct Lent(Option<Blocking>);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(blocking) = self.0.take() {
+            drop(Object::take(blocking.into_inner()));
+        }
+    }
+}
+
 /// One pooled connection, in a transaction ([`Conn::begin`]) or not ([`Conn::get`]). Every
 /// statement of the service runs through one: `load`, `first`, `optional` and `execute` take a
 /// diesel query (the query builder or `diesel::sql_query` with typed binds).
@@ -222,8 +233,9 @@ impl Conn {
     /// Runs `work` on a blocking thread with this connection, inside its transaction, as a
     /// synchronous diesel connection: diesel_migrations' harness is synchronous, and a
     /// migration must run in the transaction that records it (and, for a new tenant, in the
-    /// one that registers it). Cancelled midway, the connection is not returned to this `Conn`;
-    /// the pool then finds it still in a transaction and closes it.
+    /// one that registers it). If `work` panics, or this call is cancelled while `work` runs,
+    /// the connection is closed on that thread rather than returned to the pool inside its
+    /// transaction (holding its locks until someone next took it).
     pub async fn run_blocking<R, F>(&self, work: F) -> R
     where
         F: FnOnce(&mut Blocking) -> R + Send + 'static,
@@ -232,14 +244,21 @@ impl Conn {
         let mut slot = self.object.lock().await;
         let object = slot.take().expect("Conn used after it finished");
         // Made here, on the runtime, so the wrapper waits on this runtime's handle.
-        let mut blocking = Blocking::from(object);
-        let (out, blocking) = self
+        let mut lent = Lent(Some(Blocking::from(object)));
+        let (back, returned) = tokio::sync::oneshot::channel();
+        let out = self
             .tracked(tokio::task::spawn_blocking(move || {
-                let out = work(&mut blocking);
-                (out, blocking)
+                let out = work(lent.0.as_mut().expect("lent connection"));
+                if let Err(unclaimed) = back.send(lent.0.take().expect("lent connection")) {
+                    drop(Object::take(unclaimed.into_inner()));
+                }
+                out
             }))
             .await
             .expect("blocking database work panicked");
+        let blocking = returned
+            .await
+            .expect("the connection comes back with the result");
         *slot = Some(blocking.into_inner());
         out
     }
@@ -292,7 +311,9 @@ impl Conn {
         })
     }
 
-    /// The first row `query` returns; `NotFound` when there is none.
+    /// The one row `query` returns: `NotFound` when there is none, an error when there are
+    /// several (a query that looked unique and is not is a bug to hear about, and every row is
+    /// read, so an error after the first one is not lost).
     pub fn first<'a, 'q, Q, U>(&'a self, query: Q) -> BoxFuture<'a, QueryResult<U>>
     where
         Q: LoadQuery<'q, AsyncPgConnection, U> + Send + 'q,
@@ -300,12 +321,18 @@ impl Conn {
         'q: 'a,
     {
         Box::pin(async move {
-            let mut c = self.lock().await;
-            self.tracked(query.get_result(&mut **c)).await
+            let mut rows = self.load(query).await?.into_iter();
+            match (rows.next(), rows.next()) {
+                (Some(row), None) => Ok(row),
+                (None, _) => Err(DieselError::NotFound),
+                (Some(_), Some(_)) => Err(DieselError::QueryBuilderError(
+                    "a query expected to return one row returned several".into(),
+                )),
+            }
         })
     }
 
-    /// The first row `query` returns, if any.
+    /// The row `query` returns, if any; an error when there are several.
     pub fn optional<'a, 'q, Q, U>(&'a self, query: Q) -> BoxFuture<'a, QueryResult<Option<U>>>
     where
         Q: LoadQuery<'q, AsyncPgConnection, U> + Send + 'q,

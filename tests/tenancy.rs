@@ -565,3 +565,47 @@ async fn a_suspended_street_office_answers_403_to_every_operation_and_every_role
         .get(0);
     assert_eq!(after, audited, "nothing was done");
 }
+
+#[tokio::test]
+async fn work_lent_to_a_blocking_thread_and_abandoned_closes_its_connection() {
+    let pool = db::connect(&common::database_url(), 2).await.unwrap();
+    let key = i64::from(rand::random::<u32>() >> 1);
+    let conn = Conn::begin(&pool).await.unwrap();
+    conn.execute(sql_query("SELECT pg_advisory_xact_lock($1)").bind::<sql::BigInt, _>(key))
+        .await
+        .unwrap();
+    // The migration harness runs like this; the request waiting on it goes away midway.
+    let slow = conn.run_blocking(|c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("SELECT pg_sleep(0.5)")
+    });
+    assert!(tokio::time::timeout(Duration::from_millis(100), slow)
+        .await
+        .is_err());
+    drop(conn);
+    // Seen from outside the pool, which nobody asks for a connection: the transaction (and
+    // its lock) must end when the blocking work does, not wait in the pool for a next user.
+    let outside = common::sql::raw_pool(&common::database_url())
+        .get()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let held: i64 = outside
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid::bigint = $1 AND objsubid = 1",
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if held == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned transaction still holds its lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

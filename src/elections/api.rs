@@ -1122,7 +1122,7 @@ impl ElectionsApi {
                 "A counted or cancelled round cannot be cancelled",
             ));
         }
-        store::cancel_matter(&conn, m.id, body.reason.trim()).await?;
+        crate::voting::matter_store::cancel_matter(&conn, m.id, body.reason.trim()).await?;
         service::checkpoint(&conn, m.id).await?;
         audit::record(&conn, &principal, "election", &r.id.to_string()).await?;
         let v = election_view(&conn, r.id, &principal).await?;

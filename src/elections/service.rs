@@ -50,7 +50,7 @@ pub async fn keep_count(
     closed_at: &DateTime<Utc>,
     outcome: &Outcome,
 ) -> ApiResult<()> {
-    store::close_matter(conn, matter, result, closed_at).await?;
+    crate::voting::matter_store::close_matter(conn, matter, result, closed_at).await?;
     store::keep_round_result(conn, r.id, &serde_json::json!({"outcome": outcome})).await?;
     let elected: Vec<Uuid> = outcome
         .elected

@@ -288,34 +288,6 @@ pub async fn matter_title(conn: &TenantConn, matter: Uuid) -> ApiResult<String> 
         .await?)
 }
 
-/// Closes a round's matter with its result.
-pub async fn close_matter(
-    conn: &TenantConn,
-    matter: Uuid,
-    result: &serde_json::Value,
-    closed_at: &DateTime<Utc>,
-) -> ApiResult<()> {
-    conn.execute(diesel::update(matters::table.find(matter)).set((
-        matters::status.eq("closed"),
-        matters::result.eq(result),
-        matters::closed_at.eq(closed_at),
-        matters::updated_at.eq(now),
-    )))
-    .await?;
-    Ok(())
-}
-
-/// Cancels a round's matter with the reason.
-pub async fn cancel_matter(conn: &TenantConn, matter: Uuid, reason: &str) -> ApiResult<()> {
-    conn.execute(diesel::update(matters::table.find(matter)).set((
-        matters::status.eq("cancelled"),
-        matters::cancel_reason.eq(reason),
-        matters::updated_at.eq(now),
-    )))
-    .await?;
-    Ok(())
-}
-
 /// Keeps a counted round's result on the round.
 pub async fn keep_round_result(
     conn: &TenantConn,

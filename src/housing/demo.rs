@@ -41,7 +41,15 @@ pub async fn seed(conn: &TenantConn, estate_id: Uuid, spec: &DemoHousing) -> Api
     }
     let import_id = Uuid::new_v4();
     let total = spec.buildings * spec.entrances * spec.floors * spec.rooms_per_floor;
-    store::insert_demo_import(conn, import_id, estate_id, total as i32, admin).await?;
+    store::insert_import(
+        conn,
+        import_id,
+        estate_id,
+        "demo",
+        total as i32,
+        Some(admin),
+    )
+    .await?;
     let mut n = 0u32;
     let owner_hash = password::hash(DEMO_OWNER_PASSWORD.to_string()).await?;
     for b in 1..=spec.buildings {

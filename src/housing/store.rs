@@ -183,25 +183,6 @@ pub async fn first_street_staff(conn: &TenantConn) -> ApiResult<Option<Uuid>> {
         .await?)
 }
 
-/// Records the demo import of `unit_count` units, authored by `staff_id`.
-pub async fn insert_demo_import(
-    conn: &TenantConn,
-    import_id: Uuid,
-    estate_id: Uuid,
-    unit_count: i32,
-    staff_id: Uuid,
-) -> ApiResult<()> {
-    conn.execute(diesel::insert_into(housing_imports::table).values((
-        housing_imports::id.eq(import_id),
-        housing_imports::estate_id.eq(estate_id),
-        housing_imports::file_name.eq("demo"),
-        housing_imports::unit_count.eq(unit_count),
-        housing_imports::staff_id.eq(staff_id),
-    )))
-    .await?;
-    Ok(())
-}
-
 /// One generated unit of the demo roll.
 pub struct DemoUnit<'a> {
     pub id: Uuid,
