@@ -23,6 +23,7 @@ pub mod platform;
 pub mod schema;
 pub mod schema_print;
 pub mod spreadsheet;
+pub mod sql_statements;
 pub mod state;
 pub mod storage;
 pub mod tags;

@@ -1,19 +1,109 @@
 //! Schema migrations: the shared `platform` schema and every tenant schema, with
-//! diesel_migrations. Both sets are embedded in the binary (`migrations/platform/`,
-//! `migrations/tenant/`, one folder per migration holding its `up.sql`); each schema records
-//! what it has applied in its own `__diesel_schema_migrations`, and a run applies what is
-//! pending in one transaction, under one advisory lock for the whole cluster.
+//! diesel_migrations' harness. Both sets are embedded in the binary by `build.rs`
+//! (`migrations/platform/`, `migrations/tenant/`, one folder per migration holding its
+//! `up.sql`, the folder's number its version); each schema records what it has applied in its
+//! own `__diesel_schema_migrations`, and a run applies what is pending in one transaction, under
+//! one advisory lock for the whole cluster. A migration is sent one statement at a time (Citus
+//! refuses a string of several DDL statements).
 
-use diesel::{sql_query, sql_types as sql, QueryableByName};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::fmt;
+
+use diesel::{
+    connection::BoxableConnection,
+    migration::{
+        self, Migration, MigrationMetadata, MigrationName, MigrationSource, MigrationVersion,
+    },
+    pg::Pg,
+    sql_query, sql_types as sql, QueryableByName,
+};
+use diesel_migrations::MigrationHarness;
 
 use crate::{
     db::{Conn, Pool},
     tenancy::{conn::TenantConn, Tenant},
 };
 
-pub const PLATFORM: EmbeddedMigrations = embed_migrations!("migrations/platform");
-pub const TENANT: EmbeddedMigrations = embed_migrations!("migrations/tenant");
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+/// Every platform migration: its folder's name and its SQL, in order.
+pub const PLATFORM_SQL: &[(&str, &str)] = embedded::PLATFORM;
+/// Every tenant migration: its folder's name and its SQL, in order.
+pub const TENANT_SQL: &[(&str, &str)] = embedded::TENANT;
+
+/// One embedded set, as diesel_migrations' harness reads it.
+#[derive(Clone, Copy)]
+pub struct Set(&'static [(&'static str, &'static str)]);
+
+pub const PLATFORM: Set = Set(PLATFORM_SQL);
+pub const TENANT: Set = Set(TENANT_SQL);
+
+impl MigrationSource<Pg> for Set {
+    fn migrations(&self) -> migration::Result<Vec<Box<dyn Migration<Pg>>>> {
+        Ok(self
+            .0
+            .iter()
+            .map(|&(name, up)| {
+                Box::new(Step {
+                    name: Name(name),
+                    up,
+                }) as Box<dyn Migration<Pg>>
+            })
+            .collect())
+    }
+}
+
+/// A migration folder's name (`0003_voting`); its version is the number before the first `_`.
+struct Name(&'static str);
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl MigrationName for Name {
+    fn version(&self) -> MigrationVersion<'_> {
+        self.0.split('_').next().unwrap_or(self.0).into()
+    }
+}
+
+struct Step {
+    name: Name,
+    up: &'static str,
+}
+
+/// Every migration runs in the harness's transaction (a savepoint in the caller's).
+struct InTransaction;
+
+impl MigrationMetadata for InTransaction {}
+
+impl Migration<Pg> for Step {
+    fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
+        for statement in crate::sql_statements::statements(self.up) {
+            conn.batch_execute(statement)
+                .map_err(|e| format!("{}: {e}\n{statement}", self.name))?;
+        }
+        Ok(())
+    }
+
+    fn revert(&self, _: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
+        Err(format!(
+            "{} has no down migration: schemas only move forward",
+            self.name
+        )
+        .into())
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        &InTransaction
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        &self.name
+    }
+}
 
 /// Serialises concurrent migrators (several app instances or test processes) across the cluster.
 const MIGRATION_LOCK: i64 = 0x5a4d_4701;
@@ -58,7 +148,7 @@ async fn adopt_old_record(conn: &Conn) -> anyhow::Result<()> {
 
 /// Applies what is pending of `set` in the schema `conn`'s search path names, inside `conn`'s
 /// transaction (each migration under a savepoint); the versions applied.
-async fn run(conn: &Conn, set: EmbeddedMigrations) -> anyhow::Result<Vec<String>> {
+async fn run(conn: &Conn, set: Set) -> anyhow::Result<Vec<String>> {
     adopt_old_record(conn).await?;
     conn.run_blocking(move |c| {
         c.run_pending_migrations(set)
@@ -129,12 +219,8 @@ pub async fn migrate_all(pool: &Pool) -> anyhow::Result<usize> {
 mod tests {
     #[test]
     fn tenant_migrations_never_qualify_or_switch_schemas() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/tenant");
         let mut seen = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let version = path.file_name().unwrap().to_string_lossy().into_owned();
-            let up = std::fs::read_to_string(path.join("up.sql")).unwrap();
+        for (version, up) in super::TENANT_SQL {
             seen += 1;
             let sql: String = up
                 .lines()
@@ -154,6 +240,6 @@ mod tests {
                 version
             );
         }
-        assert!(seen >= 11, "every migration was read ({seen})");
+        assert!(seen >= 11, "every migration is embedded ({seen})");
     }
 }
