@@ -1,8 +1,9 @@
 //! The statements behind ballot receipts (a ballot with its cast entry, ledger position, matter
-//! and first covering checkpoint), and the step that gathers a receipt's proofs. The voting
-//! domain has no store of its own yet and `service.rs` is already its largest file, so the
-//! receipts' reads stay together here, beside the one API that uses them; rows are read by
-//! column name into `QueryableByName` structs here and nowhere else.
+//! and first covering checkpoint), and the step that gathers a receipt's proofs. They are
+//! receipts' own (one raw SQL select shared by the owner's list and the anonymous lookup, with
+//! the set-aside mark from `service.rs`), so they stay here beside the one API that uses them
+//! rather than in `ballot_store.rs`; rows are read by column name into `QueryableByName`
+//! structs.
 
 use chrono::{DateTime, Utc};
 use diesel::{sql_query, sql_types as sql, QueryableByName};
