@@ -150,3 +150,37 @@ fn the_reader_expands_use_groups() {
     let got = expand("", "a::b, c::{d, e::{f}}, g");
     assert_eq!(got, ["a::b", "c::d", "c::e::f", "g"]);
 }
+
+/// The image is built from what the Containerfile copies: the manifest, `build.rs` (which
+/// embeds the migrations), the sources and every folder a source embeds a file from.
+#[test]
+fn the_container_build_copies_everything_the_binary_is_built_from() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let containerfile = std::fs::read_to_string(format!("{root}/Containerfile")).unwrap();
+    let copied: BTreeSet<&str> = containerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().skip(1).collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    let mut needed: BTreeSet<String> =
+        ["Cargo.toml", "Cargo.lock", "build.rs", "src", "migrations"]
+            .map(String::from)
+            .into();
+    for source in modules().values() {
+        for (at, _) in source.match_indices("include_str!(\"") {
+            let path = &source[at + "include_str!(\"".len()..];
+            let path = &path[..path.find('"').unwrap()];
+            let top = path.split('/').find(|p| *p != "..").unwrap();
+            needed.insert(top.to_string());
+        }
+    }
+    for n in &needed {
+        assert!(
+            copied.contains(n.as_str()),
+            "the Containerfile does not copy {n}"
+        );
+    }
+}
