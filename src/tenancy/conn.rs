@@ -4,7 +4,7 @@
 
 use std::ops::Deref;
 
-use diesel::{sql_types::Text, QueryResult, QueryableByName};
+use diesel::{sql_types::Text, QueryResult};
 
 use super::Tenant;
 use crate::db::{Conn, Pool};
@@ -12,13 +12,6 @@ use crate::db::{Conn, Pool};
 pub struct TenantConn {
     conn: Conn,
     tenant: Tenant,
-}
-
-#[derive(QueryableByName)]
-struct SearchPath {
-    #[diesel(sql_type = Text)]
-    #[allow(dead_code)]
-    search_path: String,
 }
 
 impl TenantConn {
@@ -49,8 +42,8 @@ impl TenantConn {
     ) -> Result<Self, crate::error::ApiError> {
         // From here on, dropping `conn` before commit/rollback rolls back (see Conn's Drop).
         let conn = Conn::begin_as(pool, begin).await?;
-        conn.first::<_, SearchPath>(
-            diesel::sql_query("SELECT set_config('search_path', $1, true) AS search_path")
+        conn.execute(
+            diesel::sql_query("SELECT set_config('search_path', $1, true)")
                 .bind::<Text, _>(&tenant.schema),
         )
         .await?;
