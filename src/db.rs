@@ -353,6 +353,20 @@ impl Conn {
         })
     }
 
+    /// The transaction's time, `now()`, asked in a statement that reads no table. An
+    /// `INSERT … SELECT` binds it rather than calling `now()` (or leaning on a column's
+    /// `DEFAULT now()`): Citus 13 evaluates such calls on the coordinator and then rebuilds
+    /// the worker's statement wrongly for a street office's tables (`… AND ( IS NOT NULL)`).
+    pub async fn now(&self) -> QueryResult<chrono::DateTime<chrono::Utc>> {
+        #[derive(QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+            now: chrono::DateTime<chrono::Utc>,
+        }
+        let row: Now = self.first(diesel::sql_query("SELECT now() AS now")).await?;
+        Ok(row.now)
+    }
+
     /// Runs SQL text without binds (schema set-up and migrations).
     pub async fn batch_execute(&self, sql: &str) -> QueryResult<()> {
         let mut c = self.lock().await;

@@ -268,7 +268,10 @@ impl From<diesel::result::Error> for ApiError {
         };
         let sqlstate = match kind {
             DatabaseErrorKind::UniqueViolation => {
-                let field = unique_field(db.table_name(), db.constraint_name());
+                let field = match db.constraint_name() {
+                    Some(constraint) => unique_field(db.table_name(), Some(constraint)),
+                    None => relayed_unique_field(db.message(), db.details()),
+                };
                 let mut e = ApiError::conflict(
                     "conflict.duplicate",
                     format!("{field} 已存在，不能重复"),
@@ -299,12 +302,16 @@ impl From<diesel::result::Error> for ApiError {
         if let Some(e) = rejected_value(sqlstate) {
             return e;
         }
+        // Citus relays a worker's error with its names in the message only.
+        let relayed = |after: &str| relayed_name(db.message(), after);
+        let table = relayed("relation").or_else(|| relayed("table"));
+        let (column, constraint) = (relayed("column"), relayed("constraint"));
         if let Some(e) = broken_constraint(
             sqlstate,
             db.message(),
-            db.table_name(),
-            db.column_name(),
-            db.constraint_name(),
+            db.table_name().or(table.as_deref()),
+            db.column_name().or(column.as_deref()),
+            db.constraint_name().or(constraint.as_deref()),
         ) {
             return e;
         }
@@ -437,6 +444,36 @@ fn broken_constraint(
     ))
 }
 
+/// A name an error relayed by Citus from a worker gives only in its message (`… constraint
+/// "staff_username_key_103966"`), without the shard's number: Citus keeps neither the
+/// constraint's nor the table's name in the error's own fields.
+fn relayed_name(message: &str, after: &str) -> Option<String> {
+    let quoted = message
+        .split(&format!("{after} \""))
+        .nth(1)?
+        .split('"')
+        .next()?;
+    let unsharded = match quoted.rsplit_once('_') {
+        Some((name, shard)) if shard.len() >= 6 && shard.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => quoted,
+    };
+    Some(unsharded.to_string())
+}
+
+/// The field of a unique violation relayed by Citus: the key's columns as the detail names
+/// them (`Key (username)=(…)`; never the values), else the constraint's name.
+fn relayed_unique_field(message: &str, details: Option<&str>) -> String {
+    let columns = details
+        .and_then(|d| d.strip_prefix("Key ("))
+        .and_then(|d| d.split_once(")=("))
+        .map(|(columns, _)| columns.replace(", ", "_"));
+    columns
+        .or_else(|| relayed_name(message, "constraint"))
+        .unwrap_or_else(|| "value".into())
+}
+
 /// Postgres names unique constraints `<table>_<columns>_key`; the columns are the field.
 fn unique_field(table: Option<&str>, constraint: Option<&str>) -> String {
     constraint_field(table, constraint, "_key")
@@ -540,5 +577,49 @@ mod tests {
             "username"
         );
         assert_eq!(unique_field(None, Some("weird")), "weird");
+    }
+
+    #[test]
+    fn errors_relayed_by_citus_name_their_field_from_the_message() {
+        use super::{relayed_name, relayed_unique_field};
+        let unique =
+            r#"duplicate key value violates unique constraint "staff_username_key_103966""#;
+        assert_eq!(
+            relayed_unique_field(unique, Some("Key (username)=(admin) already exists.")),
+            "username"
+        );
+        assert_eq!(
+            relayed_unique_field(
+                unique,
+                Some("Key (matter_id, owner_id)=(a, b) already exists.")
+            ),
+            "matter_id_owner_id"
+        );
+        assert_eq!(relayed_unique_field(unique, None), "staff_username_key");
+        let check = r#"new row for relation "units_102040" violates check constraint "units_area_centi_check_102040""#;
+        assert_eq!(
+            relayed_name(check, "constraint").as_deref(),
+            Some("units_area_centi_check")
+        );
+        assert_eq!(relayed_name(check, "relation").as_deref(), Some("units"));
+        let e = super::broken_constraint(
+            "23514",
+            check,
+            relayed_name(check, "relation").as_deref(),
+            None,
+            relayed_name(check, "constraint").as_deref(),
+        )
+        .unwrap();
+        assert_eq!(e.fields[0].field, "area_centi");
+        // A name of its own that ends in digits keeps them.
+        assert_eq!(
+            relayed_name(
+                r#"violates check constraint "matters_check1""#,
+                "constraint"
+            )
+            .as_deref(),
+            Some("matters_check1")
+        );
+        assert_eq!(relayed_name("no names here", "constraint"), None);
     }
 }

@@ -169,8 +169,16 @@ pub async fn migrate_platform(pool: &Pool) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     lock(&tx).await?;
-    // The platform's migrations name their schema; its record lives there too.
-    tx.batch_execute("CREATE SCHEMA IF NOT EXISTS platform; SET LOCAL search_path TO platform")
+    // The platform's migrations name their schema; its record lives there too. On Citus with
+    // schema-based sharding on, a schema created (or even re-declared with IF NOT EXISTS) is
+    // distributed as a tenant would be: the platform stays an ordinary schema of the
+    // coordinator, so sharding is switched off for this transaction (a harmless placeholder
+    // setting on PostgreSQL without Citus).
+    tx.batch_execute("SET LOCAL citus.enable_schema_based_sharding TO off")
+        .await?;
+    tx.batch_execute("CREATE SCHEMA IF NOT EXISTS platform")
+        .await?;
+    tx.batch_execute("SET LOCAL search_path TO platform")
         .await?;
     for version in run(&tx, PLATFORM)
         .await
@@ -190,10 +198,28 @@ pub async fn migrate_tenant(pool: &Pool, tenant: &Tenant) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Creates the tenant's schema and migrates it, inside the caller's transaction. The migration
+/// lock comes first: on Citus, creating a schema takes locks on the workers, and two street
+/// offices onboarded at once would each hold those while waiting on the other's lock (a
+/// distributed deadlock Citus ends by cancelling one).
+pub async fn create_tenant_schema(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<()> {
+    lock(conn).await?;
+    // The name passed the registry's CHECK (`^t_[a-z][a-z0-9_]+$`), so quoting it is safe.
+    conn.batch_execute(&format!("CREATE SCHEMA \"{}\"", tenant.schema))
+        .await?;
+    apply_tenant(conn, tenant).await
+}
+
 /// Applies pending tenant migrations inside the caller's transaction (provisioning creates the
 /// schema and migrates it in one transaction, so a failed onboarding leaves nothing behind).
 pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<()> {
     lock(conn).await?;
+    // On Citus a tenant schema lives whole on one worker, so its triggers (append-only logs,
+    // the frozen roll, co-owner links) fire beside every row they read: what Citus calls
+    // unsafe (a trigger reaching another shard) cannot happen. Citus checks this only when a
+    // trigger is created; on PostgreSQL without Citus this is a placeholder setting.
+    conn.batch_execute("SET LOCAL citus.enable_unsafe_triggers TO on")
+        .await?;
     for version in run(conn, TENANT)
         .await
         .map_err(|e| anyhow::anyhow!("tenant {} migrations: {e}", tenant.slug))?

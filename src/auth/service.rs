@@ -36,6 +36,7 @@ pub async fn register_owner(
     let hash = password::hash(password_text).await?;
     let id = Uuid::new_v4();
     store::insert_owner(conn, id, real_name, phone, &hash).await?;
+    crate::housing::service::link_approved_co_owner(conn, phone).await?;
     Ok(id)
 }
 

@@ -294,15 +294,16 @@ pub async fn insert_owner_signup(
     let row: WrittenMember = conn
         .first(
             sql_query(format!(
-                "INSERT INTO prep_members (id, group_id, kind, owner_id, name, phone, intro, signature_id, status)
-                     SELECT $1, $2, 'owner', o.id, o.real_name, o.phone, $4, $5, 'pending' FROM owners o WHERE o.id = $3
+                "INSERT INTO prep_members (id, group_id, kind, owner_id, name, phone, intro, signature_id, status, created_at)
+                     SELECT $1, $2, 'owner', o.id, o.real_name, o.phone, $4, $5, 'pending', $6 FROM owners o WHERE o.id = $3
                      RETURNING {MEMBER_COLUMNS}"
             ))
             .bind::<sql::Uuid, _>(id)
             .bind::<sql::Uuid, _>(group)
             .bind::<sql::Uuid, _>(owner)
             .bind::<sql::Text, _>(intro)
-            .bind::<sql::Uuid, _>(signature),
+            .bind::<sql::Uuid, _>(signature)
+            .bind::<sql::Timestamptz, _>(conn.now().await?),
         )
         .await?;
     Ok(row.into())

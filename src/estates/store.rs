@@ -324,6 +324,7 @@ pub async fn upsert_estate(
                 estates::parking_counts.eq(estate.parking_counts),
                 estates::storage_counts.eq(estate.storage_counts),
                 estates::locality_rule.eq(estate.locality_rule),
+                estates::updated_at.eq(now),
             ))
             .on_conflict(estates::id)
             .do_update()
@@ -341,7 +342,8 @@ pub async fn upsert_estate(
                 estates::parking_counts.eq(excluded(estates::parking_counts)),
                 estates::storage_counts.eq(excluded(estates::storage_counts)),
                 estates::locality_rule.eq(excluded(estates::locality_rule)),
-                estates::updated_at.eq(now),
+                // The proposed row's time: Citus refuses now() itself in an upsert's SET.
+                estates::updated_at.eq(excluded(estates::updated_at)),
             )),
     )
     .await?;

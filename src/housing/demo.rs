@@ -130,6 +130,7 @@ async fn seed_unit(
     .await?;
     if let Some(hash) = owner_hash {
         store::insert_demo_owner(conn, Uuid::new_v4(), &name, &phone, hash).await?;
+        super::service::link_approved_co_owner(conn, &phone).await?;
         store::hold_as_owner_by_phone(conn, unit, &phone).await?;
     }
     Ok(())

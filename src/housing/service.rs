@@ -416,6 +416,17 @@ async fn application_in_scope(
     Ok(UnderReview { unit, state })
 }
 
+/// Links a newly registered account to every unit whose co-owner application for its phone
+/// staff approved before it existed. Under the same lock as reviewing an application for that
+/// phone, so no race between the two loses a link.
+pub async fn link_approved_co_owner(conn: &TenantConn, phone: &str) -> ApiResult<()> {
+    store::lock_co_owner_phone(conn, phone).await?;
+    for unit in store::units_approved_for_phone(conn, phone).await? {
+        store::link_co_owner(conn, unit, phone).await?;
+    }
+    Ok(())
+}
+
 /// Approves a pending application by `staff`: refused once the applicant no longer holds the
 /// unit. The co-owner is linked now when they hold an account, or when they register.
 pub async fn approve_application(

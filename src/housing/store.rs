@@ -130,8 +130,8 @@ pub async fn insert_units(
     let unsold: Vec<bool> = rows.iter().map(|r| r.developer_unsold).collect();
     conn.execute(
         sql_query(
-            "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone, developer_unsold)
-             SELECT id, $2, $3, b, en, r, k, a, n, p, d
+            "INSERT INTO units (id, estate_id, import_id, building, entrance, room, kind, area_centi, owner_name, owner_phone, developer_unsold, created_at, updated_at)
+             SELECT id, $2, $3, b, en, r, k, a, n, p, d, $12, $12
                FROM unnest($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bool[])
                  AS t(id, b, en, r, k, a, n, p, d)",
         )
@@ -145,7 +145,8 @@ pub async fn insert_units(
         .bind::<sql::Array<sql::BigInt>, _>(area)
         .bind::<sql::Array<sql::Text>, _>(name)
         .bind::<sql::Array<sql::Text>, _>(phone)
-        .bind::<sql::Array<sql::Bool>, _>(unsold),
+        .bind::<sql::Array<sql::Bool>, _>(unsold)
+        .bind::<sql::Timestamptz, _>(conn.now().await?),
     )
     .await?;
     refresh_statistics(conn).await
@@ -244,11 +245,12 @@ pub async fn insert_demo_owner(
 pub async fn hold_as_owner_by_phone(conn: &TenantConn, unit: Uuid, phone: &str) -> ApiResult<()> {
     conn.execute(
         sql_query(
-            "INSERT INTO unit_holders (id, unit_id, owner_id, role) SELECT $1, $2, id, 'owner' FROM owners WHERE phone = $3",
+            "INSERT INTO unit_holders (id, unit_id, owner_id, role, since) SELECT $1, $2, id, 'owner', $4 FROM owners WHERE phone = $3",
         )
         .bind::<sql::Uuid, _>(Uuid::new_v4())
         .bind::<sql::Uuid, _>(unit)
-        .bind::<sql::Text, _>(phone),
+        .bind::<sql::Text, _>(phone)
+        .bind::<sql::Timestamptz, _>(conn.now().await?),
     )
     .await?;
     Ok(())
@@ -1167,8 +1169,8 @@ pub async fn lock_application(conn: &TenantConn, id: Uuid) -> ApiResult<Applicat
         .await?)
 }
 
-/// Serialises reviews of a phone with its registration (see the registration trigger) until
-/// the transaction ends.
+/// Serialises reviews of a phone with its registration ([`super::service::link_approved_co_owner`])
+/// until the transaction ends.
 pub async fn lock_co_owner_phone(conn: &TenantConn, phone: &str) -> ApiResult<()> {
     conn.execute(
         sql_query("SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))")
@@ -1202,19 +1204,33 @@ pub async fn mark_approved(conn: &TenantConn, id: Uuid, staff: Option<Uuid>) -> 
     Ok(())
 }
 
+/// The units whose co-owner applications for `phone` staff approved.
+pub async fn units_approved_for_phone(conn: &TenantConn, phone: &str) -> ApiResult<Vec<Uuid>> {
+    Ok(conn
+        .load(
+            applications::table
+                .filter(applications::phone.eq(phone))
+                .filter(applications::status.eq("approved"))
+                .select(applications::unit_id)
+                .distinct(),
+        )
+        .await?)
+}
+
 /// Links the account with `phone`, if there is one, to the unit as a co-owner, unless it
 /// holds the unit already.
 pub async fn link_co_owner(conn: &TenantConn, unit: Uuid, phone: &str) -> ApiResult<()> {
     conn.execute(
         sql_query(
-            "INSERT INTO unit_holders (id, unit_id, owner_id, role)
-             SELECT $1, $2, o.id, 'co_owner' FROM owners o
+            "INSERT INTO unit_holders (id, unit_id, owner_id, role, since)
+             SELECT $1, $2, o.id, 'co_owner', $4 FROM owners o
               WHERE o.phone = $3
                 AND NOT EXISTS (SELECT 1 FROM unit_holders h WHERE h.unit_id = $2 AND h.owner_id = o.id AND h.ended_at IS NULL)",
         )
         .bind::<sql::Uuid, _>(Uuid::new_v4())
         .bind::<sql::Uuid, _>(unit)
-        .bind::<sql::Text, _>(phone),
+        .bind::<sql::Text, _>(phone)
+        .bind::<sql::Timestamptz, _>(conn.now().await?),
     )
     .await?;
     Ok(())

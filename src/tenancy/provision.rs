@@ -65,10 +65,7 @@ pub async fn create(
         tenants::schema_name.eq(&tenant.schema),
     )))
     .await?;
-    // The name passed the registry's CHECK (`^t_[a-z][a-z0-9_]+$`), so quoting it is safe.
-    conn.batch_execute(&format!("CREATE SCHEMA \"{}\"", tenant.schema))
-        .await?;
-    migrate::apply_tenant(&conn, &tenant)
+    migrate::create_tenant_schema(&conn, &tenant)
         .await
         .map_err(ApiError::internal)?;
     let admin = create_staff(

@@ -462,6 +462,26 @@ pub async fn ledger_inclusion(
     }))
 }
 
+/// The log index of the matter's checkpoint of `entries` entries, once the log placed it.
+pub async fn checkpoint_position(
+    db: &Conn,
+    tenant_id: Uuid,
+    matter_id: Uuid,
+    entries: i64,
+) -> ApiResult<Option<i64>> {
+    Ok(db
+        .optional(
+            log_leaves::table
+                .filter(log_leaves::tenant_id.eq(tenant_id))
+                .filter(log_leaves::matter_id.eq(matter_id))
+                .filter(log_leaves::kind.eq("checkpoint"))
+                .filter(log_leaves::entries.eq(entries))
+                .select(log_leaves::position),
+        )
+        .await?
+        .flatten())
+}
+
 /// The declared result the log holds of a matter (placed or queued), as its leaf text.
 pub async fn logged_result(
     db: &Conn,

@@ -656,6 +656,23 @@ pub struct NewBallot<'a> {
     pub void_reason: Option<&'a str>,
 }
 
+#[derive(QueryableByName)]
+struct NextSeq {
+    #[diesel(sql_type = sql::BigInt)]
+    seq: i64,
+}
+
+/// The next number for a ballot or ledger entry, drawn by a statement of its own: one that
+/// reads no table, so on Citus the coordinator answers it from its sequence wherever the street
+/// office's tables live (a worker's copy of the sequence would hand out other numbers, and
+/// moving the schema to another worker would change which copy answers).
+pub async fn next_seq(conn: &TenantConn) -> ApiResult<i64> {
+    let next: NextSeq = conn
+        .first(sql_query("SELECT nextval('ballot_seq') AS seq"))
+        .await?;
+    Ok(next.seq)
+}
+
 /// Stores a ballot, unless the person no longer holds any unit of the roll; returns how many
 /// were stored (0 or 1).
 pub async fn insert_ballot(
@@ -665,13 +682,14 @@ pub async fn insert_ballot(
     holder_key: &str,
     b: &NewBallot<'_>,
 ) -> ApiResult<u64> {
+    let seq = next_seq(conn).await?;
     let n = conn
         .execute(
             // Never a ballot for a person who no longer holds any unit of the roll.
             sql_query(
                 "INSERT INTO ballots (id, matter_id, seq, holder_key, channel, choice, voter_owner_id, entered_by, signature_id, scan_id, idempotency_key,
                                   picks, cast_at, voided_at, void_reason, signed_by_owner_id, request_hash)
-             SELECT $1, $2, nextval('ballot_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), CASE WHEN $13::text IS NULL THEN NULL ELSE now() END, $13, $14, $15
+             SELECT $1, $2, $16, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, $17), CASE WHEN $13::text IS NULL THEN NULL ELSE $17 END, $13, $14, $15
               WHERE EXISTS (SELECT 1 FROM matter_roll WHERE matter_id = $2 AND holder_key = $3)",
             )
             .bind::<sql::Uuid, _>(id)
@@ -688,7 +706,9 @@ pub async fn insert_ballot(
             .bind::<sql::Nullable<sql::Timestamptz>, _>(b.cast_at)
             .bind::<sql::Nullable<sql::Text>, _>(b.void_reason)
             .bind::<sql::Nullable<sql::Uuid>, _>(b.signed_by)
-            .bind::<sql::Text, _>(b.request_hash),
+            .bind::<sql::Text, _>(b.request_hash)
+            .bind::<sql::BigInt, _>(seq)
+            .bind::<sql::Timestamptz, _>(conn.now().await?),
         )
         .await?;
     Ok(n as u64)

@@ -17,14 +17,13 @@ use crate::{
 };
 
 /// One SQL over ballots `b` joined to their cast entry `l`, ledger position `p`, matter `m`,
-/// each column named as its [`ReceiptRow`] field. `$1` is the tenant's id (the transparency
-/// log's key).
+/// each column named as its [`ReceiptRow`] field but the log index, read afterwards (the
+/// platform's log is not joined: on Citus it lives on the coordinator, the ballots on a worker).
 fn select(filter: &str) -> String {
     format!(
         "SELECT m.id AS matter_id, m.title AS matter_title, m.status AS matter_status, l.hash AS entry_hash, b.cast_at, b.channel,
                 b.voided_at IS NOT NULL AS voided, {SET_ASIDE} AS set_aside, b.replaced_at IS NOT NULL AS replaced, b.void_reason, p.position,
-                cp.entries AS checkpoint_entries,
-                (SELECT lg.position FROM platform.log_leaves lg WHERE lg.tenant_id = $1 AND lg.matter_id = m.id AND lg.kind = 'checkpoint' AND lg.entries = cp.entries) AS log_index,
+                cp.entries AS checkpoint_entries, NULL::bigint AS log_index,
                 cp.root AS checkpoint_root, cp.key_id AS checkpoint_key_id, cp.signature AS checkpoint_signature, m.ledger_version::int AS ledger_version
            FROM ballots b JOIN ledger_entries l ON l.ballot_id = b.id AND l.kind = 'cast' JOIN matters m ON m.id = b.matter_id
            LEFT JOIN ledger_positions p ON p.seq = l.seq
@@ -65,7 +64,7 @@ pub struct ReceiptRow {
     /// The first checkpoint covering it (its entry count).
     #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
     pub checkpoint_entries: Option<i64>,
-    /// That checkpoint's index in the transparency log.
+    /// That checkpoint's index in the transparency log (see [`with_log_indexes`]).
     #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
     pub log_index: Option<i64>,
     #[diesel(sql_type = sql::Nullable<sql::Text>)]
@@ -78,21 +77,37 @@ pub struct ReceiptRow {
     pub ledger_version: i32,
 }
 
+/// Fills in each row's log index: where the transparency log placed its checkpoint, if it has.
+async fn with_log_indexes(
+    conn: &TenantConn,
+    tenant_id: Uuid,
+    mut rows: Vec<ReceiptRow>,
+) -> ApiResult<Vec<ReceiptRow>> {
+    for row in &mut rows {
+        if let Some(entries) = row.checkpoint_entries {
+            row.log_index =
+                transparency::store::checkpoint_position(conn, tenant_id, row.matter_id, entries)
+                    .await?;
+        }
+    }
+    Ok(rows)
+}
+
 /// The ballots the owner cast online or signed on paper, newest first.
 pub async fn owner_receipts(
     conn: &TenantConn,
     tenant_id: Uuid,
     owner: Uuid,
 ) -> ApiResult<Vec<ReceiptRow>> {
-    Ok(conn
+    let rows = conn
         .load(
             sql_query(select(
-                "coalesce(b.voter_owner_id, b.signed_by_owner_id) = $2",
+                "coalesce(b.voter_owner_id, b.signed_by_owner_id) = $1",
             ))
-            .bind::<sql::Uuid, _>(tenant_id)
             .bind::<sql::Uuid, _>(owner),
         )
-        .await?)
+        .await?;
+    with_log_indexes(conn, tenant_id, rows).await
 }
 
 /// The newest ballot whose entry hash is `wanted`, or starts with it when `wanted` is a receipt
@@ -102,16 +117,16 @@ pub async fn receipt_by_hash(
     tenant_id: Uuid,
     wanted: &str,
 ) -> ApiResult<Option<ReceiptRow>> {
-    let rows: Vec<ReceiptRow> = conn
+    let mut rows: Vec<ReceiptRow> = conn
         .load(
             sql_query(select(
-                "left(l.hash, 16) = left($2, 16) AND (length($2) = 16 OR l.hash = $2)",
+                "left(l.hash, 16) = left($1, 16) AND (length($1) = 16 OR l.hash = $1)",
             ))
-            .bind::<sql::Uuid, _>(tenant_id)
             .bind::<sql::Text, _>(wanted),
         )
         .await?;
-    Ok(rows.into_iter().next())
+    rows.truncate(1);
+    Ok(with_log_indexes(conn, tenant_id, rows).await?.pop())
 }
 
 #[derive(QueryableByName)]

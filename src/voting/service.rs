@@ -409,20 +409,24 @@ pub async fn append(
     ballot: Uuid,
     kind: EntryKind,
 ) -> ApiResult<Entry> {
+    // A cast keeps its ballot's sequence number, so the ledger orders ballots exactly as the
+    // live tally does; voids and supersessions get their own.
+    let own_seq = match kind {
+        EntryKind::Cast => None,
+        _ => Some(super::ballot_store::next_seq(conn).await?),
+    };
     let b: BallotEntryRow = conn
         .first(
             sql_query(
                 "SELECT b.holder_key, b.channel, b.choice,
                     (SELECT string_agg(r.unit_code, ',' ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS unit_codes,
                     (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS area_centi,
-                    -- A cast keeps its ballot's sequence number, so the ledger orders ballots exactly
-                    -- as the live tally does; voids and supersessions get their own.
-                    CASE WHEN $2 THEN b.seq ELSE nextval('ballot_seq') END AS seq, date_trunc('milliseconds', now()) AS at,
+                    coalesce($2, b.seq) AS seq, date_trunc('milliseconds', now()) AS at,
                     array_to_string(b.picks, ',') AS picks, date_trunc('milliseconds', b.cast_at) AS cast_at
                FROM ballots b WHERE b.id = $1",
             )
             .bind::<sql::Uuid, _>(ballot)
-            .bind::<sql::Bool, _>(kind == EntryKind::Cast),
+            .bind::<sql::Nullable<sql::BigInt>, _>(own_seq),
         )
         .await?;
     let entry = Entry {
@@ -472,14 +476,16 @@ pub async fn append_unit_event(
     unit: Uuid,
     kind: EntryKind,
 ) -> ApiResult<Entry> {
+    let seq = super::ballot_store::next_seq(conn).await?;
     let r: UnitEntryRow = conn
         .first(
             sql_query(
-                "SELECT holder_key, unit_code, area_centi, nextval('ballot_seq') AS seq, date_trunc('milliseconds', now()) AS at
+                "SELECT holder_key, unit_code, area_centi, $3 AS seq, date_trunc('milliseconds', now()) AS at
                FROM matter_roll WHERE matter_id = $1 AND unit_id = $2",
             )
             .bind::<sql::Uuid, _>(m.id)
-            .bind::<sql::Uuid, _>(unit),
+            .bind::<sql::Uuid, _>(unit)
+            .bind::<sql::BigInt, _>(seq),
         )
         .await?;
     let entry = Entry {

@@ -2,15 +2,17 @@
 -- owners'-committee role. Areas are exact: integer hundredths of a square metre.
 
 ALTER TABLE estates
-    ADD COLUMN total_households           integer NOT NULL DEFAULT 0 CHECK (total_households >= 0),
-    ADD COLUMN total_area_centi           bigint  NOT NULL DEFAULT 0 CHECK (total_area_centi >= 0),
+    ADD COLUMN total_households           integer NOT NULL DEFAULT 0
+                                          CONSTRAINT estates_total_households_check CHECK (total_households >= 0),
+    ADD COLUMN total_area_centi           bigint  NOT NULL DEFAULT 0
+                                          CONSTRAINT estates_total_area_centi_check CHECK (total_area_centi >= 0),
     ADD COLUMN has_owners_committee       boolean NOT NULL DEFAULT false,
     ADD COLUMN co_owner_verification      boolean NOT NULL DEFAULT false,
     ADD COLUMN deliberation_needs_approval boolean NOT NULL DEFAULT false,
     ADD COLUMN parking_counts             boolean NOT NULL DEFAULT false,
     ADD COLUMN storage_counts             boolean NOT NULL DEFAULT false,
     ADD COLUMN locality_rule              text    NOT NULL DEFAULT 'national'
-        CHECK (locality_rule IN ('national', 'beijing', 'shanghai', 'shandong', 'qingdao', 'hangzhou')),
+        CONSTRAINT estates_locality_rule_check CHECK (locality_rule IN ('national', 'beijing', 'shanghai', 'shandong', 'qingdao', 'hangzhou')),
     ADD COLUMN updated_at                 timestamptz NOT NULL DEFAULT now();
 
 CREATE TABLE housing_imports (
@@ -87,7 +89,8 @@ CREATE TABLE unit_transfers (
 CREATE INDEX ON unit_transfers (unit_id);
 
 -- Personal documents (ID cards, deeds) are tied to an estate: only its staff may read them.
-ALTER TABLE attachments ADD COLUMN estate_id uuid REFERENCES estates(id);
+ALTER TABLE attachments ADD COLUMN estate_id uuid
+    CONSTRAINT attachments_estate_id_fkey REFERENCES estates(id);
 
 CREATE TABLE oc_members (
     id          uuid PRIMARY KEY,

@@ -4,11 +4,13 @@
 
 -- Ledgers of matters opened before checkpoints existed (migration 0004) stay verifiable the
 -- way they were made: entries only, no opening hash, no checkpoints (version 1).
-ALTER TABLE matters ADD COLUMN ledger_version smallint NOT NULL DEFAULT 2 CHECK (ledger_version IN (1, 2));
+ALTER TABLE matters ADD COLUMN ledger_version smallint NOT NULL DEFAULT 2
+    CONSTRAINT matters_ledger_version_check CHECK (ledger_version IN (1, 2));
 UPDATE matters m SET ledger_version = 1
  WHERE opened_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_checkpoints c WHERE c.matter_id = m.id AND c.entries = 0);
 
-ALTER TABLE matters ADD COLUMN kind text NOT NULL DEFAULT 'matter' CHECK (kind IN ('matter', 'election'));
+ALTER TABLE matters ADD COLUMN kind text NOT NULL DEFAULT 'matter'
+    CONSTRAINT matters_kind_check CHECK (kind IN ('matter', 'election'));
 -- An election ballot's picks (candidate ids); NULL on matters.
 ALTER TABLE ballots ADD COLUMN picks uuid[];
 ALTER TABLE ledger_entries ADD COLUMN picks text;
@@ -120,4 +122,5 @@ CREATE INDEX ON face_checks (election_id, owner_id);
 
 -- Committee grants carry their term; a term that starts later grants (and ends the previous
 -- term's grants) from its first day.
-ALTER TABLE oc_members ADD COLUMN term_id uuid REFERENCES terms(id);
+ALTER TABLE oc_members ADD COLUMN term_id uuid
+    CONSTRAINT oc_members_term_id_fkey REFERENCES terms(id);

@@ -4,7 +4,8 @@
 -- Both new columns are written once, on insert: the ballot guard compares whole rows, so they can
 -- never be changed afterwards.
 
-ALTER TABLE ballots ADD COLUMN signed_by_owner_id uuid REFERENCES owners(id);
+ALTER TABLE ballots ADD COLUMN signed_by_owner_id uuid
+    CONSTRAINT ballots_signed_by_owner_id_fkey REFERENCES owners(id);
 ALTER TABLE ballots ADD COLUMN request_hash text;
 
 CREATE UNIQUE INDEX ballots_paper_key ON ballots (matter_id, entered_by, idempotency_key)
