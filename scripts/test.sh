@@ -2,8 +2,10 @@
 # The whole test suite on a fresh machine: installs and starts what the tests need (an
 # S3-compatible server, cargo-nextest), then runs every test against the real PostgreSQL on
 # 127.0.0.1:5432 and that S3 server. A full run (no arguments) then checks the Helm chart,
-# fuzzes the API with schemathesis and runs the fault test (PostgreSQL restarted under load,
-# object store stopped during uploads). Extra arguments go to `cargo nextest run` alone.
+# fuzzes the API with schemathesis, runs the fault test (PostgreSQL restarted under load,
+# object store stopped during uploads) and the scale-out test (the main flows on a Citus
+# cluster of its own; it builds Citus from CITUS_SRC when PostgreSQL lacks it). Extra arguments
+# go to `cargo nextest run` alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +38,7 @@ if [ $# -gt 0 ]; then
 fi
 status=0
 cargo nextest run --no-fail-fast || status=1
-for suite in scripts/check-chart.sh scripts/fuzz-api.sh scripts/fault-test.py; do
+for suite in scripts/check-chart.sh scripts/fuzz-api.sh scripts/fault-test.py scripts/citus-test.sh; do
   echo "== $suite"
   started=$SECONDS
   "$suite" || { echo "== $suite FAILED"; status=1; }

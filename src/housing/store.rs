@@ -1169,8 +1169,8 @@ pub async fn lock_application(conn: &TenantConn, id: Uuid) -> ApiResult<Applicat
         .await?)
 }
 
-/// Serialises reviews of a phone with its registration ([`super::service::link_approved_co_owner`])
-/// until the transaction ends.
+/// Serialises reviews of a phone with its registration (which links approved co-owners) until
+/// the transaction ends.
 pub async fn lock_co_owner_phone(conn: &TenantConn, phone: &str) -> ApiResult<()> {
     conn.execute(
         sql_query("SELECT pg_advisory_xact_lock(hashtext('co-owner:' || $1))")

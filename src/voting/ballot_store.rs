@@ -656,23 +656,6 @@ pub struct NewBallot<'a> {
     pub void_reason: Option<&'a str>,
 }
 
-#[derive(QueryableByName)]
-struct NextSeq {
-    #[diesel(sql_type = sql::BigInt)]
-    seq: i64,
-}
-
-/// The next number for a ballot or ledger entry, drawn by a statement of its own: one that
-/// reads no table, so on Citus the coordinator answers it from its sequence wherever the street
-/// office's tables live (a worker's copy of the sequence would hand out other numbers, and
-/// moving the schema to another worker would change which copy answers).
-pub async fn next_seq(conn: &TenantConn) -> ApiResult<i64> {
-    let next: NextSeq = conn
-        .first(sql_query("SELECT nextval('ballot_seq') AS seq"))
-        .await?;
-    Ok(next.seq)
-}
-
 /// Stores a ballot, unless the person no longer holds any unit of the roll; returns how many
 /// were stored (0 or 1).
 pub async fn insert_ballot(
@@ -682,7 +665,7 @@ pub async fn insert_ballot(
     holder_key: &str,
     b: &NewBallot<'_>,
 ) -> ApiResult<u64> {
-    let seq = next_seq(conn).await?;
+    let seq = super::matter_store::next_seq(conn).await?;
     let n = conn
         .execute(
             // Never a ballot for a person who no longer holds any unit of the roll.

@@ -403,3 +403,20 @@ pub async fn review_matter(
     .await?;
     Ok(())
 }
+
+#[derive(QueryableByName)]
+struct NextSeq {
+    #[diesel(sql_type = sql::BigInt)]
+    seq: i64,
+}
+
+/// The next number for a ballot or ledger entry, drawn by a statement of its own: one that
+/// reads no table, so on Citus the coordinator answers it from its sequence wherever the street
+/// office's tables live (a worker's copy of the sequence would hand out other numbers, and
+/// moving the schema to another worker would change which copy answers).
+pub async fn next_seq(conn: &TenantConn) -> ApiResult<i64> {
+    let next: NextSeq = conn
+        .first(sql_query("SELECT nextval('ballot_seq') AS seq"))
+        .await?;
+    Ok(next.seq)
+}
