@@ -3,13 +3,18 @@
 # 10,000 verified owners; ballots/s through the HTTP API of a release build at 64 and 256
 # concurrent voters, p50/p99 latency, the tally time for 10,000 ballots, and pgbench running
 # the same SQL transaction (scripts/bench-votes.pgbench) for the ratio. PostgreSQL here allows
-# 100 connections, so pgbench runs at 64 and at 90 clients. Uses the database zhimaguan_bench.
+# 100 connections, so pgbench runs at 64 and at 90 clients. Uses the database zhimaguan_bench,
+# or the one BENCH_DATABASE_URL names: on Citus, the coordinator of `scripts/citus-test.sh
+# --hold` (postgres://postgres@127.0.0.1:<port>/postgres; sharding is on there, so the
+# benchmark's street office lands on a worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin zmg --example bench_votes
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; mkdir -p target/bench; cp "$work/server.log" target/bench/server.log 2>/dev/null; rm -rf "$work"' EXIT
-export ZMG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/zhimaguan_bench
+export ZMG_DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/zhimaguan_bench}"
+read -r db_host db_port db_name < <(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432, p.path.lstrip("/"))' "$ZMG_DATABASE_URL")
+echo "database: $ZMG_DATABASE_URL"
 # Outside development mode ledgers are signed: a throwaway key for the benchmark database.
 export ZMG_SIGNING_SECRET="${ZMG_SIGNING_SECRET:-bench-only-signing-secret-not-for-production}"
 export ZMG_SIGNING_KEY_ID="${ZMG_SIGNING_KEY_ID:-bench}"
@@ -45,10 +50,10 @@ read -r schema matter_a matter_b < <(sed -n 's/^PGBENCH schema=\(.*\) matter_a=\
 kill "$server"; wait "$server" 2>/dev/null || true
 echo "peak server RSS: $(grep -h VmHWM /proc/self/status >/dev/null; echo 'see above')" >/dev/null
 
-pg() { pgbench -n -M simple -h 127.0.0.1 -U postgres -f scripts/bench-votes.pgbench -D schema="$schema" "$@" zhimaguan_bench 2>&1; }
-psql -h 127.0.0.1 -U postgres -q -d zhimaguan_bench -c "ALTER SEQUENCE \"$schema\".bench_n RESTART"
+pg() { pgbench -n -M simple -h "$db_host" -p "$db_port" -U postgres -f scripts/bench-votes.pgbench -D schema="$schema" "$@" "$db_name" 2>&1; }
+psql -h "$db_host" -p "$db_port" -U postgres -q -d "$db_name" -c "ALTER SEQUENCE \"$schema\".bench_n RESTART"
 pg64=$(pg -D matter="$matter_a" -c 64 -j 2 -t 150 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-psql -h 127.0.0.1 -U postgres -q -d zhimaguan_bench -c "ALTER SEQUENCE \"$schema\".bench_n RESTART"
+psql -h "$db_host" -p "$db_port" -U postgres -q -d "$db_name" -c "ALTER SEQUENCE \"$schema\".bench_n RESTART"
 pg90=$(pg -D matter="$matter_b" -c 90 -j 2 -t 110 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 http64=$(sed -n 's/^RESULT http_64_rate //p' "$work/http.txt")
 http256=$(sed -n 's/^RESULT http_256_rate //p' "$work/http.txt")

@@ -92,6 +92,8 @@ url="postgres://postgres@127.0.0.1:${port[coordinator]}/postgres"
 log "coordinator on ${port[coordinator]}, workers on ${port[worker1]} and ${port[worker2]}"
 
 if [ "${1:-}" = --hold ]; then
+  # As a new installation on Citus: street offices onboarded from now on land on workers.
+  psql_on coordinator -c "ALTER DATABASE postgres SET citus.enable_schema_based_sharding TO on"
   echo "ZMG_DATABASE_URL=$url"
   echo "psql -h 127.0.0.1 -U postgres -p ${port[coordinator]}   (Ctrl-C stops the cluster)"
   sleep infinity

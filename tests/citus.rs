@@ -315,25 +315,8 @@ async fn a_street_office_moved_to_the_other_worker_mid_vote_keeps_every_ballot_e
 /// Closes the matter once its window has passed, and checks that its ledger verifies online
 /// and offline with `heads` ballots counted.
 async fn close_and_verify(e: &Estate, matter: &str, heads: usize) {
-    let conn = e.app.conn(&e.t.tenant).await;
-    let id = Uuid::parse_str(matter).unwrap();
-    conn.execute(
-        "UPDATE matters SET closes_at = now() - interval '1 second', opens_at = now() - interval '1 day' WHERE id = $1",
-        &[&id],
-    )
-    .await
-    .unwrap();
-    conn.commit().await.unwrap();
-    let (s, closed) = e
-        .app
-        .call(
-            POST,
-            &format!("/api/matters/{matter}/close"),
-            e.slug(),
-            Some(&e.t.admin_token),
-            None,
-        )
-        .await;
+    e.end_window(matter).await;
+    let (s, closed) = e.close(matter).await;
     assert_eq!(
         (s, closed["status"].as_str()),
         (200, Some("closed")),

@@ -1189,26 +1189,14 @@ async fn a_closed_matter_keeps_its_result_and_root_and_later_entries_are_detecte
     let matter = m["id"].as_str().unwrap().to_string();
     assert_eq!(e.cast(&a, &matter, "agree", "a").await.0, 201);
     assert_eq!(e.cast(&b, &matter, "agree", "b").await.0, 201);
-    let conn = e.app.conn(&e.t.tenant).await;
-    let id = Uuid::parse_str(&matter).unwrap();
-    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second', opens_at = now() - interval '1 day' WHERE id = $1", &[&id]).await.unwrap();
-    conn.commit().await.unwrap();
+    e.end_window(&matter).await;
     let (s, b2) = e.cast(&b, &matter, "disagree", "late").await;
     assert_eq!(
         (s, b2["code"].as_str()),
         (409, Some("ballot.not_open")),
         "no ballots after the deadline"
     );
-    let (s, closed) = e
-        .app
-        .call(
-            POST,
-            &format!("/api/matters/{matter}/close"),
-            e.slug(),
-            Some(&e.t.admin_token),
-            None,
-        )
-        .await;
+    let (s, closed) = e.close(&matter).await;
     assert_eq!((s, closed["status"].as_str()), (200, Some("closed")));
     let (_, v) = e
         .app
@@ -1236,7 +1224,7 @@ async fn a_closed_matter_keeps_its_result_and_root_and_later_entries_are_detecte
         "INSERT INTO ledger_entries (seq, matter_id, ballot_id, kind, person_code, unit_codes, area_centi, channel, choice, at, hash)
          SELECT nextval('ballot_seq'), matter_id, ballot_id, 'void', person_code, unit_codes, area_centi, channel, choice, at, hash
            FROM ledger_entries WHERE matter_id = $1 LIMIT 1",
-        &[&id],
+        &[&Uuid::parse_str(&matter).unwrap()],
     )
     .await
     .unwrap();
@@ -1448,19 +1436,8 @@ async fn checkpoints_seal_entries_as_they_commit_and_the_roll_and_ballots_cannot
     drop(conn); // rolled back: the ballot stays as it was
 
     // Closing seals the rest; the declared root is the last checkpoint's.
-    let conn = e.app.conn(&e.t.tenant).await;
-    conn.execute("UPDATE matters SET closes_at = now() - interval '1 second', opens_at = now() - interval '1 day' WHERE id = $1", &[&id]).await.unwrap();
-    conn.commit().await.unwrap();
-    let (s, closed) = e
-        .app
-        .call(
-            POST,
-            &format!("/api/matters/{matter}/close"),
-            e.slug(),
-            Some(&e.t.admin_token),
-            None,
-        )
-        .await;
+    e.end_window(&matter).await;
+    let (s, closed) = e.close(&matter).await;
     assert_eq!(s, 200, "{closed}");
     let ledger = e.ledger(&matter).await;
     let last = ledger["checkpoints"]

@@ -424,6 +424,32 @@ impl Estate {
         gid
     }
 
+    /// Moves the matter's voting window into the past (opened a day ago, closed a second ago),
+    /// as if its deadline had come.
+    pub async fn end_window(&self, matter: &str) {
+        let conn = self.app.conn(&self.t.tenant).await;
+        conn.execute(
+            "UPDATE matters SET closes_at = now() - interval '1 second', opens_at = now() - interval '1 day' WHERE id = $1",
+            &[&Uuid::parse_str(matter).unwrap()],
+        )
+        .await
+        .unwrap();
+        conn.commit().await.unwrap();
+    }
+
+    /// Street staff close the matter; the answer.
+    pub async fn close(&self, matter: &str) -> (u16, Value) {
+        self.app
+            .call(
+                POST,
+                &format!("/api/matters/{matter}/close"),
+                self.slug(),
+                Some(&self.t.admin_token),
+                None,
+            )
+            .await
+    }
+
     pub async fn ledger(&self, matter: &str) -> Value {
         let (s, l) = self
             .app
