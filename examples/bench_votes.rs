@@ -244,18 +244,21 @@ async fn main() -> anyhow::Result<()> {
         runs[10].as_secs_f64() * 1000.0
     );
 
-    // Helper data for pgbench: voter n → owner and holder key, for the two spare matters.
-    db.batch_execute(
-        "DROP TABLE IF EXISTS bench_voters; DROP SEQUENCE IF EXISTS bench_n;
-         CREATE SEQUENCE bench_n;
-         CREATE TABLE bench_voters AS
+    // Helper data for pgbench: voter n → owner and holder key, for the two spare matters. One
+    // statement at a time: Citus refuses several DDL statements in one string.
+    for statement in [
+        "DROP TABLE IF EXISTS bench_voters",
+        "DROP SEQUENCE IF EXISTS bench_n",
+        "CREATE SEQUENCE bench_n",
+        "CREATE TABLE bench_voters AS
            SELECT row_number() OVER (ORDER BY h.owner_id) AS n, h.owner_id, min(r.holder_key) AS holder_key
              FROM unit_holders h JOIN matter_roll r ON r.unit_id = h.unit_id
             WHERE h.ended_at IS NULL AND r.matter_id = (SELECT id FROM matters ORDER BY created_at LIMIT 1)
-            GROUP BY h.owner_id;
-         CREATE UNIQUE INDEX ON bench_voters (n);",
-    )
-    .await?;
+            GROUP BY h.owner_id",
+        "CREATE UNIQUE INDEX ON bench_voters (n)",
+    ] {
+        db.batch_execute(statement).await?;
+    }
     println!(
         "PGBENCH schema={schema} matter_a={} matter_b={}",
         pgbench_matters[0], pgbench_matters[1]
