@@ -215,7 +215,7 @@ pub async fn create_tenant_schema(conn: &TenantConn, tenant: &Tenant) -> anyhow:
 pub async fn apply_tenant(conn: &TenantConn, tenant: &Tenant) -> anyhow::Result<()> {
     lock(conn).await?;
     // On Citus a tenant schema lives whole on one worker, so its triggers (append-only logs,
-    // the frozen roll, co-owner links) fire beside every row they read: what Citus calls
+    // the frozen roll, signed checkpoints) fire beside every row they read: what Citus calls
     // unsafe (a trigger reaching another shard) cannot happen. Citus checks this only when a
     // trigger is created; on PostgreSQL without Citus this is a placeholder setting.
     conn.batch_execute("SET LOCAL citus.enable_unsafe_triggers TO on")

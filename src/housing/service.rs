@@ -400,8 +400,8 @@ struct UnderReview {
 }
 
 /// The application, if it lies within the jurisdiction `rc_scope`, locked in the order a
-/// change of owner locks (unit, then application) and under its phone's lock (see the
-/// registration trigger), so review, transfer and registration never interleave.
+/// change of owner locks (unit, then application) and under its phone's lock (see
+/// [`link_approved_co_owner`]), so review, transfer and registration never interleave.
 async fn application_in_scope(
     conn: &TenantConn,
     rc_scope: Option<Uuid>,
