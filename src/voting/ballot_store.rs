@@ -665,7 +665,7 @@ pub async fn insert_ballot(
     holder_key: &str,
     b: &NewBallot<'_>,
 ) -> ApiResult<u64> {
-    let seq = super::matter_store::next_seq(conn).await?;
+    let numbered = super::matter_store::next_seq(conn).await?;
     let n = conn
         .execute(
             // Never a ballot for a person who no longer holds any unit of the roll.
@@ -690,8 +690,8 @@ pub async fn insert_ballot(
             .bind::<sql::Nullable<sql::Text>, _>(b.void_reason)
             .bind::<sql::Nullable<sql::Uuid>, _>(b.signed_by)
             .bind::<sql::Text, _>(b.request_hash)
-            .bind::<sql::BigInt, _>(seq)
-            .bind::<sql::Timestamptz, _>(conn.now().await?),
+            .bind::<sql::BigInt, _>(numbered.seq)
+            .bind::<sql::Timestamptz, _>(numbered.at),
         )
         .await?;
     Ok(n as u64)

@@ -404,19 +404,25 @@ pub async fn review_matter(
     Ok(())
 }
 
+/// A number for a ballot or ledger entry, with the transaction's time (which an
+/// `INSERT … SELECT` binds: see `Conn::now`).
 #[derive(QueryableByName)]
-struct NextSeq {
+pub struct Numbered {
     #[diesel(sql_type = sql::BigInt)]
-    seq: i64,
+    pub seq: i64,
+    #[diesel(sql_type = sql::Timestamptz)]
+    pub at: DateTime<Utc>,
 }
 
 /// The next number for a ballot or ledger entry, drawn by a statement of its own: one that
 /// reads no table, so on Citus the coordinator answers it from its sequence wherever the street
 /// office's tables live (a worker's copy of the sequence would hand out other numbers, and
-/// moving the schema to another worker would change which copy answers).
-pub async fn next_seq(conn: &TenantConn) -> ApiResult<i64> {
-    let next: NextSeq = conn
-        .first(sql_query("SELECT nextval('ballot_seq') AS seq"))
-        .await?;
-    Ok(next.seq)
+/// moving the schema to another worker would change which copy answers). The same round trip
+/// brings the transaction's time.
+pub async fn next_seq(conn: &TenantConn) -> ApiResult<Numbered> {
+    Ok(conn
+        .first(sql_query(
+            "SELECT nextval('ballot_seq') AS seq, now() AS at",
+        ))
+        .await?)
 }

@@ -413,7 +413,7 @@ pub async fn append(
     // live tally does; voids and supersessions get their own.
     let own_seq = match kind {
         EntryKind::Cast => None,
-        _ => Some(super::matter_store::next_seq(conn).await?),
+        _ => Some(super::matter_store::next_seq(conn).await?.seq),
     };
     let b: BallotEntryRow = conn
         .first(
@@ -476,7 +476,7 @@ pub async fn append_unit_event(
     unit: Uuid,
     kind: EntryKind,
 ) -> ApiResult<Entry> {
-    let seq = super::matter_store::next_seq(conn).await?;
+    let seq = super::matter_store::next_seq(conn).await?.seq;
     let r: UnitEntryRow = conn
         .first(
             sql_query(
