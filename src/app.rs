@@ -51,7 +51,7 @@ impl AppState {
             config.dev_mode,
         )?
         .install();
-        let ops = OperationTable::from_spec(&openapi::service().spec())?;
+        let ops = OperationTable::from_spec(&openapi::spec_json())?;
         let authz = Authorizer::new(&ops).await?;
         Ok(Self {
             storage: Storage::from_config(&config)?,
@@ -79,12 +79,23 @@ async fn readyz(state: Data<&AppState>) -> Response {
     if ready {
         "ready".into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(
+                "Retry-After",
+                crate::error::UNAVAILABLE_RETRY_SECONDS.to_string(),
+            )
+            .body("database unreachable")
     }
 }
 
 pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
     let service = openapi::service();
+    let (yaml, json, docs) = (
+        openapi::spec_yaml(),
+        openapi::spec_json(),
+        openapi::swagger_ui_html(),
+    );
     let gate_state = state.clone();
     // No body may be larger than the largest upload plus its form overhead.
     let body_limit = state.config.upload_limit_bytes as u64 + 64 * 1024;
@@ -92,13 +103,23 @@ pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
-        .at("/openapi.yaml", service.spec_endpoint_yaml())
-        .nest("/docs", service.swagger_ui())
+        .at("/openapi.yaml", get(fixed("application/yaml", yaml)))
+        .at("/openapi.json", get(fixed("application/json", json)))
+        .at("/docs", get(fixed("text/html; charset=utf-8", docs)))
         .nest("/", service)
         .around(move |ep, req| gate::gate(gate_state.clone(), ep, req))
         .around(move |ep, req| limit_request(body_limit, ep, req))
         .data(state)
         .around(request_context)
+}
+
+/// An endpoint that always answers `body` as `content_type`.
+fn fixed(content_type: &'static str, body: String) -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(content_type)
+            .body(body.clone())
+    })
 }
 
 /// The longest request target answered normally (hyper itself refuses one over 64 KiB, with an
@@ -157,6 +178,7 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
     let info = RequestInfo {
         id: id.clone(),
         english,
+        path: req.uri().path().chars().take(URI_LIMIT).collect(),
         ..Default::default()
     };
     let operation = info.operation.clone();
@@ -205,7 +227,7 @@ fn fixed_route_name(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
-        "/openapi.yaml" => "openapi",
+        "/openapi.yaml" | "/openapi.json" => "openapi",
         p if p == "/docs" || p.starts_with("/docs/") => "docs",
         _ => "unmatched",
     }
@@ -292,6 +314,15 @@ fn render_error(err: poem::Error) -> Response {
             if let Some(limit) = declared_limit_broken(&detail) {
                 return limit_error(&field, limit).into_response();
             }
+            if let Some((line, column)) = json_syntax_error_at(&detail) {
+                return ApiError::new(
+                    s,
+                    "request.invalid_json",
+                    format!("请求体不是有效的 JSON：第 {line} 行第 {column} 列附近有误"),
+                    format!("The body is not valid JSON: error near line {line}, column {column}"),
+                )
+                .into_response();
+            }
             let mut e = ApiError::new(
                 s,
                 "request.invalid",
@@ -320,6 +351,17 @@ fn render_error(err: poem::Error) -> Response {
         _ => ApiError::internal(detail),
     };
     api.into_response()
+}
+
+/// Where a body that is not JSON at all broke off, from serde_json's "… at line 1 column 22"
+/// (a syntax error: poem-openapi reads the text as JSON before it looks at any field).
+fn json_syntax_error_at(detail: &str) -> Option<(u64, u64)> {
+    if !detail.starts_with("parse request payload error") || detail.contains('`') {
+        return None;
+    }
+    let (_, position) = detail.rsplit_once(" at line ")?;
+    let (line, column) = position.split_once(" column ")?;
+    Some((line.trim().parse().ok()?, column.trim().parse().ok()?))
 }
 
 /// The declared limit a field broke, from the parser's "verification failed. maxLength(30)".

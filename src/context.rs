@@ -10,6 +10,8 @@ use std::{
 pub struct RequestInfo {
     pub id: String,
     pub english: bool,
+    /// The request's path: the `instance` of an error it gets (RFC 9457).
+    pub path: String,
     /// Filled in by the gate once it knows the spec operation (metrics label by it).
     pub operation: Arc<OnceLock<String>>,
 }
@@ -24,6 +26,10 @@ pub async fn scope<F: Future>(info: RequestInfo, fut: F) -> F::Output {
 
 pub fn request_id() -> String {
     REQUEST.try_with(|r| r.id.clone()).unwrap_or_default()
+}
+
+pub fn request_path() -> String {
+    REQUEST.try_with(|r| r.path.clone()).unwrap_or_default()
 }
 
 pub fn english() -> bool {

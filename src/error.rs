@@ -49,13 +49,26 @@ pub struct ApiError {
     pub retry_after: Option<i64>,
 }
 
-/// Body of every error response.
+/// Body of every error response: an RFC 9457 problem (`application/problem+json`), extended with
+/// the stable `code`, the request id and, for validation failures, every failing field.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
+    /// The kind of problem as a URI, `urn:zhimaguan:problem:<code>` (RFC 9457 §3.1.1).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the status, the same for every problem with it.
+    pub title: String,
+    /// The HTTP status, repeated for clients that only keep the body.
+    pub status: u16,
+    /// What went wrong, for a person (zh-CN by default, English with `Accept-Language: en`).
+    pub detail: String,
+    /// The path of the request that failed.
+    pub instance: String,
     /// Stable machine-readable code, e.g. `tenant.not_found`.
     pub code: String,
-    /// Human-readable message (zh-CN by default, English with `Accept-Language: en`).
+    /// The same text as `detail`; kept for clients written before `detail`.
+    #[oai(deprecated)]
     pub message: String,
     /// Request id, also sent as the `x-request-id` header; quote it when reporting a problem.
     pub request_id: String,
@@ -67,10 +80,43 @@ pub struct ErrorBody {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct FieldErrorBody {
+    /// The field as the request named it: a JSON property, a query parameter, or
+    /// `rows.<row>.<column>` for a spreadsheet cell.
     pub field: String,
     pub code: String,
     pub message: String,
 }
+
+/// The media type of every error body (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// `title` of each status, Chinese then English; also what the spec says each status means.
+pub const STATUS_TITLES: &[(u16, &str, &str)] = &[
+    (400, "请求格式错误", "Malformed request"),
+    (401, "未登录或登录已失效", "Not authenticated"),
+    (403, "无权操作，或街道已停用", "Forbidden"),
+    (404, "不存在", "Not found"),
+    (405, "不支持该请求方法", "Method not allowed"),
+    (409, "与现有数据冲突", "Conflict"),
+    (413, "内容过大", "Payload too large"),
+    (414, "请求地址过长", "URI too long"),
+    (415, "不支持的内容类型", "Unsupported content type"),
+    (422, "字段校验失败", "Validation failed"),
+    (429, "请求过于频繁", "Too many requests"),
+    (500, "服务器内部错误", "Internal server error"),
+    (503, "依赖服务暂不可用", "Service unavailable"),
+];
+
+fn status_title(status: StatusCode, english: bool) -> String {
+    STATUS_TITLES
+        .iter()
+        .find(|(code, _, _)| *code == status.as_u16())
+        .map(|(_, zh, en)| if english { *en } else { *zh }.to_string())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string())
+}
+
+/// `Retry-After` of a 503.
+pub const UNAVAILABLE_RETRY_SECONDS: i64 = 5;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -114,8 +160,11 @@ impl ApiError {
         self.retry_after = Some(seconds.max(1));
         self
     }
+    /// 503, with a `Retry-After` of a few seconds: what is down (the database, the object
+    /// store, an SMS gateway) is usually back by then, and clients must not retry at once.
     pub fn unavailable(code: &'static str, zh: impl Into<Text>, en: impl Into<Text>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, zh, en)
+            .retry_after(UNAVAILABLE_RETRY_SECONDS)
     }
 
     /// 422 with every failing field.
@@ -162,6 +211,11 @@ impl ApiError {
     fn body(&self) -> ErrorBody {
         let en = context::english();
         ErrorBody {
+            kind: format!("urn:zhimaguan:problem:{}", self.code),
+            title: status_title(self.status, en),
+            status: self.status.as_u16(),
+            detail: self.message().to_string(),
+            instance: context::request_path(),
             code: self.code.to_string(),
             message: self.message().to_string(),
             request_id: context::request_id(),
@@ -199,7 +253,7 @@ impl poem::error::ResponseError for ApiError {
             .unwrap_or_default();
         let mut response = Response::builder()
             .status(self.status)
-            .content_type("application/json; charset=utf-8");
+            .content_type(PROBLEM_JSON);
         if let Some(seconds) = self.retry_after {
             response = response.header("Retry-After", seconds.to_string());
         }
@@ -213,39 +267,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Statuses any operation may answer with; documented on every operation.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "请求格式错误 / Malformed request"),
-    (401, "未登录或登录已失效 / Not authenticated"),
-    (
-        403,
-        "无权操作，或街道已停用 / Forbidden, or tenant suspended",
-    ),
-    (404, "不存在 / Not found (including unknown tenant)"),
-    (409, "与现有数据冲突 / Conflict"),
-    (413, "内容过大 / Payload too large"),
-    (414, "请求地址过长 / URI too long"),
-    (415, "不支持的内容类型 / Unsupported content type"),
-    (
-        422,
-        "字段校验失败，列出每个字段 / Validation failed, every field listed",
-    ),
-    (429, "请求过于频繁 / Rate limited"),
-    (500, "服务器内部错误 / Internal error"),
-    (503, "依赖服务不可用 / A dependency is unavailable"),
-];
-
+/// Every status an operation may answer with; the spec's finishing step (`openapi::contract`)
+/// keeps, for each operation, those it can really return.
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         MetaResponses {
-            responses: DOCUMENTED
+            responses: STATUS_TITLES
                 .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
+                .filter(|(status, _, _)| *status != 405)
+                .map(|(status, zh, _)| MetaResponse {
+                    description: zh,
                     status: Some(*status),
                     status_range: None,
                     content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
+                        content_type: PROBLEM_JSON,
                         schema: <ErrorBody as poem_openapi::types::Type>::schema_ref(),
                     }],
                     headers: vec![],

@@ -24,6 +24,10 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         req.method().clone()
     };
     let Some(op) = state.ops.find(&method, req.uri().path()) else {
+        let allowed = state.ops.methods_at(req.uri().path());
+        if !allowed.is_empty() {
+            return Ok(method_not_allowed(&allowed));
+        }
         if req.uri().path().starts_with("/api/") {
             // Fail closed: nothing under /api/ runs unless it is an operation of the spec.
             return Err(ApiError::not_found(
@@ -101,6 +105,28 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     context::with_operation(op_id, ep.call(req))
         .await
         .map(IntoResponse::into_response)
+}
+
+/// 405 naming, in `Allow`, the methods the path does answer (RFC 9110 §15.5.6).
+fn method_not_allowed(allowed: &[Method]) -> Response {
+    let list = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = ApiError::new(
+        poem::http::StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        format!("该地址不支持此请求方法，可用的方法：{list}"),
+        format!("Method not allowed here; allowed: {list}"),
+    )
+    .into_response();
+    if let Ok(value) = poem::http::HeaderValue::from_str(&list) {
+        response
+            .headers_mut()
+            .insert(poem::http::header::ALLOW, value);
+    }
+    response
 }
 
 /// Refuses control characters in the query and a JSON body (see [`text_input`]) and JSON bodies

@@ -15,6 +15,7 @@ pub mod error;
 pub mod estates;
 pub mod gate;
 pub mod housing;
+pub mod idempotency;
 pub mod metrics;
 pub mod migrate;
 pub mod openapi;

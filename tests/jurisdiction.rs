@@ -196,7 +196,7 @@ impl World {
             ("owner_id", member),
             ("scan_attachment_id", scan.as_str().unwrap().to_string()),
         ]);
-        let spec = serde_json::from_str(&zhimaguan::openapi::service().spec()).unwrap();
+        let spec = zhimaguan::openapi::document();
         let own_owner = owners[3].clone();
         let document = document.as_str().unwrap().to_string();
         let names = e.units.iter().map(|u| u.1.clone()).collect();
@@ -315,7 +315,7 @@ impl World {
             }
         }
         let body = op["requestBody"]["content"]
-            .get("application/json; charset=utf-8")
+            .get("application/json")
             .map(|c| sample(&self.spec, &c["schema"]));
         let body = body.map(|mut body| {
             for (field, value) in body.as_object_mut().into_iter().flatten() {

@@ -38,6 +38,11 @@ async fn readiness_fails_when_the_database_is_unreachable() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.headers()["retry-after"],
+        "5",
+        "probes and clients back off"
+    );
     let resp = reqwest::get(format!("http://{}/healthz", running.addr))
         .await
         .unwrap();
@@ -70,6 +75,74 @@ async fn every_response_carries_a_request_id_that_errors_quote() {
     let (s, body) = common::read(resp).await;
     assert_eq!((s, body["code"].as_str()), (404, Some("route.not_found")));
     assert_eq!(body["request_id"], id.as_str());
+}
+
+/// What a client developer meets when they get a call wrong: RFC 9457 problems with a Chinese
+/// detail, even for a body that is not JSON, and 405 naming the methods that work.
+#[tokio::test]
+async fn errors_are_problems_a_client_can_act_on() {
+    let app = TestApp::start().await;
+    let t = app.tenant().await;
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/auth/staff/login",
+            Some(&t.tenant.slug),
+            None,
+        )
+        .header("content-type", "application/json")
+        .body("{\"username\": \"admin\", ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/problem+json",
+        "RFC 9457 media type"
+    );
+    let (s, body) = common::read(resp).await;
+    assert_eq!(s, 400);
+    assert_eq!(body["status"], 400);
+    assert_eq!(body["type"], "urn:zhimaguan:problem:request.invalid_json");
+    assert_eq!(body["instance"], "/api/auth/staff/login");
+    assert_eq!(body["title"], "请求格式错误");
+    let detail = body["detail"].as_str().unwrap();
+    assert_eq!(detail, "请求体不是有效的 JSON：第 1 行第 22 列附近有误");
+    assert_eq!(
+        body["message"], body["detail"],
+        "the old field still carries the text"
+    );
+
+    let resp = app
+        .request(
+            Method::DELETE,
+            "/api/estates",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
+    let (s, body) = common::read(resp).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (405, Some("route.method_not_allowed"))
+    );
+    assert!(body["detail"].as_str().unwrap().contains("GET, HEAD, POST"));
+
+    let resp = app
+        .request(
+            Method::GET,
+            "/api/auth/staff/login",
+            Some(&t.tenant.slug),
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405, "a path that only takes POST");
+    assert_eq!(resp.headers()["allow"], "POST");
 }
 
 #[tokio::test]

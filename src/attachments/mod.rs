@@ -47,29 +47,33 @@ impl Purpose {
     }
 
     pub fn accepts(self, mime: &str) -> bool {
-        const IMAGES: &[&str] = &[
-            "image/jpeg",
-            "image/png",
-            "image/webp",
-            "image/gif",
-            "image/bmp",
-        ];
-        const DOCUMENTS: &[&str] = &[
-            "application/pdf",
-            "application/msword",
-            "application/vnd.ms-excel",
-            "application/vnd.ms-powerpoint",
-            "application/x-ole-storage",
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        ];
         match self {
             Purpose::Proof | Purpose::Signature => IMAGES.contains(&mime),
             Purpose::Document => IMAGES.contains(&mime) || DOCUMENTS.contains(&mime),
         }
     }
 }
+
+/// Image types an attachment of any purpose may have.
+pub const IMAGES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+];
+
+/// Further types a document may have.
+pub const DOCUMENTS: &[&str] = &[
+    "application/pdf",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/x-ole-storage",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
 
 /// The type the bytes say they are, or `None` when unrecognisable.
 pub fn detect(bytes: &[u8]) -> Option<&'static str> {

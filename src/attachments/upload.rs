@@ -1,6 +1,8 @@
 //! A multipart upload read as a stream: the size limit is enforced while reading, so an
 //! oversized file is refused without being buffered whole.
 
+use std::marker::PhantomData;
+
 use poem::{web::Multipart, FromRequest, Request, RequestBody};
 use poem_openapi::{
     impl_apirequest_for_payload,
@@ -13,19 +15,27 @@ use tokio::io::AsyncReadExt;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Only for the spec: the form the endpoint reads (purpose, then file).
+/// Only for the spec: the form an attachment upload reads (purpose, then file).
 #[derive(MultipartSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// proof | signature | document
-    purpose: String,
+    purpose: crate::attachments::Purpose,
     /// The file itself.
     file: Upload,
 }
 
-pub struct StreamedUpload(pub Multipart);
+/// Only for the spec: a form holding just a file.
+#[derive(MultipartSchema)]
+#[allow(dead_code)]
+pub struct FileForm {
+    /// The file itself.
+    file: Upload,
+}
 
-impl Payload for StreamedUpload {
+/// A multipart body read as a stream; `F` is only the form the spec declares for it.
+pub struct StreamedUpload<F = UploadForm>(pub Multipart, PhantomData<F>);
+
+impl<F: Payload + Sync> Payload for StreamedUpload<F> {
     const CONTENT_TYPE: &'static str = "multipart/form-data";
 
     fn check_content_type(content_type: &str) -> bool {
@@ -33,25 +43,26 @@ impl Payload for StreamedUpload {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        UploadForm::schema_ref()
+        F::schema_ref()
     }
 
     fn register(registry: &mut Registry) {
-        UploadForm::register(registry);
+        F::register(registry);
     }
 }
 
-impl ParsePayload for StreamedUpload {
+impl<F: Payload + Sync> ParsePayload for StreamedUpload<F> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         Ok(StreamedUpload(
             Multipart::from_request(request, body).await?,
+            PhantomData,
         ))
     }
 }
 
-impl_apirequest_for_payload!(StreamedUpload);
+impl_apirequest_for_payload!(StreamedUpload<F>, F: Payload + Sync);
 
 pub struct ReceivedFile {
     pub purpose: Option<String>,
@@ -97,7 +108,7 @@ fn check_file_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-impl StreamedUpload {
+impl<F> StreamedUpload<F> {
     /// Reads the `purpose` field and the `file` field, stopping as soon as the file passes `limit`.
     pub async fn receive(mut self, limit: usize) -> ApiResult<ReceivedFile> {
         let mut received = ReceivedFile {

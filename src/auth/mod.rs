@@ -15,12 +15,7 @@ pub mod throttle;
 pub mod token;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{auth::Bearer, Object, SecurityScheme};
-
-/// `Authorization: Bearer <token>` from a login operation.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer")]
-pub struct BearerAuth(#[allow(dead_code)] Bearer);
+use poem_openapi::Object;
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]

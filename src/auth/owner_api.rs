@@ -12,7 +12,7 @@ use super::{
     required, service, sessions,
     sms_code::{self, SmsPurpose},
     store::{self, OwnerProfileRow},
-    BearerAuth, ClientIp, TokenResponse,
+    ClientIp, TokenResponse,
 };
 use crate::{
     error::{ApiError, ApiResult, FieldIssue},
@@ -329,7 +329,6 @@ impl OwnerApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         token: Data<&SessionToken>,
-        _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         sessions::revoke_tenant_token(&conn, &token).await?;
@@ -348,7 +347,6 @@ impl OwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<OwnerProfile>> {
         let id = owner_id(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -369,7 +367,6 @@ impl OwnerApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         body: Json<OwnerProfileUpdate>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<OwnerProfile>> {
         let id = owner_id(&principal)?;
         if body.nickname.chars().count() > 30 {
@@ -400,7 +397,6 @@ impl OwnerApi {
         principal: Data<&Principal>,
         ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
-        _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = owner_id(&principal)?;
         change_tenant_password(

@@ -12,7 +12,7 @@ use super::{
     principal::{Principal, StaffRole},
     required, service, sessions,
     store::{self, StaffFields, StaffRow},
-    BearerAuth, ClientIp, TokenResponse,
+    ClientIp, TokenResponse,
 };
 use crate::{
     audit,
@@ -256,7 +256,6 @@ impl StaffApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<StaffView>> {
         let id = staff_id(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -278,7 +277,6 @@ impl StaffApi {
         principal: Data<&Principal>,
         ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
-        _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let id = staff_id(&principal)?;
         change_tenant_password(
@@ -302,7 +300,6 @@ impl StaffApi {
         tenant: Data<&Tenant>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<StaffPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -322,7 +319,6 @@ impl StaffApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         body: Json<StaffCreateRequest>,
-        _auth: BearerAuth,
     ) -> ApiResult<Created> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let created = create_staff(&conn, &body).await?;

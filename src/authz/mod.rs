@@ -42,6 +42,18 @@ impl Authorizer {
     }
 }
 
+/// (operation id, action) pairs open to callers without a token: the `p, anonymous, …` lines
+/// (the model matches subject, object and action exactly, so these are all casbin allows).
+pub fn anonymous_operations() -> Vec<(String, String)> {
+    POLICY
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("p,"))
+        .map(|rest| rest.split(',').map(str::trim).collect::<Vec<_>>())
+        .filter(|parts| parts.len() == 3 && parts[0] == "anonymous")
+        .map(|parts| (parts[1].to_string(), parts[2].to_string()))
+        .collect()
+}
+
 /// Operation ids named in policy.csv (to catch stale lines).
 pub fn policy_operations() -> Vec<String> {
     POLICY

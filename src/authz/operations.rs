@@ -100,6 +100,22 @@ impl OperationTable {
     pub fn find(&self, method: &Method, path: &str) -> Option<&Operation> {
         self.operations.iter().find(|o| o.matches(method, path))
     }
+
+    /// The methods some operation answers at `path` (HEAD wherever GET is), for a 405's `Allow`.
+    pub fn methods_at(&self, path: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = self
+            .operations
+            .iter()
+            .filter(|o| o.matches(&o.method, path))
+            .map(|o| o.method.clone())
+            .collect();
+        if methods.contains(&Method::GET) {
+            methods.push(Method::HEAD);
+        }
+        methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        methods.dedup();
+        methods
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +145,8 @@ mod tests {
         );
         assert!(t.find(&Method::GET, "/api/staff/").is_none());
         assert!(t.find(&Method::POST, "/api/staff/42").is_none());
+        assert_eq!(t.methods_at("/api/staff/42"), [Method::GET, Method::HEAD]);
+        assert!(t.methods_at("/api/nothing").is_empty());
         let create = t.find(&Method::POST, "/api/platform/tenants").unwrap();
         assert_eq!((create.scope, create.action()), (Scope::Platform, "write"));
     }

@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{
+    param::{Header, Path},
+    payload::Json,
+    ApiResponse, Object, OpenApi,
+};
 use uuid::Uuid;
 
 use super::{
@@ -14,7 +18,7 @@ use super::{
 };
 use crate::{
     audit,
-    auth::{principal::Principal, required, BearerAuth},
+    auth::{principal::Principal, required},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     housing::{area, owner_api::owner_of, store::holds_unit},
@@ -197,8 +201,9 @@ pub struct PicksInput {
     pub signature_attachment_id: Option<Uuid>,
     /// Retrying with the same key returns the same receipt; the same key with other picks
     /// answers 422 `idempotency.mismatch`.
-    #[oai(validator(max_length = 100))]
-    pub idempotency_key: String,
+    /// Deprecated: send the `Idempotency-Key` header instead.
+    #[oai(validator(max_length = 100), deprecated)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Object)]
@@ -217,7 +222,8 @@ pub struct PaperPicksInput {
     pub void_reason: Option<String>,
     /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
     /// the same key with a different body answers 422 `idempotency.mismatch`.
-    #[oai(validator(max_length = 100))]
+    /// Deprecated: send the `Idempotency-Key` header instead.
+    #[oai(validator(max_length = 100), deprecated)]
     pub idempotency_key: Option<String>,
 }
 
@@ -475,7 +481,6 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<TermInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<TermCreated> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
@@ -562,7 +567,6 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<TermView>>> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
@@ -585,7 +589,6 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<ElectionInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<ElectionCreated> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -654,7 +657,6 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ElectionView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
@@ -677,7 +679,6 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<SignupInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<SignedUp> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -749,7 +750,6 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<ReviewInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<CandidateView>> {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -793,18 +793,17 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<PicksInput>,
-        _auth: BearerAuth,
+        /// Retrying with the same key returns the first answer; the same key with another
+        /// body answers 422 `idempotency.mismatch`.
+        #[oai(name = "Idempotency-Key", validator(max_length = 100))]
+        idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Cast> {
         let owner = owner_of(&principal)?;
-        let key = body.idempotency_key.trim();
-        if key.is_empty() || key.len() > 100 {
-            return Err(ApiError::field(
-                "idempotency_key",
-                "ballot.key_invalid",
-                "请提供 1–100 个字符的请求标识",
-                "idempotency_key must have 1–100 characters",
-            ));
-        }
+        let key = crate::idempotency::required(
+            idempotency_key.0.as_deref(),
+            body.idempotency_key.as_deref(),
+        )?;
+        let key = key.as_str();
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
         if !holds_unit(&conn, owner, r.estate_id).await? {
@@ -868,8 +867,15 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<PaperPicksInput>,
-        _auth: BearerAuth,
+        /// Retrying with the same key returns the first answer; the same key with another
+        /// body answers 422 `idempotency.mismatch`.
+        #[oai(name = "Idempotency-Key", validator(max_length = 100))]
+        idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Cast> {
+        let paper_key = crate::idempotency::key(
+            idempotency_key.0.as_deref(),
+            body.idempotency_key.as_deref(),
+        )?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
         let m = casting::open_matter(&conn, r.matter_id).await?;
@@ -893,7 +899,7 @@ impl ElectionsApi {
             scan: body.scan_attachment_id,
             signed_at: body.signed_at,
             signed_by: body.signed_by_owner_id,
-            idempotency_key: body.idempotency_key.as_deref(),
+            idempotency_key: paper_key.as_deref(),
             request_hash,
         };
         casting::enter_paper(conn, &state, &principal, &m, paper)
@@ -914,7 +920,6 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ElectionTallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = rounds::load(&conn, id.0).await?;
@@ -937,7 +942,6 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ElectionTallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
@@ -994,7 +998,6 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<NextRoundInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let r = staff_round(&conn, &principal, id.0).await?;
@@ -1073,7 +1076,6 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<ElectionView>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         rounds::check_visible(&conn, &principal, id.0)
@@ -1102,7 +1104,6 @@ impl ElectionsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<CancelInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ElectionView>> {
         if body.reason.trim().is_empty() {
             return Err(ApiError::field(
@@ -1143,7 +1144,6 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<CommitteeView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{rounds, store};
 use crate::{
     audit,
-    auth::{principal::Principal, BearerAuth},
+    auth::principal::Principal,
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     housing::{owner_api::owner_of, store::holds_unit},
@@ -78,7 +78,6 @@ impl FaceApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Started> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -137,7 +136,6 @@ impl FaceApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<FaceCheckView>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -193,7 +191,6 @@ impl FaceApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<InPersonInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Recorded> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     audit,
-    auth::{phone, principal::Principal, required, BearerAuth},
+    auth::{phone, principal::Principal, required},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     housing::{owner_api::owner_of, store::holds_unit},
@@ -267,7 +267,6 @@ impl PrepGroupsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<PrepGroupInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<PrepCreated> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
@@ -352,7 +351,6 @@ impl PrepGroupsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<PrepGroupView>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         rounds::check_visible(&conn, &principal, id.0)
@@ -380,7 +378,6 @@ impl PrepGroupsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<PrepGroupView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = load(&conn, id.0).await?;
@@ -405,7 +402,6 @@ impl PrepGroupsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<super::api::SignupInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<MemberCreated> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -463,7 +459,6 @@ impl PrepGroupsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<ReviewInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<PrepMemberView>> {
         let (status, reason) = body.decision()?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -501,7 +496,6 @@ impl PrepGroupsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<RepresentativeInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<MemberCreated> {
         let mut issues = Vec::new();
         required(&mut issues, "name", &body.name);
@@ -557,7 +551,6 @@ impl PrepGroupsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<PrepElectionInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<ElectionCreated> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;
@@ -629,7 +622,6 @@ impl PrepGroupsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<PrepGroupView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let g = staff_group(&conn, &principal, id.0).await?;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     audit,
-    auth::{principal::Principal, required, BearerAuth},
+    auth::{principal::Principal, required},
     authz::jurisdiction::{estate_not_found, Jurisdiction},
     error::{ApiError, ApiResult, FieldIssue},
     estates::{
@@ -248,7 +248,6 @@ impl EstatesApi {
         min_verified_area: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<EstatePage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
@@ -294,7 +293,6 @@ impl EstatesApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<EstateView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let scope = match &*principal {
@@ -320,7 +318,6 @@ impl EstatesApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         body: Json<EstateInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Created> {
         let scope = Jurisdiction::of(&principal)?;
         let total_area = validate(&body)?;
@@ -347,7 +344,6 @@ impl EstatesApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<EstateInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<EstateView>> {
         let scope = Jurisdiction::of(&principal)?;
         let total_area = validate(&body)?;

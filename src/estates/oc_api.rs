@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     audit,
-    auth::{phone, principal::Principal, BearerAuth},
+    auth::{phone, principal::Principal},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     estates::{
@@ -94,7 +94,6 @@ impl OcApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         history: Query<Option<bool>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<OcMember>>> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
@@ -116,7 +115,6 @@ impl OcApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<OcGrant>,
-        _auth: BearerAuth,
     ) -> ApiResult<Granted> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
@@ -142,7 +140,6 @@ impl OcApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         owner_id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Revoked> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     audit,
-    auth::{principal::Principal, required, BearerAuth},
+    auth::{principal::Principal, required},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     estates::store::{self, RcFields, RcRow},
@@ -121,7 +121,6 @@ impl RcApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<RcView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -142,7 +141,6 @@ impl RcApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         body: Json<RcInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Created> {
         validate(&body)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -167,7 +165,6 @@ impl RcApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<RcInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<RcView>> {
         validate(&body)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     audit,
-    auth::{phone, principal::Principal, required, BearerAuth},
+    auth::{phone, principal::Principal, required},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     paging::Paging,
@@ -177,7 +177,6 @@ impl CoOwnerApi {
         principal: Data<&Principal>,
         unit_id: Path<Uuid>,
         body: Json<CoOwnerApplicationRequest>,
-        _auth: BearerAuth,
     ) -> ApiResult<Created> {
         let owner = owner_of(&principal)?;
         let issues = input_issues(&body);
@@ -204,7 +203,6 @@ impl CoOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<ApplicationView>>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -229,7 +227,6 @@ impl CoOwnerApi {
         estate_id: Query<Option<Uuid>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ApplicationPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
@@ -259,7 +256,6 @@ impl CoOwnerApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ApplicationView>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -284,7 +280,6 @@ impl CoOwnerApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<RejectRequest>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<ApplicationView>> {
         let scope = Jurisdiction::of(&principal)?;
         let mut issues = Vec::new();
@@ -313,7 +308,6 @@ impl CoOwnerApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Deleted> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -20,7 +20,7 @@ use crate::{
         phone,
         principal::Principal,
         sms_code::{self, SmsPurpose},
-        BearerAuth, ClientIp,
+        ClientIp,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -187,7 +187,6 @@ impl HousingOwnerApi {
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<EstateChoice>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::estate_choices(&conn).await?;
@@ -206,7 +205,6 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         distinct(&state, &tenant, RollColumn::Building, id.0, None).await
     }
@@ -223,7 +221,6 @@ impl HousingOwnerApi {
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] building: Query<String>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         distinct(
             &state,
@@ -248,7 +245,6 @@ impl HousingOwnerApi {
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] building: Query<String>,
         #[oai(validator(max_length = 30))] entrance: Query<String>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<RoomChoice>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::rooms(&conn, id.0, &building.0, &entrance.0).await?;
@@ -267,7 +263,6 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<UnitToVerify>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let row = store::unit_to_verify(&conn, id.0)
@@ -290,7 +285,6 @@ impl HousingOwnerApi {
         principal: Data<&Principal>,
         ip: Data<&ClientIp>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Done> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -322,7 +316,6 @@ impl HousingOwnerApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<VerifyRequest>,
-        _auth: BearerAuth,
     ) -> ApiResult<Verified> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -361,7 +354,6 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<Property>>> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -382,7 +374,6 @@ impl HousingOwnerApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         unit_id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Done> {
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -17,9 +17,9 @@ use super::{
     UnitKind,
 };
 use crate::{
-    attachments::upload::StreamedUpload,
+    attachments::upload::{FileForm, StreamedUpload},
     audit,
-    auth::{phone, principal::Principal, required, BearerAuth},
+    auth::{phone, principal::Principal, required},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     paging::{self, Paging},
@@ -272,7 +272,7 @@ impl HousingStaffApi {
         method = "get",
         operation_id = "housing_template_download"
     )]
-    async fn template(&self, _auth: BearerAuth) -> ApiResult<XlsxFile> {
+    async fn template(&self) -> ApiResult<XlsxFile> {
         Ok(xlsx::file(
             sheet::template().map_err(ApiError::internal)?,
             "房屋信息导入模板.xlsx",
@@ -291,8 +291,7 @@ impl HousingStaffApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        body: StreamedUpload,
-        _auth: BearerAuth,
+        body: StreamedUpload<FileForm>,
     ) -> ApiResult<Json<ImportResult>> {
         // Nobody outside the estate's jurisdiction gets as far as having a file read.
         let (conn, scope) =
@@ -345,7 +344,6 @@ impl HousingStaffApi {
         import_id: Query<Option<Uuid>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<UnitPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
@@ -392,7 +390,6 @@ impl HousingStaffApi {
         #[oai(validator(max_length = 20))] phone: Query<Option<String>>,
         verified: Query<Option<bool>>,
         co_owner_status: Query<Option<CoOwnerStatus>>,
-        _auth: BearerAuth,
     ) -> ApiResult<XlsxFile> {
         let scope = Jurisdiction::of(&principal)?;
         let filters = Filters {
@@ -432,7 +429,6 @@ impl HousingStaffApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<TransferRequest>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<TransferView>> {
         let scope = Jurisdiction::of(&principal)?;
         let issues = transfer_issues(&body);
@@ -466,7 +462,6 @@ impl HousingStaffApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<TransferView>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;

@@ -12,7 +12,7 @@ use crate::{
         principal::{Principal, SessionToken},
         service, sessions,
         staff_api::StaffLoginRequest,
-        BearerAuth, ClientIp, TokenResponse,
+        ClientIp, TokenResponse,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -65,7 +65,6 @@ impl PlatformAuthApi {
         state: Data<&AppState>,
         principal: Data<&Principal>,
         token: Data<&SessionToken>,
-        _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let tx = crate::db::Conn::begin(&state.pool).await?;
         sessions::revoke_platform_token(&tx, &token).await?;
@@ -93,7 +92,6 @@ impl PlatformAuthApi {
         principal: Data<&Principal>,
         ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
-        _auth: BearerAuth,
     ) -> ApiResult<NoContent> {
         let Principal::Platform { id } = *principal else {
             return Err(ApiError::forbidden(

@@ -92,6 +92,9 @@ pub fn not_found(slug: &str) -> ApiError {
     )
 }
 
+/// What [`valid_slug`] accepts, as the spec declares it.
+pub const SLUG_PATTERN: &str = "^[a-z][a-z0-9_]{1,30}$";
+
 /// Slugs become schema names, so they are kept to a strict, quote-free alphabet.
 pub fn valid_slug(slug: &str) -> bool {
     let bytes = slug.as_bytes();

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     audit,
-    auth::{principal::Principal, required, BearerAuth},
+    auth::{principal::Principal, required},
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult, FieldIssue},
     paging::Paging,
@@ -448,7 +448,7 @@ impl MattersApi {
         method = "get",
         operation_id = "matter_rule_set_list"
     )]
-    async fn rule_sets(&self, _auth: BearerAuth) -> ApiResult<Json<Vec<RuleSetView>>> {
+    async fn rule_sets(&self) -> ApiResult<Json<Vec<RuleSetView>>> {
         Ok(Json(RuleSet::presets().iter().map(rule_view).collect()))
     }
 
@@ -464,7 +464,6 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::visible_to(&conn, &principal, id.0, "approved")
@@ -488,7 +487,6 @@ impl MattersApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<TypeInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<String>>> {
         let scope = Jurisdiction::of(&principal)?;
         let name = body.name.trim();
@@ -522,7 +520,6 @@ impl MattersApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] name: Path<String>,
-        _auth: BearerAuth,
     ) -> ApiResult<Deleted> {
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
@@ -547,7 +544,6 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         body: Json<MatterInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Created> {
         let mut issues = Vec::new();
         required(&mut issues, "title", &body.title);
@@ -668,7 +664,6 @@ impl MattersApi {
         title: Query<Option<String>>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
@@ -709,7 +704,6 @@ impl MattersApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<MatterView>>> {
         let Principal::Owner { id: owner } = *principal else {
             return Err(ApiError::forbidden(
@@ -732,7 +726,6 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::open_if_due(&conn, id.0).await?;
@@ -754,7 +747,6 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         review(&state, &tenant, &principal, id.0, "approved", None).await
     }
@@ -772,7 +764,6 @@ impl MattersApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<ReasonInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         review(
             &state,
@@ -798,7 +789,6 @@ impl MattersApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<DeadlineInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, _, closes) = staff_matter(&conn, &principal, id.0).await?;
@@ -837,7 +827,6 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Deleted> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (_, status, opens, _) = staff_matter(&conn, &principal, id.0).await?;
@@ -870,7 +859,6 @@ impl MattersApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<ReasonInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         if body.reason.trim().is_empty() {
             return Err(ApiError::field(
@@ -906,7 +894,6 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<MatterView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::open_if_due(&conn, id.0).await?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     ApiResponse, Enum, Object, OpenApi,
 };
@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     audit,
-    auth::{principal::Principal, BearerAuth},
+    auth::principal::Principal,
     authz::jurisdiction::Jurisdiction,
     error::{ApiError, ApiResult},
     housing::area,
@@ -63,8 +63,9 @@ pub struct CastInput {
     pub signature_attachment_id: Option<Uuid>,
     /// Client-chosen key: retrying with it returns the same receipt instead of a second ballot;
     /// the same key with another choice answers 422 `idempotency.mismatch`.
-    #[oai(validator(max_length = 100))]
-    pub idempotency_key: String,
+    /// Deprecated: send the `Idempotency-Key` header instead.
+    #[oai(validator(max_length = 100), deprecated)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -94,7 +95,8 @@ pub struct PaperInput {
     pub void_reason: Option<String>,
     /// Clerk-chosen key: retrying with it returns the same receipt instead of a second entry;
     /// the same key with a different body answers 422 `idempotency.mismatch`.
-    #[oai(validator(max_length = 100))]
+    /// Deprecated: send the `Idempotency-Key` header instead.
+    #[oai(validator(max_length = 100), deprecated)]
     pub idempotency_key: Option<String>,
 }
 
@@ -421,7 +423,10 @@ impl BallotsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<CastInput>,
-        _auth: BearerAuth,
+        /// Retrying with the same key returns the first answer; the same key with another
+        /// body answers 422 `idempotency.mismatch`.
+        #[oai(name = "Idempotency-Key", validator(max_length = 100))]
+        idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Cast> {
         let Principal::Owner { id: owner } = *principal else {
             return Err(ApiError::forbidden(
@@ -431,15 +436,11 @@ impl BallotsApi {
             ));
         };
         let owner: Uuid = *owner;
-        let key = body.idempotency_key.trim();
-        if key.is_empty() || key.len() > 100 {
-            return Err(ApiError::field(
-                "idempotency_key",
-                "ballot.key_invalid",
-                "请提供 1–100 个字符的请求标识",
-                "idempotency_key must have 1–100 characters",
-            ));
-        }
+        let key = crate::idempotency::required(
+            idempotency_key.0.as_deref(),
+            body.idempotency_key.as_deref(),
+        )?;
+        let key = key.as_str();
         let ballot = OnlineBallot {
             owner,
             key,
@@ -481,8 +482,15 @@ impl BallotsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<PaperInput>,
-        _auth: BearerAuth,
+        /// Retrying with the same key returns the first answer; the same key with another
+        /// body answers 422 `idempotency.mismatch`.
+        #[oai(name = "Idempotency-Key", validator(max_length = 100))]
+        idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Cast> {
+        let paper_key = crate::idempotency::key(
+            idempotency_key.0.as_deref(),
+            body.idempotency_key.as_deref(),
+        )?;
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = open_matter(&conn, id.0).await?;
@@ -511,7 +519,7 @@ impl BallotsApi {
             scan: body.scan_attachment_id,
             signed_at: body.signed_at,
             signed_by: body.signed_by_owner_id,
-            idempotency_key: body.idempotency_key.as_deref(),
+            idempotency_key: paper_key.as_deref(),
             request_hash,
         };
         enter_paper(conn, &state, &principal, &m, paper)
@@ -532,7 +540,6 @@ impl BallotsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<VoidInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Receipt>> {
         let scope = Jurisdiction::of(&principal)?;
         if body.reason.trim().is_empty() {
@@ -587,7 +594,6 @@ impl BallotsApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<DeliveryInput>,
-        _auth: BearerAuth,
     ) -> ApiResult<Recorded> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -642,7 +648,6 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<TallyView>> {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
@@ -675,7 +680,6 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<BuildingToVisit>>> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -708,7 +712,6 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<crate::xlsx::XlsxFile> {
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
@@ -747,7 +750,6 @@ impl BallotsApi {
         id: Path<Uuid>,
         page: Query<Option<i64>>,
         page_size: Query<Option<i64>>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<BallotPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
@@ -779,7 +781,6 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<serde_json::Value>> {
         let (conn, m) = ledger_snapshot(&state, &tenant, &principal, id.0).await?;
         let published = service::published(&conn, &m).await?;
@@ -801,7 +802,6 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<LedgerVerification>> {
         let (conn, m) = ledger_snapshot(&state, &tenant, &principal, id.0).await?;
         // What the transparency log holds of this ledger must be in it, as logged: a ledger

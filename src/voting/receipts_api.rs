@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::receipts::{self, ReceiptRow};
 use crate::{
-    auth::{principal::Principal, BearerAuth},
+    auth::principal::Principal,
     error::{ApiError, ApiResult},
     state::AppState,
     tags::ApiTags,
@@ -153,7 +153,6 @@ impl ReceiptsApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-        _auth: BearerAuth,
     ) -> ApiResult<Json<Vec<ReceiptStatus>>> {
         let Principal::Owner { id } = *principal else {
             return Err(ApiError::forbidden(

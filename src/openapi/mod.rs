@@ -1,6 +1,10 @@
 //! The OpenAPI service: every API of the product in one spec, the contract for all clients.
+//! poem-openapi derives the spec from the handlers; `contract` then adds what the gate decides
+//! (who needs a token, which street office) and each operation's real error statuses.
 
-use poem_openapi::OpenApiService;
+pub mod contract;
+
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 
 use crate::{
     attachments::api::AttachmentsApi,
@@ -40,9 +44,13 @@ pub type Apis = (
 );
 
 const DESCRIPTION: &str = "社区芝麻官 API。\n\n\
-Every tenant-scoped operation names its street office with the `X-Tenant: <slug>` header (or the \
-tenant's subdomain). Authenticate with `Authorization: Bearer <token>` from a login operation. \
-Errors carry a stable `code` and a Chinese `message` (English with `Accept-Language: en`).";
+Every tenant-scoped operation names its street office with the `X-Tenant: <slug>` header (the \
+`Tenant` security scheme; or the tenant's subdomain). Authenticate with \
+`Authorization: Bearer <token>` from a login operation (the `BearerAuth` scheme). Errors are \
+RFC 9457 problems (`application/problem+json`) with a stable `code`, a Chinese `detail` \
+(English with `Accept-Language: en`), the `request_id` and, for 422, every failing field. \
+Every list is paged the same way (`items`, `total`, `page`, `page_size`). Writes that must \
+happen once take an `Idempotency-Key` header.";
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -72,8 +80,35 @@ pub fn service() -> OpenApiService<Apis, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
+    .server(ServerObject::new("/").description("This server"))
+    .license(LicenseObject::new("Proprietary"))
+}
+
+/// The finished spec, as the served and committed copies carry it.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::from_str(&service().spec()).expect("poem-openapi writes JSON");
+    contract::finish(&mut doc);
+    doc
+}
+
+pub fn spec_json() -> String {
+    serde_json::to_string_pretty(&document()).expect("a JSON value serializes")
 }
 
 pub fn spec_yaml() -> String {
-    service().spec_yaml()
+    serde_yaml::to_string(&document()).expect("a JSON value serializes")
+}
+
+/// Swagger UI over the finished spec (poem-openapi's page, with its embedded spec swapped).
+pub fn swagger_ui_html() -> String {
+    let service = service();
+    service
+        .swagger_ui_html()
+        .replacen(&service.spec(), &spec_json(), 1)
+        // The tenant and the token, once set in "Authorize", survive a reload.
+        .replacen(
+            "deepLinking: true,",
+            "deepLinking: true, persistAuthorization: true,",
+            1,
+        )
 }
