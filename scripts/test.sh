@@ -38,7 +38,7 @@ if [ $# -gt 0 ]; then
 fi
 status=0
 cargo nextest run --no-fail-fast || status=1
-for suite in scripts/check-chart.sh scripts/clients-test.sh scripts/fuzz-api.sh scripts/fault-test.py scripts/citus-test.sh; do
+for suite in scripts/check-chart.sh scripts/clients-test.sh scripts/spreadsheet-test.sh scripts/fuzz-api.sh scripts/fault-test.py scripts/citus-test.sh; do
   echo "== $suite"
   started=$SECONDS
   "$suite" || { echo "== $suite FAILED"; status=1; }

@@ -43,6 +43,12 @@ fn roll(rows: &[[&str; 8]]) -> Vec<u8> {
     wb.save_to_buffer().unwrap()
 }
 
+/// One part of an xlsx package, as text: what calamine does not read (layout, validations).
+fn sheet_xml(bytes: &[u8], part: &str) -> String {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).unwrap();
+    std::io::read_to_string(zip.by_name(part).unwrap()).unwrap()
+}
+
 fn sheet_rows(bytes: &[u8]) -> Vec<Vec<String>> {
     let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes.to_vec())).unwrap();
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
@@ -339,7 +345,34 @@ async fn a_real_roll_imports_whole_and_can_be_searched_and_exported() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let rows = sheet_rows(&resp.bytes().await.unwrap());
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"units.xlsx\"; filename*=UTF-8''"),
+        "an ASCII name for old clients beside the Chinese one"
+    );
+    let bytes = resp.bytes().await.unwrap();
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes.to_vec())).unwrap();
+    let range = wb.worksheet_range_at(0).unwrap().unwrap();
+    for row in range.rows().skip(1) {
+        assert!(
+            matches!(row[5], Data::Float(_)),
+            "areas are numbers a SUM adds up: {:?}",
+            row[5]
+        );
+    }
+    let layout = sheet_xml(&bytes, "xl/worksheets/sheet1.xml");
+    assert!(layout.contains("state=\"frozen\""), "frozen header");
+    assert!(
+        layout.contains("<autoFilter ref=\"A1:L5\""),
+        "filter over the header and rows"
+    );
+    assert!(
+        sheet_xml(&bytes, "xl/workbook.xml").contains("_xlnm.Print_Titles"),
+        "the header repeats on every printed page"
+    );
+    let rows = sheet_rows(&bytes);
     assert_eq!(rows[0][..4], ["小区", "楼号", "单元号", "户号"]);
     assert_eq!(rows.len(), 1 + 4, "header and the four residential units");
     assert!(
@@ -362,9 +395,25 @@ async fn a_real_roll_imports_whole_and_can_be_searched_and_exported() {
         .to_str()
         .unwrap()
         .contains("UTF-8''"));
-    let template = sheet_rows(&resp.bytes().await.unwrap());
+    let bytes = resp.bytes().await.unwrap();
+    let template = sheet_rows(&bytes);
     assert_eq!(template[0][0], "楼号");
     assert_eq!(template[0][4], "建筑面积（㎡）");
+    let sheet = sheet_xml(&bytes, "xl/worksheets/sheet1.xml");
+    assert!(sheet.contains("state=\"frozen\""), "frozen header");
+    assert!(
+        sheet.contains("<formula1>\"住宅,商业,车位,储藏室\"</formula1>")
+            && sheet.contains("<formula1>\"是,否\"</formula1>"),
+        "dropdowns for the unit type and the yes/no column"
+    );
+    assert!(
+        sheet_xml(&bytes, "xl/styles.xml").contains("formatCode=\"@\""),
+        "identifiers and phones are text columns"
+    );
+    assert!(
+        sheet_xml(&bytes, "xl/workbook.xml").contains("填写说明"),
+        "the instructions sheet is kept"
+    );
 }
 
 #[tokio::test]

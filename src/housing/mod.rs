@@ -35,15 +35,15 @@ impl UnitKind {
         }
     }
 
+    pub const ALL: [UnitKind; 4] = [
+        UnitKind::Residential,
+        UnitKind::Commercial,
+        UnitKind::Parking,
+        UnitKind::Storage,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            UnitKind::Residential,
-            UnitKind::Commercial,
-            UnitKind::Parking,
-            UnitKind::Storage,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// The label used in the spreadsheet.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use calamine::Data;
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use rust_xlsxwriter::{DataValidation, Format, Workbook, XlsxError};
 
 use super::{area, UnitKind};
 use crate::{
@@ -118,34 +118,54 @@ fn column_letter(c: usize) -> char {
     (b'A' + c as u8) as char
 }
 
-/// The template staff download: the header row and an instructions sheet.
+/// The template staff download: the header row frozen, dropdowns for the unit type and the
+/// yes/no column, identifiers and phones formatted as text (so Excel keeps `0101` and does not
+/// show a phone as 1.38E+10), areas as numbers, and an instructions sheet.
 pub fn template() -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@");
+    let area = Format::new().set_num_format("0.00");
     let sheet = wb.add_worksheet();
     sheet.set_name("房屋信息")?;
-    for (i, (header, _)) in COLUMNS.iter().enumerate() {
+    for (i, (header, field)) in COLUMNS.iter().enumerate() {
         let label = if *header == "建筑面积" {
             "建筑面积（㎡）"
         } else {
             header
         };
-        sheet.write_string_with_format(0, i as u16, label, &bold)?;
-        sheet.set_column_width(i as u16, 16)?;
+        let c = i as u16;
+        sheet.write_string_with_format(0, c, label, &bold)?;
+        sheet.set_column_width(c, 16)?;
+        match *field {
+            "building" | "entrance" | "room" | "owner_name" | "owner_phone" => {
+                sheet.set_column_format(c, &text)?;
+            }
+            "area" => {
+                sheet.set_column_format(c, &area)?;
+            }
+            _ => {}
+        }
     }
+    sheet.set_freeze_panes(1, 0)?;
+    let last_row = LIMITS.max_rows - 1;
+    let labels: Vec<&str> = UnitKind::ALL.iter().map(|k| k.label()).collect();
+    let choose = |field: &str, options: &[&str]| -> Result<DataValidation, XlsxError> {
+        DataValidation::new()
+            .allow_list_strings(options)?
+            .set_error_title("填写有误")?
+            .set_error_message(format!("{field}请从下拉列表中选择：{}", options.join("、")))
+    };
+    sheet.add_data_validation(1, 3, last_row, 3, &choose("房产类型", &labels)?)?;
+    sheet.add_data_validation(1, 7, last_row, 7, &choose("是否开发商未售", &["是", "否"])?)?;
     // One example row shows the expected shapes; staff overwrite it.
-    let example = [
-        "1",
-        "1",
-        "101",
-        "住宅",
-        "89.55",
-        "张三",
-        "13800138000",
-        "否",
-    ];
+    let example = ["1", "1", "101", "住宅", "", "张三", "13800138000", "否"];
     for (i, v) in example.iter().enumerate() {
-        sheet.write_string(1, i as u16, *v)?;
+        if i == AREA_COLUMN {
+            sheet.write_number_with_format(1, i as u16, 89.55, &area)?;
+        } else {
+            sheet.write_string_with_format(1, i as u16, *v, &text)?;
+        }
     }
     let help = wb.add_worksheet();
     help.set_name("填写说明")?;

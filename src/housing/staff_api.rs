@@ -215,50 +215,48 @@ fn staff_only(principal: &Principal) -> ApiResult<Uuid> {
         .ok_or_else(|| ApiError::forbidden("authz.forbidden", "仅工作人员可以操作", "Staff only"))
 }
 
-/// The export as an xlsx workbook: the search's columns with the phones masked.
-fn export_workbook(units: &[UnitView]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name("房屋信息")?;
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let headers = [
-        "小区",
-        "楼号",
-        "单元号",
-        "户号",
-        "房产类型",
-        "建筑面积（㎡）",
-        "业主姓名",
-        "手机号",
-        "是否开发商未售",
-        "是否已认证",
-        "认证业主",
-        "共有人数",
+/// The export as an xlsx workbook: the search's columns with the phones masked, areas as
+/// numbers (an estate's total is a SUM away).
+fn export_workbook(units: &[(i64, UnitView)]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use xlsx::{Column, Kind, Value};
+    let column = |header, width, kind| Column {
+        header,
+        width,
+        kind,
+    };
+    let columns = [
+        column("小区", 16.0, Kind::Text),
+        column("楼号", 8.0, Kind::Text),
+        column("单元号", 8.0, Kind::Text),
+        column("户号", 8.0, Kind::Text),
+        column("房产类型", 10.0, Kind::Text),
+        column("建筑面积（㎡）", 12.0, Kind::Area),
+        column("业主姓名", 12.0, Kind::Text),
+        column("手机号", 14.0, Kind::Text),
+        column("是否开发商未售", 10.0, Kind::Text),
+        column("是否已认证", 10.0, Kind::Text),
+        column("认证业主", 12.0, Kind::Text),
+        column("共有人数", 8.0, Kind::Count),
     ];
-    for (c, h) in headers.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold)?;
-        ws.set_column_width(c as u16, 14)?;
-    }
-    for (i, u) in units.iter().enumerate() {
-        let r = i as u32 + 1;
-        let cells = [
-            u.estate_name.as_str(),
-            &u.building,
-            &u.entrance,
-            &u.room,
-            u.kind.label(),
-            &u.area,
-            &u.owner_name,
-            &u.owner_phone,
-            if u.developer_unsold { "是" } else { "否" },
-            if u.verified { "是" } else { "否" },
-            u.verified_owner_name.as_deref().unwrap_or(""),
-        ];
-        for (c, v) in cells.iter().enumerate() {
-            ws.write_string(r, c as u16, crate::xlsx::cell_text(v))?;
-        }
-        ws.write_number(r, 11, u.co_owner_count as f64)?;
-    }
+    let yes_no = |b: bool| Value::Text(if b { "是" } else { "否" }.into());
+    let rows = units.iter().map(|(area_centi, u)| {
+        vec![
+            Value::Text(u.estate_name.clone()),
+            Value::Text(u.building.clone()),
+            Value::Text(u.entrance.clone()),
+            Value::Text(u.room.clone()),
+            Value::Text(u.kind.label().into()),
+            Value::Centi(*area_centi),
+            Value::Text(u.owner_name.clone()),
+            Value::Text(u.owner_phone.clone()),
+            yes_no(u.developer_unsold),
+            yes_no(u.verified),
+            Value::Text(u.verified_owner_name.clone().unwrap_or_default()),
+            Value::Count(u.co_owner_count),
+        ]
+    });
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    xlsx::export_sheet(&mut wb, "房屋信息", &columns, rows)?;
     wb.save_to_buffer()
 }
 
@@ -276,6 +274,7 @@ impl HousingStaffApi {
         Ok(xlsx::file(
             sheet::template().map_err(ApiError::internal)?,
             "房屋信息导入模板.xlsx",
+            "housing-template.xlsx",
         ))
     }
 
@@ -408,12 +407,15 @@ impl HousingStaffApi {
         let (rows, _) =
             service::search_units(&conn, &filters.into_store(scope.rc_id), None).await?;
         conn.commit().await?;
-        let units: Vec<UnitView> = rows.into_iter().map(UnitView::from).collect();
+        let units: Vec<(i64, UnitView)> = rows
+            .into_iter()
+            .map(|r| (r.area_centi, UnitView::from(r)))
+            .collect();
         let bytes = tokio::task::spawn_blocking(move || export_workbook(&units))
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
-        Ok(xlsx::file(bytes, "房屋信息导出.xlsx"))
+        Ok(xlsx::file(bytes, "房屋信息导出.xlsx", "units.xlsx"))
     }
 
     /// 过户 / Change of owner after a sale: the unit's verification and co-owners end.

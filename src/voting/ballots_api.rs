@@ -731,7 +731,7 @@ impl BallotsApi {
                 .await
                 .map_err(ApiError::internal)?
                 .map_err(ApiError::internal)?;
-        Ok(crate::xlsx::file(bytes, "选票明细.xlsx"))
+        Ok(crate::xlsx::file(bytes, "选票明细.xlsx", "ballots.xlsx"))
     }
 
     /// 选票列表 / Every ballot of a matter or election round, page by page, in ballot order
@@ -920,37 +920,34 @@ fn ballot_view(r: BallotRow, election: bool) -> BallotView {
     }
 }
 
-/// Every ballot of the matter as an xlsx sheet (names included: an inspection, audited).
+/// Every ballot of the matter as an xlsx sheet (names included: an inspection, audited): areas
+/// as numbers, the time of each ballot as a date cell in Beijing time.
 fn ballots_workbook(
     rows: &[ExportRow],
     superseded: &std::collections::BTreeSet<Uuid>,
     names: &std::collections::BTreeMap<Uuid, String>,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name("选票明细")?;
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let headers = [
-        "序号",
-        "房屋",
-        "面积（㎡）",
-        "投票人",
-        "渠道",
-        "选择",
-        "状态",
-        "作废原因",
-        "投票时间",
+    use crate::xlsx::{Column, Kind, Value};
+    let column = |header, width, kind| Column {
+        header,
+        width,
+        kind,
+    };
+    let columns = [
+        column("序号", 6.0, Kind::Count),
+        column("房屋", 18.0, Kind::Text),
+        column("面积（㎡）", 10.0, Kind::Area),
+        column("投票人", 12.0, Kind::Text),
+        column("渠道", 8.0, Kind::Text),
+        column("选择", 16.0, Kind::Text),
+        column("状态", 8.0, Kind::Text),
+        column("作废原因", 16.0, Kind::Text),
+        column("投票时间", 19.0, Kind::Time),
     ];
-    for (c, h) in headers.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold)?;
-        ws.set_column_width(c as u16, 16)?;
-    }
-    for (i, r) in rows.iter().enumerate() {
-        let id = r.id;
-        let voided = r.voided_at;
-        let status = if voided.is_some() {
+    let lines = rows.iter().map(|r| {
+        let status = if r.voided_at.is_some() {
             "作废"
-        } else if superseded.contains(&id) {
+        } else if superseded.contains(&r.id) {
             "被取代"
         } else {
             "有效"
@@ -971,26 +968,24 @@ fn ballots_workbook(
             (None, "disagree") => "反对".into(),
             (None, _) => "弃权".into(),
         };
-        let cells = [
-            r.seq.to_string(),
-            r.unit_codes.clone().unwrap_or_default(),
-            area::format(r.area_centi),
-            r.voter_name
-                .clone()
-                .unwrap_or_else(|| "（工作人员录入）".into()),
-            channel.into(),
-            choice,
-            status.into(),
-            r.void_reason.clone().unwrap_or_default(),
-            r.cast_at
-                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string(),
-        ];
-        for (c, v) in cells.iter().enumerate() {
-            ws.write_string(i as u32 + 1, c as u16, crate::xlsx::cell_text(v))?;
-        }
-    }
+        vec![
+            Value::Count(r.seq),
+            Value::Text(r.unit_codes.clone().unwrap_or_default()),
+            Value::Centi(r.area_centi),
+            Value::Text(
+                r.voter_name
+                    .clone()
+                    .unwrap_or_else(|| "（工作人员录入）".into()),
+            ),
+            Value::Text(channel.into()),
+            Value::Text(choice),
+            Value::Text(status.into()),
+            Value::Text(r.void_reason.clone().unwrap_or_default()),
+            Value::Time(r.cast_at),
+        ]
+    });
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    crate::xlsx::export_sheet(&mut wb, "选票明细", &columns, lines)?;
     wb.save_to_buffer()
 }
 
