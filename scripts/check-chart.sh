@@ -5,8 +5,10 @@
 #      validator knows, and every rendered resource validated against that version's JSON schema
 #      in strict mode (helm/ci/validate_manifests.py: the ServiceMonitor CRD is checked against
 #      its own schema there, and any other kind without a schema fails);
-#   3. that every value in values.yaml is documented in the chart's README;
-#   4. combinations of values the chart must refuse, e.g. an Ingress without baseDomain.
+#   3. that every value in values.yaml is documented in the chart's README, and declared in
+#      values.schema.json (a valid draft-07 schema that declares nothing values.yaml lacks);
+#   4. values the chart must refuse: combinations (an Ingress without baseDomain) and values
+#      values.schema.json rejects (a wrong enum, a count below 1, an unknown key).
 # Exits non-zero on any failure.
 #
 # Installs what it needs when missing, into a cache that is not committed
@@ -174,7 +176,7 @@ readme = open(sys.argv[2]).read()
 whole = {"podSecurityContext", "securityContext", "strategy", "resources", "migration.resources",
          "autoscaling.behavior", "nodeSelector", "tolerations", "affinity", "podAnnotations",
          "podLabels", "serviceAccount.annotations", "service.annotations", "ingress.annotations",
-         "monitoring.serviceMonitor.labels"}
+         "monitoring.serviceMonitor.labels", "test.resources"}
 def leaves(d, prefix=""):
     for k, v in d.items():
         path = f"{prefix}{k}"
@@ -195,8 +197,54 @@ else
 fi
 echo
 
+# --- values.schema.json matches values.yaml ---------------------------------------------------
+# Helm validates values against the schema, and the schema refuses unknown keys: a value missing
+# from it could not be set at all, and one missing from values.yaml would be undocumented.
+echo "== $chart/values.schema.json"
+if "$py" - "$chart/values.yaml" "$chart/values.schema.json" <<'PY'
+import json, sys, yaml
+import jsonschema
+values = yaml.safe_load(open(sys.argv[1]))
+schema = json.load(open(sys.argv[2]))
+jsonschema.Draft7Validator.check_schema(schema)
+errors = [f"  values.yaml: {'.'.join(map(str, e.path)) or '(root)'}: {e.message}"
+          for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
+def resolve(node):
+    while "$ref" in node:
+        node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+def walk(v, node, path, shared=False):
+    """Keys of values.yaml the schema does not declare, down to objects it takes as a whole,
+    and the reverse, except in shared definitions (resources may have claims unset)."""
+    shared = shared or "$ref" in node
+    node = resolve(node)
+    props = node.get("properties")
+    if not isinstance(v, dict) or props is None:
+        return
+    for k, sub in v.items():
+        if k not in props:
+            errors.append(f"  not in the schema: {path}{k}")
+        else:
+            walk(sub, props[k], f"{path}{k}.", shared)
+    for k in props:
+        if not shared and k not in v and f"{path}{k}" != "global":
+            errors.append(f"  in the schema, not in values.yaml: {path}{k}")
+walk(values, schema, "")
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PY
+then
+  pass "values.schema.json is a draft-07 schema declaring exactly the values of values.yaml"
+else
+  fail "values.schema.json and values.yaml disagree"
+fi
+echo
+
 # --- values the chart must refuse -------------------------------------------------------------
-# Each case: the expected message, then helm template arguments.
+# Each case: the expected message, then helm template arguments. values.schema.json's messages
+# are those of the pinned helm's validator; --skip-schema-validation shows that the templates'
+# own check still holds where the schema is skipped.
 must_refuse() {
   local expected=$1
   shift
@@ -217,11 +265,28 @@ must_refuse "needs s3.enabled or storage.local.existingClaim" --set autoscaling.
 must_refuse "s3.enabled needs s3.accessKey" --set s3.enabled=true,s3.endpoint=http://minio:9000,s3.bucket=b
 must_refuse "signing.secret is required" --set signing.secret=
 must_refuse "signing.secret must be at least 32 characters" --set signing.secret=short
-must_refuse "sms.provider must be outbox or tencent" --set sms.provider=aliyun
+must_refuse 'sms.provider must be one of the following: "outbox", "tencent"' --set sms.provider=aliyun
+must_refuse "sms.provider must be outbox or tencent" --skip-schema-validation --set sms.provider=aliyun
 must_refuse "sms.provider=tencent needs sms.tencent.sdkAppId" --set sms.provider=tencent
 must_refuse "terminationGracePeriodSeconds must exceed" --set terminationGracePeriodSeconds=5
 must_refuse "needs Kubernetes 1.30" --set lifecycle.useSleepAction=true --kube-version 1.29.0
 must_refuse "monitoring.serviceMonitor.enabled needs metrics.token" --set monitoring.serviceMonitor.enabled=true
+must_refuse 'face.provider must be one of the following: "dev", "tencent"' --set face.provider=magic
+must_refuse "face.provider must be dev or tencent" --skip-schema-validation --set face.provider=magic
+must_refuse "face.provider=tencent needs face.tencent.ruleId" --set face.provider=tencent
+must_refuse "face.provider=tencent needs face.tencent.secretId" --set face.provider=tencent --set-string face.tencent.ruleId=1
+must_refuse "networkPolicy.enabled needs networkPolicy.ingressFrom" --set networkPolicy.enabled=true
+must_refuse "networkPolicy.egressPorts must include port 6543 (database.url)" --set networkPolicy.enabled=true \
+  --set-json 'networkPolicy.ingressFrom=[{"namespaceSelector":{}}]' --set database.url=postgres://zhimaguan@pooler:6543/zhimaguan
+must_refuse "networkPolicy.ingressFrom.0: Additional property namespace is not allowed" --set networkPolicy.enabled=true \
+  --set-json 'networkPolicy.ingressFrom=[{"namespace":"ingress-nginx"}]'
+must_refuse "replicaCount: Must be greater than or equal to 1" --set replicaCount=0
+must_refuse "Additional property replicas is not allowed" --set replicas=3
+must_refuse "resources: Additional property limit is not allowed" --set resources.limit.memory=1Gi
+must_refuse 'logFormat must be one of the following: "json", "text"' --set logFormat=xml
+must_refuse 'image.pullPolicy must be one of the following: "Always", "IfNotPresent", "Never"' --set image.pullPolicy=Sometimes
+must_refuse "sms.tencent.sdkAppId: Invalid type. Expected: string, given: integer" --set sms.tencent.sdkAppId=1400000000
+must_refuse "database.url: Does not match pattern" --set database.url=mysql://zhimaguan@db/zhimaguan
 echo
 
 echo "check-chart: rendered manifests are in $out ($((SECONDS - started))s)"

@@ -9,7 +9,8 @@ For each resource:
     schema of the fields this chart uses, also strict, below.
   * Rules that no schema states: non-root, read-only root filesystem, dropped capabilities,
     probes and hooks (the chart's own promises); Ingress hosts and pathType (checked by the API
-    server, not by the schema); and that every name one resource refers to is rendered too.
+    server, not by the schema); what the NetworkPolicy must let through; and that every name
+    one resource refers to is rendered too (the `helm test` pod's URL included).
 
 Usage: validate_manifests.py KUBE_VERSION RENDERED.yaml [--external-secret NAME]...
 Exit status 0 when everything passes; prints one line per resource.
@@ -18,6 +19,7 @@ Exit status 0 when everything passes; prints one line per resource.
 import argparse
 import re
 import sys
+import urllib.parse
 
 import jsonschema
 import yaml
@@ -132,10 +134,10 @@ def schema_errors(doc, version):
         return [f"no schema: {e.message} (a CRD needs an entry in CRD_SCHEMAS)"], None
 
 
-def pod_rules(doc):
-    """Hardening every pod of the chart must keep, whatever the values."""
+def pod_rules(pod, needs_tmp=True):
+    """Hardening every pod of the chart must keep, whatever the values. `needs_tmp`: the
+    container writes temporary files (zmg does; the test pod's wget does not)."""
     errors = []
-    pod = doc["spec"]["template"]["spec"]
     psc = pod.get("securityContext", {})
     if pod.get("automountServiceAccountToken") is not False:
         errors.append("the service account token must not be mounted (the service never calls the API)")
@@ -155,7 +157,7 @@ def pod_rules(doc):
         seccomp = sc.get("seccompProfile", psc.get("seccompProfile", {})).get("type")
         if seccomp not in ("RuntimeDefault", "Localhost"):
             errors.append(f"{where}: seccompProfile must be RuntimeDefault")
-        if "/tmp" not in [m["mountPath"] for m in c.get("volumeMounts", [])]:
+        if needs_tmp and "/tmp" not in [m["mountPath"] for m in c.get("volumeMounts", [])]:
             errors.append(f"{where}: /tmp must be a writable volume (the root filesystem is read-only)")
         limits = c.get("resources", {}).get("limits", {})
         requests = c.get("resources", {}).get("requests", {})
@@ -165,7 +167,7 @@ def pod_rules(doc):
 
 
 def deployment_rules(doc):
-    errors = pod_rules(doc)
+    errors = pod_rules(doc["spec"]["template"]["spec"])
     annotations = doc["spec"]["template"]["metadata"].get("annotations", {})
     for key in ("checksum/config", "checksum/secret"):
         if not re.fullmatch(r"[0-9a-f]{64}", str(annotations.get(key, ""))):
@@ -187,13 +189,80 @@ def deployment_rules(doc):
 
 
 def job_rules(doc):
-    errors = pod_rules(doc)
+    errors = pod_rules(doc["spec"]["template"]["spec"])
     hooks = set(doc["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(","))
     if not {"pre-install", "pre-upgrade"} <= hooks:
         errors.append("the migration Job must be a pre-install,pre-upgrade hook")
     if doc["spec"]["template"]["spec"]["containers"][0].get("args") != ["migrate"]:
         errors.append("the migration Job must run `migrate`")
     return errors
+
+
+TEST_URL = re.compile(r"^http://([a-z0-9-]+):([0-9]+)/readyz$")
+
+
+def test_pod_rules(doc):
+    """The `helm test` pod: a test hook that runs once and GETs /readyz through the Service."""
+    errors = pod_rules(doc["spec"], needs_tmp=False)
+    if doc["metadata"].get("annotations", {}).get("helm.sh/hook") != "test":
+        errors.append("the only Pod the chart renders is the `helm test` hook (annotation helm.sh/hook: test)")
+    if doc["spec"].get("restartPolicy") != "Never":
+        errors.append("a test pod must have restartPolicy Never, or it never fails")
+    url = test_url(doc)
+    if not (url and TEST_URL.match(url)):
+        errors.append(f"the test must GET http://<service>:<port>/readyz, not {url!r}")
+    return errors
+
+
+def test_url(doc):
+    env = doc["spec"]["containers"][0].get("env", [])
+    return next((e.get("value") for e in env if e["name"] == "URL"), None)
+
+
+def network_policy_rules(doc):
+    """Enabling the policy must not cut the service off: DNS and PostgreSQL stay reachable,
+    and the API port is open to someone."""
+    errors = []
+    spec = doc["spec"]
+    if set(spec.get("policyTypes", [])) != {"Ingress", "Egress"}:
+        errors.append("policyTypes must be Ingress and Egress")
+    ingress = spec.get("ingress", [])
+    if not ingress or not all(rule.get("from") for rule in ingress):
+        errors.append("every ingress rule must name its sources (a rule without `from` admits everyone)")
+    for protocol in ("UDP", "TCP"):
+        if not egress_allows(doc, 53, protocol):
+            errors.append(f"egress must allow DNS ({protocol} port 53)")
+    return errors
+
+
+def egress_allows(policy, port, protocol="TCP"):
+    """Whether some egress rule of the policy allows `port` (to some destination)."""
+    for rule in policy["spec"].get("egress", []):
+        ports = rule.get("ports") or [{}]   # no ports: every port
+        for p in ports:
+            lo = p.get("port")
+            hi = p.get("endPort", lo)
+            if p.get("protocol", "TCP") == protocol and (lo is None or (isinstance(lo, int) and lo <= port <= hi)):
+                return True
+    return False
+
+
+# Where the pods connect, as the rendered settings say (Secret stringData, ConfigMap data).
+ENDPOINT_KEYS = ("ZMG_DATABASE_URL", "ZMG_MIGRATION_DATABASE_URL", "ZMG_S3_ENDPOINT",
+                 "ZMG_TENCENT_SMS_ENDPOINT", "ZMG_TENCENT_FACE_ENDPOINT")
+DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "http": 80, "https": 443}
+
+
+def endpoint_ports(docs):
+    """(key, port) of every address the rendered settings name."""
+    found = []
+    for d in docs:
+        data = d.get("stringData", {}) if d["kind"] == "Secret" else d.get("data", {}) if d["kind"] == "ConfigMap" else {}
+        for key in ENDPOINT_KEYS:
+            if data.get(key):
+                url = urllib.parse.urlsplit(data[key])
+                found.append((key, url.port or DEFAULT_PORTS[url.scheme]))
+    return found
 
 
 # What the API server checks for Ingress and the JSON schema does not.
@@ -227,10 +296,11 @@ def reference_errors(docs, external_secrets):
     errors = []
     deployments = [d for d in docs if d["kind"] == "Deployment"]
     services = [d for d in docs if d["kind"] == "Service"]
+    test_pods = [d for d in docs if d["kind"] == "Pod"]
     for d in docs:
-        if d["kind"] not in ("Deployment", "Job"):
+        if d["kind"] not in ("Deployment", "Job", "Pod"):
             continue
-        pod = d["spec"]["template"]["spec"]
+        pod = d["spec"] if d["kind"] == "Pod" else d["spec"]["template"]["spec"]
         for c in pod["containers"]:
             for src in c.get("envFrom", []):
                 if "configMapRef" in src and ("ConfigMap", src["configMapRef"]["name"]) not in have:
@@ -268,6 +338,27 @@ def reference_errors(docs, external_secrets):
         elif kind == "Service":
             if not any(matches({"matchLabels": d["spec"]["selector"]}, dep["spec"]["template"]["metadata"]["labels"]) for dep in deployments):
                 errors.append(f"{name_of(d)}: selector matches no Deployment's pods")
+            for pod in test_pods:
+                if matches({"matchLabels": d["spec"]["selector"]}, pod["metadata"].get("labels", {})):
+                    errors.append(f"{name_of(d)}: selector matches the test pod {name_of(pod)}")
+        elif kind == "Pod":
+            m = TEST_URL.match(test_url(d) or "")
+            if m and not any(s["metadata"]["name"] == m.group(1) and any(p["port"] == int(m.group(2)) for p in s["spec"]["ports"])
+                             for s in services):
+                errors.append(f"{name_of(d)}: its URL names no rendered Service port ({m.group(0)})")
+        elif kind == "NetworkPolicy":
+            selector = d["spec"]["podSelector"]
+            if not any(matches(selector, dep["spec"]["template"]["metadata"]["labels"]) for dep in deployments):
+                errors.append(f"{name_of(d)}: podSelector matches no Deployment's pods")
+            # Every ingress rule allows the test pod's labels, or `helm test` fails once the policy is on.
+            peers = [p for rule in d["spec"].get("ingress", []) for p in rule.get("from", [])]
+            for pod in test_pods:
+                labels = pod["metadata"].get("labels", {})
+                if not any(set(p) == {"podSelector"} and matches(p["podSelector"], labels) for p in peers):
+                    errors.append(f"{name_of(d)}: no ingress peer admits the test pod {name_of(pod)}")
+            for key, port in endpoint_ports(docs):
+                if not egress_allows(d, port):
+                    errors.append(f"{name_of(d)}: egress does not allow port {port} of {key}")
     return errors
 
 
@@ -289,7 +380,8 @@ def main():
     for doc in docs:
         errors, against = schema_errors(doc, args.kube_version)
         if not errors:
-            rules = {"Deployment": deployment_rules, "Job": job_rules, "Ingress": ingress_rules}.get(doc["kind"])
+            rules = {"Deployment": deployment_rules, "Job": job_rules, "Ingress": ingress_rules,
+                     "Pod": test_pod_rules, "NetworkPolicy": network_policy_rules}.get(doc["kind"])
             errors = rules(doc) if rules else []
         if errors:
             failed += 1

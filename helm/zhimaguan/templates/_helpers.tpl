@@ -70,6 +70,51 @@ app.kubernetes.io/part-of: zhimaguan
 {{- else if .Values.metrics.token }}true{{ end }}
 {{- end }}
 
+{{/*
+Labels of the `helm test` pod. Not the app's selector labels: the Service, the
+PodDisruptionBudget and the NetworkPolicy's podSelector must not take it for an app pod (the
+NetworkPolicy lets it in by these).
+*/}}
+{{- define "zhimaguan.testSelectorLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
+The port a URL connects to: its explicit port, else the scheme's default (http 80, https 443,
+postgres 5432). Regular expressions rather than urlParse, which aborts the render on a password
+with unescaped characters; the host is taken after the last "@" for the same reason.
+*/}}
+{{- define "zhimaguan.urlPort" -}}
+{{- $rest := regexReplaceAll "^[a-zA-Z][a-zA-Z0-9+.-]*://" . "" }}
+{{- if contains "@" $rest }}
+{{- $rest = regexReplaceAll "^.*@" $rest "" }}
+{{- end }}
+{{- $hostPort := regexReplaceAll "[/?#].*$" $rest "" }}
+{{- $port := regexFind ":[0-9]+$" $hostPort | trimPrefix ":" }}
+{{- if $port }}{{ $port }}
+{{- else if hasPrefix "https://" . }}443
+{{- else if hasPrefix "http://" . }}80
+{{- else }}5432
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when networkPolicy.egressPorts lets the pods connect to port .port: an entry with that
+port, a range (port..endPort) holding it, or an entry without a port (every port). Named ports
+name the destination pod's ports and cannot be checked here.
+*/}}
+{{- define "zhimaguan.egressAllows" -}}
+{{- $port := int .port }}
+{{- range .ports }}
+{{- /* get, not .port: lint --strict fails on a missing key */}}
+{{- $from := get . "port" }}
+{{- if not $from }}true
+{{- else if and (not (kindIs "string" $from)) (le (int $from) $port) (ge (int (get . "endPort" | default $from)) $port) }}true
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Local storage is used whenever S3 is not. */}}
 {{- define "zhimaguan.localStorage" -}}
 {{- if not .Values.s3.enabled }}true{{ end }}
@@ -106,6 +151,45 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop on them.
 {{- end }}
 {{- if and (not .Values.existingSecret) (or (not .Values.sms.tencent.secretId) (not .Values.sms.tencent.secretKey)) }}
 {{- fail "sms.provider=tencent needs sms.tencent.secretId and secretKey (or existingSecret with ZMG_TENCENT_SMS_SECRET_ID and ZMG_TENCENT_SMS_SECRET_KEY)" }}
+{{- end }}
+{{- end }}
+{{- if not (has .Values.face.provider (list "dev" "tencent")) }}
+{{- fail (printf "face.provider must be dev or tencent, got %q" .Values.face.provider) }}
+{{- end }}
+{{- if eq .Values.face.provider "tencent" }}
+{{- if not .Values.face.tencent.ruleId }}
+{{- fail "face.provider=tencent needs face.tencent.ruleId (the DetectAuth rule from the FaceID console)" }}
+{{- end }}
+{{- if and (not .Values.existingSecret) (or (not .Values.face.tencent.secretId) (not .Values.face.tencent.secretKey)) }}
+{{- fail "face.provider=tencent needs face.tencent.secretId and secretKey (or existingSecret with ZMG_TENCENT_FACE_SECRET_ID and ZMG_TENCENT_FACE_SECRET_KEY)" }}
+{{- end }}
+{{- end }}
+{{- if .Values.networkPolicy.enabled }}
+{{- if not .Values.networkPolicy.ingressFrom }}
+{{- fail "networkPolicy.enabled needs networkPolicy.ingressFrom (the ingress controller's namespace, Prometheus): without it nothing but the helm test pod could reach the API" }}
+{{- end }}
+{{- /* Every address the chart knows the pods connect to must be open, or enabling the policy cuts them off. */}}
+{{- $urls := dict }}
+{{- if not .Values.existingSecret }}
+{{- $_ := set $urls "database.url" .Values.database.url }}
+{{- if and .Values.migration.enabled .Values.migration.databaseUrl }}
+{{- $_ := set $urls "migration.databaseUrl" .Values.migration.databaseUrl }}
+{{- end }}
+{{- end }}
+{{- if .Values.s3.enabled }}
+{{- $_ := set $urls "s3.endpoint" .Values.s3.endpoint }}
+{{- end }}
+{{- if eq .Values.sms.provider "tencent" }}
+{{- $_ := set $urls "sms.tencent.endpoint" .Values.sms.tencent.endpoint }}
+{{- end }}
+{{- if eq .Values.face.provider "tencent" }}
+{{- $_ := set $urls "face.tencent.endpoint" .Values.face.tencent.endpoint }}
+{{- end }}
+{{- range $key, $url := $urls }}
+{{- $port := include "zhimaguan.urlPort" $url }}
+{{- if not (include "zhimaguan.egressAllows" (dict "port" $port "ports" $.Values.networkPolicy.egressPorts)) }}
+{{- fail (printf "networkPolicy.egressPorts must include port %s (%s), or the policy cuts the pods off from it" $port $key) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if and (not .Values.existingSecret) (not .Values.devMode) (not .Values.signing.secret) }}
@@ -172,5 +256,17 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop on them.
     secretKeyRef:
       name: {{ include "zhimaguan.secretName" . }}
       key: ZMG_TENCENT_SMS_SECRET_KEY
+{{- end }}
+{{- if eq .Values.face.provider "tencent" }}
+- name: ZMG_TENCENT_FACE_SECRET_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "zhimaguan.secretName" . }}
+      key: ZMG_TENCENT_FACE_SECRET_ID
+- name: ZMG_TENCENT_FACE_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "zhimaguan.secretName" . }}
+      key: ZMG_TENCENT_FACE_SECRET_KEY
 {{- end }}
 {{- end }}
