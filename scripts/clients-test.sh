@@ -87,7 +87,7 @@ target/debug/zmg serve >"$work/server.out" 2>"$work/server.err" &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; mkdir -p target/clients; cp "$work/server.err" target/clients/server.log; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/server.err" && break
+  grep -q "listening on" "$work/server.out" && break
   kill -0 $server 2>/dev/null || { cat "$work/server.err"; exit 1; }
   sleep 0.2
 done

@@ -152,7 +152,8 @@ def main():
         ZMG_LEDGER_CHECKPOINT_SECONDS="1",
     )
     server_log = open(os.path.join(work, "server.log"), "w+")
-    server = subprocess.Popen([zmg, "serve", "--demo"], env=env, stdout=subprocess.DEVNULL, stderr=server_log)
+    # The console lines (address, demo passwords) and the log, in one file.
+    server = subprocess.Popen([zmg, "serve", "--demo"], env=env, stdout=server_log, stderr=subprocess.STDOUT)
     try:
         run(server, server_log, port, s3, s3_port, key, secret, work)
     finally:

@@ -32,13 +32,13 @@ ZMG_DATABASE_URL="$pg/$db" ZMG_LISTEN="127.0.0.1:$port" ZMG_STORAGE_DIR="$work/o
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; cp "$work/server.err" target/fuzz/server.log; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/server.err" && break
+  grep -q "listening on" "$work/server.out" && break
   kill -0 $server 2>/dev/null || { cat "$work/server.err"; exit 1; }
   sleep 0.2
 done
 base="http://127.0.0.1:$port"
-admin_password=$(grep -o 'login: admin / [^ ]*' "$work/server.err" | awk '{print $4}')
-owner_password=$(grep -o 'password [^ ]*' "$work/server.err" | tail -1 | awk '{print $2}')
+admin_password=$(grep -o 'login: admin / [^ ]*' "$work/server.out" | awk '{print $4}')
+owner_password=$(grep -o 'password [^ ]*' "$work/server.out" | tail -1 | awk '{print $2}')
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['token'])"; }
 staff_token=$(curl -sf -H 'X-Tenant: demo' -H 'Content-Type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" "$base/api/auth/staff/login" | json)
@@ -62,4 +62,17 @@ done
 if grep -q '"level":"ERROR"\|panicked' "$work/server.err"; then
   echo "server logged errors (whole log: target/fuzz/server.log):"; grep '"level":"ERROR"\|panicked' "$work/server.err" | head -20; status=1
 fi
+# The log an operator searches: every line JSON, each request's line naming its operation,
+# street office, principal and client address once.
+python3 - "$work/server.err" <<'PY' || status=1
+import json, sys
+lines = [l for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+bad = [l for l in lines if not l.lstrip().startswith("{")]
+assert not bad, f"{len(bad)} log lines are not JSON, e.g. {bad[0]!r}"
+done = [json.loads(l) for l in lines if '"request finished"' in l]
+full = [d for d in done if all(k in d.get("span", {}) for k in ("operation", "tenant", "principal", "client"))]
+assert full, "no request line carries operation, tenant, principal and client"
+assert all("spans" not in d for d in done), "spans repeated in a list"
+print(f"log: {len(lines)} JSON lines, {len(full)} of {len(done)} request lines name operation, tenant, principal and client")
+PY
 exit $status

@@ -27,12 +27,12 @@ ZMG_DATABASE_URL="$pg/$db" ZMG_LISTEN="127.0.0.1:$port" ZMG_STORAGE_DIR="$work/o
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/server.err" && break
+  grep -q "listening on" "$work/server.out" && break
   kill -0 $server 2>/dev/null || { cat "$work/server.err"; exit 1; }
   sleep 0.2
 done
 base="http://127.0.0.1:$port"
-password=$(grep -o 'login: admin / [^ ]*' "$work/server.err" | awk '{print $4}')
+password=$(grep -o 'login: admin / [^ ]*' "$work/server.out" | awk '{print $4}')
 token=$(curl -sf -H 'X-Tenant: demo' -H 'Content-Type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$password\"}" "$base/api/auth/staff/login" |
   python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")

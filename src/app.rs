@@ -183,7 +183,18 @@ async fn request_context<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
     };
     let operation = info.operation.clone();
     let route = fixed_route_name(req.uri().path());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // The gate fills in what it learns (operation, street office, who, from where), so that
+    // the request's log line carries all of it.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        operation = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+        principal = tracing::field::Empty,
+        client = tracing::field::Empty,
+    );
     let started = Instant::now();
     let in_flight = crate::metrics::InFlight::enter();
     let response = context::scope(info, async move {

@@ -74,6 +74,19 @@ pub struct S3Config {
     pub path_style: bool,
 }
 
+/// The one rule for every boolean setting: `true`, `1`, `yes`, `on` or `false`, `0`, `no`,
+/// `off`, in any case; anything else stops the start with the variable named, rather than
+/// quietly meaning one or the other.
+pub fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => {
+            anyhow::bail!("{name} must be true or false (also 1/0, yes/no, on/off), got {value:?}")
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -204,7 +217,7 @@ impl Config {
         Ok(config)
     }
 
-    /// Environment overrides; `lookup` is injectable so tests need not touch the process env.
+    /// Environment overrides (booleans as [`parse_bool`] reads them); `lookup` is injectable so tests need not touch the process env.
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         let parse_num = |name: &str, v: String| -> anyhow::Result<i64> {
             v.parse()
@@ -234,13 +247,13 @@ impl Config {
             self.default_tenant = Some(v).filter(|s| !s.is_empty());
         }
         if let Some(v) = lookup("ZMG_DEV_MODE") {
-            self.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");
+            self.dev_mode = parse_bool("ZMG_DEV_MODE", &v)?;
         }
         if let Some(v) = lookup("ZMG_LOG_FORMAT") {
             self.log_format = v;
         }
         if let Some(v) = lookup("ZMG_MIGRATE_ON_START") {
-            self.migrate_on_start = !matches!(v.as_str(), "0" | "false" | "no");
+            self.migrate_on_start = parse_bool("ZMG_MIGRATE_ON_START", &v)?;
         }
         if let Some(v) = lookup("ZMG_SHUTDOWN_GRACE_SECONDS") {
             self.shutdown_grace_seconds = parse_num("ZMG_SHUTDOWN_GRACE_SECONDS", v)?.max(0) as u64;
@@ -313,7 +326,7 @@ impl Config {
             self.sms.tencent.receipt_template_id = v;
         }
         if let Some(v) = lookup("ZMG_SMS_PAPER_RECEIPTS") {
-            self.sms.paper_receipts = matches!(v.as_str(), "1" | "true" | "yes");
+            self.sms.paper_receipts = parse_bool("ZMG_SMS_PAPER_RECEIPTS", &v)?;
         }
         if let Some(endpoint) = lookup("ZMG_S3_ENDPOINT") {
             let get = |name: &str| {
@@ -326,9 +339,10 @@ impl Config {
                 region: lookup("ZMG_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
                 access_key: Secret(get("ZMG_S3_ACCESS_KEY")?),
                 secret_key: Secret(get("ZMG_S3_SECRET_KEY")?),
-                path_style: lookup("ZMG_S3_PATH_STYLE")
-                    .map(|v| v != "false")
-                    .unwrap_or(true),
+                path_style: match lookup("ZMG_S3_PATH_STYLE") {
+                    Some(v) => parse_bool("ZMG_S3_PATH_STYLE", &v)?,
+                    None => true,
+                },
             });
         }
         if !matches!(self.sms.provider.as_str(), "outbox" | "tencent") {
@@ -400,6 +414,41 @@ mod tests {
         assert!(s3.path_style);
         let dump = format!("{c:?}");
         assert!(!dump.contains("very-secret"), "secret leaked: {dump}");
+    }
+
+    #[test]
+    fn every_boolean_follows_one_rule_and_nonsense_is_refused() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut c = Config::default();
+            let env: Vec<(String, String)> = [
+                ("ZMG_S3_ENDPOINT", "http://x"),
+                ("ZMG_S3_BUCKET", "b"),
+                ("ZMG_S3_ACCESS_KEY", "a"),
+                ("ZMG_S3_SECRET_KEY", "s"),
+            ]
+            .iter()
+            .chain(pairs)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            c.apply_env(|k| {
+                env.iter()
+                    .rev()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+            })
+            .map(|()| c)
+        };
+        let c = with(&[("ZMG_DEV_MODE", "TRUE"), ("ZMG_S3_PATH_STYLE", "0")]).unwrap();
+        assert!(c.dev_mode, "TRUE is true");
+        assert!(!c.s3.unwrap().path_style, "0 is false");
+        let c = with(&[
+            ("ZMG_MIGRATE_ON_START", " Off "),
+            ("ZMG_SMS_PAPER_RECEIPTS", "no"),
+        ])
+        .unwrap();
+        assert!(!c.migrate_on_start && !c.sms.paper_receipts);
+        let err = with(&[("ZMG_DEV_MODE", "ture")]).unwrap_err();
+        assert!(err.to_string().contains("ZMG_DEV_MODE"), "{err}");
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     };
     let (op_id, scope) = (op.id.clone(), op.scope);
     context::set_operation(&op_id);
+    let span = tracing::Span::current();
+    span.record("operation", op_id.as_str());
+    let ip = client_ip(&req, &state.config.trusted_proxies);
+    span.record("client", ip.as_str());
     // The query decoded once, as poem decodes it, for both checks below.
     let query: Vec<(String, String)> = req
         .uri()
@@ -65,6 +69,9 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         Scope::Tenant => Some(resolve::resolve(&state.pool, &req, &state.config).await?),
         Scope::Platform => None,
     };
+    if let Some(t) = &tenant {
+        span.record("tenant", t.slug.as_str());
+    }
     let bearer = req
         .headers()
         .get("authorization")
@@ -83,6 +90,7 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         }
         None => Principal::Anonymous,
     };
+    span.record("principal", principal.role());
     if !state.authz.allows(principal.role(), &op_id) {
         return Err(if principal == Principal::Anonymous {
             ApiError::unauthorized("auth.required", "请先登录", "Please log in first")
@@ -96,7 +104,6 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
         .into());
     }
     check_text(&mut req, &query).await?;
-    let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(principal);
     if let Some(t) = tenant {

@@ -27,6 +27,7 @@ pub mod spreadsheet;
 pub mod sql_statements;
 pub mod state;
 pub mod storage;
+pub mod stored;
 pub mod tags;
 pub mod tenancy;
 pub mod tencent_cloud;

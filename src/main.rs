@@ -90,7 +90,9 @@ fn init_logging(config: &Config) {
         builder
             .json()
             .flatten_event(true)
+            // The request's span once, not again in a list of every span it is in.
             .with_current_span(true)
+            .with_span_list(false)
             .init();
     } else {
         builder.init();
@@ -129,7 +131,9 @@ async fn main() -> anyhow::Result<()> {
             let (running, server) =
                 app::bind(state, &config.listen, shutdown_signal(), grace).await?;
             tracing::info!(addr = %running.addr, "listening; API docs at /docs");
-            eprintln!(
+            // For the person at the console: standard output, so that the log stream (standard
+            // error) holds nothing but log lines, JSON ones with ZMG_LOG_FORMAT=json.
+            println!(
                 "Zhimaguan listening on http://{}  (docs: http://{}/docs)",
                 running.addr, running.addr
             );
@@ -211,8 +215,8 @@ async fn prepare_demo(state: &zhimaguan::state::AppState) -> anyhow::Result<()> 
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     conn.commit().await?;
-    eprintln!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
-    eprintln!("demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}", zhimaguan::housing::demo::DEMO_OWNER_PASSWORD);
+    println!("demo tenant `demo` ready; street-staff login: admin / {password}  (X-Tenant: demo is the default)");
+    println!("demo owners (芝麻花园, 288 units, 40 verified): phone 13700000001 … 13700000040, password {}", zhimaguan::housing::demo::DEMO_OWNER_PASSWORD);
     Ok(())
 }
 
@@ -233,6 +237,22 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing requests in flight");
 }
 
+/// The keys file as `GET /api/platform/signing-keys` answers it (a page: `items`), or as a bare
+/// list (files saved before lists were paged).
+fn published_keys(text: &str) -> anyhow::Result<Vec<zhimaguan::voting::signing::PublishedKey>> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Keys {
+        Page {
+            items: Vec<zhimaguan::voting::signing::PublishedKey>,
+        },
+        List(Vec<zhimaguan::voting::signing::PublishedKey>),
+    }
+    Ok(match serde_json::from_str(text)? {
+        Keys::Page { items } | Keys::List(items) => items,
+    })
+}
+
 /// Offline check of a published ledger; exits non-zero when anything does not verify.
 fn verify_matter(
     path: &std::path::Path,
@@ -240,16 +260,13 @@ fn verify_matter(
     earlier: Option<&std::path::Path>,
     require_log: bool,
 ) -> anyhow::Result<()> {
-    use zhimaguan::{
-        transparency::proof::LeafKind,
-        voting::{ledger, signing::PublishedKey},
-    };
+    use zhimaguan::{transparency::proof::LeafKind, voting::ledger};
     let text = std::fs::read_to_string(path)?;
     let published: ledger::PublishedLedger = serde_json::from_str(&text)?;
     let v = match keys {
         Some(file) => ledger::verify_with_keys(
             &published,
-            &serde_json::from_str::<Vec<PublishedKey>>(&std::fs::read_to_string(file)?)?,
+            &published_keys(&std::fs::read_to_string(file)?)?,
         ),
         None => ledger::verify(&published),
     };

@@ -1,4 +1,5 @@
-//! Pagination shared by every list: `page` from 1, `page_size` 1..=100 (default 20); and the
+//! Pagination shared by every list: `page` from 1, `page_size` 1..=100 (default 20), and every
+//! list answered the same way (`items`, `total`, `page`, `page_size`: [`page_of!`]); and the
 //! "contains" text filter every list search uses.
 
 use crate::error::{ApiError, ApiResult};
@@ -50,6 +51,49 @@ impl Paging {
     }
 }
 
+/// Declares `$page`, a page of `$item` as every list answers: the page's `items`, the `total`
+/// across pages, and the `page` and `page_size` asked for (or defaulted).
+#[macro_export]
+macro_rules! page_of {
+    ($page:ident, $item:ty) => {
+        #[derive(poem_openapi::Object)]
+        pub struct $page {
+            pub items: Vec<$item>,
+            /// Items across every page.
+            pub total: i64,
+            /// This page's number, from 1.
+            pub page: i64,
+            /// The most items a page holds.
+            pub page_size: i64,
+        }
+
+        impl $page {
+            pub fn new(items: Vec<$item>, total: i64, paging: $crate::paging::Paging) -> Self {
+                Self {
+                    items,
+                    total,
+                    page: paging.page,
+                    page_size: paging.page_size,
+                }
+            }
+
+            /// A list read whole, cut to the page asked for: for lists bounded by nature (an
+            /// estate's buildings, a person's flats, a matter's buildings yet to vote).
+            pub fn cut(all: Vec<$item>, paging: $crate::paging::Paging) -> Self {
+                let total = all.len() as i64;
+                let items = all
+                    .into_iter()
+                    .skip(paging.offset() as usize)
+                    .take(paging.limit() as usize)
+                    .collect();
+                Self::new(items, total, paging)
+            }
+        }
+    };
+}
+
+page_of!(TextPage, String);
+
 /// A `LIKE` pattern matching text that contains `typed`, literally: `%` and `_` typed by a user
 /// are not wildcards (PostgreSQL's `LIKE` escapes with a backslash). Blank means no filter.
 pub fn contains(typed: Option<&str>) -> Option<String> {
@@ -77,6 +121,14 @@ mod tests {
             Paging::new(Some(i64::MAX), Some(100)).is_err(),
             "no offset overflow"
         );
+    }
+
+    #[test]
+    fn a_list_read_whole_is_cut_to_the_page() {
+        let all: Vec<String> = (1..=45).map(|i| i.to_string()).collect();
+        let third = TextPage::cut(all, Paging::new(Some(3), Some(20)).unwrap());
+        assert_eq!((third.total, third.page, third.page_size), (45, 3, 20));
+        assert_eq!(third.items, ["41", "42", "43", "44", "45"]);
     }
 
     #[test]

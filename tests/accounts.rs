@@ -943,7 +943,7 @@ async fn platform_staff_onboard_a_tenant_whose_admin_can_log_in() {
     let (_, list) = app
         .call(GET, "/api/platform/tenants", None, Some(&platform), None)
         .await;
-    assert!(list
+    assert!(list["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -783,7 +783,7 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
     )
     .await;
     assert_eq!(
-        members.as_array().unwrap().len(),
+        members["items"].as_array().unwrap().len(),
         5,
         "the elected, and no one else: {members}"
     );
@@ -796,7 +796,7 @@ async fn an_estate_goes_from_its_housing_roll_through_a_preparatory_group_to_an_
         None,
     )
     .await;
-    let caretaker = history
+    let caretaker = history["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -34,7 +34,7 @@ async fn members(e: &Estate, query: &str) -> Vec<Value> {
         )
         .await;
     assert_eq!(s, 200, "{list}");
-    list.as_array().unwrap().clone()
+    list["items"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

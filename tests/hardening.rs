@@ -268,7 +268,7 @@ async fn concurrent_changes_of_owner_leave_an_unbroken_history_ending_with_the_c
             None,
         )
         .await;
-    let history = history.as_array().unwrap();
+    let history = history["items"].as_array().unwrap();
     assert_eq!(history.len(), 10);
     let (_, units) = e
         .app

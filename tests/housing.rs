@@ -574,7 +574,7 @@ async fn committee_staff_reach_nothing_of_another_committee() {
         .call(GET, "/api/residents-committees", slug, x, None)
         .await;
     assert_eq!(
-        rcs.as_array().unwrap().len(),
+        rcs["items"].as_array().unwrap().len(),
         1,
         "only their own committee: {rcs}"
     );
@@ -765,7 +765,7 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
         .app
         .call(GET, "/api/verification/estates", slug, Some(&zhang), None)
         .await;
-    assert!(estates
+    assert!(estates["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -780,7 +780,7 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
             None,
         )
         .await;
-    assert_eq!(buildings, json!(["1"]));
+    assert_eq!(buildings["items"], json!(["1"]));
     let (_, entrances) = w
         .app
         .call(
@@ -794,7 +794,7 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
             None,
         )
         .await;
-    assert_eq!(entrances, json!(["1"]));
+    assert_eq!(entrances["items"], json!(["1"]));
     let (_, rooms) = w
         .app
         .call(
@@ -808,7 +808,7 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
             None,
         )
         .await;
-    assert_eq!(rooms.as_array().unwrap().len(), 2);
+    assert_eq!(rooms["items"].as_array().unwrap().len(), 2);
     let (_, unit) = w
         .app
         .call(
@@ -882,7 +882,7 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
         .app
         .call(GET, "/api/me/properties", slug, Some(&zhang), None)
         .await;
-    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     let (_, estate) = w
         .app
         .call(
@@ -950,7 +950,7 @@ async fn owners_verify_with_the_code_sent_to_the_registered_phone() {
         .app
         .call(GET, "/api/me/properties", slug, Some(&zhang), None)
         .await;
-    assert_eq!(mine.as_array().unwrap().len(), 0);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 0);
     let conn = w.app.conn(&w.t.tenant).await;
     let ended: i64 = conn
         .query_one(
@@ -1053,7 +1053,10 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
         .call(GET, "/api/me/properties", slug, Some(&he), None)
         .await;
     assert_eq!(
-        (theirs[0]["unit_id"].as_str(), theirs[0]["role"].as_str()),
+        (
+            theirs["items"][0]["unit_id"].as_str(),
+            theirs["items"][0]["role"].as_str()
+        ),
         (Some(unit.to_string().as_str()), Some("co_owner"))
     );
 
@@ -1096,7 +1099,7 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
         .app
         .call(GET, "/api/me/co-owner-applications", slug, Some(&liu), None)
         .await;
-    let rejected = mine
+    let rejected = mine["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1142,7 +1145,7 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
         .app
         .call(GET, "/api/me/properties", slug, Some(&existing), None)
         .await;
-    assert_eq!(hers[0]["role"], "co_owner");
+    assert_eq!(hers["items"][0]["role"], "co_owner");
 
     // Deleting the approved application ends the co-owner's holding.
     let (s, _) = w
@@ -1160,7 +1163,7 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
         .app
         .call(GET, "/api/me/properties", slug, Some(&he), None)
         .await;
-    assert_eq!(theirs.as_array().unwrap().len(), 0);
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
 
     // The owner unbinds the sold unit: the remaining co-owner's holding ends with it.
     let (s, _) = w
@@ -1178,7 +1181,7 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
         .app
         .call(GET, "/api/me/properties", slug, Some(&existing), None)
         .await;
-    assert_eq!(hers.as_array().unwrap().len(), 0);
+    assert_eq!(hers["items"].as_array().unwrap().len(), 0);
 
     // Each staff write above left exactly one audit entry.
     let (gaps, seen) = w.app.unaudited_writes().await;
@@ -1392,7 +1395,7 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
         .call(GET, "/api/me/properties", slug, Some(&old), None)
         .await;
     assert_eq!(
-        mine.as_array().unwrap().len(),
+        mine["items"].as_array().unwrap().len(),
         0,
         "the old owner's verification ended"
     );
@@ -1401,7 +1404,7 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
         .call(GET, "/api/me/properties", slug, Some(&spouse_token), None)
         .await;
     assert_eq!(
-        theirs.as_array().unwrap().len(),
+        theirs["items"].as_array().unwrap().len(),
         0,
         "and so did the co-owner's"
     );
@@ -1443,7 +1446,7 @@ async fn a_change_of_owner_ends_verification_and_guards_the_documents() {
             None,
         )
         .await;
-    assert_eq!(history[0]["old_owner_name"], "旧业主");
+    assert_eq!(history["items"][0]["old_owner_name"], "旧业主");
 
     // The new owner verifies again, against the new name and phone.
     let new = w.owner_named("新业主", &phone()).await;
@@ -1581,7 +1584,7 @@ async fn staff_grant_and_revoke_the_owners_committee_role() {
         .app
         .call(GET, &path, slug, Some(&w.t.admin_token), None)
         .await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let (s, _) = w
         .app
         .call(
@@ -1597,7 +1600,7 @@ async fn staff_grant_and_revoke_the_owners_committee_role() {
         .app
         .call(GET, &path, slug, Some(&w.t.admin_token), None)
         .await;
-    assert_eq!(list.as_array().unwrap().len(), 0);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
 
     // Each staff write above left exactly one audit entry.
     let (gaps, seen) = w.app.unaudited_writes().await;

@@ -37,7 +37,7 @@ async fn a_forger_who_can_write_the_database_and_rehashes_everything_is_caught_b
         )
         .await;
     assert_eq!(s, 200, "{keys}");
-    let (log_keys, keys): (Vec<Value>, Vec<Value>) = keys
+    let (log_keys, keys): (Vec<Value>, Vec<Value>) = keys["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -254,7 +254,8 @@ async fn a_key_slipped_into_the_database_or_signatures_stripped_with_a_downgrade
         )
         .await;
     assert!(
-        keys.as_array()
+        keys["items"]
+            .as_array()
             .unwrap()
             .iter()
             .all(|k| k["key_id"] != "k1-r"),

@@ -81,7 +81,7 @@ async fn a_matter_is_voted_online_and_on_paper_tallied_and_its_ledger_verifies()
         )
         .await;
     assert_eq!(
-        not_voted,
+        not_voted["items"],
         json!([{"building": "1", "unit_codes": ["1-1-103"]}])
     );
 
@@ -648,7 +648,7 @@ async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
         .call(GET, "/api/me/matters", e.slug(), Some(&neighbour), None)
         .await;
     assert_eq!(
-        visible.as_array().unwrap().len(),
+        visible["items"].as_array().unwrap().len(),
         0,
         "owners do not see it before approval"
     );
@@ -669,7 +669,7 @@ async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
         .app
         .call(GET, "/api/me/matters", e.slug(), Some(&neighbour), None)
         .await;
-    assert_eq!(visible.as_array().unwrap().len(), 1);
+    assert_eq!(visible["items"].as_array().unwrap().len(), 1);
 
     // The estate's matter types grow as matters use them; staff edit the list.
     let types_path = format!("/api/estates/{}/matter-types", e.id);
@@ -677,7 +677,7 @@ async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
         .app
         .call(GET, &types_path, e.slug(), Some(&e.t.admin_token), None)
         .await;
-    assert_eq!(types, json!(["公共收益"]));
+    assert_eq!(types["items"], json!(["公共收益"]));
     let (_, types) = e
         .app
         .call(
@@ -688,7 +688,7 @@ async fn committee_matters_wait_for_approval_and_rules_changes_need_a_reason() {
             Some(json!({"name": "维修改造"})),
         )
         .await;
-    assert_eq!(types, json!(["公共收益", "维修改造"]));
+    assert_eq!(types["items"], json!(["公共收益", "维修改造"]));
     let (s, _) = e
         .app
         .call(

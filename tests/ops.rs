@@ -273,17 +273,17 @@ async fn sigterm_lets_requests_in_flight_finish() {
             "ZMG_SIGNING_SECRET",
             "graceful-test-signing-secret-of-32-chars",
         )
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     // The address is printed once the server listens.
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     let addr = loop {
         line.clear();
         assert!(
-            tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut line)
+            tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
                 .await
                 .unwrap()
                 > 0,
@@ -294,7 +294,7 @@ async fn sigterm_lets_requests_in_flight_finish() {
         }
     };
     tokio::spawn(async move {
-        while tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut String::new())
+        while tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut String::new())
             .await
             .is_ok_and(|n| n > 0)
         {}

@@ -119,8 +119,10 @@ fn mask(phone: &str) -> String {
     format!("{}****{}", &phone[..3], &phone[7..])
 }
 
+/// The ids of a page's items.
 fn ids(v: &Value) -> Vec<String> {
-    v.as_array()
+    v["items"]
+        .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|x| x["id"].as_str().map(String::from))
@@ -595,7 +597,7 @@ async fn walk_profile_and_housing(w: &World, s: &Shape, f: &mut Findings) {
 
     let r = call(e, GET, "/api/me/properties", &s.token, None).await;
     if f.status(l, "my_property_list", &r, 200) {
-        let list = r.1.as_array().cloned().unwrap_or_default();
+        let list = r.1["items"].as_array().cloned().unwrap_or_default();
         let mut got: Vec<String> = list
             .iter()
             .filter_map(|p| p["unit_id"].as_str().map(String::from))
@@ -652,9 +654,12 @@ async fn walk_profile_and_housing(w: &World, s: &Shape, f: &mut Findings) {
     )
     .await;
     if f.status(l, "verify_building_list", &r, 200) {
-        f.check(l, "verify_building_list", r.1 == json!(["1", "2"]), || {
-            format!("{}", r.1)
-        });
+        f.check(
+            l,
+            "verify_building_list",
+            r.1["items"] == json!(["1", "2"]),
+            || format!("{}", r.1),
+        );
     }
     for building in ["1", "2"] {
         let r = call(
@@ -669,9 +674,12 @@ async fn walk_profile_and_housing(w: &World, s: &Shape, f: &mut Findings) {
         )
         .await;
         if f.status(l, "verify_entrance_list", &r, 200) {
-            f.check(l, "verify_entrance_list", r.1 == json!(["1"]), || {
-                format!("building {building}: {}", r.1)
-            });
+            f.check(
+                l,
+                "verify_entrance_list",
+                r.1["items"] == json!(["1"]),
+                || format!("building {building}: {}", r.1),
+            );
         }
     }
     for &i in &s.rows {
@@ -682,7 +690,7 @@ async fn walk_profile_and_housing(w: &World, s: &Shape, f: &mut Findings) {
         );
         let r = call(e, GET, &path, &s.token, None).await;
         if f.status(l, "verify_room_list", &r, 200) {
-            let found = r.1.as_array().is_some_and(|a| {
+            let found = r.1["items"].as_array().is_some_and(|a| {
                 a.iter().any(|x| {
                     x["unit_id"] == e.units[i].0.to_string().as_str()
                         && x["room"] == row.room.as_str()
@@ -712,9 +720,9 @@ async fn walk_profile_and_housing(w: &World, s: &Shape, f: &mut Findings) {
     if s.role == "owner" && s.label.starts_with("main owner") {
         let r = call(e, GET, "/api/me/co-owner-applications", &s.token, None).await;
         if f.status(l, "my_co_owner_application_list", &r, 200) {
-            let ok =
-                r.1.as_array()
-                    .is_some_and(|a| a.len() == 1 && a[0]["status"] == "approved");
+            let ok = r.1["items"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1 && a[0]["status"] == "approved");
             f.check(l, "my_co_owner_application_list", ok, || {
                 format!("one approved application expected: {}", r.1)
             });
@@ -767,7 +775,8 @@ async fn walk_matter_reading(w: &World, s: &Shape, f: &mut Findings) {
         f.check(
             l,
             "matter_type_list",
-            r.1.as_array()
+            r.1["items"]
+                .as_array()
                 .is_some_and(|a| a.contains(&json!("公共收益"))),
             || format!("{}", r.1),
         );
@@ -1248,7 +1257,8 @@ async fn walk_committee_role(w: &World, s: &Shape, f: &mut Findings) {
     f.check(
         l,
         "oc_member_list",
-        list.as_array()
+        list["items"]
+            .as_array()
             .is_some_and(|a| a.iter().any(|m| m["owner_id"] == s.owner_id.as_str())),
         || format!("{list}"),
     );

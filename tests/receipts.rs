@@ -28,7 +28,7 @@ async fn fates(e: &Estate, owner: &str) -> Vec<(String, String, Option<String>)>
         .call(GET, "/api/me/receipts", e.slug(), Some(owner), None)
         .await;
     assert_eq!(s, 200, "{list}");
-    let mut out: Vec<_> = list
+    let mut out: Vec<_> = list["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -244,7 +244,7 @@ async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not
         )
         .await;
     assert_eq!(s, 200, "{keys}");
-    let keys: Vec<PublishedKey> = serde_json::from_value(keys).unwrap();
+    let keys: Vec<PublishedKey> = serde_json::from_value(keys["items"].clone()).unwrap();
     // The anonymous lookup proves the checkpoint is logged, but names no neighbouring entry;
     // the voter's own receipt carries the whole path.
     assert!(
@@ -255,7 +255,7 @@ async fn an_owner_follows_each_ballot_and_a_receipt_holder_sees_its_fate_but_not
         .app
         .call(GET, "/api/me/receipts", e.slug(), Some(&owner), None)
         .await;
-    let sealed = mine
+    let sealed = mine["items"]
         .as_array()
         .unwrap()
         .iter()

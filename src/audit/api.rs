@@ -27,12 +27,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntry>,
-    pub total: i64,
-}
+crate::page_of!(AuditPage, AuditEntry);
 
 impl From<EntryRow> for AuditEntry {
     /// The stored entry as street staff read it (the same fields).
@@ -77,6 +72,6 @@ impl AuditApi {
         let rows = store::entries_page(&conn, operation, paging.limit(), paging.offset()).await?;
         conn.commit().await?;
         let items = rows.into_iter().map(AuditEntry::from).collect();
-        Ok(Json(AuditPage { items, total }))
+        Ok(Json(AuditPage::new(items, total, paging)))
     }
 }

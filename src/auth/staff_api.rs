@@ -87,12 +87,7 @@ pub struct StaffCreated {
     pub initial_password: String,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct StaffPage {
-    pub items: Vec<StaffView>,
-    pub total: i64,
-}
+crate::page_of!(StaffPage, StaffView);
 
 #[derive(ApiResponse)]
 pub enum Created {
@@ -305,10 +300,11 @@ impl StaffApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (rows, total) = service::staff_page(&conn, &paging).await?;
         conn.commit().await?;
-        Ok(Json(StaffPage {
-            items: rows.into_iter().map(StaffView::from).collect(),
+        Ok(Json(StaffPage::new(
+            rows.into_iter().map(StaffView::from).collect(),
             total,
-        }))
+            paging,
+        )))
     }
 
     /// 新建工作人员账号 / Create a staff account (its initial password is shown once).

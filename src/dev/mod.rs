@@ -1,5 +1,6 @@
 //! Development-only endpoints (ZMG_DEV_MODE / `zmg serve --demo`): 404 otherwise.
 
+use crate::paging::Paging;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, Object, OpenApi};
@@ -11,6 +12,8 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+crate::page_of!(OutboxPage, OutboxMessage);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -46,7 +49,10 @@ impl DevApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         #[oai(validator(max_length = 20))] phone: Query<String>,
-    ) -> ApiResult<Json<Vec<OutboxMessage>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<OutboxPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         if !state.config.dev_mode {
             return Err(ApiError::not_found(
                 "dev.disabled",
@@ -57,6 +63,9 @@ impl DevApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = outbox::recent(&conn, &phone.0).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(OutboxMessage::from).collect()))
+        Ok(Json(OutboxPage::cut(
+            rows.into_iter().map(OutboxMessage::from).collect(),
+            paging,
+        )))
     }
 }

@@ -1,8 +1,10 @@
 //! Owners'-committee elections (选届 and its rounds): terms, candidates, ballots, statistics,
 //! the count with its seat order, further rounds, and appointing the elected.
 
+use crate::paging::Paging;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::{
     param::{Header, Path},
     payload::Json,
@@ -32,6 +34,9 @@ use crate::{
         tally::Choice,
     },
 };
+
+crate::page_of!(ElectionPage, ElectionView);
+crate::page_of!(TermPage, TermView);
 
 #[derive(Object)]
 pub struct TermInput {
@@ -82,6 +87,24 @@ pub struct NextRoundInput {
     pub voting: VotingInput,
 }
 
+/// Where an election round stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoundStatus {
+    /// 候选人报名中
+    Signup,
+    /// 报名结束，待投票
+    AwaitingVote,
+    /// 投票中
+    Voting,
+    /// 投票截止，待计票
+    Counting,
+    /// 已计票
+    Counted,
+    /// 已撤销
+    Cancelled,
+}
+
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CandidateView {
@@ -90,8 +113,7 @@ pub struct CandidateView {
     pub owner_id: Option<Uuid>,
     pub name: String,
     pub intro: String,
-    /// pending | approved | rejected
-    pub status: String,
+    pub status: super::ReviewStatus,
     pub reason: Option<String>,
     pub elected: bool,
     /// Staff only: the signed sign-up form's signature image (an attachment id).
@@ -129,8 +151,7 @@ pub struct ElectionView {
     pub signup_closes_at: DateTime<Utc>,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
-    /// signup | awaiting_vote | voting | counting (deadline passed, not yet closed) | counted | cancelled
-    pub status: String,
+    pub status: RoundStatus,
     /// Why staff called the round off (cancelled rounds only).
     pub cancel_reason: Option<String>,
     pub verification_mode: String,
@@ -310,7 +331,7 @@ impl CandidateView {
             owner_id: staff.then_some(c.owner_id),
             name: c.name,
             intro: c.intro,
-            status: c.status,
+            status: crate::stored::parse(&c.status, super::ReviewStatus::Pending),
             reason: c.reason,
             elected: c.elected,
             signature_attachment_id: if staff { c.signature_id } else { None },
@@ -361,17 +382,17 @@ pub async fn election_view(
     }
     let now = Utc::now();
     let status = if m.status == "cancelled" {
-        "cancelled"
+        RoundStatus::Cancelled
     } else if r.result.is_some() {
-        "counted"
+        RoundStatus::Counted
     } else if now < r.signup_closes_at {
-        "signup"
+        RoundStatus::Signup
     } else if now < m.opens_at {
-        "awaiting_vote"
+        RoundStatus::AwaitingVote
     } else if now < m.closes_at {
-        "voting"
+        RoundStatus::Voting
     } else {
-        "counting"
+        RoundStatus::Counting
     };
     let names = store::matter_names(conn, r.matter_id).await?;
     let result = match r.result {
@@ -391,7 +412,7 @@ pub async fn election_view(
         signup_closes_at: r.signup_closes_at,
         opens_at: m.opens_at,
         closes_at: m.closes_at,
-        status: status.into(),
+        status,
         cancel_reason: names.cancel_reason,
         verification_mode: r.verification_mode,
         rule_set: m.rule_set.id.clone(),
@@ -567,12 +588,18 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<TermView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TermPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let rows = store::terms_of_estate(&conn, id.0).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(TermView::from).collect()))
+        Ok(Json(TermPage::cut(
+            rows.into_iter().map(TermView::from).collect(),
+            paging,
+        )))
     }
 
     /// 新建选举 / Open the first round of a term's election: sign-up window, voting window,
@@ -729,7 +756,7 @@ impl ElectionsApi {
             owner_id: Some(owner),
             name,
             intro: body.intro.trim().into(),
-            status: "pending".into(),
+            status: super::ReviewStatus::Pending,
             reason: None,
             elected: false,
             signature_attachment_id: Some(body.signature_attachment_id),
@@ -1076,7 +1103,10 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<ElectionView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<ElectionPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         rounds::check_visible(&conn, &principal, id.0)
             .await
@@ -1087,7 +1117,7 @@ impl ElectionsApi {
             out.push(election_view(&conn, e, &principal).await?);
         }
         conn.commit().await?;
-        Ok(Json(out))
+        Ok(Json(ElectionPage::cut(out, paging)))
     }
 
     /// 撤销选举 / Cancel a round that has not been counted, with the reason (its ballots are

@@ -32,12 +32,23 @@ pub enum Started {
     Created(Json<FaceCheckStarted>),
 }
 
+/// How a face check ended, or that it has not yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum FaceCheckStatus {
+    /// 待核验
+    Pending,
+    /// 已通过
+    Passed,
+    /// 未通过
+    Failed,
+}
+
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct FaceCheckView {
     pub id: Uuid,
-    /// pending | passed | failed
-    pub status: String,
+    pub status: FaceCheckStatus,
     /// The provider's reason when it did not pass.
     pub detail: Option<String>,
 }
@@ -150,7 +161,7 @@ impl FaceApi {
             conn.commit().await?;
             return Ok(Json(FaceCheckView {
                 id: id.0,
-                status,
+                status: crate::stored::parse(&status, FaceCheckStatus::Pending),
                 detail: None,
             }));
         }
@@ -173,7 +184,7 @@ impl FaceApi {
         conn.commit().await?;
         Ok(Json(FaceCheckView {
             id: id.0,
-            status: status.into(),
+            status: crate::stored::parse(status, FaceCheckStatus::Pending),
             detail,
         }))
     }
@@ -218,7 +229,7 @@ impl FaceApi {
         conn.commit().await?;
         Ok(Recorded::Created(Json(FaceCheckView {
             id: cid,
-            status: "passed".into(),
+            status: FaceCheckStatus::Passed,
             detail: None,
         })))
     }

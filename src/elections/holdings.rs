@@ -5,7 +5,11 @@ use diesel::{sql_query, sql_types as sql, QueryableByName};
 use poem_openapi::Object;
 use uuid::Uuid;
 
-use crate::{error::ApiResult, housing::area, tenancy::conn::TenantConn};
+use crate::{
+    error::ApiResult,
+    housing::{area, owner_api::HolderRole},
+    tenancy::conn::TenantConn,
+};
 
 /// A unit a candidate (or preparatory-group sign-up) holds.
 #[derive(Object)]
@@ -15,8 +19,7 @@ pub struct HeldUnitView {
     /// Building-entrance-room.
     pub code: String,
     pub area: String,
-    /// `owner` or `co_owner`.
-    pub role: String,
+    pub role: HolderRole,
     /// The owner's name as registered on the housing roll.
     pub registered_name: String,
     /// The candidate's verified real name equals the registered name (ignoring spaces); a
@@ -64,7 +67,7 @@ pub async fn held_units(
             unit_id: u.unit_id,
             code: u.code,
             area: area::format(u.area_centi),
-            role: u.role,
+            role: crate::stored::parse(&u.role, HolderRole::Owner),
             registered_name: u.registered_name,
             name_matches_roll: u.name_matches_roll,
         })

@@ -17,3 +17,15 @@ pub mod store;
 
 #[cfg(test)]
 mod reference_tests;
+
+/// Staff's review of a candidate or a preparatory-group member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    /// 待审核
+    Pending,
+    /// 已通过
+    Approved,
+    /// 未通过
+    Rejected,
+}

@@ -4,8 +4,10 @@
 //! owners elect them (an election round); the group is confirmed once its make-up is lawful, and
 //! its work deadline runs from then.
 
+use crate::paging::Paging;
 use chrono::{DateTime, Duration, Utc};
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
@@ -26,6 +28,8 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+crate::page_of!(PrepGroupPage, PrepGroupView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -56,6 +60,30 @@ pub enum RepresentativeKind {
     Developer,
 }
 
+/// Who a member of the group is: an owner who signed up, or a representative.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MemberKind {
+    /// 业主代表
+    Owner,
+    /// 街道办事处代表
+    Street,
+    /// 居委会代表
+    Rc,
+    /// 建设单位（开发商）代表
+    Developer,
+}
+
+/// Where a preparatory group stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum GroupStatus {
+    /// 组建中
+    Forming,
+    /// 已成立
+    Formed,
+}
+
 #[derive(Object)]
 pub struct RepresentativeInput {
     pub kind: RepresentativeKind,
@@ -69,15 +97,13 @@ pub struct RepresentativeInput {
 #[oai(skip_serializing_if_is_none)]
 pub struct PrepMemberView {
     pub id: Uuid,
-    /// owner | street | rc | developer
-    pub kind: String,
+    pub kind: MemberKind,
     pub owner_id: Option<Uuid>,
     pub name: String,
     /// Masked for owners.
     pub phone: String,
     pub intro: String,
-    /// pending | approved | rejected
-    pub status: String,
+    pub status: super::ReviewStatus,
     pub reason: Option<String>,
     /// Sits on the group: an approved representative or sign-up, or, where owners voted, elected.
     pub member: bool,
@@ -102,8 +128,7 @@ pub struct PrepGroupView {
     pub signup_opens_at: DateTime<Utc>,
     pub signup_closes_at: DateTime<Utc>,
     pub work_days: i32,
-    /// forming | formed
-    pub status: String,
+    pub status: GroupStatus,
     pub formed_at: Option<DateTime<Utc>>,
     /// The work deadline (formed + work days), and the days left until it.
     pub deadline: Option<DateTime<Utc>>,
@@ -168,7 +193,7 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
         .collect::<Vec<_>>();
     let mut members = members;
     if staff {
-        for m in members.iter_mut().filter(|m| m.kind == "owner") {
+        for m in members.iter_mut().filter(|m| m.kind == MemberKind::Owner) {
             m.units = Some(
                 super::holdings::held_units(conn, m.owner_id.unwrap_or_default(), r.estate_id)
                     .await?,
@@ -191,7 +216,7 @@ async fn view(conn: &TenantConn, id: Uuid, staff: bool) -> ApiResult<PrepGroupVi
         signup_opens_at: r.signup_opens_at,
         signup_closes_at: r.signup_closes_at,
         work_days,
-        status: r.status,
+        status: crate::stored::parse(&r.status, GroupStatus::Forming),
         formed_at,
         deadline,
         days_left: deadline.map(|d| (d - Utc::now()).num_days().max(0)),
@@ -210,7 +235,7 @@ impl PrepMemberView {
         };
         PrepMemberView {
             id: m.id,
-            kind: m.kind,
+            kind: crate::stored::parse(&m.kind, MemberKind::Owner),
             owner_id: m.owner_id,
             name: m.name,
             phone: if staff {
@@ -219,7 +244,7 @@ impl PrepMemberView {
                 phone::mask(&m.phone)
             },
             intro: m.intro,
-            status: m.status,
+            status: crate::stored::parse(&m.status, super::ReviewStatus::Pending),
             reason: m.reason,
             member,
             signature_attachment_id: if staff { m.signature_id } else { None },
@@ -235,12 +260,12 @@ impl From<MemberRow> for PrepMemberView {
         let member = r.status == "approved" && r.owner_id.is_none();
         PrepMemberView {
             id: r.id,
-            kind: r.kind,
+            kind: crate::stored::parse(&r.kind, MemberKind::Owner),
             owner_id: r.owner_id,
             name: r.name,
             phone: r.phone,
             intro: r.intro,
-            status: r.status,
+            status: crate::stored::parse(&r.status, super::ReviewStatus::Pending),
             reason: r.reason,
             member,
             signature_attachment_id: None,
@@ -351,7 +376,10 @@ impl PrepGroupsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<PrepGroupView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<PrepGroupPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         rounds::check_visible(&conn, &principal, id.0)
             .await
@@ -363,7 +391,7 @@ impl PrepGroupsApi {
             groups.push(view(&conn, g, staff).await?);
         }
         conn.commit().await?;
-        Ok(Json(groups))
+        Ok(Json(PrepGroupPage::cut(groups, paging)))
     }
 
     /// 筹备组详情 / The group, its members, its deadline and days left.

@@ -122,12 +122,7 @@ pub struct EstateView {
     pub committee_members: Vec<String>,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct EstatePage {
-    pub items: Vec<EstateView>,
-    pub total: i64,
-}
+crate::page_of!(EstatePage, EstateView);
 
 #[derive(ApiResponse)]
 pub enum Created {
@@ -279,10 +274,11 @@ impl EstatesApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (rows, total) = service::estate_page(&conn, &filter, &paging).await?;
         conn.commit().await?;
-        Ok(Json(EstatePage {
-            items: rows.into_iter().map(EstateView::from).collect(),
+        Ok(Json(EstatePage::new(
+            rows.into_iter().map(EstateView::from).collect(),
             total,
-        }))
+            paging,
+        )))
     }
 
     /// 小区详情 / One estate: staff of its jurisdiction, and owners holding a unit in it (小区信息).

@@ -2,6 +2,7 @@
 //! (src/elections), or marked and removed by staff one person at a time (§3.7(4)). Grants are
 //! never deleted: ending one keeps its row, with who ended it and why.
 
+use crate::paging::Paging;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -24,6 +25,8 @@ use crate::{
     tags::ApiTags,
     tenancy::Tenant,
 };
+
+crate::page_of!(OcMemberPage, OcMember);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -87,6 +90,7 @@ impl OcApi {
         method = "get",
         operation_id = "oc_member_list"
     )]
+    #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -94,12 +98,18 @@ impl OcApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         history: Query<Option<bool>>,
-    ) -> ApiResult<Json<Vec<OcMember>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<OcMemberPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let (conn, _) =
             Jurisdiction::begin_for_estate(&state.pool, &tenant, &principal, id.0).await?;
         let rows = store::oc_members(&conn, id.0, history.0 == Some(true)).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(OcMember::from).collect()))
+        Ok(Json(OcMemberPage::cut(
+            rows.into_iter().map(OcMember::from).collect(),
+            paging,
+        )))
     }
 
     /// 授予业委会成员身份 / Grant the owners'-committee role for this estate.

@@ -1,6 +1,8 @@
 //! Residents' committees: street staff create and edit them; committee staff see their own.
 
+use crate::paging::Paging;
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -14,6 +16,8 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+crate::page_of!(RcPage, RcView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -121,12 +125,18 @@ impl RcApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-    ) -> ApiResult<Json<Vec<RcView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<RcPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::rcs_in_scope(&conn, scope.rc_id).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(RcView::from).collect()))
+        Ok(Json(RcPage::cut(
+            rows.into_iter().map(RcView::from).collect(),
+            paging,
+        )))
     }
 
     /// 新建居委会 / Create a residents' committee.

@@ -87,12 +87,7 @@ pub struct ApplicationView {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct ApplicationPage {
-    pub items: Vec<ApplicationView>,
-    pub total: i64,
-}
+crate::page_of!(ApplicationPage, ApplicationView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -203,12 +198,18 @@ impl CoOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-    ) -> ApiResult<Json<Vec<ApplicationView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<ApplicationPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::applications_of(&conn, owner).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(ApplicationView::from).collect()))
+        Ok(Json(ApplicationPage::cut(
+            rows.into_iter().map(ApplicationView::from).collect(),
+            paging,
+        )))
     }
 
     /// 共有人审核列表 / Co-owner applications in my jurisdiction.
@@ -238,10 +239,11 @@ impl CoOwnerApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (rows, total) = service::application_page(&conn, &filter, &paging).await?;
         conn.commit().await?;
-        Ok(Json(ApplicationPage {
-            items: rows.into_iter().map(ApplicationView::from).collect(),
+        Ok(Json(ApplicationPage::new(
+            rows.into_iter().map(ApplicationView::from).collect(),
             total,
-        }))
+            paging,
+        )))
     }
 
     /// 通过共有人申请 / Approve: the co-owner is linked now or when they register.

@@ -1,5 +1,6 @@
 //! Owner side (mini-program): prove ownership of a unit, list and unbind my properties.
 
+use crate::paging::{Paging, TextPage};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -27,6 +28,10 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+crate::page_of!(EstateChoicePage, EstateChoice);
+crate::page_of!(PropertyPage, Property);
+crate::page_of!(RoomChoicePage, RoomChoice);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -187,11 +192,17 @@ impl HousingOwnerApi {
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
-    ) -> ApiResult<Json<Vec<EstateChoice>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<EstateChoicePage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::estate_choices(&conn).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(EstateChoice::from).collect()))
+        Ok(Json(EstateChoicePage::cut(
+            rows.into_iter().map(EstateChoice::from).collect(),
+            paging,
+        )))
     }
 
     /// 选择楼号 / Buildings of an estate.
@@ -205,8 +216,12 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<String>>> {
-        distinct(&state, &tenant, RollColumn::Building, id.0, None).await
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TextPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
+        let all = distinct(&state, &tenant, RollColumn::Building, id.0, None).await?;
+        Ok(Json(TextPage::cut(all, paging)))
     }
 
     /// 选择单元 / Entrances of a building.
@@ -221,15 +236,19 @@ impl HousingOwnerApi {
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] building: Query<String>,
-    ) -> ApiResult<Json<Vec<String>>> {
-        distinct(
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TextPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
+        let all = distinct(
             &state,
             &tenant,
             RollColumn::Entrance,
             id.0,
             Some(&building.0),
         )
-        .await
+        .await?;
+        Ok(Json(TextPage::cut(all, paging)))
     }
 
     /// 选择户号 / Rooms of an entrance.
@@ -238,6 +257,7 @@ impl HousingOwnerApi {
         method = "get",
         operation_id = "verify_room_list"
     )]
+    #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
     async fn rooms(
         &self,
         state: Data<&AppState>,
@@ -245,11 +265,17 @@ impl HousingOwnerApi {
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] building: Query<String>,
         #[oai(validator(max_length = 30))] entrance: Query<String>,
-    ) -> ApiResult<Json<Vec<RoomChoice>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<RoomChoicePage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::rooms(&conn, id.0, &building.0, &entrance.0).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(RoomChoice::from).collect()))
+        Ok(Json(RoomChoicePage::cut(
+            rows.into_iter().map(RoomChoice::from).collect(),
+            paging,
+        )))
     }
 
     /// 待认证房屋 / The chosen unit with its masked registered phone.
@@ -354,12 +380,18 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-    ) -> ApiResult<Json<Vec<Property>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<PropertyPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let owner = owner_of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = store::properties(&conn, owner, None).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(Property::from).collect()))
+        Ok(Json(PropertyPage::cut(
+            rows.into_iter().map(Property::from).collect(),
+            paging,
+        )))
     }
 
     /// 解绑房产 / Unbind a unit I sold (its history is kept).
@@ -391,9 +423,9 @@ async fn distinct(
     column: RollColumn,
     estate: Uuid,
     building: Option<&str>,
-) -> ApiResult<Json<Vec<String>>> {
+) -> ApiResult<Vec<String>> {
     let conn = TenantConn::begin(&state.pool, tenant).await?;
     let values = store::distinct_values(&conn, column, estate, building).await?;
     conn.commit().await?;
-    Ok(Json(values))
+    Ok(values)
 }

@@ -29,6 +29,8 @@ use crate::{
     xlsx::{self, XlsxFile},
 };
 
+crate::page_of!(TransferPage, TransferView);
+
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ImportResult {
@@ -72,12 +74,7 @@ pub struct UnitView {
     pub pending_co_owner_applications: i64,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct UnitPage {
-    pub items: Vec<UnitView>,
-    pub total: i64,
-}
+crate::page_of!(UnitPage, UnitView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -362,10 +359,11 @@ impl HousingStaffApi {
         let (rows, total) =
             service::search_units(&conn, &filters.into_store(scope.rc_id), Some(paging)).await?;
         conn.commit().await?;
-        Ok(Json(UnitPage {
-            items: rows.into_iter().map(UnitView::from).collect(),
+        Ok(Json(UnitPage::new(
+            rows.into_iter().map(UnitView::from).collect(),
             total,
-        }))
+            paging,
+        )))
     }
 
     /// 导出房屋 / Export the searched units as xlsx (phones masked).
@@ -464,7 +462,10 @@ impl HousingStaffApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<TransferView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TransferPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         if !store::unit_in_scope(&conn, scope.rc_id, id.0).await? {
@@ -472,7 +473,10 @@ impl HousingStaffApi {
         }
         let rows = store::transfers_of_unit(&conn, scope.rc_id, id.0).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(TransferView::from).collect()))
+        Ok(Json(TransferPage::cut(
+            rows.into_iter().map(TransferView::from).collect(),
+            paging,
+        )))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Platform staff onboard and manage street offices.
 
+use crate::paging::Paging;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -11,6 +12,9 @@ use uuid::Uuid;
 
 use super::{find_by_slug, not_found, provision, Tenant, TenantStatus};
 use crate::{auth::principal::Principal, error::ApiResult, state::AppState, tags::ApiTags};
+
+crate::page_of!(SigningKeyPage, SigningKeyView);
+crate::page_of!(TenantPage, TenantView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -145,7 +149,13 @@ impl TenantsApi {
         method = "get",
         operation_id = "tenant_list"
     )]
-    async fn list(&self, state: Data<&AppState>) -> ApiResult<Json<Vec<TenantView>>> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TenantPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let mut keys = signing_keys(&state, None).await?;
         let mut views: Vec<TenantView> = super::list(&state.pool)
             .await?
@@ -156,7 +166,7 @@ impl TenantsApi {
             let (theirs, rest) = keys.into_iter().partition(|k| k.tenant == v.slug);
             (v.signing_keys, keys) = (Some(theirs), rest);
         }
-        Ok(Json(views))
+        Ok(Json(TenantPage::cut(views, paging)))
     }
 
     /// 账本签名公钥 / The street offices' public ledger signing keys, for anyone who checks a
@@ -171,7 +181,10 @@ impl TenantsApi {
         &self,
         state: Data<&AppState>,
         #[oai(validator(max_length = 31))] tenant: Query<Option<String>>,
-    ) -> ApiResult<Json<Vec<SigningKeyView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<SigningKeyPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let mut keys = signing_keys(&state, tenant.0.as_deref()).await?;
         // The log's key, from its first signed head on: it signs the tree heads that ledgers and
         // receipts carry.
@@ -187,7 +200,7 @@ impl TenantsApi {
                 recorded_at: first,
             });
         }
-        Ok(Json(keys))
+        Ok(Json(SigningKeyPage::cut(keys, paging)))
     }
 
     /// 街道详情 / One street office.

@@ -1,5 +1,7 @@
 //! Deliberation matters (议事): create, review, list, read, extend, cancel, close.
 
+use super::kinds::MatterStatus;
+use crate::paging::TextPage;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -25,6 +27,8 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+crate::page_of!(RuleSetPage, RuleSetView);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -160,8 +164,7 @@ pub struct MatterView {
     pub rule_set: RuleSetView,
     pub rule_change_reason: Option<String>,
     pub attachment_ids: Vec<Uuid>,
-    /// pending_approval | rejected | approved | open | closed | cancelled
-    pub status: String,
+    pub status: MatterStatus,
     pub review_reason: Option<String>,
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -170,12 +173,7 @@ pub struct MatterView {
     pub result: Option<MatterResultView>,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct MatterPage {
-    pub items: Vec<MatterView>,
-    pub total: i64,
-}
+crate::page_of!(MatterPage, MatterView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -311,13 +309,13 @@ fn choose_rules(input: &MatterInput, issues: &mut Vec<FieldIssue>) -> Option<Rul
 }
 
 /// Every status a matter can have, for filters.
-const STATUSES: [&str; 6] = [
-    "pending_approval",
-    "rejected",
-    "approved",
-    "open",
-    "closed",
-    "cancelled",
+const STATUSES: [MatterStatus; 6] = [
+    MatterStatus::PendingApproval,
+    MatterStatus::Rejected,
+    MatterStatus::Approved,
+    MatterStatus::Open,
+    MatterStatus::Closed,
+    MatterStatus::Cancelled,
 ];
 
 /// A stored matter as readers see it: its rule set and settings described, its result once
@@ -344,7 +342,7 @@ fn view(r: MatterRow) -> MatterView {
         rule_set: rule_view(&rules),
         rule_change_reason: r.rule_change_reason,
         attachment_ids: r.attachment_ids,
-        status: r.status,
+        status: crate::stored::parse(&r.status, MatterStatus::Cancelled),
         review_reason: r.review_reason,
         cancel_reason: r.cancel_reason,
         created_at: r.created_at,
@@ -448,8 +446,16 @@ impl MattersApi {
         method = "get",
         operation_id = "matter_rule_set_list"
     )]
-    async fn rule_sets(&self) -> ApiResult<Json<Vec<RuleSetView>>> {
-        Ok(Json(RuleSet::presets().iter().map(rule_view).collect()))
+    async fn rule_sets(
+        &self,
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<RuleSetPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
+        Ok(Json(RuleSetPage::cut(
+            RuleSet::presets().iter().map(rule_view).collect(),
+            paging,
+        )))
     }
 
     /// 事项类型 / The estate's editable list of matter types.
@@ -464,14 +470,17 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<String>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<TextPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::visible_to(&conn, &principal, id.0, "approved")
             .await
             .map_err(|_| crate::authz::jurisdiction::estate_not_found())?;
         let names = matter_store::matter_types(&conn, id.0).await?;
         conn.commit().await?;
-        Ok(Json(names))
+        Ok(Json(TextPage::cut(names, paging)))
     }
 
     /// 添加事项类型 / Add a matter type to the estate's list.
@@ -487,7 +496,9 @@ impl MattersApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         body: Json<TypeInput>,
-    ) -> ApiResult<Json<Vec<String>>> {
+    ) -> ApiResult<Json<TextPage>> {
+        // The list as it now stands, as large a first page as any list gives.
+        let paging = Paging::new(None, Some(crate::paging::MAX_PAGE_SIZE))?;
         let scope = Jurisdiction::of(&principal)?;
         let name = body.name.trim();
         if name.is_empty() || name.chars().count() > 30 {
@@ -504,7 +515,7 @@ impl MattersApi {
         audit::record(&conn, &principal, "matter_type", name).await?;
         let names = matter_store::matter_types(&conn, id.0).await?;
         conn.commit().await?;
-        Ok(Json(names))
+        Ok(Json(TextPage::cut(names, paging)))
     }
 
     /// 删除事项类型 / Remove a matter type from the list (existing matters keep theirs).
@@ -667,12 +678,13 @@ impl MattersApi {
     ) -> ApiResult<Json<MatterPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
-        if status.0.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        let known: Vec<&str> = STATUSES.iter().map(|s| s.as_str()).collect();
+        if status.0.as_deref().is_some_and(|s| !known.contains(&s)) {
             return Err(ApiError::field(
                 "status",
                 "matter.status_unknown",
-                format!("状态须为以下之一：{}", STATUSES.join("、")),
-                format!("status must be one of: {}", STATUSES.join(", ")),
+                format!("状态须为以下之一：{}", known.join("、")),
+                format!("status must be one of: {}", known.join(", ")),
             ));
         }
         let title = crate::paging::contains(title.0.as_deref());
@@ -687,10 +699,11 @@ impl MattersApi {
         let rows =
             matter_store::matter_page(&conn, &filter, paging.limit(), paging.offset()).await?;
         conn.commit().await?;
-        Ok(Json(MatterPage {
-            items: rows.into_iter().map(view).collect(),
+        Ok(Json(MatterPage::new(
+            rows.into_iter().map(view).collect(),
             total,
-        }))
+            paging,
+        )))
     }
 
     /// 我的议事 / Matters owners of my estates can see (approved and later).
@@ -704,7 +717,10 @@ impl MattersApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-    ) -> ApiResult<Json<Vec<MatterView>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<MatterPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let Principal::Owner { id: owner } = *principal else {
             return Err(ApiError::forbidden(
                 "authz.forbidden",
@@ -715,7 +731,10 @@ impl MattersApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let rows = matter_store::owner_matters(&conn, *owner).await?;
         conn.commit().await?;
-        Ok(Json(rows.into_iter().map(view).collect()))
+        Ok(Json(MatterPage::cut(
+            rows.into_iter().map(view).collect(),
+            paging,
+        )))
     }
 
     /// 议事详情 / One matter (staff of its jurisdiction, or owners of its estate once visible).
@@ -730,7 +749,7 @@ impl MattersApi {
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         service::open_if_due(&conn, id.0).await?;
         let v = one(&conn, id.0).await?;
-        service::visible_to(&conn, &principal, v.estate_id, &v.status).await?;
+        service::visible_to(&conn, &principal, v.estate_id, v.status.as_str()).await?;
         conn.commit().await?;
         Ok(Json(v))
     }

@@ -9,6 +9,8 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
 };
 use serde_json::json;
+
+pub use super::kinds::BallotChannel;
 use uuid::Uuid;
 
 use super::{
@@ -33,6 +35,8 @@ use crate::{
     tags::ApiTags,
     tenancy::{conn::TenantConn, Tenant},
 };
+
+crate::page_of!(BuildingToVisitPage, BuildingToVisit);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -161,14 +165,6 @@ pub enum Cast {
     Repeated(Json<Receipt>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum BallotChannel {
-    Online,
-    Paper,
-    OnSite,
-}
-
 /// One ballot as staff inspect it.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -206,12 +202,7 @@ pub struct BallotView {
     pub scan_attachment_id: Option<Uuid>,
 }
 
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct BallotPage {
-    pub items: Vec<BallotView>,
-    pub total: i64,
-}
+crate::page_of!(BallotPage, BallotView);
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -253,7 +244,7 @@ pub struct TallyView {
     pub passed: Option<bool>,
     /// The split by choice is withheld until the close (see above).
     pub choices_sealed: bool,
-    pub status: String,
+    pub status: super::kinds::MatterStatus,
 }
 
 #[derive(Object)]
@@ -354,7 +345,7 @@ pub(crate) fn tally_view(t: &Tally, status: &str, sealed: bool) -> TallyView {
         approval: (!sealed).then(|| check(&t.approval)),
         passed: (!sealed).then_some(t.passed),
         choices_sealed: sealed,
-        status: status.to_string(),
+        status: crate::stored::parse(status, super::kinds::MatterStatus::Open),
     }
 }
 
@@ -680,7 +671,10 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<BuildingToVisit>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<BuildingToVisitPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let scope = Jurisdiction::of(&principal)?;
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let m = service::open_if_due(&conn, id.0).await?;
@@ -690,14 +684,14 @@ impl BallotsApi {
             .map_err(|_| service::not_found())?;
         let rows = ballot_store::not_voted(&conn, m.id).await?;
         conn.commit().await?;
-        Ok(Json(
-            rows.into_iter()
-                .map(|r| BuildingToVisit {
-                    building: r.building,
-                    unit_codes: r.unit_codes,
-                })
-                .collect(),
-        ))
+        let all = rows
+            .into_iter()
+            .map(|r| BuildingToVisit {
+                building: r.building,
+                unit_codes: r.unit_codes,
+            })
+            .collect();
+        Ok(Json(BuildingToVisitPage::cut(all, paging)))
     }
 
     /// 导出选票 / Every ballot with voter, channel, choice and status as xlsx (staff; audited).
@@ -765,7 +759,7 @@ impl BallotsApi {
         conn.commit().await?;
         let election = m.kind == "election";
         let items = rows.into_iter().map(|r| ballot_view(r, election)).collect();
-        Ok(Json(BallotPage { items, total }))
+        Ok(Json(BallotPage::new(items, total, paging)))
     }
 
     /// 公开账本 / The published ledger: roll (unit, area), entries (unit, area, choice,

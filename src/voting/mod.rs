@@ -7,6 +7,7 @@ pub mod ballots_api;
 pub mod casting;
 pub mod checkpointer;
 pub mod due;
+pub mod kinds;
 pub mod ledger;
 pub mod matter_store;
 pub mod periodic;

@@ -2,8 +2,10 @@
 //! for anyone holding one, each saying whether the ballot counts, was voided, set aside or
 //! replaced, and whether a signed checkpoint and the transparency log hold it yet.
 
+use crate::paging::Paging;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::{param::Path, payload::Json, Enum, Object, OpenApi};
 use uuid::Uuid;
 
@@ -16,6 +18,8 @@ use crate::{
     tenancy::{conn::TenantConn, Tenant},
     transparency::proof::LogInclusion,
 };
+
+crate::page_of!(ReceiptPage, ReceiptStatus);
 
 /// What became of a ballot.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +47,7 @@ pub struct ReceiptStatus {
     pub entry_hash: String,
     pub receipt_code: String,
     pub cast_at: DateTime<Utc>,
-    pub channel: String,
+    pub channel: super::kinds::BallotChannel,
     pub fate: BallotFate,
     /// Why staff voided it (the voter's own receipts only).
     pub void_reason: Option<String>,
@@ -102,7 +106,7 @@ impl From<ReceiptRow> for ReceiptStatus {
             receipt_code: receipt_code(&r.entry_hash),
             entry_hash: r.entry_hash,
             cast_at: r.cast_at,
-            channel: r.channel,
+            channel: crate::stored::parse(&r.channel, super::kinds::BallotChannel::Online),
             fate,
             void_reason: r.void_reason,
             position: r.position,
@@ -153,7 +157,10 @@ impl ReceiptsApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
-    ) -> ApiResult<Json<Vec<ReceiptStatus>>> {
+        page: Query<Option<i64>>,
+        page_size: Query<Option<i64>>,
+    ) -> ApiResult<Json<ReceiptPage>> {
+        let paging = Paging::new(page.0, page_size.0)?;
         let Principal::Owner { id } = *principal else {
             return Err(ApiError::forbidden(
                 "authz.forbidden",
@@ -168,7 +175,7 @@ impl ReceiptsApi {
             mine.push(receipt(&conn, &tenant, row, true).await?);
         }
         conn.commit().await?;
-        Ok(Json(mine))
+        Ok(Json(ReceiptPage::cut(mine, paging)))
     }
 
     /// 回执查询 / Look a ballot up by its ledger entry hash (from a receipt or the published

@@ -77,7 +77,7 @@ def latest_code(slug, phone):
         200,
         f"outbox of {phone}",
     )
-    text = messages[0].content
+    text = messages.items[0].content
     return next(text[i : i + 6] for i in range(len(text) - 5) if text[i : i + 6].isdigit())
 
 

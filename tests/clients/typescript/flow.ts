@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       200,
       `outbox of ${phone}`,
     );
-    const code = outbox[0]?.content.match(/\d{6}/)?.[0];
+    const code = outbox.items[0]?.content.match(/\d{6}/)?.[0];
     if (!code) throw new Error("no code in the outbox");
     return code;
   };
