@@ -73,24 +73,13 @@ ln -sfn "$tools/node_modules" "$out/ts/node_modules"
 (cd "$out/ts" && "$bin/tsc" -p tsconfig.json)
 
 echo "== the flows against a running service"
-cargo build -q --bin zmg
-work="$(mktemp -d)"
-psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export ZMG_DATABASE_URL="$pg/$db" ZMG_LISTEN="127.0.0.1:$port" ZMG_STORAGE_DIR="$work/objects" \
-  ZMG_DEV_MODE=true ZMG_LOG_FORMAT=json
-target/debug/zmg migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
+. scripts/serve-lib.sh
+# Development mode: codes land in the outbox the flows read.
+ZMG_DEV_MODE=true start_service "$db" target/clients/server.log
 ZMG_PLATFORM_USER=clients
-ZMG_PLATFORM_PASSWORD=$(target/debug/zmg platform-staff create "$ZMG_PLATFORM_USER" | sed -n 's/.*(shown once): //p')
-export ZMG_PLATFORM_USER ZMG_PLATFORM_PASSWORD ZMG_BASE_URL="http://127.0.0.1:$port"
-target/debug/zmg serve >"$work/server.out" 2>"$work/server.err" &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; mkdir -p target/clients; cp "$work/server.err" target/clients/server.log; rm -rf "$work"' EXIT
-for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/server.out" && break
-  kill -0 $server 2>/dev/null || { cat "$work/server.err"; exit 1; }
-  sleep 0.2
-done
+ZMG_PLATFORM_PASSWORD=$(ZMG_DATABASE_URL="$pg/$db" target/debug/zmg platform-staff create "$ZMG_PLATFORM_USER" |
+  sed -n 's/.*(shown once): //p')
+export ZMG_PLATFORM_USER ZMG_PLATFORM_PASSWORD ZMG_BASE_URL="$base"
 
 echo "-- TypeScript (openapi-fetch)"
 (cd "$out/ts" && node flow.js)

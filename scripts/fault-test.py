@@ -190,7 +190,7 @@ def run(server, server_log, port, s3, s3_port, key, secret, work):
 
     # The estate the demo owners hold their units in.
     _, properties = http.call("GET", "/api/me/properties", owners[0])
-    estate = properties[0]["estate_id"]
+    estate = properties["items"][0]["estate_id"]
     now = time.time()
     matters = []
     for i in range(MATTERS):

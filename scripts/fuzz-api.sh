@@ -21,27 +21,12 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   "$venv/bin/pip" install -q "schemathesis==$version"
 fi
 
-cargo build -q --bin zmg
-work="$(mktemp -d)"
-mkdir -p target/fuzz
-psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/serve-lib.sh
 # The server's log is kept in target/fuzz/server.log for diagnosing what the fuzzer found.
-ZMG_DATABASE_URL="$pg/$db" ZMG_LISTEN="127.0.0.1:$port" ZMG_STORAGE_DIR="$work/objects" ZMG_LOG_FORMAT=json \
-  target/debug/zmg serve --demo >"$work/server.out" 2>"$work/server.err" &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; cp "$work/server.err" target/fuzz/server.log; rm -rf "$work"' EXIT
-for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/server.out" && break
-  kill -0 $server 2>/dev/null || { cat "$work/server.err"; exit 1; }
-  sleep 0.2
-done
-base="http://127.0.0.1:$port"
-admin_password=$(grep -o 'login: admin / [^ ]*' "$work/server.out" | awk '{print $4}')
+start_service "$db" target/fuzz/server.log --demo
 owner_password=$(grep -o 'password [^ ]*' "$work/server.out" | tail -1 | awk '{print $2}')
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['token'])"; }
-staff_token=$(curl -sf -H 'X-Tenant: demo' -H 'Content-Type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" "$base/api/auth/staff/login" | json)
+staff_token=$(demo_admin_token)
 owner_token=$(curl -sf -H 'X-Tenant: demo' -H 'Content-Type: application/json' \
   -d "{\"phone\":\"13700000001\",\"password\":\"$owner_password\",\"accept_agreement\":true}" "$base/api/auth/owner/login" | json)
 

@@ -18,22 +18,6 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openpyxl' 2>/d
   "$venv/bin/pip" install -q openpyxl==3.1.5
 fi
 
-cargo build -q --bin zmg
-work="$(mktemp -d)"
-psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-ZMG_DATABASE_URL="$pg/$db" ZMG_LISTEN="127.0.0.1:$port" ZMG_STORAGE_DIR="$work/objects" ZMG_LOG_FORMAT=json \
-  target/debug/zmg serve --demo >"$work/server.out" 2>"$work/server.err" &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/server.out" && break
-  kill -0 $server 2>/dev/null || { cat "$work/server.err"; exit 1; }
-  sleep 0.2
-done
-base="http://127.0.0.1:$port"
-password=$(grep -o 'login: admin / [^ ]*' "$work/server.out" | awk '{print $4}')
-token=$(curl -sf -H 'X-Tenant: demo' -H 'Content-Type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$password\"}" "$base/api/auth/staff/login" |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
-"$venv/bin/python" tests/spreadsheets/sum_in_libreoffice.py "$base" "$token" "$work"
+. scripts/serve-lib.sh
+start_service "$db" "" --demo
+"$venv/bin/python" tests/spreadsheets/sum_in_libreoffice.py "$base" "$(demo_admin_token)" "$work"

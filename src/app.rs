@@ -390,6 +390,13 @@ fn limit_error(field: &str, limit: &str) -> ApiError {
             .and_then(|rest| rest.strip_suffix(')'))
             .map(str::to_owned)
     };
+    // "maximum(100, exclusive: false)"
+    let bound = |prefix: &str| {
+        limit
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split([',', ')']).next())
+            .map(str::to_owned)
+    };
     let (code, zh, en) = if let Some(max) = number("maxLength(") {
         (
             "text.too_long",
@@ -401,6 +408,18 @@ fn limit_error(field: &str, limit: &str) -> ApiError {
             "list.too_long",
             format!("字段 {field} 最多 {max} 项"),
             format!("Field {field} takes at most {max} items"),
+        )
+    } else if let Some(max) = bound("maximum(") {
+        (
+            "value.out_of_range",
+            format!("字段 {field} 最大为 {max}"),
+            format!("Field {field} is at most {max}"),
+        )
+    } else if let Some(min) = bound("minimum(") {
+        (
+            "value.out_of_range",
+            format!("字段 {field} 最小为 {min}"),
+            format!("Field {field} is at least {min}"),
         )
     } else {
         (

@@ -74,6 +74,14 @@ pub struct S3Config {
     pub path_style: bool,
 }
 
+/// A trusted proxy entry as a range: `10.42.0.0/16`, or a single address (a /32 or /128).
+pub fn proxy_range(entry: &str) -> Option<ipnet::IpNet> {
+    entry
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .ok()
+}
+
 /// The one rule for every boolean setting: `true`, `1`, `yes`, `on` or `false`, `0`, `no`,
 /// `off`, in any case; anything else stops the start with the variable named, rather than
 /// quietly meaning one or the other.
@@ -242,6 +250,13 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(bad) = self
+            .trusted_proxies
+            .iter()
+            .find(|entry| proxy_range(entry).is_none())
+        {
+            anyhow::bail!("ZMG_TRUSTED_PROXIES: {bad:?} is neither an IP address nor a CIDR range");
         }
         if let Some(v) = lookup("ZMG_DEFAULT_TENANT") {
             self.default_tenant = Some(v).filter(|s| !s.is_empty());
@@ -449,6 +464,19 @@ mod tests {
         assert!(!c.migrate_on_start && !c.sms.paper_receipts);
         let err = with(&[("ZMG_DEV_MODE", "ture")]).unwrap_err();
         assert!(err.to_string().contains("ZMG_DEV_MODE"), "{err}");
+    }
+
+    #[test]
+    fn a_trusted_proxy_that_is_no_address_or_range_stops_the_start() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "ZMG_TRUSTED_PROXIES").then(|| "10.0.0.0/8, 10.0.0/8".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("10.0.0/8"), "{err}");
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "ZMG_TRUSTED_PROXIES").then(|| "10.0.0.0/8,fd00::1".to_string()))
+            .unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.0/8", "fd00::1"]);
     }
 
     #[test]

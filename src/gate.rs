@@ -205,39 +205,17 @@ fn client_ip(req: &Request, trusted: &[String]) -> String {
 }
 
 /// Whether `addr` is one of the trusted proxies: an exact address, or inside a CIDR range such
-/// as `10.0.0.0/8` (ingress pods change address; their network does not).
+/// as `10.0.0.0/8` (ingress pods change address; their network does not). The entries were
+/// checked when the configuration was read ([`crate::config::proxy_range`]).
 fn is_trusted(addr: &str, trusted: &[String]) -> bool {
     // An IPv4 client of a dual-stack listener appears as ::ffff:a.b.c.d.
     let Ok(ip) = addr.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
         return false;
     };
-    trusted.iter().any(|entry| match entry.split_once('/') {
-        None => entry.parse::<IpAddr>().is_ok_and(|t| t == ip),
-        Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
-            (Ok(IpAddr::V4(net)), Ok(bits)) if bits <= 32 => match ip {
-                IpAddr::V4(ip) => {
-                    masked(u32::from(ip).into(), bits, 32)
-                        == masked(u32::from(net).into(), bits, 32)
-                }
-                IpAddr::V6(_) => false,
-            },
-            (Ok(IpAddr::V6(net)), Ok(bits)) if bits <= 128 => match ip {
-                IpAddr::V6(ip) => {
-                    masked(u128::from(ip), bits, 128) == masked(u128::from(net), bits, 128)
-                }
-                IpAddr::V4(_) => false,
-            },
-            _ => false,
-        },
-    })
-}
-
-fn masked(value: u128, bits: u32, width: u32) -> u128 {
-    if bits == 0 {
-        0
-    } else {
-        value >> (width - bits)
-    }
+    trusted
+        .iter()
+        .filter_map(|entry| crate::config::proxy_range(entry))
+        .any(|range| range.contains(&ip))
 }
 
 #[cfg(test)]

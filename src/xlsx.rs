@@ -45,6 +45,16 @@ pub struct Column {
     pub kind: Kind,
 }
 
+impl Column {
+    pub const fn new(header: &'static str, width: f64, kind: Kind) -> Self {
+        Self {
+            header,
+            width,
+            kind,
+        }
+    }
+}
+
 /// One cell's value; it must match its column's kind.
 pub enum Value {
     Text(String),

@@ -941,8 +941,15 @@ async fn platform_staff_onboard_a_tenant_whose_admin_can_log_in() {
         (200, Some("新开街道"), Some("active"))
     );
     let (_, list) = app
-        .call(GET, "/api/platform/tenants", None, Some(&platform), None)
+        .call(
+            GET,
+            &format!("/api/platform/tenants?q={slug}"),
+            None,
+            Some(&platform),
+            None,
+        )
         .await;
+    assert_eq!(list["total"], 1, "{list}");
     assert!(list["items"]
         .as_array()
         .unwrap()

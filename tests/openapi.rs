@@ -133,3 +133,52 @@ fn the_spec_has_no_shape_generators_drop() {
         "a JSON media type with a charset"
     );
 }
+
+/// Every list answers a page and takes `page` and `page_size`, with the bounds the server
+/// enforces declared (`src/paging.rs`).
+#[test]
+fn every_list_is_a_page_with_its_bounds_declared() {
+    let spec = zhimaguan::openapi::document();
+    let mut problems = Vec::new();
+    let mut lists = 0;
+    for (path, method, op) in operations(&spec) {
+        let name = format!("{method} {path}");
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        let body = common::spec::resolve(&spec, schema);
+        if body["type"] == "array" {
+            problems.push(format!("{name}: answers a bare array"));
+        }
+        if body["properties"].get("items").is_none() {
+            continue;
+        }
+        lists += 1;
+        for field in ["items", "total", "page", "page_size"] {
+            if body["properties"].get(field).is_none() {
+                problems.push(format!("{name}: page without {field}"));
+            }
+        }
+        if method != "get" {
+            continue;
+        }
+        let parameter = |wanted: &str| {
+            op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == wanted)
+                .map(|p| p["schema"].clone())
+        };
+        let bounds = |s: Option<Value>| s.map(|s| (s["minimum"].as_f64(), s["maximum"].as_f64()));
+        let expected = [
+            ("page", zhimaguan::paging::MAX_PAGE),
+            ("page_size", zhimaguan::paging::MAX_PAGE_SIZE),
+        ];
+        for (wanted, max) in expected {
+            if bounds(parameter(wanted)) != Some((Some(1.0), Some(max as f64))) {
+                problems.push(format!("{name}: {wanted} bounds {:?}", parameter(wanted)));
+            }
+        }
+    }
+    assert!(lists >= 27, "{lists} lists found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -143,6 +143,20 @@ async fn errors_are_problems_a_client_can_act_on() {
         .unwrap();
     assert_eq!(resp.status(), 405, "a path that only takes POST");
     assert_eq!(resp.headers()["allow"], "POST");
+
+    // A bound the spec declares is named with its value.
+    let (s, body) = app
+        .call(
+            Method::GET,
+            "/api/estates?page_size=1000",
+            Some(&t.tenant.slug),
+            Some(&t.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(body["fields"][0]["field"], "page_size");
+    assert_eq!(body["fields"][0]["message"], "字段 page_size 最大为 100");
 }
 
 #[tokio::test]

@@ -67,6 +67,7 @@ pub enum Content {
     ),
 }
 
+#[derive(Default)]
 pub struct AttachmentsApi;
 
 impl From<AttachmentRow> for AttachmentView {

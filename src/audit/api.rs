@@ -45,6 +45,7 @@ impl From<EntryRow> for AuditEntry {
     }
 }
 
+#[derive(Default)]
 pub struct AuditApi;
 
 #[OpenApi(tag = "ApiTags::Audit")]
@@ -62,7 +63,11 @@ impl AuditApi {
         /// Only this operation id.
         #[oai(validator(max_length = 100))]
         operation: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<AuditPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -154,6 +154,7 @@ fn owner_id(principal: &Principal) -> ApiResult<Uuid> {
     }
 }
 
+#[derive(Default)]
 pub struct OwnerApi;
 
 #[OpenApi(tag = "ApiTags::Owners")]

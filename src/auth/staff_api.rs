@@ -200,6 +200,7 @@ fn staff_id(principal: &Principal) -> ApiResult<Uuid> {
     }
 }
 
+#[derive(Default)]
 pub struct StaffApi;
 
 #[OpenApi(tag = "ApiTags::Staff")]
@@ -293,7 +294,11 @@ impl StaffApi {
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<StaffPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

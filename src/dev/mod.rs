@@ -34,6 +34,7 @@ impl From<OutboxRow> for OutboxMessage {
     }
 }
 
+#[derive(Default)]
 pub struct DevApi;
 
 #[OpenApi(tag = "ApiTags::Dev")]
@@ -49,7 +50,11 @@ impl DevApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         #[oai(validator(max_length = 20))] phone: Query<String>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<OutboxPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -485,6 +485,7 @@ async fn tally_view(
     })
 }
 
+#[derive(Default)]
 pub struct ElectionsApi;
 
 #[OpenApi(tag = "ApiTags::Elections")]
@@ -588,7 +589,11 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<TermPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -1103,7 +1108,11 @@ impl ElectionsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<ElectionPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -73,6 +73,7 @@ fn provider_down(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+#[derive(Default)]
 pub struct FaceApi;
 
 #[OpenApi(tag = "ApiTags::Elections")]

@@ -274,6 +274,7 @@ impl From<MemberRow> for PrepMemberView {
     }
 }
 
+#[derive(Default)]
 pub struct PrepGroupsApi;
 
 #[OpenApi(tag = "ApiTags::Elections")]
@@ -376,7 +377,11 @@ impl PrepGroupsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<PrepGroupPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -218,6 +218,7 @@ fn fields(body: &EstateInput, total_area_centi: i64) -> EstateFields<'_> {
     }
 }
 
+#[derive(Default)]
 pub struct EstatesApi;
 
 #[OpenApi(tag = "ApiTags::Estates")]
@@ -241,7 +242,11 @@ impl EstatesApi {
         /// At least this verified area (m², e.g. "1000.5").
         #[oai(validator(max_length = 20))]
         min_verified_area: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<EstatePage>> {
         let scope = Jurisdiction::of(&principal)?;

@@ -79,6 +79,7 @@ impl From<OcMemberRow> for OcMember {
     }
 }
 
+#[derive(Default)]
 pub struct OcApi;
 
 #[OpenApi(tag = "ApiTags::Estates")]
@@ -98,7 +99,11 @@ impl OcApi {
         principal: Data<&Principal>,
         id: Path<Uuid>,
         history: Query<Option<bool>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<OcMemberPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -110,6 +110,7 @@ async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<RcView> {
         .ok_or_else(rc_not_found)
 }
 
+#[derive(Default)]
 pub struct RcApi;
 
 #[OpenApi(tag = "ApiTags::Estates")]
@@ -125,7 +126,11 @@ impl RcApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<RcPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -155,6 +155,7 @@ async fn one(conn: &TenantConn, id: Uuid) -> ApiResult<ApplicationView> {
         .ok_or_else(application_not_found)
 }
 
+#[derive(Default)]
 pub struct CoOwnerApi;
 
 #[OpenApi(tag = "ApiTags::Verification")]
@@ -198,7 +199,11 @@ impl CoOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<ApplicationPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -226,7 +231,11 @@ impl CoOwnerApi {
         principal: Data<&Principal>,
         status: Query<Option<ApplicationStatus>>,
         estate_id: Query<Option<Uuid>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<ApplicationPage>> {
         let scope = Jurisdiction::of(&principal)?;

@@ -178,6 +178,7 @@ impl From<PropertyRow> for Property {
     }
 }
 
+#[derive(Default)]
 pub struct HousingOwnerApi;
 
 #[OpenApi(tag = "ApiTags::Verification")]
@@ -192,7 +193,11 @@ impl HousingOwnerApi {
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<EstateChoicePage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -216,7 +221,11 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<TextPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -236,7 +245,11 @@ impl HousingOwnerApi {
         tenant: Data<&Tenant>,
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] building: Query<String>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<TextPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -265,7 +278,11 @@ impl HousingOwnerApi {
         id: Path<Uuid>,
         #[oai(validator(max_length = 30))] building: Query<String>,
         #[oai(validator(max_length = 30))] entrance: Query<String>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<RoomChoicePage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -380,7 +397,11 @@ impl HousingOwnerApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<PropertyPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -216,24 +216,19 @@ fn staff_only(principal: &Principal) -> ApiResult<Uuid> {
 /// numbers (an estate's total is a SUM away).
 fn export_workbook(units: &[(i64, UnitView)]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use xlsx::{Column, Kind, Value};
-    let column = |header, width, kind| Column {
-        header,
-        width,
-        kind,
-    };
     let columns = [
-        column("小区", 16.0, Kind::Text),
-        column("楼号", 8.0, Kind::Text),
-        column("单元号", 8.0, Kind::Text),
-        column("户号", 8.0, Kind::Text),
-        column("房产类型", 10.0, Kind::Text),
-        column("建筑面积（㎡）", 12.0, Kind::Area),
-        column("业主姓名", 12.0, Kind::Text),
-        column("手机号", 14.0, Kind::Text),
-        column("是否开发商未售", 10.0, Kind::Text),
-        column("是否已认证", 10.0, Kind::Text),
-        column("认证业主", 12.0, Kind::Text),
-        column("共有人数", 8.0, Kind::Count),
+        Column::new("小区", 16.0, Kind::Text),
+        Column::new("楼号", 8.0, Kind::Text),
+        Column::new("单元号", 8.0, Kind::Text),
+        Column::new("户号", 8.0, Kind::Text),
+        Column::new("房产类型", 10.0, Kind::Text),
+        Column::new("建筑面积（㎡）", 12.0, Kind::Area),
+        Column::new("业主姓名", 12.0, Kind::Text),
+        Column::new("手机号", 14.0, Kind::Text),
+        Column::new("是否开发商未售", 10.0, Kind::Text),
+        Column::new("是否已认证", 10.0, Kind::Text),
+        Column::new("认证业主", 12.0, Kind::Text),
+        Column::new("共有人数", 8.0, Kind::Count),
     ];
     let yes_no = |b: bool| Value::Text(if b { "是" } else { "否" }.into());
     let rows = units.iter().map(|(area_centi, u)| {
@@ -257,6 +252,7 @@ fn export_workbook(units: &[(i64, UnitView)]) -> Result<Vec<u8>, rust_xlsxwriter
     wb.save_to_buffer()
 }
 
+#[derive(Default)]
 pub struct HousingStaffApi;
 
 #[OpenApi(tag = "ApiTags::Housing")]
@@ -338,7 +334,11 @@ impl HousingStaffApi {
         co_owner_status: Query<Option<CoOwnerStatus>>,
         /// The units one import created (its answer's `units_path`).
         import_id: Query<Option<Uuid>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<UnitPage>> {
         let scope = Jurisdiction::of(&principal)?;
@@ -462,7 +462,11 @@ impl HousingStaffApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<TransferPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

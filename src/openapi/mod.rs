@@ -54,28 +54,7 @@ happen once take an `Idempotency-Key` header.";
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (
-            (
-                OwnerApi,
-                StaffApi,
-                AttachmentsApi,
-                AuditApi,
-                TenantsApi,
-                PlatformAuthApi,
-                DevApi,
-                LogApi,
-            ),
-            (
-                RcApi,
-                EstatesApi,
-                OcApi,
-                HousingStaffApi,
-                HousingOwnerApi,
-                CoOwnerApi,
-            ),
-            (MattersApi, BallotsApi, ReceiptsApi),
-            (PrepGroupsApi, ElectionsApi, FaceApi),
-        ),
+        Apis::default(),
         "Zhimaguan 社区芝麻官",
         env!("CARGO_PKG_VERSION"),
     )

@@ -22,6 +22,7 @@ use crate::{
 /// Platform staff's accounts: their logins are throttled and checked like the tenants' own.
 const TABLE: AccountTable = AccountTable("platform.staff");
 
+#[derive(Default)]
 pub struct PlatformAuthApi;
 
 #[OpenApi(tag = "ApiTags::Platform")]

@@ -105,6 +105,7 @@ impl From<Tenant> for TenantView {
     }
 }
 
+#[derive(Default)]
 pub struct TenantsApi;
 
 #[OpenApi(tag = "ApiTags::Platform")]
@@ -143,7 +144,7 @@ impl TenantsApi {
         })))
     }
 
-    /// 街道列表 / All street offices.
+    /// 街道列表 / Street offices, by slug; `q` finds one by part of its slug or name.
     #[oai(
         path = "/api/platform/tenants",
         method = "get",
@@ -152,15 +153,28 @@ impl TenantsApi {
     async fn list(
         &self,
         state: Data<&AppState>,
+        /// Part of the slug or the name.
+        #[oai(validator(max_length = 50))]
+        q: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<TenantPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
+        let wanted =
+            q.0.as_deref()
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_lowercase();
         let mut keys = signing_keys(&state, None).await?;
         let mut views: Vec<TenantView> = super::list(&state.pool)
             .await?
             .into_iter()
-            .map(Into::into)
+            .map(TenantView::from)
+            .filter(|t| t.slug.contains(&wanted) || t.name.to_lowercase().contains(&wanted))
             .collect();
         for v in &mut views {
             let (theirs, rest) = keys.into_iter().partition(|k| k.tenant == v.slug);
@@ -181,7 +195,11 @@ impl TenantsApi {
         &self,
         state: Data<&AppState>,
         #[oai(validator(max_length = 31))] tenant: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<SigningKeyPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -43,6 +43,7 @@ fn no_head() -> ApiError {
     )
 }
 
+#[derive(Default)]
 pub struct LogApi;
 
 #[OpenApi(tag = "ApiTags::Platform")]

@@ -436,6 +436,7 @@ fn wrong_state(zh: &str, en: &str) -> ApiError {
     ApiError::conflict("matter.wrong_state", zh.to_string(), en.to_string())
 }
 
+#[derive(Default)]
 pub struct MattersApi;
 
 #[OpenApi(tag = "ApiTags::Matters")]
@@ -448,7 +449,11 @@ impl MattersApi {
     )]
     async fn rule_sets(
         &self,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<RuleSetPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -470,7 +475,11 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<TextPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -673,7 +682,11 @@ impl MattersApi {
         /// Part of the title (不区分大小写).
         #[oai(validator(max_length = 100))]
         title: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<MatterPage>> {
         let scope = Jurisdiction::of(&principal)?;
@@ -717,7 +730,11 @@ impl MattersApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<MatterPage>> {
         let paging = Paging::new(page.0, page_size.0)?;

@@ -397,6 +397,7 @@ pub(crate) fn paper_channel(c: PaperChannel) -> &'static str {
     }
 }
 
+#[derive(Default)]
 pub struct BallotsApi;
 
 #[OpenApi(tag = "ApiTags::Matters")]
@@ -671,7 +672,11 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<BuildingToVisitPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
@@ -742,7 +747,11 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<BallotPage>> {
         let scope = Jurisdiction::of(&principal)?;
@@ -922,21 +931,16 @@ fn ballots_workbook(
     names: &std::collections::BTreeMap<Uuid, String>,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use crate::xlsx::{Column, Kind, Value};
-    let column = |header, width, kind| Column {
-        header,
-        width,
-        kind,
-    };
     let columns = [
-        column("序号", 6.0, Kind::Count),
-        column("房屋", 18.0, Kind::Text),
-        column("面积（㎡）", 10.0, Kind::Area),
-        column("投票人", 12.0, Kind::Text),
-        column("渠道", 8.0, Kind::Text),
-        column("选择", 16.0, Kind::Text),
-        column("状态", 8.0, Kind::Text),
-        column("作废原因", 16.0, Kind::Text),
-        column("投票时间", 19.0, Kind::Time),
+        Column::new("序号", 6.0, Kind::Count),
+        Column::new("房屋", 18.0, Kind::Text),
+        Column::new("面积（㎡）", 10.0, Kind::Area),
+        Column::new("投票人", 12.0, Kind::Text),
+        Column::new("渠道", 8.0, Kind::Text),
+        Column::new("选择", 16.0, Kind::Text),
+        Column::new("状态", 8.0, Kind::Text),
+        Column::new("作废原因", 16.0, Kind::Text),
+        Column::new("投票时间", 19.0, Kind::Time),
     ];
     let lines = rows.iter().map(|r| {
         let status = if r.voided_at.is_some() {

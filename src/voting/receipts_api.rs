@@ -142,6 +142,7 @@ async fn receipt(
     })
 }
 
+#[derive(Default)]
 pub struct ReceiptsApi;
 
 #[OpenApi(tag = "ApiTags::Matters")]
@@ -157,7 +158,11 @@ impl ReceiptsApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<ReceiptPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
