@@ -182,3 +182,28 @@ fn every_list_is_a_page_with_its_bounds_declared() {
     assert!(lists >= 27, "{lists} lists found");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Areas are exact decimal strings; every one the API answers says so with a pattern (inputs
+/// are read more leniently, e.g. "89.5" or " 89 ", and checked by the area parser).
+#[test]
+fn every_area_the_api_answers_declares_its_pattern() {
+    let spec = zhimaguan::openapi::document();
+    let mut problems = Vec::new();
+    let mut areas = 0;
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        if name.ends_with("Input") || name.ends_with("Request") {
+            continue;
+        }
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if field != "area" && !field.ends_with("_area") || property["type"] != "string" {
+                continue;
+            }
+            areas += 1;
+            if property["pattern"] != zhimaguan::housing::area::PATTERN {
+                problems.push(format!("{name}.{field}: pattern {}", property["pattern"]));
+            }
+        }
+    }
+    assert!(areas >= 10, "{areas} areas found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -269,6 +269,7 @@ pub struct ElectionTallyView {
     /// Participation test met (heads and area).
     pub participation_passed: bool,
     pub participation_shortfall_heads: Option<i64>,
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub participation_shortfall_area: Option<String>,
     pub candidates: Vec<StandingView>,
     /// After the count: seats nobody filled (a next round may fill them).

@@ -18,6 +18,7 @@ pub struct HeldUnitView {
     pub unit_id: Uuid,
     /// Building-entrance-room.
     pub code: String,
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub area: String,
     pub role: HolderRole,
     /// The owner's name as registered on the housing roll.

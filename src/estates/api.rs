@@ -105,6 +105,7 @@ pub struct EstateView {
     pub address: String,
     pub phone: String,
     pub total_households: i32,
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub total_area: String,
     pub has_owners_committee: bool,
     pub co_owner_verification: bool,
@@ -117,6 +118,7 @@ pub struct EstateView {
     /// 已认证户数: homes and shops with a verified owner (computed; parking and storage are not households).
     pub verified_households: i64,
     /// 已认证面积 (computed, m²): parking and storage only where the estate counts them.
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub verified_area: String,
     /// 业委会成员: the real names of the members serving now (no phones), as posted in the estate.
     pub committee_members: Vec<String>,

@@ -62,6 +62,9 @@ pub fn parse_number(f: f64) -> Result<i64, AreaError> {
     parse_text(&format!("{f}"))
 }
 
+/// What [`format`] writes, as the spec declares it on every area the API answers.
+pub const PATTERN: &str = r"^[0-9]+\.[0-9]{2}$";
+
 /// 8955 → "89.55".
 pub fn format(centi: i64) -> String {
     format!("{}.{:02}", centi / 100, centi % 100)

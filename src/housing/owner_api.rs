@@ -89,6 +89,7 @@ pub struct Property {
     pub room: String,
     pub kind: UnitKind,
     /// m², exact.
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub area: String,
     pub role: HolderRole,
     pub since: DateTime<Utc>,

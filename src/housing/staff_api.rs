@@ -63,6 +63,7 @@ pub struct UnitView {
     pub room: String,
     pub kind: UnitKind,
     /// m², exact.
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub area: String,
     pub owner_name: String,
     /// Masked (138****8888).

@@ -139,6 +139,7 @@ pub struct Receipt {
     pub receipt_code: String,
     pub unit_codes: String,
     /// m², exact.
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub area: String,
     pub choice: ChoiceInput,
     /// An election ballot's picks (candidate ids).
@@ -181,6 +182,7 @@ pub struct BallotView {
     /// back to a seller who voted before the sale).
     pub unit_codes: Vec<String>,
     /// m², exact.
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub area: String,
     /// Who cast it online, or signed it on paper where staff recorded the signer.
     pub voter_name: Option<String>,
@@ -209,6 +211,7 @@ crate::page_of!(BallotPage, BallotView);
 pub struct CountsView {
     pub heads: i64,
     /// m², exact.
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub area: String,
 }
 
@@ -221,6 +224,7 @@ pub struct CheckView {
     pub required: CountsView,
     /// More persons needed (for approval: more agreeing voters); absent when unreachable.
     pub shortfall_heads: Option<i64>,
+    #[oai(validator(pattern = r"^[0-9]+\.[0-9]{2}$"))]
     pub shortfall_area: Option<String>,
 }
 
