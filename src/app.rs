@@ -53,7 +53,13 @@ impl AppState {
         .install();
         let ops = OperationTable::from_spec(&openapi::spec_json())?;
         let authz = Authorizer::new(&ops).await?;
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .filter_map(|entry| crate::config::proxy_range(entry))
+            .collect();
         Ok(Self {
+            trusted_proxies,
             storage: Storage::from_config(&config)?,
             sms: sms::from_config(&config.sms),
             face: crate::elections::face::from_config(&config.face.provider, &config.face.tencent),
@@ -91,11 +97,7 @@ async fn readyz(state: Data<&AppState>) -> Response {
 
 pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
     let service = openapi::service();
-    let (yaml, json, docs) = (
-        openapi::spec_yaml(),
-        openapi::spec_json(),
-        openapi::swagger_ui_html(),
-    );
+    let spec = openapi::published();
     let gate_state = state.clone();
     // No body may be larger than the largest upload plus its form overhead.
     let body_limit = state.config.upload_limit_bytes as u64 + 64 * 1024;
@@ -103,9 +105,12 @@ pub fn endpoint(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
-        .at("/openapi.yaml", get(fixed("application/yaml", yaml)))
-        .at("/openapi.json", get(fixed("application/json", json)))
-        .at("/docs", get(fixed("text/html; charset=utf-8", docs)))
+        .at("/openapi.yaml", get(fixed("application/yaml", spec.yaml)))
+        .at("/openapi.json", get(fixed("application/json", spec.json)))
+        .at(
+            "/docs",
+            get(fixed("text/html; charset=utf-8", spec.docs_html)),
+        )
         .nest("/", service)
         .around(move |ep, req| gate::gate(gate_state.clone(), ep, req))
         .around(move |ep, req| limit_request(body_limit, ep, req))

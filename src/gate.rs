@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use poem::{http::Method, Endpoint, IntoResponse, Request, Response};
 
 use crate::{
@@ -44,7 +46,7 @@ pub async fn gate<E: Endpoint>(state: AppState, ep: E, mut req: Request) -> poem
     context::set_operation(&op_id);
     let span = tracing::Span::current();
     span.record("operation", op_id.as_str());
-    let ip = client_ip(&req, &state.config.trusted_proxies);
+    let ip = client_ip(&req, &state.trusted_proxies);
     span.record("client", ip.as_str());
     // The query decoded once, as poem decodes it, for both checks below.
     let query: Vec<(String, String)> = req
@@ -182,7 +184,7 @@ async fn check_text(req: &mut Request, query: &[(String, String)]) -> poem::Resu
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy (an ingress), in which
 /// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-fn client_ip(req: &Request, trusted: &[String]) -> String {
+fn client_ip(req: &Request, trusted: &[IpNet]) -> String {
     let peer = req
         .remote_addr()
         .as_socket_addr()
@@ -205,37 +207,33 @@ fn client_ip(req: &Request, trusted: &[String]) -> String {
 }
 
 /// Whether `addr` is one of the trusted proxies: an exact address, or inside a CIDR range such
-/// as `10.0.0.0/8` (ingress pods change address; their network does not). The entries were
-/// checked when the configuration was read ([`crate::config::proxy_range`]).
-fn is_trusted(addr: &str, trusted: &[String]) -> bool {
+/// as `10.0.0.0/8` (ingress pods change address; their network does not).
+fn is_trusted(addr: &str, trusted: &[IpNet]) -> bool {
     // An IPv4 client of a dual-stack listener appears as ::ffff:a.b.c.d.
     let Ok(ip) = addr.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
         return false;
     };
-    trusted
-        .iter()
-        .filter_map(|entry| crate::config::proxy_range(entry))
-        .any(|range| range.contains(&ip))
+    trusted.iter().any(|range| range.contains(&ip))
 }
 
 #[cfg(test)]
 mod tests {
     use super::is_trusted;
+    use crate::config::proxy_range;
 
     #[test]
     fn trusted_proxies_are_addresses_or_cidr_ranges() {
-        let trusted = vec![
-            "127.0.0.1".to_string(),
-            "10.42.0.0/16".to_string(),
-            "fd00::/8".to_string(),
-        ];
+        let trusted: Vec<_> = ["127.0.0.1", "10.42.0.0/16", "fd00::/8"]
+            .into_iter()
+            .filter_map(proxy_range)
+            .collect();
         assert!(is_trusted("127.0.0.1", &trusted));
         assert!(is_trusted("10.42.7.9", &trusted));
         assert!(!is_trusted("10.43.0.1", &trusted));
         assert!(is_trusted("fd12::1", &trusted));
         assert!(!is_trusted("fe80::1", &trusted));
         assert!(!is_trusted("not-an-ip", &trusted));
-        assert!(is_trusted("8.8.8.8", &["0.0.0.0/0".to_string()]));
+        assert!(is_trusted("8.8.8.8", &[proxy_range("0.0.0.0/0").unwrap()]));
         assert!(
             is_trusted("::ffff:10.42.0.5", &trusted),
             "IPv4-mapped addresses match IPv4 ranges"

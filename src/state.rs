@@ -23,4 +23,6 @@ pub struct AppState {
     pub face: Arc<dyn FaceVerifier>,
     pub ops: Arc<OperationTable>,
     pub authz: Arc<Authorizer>,
+    /// `config.trusted_proxies` parsed once (the gate asks on every request).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }

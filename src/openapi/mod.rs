@@ -65,7 +65,11 @@ pub fn service() -> OpenApiService<Apis, ()> {
 
 /// The finished spec, as the served and committed copies carry it.
 pub fn document() -> serde_json::Value {
-    let mut doc = serde_json::from_str(&service().spec()).expect("poem-openapi writes JSON");
+    finish(&service().spec())
+}
+
+fn finish(derived: &str) -> serde_json::Value {
+    let mut doc = serde_json::from_str(derived).expect("poem-openapi writes JSON");
     contract::finish(&mut doc);
     doc
 }
@@ -78,16 +82,31 @@ pub fn spec_yaml() -> String {
     serde_yaml::to_string(&document()).expect("a JSON value serializes")
 }
 
-/// Swagger UI over the finished spec (poem-openapi's page, with its embedded spec swapped).
-pub fn swagger_ui_html() -> String {
+/// The finished spec in every form the service serves, derived once.
+pub struct Published {
+    pub yaml: String,
+    pub json: String,
+    /// Swagger UI: poem-openapi's page with its embedded spec swapped for the finished one.
+    pub docs_html: String,
+}
+
+pub fn published() -> Published {
     let service = service();
-    service
+    let derived = service.spec();
+    let doc = finish(&derived);
+    let json = serde_json::to_string_pretty(&doc).expect("a JSON value serializes");
+    let docs_html = service
         .swagger_ui_html()
-        .replacen(&service.spec(), &spec_json(), 1)
+        .replacen(&derived, &json, 1)
         // The tenant and the token, once set in "Authorize", survive a reload.
         .replacen(
             "deepLinking: true,",
             "deepLinking: true, persistAuthorization: true,",
             1,
-        )
+        );
+    Published {
+        yaml: serde_yaml::to_string(&doc).expect("a JSON value serializes"),
+        json,
+        docs_html,
+    }
 }
