@@ -1,5 +1,6 @@
 //! Builds the poem app; used by `zmg serve` and by the tests (which bind port 0).
 
+use secrecy::ExposeSecret;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -257,7 +258,7 @@ async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
         .config
         .metrics_token
         .as_ref()
-        .filter(|t| !t.0.is_empty());
+        .filter(|t| !t.expose_secret().is_empty());
     if token.is_none() && !state.config.dev_mode {
         return ApiError::not_found("route.not_found", "请求的地址不存在", "No such endpoint")
             .into_response();
@@ -270,7 +271,7 @@ async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
             .and_then(|v| v.strip_prefix("Bearer "));
         // Comparing digests, not the secrets, leaks nothing through timing.
         let digest = |v: &str| <sha2::Sha256 as sha2::Digest>::digest(v.as_bytes());
-        if given.is_none_or(|g| digest(g) != digest(&expected.0)) {
+        if given.is_none_or(|g| digest(g) != digest(expected.expose_secret())) {
             return ApiError::unauthorized(
                 "auth.required",
                 "请提供监控令牌",

@@ -1,19 +1,20 @@
-//! One typed configuration, layered: defaults → optional TOML file → `ZMG_*` environment.
+//! One typed configuration, layered by figment: defaults → optional TOML file → `ZMG_*`
+//! environment. Each environment variable is named in [`ENVIRONMENT`] with the setting it
+//! sets; anything else starting with `ZMG_` is not configuration and is left alone.
 
-use std::{fmt, path::PathBuf};
+use std::path::PathBuf;
 
-use serde::Deserialize;
+use secrecy::ExposeSecret;
 
-/// A secret value: usable, but never printed by `Debug`, so config dumps and logs stay clean.
-#[derive(Clone, Default, Deserialize, PartialEq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use serde::{Deserialize, Deserializer};
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
+/// A secret value (secrecy): read with `expose_secret`, never printed by `Debug`, so config
+/// dumps and logs stay clean.
+pub use secrecy::SecretString as Secret;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,11 +25,14 @@ pub struct Config {
     pub listen: String,
     /// Tenants may be named by the first host label under this domain (e.g. `demo.zmg.example.cn`).
     pub base_domain: Option<String>,
-    /// Reverse proxies (ingress) whose `X-Forwarded-For` is believed, by IP address.
+    /// Reverse proxies (ingress) whose `X-Forwarded-For` is believed, by IP address or range;
+    /// a list in the file, comma-separated in the environment.
+    #[serde(deserialize_with = "list")]
     pub trusted_proxies: Vec<String>,
     /// Tenant used when a request names none (the demo sets `demo` so /docs works as is).
     pub default_tenant: Option<String>,
     /// Development mode: exposes the SMS outbox endpoint. Never enable in production.
+    #[serde(deserialize_with = "boolean")]
     pub dev_mode: bool,
     /// `text` or `json`.
     pub log_format: String,
@@ -41,6 +45,7 @@ pub struct Config {
     pub staff_token_hours: i64,
     /// `serve` migrates the platform and every tenant before listening. Turn off where a
     /// migration job does it (the Helm chart), so pods start fast and need no DDL rights.
+    #[serde(deserialize_with = "boolean")]
     pub migrate_on_start: bool,
     /// After SIGTERM, how long requests in flight may take to finish.
     pub shutdown_grace_seconds: u64,
@@ -62,15 +67,16 @@ pub struct Config {
     pub face: FaceConfig,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     pub endpoint: String,
     pub bucket: String,
+    #[serde(default = "us_east_1")]
     pub region: String,
     pub access_key: Secret,
     pub secret_key: Secret,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "boolean")]
     pub path_style: bool,
 }
 
@@ -83,20 +89,64 @@ pub fn proxy_range(entry: &str) -> Option<ipnet::IpNet> {
 }
 
 /// The one rule for every boolean setting: `true`, `1`, `yes`, `on` or `false`, `0`, `no`,
-/// `off`, in any case; anything else stops the start with the variable named, rather than
-/// quietly meaning one or the other.
-pub fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+/// `off`, in any case; anything else stops the start with the setting named (see
+/// [`explain`]), rather than quietly meaning one or the other.
+fn bool_word(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => {
-            anyhow::bail!("{name} must be true or false (also 1/0, yes/no, on/off), got {value:?}")
-        }
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
 fn yes() -> bool {
     true
+}
+
+fn us_east_1() -> String {
+    "us-east-1".into()
+}
+
+/// A boolean by [`bool_word`]'s rule, from the file (`true`), or the environment (`TRUE`,
+/// `0`, `off`…), where figment may have read the text as a number already.
+fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Bool(bool),
+        Number(i64),
+        Text(String),
+    }
+    let text = match Written::deserialize(deserializer)? {
+        Written::Bool(b) => return Ok(b),
+        Written::Number(n) => n.to_string(),
+        Written::Text(t) => t,
+    };
+    bool_word(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "must be true or false (also 1/0, yes/no, on/off), got {text:?}"
+        ))
+    })
+}
+
+/// A list from the file, or comma-separated text from the environment.
+fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Written::deserialize(deserializer)? {
+        Written::List(items) => items,
+        Written::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -111,6 +161,7 @@ pub struct SmsConfig {
     pub daily_limit_per_ip: i64,
     pub resend_after_seconds: i64,
     /// Text a paper voter who signed their ballot its receipt code when staff enter it.
+    #[serde(deserialize_with = "boolean")]
     pub paper_receipts: bool,
     pub tencent: TencentSmsConfig,
 }
@@ -208,48 +259,102 @@ impl Default for TencentSmsConfig {
     }
 }
 
+/// Every environment variable the service reads, and the setting (its path in the TOML file)
+/// it sets. The names predate the file layout, so they are listed rather than derived.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("ZMG_DATABASE_URL", "database_url"),
+    ("ZMG_DATABASE_POOL_SIZE", "database_pool_size"),
+    ("ZMG_LISTEN", "listen"),
+    ("ZMG_BASE_DOMAIN", "base_domain"),
+    ("ZMG_TRUSTED_PROXIES", "trusted_proxies"),
+    ("ZMG_DEFAULT_TENANT", "default_tenant"),
+    ("ZMG_DEV_MODE", "dev_mode"),
+    ("ZMG_LOG_FORMAT", "log_format"),
+    ("ZMG_STORAGE_DIR", "storage_dir"),
+    ("ZMG_UPLOAD_LIMIT_BYTES", "upload_limit_bytes"),
+    ("ZMG_SIGNED_URL_SECONDS", "signed_url_seconds"),
+    ("ZMG_OWNER_TOKEN_HOURS", "owner_token_hours"),
+    ("ZMG_STAFF_TOKEN_HOURS", "staff_token_hours"),
+    ("ZMG_MIGRATE_ON_START", "migrate_on_start"),
+    ("ZMG_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
+    ("ZMG_STATEMENT_TIMEOUT_MS", "statement_timeout_ms"),
+    ("ZMG_METRICS_TOKEN", "metrics_token"),
+    ("ZMG_SIGNING_SECRET", "signing_secret"),
+    ("ZMG_SIGNING_KEY_ID", "signing_key_id"),
+    ("ZMG_LEDGER_CHECKPOINT_SECONDS", "ledger_checkpoint_seconds"),
+    ("ZMG_DUE_SWEEP_SECONDS", "due_sweep_seconds"),
+    ("ZMG_S3_ENDPOINT", "s3.endpoint"),
+    ("ZMG_S3_BUCKET", "s3.bucket"),
+    ("ZMG_S3_REGION", "s3.region"),
+    ("ZMG_S3_ACCESS_KEY", "s3.access_key"),
+    ("ZMG_S3_SECRET_KEY", "s3.secret_key"),
+    ("ZMG_S3_PATH_STYLE", "s3.path_style"),
+    ("ZMG_SMS_PROVIDER", "sms.provider"),
+    ("ZMG_SMS_PAPER_RECEIPTS", "sms.paper_receipts"),
+    ("ZMG_SMS_DAILY_LIMIT_PER_PHONE", "sms.daily_limit_per_phone"),
+    (
+        "ZMG_SMS_DAILY_LIMIT_PER_PHONE_PER_TENANT",
+        "sms.daily_limit_per_phone_per_tenant",
+    ),
+    ("ZMG_SMS_DAILY_LIMIT_PER_IP", "sms.daily_limit_per_ip"),
+    ("ZMG_SMS_RESEND_AFTER_SECONDS", "sms.resend_after_seconds"),
+    ("ZMG_TENCENT_SMS_ENDPOINT", "sms.tencent.endpoint"),
+    ("ZMG_TENCENT_SMS_REGION", "sms.tencent.region"),
+    ("ZMG_TENCENT_SMS_SECRET_ID", "sms.tencent.secret_id"),
+    ("ZMG_TENCENT_SMS_SECRET_KEY", "sms.tencent.secret_key"),
+    ("ZMG_TENCENT_SMS_SDK_APP_ID", "sms.tencent.sdk_app_id"),
+    ("ZMG_TENCENT_SMS_SIGN_NAME", "sms.tencent.sign_name"),
+    ("ZMG_TENCENT_SMS_TEMPLATE_ID", "sms.tencent.template_id"),
+    (
+        "ZMG_TENCENT_SMS_RECEIPT_TEMPLATE_ID",
+        "sms.tencent.receipt_template_id",
+    ),
+    ("ZMG_FACE_PROVIDER", "face.provider"),
+    ("ZMG_TENCENT_FACE_ENDPOINT", "face.tencent.endpoint"),
+    ("ZMG_TENCENT_FACE_REGION", "face.tencent.region"),
+    ("ZMG_TENCENT_FACE_SECRET_ID", "face.tencent.secret_id"),
+    ("ZMG_TENCENT_FACE_SECRET_KEY", "face.tencent.secret_key"),
+    ("ZMG_TENCENT_FACE_RULE_ID", "face.tencent.rule_id"),
+];
+
 impl Config {
-    /// Defaults, then the file (if any), then the environment.
+    /// Defaults, then the file (if any), then the environment; then checked as a whole.
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read config file {}: {e}", path.display())
-                })?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
-            }
-            None => Config::default(),
-        };
-        config.apply_env(|name| std::env::var(name).ok())?;
+        let mut layers = Figment::new();
+        if let Some(path) = file {
+            anyhow::ensure!(path.is_file(), "cannot read config file {}", path.display());
+            layers = layers.merge(Toml::file_exact(path));
+        }
+        let environment = Env::raw().filter_map(|name| {
+            ENVIRONMENT
+                .iter()
+                .find(|(variable, _)| name == *variable)
+                .map(|(_, setting)| (*setting).into())
+        });
+        let mut config: Config = layers
+            .merge(environment)
+            .extract()
+            .map_err(|errors| anyhow::anyhow!(explain(errors)))?;
+        config.settle()?;
         Ok(config)
     }
 
-    /// Environment overrides (booleans as [`parse_bool`] reads them); `lookup` is injectable so tests need not touch the process env.
-    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        let parse_num = |name: &str, v: String| -> anyhow::Result<i64> {
-            v.parse()
-                .map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}"))
+    /// Empty texts mean unset, and the settings that only make sense together are checked.
+    fn settle(&mut self) -> anyhow::Result<()> {
+        let unset_if_empty = |value: &mut Option<String>| {
+            if value.as_deref().is_some_and(str::is_empty) {
+                *value = None;
+            }
         };
-        if let Some(v) = lookup("ZMG_DATABASE_URL") {
-            self.database_url = v;
-        }
-        if let Some(v) = lookup("ZMG_DATABASE_POOL_SIZE") {
-            self.database_pool_size = parse_num("ZMG_DATABASE_POOL_SIZE", v)? as usize;
-        }
-        if let Some(v) = lookup("ZMG_LISTEN") {
-            self.listen = v;
-        }
-        if let Some(v) = lookup("ZMG_BASE_DOMAIN") {
-            self.base_domain = Some(v).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = lookup("ZMG_TRUSTED_PROXIES") {
-            self.trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+        unset_if_empty(&mut self.base_domain);
+        unset_if_empty(&mut self.default_tenant);
+        for secret in [&mut self.metrics_token, &mut self.signing_secret] {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.expose_secret().is_empty())
+            {
+                *secret = None;
+            }
         }
         if let Some(bad) = self
             .trusted_proxies
@@ -258,108 +363,10 @@ impl Config {
         {
             anyhow::bail!("ZMG_TRUSTED_PROXIES: {bad:?} is neither an IP address nor a CIDR range");
         }
-        if let Some(v) = lookup("ZMG_DEFAULT_TENANT") {
-            self.default_tenant = Some(v).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = lookup("ZMG_DEV_MODE") {
-            self.dev_mode = parse_bool("ZMG_DEV_MODE", &v)?;
-        }
-        if let Some(v) = lookup("ZMG_LOG_FORMAT") {
-            self.log_format = v;
-        }
-        if let Some(v) = lookup("ZMG_MIGRATE_ON_START") {
-            self.migrate_on_start = parse_bool("ZMG_MIGRATE_ON_START", &v)?;
-        }
-        if let Some(v) = lookup("ZMG_SHUTDOWN_GRACE_SECONDS") {
-            self.shutdown_grace_seconds = parse_num("ZMG_SHUTDOWN_GRACE_SECONDS", v)?.max(0) as u64;
-        }
-        if let Some(v) = lookup("ZMG_STATEMENT_TIMEOUT_MS") {
-            self.statement_timeout_ms = parse_num("ZMG_STATEMENT_TIMEOUT_MS", v)?.max(0) as u64;
-        }
-        if let Some(v) = lookup("ZMG_METRICS_TOKEN") {
-            self.metrics_token = Some(Secret(v)).filter(|s| !s.0.is_empty());
-        }
-        if let Some(v) = lookup("ZMG_SIGNING_SECRET") {
-            self.signing_secret = Some(Secret(v)).filter(|s| !s.0.is_empty());
-        }
-        if let Some(v) = lookup("ZMG_SIGNING_KEY_ID") {
-            self.signing_key_id = v;
-        }
-        if let Some(v) = lookup("ZMG_LEDGER_CHECKPOINT_SECONDS") {
-            self.ledger_checkpoint_seconds =
-                parse_num("ZMG_LEDGER_CHECKPOINT_SECONDS", v)?.max(1) as u64;
-        }
-        if let Some(v) = lookup("ZMG_DUE_SWEEP_SECONDS") {
-            self.due_sweep_seconds = parse_num("ZMG_DUE_SWEEP_SECONDS", v)?.max(1) as u64;
-        }
-        if let Some(v) = lookup("ZMG_STORAGE_DIR") {
-            self.storage_dir = PathBuf::from(v);
-        }
-        if let Some(v) = lookup("ZMG_UPLOAD_LIMIT_BYTES") {
-            self.upload_limit_bytes = parse_num("ZMG_UPLOAD_LIMIT_BYTES", v)? as usize;
-        }
-        if let Some(v) = lookup("ZMG_SMS_PROVIDER") {
-            self.sms.provider = v;
-        }
-        if let Some(v) = lookup("ZMG_FACE_PROVIDER") {
-            self.face.provider = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_ENDPOINT") {
-            self.face.tencent.endpoint = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_REGION") {
-            self.face.tencent.region = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_ID") {
-            self.face.tencent.secret_id = Secret(v);
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_SECRET_KEY") {
-            self.face.tencent.secret_key = Secret(v);
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_FACE_RULE_ID") {
-            self.face.tencent.rule_id = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_ENDPOINT") {
-            self.sms.tencent.endpoint = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_ID") {
-            self.sms.tencent.secret_id = Secret(v);
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SECRET_KEY") {
-            self.sms.tencent.secret_key = Secret(v);
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SDK_APP_ID") {
-            self.sms.tencent.sdk_app_id = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_SIGN_NAME") {
-            self.sms.tencent.sign_name = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_TEMPLATE_ID") {
-            self.sms.tencent.template_id = v;
-        }
-        if let Some(v) = lookup("ZMG_TENCENT_SMS_RECEIPT_TEMPLATE_ID") {
-            self.sms.tencent.receipt_template_id = v;
-        }
-        if let Some(v) = lookup("ZMG_SMS_PAPER_RECEIPTS") {
-            self.sms.paper_receipts = parse_bool("ZMG_SMS_PAPER_RECEIPTS", &v)?;
-        }
-        if let Some(endpoint) = lookup("ZMG_S3_ENDPOINT") {
-            let get = |name: &str| {
-                lookup(name)
-                    .ok_or_else(|| anyhow::anyhow!("ZMG_S3_ENDPOINT is set, so {name} is required"))
-            };
-            self.s3 = Some(S3Config {
-                endpoint,
-                bucket: get("ZMG_S3_BUCKET")?,
-                region: lookup("ZMG_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-                access_key: Secret(get("ZMG_S3_ACCESS_KEY")?),
-                secret_key: Secret(get("ZMG_S3_SECRET_KEY")?),
-                path_style: match lookup("ZMG_S3_PATH_STYLE") {
-                    Some(v) => parse_bool("ZMG_S3_PATH_STYLE", &v)?,
-                    None => true,
-                },
-            });
-        }
+        anyhow::ensure!(
+            self.ledger_checkpoint_seconds > 0 && self.due_sweep_seconds > 0,
+            "ZMG_LEDGER_CHECKPOINT_SECONDS and ZMG_DUE_SWEEP_SECONDS must be at least 1"
+        );
         if !matches!(self.sms.provider.as_str(), "outbox" | "tencent") {
             anyhow::bail!(
                 "ZMG_SMS_PROVIDER must be `outbox` or `tencent`, got {:?}",
@@ -378,8 +385,38 @@ impl Config {
     }
 }
 
+/// figment's errors, each naming the setting, the environment variable that sets it, and
+/// where the bad value came from.
+fn explain(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|error| {
+            let mut path = error.path.clone();
+            if let figment::error::Kind::MissingField(field) = &error.kind {
+                path.push(field.to_string());
+            }
+            let setting = path.join(".");
+            let variable = ENVIRONMENT
+                .iter()
+                .find(|(_, path)| *path == setting)
+                .map(|(variable, _)| format!(" ({variable})"))
+                .unwrap_or_default();
+            let source = error
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(source) => format!(", from {} {source}", m.name),
+                    None => format!(", from {}", m.name),
+                })
+                .unwrap_or_default();
+            format!("configuration {setting}{variable}: {}{source}", error.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Tencent Cloud FaceID (see `elections::face`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TencentFaceConfig {
     pub endpoint: String,
@@ -405,28 +442,53 @@ impl Default for TencentFaceConfig {
 
 #[cfg(test)]
 mod tests {
+    use figment::Jail;
+
     use super::*;
+
+    /// `Config::load` in a jail: the environment holds exactly `pairs` (restored afterwards),
+    /// and `file` (when given) is written as the TOML file.
+    // figment's Jail fixes the closure's error type; nothing here returns it.
+    #[allow(clippy::result_large_err)]
+    fn load_with(pairs: &[(&str, &str)], file: Option<&str>) -> Result<Config, String> {
+        let mut out = Err(String::new());
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            for (name, value) in pairs {
+                jail.set_env(name, value);
+            }
+            let path = file.map(|text| {
+                jail.create_file("zmg.toml", text).expect("config file");
+                PathBuf::from("zmg.toml")
+            });
+            out = Config::load(path.as_deref()).map_err(|e| e.to_string());
+            Ok(())
+        });
+        out
+    }
+
+    const S3: [(&str, &str); 4] = [
+        ("ZMG_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ("ZMG_S3_BUCKET", "b"),
+        ("ZMG_S3_ACCESS_KEY", "AKID"),
+        ("ZMG_S3_SECRET_KEY", "very-secret"),
+    ];
 
     #[test]
     fn environment_overrides_defaults_and_secrets_stay_hidden() {
-        let mut c = Config::default();
-        let env = [
-            ("ZMG_LISTEN", "0.0.0.0:9000"),
-            ("ZMG_S3_ENDPOINT", "http://127.0.0.1:9000"),
-            ("ZMG_S3_BUCKET", "b"),
-            ("ZMG_S3_ACCESS_KEY", "AKID"),
-            ("ZMG_S3_SECRET_KEY", "very-secret"),
-        ];
-        c.apply_env(|k| {
-            env.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap();
+        let mut env = S3.to_vec();
+        env.push(("ZMG_LISTEN", "0.0.0.0:9000"));
+        env.push(("ZMG_SIGNING_SECRET", "another-very-secret-value"));
+        let c = load_with(&env, None).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(
+            c.database_pool_size, 16,
+            "defaults stay where nothing is set"
+        );
         let s3 = c.s3.as_ref().unwrap();
         assert_eq!(s3.region, "us-east-1");
         assert!(s3.path_style);
+        assert_eq!(s3.secret_key.expose_secret(), "very-secret");
         let dump = format!("{c:?}");
         assert!(!dump.contains("very-secret"), "secret leaked: {dump}");
     }
@@ -434,24 +496,8 @@ mod tests {
     #[test]
     fn every_boolean_follows_one_rule_and_nonsense_is_refused() {
         let with = |pairs: &[(&str, &str)]| {
-            let mut c = Config::default();
-            let env: Vec<(String, String)> = [
-                ("ZMG_S3_ENDPOINT", "http://x"),
-                ("ZMG_S3_BUCKET", "b"),
-                ("ZMG_S3_ACCESS_KEY", "a"),
-                ("ZMG_S3_SECRET_KEY", "s"),
-            ]
-            .iter()
-            .chain(pairs)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            c.apply_env(|k| {
-                env.iter()
-                    .rev()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.clone())
-            })
-            .map(|()| c)
+            let env: Vec<_> = S3.iter().chain(pairs).copied().collect();
+            load_with(&env, None)
         };
         let c = with(&[("ZMG_DEV_MODE", "TRUE"), ("ZMG_S3_PATH_STYLE", "0")]).unwrap();
         assert!(c.dev_mode, "TRUE is true");
@@ -462,50 +508,101 @@ mod tests {
         ])
         .unwrap();
         assert!(!c.migrate_on_start && !c.sms.paper_receipts);
+        let c = with(&[("ZMG_DEV_MODE", "1"), ("ZMG_MIGRATE_ON_START", "yes")]).unwrap();
+        assert!(c.dev_mode && c.migrate_on_start);
         let err = with(&[("ZMG_DEV_MODE", "ture")]).unwrap_err();
-        assert!(err.to_string().contains("ZMG_DEV_MODE"), "{err}");
+        assert!(
+            err.contains("ZMG_DEV_MODE") && err.contains("ture"),
+            "{err}"
+        );
+        let err = with(&[("ZMG_DEV_MODE", "2")]).unwrap_err();
+        assert!(err.contains("ZMG_DEV_MODE"), "{err}");
+    }
+
+    #[test]
+    fn numbers_are_checked_and_the_variable_named() {
+        let err = load_with(&[("ZMG_DATABASE_POOL_SIZE", "many")], None).unwrap_err();
+        assert!(err.contains("ZMG_DATABASE_POOL_SIZE"), "{err}");
+        let err = load_with(&[("ZMG_STATEMENT_TIMEOUT_MS", "-1")], None).unwrap_err();
+        assert!(err.contains("ZMG_STATEMENT_TIMEOUT_MS"), "{err}");
+        let err = load_with(&[("ZMG_DUE_SWEEP_SECONDS", "0")], None).unwrap_err();
+        assert!(err.contains("ZMG_DUE_SWEEP_SECONDS"), "{err}");
+        let c = load_with(&[("ZMG_SMS_DAILY_LIMIT_PER_PHONE", "3")], None).unwrap();
+        assert_eq!(c.sms.daily_limit_per_phone, 3);
+    }
+
+    #[test]
+    fn other_zmg_variables_are_not_configuration() {
+        let c = load_with(
+            &[
+                ("ZMG_CONFIG", "x.toml"),
+                ("ZMG_TEST_DATABASE_URL", "postgres://x"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.database_url, Config::default().database_url);
     }
 
     #[test]
     fn a_trusted_proxy_that_is_no_address_or_range_stops_the_start() {
-        let mut c = Config::default();
-        let err = c
-            .apply_env(|k| (k == "ZMG_TRUSTED_PROXIES").then(|| "10.0.0.0/8, 10.0.0/8".to_string()))
-            .unwrap_err();
-        assert!(err.to_string().contains("10.0.0/8"), "{err}");
-        let mut c = Config::default();
-        c.apply_env(|k| (k == "ZMG_TRUSTED_PROXIES").then(|| "10.0.0.0/8,fd00::1".to_string()))
-            .unwrap();
+        let err = load_with(&[("ZMG_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0/8")], None).unwrap_err();
+        assert!(err.contains("10.0.0/8"), "{err}");
+        let c = load_with(&[("ZMG_TRUSTED_PROXIES", "10.0.0.0/8,fd00::1")], None).unwrap();
         assert_eq!(c.trusted_proxies, ["10.0.0.0/8", "fd00::1"]);
+        let c = load_with(&[], Some("trusted_proxies = [\"10.0.0.1\"]\n")).unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.1"]);
     }
 
     #[test]
     fn s3_needs_all_its_settings() {
-        let mut c = Config::default();
-        let err = c
-            .apply_env(|k| (k == "ZMG_S3_ENDPOINT").then(|| "http://x".to_string()))
-            .unwrap_err();
-        assert!(err.to_string().contains("ZMG_S3_BUCKET"));
+        let err = load_with(&[("ZMG_S3_ENDPOINT", "http://x")], None).unwrap_err();
+        assert!(err.contains("ZMG_S3_BUCKET"), "{err}");
     }
 
     #[test]
-    fn file_layer_reads_toml() {
-        let c: Config =
-            toml::from_str("listen = \"127.0.0.1:1\"\n[sms]\nprovider = \"tencent\"\n").unwrap();
+    fn empty_texts_mean_unset() {
+        let c = load_with(&[("ZMG_METRICS_TOKEN", ""), ("ZMG_BASE_DOMAIN", "")], None).unwrap();
+        assert!(c.metrics_token.is_none() && c.base_domain.is_none());
+    }
+
+    #[test]
+    fn the_file_is_read_and_the_environment_wins_over_it() {
+        let file = "listen = \"127.0.0.1:1\"\ndev_mode = true\n[sms]\nprovider = \"tencent\"\n";
+        let c = load_with(&[], Some(file)).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
+        assert!(c.dev_mode);
         assert_eq!(c.sms.provider, "tencent");
         assert_eq!(c.upload_limit_bytes, 20 * 1024 * 1024);
+        let c = load_with(
+            &[("ZMG_LISTEN", "127.0.0.1:2"), ("ZMG_DEV_MODE", "off")],
+            Some(file),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert!(!c.dev_mode);
+        let err = load_with(&[], Some("listen = \"x\"\nlisten_port = 1\n")).unwrap_err();
+        assert!(
+            err.contains("listen_port"),
+            "an unknown setting is refused: {err}"
+        );
+        let err = Config::load(Some(std::path::Path::new("/nonexistent/zmg.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/zmg.toml"), "{err}");
     }
 
     #[test]
     fn the_face_config_has_defaults_rejects_unknown_fields_and_hides_secrets() {
-        let cfg: TencentFaceConfig =
-            toml::from_str("rule_id = \"7\"\nsecret_key = \"very-secret\"").unwrap();
+        let c = load_with(
+            &[("ZMG_TENCENT_FACE_SECRET_KEY", "very-secret")],
+            Some("[face.tencent]\nrule_id = \"7\"\n"),
+        )
+        .unwrap();
+        let cfg = &c.face.tencent;
         assert_eq!(cfg.endpoint, "https://faceid.tencentcloudapi.com");
         assert_eq!(cfg.region, "ap-guangzhou");
         assert_eq!(cfg.rule_id, "7");
-        assert_eq!(cfg.secret_key, Secret("very-secret".into()));
+        assert_eq!(cfg.secret_key.expose_secret(), "very-secret");
         assert!(!format!("{cfg:?}").contains("very-secret"));
-        assert!(toml::from_str::<TencentFaceConfig>("rule = \"7\"").is_err());
+        assert!(load_with(&[], Some("[face.tencent]\nrule = \"7\"\n")).is_err());
     }
 }

@@ -17,7 +17,7 @@ use diesel_async::{
         deadpool::{Object, Pool as DeadPool, PoolError},
         AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
     },
-    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
     TransactionManager,
 };
 use futures_util::future::BoxFuture;
@@ -36,6 +36,10 @@ pub type Pool = DeadPool<AsyncPgConnection>;
 /// statement (and frees its locks) within this time instead of running it to the end.
 const CLIENT_CHECK_MS: u64 = 1000;
 
+mod tls;
+
+pub use tls::{Connector, SslMode};
+
 pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Pool> {
     connect_with(url, max_size, None).await
 }
@@ -47,8 +51,9 @@ pub async fn connect_with(
     max_size: usize,
     statement_timeout_ms: Option<u64>,
 ) -> anyhow::Result<Pool> {
-    ensure_database(url).await?;
-    build_pool(url, max_size, statement_timeout_ms)
+    let (url, connector) = Connector::from_url(&parse(url)?)?;
+    ensure_database(&url, &connector).await?;
+    pool_for(&url, connector, max_size, statement_timeout_ms)
 }
 
 /// The pool alone: connections are opened when first needed (nothing is checked yet).
@@ -57,11 +62,26 @@ pub fn build_pool(
     max_size: usize,
     statement_timeout_ms: Option<u64>,
 ) -> anyhow::Result<Pool> {
-    let url = with_session_settings(url, statement_timeout_ms)?;
+    let (url, connector) = Connector::from_url(&parse(url)?)?;
+    pool_for(&url, connector, max_size, statement_timeout_ms)
+}
+
+fn pool_for(
+    url: &url::Url,
+    connector: Connector,
+    max_size: usize,
+    statement_timeout_ms: Option<u64>,
+) -> anyhow::Result<Pool> {
+    let url = with_session_settings(url.clone(), statement_timeout_ms);
     let mut config = ManagerConfig::default();
     // A connection comes back from a transaction that committed or rolled back (Conn's Drop);
     // one left inside a transaction is refused by the manager's own check and closed.
     config.recycling_method = RecyclingMethod::Fast;
+    // Every connection, TLS or not, is opened by the connector (see db::tls).
+    config.custom_setup = Box::new(move |url| {
+        let connector = connector.clone();
+        Box::pin(async move { connector.connect(url).await })
+    });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     // Waiting for a connection is bounded: a saturated pool answers 503 instead of hanging.
     Ok(DeadPool::builder(manager)
@@ -74,8 +94,7 @@ pub fn build_pool(
 
 /// `url` with the session settings every pooled connection starts with, added to any
 /// `options` the operator gave.
-fn with_session_settings(url: &str, statement_timeout_ms: Option<u64>) -> anyhow::Result<String> {
-    let mut url = parse(url)?;
+fn with_session_settings(mut url: url::Url, statement_timeout_ms: Option<u64>) -> String {
     let mut options: Vec<String> = url
         .query_pairs()
         .filter(|(k, _)| k == "options")
@@ -100,7 +119,7 @@ fn with_session_settings(url: &str, statement_timeout_ms: Option<u64>) -> anyhow
     // only decodes `%20`.
     let query = url.query().map(|q| q.replace('+', "%20"));
     url.set_query(query.as_deref());
-    Ok(url.into())
+    url.into()
 }
 
 fn parse(url: &str) -> anyhow::Result<url::Url> {
@@ -120,8 +139,7 @@ struct Found {
 }
 
 /// Creates the configured database if it does not exist, connecting to `postgres` to do so.
-async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let target = parse(url)?;
+async fn ensure_database(target: &url::Url, connector: &Connector) -> anyhow::Result<()> {
     let name = target.path().trim_start_matches('/').to_string();
     if name.is_empty() {
         return Ok(());
@@ -129,7 +147,8 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
     let name = percent_decode(&name);
     let mut admin = target.clone();
     admin.set_path("/postgres");
-    let mut conn = AsyncPgConnection::establish(admin.as_str())
+    let mut conn = connector
+        .connect(admin.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL: {e}"))?;
     let exists =
@@ -419,15 +438,14 @@ impl From<PoolError> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::with_session_settings;
+    use super::{parse, with_session_settings};
 
     #[test]
     fn session_settings_join_the_operators_options_with_spaces_postgres_reads() {
         let url = with_session_settings(
-            "postgres://u@h:5432/db?sslmode=disable&options=-c%20work_mem%3D8MB",
+            parse("postgres://u@h:5432/db?sslmode=disable&options=-c%20work_mem%3D8MB").unwrap(),
             Some(5000),
-        )
-        .unwrap();
+        );
         assert_eq!(
             url,
             "postgres://u@h:5432/db?sslmode=disable&options=-c%20work_mem%3D8MB%20-c%20client_connection_check_interval%3D1000%20-c%20statement_timeout%3D5000"

@@ -2,6 +2,7 @@
 //! service when configured. Keys are always built here (`<tenant>/<kind>/<uuid>`), never taken
 //! from a client.
 
+use secrecy::ExposeSecret;
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
@@ -52,8 +53,8 @@ impl Storage {
                     .with_endpoint(&s3.endpoint)
                     .with_bucket_name(&s3.bucket)
                     .with_region(&s3.region)
-                    .with_access_key_id(&s3.access_key.0)
-                    .with_secret_access_key(&s3.secret_key.0)
+                    .with_access_key_id(s3.access_key.expose_secret())
+                    .with_secret_access_key(s3.secret_key.expose_secret())
                     .with_virtual_hosted_style_request(!s3.path_style)
                     .with_retry(retry)
                     .with_client_options(options)

@@ -151,8 +151,8 @@ fn config(endpoint: &str, secret_key: &str) -> TencentFaceConfig {
     TencentFaceConfig {
         endpoint: endpoint.to_string(),
         region: "ap-guangzhou".into(),
-        secret_id: Secret(SECRET_ID.into()),
-        secret_key: Secret(secret_key.into()),
+        secret_id: Secret::from(SECRET_ID),
+        secret_key: Secret::from(secret_key),
         rule_id: RULE_ID.into(),
     }
 }

@@ -248,7 +248,7 @@ async fn metrics_count_requests_by_operation_and_status_with_latency() {
 
     // With a token configured, anonymous scrapes are refused.
     let mut config = common::test_config();
-    config.metrics_token = Some(zhimaguan::config::Secret("scrape-secret".into()));
+    config.metrics_token = Some(zhimaguan::config::Secret::from("scrape-secret"));
     let guarded = TestApp::start_with(config).await;
     assert_eq!(
         guarded

@@ -105,8 +105,8 @@ fn config(endpoint: &str, secret_key: &str) -> TencentSmsConfig {
     TencentSmsConfig {
         endpoint: endpoint.to_string(),
         region: "ap-guangzhou".into(),
-        secret_id: Secret(SECRET_ID.into()),
-        secret_key: Secret(secret_key.into()),
+        secret_id: Secret::from(SECRET_ID),
+        secret_key: Secret::from(secret_key),
         sdk_app_id: "1400000000".into(),
         sign_name: "芝麻官".into(),
         template_id: "100001".into(),

@@ -6,6 +6,7 @@
 //! result is fetched as text only (`InfoType` "1"). Names, ID numbers and secrets are never
 //! logged, and the errors built here do not contain them.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 use crate::{
@@ -135,8 +136,8 @@ impl TencentFaceId {
         let call = Call {
             endpoint: &self.config.endpoint,
             region: Some(self.config.region.as_str()).filter(|r| !r.is_empty()),
-            secret_id: &self.config.secret_id.0,
-            secret_key: &self.config.secret_key.0,
+            secret_id: self.config.secret_id.expose_secret(),
+            secret_key: self.config.secret_key.expose_secret(),
             service: SERVICE,
             action,
             version: VERSION,

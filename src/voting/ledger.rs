@@ -2140,8 +2140,12 @@ mod tests {
     }
 
     fn keyring(secret: &str) -> signing::Keyring {
-        signing::Keyring::from_config(Some(&crate::config::Secret(secret.repeat(32))), "k1", false)
-            .unwrap()
+        signing::Keyring::from_config(
+            Some(&crate::config::Secret::from(secret.repeat(32))),
+            "k1",
+            false,
+        )
+        .unwrap()
     }
 
     #[test]

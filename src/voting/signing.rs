@@ -14,6 +14,7 @@
 //! (decimal) and the root (lowercase hex), each followed by one zero byte. The version is in it,
 //! so a signed ledger cannot be passed off as an older, unsigned format.
 
+use secrecy::ExposeSecret;
 use std::sync::OnceLock;
 
 use diesel::{prelude::*, sql_types as sql};
@@ -77,9 +78,9 @@ impl Keyring {
             anyhow::bail!("ZMG_SIGNING_KEY_ID must not end in {DEVELOPMENT_SUFFIX:?}: verifiers refuse keys so named");
         }
         match secret {
-            Some(s) if s.0.len() >= 32 => Ok(Keyring { secret: s.clone(), key_id: key_id.to_string() }),
+            Some(s) if s.expose_secret().len() >= 32 => Ok(Keyring { secret: s.clone(), key_id: key_id.to_string() }),
             Some(_) => anyhow::bail!("ZMG_SIGNING_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)"),
-            None if dev_mode => Ok(Keyring { secret: Secret(DEVELOPMENT_SECRET.into()), key_id: format!("{key_id}{DEVELOPMENT_SUFFIX}") }),
+            None if dev_mode => Ok(Keyring { secret: Secret::from(DEVELOPMENT_SECRET), key_id: format!("{key_id}{DEVELOPMENT_SUFFIX}") }),
             None => anyhow::bail!("ZMG_SIGNING_SECRET is required: street offices sign their ballot ledgers with keys derived from it"),
         }
     }
@@ -95,7 +96,7 @@ impl Keyring {
     }
 
     fn key_with_id(&self, tenant: &str, key_id: &str) -> SigningKey {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.0.as_bytes())
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose_secret().as_bytes())
             .expect("HMAC takes any key length");
         for part in ["zmg-signing-key-v1", tenant, key_id] {
             mac.update(part.as_bytes());
@@ -318,7 +319,7 @@ mod tests {
     use super::*;
 
     fn keyring(secret: &str, key_id: &str) -> Keyring {
-        Keyring::from_config(Some(&Secret(secret.into())), key_id, false).unwrap()
+        Keyring::from_config(Some(&Secret::from(secret)), key_id, false).unwrap()
     }
 
     #[test]
@@ -375,7 +376,7 @@ mod tests {
     #[test]
     fn production_needs_a_real_secret_and_development_says_its_key_is_not_one() {
         assert!(Keyring::from_config(None, "k1", false).is_err());
-        assert!(Keyring::from_config(Some(&Secret("short".into())), "k1", false).is_err());
+        assert!(Keyring::from_config(Some(&Secret::from("short")), "k1", false).is_err());
         assert_eq!(
             Keyring::from_config(None, "k1", true)
                 .unwrap()
@@ -385,7 +386,8 @@ mod tests {
         );
         // A real key may not pass for a development one (verifiers refuse those).
         assert!(
-            Keyring::from_config(Some(&Secret("s".repeat(32))), "k2-development", false).is_err()
+            Keyring::from_config(Some(&Secret::from("s".repeat(32))), "k2-development", false)
+                .is_err()
         );
     }
 }

@@ -41,8 +41,8 @@ pub fn s3_config() -> S3Config {
         endpoint: get("ZMG_TEST_S3_ENDPOINT"),
         bucket: get("ZMG_TEST_S3_BUCKET"),
         region: "us-east-1".into(),
-        access_key: Secret(get("ZMG_TEST_S3_ACCESS_KEY")),
-        secret_key: Secret(get("ZMG_TEST_S3_SECRET_KEY")),
+        access_key: Secret::from(get("ZMG_TEST_S3_ACCESS_KEY")),
+        secret_key: Secret::from(get("ZMG_TEST_S3_SECRET_KEY")),
         path_style: true,
     }
 }
@@ -58,8 +58,8 @@ pub fn test_config() -> Config {
     config.database_url = database_url();
     config.database_pool_size = 8;
     config.dev_mode = true;
-    config.signing_secret = Some(zhimaguan::config::Secret(
-        "zhimaguan-test-signing-secret-0123456789".into(),
+    config.signing_secret = Some(zhimaguan::config::Secret::from(
+        "zhimaguan-test-signing-secret-0123456789",
     ));
     config.base_domain = Some("zmg.test".into());
     config.storage_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("objects-"));

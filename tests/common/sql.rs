@@ -6,9 +6,17 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{types::ToSql, Error, NoTls, Row};
 use zhimaguan::tenancy::Tenant;
 
-/// A small pool of plain tokio-postgres connections to the test database.
+/// A small pool of plain tokio-postgres connections to the test database. Plaintext only: the
+/// TLS settings tokio-postgres cannot read are dropped (tests/db_tls.rs makes no use of it).
 pub fn raw_pool(url: &str) -> Pool {
-    let config: tokio_postgres::Config = url.parse().expect("database url");
+    let mut url = url::Url::parse(url).expect("database url");
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "sslmode" && k != "sslrootcert")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept);
+    let config: tokio_postgres::Config = url.as_str().parse().expect("database url");
     let manager = Manager::from_config(
         config,
         NoTls,

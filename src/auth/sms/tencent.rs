@@ -7,6 +7,7 @@ use crate::{
     tenancy::conn::TenantConn,
     tencent_cloud::{self, Call, CallError},
 };
+use secrecy::ExposeSecret;
 
 pub const SERVICE: &str = "sms";
 pub const ACTION: &str = "SendSms";
@@ -55,8 +56,8 @@ impl TencentSms {
         let call = Call {
             endpoint: &self.config.endpoint,
             region: Some(self.config.region.as_str()),
-            secret_id: &self.config.secret_id.0,
-            secret_key: &self.config.secret_key.0,
+            secret_id: self.config.secret_id.expose_secret(),
+            secret_key: self.config.secret_key.expose_secret(),
             service: SERVICE,
             action: ACTION,
             version: VERSION,
