@@ -1,17 +1,17 @@
-//! Prometheus metrics at `/metrics`, in the text exposition format: requests by operation and
-//! status with latency histograms, the database pool, ballots cast and tenants. Kept in one
-//! process-wide registry, like Prometheus clients do, so any layer can count without plumbing.
+//! Prometheus metrics at `/metrics`: requests by operation and status with latency histograms,
+//! requests in flight, the database pool, ballots cast, tenants, the build, and the process
+//! (CPU, memory, file descriptors, threads).
+//!
+//! Counting goes through the `metrics` facade, so any layer counts without plumbing; the
+//! Prometheus text is `metrics-exporter-prometheus`'s and the process figures are
+//! `metrics-process`'s (as client_golang reports them). One recorder per process, installed on
+//! first use.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write,
-    sync::{
-        atomic::{AtomicI64, Ordering},
-        LazyLock, Mutex,
-    },
-};
+use std::sync::OnceLock;
 
 use diesel::prelude::*;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::{
     db::{Conn, Pool},
@@ -23,25 +23,70 @@ const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    /// Cumulative counts are computed when rendering; these are per bucket.
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+const REQUESTS: &str = "zmg_http_requests_total";
+const DURATION: &str = "zmg_http_request_duration_seconds";
+const IN_FLIGHT: &str = "zmg_http_requests_in_flight";
+const BALLOTS: &str = "zmg_ballots_cast_total";
+const POOL: &str = "zmg_db_pool_connections";
+const POOL_MAX: &str = "zmg_db_pool_max_connections";
+const POOL_WAITING: &str = "zmg_db_pool_waiting";
+const TENANTS: &str = "zmg_tenants";
+const BUILD: &str = "zmg_build_info";
+
+/// The channels ballots arrive by, and the statuses a tenant can have: their series exist from
+/// the start at 0, so a rate or an alert sees them before the first event.
+const CHANNELS: [&str; 3] = ["online", "paper", "on_site"];
+const TENANT_STATUSES: [&str; 2] = ["active", "suspended"];
+
+struct Exporter {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
 }
 
-#[derive(Default)]
-struct Registry {
-    requests: BTreeMap<(String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
-    ballots: BTreeMap<&'static str, u64>,
+static EXPORTER: OnceLock<Exporter> = OnceLock::new();
+
+/// The process's recorder, installed on first use. Another recorder installed first (a test
+/// harness, say) leaves this one unused: the scrape then shows no series but stays valid.
+fn exporter() -> &'static Exporter {
+    EXPORTER.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+            .expect("fixed, non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        let process = metrics_process::Collector::default();
+        process.describe();
+        Exporter { handle, process }
+    })
 }
 
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
-
-/// Requests being answered right now (a scrape counts itself).
-static IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
+fn describe() {
+    describe_counter!(REQUESTS, "Requests answered, by operation and status.");
+    describe_histogram!(
+        DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer, by operation."
+    );
+    describe_gauge!(IN_FLIGHT, "Requests being answered, this scrape included.");
+    describe_counter!(BALLOTS, "Ballots accepted, by channel.");
+    describe_gauge!(POOL, "Database connections by state (open, idle, in use).");
+    describe_gauge!(POOL_MAX, "The most connections the pool may open.");
+    describe_gauge!(POOL_WAITING, "Requests waiting for a database connection.");
+    describe_gauge!(
+        TENANTS,
+        "Tenants (street offices) in the registry, by status."
+    );
+    describe_gauge!(
+        BUILD,
+        "The running build: always 1, its version as a label."
+    );
+    for channel in CHANNELS {
+        counter!(BALLOTS, "channel" => channel).absolute(0);
+    }
+    gauge!(BUILD, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
 
 /// Counts a request as in flight until dropped: how an operator sees what a shutdown or a
 /// slow database is holding up.
@@ -49,145 +94,64 @@ pub struct InFlight(());
 
 impl InFlight {
     pub fn enter() -> Self {
-        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        exporter();
+        gauge!(IN_FLIGHT).increment(1.0);
         InFlight(())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+        gauge!(IN_FLIGHT).decrement(1.0);
     }
-}
-
-fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    // A panic while holding the lock leaves plain counters behind: still usable.
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One finished request. `operation` is the spec's operation id, or a fixed name for the few
 /// routes outside the API (so labels stay bounded whatever paths clients send).
 pub fn observe_request(operation: &str, status: u16, seconds: f64) {
-    let mut r = registry();
-    *r.requests
-        .entry((operation.to_string(), status))
-        .or_default() += 1;
-    let h = r.latency.entry(operation.to_string()).or_default();
-    if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
-        h.counts[i] += 1;
-    }
-    h.sum += seconds;
-    h.count += 1;
+    exporter();
+    counter!(REQUESTS, "operation" => operation.to_string(), "status" => status.to_string())
+        .increment(1);
+    histogram!(DURATION, "operation" => operation.to_string()).record(seconds);
 }
 
 /// A ballot accepted and committed, by channel (online, paper, on_site).
 pub fn ballot_cast(channel: &'static str) {
-    *registry().ballots.entry(channel).or_default() += 1;
+    exporter();
+    counter!(BALLOTS, "channel" => channel).increment(1);
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The exposition text. Tenants are counted from the registry at scrape time; if the database
-/// is down that family is left out rather than failing the scrape.
+/// The exposition text. The pool, the tenants and the process are read at scrape time; if the
+/// database is down the tenant counts keep their last values.
 pub async fn render(pool: &Pool) -> String {
-    let tenants: Option<Vec<(String, i64)>> = match Conn::get(pool).await {
+    let exporter = exporter();
+    let counted: Option<Vec<(String, i64)>> = match Conn::get(pool).await {
         Ok(conn) => conn
             .load(
                 tenants::table
                     .group_by(tenants::status)
-                    .order(tenants::status)
                     .select((tenants::status, diesel::dsl::count_star())),
             )
             .await
             .ok(),
         Err(_) => None,
     };
-    let mut out = String::new();
-    {
-        let r = registry();
-        out.push_str("# HELP zmg_http_requests_total Requests answered, by operation and status.\n# TYPE zmg_http_requests_total counter\n");
-        for ((op, status), n) in &r.requests {
-            let _ = writeln!(
-                out,
-                "zmg_http_requests_total{{operation=\"{}\",status=\"{status}\"}} {n}",
-                escape(op)
-            );
-        }
-        out.push_str("# HELP zmg_http_request_duration_seconds Time to answer, by operation.\n# TYPE zmg_http_request_duration_seconds histogram\n");
-        for (op, h) in &r.latency {
-            let op = escape(op);
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                cumulative += n;
-                let _ = writeln!(out, "zmg_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {cumulative}");
-            }
-            let _ = writeln!(
-                out,
-                "zmg_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "zmg_http_request_duration_seconds_sum{{operation=\"{op}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "zmg_http_request_duration_seconds_count{{operation=\"{op}\"}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP zmg_http_requests_in_flight Requests being answered, this scrape included.\n# TYPE zmg_http_requests_in_flight gauge\n");
-        let _ = writeln!(
-            out,
-            "zmg_http_requests_in_flight {}",
-            IN_FLIGHT.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP zmg_ballots_cast_total Ballots accepted, by channel.\n# TYPE zmg_ballots_cast_total counter\n");
-        for (channel, n) in &r.ballots {
-            let _ = writeln!(out, "zmg_ballots_cast_total{{channel=\"{channel}\"}} {n}");
+    if let Some(counted) = counted {
+        for status in TENANT_STATUSES {
+            let n = counted
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            gauge!(TENANTS, "status" => status).set(n as f64);
         }
     }
     let s = pool.status();
-    out.push_str("# HELP zmg_db_pool_connections Database connections by state.\n# TYPE zmg_db_pool_connections gauge\n");
-    let _ = writeln!(
-        out,
-        "zmg_db_pool_connections{{state=\"max\"}} {}",
-        s.max_size
-    );
-    let _ = writeln!(out, "zmg_db_pool_connections{{state=\"open\"}} {}", s.size);
-    let _ = writeln!(
-        out,
-        "zmg_db_pool_connections{{state=\"idle\"}} {}",
-        s.available
-    );
-    let _ = writeln!(
-        out,
-        "zmg_db_pool_connections{{state=\"in_use\"}} {}",
-        s.size.saturating_sub(s.available)
-    );
-    out.push_str("# HELP zmg_db_pool_waiting Requests waiting for a database connection.\n# TYPE zmg_db_pool_waiting gauge\n");
-    let _ = writeln!(out, "zmg_db_pool_waiting {}", s.waiting);
-    if let Some(tenants) = tenants {
-        out.push_str("# HELP zmg_tenants Tenants (street offices) in the registry, by status.\n# TYPE zmg_tenants gauge\n");
-        for (status, n) in tenants {
-            let _ = writeln!(out, "zmg_tenants{{status=\"{}\"}} {n}", escape(&status));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
+    let in_use = s.size.saturating_sub(s.available);
+    gauge!(POOL, "state" => "open").set(s.size as f64);
+    gauge!(POOL, "state" => "idle").set(s.available as f64);
+    gauge!(POOL, "state" => "in_use").set(in_use as f64);
+    gauge!(POOL_MAX).set(s.max_size as f64);
+    gauge!(POOL_WAITING).set(s.waiting as f64);
+    exporter.process.collect();
+    exporter.handle.render()
 }

@@ -242,9 +242,34 @@ async fn metrics_count_requests_by_operation_and_status_with_latency() {
         4.0
     );
     assert!(value("zmg_http_request_duration_seconds_sum{operation=\"estate_list\"}") > 0.0);
-    assert_eq!(value("zmg_db_pool_connections{state=\"max\"}"), 8.0);
+    // The pool's states add up to what is open; the maximum is its own series.
+    assert_eq!(value("zmg_db_pool_max_connections"), 8.0);
+    assert!(
+        !text.contains("state=\"max\""),
+        "the maximum is not a state"
+    );
+    let open = value("zmg_db_pool_connections{state=\"open\"}");
+    assert!(open >= 1.0);
+    assert_eq!(
+        value("zmg_db_pool_connections{state=\"idle\"}")
+            + value("zmg_db_pool_connections{state=\"in_use\"}"),
+        open
+    );
     assert!(value("zmg_tenants{status=\"active\"}") >= 1.0);
+    // Present even when no street office is suspended (the shared test database may have some).
+    assert!(value("zmg_tenants{status=\"suspended\"}") >= 0.0);
     assert!(text.contains("# TYPE zmg_ballots_cast_total counter"));
+    assert_eq!(value("zmg_ballots_cast_total{channel=\"paper\"}"), 0.0);
+    let build = format!(
+        "zmg_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&build), 1.0);
+    // The process, as client_golang reports it.
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_open_fds") > 3.0);
+    assert!(value("process_start_time_seconds") > 1.7e9);
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
 
     // With a token configured, anonymous scrapes are refused.
     let mut config = common::test_config();
