@@ -8,7 +8,10 @@
 #   3. that every value in values.yaml is documented in the chart's README, and declared in
 #      values.schema.json (a valid draft-07 schema that declares nothing values.yaml lacks);
 #   4. values the chart must refuse: combinations (an Ingress without baseDomain) and values
-#      values.schema.json rejects (a wrong enum, a count below 1, an unknown key).
+#      values.schema.json rejects (a wrong enum, a count below 1, an unknown key);
+#   5. the database CA (database.caSecret) mounted read-only in the app pods and the migration
+#      Job when set, and nothing of it when unset; each optional ZMG_* setting rendered into the
+#      ConfigMap when its value is set, and left out when it is empty.
 # Exits non-zero on any failure.
 #
 # Installs what it needs when missing, into a cache that is not committed
@@ -165,6 +168,138 @@ else
 fi
 echo
 
+# --- TLS to PostgreSQL: the database CA -------------------------------------------------------
+# database.caSecret mounts one key of the operator's Secret read-only at /etc/zhimaguan/db-ca/ in
+# the app pods (in the one /etc/zhimaguan volume, with configFile) and in the migration Job; unset,
+# nothing of it is rendered. The rendered manifests must also pass the validator.
+echo "== the database CA (database.caSecret)"
+tls_url='postgres://zmg@db.example.cn:5432/zhimaguan?sslmode=verify-full&sslrootcert=/etc/zhimaguan/db-ca/ca.crt'
+check_ca() {
+  # $1: expect "mounted" or "absent"; $2: label; the rest: helm template arguments.
+  local expect=$1 label=$2
+  shift 2
+  local name=${label,,}
+  local rendered=$out/db-ca-${name//[^a-z0-9]/-}.yaml
+  if ! "$HELM" template ci "$chart" --namespace zmg "${signing[@]}" "$@" >"$rendered" 2>"$out/template.log"; then
+    cat "$out/template.log"
+    fail "helm template ($label)"
+    return
+  fi
+  if "$py" - "$expect" "$rendered" <<'PY'
+import sys, yaml
+expect, path = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+errors = []
+def pod_of(kind):
+    found = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == kind]
+    if not found:
+        errors.append(f"no {kind} rendered")
+    return found[0] if found else {"containers": [{}]}
+dep, job = pod_of("Deployment"), pod_of("Job")
+def mounts(pod):
+    return {m["mountPath"]: m for m in pod["containers"][0].get("volumeMounts", [])}
+def volume(pod, name):
+    return next((v for v in pod.get("volumes", []) if v["name"] == name), None)
+# The Deployment: /etc/zhimaguan, read-only, a projected volume holding db-ca/ca.crt from the Secret.
+dm = mounts(dep).get("/etc/zhimaguan")
+dv = volume(dep, dm["name"]) if dm else None
+sources = (dv or {}).get("projected", {}).get("sources", [])
+dep_ca = [s["secret"] for s in sources if "secret" in s]
+# The Job: /etc/zhimaguan/db-ca, read-only, a secret volume holding ca.crt.
+jm = mounts(job).get("/etc/zhimaguan/db-ca")
+jv = volume(job, jm["name"]) if jm else None
+if expect == "mounted":
+    if not dm or dm.get("readOnly") is not True:
+        errors.append("the Deployment does not mount /etc/zhimaguan read-only")
+    if dep_ca != [{"name": "zmg-db-ca", "items": [{"key": "ca.crt", "path": "db-ca/ca.crt"}]}]:
+        errors.append(f"the Deployment's /etc/zhimaguan volume holds no db-ca/ca.crt from zmg-db-ca: {sources}")
+    if not jm or jm.get("readOnly") is not True:
+        errors.append("the migration Job does not mount /etc/zhimaguan/db-ca read-only")
+    elif (jv or {}).get("secret") != {"secretName": "zmg-db-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}:
+        errors.append(f"the migration Job's db-ca volume is not the key ca.crt of zmg-db-ca: {jv}")
+else:
+    paths = [p for pod in (dep, job) for p in mounts(pod)]
+    if dep_ca or any(p.startswith("/etc/zhimaguan/db-ca") for p in paths) or "zmg-db-ca" in open(path).read():
+        errors.append("database.caSecret is unset, yet something of the CA is rendered")
+for e in errors:
+    print(f"  {e}")
+sys.exit(1 if errors else 0)
+PY
+  then
+    if [ "$expect" = mounted ] && ! "$py" helm/ci/validate_manifests.py "$newest_kube" "$rendered" \
+        --external-secret zmg-db-ca --external-secret zmg-credentials >"$out/validate.log"; then
+      cat "$out/validate.log"
+      fail "the CA is mounted, but the manifests are invalid ($label)"
+    else
+      pass "the database CA is $expect ($label)"
+    fi
+  else
+    fail "the database CA is not $expect as it should be ($label): $rendered"
+  fi
+}
+check_ca absent "default values"
+check_ca absent "configFile only" --set-string 'configFile=staff_token_hours = 8'
+check_ca mounted "caSecret" --set database.caSecret=zmg-db-ca --set-string "database.url=$tls_url"
+check_ca mounted "caSecret and configFile" --set database.caSecret=zmg-db-ca --set-string "database.url=$tls_url" \
+  --set-string 'configFile=staff_token_hours = 8'
+check_ca mounted "caSecret with existingSecret" --set database.caSecret=zmg-db-ca --set existingSecret=zmg-credentials
+# With configFile as well, the one /etc/zhimaguan volume holds both.
+if "$HELM" template ci "$chart" "${signing[@]}" --set database.caSecret=zmg-db-ca --set-string "database.url=$tls_url" \
+    --set-string 'configFile=staff_token_hours = 8' 2>&1 | "$py" -c '
+import sys, yaml
+dep = next(d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "Deployment")
+vol = next(v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "etc-zhimaguan")
+kinds = sorted(k for s in vol["projected"]["sources"] for k in s)
+sys.exit(0 if kinds == ["configMap", "secret"] else 1)'; then
+  pass "configFile and the database CA share the read-only /etc/zhimaguan volume"
+else
+  fail "configFile and the database CA are not both in the /etc/zhimaguan volume"
+fi
+echo
+
+# --- the settings that were once only in the TOML file ----------------------------------------
+# Each is rendered into the ConfigMap when its value is set, and not at all when it is left empty
+# (so the service's default, or configFile written for an older chart, stays in force).
+echo "== optional settings rendered into the ConfigMap"
+optional=(
+  "storage.signedUrlSeconds=120:ZMG_SIGNED_URL_SECONDS:120"
+  "auth.ownerTokenHours=72:ZMG_OWNER_TOKEN_HOURS:72"
+  "auth.staffTokenHours=8:ZMG_STAFF_TOKEN_HOURS:8"
+  "sms.dailyLimitPerPhone=7:ZMG_SMS_DAILY_LIMIT_PER_PHONE:7"
+  "sms.dailyLimitPerPhonePerTenant=3:ZMG_SMS_DAILY_LIMIT_PER_PHONE_PER_TENANT:3"
+  "sms.dailyLimitPerIp=40:ZMG_SMS_DAILY_LIMIT_PER_IP:40"
+  "sms.resendAfterSeconds=0:ZMG_SMS_RESEND_AFTER_SECONDS:0"
+  "sms.tencent.region=ap-beijing:ZMG_TENCENT_SMS_REGION:ap-beijing"
+)
+# ZMG_TENCENT_SMS_REGION belongs to the Tencent provider, which needs its settings.
+tencent_sms=(--set sms.provider=tencent --set-string sms.tencent.sdkAppId=1400000000,sms.tencent.templateId=100000
+  --set sms.tencent.signName=zmg,sms.tencent.secretId=id,sms.tencent.secretKey=key)
+configmap_data() {
+  "$HELM" template ci "$chart" "${signing[@]}" "$@" 2>"$out/template.log" | "$py" -c '
+import sys, yaml
+for d in yaml.safe_load_all(sys.stdin):
+    if d and d["kind"] == "ConfigMap" and not d["metadata"]["name"].endswith("-file"):
+        for k, v in d["data"].items():
+            print(f"{k}={v}")'
+}
+default_data=$(configmap_data "${tencent_sms[@]}")
+for entry in "${optional[@]}"; do
+  IFS=: read -r setting variable value <<<"$entry"
+  if grep -q "^$variable=" <<<"$default_data"; then
+    fail "$variable is rendered although ${setting%%=*} is empty"
+  else
+    pass "$variable is not rendered while ${setting%%=*} is empty"
+  fi
+  # grep without -q reads to the end, so the pipeline never breaks its writer's pipe.
+  if configmap_data "${tencent_sms[@]}" --set "$setting" | grep -x "$variable=$value" >/dev/null; then
+    pass "--set $setting renders $variable=$value"
+  else
+    cat "$out/template.log"
+    fail "--set $setting does not render $variable=$value"
+  fi
+done
+echo
+
 # --- every value documented -------------------------------------------------------------------
 # Each leaf of values.yaml must be named in the chart's README: by its full dotted path, or by
 # its group (`probes.startup.*`); a few objects are documented as a whole.
@@ -287,6 +422,13 @@ must_refuse 'logFormat must be one of the following: "json", "text"' --set logFo
 must_refuse 'image.pullPolicy must be one of the following: "Always", "IfNotPresent", "Never"' --set image.pullPolicy=Sometimes
 must_refuse "sms.tencent.sdkAppId: Invalid type. Expected: string, given: integer" --set sms.tencent.sdkAppId=1400000000
 must_refuse "database.url: Does not match pattern" --set database.url=mysql://zhimaguan@db/zhimaguan
+must_refuse "database.caSecret is mounted at /etc/zhimaguan/db-ca/ca.crt, but database.url does not name it" \
+  --set database.caSecret=zmg-db-ca
+must_refuse "but migration.databaseUrl does not name it" --set database.caSecret=zmg-db-ca \
+  --set-string "database.url=$tls_url" --set migration.databaseUrl=postgres://owner@postgresql:5432/zhimaguan
+must_refuse "database.caKey: Does not match pattern" --set database.caSecret=zmg-db-ca --set database.caKey=../ca.crt
+must_refuse "sms.dailyLimitPerIp: Must be greater than or equal to 1" --set sms.dailyLimitPerIp=0
+must_refuse "auth.staffTokenHours: Must validate at least one schema" --set-string auth.staffTokenHours=12h
 echo
 
 echo "check-chart: rendered manifests are in $out ($((SECONDS - started))s)"

@@ -427,6 +427,19 @@ fn limit_error(field: &str, limit: &str) -> ApiError {
             format!("字段 {field} 最小为 {min}"),
             format!("Field {field} is at least {min}"),
         )
+    } else if limit.starts_with("pattern(") && (field == "area" || field.ends_with("_area")) {
+        // The same code and words as the area parser's refusal.
+        (
+            "area.invalid",
+            format!("字段 {field} 须为大于 0 的数字，最多两位小数"),
+            format!("Field {field} takes a positive number with at most two decimals"),
+        )
+    } else if limit.starts_with("pattern(") {
+        (
+            "value.invalid_format",
+            format!("字段 {field} 的格式不正确"),
+            format!("Field {field} is not in the expected format"),
+        )
     } else {
         (
             "value.out_of_range",

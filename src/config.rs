@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use secrecy::ExposeSecret;
 
 use figment::{
-    providers::{Env, Format, Toml},
-    Figment,
+    providers::{Format, Serialized, Toml},
+    Figment, Source,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -21,6 +21,7 @@ pub use secrecy::SecretString as Secret;
 pub struct Config {
     /// PostgreSQL connection URL; the database is created when missing.
     pub database_url: String,
+    #[serde(deserialize_with = "number")]
     pub database_pool_size: usize,
     pub listen: String,
     /// Tenants may be named by the first host label under this domain (e.g. `demo.zmg.example.cn`).
@@ -38,18 +39,24 @@ pub struct Config {
     pub log_format: String,
     pub storage_dir: PathBuf,
     pub s3: Option<S3Config>,
+    #[serde(deserialize_with = "number")]
     pub upload_limit_bytes: usize,
     /// Lifetime of signed download URLs (S3 only).
+    #[serde(deserialize_with = "number")]
     pub signed_url_seconds: u64,
+    #[serde(deserialize_with = "number")]
     pub owner_token_hours: i64,
+    #[serde(deserialize_with = "number")]
     pub staff_token_hours: i64,
     /// `serve` migrates the platform and every tenant before listening. Turn off where a
     /// migration job does it (the Helm chart), so pods start fast and need no DDL rights.
     #[serde(deserialize_with = "boolean")]
     pub migrate_on_start: bool,
     /// After SIGTERM, how long requests in flight may take to finish.
+    #[serde(deserialize_with = "number")]
     pub shutdown_grace_seconds: u64,
     /// Longest a single SQL statement may run before PostgreSQL cancels it.
+    #[serde(deserialize_with = "number")]
     pub statement_timeout_ms: u64,
     /// When set, `/metrics` answers only scrapers that present it as a bearer token.
     pub metrics_token: Option<Secret>,
@@ -59,9 +66,11 @@ pub struct Config {
     /// The current signing key's id; a new id rotates every street office's key.
     pub signing_key_id: String,
     /// How often open matters' ledgers are sealed by a Merkle checkpoint.
+    #[serde(deserialize_with = "number")]
     pub ledger_checkpoint_seconds: u64,
     /// How often due work runs: matters and election rounds whose voting window has begun are
     /// opened (their roll frozen as it stood at the opening time).
+    #[serde(deserialize_with = "number")]
     pub due_sweep_seconds: u64,
     pub sms: SmsConfig,
     pub face: FaceConfig,
@@ -129,6 +138,26 @@ fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
     })
 }
 
+/// A whole number from the file, or its text from the environment.
+fn number<'de, D, N>(deserializer: D) -> Result<N, D::Error>
+where
+    D: Deserializer<'de>,
+    N: Deserialize<'de> + std::str::FromStr,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written<N> {
+        Number(N),
+        Text(String),
+    }
+    match Written::<N>::deserialize(deserializer)? {
+        Written::Number(n) => Ok(n),
+        Written::Text(text) => text.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("must be a whole number in range, got {text:?}"))
+        }),
+    }
+}
+
 /// A list from the file, or comma-separated text from the environment.
 fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -155,10 +184,14 @@ pub struct SmsConfig {
     /// `outbox` (development: messages land in a table) or `tencent` (Tencent Cloud SMS).
     pub provider: String,
     /// Codes a phone receives per day across every street office (against SMS bombing)…
+    #[serde(deserialize_with = "number")]
     pub daily_limit_per_phone: i64,
     /// …and from any one street office, so one office's users cannot use up another's.
+    #[serde(deserialize_with = "number")]
     pub daily_limit_per_phone_per_tenant: i64,
+    #[serde(deserialize_with = "number")]
     pub daily_limit_per_ip: i64,
+    #[serde(deserialize_with = "number")]
     pub resend_after_seconds: i64,
     /// Text a paper voter who signed their ballot its receipt code when staff enter it.
     #[serde(deserialize_with = "boolean")]
@@ -325,14 +358,15 @@ impl Config {
             anyhow::ensure!(path.is_file(), "cannot read config file {}", path.display());
             layers = layers.merge(Toml::file_exact(path));
         }
-        let environment = Env::raw().filter_map(|name| {
-            ENVIRONMENT
-                .iter()
-                .find(|(variable, _)| name == *variable)
-                .map(|(_, setting)| (*setting).into())
-        });
+        // Each variable's text as it is: figment's own Env provider would read "1400000000"
+        // as a number and `"x"` without its quotes, which text settings (an SMS app id, a
+        // secret) must not suffer. Numbers and booleans read text themselves (see `number`).
+        for (variable, setting) in ENVIRONMENT {
+            if let Ok(value) = std::env::var(variable) {
+                layers = layers.merge(Serialized::default(setting, value));
+            }
+        }
         let mut config: Config = layers
-            .merge(environment)
             .extract()
             .map_err(|errors| anyhow::anyhow!(explain(errors)))?;
         config.settle()?;
@@ -363,9 +397,42 @@ impl Config {
         {
             anyhow::bail!("ZMG_TRUSTED_PROXIES: {bad:?} is neither an IP address nor a CIDR range");
         }
+        let at_least_one = [
+            ("ZMG_DATABASE_POOL_SIZE", self.database_pool_size as i64),
+            ("ZMG_SIGNED_URL_SECONDS", self.signed_url_seconds as i64),
+            ("ZMG_OWNER_TOKEN_HOURS", self.owner_token_hours),
+            ("ZMG_STAFF_TOKEN_HOURS", self.staff_token_hours),
+            (
+                "ZMG_LEDGER_CHECKPOINT_SECONDS",
+                self.ledger_checkpoint_seconds as i64,
+            ),
+            ("ZMG_DUE_SWEEP_SECONDS", self.due_sweep_seconds as i64),
+            (
+                "ZMG_SMS_DAILY_LIMIT_PER_PHONE",
+                self.sms.daily_limit_per_phone,
+            ),
+            (
+                "ZMG_SMS_DAILY_LIMIT_PER_PHONE_PER_TENANT",
+                self.sms.daily_limit_per_phone_per_tenant,
+            ),
+            ("ZMG_SMS_DAILY_LIMIT_PER_IP", self.sms.daily_limit_per_ip),
+        ];
+        if let Some((variable, value)) = at_least_one.iter().find(|(_, v)| *v < 1) {
+            anyhow::bail!("{variable} must be at least 1, got {value}");
+        }
         anyhow::ensure!(
-            self.ledger_checkpoint_seconds > 0 && self.due_sweep_seconds > 0,
-            "ZMG_LEDGER_CHECKPOINT_SECONDS and ZMG_DUE_SWEEP_SECONDS must be at least 1"
+            self.sms.resend_after_seconds >= 0,
+            "ZMG_SMS_RESEND_AFTER_SECONDS must not be negative"
+        );
+        anyhow::ensure!(
+            matches!(self.log_format.as_str(), "text" | "json"),
+            "ZMG_LOG_FORMAT must be `text` or `json`, got {:?}",
+            self.log_format
+        );
+        anyhow::ensure!(
+            matches!(self.face.provider.as_str(), "dev" | "tencent"),
+            "ZMG_FACE_PROVIDER must be `dev` or `tencent`, got {:?}",
+            self.face.provider
         );
         if !matches!(self.sms.provider.as_str(), "outbox" | "tencent") {
             anyhow::bail!(
@@ -401,14 +468,11 @@ fn explain(errors: figment::Error) -> String {
                 .find(|(_, path)| *path == setting)
                 .map(|(variable, _)| format!(" ({variable})"))
                 .unwrap_or_default();
-            let source = error
-                .metadata
-                .as_ref()
-                .map(|m| match &m.source {
-                    Some(source) => format!(", from {} {source}", m.name),
-                    None => format!(", from {}", m.name),
-                })
-                .unwrap_or_default();
+            let source = match error.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                Some(Source::File(path)) => format!(", in {}", path.display()),
+                _ if !variable.is_empty() => ", from the environment".to_string(),
+                _ => String::new(),
+            };
             format!("configuration {setting}{variable}: {}{source}", error.kind)
         })
         .collect::<Vec<_>>()
@@ -529,6 +593,77 @@ mod tests {
         assert!(err.contains("ZMG_DUE_SWEEP_SECONDS"), "{err}");
         let c = load_with(&[("ZMG_SMS_DAILY_LIMIT_PER_PHONE", "3")], None).unwrap();
         assert_eq!(c.sms.daily_limit_per_phone, 3);
+    }
+
+    #[test]
+    fn text_settings_keep_the_environments_text_as_it_is() {
+        let secret = "00123456789012345678901234567890123";
+        let c = load_with(
+            &[
+                ("ZMG_TENCENT_SMS_SDK_APP_ID", "1400000000"),
+                ("ZMG_TENCENT_SMS_TEMPLATE_ID", "0012"),
+                ("ZMG_SIGNING_KEY_ID", "2"),
+                ("ZMG_SIGNING_SECRET", secret),
+                ("ZMG_TENCENT_FACE_RULE_ID", "\"7\""),
+                ("ZMG_DEFAULT_TENANT", "[demo]"),
+                ("ZMG_LOG_FORMAT", "json"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.sms.tencent.sdk_app_id, "1400000000");
+        assert_eq!(c.sms.tencent.template_id, "0012");
+        assert_eq!(c.signing_key_id, "2");
+        assert_eq!(c.signing_secret.unwrap().expose_secret(), secret);
+        assert_eq!(c.face.tencent.rule_id, "\"7\"");
+        assert_eq!(c.default_tenant.as_deref(), Some("[demo]"));
+    }
+
+    #[test]
+    fn settings_that_would_break_the_service_stop_the_start() {
+        for (variable, value) in [
+            ("ZMG_OWNER_TOKEN_HOURS", "0"),
+            ("ZMG_SMS_DAILY_LIMIT_PER_IP", "-1"),
+            ("ZMG_DATABASE_POOL_SIZE", "0"),
+            ("ZMG_LOG_FORMAT", "yaml"),
+            ("ZMG_FACE_PROVIDER", "real"),
+        ] {
+            let err = load_with(&[(variable, value)], None).unwrap_err();
+            assert!(err.contains(variable), "{variable}={value}: {err}");
+        }
+    }
+
+    /// The README's table, the operations guide and the Helm chart list every variable, so an
+    /// operator never has to read the code to find a setting.
+    #[test]
+    fn every_variable_is_documented_and_in_the_chart() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        let chart: String = std::fs::read_dir(root.join("helm/zhimaguan/templates"))
+            .unwrap()
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default())
+            .collect();
+        let places = [
+            ("README.md", read("README.md")),
+            ("docs/operations.md", read("docs/operations.md")),
+            ("the Helm chart's templates", chart),
+        ];
+        // The whole name: ZMG_SMS_DAILY_LIMIT_PER_PHONE is not found in …_PER_PHONE_PER_TENANT.
+        let names = |text: &str, variable: &str| {
+            text.match_indices(variable).any(|(at, _)| {
+                !text[at + variable.len()..]
+                    .starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+            })
+        };
+        let mut missing = Vec::new();
+        for (variable, _) in ENVIRONMENT {
+            for (place, text) in &places {
+                if !names(text, variable) {
+                    missing.push(format!("{variable} in {place}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not documented: {missing:?}");
     }
 
     #[test]

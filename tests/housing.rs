@@ -416,6 +416,58 @@ async fn a_real_roll_imports_whole_and_can_be_searched_and_exported() {
     );
 }
 
+/// An area typed with three decimals, a thousands separator or a space is refused by the
+/// declared pattern with the area parser's own code and words, before anything is stored.
+#[tokio::test]
+async fn an_area_with_more_than_two_decimals_or_a_separator_is_refused_naming_the_field() {
+    let w = World::new(false).await;
+    for bad in ["30000.555", "30,000", " 300", "-5", "1e3"] {
+        let estate = json!({"rc_id": w.rc, "name": "西风花园", "total_area": bad});
+        let (s, b) = w
+            .app
+            .call(
+                POST,
+                "/api/estates",
+                w.slug(),
+                Some(&w.t.admin_token),
+                Some(estate),
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}: {b}");
+        assert_eq!(b["fields"][0]["field"], "total_area", "{bad}: {b}");
+        assert_eq!(b["fields"][0]["code"], "area.invalid", "{bad}: {b}");
+        let message = b["fields"][0]["message"].as_str().unwrap();
+        assert!(message.contains("最多两位小数"), "{b}");
+    }
+    for good in ["", "300", "300.5"] {
+        let estate = json!({"rc_id": w.rc, "name": format!("南风花园{good}"), "total_area": good});
+        let (s, b) = w
+            .app
+            .call(
+                POST,
+                "/api/estates",
+                w.slug(),
+                Some(&w.t.admin_token),
+                Some(estate),
+            )
+            .await;
+        assert_eq!(s, 201, "{good:?}: {b}");
+    }
+    let (s, b) = w
+        .app
+        .call(
+            GET,
+            "/api/estates?min_verified_area=1.234",
+            w.slug(),
+            Some(&w.t.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["fields"][0]["field"], "min_verified_area", "{b}");
+    assert_eq!(b["fields"][0]["code"], "area.invalid", "{b}");
+}
+
 #[tokio::test]
 async fn one_bad_row_imports_nothing_and_every_error_is_named() {
     let w = World::new(false).await;

@@ -183,27 +183,48 @@ fn every_list_is_a_page_with_its_bounds_declared() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Areas are exact decimal strings; every one the API answers says so with a pattern (inputs
-/// are read more leniently, e.g. "89.5" or " 89 ", and checked by the area parser).
+/// Areas are exact decimal strings: every one the API answers declares what `area::format`
+/// writes, and every one it takes (body field or query parameter) the input pattern it enforces.
 #[test]
-fn every_area_the_api_answers_declares_its_pattern() {
+fn every_area_the_api_answers_or_takes_declares_its_pattern() {
+    use zhimaguan::housing::area::{INPUT_PATTERN, PATTERN};
     let spec = zhimaguan::openapi::document();
+    let is_area = |field: &str| field == "area" || field.ends_with("_area");
     let mut problems = Vec::new();
-    let mut areas = 0;
+    let (mut answered, mut taken) = (0, 0);
     for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
-        if name.ends_with("Input") || name.ends_with("Request") {
-            continue;
-        }
+        let input = name.ends_with("Input") || name.ends_with("Request");
         for (field, property) in schema["properties"].as_object().into_iter().flatten() {
-            if field != "area" && !field.ends_with("_area") || property["type"] != "string" {
+            if !is_area(field) || property["type"] != "string" {
                 continue;
             }
-            areas += 1;
-            if property["pattern"] != zhimaguan::housing::area::PATTERN {
+            let expected = if input { INPUT_PATTERN } else { PATTERN };
+            if input {
+                taken += 1;
+            } else {
+                answered += 1;
+            }
+            if property["pattern"] != expected {
                 problems.push(format!("{name}.{field}: pattern {}", property["pattern"]));
             }
         }
     }
-    assert!(areas >= 10, "{areas} areas found");
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                if is_area(name) {
+                    taken += 1;
+                    if parameter["schema"]["pattern"] != INPUT_PATTERN {
+                        problems.push(format!("{method} {path} ?{name}: no input pattern"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        answered >= 10 && taken >= 2,
+        "{answered} answered, {taken} taken"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

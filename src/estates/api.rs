@@ -75,8 +75,12 @@ pub struct EstateInput {
     /// 总户数
     #[oai(default)]
     pub total_households: i32,
-    /// 总建筑面积 (m², at most two decimals), as text to stay exact: "12345.67".
-    #[oai(validator(max_length = 20), default)]
+    /// 总建筑面积 (m², at most two decimals), as text to stay exact: "12345.67"; empty when
+    /// unknown.
+    #[oai(
+        validator(max_length = 20, pattern = r"^([0-9]{1,9}(\.[0-9]{1,2})?)?$"),
+        default
+    )]
     pub total_area: String,
     #[oai(default)]
     pub has_owners_committee: bool,
@@ -242,7 +246,7 @@ impl EstatesApi {
         /// At least this many verified households.
         min_verified_households: Query<Option<i64>>,
         /// At least this verified area (m², e.g. "1000.5").
-        #[oai(validator(max_length = 20))]
+        #[oai(validator(max_length = 20, pattern = r"^([0-9]{1,9}(\.[0-9]{1,2})?)?$"))]
         min_verified_area: Query<Option<String>>,
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]

@@ -65,6 +65,11 @@ pub fn parse_number(f: f64) -> Result<i64, AreaError> {
 /// What [`format`] writes, as the spec declares it on every area the API answers.
 pub const PATTERN: &str = r"^[0-9]+\.[0-9]{2}$";
 
+/// What an area sent to the API may look like: digits with at most two decimals ("89",
+/// "89.5", "89.55"), or nothing (unknown, or no filter). Declared and enforced on every area
+/// input, so a generated client checks it before sending; [`parse_text`] then checks the value.
+pub const INPUT_PATTERN: &str = r"^([0-9]{1,9}(\.[0-9]{1,2})?)?$";
+
 /// 8955 → "89.55".
 pub fn format(centi: i64) -> String {
     format!("{}.{:02}", centi / 100, centi % 100)

@@ -30,13 +30,7 @@ use crate::{
 
 crate::page_of!(RuleSetPage, RuleSetView);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum Importance {
-    Normal,
-    Important,
-    Urgent,
-}
+pub use super::kinds::{Importance, MatterSort};
 
 #[derive(Object, Clone)]
 #[oai(skip_serializing_if_is_none)]
@@ -308,16 +302,6 @@ fn choose_rules(input: &MatterInput, issues: &mut Vec<FieldIssue>) -> Option<Rul
     Some(chosen)
 }
 
-/// Every status a matter can have, for filters.
-const STATUSES: [MatterStatus; 6] = [
-    MatterStatus::PendingApproval,
-    MatterStatus::Rejected,
-    MatterStatus::Approved,
-    MatterStatus::Open,
-    MatterStatus::Closed,
-    MatterStatus::Cancelled,
-];
-
 /// A stored matter as readers see it: its rule set and settings described, its result once
 /// closed.
 fn view(r: MatterRow) -> MatterView {
@@ -329,11 +313,7 @@ fn view(r: MatterRow) -> MatterView {
         type_name: r.type_name,
         title: r.title,
         content: r.content,
-        importance: match r.importance.as_str() {
-            "important" => Importance::Important,
-            "urgent" => Importance::Urgent,
-            _ => Importance::Normal,
-        },
+        importance: crate::stored::parse(&r.importance, Importance::Normal),
         scope_buildings: r.scope_buildings,
         opens_at: r.opens_at,
         closes_at: r.closes_at,
@@ -632,11 +612,7 @@ impl MattersApi {
         let (kind, creator) = principal.actor();
         let id = Uuid::new_v4();
         let salt = Uuid::new_v4().simple().to_string();
-        let importance = match body.importance {
-            Importance::Normal => "normal",
-            Importance::Important => "important",
-            Importance::Urgent => "urgent",
-        };
+        let importance = crate::stored::text(&body.importance);
         matter_store::add_matter_type(&conn, body.estate_id, body.type_name.trim()).await?;
         let new = NewMatter {
             id,
@@ -644,7 +620,7 @@ impl MattersApi {
             type_name: body.type_name.trim(),
             title: body.title.trim(),
             content: &body.content,
-            importance,
+            importance: &importance,
             scope_buildings: &body.scope_buildings,
             opens_at: body.opens_at,
             closes_at: body.closes_at,
@@ -676,12 +652,17 @@ impl MattersApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         estate_id: Query<Option<Uuid>>,
-        /// pending_approval, rejected, approved, open, closed or cancelled.
-        #[oai(validator(max_length = 20))]
-        status: Query<Option<String>>,
+        /// Only this residents' committee's estates (street staff narrowing their view).
+        rc_id: Query<Option<Uuid>>,
+        /// 状态 (open: approved and past its opening time).
+        status: Query<Option<MatterStatus>>,
+        /// 重要程度
+        importance: Query<Option<Importance>>,
         /// Part of the title (不区分大小写).
         #[oai(validator(max_length = 100))]
         title: Query<Option<String>>,
+        /// 排序 (default created_desc).
+        sort: Query<Option<MatterSort>>,
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
@@ -691,21 +672,16 @@ impl MattersApi {
     ) -> ApiResult<Json<MatterPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
-        let known: Vec<&str> = STATUSES.iter().map(|s| s.as_str()).collect();
-        if status.0.as_deref().is_some_and(|s| !known.contains(&s)) {
-            return Err(ApiError::field(
-                "status",
-                "matter.status_unknown",
-                format!("状态须为以下之一：{}", known.join("、")),
-                format!("status must be one of: {}", known.join(", ")),
-            ));
-        }
         let title = crate::paging::contains(title.0.as_deref());
+        let importance = importance.0.map(|i| crate::stored::text(&i));
         let filter = MatterFilter {
             rc_id: scope.rc_id,
+            committee: rc_id.0,
             estate_id: estate_id.0,
-            status: status.0.as_deref(),
+            status: status.0.map(MatterStatus::as_str),
+            importance: importance.as_deref(),
             title: title.as_deref(),
+            sort: sort.0.unwrap_or_default(),
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let total = matter_store::matter_count(&conn, &filter).await?;

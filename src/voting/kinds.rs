@@ -44,3 +44,28 @@ pub enum BallotChannel {
     /// 现场投票
     OnSite,
 }
+
+/// How important staff marked a matter (shown as a badge; filters the console's list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Importance {
+    /// 一般
+    Normal,
+    /// 重要
+    Important,
+    /// 紧急
+    Urgent,
+}
+
+/// The orders the console's matter list offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MatterSort {
+    /// 最新创建在前 (default)
+    #[default]
+    CreatedDesc,
+    /// 截止时间最早在前
+    ClosesAsc,
+    /// 截止时间最晚在前
+    ClosesDesc,
+}

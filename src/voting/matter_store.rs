@@ -14,6 +14,7 @@ use crate::{
     error::ApiResult,
     schema::tenant::{attachments, estates, matter_deadline_changes, matter_types, matters},
     tenancy::conn::TenantConn,
+    voting::kinds::MatterSort,
 };
 
 /// `count(...) AS n`.
@@ -90,18 +91,34 @@ fn list_filter() -> String {
     format!(
             "JOIN estates e ON e.id = m.estate_id WHERE m.kind = 'matter' AND {} AND ($2::uuid IS NULL OR m.estate_id = $2)
                AND ($3::text IS NULL OR (CASE WHEN m.status = 'approved' AND m.opens_at <= now() THEN 'open' ELSE m.status END) = $3)
-               AND ($4::text IS NULL OR m.title ILIKE $4)",
+               AND ($4::text IS NULL OR m.title ILIKE $4)
+               AND ($5::uuid IS NULL OR e.rc_id = $5)
+               AND ($6::text IS NULL OR m.importance = $6)",
             estate_in_scope(1)
         )
 }
 
-/// What the matter list filters on.
+/// What the matter list filters on, and its order.
 pub struct MatterFilter<'a> {
+    /// The reader's jurisdiction: a committee's staff see its estates only.
     pub rc_id: Option<Uuid>,
+    /// A committee the reader chose to narrow to (within the jurisdiction).
+    pub committee: Option<Uuid>,
     pub estate_id: Option<Uuid>,
     pub status: Option<&'a str>,
+    pub importance: Option<&'a str>,
     /// An ILIKE pattern.
     pub title: Option<&'a str>,
+    pub sort: MatterSort,
+}
+
+/// The ORDER BY of each sort; the id breaks ties so pages never overlap.
+fn order_by(sort: MatterSort) -> &'static str {
+    match sort {
+        MatterSort::CreatedDesc => "m.created_at DESC, m.id",
+        MatterSort::ClosesAsc => "m.closes_at, m.id",
+        MatterSort::ClosesDesc => "m.closes_at DESC, m.id",
+    }
 }
 
 /// How many matters the filter finds.
@@ -115,13 +132,15 @@ pub async fn matter_count(conn: &TenantConn, f: &MatterFilter<'_>) -> ApiResult<
             .bind::<sql::Nullable<sql::Uuid>, _>(f.rc_id)
             .bind::<sql::Nullable<sql::Uuid>, _>(f.estate_id)
             .bind::<sql::Nullable<sql::Text>, _>(f.status)
-            .bind::<sql::Nullable<sql::Text>, _>(f.title),
+            .bind::<sql::Nullable<sql::Text>, _>(f.title)
+            .bind::<sql::Nullable<sql::Uuid>, _>(f.committee)
+            .bind::<sql::Nullable<sql::Text>, _>(f.importance),
         )
         .await?
         .n)
 }
 
-/// One page of the matters the filter finds, newest first.
+/// One page of the matters the filter finds, in its order.
 pub async fn matter_page(
     conn: &TenantConn,
     f: &MatterFilter<'_>,
@@ -131,13 +150,16 @@ pub async fn matter_page(
     Ok(conn
         .load(
             sql_query(format!(
-                "{SELECT} {} ORDER BY m.created_at DESC LIMIT $5 OFFSET $6",
-                list_filter()
+                "{SELECT} {} ORDER BY {} LIMIT $7 OFFSET $8",
+                list_filter(),
+                order_by(f.sort)
             ))
             .bind::<sql::Nullable<sql::Uuid>, _>(f.rc_id)
             .bind::<sql::Nullable<sql::Uuid>, _>(f.estate_id)
             .bind::<sql::Nullable<sql::Text>, _>(f.status)
             .bind::<sql::Nullable<sql::Text>, _>(f.title)
+            .bind::<sql::Nullable<sql::Uuid>, _>(f.committee)
+            .bind::<sql::Nullable<sql::Text>, _>(f.importance)
             .bind::<sql::BigInt, _>(limit)
             .bind::<sql::BigInt, _>(offset),
         )

@@ -201,6 +201,18 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop on them.
 {{- if and (not .Values.existingSecret) (not .Values.database.url) }}
 {{- fail "database.url is required (or existingSecret with ZMG_DATABASE_URL)" }}
 {{- end }}
+{{- /* A mounted CA that no URL names would leave the connection unchecked. */}}
+{{- if and .Values.database.caSecret (not .Values.existingSecret) }}
+{{- $urls := dict "database.url" .Values.database.url }}
+{{- if and .Values.migration.enabled .Values.migration.databaseUrl }}
+{{- $_ := set $urls "migration.databaseUrl" .Values.migration.databaseUrl }}
+{{- end }}
+{{- range $key, $url := $urls }}
+{{- if not (contains "sslrootcert=" $url) }}
+{{- fail (printf "database.caSecret is mounted at /etc/zhimaguan/db-ca/%s, but %s does not name it: add sslmode=verify-full&sslrootcert=/etc/zhimaguan/db-ca/%s to its query" $.Values.database.caKey $key $.Values.database.caKey) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.podDisruptionBudget.enabled .Values.podDisruptionBudget.minAvailable .Values.podDisruptionBudget.maxUnavailable }}
 {{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable" }}
 {{- end }}
