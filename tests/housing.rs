@@ -1071,6 +1071,78 @@ async fn co_owners_are_approved_or_rejected_by_staff() {
         .await;
     assert_eq!(pending["total"], 1);
 
+    // The reviewer finds the application by what they see or are told: the applicant's name
+    // (part of it), the whole phone, or the room; and the unit by its masked phone's tail.
+    let listed = |query: String| {
+        let w = &w;
+        async move {
+            let (s, b) = w
+                .app
+                .call(GET, &query, slug, Some(&w.t.admin_token), None)
+                .await;
+            assert_eq!(s, 200, "{query}: {b}");
+            b["total"].as_i64().unwrap()
+        }
+    };
+    let applications = |q: &str| format!("/api/co-owner-applications?q={}", urlencode(q));
+    assert_eq!(listed(applications("何")).await, 1);
+    assert_eq!(listed(applications(&spouse)).await, 1);
+    assert_eq!(listed(applications("501")).await, 1);
+    assert_eq!(listed(applications("王")).await, 0);
+    assert_eq!(
+        listed(applications(&spouse[..7])).await,
+        0,
+        "a phone is matched whole"
+    );
+    assert_eq!(
+        listed(format!("/api/units?phone_tail={}", &p[7..])).await,
+        1
+    );
+    assert_eq!(listed(format!("/api/units?rc_id={}", w.rc)).await, 1);
+    let (_, other) = w
+        .app
+        .call(
+            POST,
+            "/api/residents-committees",
+            slug,
+            Some(&w.t.admin_token),
+            Some(json!({"name": "另一个居委会"})),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap();
+    assert_eq!(listed(format!("/api/units?rc_id={other}")).await, 0);
+    assert_eq!(
+        listed(format!("/api/co-owner-applications?rc_id={other}")).await,
+        0
+    );
+    let (_, committees) = w
+        .app
+        .call(
+            GET,
+            &format!("/api/residents-committees?name={}", urlencode("另一")),
+            slug,
+            Some(&w.t.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(committees["items"][0]["id"], other, "{committees}");
+    assert_eq!(committees["total"], 1);
+    let (s, b) = w
+        .app
+        .call(
+            GET,
+            "/api/units?phone_tail=12",
+            slug,
+            Some(&w.t.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["fields"][0]["field"].as_str()),
+        (422, Some("phone_tail")),
+        "{b}"
+    );
+
     let id = app_a["id"].as_str().unwrap();
     let (s, b) = w
         .app

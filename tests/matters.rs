@@ -439,6 +439,53 @@ async fn voiding_the_ballot_that_set_a_paper_ballot_aside_makes_the_paper_ballot
         (Some(false), Some(true)),
         "{list}"
     );
+    // Staff look a ballot up by channel, by whether it was voided, by unit or by voter.
+    let found = |query: String| {
+        let (e, admin, matter) = (&e, &admin, &matter);
+        async move {
+            let (s, list) = e
+                .app
+                .call(
+                    GET,
+                    &format!("/api/matters/{matter}/ballots?{query}"),
+                    e.slug(),
+                    Some(admin),
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "{query}: {list}");
+            let ids: Vec<Value> = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["id"].clone())
+                .collect();
+            assert_eq!(
+                list["total"].as_u64(),
+                Some(ids.len() as u64),
+                "{query}: {list}"
+            );
+            ids
+        }
+    };
+    assert_eq!(
+        found("voided=true".into()).await,
+        [online["ballot_id"].clone()]
+    );
+    assert_eq!(
+        found("voided=false".into()).await,
+        [paper["ballot_id"].clone()]
+    );
+    assert_eq!(
+        found("channel=paper".into()).await,
+        [paper["ballot_id"].clone()]
+    );
+    let unit = p["unit_codes"][0].as_str().unwrap().to_string();
+    assert_eq!(
+        found(format!("q={unit}&channel=online")).await,
+        [online["ballot_id"].clone()]
+    );
+    assert_eq!(found("q=9-9-999".into()).await, Vec::<Value>::new());
     let ledger = e.ledger(&matter).await;
     let kinds: Vec<(&str, &str)> = ledger["entries"]
         .as_array()

@@ -1103,12 +1103,15 @@ impl ElectionsApi {
         method = "get",
         operation_id = "election_list"
     )]
+    #[allow(clippy::too_many_arguments)] // one extractor per parameter, as poem-openapi wants them
     async fn list(
         &self,
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// Rounds at this stage only.
+        status: Query<Option<RoundStatus>>,
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
@@ -1124,7 +1127,11 @@ impl ElectionsApi {
         let ids = store::election_ids_of_estate(&conn, id.0).await?;
         let mut out = Vec::new();
         for e in ids {
-            out.push(election_view(&conn, e, &principal).await?);
+            let view = election_view(&conn, e, &principal).await?;
+            // The stage is the view's (derived from the round and its clock), so it filters here.
+            if status.0.is_none_or(|s| s == view.status) {
+                out.push(view);
+            }
         }
         conn.commit().await?;
         Ok(Json(ElectionPage::cut(out, paging)))

@@ -126,6 +126,9 @@ impl RcApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Part of the committee's name.
+        #[oai(validator(max_length = 50))]
+        name: Query<Option<String>>,
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
@@ -135,8 +138,9 @@ impl RcApi {
     ) -> ApiResult<Json<RcPage>> {
         let paging = Paging::new(page.0, page_size.0)?;
         let scope = Jurisdiction::of(&principal)?;
+        let name = crate::paging::contains(name.0.as_deref());
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
-        let rows = store::rcs_in_scope(&conn, scope.rc_id).await?;
+        let rows = store::rcs_in_scope(&conn, scope.rc_id, name.as_deref()).await?;
         conn.commit().await?;
         Ok(Json(RcPage::cut(
             rows.into_iter().map(RcView::from).collect(),

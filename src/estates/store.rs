@@ -72,13 +72,19 @@ pub struct RcFields<'a> {
 }
 
 /// The committees `rc_scope` reaches (`None`: all of the street office), by name.
-pub async fn rcs_in_scope(conn: &TenantConn, rc_scope: Option<Uuid>) -> ApiResult<Vec<RcRow>> {
+pub async fn rcs_in_scope(
+    conn: &TenantConn,
+    rc_scope: Option<Uuid>,
+    name_pattern: Option<&str>,
+) -> ApiResult<Vec<RcRow>> {
     Ok(conn
         .load(
             sql_query(format!(
-                "{RC_SELECT} WHERE $1::uuid IS NULL OR rc.id = $1 ORDER BY rc.name"
+                "{RC_SELECT} WHERE ($1::uuid IS NULL OR rc.id = $1) AND ($2::text IS NULL OR rc.name LIKE $2)
+                 ORDER BY rc.name"
             ))
-            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope),
+            .bind::<sql::Nullable<sql::Uuid>, _>(rc_scope)
+            .bind::<sql::Nullable<sql::Text>, _>(name_pattern),
         )
         .await?)
 }

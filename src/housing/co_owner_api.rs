@@ -231,6 +231,11 @@ impl CoOwnerApi {
         principal: Data<&Principal>,
         status: Query<Option<ApplicationStatus>>,
         estate_id: Query<Option<Uuid>>,
+        /// Only this residents' committee's estates (street staff narrowing their view).
+        rc_id: Query<Option<Uuid>>,
+        /// 搜索: part of the applicant's name, or the whole phone or room number.
+        #[oai(validator(max_length = 50))]
+        q: Query<Option<String>>,
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
@@ -240,10 +245,15 @@ impl CoOwnerApi {
     ) -> ApiResult<Json<ApplicationPage>> {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
+        let q = q.0.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        let q_pattern = crate::paging::contains(q);
         let filter = ApplicationFilter {
             rc_scope: scope.rc_id,
             status: status.0.map(ApplicationStatus::as_str),
             estate_id: estate_id.0,
+            committee: rc_id.0,
+            q,
+            q_pattern: q_pattern.as_deref(),
         };
         let conn = TenantConn::begin(&state.pool, &tenant).await?;
         let (rows, total) = service::application_page(&conn, &filter, &paging).await?;

@@ -106,6 +106,7 @@ pub struct TransferView {
 
 /// The search filters, shared by the list and the export.
 struct Filters {
+    rc_id: Option<Uuid>,
     estate_id: Option<Uuid>,
     kind: Option<UnitKind>,
     building: Option<String>,
@@ -113,6 +114,7 @@ struct Filters {
     room: Option<String>,
     owner_name: Option<String>,
     phone: Option<String>,
+    phone_tail: Option<String>,
     verified: Option<bool>,
     co_owner_status: Option<CoOwnerStatus>,
     import_id: Option<Uuid>,
@@ -124,6 +126,7 @@ impl Filters {
     fn into_store(self, rc_scope: Option<Uuid>) -> UnitFilter {
         UnitFilter {
             rc_scope,
+            committee: self.rc_id,
             estate_id: self.estate_id,
             kind: self.kind.map(UnitKind::as_str),
             building: self.building,
@@ -131,6 +134,7 @@ impl Filters {
             room: self.room,
             owner_name_pattern: paging::contains(self.owner_name.as_deref()),
             phone: self.phone,
+            phone_tail: self.phone_tail,
             verified: self.verified,
             co_owner: self.co_owner_status.map(CoOwnerState::from),
             import_id: self.import_id,
@@ -320,6 +324,8 @@ impl HousingStaffApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        /// Only this residents' committee's estates (street staff narrowing their view).
+        rc_id: Query<Option<Uuid>>,
         estate_id: Query<Option<Uuid>>,
         kind: Query<Option<UnitKind>>,
         #[oai(validator(max_length = 30))] building: Query<Option<String>>,
@@ -331,6 +337,9 @@ impl HousingStaffApi {
         /// The registered phone, whole.
         #[oai(validator(max_length = 20))]
         phone: Query<Option<String>>,
+        /// The registered phone's last four digits (lists show phones masked, 138****8888).
+        #[oai(validator(max_length = 4, pattern = r"^[0-9]{4}$"))]
+        phone_tail: Query<Option<String>>,
         verified: Query<Option<bool>>,
         co_owner_status: Query<Option<CoOwnerStatus>>,
         /// The units one import created (its answer's `units_path`).
@@ -345,6 +354,7 @@ impl HousingStaffApi {
         let scope = Jurisdiction::of(&principal)?;
         let paging = Paging::new(page.0, page_size.0)?;
         let filters = Filters {
+            rc_id: rc_id.0,
             estate_id: estate_id.0,
             kind: kind.0,
             building: building.0,
@@ -352,6 +362,7 @@ impl HousingStaffApi {
             room: room.0,
             owner_name: owner_name.0,
             phone: phone.0,
+            phone_tail: phone_tail.0,
             verified: verified.0,
             co_owner_status: co_owner_status.0,
             import_id: import_id.0,
@@ -379,6 +390,7 @@ impl HousingStaffApi {
         state: Data<&AppState>,
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
+        rc_id: Query<Option<Uuid>>,
         estate_id: Query<Option<Uuid>>,
         kind: Query<Option<UnitKind>>,
         #[oai(validator(max_length = 30))] building: Query<Option<String>>,
@@ -386,11 +398,15 @@ impl HousingStaffApi {
         #[oai(validator(max_length = 30))] room: Query<Option<String>>,
         #[oai(validator(max_length = 50))] owner_name: Query<Option<String>>,
         #[oai(validator(max_length = 20))] phone: Query<Option<String>>,
+        #[oai(validator(max_length = 4, pattern = r"^[0-9]{4}$"))] phone_tail: Query<
+            Option<String>,
+        >,
         verified: Query<Option<bool>>,
         co_owner_status: Query<Option<CoOwnerStatus>>,
     ) -> ApiResult<XlsxFile> {
         let scope = Jurisdiction::of(&principal)?;
         let filters = Filters {
+            rc_id: rc_id.0,
             estate_id: estate_id.0,
             kind: kind.0,
             building: building.0,
@@ -398,6 +414,7 @@ impl HousingStaffApi {
             room: room.0,
             owner_name: owner_name.0,
             phone: phone.0,
+            phone_tail: phone_tail.0,
             verified: verified.0,
             co_owner_status: co_owner_status.0,
             import_id: None,

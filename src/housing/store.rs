@@ -341,6 +341,8 @@ pub enum CoOwnerState {
 pub struct UnitFilter {
     /// The jurisdiction (`None`: the whole street office).
     pub rc_scope: Option<Uuid>,
+    /// A committee the reader chose to narrow to (within the jurisdiction).
+    pub committee: Option<Uuid>,
     pub estate_id: Option<Uuid>,
     /// The stored text of the kind (`residential`, …).
     pub kind: Option<&'static str>,
@@ -350,6 +352,8 @@ pub struct UnitFilter {
     /// A `LIKE` pattern on the registered owner's name, already escaped (`paging::contains`).
     pub owner_name_pattern: Option<String>,
     pub phone: Option<String>,
+    /// The registered phone's last four digits.
+    pub phone_tail: Option<String>,
     pub verified: Option<bool>,
     pub co_owner: Option<CoOwnerState>,
     pub import_id: Option<Uuid>,
@@ -357,13 +361,14 @@ pub struct UnitFilter {
 
 impl UnitFilter {
     /// The filter as `WHERE` over `units u`, `estates e` and the owner's holding `h`, binding
-    /// [`UnitFilter::bind`] as `$1`…`$10`.
+    /// [`UnitFilter::bind`] as `$1`…`$12`.
     fn sql(&self) -> String {
         format!(
             "WHERE {} AND ($2::uuid IS NULL OR u.estate_id = $2) AND ($3::text IS NULL OR u.kind = $3)
            AND ($4::text IS NULL OR u.building = $4) AND ($5::text IS NULL OR u.entrance = $5) AND ($6::text IS NULL OR u.room = $6)
            AND ($7::text IS NULL OR u.owner_name LIKE $7) AND ($8::text IS NULL OR u.owner_phone = $8)
-           AND ($9::bool IS NULL OR (h.id IS NOT NULL) = $9) AND ($10::uuid IS NULL OR u.import_id = $10){}",
+           AND ($9::bool IS NULL OR (h.id IS NOT NULL) = $9) AND ($10::uuid IS NULL OR u.import_id = $10)
+           AND ($11::uuid IS NULL OR e.rc_id = $11) AND ($12::text IS NULL OR right(u.owner_phone, 4) = $12){}",
             estate_in_scope(1),
             co_owner_clause(self.co_owner)
         )
@@ -385,6 +390,8 @@ impl UnitFilter {
             .bind::<sql::Nullable<sql::Text>, _>(self.phone.as_deref())
             .bind::<sql::Nullable<sql::Bool>, _>(self.verified)
             .bind::<sql::Nullable<sql::Uuid>, _>(self.import_id)
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.committee)
+            .bind::<sql::Nullable<sql::Text>, _>(self.phone_tail.as_deref())
     }
 }
 
@@ -420,7 +427,7 @@ pub async fn units_page(
     offset: i64,
 ) -> ApiResult<Vec<UnitRow>> {
     let query = sql_query(format!(
-        "{UNIT_SELECT} {} {ORDER} LIMIT $11 OFFSET $12",
+        "{UNIT_SELECT} {} {ORDER} LIMIT $13 OFFSET $14",
         filter.sql()
     ))
     .into_boxed();
@@ -1004,13 +1011,24 @@ pub struct ApplicationFilter<'a> {
     /// The stored status text.
     pub status: Option<&'a str>,
     pub estate_id: Option<Uuid>,
+    /// A committee the reader chose to narrow to (within the jurisdiction).
+    pub committee: Option<Uuid>,
+    /// What the reviewer typed: part of the applicant's name, or the whole phone or room.
+    pub q: Option<&'a str>,
+    /// `q` as an escaped `LIKE` pattern.
+    pub q_pattern: Option<&'a str>,
 }
 
 impl<'a> ApplicationFilter<'a> {
     /// The filter as `WHERE` over applications `a`, units `u` and estates `e`, binding
-    /// [`ApplicationFilter::bind`] as `$1`…`$3`.
+    /// [`ApplicationFilter::bind`] as `$1`…`$6`.
     fn sql() -> String {
-        format!("WHERE {} AND ($2::text IS NULL OR a.status = $2) AND ($3::uuid IS NULL OR u.estate_id = $3)", estate_in_scope(1))
+        format!(
+            "WHERE {} AND ($2::text IS NULL OR a.status = $2) AND ($3::uuid IS NULL OR u.estate_id = $3)
+               AND ($4::uuid IS NULL OR e.rc_id = $4)
+               AND ($6::text IS NULL OR a.name LIKE $5 OR a.phone = $6 OR u.room = $6)",
+            estate_in_scope(1)
+        )
     }
 
     /// `query` with the values [`ApplicationFilter::sql`] binds, in its order.
@@ -1019,6 +1037,9 @@ impl<'a> ApplicationFilter<'a> {
             .bind::<sql::Nullable<sql::Uuid>, _>(self.rc_scope)
             .bind::<sql::Nullable<sql::Text>, _>(self.status)
             .bind::<sql::Nullable<sql::Uuid>, _>(self.estate_id)
+            .bind::<sql::Nullable<sql::Uuid>, _>(self.committee)
+            .bind::<sql::Nullable<sql::Text>, _>(self.q_pattern)
+            .bind::<sql::Nullable<sql::Text>, _>(self.q)
     }
 }
 
@@ -1040,7 +1061,7 @@ pub async fn applications_page(
     offset: i64,
 ) -> ApiResult<Vec<ApplicationRow>> {
     let query = sql_query(format!(
-        "{APPLICATION_SELECT} {} ORDER BY a.created_at DESC LIMIT $4 OFFSET $5",
+        "{APPLICATION_SELECT} {} ORDER BY a.created_at DESC, a.id LIMIT $7 OFFSET $8",
         ApplicationFilter::sql()
     ))
     .into_boxed();

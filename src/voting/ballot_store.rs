@@ -23,6 +23,13 @@ use crate::{
 // Single values.
 
 /// `SELECT EXISTS (...) AS found`.
+/// `count(*) AS n`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = sql::BigInt)]
+    n: i64,
+}
+
 #[derive(QueryableByName)]
 struct Found {
     #[diesel(sql_type = sql::Bool)]
@@ -843,11 +850,53 @@ pub async fn candidate_names(
         .collect())
 }
 
-/// How many ballots the matter has.
-pub async fn ballot_count(conn: &TenantConn, matter: Uuid) -> ApiResult<i64> {
-    Ok(conn
-        .first(ballots::table.filter(ballots::matter_id.eq(matter)).count())
-        .await?)
+/// What the ballot list filters on: the matter, and what staff look a ballot up by.
+pub struct BallotFilter<'a> {
+    pub matter: Uuid,
+    /// The stored channel (`online`, `paper`, `on_site`).
+    pub channel: Option<&'a str>,
+    pub voided: Option<bool>,
+    /// A unit code (`1-2-301`), matched whole…
+    pub q: Option<&'a str>,
+    /// …or part of the voter's name, as an escaped `LIKE` pattern.
+    pub q_pattern: Option<&'a str>,
+}
+
+impl BallotFilter<'_> {
+    /// The filter over ballots `b` and their voter `o`, binding `$1`…`$5`.
+    const SQL: &'static str = "b.matter_id = $1 AND ($2::text IS NULL OR b.channel = $2)
+        AND ($3::bool IS NULL OR (b.voided_at IS NOT NULL) = $3)
+        AND ($4::text IS NULL OR o.real_name LIKE $5 OR EXISTS (SELECT 1 FROM matter_roll r
+             WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key AND r.unit_code = $4))";
+
+    fn bind<'q>(
+        &'q self,
+        query: diesel::query_builder::BoxedSqlQuery<
+            'q,
+            diesel::pg::Pg,
+            diesel::query_builder::SqlQuery,
+        >,
+    ) -> diesel::query_builder::BoxedSqlQuery<'q, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+    {
+        query
+            .bind::<sql::Uuid, _>(self.matter)
+            .bind::<sql::Nullable<sql::Text>, _>(self.channel)
+            .bind::<sql::Nullable<sql::Bool>, _>(self.voided)
+            .bind::<sql::Nullable<sql::Text>, _>(self.q)
+            .bind::<sql::Nullable<sql::Text>, _>(self.q_pattern)
+    }
+}
+
+/// How many ballots pass `filter` (the list's total).
+pub async fn ballot_count(conn: &TenantConn, filter: &BallotFilter<'_>) -> ApiResult<i64> {
+    let query = sql_query(format!(
+        "SELECT count(*) AS n FROM ballots b
+           LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id)
+          WHERE {}",
+        BallotFilter::SQL
+    ))
+    .into_boxed();
+    Ok(conn.first::<_, Count>(filter.bind(query)).await?.n)
 }
 
 /// A ballot as staff inspect it in the list.
@@ -892,26 +941,29 @@ pub struct BallotRow {
 /// One page of the matter's ballots, in ballot order.
 pub async fn ballot_page(
     conn: &TenantConn,
-    matter: Uuid,
+    filter: &BallotFilter<'_>,
     limit: i64,
     offset: i64,
 ) -> ApiResult<Vec<BallotRow>> {
+    let query = sql_query(format!(
+        "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
+                    coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{{}}') AS unit_codes,
+                    (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS area_centi,
+                    o.real_name AS voter_name, o.id AS voter_owner_id, s.display_name AS entered_by, b.cast_at,
+                    (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast') AS entered_at,
+                    b.voided_at IS NOT NULL AS voided, b.void_reason, {} AS superseded, b.replaced_at IS NOT NULL AS replaced, b.scan_id
+               FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
+              WHERE {} ORDER BY b.seq LIMIT $6 OFFSET $7",
+        SET_ASIDE,
+        BallotFilter::SQL
+    ))
+    .into_boxed();
     Ok(conn
         .load(
-            sql_query(format!(
-                "SELECT b.id, b.seq, b.channel, b.choice, b.picks,
-                            coalesce((SELECT array_agg(r.unit_code ORDER BY r.unit_code) FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key), '{{}}') AS unit_codes,
-                            (SELECT coalesce(sum(r.area_centi), 0)::bigint FROM matter_roll r WHERE r.matter_id = b.matter_id AND r.holder_key = b.holder_key) AS area_centi,
-                            o.real_name AS voter_name, o.id AS voter_owner_id, s.display_name AS entered_by, b.cast_at,
-                            (SELECT min(l.at) FROM ledger_entries l WHERE l.ballot_id = b.id AND l.kind = 'cast') AS entered_at,
-                            b.voided_at IS NOT NULL AS voided, b.void_reason, {} AS superseded, b.replaced_at IS NOT NULL AS replaced, b.scan_id
-                       FROM ballots b LEFT JOIN owners o ON o.id = coalesce(b.voter_owner_id, b.signed_by_owner_id) LEFT JOIN staff s ON s.id = b.entered_by
-                      WHERE b.matter_id = $1 ORDER BY b.seq LIMIT $2 OFFSET $3",
-                SET_ASIDE
-            ))
-            .bind::<sql::Uuid, _>(matter)
-            .bind::<sql::BigInt, _>(limit)
-            .bind::<sql::BigInt, _>(offset),
+            filter
+                .bind(query)
+                .bind::<sql::BigInt, _>(limit)
+                .bind::<sql::BigInt, _>(offset),
         )
         .await?)
 }

@@ -751,6 +751,13 @@ impl BallotsApi {
         tenant: Data<&Tenant>,
         principal: Data<&Principal>,
         id: Path<Uuid>,
+        /// 投票方式
+        channel: Query<Option<BallotChannel>>,
+        /// Voided ballots only (true), or none of them (false).
+        voided: Query<Option<bool>>,
+        /// 搜索: a unit code (`1-2-301`), whole, or part of the voter's name.
+        #[oai(validator(max_length = 50))]
+        q: Query<Option<String>>,
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
         page: Query<Option<i64>>,
@@ -766,8 +773,19 @@ impl BallotsApi {
             .check_estate(&conn, m.estate_id)
             .await
             .map_err(|_| service::not_found())?;
-        let total = ballot_store::ballot_count(&conn, m.id).await?;
-        let rows = ballot_store::ballot_page(&conn, m.id, paging.limit(), paging.offset()).await?;
+        let channel = channel.0.map(|c| crate::stored::text(&c));
+        let q = q.0.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        let q_pattern = crate::paging::contains(q);
+        let filter = ballot_store::BallotFilter {
+            matter: m.id,
+            channel: channel.as_deref(),
+            voided: voided.0,
+            q,
+            q_pattern: q_pattern.as_deref(),
+        };
+        let total = ballot_store::ballot_count(&conn, &filter).await?;
+        let rows =
+            ballot_store::ballot_page(&conn, &filter, paging.limit(), paging.offset()).await?;
         audit::record(&conn, &principal, "matter", &m.id.to_string()).await?;
         conn.commit().await?;
         let election = m.kind == "election";

@@ -30,8 +30,10 @@ from zmg_client.api.matters import (
     ballot_cast,
     ballot_enter_paper,
     ballot_export,
+    ballot_list,
     matter_close,
     matter_create,
+    matter_list,
     matter_tally,
 )
 from zmg_client.api.owners import owner_register, sms_code_send
@@ -41,12 +43,15 @@ from zmg_client.api.verification import verify_unit_confirm, verify_unit_send_co
 from zmg_client.models import (
     AccountCodePurpose,
     AttachmentUploadBody,
+    BallotChannel,
     CastInput,
     ChoiceInput,
     EstateInput,
     HousingImportBody,
     Importance,
     MatterInput,
+    MatterSort,
+    MatterStatus,
     PaperChannel,
     PaperInput,
     Purpose,
@@ -239,6 +244,22 @@ def main():
     time.sleep(max(0.0, (closes - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 1)
     closed = expect(matter_close.sync_detailed(matter.id, client=staff), 200, "matter closed")
     assert str(closed.status) == "closed", closed.status
+    # The console's filters, through the generated enums.
+    listed = expect(
+        matter_list.sync_detailed(
+            client=staff, status=MatterStatus.CLOSED, importance=Importance.IMPORTANT, sort=MatterSort.CLOSES_DESC
+        ),
+        200,
+        "closed important matters listed",
+    )
+    assert listed.items and listed.items[0].id == matter.id, listed
+    paper_only = expect(
+        ballot_list.sync_detailed(matter.id, client=staff, channel=BallotChannel.PAPER, voided=False),
+        200,
+        "paper ballots listed",
+    )
+    assert paper_only.total == 1, paper_only
+    print("ok  the console's filters find the closed matter and its one paper ballot")
     tally = expect(matter_tally.sync_detailed(matter.id, client=staff), 200, "tally")
     print(f"    tally: {tally.to_dict()}"[:300])
 

@@ -237,6 +237,24 @@ async function main(): Promise<void> {
     "matter closed",
   );
   if (closed.status !== "closed") throw new Error(`status ${closed.status}`);
+  // The console's filters, typed from the spec's enums: tsc refuses a status or sort it lists not.
+  const closedImportant = expect(
+    await staff.GET("/api/matters", {
+      params: { query: { status: "closed", importance: "important", sort: "closes_desc" } },
+    }),
+    200,
+    "closed important matters listed",
+  );
+  if (closedImportant.items[0]?.id !== matter.id) throw new Error("the closed matter is not listed");
+  const paperBallots = expect(
+    await staff.GET("/api/matters/{id}/ballots", {
+      params: { path: { id: matter.id }, query: { channel: "paper", voided: false } },
+    }),
+    200,
+    "paper ballots listed",
+  );
+  if (paperBallots.total !== 1) throw new Error(`${paperBallots.total} paper ballots listed`);
+  console.log("ok  the console's filters find the closed matter and its one paper ballot");
   const exported = expect(
     await staff.GET("/api/matters/{id}/ballots/export", {
       params: { path: { id: matter.id } },
