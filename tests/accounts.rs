@@ -105,6 +105,41 @@ async fn owner_registers_then_logs_in_by_password_and_by_sms() {
         "codes are single use"
     );
 
+    // Asking twice for a login code answers alike for a registered phone and for one with no
+    // account: 202, then 429 with the same code and wait, so the limit reveals no account.
+    app.age_sms_sends(&p, 61).await;
+    let unregistered = common::phone();
+    let mut answers = Vec::new();
+    for who in [&p, &unregistered] {
+        let mut pair = Vec::new();
+        for _ in 0..2 {
+            let (s, b) = app
+                .call(
+                    POST,
+                    "/api/auth/sms-codes",
+                    slug,
+                    None,
+                    Some(json!({"phone": who, "purpose": "login"})),
+                )
+                .await;
+            pair.push((s, b["code"].as_str().map(str::to_owned)));
+        }
+        answers.push(pair);
+    }
+    assert_eq!(answers[0], answers[1], "registered vs not: {answers:?}");
+    assert_eq!(answers[0][1], (429, Some("sms.too_soon".to_string())));
+    let none: i64 = app
+        .conn(&t.tenant)
+        .await
+        .query_one(
+            "SELECT count(*) FROM sms_codes WHERE phone = $1",
+            &[&unregistered],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(none, 0, "no code exists for a phone without an account");
+
     // Asking for a registration code tells nobody the phone is registered; the phone's owner
     // learns it once the code is proven.
     app.age_sms_sends(&p, 61).await;

@@ -1717,3 +1717,36 @@ async fn staff_extend_cancel_and_delete_matters_and_every_write_is_audited_once(
         assert!(seen.contains(op), "{op} not exercised: {seen:?}");
     }
 }
+
+/// A signature sent with an online ballot where none is required must still be the voter's
+/// own: another owner's upload is refused, and stays unbound to the estate.
+#[tokio::test]
+async fn a_ballot_cannot_carry_another_owners_upload_as_its_signature() {
+    let e = Estate::new(2, false).await;
+    let (voter, neighbour) = (e.owner(0).await, e.owner(1).await);
+    let (_, m) = e.matter(&e.t.admin_token, 2).await;
+    let matter = m["id"].as_str().unwrap().to_string();
+    let theirs = e.upload(&neighbour, "signature", "签名.png").await;
+    let mine = e.upload(&voter, "signature", "签名.png").await;
+    let path = format!("/api/matters/{matter}/ballots");
+    let cast = |signature: &Value, key: &str| {
+        let body = json!({"choice": "agree", "idempotency_key": key, "signature_attachment_id": signature});
+        e.app.call(POST, &path, e.slug(), Some(&voter), Some(body))
+    };
+    let (s, b) = cast(&theirs, "a").await;
+    assert_eq!(
+        (s, b["fields"][0]["field"].as_str()),
+        (422, Some("signature_attachment_id")),
+        "{b}"
+    );
+    let conn = e.app.conn(&e.t.tenant).await;
+    let id = Uuid::parse_str(theirs.as_str().unwrap()).unwrap();
+    let bound: Option<Uuid> = conn
+        .query_one("SELECT estate_id FROM attachments WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bound, None, "the neighbour's upload stays theirs alone");
+    let (s, b) = cast(&mine, "b").await;
+    assert_eq!(s, 201, "the voter's own signature is taken: {b}");
+}

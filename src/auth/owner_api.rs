@@ -179,9 +179,17 @@ impl OwnerApi {
         let registered = store::phone_registered(&conn, &body.phone).await?;
         // Answered alike whether or not the phone is registered (no one learns who has an
         // account): a registration code goes to a registered phone too, and the registration
-        // itself says "already registered" once the code proves the phone is the caller's.
+        // itself says "already registered" once the code proves the phone is the caller's. A
+        // login code for a phone with no account is sent nowhere, but counts against the same
+        // limits, so a quick second request gets the same 429 either way.
         let purpose = match body.purpose {
-            AccountCodePurpose::Login if !registered => return Ok(Accepted::Accepted),
+            AccountCodePurpose::Login if !registered => {
+                let ip = &ip.0 .0;
+                let purpose = SmsPurpose::Login;
+                sms_code::throttle(&conn, &state.config.sms, &body.phone, purpose, "", ip).await?;
+                conn.commit().await?;
+                return Ok(Accepted::Accepted);
+            }
             AccountCodePurpose::Register => SmsPurpose::Register,
             AccountCodePurpose::Login => SmsPurpose::Login,
         };

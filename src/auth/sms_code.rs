@@ -80,12 +80,45 @@ fn code_hash(phone: &str, code: &str) -> Vec<u8> {
     Sha256::digest(format!("{phone}:{code}").as_bytes()).to_vec()
 }
 
-/// Issues a code after checking the resend interval (per phone, purpose and `subject`, e.g. the
-/// unit being verified) and the daily caps (per phone, per address). Every 429 says when to
-/// retry.
+/// Issues a code after [`throttle`] lets it through.
 pub async fn send(
     conn: &TenantConn,
     sender: &dyn SmsSender,
+    limits: &SmsConfig,
+    phone: &str,
+    purpose: SmsPurpose,
+    subject: &str,
+    client_ip: &str,
+) -> ApiResult<()> {
+    throttle(conn, limits, phone, purpose, subject, client_ip).await?;
+    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+    // Expiry on the database clock, like every other time comparison here.
+    conn.execute(
+        sql_query("INSERT INTO sms_codes (phone, purpose, subject, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))")
+            .bind::<sql::Text, _>(phone)
+            .bind::<sql::Text, _>(purpose.as_str())
+            .bind::<sql::Text, _>(subject)
+            .bind::<sql::Bytea, _>(code_hash(phone, &code))
+            .bind::<sql::Text, _>(client_ip)
+            .bind::<sql::Integer, _>(VALID_MINUTES as i32),
+    )
+    .await?;
+    sender.send_code(conn, phone, &code).await.map_err(|e| {
+        tracing::warn!(error = %e, "sms provider failed");
+        ApiError::unavailable(
+            "sms.unavailable",
+            "短信发送失败，请稍后重试",
+            "SMS could not be sent, try again later",
+        )
+    })
+}
+
+/// Checks the resend interval (per phone, purpose and `subject`, e.g. the unit being verified)
+/// and the daily caps (per phone, per address), and counts this request against them. Every
+/// 429 says when to retry. A request answered without a message (a login code for a phone with
+/// no account) passes here too, so its answers are the same as a registered phone's.
+pub async fn throttle(
+    conn: &TenantConn,
     limits: &SmsConfig,
     phone: &str,
     purpose: SmsPurpose,
@@ -157,26 +190,7 @@ pub async fn send(
             .bind::<sql::Text, _>(subject),
     )
     .await?;
-    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-    // Expiry on the database clock, like every other time comparison here.
-    conn.execute(
-        sql_query("INSERT INTO sms_codes (phone, purpose, subject, code_hash, client_ip, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))")
-            .bind::<sql::Text, _>(phone)
-            .bind::<sql::Text, _>(purpose.as_str())
-            .bind::<sql::Text, _>(subject)
-            .bind::<sql::Bytea, _>(code_hash(phone, &code))
-            .bind::<sql::Text, _>(client_ip)
-            .bind::<sql::Integer, _>(VALID_MINUTES as i32),
-    )
-    .await?;
-    sender.send_code(conn, phone, &code).await.map_err(|e| {
-        tracing::warn!(error = %e, "sms provider failed");
-        ApiError::unavailable(
-            "sms.unavailable",
-            "短信发送失败，请稍后重试",
-            "SMS could not be sent, try again later",
-        )
-    })
+    Ok(())
 }
 
 fn wrong_code() -> ApiError {

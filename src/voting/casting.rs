@@ -799,7 +799,9 @@ pub(crate) async fn cast_online(
     if let Some(old) = replaces {
         store::mark_replaced(&conn, old).await?;
     }
-    if m.signature_required {
+    // A signature sent where none is required must still be the voter's own upload: binding
+    // it to the estate would otherwise show someone else's file to the estate's staff.
+    if m.signature_required || c.signature.is_some() {
         check_signature(&conn, c.owner, c.signature).await?;
     }
     if let Some(signature) = c.signature {
