@@ -116,6 +116,25 @@ impl Cluster {
                 "server.crt",
             ],
         );
+        // The same key in an X.509 v1 certificate (no extensions), as Citus makes for itself.
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                "server-v1.crt",
+            ],
+        );
         let uid = Command::new("id").arg("-u").output().unwrap();
         let as_root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
         if as_root {
@@ -177,6 +196,18 @@ impl Cluster {
             Command::new(program)
         };
         run(command.args(args));
+    }
+
+    /// Puts `file` in place of the server's certificate and has PostgreSQL reload it.
+    fn serve_certificate(&self, file: &str) {
+        std::fs::copy(self.dir.join(file), self.dir.join("server.crt")).unwrap();
+        let bin =
+            std::env::var("ZMG_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+        let data = self.dir.join("data");
+        self.pg(
+            PathBuf::from(bin).join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "reload"],
+        );
     }
 
     fn url(&self, host: &str, database: &str, query: &str) -> String {
@@ -333,6 +364,34 @@ async fn each_sslmode_encrypts_and_checks_the_certificate_as_libpq_does() {
         "verify-full without sslrootcert",
         session(&cluster.url("localhost", "postgres", "sslmode=verify-full")).await,
         &["needs sslrootcert"],
+    );
+
+    // A server showing an X.509 v1 certificate (Citus's own, when it turns TLS on): taken
+    // unchecked, as libpq takes it; refused where it must be checked (webpki reads v3 only).
+    cluster.serve_certificate("server-v1.crt");
+    let verifying = cluster.url(
+        "localhost",
+        "postgres",
+        "sslmode=verify-full&sslrootcert={dir}/ca.crt",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        match session(&verifying).await {
+            Err(e) => break e,
+            Ok(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Ok(_) => panic!("PostgreSQL never served the v1 certificate"),
+        }
+    };
+    assert!(refused.contains("UnsupportedCertVersion"), "{refused}");
+    ok(
+        "require, to a server with a v1 certificate",
+        session(&cluster.url("127.0.0.1", "postgres", "sslmode=require")).await,
+    );
+    ok(
+        "no sslmode (prefer), to a server with a v1 certificate",
+        session(&cluster.url("127.0.0.1", "postgres", "")).await,
     );
 }
 

@@ -228,3 +228,48 @@ fn every_area_the_api_answers_or_takes_declares_its_pattern() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every count and number a client sends has its bounds in the spec: each list in a JSON
+/// request body declares `maxItems`, each integer a `minimum` and a `maximum`, so a generated
+/// client (and a form built from the spec) knows them before sending.
+#[test]
+fn every_list_and_number_sent_declares_its_bounds() {
+    let spec = zhimaguan::openapi::document();
+    let schemas = &spec["components"]["schemas"];
+    let mut pending: Vec<String> = Vec::new();
+    for (_, _, op) in operations(&spec) {
+        let body = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+        if let Some(name) = body.as_str().and_then(|r| r.rsplit('/').next()) {
+            pending.push(name.to_string());
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        for (field, property) in schemas[&name]["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let nested = property["$ref"]
+                .as_str()
+                .or(property["items"]["$ref"].as_str());
+            if let Some(r) = nested.and_then(|r| r.rsplit('/').next()) {
+                pending.push(r.to_string());
+            }
+            if property["type"] == "array" && property["maxItems"].is_null() {
+                problems.push(format!("{name}.{field}: no maxItems"));
+            }
+            if property["type"] == "integer"
+                && (property["minimum"].is_null() || property["maximum"].is_null())
+            {
+                problems.push(format!("{name}.{field}: no minimum and maximum"));
+            }
+        }
+    }
+    assert!(seen.len() >= 20, "{} request schemas read", seen.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

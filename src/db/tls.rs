@@ -24,8 +24,11 @@ use diesel_async::AsyncPgConnection;
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     client::WebPkiServerVerifier,
-    crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider},
-    pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime},
+    crypto::{
+        verify_tls12_signature, verify_tls13_signature, verify_tls13_signature_with_raw_key,
+        CryptoProvider,
+    },
+    pki_types::{pem::PemObject, CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime},
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use tokio_postgres::config::SslMode as WireMode;
@@ -247,7 +250,9 @@ impl ServerCertVerifier for ChainOnly {
 
 /// `prefer` and `require` without a root certificate: encrypted, the certificate taken as
 /// offered (libpq's behaviour for these modes). The handshake signature is still checked, so
-/// the server must hold the key of the certificate it shows.
+/// the server must hold the key of the certificate it shows. Under TLS 1.3 it is checked
+/// against the certificate's public key alone, so an X.509 v1 certificate (which webpki does
+/// not parse; Citus makes one for itself when it turns TLS on) is taken as libpq takes it.
 #[derive(Debug)]
 struct Unchecked(Arc<CryptoProvider>);
 
@@ -283,17 +288,28 @@ impl ServerCertVerifier for Unchecked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let algorithms = &self.0.signature_verification_algorithms;
+        match public_key_of(cert) {
+            Some(spki) => verify_tls13_signature_with_raw_key(message, &spki, dss, algorithms),
+            None => verify_tls13_signature(message, cert, dss, algorithms),
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The certificate's SubjectPublicKeyInfo, whatever its X.509 version.
+fn public_key_of(cert: &CertificateDer<'_>) -> Option<SubjectPublicKeyInfoDer<'static>> {
+    use x509_cert::der::{Decode, Encode};
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    let spki = parsed
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .ok()?;
+    Some(SubjectPublicKeyInfoDer::from(spki))
 }
 
 #[cfg(test)]

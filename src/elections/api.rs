@@ -46,6 +46,7 @@ pub struct TermInput {
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     /// Odd, within the estate's locality range (5–11 by default).
+    #[oai(validator(minimum(value = "1"), maximum(value = "99")))]
     pub seats: i32,
     #[oai(validator(max_length = 20), default)]
     pub phone: String,
@@ -218,6 +219,7 @@ pub enum SignedUp {
 #[derive(Object)]
 pub struct PicksInput {
     /// The candidates picked: at most as many as the round has seats.
+    #[oai(validator(max_items = 99))]
     pub picks: Vec<Uuid>,
     pub signature_attachment_id: Option<Uuid>,
     /// Retrying with the same key returns the same receipt; the same key with other picks
@@ -231,6 +233,7 @@ pub struct PicksInput {
 pub struct PaperPicksInput {
     pub unit_id: Uuid,
     /// As marked on paper; more than the seats makes the ballot void (kept, with the reason).
+    #[oai(validator(max_items = 99))]
     pub picks: Vec<Uuid>,
     pub channel: PaperChannel,
     pub scan_attachment_id: Uuid,

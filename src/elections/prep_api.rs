@@ -38,6 +38,7 @@ pub struct PrepGroupInput {
     #[oai(validator(max_length = 50))]
     pub name: String,
     /// Odd, at least the locality's minimum (7 in Shandong and Qingdao).
+    #[oai(validator(minimum(value = "1"), maximum(value = "99")))]
     pub seats: i32,
     #[oai(validator(max_length = 20))]
     pub leader_phone: String,
@@ -46,6 +47,7 @@ pub struct PrepGroupInput {
     pub signup_opens_at: DateTime<Utc>,
     pub signup_closes_at: DateTime<Utc>,
     /// Days for the group's work once formed (default: the locality's, 90 nationally).
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub work_days: Option<i32>,
 }
 

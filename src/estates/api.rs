@@ -73,7 +73,7 @@ pub struct EstateInput {
     #[oai(validator(max_length = 20), default)]
     pub phone: String,
     /// 总户数
-    #[oai(default)]
+    #[oai(default, validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub total_households: i32,
     /// 总建筑面积 (m², at most two decimals), as text to stay exact: "12345.67"; empty when
     /// unknown.

@@ -35,6 +35,7 @@ pub struct CoOwnerApplicationRequest {
     #[oai(validator(max_length = 20))]
     pub phone: String,
     /// 1–5 uploaded `proof` images (title deed, marriage certificate…).
+    #[oai(validator(min_items = 1, max_items = 5))]
     pub proof_attachment_ids: Vec<Uuid>,
 }
 

@@ -35,7 +35,9 @@ pub use super::kinds::{Importance, MatterSort};
 #[derive(Object, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ThresholdInput {
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub num: i64,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub den: i64,
     /// `at_least` (以上, ≥) or `more_than` (过半数/超过, >).
     #[oai(validator(max_length = 20))]
@@ -73,6 +75,7 @@ pub struct MatterInput {
     #[oai(default)]
     pub signature_required: bool,
     /// Civil Code art. 278 item (1–9): presets the rule set.
+    #[oai(validator(minimum(value = "1"), maximum(value = "9")))]
     pub law_item: u8,
     /// Another named rule set (see `matter_rule_set_list`), or custom fractions…
     #[oai(validator(max_length = 50))]
@@ -82,7 +85,7 @@ pub struct MatterInput {
     #[oai(validator(max_length = 500))]
     pub rule_change_reason: Option<String>,
     /// Up to 5 uploaded `document` attachments.
-    #[oai(default)]
+    #[oai(default, validator(max_items = 5))]
     pub attachment_ids: Vec<Uuid>,
     /// Which ballot counts when an owner voted on two channels (default: online wins).
     pub channel_rule: Option<ChannelRuleInput>,
