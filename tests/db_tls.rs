@@ -65,6 +65,30 @@ fn make_ca(dir: &Path, name: &str) {
     );
 }
 
+/// `server.csr` signed by the CA into `out`, with the extensions in `extensions` (a v3
+/// certificate) or none (a v1 certificate).
+fn sign_server_csr(dir: &Path, out: &str, extensions: Option<&str>) {
+    let mut args = vec![
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        out,
+    ];
+    if let Some(file) = extensions {
+        args.extend(["-extfile", file]);
+    }
+    openssl(dir, &args);
+}
+
 impl Cluster {
     fn start() -> Self {
         let bin = PathBuf::from(
@@ -96,45 +120,9 @@ impl Cluster {
                 "server.csr",
             ],
         );
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.crt",
-            ],
-        );
+        sign_server_csr(&dir, "server.crt", Some("server.ext"));
         // The same key in an X.509 v1 certificate (no extensions), as Citus makes for itself.
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-out",
-                "server-v1.crt",
-            ],
-        );
+        sign_server_csr(&dir, "server-v1.crt", None);
         let uid = Command::new("id").arg("-u").output().unwrap();
         let as_root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
         if as_root {
