@@ -116,8 +116,8 @@ fn us_east_1() -> String {
     "us-east-1".into()
 }
 
-/// A boolean by [`bool_word`]'s rule, from the file (`true`), or the environment (`TRUE`,
-/// `0`, `off`…), where figment may have read the text as a number already.
+/// A boolean by [`bool_word`]'s rule: from the file as `true`, `1` or `"on"`, from the
+/// environment as its text (`TRUE`, `0`, `off`…).
 fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
