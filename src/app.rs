@@ -479,6 +479,7 @@ pub async fn bind(
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| anyhow::anyhow!("no local address"))?;
     let ep = endpoint(state.clone());
+    crate::metrics::spawn_upkeep();
     crate::voting::checkpointer::spawn(state.clone());
     crate::voting::due::spawn(state.clone());
     crate::transparency::sequencer::spawn(state.clone());

@@ -397,16 +397,21 @@ impl Config {
         {
             anyhow::bail!("ZMG_TRUSTED_PROXIES: {bad:?} is neither an IP address nor a CIDR range");
         }
+        // Compared as i64; a u64 past its range is large, not negative.
+        let wide = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let at_least_one = [
-            ("ZMG_DATABASE_POOL_SIZE", self.database_pool_size as i64),
-            ("ZMG_SIGNED_URL_SECONDS", self.signed_url_seconds as i64),
+            (
+                "ZMG_DATABASE_POOL_SIZE",
+                wide(self.database_pool_size as u64),
+            ),
+            ("ZMG_SIGNED_URL_SECONDS", wide(self.signed_url_seconds)),
             ("ZMG_OWNER_TOKEN_HOURS", self.owner_token_hours),
             ("ZMG_STAFF_TOKEN_HOURS", self.staff_token_hours),
             (
                 "ZMG_LEDGER_CHECKPOINT_SECONDS",
-                self.ledger_checkpoint_seconds as i64,
+                wide(self.ledger_checkpoint_seconds),
             ),
-            ("ZMG_DUE_SWEEP_SECONDS", self.due_sweep_seconds as i64),
+            ("ZMG_DUE_SWEEP_SECONDS", wide(self.due_sweep_seconds)),
             (
                 "ZMG_SMS_DAILY_LIMIT_PER_PHONE",
                 self.sms.daily_limit_per_phone,

@@ -88,6 +88,20 @@ fn describe() {
     gauge!(BUILD, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
+/// Drains the recorded histogram samples into their buckets every few seconds, whether or not
+/// anyone scrapes: without it they pile up in memory until the next scrape, which never comes
+/// where `/metrics` is off (no token outside development mode).
+pub fn spawn_upkeep() {
+    let handle = exporter().handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
 /// Counts a request as in flight until dropped: how an operator sees what a shutdown or a
 /// slow database is holding up.
 pub struct InFlight(());

@@ -344,6 +344,11 @@ async fn each_sslmode_encrypts_and_checks_the_certificate_as_libpq_does() {
         &["UnknownIssuer", "unknown issuer"],
     );
     refused(
+        "no sslmode (prefer) with another CA's root certificate (checked once given, as libpq)",
+        session(&cluster.url("localhost", "postgres", "sslrootcert={dir}/other-ca.crt")).await,
+        &["UnknownIssuer", "unknown issuer"],
+    );
+    refused(
         "disable, to a server that takes TLS only",
         session(&cluster.url("127.0.0.1", "postgres", "sslmode=disable")).await,
         &["no encryption"],

@@ -7,13 +7,14 @@
 //! | `sslmode`        | encrypted                   | server certificate checked            |
 //! |------------------|-----------------------------|---------------------------------------|
 //! | `disable`        | never                       | no                                    |
-//! | `prefer` (unset) | when the server offers it   | no (as libpq)                         |
+//! | `prefer` (unset) | when the server offers it   | against `sslrootcert` when given      |
 //! | `require`        | always                      | against `sslrootcert` when given      |
 //! | `verify-ca`      | always                      | chain against `sslrootcert`           |
 //! | `verify-full`    | always                      | chain, and the host name in the URL   |
 //!
 //! `sslrootcert` is a PEM file of CA certificates, or `system` for the Mozilla root set (a
-//! managed database whose CA is public). The verifying modes need it: there is no implicit
+//! managed database whose CA is public; it means, and only takes, `verify-full`). The
+//! verifying modes need it: there is no implicit
 //! `~/.postgresql/root.crt` here, so a missing setting stops the start instead of quietly
 //! connecting unchecked.
 
@@ -23,13 +24,14 @@ use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::AsyncPgConnection;
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    client::WebPkiServerVerifier,
+    client::{verify_server_cert_signed_by_trust_anchor, WebPkiServerVerifier},
     crypto::{
         verify_tls12_signature, verify_tls13_signature, verify_tls13_signature_with_raw_key,
         CryptoProvider,
     },
     pki_types::{pem::PemObject, CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime},
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    server::ParsedCertificate,
+    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use tokio_postgres::config::SslMode as WireMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -102,14 +104,30 @@ impl Connector {
     /// and the connector those two settings describe.
     pub fn from_url(url: &url::Url) -> anyhow::Result<(url::Url, Self)> {
         let mut mode = SslMode::Prefer;
+        let mut explicit_mode = false;
         let mut root_cert = None;
         let mut rest = Vec::new();
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
-                "sslmode" => mode = SslMode::parse(&value)?,
+                "sslmode" => {
+                    mode = SslMode::parse(&value)?;
+                    explicit_mode = true;
+                }
                 "sslrootcert" => root_cert = Some(value.into_owned()),
                 _ => rest.push((key.into_owned(), value.into_owned())),
             }
+        }
+        // As libpq 16: the public roots are only worth checking with the host name, so
+        // `sslrootcert=system` means `verify-full` and takes no weaker mode (any public CA
+        // would vouch for any name the attacker owns).
+        if root_cert.as_deref() == Some("system") {
+            if !explicit_mode {
+                mode = SslMode::VerifyFull;
+            }
+            anyhow::ensure!(
+                mode == SslMode::VerifyFull,
+                "ZMG_DATABASE_URL: sslrootcert=system takes sslmode=verify-full only, got {mode}"
+            );
         }
         let roots = root_cert.as_deref().map(load_roots).transpose()?;
         let verifier = verifier_for(mode, roots)?;
@@ -124,6 +142,10 @@ impl Connector {
             plain.set_query(None);
         } else {
             plain.query_pairs_mut().clear().extend_pairs(rest);
+            // The form encoding writes a space as `+`; the PostgreSQL URL reader only decodes
+            // `%20` (a real `+` is already `%2B`).
+            let query = plain.query().map(|q| q.replace('+', "%20"));
+            plain.set_query(query.as_deref());
         }
         let connector = Connector {
             mode,
@@ -190,8 +212,14 @@ fn verifier_for(
     };
     Ok(match (mode, roots) {
         (SslMode::VerifyFull, Some(roots)) => webpki(roots)?,
-        // As libpq: `require` with a root certificate checks the chain like `verify-ca`.
-        (SslMode::VerifyCa | SslMode::Require, Some(roots)) => Arc::new(ChainOnly(webpki(roots)?)),
+        // As libpq: with a root certificate `require` (and `prefer`, when TLS is used) checks
+        // the chain like `verify-ca`.
+        (SslMode::VerifyCa | SslMode::Require | SslMode::Prefer, Some(roots)) => {
+            Arc::new(ChainOnly {
+                roots: Arc::new(roots),
+                provider,
+            })
+        }
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => anyhow::bail!(
             "ZMG_DATABASE_URL: sslmode={mode} needs sslrootcert (a PEM file of CA certificates, \
              or system for the public roots)"
@@ -200,29 +228,32 @@ fn verifier_for(
     })
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the name need not match the host.
+/// `verify-ca`: the chain must lead to a trusted root; the name is not looked at (webpki's
+/// chain check on its own, not a full check with name errors forgiven).
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct ChainOnly {
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+}
 
 impl ServerCertVerifier for ChainOnly {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        // webpki checks the chain before the name, so a name error means the chain held.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -231,7 +262,8 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -240,11 +272,14 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -334,6 +369,33 @@ mod tests {
             split("postgres://u@db/zmg?sslmode=verify-full&sslrootcert=system").unwrap();
         assert_eq!(plain, "postgres://u@db/zmg");
         assert_eq!(mode, SslMode::VerifyFull);
+    }
+
+    #[test]
+    fn the_public_roots_are_checked_with_the_name_or_not_at_all() {
+        let (_, mode) = split("postgres://u@db/zmg?sslrootcert=system").unwrap();
+        assert_eq!(mode, SslMode::VerifyFull, "as libpq 16");
+        for weaker in ["require", "verify-ca", "prefer"] {
+            let err = split(&format!(
+                "postgres://u@db/zmg?sslmode={weaker}&sslrootcert=system"
+            ))
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("verify-full only"),
+                "{weaker}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn spaces_in_other_parameters_stay_spaces_postgres_reads() {
+        let (plain, _) =
+            split("postgres://u@db/zmg?sslmode=disable&options=-c%20search_path%3Dx&application_name=a+b%2Bc")
+                .unwrap();
+        assert_eq!(
+            plain,
+            "postgres://u@db/zmg?options=-c%20search_path%3Dx&application_name=a%20b%2Bc"
+        );
     }
 
     #[test]

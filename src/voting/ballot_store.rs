@@ -22,7 +22,6 @@ use crate::{
 
 // Single values.
 
-/// `SELECT EXISTS (...) AS found`.
 /// `count(*) AS n`.
 #[derive(QueryableByName)]
 struct Count {
@@ -30,6 +29,7 @@ struct Count {
     n: i64,
 }
 
+/// `SELECT EXISTS (...) AS found`.
 #[derive(QueryableByName)]
 struct Found {
     #[diesel(sql_type = sql::Bool)]
